@@ -1,0 +1,51 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 8765
+BANK_PORT ?= 8766
+export PYTHONUNBUFFERED := 1
+
+.PHONY: venv test test-all bench run server bank client bots check-world clean system-deps
+
+venv: $(STAMP)
+
+# System libraries the client needs to render offscreen (Mesa's software OpenGL).
+system-deps:
+	@bash scripts/system-deps.sh
+
+$(STAMP): pyproject.toml
+	@$(MAKE) --no-print-directory system-deps
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	@touch $@
+
+test: $(STAMP)
+	$(PY) -m pytest -m "not slow" -q
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) benchmarks/interest.py
+	$(PY) benchmarks/capacity.py
+	$(PY) benchmarks/client_fps.py
+
+check-world: $(STAMP)
+	$(VENV)/bin/expo-world check world/expos/silk-road
+
+# Starts the bank and the world server with the default expo; Ctrl-C stops both.
+run: $(STAMP)
+	$(PY) -m server.devrun --host $(HOST) --port $(PORT) --bank-port $(BANK_PORT)
+
+client: $(STAMP)
+	$(VENV)/bin/expo-client --server ws://$(HOST):$(PORT)
+
+bots: $(STAMP)
+	$(VENV)/bin/expo-bots --server ws://$(HOST):$(PORT) --count 200 --duration 60
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

@@ -1,0 +1,10 @@
+"""`expo-bots`: the headless bot swarm (issue 6). Not built yet; this entry point says so instead of failing."""
+
+import argparse
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="expo-bots", description="the headless bot swarm (issue 6); not built yet.")
+    parser.parse_args(argv)
+    parser.error("not built yet: see the issue tracker")
+    return 2

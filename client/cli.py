@@ -1,0 +1,10 @@
+"""`expo-client`: the Panda3D desktop client (issue 7). Not built yet; this entry point says so instead of failing."""
+
+import argparse
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="expo-client", description="the Panda3D desktop client (issue 7); not built yet.")
+    parser.parse_args(argv)
+    parser.error("not built yet: see the issue tracker")
+    return 2
