@@ -1,0 +1,296 @@
+"""The HTTP JSON API (FastAPI): a thin shell that authenticates, validates and calls ``bank.service``.
+
+Auth: ``Authorization: Bearer <credential>``, where the credential is either the platform key
+(the world server) or a visitor's account token. Every POST needs an ``Idempotency-Key``.
+Errors are always ``{"error": {"code": ..., "message": ...}}`` with a 4xx status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any, TypeVar
+
+import anyio.to_thread
+import httpx
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from . import idempotency
+from .clock import from_datetime
+from .delivery import Deliverer
+from .errors import BankError
+from .intents import IntentStatus
+from .ledger import MAX_AMOUNT
+from .schemas import (
+    AccountOut, CreateIntentRequest, CreateMerchantRequest, EntryListOut, ErrorOut, IntentListOut, IntentOut,
+    OpenAccountRequest, OpenedAccountOut, QuoteOut,
+)
+from .service import ANONYMOUS_SCOPE, Bank, Idem, Principal, Reply, Role
+from .storage import IntentQuery
+
+log = logging.getLogger("bank.api")
+T = TypeVar("T")
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 422)
+}
+
+
+_bearer = HTTPBearer(auto_error=False, description="the platform key, or a visitor's account token")
+
+
+async def _principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    if credentials is None:
+        raise BankError(401, "unauthenticated", "send Authorization: Bearer <platform key or account token>")
+    secret = credentials.credentials
+    if hmac.compare_digest(hashlib.sha256(secret.encode()).digest(), request.app.state.platform_digest):
+        return Principal(Role.PLATFORM)
+    found = await anyio.to_thread.run_sync(request.app.state.bank.authenticate, secret)
+    if found is None:
+        raise BankError(401, "invalid_token", "the credential is not a valid platform key or account token")
+    return found
+
+
+async def _idempotency_key(key: Annotated[str | None, Header(alias="Idempotency-Key")] = None) -> str:
+    if key is None:
+        raise BankError(400, "idempotency_key_missing", "every POST needs an Idempotency-Key header (e.g. a UUID)")
+    if not idempotency.valid_key(key):
+        raise BankError(400, "idempotency_key_invalid", "Idempotency-Key must be 1-255 printable ASCII characters")
+    return key
+
+
+Who = Annotated[Principal, Depends(_principal)]
+Key = Annotated[str, Depends(_idempotency_key)]
+
+
+class _Metrics:
+    def __init__(self, bank: Bank, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.requests = Counter("bank_http_requests", "HTTP requests", ["method", "route", "status"], registry=registry)
+        self.latency = Histogram("bank_http_request_seconds", "HTTP request latency", ["route"], registry=registry)
+        self.errors = Counter("bank_errors", "API errors by code", ["code"], registry=registry)
+        self.payments = Counter("bank_payments", "confirmed payment intents", ["currency"], registry=registry)
+        self.volume = Counter("bank_payment_volume_minor", "paid to merchants, minor units", ["currency"],
+                              registry=registry)
+        self.replays = Counter("bank_idempotent_replays", "requests answered from an idempotency record",
+                               registry=registry)
+        pending = Gauge("bank_webhook_outbox_pending", "webhook deliveries not yet done", registry=registry)
+        pending.set_function(bank.pending_deliveries)
+
+
+def create_app(
+    bank: Bank,
+    platform_key: str,
+    *,
+    webhook_secret: str | None = None,
+    http_client: httpx.AsyncClient | None = None,
+    background: bool = True,
+    sweep_interval: float = 1.0,
+    registry: CollectorRegistry | None = None,
+) -> FastAPI:
+    """Build the app. With ``background``, the lifespan runs the expiry sweeper and the webhook worker."""
+    if not platform_key:
+        raise ValueError("a platform key is required")
+    if bank.config.webhook_urls and not webhook_secret:
+        raise ValueError("webhook URLs need a webhook secret to sign with")
+    platform_digest = hashlib.sha256(platform_key.encode()).digest()
+    metrics = _Metrics(bank, registry or CollectorRegistry())
+    deliverer = (
+        Deliverer(bank, webhook_secret, http_client or httpx.AsyncClient()) if webhook_secret else None
+    )
+
+    async def sweeper() -> None:
+        while True:
+            try:
+                if await anyio.to_thread.run_sync(bank.expire_due) and deliverer:
+                    deliverer.wake()
+            except Exception:
+                log.exception("expiry sweep failed")
+            await asyncio.sleep(sweep_interval)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tasks = []
+        if background:
+            tasks.append(asyncio.create_task(sweeper(), name="bank-expiry-sweeper"))
+            if deliverer:
+                tasks.append(asyncio.create_task(deliverer.run(), name="bank-webhook-deliverer"))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if deliverer and http_client is None:
+                await deliverer._client.aclose()
+
+    app = FastAPI(
+        title="Silk Road Expo bank",
+        version="1",
+        description="A mock digital bank: accounts in partner currencies, FX, payment intents, a hash-chained "
+                    "double-entry ledger. Money amounts are integers in the currency's minor units.",
+        lifespan=lifespan,
+        responses=_ERRORS,
+    )
+    app.state.bank = bank
+    app.state.platform_digest = platform_digest
+    app.state.deliverer = deliverer
+    app.state.metrics = metrics
+
+    # -- errors: one JSON shape, never a 500 for bad input
+    @app.exception_handler(BankError)
+    async def bank_error(request: Request, exc: BankError) -> JSONResponse:
+        metrics.errors.labels(exc.code).inc()
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        return await bank_error(request, BankError(400, "invalid_request", problems or "invalid request"))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return await bank_error(request, BankError(exc.status_code, code, str(exc.detail)))
+
+    @app.middleware("http")
+    async def count(request: Request, call_next: Callable) -> Any:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        metrics.requests.labels(request.method, route, str(response.status_code)).inc()
+        metrics.latency.labels(route).observe(time.perf_counter() - started)
+        return response
+
+    def idem(scope: str, key: str, request: Request, params: Any = None) -> Idem:
+        return Idem(scope, key, idempotency.fingerprint(request.method, request.url.path, params))
+
+    async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
+
+    def respond(reply: Reply) -> JSONResponse:
+        if reply.replayed:
+            metrics.replays.inc()
+        return JSONResponse(reply.body, status_code=reply.status,
+                            headers={"Idempotent-Replayed": "true"} if reply.replayed else None)
+
+    # -- routes
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, Any]:
+        pending = bank.pending_deliveries()  # touches the database
+        return {"status": "ok", "webhook_outbox_pending": pending}
+
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+    def prometheus() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/v1/accounts", status_code=201, response_model=OpenedAccountOut, tags=["accounts"])
+    async def open_account(body: OpenAccountRequest, request: Request, key: Key) -> JSONResponse:
+        """Open a visitor account (no credential needed). The token in the response is shown only once."""
+        return respond(await call(bank.open_account, body.display_name, body.currency,
+                                  idem(ANONYMOUS_SCOPE, key, request, body.model_dump(mode="json"))))
+
+    @app.get("/v1/accounts/me", response_model=AccountOut, tags=["accounts"])
+    async def me(who: Who) -> JSONResponse:
+        return JSONResponse(await call(bank.get_account, who))
+
+    @app.get("/v1/accounts/me/transactions", response_model=EntryListOut, tags=["accounts"])
+    async def my_entries(who: Who, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                         before: Annotated[int | None, Query(ge=1)] = None) -> JSONResponse:
+        """Your ledger entries, newest first; page with ``before``."""
+        return JSONResponse(await call(bank.account_entries, who, None, limit, before))
+
+    @app.get("/v1/accounts/{account_id}", response_model=AccountOut, tags=["accounts"])
+    async def account(account_id: str, who: Who) -> JSONResponse:
+        """The platform reads merchant accounts; a visitor only their own."""
+        return JSONResponse(await call(bank.get_account, who, account_id))
+
+    @app.get("/v1/accounts/{account_id}/transactions", response_model=EntryListOut, tags=["accounts"])
+    async def account_entries(account_id: str, who: Who, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                              before: Annotated[int | None, Query(ge=1)] = None) -> JSONResponse:
+        return JSONResponse(await call(bank.account_entries, who, account_id, limit, before))
+
+    @app.post("/v1/merchant_accounts", status_code=201, response_model=AccountOut, tags=["accounts"])
+    async def create_merchant(body: CreateMerchantRequest, request: Request, who: Who, key: Key) -> JSONResponse:
+        """Platform only. With ``reference``, creating the same merchant again returns it (200)."""
+        return respond(await call(bank.create_merchant, who, body.display_name, body.currency, body.reference,
+                                  idem(who.scope, key, request, body.model_dump(mode="json"))))
+
+    @app.get("/v1/fx/quote", response_model=QuoteOut, tags=["fx"])
+    async def quote(source: Annotated[str, Query(alias="from", min_length=3, max_length=3)],
+                    target: Annotated[str, Query(alias="to", min_length=3, max_length=3)],
+                    amount: Annotated[int, Query(gt=0, le=MAX_AMOUNT, description="minor units of `to`")]
+                    ) -> JSONResponse:
+        """What a payer in ``from`` pays for ``amount`` of ``to`` (the spread is the fee, rounding favours the bank)."""
+        return JSONResponse(bank.quote(source, target, amount))
+
+    @app.post("/v1/payment_intents", status_code=201, response_model=IntentOut, tags=["payment intents"])
+    async def create_intent(body: CreateIntentRequest, request: Request, who: Who, key: Key) -> JSONResponse:
+        """Platform only: ask a visitor to pay a merchant ``amount`` in the merchant's currency."""
+        return respond(await call(
+            bank.create_intent, who, merchant_account_id=body.merchant_account_id, amount=body.amount,
+            currency=body.currency, metadata=body.metadata, expires_in_seconds=body.expires_in_seconds,
+            payer_account_id=body.payer_account_id, idem=idem(who.scope, key, request, body.model_dump(mode="json")),
+        ))
+
+    @app.get("/v1/payment_intents", response_model=IntentListOut, tags=["payment intents"])
+    async def list_intents(
+        who: Who,
+        status: IntentStatus | None = None,
+        since: Annotated[dt.datetime | None, Query(description="state changed at or after (ISO 8601)")] = None,
+        merchant_account_id: str | None = None,
+        metadata: Annotated[list[str], Query(description="key:value, repeatable; all must match")] = [],  # noqa: B006
+        cursor: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> JSONResponse:
+        """Platform only, for reconciliation, e.g. ``?status=succeeded&since=2025-06-01T00:00:00Z``."""
+        pairs = []
+        for item in metadata:
+            k, sep, v = item.partition(":")
+            if not sep or not k:
+                raise BankError(400, "invalid_request", f"metadata filter {item!r} must look like key:value")
+            pairs.append((k, v))
+        query = IntentQuery(status, from_datetime(since) if since else None, merchant_account_id, tuple(pairs),
+                            cursor, limit)
+        return JSONResponse(await call(bank.list_intents, who, query))
+
+    @app.get("/v1/payment_intents/{intent_id}", response_model=IntentOut, tags=["payment intents"])
+    async def get_intent(intent_id: str, who: Who) -> JSONResponse:
+        return JSONResponse(await call(bank.get_intent, who, intent_id))
+
+    @app.post("/v1/payment_intents/{intent_id}/cancel", response_model=IntentOut, tags=["payment intents"])
+    async def cancel_intent(intent_id: str, request: Request, who: Who, key: Key) -> JSONResponse:
+        """Platform only; only a ``created`` intent can be canceled."""
+        reply = await call(bank.cancel_intent, who, intent_id, idem(who.scope, key, request))
+        if deliverer and not reply.replayed:
+            deliverer.wake()
+        return respond(reply)
+
+    @app.post("/v1/payment_intents/{intent_id}/confirm", response_model=IntentOut, tags=["payment intents"])
+    async def confirm_intent(intent_id: str, request: Request, who: Who, key: Key) -> JSONResponse:
+        """Visitor only: pay the intent from your account, converting currency if needed, atomically."""
+        reply = await call(bank.confirm_intent, who, intent_id, idem(who.scope, key, request))
+        if not reply.replayed:
+            metrics.payments.labels(reply.body["currency"]).inc()
+            metrics.volume.labels(reply.body["currency"]).inc(reply.body["amount"])
+            if deliverer:
+                deliverer.wake()
+        return respond(reply)
+
+    return app

@@ -1,0 +1,142 @@
+"""The JSON shapes of the HTTP API, as pydantic models: validated on the way in, documented at
+``/docs``, built by the service for responses and webhook payloads, and parsed by ``bank.client``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints
+
+from .ledger import MAX_AMOUNT
+
+MAX_TTL_SECONDS = 24 * 3600
+
+Amount = Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT, description="minor units, e.g. cents; 1..10^12")]
+CurrencyCode = Annotated[StrictStr, Field(min_length=3, max_length=3, description="ISO 4217 code, e.g. MYR")]
+DisplayName = Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+MetadataKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,40}$")]
+MetadataValue = Annotated[StrictStr, StringConstraints(max_length=500)]
+AccountId = Annotated[StrictStr, StringConstraints(min_length=1, max_length=64)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class OpenAccountRequest(_In):
+    display_name: DisplayName
+    currency: CurrencyCode
+
+
+class CreateMerchantRequest(_In):
+    display_name: DisplayName
+    currency: CurrencyCode
+    reference: Annotated[StrictStr, StringConstraints(min_length=1, max_length=100)] | None = Field(
+        None, description="the platform's own id for this merchant; creating it again returns the same account"
+    )
+
+
+class CreateIntentRequest(_In):
+    merchant_account_id: AccountId
+    amount: Amount
+    currency: CurrencyCode = Field(description="must be the merchant account's currency")
+    metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=20)] = Field(
+        default_factory=dict, description="e.g. order_id, booth, sku; listable with ?metadata=key:value"
+    )
+    expires_in_seconds: Annotated[StrictInt, Field(ge=1, le=MAX_TTL_SECONDS)] | None = None
+    payer_account_id: AccountId | None = Field(None, description="if set, only this visitor may confirm")
+
+
+class AccountOut(_Out):
+    id: str
+    kind: str
+    currency: str
+    display_name: str
+    balance: int = Field(description="minor units")
+    balance_display: str = Field(description="the balance formatted for people, e.g. 'MYR 4,250.00'")
+    created_at: dt.datetime
+    reference: str | None = None
+
+
+class OpenedAccountOut(_Out):
+    account: AccountOut
+    token: str = Field(description="the account's bearer token; shown only here, keep it")
+
+
+class EntryOut(_Out):
+    seq: int
+    transaction_id: str
+    kind: str
+    amount: int = Field(description="signed minor units: negative is money out")
+    currency: str
+    balance_after: int
+    intent_id: str | None
+    created_at: dt.datetime
+
+
+class EntryListOut(_Out):
+    data: list[EntryOut]
+    next_before: int | None = Field(description="pass as ?before= for the next (older) page")
+
+
+class PaymentOut(_Out):
+    payer_account_id: str
+    transaction_id: str
+    debit_amount: int
+    debit_currency: str
+    fee: int
+
+
+class IntentOut(_Out):
+    id: str
+    status: str = Field(description="created | succeeded | canceled | expired")
+    merchant_account_id: str
+    amount: int
+    currency: str
+    metadata: dict[str, str]
+    payer_account_id: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    expires_at: dt.datetime
+    payment: PaymentOut | None
+
+
+class IntentListOut(_Out):
+    data: list[IntentOut]
+    has_more: bool
+    next_cursor: int | None = Field(description="pass as ?cursor= for the next page")
+
+
+class QuoteOut(_Out):
+    source: str
+    target: str
+    target_amount: int = Field(description="what the merchant receives, minor units of target")
+    debit_amount: int = Field(description="what the payer pays, minor units of source: fx_amount + fee")
+    fx_amount: int
+    fee: int
+    mid_rate: str = Field(description="target minor units per source minor unit, as a decimal string")
+    spread: str
+
+
+class ErrorDetail(_Out):
+    code: str
+    message: str
+
+
+class ErrorOut(_Out):
+    error: ErrorDetail
+
+
+class EventOut(_Out):
+    """A webhook event; ``data.object`` is the payment intent after the change."""
+
+    id: str
+    type: str
+    created: int = Field(description="unix seconds")
+    data: dict[str, IntentOut]
