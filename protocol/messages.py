@@ -180,12 +180,14 @@ class Hello(Message):
         COLOUR,
         f.integer(0, 255),
         f.optional(TOKEN),
+        f.optional(TOKEN),
     )
     version: int
     name: str
     colour: int
     style: int
     resume_token: str | None = None
+    staff_pass: str | None = None  # "booth:signature", lets booth staff make announcements
 
 
 @_register

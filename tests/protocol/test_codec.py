@@ -1,0 +1,168 @@
+import math
+
+import msgpack
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import protocol as p
+from protocol.limits import MAX_CHAT_LEN, MAX_INBOUND_FRAME, MAX_NAME_LEN
+
+STATE = p.EntityState(1234, 5678, 9000, 1)
+SAMPLES: list[p.Message] = [
+    p.Hello(1, "Aigerim", 0x3366FF, 2, None, None),
+    p.Hello(1, "Budi", 0xFFFFFF, 0, "tok-123", "kz-honey:abc"),
+    p.Input(7, 0.6, -0.8, 1.5, True),
+    p.Chat(p.Channel.BOOTH, "Is the honey organic?"),
+    p.Ping(12.5),
+    p.Order("kz-honey", "KZ-HONEY-500", 2, "order-key-1"),
+    p.OrderPaid("ord-1"),
+    p.CancelOrder("ord-1"),
+    p.QueryStock("kz-honey"),
+    p.QueryInventory(),
+    p.Bye(),
+    p.Welcome("s1", 5, 20, 3.25, "resume", 20.0, p.OwnState(1, STATE), "http://127.0.0.1:8766", {"halls": []}),
+    p.Refused("name_taken", "someone called 'Aru' is here already"),
+    p.Enter((p.EntityInfo(9, "Nia", 0x00FF00, 1, None, STATE), p.EntityInfo(10, "Ola", 0xFF0000, 0, "ng-shea", STATE))),
+    p.Leave((9, 10)),
+    p.Snapshot(42, 2.1, 7, p.OwnState(0, STATE), (9, 3, -4, 65535 - 32768, 2)),
+    p.ChatLine(0, 9, "Nia", "hello", None, 3.0),
+    p.Pong(12.5, 99.0),
+    p.Error("bad_field", "Input.move_x: must be finite", 2),
+    p.Closing("shutdown", "the expo is closing"),
+    p.OrderStatus("o1", "k1", "pending_payment", "kz-honey", "KZ-HONEY-500", 1, "4500.00", "KZT", "pi_1", 120.0, ""),
+    p.Receipt("o1", "kz-honey", "KZ-HONEY-500", "Mountain honey", 1, "4500.00", "KZT", "pi_1", 130.0),
+    p.Stock("kz-honey", (("KZ-HONEY-500", 40),)),
+    p.BoothEffect("kz-honey", "sale", 9),
+    p.Inventory((("kz-honey", "KZ-HONEY-500", "Mountain honey", 1),)),
+]
+
+
+@pytest.mark.parametrize("message", SAMPLES, ids=lambda m: type(m).__name__)
+def test_every_message_round_trips(message):
+    data = p.encode(message)
+    decode = p.decode_client if message.TYPE < 64 else p.decode_server
+    assert decode(data) == message
+
+
+def test_catalogue_has_every_sample_type():
+    assert {type(m) for m in SAMPLES} == set(p.CLIENT_MESSAGES.values()) | set(p.SERVER_MESSAGES.values())
+
+
+def frame(*items) -> bytes:
+    return msgpack.packb(list(items), use_bin_type=True)
+
+
+@pytest.mark.parametrize(
+    "data, code",
+    [
+        (b"", p.ErrorCode.BAD_FRAME),
+        (b"\xc1", p.ErrorCode.BAD_FRAME),  # never-used msgpack byte
+        (msgpack.packb({"type": 1}), p.ErrorCode.BAD_FRAME),  # a map, not an array
+        (frame(), p.ErrorCode.BAD_FRAME),
+        (frame("hello"), p.ErrorCode.BAD_FRAME),
+        (frame(2, 1, 0.0, 0.0, 0.0, False) + b"\x00", p.ErrorCode.BAD_FRAME),  # trailing bytes
+        (b"\xd4\x01\x00", p.ErrorCode.BAD_FRAME),  # ext type
+        (frame(99), p.ErrorCode.UNKNOWN_TYPE),
+        (frame(64, "s", 1, 20, 0.0, "t", 20.0, [0, 0, 0, 0, 0], None, {}), p.ErrorCode.UNKNOWN_TYPE),  # server type from a client
+        (frame(2, 1, 0.0, 0.0, 0.0), p.ErrorCode.BAD_FIELD),  # a field missing
+        (frame(2, 1, 0.0, 0.0, 0.0, False, 1), p.ErrorCode.BAD_FIELD),  # a field too many
+        (frame(2, 1, math.nan, 0.0, 0.0, False), p.ErrorCode.BAD_FIELD),
+        (frame(2, 1, math.inf, 0.0, 0.0, False), p.ErrorCode.BAD_FIELD),
+        (frame(2, 1, 1.5, 0.0, 0.0, False), p.ErrorCode.BAD_FIELD),
+        (frame(2, -1, 0.0, 0.0, 0.0, False), p.ErrorCode.BAD_FIELD),
+        (frame(2, True, 0.0, 0.0, 0.0, False), p.ErrorCode.BAD_FIELD),  # bool is not an int
+        (frame(2, 1, "0", 0.0, 0.0, False), p.ErrorCode.BAD_FIELD),
+        (frame(2, 1, 0.0, 0.0, 0.0, 1), p.ErrorCode.BAD_FIELD),  # int is not a bool
+        (frame(3, 0, "x" * (MAX_CHAT_LEN + 1)), p.ErrorCode.BAD_FIELD),
+        (frame(3, 0, "bell\x07"), p.ErrorCode.BAD_FIELD),
+        (frame(3, 0, "rtl\u202eoverride"), p.ErrorCode.BAD_FIELD),
+        (frame(3, 0, "   "), p.ErrorCode.BAD_FIELD),  # empty once stripped
+        (frame(3, 3, "hi"), p.ErrorCode.BAD_FIELD),  # no channel 3
+        (frame(1, 1, "a" * (MAX_NAME_LEN + 1), 0, 0, None, None), p.ErrorCode.BAD_FIELD),
+        (frame(1, 1, "Bo", 0x1000000, 0, None, None), p.ErrorCode.BAD_FIELD),
+        (frame(1, 1, "Bo", 0, 0, b"bytes", None), p.ErrorCode.BAD_FIELD),
+        (frame(5, "booth", "sku", 0, "key"), p.ErrorCode.BAD_FIELD),  # qty 0
+        (b"\x91" * 2000 + b"\x01", p.ErrorCode.BAD_FRAME),  # deep nesting
+        (b"\x00" * (MAX_INBOUND_FRAME + 1), p.ErrorCode.TOO_LARGE),
+        ("text frame", p.ErrorCode.BAD_FRAME),
+    ],
+)
+def test_bad_frames_raise_protocol_error_with_code(data, code):
+    with pytest.raises(p.ProtocolError) as info:
+        p.decode_client(data)
+    assert info.value.code is code
+    assert info.value.message
+
+
+def test_invalid_utf8_is_a_bad_frame():
+    data = b"\x93\x03\x00\xa2\xff\xfe"
+    with pytest.raises(p.ProtocolError) as info:
+        p.decode_client(data)
+    assert info.value.code is p.ErrorCode.BAD_FRAME
+
+
+def test_peek_type_names_the_message_of_a_bad_frame():
+    assert p.peek_type(frame(2, 1, math.nan, 0, 0, False)) == 2
+    assert p.peek_type(b"\xc1") == 0
+    assert p.peek_type(b"") == 0
+
+
+def test_names_are_stripped():
+    message = p.decode_client(frame(1, 1, "  Aru  ", 0, 0, None, None))
+    assert message.name == "Aru"
+
+
+def test_quantisation_round_trip_and_yaw_wrap():
+    assert p.quantise_position(12.344) == 1234
+    assert p.quantise_position(-0.006) == -1
+    assert p.dequantise_position(p.quantise_position(7.5)) == 7.5
+    assert p.quantise_yaw(2 * math.pi) == 0
+    assert p.quantise_yaw(-math.pi / 2) == 3 * 65536 // 4
+    assert p.wrap_yaw_delta(65535) == -1
+    assert p.wrap_yaw_delta(-65535) == 1
+    assert p.wrap_yaw_delta(32768) == -32768
+
+
+mutations = st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)), max_size=6)
+
+
+@settings(max_examples=400, deadline=None)
+@given(index=st.integers(0, len(SAMPLES) - 1), edits=mutations, cut=st.integers(0, 300))
+def test_mutated_frames_never_raise_anything_but_protocol_error(index, edits, cut):
+    data = bytearray(p.encode(SAMPLES[index]))
+    for pos, value in edits:
+        if data:
+            data[pos % len(data)] = value
+    data = bytes(data[: max(0, len(data) - cut % 4)])
+    for decode in (p.decode_client, p.decode_server):
+        try:
+            decode(data)
+        except p.ProtocolError:
+            pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_random_bytes_never_raise_anything_but_protocol_error(data):
+    try:
+        p.decode_client(data)
+    except p.ProtocolError:
+        pass
+
+
+json_like = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats() | st.text(max_size=20) | st.binary(max_size=20),
+    lambda children: st.lists(children, max_size=6) | st.dictionaries(st.text(max_size=5), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(type_code=st.sampled_from(sorted(p.CLIENT_MESSAGES)), fields=st.lists(json_like, max_size=7))
+def test_well_formed_msgpack_with_random_fields_is_validated(type_code, fields):
+    try:
+        message = p.decode_client(frame(type_code, *fields))
+    except p.ProtocolError:
+        return
+    assert p.decode_client(p.encode(message)) == message
