@@ -5,9 +5,11 @@ Header format (Stripe's scheme)::
     Expo-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, f"{t}.{body}")>
 
 The timestamp is signed with the body, so a captured delivery cannot be re-dated; receivers
-reject signatures older than ``tolerance`` seconds and, within that window, drop event ids they
-have already seen (:class:`ReplayGuard`). The bank re-signs every retry with a fresh timestamp
-but the same event id, so a receiver processes each event once however often it arrives.
+reject signatures older than ``tolerance`` seconds and, within that window, refuse a signed
+message they have already seen (:class:`ReplayGuard`): that is a replay, never the bank. The
+bank retries failed deliveries at-least-once, re-signed with a fresh timestamp but with the
+same event id, so receivers must still act once per event id (or per intent), and answer 2xx
+to a duplicate they already handled so the bank stops retrying.
 """
 
 from __future__ import annotations
@@ -76,10 +78,10 @@ def verify_signature(
 
 
 class ReplayGuard:
-    """Remembers event ids seen within the tolerance window, so a replayed delivery is refused.
+    """Remembers signatures seen within the tolerance window, so a replayed delivery is refused.
 
-    Bounded: ids older than ``tolerance`` are forgotten, as their signatures are stale anyway.
-    In-memory, so a receiver that restarts should also make fulfilment idempotent (it must anyway).
+    Bounded: entries older than twice the tolerance are forgotten, as their signatures are stale
+    anyway. In-memory, so a receiver that restarts relies on the tolerance alone for that window.
     """
 
     def __init__(self, tolerance: int = DEFAULT_TOLERANCE, max_size: int = 100_000) -> None:
@@ -87,14 +89,14 @@ class ReplayGuard:
         self._tolerance = tolerance
         self._max_size = max_size
 
-    def check(self, event_id: str, now: float) -> None:
+    def check(self, signature: str, now: float) -> None:
         while self._seen and (
             next(iter(self._seen.values())) < now - 2 * self._tolerance or len(self._seen) >= self._max_size
         ):
             self._seen.popitem(last=False)
-        if event_id in self._seen:
-            raise WebhookError("event_replayed", f"event {event_id} was already received")
-        self._seen[event_id] = now
+        if signature in self._seen:
+            raise WebhookError("webhook_replayed", "this exact signed delivery was already received")
+        self._seen[signature] = now
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,13 +116,14 @@ class WebhookReceiver:
         self._guard = guard or ReplayGuard(tolerance)
 
     def receive(self, header: str | None, body: bytes, now: float) -> Event:
+        """Verify and parse one delivery; raises :class:`WebhookError` (answer it with a 4xx)."""
         verify_signature(self._secret, header, body, now, self._tolerance)
         try:
             payload = json.loads(body)
             event = Event(str(payload["id"]), str(payload["type"]), int(payload["created"]), dict(payload["data"]))
         except (ValueError, KeyError, TypeError) as exc:
             raise WebhookError("event_malformed", f"not an event: {exc}") from None
-        self._guard.check(event.id, now)
+        self._guard.check(header, now)  # type: ignore[arg-type]  # verified, so not None
         return event
 
 

@@ -1,0 +1,187 @@
+"""A small typed async client for the bank's HTTP API.
+
+``PlatformClient`` is what the world server uses (merchants and payment intents, with the
+platform key); ``VisitorClient`` is what the desktop client and the bots use (their own account,
+confirming intents, FX quotes). Every POST carries an ``Idempotency-Key`` (a uuid4 unless you
+pass one), and transport errors and 5xx answers are retried with the *same* key, so a retry can
+never pay twice. API errors raise :class:`BankAPIError` carrying the bank's error ``code``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from typing import Any, Self, TypeVar
+
+import httpx
+from pydantic import BaseModel
+
+from .schemas import AccountOut, EntryListOut, IntentListOut, IntentOut, OpenedAccountOut, QuoteOut
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class BankAPIError(Exception):
+    """The bank said no: ``code`` is the machine-readable reason, e.g. ``insufficient_funds``."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message} (HTTP {status})")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class BankUnavailable(BankAPIError):
+    """The bank could not be reached (or kept failing) after the retries."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(503, "bank_unavailable", message)
+
+
+class _Client:
+    def __init__(
+        self,
+        base_url: str,
+        credential: str | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 10.0,
+        retries: int = 3,
+        backoff: float = 0.2,
+    ) -> None:
+        self._http = httpx.AsyncClient(base_url=base_url, transport=transport, timeout=timeout)
+        self._credential = credential
+        self._retries = retries
+        self._backoff = backoff
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _call(self, method: str, path: str, model: type[M], *, json: Any = None,
+                    params: Any = None, idempotency_key: str | None = None) -> M:
+        headers = {}
+        if self._credential:
+            headers["Authorization"] = f"Bearer {self._credential}"
+        if method == "POST":
+            headers["Idempotency-Key"] = idempotency_key or str(uuid.uuid4())
+        for attempt in range(self._retries + 1):
+            last = attempt == self._retries
+            try:
+                response = await self._http.request(method, path, json=json, params=params, headers=headers)
+            except httpx.TransportError as exc:
+                if last:
+                    raise BankUnavailable(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+            else:
+                if response.status_code < 500 or last:
+                    break
+            await asyncio.sleep(self._backoff * 2**attempt)
+        if response.is_success:
+            return model.model_validate(response.json())
+        try:
+            error = response.json()["error"]
+            code, message = str(error["code"]), str(error["message"])
+        except (ValueError, KeyError, TypeError):
+            code, message = "http_error", response.text[:200]
+        if response.status_code >= 500:
+            raise BankUnavailable(f"{method} {path}: HTTP {response.status_code}: {message}")
+        raise BankAPIError(response.status_code, code, message)
+
+    async def quote(self, source: str, target: str, amount: int) -> QuoteOut:
+        """What a payer in ``source`` pays for ``amount`` minor units of ``target``."""
+        return await self._call("GET", "/v1/fx/quote", QuoteOut, params={"from": source, "to": target, "amount": amount})
+
+
+class PlatformClient(_Client):
+    """The world server's side: holds the platform key; cannot move a visitor's money."""
+
+    def __init__(self, base_url: str, platform_key: str, **kwargs: Any) -> None:
+        super().__init__(base_url, platform_key, **kwargs)
+
+    async def create_merchant(self, display_name: str, currency: str, reference: str | None = None, *,
+                              idempotency_key: str | None = None) -> AccountOut:
+        """With ``reference`` (e.g. the exhibitor id) a repeated call returns the same account."""
+        body = {"display_name": display_name, "currency": currency, "reference": reference}
+        return await self._call("POST", "/v1/merchant_accounts", AccountOut, json=body, idempotency_key=idempotency_key)
+
+    async def get_account(self, account_id: str) -> AccountOut:
+        return await self._call("GET", f"/v1/accounts/{account_id}", AccountOut)
+
+    async def create_intent(self, merchant_account_id: str, amount: int, currency: str, *,
+                            metadata: Mapping[str, str] | None = None, expires_in_seconds: int | None = None,
+                            payer_account_id: str | None = None, idempotency_key: str | None = None) -> IntentOut:
+        body = {
+            "merchant_account_id": merchant_account_id, "amount": amount, "currency": currency,
+            "metadata": dict(metadata or {}), "expires_in_seconds": expires_in_seconds,
+            "payer_account_id": payer_account_id,
+        }
+        return await self._call("POST", "/v1/payment_intents", IntentOut, json=body, idempotency_key=idempotency_key)
+
+    async def get_intent(self, intent_id: str) -> IntentOut:
+        return await self._call("GET", f"/v1/payment_intents/{intent_id}", IntentOut)
+
+    async def cancel_intent(self, intent_id: str, *, idempotency_key: str | None = None) -> IntentOut:
+        return await self._call("POST", f"/v1/payment_intents/{intent_id}/cancel", IntentOut,
+                                idempotency_key=idempotency_key)
+
+    async def list_intents(self, *, status: str | None = None, since: dt.datetime | None = None,
+                           merchant_account_id: str | None = None, metadata: Mapping[str, str] | None = None,
+                           page_size: int = 500) -> list[IntentOut]:
+        """Every matching intent, following the pages (for reconciliation after a restart)."""
+        params: dict[str, Any] = {"limit": page_size, "cursor": 0}
+        if status:
+            params["status"] = status
+        if since:
+            params["since"] = since.isoformat()
+        if merchant_account_id:
+            params["merchant_account_id"] = merchant_account_id
+        if metadata:
+            params["metadata"] = [f"{k}:{v}" for k, v in metadata.items()]
+        found: list[IntentOut] = []
+        while True:
+            page = await self._call("GET", "/v1/payment_intents", IntentListOut, params=params)
+            found += page.data
+            if not page.has_more:
+                return found
+            params["cursor"] = page.next_cursor
+
+
+class VisitorClient(_Client):
+    """A visitor's side: open an account (the token is kept in ``self.token``), read it, pay intents."""
+
+    def __init__(self, base_url: str, token: str | None = None, **kwargs: Any) -> None:
+        super().__init__(base_url, token, **kwargs)
+
+    @property
+    def token(self) -> str | None:
+        return self._credential
+
+    async def open_account(self, display_name: str, currency: str, *,
+                           idempotency_key: str | None = None) -> OpenedAccountOut:
+        opened = await self._call("POST", "/v1/accounts", OpenedAccountOut,
+                                  json={"display_name": display_name, "currency": currency},
+                                  idempotency_key=idempotency_key)
+        self._credential = opened.token
+        return opened
+
+    async def me(self) -> AccountOut:
+        return await self._call("GET", "/v1/accounts/me", AccountOut)
+
+    async def transactions(self, limit: int = 50, before: int | None = None) -> EntryListOut:
+        params = {"limit": limit} | ({"before": before} if before else {})
+        return await self._call("GET", "/v1/accounts/me/transactions", EntryListOut, params=params)
+
+    async def get_intent(self, intent_id: str) -> IntentOut:
+        return await self._call("GET", f"/v1/payment_intents/{intent_id}", IntentOut)
+
+    async def confirm_intent(self, intent_id: str, *, idempotency_key: str | None = None) -> IntentOut:
+        """Pay the intent from this account. Safe to retry with the same ``idempotency_key``."""
+        return await self._call("POST", f"/v1/payment_intents/{intent_id}/confirm", IntentOut,
+                                idempotency_key=idempotency_key)
