@@ -1,10 +1,83 @@
-"""`expo-server`: the authoritative world server (issue 3). Not built yet; this entry point says so instead of failing."""
+"""`expo-server`: serve an expo's halls over WebSocket, with /healthz and /metrics."""
+
+from __future__ import annotations
 
 import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from .config import ServerConfig
+from .logs import setup_logging
+
+
+def _env(name: str, default):
+    return os.environ.get(f"EXPO_{name}", default)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = ServerConfig()
+    parser = argparse.ArgumentParser(
+        prog="expo-server",
+        description="Serve the Silk Road Expo halls over WebSocket (msgpack frames). "
+        "Every flag has an EXPO_<NAME> environment variable, e.g. EXPO_PORT.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--host", default=_env("HOST", d.host), help="address to listen on")
+    parser.add_argument("--port", type=int, default=int(_env("PORT", d.port)), help="port for WebSocket and HTTP")
+    parser.add_argument("--world", type=Path, default=_env("WORLD", None), help="expo directory (default: the packaged Silk Road expo)")
+    parser.add_argument("--tick-rate", type=int, default=int(_env("TICK_RATE", d.tick_rate)), help="simulation steps per second")
+    parser.add_argument("--view-radius", type=float, default=float(_env("VIEW_RADIUS", d.view_radius)), help="metres a visitor sees")
+    parser.add_argument("--max-visible", type=int, default=int(_env("MAX_VISIBLE", d.max_visible)), help="cap on avatars sent to one visitor, nearest first")
+    parser.add_argument("--max-clients", type=int, default=int(_env("MAX_CLIENTS", d.max_clients)), help="visitors at once")
+    parser.add_argument("--bank-url", default=_env("BANK_URL", None), help="the bank's base URL (enables purchases)")
+    parser.add_argument("--data-dir", type=Path, default=Path(_env("DATA_DIR", d.data_dir)), help="where orders and stock are kept")
+    parser.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--staff-pass", metavar="BOOTH", help="print the staff pass for BOOTH and exit")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    return ServerConfig(
+        host=args.host,
+        port=args.port,
+        world=args.world,
+        tick_rate=args.tick_rate,
+        view_radius=args.view_radius,
+        max_visible=args.max_visible,
+        max_clients=args.max_clients,
+        bank_url=args.bank_url,
+        bank_platform_key=os.environ.get("EXPO_BANK_PLATFORM_KEY"),
+        webhook_secret=os.environ.get("EXPO_BANK_WEBHOOK_SECRET"),
+        staff_secret=os.environ.get("EXPO_STAFF_SECRET", ServerConfig.staff_secret),
+        data_dir=args.data_dir,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="expo-server", description="the authoritative world server (issue 3); not built yet.")
-    parser.parse_args(argv)
-    parser.error("not built yet: see the issue tracker")
-    return 2
+    args = build_parser().parse_args(argv)
+    config = config_from_args(args)
+    if args.staff_pass:
+        from .staff import issue_pass
+
+        print(issue_pass(config.staff_secret, args.staff_pass))
+        return 0
+    from world.loader import WorldError, default_expo_path, load_expo
+
+    from .app import run_server
+
+    setup_logging(args.log_level)
+    try:
+        expo = load_expo(config.world or default_expo_path())
+    except WorldError as exc:
+        print(f"expo-server: the world does not load:\n{exc}", file=sys.stderr)
+        return 1
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency where it exists
+        runner = asyncio.run
+    runner(run_server(expo, config))
+    return 0

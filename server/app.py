@@ -1,0 +1,216 @@
+"""The I/O shell around the simulation: websockets for sockets, one task for the tick.
+
+The tick never awaits a client: frames are written straight into each connection's
+transport, and a client whose transport buffer is full is skipped (see Simulation).
+HTTP on the same port serves ``/healthz`` and ``/metrics`` to operators.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from http import HTTPStatus
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+
+import protocol as p
+from world.model import Expo
+
+from .clock import Clock, MonotonicClock
+from .config import ServerConfig
+from .metrics import ServerMetrics
+from .simulation import Peer, Simulation
+
+log = logging.getLogger("expo.server")
+
+MAX_FRAME = 64 * 1024  # websockets closes (1009) above this; below it the codec answers
+
+
+class SocketPeer(Peer):
+    def __init__(self, connection: ServerConnection, metrics: ServerMetrics) -> None:
+        super().__init__()
+        self.connection = connection
+        self.metrics = metrics
+        self.closing_task: asyncio.Task | None = None
+
+    def backlog(self) -> int:
+        transport = self.connection.transport
+        return transport.get_write_buffer_size() if transport is not None else 0
+
+    def flush(self) -> None:
+        """Write the outbox to the socket now, without awaiting: the sans-I/O protocol
+        object frames the data and the transport buffers it."""
+        if not self.outbox:
+            return
+        frames, self.outbox = self.outbox, []
+        conn = self.connection
+        if conn.protocol.state is not State.OPEN:
+            return
+        for frame in frames:
+            conn.protocol.send_binary(frame)
+        conn.send_data()
+        self.metrics.frames_out.inc(len(frames))
+        self.metrics.bytes_out.inc(sum(map(len, frames)))
+        if self.close_request is not None and self.closing_task is None:
+            code, reason = self.close_request
+            close_code = 1000 if code in (None, p.ErrorCode.SHUTDOWN) else 1008
+            if code is p.ErrorCode.SHUTDOWN:
+                close_code = 1001
+            self.closing_task = asyncio.ensure_future(conn.close(close_code, reason[:120]))
+
+
+class ExpoServer:
+    def __init__(self, expo: Expo, config: ServerConfig, clock: Clock | None = None) -> None:
+        self.config = config
+        self.metrics = ServerMetrics()
+        self.clock = clock or MonotonicClock()
+        self.sim = Simulation(expo, config, self.clock, self.metrics)
+        self.started_at = time.time()
+        self._server: Server | None = None
+        self._tick_task: asyncio.Task | None = None
+        self._socket_peers: set[SocketPeer] = set()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return self._server.sockets[0].getsockname()[1]
+
+    async def start(self) -> None:
+        self._server = await serve(
+            self._handle,
+            self.config.host,
+            self.config.port,
+            process_request=self._http,
+            compression=None,  # small binary frames: deflate costs CPU and memory per client
+            max_size=MAX_FRAME,
+            max_queue=64,
+            write_limit=(self.config.hard_backlog * 4, None),  # never make the tick wait
+            ping_interval=20,
+            ping_timeout=20,
+            close_timeout=2,
+            logger=logging.getLogger("expo.server.ws"),
+        )
+        self._tick_task = asyncio.create_task(self._tick_loop(), name="tick")
+        log.info("listening", extra={"host": self.config.host, "port": self.port, "expo": self.sim.expo.name})
+
+    async def stop(self) -> None:
+        """Tell every client, close every connection, then stop listening."""
+        self.sim.shutdown()
+        self._flush_all()
+        if self._tick_task:
+            self._tick_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._tick_task
+        tasks = [peer.closing_task for peer in self._socket_peers if peer.closing_task]
+        if tasks:
+            await asyncio.wait(tasks, timeout=3)
+        if self._server:
+            self._server.close(close_connections=True)
+            await self._server.wait_closed()
+        if self.sim.commerce is not None:
+            await self.sim.commerce.close()
+        log.info("stopped")
+
+    # ------------------------------------------------------------------ websocket
+
+    async def _handle(self, connection: ServerConnection) -> None:
+        peer = SocketPeer(connection, self.metrics)
+        self.sim.open_peer(peer)
+        self._socket_peers.add(peer)
+        try:
+            async for data in connection:
+                self.metrics.frames_in.inc()
+                self.metrics.bytes_in.inc(len(data))
+                self.sim.on_frame(peer, data)
+                peer.flush()
+                if peer.close_request is not None:
+                    break
+        except ConnectionClosed:
+            pass
+        finally:
+            self.sim.on_disconnect(peer)
+            self._socket_peers.discard(peer)
+            self.metrics.clients.set(self.sim.connected)
+        if peer.closing_task is not None:
+            with contextlib.suppress(Exception):
+                await peer.closing_task
+
+    async def _tick_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        dt = self.config.dt
+        next_at = loop.time()
+        while True:
+            next_at += dt
+            started = loop.time()
+            try:
+                self.sim.tick()
+                self._flush_all()
+            except Exception:  # the tick must survive anything; a bug is logged, not fatal
+                log.exception("tick failed")
+            finished = loop.time()
+            self.metrics.tick_seconds.observe(finished - started)
+            self.metrics.clients.set(self.sim.connected)
+            self.metrics.avatars.set(len(self.sim.avatars))
+            if finished > next_at + 5 * dt:  # hopelessly behind: drop the backlog of ticks
+                next_at = finished
+            self.metrics.tick_lag_seconds.set(max(0.0, started - (next_at - dt)))
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+
+    def _flush_all(self) -> None:
+        for peer in list(self._socket_peers):
+            try:
+                peer.flush()
+            except Exception:  # a broken socket is that client's problem only
+                log.warning("flush failed", exc_info=True)
+
+    # ------------------------------------------------------------------ HTTP
+
+    def _http(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = request.path.split("?", 1)[0]
+        if path == "/healthz":
+            body = json.dumps({
+                "status": "ok",
+                "expo": self.sim.expo.name,
+                "clients": self.sim.connected,
+                "avatars": len(self.sim.avatars),
+                "tick": self.sim.tick_count,
+                "uptime_s": round(time.time() - self.started_at, 1),
+            }).encode()
+            return _response(HTTPStatus.OK, body, "application/json")
+        if path == "/metrics":
+            return _response(HTTPStatus.OK, self.metrics.render(), "text/plain; version=0.0.4; charset=utf-8")
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            return _response(HTTPStatus.NOT_FOUND, b"not found: try a WebSocket, /healthz or /metrics\n", "text/plain")
+        return None
+
+
+def _response(status: HTTPStatus, body: bytes, content_type: str) -> Response:
+    headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(body))), ("Connection", "close")])
+    return Response(status.value, status.phrase, headers, body)
+
+
+async def run_server(expo: Expo, config: ServerConfig, ready: Any = None) -> None:
+    """Serve until cancelled or signalled, then shut down gracefully."""
+    import signal
+
+    server = ExpoServer(expo, config)
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready(server)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()

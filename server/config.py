@@ -1,0 +1,37 @@
+"""Server settings: one frozen record, filled from flags and EXPO_* environment variables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8765
+    world: Path | None = None  # None: the packaged default expo
+    tick_rate: int = 20
+    view_radius: float = 20.0
+    max_visible: int = 64  # the cap on each client's visible set, nearest first
+    max_clients: int = 2000
+    resume_grace: float = 30.0  # seconds an avatar waits for its client to resume
+    hello_timeout: float = 10.0
+    stuck_timeout: float = 5.0  # a client that cannot take snapshots this long is dropped
+    skip_backlog: int = 64 * 1024  # bytes queued to a client above which snapshots are skipped
+    hard_backlog: int = 1024 * 1024  # bytes queued to a client that drop it at once
+    frame_rate: float = 60.0  # sustained frames per second a client may send
+    frame_burst: float = 120.0
+    flood_rate: float = 120.0  # beyond this sustained rate the client is disconnected
+    flood_burst: float = 400.0
+    chat_rate: float = 1.0
+    chat_burst: float = 5.0
+    bank_url: str | None = None  # the bank visitors pay through, told to clients at welcome
+    bank_platform_key: str | None = None
+    webhook_secret: str | None = None
+    staff_secret: str = "silk-road-staff"  # signs staff passes (see server.staff)
+    data_dir: Path = Path("var")
+
+    @property
+    def dt(self) -> float:
+        return 1.0 / self.tick_rate

@@ -1,0 +1,473 @@
+"""The authoritative simulation of the halls, sans I/O.
+
+Frames come in through ``on_frame``; outbound frames go into each peer's outbox, which the
+I/O shell (server.app) flushes to the socket. ``tick`` advances the world one fixed step.
+Nothing here awaits or touches a socket, so the whole server logic is tested with plain
+function calls and a ManualClock.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+import unicodedata
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+import numpy as np
+
+import protocol as p
+from protocol.limits import BOOTH_CHANNEL_MARGIN, CHAT_PROXIMITY_RADIUS
+from world.manifest import to_manifest
+from world.model import Expo
+from world.motion import PORTAL_COOLDOWN, HallGeometry, portal_hops, step
+
+from .avatars import AvatarTable
+from .clock import Clock
+from .config import ServerConfig
+from .interest import InterestManager
+from .metrics import ServerMetrics
+from .ratelimit import TokenBucket
+from .snapshots import SentTable
+from .staff import booth_of_pass
+
+log = logging.getLogger("expo.server")
+
+INPUT_QUEUE_LIMIT = 4  # inputs queued beyond this are stale: the oldest are dropped
+
+
+class Peer:
+    """One connection as the simulation sees it. The shell subclasses it to say how much
+    is queued on the socket; the simulation fills ``outbox`` and may ask to close."""
+
+    def __init__(self) -> None:
+        self.outbox: list[bytes] = []
+        self.close_request: tuple[p.ErrorCode | None, str] | None = None  # None code: normal close
+        self.session: Session | None = None
+        self.opened_at = 0.0
+        self.frames: TokenBucket | None = None
+        self.flood: TokenBucket | None = None
+        self.bad_frames: TokenBucket | None = None
+        self.limit_warned_at = -math.inf
+
+    def backlog(self) -> int:
+        """Bytes written but not yet taken by the network."""
+        return 0
+
+    def send(self, message: p.Message) -> None:
+        self.outbox.append(p.encode(message))
+
+    def close(self, code: p.ErrorCode, message: str) -> None:
+        if self.close_request is None:
+            self.send(p.Closing(code.value, message))
+            self.close_request = (code, message)
+
+
+@dataclass(eq=False)
+class Session:
+    id: str
+    resume_token: str
+    slot: int
+    entity: int
+    name: str
+    staff_of: str | None
+    peer: Peer | None
+    chat: TokenBucket
+    inputs: deque = field(default_factory=deque)
+    last_input_seq: int = -1  # highest seq queued
+    acked_seq: int = 0  # highest seq applied
+    detached_at: float | None = None
+    stuck_since: float | None = None
+
+
+class Simulation:
+    def __init__(
+        self,
+        expo: Expo,
+        config: ServerConfig,
+        clock: Clock,
+        metrics: ServerMetrics | None = None,
+        token: Callable[[], str] = lambda: secrets.token_urlsafe(18),
+    ) -> None:
+        self.expo = expo
+        self.config = config
+        self.clock = clock
+        self.metrics = metrics or ServerMetrics()
+        self._token = token
+        self.geometry = HallGeometry.from_expo(expo)
+        self.hall_index = {hall.id: i for i, hall in enumerate(expo.halls)}
+        self.manifest = to_manifest(expo)
+        self.avatars = AvatarTable(config.max_clients)
+        self.interest = InterestManager(config.max_clients, config.view_radius, max_visible=config.max_visible)
+        self.sent = SentTable(config.max_clients)
+        self.sessions: dict[str, Session] = {}
+        self.by_token: dict[str, Session] = {}
+        self.by_slot: dict[int, Session] = {}
+        self.peers: set[Peer] = set()
+        self.tick_count = 0
+        self.relocated = np.zeros(config.max_clients, dtype=bool)  # moved other than by input
+        self.commerce: Any = None  # server.commerce.Commerce when a bank is configured
+        self._booth_areas = self._booth_area_arrays()
+
+    # ------------------------------------------------------------------ connections
+
+    def open_peer(self, peer: Peer) -> None:
+        now = self.clock.now()
+        cfg = self.config
+        peer.opened_at = now
+        peer.frames = TokenBucket(cfg.frame_rate, cfg.frame_burst, self.clock)
+        peer.flood = TokenBucket(cfg.flood_rate, cfg.flood_burst, self.clock)
+        peer.bad_frames = TokenBucket(1.0, 10.0, self.clock)
+        self.peers.add(peer)
+
+    def on_disconnect(self, peer: Peer) -> None:
+        """The socket is gone. A joined avatar waits ``resume_grace`` for its client."""
+        self.peers.discard(peer)
+        session = peer.session
+        peer.session = None
+        if session is None or session.peer is not peer:
+            return
+        session.peer = None
+        session.detached_at = self.clock.now()
+        session.inputs.clear()
+        self.sent.forget_observer(session.slot)
+        if peer.close_request is not None and peer.close_request[0] in (p.ErrorCode.FLOOD,):
+            self._remove_session(session, "flood")
+
+    def on_frame(self, peer: Peer, data: Any) -> None:
+        """Handle one inbound frame. Never raises for anything the client sent."""
+        if peer.close_request is not None:
+            return
+        if not peer.flood.take():
+            self.metrics.rejected.labels("flood").inc()
+            peer.close(p.ErrorCode.FLOOD, "too many frames: slow down")
+            return
+        if not peer.frames.take():
+            self.metrics.rejected.labels("rate_limited").inc()
+            now = self.clock.now()
+            if now - peer.limit_warned_at >= 1.0:
+                peer.limit_warned_at = now
+                peer.send(p.Error(p.ErrorCode.RATE_LIMITED.value, "too many frames; some were dropped", 0))
+            return
+        try:
+            message = p.decode_client(data)
+        except p.ProtocolError as exc:
+            self._reject(peer, exc, p.peek_type(data) if isinstance(data, (bytes, bytearray)) else 0)
+            return
+        try:
+            self._dispatch(peer, message)
+        except p.ProtocolError as exc:
+            self._reject(peer, exc, message.TYPE)
+
+    def _reject(self, peer: Peer, exc: p.ProtocolError, ref: int) -> None:
+        self.metrics.rejected.labels(exc.code.value).inc()
+        peer.send(p.Error(exc.code.value, exc.message[:512], ref))
+        if not peer.bad_frames.take():
+            peer.close(p.ErrorCode.FLOOD, "too many bad frames")
+
+    def _dispatch(self, peer: Peer, message: p.Message) -> None:
+        session = peer.session
+        if isinstance(message, p.Hello):
+            if session is not None:
+                raise p.ProtocolError(p.ErrorCode.ALREADY_JOINED, "this connection has joined already")
+            self._hello(peer, message)
+            return
+        if session is None:
+            raise p.ProtocolError(p.ErrorCode.NOT_JOINED, "send hello first")
+        match message:
+            case p.Input():
+                self._queue_input(session, message)
+            case p.Chat():
+                self._chat(session, message)
+            case p.Ping():
+                peer.send(p.Pong(message.client_time, self.clock.now()))
+            case p.Bye():
+                self._remove_session(session, "bye")
+                peer.session = None
+                peer.close_request = (None, "goodbye")  # a normal close, no Closing frame
+            case p.QueryStock():
+                self._query_stock(session, message.booth)
+            case p.Order() | p.OrderPaid() | p.CancelOrder() | p.QueryInventory():
+                if self.commerce is None:
+                    raise p.ProtocolError(p.ErrorCode.NOT_ALLOWED, "purchases are not available: this server has no bank")
+                self.commerce.handle(session, message)
+
+    # ------------------------------------------------------------------ joining
+
+    def _hello(self, peer: Peer, hello: p.Hello) -> None:
+        if hello.version != p.PROTOCOL_VERSION:
+            self._refuse(peer, p.ErrorCode.VERSION_MISMATCH,
+                         f"server speaks protocol {p.PROTOCOL_VERSION}, client sent {hello.version}")
+            return
+        if hello.resume_token is not None:
+            session = self.by_token.get(hello.resume_token)
+            if session is None:
+                self._refuse(peer, p.ErrorCode.RESUME_FAILED, "unknown or expired resume token: join afresh")
+                return
+            self._resume(peer, session)
+            return
+        name = unicodedata.normalize("NFC", hello.name)
+        if not any(ch.isalnum() for ch in name):
+            self._refuse(peer, p.ErrorCode.NAME_INVALID, "a name needs at least one letter or digit")
+            return
+        folded = name.casefold()
+        if any(s.name.casefold() == folded for s in self.sessions.values()):
+            self._refuse(peer, p.ErrorCode.NAME_TAKEN, f"someone called {name!r} is here already")
+            return
+        if self.avatars.full:
+            self._refuse(peer, p.ErrorCode.SERVER_FULL, f"the expo is full ({self.config.max_clients} visitors)")
+            return
+        staff_of = booth_of_pass(self.config.staff_secret, hello.staff_pass) if hello.staff_pass else None
+        if hello.staff_pass and (staff_of is None or self.expo.booth(staff_of) is None):
+            self._refuse(peer, p.ErrorCode.NOT_ALLOWED, "that staff pass is not valid")
+            return
+        hall = self.expo.halls[0]
+        slot = self.avatars.add(name, hello.colour, hello.style, staff_of, 0, hall.spawn.x, hall.spawn.y, 0.0)
+        self.relocated[slot] = True
+        session = Session(
+            id=self._token(),
+            resume_token=self._token(),
+            slot=slot,
+            entity=int(self.avatars.entity[slot]),
+            name=name,
+            staff_of=staff_of,
+            peer=None,
+            chat=TokenBucket(self.config.chat_rate, self.config.chat_burst, self.clock),
+        )
+        self.sessions[session.id] = session
+        self.by_token[session.resume_token] = session
+        self.by_slot[slot] = session
+        self.metrics.joins.inc()
+        log.info("join", extra={"session": session.id, "visitor": name, "entity": session.entity})
+        self._attach(peer, session)
+
+    def _resume(self, peer: Peer, session: Session) -> None:
+        if session.peer is not None:
+            old = session.peer
+            old.session = None
+            old.close(p.ErrorCode.REPLACED, "this session was resumed on another connection")
+        self.sent.forget_observer(session.slot)
+        session.detached_at = None
+        session.inputs.clear()
+        self.metrics.resumes.inc()
+        log.info("resume", extra={"session": session.id, "visitor": session.name})
+        self._attach(peer, session)
+
+    def _attach(self, peer: Peer, session: Session) -> None:
+        session.peer = peer
+        session.stuck_since = None
+        session.last_input_seq = session.acked_seq
+        peer.session = session
+        peer.send(
+            p.Welcome(
+                session_id=session.id,
+                entity=session.entity,
+                tick_rate=self.config.tick_rate,
+                server_time=self.clock.now(),
+                resume_token=session.resume_token,
+                view_radius=self.config.view_radius,
+                own=self._own_state(session.slot, self.avatars.quantised()[session.slot]),
+                bank_url=self.config.bank_url,
+                manifest=self.manifest,
+            )
+        )
+
+    def _refuse(self, peer: Peer, code: p.ErrorCode, message: str) -> None:
+        self.metrics.rejected.labels(code.value).inc()
+        peer.send(p.Refused(code.value, message))
+        peer.close_request = (code, message)
+
+    def _remove_session(self, session: Session, why: str) -> None:
+        self.sessions.pop(session.id, None)
+        self.by_token.pop(session.resume_token, None)
+        self.by_slot.pop(session.slot, None)
+        self.sent.forget_observer(session.slot)
+        self.interest.forget(session.slot)
+        self.avatars.remove(session.slot)
+        self.metrics.leaves.labels(why).inc()
+        log.info("leave", extra={"session": session.id, "visitor": session.name, "why": why})
+
+    # ------------------------------------------------------------------ inputs and chat
+
+    def _queue_input(self, session: Session, message: p.Input) -> None:
+        if message.seq <= session.last_input_seq:
+            raise p.ProtocolError(p.ErrorCode.BAD_FIELD, f"Input.seq {message.seq} is not after {session.last_input_seq}")
+        session.last_input_seq = message.seq
+        session.inputs.append(message)
+        while len(session.inputs) > INPUT_QUEUE_LIMIT:
+            session.inputs.popleft()
+
+    def _chat(self, session: Session, message: p.Chat) -> None:
+        if not session.chat.take():
+            raise p.ProtocolError(p.ErrorCode.RATE_LIMITED, "you are chatting too fast; wait a moment")
+        av = self.avatars
+        slot = session.slot
+        same_hall = av.active & (av.hall == av.hall[slot])
+        booth_id = None
+        if message.channel == p.Channel.PROXIMITY:
+            d2 = np.sum((av.pos - av.pos[slot]) ** 2, axis=1)
+            listeners = same_hall & (d2 <= CHAT_PROXIMITY_RADIUS**2)
+        elif message.channel == p.Channel.BOOTH:
+            at = self._booths_at(av.pos, av.hall)
+            if at[slot] < 0:
+                raise p.ProtocolError(p.ErrorCode.NOT_ALLOWED, "walk into a booth to use its channel")
+            booth_id = self.expo.booths[at[slot]].id
+            listeners = av.active & (at == at[slot])
+        else:
+            if session.staff_of is None:
+                raise p.ProtocolError(p.ErrorCode.NOT_ALLOWED, "only booth staff may make announcements")
+            booth_id = session.staff_of
+            listeners = same_hall
+        line = p.encode(p.ChatLine(message.channel, session.entity, session.name, message.text, booth_id, self.clock.now()))
+        for listener in np.flatnonzero(listeners):
+            other = self.by_slot.get(int(listener))
+            if other is not None and other.peer is not None:
+                other.peer.outbox.append(line)
+        self.metrics.chat_lines.labels(p.Channel(message.channel).name.lower()).inc()
+
+    def _booth_area_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        areas = np.array(
+            [[b.footprint.min_x - BOOTH_CHANNEL_MARGIN, b.footprint.min_y - BOOTH_CHANNEL_MARGIN,
+              b.footprint.max_x + BOOTH_CHANNEL_MARGIN, b.footprint.max_y + BOOTH_CHANNEL_MARGIN]
+             for b in self.expo.booths],
+            dtype=np.float64,
+        ).reshape(-1, 4)
+        halls = np.array([self.hall_index[b.hall] for b in self.expo.booths], dtype=np.int16)
+        return areas, halls
+
+    def _booths_at(self, pos: np.ndarray, halls: np.ndarray) -> np.ndarray:
+        """The index of the booth each position stands at (its footprint plus a margin), or -1."""
+        areas, booth_halls = self._booth_areas
+        if len(areas) == 0:
+            return np.full(len(pos), -1)
+        inside = (
+            (halls[:, None] == booth_halls[None, :])
+            & (pos[:, 0:1] >= areas[None, :, 0]) & (pos[:, 0:1] <= areas[None, :, 2])
+            & (pos[:, 1:2] >= areas[None, :, 1]) & (pos[:, 1:2] <= areas[None, :, 3])
+        )
+        return np.where(inside.any(axis=1), inside.argmax(axis=1), -1)
+
+    def booth_at(self, slot: int) -> str | None:
+        index = int(self._booths_at(self.avatars.pos[slot : slot + 1], self.avatars.hall[slot : slot + 1])[0])
+        return None if index < 0 else self.expo.booths[index].id
+
+    def _query_stock(self, session: Session, booth_id: str) -> None:
+        booth = self.expo.booth(booth_id)
+        if booth is None:
+            raise p.ProtocolError(p.ErrorCode.UNKNOWN_BOOTH, f"no booth {booth_id!r}")
+        stock = self.commerce.stock_of(booth) if self.commerce else {pr.sku: pr.stock for pr in booth.catalogue}
+        session.peer.send(p.Stock(booth.id, tuple((sku, n) for sku, n in stock.items())))
+
+    # ------------------------------------------------------------------ the tick
+
+    def tick(self) -> None:
+        now = self.clock.now()
+        self.tick_count += 1
+        self._expire(now)
+        moved = self._move(now) | self.relocated
+        self.relocated[:] = False
+        observers, targets = self.interest.visible_pairs(self.avatars.pos, self.avatars.hall, self.avatars.active, moved)
+        self._send_snapshots(now, observers, targets)
+
+    def _expire(self, now: float) -> None:
+        cfg = self.config
+        for peer in list(self.peers):
+            if peer.session is None and peer.close_request is None and now - peer.opened_at > cfg.hello_timeout:
+                peer.close(p.ErrorCode.TIMEOUT, f"no hello within {cfg.hello_timeout:g} s")
+        for session in list(self.sessions.values()):
+            if session.peer is None and session.detached_at is not None and now - session.detached_at > cfg.resume_grace:
+                self._remove_session(session, "timeout")
+
+    def _move(self, now: float) -> np.ndarray:
+        """Apply one queued input per avatar; returns the mask of avatars that moved."""
+        av = self.avatars
+        slots, moves, runs = [], [], []
+        for session in self.sessions.values():
+            if session.inputs:
+                message = session.inputs.popleft()
+                session.acked_seq = message.seq
+                av.yaw[session.slot] = message.yaw
+                slots.append(session.slot)
+                moves.append((message.move_x, message.move_y))
+                runs.append(message.run)
+        av.motion[:] = 0
+        moved = np.zeros(av.capacity, dtype=bool)
+        if not slots:
+            return moved
+        idx = np.array(slots, dtype=np.int64)
+        move = np.array(moves, dtype=np.float64)
+        run = np.array(runs, dtype=bool)
+        new = step(self.geometry, av.hall[idx], av.pos[idx], move, run, self.config.dt)
+        shifted = np.any(new != av.pos[idx], axis=1)
+        av.pos[idx] = new
+        av.motion[idx] = np.where(shifted, np.where(run, 2, 1), 0)
+        moved[idx[shifted]] = True
+        who, halls, targets = portal_hops(self.geometry, av.hall[idx], new, av.portal_ready_at[idx] <= now)
+        if len(who):
+            hop = idx[who]
+            av.hall[hop] = halls
+            av.pos[hop] = targets
+            av.portal_ready_at[hop] = now + PORTAL_COOLDOWN
+            moved[hop] = True
+            self.metrics.portal_hops.inc(len(hop))
+        return moved
+
+    def _own_state(self, slot: int, q: np.ndarray) -> p.OwnState:
+        return p.OwnState(int(self.avatars.hall[slot]), p.EntityState(int(q[0]), int(q[1]), int(q[2]), int(q[3])))
+
+    def _send_snapshots(self, now: float, observers: np.ndarray, targets: np.ndarray) -> None:
+        cfg = self.config
+        av = self.avatars
+        sending = np.zeros(av.capacity, dtype=bool)
+        for session in self.sessions.values():
+            peer = session.peer
+            if peer is None or peer.close_request is not None:
+                continue
+            backlog = peer.backlog()
+            if backlog > cfg.hard_backlog:
+                peer.close(p.ErrorCode.TOO_SLOW, "you stopped reading")
+                self.metrics.slow_drops.inc()
+            elif backlog > cfg.skip_backlog:
+                self.metrics.skipped_snapshots.inc()
+                if session.stuck_since is None:
+                    session.stuck_since = now
+                elif now - session.stuck_since > cfg.stuck_timeout:
+                    peer.close(p.ErrorCode.TOO_SLOW, f"no snapshot could be sent for {cfg.stuck_timeout:g} s")
+                    self.metrics.slow_drops.inc()
+            else:
+                session.stuck_since = None
+                sending[session.slot] = True
+
+        q = av.quantised()
+        diff = self.sent.diff(observers, targets, av.entity, q, sending)
+        packb = msgpack.Packer(use_bin_type=True).pack
+        server_time = now
+        for slot in np.flatnonzero(sending).tolist():
+            session = self.by_slot[slot]
+            out = session.peer.outbox
+            lo, hi = diff.leave_offsets[slot], diff.leave_offsets[slot + 1]
+            if hi > lo:
+                out.append(packb([p.Leave.TYPE, diff.leave_entities[lo:hi].tolist()]))
+            lo, hi = diff.enter_offsets[slot], diff.enter_offsets[slot + 1]
+            if hi > lo:
+                entering = diff.enter_targets[lo:hi]
+                states = q[entering].tolist()
+                out.append(packb([p.Enter.TYPE, [av.info[t].wire_prefix() + [s] for t, s in zip(entering.tolist(), states)]]))
+            lo, hi = diff.delta_offsets[slot], diff.delta_offsets[slot + 1]
+            own = q[slot].tolist()
+            out.append(packb([p.Snapshot.TYPE, self.tick_count, server_time, session.acked_seq,
+                              [int(av.hall[slot]), *own], diff.deltas[lo:hi].ravel().tolist()]))
+
+    # ------------------------------------------------------------------ shutdown
+
+    def shutdown(self, message: str = "the expo is closing") -> None:
+        for peer in list(self.peers):
+            peer.close(p.ErrorCode.SHUTDOWN, message)
+
+    @property
+    def connected(self) -> int:
+        return sum(1 for s in self.sessions.values() if s.peer is not None)

@@ -1,0 +1,337 @@
+"""The simulation driven by plain calls: joins, movement, view, chat, limits, resume."""
+
+import math
+
+import numpy as np
+import pytest
+
+import protocol as p
+from protocol.limits import CHAT_PROXIMITY_RADIUS
+from server.staff import issue_pass
+from world.motion import AVATAR_RADIUS, RUN_SPEED, WALK_SPEED
+
+from .conftest import Harness
+
+
+def of(messages, kind):
+    return [m for m in messages if isinstance(m, kind)]
+
+
+def test_join_gets_welcome_with_manifest_and_own_state(harness):
+    peer, welcome = harness.join("Aru")
+    assert welcome.tick_rate == 20
+    assert welcome.manifest["name"] == "Test Expo"
+    assert welcome.own.hall == 0
+    assert (welcome.own.state.x, welcome.own.state.y) == (5000, 500)  # the spawn point in cm
+    assert welcome.resume_token and welcome.session_id
+
+
+def test_second_visitor_enters_then_moves_by_deltas(harness):
+    a, wa = harness.join("Aru")
+    b, wb = harness.join("Bea")
+    harness.tick()
+    enters = of(a.take(), p.Enter)
+    assert [e.entity for e in enters[0].entities] == [wb.entity]
+    assert enters[0].entities[0].name == "Bea"
+    for seq in range(1, 6):
+        harness.send(b, p.Input(seq, 1.0, 0.0, 0.0, False))
+        harness.tick()
+    snaps = of(a.take(), p.Snapshot)
+    assert len(snaps) == 5
+    x = enters[0].entities[0].state.x
+    for snap in snaps:
+        deltas = np.array(snap.deltas).reshape(-1, 5)
+        assert deltas[:, 0].tolist() == [wb.entity]
+        x += deltas[0, 1]
+    assert x == round((50.0 + 5 * WALK_SPEED / 20) * 100)
+    own = of(b.take(), p.Snapshot)[-1]
+    assert own.ack == 5 and own.own.state.x == x and own.own.state.motion == p.Motion.WALK
+
+
+def test_unchanged_avatars_send_no_deltas(harness):
+    a, _ = harness.join("Aru")
+    harness.join("Bea")
+    harness.tick(3)
+    snaps = of(a.take(), p.Snapshot)
+    assert snaps[-1].deltas == ()
+
+
+@pytest.mark.parametrize(
+    "hello, code",
+    [
+        (p.Hello(2, "Aru", 0, 0), p.ErrorCode.VERSION_MISMATCH),
+        (p.Hello(1, "!!", 0, 0), p.ErrorCode.NAME_INVALID),
+        (p.Hello(1, "Zed", 0, 0, "no-such-token"), p.ErrorCode.RESUME_FAILED),
+        (p.Hello(1, "Zed", 0, 0, None, "kz-honey:forged"), p.ErrorCode.NOT_ALLOWED),
+    ],
+)
+def test_refusals_name_the_reason_and_close(harness, hello, code):
+    peer = harness.connect()
+    replies = harness.send(peer, hello)
+    assert replies == [p.Refused(code.value, replies[0].message)]
+    assert peer.close_request[0] is code
+
+
+def test_names_are_unique_ignoring_case(harness):
+    harness.join("Aru")
+    peer = harness.connect()
+    assert of(harness.send(peer, p.Hello(1, "ARU", 0, 0)), p.Refused)[0].code == "name_taken"
+
+
+def test_server_full():
+    h = Harness(max_clients=2)
+    h.join("One")
+    h.join("Two")
+    peer = h.connect()
+    assert h.send(peer, p.Hello(1, "Three", 0, 0))[0].code == "server_full"
+
+
+def test_messages_before_hello_and_second_hello_are_errors(harness):
+    peer = harness.connect()
+    assert harness.send(peer, p.Ping(1.0)) == [p.Error("not_joined", "send hello first", p.Ping.TYPE)]
+    peer, _ = harness.join("Aru")
+    assert harness.send(peer, p.Hello(1, "Aru2", 0, 0))[0].code == "already_joined"
+
+
+def test_bad_frames_get_errors_then_a_flood_close(harness):
+    peer, _ = harness.join("Aru")
+    errors = harness.send(peer, b"\xc1garbage")
+    assert errors[0].code == "bad_frame" and peer.close_request is None
+    for _ in range(12):
+        harness.send(peer, b"\xc1")
+    assert peer.close_request[0] is p.ErrorCode.FLOOD
+    assert of(peer.received, p.Closing)[0].code == "flood"
+
+
+def test_frame_rate_limit_drops_then_flood_disconnects(harness):
+    peer, _ = harness.join("Aru")
+    replies = []
+    for i in range(130):
+        replies += harness.send(peer, p.Ping(float(i)))
+    assert len(of(replies, p.Pong)) == 120  # the burst
+    assert of(replies, p.Error)[0].code == "rate_limited"
+    assert peer.close_request is None
+    for i in range(400):
+        harness.send(peer, p.Ping(1.0))
+    assert peer.close_request[0] is p.ErrorCode.FLOOD
+
+
+def test_input_speed_is_clamped_and_run_is_faster(harness):
+    walker, ww = harness.join("Walker")
+    runner, wr = harness.join("Runner")
+    harness.place(wr.entity, 50.0, 30.0)
+    harness.send(walker, p.Input(1, 1.0, 1.0, 0.0, False))  # length sqrt(2) is scaled to 1
+    harness.send(runner, p.Input(1, 0.0, 1.0, 0.0, True))
+    harness.tick()
+    av = harness.sim.avatars
+    slots = {s.name: s.slot for s in harness.sim.sessions.values()}
+    moved = av.pos[slots["Walker"]] - np.array([50.0, 5.0])
+    assert math.isclose(np.hypot(*moved), WALK_SPEED / 20)
+    assert math.isclose(av.pos[slots["Runner"]][1] - 30.0, RUN_SPEED / 20)
+
+
+def test_repeated_input_seq_is_rejected(harness):
+    peer, _ = harness.join("Aru")
+    harness.send(peer, p.Input(5, 1.0, 0.0, 0.0, False))
+    assert harness.send(peer, p.Input(5, 1.0, 0.0, 0.0, False))[0].code == "bad_field"
+
+
+def test_hall_bounds_stop_avatars(harness):
+    peer, w = harness.join("Aru")
+    harness.place(w.entity, 0.5, 10.0)
+    for seq in range(1, 10):
+        harness.send(peer, p.Input(seq, -1.0, 0.0, 0.0, True))
+        harness.tick()
+    slot = harness.sim.sessions[w.session_id].slot
+    assert harness.sim.avatars.pos[slot][0] == AVATAR_RADIUS
+
+
+def test_booth_back_wall_blocks_and_open_front_admits(harness):
+    # booth kz-honey: x 26..34, y 27..33, open to the south
+    peer, w = harness.join("Aru")
+    slot = harness.sim.sessions[w.session_id].slot
+    harness.place(w.entity, 30.0, 36.0)  # north of the back wall, walking south
+    for seq in range(1, 40):
+        harness.send(peer, p.Input(seq, 0.0, -1.0, 0.0, False))
+        harness.tick()
+    assert harness.sim.avatars.pos[slot][1] >= 33.0 + AVATAR_RADIUS - 1e-9
+    harness.place(w.entity, 30.0, 24.0)  # south of the open front, walking north
+    for seq in range(40, 80):
+        harness.send(peer, p.Input(seq, 0.0, 1.0, 0.0, False))
+        harness.tick()
+    y = harness.sim.avatars.pos[slot][1]
+    assert 27.0 < y <= 33.0 - 0.2 - AVATAR_RADIUS + 1e-9  # inside, stopped by the back wall
+    assert harness.sim.booth_at(slot) == "kz-honey"
+
+
+def test_portal_moves_avatar_to_the_other_hall_and_views_follow(harness):
+    traveller, wt = harness.join("Traveller")
+    watcher, _ = harness.join("Watcher")
+    harness.place(wt.entity, 92.0, 30.0)
+    harness.tick()
+    harness.tick()
+    watcher.take()
+    seq = 0
+    while harness.sim.avatars.hall[harness.sim.sessions[wt.session_id].slot] == 0:
+        seq += 1
+        assert seq < 20
+        harness.send(traveller, p.Input(seq, 1.0, 0.0, 0.0, False))
+        harness.tick()
+    snap = of(traveller.take(), p.Snapshot)[-1]
+    assert snap.own.hall == 1 and (snap.own.state.x, snap.own.state.y) == (500, 2000)
+    harness.tick()
+    # the watcher stays in the main hall, 42 m away: the traveller left its view long ago
+    assert all(wt.entity not in e.entities for e in of(watcher.take(), p.Enter))
+
+
+def test_far_avatars_are_not_seen_and_hysteresis_keeps_edge_avatars(harness):
+    a, wa = harness.join("Aru")
+    b, wb = harness.join("Bea")
+    harness.place(wa.entity, 10.0, 30.0)
+    harness.place(wb.entity, 10.0 + 25.0, 30.0)
+    harness.tick()
+    assert not of(a.take(), p.Enter)
+    harness.place(wb.entity, 10.0 + 19.9, 30.0)
+    harness.tick()
+    assert of(a.take(), p.Enter)
+    harness.place(wb.entity, 10.0 + 21.0, 30.0)  # past the radius, inside the leave radius
+    harness.tick()
+    assert not of(a.take(), p.Leave)
+    harness.place(wb.entity, 10.0 + 24.0, 30.0)
+    harness.tick()
+    assert of(a.take(), p.Leave)[0].entities == (wb.entity,)
+
+
+def test_visible_set_is_capped_nearest_first():
+    h = Harness(max_visible=3)
+    peer, w = h.join("Centre")
+    h.place(w.entity, 50.0, 30.0)
+    others = []
+    for i in range(6):
+        _, wo = h.join(f"Other{i}")
+        h.place(wo.entity, 50.0 + 1.0 + i, 30.0)
+        others.append(wo.entity)
+    h.tick()
+    entered = [e.entity for m in of(peer.take(), p.Enter) for e in m.entities]
+    assert sorted(entered) == sorted(others[:3])
+
+
+def test_slow_reader_skips_snapshots_then_catches_up_then_is_dropped(harness):
+    a, _ = harness.join("Aru")
+    b, wb = harness.join("Bea")
+    harness.tick()
+    entered_x = of(a.take(), p.Enter)[0].entities[0].state.x
+    a.pending = harness.config.skip_backlog + 1
+    for seq in range(1, 4):
+        harness.send(b, p.Input(seq, 1.0, 0.0, 0.0, False))
+        harness.tick()
+    assert a.take() == []  # skipped while its buffer is full
+    a.pending = 0
+    harness.tick()
+    snap = of(a.take(), p.Snapshot)[0]
+    # the one delta covers all three skipped steps: it is against what was really sent
+    assert snap.deltas[0] == wb.entity and entered_x + snap.deltas[1] == round((50 + 3 * WALK_SPEED / 20) * 100)
+    a.pending = harness.config.skip_backlog + 1
+    harness.tick(int(harness.config.stuck_timeout * 20) + 2)
+    assert a.close_request[0] is p.ErrorCode.TOO_SLOW
+    a.pending = harness.config.hard_backlog + 1
+    b.pending = harness.config.hard_backlog + 1
+    harness.tick()
+    assert b.close_request[0] is p.ErrorCode.TOO_SLOW
+
+
+def test_proximity_chat_reaches_only_those_near(harness):
+    a, wa = harness.join("Aru")
+    near, _ = harness.join("Near")
+    far, wf = harness.join("Far")
+    harness.place(wf.entity, 50.0, 5.0 + CHAT_PROXIMITY_RADIUS + 1)
+    harness.send(a, p.Chat(p.Channel.PROXIMITY, "hello there"))
+    line = of(near.take(), p.ChatLine)[0]
+    assert (line.name, line.text, line.entity) == ("Aru", "hello there", wa.entity)
+    assert of(a.take(), p.ChatLine)  # the speaker sees their own line
+    assert not of(far.take(), p.ChatLine)
+
+
+def test_booth_channel_and_announcements(harness):
+    visitor, wv = harness.join("Visitor")
+    staff, ws = harness.join("Aigerim", staff_pass=issue_pass(harness.config.staff_secret, "kz-honey"))
+    elsewhere, _ = harness.join("Elsewhere")
+    assert harness.send(visitor, p.Chat(p.Channel.BOOTH, "anyone?"))[0].code == "not_allowed"
+    harness.place(wv.entity, 30.0, 28.0)
+    harness.place(ws.entity, 31.0, 29.0)
+    harness.send(visitor, p.Chat(p.Channel.BOOTH, "is it organic?"))
+    assert of(staff.take(), p.ChatLine)[0].booth == "kz-honey"
+    assert not of(elsewhere.take(), p.ChatLine)
+    assert harness.send(visitor, p.Chat(p.Channel.ANNOUNCEMENT, "free stuff"))[0].code == "not_allowed"
+    harness.send(staff, p.Chat(p.Channel.ANNOUNCEMENT, "Tasting at 3 pm!"))
+    assert of(elsewhere.take(), p.ChatLine)[0].text == "Tasting at 3 pm!"
+
+
+def test_chat_is_rate_limited(harness):
+    a, _ = harness.join("Aru")
+    replies = []
+    for i in range(7):
+        replies += harness.send(a, p.Chat(0, f"line {i}"))
+    assert len(of(replies, p.ChatLine)) == 5
+    assert of(replies, p.Error)[0].code == "rate_limited"
+    harness.clock.advance(1.0)
+    assert of(harness.send(a, p.Chat(0, "later")), p.ChatLine)
+
+
+def test_resume_within_grace_keeps_the_avatar(harness):
+    a, wa = harness.join("Aru")
+    watcher, _ = harness.join("Watcher")
+    harness.tick()
+    harness.sim.on_disconnect(a)
+    harness.tick(20)
+    assert not of(watcher.take(), p.Leave)  # still standing there
+    again = harness.connect()
+    welcome = harness.send(again, p.Hello(1, "Aru", 0, 0, wa.resume_token))[0]
+    assert welcome.entity == wa.entity and welcome.session_id == wa.session_id
+    harness.tick()
+    assert of(again.take(), p.Enter)  # the view starts afresh
+
+
+def test_resume_replaces_a_live_connection(harness):
+    a, wa = harness.join("Aru")
+    b = harness.connect()
+    harness.send(b, p.Hello(1, "Aru", 0, 0, wa.resume_token))
+    assert a.close_request[0] is p.ErrorCode.REPLACED
+
+
+def test_avatar_is_removed_after_grace_and_on_bye(harness):
+    a, wa = harness.join("Aru")
+    b, wb = harness.join("Bea")
+    watcher, _ = harness.join("Watcher")
+    harness.tick()
+    watcher.take()
+    harness.sim.on_disconnect(a)
+    harness.clock.advance(harness.config.resume_grace + 1)
+    harness.tick()
+    assert of(watcher.take(), p.Leave)[0].entities == (wa.entity,)
+    assert harness.send(harness.connect(), p.Hello(1, "X", 0, 0, wa.resume_token))[0].code == "resume_failed"
+    harness.send(b, p.Bye())
+    assert b.close_request == (None, "goodbye")
+    harness.tick()
+    assert of(watcher.take(), p.Leave)[0].entities == (wb.entity,)
+
+
+def test_hello_timeout_closes_silent_connections(harness):
+    peer = harness.connect()
+    harness.clock.advance(harness.config.hello_timeout + 1)
+    harness.sim.tick()
+    assert peer.close_request[0] is p.ErrorCode.TIMEOUT
+
+
+def test_shutdown_tells_everyone(harness):
+    a, _ = harness.join("Aru")
+    harness.sim.shutdown()
+    assert of(a.take(), p.Closing)[0].code == "shutdown"
+
+
+def test_purchases_without_a_bank_are_refused_clearly(harness):
+    a, _ = harness.join("Aru")
+    assert harness.send(a, p.Order("kz-honey", "HONEY-1", 1, "k1"))[0].code == "not_allowed"
+    stock = harness.send(a, p.QueryStock("kz-honey"))[0]
+    assert stock == p.Stock("kz-honey", (("HONEY-1", 10),))
+    assert harness.send(a, p.QueryStock("nope"))[0].code == "unknown_booth"
