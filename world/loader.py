@@ -65,7 +65,7 @@ def check_files(label: str | Path, expo_toml: bytes | None, booths: Mapping[str,
     expo_report = FileReport(str(label / EXPO_FILE), None, problems)
     header: dict[str, Any] | None = None
     halls: list[Hall | None] = []
-    hall_layouts: list[HallLayout] = []
+    hall_layouts: list[HallLayout] | None = None
     if expo_toml is None:
         expo_report("", f"no {EXPO_FILE} in this directory")
     else:
@@ -83,7 +83,7 @@ def check_files(label: str | Path, expo_toml: bytes | None, booths: Mapping[str,
             built.append(booth)
             booth_layouts.append(layout)
 
-    arrivals = check_halls(expo_report, hall_layouts)
+    arrivals = check_halls(expo_report, hall_layouts or [])
     check_booths(hall_layouts, arrivals, booth_layouts)
 
     order = {name: n for n, name in enumerate([expo_report.file, *(str(label / s) for s in sorted(booths))])}
@@ -126,7 +126,7 @@ def _parse(report: FileReport, data: bytes) -> dict[str, Any] | None:
 
 # -- expo.toml -------------------------------------------------------------------------
 
-def _read_expo(t: Table) -> tuple[dict[str, Any] | None, list[Hall | None], list[HallLayout]]:
+def _read_expo(t: Table) -> tuple[dict[str, Any] | None, list[Hall | None], list[HallLayout] | None]:
     header = {"id": t.get("id", f.ident), "name": t.get("name", f.text),
               "starts": t.get("starts", f.date), "ends": t.get("ends", f.date)}
     if header["starts"] and header["ends"] and header["ends"] < header["starts"]:
@@ -136,7 +136,8 @@ def _read_expo(t: Table) -> tuple[dict[str, Any] | None, list[Hall | None], list
         t.problem("halls", "an expo needs at least one hall")
     t.finish()
     ok = not t.broken and all(hall for hall, _ in read)
-    return (header if ok else None), [hall for hall, _ in read], [layout for _, layout in read]
+    layouts = [layout for _, layout in read] or None  # None: no hall could be read at all
+    return (header if ok else None), [hall for hall, _ in read], layouts
 
 
 def _read_hall(t: Table) -> tuple[Hall | None, HallLayout]:

@@ -110,9 +110,11 @@ def check_halls(report: FileReport, halls: list[HallLayout]) -> dict[str, list[V
     return arrivals
 
 
-def check_booths(halls: list[HallLayout], arrivals: dict[str, list[Vec2]],
+def check_booths(halls: list[HallLayout] | None, arrivals: dict[str, list[Vec2]],
                  booths: list[BoothLayout]) -> None:
-    by_id = {hall.id: hall for hall in halls if hall.id is not None}
+    """``halls`` is None when expo.toml could not be read: then no booth is blamed for it."""
+    by_id = {hall.id: hall for hall in halls or () if hall.id is not None}
+    all_halls_known = halls is not None and all(hall.id is not None for hall in halls)
     first_use: dict[str, BoothLayout] = {}
     placed: list[BoothLayout] = []
     for booth in booths:
@@ -125,7 +127,8 @@ def check_booths(halls: list[HallLayout], arrivals: dict[str, list[Vec2]],
             continue
         hall = by_id.get(booth.hall)
         if hall is None:
-            booth.report("hall", f"no hall has id {booth.hall!r}" + suggest(booth.hall, by_id))
+            if all_halls_known:
+                booth.report("hall", f"no hall has id {booth.hall!r}" + suggest(booth.hall, by_id))
             continue
         rect = booth.rect
         if rect is None:

@@ -316,3 +316,9 @@ def test_load_expo_raises_with_every_problem(world):
         load_expo(world.root)
     assert len(raised.value.problems) == 2
     assert "booths/a.toml" in str(raised.value) and "booths/b.toml" in str(raised.value)
+
+
+def test_an_unreadable_expo_toml_does_not_blame_every_booth(world):
+    world.edit(EXPO, "[[halls]]", "[[halls]", nth=1)
+    problems = world.problems()
+    assert [(p.file.endswith(EXPO), p.key) for p in problems] == [(True, "")]
