@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import replace
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,8 @@ def default_expo_path() -> Path:
 def check_expo(path: str | Path | None = None) -> tuple[Expo | None, list[Problem]]:
     """Reads the expo in directory ``path``; the Expo is None unless there are no problems."""
     root = Path(path) if path is not None else default_expo_path()
+    if root.name == EXPO_FILE and root.is_file():  # "check my-expo/expo.toml" means the directory
+        root = root.parent
     expo_file = root / EXPO_FILE
     expo_bytes = expo_file.read_bytes() if expo_file.is_file() else None
     booth_files = sorted((root / BOOTHS_DIR).rglob("*.toml"))

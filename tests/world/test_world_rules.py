@@ -289,8 +289,21 @@ def test_file_that_is_not_utf8(world):
 
 def test_directory_without_expo_toml(tmp_path):
     from world import check_expo
-    expo, problems = check_expo(tmp_path)
-    assert expo is None and [p.message for p in problems] == ["no expo.toml in this directory"]
+    for path in (tmp_path, tmp_path / "nowhere"):
+        expo, problems = check_expo(path)
+        assert expo is None and [p.message for p in problems] == ["no expo.toml in this directory"]
+
+
+def test_naming_expo_toml_checks_its_directory(world):
+    from world import check_expo
+    assert check_expo(world.path(EXPO))[1] == []
+
+
+def test_an_expo_needs_a_hall(world):
+    text = world.text(EXPO)
+    world.path(EXPO).write_text(text[:text.index("[[halls]]")] + "halls = []\n", encoding="utf-8")
+    problem = world.problem(EXPO, "halls")
+    assert problem.line == 6 and "at least one hall" in problem.message
 
 
 def test_one_file_broken_in_several_ways_reports_every_problem(world):
