@@ -31,6 +31,10 @@ def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(f"EXPO_BANK_{name}", default)
 
 
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(f"EXPO_BANK_{name}", default))
+
+
 def _secret(value: str | None, path: str | None, default_path: Path, what: str) -> str:
     """A secret given directly, read from a file, or generated into ``default_path`` (mode 0600)."""
     if value:
@@ -51,7 +55,8 @@ def _secret(value: str | None, path: str | None, default_path: Path, what: str) 
 
 
 def _add_db(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", default=_env("DB", DEFAULT_DB), help="SQLite database file [EXPO_BANK_DB] (default: %(default)s)")
+    p.add_argument("--db", default=_env("DB", DEFAULT_DB),
+                   help="SQLite database file [EXPO_BANK_DB] (default: %(default)s)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,7 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP API (docs at /docs)")
     _add_db(serve)
     serve.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="[EXPO_BANK_HOST] (default: %(default)s)")
-    serve.add_argument("--port", type=int, default=int(_env("PORT", "8766")), help="[EXPO_BANK_PORT] (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=_env_int("PORT", 8766),
+                       help="[EXPO_BANK_PORT] (default: %(default)s)")
     serve.add_argument("--platform-key", default=_env("PLATFORM_KEY"),
                        help="the world server's credential [EXPO_BANK_PLATFORM_KEY]")
     serve.add_argument("--platform-key-file", default=_env("PLATFORM_KEY_FILE"),
@@ -76,14 +82,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--webhook-secret-file", default=_env("WEBHOOK_SECRET_FILE"),
                        help="read the webhook secret from this file [EXPO_BANK_WEBHOOK_SECRET_FILE] "
                             "(default: webhook.secret beside the database, created if needed)")
-    serve.add_argument("--welcome-usd", type=int, default=int(_env("WELCOME_USD", "1000")),
+    serve.add_argument("--welcome-usd", type=int, default=_env_int("WELCOME_USD", 1000),
                        help="welcome balance of a new visitor account, in USD converted to its currency "
                             "[EXPO_BANK_WELCOME_USD] (default: %(default)s)")
-    serve.add_argument("--intent-ttl", type=int, default=int(_env("INTENT_TTL", "900")),
-                       help="seconds until an unconfirmed payment intent expires [EXPO_BANK_INTENT_TTL] (default: %(default)s)")
+    serve.add_argument("--intent-ttl", type=int, default=_env_int("INTENT_TTL", 900),
+                       help="seconds until an unconfirmed payment intent expires [EXPO_BANK_INTENT_TTL] "
+                            "(default: %(default)s)")
     serve.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"])
 
-    verify = sub.add_parser("verify", help="re-check the hash chain, every balance and every payment; exit 1 on any problem")
+    verify = sub.add_parser("verify", help="re-check the hash chain, every balance and every payment; "
+                                           "exit 1 on any problem")
     _add_db(verify)
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
 

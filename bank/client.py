@@ -96,7 +96,8 @@ class _Client:
 
     async def quote(self, source: str, target: str, amount: int) -> QuoteOut:
         """What a payer in ``source`` pays for ``amount`` minor units of ``target``."""
-        return await self._call("GET", "/v1/fx/quote", QuoteOut, params={"from": source, "to": target, "amount": amount})
+        params = {"from": source, "to": target, "amount": amount}
+        return await self._call("GET", "/v1/fx/quote", QuoteOut, params=params)
 
 
 class PlatformClient(_Client):

@@ -37,7 +37,7 @@ def _keystream(key: str, length: int) -> bytes:
 
 
 def seal(key: str, body: bytes) -> bytes:
-    return bytes(a ^ b for a, b in zip(body, _keystream(key, len(body))))
+    return bytes(a ^ b for a, b in zip(body, _keystream(key, len(body)), strict=True))
 
 
 unseal = seal  # XOR with the same keystream is its own inverse

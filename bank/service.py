@@ -182,14 +182,15 @@ class Bank:
         """Queue a webhook event for the intent's new state, in the same transaction as the change."""
         if not self.config.webhook_urls:
             return
+        event_id = self._new_id("evt_")
         event = {
-            "id": self._new_id("evt_"),
+            "id": event_id,
             "type": f"payment_intent.{intent.status}",
             "created": now // 1000,
             "data": {"object": _json(intent_out(intent, now))},
         }
         body = json.dumps(event, sort_keys=True, separators=(",", ":")).encode()
-        tx.enqueue(event["id"], self.config.webhook_urls, body, now)
+        tx.enqueue(event_id, self.config.webhook_urls, body, now)
 
     def _idempotent(self, idem: Idem | None, op: Callable[[Writer, int], Reply]) -> Reply:
         """Run ``op`` in one write transaction, or replay the stored reply for a repeated key.
@@ -403,7 +404,8 @@ class Bank:
                     raise BankError(409, "insufficient_funds",
                                     f"balance {_display(payer.balance, payer.currency)} is less than "
                                     f"{_display(q.debit, payer.currency)}") from None
-                raise BankError(409, "fx_unavailable", f"the bank cannot supply {q.target_amount} {q.target} now") from None
+                raise BankError(409, "fx_unavailable",
+                                f"the bank cannot supply {q.target_amount} {q.target} now") from None
             tx.update_intent(paid)
             self._emit(tx, paid, now)
             return Reply(200, _json(intent_out(paid, now)))

@@ -174,7 +174,7 @@ class _Tx:
         return _intent(row) if row else None
 
     def intents(self, query: IntentQuery) -> list[Intent]:
-        where, params = ["seq > ?"], [query.after_seq]
+        where, params = ["seq > ?"], list[object]([query.after_seq])
         if query.status is not None:
             where.append("status = ?")
             params.append(str(query.status))
@@ -266,7 +266,8 @@ class _Tx:
 
     def put_idempotency(self, record: IdempotencyRecord) -> None:
         self._c.execute(
-            "INSERT INTO idempotency (scope, key_hash, fingerprint, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO idempotency (scope, key_hash, fingerprint, status, body, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
             (record.scope, record.key_hash, record.fingerprint, record.status, record.body, record.created_at),
         )
 

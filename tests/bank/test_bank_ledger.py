@@ -37,7 +37,7 @@ def test_post_produces_chained_entries_and_balances() -> None:
     book(accounts, entries, [Posting("a", -200), Posting("fund", 200)], "t2")
     assert [e.seq for e in entries] == [1, 2, 3, 4]
     assert entries[0].prev_hash == GENESIS_HASH
-    assert all(b.prev_hash == a.hash for a, b in zip(entries, entries[1:]))
+    assert all(b.prev_hash == a.hash for a, b in zip(entries, entries[1:], strict=False))
     assert accounts["a"].balance == 300 and accounts["fund"].balance == -300
     assert [e.balance_after for e in entries if e.account_id == "a"] == [500, 300]
     assert ledger.audit(accounts.values(), entries).ok
