@@ -109,9 +109,9 @@ def create_app(
         raise ValueError("webhook URLs need a webhook secret to sign with")
     platform_digest = hashlib.sha256(platform_key.encode()).digest()
     metrics = _Metrics(bank, registry or CollectorRegistry())
-    deliverer = (
-        Deliverer(bank, webhook_secret, http_client or httpx.AsyncClient()) if webhook_secret else None
-    )
+    own_client = http_client is None
+    client = http_client or httpx.AsyncClient()
+    deliverer = Deliverer(bank, webhook_secret, client) if webhook_secret else None
 
     async def sweeper() -> None:
         while True:
@@ -135,8 +135,8 @@ def create_app(
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            if deliverer and http_client is None:
-                await deliverer._client.aclose()
+            if own_client:
+                await client.aclose()
 
     app = FastAPI(
         title="Silk Road Expo bank",
