@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project needs (Mesa's software OpenGL for the offscreen
-# client), only when they are missing and only where we may (root with apt-get).
+# client, DejaVu fonts for its labels), only when they are missing and only where we may (root with apt-get).
 set -euo pipefail
-needed=(libgl1 libgl1-mesa-dri libegl1 libglu1-mesa)
+needed=(libgl1 libgl1-mesa-dri libegl1 libglu1-mesa fonts-dejavu-core)
 missing=()
 for pkg in "${needed[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 import time
 from http import HTTPStatus
 from typing import Any
@@ -61,6 +62,9 @@ class SocketPeer(Peer):
         self.metrics.bytes_out.inc(sum(map(len, frames)))
         if self.close_request is not None and self.closing_task is None:
             code, reason = self.close_request
+            if code is p.ErrorCode.TOO_SLOW:  # no closing handshake fits through a full buffer
+                conn.transport.abort()
+                return
             close_code = 1000 if code in (None, p.ErrorCode.SHUTDOWN) else 1008
             if code is p.ErrorCode.SHUTDOWN:
                 close_code = 1001
@@ -122,6 +126,9 @@ class ExpoServer:
     # ------------------------------------------------------------------ websocket
 
     async def _handle(self, connection: ServerConnection) -> None:
+        if self.config.socket_send_buffer:
+            sock = connection.transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.config.socket_send_buffer)
         peer = SocketPeer(connection, self.metrics)
         self.sim.open_peer(peer)
         self._socket_peers.add(peer)

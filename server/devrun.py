@@ -1,0 +1,99 @@
+"""`make run`: the bank and the world server with the default expo, wired together.
+
+Starts ``expo-bank serve`` (its database, platform key and webhook secret under the data
+directory), waits for it, then ``expo-server`` with the bank's URL and credentials, and
+stops both on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def _wait(url: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{proc.args[0]} exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer within {timeout:g} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m server.devrun", description=__doc__,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765, help="world server (WebSocket, /healthz, /metrics)")
+    parser.add_argument("--bank-port", type=int, default=8766)
+    parser.add_argument("--webhook-port", type=int, default=8767, help="where the server hears the bank's webhooks")
+    parser.add_argument("--data-dir", type=Path, default=Path("var"))
+    parser.add_argument("--world", type=Path, default=None)
+    args, server_args = parser.parse_known_args(argv)
+
+    data = args.data_dir.resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    bank_url = f"http://{args.host}:{args.bank_port}"
+    webhook_secret_file = data / "bank" / "webhook.secret"
+    bank = subprocess.Popen([
+        str(BIN / "expo-bank"), "serve", "--host", args.host, "--port", str(args.bank_port),
+        "--db", str(data / "bank" / "bank.sqlite3"),
+        "--webhook-url", f"http://{args.host}:{args.webhook_port}/bank/webhook",
+        "--webhook-secret-file", str(webhook_secret_file),
+    ])
+    procs = [bank]
+    try:
+        _wait(f"{bank_url}/healthz", bank)
+        env = {
+            **os.environ,
+            "EXPO_BANK_PLATFORM_KEY": (data / "bank" / "platform.key").read_text().strip(),
+            "EXPO_BANK_WEBHOOK_SECRET": webhook_secret_file.read_text().strip(),
+        }
+        command = [
+            str(BIN / "expo-server"), "--host", args.host, "--port", str(args.port),
+            "--bank-url", bank_url, "--webhook-port", str(args.webhook_port),
+            "--data-dir", str(data / "server"), *server_args,
+        ]
+        if args.world:
+            command += ["--world", str(args.world)]
+        server = subprocess.Popen(command, env=env)
+        procs.append(server)
+        _wait(f"http://{args.host}:{args.port}/healthz", server)
+        print(
+            f"\nSilk Road Expo is open.\n"
+            f"  world server  ws://{args.host}:{args.port}/   (health: /healthz, metrics: /metrics)\n"
+            f"  bank          {bank_url}   (API docs: {bank_url}/docs)\n"
+            f"  next          make client   |   make bots\n"
+            f"Ctrl-C stops both.\n",
+            flush=True,
+        )
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+        return next(p.returncode for p in procs if p.poll() is not None) or 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for proc in reversed(procs):  # the server first, so it can finish talking to the bank
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,197 @@
+"""The server over real sockets on loopback: HTTP routes, limits, slow readers, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import urllib.request
+
+import msgpack
+import pytest
+import websockets
+from websockets.asyncio.client import connect
+
+import protocol as p
+from server.app import ExpoServer
+from server.config import ServerConfig
+from world import load_expo
+
+from support import small_expo
+
+
+@pytest.fixture
+async def server():
+    srv = ExpoServer(small_expo(), ServerConfig(port=0, max_clients=64, stuck_timeout=1.0, skip_backlog=2048,
+                                                socket_send_buffer=4096))
+    await srv.start()
+    yield srv
+    await srv.stop()
+
+
+def url(srv: ExpoServer) -> str:
+    return f"ws://127.0.0.1:{srv.port}/"
+
+
+async def join(srv: ExpoServer, name: str, **kw):
+    ws = await connect(url(srv), compression=None, **kw)
+    await ws.send(p.encode(p.Hello(1, name, 0x123456, 0)))
+    welcome = p.decode_server(await ws.recv())
+    assert isinstance(welcome, p.Welcome), welcome
+    return ws, welcome
+
+
+async def recv_until(ws, kind, timeout: float = 3.0):
+    async with asyncio.timeout(timeout):
+        while True:
+            message = p.decode_server(await ws.recv())
+            if isinstance(message, kind):
+                return message
+
+
+def http_get(port: int, path: str) -> tuple[int, str, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status, r.headers["Content-Type"], r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers["Content-Type"], e.read().decode()
+
+
+async def test_healthz_and_metrics_on_the_same_port(server):
+    ws, _ = await join(server, "Aru")
+    await recv_until(ws, p.Snapshot)
+    status, ctype, body = await asyncio.to_thread(http_get, server.port, "/healthz")
+    assert status == 200 and ctype == "application/json" and '"clients": 1' in body
+    status, ctype, body = await asyncio.to_thread(http_get, server.port, "/metrics")
+    assert status == 200 and ctype.startswith("text/plain")
+    for name in ("expo_clients 1.0", "expo_tick_seconds_bucket", "expo_bytes_out_total", "expo_skipped_snapshots_total"):
+        assert name in body
+    status, _, body = await asyncio.to_thread(http_get, server.port, "/nope")
+    assert status == 404
+    await ws.close()
+
+
+async def test_two_clients_see_each_other_over_sockets(server):
+    a, wa = await join(server, "Aru")
+    b, wb = await join(server, "Bea")
+    enter = await recv_until(a, p.Enter)
+    assert enter.entities[0].entity == wb.entity
+    await b.send(p.encode(p.Input(1, 0.0, 1.0, 0.0, True)))
+    async with asyncio.timeout(3):
+        while True:
+            snap = await recv_until(a, p.Snapshot)
+            if snap.deltas:
+                assert snap.deltas[0] == wb.entity and snap.deltas[2] == 30  # 6 m/s for 1/20 s
+                break
+    await a.close()
+    await b.close()
+
+
+async def test_oversize_frames(server):
+    ws, _ = await join(server, "Aru")
+    await ws.send(b"\x00" * 10_000)
+    assert (await recv_until(ws, p.Error)).code == "too_large"
+    await ws.send(b"\x00" * 100_000)
+    with pytest.raises(websockets.ConnectionClosed) as info:
+        await recv_until(ws, p.Error)
+    assert info.value.rcvd.code == 1009
+
+
+async def test_flooding_client_is_disconnected_and_others_carry_on(server):
+    calm, _ = await join(server, "Calm")
+    flood, _ = await join(server, "Flood")
+    with pytest.raises(websockets.ConnectionClosed) as info:
+        for i in range(5000):
+            await flood.send(p.encode(p.Ping(float(i))))
+        await recv_until(flood, p.Closing)
+        await flood.recv()
+    assert info.value.rcvd is None or info.value.rcvd.code == 1008
+    ticks = [(await recv_until(calm, p.Snapshot)).tick for _ in range(5)]
+    assert ticks == list(range(ticks[0], ticks[0] + 5))  # no skipped ticks for the calm client
+    await calm.close()
+
+
+async def test_slow_reader_is_dropped_and_server_stays_healthy():
+    # the default expo's welcome (40 kB of manifest) alone overfills the small socket buffers
+    server = ExpoServer(load_expo(), ServerConfig(port=0, stuck_timeout=1.0, skip_backlog=2048, socket_send_buffer=4096))
+    await server.start()
+    reader, _ = await join(server, "Reader")
+    # A raw socket that completes the WebSocket handshake and then never reads.
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", server.port))
+    sock.sendall(
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    hello = p.encode(p.Hello(1, "Sloth", 0, 0))
+    mask = b"\x00\x00\x00\x00"
+    sock.sendall(bytes([0x82, 0x80 | len(hello)]) + mask + hello)
+    async with asyncio.timeout(10):
+        while server.sim.connected < 2:  # the sloth joins...
+            await recv_until(reader, p.Snapshot)
+        while server.sim.connected > 1:  # ...and is dropped, while the reader is served
+            await recv_until(reader, p.Snapshot)
+    assert server.metrics.slow_drops._value.get() == 1
+    assert len(server.sim.sessions) == 2  # dropped, but its avatar waits for a resume
+    assert server.metrics.skipped_snapshots._value.get() > 0
+    sock.close()
+    await reader.close()
+    await server.stop()
+
+
+async def test_graceful_shutdown_tells_clients():
+    srv = ExpoServer(small_expo(), ServerConfig(port=0))
+    await srv.start()
+    ws, _ = await join(srv, "Aru")
+    stopping = asyncio.create_task(srv.stop())
+    closing = await recv_until(ws, p.Closing)
+    assert closing.code == "shutdown"
+    with pytest.raises(websockets.ConnectionClosed) as info:
+        await ws.recv()
+    assert info.value.rcvd.code == 1001
+    await stopping
+
+
+async def test_resume_after_a_dropped_connection(server):
+    ws, welcome = await join(server, "Aru")
+    ws.transport.abort()  # the network fails: no close frame
+    await asyncio.sleep(0.2)
+    again = await connect(url(server), compression=None)
+    await again.send(p.encode(p.Hello(1, "Aru", 0, 0, welcome.resume_token)))
+    resumed = p.decode_server(await again.recv())
+    assert isinstance(resumed, p.Welcome) and resumed.entity == welcome.entity
+    await again.close()
+
+
+async def test_random_and_mutated_frames_never_break_the_server(server):
+    watcher, _ = await join(server, "Watcher")
+    rng = random.Random(7)
+    samples = [p.encode(m) for m in (p.Hello(1, "Fuzz", 1, 1), p.Input(1, 0.5, 0.5, 1.0, True),
+                                      p.Chat(0, "hello"), p.Order("kz-honey", "HONEY-1", 1, "k"), p.Ping(1.0))]
+    sent = 0
+    while sent < 600:
+        async with connect(url(server), compression=None) as fuzz:
+            try:
+                for _ in range(100):
+                    choice = rng.random()
+                    if choice < 0.3:
+                        frame = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 60)))
+                    elif choice < 0.9:
+                        frame = bytearray(rng.choice(samples))
+                        for _ in range(rng.randrange(1, 4)):
+                            frame[rng.randrange(len(frame))] = rng.randrange(256)
+                        frame = bytes(frame)
+                    else:
+                        frame = msgpack.packb([rng.randrange(12), *[rng.random() for _ in range(rng.randrange(6))]])
+                    await fuzz.send(frame)
+                    sent += 1
+                await asyncio.sleep(0.05)
+            except websockets.ConnectionClosed:
+                pass
+    tick_before = (await recv_until(watcher, p.Snapshot)).tick
+    await asyncio.sleep(0.3)
+    assert (await recv_until(watcher, p.Snapshot)).tick > tick_before  # still ticking
+    fresh, _ = await join(server, "Fresh")
+    await fresh.close()
+    await watcher.close()
