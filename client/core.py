@@ -1,0 +1,376 @@
+"""The client's protocol state machine, sans I/O: frames and the time in, frames to send and
+events out.
+
+It knows nothing of sockets or event loops (the transport in ``client.transport`` does), so
+the desktop client, the bots and the tests all drive the same logic, the tests by plain
+calls with invented times. Time is always passed in (seconds on any monotonic clock of the
+caller's), never read.
+
+One core lives across reconnections: ``connection_made`` starts a handshake (resuming the
+avatar when a resume token is known), ``connection_lost`` forgets the per-connection state.
+Input sequence numbers keep increasing across connections, as the server requires.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from dataclasses import dataclass
+from enum import Enum
+
+import msgpack
+
+import protocol as p
+from protocol.limits import MAX_SEQ, POSITION_SCALE
+from world.manifest import from_manifest
+from world.model import Expo
+from world.motion import HallGeometry
+
+from . import events as ev
+from .clocksync import ClockSync
+from .interpolation import Pose
+from .prediction import Predictor
+from .view import RemotePose, ViewError, WorldView
+
+
+class ClientState(Enum):
+    DISCONNECTED = "disconnected"
+    JOINING = "joining"  # Hello sent, waiting for Welcome
+    JOINED = "joined"
+    CLOSED = "closed"  # left for good (Bye sent, or refused for a reason retrying cannot fix)
+
+
+class NotJoined(RuntimeError):
+    """A command that needs an avatar was called before Welcome or after leaving."""
+
+
+# Refusals that a retry would meet again: the transport gives up on these.
+FATAL_REFUSALS = frozenset({"version_mismatch", "name_invalid", "name_taken", "not_allowed"})
+# Closings after which the old avatar is gone or belongs to another connection.
+FINAL_CLOSINGS = frozenset({"replaced", "flood"})
+
+
+@dataclass(frozen=True, slots=True)
+class Scene:
+    """Everything to draw at one instant: the own avatar (predicted) and the others
+    (interpolated), with the server time they are drawn at."""
+
+    hall: int
+    own: Pose
+    others: tuple[RemotePose, ...]
+    render_time: float
+
+
+_EXPO_CACHE: dict[bytes, Expo] = {}
+
+
+def _expo_of(manifest: dict) -> Expo:
+    """Rebuild the expo once per distinct manifest: a swarm of bots in one process gets the
+    same manifest hundreds of times."""
+    key = hashlib.blake2b(msgpack.packb(manifest), digest_size=16).digest()
+    expo = _EXPO_CACHE.get(key)
+    if expo is None:
+        if len(_EXPO_CACHE) > 8:
+            _EXPO_CACHE.clear()
+        expo = _EXPO_CACHE[key] = from_manifest(manifest)
+    return expo
+
+
+class ClientCore:
+    """One visitor's side of the protocol.
+
+    ``view``: keep the other avatars' state (and, with ``interpolate``, their timelines);
+    without it snapshots are only unpacked, not validated or applied (for bots).
+    ``predict``: predict the own avatar from the inputs sent.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        colour: int = 0x888888,
+        style: int = 0,
+        *,
+        resume_token: str | None = None,
+        staff_pass: str | None = None,
+        view: bool = True,
+        interpolate: bool = True,
+        predict: bool = True,
+        interpolation_ticks: float = 2.0,
+        max_extrapolation: float = 0.25,
+    ) -> None:
+        self.name, self.colour, self.style = name, colour, style
+        self.staff_pass = staff_pass
+        self.resume_token = resume_token
+        self.state = ClientState.DISCONNECTED
+        self.view = WorldView(interpolate) if view else None
+        self.predict = predict
+        self.interpolation_ticks = interpolation_ticks
+        self.max_extrapolation = max_extrapolation
+        self.clock = ClockSync()
+        self.welcome: p.Welcome | None = None
+        self.expo: Expo | None = None
+        self.geometry: HallGeometry | None = None
+        self.predictor: Predictor | None = None
+        self.session_id: str | None = None
+        self.entity: int | None = None
+        self.own: p.OwnState | None = None  # the server's latest word on the own avatar
+        self.ack = 0
+        self.tick: int | None = None
+        self.last_snapshot_at: float | None = None  # client time the newest snapshot arrived
+        self.seq = 0
+        self._outbox: list[bytes] = []
+        self._sent_inputs: deque[tuple[int, float]] = deque()
+        self._pings: set[float] = set()  # client times of Pings awaiting their Pong
+        self._opened_at: float | None = None
+
+    # ------------------------------------------------------------------ connection
+
+    @property
+    def joined(self) -> bool:
+        return self.state is ClientState.JOINED
+
+    def connection_made(self, now: float, opened_at: float | None = None) -> None:
+        """The socket is open: say Hello. ``opened_at`` is when connecting began, so the
+        connect time covers the TCP and WebSocket handshakes too."""
+        if self.state is ClientState.CLOSED:
+            raise NotJoined("this client has left; make a new one")
+        self.state = ClientState.JOINING
+        self._opened_at = now if opened_at is None else opened_at
+        self._send(p.Hello(p.PROTOCOL_VERSION, self.name, self.colour, self.style, self.resume_token, self.staff_pass))
+
+    def connection_lost(self) -> None:
+        """The socket is gone. The view restarts empty on the next connection; inputs not
+        acknowledged are lost (the server drops a detached avatar's queue)."""
+        if self.state is not ClientState.CLOSED:
+            self.state = ClientState.DISCONNECTED
+        if self.view is not None:
+            self.view.clear()
+        self._outbox.clear()
+        self._sent_inputs.clear()
+        self._pings.clear()
+        self.last_snapshot_at = None
+
+    def data_to_send(self) -> list[bytes]:
+        """Frames to write, in order; each is one binary WebSocket message."""
+        out, self._outbox = self._outbox, []
+        return out
+
+    def _send(self, message: p.Message) -> None:
+        self._outbox.append(p.encode(message))
+
+    def _require_joined(self) -> None:
+        if self.state is not ClientState.JOINED:
+            raise NotJoined(f"not joined ({self.state.value})")
+
+    # ------------------------------------------------------------------ commands
+
+    def send_input(self, move_x: float, move_y: float, yaw: float, run: bool, now: float) -> int:
+        """Queue one step of input (one tick's worth); returns its sequence number."""
+        self._require_joined()
+        if self.seq >= MAX_SEQ:  # 6.8 years of walking at 20 Hz
+            raise NotJoined("input sequence numbers are exhausted; join afresh")
+        self.seq += 1
+        move_x, move_y, yaw = float(move_x), float(move_y), float(yaw)
+        self._send(p.Input(self.seq, move_x, move_y, yaw, bool(run)))
+        self._sent_inputs.append((self.seq, now))
+        if self.predictor is not None:
+            self.predictor.apply(self.seq, move_x, move_y, yaw, bool(run), now)
+        return self.seq
+
+    def ping(self, now: float) -> None:
+        self._require_joined()
+        self._pings.add(now)
+        self._send(p.Ping(now))
+
+    def chat(self, channel: int, text: str) -> None:
+        self._require_joined()
+        self._send(p.Chat(channel, text))
+
+    def order(self, booth: str, sku: str, qty: int, key: str) -> None:
+        self._require_joined()
+        self._send(p.Order(booth, sku, qty, key))
+
+    def order_paid(self, order_id: str) -> None:
+        self._require_joined()
+        self._send(p.OrderPaid(order_id))
+
+    def cancel_order(self, order_id: str) -> None:
+        self._require_joined()
+        self._send(p.CancelOrder(order_id))
+
+    def query_stock(self, booth: str) -> None:
+        self._require_joined()
+        self._send(p.QueryStock(booth))
+
+    def query_inventory(self) -> None:
+        self._require_joined()
+        self._send(p.QueryInventory())
+
+    def bye(self) -> None:
+        """Leave for good: the avatar goes at once and the resume token dies."""
+        if self.state is ClientState.JOINED:
+            self._send(p.Bye())
+        self.state = ClientState.CLOSED
+        self.resume_token = None
+
+    # ------------------------------------------------------------------ frames in
+
+    def receive(self, data: bytes, now: float) -> list[ev.Event]:
+        """Handle one frame from the server; returns what happened."""
+        if self.view is None and len(data) > 2 and data[1] == p.Snapshot.TYPE:
+            try:
+                items = msgpack.unpackb(data, use_list=False)
+                return self._snapshot(items[1], items[2], items[3], p.OwnState(items[4][0], p.EntityState(*items[4][1:])),
+                                      items[5], len(data), now)
+            except (ValueError, TypeError, IndexError, msgpack.UnpackException) as exc:
+                return [ev.ProtocolViolation(f"bad snapshot: {exc}")]
+        try:
+            message = p.decode_server(data)
+        except p.ProtocolError as exc:
+            return [ev.ProtocolViolation(f"{exc.code.value}: {exc.message}")]
+        try:
+            return self._handle(message, len(data), now)
+        except ViewError as exc:
+            return [ev.ProtocolViolation(str(exc))]
+
+    def _handle(self, message: p.Message, size: int, now: float) -> list[ev.Event]:
+        match message:
+            case p.Snapshot():
+                return self._snapshot(message.tick, message.server_time, message.ack, message.own,
+                                      message.deltas, size, now)
+            case p.Enter():
+                if self.view is not None:
+                    self.view.enter(message.entities)
+                return [ev.Entered(message.entities)]
+            case p.Leave():
+                if self.view is not None:
+                    self.view.leave(message.entities)
+                return [ev.Left(message.entities)]
+            case p.Pong():
+                if message.client_time not in self._pings:
+                    return [ev.ProtocolViolation(f"a Pong for a Ping never sent ({message.client_time})")]
+                self._pings.discard(message.client_time)
+                sample = self.clock.pong(message.client_time, message.server_time, now)
+                return [ev.PongReceived(sample.rtt, sample.offset)]
+            case p.Welcome():
+                return self._welcome(message, now)
+            case p.Refused():
+                return self._refused(message)
+            case p.ChatLine():
+                return [ev.ChatReceived(message)]
+            case p.OrderStatus():
+                return [ev.OrderUpdated(message)]
+            case p.Receipt():
+                return [ev.ReceiptReceived(message)]
+            case p.Stock():
+                return [ev.StockReceived(message)]
+            case p.Inventory():
+                return [ev.InventoryReceived(message)]
+            case p.BoothEffect():
+                return [ev.BoothEffectSeen(message)]
+            case p.Error():
+                return [ev.ErrorReceived(message.code, message.message, message.ref)]
+            case p.Closing():
+                if message.code in FINAL_CLOSINGS:
+                    self.resume_token = None
+                if message.code == p.ErrorCode.REPLACED.value:  # the session lives on elsewhere
+                    self.state = ClientState.CLOSED
+                return [ev.Closed(message.code, message.message, self.resume_token is not None)]
+        return [ev.ProtocolViolation(f"unexpected {type(message).__name__}")]
+
+    def _welcome(self, welcome: p.Welcome, now: float) -> list[ev.Event]:
+        if self.state is not ClientState.JOINING:
+            return [ev.ProtocolViolation("a Welcome without a Hello")]
+        resumed = welcome.session_id == self.session_id
+        try:
+            expo = _expo_of(welcome.manifest)
+        except ValueError as exc:
+            return [ev.ProtocolViolation(f"Welcome.manifest: {exc}")]
+        self.state = ClientState.JOINED
+        self.welcome, self.expo = welcome, expo
+        self.session_id, self.entity = welcome.session_id, welcome.entity
+        self.resume_token = welcome.resume_token
+        self.own = welcome.own
+        self.ack = 0 if not resumed else self.ack
+        self.clock.rough(welcome.server_time, now)
+        if self.predict:
+            if self.geometry is None or self.expo is not expo:
+                self.geometry = HallGeometry.from_expo(expo)
+            self.predictor = Predictor(self.geometry, 1.0 / welcome.tick_rate, 0, 0.0, 0.0, 0.0)
+            self.predictor.reset(welcome.own, self._spawn_if_there(welcome.own))
+        connect_time = now - self._opened_at if self._opened_at is not None else None
+        return [ev.Joined(welcome, expo, resumed, connect_time)]
+
+    def _spawn_if_there(self, own: p.OwnState) -> tuple[float, float] | None:
+        """A new avatar stands exactly on its hall's spawn point: use those floats, so the
+        prediction starts bit-for-bit where the server's avatar does."""
+        halls = self.expo.halls if self.expo else ()
+        if own.hall < len(halls):
+            spawn = halls[own.hall].spawn
+            if (p.quantise_position(spawn.x), p.quantise_position(spawn.y)) == (own.state.x, own.state.y):
+                return (spawn.x, spawn.y)
+        return None
+
+    def _refused(self, refused: p.Refused) -> list[ev.Event]:
+        if refused.code == p.ErrorCode.RESUME_FAILED.value:
+            self.resume_token = None  # the avatar is gone: the next connection joins afresh
+            self.session_id = None
+        elif refused.code in FATAL_REFUSALS:
+            self.state = ClientState.CLOSED
+        return [ev.Refused(refused.code, refused.message)]
+
+    def _snapshot(self, tick: int, server_time: float, ack: int, own: p.OwnState, deltas, size: int,
+                  now: float) -> list[ev.Event]:
+        if self.state is not ClientState.JOINED:
+            return [ev.ProtocolViolation("a Snapshot before Welcome")]
+        out: list[ev.Event] = []
+        changed = self.view.apply(server_time, deltas) if self.view is not None else len(deltas) // 5
+        hall_changed = self.own is not None and own.hall != self.own.hall
+        ack_latency = None
+        if ack != self.ack:
+            sent = self._sent_inputs
+            while sent and sent[0][0] < ack:
+                sent.popleft()
+            if sent and sent[0][0] == ack:
+                ack_latency = now - sent.popleft()[1]
+            self.ack = ack
+        if self.predictor is not None:
+            correction = self.predictor.reconcile(ack, own)
+            if correction is not None:
+                out.append(ev.PredictionCorrected(correction.ack, correction.error, correction.hall_changed))
+        self.own, self.tick, self.last_snapshot_at = own, tick, now
+        server_now = self.clock.server_time(now)
+        delivery = server_now - server_time if server_now is not None else None
+        out.insert(0, ev.SnapshotReceived(tick, server_time, now, ack, own.hall, changed, size, delivery, ack_latency))
+        return out
+
+    # ------------------------------------------------------------------ drawing
+
+    def render_time(self, now: float) -> float | None:
+        """The server time to draw the others at: a couple of ticks in the past, so two
+        real states are (nearly) always there to interpolate between."""
+        if self.welcome is None:
+            return None
+        server_now = self.clock.server_time(now)
+        if server_now is None:
+            return None
+        return server_now - self.interpolation_ticks / self.welcome.tick_rate
+
+    def own_pose(self) -> Pose | None:
+        if self.predictor is not None:
+            pr = self.predictor
+            return Pose(pr.x, pr.y, pr.yaw, int(pr.motion))
+        if self.own is None:
+            return None
+        s = self.own.state
+        return Pose(s.x / POSITION_SCALE, s.y / POSITION_SCALE, p.dequantise_yaw(s.yaw), s.motion)
+
+    def scene(self, now: float) -> Scene | None:
+        """What to draw now; None before the first Welcome."""
+        render_time = self.render_time(now)
+        own = self.own_pose()
+        if render_time is None or own is None or self.own is None:
+            return None
+        others = tuple(self.view.poses(render_time, self.max_extrapolation)) if self.view is not None else ()
+        hall = self.predictor.hall if self.predictor is not None else self.own.hall
+        return Scene(hall, own, others, render_time)

@@ -1,0 +1,144 @@
+"""What the client core tells the application: one frozen record per thing that happened.
+
+Records that mirror a server message one to one carry that message rather than copying
+its fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import protocol as p
+from world.model import Expo
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """Welcome arrived: the avatar exists. ``resumed`` when it is the same avatar as before."""
+
+    welcome: p.Welcome
+    expo: Expo
+    resumed: bool
+    connect_time: float | None  # seconds from connection_made to Welcome
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Entered:
+    entities: tuple[p.EntityInfo, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Left:
+    entities: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotReceived:
+    """One tick's state arrived. ``delivery`` is how long after the server stamped it the
+    client got it, on the synchronised clock (None before any clock reading);
+    ``ack_latency`` is the time from sending input ``ack`` to this acknowledgement, when
+    this snapshot newly acknowledges an input."""
+
+    tick: int
+    server_time: float
+    received_at: float
+    ack: int
+    hall: int
+    changed: int
+    size: int
+    delivery: float | None
+    ack_latency: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionCorrected:
+    """The own avatar's prediction disagreed with the server and was redone."""
+
+    ack: int
+    error: float  # metres; inf when a portal moved the avatar
+    hall_changed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PongReceived:
+    rtt: float
+    offset: float
+
+
+@dataclass(frozen=True, slots=True)
+class ChatReceived:
+    line: p.ChatLine
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUpdated:
+    status: p.OrderStatus
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptReceived:
+    receipt: p.Receipt
+
+
+@dataclass(frozen=True, slots=True)
+class StockReceived:
+    stock: p.Stock
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryReceived:
+    inventory: p.Inventory
+
+
+@dataclass(frozen=True, slots=True)
+class BoothEffectSeen:
+    effect: p.BoothEffect
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorReceived:
+    """The server rejected one of our frames; the connection stays open."""
+
+    code: str
+    message: str
+    ref: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolViolation:
+    """The server sent something this client cannot accept (an undecodable frame, a delta
+    for an avatar not in view). The frame is ignored; a well-behaved server never does this."""
+
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    """The server said it is closing the connection (Closing frame), or the socket went.
+    ``resumable`` when reconnecting with the resume token should bring the avatar back."""
+
+    code: str
+    message: str
+    resumable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected:
+    """The connection is gone (from the transport, not the server). ``retry_in`` is the
+    delay before the next attempt, None when the transport gives up."""
+
+    reason: str
+    retry_in: float | None
+
+
+Event = (
+    Joined | Refused | Entered | Left | SnapshotReceived | PredictionCorrected | PongReceived | ChatReceived
+    | OrderUpdated | ReceiptReceived | StockReceived | InventoryReceived | BoothEffectSeen | ErrorReceived
+    | ProtocolViolation | Closed | Disconnected
+)

@@ -1,0 +1,251 @@
+"""The asyncio shell around ClientCore: a websockets connection, the input and ping
+schedules, and reconnection with resume.
+
+Everything protocol-shaped happens in the core; this module only moves bytes and keeps
+time. Inputs are sent on a fixed schedule of one per server tick from the current
+``Controls`` (the keys held), as the server applies exactly one input per tick.
+
+The transport is used from one event loop. ``client.threaded`` runs it in a thread of its
+own for an application (Panda3D) that owns the main thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from . import events as ev
+from .core import ClientCore, ClientState, NotJoined
+
+
+@dataclass(frozen=True, slots=True)
+class Controls:
+    """What the visitor is doing now: a direction in hall axes (length <= 1), a heading,
+    running or not. Replaced whole, so another thread can set it without a lock."""
+
+    move_x: float = 0.0
+    move_y: float = 0.0
+    yaw: float = 0.0
+    run: bool = False
+
+    @property
+    def moving(self) -> bool:
+        return self.move_x != 0.0 or self.move_y != 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Exponential backoff with jitter: attempt n waits a random time in
+    [(1 - jitter) * d, d] with d = min(maximum, initial * factor**n), so a crowd of clients
+    that lost the server together does not come back in one wave."""
+
+    initial: float = 0.5
+    maximum: float = 15.0
+    factor: float = 2.0
+    jitter: float = 0.5
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        d = min(self.maximum, self.initial * self.factor**attempt)
+        return d * (1.0 - self.jitter * rng.random())
+
+
+@dataclass(slots=True)
+class TrafficCounters:
+    """Frames and payload bytes through this transport, for load figures."""
+
+    frames_in: int = 0
+    bytes_in: int = 0
+    frames_out: int = 0
+    bytes_out: int = 0
+
+
+class Transport:
+    """Runs one ClientCore over a WebSocket until ``close`` or a final refusal.
+
+    Events go to ``on_event`` when given, else into ``self.events`` (an asyncio.Queue).
+    ``before_input(now)`` is called just before each scheduled input, so a driver (a bot,
+    a test) can steer from the newest state. ``clock`` and ``rng`` are injectable.
+    """
+
+    def __init__(
+        self,
+        core: ClientCore,
+        url: str,
+        *,
+        on_event: Callable[[ev.Event], None] | None = None,
+        before_input: Callable[[float], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+        backoff: Backoff = Backoff(),
+        ping_interval: float = 1.5,
+        reconnect: bool = True,
+        open_timeout: float = 10.0,
+    ) -> None:
+        self.core = core
+        self.url = url
+        self.events: asyncio.Queue[ev.Event] = asyncio.Queue()
+        self._on_event = on_event or self.events.put_nowait
+        self.before_input = before_input
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.backoff = backoff
+        self.ping_interval = ping_interval
+        self.reconnect = reconnect
+        self.open_timeout = open_timeout
+        self.controls = Controls()
+        self.traffic = TrafficCounters()
+        self.lock = threading.Lock()  # guards the core for readers in other threads
+        self.connection: ClientConnection | None = None
+        self._send_lock = asyncio.Lock()
+        self._joined = asyncio.Event()
+        self._stopping = False
+        self._stopped = asyncio.Event()
+        self._last_yaw: float | None = None
+
+    # ------------------------------------------------------------------ the app's side
+
+    def set_controls(self, move_x: float = 0.0, move_y: float = 0.0, yaw: float = 0.0, run: bool = False) -> None:
+        self.controls = Controls(move_x, move_y, yaw, run)
+
+    async def wait_joined(self, timeout: float | None = None) -> None:
+        async with asyncio.timeout(timeout):
+            await self._joined.wait()
+
+    async def command(self, do: Callable[[ClientCore], object]) -> None:
+        """Run a core command (``lambda core: core.chat(0, "hi")``) and send what it queued.
+        Raises NotJoined when there is no avatar right now."""
+        with self.lock:
+            do(self.core)
+        await self.flush()
+
+    async def close(self) -> None:
+        """Leave for good: Bye, then close the socket; ``run`` returns."""
+        self._stopping = True
+        self._stopped.set()
+        with self.lock:
+            self.core.bye()
+        if self.connection is not None:
+            with contextlib.suppress(ConnectionClosed):
+                await self.flush()
+            await self.connection.close()
+
+    # ------------------------------------------------------------------ the loop
+
+    async def run(self) -> None:
+        attempt = 0
+        while not self._stopping and self.core.state is not ClientState.CLOSED:
+            opened_at = self.clock()
+            reason = "closed"
+            retry_now = False
+            try:
+                async with connect(self.url, compression=None, open_timeout=self.open_timeout, max_size=None) as ws:
+                    self.connection = ws
+                    joined, retry_now = await self._session(ws, opened_at)
+                    if joined:
+                        attempt = 0
+                    if ws.close_code is not None:
+                        reason = f"closed {ws.close_code} {ws.close_reason}".strip()
+            except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ConnectionClosed) as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+            finally:
+                self.connection = None
+                self._joined.clear()
+                with self.lock:
+                    self.core.connection_lost()
+            if self._stopping or self.core.state is ClientState.CLOSED or not self.reconnect:
+                self._on_event(ev.Disconnected(reason, None))
+                return
+            delay = 0.0 if retry_now else self.backoff.delay(attempt, self.rng)
+            attempt += 0 if retry_now else 1
+            self._on_event(ev.Disconnected(reason, delay))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), delay)
+
+    async def _session(self, ws: ClientConnection, opened_at: float) -> tuple[bool, bool]:
+        """One connection, from Hello to close. Returns (joined, retry at once)."""
+        with self.lock:
+            self.core.connection_made(self.clock(), opened_at)
+        await self.flush()
+        joined = retry_now = False
+        tasks: list[asyncio.Task] = []
+        traffic = self.traffic
+        try:
+            async for data in ws:
+                now = self.clock()
+                traffic.frames_in += 1
+                traffic.bytes_in += len(data)
+                with self.lock:
+                    events = self.core.receive(data, now)
+                for event in events:
+                    if isinstance(event, ev.Joined):
+                        joined = True
+                        self._joined.set()
+                        self._last_yaw = None
+                        if not tasks:
+                            dt = 1.0 / event.welcome.tick_rate
+                            tasks = [asyncio.create_task(self._inputs(dt)), asyncio.create_task(self._pings())]
+                    elif isinstance(event, ev.Refused) and event.code == "resume_failed":
+                        retry_now = True
+                    self._on_event(event)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                    await task
+        return joined, retry_now
+
+    async def flush(self) -> None:
+        """Send what the core queued, in order (one writer at a time keeps seqs ordered)."""
+        async with self._send_lock:
+            with self.lock:
+                frames = self.core.data_to_send()
+            ws = self.connection
+            if ws is None or not frames:
+                return
+            traffic = self.traffic
+            for frame in frames:
+                await ws.send(frame)
+                traffic.frames_out += 1
+                traffic.bytes_out += len(frame)
+
+    async def _inputs(self, dt: float) -> None:
+        """One input per tick while moving or turning; nothing while standing still."""
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while True:
+            next_at += dt
+            delay = next_at - loop.time()
+            if delay < -5 * dt:  # the loop stalled: do not burst the missed ticks
+                next_at = loop.time()
+            await asyncio.sleep(max(0.0, delay))
+            now = self.clock()
+            if self.before_input is not None:
+                self.before_input(now)
+            c = self.controls
+            if not c.moving and c.yaw == self._last_yaw:
+                continue
+            with self.lock:
+                if not self.core.joined:
+                    continue
+                self.core.send_input(c.move_x, c.move_y, c.yaw, c.run, now)
+            self._last_yaw = c.yaw
+            await self.flush()
+
+    async def _pings(self) -> None:
+        while True:
+            with self.lock:
+                try:
+                    self.core.ping(self.clock())
+                except NotJoined:
+                    return
+            await self.flush()
+            await asyncio.sleep(self.ping_interval)
