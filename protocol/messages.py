@@ -57,12 +57,14 @@ class Message:
     TYPE: ClassVar[int]
     FIELDS: ClassVar[tuple[f.Validator, ...]]
 
+    NAMES: ClassVar[tuple[str, ...]]  # field names in wire order, set by _register
+
     def to_wire(self) -> list[Any]:
-        return [self.TYPE, *(_to_wire(getattr(self, fl.name)) for fl in fields(self))]  # type: ignore[arg-type]
+        return [self.TYPE, *(_to_wire(getattr(self, name)) for name in self.NAMES)]
 
     @classmethod
     def from_wire(cls, items: list[Any]) -> "Message":
-        names = [fl.name for fl in fields(cls)]  # type: ignore[arg-type]
+        names = cls.NAMES
         if len(items) != len(names):
             raise f.ProtocolError(
                 f.ErrorCode.BAD_FIELD,
@@ -88,6 +90,7 @@ def _register(cls: type[Message]) -> type[Message]:
     table = CLIENT_MESSAGES if cls.TYPE < 64 else SERVER_MESSAGES
     assert cls.TYPE not in table, f"duplicate type {cls.TYPE}"
     assert len(cls.FIELDS) == len(fields(cls)), cls.__name__  # type: ignore[arg-type]
+    cls.NAMES = tuple(fl.name for fl in fields(cls))  # type: ignore[arg-type]
     table[cls.TYPE] = cls
     return cls
 

@@ -19,6 +19,14 @@ from protocol.quantise import wrap_yaw_delta
 _SHIFT = np.int64(32)
 
 
+def _sorted_member(keys: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """For each of ``keys``, whether the sorted array ``sorted_set`` holds it."""
+    if len(sorted_set) == 0:
+        return np.zeros(len(keys), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_set, keys), len(sorted_set) - 1)
+    return sorted_set[at] == keys
+
+
 def _keys(observers: np.ndarray, entities: np.ndarray) -> np.ndarray:
     return (observers.astype(np.int64) << _SHIFT) | entities.astype(np.int64)
 
@@ -70,8 +78,8 @@ class SentTable:
         old_sending = sending[old_observer] if len(old_observer) else np.zeros(0, dtype=bool)
         old_keys, old_states = self.keys[old_sending], self.states[old_sending]
 
-        in_old = np.isin(new_keys, old_keys, assume_unique=True)
-        in_new = np.isin(old_keys, new_keys, assume_unique=True)
+        in_old = _sorted_member(new_keys, old_keys)
+        in_new = _sorted_member(old_keys, new_keys)
         # both sorted with the same key set where they overlap: rows align one to one
         common_new = np.flatnonzero(in_old)
         delta = new_states[common_new].astype(np.int64) - old_states[in_new]
