@@ -217,6 +217,8 @@ class ClientCore:
 
     def receive(self, data: bytes, now: float) -> list[ev.Event]:
         """Handle one frame from the server; returns what happened."""
+        if self.state is ClientState.CLOSED:
+            return []  # we left: what is still in flight no longer matters
         if self.view is None and len(data) > 2 and data[1] == p.Snapshot.TYPE:
             try:
                 items = msgpack.unpackb(data, use_list=False)

@@ -17,7 +17,8 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
@@ -65,6 +66,7 @@ class TrafficCounters:
     bytes_in: int = 0
     frames_out: int = 0
     bytes_out: int = 0
+    sent_by_type: Counter[int] = field(default_factory=Counter)  # message type -> frames
 
 
 class Transport:
@@ -216,6 +218,7 @@ class Transport:
                 await ws.send(frame)
                 traffic.frames_out += 1
                 traffic.bytes_out += len(frame)
+                traffic.sent_by_type[frame[1]] += 1  # [type, ...] as a fixarray: the type is byte 1
 
     async def _inputs(self, dt: float) -> None:
         """One input per tick while moving or turning; nothing while standing still."""

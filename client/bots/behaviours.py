@@ -1,0 +1,189 @@
+"""What bots do, as weighted tasks in the manner of Locust: each bot picks one by weight,
+runs it to the end, and picks again. Each task is an async function of the bot; what it
+measures goes to the bot's recorder, and what it could not do is counted, not raised."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import uuid
+from collections.abc import Awaitable, Callable
+
+from world.model import Booth, BoothKind, Facing
+
+from .. import events as ev
+from .bot import Bot
+
+Behaviour = Callable[[Bot], Awaitable[None]]
+
+CHAT_LINES = (
+    "Hello from the Silk Road!", "Has anyone tried the honey?", "Where is the keynote?",
+    "Great booth design here.", "Any deals on textiles today?", "Which hall has the tea?",
+    "See you at the keynote.", "The exchange rates look good.", "First time at this expo.",
+)
+
+
+async def wander(bot: Bot) -> None:
+    """Stroll to a few random points of the hall."""
+    for _ in range(bot.rng.randint(1, 3)):
+        x, y = bot.random_point()
+        await bot.walk_to(x, y, run=bot.rng.random() < 0.2)
+
+
+def entrance(booth: Booth, outside: float) -> tuple[float, float]:
+    """A point ``outside`` metres beyond the middle of the booth's open side (negative: inside)."""
+    c, fp = booth.footprint.centre, booth.footprint
+    dx, dy = {Facing.NORTH: (0, 1), Facing.SOUTH: (0, -1), Facing.EAST: (1, 0), Facing.WEST: (-1, 0)}[booth.facing]
+    half = fp.depth / 2 if dy else fp.width / 2
+    return c.x + dx * (half + outside), c.y + dy * (half + outside)
+
+
+def _booths_here(bot: Bot, with_catalogue: bool = False) -> list[Booth]:
+    booths = [b for b in bot.expo.booths_in(bot.hall.id) if b.kind is BoothKind.EXHIBITOR]
+    return [b for b in booths if b.catalogue] if with_catalogue else booths
+
+
+async def visit_booth(bot: Bot, booth: Booth) -> bool:
+    """Walk to the booth's open side, then in."""
+    if not await bot.walk_to(*entrance(booth, 1.5)):
+        return False
+    return await bot.walk_to(*entrance(booth, -min(booth.footprint.width, booth.footprint.depth) / 4))
+
+
+async def booth(bot: Bot) -> None:
+    """Walk into a booth of this hall and linger."""
+    booths = _booths_here(bot)
+    if not booths:
+        bot.recorder.count("skipped.booth")
+        return
+    if await visit_booth(bot, bot.rng.choice(booths)):
+        await bot.linger(bot.rng.uniform(3, 8))
+
+
+async def keynote(bot: Bot) -> None:
+    """Join the crowd at the hall's keynote stage."""
+    spot = bot.hall.keynote
+    if spot is None:
+        bot.recorder.count("skipped.keynote")
+        return await wander(bot)
+    r, a = 4 * math.sqrt(bot.rng.random()), bot.rng.uniform(0, 2 * math.pi)
+    x, y = bot._inside(spot.x + r * math.cos(a), spot.y + r * math.sin(a))
+    if await bot.walk_to(x, y):
+        bot.facing = math.atan2(spot.y - y, spot.x - x)
+        await bot.linger(bot.rng.uniform(5, 10))
+
+
+async def chat(bot: Bot) -> None:
+    """Say something nearby and time the echo (the speaker hears its own line)."""
+    text = bot.rng.choice(CHAT_LINES)
+    started = bot.clock()
+    waiting = asyncio.ensure_future(bot.expect(
+        lambda e: isinstance(e, ev.ChatReceived) and e.line.entity == bot.core.entity and e.line.text == text, 5.0))
+    await bot.transport.command(lambda core: core.chat(0, text))
+    if await waiting is not None:
+        bot.recorder.sample("chat_echo", bot.clock() - started)
+    else:
+        bot.recorder.error("chat_lost")
+    await bot.linger(bot.rng.uniform(1, 3))
+
+
+async def catalogue(bot: Bot) -> None:
+    """Open a booth's catalogue (QueryStock) and read it a while."""
+    booths = _booths_here(bot, with_catalogue=True)
+    if not booths:
+        bot.recorder.count("skipped.catalogue")
+        return
+    stock = await _query_stock(bot, bot.rng.choice(booths))
+    if stock is not None:
+        await bot.linger(bot.rng.uniform(2, 5))
+
+
+async def _query_stock(bot: Bot, booth: Booth) -> ev.StockReceived | None:
+    started = bot.clock()
+    waiting = asyncio.ensure_future(bot.expect(lambda e: isinstance(e, ev.StockReceived) and e.stock.booth == booth.id, 5.0))
+    await bot.transport.command(lambda core: core.query_stock(booth.id))
+    stock = await waiting
+    if stock is None:
+        bot.recorder.error("stock_lost")
+    else:
+        bot.recorder.sample("catalogue", bot.clock() - started)
+    return stock
+
+
+FINAL = frozenset({"fulfilled", "failed", "expired", "canceled"})
+
+
+async def buy(bot: Bot) -> None:
+    """Walk to a booth, pick something in stock, order it, pay at the bank, get the receipt."""
+    bank_url = bot.core.welcome.bank_url if bot.core.welcome else None
+    if not bank_url:
+        bot.recorder.count("skipped.buy")
+        return
+    booths = _booths_here(bot, with_catalogue=True)
+    if not booths:
+        bot.recorder.count("skipped.buy")
+        return
+    target = bot.rng.choice(booths)
+    await visit_booth(bot, target)
+    stock = await _query_stock(bot, target)
+    in_stock = [sku for sku, left in (stock.stock.items if stock else ()) if left > 0]
+    if not in_stock:
+        bot.recorder.count("purchases.sold_out")
+        return
+    product = min((target.product(sku) for sku in in_stock if target.product(sku)), key=lambda pr: pr.price)
+    key = str(uuid.UUID(int=bot.rng.getrandbits(128), version=4))
+    rec = bot.recorder
+    started = bot.clock()
+    pending = asyncio.ensure_future(bot.expect(lambda e: isinstance(e, ev.OrderUpdated) and e.status.key == key, 10.0))
+    await bot.transport.command(lambda core: core.order(target.id, product.sku, 1, key))
+    status = await pending
+    if status is None:
+        rec.error("order_lost")
+        return
+    rec.sample("order", bot.clock() - started)
+    order = status.status
+    if order.status != "pending_payment" or order.intent_id is None:
+        rec.count(f"purchases.failed.{order.status}")
+        return
+    done = asyncio.ensure_future(bot.expect(
+        lambda e: (isinstance(e, ev.OrderUpdated) and e.status.order_id == order.order_id and e.status.status in FINAL), 20.0))
+    try:
+        paid_at = bot.clock()
+        await bot.pay(bank_url, order.intent_id, key)
+        rec.sample("bank_confirm", bot.clock() - paid_at)
+    except Exception as exc:  # noqa: BLE001 - the bank refusing is an outcome to count
+        rec.count(f"purchases.failed.bank_{getattr(exc, 'code', type(exc).__name__)}")
+        await bot.transport.command(lambda core: core.cancel_order(order.order_id))
+        done.cancel()
+        return
+    await bot.transport.command(lambda core: core.order_paid(order.order_id))
+    final = await done
+    if final is None:
+        rec.error("order_unsettled")
+    elif final.status.status == "fulfilled":
+        rec.count("purchases.settled")
+        rec.sample("purchase", bot.clock() - started)
+    else:
+        rec.count(f"purchases.failed.{final.status.status}")
+
+
+BEHAVIOURS: dict[str, Behaviour] = {
+    "wander": wander, "booth": booth, "keynote": keynote, "chat": chat, "catalogue": catalogue, "buy": buy,
+}
+DEFAULT_MIX = "wander=3,booth=4,keynote=2,chat=1,catalogue=1,buy=1"
+
+
+def parse_mix(text: str) -> dict[str, float]:
+    """'wander=3,booth=4' -> weights; unknown names and negative weights are errors."""
+    mix: dict[str, float] = {}
+    for part in filter(None, (s.strip() for s in text.split(","))):
+        name, _, weight = part.partition("=")
+        if name not in BEHAVIOURS:
+            raise ValueError(f"unknown behaviour {name!r}; choose from {', '.join(BEHAVIOURS)}")
+        value = float(weight or 1)
+        if value < 0:
+            raise ValueError(f"negative weight for {name}")
+        mix[name] = value
+    if not mix or sum(mix.values()) <= 0:
+        raise ValueError("the mix needs at least one behaviour with a positive weight")
+    return mix

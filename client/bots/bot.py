@@ -1,0 +1,237 @@
+"""One headless visitor: a ClientCore in its cheap mode (no view kept, no prediction) on a
+Transport, steered towards a target point, recording what a load tester measures.
+
+Bots steer from the server's word on their own position: a tick or two late, which costs
+nothing but a little overshoot, and saves running the motion rules hundreds of times a tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from collections.abc import Callable
+
+from world.model import Expo, Hall, Vec2
+
+from .. import events as ev
+from ..core import ClientCore
+from ..transport import Transport
+from .stats import Recorder
+
+ARRIVED = 0.6  # metres from the target that count as there
+KIND_OF_EVENT = {
+    ev.SnapshotReceived: "Snapshot", ev.Entered: "Enter", ev.Left: "Leave", ev.PongReceived: "Pong",
+    ev.ChatReceived: "ChatLine", ev.OrderUpdated: "OrderStatus", ev.ReceiptReceived: "Receipt",
+    ev.StockReceived: "Stock", ev.InventoryReceived: "Inventory", ev.BoothEffectSeen: "BoothEffect",
+    ev.ErrorReceived: "Error", ev.Closed: "Closing", ev.Joined: "Welcome", ev.Refused: "Refused",
+}
+
+
+class Bot:
+    def __init__(self, index: int, name: str, url: str, rng: random.Random, recorder: Recorder,
+                 clock: Callable[[], float]) -> None:
+        self.index = index
+        self.rng = rng
+        self.recorder = recorder
+        self.clock = clock
+        colour = rng.randrange(0x1000000)
+        self.core = ClientCore(name, colour, rng.randrange(256), view=False, predict=False)
+        self.transport = Transport(self.core, url, on_event=self._on_event, before_input=self._steer,
+                                   clock=clock, rng=random.Random(rng.random()))
+        self.target: tuple[float, float] | None = None
+        self.running = False
+        self.facing = rng.uniform(-math.pi, math.pi)
+        self.joined = asyncio.Event()
+        self.connected_since: float | None = None
+        self.connected_for = 0.0
+        self.tick_interval = 0.05
+        self._last_snapshot: float | None = None
+        self._waiters: list[tuple[Callable[[ev.Event], bool], asyncio.Future]] = []
+        self.stopping = False
+        self._bank = None  # bank.client.VisitorClient, opened at the first purchase
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def expo(self) -> Expo:
+        assert self.core.expo is not None
+        return self.core.expo
+
+    @property
+    def hall(self) -> Hall:
+        return self.expo.halls[self.core.own.hall]
+
+    @property
+    def position(self) -> tuple[float, float]:
+        s = self.core.own.state
+        return s.x / 100.0, s.y / 100.0
+
+    # ------------------------------------------------------------------ events
+
+    def _on_event(self, event: ev.Event) -> None:
+        rec = self.recorder
+        kind = KIND_OF_EVENT.get(type(event))
+        if kind is not None:
+            rec.count("in." + kind)
+        match event:
+            case ev.SnapshotReceived():
+                now = event.received_at
+                if self._last_snapshot is not None:
+                    interval = now - self._last_snapshot
+                    rec.sample("snapshot_interval", interval)
+                    rec.sample("snapshot_jitter", abs(interval - self.tick_interval))
+                self._last_snapshot = now
+                rec.sample("snapshot_bytes", event.size)
+                if event.ack_latency is not None:
+                    rec.sample("ack", event.ack_latency)
+                if event.delivery is not None and self.core.clock.synced:
+                    rec.sample("delivery", event.delivery)
+            case ev.PongReceived():
+                rec.sample("rtt", event.rtt)
+            case ev.Joined():
+                self.tick_interval = 1.0 / event.welcome.tick_rate
+                if event.connect_time is not None and not event.resumed:
+                    rec.sample("connect", event.connect_time)
+                rec.count("bots.resumed" if event.resumed else "bots.joined")
+                self.connected_since = self.clock()
+                self.joined.set()
+            case ev.Refused():
+                rec.error(f"refused_{event.code}")
+            case ev.ErrorReceived():
+                rec.error(event.code)
+            case ev.ProtocolViolation():
+                rec.error("protocol_violation")
+            case ev.Closed():
+                if not self.stopping:
+                    rec.error(f"closing_{event.code}")
+            case ev.Disconnected():
+                self._last_snapshot = None
+                if self.connected_since is not None:
+                    self.connected_for += self.clock() - self.connected_since
+                    self.connected_since = None
+                if not self.stopping:
+                    rec.error("disconnected")
+                self.joined.clear()
+        for waiter in self._waiters[:]:
+            test, future = waiter
+            if not future.done() and test(event):
+                future.set_result(event)
+                self._waiters.remove(waiter)
+
+    async def expect(self, test: Callable[[ev.Event], bool], timeout: float) -> ev.Event | None:
+        """The next event passing ``test``, or None after ``timeout`` seconds."""
+        future = asyncio.get_running_loop().create_future()
+        waiter = (test, future)
+        self._waiters.append(waiter)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            return None
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+    # ------------------------------------------------------------------ moving
+
+    def _steer(self, now: float) -> None:
+        """Before each input: head for the target, or stand still."""
+        if self.target is None or self.core.own is None:
+            self.transport.set_controls(0.0, 0.0, self.facing, False)
+            return
+        x, y = self.position
+        dx, dy = self.target[0] - x, self.target[1] - y
+        dist = math.hypot(dx, dy)
+        if dist < ARRIVED:
+            self.transport.set_controls(0.0, 0.0, self.facing, False)
+            return
+        self.facing = math.atan2(dy, dx)
+        self.transport.set_controls(dx / dist, dy / dist, self.facing, self.running)
+
+    async def walk_to(self, x: float, y: float, run: bool = False, timeout: float = 30.0) -> bool:
+        """Walk until within ARRIVED of (x, y); sidesteps when a wall holds it up. False when
+        it did not get there in time (or changed hall through a portal)."""
+        hall = self.core.own.hall
+        self.target, self.running = (x, y), run
+        deadline = self.clock() + timeout
+        best, best_at = math.inf, self.clock()
+        try:
+            while self.clock() < deadline:
+                await asyncio.sleep(0.25)
+                if self.core.own is None or self.core.own.hall != hall:
+                    return False
+                px, py = self.position
+                dist = math.hypot(x - px, y - py)
+                if dist < ARRIVED:
+                    return True
+                if dist < best - 0.3:
+                    best, best_at = dist, self.clock()
+                elif self.clock() - best_at > 1.5:  # stuck on a wall: step aside, then retry
+                    angle = math.atan2(y - py, x - px) + self.rng.choice((-1, 1)) * math.pi / 2
+                    self.target = self._inside(px + 3 * math.cos(angle), py + 3 * math.sin(angle))
+                    await asyncio.sleep(1.0)
+                    self.target = (x, y)
+                    best, best_at = math.inf, self.clock()
+            self.recorder.count("nav.gave_up")
+            return False
+        finally:
+            self.target = None
+
+    def _inside(self, x: float, y: float, margin: float = 1.0) -> tuple[float, float]:
+        hall = self.hall
+        return min(max(x, margin), hall.width - margin), min(max(y, margin), hall.depth - margin)
+
+    def random_point(self, margin: float = 2.0) -> tuple[float, float]:
+        """A point of the hall outside every booth."""
+        hall = self.hall
+        booths = self.expo.booths_in(hall.id)
+        for _ in range(20):
+            x = self.rng.uniform(margin, hall.width - margin)
+            y = self.rng.uniform(margin, hall.depth - margin)
+            if not any(b.footprint.contains(Vec2(x, y), 1.0) for b in booths):
+                break
+        return x, y
+
+    async def linger(self, seconds: float) -> None:
+        """Stand and look around."""
+        end = self.clock() + seconds
+        while self.clock() < end:
+            self.facing += self.rng.uniform(-0.6, 0.6)
+            await asyncio.sleep(min(1.0, max(0.0, end - self.clock())))
+
+    # ------------------------------------------------------------------ paying
+
+    async def pay(self, bank_url: str, intent_id: str, key: str) -> None:
+        """Confirm a payment intent with this bot's own bank account (opened on first use,
+        in USD with the bank's welcome balance; the bank converts currencies)."""
+        if self._bank is None:
+            from bank.client import VisitorClient
+
+            bank = VisitorClient(bank_url)
+            try:
+                await bank.open_account(self.core.name, "USD", idempotency_key=f"open-{self.core.name}-{key}")
+            except BaseException:
+                await bank.aclose()
+                raise
+            self._bank = bank
+        await self._bank.confirm_intent(intent_id, idempotency_key=f"confirm-{key}")
+
+    # ------------------------------------------------------------------ lifetime
+
+    async def close(self) -> None:
+        self.stopping = True
+        self.account_traffic()
+        await self.transport.close()
+        if self._bank is not None:
+            await self._bank.aclose()
+
+    def account_traffic(self) -> None:
+        """Per-bot bytes per second over the time it was connected."""
+        if self.connected_since is not None:
+            self.connected_for += self.clock() - self.connected_since
+            self.connected_since = None
+        if self.connected_for > 1.0:
+            t = self.transport.traffic
+            self.recorder.sample("bytes_in_per_bot", t.bytes_in / self.connected_for)
+            self.recorder.sample("bytes_out_per_bot", t.bytes_out / self.connected_for)
+

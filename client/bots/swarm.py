@@ -1,0 +1,153 @@
+"""Many bots on one event loop: spawned at a steady rate, running weighted behaviours until
+the deadline, then leaving politely (Bye). One process runs one swarm; the CLI starts as
+many processes as asked and merges their recorders."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from protocol import CLIENT_MESSAGES
+
+from .behaviours import BEHAVIOURS
+from .bot import Bot
+from .stats import Recorder
+
+
+@dataclass(frozen=True, slots=True)
+class SwarmConfig:
+    url: str
+    indices: tuple[int, ...]  # the global indices of this process's bots
+    spawn_rate: float  # bots per second, for this process
+    duration: float  # seconds from the start, ramp included
+    seed: int
+    mix: dict[str, float] = field(default_factory=lambda: {"wander": 1.0})
+    name_prefix: str = "bot"
+    join_timeout: float = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A running total, sent to the parent every second or two."""
+
+    elapsed: float
+    spawned: int
+    connected: int
+    frames_in: int
+    bytes_in: int
+    frames_out: int
+    bytes_out: int
+    errors: int
+    settled: int
+    failed: int
+
+
+def bot_rng(seed: int, index: int) -> random.Random:
+    """Each bot's own stream, a function of the run's seed and the bot's index only, so a
+    run is reproducible however its bots are split across processes."""
+    return random.Random(f"{seed}:{index}")
+
+
+def bot_name(prefix: str, seed: int, index: int) -> str:
+    return f"{prefix}-{seed % 100000}-{index}"[:24]
+
+
+class Swarm:
+    def __init__(self, config: SwarmConfig, clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self.clock = clock
+        self.recorder = Recorder()
+        self.bots: list[Bot] = []
+        self._tasks: list[asyncio.Task] = []
+        self._started = 0.0
+
+    async def run(self, on_progress: Callable[[Progress], None] | None = None, every: float = 1.0) -> Recorder:
+        cfg = self.config
+        self._started = self.clock()
+        deadline = self._started + cfg.duration
+        reporter = asyncio.create_task(self._report(on_progress, every)) if on_progress else None
+        try:
+            for n, index in enumerate(cfg.indices):
+                due = self._started + n / cfg.spawn_rate
+                if due >= deadline:
+                    break
+                await asyncio.sleep(max(0.0, due - self.clock()))
+                self._spawn(index)
+            await asyncio.sleep(max(0.0, deadline - self.clock()))
+        finally:
+            await self._stop()
+            if reporter is not None:
+                reporter.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reporter
+                on_progress(self.progress())
+        return self.recorder
+
+    def _spawn(self, index: int) -> None:
+        cfg = self.config
+        rng = bot_rng(cfg.seed, index)
+        bot = Bot(index, bot_name(cfg.name_prefix, cfg.seed, index), cfg.url, rng, self.recorder, self.clock)
+        self.bots.append(bot)
+        self._tasks.append(asyncio.create_task(bot.transport.run(), name=f"bot-{index}-net"))
+        self._tasks.append(asyncio.create_task(self._live(bot), name=f"bot-{index}-live"))
+
+    async def _live(self, bot: Bot) -> None:
+        """Pick behaviours by weight, forever (until cancelled at the deadline)."""
+        names = list(self.config.mix)
+        weights = [self.config.mix[n] for n in names]
+        try:
+            await asyncio.wait_for(bot.joined.wait(), self.config.join_timeout)
+        except TimeoutError:
+            self.recorder.count("bots.failed")
+            self.recorder.error("join_timeout")
+            return
+        while True:
+            await bot.joined.wait()
+            name = bot.rng.choices(names, weights)[0]
+            self.recorder.count(f"behaviour.{name}")
+            try:
+                await BEHAVIOURS[name](bot)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one bot's bug must not end the run; it is counted
+                if bot.joined.is_set():
+                    self.recorder.error(f"bot_{type(exc).__name__}")
+                await asyncio.sleep(0.5)
+
+    async def _stop(self) -> None:
+        live = [t for t in self._tasks if t.get_name().endswith("-live")]
+        for task in live:
+            task.cancel()
+        await asyncio.gather(*live, return_exceptions=True)
+        await asyncio.gather(*(bot.close() for bot in self.bots), return_exceptions=True)
+        nets = [t for t in self._tasks if t.get_name().endswith("-net")]
+        done, pending = await asyncio.wait(nets, timeout=5) if nets else (set(), set())
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*nets, return_exceptions=True)
+        for bot in self.bots:
+            for type_code, n in bot.transport.traffic.sent_by_type.items():
+                self.recorder.count(f"out.{CLIENT_MESSAGES[type_code].__name__}", n)
+
+    def progress(self) -> Progress:
+        frames_in = bytes_in = frames_out = bytes_out = connected = 0
+        for bot in self.bots:
+            t = bot.transport.traffic
+            frames_in += t.frames_in
+            bytes_in += t.bytes_in
+            frames_out += t.frames_out
+            bytes_out += t.bytes_out
+            connected += bot.joined.is_set()
+        rec = self.recorder
+        failed = sum(v for k, v in rec.counts.items() if k.startswith("purchases.failed"))
+        return Progress(self.clock() - self._started, len(self.bots), connected, frames_in, bytes_in, frames_out,
+                        bytes_out, sum(rec.errors().values()), rec.counts["purchases.settled"], failed)
+
+    async def _report(self, on_progress: Callable[[Progress], None], every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            on_progress(self.progress())
