@@ -57,6 +57,12 @@ class Predictor:
         self.pending: deque[SentInput] = deque()
         self._confirmed = (x, y)  # exact position after the last acknowledged input
 
+    @property
+    def confirmed(self) -> tuple[float, float]:
+        """The exact position after the last acknowledged input, as the server holds it
+        when the prediction was right."""
+        return self._confirmed
+
     def _step(self, x: float, y: float, move_x: float, move_y: float, run: bool) -> tuple[float, float]:
         new = step(
             self.geometry,

@@ -1,0 +1,156 @@
+"""The client core without sockets: handshake, the view, deltas, resume, the cheap mode."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import protocol as p
+from client import events as ev
+from client.core import ClientCore, ClientState, NotJoined
+from client_link import Link, World, snapshot_bytes
+
+
+def test_hello_carries_identity_and_welcome_joins():
+    core = ClientCore("Aigerim", 0x336699, 7, staff_pass=None)
+    core.connection_made(now=5.0, opened_at=4.9)
+    [hello] = [p.decode_client(f) for f in core.data_to_send()]
+    assert hello == p.Hello(1, "Aigerim", 0x336699, 7, None, None)
+    world = World()
+    link = Link(world, ClientCore("Aigerim"))
+    [joined] = link.of(ev.Joined)
+    assert link.core.state is ClientState.JOINED and not joined.resumed
+    assert joined.expo.halls[0].id == world.sim.expo.halls[0].id  # the manifest rebuilt into the model
+    assert link.core.entity == joined.welcome.entity and link.core.resume_token
+
+
+def test_commands_need_an_avatar():
+    core = ClientCore("Early")
+    with pytest.raises(NotJoined):
+        core.send_input(1.0, 0.0, 0.0, False, now=0.0)
+    with pytest.raises(NotJoined):
+        core.chat(0, "hello")
+
+
+def test_refusals_and_what_they_leave_behind():
+    world = World()
+    world.join("Taken")
+    second = Link(world, ClientCore("taken"))
+    assert second.of(ev.Refused)[0].code == "name_taken"
+    assert second.core.state is ClientState.CLOSED  # retrying cannot help
+    stale = Link(world, ClientCore("Stale", resume_token="no-such-token"))
+    assert stale.of(ev.Refused)[0].code == "resume_failed"
+    assert stale.core.resume_token is None and stale.core.state is ClientState.JOINING  # the next try joins afresh
+
+
+def test_others_enter_move_by_deltas_and_leave():
+    world = World()
+    a, b = world.join("Ann"), world.join("Ben")
+    world.tick()
+    [entered] = a.of(ev.Entered)
+    assert [i.entity for i in entered.entities] == [b.core.entity]
+    for _ in range(10):
+        b.core.send_input(0.6, 0.8, 2.0, False, now=world.clock.now())
+        world.tick()
+    server = world.server_pos(b)
+    seen = a.core.view.state[b.core.entity]
+    assert (seen.x, seen.y) == (p.quantise_position(server[0]), p.quantise_position(server[1]))
+    assert seen.yaw == p.quantise_yaw(2.0) and seen.motion == p.Motion.WALK
+    world.tick()
+    assert a.core.view.state[b.core.entity].motion == p.Motion.IDLE  # no input this tick: it stood still
+    b.core.bye()
+    b.pump()
+    world.tick()
+    assert a.of(ev.Left)[0].entities == (b.core.entity,) and len(a.core.view) == 0
+
+
+def test_yaw_deltas_wrap_and_unknown_entities_are_violations():
+    core = ClientCore("Solo", predict=False)
+    world = World()
+    link = Link(world, core)
+    own = core.own
+    info = p.EntityInfo(999, "Ghost", 0, 0, None, p.EntityState(100, 100, 65000, 0))
+    core.receive(p.encode(p.Enter((info,))), now=11.0)
+    core.receive(snapshot_bytes(1, 20.0, own, [999, 5, -3, 1000, 1]), now=11.0)
+    assert core.view.state[999] == p.EntityState(105, 97, (65000 + 1000) % 65536, 1)
+    events = core.receive(snapshot_bytes(2, 20.05, own, [12345, 1, 1, 0, 1]), now=11.05)
+    assert isinstance(events[0], ev.ProtocolViolation)
+    assert isinstance(core.receive(b"\x91\x7f", now=11.1)[0], ev.ProtocolViolation)  # unknown type 127
+
+
+def test_cheap_mode_reads_snapshots_without_keeping_a_view():
+    world = World()
+    watcher = world.join("Watcher", view=False, predict=False)
+    mover = world.join("Mover")
+    for _ in range(5):
+        mover.core.send_input(1.0, 0.0, 0.0, False, now=world.clock.now())
+        world.tick()
+    snaps = watcher.of(ev.SnapshotReceived)
+    assert watcher.core.view is None and watcher.core.predictor is None
+    assert sum(s.changed for s in snaps) >= 4 and snaps[-1].tick == world.sim.tick_count
+    assert watcher.core.own_pose().x == watcher.core.own.state.x / 100
+
+
+def test_ack_latency_and_delivery_come_from_the_clocks():
+    world = World()
+    link = world.join("Timer")
+    link.core.send_input(1.0, 0.0, 0.0, False, now=world.clock.now())
+    sent_at = world.clock.now()
+    world.tick()
+    snap = link.of(ev.SnapshotReceived)[-1]
+    assert snap.ack == 1 and snap.ack_latency == pytest.approx(world.clock.now() - sent_at)
+    link.core.ping(world.clock.now())
+    link.pump()
+    [pong] = link.of(ev.PongReceived)
+    assert pong.rtt == 0.0 and pong.offset == 0.0  # the same ManualClock on both sides
+    world.tick()
+    assert link.of(ev.SnapshotReceived)[-1].delivery == pytest.approx(0.0)
+
+
+def test_resume_brings_back_the_same_avatar_and_a_fresh_view():
+    world = World()
+    a, b = world.join("Stayer"), world.join("Leaver")
+    for _ in range(4):
+        b.core.send_input(0.0, 1.0, 0.0, False, now=world.clock.now())
+        world.tick()
+    entity, seq = b.core.entity, b.core.seq
+    b.drop()
+    world.tick(3)
+    again = Link(world, b.core)
+    [joined] = again.of(ev.Joined)
+    assert joined.resumed and b.core.entity == entity
+    world.tick()
+    assert [i.entity for e in again.of(ev.Entered) for i in e.entities] == [a.core.entity]
+    b.core.send_input(0.0, 1.0, 0.0, False, now=world.clock.now())  # seqs go on increasing
+    world.tick()
+    assert b.core.seq == seq + 1 and b.core.ack == seq + 1 and not again.of(ev.ErrorReceived)
+
+
+def test_closing_replaced_ends_the_old_connection_for_good():
+    world = World()
+    first = world.join("Twin")
+    token = first.core.resume_token
+    second = Link(world, ClientCore("Twin", resume_token=token))
+    assert second.of(ev.Joined)[0].resumed is False  # a new core: it never saw that session
+    first.pump()
+    [closed] = first.of(ev.Closed)
+    assert closed.code == "replaced" and not closed.resumable
+    assert first.core.state is ClientState.CLOSED
+
+
+def test_scene_draws_others_in_the_past_between_real_states():
+    world = World()
+    a, b = world.join("Viewer"), world.join("Runner")
+    world.tick()
+    a.core.ping(world.clock.now())
+    a.pump()
+    for _ in range(10):
+        b.core.send_input(1.0, 0.0, 0.0, True, now=world.clock.now())
+        world.tick()
+    scene = a.core.scene(world.clock.now())
+    [other] = scene.others
+    assert scene.render_time == pytest.approx(world.clock.now() - 2 * world.config.dt)
+    x_now = world.server_pos(b)[0]
+    assert other.pose.x == pytest.approx(x_now - 2 * 0.3, abs=0.006)  # two ticks of running behind
+    assert scene.own.x == a.core.predictor.x and math.isfinite(scene.own.yaw)

@@ -1,0 +1,95 @@
+"""Prediction of the own avatar against the real server rules: exact when nothing is lost,
+corrected when something is."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from client import events as ev
+from client_link import World
+
+
+def walk(world: World, link, moves, lead: int = 0) -> None:
+    """Send one input per tick (``lead`` inputs ahead of the server, as with latency) and
+    check after every snapshot that the prediction equals the server's float state."""
+    core = link.core
+    pending = list(moves)
+    for _ in range(lead):
+        if pending:
+            core.send_input(*pending.pop(0), now=world.clock.now())
+    while pending or core.predictor.pending:
+        if pending:
+            core.send_input(*pending.pop(0), now=world.clock.now())
+        world.tick()
+        assert core.predictor.confirmed == world.server_pos(link)  # bit for bit, not approximately
+        if not core.predictor.pending:
+            assert (core.predictor.x, core.predictor.y) == world.server_pos(link)
+
+
+def test_prediction_matches_the_server_bit_for_bit_through_walls_and_bounds():
+    world = World()
+    link = world.join("Walker")
+    # north-west into a booth, west until its west wall stops the avatar...
+    walk(world, link, [(-0.6, 0.8, 2.2, False)] * 120 + [(-1.0, 0.0, math.pi, True)] * 60)
+    assert abs(world.server_pos(link)[0] - (46.0 + 0.2 + 0.35)) < 1e-9
+    # ...then south-east out of the booth's open side and into the hall's south bound
+    walk(world, link, [(0.3, -1.0, -1.0, True)] * 80)
+    assert world.server_pos(link)[1] == 0.35
+    assert not link.of(ev.PredictionCorrected)
+
+
+def test_prediction_stays_exact_with_inputs_in_flight():
+    world = World()
+    link = world.join("Laggy")
+    walk(world, link, [(0.0, 1.0, 1.5, False)] * 60 + [(1.0, 1.0, 0.7, True)] * 60, lead=3)
+    assert not link.of(ev.PredictionCorrected)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.floats(-1, 1), st.floats(-1, 1), st.floats(-7, 7), st.booleans()), min_size=1, max_size=60),
+       st.integers(0, 3))
+def test_any_input_sequence_is_predicted_exactly(moves, lead):
+    world = World()
+    link = world.join("Fuzz")
+    walk(world, link, moves, lead)
+    assert not link.of(ev.PredictionCorrected)
+
+
+def test_inputs_the_server_dropped_are_corrected_from_its_state():
+    world = World()
+    link = world.join("Burst")
+    core = link.core
+    for _ in range(7):  # more than the server queues (4): it drops the oldest three
+        core.send_input(1.0, 0.0, 0.0, True, now=world.clock.now())
+    world.tick(8)
+    corrections = link.of(ev.PredictionCorrected)
+    assert corrections and 0 < corrections[0].error < 7 * 0.3 + 1e-9
+    assert not core.predictor.pending
+    assert math.dist((core.predictor.x, core.predictor.y), world.server_pos(link)) < 0.005  # within the wire's cm
+    # and from there on prediction agrees with the server again (to the centimetre it knows)
+    before = len(link.of(ev.PredictionCorrected))
+    for _ in range(20):
+        core.send_input(0.0, 1.0, 1.0, False, now=world.clock.now())
+        world.tick()
+    assert len(link.of(ev.PredictionCorrected)) == before
+
+
+def test_a_portal_snaps_the_prediction_to_the_new_hall():
+    world = World()
+    link = world.join("Traveller")
+    core = link.core
+    moves = [(1.0, 0.0, 0.0, True)] * 190 + [(0.0, 1.0, 1.57, True)] * 110
+    for move in moves:
+        core.send_input(*move, now=world.clock.now())
+        world.tick()
+        if world.server_hall(link) != 0:
+            break
+    world.tick(2)
+    hops = [c for c in link.of(ev.PredictionCorrected) if c.hall_changed]
+    assert len(hops) == 1
+    assert core.predictor.hall == world.server_hall(link) == 1
+    assert core.scene(world.clock.now()).hall == 1
+    assert math.dist((core.predictor.x, core.predictor.y), world.server_pos(link)) < 0.01
