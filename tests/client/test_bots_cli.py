@@ -1,0 +1,72 @@
+"""expo-bots end to end against a real expo-server process, and its parts."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from client.bots.behaviours import parse_mix
+from client.bots.cli import main
+from client.bots.stats import Recorder, Threshold, check, summarise
+from client.bots.swarm import bot_name, bot_rng
+
+
+def test_a_small_run_reports_every_figure(server_url, tmp_path):
+    out = io.StringIO()
+    report_file = tmp_path / "report.json"
+    code = main(["--server", server_url, "--count", "20", "--spawn-rate", "20", "--duration", "6", "--seed", "5",
+                 "--progress", "1", "--json", str(report_file), "--threshold", "rtt_p99<500",
+                 "--threshold", "errors==0"], out=out)
+    text = out.getvalue()
+    report = json.loads(report_file.read_text())
+    assert code == 0, text
+    assert report["bots"] == {"joined": 20, "resumed": 0, "failed": 0}
+    assert report["errors"] == {} and report["passed"]
+    for name in ("connect", "rtt", "ack", "delivery", "snapshot_interval", "snapshot_jitter",
+                 "bytes_in_per_bot", "bytes_out_per_bot"):
+        m = report["metrics"][name]
+        assert m["count"] > 0 and 0 <= m["p50"] <= m["p95"] <= m["p99"] <= m["max"], (name, m)
+    assert report["metrics"]["connect"]["count"] == 20
+    assert 40 <= report["metrics"]["snapshot_interval"]["p50"] <= 60  # 20 Hz
+    assert report["messages_in"]["Snapshot"] > 20 * 3 * 15 and report["messages_out"]["Hello"] == 20
+    assert report["messages_out"]["Bye"] == 20
+    assert "bots 20/20 connected" in text and "p99" in text and "threshold rtt_p99<500" in text
+    assert set(report["purchases"]) >= {"settled", "failed", "skipped_no_bank"}
+
+
+def test_a_broken_threshold_fails_the_run_across_processes(server_url, tmp_path):
+    out = io.StringIO()
+    code = main(["--server", server_url, "--count", "6", "--procs", "2", "--spawn-rate", "30", "--duration", "3",
+                 "--mix", "wander", "--quiet", "--name-prefix", "split", "--json", str(tmp_path / "r.json"),
+                 "--threshold", "rtt_p99<0.000001", "--threshold", "bots_joined>=6"], out=out)
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert code == 1, out.getvalue()
+    assert [t["ok"] for t in report["thresholds"]] == [False, True]
+    assert report["bots"]["joined"] == 6  # both processes' bots merged
+    assert "BROKEN" in out.getvalue()
+
+
+def test_bad_arguments_exit_with_usage_errors(capsys):
+    for argv in (["--threshold", "nonsense_p99<1"], ["--threshold", "rtt<<1"], ["--mix", "dance=1"]):
+        with pytest.raises(SystemExit) as exit:
+            main(argv)
+        assert exit.value.code == 2
+
+
+def test_thresholds_compare_in_milliseconds_and_missing_samples_fail():
+    rec = Recorder()
+    for v in (0.010, 0.020, 0.030):
+        rec.sample("rtt", v)
+    summaries = summarise(rec)
+    assert check(Threshold.parse("rtt_max<=30"), summaries, {}) == (pytest.approx(30.0), True)
+    assert check(Threshold.parse("rtt_p50 < 19.5"), summaries, {})[1] is False
+    assert check(Threshold.parse("ack_p99<100"), summaries, {})[1] is False  # no samples: not a pass
+    assert check(Threshold.parse("error_rate_limited==0"), summaries, {})[1] is True
+
+
+def test_mix_and_seed_make_runs_reproducible():
+    assert parse_mix("wander=3, booth=4,chat") == {"wander": 3.0, "booth": 4.0, "chat": 1.0}
+    assert bot_rng(9, 3).random() == bot_rng(9, 3).random() != bot_rng(9, 4).random()
+    assert len(bot_name("a-very-long-prefix-indeed", 123456, 1000)) <= 24
