@@ -14,6 +14,7 @@ import logging
 import socket
 import time
 from http import HTTPStatus
+from collections.abc import Callable
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -81,6 +82,7 @@ class ExpoServer:
         self._server: Server | None = None
         self._tick_task: asyncio.Task | None = None
         self._socket_peers: set[SocketPeer] = set()
+        self._webhook_server = None
 
     @property
     def port(self) -> int:
@@ -102,8 +104,26 @@ class ExpoServer:
             close_timeout=2,
             logger=logging.getLogger("expo.server.ws"),
         )
+        if self.config.bank_url:
+            await self._start_commerce()
         self._tick_task = asyncio.create_task(self._tick_loop(), name="tick")
         log.info("listening", extra={"host": self.config.host, "port": self.port, "expo": self.sim.expo.name})
+
+    async def _start_commerce(self) -> None:
+        from bank.client import PlatformClient
+
+        from .commerce import Commerce
+        from .store import CommerceStore
+
+        cfg = self.config
+        if not cfg.bank_platform_key:
+            raise SystemExit("a bank URL needs the platform key (EXPO_BANK_PLATFORM_KEY)")
+        commerce = Commerce(self.sim, CommerceStore(cfg.data_dir / "commerce.sqlite3"),
+                            PlatformClient(cfg.bank_url, cfg.bank_platform_key), cfg.webhook_secret)
+        await commerce.start()
+        self.sim.commerce = commerce
+        if cfg.webhook_port is not None:
+            self._webhook_server, self._webhook_task = await _serve_webhooks(commerce, cfg.host, cfg.webhook_port, self._flush_all)
 
     async def stop(self) -> None:
         """Tell every client, close every connection, then stop listening."""
@@ -119,6 +139,9 @@ class ExpoServer:
         if self._server:
             self._server.close(close_connections=True)
             await self._server.wait_closed()
+        if self._webhook_server is not None:
+            self._webhook_server.should_exit = True
+            await self._webhook_task
         if self.sim.commerce is not None:
             await self.sim.commerce.close()
         log.info("stopped")
@@ -197,6 +220,31 @@ class ExpoServer:
         if request.headers.get("Upgrade", "").lower() != "websocket":
             return _response(HTTPStatus.NOT_FOUND, b"not found: try a WebSocket, /healthz or /metrics\n", "text/plain")
         return None
+
+
+async def _serve_webhooks(commerce, host: str, port: int, flush: Callable[[], None]):
+    """A small HTTP listener for the bank's signed webhooks (websockets serves GET only)."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request as HttpRequest
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from bank.webhooks import SIGNATURE_HEADER
+
+    async def webhook(request: HttpRequest) -> JSONResponse:
+        status, reason = commerce.on_webhook(request.headers.get(SIGNATURE_HEADER), await request.body())
+        flush()  # receipts and effects go out now, not at the next tick
+        return JSONResponse({"result": reason}, status_code=status)
+
+    app = Starlette(routes=[Route("/bank/webhook", webhook, methods=["POST"])])
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve(), name="webhooks")
+    while not server.started:
+        if task.done():
+            task.result()  # raises why it could not start
+        await asyncio.sleep(0.02)
+    return server, task
 
 
 def _response(status: HTTPStatus, body: bytes, content_type: str) -> Response:

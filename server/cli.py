@@ -31,7 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--view-radius", type=float, default=float(_env("VIEW_RADIUS", d.view_radius)), help="metres a visitor sees")
     parser.add_argument("--max-visible", type=int, default=int(_env("MAX_VISIBLE", d.max_visible)), help="cap on avatars sent to one visitor, nearest first")
     parser.add_argument("--max-clients", type=int, default=int(_env("MAX_CLIENTS", d.max_clients)), help="visitors at once")
-    parser.add_argument("--bank-url", default=_env("BANK_URL", None), help="the bank's base URL (enables purchases)")
+    parser.add_argument("--bank-url", default=_env("BANK_URL", None),
+                        help="the bank's base URL; enables purchases (the platform key comes from EXPO_BANK_PLATFORM_KEY, "
+                        "the webhook secret from EXPO_BANK_WEBHOOK_SECRET)")
+    parser.add_argument("--webhook-port", type=int, default=_env("WEBHOOK_PORT", None),
+                        help="port for the bank's webhooks, POST /bank/webhook (default: none, the server polls the bank)")
     parser.add_argument("--data-dir", type=Path, default=Path(_env("DATA_DIR", d.data_dir)), help="where orders and stock are kept")
     parser.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"])
     parser.add_argument("--staff-pass", metavar="BOOTH", help="print the staff pass for BOOTH and exit")
@@ -50,6 +54,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         bank_url=args.bank_url,
         bank_platform_key=os.environ.get("EXPO_BANK_PLATFORM_KEY"),
         webhook_secret=os.environ.get("EXPO_BANK_WEBHOOK_SECRET"),
+        webhook_port=int(args.webhook_port) if args.webhook_port else None,
         staff_secret=os.environ.get("EXPO_STAFF_SECRET", ServerConfig.staff_secret),
         data_dir=args.data_dir,
     )

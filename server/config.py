@@ -30,6 +30,8 @@ class ServerConfig:
     bank_url: str | None = None  # the bank visitors pay through, told to clients at welcome
     bank_platform_key: str | None = None
     webhook_secret: str | None = None
+    order_ttl: float = 600.0  # seconds a visitor has to pay an order
+    webhook_port: int | None = None  # where the bank's webhooks are heard (POST /bank/webhook)
     staff_secret: str = "silk-road-staff"  # signs staff passes (see server.staff)
     data_dir: Path = Path("var")
 

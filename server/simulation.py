@@ -462,6 +462,20 @@ class Simulation:
             out.append(packb([p.Snapshot.TYPE, self.tick_count, server_time, session.acked_seq,
                               [int(av.hall[slot]), *own], diff.deltas[lo:hi].ravel().tolist()]))
 
+    def announce_sale(self, booth_id: str, buyer_entity: int, radius: float) -> None:
+        """Everyone near the booth sees a sale happen there."""
+        booth = self.expo.booth(booth_id)
+        if booth is None:
+            return
+        av = self.avatars
+        centre = np.array([booth.footprint.centre.x, booth.footprint.centre.y])
+        near = av.active & (av.hall == self.hall_index[booth.hall]) & (np.sum((av.pos - centre) ** 2, axis=1) <= radius**2)
+        frame = p.encode(p.BoothEffect(booth_id, "sale", buyer_entity))
+        for slot in np.flatnonzero(near).tolist():
+            session = self.by_slot.get(slot)
+            if session is not None and session.peer is not None:
+                session.peer.outbox.append(frame)
+
     # ------------------------------------------------------------------ shutdown
 
     def shutdown(self, message: str = "the expo is closing") -> None:

@@ -26,9 +26,11 @@ def small_expo() -> Expo:
     )
     product = Product("HONEY-1", "Mountain honey", "500 g jar", Decimal("4500.00"), "KZT", 10, 2,
                       Display(Primitive.CYLINDER, None, GREY))
+    carpet = Product("CARPET-1", "Silk carpet", "Hand-knotted, 3 x 4 m", Decimal("9999999.00"), "KZT", 1, 1,
+                     Display(Primitive.BOX, None, GREY))
     booth = Booth("kz-honey", "main", Rect(Vec2(30.0, 30.0), 8.0, 6.0), Facing.SOUTH, "Altai Honey",
                   "KZ", "Honey from the Altai", "Wild honey.", GREY, GREY, None, None,
-                  (StaffMember("Aigerim", "Owner"),), (product,))
+                  (StaffMember("Aigerim", "Owner"),), (product, carpet))
     return Expo("test", "Test Expo", dt.date(2026, 5, 1), dt.date(2026, 5, 3), halls, (booth,))
 
 

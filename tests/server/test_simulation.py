@@ -333,5 +333,5 @@ def test_purchases_without_a_bank_are_refused_clearly(harness):
     a, _ = harness.join("Aru")
     assert harness.send(a, p.Order("kz-honey", "HONEY-1", 1, "k1"))[0].code == "not_allowed"
     stock = harness.send(a, p.QueryStock("kz-honey"))[0]
-    assert stock == p.Stock("kz-honey", (("HONEY-1", 10),))
+    assert stock == p.Stock("kz-honey", (("HONEY-1", 10), ("CARPET-1", 1)))
     assert harness.send(a, p.QueryStock("nope"))[0].code == "unknown_booth"

@@ -1,0 +1,205 @@
+"""The purchase flow against a real bank process: order, pay at the bank, fulfil once."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+
+import protocol as p
+from bank.client import BankAPIError, PlatformClient, VisitorClient
+from bank.webhooks import SIGNATURE_HEADER, sign
+from server.app import ExpoServer
+from server.config import ServerConfig
+
+from processes import BIN, free_port, start, stop
+from support import small_expo
+
+PLATFORM_KEY = "commerce-test-platform-key"
+WEBHOOK_SECRET = "commerce-test-webhook-secret"
+
+
+@pytest.fixture
+def bank_process(tmp_path):
+    """expo-bank serve on a free port, posting webhooks to a port the server will take."""
+    port, webhook_port = free_port(), free_port()
+    proc = start(
+        [str(BIN / "expo-bank"), "serve", "--port", str(port), "--db", str(tmp_path / "bank.sqlite3"),
+         "--platform-key", PLATFORM_KEY, "--webhook-secret", WEBHOOK_SECRET,
+         "--webhook-url", f"http://127.0.0.1:{webhook_port}/bank/webhook"],
+        f"http://127.0.0.1:{port}/healthz", log=tmp_path / "bank.log",
+    )
+    yield f"http://127.0.0.1:{port}", webhook_port, tmp_path / "bank.sqlite3"
+    stop(proc)
+
+
+def server_config(bank_process, tmp_path, **overrides) -> ServerConfig:
+    url, webhook_port, _ = bank_process
+    return ServerConfig(port=0, bank_url=url, bank_platform_key=PLATFORM_KEY, webhook_secret=WEBHOOK_SECRET,
+                        webhook_port=webhook_port, data_dir=tmp_path / "server", **overrides)
+
+
+@pytest.fixture
+async def expo(bank_process, tmp_path):
+    srv = ExpoServer(small_expo(), server_config(bank_process, tmp_path))
+    await srv.start()
+    yield srv
+    await srv.stop()
+
+
+class Shopper:
+    """A visitor: a protocol connection plus its own bank account."""
+
+    def __init__(self, ws, bank: VisitorClient) -> None:
+        self.ws = ws
+        self.bank = bank
+        self.inbox: list[p.Message] = []
+
+    @classmethod
+    async def join(cls, srv: ExpoServer, name: str, currency: str = "MYR") -> "Shopper":
+        ws = await connect(f"ws://127.0.0.1:{srv.port}/", compression=None)
+        await ws.send(p.encode(p.Hello(1, name, 0, 0)))
+        welcome = p.decode_server(await ws.recv())
+        bank = VisitorClient(welcome.bank_url)
+        await bank.open_account(name, currency)
+        return cls(ws, bank)
+
+    async def send(self, message: p.Message) -> None:
+        await self.ws.send(p.encode(message))
+
+    async def expect(self, kind, where=lambda m: True, timeout: float = 10.0):
+        for m in self.inbox:
+            if isinstance(m, kind) and where(m):
+                self.inbox.remove(m)
+                return m
+        async with asyncio.timeout(timeout):
+            while True:
+                m = p.decode_server(await self.ws.recv())
+                if isinstance(m, kind) and where(m):
+                    return m
+                if not isinstance(m, p.Snapshot):
+                    self.inbox.append(m)
+
+    async def order(self, sku: str, qty: int = 1, key: str | None = None, booth: str = "kz-honey") -> p.OrderStatus:
+        key = key or f"key-{time.monotonic_ns()}"
+        await self.send(p.Order(booth, sku, qty, key))
+        return await self.expect(p.OrderStatus, lambda m: m.key == key)
+
+    async def buy(self, sku: str, qty: int = 1) -> p.Receipt:
+        status = await self.order(sku, qty)
+        assert status.status == "pending_payment", status
+        await self.bank.confirm_intent(status.intent_id)
+        await self.send(p.OrderPaid(status.order_id))
+        return await self.expect(p.Receipt, lambda m: m.order_id == status.order_id)
+
+    async def close(self) -> None:
+        await self.ws.close()
+        await self.bank.aclose()
+
+
+async def stock(shopper: Shopper) -> dict[str, int]:
+    await shopper.send(p.QueryStock("kz-honey"))
+    return dict((await shopper.expect(p.Stock)).items)
+
+
+async def test_purchase_end_to_end(expo, bank_process):
+    aru = await Shopper.join(expo, "Aru")
+    before = (await aru.bank.me()).balance
+    receipt = await aru.buy("HONEY-1", 2)
+    assert (receipt.product_name, receipt.qty, receipt.amount, receipt.currency) == ("Mountain honey", 2, "9000.00", "KZT")
+    fulfilled = await aru.expect(p.OrderStatus, lambda m: m.status == "fulfilled")
+    assert fulfilled.order_id == receipt.order_id
+    assert (await aru.bank.me()).balance < before  # paid in MYR for a KZT price
+    await aru.send(p.QueryInventory())
+    assert (await aru.expect(p.Inventory)).items == (("kz-honey", "HONEY-1", "Mountain honey", 2),)
+    assert (await stock(aru))["HONEY-1"] == 8
+    async with PlatformClient(bank_process[0], PLATFORM_KEY) as platform:
+        merchant = expo.sim.commerce.store.merchant("kz-honey", "KZT")
+        assert (await platform.get_account(merchant)).balance == 900000  # 9000.00 KZT in minor units
+    await aru.close()
+
+
+async def test_retried_order_key_returns_the_same_order(expo):
+    aru = await Shopper.join(expo, "Aru")
+    first = await aru.order("HONEY-1", 1, key="same")
+    again = await aru.order("HONEY-1", 1, key="same")
+    assert again.order_id == first.order_id and again.intent_id == first.intent_id
+    await aru.send(p.Order("kz-honey", "HONEY-1", 2, "same"))
+    assert (await aru.expect(p.Error)).code == "bad_field"
+    assert (await stock(aru))["HONEY-1"] == 9  # reserved once
+    await aru.close()
+
+
+async def test_limits_stock_and_unknown_products(expo):
+    aru = await Shopper.join(expo, "Aru")
+    over = await aru.order("HONEY-1", 3)
+    assert over.status == "failed" and "limit is 2" in over.message
+    await aru.send(p.Order("kz-honey", "NOPE", 1, "k"))
+    assert (await aru.expect(p.Error)).code == "unknown_product"
+    bea = await Shopper.join(expo, "Bea")
+    await aru.order("CARPET-1", 1)  # the only carpet, reserved by Aru
+    assert (await bea.order("CARPET-1", 1)).message == "sold out"
+    await aru.close()
+    await bea.close()
+
+
+async def test_insufficient_funds_then_cancel_releases_stock(expo):
+    aru = await Shopper.join(expo, "Aru")
+    status = await aru.order("CARPET-1", 1)
+    with pytest.raises(BankAPIError) as refused:
+        await aru.bank.confirm_intent(status.intent_id)
+    assert refused.value.code == "insufficient_funds"
+    await aru.send(p.CancelOrder(status.order_id))
+    canceled = await aru.expect(p.OrderStatus, lambda m: m.status == "canceled")
+    assert canceled.order_id == status.order_id
+    assert (await stock(aru))["CARPET-1"] == 1
+    await aru.close()
+
+
+async def test_unpaid_orders_expire_and_release_stock(bank_process, tmp_path):
+    srv = ExpoServer(small_expo(), server_config(bank_process, tmp_path, order_ttl=1.0))
+    await srv.start()
+    aru = await Shopper.join(srv, "Aru")
+    status = await aru.order("HONEY-1", 2)
+    expired = await aru.expect(p.OrderStatus, lambda m: m.status == "expired", timeout=10)
+    assert expired.order_id == status.order_id
+    assert (await stock(aru))["HONEY-1"] == 10
+    with pytest.raises(BankAPIError) as late:
+        await aru.bank.confirm_intent(status.intent_id)  # the bank no longer takes it
+    assert late.value.code in ("intent_canceled", "intent_expired")
+    await aru.close()
+    await srv.stop()
+
+
+async def test_the_bank_webhook_alone_fulfils(expo):
+    aru = await Shopper.join(expo, "Aru")
+    status = await aru.order("HONEY-1", 1)
+    await aru.bank.confirm_intent(status.intent_id)  # no OrderPaid: the webhook must do it
+    receipt = await aru.expect(p.Receipt, timeout=15)
+    assert receipt.order_id == status.order_id
+    await aru.close()
+
+
+async def test_forged_and_replayed_webhooks_are_refused_and_change_nothing(expo):
+    aru = await Shopper.join(expo, "Aru")
+    status = await aru.order("HONEY-1", 1)
+    body = (b'{"id":"evt_x","type":"payment_intent.succeeded","created":1,"data":{"object":{"id":"%s",'
+            b'"metadata":{"order_id":"%s"}}}}' % (status.intent_id.encode(), status.order_id.encode()))
+    url = f"http://127.0.0.1:{expo.config.webhook_port}/bank/webhook"
+    async with httpx.AsyncClient() as http:
+        forged = await http.post(url, content=body, headers={SIGNATURE_HEADER: f"t={int(time.time())},v1={'0' * 64}"})
+        assert forged.status_code == 400 and forged.json()["result"] == "signature_invalid"
+        stale = await http.post(url, content=body, headers={SIGNATURE_HEADER: sign(WEBHOOK_SECRET, body, int(time.time()) - 3600)})
+        assert stale.status_code == 400 and stale.json()["result"] == "signature_stale"
+        missing = await http.post(url, content=body)
+        assert missing.status_code == 400
+    order = expo.sim.commerce.store.order(status.order_id)
+    assert order.status == "pending_payment"  # a well-signed lie would still be checked: nothing was fulfilled
+    await aru.close()
