@@ -90,6 +90,10 @@ class ExpoServer:
         return self._server.sockets[0].getsockname()[1]
 
     async def start(self) -> None:
+        """Settle commerce with the bank first, then listen: once /healthz answers, every
+        order the bank finished while we were down is fulfilled."""
+        if self.config.bank_url:
+            await self._start_commerce()
         self._server = await serve(
             self._handle,
             self.config.host,
@@ -104,8 +108,6 @@ class ExpoServer:
             close_timeout=2,
             logger=logging.getLogger("expo.server.ws"),
         )
-        if self.config.bank_url:
-            await self._start_commerce()
         self._tick_task = asyncio.create_task(self._tick_loop(), name="tick")
         log.info("listening", extra={"host": self.config.host, "port": self.port, "expo": self.sim.expo.name})
 
@@ -256,13 +258,13 @@ async def run_server(expo: Expo, config: ServerConfig, ready: Any = None) -> Non
     """Serve until cancelled or signalled, then shut down gracefully."""
     import signal
 
-    server = ExpoServer(expo, config)
-    await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    server = ExpoServer(expo, config)
+    await server.start()
     if ready is not None:
         ready(server)
     try:
