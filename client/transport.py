@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 import threading
 import time
@@ -66,6 +67,7 @@ class TrafficCounters:
     bytes_in: int = 0
     frames_out: int = 0
     bytes_out: int = 0
+    inputs_held: int = 0  # ticks whose input was held back, too many being unacknowledged
     sent_by_type: Counter[int] = field(default_factory=Counter)  # message type -> frames
 
 
@@ -221,14 +223,20 @@ class Transport:
                 traffic.sent_by_type[frame[1]] += 1  # [type, ...] as a fixarray: the type is byte 1
 
     async def _inputs(self, dt: float) -> None:
-        """One input per tick while moving or turning; nothing while standing still."""
+        """One input per tick while moving or turning; nothing while standing still.
+
+        The server applies exactly one queued input per tick, so inputs sent faster than
+        that only wait in its queue: ticks missed while this loop was held up are skipped,
+        not sent in a burst, and a tick's input is held back while more are unacknowledged
+        than a round trip explains (the queue would only grow the input-to-ack delay)."""
         loop = asyncio.get_running_loop()
         next_at = loop.time()
         while True:
             next_at += dt
             delay = next_at - loop.time()
-            if delay < -5 * dt:  # the loop stalled: do not burst the missed ticks
-                next_at = loop.time()
+            if delay < -dt:
+                next_at += dt * math.floor(-delay / dt)
+                delay = next_at - loop.time()
             await asyncio.sleep(max(0.0, delay))
             now = self.clock()
             if self.before_input is not None:
@@ -237,11 +245,20 @@ class Transport:
             if not c.moving and c.yaw == self._last_yaw:
                 continue
             with self.lock:
-                if not self.core.joined:
+                core = self.core
+                if not core.joined:
                     continue
-                self.core.send_input(c.move_x, c.move_y, c.yaw, c.run, now)
+                if core.seq - core.ack > self.max_in_flight(dt):
+                    self.traffic.inputs_held += 1
+                    continue
+                core.send_input(c.move_x, c.move_y, c.yaw, c.run, now)
             self._last_yaw = c.yaw
             await self.flush()
+
+    def max_in_flight(self, dt: float) -> int:
+        """Inputs that may be unacknowledged: those a round trip covers, plus two ticks of slack."""
+        rtt = self.core.clock.rtt or 0.0
+        return math.ceil((rtt + 2 * self.core.clock.rtt_deviation) / dt) + 2
 
     async def _pings(self) -> None:
         while True:

@@ -67,10 +67,19 @@ async def keynote(bot: Bot) -> None:
         bot.recorder.count("skipped.keynote")
         return await wander(bot)
     r, a = 4 * math.sqrt(bot.rng.random()), bot.rng.uniform(0, 2 * math.pi)
-    x, y = bot._inside(spot.x + r * math.cos(a), spot.y + r * math.sin(a))
+    x, y = bot.clamp_to_hall(spot.x + r * math.cos(a), spot.y + r * math.sin(a))
     if await bot.walk_to(x, y):
         bot.facing = math.atan2(spot.y - y, spot.x - x)
         await bot.linger(bot.rng.uniform(5, 10))
+
+
+async def crowd(bot: Bot) -> None:
+    """Mill about close to the keynote stage, never standing still: a dense moving crowd
+    (everyone in everyone's view), the worst case for snapshot sizes."""
+    spot = bot.hall.keynote or bot.hall.spawn
+    for _ in range(3):
+        r, a = 6 * math.sqrt(bot.rng.random()), bot.rng.uniform(0, 2 * math.pi)
+        await bot.walk_to(*bot.clamp_to_hall(spot.x + r * math.cos(a), spot.y + r * math.sin(a)), timeout=10.0)
 
 
 async def chat(bot: Bot) -> None:
@@ -168,7 +177,7 @@ async def buy(bot: Bot) -> None:
 
 
 BEHAVIOURS: dict[str, Behaviour] = {
-    "wander": wander, "booth": booth, "keynote": keynote, "chat": chat, "catalogue": catalogue, "buy": buy,
+    "wander": wander, "booth": booth, "keynote": keynote, "crowd": crowd, "chat": chat, "catalogue": catalogue, "buy": buy,
 }
 DEFAULT_MIX = "wander=3,booth=4,keynote=2,chat=1,catalogue=1,buy=1"
 

@@ -43,8 +43,7 @@ class Bot:
         self.running = False
         self.facing = rng.uniform(-math.pi, math.pi)
         self.joined = asyncio.Event()
-        self.connected_since: float | None = None
-        self.connected_for = 0.0
+        self.meter: tuple[float, int, int] | None = None  # (since, bytes in, bytes out) for per-bot rates
         self.tick_interval = 0.05
         self._last_snapshot: float | None = None
         self._waiters: list[tuple[Callable[[ev.Event], bool], asyncio.Future]] = []
@@ -94,7 +93,8 @@ class Bot:
                 if event.connect_time is not None and not event.resumed:
                     rec.sample("connect", event.connect_time)
                 rec.count("bots.resumed" if event.resumed else "bots.joined")
-                self.connected_since = self.clock()
+                if self.meter is None:
+                    self.start_meter()  # after the Welcome: the rates are of the steady stream
                 self.joined.set()
             case ev.Refused():
                 rec.error(f"refused_{event.code}")
@@ -107,9 +107,6 @@ class Bot:
                     rec.error(f"closing_{event.code}")
             case ev.Disconnected():
                 self._last_snapshot = None
-                if self.connected_since is not None:
-                    self.connected_for += self.clock() - self.connected_since
-                    self.connected_since = None
                 if not self.stopping:
                     rec.error("disconnected")
                 self.joined.clear()
@@ -168,7 +165,7 @@ class Bot:
                     best, best_at = dist, self.clock()
                 elif self.clock() - best_at > 1.5:  # stuck on a wall: step aside, then retry
                     angle = math.atan2(y - py, x - px) + self.rng.choice((-1, 1)) * math.pi / 2
-                    self.target = self._inside(px + 3 * math.cos(angle), py + 3 * math.sin(angle))
+                    self.target = self.clamp_to_hall(px + 3 * math.cos(angle), py + 3 * math.sin(angle))
                     await asyncio.sleep(1.0)
                     self.target = (x, y)
                     best, best_at = math.inf, self.clock()
@@ -177,7 +174,7 @@ class Bot:
         finally:
             self.target = None
 
-    def _inside(self, x: float, y: float, margin: float = 1.0) -> tuple[float, float]:
+    def clamp_to_hall(self, x: float, y: float, margin: float = 1.0) -> tuple[float, float]:
         hall = self.hall
         return min(max(x, margin), hall.width - margin), min(max(y, margin), hall.depth - margin)
 
@@ -225,13 +222,18 @@ class Bot:
         if self._bank is not None:
             await self._bank.aclose()
 
-    def account_traffic(self) -> None:
-        """Per-bot bytes per second over the time it was connected."""
-        if self.connected_since is not None:
-            self.connected_for += self.clock() - self.connected_since
-            self.connected_since = None
-        if self.connected_for > 1.0:
-            t = self.transport.traffic
-            self.recorder.sample("bytes_in_per_bot", t.bytes_in / self.connected_for)
-            self.recorder.sample("bytes_out_per_bot", t.bytes_out / self.connected_for)
+    def start_meter(self) -> None:
+        t = self.transport.traffic
+        self.meter = (self.clock(), t.bytes_in, t.bytes_out)
 
+    def account_traffic(self) -> None:
+        """Per-bot payload bytes per second since the meter started (the Welcome, or the
+        end of the warm-up)."""
+        if self.meter is None or not self.recorder.enabled:
+            return
+        since, bytes_in, bytes_out = self.meter
+        elapsed = self.clock() - since
+        if elapsed > 1.0:
+            t = self.transport.traffic
+            self.recorder.sample("bytes_in_per_bot", (t.bytes_in - bytes_in) / elapsed)
+            self.recorder.sample("bytes_out_per_bot", (t.bytes_out - bytes_out) / elapsed)

@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--count", "-n", type=int, default=100, help="bots in all")
     parser.add_argument("--spawn-rate", type=float, default=50.0, help="bots started per second, in all")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds from the first bot to the end, ramp included")
+    parser.add_argument("--warmup", type=float, default=0.0, help="seconds at the start whose latency and rate samples are not kept (counts are)")
     parser.add_argument("--procs", type=int, default=1, help="processes to spread the bots over (one event loop each)")
     parser.add_argument("--mix", default=DEFAULT_MIX, help=f"behaviour weights; behaviours: {', '.join(BEHAVIOURS)}")
     parser.add_argument("--seed", type=int, default=1, help="makes a run reproducible (per-bot streams from seed and index)")
@@ -150,7 +151,7 @@ def build_report(args: argparse.Namespace, recorder: Recorder, summaries: dict[s
         return None if isinstance(v, float) and math.isnan(v) else v
     return {
         "config": {"server": args.server, "count": args.count, "spawn_rate": args.spawn_rate, "duration": args.duration,
-                   "procs": args.procs, "mix": parse_mix(args.mix), "seed": args.seed},
+                   "procs": args.procs, "mix": parse_mix(args.mix), "seed": args.seed, "warmup": args.warmup},
         "wall_seconds": wall,
         "bots": {"joined": c["bots.joined"], "resumed": c["bots.resumed"], "failed": max(0, args.count - c["bots.joined"])},
         "metrics": {name: {k: clean(v) for k, v in s.as_dict().items()} for name, s in summaries.items()},
@@ -196,7 +197,8 @@ def configs_for(args: argparse.Namespace) -> list[SwarmConfig]:
     procs = max(1, min(args.procs, args.count))
     return [
         SwarmConfig(url=args.server, indices=tuple(range(w, args.count, procs)), spawn_rate=args.spawn_rate / procs,
-                    duration=args.duration, seed=args.seed, mix=mix, name_prefix=args.name_prefix)
+                    duration=args.duration, seed=args.seed, mix=mix, name_prefix=args.name_prefix,
+                    warmup=args.warmup)
         for w in range(procs)
     ]
 

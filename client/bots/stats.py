@@ -40,9 +40,11 @@ class Recorder:
     def __init__(self) -> None:
         self.samples: dict[str, array] = {name: array("d") for name in METRICS}
         self.counts: Counter[str] = Counter()
+        self.enabled = True  # samples are dropped while False (a warm-up); counts are always kept
 
     def sample(self, metric: str, value: float) -> None:
-        self.samples[metric].append(value)
+        if self.enabled:
+            self.samples[metric].append(value)
 
     def count(self, key: str, n: int = 1) -> None:
         self.counts[key] += n

@@ -27,6 +27,7 @@ class SwarmConfig:
     seed: int
     mix: dict[str, float] = field(default_factory=lambda: {"wander": 1.0})
     name_prefix: str = "bot"
+    warmup: float = 0.0  # seconds from the start during which latency samples are not kept
     join_timeout: float = 15.0
 
 
@@ -70,6 +71,7 @@ class Swarm:
         self._started = self.clock()
         deadline = self._started + cfg.duration
         reporter = asyncio.create_task(self._report(on_progress, every)) if on_progress else None
+        warmup = asyncio.create_task(self._warm_up(cfg.warmup)) if cfg.warmup > 0 else None
         try:
             for n, index in enumerate(cfg.indices):
                 due = self._started + n / cfg.spawn_rate
@@ -79,6 +81,8 @@ class Swarm:
                 self._spawn(index)
             await asyncio.sleep(max(0.0, deadline - self.clock()))
         finally:
+            if warmup is not None:
+                warmup.cancel()
             await self._stop()
             if reporter is not None:
                 reporter.cancel()
@@ -86,6 +90,14 @@ class Swarm:
                     await reporter
                 on_progress(self.progress())
         return self.recorder
+
+    async def _warm_up(self, seconds: float) -> None:
+        self.recorder.enabled = False
+        await asyncio.sleep(seconds)
+        self.recorder.enabled = True
+        for bot in self.bots:
+            if bot.meter is not None:
+                bot.start_meter()
 
     def _spawn(self, index: int) -> None:
         cfg = self.config

@@ -1,0 +1,78 @@
+"""Panda3D nodes from the pure pieces: meshes to GeomNodes, labels to text, a font."""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+from panda3d.core import (DynamicTextFont, Filename, Geom, GeomNode, GeomTriangles, GeomVertexData,
+                          GeomVertexFormat, NodePath, TextFont, TextNode)
+
+from world.assets import font_file
+
+from .layout import Label
+from .mesh import Mesh
+
+
+def geom_node(mesh: Mesh, name: str) -> GeomNode:
+    """One Geom holding the whole mesh, written from the numpy arrays in two copies."""
+    node = GeomNode(name)
+    if mesh.vertex_count == 0:
+        return node
+    data = np.hstack([mesh.positions, mesh.normals, mesh.colours, mesh.uvs]).astype(np.float32)
+    vdata = GeomVertexData(name, GeomVertexFormat.getV3n3c4t2(), Geom.UH_static)
+    vdata.uncleanSetNumRows(len(data))
+    vdata.modifyArrayHandle(0).copyDataFrom(np.ascontiguousarray(data).tobytes())
+    prim = GeomTriangles(Geom.UH_static)
+    prim.setIndexType(Geom.NT_uint32)
+    indices = np.ascontiguousarray(mesh.triangles, dtype=np.uint32).reshape(-1)
+    handle = prim.modifyVertices()
+    handle.uncleanSetNumRows(len(indices))
+    handle.modifyHandle().copyDataFrom(indices.tobytes())
+    geom = Geom(vdata)
+    geom.addPrimitive(prim)
+    node.addGeom(geom)
+    return node
+
+
+@lru_cache(maxsize=2)
+def load_font(bold: bool = True) -> TextFont | None:
+    """DejaVu Sans when installed (crisp at any size), else Panda3D's built-in font."""
+    path = font_file(bold)
+    if path is None:
+        return None
+    font = DynamicTextFont(Filename.fromOsSpecific(str(path)))
+    if not font.isValid():
+        return None
+    font.setPixelsPerUnit(64)
+    font.setPageSize(1024, 1024)  # one page holds every glyph a hall needs: one texture
+    return font
+
+
+def text_node(text: str, colour, font: TextFont | None, align: int = TextNode.ACenter, wrap: float | None = None,
+              name: str = "text") -> TextNode:
+    tn = TextNode(name)
+    if font is not None:
+        tn.setFont(font)
+    tn.setText(text)
+    tn.setAlign(align)
+    tn.setTextColor(*colour)
+    if wrap:
+        tn.setWordwrap(wrap)
+    return tn
+
+
+def place_label(parent: NodePath, label: Label, font: TextFont | None) -> NodePath:
+    """Panda3D text lies in the XZ plane readable from -Y; turn it to face ``label.facing``."""
+    tn = text_node(label.text, label.colour, font, wrap=label.wrap / label.height if label.wrap else None)
+    np_ = parent.attachNewNode(tn.generate())
+    np_.setScale(label.height)
+    fx, fy = label.facing
+    np_.setH(math.degrees(math.atan2(fx, -fy)))
+    x, y, z = label.position
+    # centre the text block vertically on the position
+    frame = tn.getFrameActual()
+    mid = (frame[2] + frame[3]) / 2 * label.height
+    np_.setPos(x, y, z - mid)
+    return np_
