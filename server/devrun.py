@@ -46,12 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     data = args.data_dir.resolve()
     data.mkdir(parents=True, exist_ok=True)
     bank_url = f"http://{args.host}:{args.bank_port}"
-    webhook_secret_file = data / "bank" / "webhook.secret"
+    webhook_secret_file = data / "bank" / "webhook.secret"  # the bank creates it beside its database
     bank = subprocess.Popen([
         str(BIN / "expo-bank"), "serve", "--host", args.host, "--port", str(args.bank_port),
         "--db", str(data / "bank" / "bank.sqlite3"),
         "--webhook-url", f"http://{args.host}:{args.webhook_port}/bank/webhook",
-        "--webhook-secret-file", str(webhook_secret_file),
     ])
     procs = [bank]
     try:
