@@ -1,0 +1,297 @@
+"""Capacity of one server process on this machine: how many moving visitors one hall holds.
+
+Starts ``expo-server`` on a free loopback port, then steps up the number of bots (all
+wandering in the first hall) and for each step reports, over the steady part of the step
+(after the ramp): the server's tick time percentiles (from its Prometheus histogram
+``expo_tick_seconds``, buckets diffed between the start and the end of the window), the
+tick rate it really held, the bots' delivery latency p99 and bytes per bot per second,
+and the CPU the server and the bots used. A second case measures bytes per second per
+bot with ~50 moving avatars in view (a crowd at the keynote stage).
+
+Server and bots share this machine's cores, so the figures are for the pair, not for the
+server alone; the CPU columns say who used what. The targets are printed with PASS/FAIL,
+not asserted. Results go to benchmarks/results/capacity.json.
+
+    python benchmarks/capacity.py            # 100 .. 1250 bots
+    python benchmarks/capacity.py --quick    # 100, 250 bots, shorter steps
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+TICK_RATE = 20
+TARGET_TICK_P99_MS = 25.0
+TARGET_DELIVERY_P99_MS = 100.0
+TARGET_BOTS = 1000
+TARGET_BYTES_PER_BOT = 10_000  # B/s with 50 moving avatars in view
+HELD_RATE = 0.97  # a step holds 20 Hz when at least this share of the ticks happened
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    bots: int
+    joined: int
+    tick_rate: float
+    tick_p50_ms: float
+    tick_p99_ms: float
+    tick_max_bucket_ms: float
+    delivery_p99_ms: float | None
+    rtt_p99_ms: float | None
+    bytes_in_per_bot: float | None
+    server_cpu: float  # cores
+    bots_cpu: float  # cores
+    errors: int
+    holds: bool
+
+
+# --------------------------------------------------------------------------- the server
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.read().decode()
+
+
+def start_server(port: int, max_clients: int, data_dir: Path) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [str(BIN / "expo-server"), "--port", str(port), "--max-clients", str(max_clients),
+         "--data-dir", str(data_dir), "--log-level", "warning"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(data_dir / "server.log", "wb"),
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"expo-server exited with {proc.returncode}; see {data_dir / 'server.log'}")
+        try:
+            http_get(f"http://127.0.0.1:{port}/healthz")
+            return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("expo-server did not come up")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process, from /proc (psutil is not a dependency)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14, 15)
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass(frozen=True, slots=True)
+class Scrape:
+    at: float
+    tick: int
+    cpu: float
+    buckets: dict[float, float]  # upper bound -> cumulative count
+
+
+_BUCKET = re.compile(r'^expo_tick_seconds_bucket\{le="([^"]+)"\} (\S+)$', re.M)
+
+
+def scrape(port: int, pid: int) -> Scrape:
+    metrics = http_get(f"http://127.0.0.1:{port}/metrics")
+    health = json.loads(http_get(f"http://127.0.0.1:{port}/healthz"))
+    buckets = {float(le): float(n) for le, n in _BUCKET.findall(metrics)}
+    return Scrape(time.monotonic(), int(health["tick"]), cpu_seconds(pid), buckets)
+
+
+def histogram_quantile(q: float, before: dict[float, float], after: dict[float, float]) -> float:
+    """The q-quantile of the observations between two scrapes of a cumulative histogram,
+    interpolated linearly inside its bucket (as Prometheus' histogram_quantile does)."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    total = counts[-1]
+    if total <= 0:
+        return float("nan")
+    rank = q * total
+    lower, below = 0.0, 0.0
+    for bound, cumulative in zip(bounds, counts):
+        if cumulative >= rank:
+            if bound == float("inf"):
+                return lower
+            return lower + (bound - lower) * (rank - below) / max(cumulative - below, 1e-12)
+        lower, below = bound, cumulative
+    return bounds[-2]
+
+
+def highest_bucket(before: dict[float, float], after: dict[float, float]) -> float:
+    """The upper bound of the bucket holding the slowest tick of the window."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    return next((b for b, n in zip(bounds, counts) if n >= counts[-1] > 0), float("nan"))
+
+
+# --------------------------------------------------------------------------- a step
+
+
+def run_bots(url: str, count: int, duration: float, spawn_rate: float, warmup: float, mix: str, procs: int,
+             out: Path, seed: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(BIN / "expo-bots"), "--server", url, "--count", str(count), "--duration", str(duration),
+         "--spawn-rate", str(spawn_rate), "--warmup", str(warmup), "--mix", mix, "--procs", str(procs),
+         "--seed", str(seed), "--name-prefix", f"cap{count}", "--json", str(out), "--quiet"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+
+
+def step(port: int, server: subprocess.Popen, count: int, window: float, spawn_rate: float, procs: int,
+         workdir: Path, mix: str = "wander", seed: int = 1) -> tuple[Step, dict]:
+    ramp = count / spawn_rate + 2.0
+    duration = ramp + window + 1.0
+    report_file = workdir / f"bots-{mix}-{count}.json"
+    cpu_before = children_cpu()
+    started = time.monotonic()
+    bots = run_bots(f"ws://127.0.0.1:{port}/", count, duration, spawn_rate, ramp, mix, procs, report_file, seed)
+    time.sleep(ramp)
+    first = scrape(port, server.pid)
+    time.sleep(window)
+    last = scrape(port, server.pid)
+    _, stderr = bots.communicate(timeout=duration + 60)
+    bots_cpu = (children_cpu() - cpu_before) / (time.monotonic() - started)
+    if not report_file.exists():
+        raise SystemExit(f"expo-bots wrote no report (exit {bots.returncode}): {stderr.decode()[-2000:]}")
+    report = json.loads(report_file.read_text())
+    elapsed = last.at - first.at
+    m = report["metrics"]
+    tick_rate = (last.tick - first.tick) / elapsed
+    tick_p99 = histogram_quantile(0.99, first.buckets, last.buckets) * 1e3
+    delivery_p99 = m["delivery"]["p99"]
+    result = Step(
+        bots=count,
+        joined=report["bots"]["joined"],
+        tick_rate=tick_rate,
+        tick_p50_ms=histogram_quantile(0.50, first.buckets, last.buckets) * 1e3,
+        tick_p99_ms=tick_p99,
+        tick_max_bucket_ms=highest_bucket(first.buckets, last.buckets) * 1e3,
+        delivery_p99_ms=delivery_p99,
+        rtt_p99_ms=m["rtt"]["p99"],
+        bytes_in_per_bot=m["bytes_in_per_bot"]["mean"],
+        server_cpu=(last.cpu - first.cpu) / elapsed,
+        bots_cpu=bots_cpu,
+        errors=report["error_total"],
+        holds=(report["bots"]["joined"] == count and tick_rate >= HELD_RATE * TICK_RATE
+               and tick_p99 < TARGET_TICK_P99_MS and delivery_p99 is not None
+               and delivery_p99 < TARGET_DELIVERY_P99_MS),
+    )
+    return result, report
+
+
+# --------------------------------------------------------------------------- report
+
+
+def fmt(value: float | None, spec: str = ".1f") -> str:
+    return "-" if value is None or value != value else format(value, spec)
+
+
+def table(steps: list[Step]) -> str:
+    head = (f"{'bots':>6} {'joined':>6} {'tick Hz':>7} {'tick p50':>8} {'tick p99':>8} {'deliv p99':>9} "
+            f"{'rtt p99':>8} {'B/s/bot':>8} {'srv CPU':>7} {'bots CPU':>8} {'errors':>6}  holds")
+    lines = [head, "-" * len(head)]
+    for s in steps:
+        lines.append(
+            f"{s.bots:>6} {s.joined:>6} {fmt(s.tick_rate):>7} {fmt(s.tick_p50_ms, '.2f'):>8} {fmt(s.tick_p99_ms, '.2f'):>8} "
+            f"{fmt(s.delivery_p99_ms):>9} {fmt(s.rtt_p99_ms):>8} {fmt(s.bytes_in_per_bot, '.0f'):>8} "
+            f"{fmt(s.server_cpu, '.2f'):>7} {fmt(s.bots_cpu, '.2f'):>8} {s.errors:>6}  {'yes' if s.holds else 'NO'}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="two small steps and a short crowd case")
+    parser.add_argument("--steps", default=None, help="comma-separated bot counts (default 100,250,500,750,1000,1250)")
+    parser.add_argument("--window", type=float, default=None, help="seconds measured per step after the ramp")
+    parser.add_argument("--spawn-rate", type=float, default=100.0)
+    parser.add_argument("--procs", type=int, default=1, help="bot processes (this machine has %d cores)" % os.cpu_count())
+    parser.add_argument("--keep-going", action="store_true", help="run every step even after one does not hold")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "capacity.json")
+    args = parser.parse_args(argv)
+    counts = [int(c) for c in (args.steps or ("100,250" if args.quick else "100,250,500,750,1000,1250")).split(",")]
+    window = args.window or (5.0 if args.quick else 10.0)
+
+    print(f"capacity: one server process, bots wandering in one hall, {TICK_RATE} Hz; "
+          f"{os.cpu_count()} cores shared by the server and the bots", flush=True)
+    steps: list[Step] = []
+    with tempfile.TemporaryDirectory(prefix="expo-capacity-") as tmp:
+        workdir = Path(tmp)
+        port = free_port()
+        server = start_server(port, max(counts) + 100, workdir)
+        try:
+            for count in counts:
+                result, _ = step(port, server, count, window, args.spawn_rate, args.procs, workdir)
+                steps.append(result)
+                print(table(steps).splitlines()[-1], flush=True)
+                if not result.holds and not args.keep_going:
+                    break
+            crowd, crowd_report = step(port, server, 51, window, args.spawn_rate, 1, workdir, mix="crowd", seed=2)
+        finally:
+            stop_server(server)
+
+    held = [s.bots for s in steps if s.holds]
+    largest = max(held) if held else 0
+    crowd_bytes = crowd.bytes_in_per_bot or float("nan")
+    visible = crowd_report["metrics"]["snapshot_bytes"]
+    print("\n" + table(steps))
+    print(f"\nlargest step holding {TICK_RATE} Hz with tick p99 < {TARGET_TICK_P99_MS:g} ms "
+          f"and delivery p99 < {TARGET_DELIVERY_P99_MS:g} ms: {largest} bots")
+    print(f"crowd of 51 moving bots (50 moving avatars in view): {crowd_bytes:.0f} B/s per bot "
+          f"(snapshot p50 {fmt(visible['p50'], '.0f')} B), tick p99 {fmt(crowd.tick_p99_ms, '.2f')} ms")
+    targets = [
+        (f"{TARGET_BOTS} moving bots in one hall held at {TICK_RATE} Hz within the limits", largest >= TARGET_BOTS),
+        (f"at most {TARGET_BYTES_PER_BOT / 1000:g} KB/s per bot with 50 moving avatars in view",
+         crowd_bytes <= TARGET_BYTES_PER_BOT),
+    ]
+    for text, ok in targets:
+        print(f"target: {text}: {'PASS' if ok else 'FAIL'}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "window_seconds": window, "spawn_rate": args.spawn_rate, "bot_procs": args.procs,
+        "steps": [asdict(s) for s in steps],
+        "largest_holding": largest,
+        "crowd": asdict(crowd),
+        "targets": [{"target": t, "pass": ok} for t, ok in targets],
+    }, indent=2) + "\n")
+    print(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
