@@ -126,11 +126,102 @@ class InterestManager:
         self._hall[changed] = halls[changed]
         self._active[:] = active
 
-        observers = np.flatnonzero(active)
-        ranks = self._select(observers, positions, halls, active)
-        vis = self._finish(ranks)
+        vis = self._incremental(changed, positions, halls, active)
         self._forgotten[:] = False
+        self.last = vis
         return vis
+
+    # ------------------------------------------------------------------ one tick
+
+    def _incremental(self, changed: np.ndarray, pos: np.ndarray, halls: np.ndarray, active: np.ndarray) -> Visibility:
+        """Observers that moved (or appeared, or hopped halls) are redone from the grid.
+        The others keep last tick's list: members whose target moved get a new key, moved
+        avatars now within reach are added, and the list is re-capped. That is exact unless
+        a place fell free below last tick's worst rank (someone unseen might take it): those
+        observers are redone from the grid too."""
+        cap = self.max_visible
+        osh, tb, tmask = self._osh, self.slot_bits, self._tmask
+        forgotten = self._forgotten
+        prev, off = self._ranks, self._offsets
+        x, y = pos[:, 0], pos[:, 1]
+        dirty = active & changed
+        owner = prev >> osh
+        tgt = prev & tmask
+
+        # (a) clean observers' pairs: unchanged targets keep their rank, moved ones are redone
+        clean_pair = active[owner] & ~dirty[owner]
+        stale = clean_pair & changed[tgt]
+        kept = prev[clean_pair & ~stale]
+        ro, rt = owner[stale], tgt[stale]
+        member_o, member_t = ro[~forgotten[rt]], rt[~forgotten[rt]]  # still members of their observer
+        ok = active[rt] & ~forgotten[rt] & (halls[rt] == halls[ro])
+        dx = x[ro] - x[rt]
+        dy = y[ro] - y[rt]
+        d2 = dx * dx + dy * dy
+        ok &= d2 <= self._l2
+        dropped = prev[stale][~ok]
+        redone = (ro[ok] << osh) | ((d2[ok] * (self.member_factor * self.key_scale)).astype(np.int64) << tb) | rt[ok]
+
+        # (b) moved avatars within reach of clean observers, from a grid of the movers only
+        clean = np.flatnonzero(active & ~dirty)
+        count = off[clean + 1] - off[clean]
+        full = count >= cap
+        worst = np.full(len(clean), np.iinfo(np.int64).max, dtype=np.int64)
+        worst[full] = prev[off[clean[full]] + cap - 1]
+        probe = np.zeros(0, dtype=np.int64)
+        movers = self._grid.inserted
+        if len(movers) and len(clean):
+            levels = np.zeros(len(clean), dtype=np.int64)
+            reach = np.sqrt((((worst[full] >> tb) & self._kmask) + 1) / self.key_scale)
+            levels[full] = np.sum(self._grid.cell_sizes[None, :] >= reach[:, None], axis=1) - 1
+            lo, hi = self._grid.block_ranges(clean, levels, movers)
+            rows, idx = expand(lo, hi)
+            m = movers[idx] & tmask
+            o = clean[rows]
+            dx = x[o] - x[m]
+            dy = y[o] - y[m]
+            d2 = dx * dx + dy * dy
+            near = d2 <= self._r2
+            o, m, d2 = o[near], m[near], d2[near]
+            fresh = ~self._contains(member_o, member_t, o, m, self.capacity)
+            o, m, d2 = o[fresh], m[fresh], d2[fresh]
+            probe = (o << osh) | ((d2 * self.key_scale).astype(np.int64) << tb) | m
+
+        # (c) merge into the sorted kept pairs, cap, and check no free place opened
+        extra = np.concatenate((redone, probe))
+        order = np.argsort(extra)
+        extra = extra[order]
+        entering = order >= len(redone)
+        at = np.searchsorted(kept, extra)
+        merged = np.insert(kept, at, extra)
+        is_new = np.zeros(len(merged), dtype=bool)
+        is_new[at + np.arange(len(extra))] = entering
+        mo = merged >> osh
+        start = np.searchsorted(mo, clean)
+        size = np.searchsorted(mo, clean, side="right") - start
+        place = np.arange(len(merged), dtype=np.int64) - np.repeat(start, size)
+        chosen = place < cap
+        capth = merged[np.minimum(start + cap - 1, len(merged) - 1)] if len(merged) else worst
+        vacancy = full & ((size < cap) | (capth > worst))
+        redo = dirty.copy()
+        redo[clean[vacancy]] = True
+        good = ~redo[mo]
+        ranks_clean = merged[chosen & good]
+        entered = [merged[chosen & good & is_new]]
+        left = [dropped[~redo[dropped >> osh]], merged[~chosen & good & ~is_new], prev[~active[owner]]]
+
+        # (d) the rest from the grid, diffed against their previous lists
+        qs = np.flatnonzero(redo)
+        ranks_redo = self._select(qs, pos, halls, active)
+        old = prev[redo[owner]]
+        no, nt = ranks_redo >> osh, ranks_redo & tmask
+        oo, ot = old >> osh, old & tmask
+        came = forgotten[nt] | forgotten[no] | ~self._contains(oo, ot, no, nt, self.capacity)
+        gone = forgotten[ot] | forgotten[oo] | ~self._contains(no, nt, oo, ot, self.capacity)
+        entered.append(ranks_redo[came])
+        left.append(old[gone])
+        ranks = np.insert(ranks_clean, np.searchsorted(ranks_clean, ranks_redo), ranks_redo)
+        return self._finish(ranks, np.concatenate(entered), np.concatenate(left), pos)
 
     # ------------------------------------------------------------------ selection
 
@@ -252,22 +343,29 @@ class InterestManager:
             scratch[flat] = False
         return result
 
-    def _finish(self, ranks: np.ndarray) -> Visibility:
-        """Store the new pairs and diff them against the previous tick's."""
-        observers = ranks >> self._osh
-        targets = ranks & self._tmask
-        old = self._ranks
-        old_obs = old >> self._osh
-        old_tgt = old & self._tmask
+    def _finish(self, ranks: np.ndarray, entered: np.ndarray, left: np.ndarray, pos: np.ndarray) -> Visibility:
+        """Store the new pairs; changes come as ranks and are listed as sorted pairs.
+
+        What is stored for next tick has the pairs that just entered re-keyed as members
+        (discounted), since that is how they will compete from now on."""
+        osh, tb, tmask = self._osh, self.slot_bits, self._tmask
+        observers = ranks >> osh
+        targets = ranks & tmask
         n = self.capacity
-        stale_old = self._forgotten[old_obs] | self._forgotten[old_tgt]
-        stale_new = self._forgotten[observers] | self._forgotten[targets]
-        gone = stale_old | ~self._contains(observers, targets, old_obs, old_tgt, n)
-        came = stale_new | ~self._contains(old_obs, old_tgt, observers, targets, n)
         offsets = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(observers, minlength=n), out=offsets[1:])
-        self._ranks = ranks
+        entered.sort()
+        stored = ranks
+        if len(entered):
+            eo, et = entered >> osh, entered & tmask
+            dx = pos[eo, 0] - pos[et, 0]
+            dy = pos[eo, 1] - pos[et, 1]
+            d2 = dx * dx + dy * dy
+            rekeyed = np.sort((eo << osh) | ((d2 * (self.member_factor * self.key_scale)).astype(np.int64) << tb) | et)
+            stored = np.delete(ranks, np.searchsorted(ranks, entered))
+            stored = np.insert(stored, np.searchsorted(stored, rekeyed), rekeyed)
+        self._ranks = stored
         self._offsets = offsets
-        vis = Visibility(observers, targets, offsets, observers[came], targets[came], old_obs[gone], old_tgt[gone])
-        self.last = vis
-        return vis
+        entered = np.sort((entered >> osh << tb) | (entered & tmask))
+        left = np.sort((left >> osh << tb) | (left & tmask))
+        return Visibility(observers, targets, offsets, entered >> tb, entered & tmask, left >> tb, left & tmask)

@@ -56,10 +56,12 @@ class MortonGrid:
         self.cx = np.zeros(capacity, dtype=np.int64)  # finest cell of each slot when inserted
         self.cy = np.zeros(capacity, dtype=np.int64)
         self.hallkey = np.zeros(capacity, dtype=np.int64)  # (hall + 32768) << MORTON_BITS
+        self.inserted = np.zeros(0, dtype=np.int64)  # sorted keys put back by the last update
 
     def update(self, changed: np.ndarray, positions: np.ndarray, halls: np.ndarray, active: np.ndarray) -> None:
         """Take the ``changed`` slots out and put the active ones back at their new cells."""
         slots = np.flatnonzero(changed)
+        self.inserted = np.zeros(0, dtype=np.int64)
         if len(slots) == 0:
             return
         if len(self.keys):
@@ -77,14 +79,19 @@ class MortonGrid:
         self.cy[slots] = cy
         self.hallkey[slots] = hk
         new = np.sort(((hk | morton(cx, cy)) << self.slot_bits) | slots)
+        self.inserted = new
         if len(kept) == 0:
             self.keys = new
         else:
             self.keys = np.insert(kept, np.searchsorted(kept, new), new)
 
-    def block_ranges(self, slots: np.ndarray, level: int | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(lo, hi), each (len(slots), 9): index ranges into ``keys`` of the 3x3 block of cells
-        at ``level`` around each slot's cell. The block holds everyone within one cell size."""
+    def block_ranges(self, slots: np.ndarray, level: int | np.ndarray,
+                     keys: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(lo, hi), each (len(slots), 9): index ranges into ``keys`` (default: everyone) of the
+        3x3 block of cells at ``level`` around each slot's cell. The block holds everyone
+        within one cell size."""
+        if keys is None:
+            keys = self.keys
         shift = ((self.levels - 1) - np.broadcast_to(np.asarray(level, dtype=np.int64), slots.shape))[:, None]
         cx = self.cx[slots][:, None] >> shift
         cy = self.cy[slots][:, None] >> shift
@@ -94,8 +101,8 @@ class MortonGrid:
         valid = (nx >= 0) & (ny >= 0) & (nx <= top) & (ny <= top)
         span = np.int64(1) << (2 * shift)
         start = self.hallkey[slots][:, None] + morton(np.clip(nx, 0, None), np.clip(ny, 0, None)) * span
-        lo = np.searchsorted(self.keys, start << self.slot_bits)
-        hi = np.searchsorted(self.keys, (start + span) << self.slot_bits)
+        lo = np.searchsorted(keys, start << self.slot_bits)
+        hi = np.searchsorted(keys, (start + span) << self.slot_bits)
         hi = np.where(valid, hi, lo)
         return lo, hi
 
