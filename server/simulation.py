@@ -22,6 +22,7 @@ import numpy as np
 
 import protocol as p
 from protocol.limits import BOOTH_CHANNEL_MARGIN, CHAT_PROXIMITY_RADIUS
+from protocol.packing import array_header, pack_ints
 from world.manifest import to_manifest
 from world.model import Expo
 from world.motion import PORTAL_COOLDOWN, HallGeometry, portal_hops, step
@@ -444,23 +445,30 @@ class Simulation:
 
         q = av.quantised()
         diff = self.sent.diff(observers, targets, av.entity, q, sending)
+        # Python lists once per tick: indexing them per client is far cheaper than numpy scalars
+        leave_at, enter_at, delta_at = diff.leave_offsets.tolist(), diff.enter_offsets.tolist(), diff.delta_offsets.tolist()
+        leaving, entering = diff.leave_entities.tolist(), diff.enter_targets.tolist()
+        delta_bytes, byte_at = pack_ints(diff.deltas)  # every client's deltas, encoded at once
+        delta_bytes_at = byte_at[5 * diff.delta_offsets].tolist()  # where each observer's deltas start
+        states, halls = q.tolist(), av.hall.tolist()
         packb = msgpack.Packer(use_bin_type=True).pack
-        server_time = now
+        head = [p.Snapshot.TYPE, self.tick_count, now]
+        snapshot_header = bytes((0x90 | 6,))  # a 6-item array: head, ack, own, then the deltas
         for slot in np.flatnonzero(sending).tolist():
             session = self.by_slot[slot]
             out = session.peer.outbox
-            lo, hi = diff.leave_offsets[slot], diff.leave_offsets[slot + 1]
+            lo, hi = leave_at[slot], leave_at[slot + 1]
             if hi > lo:
-                out.append(packb([p.Leave.TYPE, diff.leave_entities[lo:hi].tolist()]))
-            lo, hi = diff.enter_offsets[slot], diff.enter_offsets[slot + 1]
+                out.append(packb([p.Leave.TYPE, leaving[lo:hi]]))
+            lo, hi = enter_at[slot], enter_at[slot + 1]
             if hi > lo:
-                entering = diff.enter_targets[lo:hi]
-                states = q[entering].tolist()
-                out.append(packb([p.Enter.TYPE, [av.info[t].wire_prefix() + [s] for t, s in zip(entering.tolist(), states)]]))
-            lo, hi = diff.delta_offsets[slot], diff.delta_offsets[slot + 1]
-            own = q[slot].tolist()
-            out.append(packb([p.Snapshot.TYPE, self.tick_count, server_time, session.acked_seq,
-                              [int(av.hall[slot]), *own], diff.deltas[lo:hi].ravel().tolist()]))
+                out.append(packb([p.Enter.TYPE, [av.info[t].wire_prefix() + [states[t]] for t in entering[lo:hi]]]))
+            out.append(b"".join((
+                snapshot_header,
+                packb(head + [session.acked_seq, [halls[slot], *states[slot]]])[1:],  # items without their header
+                array_header(5 * (delta_at[slot + 1] - delta_at[slot])),
+                delta_bytes[delta_bytes_at[slot]:delta_bytes_at[slot + 1]],
+            )))
 
     def announce_sale(self, booth_id: str, buyer_entity: int, radius: float) -> None:
         """Everyone near the booth sees a sale happen there."""
