@@ -10,7 +10,7 @@ from world.cli import main
 def test_check_the_default_expo(capsys):
     assert main(["check"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("Silk Road Expo 2025 (silk-road-2025), 2025-09-15 to 2025-09-21\n")
+    assert out.startswith("Silk Road Expo 2027 (silk-road-2027), 2027-05-10 to 2027-05-16\n")
     assert "Silk Road Hall" in out and "120 x 80 m" in out and "Maritime Silk Road Hall" in out
     assert "Kazakhstan (KZ)" in out and "KZT" in out and "no problems" in out
     assert len(out.splitlines()) <= 24  # one screen
