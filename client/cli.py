@@ -1,10 +1,84 @@
-"""`expo-client`: the Panda3D desktop client (issue 7). Not built yet; this entry point says so instead of failing."""
+"""`expo-client`: the visitor's desktop client (Panda3D).
+
+    expo-client                                   the connect screen
+    expo-client --server ws://127.0.0.1:8765 --name Aru --colour '#e4572e'
+    expo-client --screenshot booth.png --booth kz-altai-honey --bots 12
+"""
+
+from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+
+DESCRIPTION = __doc__.split("\n\n")[0]
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size {text!r}: write WIDTHxHEIGHT, e.g. 1280x720") from None
+    if not (64 <= w <= 7680 and 64 <= h <= 4320):
+        raise argparse.ArgumentTypeError(f"size {text!r} is out of range")
+    return w, h
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="expo-client", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--server", help="the expo's WebSocket URL; with --name, skips the connect screen")
+    ap.add_argument("--name", help="your display name (2-24 characters)")
+    ap.add_argument("--colour", "--color", default=None, help="avatar colour, #rrggbb")
+    ap.add_argument("--currency", default="USD", help="currency of the bank account opened on your first visit")
+    ap.add_argument("--config-dir", type=Path, default=None,
+                    help="where the bank credential is kept (default: the user config directory)")
+    ap.add_argument("--size", type=_size, default=(1280, 720), help="window or picture size, WIDTHxHEIGHT")
+    shot = ap.add_argument_group("screenshot (offscreen, no window)")
+    shot.add_argument("--screenshot", type=Path, metavar="FILE", help="render offscreen, save a PNG and exit")
+    shot.add_argument("--booth", help="look at this booth (default: the spawn view)")
+    shot.add_argument("--bots", type=int, default=0, help="visitors to gather in the picture")
+    shot.add_argument("--world", type=Path, help="expo directory for the in-process server (without --server)")
+    return ap
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="expo-client", description="the Panda3D desktop client (issue 7); not built yet.")
-    parser.parse_args(argv)
-    parser.error("not built yet: see the issue tracker")
-    return 2
+    args = parser().parse_args(argv)
+    if args.screenshot is not None:
+        from client.desktop.screenshot import take_screenshot
+
+        try:
+            report = take_screenshot(args.screenshot, booth=args.booth, bots=max(0, args.bots), server=args.server,
+                                     world=args.world, size=args.size)
+        except (KeyError, TimeoutError, ConnectionError, OSError, ValueError) as exc:
+            print(f"expo-client: {exc}", file=sys.stderr)
+            return 1
+        print(f"{report.path}: hall {report.hall}, {report.avatars} avatars, {report.geoms} static geoms, "
+              f"{report.seconds:.1f} s")
+        return 0
+
+    from client.desktop.app import ExpoApp
+    from client.desktop.settings import DEFAULT_SERVER, PALETTE, ConnectSettings, check, colour_hex
+    from client.desktop.wallet import Wallet, default_path
+
+    wallet = Wallet(args.config_dir / "wallet.json" if args.config_dir else default_path())
+    name = args.name or ""
+    colour = args.colour or colour_hex(PALETTE[sum(map(ord, name)) % len(PALETTE)])
+    settings, problems = check(args.server or DEFAULT_SERVER, name or "Visitor", colour, args.currency)
+    if problems:
+        for field, message in problems.items():
+            print(f"expo-client: --{field}: {message}", file=sys.stderr)
+        return 2
+    app = ExpoApp(wallet=wallet, size=args.size, defaults=ConnectSettings(settings.server, name, settings.colour,
+                                                                          settings.currency), multisamples=4)
+    if args.server and args.name:
+        app.connect(settings)
+    try:
+        app.run()
+    finally:
+        app.leave()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

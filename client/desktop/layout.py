@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from world import iso
 from world.assets import flag_asset
-from world.model import Booth, BoothKind, Expo, Facing, Hall, Primitive, Product
+from world.model import Booth, BoothKind, Expo, Facing, Hall, Primitive, Product, Vec2
 from world.motion import booth_walls
 
 from .mesh import Mesh, MeshBuilder, UVRect, rgba, shade
@@ -75,21 +75,33 @@ def booth_front(booth: Booth) -> tuple[float, float]:
     return FACING_VECTORS[booth.facing]
 
 
-def booth_view(booth: Booth) -> View:
-    """Standing in the aisle in front of the open side, looking in: the exhibitor's preview."""
+def booth_view(booth: Booth, expo: Expo, fov_deg: float = 70.0) -> View:
+    """Standing in the aisle in front of the open side, looking in: the exhibitor's preview.
+    Backs off until the whole open side is in view, but never into another booth."""
     fx, fy = booth_front(booth)
     fp = booth.footprint
     half = fp.depth / 2 if fy else fp.width / 2
     span = fp.width if fy else fp.depth
-    back = half + 2.0 + span * 0.75
     c = fp.centre
-    return View((c.x + fx * back, c.y + fy * back, 3.6), (c.x, c.y, 1.6))
+    hall = expo.hall(booth.hall)
+    others = [b for b in expo.booths_in(booth.hall) if b.id != booth.id]
+    wanted = span / 2 / math.tan(math.radians(fov_deg) / 2) + 1.5
+    step = 1.0
+    while step < wanted:
+        x, y = c.x + fx * (half + step + 0.25), c.y + fy * (half + step + 0.25)
+        if hall is not None and not (0.5 < x < hall.width - 0.5 and 0.5 < y < hall.depth - 0.5):
+            break
+        if any(b.footprint.contains(Vec2(x, y), 0.4) for b in others):
+            break
+        step += 0.25
+    eye_h = 2.9 + max(0.0, wanted - step) * 0.35  # short of room: look from higher up instead
+    return View((c.x + fx * (half + step), c.y + fy * (half + step), eye_h), (c.x, c.y, 1.5))
 
 
 def spawn_view(hall: Hall) -> View:
     """From behind the spawn point, looking up the hall towards the keynote (or its middle)."""
     s = hall.spawn
-    goal = hall.keynote or type(s)(hall.width / 2, hall.depth / 2)
+    goal = hall.keynote or Vec2(hall.width / 2, hall.depth / 2)
     d = math.hypot(goal.x - s.x, goal.y - s.y) or 1.0
     ux, uy = (goal.x - s.x) / d, (goal.y - s.y) / d
     return View((s.x - ux * 4.0, s.y - uy * 4.0, 5.5), (s.x + ux * 14.0, s.y + uy * 14.0, 1.0))
@@ -150,7 +162,7 @@ class HallBuilder:
             m.box((h.width - 0.06, 0, z0), (h.width, h.depth, z1), accent)
         # a carpet runner up the avenue from the entrance to the stage
         if h.keynote is not None and abs(h.keynote.x - h.spawn.x) < 1.0:
-            runner = rgba(shade(_rgb(h.theme.accent), 0.85))
+            runner = rgba(tuple((a + f) / 2 for a, f in zip(_rgb(h.theme.accent), _rgb(h.theme.floor))))
             y0, y1 = min(h.spawn.y, h.keynote.y) - 2.0, max(h.spawn.y, h.keynote.y) - 5.0
             m.quad((h.spawn.x - 1.5, y0, 0.01), (h.spawn.x + 1.5, y0, 0.01), (h.spawn.x + 1.5, y1, 0.01),
                    (h.spawn.x - 1.5, y1, 0.01), runner)
@@ -176,8 +188,8 @@ class HallBuilder:
         m.box((min(xs), min(ys), 0.6), (max(xs), max(ys), 0.65), rgba(shade(accent, 1.1)))
         # the screen behind the stage, framed, with the expo's name on it
         sx, sy = cx + bx * 1.4, cy + by * 1.4
-        m.sign((sx - fx * 0.05, sy - fy * 0.05, 3.6), 9.6, 4.6, rgba(shade(_rgb(h.theme.walls), 0.6)))
-        m.sign((sx, sy, 3.6), 9.0, 4.0, rgba(shade(accent, 0.45)))
+        m.sign((sx - fx * 0.05, sy - fy * 0.05, 3.6), 9.6, 4.6, (fx, fy), rgba(shade(_rgb(h.theme.walls), 0.6)))
+        m.sign((sx, sy, 3.6), 9.0, 4.0, (fx, fy), rgba(shade(accent, 0.45)))
         self.labels.append(Label(self.expo.name, (sx + fx * 0.03, sy + fy * 0.03, 4.4), (fx, fy), 0.75,
                                  (1, 1, 1, 1), wrap=11.0))
         self.labels.append(Label(h.name, (sx + fx * 0.03, sy + fy * 0.03, 3.1), (fx, fy), 0.42,
@@ -214,7 +226,7 @@ class HallBuilder:
         fx, fy = booth_front(booth)
         rx, ry = -fy, fx  # to the right of someone looking into the booth from the aisle
         # the footprint: a low platform
-        m.box((fp.min_x, fp.min_y, 0), (fp.max_x, fp.max_y, 0.05), rgba(shade(secondary, 1.55)))
+        m.box((fp.min_x, fp.min_y, 0), (fp.max_x, fp.max_y, 0.05), rgba(shade(secondary, 1.7)))
         for x0, y0, x1, y1 in booth_walls(fp.min_x, fp.min_y, fp.max_x, fp.max_y, booth.facing):
             m.box((x0, y0, 0.05), (x1, y1, WALL_HEIGHT), rgba(primary))
             m.box((x0 - 0.02, y0 - 0.02, WALL_HEIGHT), (x1 + 0.02, y1 + 0.02, WALL_HEIGHT + 0.12), rgba(secondary))
@@ -239,8 +251,8 @@ class HallBuilder:
         self._sign(booth.logo, (front[0] + rx * side, front[1] + ry * side, zc), 0.85, 0.85, (fx, fy), rgba(primary))
         # inside: the banner again on the back wall, the logo, and a counter with the products
         back = (c.x - fx * (half_deep - 0.22), c.y - fy * (half_deep - 0.22))
-        self._sign(booth.banner, (back[0], back[1], 1.9), min(2 * half_open - 1.0, 4.0), min(2 * half_open - 1.0, 4.0) / 4,
-                   (fx, fy), rgba(secondary))
+        inner_w = min(2 * half_open - 1.0, 3.2)
+        self._sign(booth.banner, (back[0], back[1], 1.72), inner_w, inner_w / 4, (fx, fy), rgba(secondary))
         counter_len = min(2 * half_open * 0.6, 4.5)
         cc = (c.x - fx * (half_deep - 1.4), c.y - fy * (half_deep - 1.4))
         clo = (cc[0] - abs(rx) * counter_len / 2 - abs(fx) * 0.35, cc[1] - abs(ry) * counter_len / 2 - abs(fy) * 0.35, 0.05)
@@ -278,11 +290,12 @@ class HallBuilder:
                 m.cone((x, y, z), size * 0.4, size, colour, 14)
 
 
-def hall_assets(expo: Expo, hall: Hall) -> list[str]:
-    """The asset paths of every sign in the hall, for the atlas."""
-    out: list[str] = []
+def hall_assets(expo: Expo, hall: Hall) -> dict[str, tuple[float, float, float]]:
+    """The asset paths of every sign in the hall, for the atlas, each with the colour of
+    the panel it hangs on (what shows through a transparent logo)."""
+    out: dict[str, tuple[float, float, float]] = {}
     for booth in expo.booths_in(hall.id):
         for asset in (booth.banner, booth.logo, flag_asset(booth.country)):
-            if asset and asset not in out:
-                out.append(asset)
+            if asset:
+                out.setdefault(asset, _rgb(booth.secondary))
     return out

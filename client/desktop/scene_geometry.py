@@ -6,13 +6,25 @@ import math
 from functools import lru_cache
 
 import numpy as np
-from panda3d.core import (DynamicTextFont, Filename, Geom, GeomNode, GeomTriangles, GeomVertexData,
-                          GeomVertexFormat, NodePath, TextFont, TextNode)
+from panda3d.core import (DynamicTextFont, Filename, Geom, GeomNode, GeomTriangles, GeomVertexArrayFormat,
+                          GeomVertexData, GeomVertexFormat, InternalName, NodePath, TextFont, TextNode)
 
 from world.assets import font_file
 
 from .layout import Label
 from .mesh import Mesh
+
+
+@lru_cache(maxsize=1)
+def vertex_format() -> GeomVertexFormat:
+    """Position, normal, RGBA colour and UV, all float32 and interleaved: the layout of
+    ``Mesh`` arrays side by side, so one numpy hstack fills a vertex buffer."""
+    array = GeomVertexArrayFormat()
+    array.addColumn(InternalName.getVertex(), 3, Geom.NT_float32, Geom.C_point)
+    array.addColumn(InternalName.getNormal(), 3, Geom.NT_float32, Geom.C_normal)
+    array.addColumn(InternalName.getColor(), 4, Geom.NT_float32, Geom.C_color)
+    array.addColumn(InternalName.getTexcoord(), 2, Geom.NT_float32, Geom.C_texcoord)
+    return GeomVertexFormat.registerFormat(GeomVertexFormat(array))
 
 
 def geom_node(mesh: Mesh, name: str) -> GeomNode:
@@ -21,7 +33,7 @@ def geom_node(mesh: Mesh, name: str) -> GeomNode:
     if mesh.vertex_count == 0:
         return node
     data = np.hstack([mesh.positions, mesh.normals, mesh.colours, mesh.uvs]).astype(np.float32)
-    vdata = GeomVertexData(name, GeomVertexFormat.getV3n3c4t2(), Geom.UH_static)
+    vdata = GeomVertexData(name, vertex_format(), Geom.UH_static)
     vdata.uncleanSetNumRows(len(data))
     vdata.modifyArrayHandle(0).copyDataFrom(np.ascontiguousarray(data).tobytes())
     prim = GeomTriangles(Geom.UH_static)

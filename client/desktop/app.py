@@ -1,0 +1,580 @@
+"""The visitor's window: a ShowBase that draws what the client core knows and sends what
+the visitor does.
+
+The network runs in its own thread (``client.threaded.ClientThread``), the bank calls in
+another (``bank_worker``); each frame only drains their events, reads the latest scene and
+pushes the keys held, so nothing here waits on a socket. Decisions live in the pure modules
+(``shop``, ``chat``, ``steering``, ``nearby``, ``pricing``); this class wires them to
+Panda3D and DirectGUI. Objects are passed explicitly: no ``base``/``render`` builtins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from direct.showbase.ShowBase import ShowBase
+from panda3d.core import AntialiasAttrib, Fog, Point2, Point3, loadPrcFileData
+
+import protocol as p
+from bank.client import BankAPIError
+from client import events as ev
+from client.core import ClientCore, NotJoined
+from client.threaded import ClientThread
+from world import iso
+from world.assets import PROJECT_ASSETS
+from world.model import Booth, BoothKind, Expo
+
+from . import chat as chatmod
+from .bank_worker import BankWorker
+from .layout import booth_view
+from .nearby import booth_at
+from .pricing import QuoteKey, Quotes, money
+from .scene_avatars import AvatarLayer
+from .scene_geometry import load_font, text_node
+from .scene_hall import HallScene, add_lights, build_hall
+from .settings import ConnectSettings, check
+from .shop import Busy, Checkout, ConfirmPayment, Refresh, SendCancel, SendOrder, SendOrderPaid, Stage
+from .steering import Autopilot, FollowCamera, Keys, steer
+from .wallet import BankCredential, Wallet
+
+BACKGROUND = (0.13, 0.14, 0.17, 1)
+MOVE_KEYS = {"w": "forward", "arrow_up": "forward", "s": "back", "arrow_down": "back",
+             "a": "left", "arrow_left": "left", "d": "right", "arrow_right": "right"}
+ACCOUNT_GONE = {"invalid_token", "unauthenticated", "account_not_found"}
+
+
+def configure_panda(offscreen: bool, size: tuple[int, int] = (1280, 720), multisamples: int = 0) -> None:
+    """Settings that must be in place before the ShowBase opens its window."""
+    lines = [f"win-size {size[0]} {size[1]}", "audio-library-name null", "sync-video false",
+             "window-title Silk Road Expo", "notify-level-display error", "notify-level-device fatal",
+             "textures-power-2 none"]
+    if offscreen:
+        lines.append("window-type offscreen")
+    if multisamples:
+        lines += ["framebuffer-multisample 1", f"multisamples {multisamples}"]
+    loadPrcFileData("expo-client", "\n".join(lines))
+
+
+def style_of(name: str) -> int:
+    """A stable body style from the name, so a visitor looks the same every visit."""
+    return hashlib.blake2b(name.casefold().encode(), digest_size=1).digest()[0]
+
+
+@dataclass
+class Visit:
+    """Everything that belongs to one joined connection (and dies with it)."""
+
+    settings: ConnectSettings
+    thread: ClientThread
+    expo: Expo | None = None
+    hall_index: int | None = None
+    hall_scene: HallScene | None = None
+    yaw: float = 1.5707963
+    bank: BankWorker | None = None
+    credential: BankCredential | None = None
+    balance: str | None = None
+    stock: dict[str, dict[str, int]] = field(default_factory=dict)
+    inventory: list[tuple[str, str, str, int]] = field(default_factory=list)
+    quotes: Quotes = field(default_factory=Quotes)
+    checkout: Checkout = field(default_factory=Checkout)
+    chat: chatmod.ChatLog = field(default_factory=chatmod.ChatLog)
+    catalogue: str | None = None  # booth id of the open catalogue
+    near: str | None = None
+    joined: bool = False
+    snapshots: int = 0
+
+
+class ExpoApp(ShowBase):
+    def __init__(self, *, offscreen: bool = False, size: tuple[int, int] = (1280, 720), wallet: Wallet,
+                 assets_root: Path = PROJECT_ASSETS, defaults: ConnectSettings | None = None,
+                 multisamples: int = 0) -> None:
+        configure_panda(offscreen, size, multisamples)
+        super().__init__(windowType="offscreen" if offscreen else None)
+        self.disableMouse()
+        self.wallet = wallet
+        self.assets_root = assets_root
+        self.win.setClearColor(BACKGROUND)
+        self.camLens.setFov(70)
+        self.camLens.setNearFar(0.2, 400)
+        self.world = self.render.attachNewNode("world")
+        add_lights(self.render)
+        self.render.setAntialias(AntialiasAttrib.MMultisample if multisamples else AntialiasAttrib.MNone)
+        fog = Fog("haze")
+        fog.setColor(*BACKGROUND[:3])
+        fog.setLinearRange(60, 180)
+        self.world.setFog(fog)
+        self.avatars = AvatarLayer(self.world)
+        self.camera_rig = FollowCamera()
+        self.font = load_font(True)
+        self.effects = self.world.attachNewNode("effects")
+        self.keys: dict[str, bool] = {}
+        self.run_held = False
+        self.typing = False
+        self.visit: Visit | None = None
+        self.fixed_view = None  # a layout.View: the screenshot mode's camera
+        self.autopilot: Autopilot | None = None  # walks for previews and tests instead of the keys
+        self.status_text = ""
+        self._last_frame = time.monotonic()
+        d = defaults or ConnectSettings("ws://127.0.0.1:8765/", "", 0x2E86AB)
+        from .ui import ConnectScreen, Hud  # DirectGUI needs the ShowBase first
+
+        self.connect_screen = ConnectScreen(self.aspect2d, self.font, d.server, d.name, d.colour, d.currency,
+                                            self._join_clicked)
+        self.hud = Hud(self.aspect2d, self.font, self.a2dTopLeft, self.a2dTopRight, self.a2dBottomLeft,
+                       self.a2dBottomCenter, self.a2dBottomRight, self.a2dTopCenter,
+                       self.buy, self.close_catalogue, self._chat_entered)
+        self.hud.hide()
+        self._bind_keys()
+        self.taskMgr.add(self._frame, "expo-frame", sort=-10)
+
+    # ------------------------------------------------------------------ keys
+
+    def _bind_keys(self) -> None:
+        for key, what in MOVE_KEYS.items():
+            self.accept(key, self._key, [what, True])
+            self.accept(key + "-up", self._key, [what, False])
+        self.accept("shift", self._run, [True])
+        self.accept("shift-up", self._run, [False])
+        self.accept("e", self._interact)
+        self.accept("i", self._toggle_inventory)
+        self.accept("enter", self._enter)
+        self.accept("escape", self._escape)
+
+    def _key(self, what: str, down: bool) -> None:
+        self.keys[what] = down and not self.typing
+
+    def _run(self, down: bool) -> None:
+        self.run_held = down
+
+    def held(self) -> Keys:
+        if self.typing:
+            return Keys()
+        k = self.keys
+        return Keys(k.get("forward", False), k.get("back", False), k.get("left", False), k.get("right", False),
+                    self.run_held)
+
+    def _enter(self) -> None:
+        if self.visit is not None and self.visit.joined and not self.typing:
+            self.typing = True
+            self.keys.clear()
+            self.hud.open_chat()
+
+    def _escape(self) -> None:
+        if self.typing:
+            self.typing = False
+            self.hud.close_chat()
+        elif self.visit is not None and self.visit.catalogue:
+            self.close_catalogue()
+        else:
+            self.hud.set_inventory(None)
+
+    def _interact(self) -> None:
+        v = self.visit
+        if self.typing or v is None:
+            return
+        if v.catalogue:
+            self.close_catalogue()
+        elif v.near:
+            self.open_catalogue(v.near)
+
+    # ------------------------------------------------------------------ connecting
+
+    def _join_clicked(self, server: str, name: str, colour: str, currency: str) -> None:
+        settings, problems = check(server, name, colour, currency)
+        if settings is None:
+            self.connect_screen.show_error("; ".join(f"{k}: {m}" for k, m in problems.items()))
+            return
+        self.connect(settings)
+
+    def connect(self, settings: ConnectSettings) -> None:
+        """Join the expo at ``settings.server``; replaces any earlier visit."""
+        self.leave()
+        core = ClientCore(settings.name, settings.colour, style_of(settings.name))
+        self.visit = Visit(settings, ClientThread(core, settings.server))
+        self.visit.thread.start()
+        self.connect_screen.hide()
+        self.hud.show()
+        self.hud.set_wallet("Bank", "…")
+        self.hud.show_banner(f"Connecting to {settings.server}…")
+
+    def leave(self) -> None:
+        v, self.visit = self.visit, None
+        if v is None:
+            return
+        v.thread.stop()
+        if v.bank is not None:
+            v.bank.close()
+        if v.hall_scene is not None:
+            v.hall_scene.destroy()
+        self.avatars.clear()
+        self.effects.getChildren().detach()
+
+    def back_to_connect(self, message: str) -> None:
+        self.leave()
+        self.hud.hide()
+        self.connect_screen.show()
+        self.connect_screen.show_error(message)
+
+    def command(self, do) -> bool:
+        """Run a core command on the network thread; False (and a note) when not joined."""
+        v = self.visit
+        if v is None:
+            return False
+        try:
+            v.thread.command(do)
+            return True
+        except (NotJoined, TimeoutError, ConnectionError) as exc:
+            v.chat.note(f"not sent: {exc}")
+            return False
+
+    # ------------------------------------------------------------------ the frame
+
+    def _frame(self, task):
+        now = time.monotonic()
+        dt, self._last_frame = min(now - self._last_frame, 0.1), now
+        v = self.visit
+        if v is not None:
+            for event in v.thread.poll_events():
+                self._on_event(v, event)
+            if self.visit is v:  # an event may have ended the visit
+                if v.bank is not None:
+                    v.bank.poll()
+                self._draw(v, dt)
+        self.hud.tick(now)
+        return task.cont
+
+    def _draw(self, v: Visit, dt: float) -> None:
+        scene = v.thread.scene()
+        if scene is None or v.expo is None:
+            return
+        if scene.hall != v.hall_index:
+            self._enter_hall(v, scene.hall)
+        if self.autopilot is not None:
+            controls = self.autopilot.update(scene.own.x, scene.own.y, v.yaw, dt)
+        else:
+            controls = steer(self.held(), v.yaw, dt)
+        v.yaw = controls.yaw
+        v.thread.set_controls(controls.move_x, controls.move_y, controls.yaw, controls.run)
+        own = scene.own
+        core = v.thread.core
+        drawn = [(e.info.entity, e.info.name, e.info.colour, e.info.style, e.pose, False) for e in scene.others]
+        if core.entity is not None and self.fixed_view is None:
+            drawn.append((core.entity, v.settings.name, v.settings.colour, style_of(v.settings.name), own, True))
+        self.avatars.sync(drawn, dt)
+        if self.fixed_view is not None:
+            self.camera.setPos(*self.fixed_view.eye)
+            self.camera.lookAt(Point3(*self.fixed_view.target))
+        else:
+            pose = self.camera_rig.update(own.x, own.y, v.yaw, dt)
+            self.camera.setPos(*pose.eye)
+            self.camera.lookAt(Point3(*pose.target))
+        hall = v.expo.halls[scene.hall]
+        booth = booth_at(v.expo, hall.id, own.x, own.y)
+        near = booth.id if booth else None
+        if near != v.near:
+            v.near = near
+            self._show_card(v, booth)
+        self.hud.set_place(hall.name, f"{len(scene.others) + 1} visitors in view  ·  {v.expo.name}")
+
+    def _enter_hall(self, v: Visit, index: int) -> None:
+        if v.hall_scene is not None:
+            v.hall_scene.destroy()
+            if self.autopilot is not None:
+                self.autopilot.skip()  # the portal it was heading for did its job
+        self.avatars.clear()
+        self.effects.getChildren().detach()
+        assert v.expo is not None
+        v.hall_scene = build_hall(v.expo, v.expo.halls[index], self.assets_root, self.loader)
+        v.hall_scene.root.reparentTo(self.world)
+        v.hall_index = index
+        self.camera_rig.bounds = (v.expo.halls[index].width, v.expo.halls[index].depth)
+        self.camera_rig.snap()
+        if v.catalogue:
+            self.close_catalogue()
+
+    def _show_card(self, v: Visit, booth: Booth | None) -> None:
+        if booth is None:
+            self.hud.show_card(None)
+            return
+        country = iso.countries().get(booth.country, booth.country)
+        hint = "Press E to open an account and the catalogue" if booth.kind is BoothKind.BANK else "Press E to open the catalogue"
+        self.hud.show_card(booth.exhibitor, country, booth.tagline, hint)
+
+    # ------------------------------------------------------------------ events
+
+    def _on_event(self, v: Visit, event: ev.Event) -> None:
+        match event:
+            case ev.Joined():
+                first = not v.joined
+                v.joined, v.expo = True, event.expo
+                self.hud.show_banner(None)
+                if first:
+                    v.chat.note(f"Welcome to {event.expo.name}, {v.settings.name}!")
+                    if event.welcome.bank_url:
+                        self._open_bank(v, event.welcome.bank_url)
+                    else:
+                        self.hud.set_wallet("Bank", "purchases are off on this server")
+                else:
+                    v.chat.note("Reconnected.")
+                self.command(lambda core: core.query_inventory())
+            case ev.SnapshotReceived():
+                v.snapshots += 1
+            case ev.Refused():
+                if event.code in ("name_taken", "name_invalid", "version_mismatch", "not_allowed"):
+                    reason = {"name_taken": "That name is in use at the expo; choose another."}.get(event.code, event.message)
+                    self.back_to_connect(reason)
+                    return
+                v.chat.note(f"refused: {event.message}")
+            case ev.Disconnected():
+                if event.retry_in is None:
+                    if v.joined:
+                        self.back_to_connect(f"Disconnected: {event.reason}")
+                    else:
+                        self.back_to_connect(f"Cannot reach {v.settings.server}: {event.reason}")
+                    return
+                what = "Connection lost" if v.joined else f"Cannot reach {v.settings.server}"
+                self.hud.show_banner(f"{what} — reconnecting in {event.retry_in:.0f} s…")
+            case ev.Closed():
+                if event.code == "shutdown":
+                    self.hud.show_banner("The server is restarting — reconnecting…")
+            case ev.ChatReceived():
+                line = event.line
+                v.chat.add(line.channel, line.name, line.text, line.booth)
+            case ev.StockReceived():
+                v.stock[event.stock.booth] = dict(event.stock.items)
+                self._refresh_catalogue(v)
+            case ev.InventoryReceived():
+                v.inventory = [tuple(item) for item in event.inventory.items]
+                if not self.hud.inventory.isHidden():
+                    self._show_inventory(v)
+            case ev.OrderUpdated():
+                self._act(v, v.checkout.on_status(event.status))
+            case ev.ReceiptReceived():
+                self._act(v, v.checkout.on_receipt(event.receipt))
+                r = event.receipt
+                self.hud.show_toast(f"Receipt: {r.qty} × {r.product_name} — {money(Decimal(r.amount), r.currency)}",
+                                    time.monotonic(), 6.0)
+            case ev.ErrorReceived():
+                acted = v.checkout.busy
+                self._act(v, v.checkout.on_error(event.code, event.message, event.ref))
+                if not (acted and event.ref == p.Order.TYPE):
+                    v.chat.note(event.message)
+            case ev.BoothEffectSeen():
+                self._sale_effect(v, event.effect.booth)
+        self.hud.set_chat(list(v.chat.lines))
+
+    # ------------------------------------------------------------------ the bank
+
+    def _open_bank(self, v: Visit, bank_url: str) -> None:
+        cred = self.wallet.load(bank_url)
+        v.bank = BankWorker(bank_url, cred.token if cred else None)
+        v.credential = cred
+        if cred is None:
+            self._open_account(v)
+        else:
+            self._refresh_balance(v)
+
+    def _open_account(self, v: Visit) -> None:
+        self.hud.set_wallet("Bank", "opening your account…")
+        currency = v.settings.currency
+
+        def done(opened, error) -> None:
+            if error is not None:
+                self.hud.set_wallet("Bank", "no account")
+                v.chat.note(f"The bank could not open an account: {getattr(error, 'message', error)}")
+                return
+            v.credential = BankCredential(v.bank.bank_url, opened.account.id, opened.token, opened.account.currency)
+            self.wallet.save(v.credential)
+            v.bank.use_token(opened.token)
+            v.chat.note(f"Bank account {opened.account.id} opened in {opened.account.currency}.")
+            self._set_balance(v, opened.account.balance_display)
+        v.bank.submit(lambda bank: bank.open_account(v.settings.name, currency), done)
+
+    def _refresh_balance(self, v: Visit) -> None:
+        def done(account, error) -> None:
+            if isinstance(error, BankAPIError) and error.code in ACCOUNT_GONE and v.bank is not None:
+                self.wallet.forget(v.bank.bank_url)  # the bank was reset: start a new account
+                v.bank.use_token(None)
+                self._open_account(v)
+            elif error is not None:
+                self.hud.set_wallet("Bank", "unavailable")
+            else:
+                self._set_balance(v, account.balance_display)
+        if v.bank is not None:
+            v.bank.submit(lambda bank: bank.me(), done)
+
+    def _set_balance(self, v: Visit, display: str) -> None:
+        v.balance = display
+        acct = v.credential.account_id if v.credential else ""
+        self.hud.set_wallet(f"Balance  ·  {acct}", display)
+
+    # ------------------------------------------------------------------ catalogue and buying
+
+    def open_catalogue(self, booth_id: str) -> None:
+        v = self.visit
+        if v is None or v.expo is None or v.expo.booth(booth_id) is None:
+            return
+        v.catalogue = booth_id
+        self.command(lambda core: core.query_stock(booth_id))
+        booth = v.expo.booth(booth_id)
+        if v.bank is not None and v.credential is not None:
+            own = v.credential.currency
+            keys = [QuoteKey(own, pr.currency, iso.to_minor_units(pr.price, pr.currency)) for pr in booth.catalogue]
+            for key in v.quotes.wanted(keys):
+                v.bank.submit(lambda bank, k=key: bank.quote(k.source, k.target, k.amount),
+                              lambda q, err, k=key: self._quoted(v, k, q, err))
+        self._refresh_catalogue(v)
+
+    def _quoted(self, v: Visit, key: QuoteKey, quote, error) -> None:
+        if error is None:
+            v.quotes.received(key, quote.debit_amount)
+        else:
+            v.quotes.failed(key)
+        self._refresh_catalogue(v)
+
+    def close_catalogue(self) -> None:
+        if self.visit is not None:
+            self.visit.catalogue = None
+        self.hud.hide_catalogue()
+
+    def _refresh_catalogue(self, v: Visit) -> None:
+        if v.catalogue is None or v.expo is None:
+            return
+        from .ui import CatalogueRow
+
+        booth = v.expo.booth(v.catalogue)
+        stock = v.stock.get(booth.id, {})
+        own = v.credential.currency if v.credential else None
+        rows = []
+        for pr in booth.catalogue:
+            left = stock.get(pr.sku)
+            minor = iso.to_minor_units(pr.price, pr.currency)
+            own_price = v.quotes.in_own_currency(QuoteKey(own, pr.currency, minor)) if own else ""
+            stock_text = "…" if left is None else ("sold out" if left == 0 else f"{left} left")
+            can_buy = bool(left) and v.bank is not None and v.credential is not None and not v.checkout.busy
+            rows.append(CatalogueRow(pr.sku, pr.name, money(pr.price, pr.currency), own_price, stock_text, can_buy))
+        country = iso.countries().get(booth.country, booth.country)
+        status = v.checkout.current.message if v.checkout.current else ""
+        if v.bank is None:
+            status = status or "Purchases are off on this server."
+        self.hud.set_catalogue(booth.exhibitor, f"{country}  ·  {booth.tagline}", rows, status)
+
+    def buy(self, sku: str, qty: int = 1) -> None:
+        v = self.visit
+        if v is None or v.catalogue is None or v.expo is None:
+            return
+        product = v.expo.booth(v.catalogue).product(sku)
+        try:
+            actions = v.checkout.buy(v.catalogue, sku, product.name, qty)
+        except Busy:
+            self.hud.show_toast("One purchase at a time: wait for the receipt.", time.monotonic(), bad=True)
+            return
+        self._act(v, actions)
+
+    def _act(self, v: Visit, actions) -> None:
+        for action in actions:
+            match action:
+                case SendOrder(booth, sku, qty, key):
+                    if not self.command(lambda core: core.order(booth, sku, qty, key)):
+                        v.checkout.on_error("not_joined", "not connected", p.Order.TYPE)
+                case ConfirmPayment(intent_id, key):
+                    v.bank.submit(lambda bank: bank.confirm_intent(intent_id, idempotency_key=key),
+                                  lambda result, error: self._paid(v, error))
+                case SendOrderPaid(order_id):
+                    self.command(lambda core: core.order_paid(order_id))
+                case SendCancel(order_id):
+                    self.command(lambda core: core.cancel_order(order_id))
+                case Refresh():
+                    self._refresh_balance(v)
+                    self.command(lambda core: core.query_inventory())
+                    if v.catalogue:
+                        self.command(lambda core, b=v.catalogue: core.query_stock(b))
+        cur = v.checkout.current
+        if cur is not None and cur.stage is Stage.FAILED and actions is not None:
+            self.hud.show_toast(cur.message, time.monotonic(), 6.0, bad=True)
+        self._refresh_catalogue(v)
+
+    def _paid(self, v: Visit, error) -> None:
+        if error is None:
+            self._act(v, v.checkout.on_paid())
+        else:
+            code = getattr(error, "code", type(error).__name__)
+            self._act(v, v.checkout.on_bank_refused(code, getattr(error, "message", str(error))))
+
+    def _toggle_inventory(self) -> None:
+        v = self.visit
+        if self.typing or v is None:
+            return
+        if self.hud.inventory.isHidden():
+            self.command(lambda core: core.query_inventory())
+            self._show_inventory(v)
+        else:
+            self.hud.set_inventory(None)
+
+    def _show_inventory(self, v: Visit) -> None:
+        names = {b.id: b.exhibitor for b in v.expo.booths} if v.expo else {}
+        self.hud.set_inventory([f"{qty} × {name}  ({names.get(booth, booth)})" for booth, _sku, name, qty in v.inventory])
+
+    # ------------------------------------------------------------------ chat and effects
+
+    def _chat_entered(self, text: str) -> None:
+        self.typing = False
+        self.hud.close_chat()
+        v = self.visit
+        if v is None:
+            return
+        try:
+            out = chatmod.parse(text)
+        except chatmod.ChatError as exc:
+            v.chat.note(str(exc))
+        else:
+            if out is not None:
+                self.command(lambda core: core.chat(out.channel, out.text))
+        self.hud.set_chat(list(v.chat.lines))
+
+    def _sale_effect(self, v: Visit, booth_id: str) -> None:
+        """A "Sold!" that rises above the booth and fades: everyone nearby sees trade happen."""
+        booth = v.expo.booth(booth_id) if v.expo else None
+        if booth is None:
+            return
+        tn = text_node("Sold!", (1.0, 0.85, 0.3, 1), self.font)
+        node = self.effects.attachNewNode(tn.generate())
+        node.setBillboardPointEye()
+        node.setLightOff(1)
+        node.setScale(0.6)
+        c = booth.footprint.centre
+        node.setPos(c.x, c.y, 3.9)
+        interval = node.posInterval(2.0, Point3(c.x, c.y, 5.2))
+        interval.start()
+        self.taskMgr.doMethodLater(2.0, lambda task: node.removeNode(), f"sold-{id(node)}")
+
+    # ------------------------------------------------------------------ helpers for previews and tests
+
+    def step(self, frames: int = 1) -> None:
+        for _ in range(frames):
+            self.taskMgr.step()
+
+    def look_at_booth(self, booth_id: str) -> None:
+        v = self.visit
+        booth = v.expo.booth(booth_id) if v and v.expo else None
+        if booth is None:
+            raise KeyError(f"no booth {booth_id!r} in this expo")
+        self.fixed_view = booth_view(booth, v.expo)
+
+    def project(self, point: tuple[float, float, float]) -> tuple[int, int] | None:
+        """Window pixel (x right, y down) of a point in the hall, or None off screen."""
+        p3 = self.cam.getRelativePoint(self.world, Point3(*point))
+        p2 = Point2()
+        if not self.camLens.project(p3, p2):
+            return None
+        w, h = self.win.getXSize(), self.win.getYSize()
+        return int((p2.x + 1) / 2 * w), int((1 - p2.y) / 2 * h)
+
+    def close(self) -> None:
+        """Leave the expo (Bye), stop the threads, close the window."""
+        self.leave()
+        self.destroy()

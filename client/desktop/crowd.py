@@ -1,0 +1,72 @@
+"""Extra visitors for previews and benchmarks: the colleague's headless bots (real
+protocol clients) on an event loop in a thread, either gathering around a spot or
+wandering, so a screenshot or an FPS figure has people in it."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import threading
+import time
+
+from client.bots.behaviours import wander
+from client.bots.bot import Bot
+from client.bots.stats import Recorder
+
+from .nearby import route
+
+
+class Crowd:
+    def __init__(self, url: str, count: int, seed: int = 7, prefix: str = "guest") -> None:
+        self.url, self.count, self.seed, self.prefix = url, count, seed, prefix
+        self.bots: list[Bot] = []
+        self.arrived = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="expo-crowd", daemon=True)
+        self._tasks: list[asyncio.Future] = []
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Connect every bot and wait until all have joined."""
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._join(), self._loop).result(timeout)
+
+    async def _join(self) -> None:
+        recorder = Recorder()
+        for i in range(self.count):
+            rng = random.Random(f"{self.seed}:{i}")
+            bot = Bot(i, f"{self.prefix}-{i}", self.url, rng, recorder, time.monotonic)
+            self.bots.append(bot)
+            self._tasks.append(asyncio.ensure_future(bot.transport.run()))
+        await asyncio.gather(*(bot.joined.wait() for bot in self.bots))
+
+    def gather(self, hall: str, spots: list[tuple[float, float]], face: tuple[float, float]) -> None:
+        """Send bot i to ``spots[i % len(spots)]`` in ``hall`` (via a portal if need be),
+        then have it look towards ``face``."""
+        async def go(bot: Bot, spot: tuple[float, float]) -> None:
+            for point in route(bot.expo, bot.hall.id, hall, spot):
+                await bot.walk_to(*point, run=True, timeout=15.0)
+            bot.facing = math.atan2(face[1] - bot.position[1], face[0] - bot.position[0])
+            self.arrived += 1
+        for i, bot in enumerate(self.bots):
+            self._tasks.append(asyncio.run_coroutine_threadsafe(go(bot, spots[i % len(spots)]), self._loop))
+
+    def wander(self) -> None:
+        """Keep every bot strolling to random points until ``stop``."""
+        async def forever(bot: Bot) -> None:
+            while True:
+                await wander(bot)
+        for bot in self.bots:
+            self._tasks.append(asyncio.run_coroutine_threadsafe(forever(bot), self._loop))
+
+    def stop(self) -> None:
+        async def close() -> None:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*(bot.close() for bot in self.bots), return_exceptions=True)
+        if self._thread.is_alive():
+            try:
+                asyncio.run_coroutine_threadsafe(close(), self._loop).result(15)
+            finally:
+                self._loop.call_soon_threadsafe(self._loop.stop)
+                self._thread.join(5)

@@ -1,0 +1,74 @@
+"""Which booth the visitor is at: the one whose footprint, grown by a reach, holds them;
+the closest when several do. Drives the HUD card and what E opens."""
+
+from __future__ import annotations
+
+import math
+
+from world.model import Booth, Expo
+
+from .layout import booth_front
+
+REACH = 2.0  # metres beyond the footprint that still count as "at the booth"
+
+
+def distance_to(booth: Booth, x: float, y: float) -> float:
+    """Metres from (x, y) to the booth's footprint (0 inside)."""
+    fp = booth.footprint
+    dx = max(fp.min_x - x, 0.0, x - fp.max_x)
+    dy = max(fp.min_y - y, 0.0, y - fp.max_y)
+    return math.hypot(dx, dy)
+
+
+def booth_at(expo: Expo, hall_id: str, x: float, y: float, reach: float = REACH) -> Booth | None:
+    best: tuple[float, Booth] | None = None
+    for booth in expo.booths_in(hall_id):
+        d = distance_to(booth, x, y)
+        if d <= reach:
+            c = booth.footprint.centre
+            key = d + 1e-3 * math.hypot(c.x - x, c.y - y)  # inside two at once: the nearer centre
+            if best is None or key < best[0]:
+                best = (key, booth)
+    return best[1] if best else None
+
+
+def entrance(booth: Booth, outside: float) -> tuple[float, float]:
+    """A point ``outside`` metres beyond the middle of the open side (negative: inside)."""
+    fx, fy = booth_front(booth)
+    fp = booth.footprint
+    half = fp.depth / 2 if fy else fp.width / 2
+    return fp.centre.x + fx * (half + outside), fp.centre.y + fy * (half + outside)
+
+
+def route(expo: Expo, from_hall: str, to_hall: str, point: tuple[float, float]) -> list[tuple[float, float]]:
+    """Waypoints to ``point`` in ``to_hall``: through a portal first when it is another hall
+    (one hop; the default expo's halls are linked directly)."""
+    if from_hall == to_hall:
+        return [point]
+    hall = expo.hall(from_hall)
+    portal = next((p for p in hall.portals if p.target_hall == to_hall), None) if hall else None
+    if portal is None:
+        raise ValueError(f"no portal from {from_hall} to {to_hall}")
+    return [(portal.position.x, portal.position.y), point]
+
+
+def spots_near(booth: Booth, count: int, seed: int = 1) -> list[tuple[float, float]]:
+    """Where a crowd stands at a booth: a few inside by the counter, the rest in a loose fan
+    in front of the open side (all reachable, none inside a wall)."""
+    import random
+
+    rng = random.Random(seed)
+    fx, fy = booth_front(booth)
+    rx, ry = -fy, fx
+    fp = booth.footprint
+    span = fp.width if fy else fp.depth
+    out: list[tuple[float, float]] = []
+    for i in range(count):
+        if i < 3:
+            ex, ey = entrance(booth, -1.6 - rng.uniform(0, 0.8))
+            lateral = (i - 1) * span * 0.22
+        else:
+            ex, ey = entrance(booth, rng.uniform(1.0, 3.8))
+            lateral = rng.uniform(-0.55, 0.55) * span
+        out.append((ex + rx * lateral, ey + ry * lateral))
+    return out

@@ -1,0 +1,150 @@
+"""A hall's static scene in Panda3D: the layout's meshes with an atlas, a tiled floor and
+labels, flattened into a few draw calls; plus the lights."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from panda3d.core import (AmbientLight, DirectionalLight, Filename, Loader, NodePath, PNMImage, SamplerState,
+                          Texture, TransparencyAttrib, Vec4)
+
+from world.model import Expo, Hall
+
+from .atlas import WHITE, pack
+from .layout import HallBuilder, HallLayout, hall_assets
+from .scene_geometry import geom_node, load_font, place_label
+
+
+def _read_image(path: Path) -> PNMImage | None:
+    image = PNMImage()
+    if not path.is_file() or not image.read(Filename.fromOsSpecific(str(path))):
+        return None
+    if not image.hasAlpha():
+        image.addAlpha()
+        image.alphaFill(1.0)
+    return image
+
+
+def _over(image: PNMImage, background: tuple[float, float, float]) -> PNMImage:
+    """The image composited onto an opaque background: the atlas is drawn without blending."""
+    out = PNMImage(image.getXSize(), image.getYSize(), 4)
+    out.fill(*background)
+    out.alphaFill(1)
+    out.blendSubImage(image, 0, 0)
+    return out
+
+
+def build_atlas(assets_root: Path, paths: dict[str, tuple[float, float, float]]) -> tuple[Texture, dict[str, tuple[float, float, float, float]], tuple[float, float]]:
+    """Every sign image of a hall in one texture, each over the colour of the panel it
+    hangs on; returns it, the UV rectangle per asset path, and the UV of a white texel for
+    untextured geometry."""
+    images = {p: _over(img, bg) for p, bg in paths.items() if (img := _read_image(assets_root / p)) is not None}
+    layout = pack({p: (img.getXSize(), img.getYSize()) for p, img in images.items()})
+    atlas = PNMImage(layout.width, layout.height, 4)
+    atlas.fill(1, 1, 1)
+    atlas.alphaFill(1)
+    for path, img in images.items():
+        place = layout.placements[path]
+        atlas.copySubImage(img, place.x, place.y)
+        # repeat the edge pixels into the padding, so filtering at the border stays clean
+        for dx, dy, sx, sy, w, h in ((-1, 0, 0, 0, 1, img.getYSize()), (img.getXSize(), 0, img.getXSize() - 1, 0, 1, img.getYSize()),
+                                     (0, -1, 0, 0, img.getXSize(), 1), (0, img.getYSize(), 0, img.getYSize() - 1, img.getXSize(), 1)):
+            atlas.copySubImage(img, place.x + dx, place.y + dy, sx, sy, w, h)
+    texture = Texture("atlas")
+    texture.load(atlas)
+    texture.setMinfilter(SamplerState.FT_linear_mipmap_linear)
+    texture.setMagfilter(SamplerState.FT_linear)
+    texture.setAnisotropicDegree(4)
+    texture.setWrapU(SamplerState.WM_clamp)
+    texture.setWrapV(SamplerState.WM_clamp)
+    return texture, {p: layout.uv(p) for p in images}, layout.white_uv()
+
+
+def floor_texture(seed: int = 7) -> Texture:
+    """A near-white tile with soft grout lines and a little grain: multiplied by the hall's
+    floor colour it reads as a polished tiled floor without drawing a grid."""
+    size = 128
+    image = PNMImage(size, size, 3)
+    rng = random.Random(seed)
+    for y in range(size):
+        for x in range(size):
+            v = 0.95 + rng.uniform(-0.025, 0.025)
+            edge = min(x, y, size - 1 - x, size - 1 - y)
+            if edge < 2:
+                v = 0.78 + edge * 0.06
+            image.setXel(x, y, v, v, v)
+    texture = Texture("floor")
+    texture.load(image)
+    texture.setMinfilter(SamplerState.FT_linear_mipmap_linear)
+    texture.setMagfilter(SamplerState.FT_linear)
+    texture.setAnisotropicDegree(8)
+    texture.setWrapU(SamplerState.WM_repeat)
+    texture.setWrapV(SamplerState.WM_repeat)
+    return texture
+
+
+@dataclass(slots=True)
+class HallScene:
+    hall: Hall
+    root: NodePath
+    layout: HallLayout
+
+    def geom_count(self) -> int:
+        return sum(n.node().getNumGeoms() for n in self.root.findAllMatches("**/+GeomNode"))
+
+    def destroy(self) -> None:
+        self.root.removeNode()
+
+
+def build_hall(expo: Expo, hall: Hall, assets_root: Path, loader: Loader | None = None) -> HallScene:
+    """The hall's nodes under one root, flattened: one geom per material (atlas, floor,
+    font, glow) plus any product model files."""
+    texture, regions, white = build_atlas(assets_root, hall_assets(expo, hall))
+    layout = HallBuilder(expo, hall, regions, white).build()
+    root = NodePath(f"hall-{hall.id}")
+    static = root.attachNewNode("static")
+    solid = static.attachNewNode(geom_node(layout.solid, "solid"))
+    solid.setTexture(texture)
+    floor = static.attachNewNode(geom_node(layout.floor, "floor"))
+    floor.setTexture(floor_texture())
+    labels = static.attachNewNode("labels")
+    font = load_font(True)
+    for label in layout.labels:
+        place_label(labels, label, font)
+    labels.setLightOff(1)
+    labels.setDepthOffset(2)  # text sits on its panel without fighting it for depth
+    labels.setTransparency(TransparencyAttrib.MAlpha)
+    if loader is not None:
+        for spot in layout.models:
+            model = loader.loadModel(Filename.fromOsSpecific(str(assets_root / spot.model)), okMissing=True)
+            if model is not None:
+                model.reparentTo(static)
+                model.setPos(*spot.position)
+                model.setScale(spot.scale)
+    static.flattenStrong()
+    glow = root.attachNewNode(geom_node(layout.glow, "glow"))
+    glow.setLightOff(1)
+    glow.setTransparency(TransparencyAttrib.MAlpha)
+    glow.setDepthWrite(False)
+    glow.setTwoSided(True)
+    glow.setBin("transparent", 10)
+    return HallScene(hall, root, layout)
+
+
+def add_lights(render: NodePath) -> list[NodePath]:
+    """A warm key light from high in the south-east, a cool fill from the north-west and
+    ambient: every face of a box reads differently, nothing is black."""
+    ambient = AmbientLight("ambient")
+    ambient.setColor(Vec4(0.42, 0.42, 0.45, 1))
+    key = DirectionalLight("key")
+    key.setColor(Vec4(0.75, 0.72, 0.66, 1))
+    fill = DirectionalLight("fill")
+    fill.setColor(Vec4(0.25, 0.27, 0.32, 1))
+    lights = [render.attachNewNode(ambient), render.attachNewNode(key), render.attachNewNode(fill)]
+    lights[1].setHpr(30, -55, 0)
+    lights[2].setHpr(-150, -35, 0)
+    for light in lights:
+        render.setLight(light)
+    return lights

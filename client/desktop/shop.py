@@ -1,0 +1,178 @@
+"""One purchase at a time, from the Buy button to the receipt, as a state machine.
+
+Three parties take part (DESIGN.md): the world server owns price and stock, the bank moves
+the money with the visitor's own token, the client carries the payment between them. This
+module decides what to do next and what to tell the visitor; the app performs the actions
+(frames to the server, calls to the bank) and feeds the answers back. No I/O here, so every
+path, refusals included, is tested by plain calls.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from enum import Enum
+
+import protocol as p
+
+from .pricing import money
+
+
+class Stage(Enum):
+    ORDERING = "ordering"  # Order sent; the server reserves stock and asks the bank for an intent
+    PAYING = "paying"  # confirming the intent at the bank
+    SETTLING = "settling"  # paid; OrderPaid sent, waiting for the receipt
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class SendOrder:
+    booth: str
+    sku: str
+    qty: int
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmPayment:
+    intent_id: str
+    idempotency_key: str  # the same on a retry, so the bank never takes the money twice
+
+
+@dataclass(frozen=True, slots=True)
+class SendOrderPaid:
+    order_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendCancel:
+    order_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refresh:
+    """Ask again for the balance and the inventory: they just changed."""
+
+
+Action = SendOrder | ConfirmPayment | SendOrderPaid | SendCancel | Refresh
+
+BANK_REFUSALS = {
+    "insufficient_funds": "Payment refused: not enough money in your bank account.",
+    "intent_expired": "Payment refused: the order waited too long and expired.",
+    "intent_canceled": "Payment refused: the order was canceled.",
+    "invalid_token": "Payment refused: the bank does not know your account any more.",
+    "bank_unavailable": "The bank cannot be reached right now; nothing was paid. Try again shortly.",
+}
+ORDER_REFUSALS = {  # Error codes the server answers an Order with
+    "not_allowed": "Purchases are not open on this server.",
+    "unknown_product": "This product is no longer sold here.",
+    "unknown_booth": "This booth is no longer in the expo.",
+    "rate_limited": "Too many requests; wait a moment and try again.",
+}
+
+
+class Busy(RuntimeError):
+    """A purchase is already under way: one at a time keeps the money story simple."""
+
+
+@dataclass(frozen=True, slots=True)
+class Purchase:
+    key: str
+    booth: str
+    sku: str
+    qty: int
+    product_name: str
+    stage: Stage
+    message: str
+    order_id: str | None = None
+    intent_id: str | None = None
+    amount: str | None = None  # as the server stated it, in ``currency``
+    currency: str | None = None
+    receipt: p.Receipt | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.stage in (Stage.DONE, Stage.FAILED)
+
+
+class Checkout:
+    """Holds the current purchase (and the last finished one, for the receipt panel)."""
+
+    def __init__(self, new_key: Callable[[], str] = lambda: str(uuid.uuid4())) -> None:
+        self.new_key = new_key
+        self.current: Purchase | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self.current is not None and not self.current.finished
+
+    def buy(self, booth: str, sku: str, product_name: str, qty: int) -> list[Action]:
+        if self.busy:
+            raise Busy("a purchase is already under way")
+        key = self.new_key()
+        self.current = Purchase(key, booth, sku, qty, product_name, Stage.ORDERING, f"Ordering {qty} × {product_name}…")
+        return [SendOrder(booth, sku, qty, key)]
+
+    def _fail(self, message: str) -> None:
+        assert self.current is not None
+        self.current = replace(self.current, stage=Stage.FAILED, message=message)
+
+    # ------------------------------------------------------------------ from the server
+
+    def on_status(self, status: p.OrderStatus) -> list[Action]:
+        cur = self.current
+        if cur is None or status.key != cur.key or cur.finished:
+            return []
+        cur = self.current = replace(cur, order_id=status.order_id, amount=status.amount, currency=status.currency)
+        match status.status:
+            case "pending_payment" if cur.stage is Stage.ORDERING and status.intent_id:
+                price = money(Decimal(status.amount), status.currency)
+                self.current = replace(cur, stage=Stage.PAYING, intent_id=status.intent_id,
+                                       message=f"Paying {price} at the bank…")
+                return [ConfirmPayment(status.intent_id, f"confirm-{cur.key}")]
+            case "failed":
+                self._fail(f"Could not buy {cur.product_name}: {status.message or 'refused'}.")
+            case "expired":
+                self._fail("The order expired before it was paid; the stock went back on the shelf.")
+            case "canceled":
+                self._fail("The order was canceled; nothing was paid.")
+        return []
+
+    def on_receipt(self, receipt: p.Receipt) -> list[Action]:
+        cur = self.current
+        if cur is None or receipt.order_id != cur.order_id:
+            return []
+        price = money(Decimal(receipt.amount), receipt.currency)
+        self.current = replace(cur, stage=Stage.DONE, receipt=receipt,
+                               message=f"Bought {receipt.qty} × {receipt.product_name} for {price}.")
+        return [Refresh()]
+
+    def on_error(self, code: str, message: str, ref: int) -> list[Action]:
+        """An Error frame answering our Order (ref is the rejected message's type)."""
+        cur = self.current
+        if cur is None or cur.stage is not Stage.ORDERING or ref != p.Order.TYPE:
+            return []
+        self._fail(ORDER_REFUSALS.get(code, f"The server refused the order: {message}"))
+        return []
+
+    # ------------------------------------------------------------------ from the bank
+
+    def on_paid(self) -> list[Action]:
+        cur = self.current
+        if cur is None or cur.stage is not Stage.PAYING or cur.order_id is None:
+            return []
+        self.current = replace(cur, stage=Stage.SETTLING, message="Paid. Waiting for the receipt…")
+        return [SendOrderPaid(cur.order_id), Refresh()]
+
+    def on_bank_refused(self, code: str, message: str) -> list[Action]:
+        """The bank said no (or could not be reached): nothing was paid, so release the stock."""
+        cur = self.current
+        if cur is None or cur.stage is not Stage.PAYING or cur.order_id is None:
+            return []
+        if code == "intent_already_succeeded":  # a retry of a payment that went through
+            return self.on_paid()
+        self._fail(BANK_REFUSALS.get(code, f"Payment refused by the bank: {message}"))
+        return [SendCancel(cur.order_id)]
