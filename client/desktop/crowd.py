@@ -18,8 +18,10 @@ from .nearby import route
 
 
 class Crowd:
-    def __init__(self, url: str, count: int, seed: int = 7, prefix: str = "guest") -> None:
+    def __init__(self, url: str, count: int, seed: int = 7, prefix: str = "guest",
+                 colours: list[int] | None = None) -> None:
         self.url, self.count, self.seed, self.prefix = url, count, seed, prefix
+        self.colours = colours
         self.bots: list[Bot] = []
         self.arrived = 0
         self._loop = asyncio.new_event_loop()
@@ -36,6 +38,8 @@ class Crowd:
         for i in range(self.count):
             rng = random.Random(f"{self.seed}:{i}")
             bot = Bot(i, f"{self.prefix}-{i}", self.url, rng, recorder, time.monotonic)
+            if self.colours:
+                bot.core.colour = self.colours[i % len(self.colours)]
             self.bots.append(bot)
             self._tasks.append(asyncio.ensure_future(bot.transport.run()))
         await asyncio.gather(*(bot.joined.wait() for bot in self.bots))

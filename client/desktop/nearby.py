@@ -68,7 +68,7 @@ def spots_near(booth: Booth, count: int, seed: int = 1) -> list[tuple[float, flo
             ex, ey = entrance(booth, -1.6 - rng.uniform(0, 0.8))
             lateral = (i - 1) * span * 0.22
         else:
-            ex, ey = entrance(booth, rng.uniform(1.0, 3.8))
+            ex, ey = entrance(booth, rng.uniform(0.8, 1.9))
             lateral = rng.uniform(-0.55, 0.55) * span
         out.append((ex + rx * lateral, ey + ry * lateral))
     return out

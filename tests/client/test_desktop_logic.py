@@ -1,0 +1,295 @@
+"""The desktop client's pure parts, without Panda3D: geometry, the purchase flow, the
+wallet file, chat, steering, money."""
+
+from __future__ import annotations
+
+import math
+import os
+import stat
+from decimal import Decimal
+
+import numpy as np
+import pytest
+
+import protocol as p
+from client.desktop import chat, settings
+from client.desktop.atlas import WHITE, pack
+from client.desktop.figure import avatar_mesh
+from client.desktop.layout import HallBuilder, booth_view, hall_assets, spawn_view
+from client.desktop.mesh import MeshBuilder
+from client.desktop.nearby import booth_at, entrance, route, spots_near
+from client.desktop.pricing import QuoteKey, Quotes, money
+from client.desktop.shop import (Busy, Checkout, ConfirmPayment, Refresh, SendCancel, SendOrder, SendOrderPaid,
+                                 Stage)
+from client.desktop.steering import Autopilot, FollowCamera, Keys, steer
+from client.desktop.wallet import BankCredential, Wallet
+from client_link import default_expo
+from world.motion import HallGeometry, booth_walls, step
+
+
+def _face_normals(mesh) -> np.ndarray:
+    a, b, c = (mesh.positions[mesh.triangles[:, i]] for i in range(3))
+    return np.cross(b - a, c - a)
+
+
+def _winding_agrees(mesh) -> float:
+    """Share of triangles whose winding points the same way as their vertex normals."""
+    face = _face_normals(mesh)
+    vertex = mesh.normals[mesh.triangles].sum(axis=1)
+    area = np.linalg.norm(face, axis=1) > 1e-9
+    return float(np.mean(np.einsum("ij,ij->i", face[area], vertex[area]) > 0))
+
+
+def test_every_primitive_faces_outwards():
+    m = MeshBuilder()
+    m.box((0, 0, 0), (1, 2, 3), (1, 0, 0, 1), bottom=True)
+    m.cylinder((5, 0, 0), 0.5, 1.0, (0, 1, 0, 1))
+    m.cone((8, 0, 0), 0.5, 1.0, (0, 0, 1, 1))
+    m.sphere((10, 0, 1), 0.5, (1, 1, 0, 1), squash=0.6)
+    m.arch((14, 0, 0), 2.0, 0.2, (0.0, 1.0), (0, 1, 1, 1))
+    m.disc((20, 0, 0), 1.0, (1, 1, 1, 1))
+    m.annulus((24, 0, 0), 0.5, 1.0, (1, 1, 1, 1))
+    m.sign((30, 0, 1), 2.0, 1.0, (1.0, 0.0), (1, 1, 1, 1))
+    mesh = m.build()
+    assert _winding_agrees(mesh) == 1.0  # back-face culling would hide anything else
+    assert mesh.triangles.max() < mesh.vertex_count
+
+
+def test_a_sign_is_readable_from_where_it_faces():
+    m = MeshBuilder()
+    m.sign((0, 0, 1), 4.0, 1.0, (0.0, -1.0), (1, 1, 1, 1), uv=(0, 0, 1, 1))
+    mesh = m.build()
+    assert np.allclose(mesh.normals, [0, -1, 0])
+    # u grows to the right of a viewer standing south and looking north: +x
+    left, right = mesh.positions[mesh.uvs[:, 0] == 0], mesh.positions[mesh.uvs[:, 0] == 1]
+    assert left[:, 0].max() < right[:, 0].min()
+
+
+def test_atlas_packs_without_overlap_and_uvs_stay_inside():
+    sizes = {f"banner-{i}": (256, 64) for i in range(25)} | {f"logo-{i}": (64, 64) for i in range(25)}
+    layout = pack(sizes)
+    boxes = [(q.x, q.y, q.x + q.width, q.y + q.height) for q in layout.placements.values()]
+    for i, a in enumerate(boxes):
+        assert a[2] <= layout.width and a[3] <= layout.height
+        for b in boxes[i + 1:]:
+            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+    assert WHITE in layout.placements and layout.height & (layout.height - 1) == 0
+    for key in sizes:
+        u0, v0, u1, v1 = layout.uv(key)
+        assert 0 < u0 < u1 < 1 and 0 < v0 < v1 < 1
+    with pytest.raises(ValueError):
+        pack({"huge": (4096, 10)})
+
+
+def test_hall_layout_draws_the_walls_the_server_collides_with():
+    expo = default_expo()
+    hall = expo.halls[0]
+    assets = hall_assets(expo, hall)
+    regions = {path: (0.1, 0.1, 0.2, 0.2) for path in assets}
+    layout = HallBuilder(expo, hall, regions, (0.0, 0.0)).build()
+    pos, colours = layout.solid.positions, layout.solid.colours
+    for booth in expo.booths_in(hall.id):
+        primary = np.array(booth.primary.as_floats(), dtype=np.float32)
+        mine = np.all(np.isclose(colours[:, :3], primary, atol=1e-6), axis=1)
+        for x0, y0, x1, y1 in booth_walls(booth.footprint.min_x, booth.footprint.min_y,
+                                          booth.footprint.max_x, booth.footprint.max_y, booth.facing):
+            corner = np.all(np.isclose(pos[:, :2], [x1, y1], atol=1e-4), axis=1) & mine
+            assert corner.any(), (booth.id, (x0, y0, x1, y1))
+        # nothing of the booth's primary colour stands in the open side's doorway
+        fp = booth.footprint
+        doorway = (mine & (pos[:, 1] < fp.min_y + 0.19) & (pos[:, 0] > fp.min_x + 0.3) & (pos[:, 0] < fp.max_x - 0.3)
+                   & (pos[:, 2] < 2.5))
+        assert not doorway.any(), booth.id
+    texts = {label.text for label in layout.labels}
+    assert "KAZAKHSTAN" in texts and expo.name in texts and "To Maritime Silk Road Hall" in texts
+    assert len(layout.glow.positions) > 0  # the portal
+
+
+def test_booth_view_looks_into_the_booth_from_the_aisle():
+    expo = default_expo()
+    for booth in expo.booths:
+        view = booth_view(booth, expo)
+        x, y, _ = view.eye
+        fp = booth.footprint
+        assert y < fp.min_y  # every default booth opens south: the camera stands south of it
+        assert booth_at(expo, booth.hall, x, y, reach=0.0) is None  # not inside another booth
+    s = spawn_view(expo.halls[0])
+    assert s.target[1] > s.eye[1]  # towards the keynote, north of the spawn
+
+
+def test_avatar_figure_is_the_visitors_colour_and_faces_forwards():
+    mesh = avatar_mesh(0xE4572E, 3)
+    assert _winding_agrees(mesh) > 0.99
+    body = np.all(np.isclose(mesh.colours[:, :3], [0xE4 / 255, 0x57 / 255, 0x2E / 255]), axis=1)
+    assert body.sum() > 100
+    lo, hi = mesh.bounds()
+    assert 1.75 < hi[2] < 1.9 and abs(lo[2]) < 0.05
+    eyes = mesh.positions[np.all(mesh.colours[:, :3] < 0.11, axis=1) & (mesh.positions[:, 2] > 1.5)]
+    assert eyes[:, 1].mean() > 0.1  # the eyes are on the +y side: the model's front
+
+
+def _checkout() -> Checkout:
+    keys = iter(f"key-{i}" for i in range(100))
+    return Checkout(new_key=lambda: next(keys))
+
+
+def _status(status: str, key: str = "key-0", intent: str | None = "pi_1", message: str = "") -> p.OrderStatus:
+    return p.OrderStatus("ord_1", key, status, "kz-altai-honey", "KZ-HONEY-500", 2, "9000.00", "KZT", intent, 100.0, message)
+
+
+def test_purchase_goes_order_pay_receipt():
+    shop = _checkout()
+    assert shop.buy("kz-altai-honey", "KZ-HONEY-500", "Honey", 2) == [SendOrder("kz-altai-honey", "KZ-HONEY-500", 2, "key-0")]
+    with pytest.raises(Busy):
+        shop.buy("kz-altai-honey", "KZ-HONEY-500", "Honey", 1)
+    assert shop.on_status(_status("pending_payment", key="other")) == []  # someone else's order key
+    assert shop.on_status(_status("pending_payment")) == [ConfirmPayment("pi_1", "confirm-key-0")]
+    assert shop.current.stage is Stage.PAYING and "KZT 9,000.00" in shop.current.message
+    assert shop.on_paid() == [SendOrderPaid("ord_1"), Refresh()]
+    receipt = p.Receipt("ord_1", "kz-altai-honey", "KZ-HONEY-500", "Honey", 2, "9000.00", "KZT", "pi_1", 101.0)
+    assert shop.on_receipt(receipt) == [Refresh()]
+    assert shop.current.stage is Stage.DONE and shop.current.receipt == receipt and not shop.busy
+    assert shop.on_status(_status("fulfilled")) == []  # after the receipt, nothing more to do
+
+
+@pytest.mark.parametrize("code, words", [("insufficient_funds", "not enough money"), ("bank_unavailable", "cannot be reached"),
+                                         ("weird", "refused by the bank")])
+def test_a_refused_payment_releases_the_stock(code, words):
+    shop = _checkout()
+    shop.buy("kz-altai-honey", "KZ-HONEY-500", "Honey", 2)
+    shop.on_status(_status("pending_payment"))
+    assert shop.on_bank_refused(code, "no") == [SendCancel("ord_1")]
+    assert shop.current.stage is Stage.FAILED and words in shop.current.message
+
+
+def test_a_retried_payment_that_went_through_counts_as_paid():
+    shop = _checkout()
+    shop.buy("b", "s", "Thing", 1)
+    shop.on_status(_status("pending_payment"))
+    assert shop.on_bank_refused("intent_already_succeeded", "") == [SendOrderPaid("ord_1"), Refresh()]
+
+
+def test_server_refusals_end_the_purchase_with_the_reason():
+    shop = _checkout()
+    shop.buy("b", "s", "Thing", 1)
+    assert shop.on_status(_status("failed", message="sold out", intent=None)) == []
+    assert "sold out" in shop.current.message and not shop.busy
+    shop.buy("b", "s", "Thing", 1)
+    assert shop.on_error("rate_limited", "slow down", p.Chat.TYPE) == []  # not about the order
+    assert shop.busy
+    shop.on_error("not_allowed", "no bank", p.Order.TYPE)
+    assert "not open" in shop.current.message and not shop.busy
+    shop.buy("b", "s", "Thing", 1)
+    shop.on_status(_status("pending_payment", key="key-2"))
+    shop.on_status(_status("expired", key="key-2"))
+    assert "expired" in shop.current.message
+
+
+def test_wallet_keeps_the_token_owner_only(tmp_path):
+    path = tmp_path / "config" / "wallet.json"
+    wallet = Wallet(path)
+    assert wallet.load("http://127.0.0.1:1") is None
+    cred = BankCredential("http://127.0.0.1:1", "acc_1", "secret-token", "MYR")
+    wallet.save(cred)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
+    assert Wallet(path).load("http://127.0.0.1:1/") == cred  # a trailing slash is the same bank
+    wallet.save(BankCredential("http://127.0.0.1:2", "acc_2", "t2", "USD"))
+    assert wallet.load("http://127.0.0.1:1") == cred
+    wallet.forget("http://127.0.0.1:1")
+    assert wallet.load("http://127.0.0.1:1") is None and wallet.load("http://127.0.0.1:2").account_id == "acc_2"
+    path.write_text("{not json")
+    assert wallet.load("http://127.0.0.1:2") is None  # a damaged file is a first run, not a crash
+
+
+def test_chat_prefixes_pick_the_channel():
+    assert chat.parse("hello") == chat.Outgoing(chat.PROXIMITY, "hello")
+    assert chat.parse("/booth  any discounts?") == chat.Outgoing(chat.BOOTH, "any discounts?")
+    assert chat.parse("/announce Talk at 3pm") == chat.Outgoing(chat.ANNOUNCEMENT, "Talk at 3pm")
+    assert chat.parse("   ") is None and chat.parse("/booth ") is None
+    with pytest.raises(chat.ChatError):
+        chat.parse("/shout hi")
+    with pytest.raises(chat.ChatError):
+        chat.parse("x" * 281)
+    log = chat.ChatLog(keep=2)
+    log.add(chat.BOOTH, "Aru", "hi", "kz-altai-honey")
+    log.add(chat.PROXIMITY, "Ben", "yo")
+    log.note("lost")
+    assert list(log.lines) == ["Ben: yo", "* lost"]
+
+
+def test_steering_turns_and_walks_along_the_heading():
+    c = steer(Keys(forward=True), 0.0, 0.1)
+    assert (c.move_x, c.move_y, c.run) == (1.0, 0.0, False)
+    c = steer(Keys(left=True), 0.0, 0.5)
+    assert c.yaw == pytest.approx(1.1) and (c.move_x, c.move_y) == (0.0, 0.0)
+    c = steer(Keys(back=True, run=True), math.pi / 2, 0.1)
+    assert c.move_y == pytest.approx(-0.6) and not c.run
+    assert -math.pi <= steer(Keys(left=True), 3.1, 1.0).yaw < math.pi
+
+
+def test_follow_camera_eases_behind_and_stays_in_the_hall():
+    cam = FollowCamera(bounds=(20.0, 20.0))
+    first = cam.update(10.0, 10.0, 0.0, 0.016)
+    assert first.eye[0] == pytest.approx(10.0 - cam.distance) and first.eye[2] == cam.height
+    moved = cam.update(12.0, 10.0, 0.0, 0.016)
+    assert 10.0 - cam.distance < moved.eye[0] < 12.0 - cam.distance  # eases, does not jump
+    corner = FollowCamera(bounds=(20.0, 20.0)).update(1.0, 1.0, 0.0, 0.016)
+    assert corner.eye[0] >= 0.6
+
+
+def test_autopilot_reaches_a_booth_under_the_servers_own_motion_rules():
+    expo = default_expo()
+    geometry = HallGeometry.from_expo(expo)
+    booth = expo.booth("kz-altai-honey")
+    hall = expo.halls[0]
+    goal = entrance(booth, -1.5)
+    pilot = Autopilot([goal])
+    pos = np.array([[hall.spawn.x, hall.spawn.y]])
+    yaw = 0.0
+    for _ in range(600):
+        c = pilot.update(float(pos[0, 0]), float(pos[0, 1]), yaw, 0.05)
+        yaw = c.yaw
+        pos = step(geometry, np.array([0], np.int16), pos, np.array([[c.move_x, c.move_y]]), np.array([c.run]), 0.05)
+        if pilot.done:
+            break
+    assert pilot.done and math.dist(pos[0], goal) < 0.6
+    assert booth_at(expo, hall.id, *pos[0]) is booth
+
+
+def test_routes_and_crowd_spots():
+    expo = default_expo()
+    booth = next(b for b in expo.booths if b.hall == "maritime")
+    way = route(expo, "silk-road", "maritime", (1.0, 2.0))
+    assert way == [(116.0, 36.0), (1.0, 2.0)]
+    assert route(expo, "maritime", "maritime", (1.0, 2.0)) == [(1.0, 2.0)]
+    spots = spots_near(booth, 10)
+    assert len(spots) == 10
+    assert all(booth_at(expo, "maritime", x, y) is booth for x, y in spots)
+
+
+def test_booth_at_picks_the_booth_you_stand_at():
+    expo = default_expo()
+    kz = expo.booth("kz-altai-honey")
+    assert booth_at(expo, "silk-road", *entrance(kz, 1.0)) is kz
+    assert booth_at(expo, "silk-road", expo.halls[0].spawn.x, expo.halls[0].spawn.y) is None
+
+
+def test_money_and_quotes():
+    assert money(Decimal("4500"), "KZT") == "KZT 4,500.00"
+    assert money(Decimal("120000"), "VND") == "VND 120,000"
+    quotes = Quotes()
+    same, other = QuoteKey("KZT", "KZT", 450000), QuoteKey("USD", "KZT", 450000)
+    assert quotes.wanted([same, other, other]) == [other]
+    assert quotes.in_own_currency(same) == "KZT 4,500.00"
+    assert quotes.in_own_currency(other) == "≈ …"
+    quotes.received(other, 951)
+    assert quotes.in_own_currency(other) == "≈ USD 9.51"
+    assert quotes.wanted([other]) == []
+
+
+def test_connect_settings_say_what_is_wrong():
+    ok, problems = settings.check("ws://127.0.0.1:8765", "  Aru   Bek ", "#E4572E", "myr")
+    assert problems == {} and ok == settings.ConnectSettings("ws://127.0.0.1:8765", "Aru Bek", 0xE4572E, "MYR")
+    bad, problems = settings.check("http://x", "!", "red", "dollars")
+    assert bad is None and set(problems) == {"server", "name", "colour", "currency"}
