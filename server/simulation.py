@@ -39,6 +39,8 @@ from .staff import booth_of_pass
 log = logging.getLogger("expo.server")
 
 INPUT_QUEUE_LIMIT = 4  # inputs queued beyond this are stale: the oldest are dropped
+INPUT_CREDIT_PER_TICK = 1.1  # inputs an avatar may apply per tick, on average (see _move)
+INPUT_CREDIT_CAP = 3.0
 
 
 class Peer:
@@ -81,6 +83,7 @@ class Session:
     inputs: deque = field(default_factory=deque)
     last_input_seq: int = -1  # highest seq queued
     acked_seq: int = 0  # highest seq applied
+    input_credit: float = 0.0
     detached_at: float | None = None
     stuck_since: float | None = None
 
@@ -384,24 +387,36 @@ class Simulation:
                 self._remove_session(session, "timeout")
 
     def _move(self, now: float) -> np.ndarray:
-        """Apply one queued input per avatar; returns the mask of avatars that moved."""
+        """Apply queued inputs, one step each; returns the mask of avatars that moved.
+
+        Each avatar earns INPUT_CREDIT_PER_TICK inputs per tick (saved up to INPUT_CREDIT_CAP).
+        A client sending one input per tick is applied one per tick; after a network hiccup
+        its backlog drains with the spare credit instead of standing in the queue for good,
+        and a client sending faster than the tick gains at most the 10 % allowance."""
         av = self.avatars
-        slots, moves, runs = [], [], []
-        for session in self.sessions.values():
-            if session.inputs:
-                message = session.inputs.popleft()
-                session.acked_seq = message.seq
-                av.yaw[session.slot] = message.yaw
-                slots.append(session.slot)
-                moves.append((message.move_x, message.move_y))
-                runs.append(message.run)
         av.motion[:] = 0
         moved = np.zeros(av.capacity, dtype=bool)
-        if not slots:
-            return moved
-        idx = np.array(slots, dtype=np.int64)
-        move = np.array(moves, dtype=np.float64)
-        run = np.array(runs, dtype=bool)
+        for session in self.sessions.values():
+            session.input_credit = min(INPUT_CREDIT_CAP, session.input_credit + INPUT_CREDIT_PER_TICK)
+        for _ in range(int(INPUT_CREDIT_CAP)):
+            slots, moves, runs = [], [], []
+            for session in self.sessions.values():
+                if session.inputs and session.input_credit >= 1.0:
+                    session.input_credit -= 1.0
+                    message = session.inputs.popleft()
+                    session.acked_seq = message.seq
+                    av.yaw[session.slot] = message.yaw
+                    slots.append(session.slot)
+                    moves.append((message.move_x, message.move_y))
+                    runs.append(message.run)
+            if not slots:
+                break
+            self._step(now, np.array(slots, dtype=np.int64), np.array(moves, dtype=np.float64),
+                       np.array(runs, dtype=bool), moved)
+        return moved
+
+    def _step(self, now: float, idx: np.ndarray, move: np.ndarray, run: np.ndarray, moved: np.ndarray) -> None:
+        av = self.avatars
         new = step(self.geometry, av.hall[idx], av.pos[idx], move, run, self.config.dt)
         shifted = np.any(new != av.pos[idx], axis=1)
         av.pos[idx] = new
@@ -415,7 +430,6 @@ class Simulation:
             av.portal_ready_at[hop] = now + PORTAL_COOLDOWN
             moved[hop] = True
             self.metrics.portal_hops.inc(len(hop))
-        return moved
 
     def _own_state(self, slot: int, q: np.ndarray) -> p.OwnState:
         return p.OwnState(int(self.avatars.hall[slot]), p.EntityState(int(q[0]), int(q[1]), int(q[2]), int(q[3])))

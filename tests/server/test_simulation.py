@@ -1,6 +1,7 @@
 """The simulation driven by plain calls: joins, movement, view, chat, limits, resume."""
 
 import math
+from collections import deque
 
 import numpy as np
 import pytest
@@ -335,3 +336,26 @@ def test_purchases_without_a_bank_are_refused_clearly(harness):
     stock = harness.send(a, p.QueryStock("kz-honey"))[0]
     assert stock == p.Stock("kz-honey", (("HONEY-1", 10), ("CARPET-1", 1)))
     assert harness.send(a, p.QueryStock("nope"))[0].code == "unknown_booth"
+
+
+def test_a_backlog_of_inputs_drains_but_sending_faster_gains_little(harness):
+    steady, ws = harness.join("Steady")
+    greedy, wg = harness.join("Greedy")
+    harness.place(wg.entity, 50.0, 30.0)
+    for seq in (1, 2, 3):  # a burst after a hiccup: three inputs at once
+        harness.send(steady, p.Input(seq, 1.0, 0.0, 0.0, False))
+    seq = 3
+    for _ in range(30):  # then one per tick, as a client does
+        seq += 1
+        harness.send(steady, p.Input(seq, 1.0, 0.0, 0.0, False))
+        harness.tick()
+    assert harness.sim.sessions[ws.session_id].inputs == deque()  # the backlog is gone
+    greedy_seq = 0
+    for _ in range(40):  # two inputs every tick: twice the allowed rate
+        for _ in range(2):
+            greedy_seq += 1
+            harness.send(greedy, p.Input(greedy_seq, 0.0, 1.0, 0.0, False))
+        harness.tick()
+    slot = harness.sim.sessions[wg.session_id].slot
+    walked = harness.sim.avatars.pos[slot][1] - 30.0
+    assert walked <= 40 * 1.1 * WALK_SPEED / 20 + WALK_SPEED / 20 * 3  # at most 10 % over, plus the saved credit
