@@ -429,6 +429,14 @@ class ExpoApp(ShowBase):
                               lambda q, err, k=key: self._quoted(v, k, q, err))
         self._refresh_catalogue(v)
 
+    def own_price(self, booth_id: str, sku: str) -> str:
+        """A product's price in the visitor's currency as the bank quoted it ("" without an account)."""
+        v = self.visit
+        if v is None or v.credential is None or v.expo is None:
+            return ""
+        pr = v.expo.booth(booth_id).product(sku)
+        return v.quotes.in_own_currency(QuoteKey(v.credential.currency, pr.currency, iso.to_minor_units(pr.price, pr.currency)))
+
     def _quoted(self, v: Visit, key: QuoteKey, quote, error) -> None:
         if error is None:
             v.quotes.received(key, quote.debit_amount)
@@ -448,12 +456,10 @@ class ExpoApp(ShowBase):
 
         booth = v.expo.booth(v.catalogue)
         stock = v.stock.get(booth.id, {})
-        own = v.credential.currency if v.credential else None
         rows = []
         for pr in booth.catalogue:
             left = stock.get(pr.sku)
-            minor = iso.to_minor_units(pr.price, pr.currency)
-            own_price = v.quotes.in_own_currency(QuoteKey(own, pr.currency, minor)) if own else ""
+            own_price = self.own_price(booth.id, pr.sku)
             stock_text = "…" if left is None else ("sold out" if left == 0 else f"{left} left")
             can_buy = bool(left) and v.bank is not None and v.credential is not None and not v.checkout.busy
             rows.append(CatalogueRow(pr.sku, pr.name, money(pr.price, pr.currency), own_price, stock_text, can_buy))

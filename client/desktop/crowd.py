@@ -44,11 +44,15 @@ class Crowd:
             self._tasks.append(asyncio.ensure_future(bot.transport.run()))
         await asyncio.gather(*(bot.joined.wait() for bot in self.bots))
 
-    def gather(self, hall: str, spots: list[tuple[float, float]], face: tuple[float, float]) -> None:
-        """Send bot i to ``spots[i % len(spots)]`` in ``hall`` (via a portal if need be),
-        then have it look towards ``face``."""
+    def gather(self, hall: str, spots: list[tuple[float, float]], face: tuple[float, float],
+               via: tuple[float, float] | None = None) -> None:
+        """Send bot i to ``spots[i % len(spots)]`` in ``hall`` (through a portal if need be,
+        then by ``via``, e.g. the front of a booth), then have it look towards ``face``."""
         async def go(bot: Bot, spot: tuple[float, float]) -> None:
-            for point in route(bot.expo, bot.hall.id, hall, spot):
+            way = route(bot.expo, bot.hall.id, hall, spot)
+            if via is not None:
+                way.insert(-1, via)
+            for point in way:
                 await bot.walk_to(*point, run=True, timeout=15.0)
             bot.facing = math.atan2(face[1] - bot.position[1], face[0] - bot.position[0])
             self.arrived += 1

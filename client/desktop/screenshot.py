@@ -22,7 +22,7 @@ from .app import ExpoApp
 from .crowd import Crowd
 from .layout import booth_view, spawn_view
 from .local_server import LocalServer
-from .nearby import route, spots_near
+from .nearby import entrance, route, spots_near
 from .settings import ConnectSettings
 from .steering import Autopilot
 from .wallet import Wallet
@@ -74,18 +74,20 @@ def take_screenshot(path: Path, *, booth: str | None = None, bots: int = 0, serv
             view = booth_view(target, expo)
             hall_id, face = target.hall, (target.footprint.centre.x, target.footprint.centre.y)
             spots = spots_near(target, bots)
+            via = entrance(target, 2.0)
         else:
             hall = expo.halls[app.visit.hall_index]
             view = spawn_view(hall)
             hall_id, face = hall.id, (view.eye[0], view.eye[1])
             spots = [(view.target[0] + dx, view.target[1] + dy) for dx, dy in _fan(bots)]
+            via = None
         app.fixed_view = view
         app.hud.hide()  # a preview of the booth, not of the visitor's panels
         app.autopilot = Autopilot(route(expo, here, hall_id, (view.eye[0], view.eye[1])))
         if bots:
             crowd = Crowd(server, bots, prefix=f"guest{os.getpid() % 1000}")
             crowd.start()
-            crowd.gather(hall_id, spots, face)
+            crowd.gather(hall_id, spots, face, via)
         index = next(i for i, h in enumerate(expo.halls) if h.id == hall_id)
         _wait(app, lambda: app.autopilot.done and app.visit.hall_index == index, timeout, "the walk to the booth")
         if crowd is not None:

@@ -1,0 +1,196 @@
+"""The desktop client for real, offscreen: a bank process, the expo server in-process with
+commerce, the Panda3D app joining over loopback. Pixels are read back from the renderer."""
+
+from __future__ import annotations
+
+import math
+import os
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+from client.desktop.app import ExpoApp
+from client.desktop.crowd import Crowd
+from client.desktop.layout import booth_view
+from client.desktop.local_server import LocalServer
+from client.desktop.nearby import entrance
+from client.desktop.settings import ConnectSettings
+from client.desktop.shop import Stage
+from client.desktop.steering import Autopilot
+from client.desktop.wallet import Wallet
+from client_link import default_expo
+from processes import BIN, free_port, start, stop
+from server.config import ServerConfig
+
+PLATFORM_KEY = "desktop-test-platform-key"
+WEBHOOK_SECRET = "desktop-test-webhook-secret"
+BOOTH = "kz-altai-honey"
+BOT_COLOUR = 0xD81E5B
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("desktop")
+
+
+@pytest.fixture(scope="module")
+def bank(scratch):
+    """expo-bank with a small welcome balance (20 USD), so a refusal is easy to reach."""
+    port, webhook_port = free_port(), free_port()
+    proc = start([str(BIN / "expo-bank"), "serve", "--port", str(port), "--db", str(scratch / "bank.sqlite3"),
+                  "--platform-key", PLATFORM_KEY, "--webhook-secret", WEBHOOK_SECRET, "--welcome-usd", "20",
+                  "--webhook-url", f"http://127.0.0.1:{webhook_port}/bank/webhook"],
+                 f"http://127.0.0.1:{port}/healthz", log=scratch / "bank.log")
+    yield f"http://127.0.0.1:{port}", webhook_port
+    stop(proc)
+
+
+@pytest.fixture(scope="module")
+def server(bank, scratch):
+    url, webhook_port = bank
+    config = ServerConfig(port=0, bank_url=url, bank_platform_key=PLATFORM_KEY, webhook_secret=WEBHOOK_SECRET,
+                          webhook_port=webhook_port, data_dir=scratch / "server")
+    with LocalServer(default_expo(), config) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def app(scratch):
+    """One window per process: Panda3D keeps a single ShowBase."""
+    app = ExpoApp(offscreen=True, size=(960, 540), wallet=Wallet(scratch / "config" / "wallet.json"))
+    yield app
+    app.close()
+
+
+def run_until(app: ExpoApp, done, timeout: float = 20.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"timed out waiting for {what or done}"
+        app.step()
+        time.sleep(0.005)
+
+
+def join(app: ExpoApp, server: LocalServer, name: str) -> None:
+    app.fixed_view = app.autopilot = None
+    app.connect(ConnectSettings(server.url, name, 0x3BB273, "USD"))
+    run_until(app, lambda: app.visit is not None and app.visit.hall_scene is not None, what="the hall")
+
+
+def pixel(app: ExpoApp, point: tuple[float, float, float]) -> tuple[float, float, float]:
+    """The rendered colour at a point of the hall (mean of a 3x3 patch), 0..1."""
+    xy = app.project(point)
+    assert xy is not None, f"{point} is not in view"
+    image = app.win.getScreenshot()
+    from panda3d.core import PNMImage
+
+    pnm = PNMImage()
+    image.store(pnm)
+    x, y = xy
+    samples = [pnm.getXel(x + dx, y + dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)]
+    return tuple(sum(s[i] for s in samples) / 9 for i in range(3))
+
+
+def shade_distance(seen, colour) -> float:
+    """How far ``seen`` is from ``colour`` lit by any brightness: min over k of |seen - k c|."""
+    c = [((colour >> s) & 0xFF) / 255 for s in (16, 8, 0)] if isinstance(colour, int) else list(colour)
+    k = sum(a * b for a, b in zip(seen, c)) / max(sum(b * b for b in c), 1e-9)
+    k = min(max(k, 0.3), 1.8)
+    return math.dist(seen, [k * v for v in c])
+
+
+def test_joins_and_draws_booths_and_people_where_they_are(app, server):
+    join(app, server, "Pixel Peeper")
+    expo = app.visit.expo
+    booth = expo.booth(BOOTH)
+    crowd = Crowd(server.url, 1, prefix="pixel-guest", colours=[BOT_COLOUR])
+    crowd.start()
+    try:
+        spot = entrance(booth, -1.8)
+        crowd.gather(booth.hall, [spot], (booth.footprint.centre.x, booth.footprint.centre.y), entrance(booth, 2.0))
+        view = booth_view(booth, expo)
+        app.autopilot = Autopilot([(view.eye[0], view.eye[1])])  # so the guest is within view radius
+        app.fixed_view = view
+        app.hud.hide()
+        run_until(app, lambda: crowd.arrived == 1 and app.autopilot.done, 40, "the guest and the walk")
+        guest = crowd.bots[0].core.entity
+        run_until(app, lambda: guest in app.avatars.nodes, 10, "the guest to be drawn")
+        app.step(30)
+        scene = app.visit.thread.scene()
+        pose = next(o.pose for o in scene.others if o.info.entity == guest)
+        assert math.dist((pose.x, pose.y), spot) < 0.8
+        fp = booth.footprint
+        floor = expo.halls[0].theme.floor.as_floats()
+        wall = pixel(app, (fp.min_x + 0.21, fp.centre.y + 1.0, 1.3))  # the inside of the west wall
+        assert shade_distance(wall, booth.primary.as_floats()) < 0.08, wall
+        assert shade_distance(wall, floor) > 0.15, wall
+        aisle = pixel(app, (fp.centre.x - 2.5, fp.min_y - 0.8, 0.0))
+        assert shade_distance(aisle, floor) < 0.08, aisle
+        body = pixel(app, (pose.x, pose.y, 1.05))  # the guest's torso
+        assert shade_distance(body, BOT_COLOUR) < 0.1, body
+        assert shade_distance(body, booth.primary.as_floats()) > 0.15, body
+        assert app.visit.hall_scene.geom_count() <= 6  # the static hall in a handful of draw calls
+    finally:
+        crowd.stop()
+
+
+@pytest.mark.slow
+def test_walks_to_a_booth_on_the_keys_and_the_server_agrees(app, server):
+    join(app, server, "Walker")
+    core = app.visit.thread.core
+    run_until(app, lambda: core.own is not None, what="the first state")
+    start_y = core.own.state.y / 100
+    app.messenger.send("w")  # held: the app sends one input per tick while it is down
+    t = time.monotonic()
+    run_until(app, lambda: time.monotonic() - t > 1.5, what="walking")
+    app.messenger.send("w-up")
+    run_until(app, lambda: core.own.state.motion == 0 and not core.predictor.pending, what="the last ack")
+    walked = core.own.state.y / 100 - start_y
+    assert 2.5 < walked < 5.0, walked  # 2.5 m/s north (the initial heading) for about 1.5 s
+    booth = app.visit.expo.booth(BOOTH)
+    goal = entrance(booth, -1.5)
+    app.autopilot = Autopilot([entrance(booth, 1.5), goal])
+    run_until(app, lambda: app.autopilot.done, 40, "the walk to the booth")
+    app.autopilot = None
+    run_until(app, lambda: not core.predictor.pending, what="the last ack")
+    at = (core.own.state.x / 100, core.own.state.y / 100)  # the server's word, not the prediction
+    assert math.dist(at, goal) < 0.8, at
+    assert app.visit.near == BOOTH
+    assert app.hud.card_title.getText() == "Altai Bee Farms"
+
+
+def test_buys_a_product_end_to_end_and_a_refusal_says_why(app, server, scratch):
+    join(app, server, "Shopper")
+    v = app.visit
+    run_until(app, lambda: v.credential is not None and v.balance is not None, what="the bank account")
+    wallet_file = scratch / "config" / "wallet.json"
+    assert stat.S_IMODE(os.stat(wallet_file).st_mode) == 0o600
+    assert v.credential.token not in app.hud.wallet_text.getText()
+    before = v.balance
+    app.open_catalogue(BOOTH)
+    run_until(app, lambda: BOOTH in v.stock, what="the stock")
+    left = v.stock[BOOTH]["KZ-HONEY-500"]
+    app.buy("KZ-HONEY-500")
+    run_until(app, lambda: v.checkout.current.finished, 30, "the receipt")
+    done = v.checkout.current
+    assert done.stage is Stage.DONE, done.message
+    assert done.receipt.product_name == "Altai mountain honey, 500 g" and done.receipt.currency == "KZT"
+    run_until(app, lambda: v.balance != before, what="the new balance")
+    run_until(app, lambda: any(sku == "KZ-HONEY-500" for _b, sku, _n, _q in v.inventory), what="the inventory")
+    run_until(app, lambda: v.stock[BOOTH]["KZ-HONEY-500"] == left - 1, what="the stock to go down")
+    run_until(app, lambda: app.own_price(BOOTH, "KZ-HONEY-500").startswith("≈ USD "), what="the FX quote")
+    # felt slippers cost about 25 USD; what is left of the 20 USD welcome money is not enough
+    felt = v.stock[BOOTH]["KZ-FELT-SLIP"]
+    app.buy("KZ-FELT-SLIP")
+    run_until(app, lambda: v.checkout.current.finished, 30, "the refusal")
+    assert v.checkout.current.stage is Stage.FAILED
+    assert "not enough money" in v.checkout.current.message
+    asked = [0.0]
+
+    def released() -> bool:
+        if time.monotonic() - asked[0] > 0.3:
+            asked[0] = time.monotonic()
+            app.command(lambda core: core.query_stock(BOOTH))
+        return v.stock[BOOTH]["KZ-FELT-SLIP"] == felt
+    run_until(app, released, 15, "the stock to be released")
