@@ -130,16 +130,17 @@ class Transport:
             do(self.core)
         await self.flush()
 
-    async def close(self) -> None:
+    async def close(self, timeout: float = 2.0) -> None:
         """Leave for good: Bye, then close the socket; ``run`` returns."""
         self._stopping = True
         self._stopped.set()
         with self.lock:
             self.core.bye()
-        if self.connection is not None:
-            with contextlib.suppress(ConnectionClosed):
-                await self.flush()
-            await self.connection.close()
+        ws = self.connection
+        if ws is not None:
+            with contextlib.suppress(ConnectionClosed, TimeoutError):
+                await asyncio.wait_for(self.flush(), timeout)  # a server that stopped reading gets no Bye
+            await ws.close()
 
     # ------------------------------------------------------------------ the loop
 
@@ -150,7 +151,8 @@ class Transport:
             reason = "closed"
             retry_now = False
             try:
-                async with connect(self.url, compression=None, open_timeout=self.open_timeout, max_size=None) as ws:
+                async with connect(self.url, compression=None, open_timeout=self.open_timeout, close_timeout=2.0,
+                                   max_size=None) as ws:
                     self.connection = ws
                     joined, retry_now = await self._session(ws, opened_at)
                     if joined:

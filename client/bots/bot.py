@@ -91,7 +91,7 @@ class Bot:
             case ev.Joined():
                 self.tick_interval = 1.0 / event.welcome.tick_rate
                 if event.connect_time is not None and not event.resumed:
-                    rec.sample("connect", event.connect_time)
+                    rec.sample("connect", event.connect_time, always=True)
                 rec.count("bots.resumed" if event.resumed else "bots.joined")
                 if self.meter is None:
                     self.start_meter()  # after the Welcome: the rates are of the steady stream

@@ -42,8 +42,10 @@ class Recorder:
         self.counts: Counter[str] = Counter()
         self.enabled = True  # samples are dropped while False (a warm-up); counts are always kept
 
-    def sample(self, metric: str, value: float) -> None:
-        if self.enabled:
+    def sample(self, metric: str, value: float, always: bool = False) -> None:
+        """Keep a sample, unless in the warm-up (``always``: one-off figures such as the
+        connect time, which the warm-up is made of)."""
+        if self.enabled or always:
             self.samples[metric].append(value)
 
     def count(self, key: str, n: int = 1) -> None:

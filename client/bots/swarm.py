@@ -68,6 +68,7 @@ class Swarm:
 
     async def run(self, on_progress: Callable[[Progress], None] | None = None, every: float = 1.0) -> Recorder:
         cfg = self.config
+        _dump_tasks_on_signal()
         self._started = self.clock()
         deadline = self._started + cfg.duration
         reporter = asyncio.create_task(self._report(on_progress, every)) if on_progress else None
@@ -163,3 +164,16 @@ class Swarm:
         while True:
             await asyncio.sleep(every)
             on_progress(self.progress())
+
+
+def _dump_tasks_on_signal() -> None:
+    """``kill -USR1 <pid>`` prints where every task of a stuck swarm waits."""
+    import signal
+    import sys
+
+    def dump() -> None:
+        for task in asyncio.all_tasks():
+            task.print_stack(limit=6, file=sys.stderr)
+
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump)
