@@ -39,10 +39,10 @@ import numpy as np
 
 from .interest_grid import MortonGrid, expand
 
-LEVELS = 5  # cell sizes leave_radius / 1, 2, 4, 8, 16
+LEVELS = 6  # cell sizes leave_radius / 1, 2, 4, 8, 16, 32
 SCRATCH_BYTES = 1 << 25  # the membership bitmap, processed in chunks of observers
-LEVEL_MARGIN = 1.1  # pick a cell size this much above last tick's cap radius (+ a step)
-LEVEL_SLACK = 0.5  # metres
+LEVEL_MARGIN = 1.05  # pick a cell size this much above last tick's cap radius (+ a step)
+LEVEL_SLACK = 0.2  # metres
 BLOCK_FILL = 3  # a fresh observer starts at the finest level whose block holds 3 * cap
 
 
