@@ -7,10 +7,11 @@ this):
 * A *newcomer* (a target ``o`` did not see last tick) is eligible when its distance
   ``d <= view_radius`` (inclusive). A *member* (seen last tick, not forgotten since) stays
   eligible while ``d <= leave_radius`` (default 1.15 * view_radius): radial hysteresis.
-* Eligible targets are ranked by a key: ``d**2`` for newcomers, ``d**2 * (view/leave)**2``
-  for members, i.e. members compete as if they were 15 % nearer. The key is quantised,
-  ``q = floor(key * key_scale)`` with ``key_scale = (2**key_bits - 1) / view_radius**2``
-  (a resolution below 1e-6 m^2), and ties go to the lower slot. The observer sees the
+* Eligible targets are ranked by ``q = floor(d2 * key_scale)`` for newcomers and
+  ``q = floor(d2 * (member_factor * key_scale))`` for members (``d2 = dx*dx + dy*dy``,
+  ``member_factor = (view/leave)**2``): members compete as if they were 15 % nearer.
+  ``key_scale = (2**key_bits - 1) / view_radius**2`` (a resolution below 1e-6 m^2); ties
+  in ``q`` go to the lower slot. The observer sees the
   ``max_visible`` first by ``(q, slot)``. The same discount that stops radial flicker stops
   cap flicker: a newcomer replaces a member only by being 15 % nearer, so two avatars at
   nearly equal distances do not swap places every tick.
@@ -29,6 +30,9 @@ members are checked explicitly from last tick's pairs; a block is accepted only 
 ``max_visible``-th key is below the cell size squared, which proves nobody outside could
 rank higher, else the observer is redone one level coarser. Pairs are encoded as one
 sorted int64 ``observer | key | target`` so ranking, capping and grouping are one sort.
+Only observers that moved are redone that way each tick; the others keep their list and
+absorb the movers (see ``_incremental``), which is why ``moved`` must flag every slot
+whose position changed (hall and active changes are detected here).
 """
 
 from __future__ import annotations
@@ -311,9 +315,8 @@ class InterestManager:
         passed = levels == 0
         check = full & ~passed
         if check.any():
-            q = (ranks_at := ranks[np.searchsorted(ranks >> self._osh, qs[check]) + cap - 1])
+            q = ranks[np.searchsorted(ranks >> self._osh, qs[check]) + cap - 1]
             passed[check] = ((q >> tb) & self._kmask) < self._level_q[levels[check]]
-            del ranks_at
         if not passed.all():
             ranks = ranks[passed[np.searchsorted(qs, ranks >> self._osh)]]
         return ranks, passed
