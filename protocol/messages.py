@@ -484,4 +484,14 @@ class Inventory(Message):
     items: tuple[tuple[str, str, str, int], ...]  # (booth, sku, product name, qty)
 
 
+@_register
+@dataclass(frozen=True, slots=True)
+class ExpoUpdate(Message):
+    """The world files changed and the server applied them: the new manifest, whole."""
+
+    TYPE: ClassVar[int] = 78
+    FIELDS: ClassVar = (f.mapping,)
+    manifest: dict
+
+
 ClientMessage = Hello | Input | Chat | Ping | Order | OrderPaid | CancelOrder | QueryStock | QueryInventory | Bye

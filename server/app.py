@@ -13,8 +13,9 @@ import json
 import logging
 import socket
 import time
-from http import HTTPStatus
 from collections.abc import Callable
+from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -30,6 +31,7 @@ from .clock import Clock, MonotonicClock
 from .config import ServerConfig
 from .metrics import ServerMetrics
 from .simulation import Peer, Simulation
+from .world_watch import WorldWatcher
 
 log = logging.getLogger("expo.server")
 
@@ -83,6 +85,8 @@ class ExpoServer:
         self._tick_task: asyncio.Task | None = None
         self._socket_peers: set[SocketPeer] = set()
         self._webhook_server = None
+        self._watcher: WorldWatcher | None = None
+        self._watch_task: asyncio.Task | None = None
 
     @property
     def port(self) -> int:
@@ -109,6 +113,9 @@ class ExpoServer:
             logger=logging.getLogger("expo.server.ws"),
         )
         self._tick_task = asyncio.create_task(self._tick_loop(), name="tick")
+        if self.config.world is not None and self.config.watch_world:
+            self._watcher = WorldWatcher(Path(self.config.world), self.apply_world)
+            self._watch_task = asyncio.create_task(self._watcher.run(), name="world-watch")
         log.info("listening", extra={"host": self.config.host, "port": self.port, "expo": self.sim.expo.name})
 
     async def _start_commerce(self) -> None:
@@ -127,8 +134,24 @@ class ExpoServer:
         if cfg.webhook_port is not None:
             self._webhook_server, self._webhook_task = await _serve_webhooks(commerce, cfg.host, cfg.webhook_port, self._flush_all)
 
+    async def apply_world(self, expo: Expo) -> None:
+        """Swap in changed world files (called by the watcher); commerce learns new booths."""
+        if self.sim.commerce is not None:
+            previous = self.sim.expo
+            self.sim.expo = expo
+            try:
+                await self.sim.commerce.prepare_booths()
+            except Exception:
+                self.sim.expo = previous
+                log.exception("new booths could not get bank accounts; keeping the running world")
+                return
+        self.sim.reload(expo)
+        self._flush_all()
+
     async def stop(self) -> None:
         """Tell every client, close every connection, then stop listening."""
+        if self._watch_task is not None:
+            self._watch_task.cancel()
         self.sim.shutdown()
         self._flush_all()
         if self._tick_task:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from .config import ServerConfig
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default=_env("HOST", d.host), help="address to listen on")
     parser.add_argument("--port", type=int, default=int(_env("PORT", d.port)), help="port for WebSocket and HTTP")
     parser.add_argument("--world", type=Path, default=_env("WORLD", None), help="expo directory (default: the packaged Silk Road expo)")
+    parser.add_argument("--no-watch", action="store_true", help="do not apply edits of the world files while running")
     parser.add_argument("--tick-rate", type=int, default=int(_env("TICK_RATE", d.tick_rate)), help="simulation steps per second")
     parser.add_argument("--view-radius", type=float, default=float(_env("VIEW_RADIUS", d.view_radius)), help="metres a visitor sees")
     parser.add_argument("--max-visible", type=int, default=int(_env("MAX_VISIBLE", d.max_visible)), help="cap on avatars sent to one visitor, nearest first")
@@ -47,6 +49,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         host=args.host,
         port=args.port,
         world=args.world,
+        watch_world=not args.no_watch,
         tick_rate=args.tick_rate,
         view_radius=args.view_radius,
         max_visible=args.max_visible,
@@ -73,8 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     from .app import run_server
 
     setup_logging(args.log_level)
+    if config.world is None:
+        config = replace(config, world=default_expo_path())
     try:
-        expo = load_expo(config.world or default_expo_path())
+        expo = load_expo(config.world)
     except WorldError as exc:
         print(f"expo-server: the world does not load:\n{exc}", file=sys.stderr)
         return 1

@@ -70,6 +70,14 @@ class Commerce:
 
     async def start(self) -> None:
         """Seed stock, make sure every booth has a merchant account, settle what is open."""
+        await self.prepare_booths()
+        settled = await self.reconcile()
+        log.info("commerce ready", extra={"booths": len(self.sim.expo.booths), "reconciled": settled})
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="order-sweeper")
+
+    async def prepare_booths(self) -> None:
+        """Stock for new products and a merchant account per booth and currency (at start and
+        after a world reload; both idempotent)."""
         self.store.seed_stock(self.sim.expo)
         for booth in self.sim.expo.booths:
             for currency in sorted({pr.currency for pr in booth.catalogue}):
@@ -79,9 +87,6 @@ class Commerce:
                         idempotency_key=f"merchant-{booth.id}-{currency}",
                     )
                     self.store.save_merchant(booth.id, currency, account.id)
-        settled = await self.reconcile()
-        log.info("commerce ready", extra={"booths": len(self.sim.expo.booths), "reconciled": settled})
-        self._sweeper = asyncio.create_task(self._sweep_forever(), name="order-sweeper")
 
     async def close(self) -> None:
         if self._sweeper:

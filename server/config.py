@@ -11,6 +11,7 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8765
     world: Path | None = None  # None: the packaged default expo
+    watch_world: bool = True  # apply edits to the world files while running
     tick_rate: int = 20
     view_radius: float = 20.0
     max_visible: int = 64  # the cap on each client's visible set, nearest first

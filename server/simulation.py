@@ -97,14 +97,11 @@ class Simulation:
         metrics: ServerMetrics | None = None,
         token: Callable[[], str] = lambda: secrets.token_urlsafe(18),
     ) -> None:
-        self.expo = expo
         self.config = config
         self.clock = clock
         self.metrics = metrics or ServerMetrics()
         self._token = token
-        self.geometry = HallGeometry.from_expo(expo)
-        self.hall_index = {hall.id: i for i, hall in enumerate(expo.halls)}
-        self.manifest = to_manifest(expo)
+        self._use_expo(expo)
         self.avatars = AvatarTable(config.max_clients)
         self.interest = InterestManager(config.max_clients, config.view_radius, max_visible=config.max_visible)
         self.sent = SentTable(config.max_clients)
@@ -115,7 +112,35 @@ class Simulation:
         self.tick_count = 0
         self.relocated = np.zeros(config.max_clients, dtype=bool)  # moved other than by input
         self.commerce: Any = None  # server.commerce.Commerce when a bank is configured
+
+    def _use_expo(self, expo: Expo) -> None:
+        self.expo = expo
+        self.geometry = HallGeometry.from_expo(expo)
+        self.hall_index = {hall.id: i for i, hall in enumerate(expo.halls)}
+        self.manifest = to_manifest(expo)
         self._booth_areas = self._booth_area_arrays()
+
+    def reload(self, expo: Expo) -> None:
+        """Apply changed world files while visitors walk: avatars keep their hall (by id)
+        and place, pushed inside the new bounds and out of new walls; an avatar whose hall
+        is gone goes to the first hall's spawn. Every client gets the new manifest."""
+        av = self.avatars
+        old_halls = [hall.id for hall in self.expo.halls]
+        self._use_expo(expo)
+        for slot in np.flatnonzero(av.active).tolist():
+            hall = self.hall_index.get(old_halls[av.hall[slot]])
+            if hall is None:
+                av.hall[slot], av.pos[slot] = 0, (expo.halls[0].spawn.x, expo.halls[0].spawn.y)
+            else:
+                av.hall[slot] = hall
+        live = np.flatnonzero(av.active)
+        av.pos[live] = step(self.geometry, av.hall[live], av.pos[live], np.zeros((len(live), 2)), np.zeros(len(live), bool), 0.0)
+        self.relocated[live] = True
+        update = p.encode(p.ExpoUpdate(self.manifest))
+        for session in self.sessions.values():
+            if session.peer is not None:
+                session.peer.outbox.append(update)
+        log.info("world reloaded", extra={"expo": expo.name, "halls": len(expo.halls), "booths": len(expo.booths)})
 
     # ------------------------------------------------------------------ connections
 

@@ -35,6 +35,7 @@ SAMPLES: list[p.Message] = [
     p.Stock("kz-honey", (("KZ-HONEY-500", 40),)),
     p.BoothEffect("kz-honey", "sale", 9),
     p.Inventory((("kz-honey", "KZ-HONEY-500", "Mountain honey", 1),)),
+    p.ExpoUpdate({"halls": [], "booths": []}),
 ]
 
 
