@@ -1,7 +1,7 @@
 """Currencies and foreign exchange: a fixed table of mock mid rates and exact conversion math.
 
-Sans-I/O. Amounts are integers in each currency's minor units (ISO 4217 exponent from
-Babel: VND and RSD have none, the others two). Arithmetic uses ``Fraction`` so nothing is
+Sans-I/O. Amounts are integers in each currency's minor units (the ISO 4217 exponent:
+VND has none, the others two). Arithmetic uses ``Fraction`` so nothing is
 lost before the one explicit rounding step, which always goes in the bank's favour:
 
 * converting, the payer is debited ``ceil(mid)`` source minor units for the FX leg, where
@@ -19,7 +19,7 @@ from decimal import Decimal
 from fractions import Fraction
 from functools import cache
 
-from babel.numbers import get_currency_precision
+from iso4217 import Currency
 
 #: Units of each currency per 1 USD: approximate real mid rates (mid-2025), fixed for the mock.
 #: The keys are the partner currencies of the default expo, and the only currencies the bank serves.
@@ -69,7 +69,9 @@ def check_currency(code: str) -> str:
 @cache
 def minor_units(code: str) -> int:
     """The ISO 4217 exponent: how many decimal digits the minor unit has."""
-    return get_currency_precision(check_currency(code))
+    exponent = Currency(check_currency(code)).exponent
+    assert exponent is not None, f"{code} is served by the bank, so it has a minor unit"
+    return exponent
 
 
 def _minor_per_usd(code: str) -> Fraction:

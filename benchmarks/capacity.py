@@ -23,6 +23,7 @@ import json
 import os
 import re
 import resource
+import signal
 import socket
 import subprocess
 import sys
@@ -70,8 +71,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def http_get(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=5) as response:
+def http_get(url: str, timeout: float = 30.0) -> str:
+    """A server whose loop is saturated answers late; it is waited for, not given up on."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:
         return response.read().decode()
 
 
@@ -179,15 +181,30 @@ def step(port: int, server: subprocess.Popen, count: int, window: float, spawn_r
     cpu_before = children_cpu()
     started = time.monotonic()
     bots = run_bots(f"ws://127.0.0.1:{port}/", count, duration, spawn_rate, ramp, mix, procs, report_file, seed)
-    time.sleep(ramp)
-    first = scrape(port, server.pid)
-    time.sleep(window)
-    last = scrape(port, server.pid)
-    _, stderr = bots.communicate(timeout=duration + 60)
+    try:
+        time.sleep(ramp)
+        first = scrape(port, server.pid)
+        time.sleep(max(0.0, started + ramp + window - time.monotonic()))
+        last = scrape(port, server.pid)
+        try:
+            _, stderr = bots.communicate(timeout=duration + 60)
+        except subprocess.TimeoutExpired:  # a swarm that cannot leave an overloaded server
+            os.kill(bots.pid, signal.SIGUSR1)  # its tasks' stacks go to stderr, for the record
+            time.sleep(1.0)
+            bots.kill()
+            _, stderr = bots.communicate()
+            (workdir / f"bots-{mix}-{count}.stuck.txt").write_bytes(stderr)
+    finally:
+        if bots.poll() is None:
+            bots.kill()
+            bots.wait()
     bots_cpu = (children_cpu() - cpu_before) / (time.monotonic() - started)
     if not report_file.exists():
-        raise SystemExit(f"expo-bots wrote no report (exit {bots.returncode}): {stderr.decode()[-2000:]}")
-    report = json.loads(report_file.read_text())
+        print(f"  {count} bots: expo-bots wrote no report (exit {bots.returncode}): {stderr.decode()[-300:]}", flush=True)
+        report = {"bots": {"joined": 0}, "error_total": -1,
+                  "metrics": {k: {"p50": None, "p99": None, "mean": None} for k in ("delivery", "rtt", "bytes_in_per_bot", "snapshot_bytes")}}
+    else:
+        report = json.loads(report_file.read_text())
     elapsed = last.at - first.at
     m = report["metrics"]
     tick_rate = (last.tick - first.tick) / elapsed

@@ -1,7 +1,10 @@
-"""ISO 3166 countries and ISO 4217 currencies, as CLDR (through babel) knows them.
+"""ISO 3166 countries and ISO 4217 currencies.
 
-Kept in one place so the loader, the manifest and the bank agree on what a code means and
-how many minor units a currency has.
+Names and where a currency is tender come from CLDR (through babel); the number of minor
+units comes from the ISO 4217 table itself (the ``iso4217`` package), not from CLDR, whose
+display precision differs (it gives HUF and IDR none) and has changed between releases:
+an amount stored in minor units must mean the same thing after any upgrade. Kept in one
+place so the loader and the manifest agree on what a code means.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from functools import cache
 
 from babel import Locale
 from babel.core import get_global
-from babel.numbers import get_currency_precision, is_currency
+from babel.numbers import is_currency
+from iso4217 import Currency
 
 # CLDR names these two-letter regions too, but they are groupings or private-use codes,
 # not countries: an exhibitor cannot be from them.
@@ -45,12 +49,24 @@ def currency_problem(code: str) -> str | None:
         return f"unknown currency {code!r} (expected an ISO 4217 code such as 'USD')"
     if code not in currencies_in_use():
         return f"currency {code!r} is not in use today"
+    if _exponent(code) is None:
+        return f"currency {code!r} has no minor unit in ISO 4217 and cannot price a product"
     return None
 
 
+def _exponent(code: str) -> int | None:
+    try:
+        return Currency(code).exponent
+    except ValueError:
+        return None
+
+
 def decimals(currency: str) -> int:
-    """Digits after the decimal point, e.g. 2 for USD, 0 for VND."""
-    return get_currency_precision(currency)
+    """Digits after the decimal point (the ISO 4217 exponent), e.g. 2 for USD, 0 for VND."""
+    exponent = _exponent(currency)
+    if exponent is None:
+        raise ValueError(f"{currency!r} has no ISO 4217 minor unit")
+    return exponent
 
 
 def to_minor_units(amount: Decimal, currency: str) -> int:

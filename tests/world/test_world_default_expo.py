@@ -91,3 +91,5 @@ def test_minor_units_are_exact():
     assert iso.from_minor_units(1250, "USD") == Decimal("12.50")
     with pytest.raises(ValueError):
         iso.to_minor_units(Decimal("1.5"), "VND")
+    assert iso.to_minor_units(Decimal("1.25"), "HUF") == 125  # ISO 4217, not CLDR's display digits
+    assert iso.currency_problem("XAU") is not None  # gold has no minor unit: it cannot price a product
