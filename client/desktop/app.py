@@ -11,6 +11,7 @@ Panda3D and DirectGUI. Objects are passed explicitly: no ``base``/``render`` bui
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -51,9 +52,11 @@ def configure_panda(offscreen: bool, size: tuple[int, int] = (1280, 720), multis
     """Settings that must be in place before the ShowBase opens its window."""
     lines = [f"win-size {size[0]} {size[1]}", "audio-library-name null", "sync-video false",
              "window-title Silk Road Expo", "notify-level-display error", "notify-level-device fatal",
-             "textures-power-2 none"]
+             "textures-power-2 none", "print-pipe-types false"]
     if offscreen:
         lines.append("window-type offscreen")
+        if not os.environ.get("DISPLAY"):  # no X server: straight to EGL, not a failed X11 try first
+            lines.append("load-display p3headlessgl")
     if multisamples:
         lines += ["framebuffer-multisample 1", f"multisamples {multisamples}"]
     loadPrcFileData("expo-client", "\n".join(lines))
