@@ -1,8 +1,9 @@
-"""Interest management per tick: ours against a naive O(n^2) numpy version and scipy's cKDTree.
+"""Interest management per tick: ours against a naive O(n^2) numpy version, scipy's cKDTree
+and a compiled (numba) kernel of the same rule.
 
     python benchmarks/interest.py [--quick] [--json PATH] [--sizes 1000,10000] [--ticks N]
 
-All three get the same positions and do the same job per tick: the visible set of every
+All four get the same positions and do the same job per tick: the visible set of every
 active avatar under the rule of server/interest.py (view 20 m, leave 23 m, cap 64, members
 discounted), sorted, plus the entered/left pairs against the previous tick. They must agree
 pair for pair on every timed tick, or the script says so and exits 1.
@@ -14,6 +15,10 @@ pair for pair on every timed tick, or the script says so and exits 1.
   distance_upper_bound=view)`` for every observer (the k nearest are a superset of the
   capped newcomers; query_pairs is hopeless in crowds: 25 M pairs at 10,000), plus last
   tick's members' distances, then the same rank/cap/diff with numpy. One thread.
+* numba: benchmarks/interest_numba.py, a per-observer kernel (grid by counting sort, members
+  checked explicitly, partial selection, diff), single-threaded; what a compiled dependency
+  would buy. Its JIT compile time is measured once, on a tiny world, and kept out of the
+  timings. Without numba installed the column says n/a.
 
 Worlds: one hall. Uniform: side sqrt(N / 0.05) m, i.e. 0.5 avatars per 10 m^2 (about 63
 within 20 m). Crowded: the same hall, 80 % of the avatars around three booths (normal,
@@ -42,6 +47,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from server.interest import InterestManager  # noqa: E402
+
+try:
+    from interest_numba import NumbaInterest, compile_kernel  # noqa: E402  (the script's own folder)
+except ImportError:  # numba not installed: the bench extra is optional
+    NumbaInterest = None
 
 VIEW = 20.0
 CAP = 64
@@ -198,6 +208,16 @@ class Ours:
         return self.im.update(pos, halls, active, moved)
 
 
+class Numba:
+    """The compiled kernel; it keeps its own previous lists and finds movers itself."""
+
+    def __init__(self, n: int) -> None:
+        self.im = NumbaInterest(n, VIEW, max_visible=CAP)
+
+    def tick(self, pos, halls, active, moved):
+        return self.im.update(pos, halls, active)
+
+
 # ---------------------------------------------------------------------- the run
 
 
@@ -212,6 +232,8 @@ class Case:
     naive_ms: float | None
     ckdtree_ms: float
     ratio: float  # ours / cKDTree
+    numba_ms: float | None  # None: numba not installed
+    numba_ratio: float | None  # numba / ours
     agree: bool
 
 
@@ -228,7 +250,8 @@ def run_case(n: int, layout: str, ticks: int, warmup: int, seed: int) -> Case:
     ours = Ours(n)
     kd = KDTree(n, ours.im)
     naive = Naive(n, ours.im) if n <= NAIVE_LIMIT else None
-    times: dict[str, list[float]] = {"ours": [], "naive": [], "kd": []}
+    numba = Numba(n) if NumbaInterest is not None else None
+    times: dict[str, list[float]] = {"ours": [], "naive": [], "kd": [], "numba": []}
     agree = True
     moved = np.ones(n, bool)
     for tick in range(warmup + ticks):
@@ -240,7 +263,7 @@ def run_case(n: int, layout: str, ticks: int, warmup: int, seed: int) -> Case:
             if naive_now:
                 last = ours.im.last
                 naive.rule.prev_keys = np.sort(last.observers * n + last.targets) if last else np.zeros(0, np.int64)
-        for name, impl in (("ours", ours), ("kd", kd), ("naive", naive)):
+        for name, impl in (("ours", ours), ("kd", kd), ("naive", naive), ("numba", numba)):
             if impl is None or (name == "naive" and not naive_now):
                 continue
             start = time.perf_counter()
@@ -250,15 +273,18 @@ def run_case(n: int, layout: str, ticks: int, warmup: int, seed: int) -> Case:
                 times[name].append(elapsed * 1e3)
         mine = results["ours"]
         agree &= same(mine, results["kd"], n)
-        if "naive" in results:
-            agree &= same(mine, results["naive"], n)
+        for name in ("naive", "numba"):
+            if name in results:
+                agree &= same(mine, results[name], n)
         moved = walk(world, rng)
     vis = ours.im.last
     pairs = len(vis.observers)
     ours_ms = float(np.median(times["ours"]))
     kd_ms = float(np.median(times["kd"]))
+    numba_ms = float(np.median(times["numba"])) if times["numba"] else None
     return Case(n, layout, ticks, pairs, pairs / n, ours_ms,
-                float(np.median(times["naive"])) if times["naive"] else None, kd_ms, ours_ms / kd_ms, bool(agree))
+                float(np.median(times["naive"])) if times["naive"] else None, kd_ms, ours_ms / kd_ms,
+                numba_ms, numba_ms / ours_ms if numba_ms is not None else None, bool(agree))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -275,8 +301,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"interest management, one core: view {VIEW:g} m, leave {1.15 * VIEW:g} m, cap {CAP}, "
           f"10 % moving per tick, median of {ticks} ticks after {warmup} warm-up")
     print("ours: InterestManager.update (incremental grid) | naive: all pairs, 256 rows at a time | "
-          "cKDTree: rebuild + k-NN (k=cap+1, r=view) + members; all three do rank, cap, enter/leave")
-    header = f"{'N':>7} {'layout':>8} {'vis/obs':>7} {'ours ms':>9} {'naive ms':>9} {'cKDTree ms':>10} {'ours/cKDTree':>12} agree"
+          "cKDTree: rebuild + k-NN (k=cap+1, r=view) + members | numba: compiled per-observer kernel; "
+          "all four do rank, cap, enter/leave")
+    compile_s = None
+    if NumbaInterest is not None:
+        import numba
+
+        compile_s = compile_kernel()
+        print(f"numba {numba.__version__}: JIT compile {compile_s:.1f} s, once, not in the timings")
+    else:
+        print("numba: not installed (pip install numba, or the bench extra), column n/a")
+    header = (f"{'N':>7} {'layout':>8} {'vis/obs':>7} {'ours ms':>9} {'naive ms':>9} {'cKDTree ms':>10} "
+              f"{'ours/cKDTree':>12} {'numba ms':>9} {'numba/ours':>10} agree")
     print(header)
     print("-" * len(header))
     cases = []
@@ -285,14 +321,18 @@ def main(argv: list[str] | None = None) -> int:
             case = run_case(n, layout, ticks, warmup, seed=n)
             cases.append(case)
             naive = f"{case.naive_ms:9.1f}" if case.naive_ms is not None else f"{'skipped':>9}"
+            if case.numba_ms is None:
+                compiled = f"{'n/a':>9} {'n/a':>10}"
+            else:
+                compiled = f"{case.numba_ms:9.2f} {case.numba_ratio:10.2f}"
             print(f"{n:>7} {layout:>8} {case.mean_visible:7.1f} {case.ours_ms:9.2f} {naive} {case.ckdtree_ms:10.2f} "
-                  f"{case.ratio:12.2f} {'yes' if case.agree else 'NO'}", flush=True)
+                  f"{case.ratio:12.2f} {compiled} {'yes' if case.agree else 'NO'}", flush=True)
     if any(n > NAIVE_LIMIT for n in sizes):
         print(f"naive skipped above {NAIVE_LIMIT:,} avatars (O(n^2))")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({
         "config": {"view_radius": VIEW, "leave_radius": 1.15 * VIEW, "cap": CAP, "density_per_m2": DENSITY,
-                   "moving_fraction": 0.1, "ticks": ticks, "warmup": warmup},
+                   "moving_fraction": 0.1, "ticks": ticks, "warmup": warmup, "numba_compile_s": compile_s},
         "machine": {"python": platform.python_version(), "numpy": np.__version__, "cpu": platform.processor() or platform.machine()},
         "cases": [asdict(c) for c in cases],
     }, indent=2) + "\n")
