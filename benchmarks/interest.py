@@ -214,7 +214,7 @@ class Numba:
     def __init__(self, n: int) -> None:
         self.im = NumbaInterest(n, VIEW, max_visible=CAP)
 
-    def tick(self, pos, halls, active, moved):
+    def tick(self, pos: np.ndarray, halls: np.ndarray, active: np.ndarray, moved: np.ndarray):
         return self.im.update(pos, halls, active)
 
 
