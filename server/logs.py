@@ -29,5 +29,6 @@ def setup_logging(level: str = "info", json_lines: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    logging.getLogger("websockets").setLevel(logging.WARNING)
+    for chatty in ("websockets", "httpx", "httpcore"):  # a line per frame or per bank request is noise
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     logging.getLogger("expo.server.ws").setLevel(logging.WARNING)
