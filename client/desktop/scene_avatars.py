@@ -1,11 +1,16 @@
 """Avatars in Panda3D: one node per visible avatar (its figure shares geometry with every
-avatar of the same look), a billboarded name tag, a little bob while walking."""
+avatar of the same look), a billboarded name tag, a little bob while walking.
+
+Levels of detail (Panda3D's LODNode, switched in its cull pass): past ``FIGURE_DETAIL``
+metres from the camera a figure is drawn with a tenth of the triangles, and past
+``TAG_DISTANCE`` its name tag is not drawn at all (too small to read there, and each tag is
+two blended draws: in a crowd seen across the hall they were most of the frame)."""
 
 from __future__ import annotations
 
 import math
 
-from panda3d.core import NodePath, TextNode, TransparencyAttrib
+from panda3d.core import LODNode, NodePath, TransparencyAttrib
 
 from client.interpolation import Pose
 
@@ -14,6 +19,9 @@ from .scene_geometry import geom_node, load_font, text_node
 
 BOB_HEIGHT = 0.045
 STRIDE = 1.6  # metres per full bob cycle (two steps)
+FIGURE_DETAIL = 25.0  # metres from the camera
+TAG_DISTANCE = 40.0
+FAR = 1e6
 
 
 def heading(yaw: float) -> float:
@@ -37,14 +45,18 @@ class AvatarLayer:
     def __init__(self, parent: NodePath) -> None:
         self.root = parent.attachNewNode("avatars")
         self.nodes: dict[int, AvatarNode] = {}
-        self._figures: dict[tuple[int, int], NodePath] = {}
+        self._figures: dict[tuple[int, int], NodePath] = {}  # an LODNode: near and far figure
         self._font = load_font(True)
 
     def _figure(self, colour: int, style: int) -> NodePath:
         key = (colour, style % 20)
         fig = self._figures.get(key)
         if fig is None:
-            fig = self._figures[key] = NodePath(geom_node(avatar_mesh(colour, style), f"figure-{colour:06x}"))
+            lod = LODNode(f"figure-{colour:06x}")
+            fig = self._figures[key] = NodePath(lod)
+            for far, (out, in_) in ((False, (FIGURE_DETAIL, 0.0)), (True, (FAR, FIGURE_DETAIL))):
+                lod.addSwitch(out, in_)
+                fig.attachNewNode(geom_node(avatar_mesh(colour, style, far=far), "far" if far else "near"))
         return fig
 
     def _make(self, entity: int, name: str, colour: int, style: int, own: bool) -> AvatarNode:
@@ -55,8 +67,10 @@ class AvatarLayer:
         tn.setCardColor(0.05, 0.07, 0.12, 0.62 if not own else 0.8)
         tn.setCardAsMargin(0.25, 0.25, 0.1, 0.1)
         tn.setCardDecal(True)
-        tag = root.attachNewNode(tn.generate())
-        tag.setScale(0.17)
+        reach = LODNode("tag-reach")
+        reach.addSwitch(TAG_DISTANCE, 0.0)
+        tag = root.attachNewNode(reach)
+        tag.attachNewNode(tn.generate()).setScale(0.17)
         tag.setZ(2.05)
         tag.setBillboardPointEye()
         tag.setLightOff(1)
