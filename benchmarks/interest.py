@@ -1,5 +1,5 @@
-"""Interest management per tick: ours against a naive O(n^2) numpy version, scipy's cKDTree
-and a compiled (numba) kernel of the same rule.
+"""Interest management per tick: ours (a compiled numba kernel) against the numpy
+implementation it replaced, a naive O(n^2) numpy version and scipy's cKDTree.
 
     python benchmarks/interest.py [--quick] [--json PATH] [--sizes 1000,10000] [--ticks N]
 
@@ -8,17 +8,18 @@ active avatar under the rule of server/interest.py (view 20 m, leave 23 m, cap 6
 discounted), sorted, plus the entered/left pairs against the previous tick. They must agree
 pair for pair on every timed tick, or the script says so and exits 1.
 
-* ours: ``InterestManager.update`` with the moved mask (incremental grid).
+* ours: ``server.interest.InterestManager.update``: the compiled kernel (server/interest_kernel.py),
+  a per-observer pass (grid by counting sort, members checked explicitly, partial selection,
+  diff), single-threaded. Its JIT compile (or load from the disk cache) is measured once, on
+  a tiny world, and kept out of the timings.
+* numpy: benchmarks/interest_numpy.py, the server's implementation before the kernel
+  (incremental Morton grid, whole-array numpy passes), given the moved mask it relies on.
 * naive: every observer against every avatar, 256 observers at a time, on the last two
   ticks only (given our previous sets as its hysteresis state); skipped above 10,000.
 * cKDTree: rebuild the tree (it cannot move points), ``query(k=cap+1,
   distance_upper_bound=view)`` for every observer (the k nearest are a superset of the
   capped newcomers; query_pairs is hopeless in crowds: 25 M pairs at 10,000), plus last
   tick's members' distances, then the same rank/cap/diff with numpy. One thread.
-* numba: benchmarks/interest_numba.py, a per-observer kernel (grid by counting sort, members
-  checked explicitly, partial selection, diff), single-threaded; what a compiled dependency
-  would buy. Its JIT compile time is measured once, on a tiny world, and kept out of the
-  timings. Without numba installed the column says n/a.
 
 Worlds: one hall. Uniform: side sqrt(N / 0.05) m, i.e. 0.5 avatars per 10 m^2 (about 63
 within 20 m). Crowded: the same hall, 80 % of the avatars around three booths (normal,
@@ -41,17 +42,15 @@ import time  # noqa: E402
 from dataclasses import asdict, dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from server.interest import InterestManager  # noqa: E402
+from interest_numpy import NumpyInterest  # noqa: E402  (the script's own folder)
 
-try:
-    from interest_numba import NumbaInterest, compile_kernel  # noqa: E402  (the script's own folder)
-except ImportError:  # numba not installed: the bench extra is optional
-    NumbaInterest = None
+from server.interest import InterestManager, Visibility, warm  # noqa: E402
 
 VIEW = 20.0
 CAP = 64
@@ -201,21 +200,21 @@ class KDTree:
 
 
 class Ours:
-    def __init__(self, n: int) -> None:
-        self.im = InterestManager(n, VIEW, max_visible=CAP)
+    """An InterestManager (``cls``: the server's, or the numpy peer) with the moved mask."""
 
-    def tick(self, pos, halls, active, moved):
+    def __init__(self, n: int, cls: type[InterestManager] = InterestManager) -> None:
+        self.im = cls(n, VIEW, max_visible=CAP)
+
+    def tick(self, pos: np.ndarray, halls: np.ndarray, active: np.ndarray, moved: np.ndarray) -> Visibility:
         return self.im.update(pos, halls, active, moved)
 
 
-class Numba:
-    """The compiled kernel; it keeps its own previous lists and finds movers itself."""
-
-    def __init__(self, n: int) -> None:
-        self.im = NumbaInterest(n, VIEW, max_visible=CAP)
-
-    def tick(self, pos: np.ndarray, halls: np.ndarray, active: np.ndarray, moved: np.ndarray):
-        return self.im.update(pos, halls, active)
+def pair_keys(vis: Visibility, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A Visibility as the other peers report a tick (outside the timing): lists, then
+    sorted entered/left pair keys."""
+    entered = np.sort(vis.entered_observers * n + vis.entered_targets)
+    left = np.sort(vis.left_observers * n + vis.left_targets)
+    return vis.observers, vis.targets, entered, left
 
 
 # ---------------------------------------------------------------------- the run
@@ -229,19 +228,16 @@ class Case:
     pairs: int
     mean_visible: float
     ours_ms: float
+    numpy_ms: float
     naive_ms: float | None
     ckdtree_ms: float
     ratio: float  # ours / cKDTree
-    numba_ms: float | None  # None: numba not installed
-    numba_ratio: float | None  # numba / ours
+    numpy_ratio: float  # numpy / ours
     agree: bool
 
 
-def same(ours, other, n: int) -> bool:
-    entered = np.sort(ours.entered_observers * n + ours.entered_targets)
-    left = np.sort(ours.left_observers * n + ours.left_targets)
-    return (np.array_equal(ours.observers, other[0]) and np.array_equal(ours.targets, other[1])
-            and np.array_equal(entered, other[2]) and np.array_equal(left, other[3]))
+def same(a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...]) -> bool:
+    return all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 
 def run_case(n: int, layout: str, ticks: int, warmup: int, seed: int) -> Case:
@@ -250,8 +246,8 @@ def run_case(n: int, layout: str, ticks: int, warmup: int, seed: int) -> Case:
     ours = Ours(n)
     kd = KDTree(n, ours.im)
     naive = Naive(n, ours.im) if n <= NAIVE_LIMIT else None
-    numba = Numba(n) if NumbaInterest is not None else None
-    times: dict[str, list[float]] = {"ours": [], "naive": [], "kd": [], "numba": []}
+    numpy_peer = Ours(n, NumpyInterest)
+    times: dict[str, list[float]] = {"ours": [], "numpy": [], "naive": [], "kd": []}
     agree = True
     moved = np.ones(n, bool)
     for tick in range(warmup + ticks):
@@ -263,7 +259,7 @@ def run_case(n: int, layout: str, ticks: int, warmup: int, seed: int) -> Case:
             if naive_now:
                 last = ours.im.last
                 naive.rule.prev_keys = np.sort(last.observers * n + last.targets) if last else np.zeros(0, np.int64)
-        for name, impl in (("ours", ours), ("kd", kd), ("naive", naive), ("numba", numba)):
+        for name, impl in (("ours", ours), ("numpy", numpy_peer), ("kd", kd), ("naive", naive)):
             if impl is None or (name == "naive" and not naive_now):
                 continue
             start = time.perf_counter()
@@ -271,20 +267,15 @@ def run_case(n: int, layout: str, ticks: int, warmup: int, seed: int) -> Case:
             elapsed = time.perf_counter() - start
             if tick >= warmup:
                 times[name].append(elapsed * 1e3)
-        mine = results["ours"]
-        agree &= same(mine, results["kd"], n)
-        for name in ("naive", "numba"):
-            if name in results:
-                agree &= same(mine, results[name], n)
+        for name in ("ours", "numpy"):
+            results[name] = pair_keys(results[name], n)
+        agree &= all(same(results["ours"], other) for other in results.values())
         moved = walk(world, rng)
-    vis = ours.im.last
-    pairs = len(vis.observers)
-    ours_ms = float(np.median(times["ours"]))
-    kd_ms = float(np.median(times["kd"]))
-    numba_ms = float(np.median(times["numba"])) if times["numba"] else None
-    return Case(n, layout, ticks, pairs, pairs / n, ours_ms,
+    pairs = len(ours.im.last.observers)
+    ours_ms, numpy_ms, kd_ms = (float(np.median(times[name])) for name in ("ours", "numpy", "kd"))
+    return Case(n, layout, ticks, pairs, pairs / n, ours_ms, numpy_ms,
                 float(np.median(times["naive"])) if times["naive"] else None, kd_ms, ours_ms / kd_ms,
-                numba_ms, numba_ms / ours_ms if numba_ms is not None else None, bool(agree))
+                numpy_ms / ours_ms, bool(agree))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -300,19 +291,13 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"interest management, one core: view {VIEW:g} m, leave {1.15 * VIEW:g} m, cap {CAP}, "
           f"10 % moving per tick, median of {ticks} ticks after {warmup} warm-up")
-    print("ours: InterestManager.update (incremental grid) | naive: all pairs, 256 rows at a time | "
-          "cKDTree: rebuild + k-NN (k=cap+1, r=view) + members | numba: compiled per-observer kernel; "
-          "all four do rank, cap, enter/leave")
-    compile_s = None
-    if NumbaInterest is not None:
-        import numba
-
-        compile_s = compile_kernel()
-        print(f"numba {numba.__version__}: JIT compile {compile_s:.1f} s, once, not in the timings")
-    else:
-        print("numba: not installed (pip install numba, or the bench extra), column n/a")
-    header = (f"{'N':>7} {'layout':>8} {'vis/obs':>7} {'ours ms':>9} {'naive ms':>9} {'cKDTree ms':>10} "
-              f"{'ours/cKDTree':>12} {'numba ms':>9} {'numba/ours':>10} agree")
+    print("ours: InterestManager.update (compiled per-observer kernel) | numpy: the previous incremental "
+          "Morton grid | naive: all pairs, 256 rows at a time | cKDTree: rebuild + k-NN (k=cap+1, r=view) "
+          "+ members; all four do rank, cap, enter/leave")
+    compile_s = warm()
+    print(f"numba {numba.__version__}: JIT compile (or disk cache load) {compile_s:.1f} s, once, not in the timings")
+    header = (f"{'N':>7} {'layout':>8} {'vis/obs':>7} {'ours ms':>9} {'numpy ms':>9} {'naive ms':>9} "
+              f"{'cKDTree ms':>10} {'ours/cKDTree':>12} {'numpy/ours':>10} agree")
     print(header)
     print("-" * len(header))
     cases = []
@@ -321,19 +306,17 @@ def main(argv: list[str] | None = None) -> int:
             case = run_case(n, layout, ticks, warmup, seed=n)
             cases.append(case)
             naive = f"{case.naive_ms:9.1f}" if case.naive_ms is not None else f"{'skipped':>9}"
-            if case.numba_ms is None:
-                compiled = f"{'n/a':>9} {'n/a':>10}"
-            else:
-                compiled = f"{case.numba_ms:9.2f} {case.numba_ratio:10.2f}"
-            print(f"{n:>7} {layout:>8} {case.mean_visible:7.1f} {case.ours_ms:9.2f} {naive} {case.ckdtree_ms:10.2f} "
-                  f"{case.ratio:12.2f} {compiled} {'yes' if case.agree else 'NO'}", flush=True)
+            print(f"{n:>7} {layout:>8} {case.mean_visible:7.1f} {case.ours_ms:9.2f} {case.numpy_ms:9.2f} {naive} "
+                  f"{case.ckdtree_ms:10.2f} {case.ratio:12.2f} {case.numpy_ratio:10.2f} "
+                  f"{'yes' if case.agree else 'NO'}", flush=True)
     if any(n > NAIVE_LIMIT for n in sizes):
         print(f"naive skipped above {NAIVE_LIMIT:,} avatars (O(n^2))")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({
         "config": {"view_radius": VIEW, "leave_radius": 1.15 * VIEW, "cap": CAP, "density_per_m2": DENSITY,
-                   "moving_fraction": 0.1, "ticks": ticks, "warmup": warmup, "numba_compile_s": compile_s},
-        "machine": {"python": platform.python_version(), "numpy": np.__version__, "cpu": platform.processor() or platform.machine()},
+                   "moving_fraction": 0.1, "ticks": ticks, "warmup": warmup, "kernel_compile_s": compile_s},
+        "machine": {"python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
+                    "cpu": platform.processor() or platform.machine()},
         "cases": [asdict(c) for c in cases],
     }, indent=2) + "\n")
     print(f"wrote {args.json}")

@@ -27,6 +27,7 @@ from websockets.protocol import State
 import protocol as p
 from world.model import Expo
 
+from . import interest
 from .clock import Clock, MonotonicClock
 from .config import ServerConfig
 from .metrics import ServerMetrics
@@ -95,7 +96,10 @@ class ExpoServer:
 
     async def start(self) -> None:
         """Settle commerce with the bank first, then listen: once /healthz answers, every
-        order the bank finished while we were down is fulfilled."""
+        order the bank finished while we were down is fulfilled. The interest kernel is
+        compiled (or loaded from its disk cache) before anything else: the first tick must
+        not stall for the JIT (~5 s) with clients connected."""
+        log.info("interest kernel ready", extra={"seconds": round(interest.warm(), 2)})
         if self.config.bank_url:
             await self._start_commerce()
         self._server = await serve(

@@ -17,7 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from server.interest import InterestManager
+from server import interest_kernel
+from server.interest import InterestManager, warm
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -306,6 +307,36 @@ def test_rejects_bad_arguments():
     im = InterestManager(4, 20.0)
     with pytest.raises(ValueError):
         im.visible_pairs(np.zeros((3, 2)), np.zeros(3, np.int16), np.ones(3, bool))
+
+
+# ---------------------------------------------------------------------- the compiled kernel
+
+
+def test_warm_compiles_the_one_signature_every_tick_uses():
+    """The server warms the kernel at start: whatever dtypes and layouts a caller passes,
+    a tick then finds it compiled instead of stalling ~5 s for the JIT."""
+    warm()
+    im = InterestManager(8, 20.0)
+    im.update(np.zeros((8, 2), np.float32), np.zeros(8, np.int64), np.ones(8, np.int8))
+    im.update(np.asfortranarray(np.ones((8, 2))), [0] * 8, [True] * 8, np.ones(8, bool))
+    assert len(interest_kernel.tick.signatures) == 1
+
+
+def test_kernel_compiles_in_memory_without_a_writable_cache(monkeypatch):
+    """numba refuses cache=True when no cache directory is writable (RuntimeError at
+    decoration, i.e. at import): the kernel must then compile without the disk cache."""
+    plain = []
+
+    def njit(**options):
+        if options.pop("cache", False):
+            raise RuntimeError("cannot cache function 'f': no locator available")
+        plain.append(options)
+        return lambda func: func
+
+    monkeypatch.setattr(interest_kernel, "njit", njit)
+    with pytest.warns(RuntimeWarning, match="NUMBA_CACHE_DIR"):
+        assert interest_kernel._compiled(inline="always")(abs) is abs
+    assert plain == [{"inline": "always"}]
 
 
 # ---------------------------------------------------------------------- property

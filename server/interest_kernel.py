@@ -1,12 +1,9 @@
 """The interest rule of server/interest.py as one compiled (numba) pass per tick.
 
-A measurement, not a server dependency: how fast the same job gets with a per-observer
-kernel, which numpy cannot express without whole-array passes. Same rule, same integers
-(``floor(d2 * key_scale)`` for newcomers, ``floor(d2 * (member_factor * key_scale))`` for
-members, ties to the lower slot, cap nearest by ``(key, slot)``), same output as the peers
-in benchmarks/interest.py: every observer's capped list by rank, and the entered/left pairs.
-
-Per tick, one single-threaded pass:
+``tick`` does the whole job for every observer; ``InterestManager`` holds its state between
+ticks. Same rule, same integers (``floor(d2 * key_scale)`` for newcomers,
+``floor(d2 * (member_factor * key_scale))`` for members, ties to the lower slot, cap nearest
+by ``(key, slot)``). One single-threaded pass:
 
 * Movers are found by comparing with the positions, halls and active flags of last tick
   (plus forgotten slots): no ``moved`` mask to trust.
@@ -29,13 +26,16 @@ Per tick, one single-threaded pass:
   observer, the simpler choice, measured 13 ms a tick at 10,000 avatars against 8-10 ms
   this way: it re-measures ~60 unchanged members and rescans ~100 candidates per observer.
 * The diff against each observer's previous list, with a mark array.
+
+The compiled code is cached on disk (``cache=True``): compiling takes ~5 s, loading it
+back well under a second, so only the first start after a change to this file pays.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from typing import NamedTuple
+import warnings
+from collections.abc import Callable
 
 import numpy as np
 from numba import njit
@@ -46,79 +46,20 @@ MOVER_CELLS_PER_AVATAR = 4.0  # 7 m cells for 1,000 movers on the same floor
 SLACK = 1e-9  # relative margin on search radii: float rounding never hides a candidate
 
 
-class Tick(NamedTuple):
-    """One tick, as the benchmark compares it; pair keys are ``observer * capacity + target``."""
+def _compiled(**options) -> Callable:
+    """``njit(cache=True)``. Numba refuses that outright (RuntimeError at decoration) when
+    neither __pycache__ here nor its user cache directory is writable, e.g. a read-only
+    install without a home: then compile in memory, once a process, and say so (once)."""
 
-    observers: np.ndarray  # int64, sorted
-    targets: np.ndarray  # int64, per observer by rank (nearest first, members discounted)
-    entered: np.ndarray  # sorted pair keys visible now and not last tick
-    left: np.ndarray  # sorted pair keys visible last tick and not now
+    def wrap(func: Callable) -> Callable:
+        try:
+            return njit(cache=True, **options)(func)
+        except RuntimeError:
+            warnings.warn("no writable cache directory for the interest kernel (set NUMBA_CACHE_DIR): "
+                          "it is compiled anew at every start", RuntimeWarning, stacklevel=1)
+            return njit(**options)(func)
 
-
-class NumbaInterest:
-    """Same constructor, rule and keys as ``InterestManager``."""
-
-    def __init__(self, capacity: int, view_radius: float, leave_radius: float | None = None,
-                 max_visible: int = 64) -> None:
-        if leave_radius is None:
-            leave_radius = 1.15 * view_radius
-        if not (view_radius > 0 and leave_radius >= view_radius):
-            raise ValueError("need 0 < view_radius <= leave_radius")
-        if max_visible < 1:
-            raise ValueError("max_visible must be positive")
-        self.capacity = capacity
-        self.view_radius = float(view_radius)
-        self.leave_radius = float(leave_radius)
-        self.max_visible = int(max_visible)
-        # the very formulas of InterestManager, so keys agree bit for bit
-        self.slot_bits = max(1, (capacity - 1).bit_length())
-        key_bits = min(40, 62 - 2 * self.slot_bits)
-        self.key_scale = float((1 << key_bits) - 1) / (self.view_radius**2)
-        self.member_factor = (self.view_radius / self.leave_radius) ** 2
-        # last tick: where everyone was, and every observer's list with its members' keys
-        self._x = np.zeros(capacity)
-        self._y = np.zeros(capacity)
-        self._halls = np.zeros(capacity, dtype=np.int16)
-        self._active = np.zeros(capacity, dtype=np.bool_)
-        self._forgotten = np.zeros(capacity, dtype=np.bool_)
-        self._offsets = np.zeros(capacity + 1, dtype=np.int64)
-        self._keys = np.zeros(0, dtype=np.int64)  # (member key << slot_bits) | target, sorted per observer
-        self._worst = np.full(capacity, -1, dtype=np.int64)  # the cap-th rank if the list was full
-
-    def forget(self, slot: int) -> None:
-        """The slot was freed or reused: its pairs lose membership and are reported left."""
-        self._forgotten[slot] = True
-
-    def update(self, positions: np.ndarray, halls: np.ndarray, active: np.ndarray) -> Tick:
-        positions = np.asarray(positions, dtype=np.float64)
-        if positions.shape != (self.capacity, 2):
-            raise ValueError("positions must cover the capacity")
-        x = np.ascontiguousarray(positions[:, 0])
-        y = np.ascontiguousarray(positions[:, 1])
-        halls = np.ascontiguousarray(halls, dtype=np.int16)
-        active = np.ascontiguousarray(active, dtype=np.bool_)
-        last = (self._x, self._y, self._halls, self._active, self._forgotten, self._offsets, self._keys,
-                self._worst)
-        rule = (self.max_visible, self.slot_bits, self.key_scale, self.member_factor * self.key_scale,
-                self.view_radius, self.leave_radius)
-        cells = (self.view_radius / CELL_DIVISOR, CELLS_PER_AVATAR, MOVER_CELLS_PER_AVATAR)
-        observers, targets, offsets, keys, worst, entered, left = _tick(x, y, halls, active, last, rule, cells)
-        self._x, self._y, self._halls, self._active = x.copy(), y.copy(), halls.copy(), active.copy()
-        self._offsets, self._keys, self._worst = offsets, keys, worst
-        self._forgotten[:] = False
-        return Tick(observers, targets, entered, left)
-
-
-def compile_kernel() -> float:
-    """Compile the kernel on a tiny world; returns the seconds it took (JIT, once a process)."""
-    start = time.perf_counter()
-    rng = np.random.default_rng(0)
-    im = NumbaInterest(16, 5.0, max_visible=4)
-    pos = rng.uniform(0, 10, (16, 2))
-    for _ in range(2):  # the second tick takes the unmoved observers' path too
-        im.update(pos, np.zeros(16, np.int16), np.ones(16, bool))
-        pos[:8] += 0.5
-    return time.perf_counter() - start
+    return wrap
 
 
 # ---------------------------------------------------------------------- the kernel
@@ -127,7 +68,7 @@ def compile_kernel() -> float:
 # argument per call, which cost a quarter of the tick.
 
 
-@njit(cache=False)
+@_compiled()
 def _build_grids(x: np.ndarray, y: np.ndarray, halls: np.ndarray, active: np.ndarray, moved: np.ndarray, hmin: int,
                  nh: int, cell_min: float, cells_per_avatar: float, mover_cells_per_avatar: float) -> tuple:
     """Counting sort into two grids, everyone (g = 0) and the movers (g = 1), one row-major
@@ -184,7 +125,7 @@ def _build_grids(x: np.ndarray, y: np.ndarray, halls: np.ndarray, active: np.nda
     return x0, y0, size, width, height, base, start, sx, sy, slot, count[:nh].sum()
 
 
-@njit(cache=False, inline="always")
+@_compiled(inline="always")
 def _insert(best: np.ndarray, cnt: int, cap: int, key: int) -> int:
     """Put ``key`` into the sorted ``best[:cnt]``, dropping the last one when full (the
     caller checked that it ranks); returns the new count."""
@@ -196,13 +137,13 @@ def _insert(best: np.ndarray, cnt: int, cap: int, key: int) -> int:
     return cnt + 1 if cnt < cap else cap
 
 
-@njit(cache=False, inline="always")
+@_compiled(inline="always")
 def _radius(q: int, scale: float) -> float:
     """A radius beyond which every newcomer's key exceeds ``q`` (true distance, with slack)."""
     return math.sqrt((q + 1.0) / scale) * (1.0 + SLACK)
 
 
-@njit(cache=False, inline="always")
+@_compiled(inline="always")
 def _cell_range(lo: float, hi: float, origin: float, size: float, cells: int) -> tuple[int, int]:
     """Cells [first, last] covering coordinates [lo, hi]: the same float steps as the
     avatars' own cells, so every avatar in [lo, hi] is inside (rounding is monotone)."""
@@ -213,7 +154,7 @@ def _cell_range(lo: float, hi: float, origin: float, size: float, cells: int) ->
     return first, last
 
 
-@njit(cache=False, inline="always")
+@_compiled(inline="always")
 def _members(o: int, x: np.ndarray, y: np.ndarray, halls: np.ndarray, active: np.ndarray, forgotten: np.ndarray,
              moved: np.ndarray, keys: np.ndarray, p0: int, p1: int, mark: np.ndarray, best: np.ndarray,
              fresh: np.ndarray, rule: tuple) -> int:
@@ -249,7 +190,7 @@ def _members(o: int, x: np.ndarray, y: np.ndarray, halls: np.ndarray, active: np
     return cnt + nf
 
 
-@njit(cache=False, inline="always")
+@_compiled(inline="always")
 def _search(o: int, k: int, grids: tuple, x: np.ndarray, y: np.ndarray, mark: np.ndarray, best: np.ndarray, cnt: int,
             rule: tuple) -> int:
     """Add the newcomers of grid ``k`` (a grid index, see _build_grids) to o's ranking: a
@@ -298,7 +239,7 @@ def _search(o: int, k: int, grids: tuple, x: np.ndarray, y: np.ndarray, mark: np
         radius = need if cnt == cap else min(2.0 * radius, need)
 
 
-@njit(cache=False, inline="always")
+@_compiled(inline="always")
 def _sort_pairs(pairs: np.ndarray, lo: int, hi: int) -> None:
     """Insertion sort of one observer's few changed pairs, or nearly sorted keys."""
     for i in range(lo + 1, hi):
@@ -310,11 +251,16 @@ def _sort_pairs(pairs: np.ndarray, lo: int, hi: int) -> None:
         pairs[j] = k
 
 
-@njit(cache=False)
-def _tick(x: np.ndarray, y: np.ndarray, halls: np.ndarray, active: np.ndarray, last: tuple, rule: tuple,
-          cells: tuple) -> tuple:
+@_compiled()
+def tick(x: np.ndarray, y: np.ndarray, halls: np.ndarray, active: np.ndarray, last: tuple, rule: tuple,
+         cells: tuple) -> tuple:
     """One tick for every observer: lists by rank, their offsets, the keys and worst ranks
-    for next tick, and the entered and left pair keys."""
+    for next tick, and the entered and left pair keys (``observer * n + target``, sorted).
+
+    ``last`` is what the previous tick returned and saw, as InterestManager keeps it: (x, y,
+    halls, active, forgotten, offsets, keys, worst); ``rule`` is (max_visible, slot_bits,
+    key_scale, member key scale, view_radius, leave_radius); ``cells`` is (smallest cell,
+    cells per avatar, cells per mover)."""
     lx, ly, lhalls, lactive, forgotten, prev_off, prev_key, prev_worst = last
     cap, tb, _, mscale, _, _ = rule
     n = len(x)

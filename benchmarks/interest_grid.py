@@ -1,4 +1,5 @@
-"""A multi-resolution spatial hash over avatars, kept sorted by (hall, Morton code, slot).
+"""A multi-resolution spatial hash over avatars, kept sorted by (hall, Morton code, slot):
+the grid of the numpy benchmark peer, interest_numpy.py.
 
 Why Morton order: with cells of the finest size ``f`` numbered along a Z-curve, every
 coarser cell (size ``f * 2**k``, aligned) is one contiguous run of the sorted array, so a
