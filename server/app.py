@@ -27,7 +27,7 @@ from websockets.protocol import State
 import protocol as p
 from world.model import Expo
 
-from . import interest
+from . import interest, snapshots
 from .clock import Clock, MonotonicClock
 from .config import ServerConfig
 from .metrics import ServerMetrics
@@ -96,10 +96,11 @@ class ExpoServer:
 
     async def start(self) -> None:
         """Settle commerce with the bank first, then listen: once /healthz answers, every
-        order the bank finished while we were down is fulfilled. The interest kernel is
-        compiled (or loaded from its disk cache) before anything else: the first tick must
-        not stall for the JIT (~5 s) with clients connected."""
+        order the bank finished while we were down is fulfilled. The interest and snapshot
+        kernels are compiled (or loaded from their disk cache) before anything else: the
+        first tick must not stall for the JIT (~5 s each) with clients connected."""
         log.info("interest kernel ready", extra={"seconds": round(interest.warm(), 2)})
+        log.info("snapshot kernel ready", extra={"seconds": round(snapshots.warm(), 2)})
         if self.config.bank_url:
             await self._start_commerce()
         self._server = await serve(

@@ -34,32 +34,15 @@ back well under a second, so only the first start after a change to this file pa
 from __future__ import annotations
 
 import math
-import warnings
-from collections.abc import Callable
 
 import numpy as np
-from numba import njit
+
+from .jit import compiled
 
 CELL_DIVISOR = 32.0  # cells down to 0.625 m at a 20 m view, for small dense halls
 CELLS_PER_AVATAR = 8.0  # 1.6 m cells for 10,000 avatars on 0.2 km^2; 2-8 measured best there
 MOVER_CELLS_PER_AVATAR = 4.0  # 7 m cells for 1,000 movers on the same floor
 SLACK = 1e-9  # relative margin on search radii: float rounding never hides a candidate
-
-
-def _compiled(**options) -> Callable:
-    """``njit(cache=True)``. Numba refuses that outright (RuntimeError at decoration) when
-    neither __pycache__ here nor its user cache directory is writable, e.g. a read-only
-    install without a home: then compile in memory, once a process, and say so (once)."""
-
-    def wrap(func: Callable) -> Callable:
-        try:
-            return njit(cache=True, **options)(func)
-        except RuntimeError:
-            warnings.warn("no writable cache directory for the interest kernel (set NUMBA_CACHE_DIR): "
-                          "it is compiled anew at every start", RuntimeWarning, stacklevel=1)
-            return njit(**options)(func)
-
-    return wrap
 
 
 # ---------------------------------------------------------------------- the kernel
@@ -68,7 +51,7 @@ def _compiled(**options) -> Callable:
 # argument per call, which cost a quarter of the tick.
 
 
-@_compiled()
+@compiled()
 def _build_grids(x: np.ndarray, y: np.ndarray, halls: np.ndarray, active: np.ndarray, moved: np.ndarray, hmin: int,
                  nh: int, cell_min: float, cells_per_avatar: float, mover_cells_per_avatar: float) -> tuple:
     """Counting sort into two grids, everyone (g = 0) and the movers (g = 1), one row-major
@@ -125,7 +108,7 @@ def _build_grids(x: np.ndarray, y: np.ndarray, halls: np.ndarray, active: np.nda
     return x0, y0, size, width, height, base, start, sx, sy, slot, count[:nh].sum()
 
 
-@_compiled(inline="always")
+@compiled(inline="always")
 def _insert(best: np.ndarray, cnt: int, cap: int, key: int) -> int:
     """Put ``key`` into the sorted ``best[:cnt]``, dropping the last one when full (the
     caller checked that it ranks); returns the new count."""
@@ -137,13 +120,13 @@ def _insert(best: np.ndarray, cnt: int, cap: int, key: int) -> int:
     return cnt + 1 if cnt < cap else cap
 
 
-@_compiled(inline="always")
+@compiled(inline="always")
 def _radius(q: int, scale: float) -> float:
     """A radius beyond which every newcomer's key exceeds ``q`` (true distance, with slack)."""
     return math.sqrt((q + 1.0) / scale) * (1.0 + SLACK)
 
 
-@_compiled(inline="always")
+@compiled(inline="always")
 def _cell_range(lo: float, hi: float, origin: float, size: float, cells: int) -> tuple[int, int]:
     """Cells [first, last] covering coordinates [lo, hi]: the same float steps as the
     avatars' own cells, so every avatar in [lo, hi] is inside (rounding is monotone)."""
@@ -154,7 +137,7 @@ def _cell_range(lo: float, hi: float, origin: float, size: float, cells: int) ->
     return first, last
 
 
-@_compiled(inline="always")
+@compiled(inline="always")
 def _members(o: int, x: np.ndarray, y: np.ndarray, halls: np.ndarray, active: np.ndarray, forgotten: np.ndarray,
              moved: np.ndarray, keys: np.ndarray, p0: int, p1: int, mark: np.ndarray, best: np.ndarray,
              fresh: np.ndarray, rule: tuple) -> int:
@@ -190,7 +173,7 @@ def _members(o: int, x: np.ndarray, y: np.ndarray, halls: np.ndarray, active: np
     return cnt + nf
 
 
-@_compiled(inline="always")
+@compiled(inline="always")
 def _search(o: int, k: int, grids: tuple, x: np.ndarray, y: np.ndarray, mark: np.ndarray, best: np.ndarray, cnt: int,
             rule: tuple) -> int:
     """Add the newcomers of grid ``k`` (a grid index, see _build_grids) to o's ranking: a
@@ -239,7 +222,7 @@ def _search(o: int, k: int, grids: tuple, x: np.ndarray, y: np.ndarray, mark: np
         radius = need if cnt == cap else min(2.0 * radius, need)
 
 
-@_compiled(inline="always")
+@compiled(inline="always")
 def _sort_pairs(pairs: np.ndarray, lo: int, hi: int) -> None:
     """Insertion sort of one observer's few changed pairs, or nearly sorted keys."""
     for i in range(lo + 1, hi):
@@ -251,7 +234,7 @@ def _sort_pairs(pairs: np.ndarray, lo: int, hi: int) -> None:
         pairs[j] = k
 
 
-@_compiled()
+@compiled()
 def tick(x: np.ndarray, y: np.ndarray, halls: np.ndarray, active: np.ndarray, last: tuple, rule: tuple,
          cells: tuple) -> tuple:
     """One tick for every observer: lists by rank, their offsets, the keys and worst ranks

@@ -17,12 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgpack
 import numpy as np
 
 import protocol as p
 from protocol.limits import BOOTH_CHANNEL_MARGIN, CHAT_PROXIMITY_RADIUS
-from protocol.packing import array_header, pack_ints
 from world.manifest import to_manifest
 from world.model import Expo
 from world.motion import PORTAL_COOLDOWN, HallGeometry, portal_hops, step
@@ -33,7 +31,7 @@ from .config import ServerConfig
 from .interest import InterestManager
 from .metrics import ServerMetrics
 from .ratelimit import TokenBucket
-from .snapshots import SentTable
+from .snapshots import FrameEncoder, SentTable
 from .staff import booth_of_pass
 
 log = logging.getLogger("expo.server")
@@ -105,6 +103,7 @@ class Simulation:
         self.avatars = AvatarTable(config.max_clients)
         self.interest = InterestManager(config.max_clients, config.view_radius, max_visible=config.max_visible)
         self.sent = SentTable(config.max_clients)
+        self.frames = FrameEncoder(config.max_clients)
         self.sessions: dict[str, Session] = {}
         self.by_token: dict[str, Session] = {}
         self.by_slot: dict[int, Session] = {}
@@ -463,6 +462,8 @@ class Simulation:
         cfg = self.config
         av = self.avatars
         sending = np.zeros(av.capacity, dtype=bool)
+        acks = np.zeros(av.capacity, dtype=np.int64)
+        senders = []
         for session in self.sessions.values():
             peer = session.peer
             if peer is None or peer.close_request is not None:
@@ -481,33 +482,21 @@ class Simulation:
             else:
                 session.stuck_since = None
                 sending[session.slot] = True
+                acks[session.slot] = session.acked_seq
+                senders.append(session)
 
         q = av.quantised()
         diff = self.sent.diff(observers, targets, av.entity, q, sending)
-        # Python lists once per tick: indexing them per client is far cheaper than numpy scalars
-        leave_at, enter_at, delta_at = diff.leave_offsets.tolist(), diff.enter_offsets.tolist(), diff.delta_offsets.tolist()
-        leaving, entering = diff.leave_entities.tolist(), diff.enter_targets.tolist()
-        delta_bytes, byte_at = pack_ints(diff.deltas)  # every client's deltas, encoded at once
-        delta_bytes_at = byte_at[5 * diff.delta_offsets].tolist()  # where each observer's deltas start
-        states, halls = q.tolist(), av.hall.tolist()
-        packb = msgpack.Packer(use_bin_type=True).pack
-        head = [p.Snapshot.TYPE, self.tick_count, now]
-        snapshot_header = bytes((0x90 | 6,))  # a 6-item array: head, ack, own, then the deltas
-        for slot in np.flatnonzero(sending).tolist():
-            session = self.by_slot[slot]
+        slots = np.array([session.slot for session in senders], dtype=np.int64)
+        data, at = self.frames.encode(diff, slots, acks, av.hall, q, av.entity, av.info, self.tick_count, now)
+        for i, session in enumerate(senders):
             out = session.peer.outbox
-            lo, hi = leave_at[slot], leave_at[slot + 1]
-            if hi > lo:
-                out.append(packb([p.Leave.TYPE, leaving[lo:hi]]))
-            lo, hi = enter_at[slot], enter_at[slot + 1]
-            if hi > lo:
-                out.append(packb([p.Enter.TYPE, [av.info[t].wire_prefix() + [states[t]] for t in entering[lo:hi]]]))
-            out.append(b"".join((
-                snapshot_header,
-                packb(head + [session.acked_seq, [halls[slot], *states[slot]]])[1:],  # items without their header
-                array_header(5 * (delta_at[slot + 1] - delta_at[slot])),
-                delta_bytes[delta_bytes_at[slot]:delta_bytes_at[slot + 1]],
-            )))
+            leave, enter, snapshot, end = at[3 * i : 3 * i + 4]
+            if enter > leave:
+                out.append(data[leave:enter])
+            if snapshot > enter:
+                out.append(data[enter:snapshot])
+            out.append(data[snapshot:end])
 
     def announce_sale(self, booth_id: str, buyer_entity: int, radius: float) -> None:
         """Everyone near the booth sees a sale happen there."""

@@ -322,23 +322,6 @@ def test_warm_compiles_the_one_signature_every_tick_uses():
     assert len(interest_kernel.tick.signatures) == 1
 
 
-def test_kernel_compiles_in_memory_without_a_writable_cache(monkeypatch):
-    """numba refuses cache=True when no cache directory is writable (RuntimeError at
-    decoration, i.e. at import): the kernel must then compile without the disk cache."""
-    plain = []
-
-    def njit(**options):
-        if options.pop("cache", False):
-            raise RuntimeError("cannot cache function 'f': no locator available")
-        plain.append(options)
-        return lambda func: func
-
-    monkeypatch.setattr(interest_kernel, "njit", njit)
-    with pytest.warns(RuntimeWarning, match="NUMBA_CACHE_DIR"):
-        assert interest_kernel._compiled(inline="always")(abs) is abs
-    assert plain == [{"inline": "always"}]
-
-
 # ---------------------------------------------------------------------- property
 
 
