@@ -3,7 +3,13 @@ schedules, and reconnection with resume.
 
 Everything protocol-shaped happens in the core; this module only moves bytes and keeps
 time. Inputs are sent on a fixed schedule of one per server tick from the current
-``Controls`` (the keys held), as the server applies exactly one input per tick.
+``Controls`` (the keys held), as the server applies exactly one input per tick. The
+schedule is an ``InputSchedule``: each transport has its own, or many share one (a swarm of
+bots in one process: one timer a tick for all of them, not a task each).
+
+Frames are written straight into the connection's sans-I/O protocol and transport, without
+awaiting: a client sends a few small frames a tick, and writing them synchronously keeps
+them in order from every sender (inputs, pings, commands) without a lock.
 
 The transport is used from one event loop. ``client.threaded`` runs it in a thread of its
 own for an application (Panda3D) that owns the main thread.
@@ -13,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import random
 import threading
@@ -23,9 +30,13 @@ from dataclasses import dataclass, field
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.protocol import State
 
 from . import events as ev
 from .core import ClientCore, ClientState, NotJoined
+
+
+log = logging.getLogger("expo.client")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,12 +82,62 @@ class TrafficCounters:
     sent_by_type: Counter[int] = field(default_factory=Counter)  # message type -> frames
 
 
+class InputSchedule:
+    """One timer for the inputs of every member transport, at the server's tick rate.
+
+    Members are served in ``phases`` groups spread over the tick, so a swarm's inputs reach
+    the server (and its snapshots come back) spread out, as people's would, not in one
+    burst a tick. Ticks missed while the loop was held up are skipped, not sent in a burst:
+    the server applies one input per tick, so a burst would only wait in its queue."""
+
+    def __init__(self, phases: int = 4) -> None:
+        self.dt: float | None = None
+        self.phases = phases
+        self._members: dict[Transport, None] = {}  # insertion-ordered set
+        self._task: asyncio.Task | None = None
+
+    def add(self, transport: Transport, dt: float) -> None:
+        if self._members and dt != self.dt:
+            raise ValueError(f"this schedule ticks every {self.dt} s, not {dt} s")
+        self.dt = dt
+        self._members[transport] = None
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="inputs")
+
+    def remove(self, transport: Transport) -> None:
+        self._members.pop(transport, None)
+        if not self._members and self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        phase = 0
+        while self._members:
+            dt = self.dt
+            step = dt / self.phases
+            next_at += step
+            delay = next_at - loop.time()
+            if delay < -dt:
+                next_at += step * math.floor(-delay / step)
+                delay = next_at - loop.time()
+            await asyncio.sleep(max(0.0, delay))
+            for transport in list(self._members)[phase :: self.phases]:
+                try:
+                    transport.input_tick(dt)
+                except Exception:  # one member's failure must not stop the others' inputs
+                    log.exception("input tick failed")
+            phase = (phase + 1) % self.phases
+
+
 class Transport:
     """Runs one ClientCore over a WebSocket until ``close`` or a final refusal.
 
     Events go to ``on_event`` when given, else into ``self.events`` (an asyncio.Queue).
     ``before_input(now)`` is called just before each scheduled input, so a driver (a bot,
-    a test) can steer from the newest state. ``clock`` and ``rng`` are injectable.
+    a test) can steer from the newest state. ``schedule`` is shared by transports in one
+    event loop, else each has its own. ``clock`` and ``rng`` are injectable.
     """
 
     def __init__(
@@ -92,6 +153,7 @@ class Transport:
         ping_interval: float = 1.5,
         reconnect: bool = True,
         open_timeout: float = 10.0,
+        schedule: InputSchedule | None = None,
     ) -> None:
         self.core = core
         self.url = url
@@ -108,7 +170,7 @@ class Transport:
         self.traffic = TrafficCounters()
         self.lock = threading.Lock()  # guards the core for readers in other threads
         self.connection: ClientConnection | None = None
-        self._send_lock = asyncio.Lock()
+        self.schedule = schedule or InputSchedule(phases=1)
         self._joined = asyncio.Event()
         self._stopping = False
         self._stopped = asyncio.Event()
@@ -128,7 +190,7 @@ class Transport:
         Raises NotJoined when there is no avatar right now."""
         with self.lock:
             do(self.core)
-        await self.flush()
+        self.flush()
 
     async def close(self, timeout: float = 2.0) -> None:
         """Leave for good: Bye, then close the socket; ``run`` returns."""
@@ -138,9 +200,9 @@ class Transport:
             self.core.bye()
         ws = self.connection
         if ws is not None:
-            with contextlib.suppress(ConnectionClosed, TimeoutError):
-                await asyncio.wait_for(self.flush(), timeout)  # a server that stopped reading gets no Bye
-            await ws.close()
+            self.flush()
+            with contextlib.suppress(TimeoutError):  # a server that stopped reading gets no closing handshake
+                await asyncio.wait_for(ws.close(), timeout)
 
     # ------------------------------------------------------------------ the loop
 
@@ -179,9 +241,9 @@ class Transport:
         """One connection, from Hello to close. Returns (joined, retry at once)."""
         with self.lock:
             self.core.connection_made(self.clock(), opened_at)
-        await self.flush()
+        self.flush()
         joined = retry_now = False
-        tasks: list[asyncio.Task] = []
+        pings: asyncio.Task | None = None
         traffic = self.traffic
         try:
             async for data in ws:
@@ -195,67 +257,56 @@ class Transport:
                         joined = True
                         self._joined.set()
                         self._last_yaw = None
-                        if not tasks:
-                            dt = 1.0 / event.welcome.tick_rate
-                            tasks = [asyncio.create_task(self._inputs(dt)), asyncio.create_task(self._pings())]
+                        if pings is None:
+                            self.schedule.add(self, 1.0 / event.welcome.tick_rate)
+                            pings = asyncio.create_task(self._pings())
                     elif isinstance(event, ev.Refused) and event.code == "resume_failed":
                         retry_now = True
                     self._on_event(event)
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
-                    await task
+            self.schedule.remove(self)
+            if pings is not None:
+                pings.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pings
         return joined, retry_now
 
-    async def flush(self) -> None:
-        """Send what the core queued, in order (one writer at a time keeps seqs ordered)."""
-        async with self._send_lock:
-            with self.lock:
-                frames = self.core.data_to_send()
-            ws = self.connection
-            if ws is None or not frames:
+    def flush(self) -> None:
+        """Write what the core queued, in order, now. Nothing is written once the
+        connection is closing (the core's reconnection handles what was lost)."""
+        with self.lock:
+            frames = self.core.data_to_send()
+        ws = self.connection
+        if ws is None or not frames or ws.protocol.state is not State.OPEN:
+            return
+        traffic = self.traffic
+        for frame in frames:
+            ws.protocol.send_binary(frame)
+            traffic.frames_out += 1
+            traffic.bytes_out += len(frame)
+            traffic.sent_by_type[frame[1]] += 1  # [type, ...] as a fixarray: the type is byte 1
+        ws.send_data()
+
+    def input_tick(self, dt: float) -> None:
+        """The schedule's call, once a tick: one input while moving or turning, nothing
+        while standing still, and none while more are unacknowledged than a round trip
+        explains (the server's queue would only grow the input-to-ack delay)."""
+        now = self.clock()
+        if self.before_input is not None:
+            self.before_input(now)
+        c = self.controls
+        if not c.moving and c.yaw == self._last_yaw:
+            return
+        with self.lock:
+            core = self.core
+            if not core.joined:
                 return
-            traffic = self.traffic
-            for frame in frames:
-                await ws.send(frame)
-                traffic.frames_out += 1
-                traffic.bytes_out += len(frame)
-                traffic.sent_by_type[frame[1]] += 1  # [type, ...] as a fixarray: the type is byte 1
-
-    async def _inputs(self, dt: float) -> None:
-        """One input per tick while moving or turning; nothing while standing still.
-
-        The server applies exactly one queued input per tick, so inputs sent faster than
-        that only wait in its queue: ticks missed while this loop was held up are skipped,
-        not sent in a burst, and a tick's input is held back while more are unacknowledged
-        than a round trip explains (the queue would only grow the input-to-ack delay)."""
-        loop = asyncio.get_running_loop()
-        next_at = loop.time()
-        while True:
-            next_at += dt
-            delay = next_at - loop.time()
-            if delay < -dt:
-                next_at += dt * math.floor(-delay / dt)
-                delay = next_at - loop.time()
-            await asyncio.sleep(max(0.0, delay))
-            now = self.clock()
-            if self.before_input is not None:
-                self.before_input(now)
-            c = self.controls
-            if not c.moving and c.yaw == self._last_yaw:
-                continue
-            with self.lock:
-                core = self.core
-                if not core.joined:
-                    continue
-                if core.seq - core.ack > self.max_in_flight(dt):
-                    self.traffic.inputs_held += 1
-                    continue
-                core.send_input(c.move_x, c.move_y, c.yaw, c.run, now)
-            self._last_yaw = c.yaw
-            await self.flush()
+            if core.seq - core.ack > self.max_in_flight(dt):
+                self.traffic.inputs_held += 1
+                return
+            core.send_input(c.move_x, c.move_y, c.yaw, c.run, now)
+        self._last_yaw = c.yaw
+        self.flush()
 
     def max_in_flight(self, dt: float) -> int:
         """Inputs that may be unacknowledged: those a round trip covers, plus two ticks of slack."""
@@ -269,5 +320,5 @@ class Transport:
                     self.core.ping(self.clock())
                 except NotJoined:
                     return
-            await self.flush()
+            self.flush()
             await asyncio.sleep(self.ping_interval)

@@ -16,7 +16,7 @@ from world.model import Expo, Hall, Vec2
 
 from .. import events as ev
 from ..core import ClientCore
-from ..transport import Transport
+from ..transport import InputSchedule, Transport
 from .stats import Recorder
 
 ARRIVED = 0.6  # metres from the target that count as there
@@ -30,7 +30,7 @@ KIND_OF_EVENT = {
 
 class Bot:
     def __init__(self, index: int, name: str, url: str, rng: random.Random, recorder: Recorder,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], schedule: InputSchedule | None = None) -> None:
         self.index = index
         self.rng = rng
         self.recorder = recorder
@@ -38,7 +38,7 @@ class Bot:
         colour = rng.randrange(0x1000000)
         self.core = ClientCore(name, colour, rng.randrange(256), view=False, predict=False)
         self.transport = Transport(self.core, url, on_event=self._on_event, before_input=self._steer,
-                                   clock=clock, rng=random.Random(rng.random()))
+                                   clock=clock, rng=random.Random(rng.random()), schedule=schedule)
         self.target: tuple[float, float] | None = None
         self.running = False
         self.facing = rng.uniform(-math.pi, math.pi)

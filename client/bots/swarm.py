@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from protocol import CLIENT_MESSAGES
 
+from ..transport import InputSchedule
 from .behaviours import BEHAVIOURS
 from .bot import Bot
 from .stats import Recorder
@@ -63,6 +64,7 @@ class Swarm:
         self.clock = clock
         self.recorder = Recorder()
         self.bots: list[Bot] = []
+        self.inputs = InputSchedule()  # one timer for every bot's inputs, not a task each
         self._tasks: list[asyncio.Task] = []
         self._started = 0.0
 
@@ -103,7 +105,8 @@ class Swarm:
     def _spawn(self, index: int) -> None:
         cfg = self.config
         rng = bot_rng(cfg.seed, index)
-        bot = Bot(index, bot_name(cfg.name_prefix, cfg.seed, index), cfg.url, rng, self.recorder, self.clock)
+        bot = Bot(index, bot_name(cfg.name_prefix, cfg.seed, index), cfg.url, rng, self.recorder, self.clock,
+                  self.inputs)
         self.bots.append(bot)
         self._tasks.append(asyncio.create_task(bot.transport.run(), name=f"bot-{index}-net"))
         self._tasks.append(asyncio.create_task(self._live(bot), name=f"bot-{index}-live"))

@@ -11,7 +11,7 @@ import pytest
 from client import events as ev
 from client.core import ClientCore, ClientState
 from client.threaded import ClientThread
-from client.transport import Backoff, Transport
+from client.transport import Backoff, InputSchedule, Transport
 from client_link import default_expo
 from server.app import ExpoServer
 from server.config import ServerConfig
@@ -42,6 +42,30 @@ async def next_event(transport: Transport, kind: type, timeout: float = 5.0):
 def queued(transport: Transport, kind: type) -> list:
     """Events of a kind waiting in the queue, without consuming them."""
     return [e for e in list(transport.events._queue) if isinstance(e, kind)]
+
+
+async def test_a_shared_schedule_drives_every_member_and_survives_a_failing_one(server):
+    schedule = InputSchedule()
+    walkers = [Transport(ClientCore(name), url(server), backoff=FAST, schedule=schedule) for name in ("Ada", "Ben", "Cy")]
+    runs = [asyncio.create_task(t.run()) for t in walkers]
+    for t in walkers:
+        await t.wait_joined(5)
+        t.set_controls(1.0, 0.0, 0.0, False)
+    broken = walkers[0]
+
+    def explode(now: float) -> None:
+        raise RuntimeError("a driver bug")
+
+    broken.before_input = explode
+    await asyncio.sleep(0.6)
+    assert broken.core.seq == 0 and all(t.core.ack >= 8 for t in walkers[1:])  # ~12 ticks each
+    assert schedule.dt == 0.05 and [t.get_name() for t in asyncio.all_tasks()].count("inputs") == 1
+    with pytest.raises(ValueError, match="ticks every"):
+        schedule.add(broken, 0.1)
+    for t in walkers:
+        await t.close()
+    await asyncio.gather(*runs)
+    assert schedule._task is None  # the last member's leaving stops the timer
 
 
 def drop_all(srv: ExpoServer) -> None:
