@@ -54,7 +54,11 @@ def configure_panda(offscreen: bool, size: tuple[int, int] = (1280, 720), multis
              "window-title Silk Road Expo", "notify-level-display error", "notify-level-device fatal",
              "textures-power-2 none", "print-pipe-types false"]
     if offscreen:
-        lines.append("window-type offscreen")
+        # Each frame finished before the next: a window's buffer swap bounds the frames the
+        # driver has queued, an offscreen buffer does not, and Mesa's software renderer then
+        # queues thousands of undrawn frames, which the next texture upload or screenshot
+        # must wait for (a portal hop hung for minutes).
+        lines += ["window-type offscreen", "gl-finish true"]
         if not os.environ.get("DISPLAY"):  # no X server: straight to EGL, not a failed X11 try first
             lines.append("load-display p3headlessgl")
     if multisamples:
@@ -280,7 +284,7 @@ class ExpoApp(ShowBase):
         near = booth.id if booth else None
         if near != v.near:
             v.near = near
-            self._show_card(v, booth)
+            self._show_card(v, booth if self.fixed_view is None else None)  # a fixed view does not show us
         self.hud.set_place(hall.name, f"{len(scene.others) + 1} visitors in view  ·  {v.expo.name}")
 
     def _enter_hall(self, v: Visit, index: int) -> None:

@@ -1,0 +1,30 @@
+"""``expo-client --screenshot`` as an exhibitor runs it: a booth in the second hall, so the
+preview walks through a portal (the hall change once hung the software renderer) and a
+crowd gathers there too."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from panda3d.core import PNMImage
+
+from processes import BIN
+
+pytestmark = pytest.mark.e2e
+
+
+def test_previews_a_booth_in_the_other_hall_with_a_crowd(tmp_path):
+    shot = tmp_path / "nile.png"
+    done = subprocess.run(
+        [str(BIN / "expo-client"), "--screenshot", str(shot), "--booth", "eg-nile-cotton", "--bots", "3",
+         "--size", "640x360"],
+        capture_output=True, text=True, timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "hall maritime, 3 avatars" in done.stdout
+    image = PNMImage()
+    assert image.read(str(shot)) and (image.getXSize(), image.getYSize()) == (640, 360)
+    # the booth's banner fills the top middle: Egypt's exhibitor is in red (#a50d1e-ish), not the hall's floor
+    r, g, b = image.getXel(320, 60)
+    assert r > 0.45 and g < 0.25 and b < 0.25, (r, g, b)
