@@ -6,9 +6,9 @@ Runs everything on this machine: an expo-server process (view radius and cap rai
 avatar in the hall is sent), expo-bots processes that wander, and the Panda3D client
 offscreen with a camera high over the hall so the whole crowd is on screen. Each frame is a
 full client frame (network events, interpolation, avatar nodes, HUD, render), finished with
-glFinish (``gl-finish``) as a window's buffer swap would: an offscreen buffer otherwise lets
-the software renderer queue frames it has not drawn, and the count would be of submissions,
-not of pictures (a first version of this script reported 3,400 fps for the floor). The peer,
+glFinish (``gl-finish``, which the client sets offscreen) as a window's buffer swap would:
+an offscreen buffer otherwise lets the software renderer queue frames it has not drawn,
+and the count would be of submissions, not of pictures (a first version of this script reported 3,400 fps for the floor). The peer,
 measured in the same run and window: the bare renderer drawing only the hall's floor.
 Prints a table and writes benchmarks/results/client_fps.json.
 """
@@ -28,7 +28,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from panda3d.core import loadPrcFileData  # noqa: E402
 from processes import BIN, free_port, start, stop  # noqa: E402
 
 from client.desktop.app import ExpoApp  # noqa: E402
@@ -68,7 +67,6 @@ def main() -> int:
     args = ap.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     counts = [int(c) for c in args.counts.split(",")]
-    loadPrcFileData("client-fps", "gl-finish true")
     expo = load_expo(default_expo_path())
     hall = expo.halls[0]
     scratch = tempfile.TemporaryDirectory(prefix="expo-fps-")
