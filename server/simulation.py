@@ -109,7 +109,6 @@ class Simulation:
         self.by_slot: dict[int, Session] = {}
         self.peers: set[Peer] = set()
         self.tick_count = 0
-        self.relocated = np.zeros(config.max_clients, dtype=bool)  # moved other than by input
         self.commerce: Any = None  # server.commerce.Commerce when a bank is configured
 
     def _use_expo(self, expo: Expo) -> None:
@@ -134,7 +133,6 @@ class Simulation:
                 av.hall[slot] = hall
         live = np.flatnonzero(av.active)
         av.pos[live] = step(self.geometry, av.hall[live], av.pos[live], np.zeros((len(live), 2)), np.zeros(len(live), bool), 0.0)
-        self.relocated[live] = True
         update = p.encode(p.ExpoUpdate(self.manifest))
         for session in self.sessions.values():
             if session.peer is not None:
@@ -255,7 +253,6 @@ class Simulation:
             return
         hall = self.expo.halls[0]
         slot = self.avatars.add(name, hello.colour, hello.style, staff_of, 0, hall.spawn.x, hall.spawn.y, 0.0)
-        self.relocated[slot] = True
         session = Session(
             id=self._token(),
             resume_token=self._token(),
@@ -396,9 +393,8 @@ class Simulation:
         now = self.clock.now()
         self.tick_count += 1
         self._expire(now)
-        moved = self._move(now) | self.relocated
-        self.relocated[:] = False
-        observers, targets = self.interest.visible_pairs(self.avatars.pos, self.avatars.hall, self.avatars.active, moved)
+        self._move(now)
+        observers, targets = self.interest.visible_pairs(self.avatars.pos, self.avatars.hall, self.avatars.active)
         self._send_snapshots(now, observers, targets)
 
     def _expire(self, now: float) -> None:
@@ -410,8 +406,8 @@ class Simulation:
             if session.peer is None and session.detached_at is not None and now - session.detached_at > cfg.resume_grace:
                 self._remove_session(session, "timeout")
 
-    def _move(self, now: float) -> np.ndarray:
-        """Apply queued inputs, one step each; returns the mask of avatars that moved.
+    def _move(self, now: float) -> None:
+        """Apply queued inputs, one step each.
 
         Each avatar earns INPUT_CREDIT_PER_TICK inputs per tick (saved up to INPUT_CREDIT_CAP).
         A client sending one input per tick is applied one per tick; after a network hiccup
@@ -419,7 +415,6 @@ class Simulation:
         and a client sending faster than the tick gains at most the 10 % allowance."""
         av = self.avatars
         av.motion[:] = 0
-        moved = np.zeros(av.capacity, dtype=bool)
         for session in self.sessions.values():
             session.input_credit = min(INPUT_CREDIT_CAP, session.input_credit + INPUT_CREDIT_PER_TICK)
         for _ in range(int(INPUT_CREDIT_CAP)):
@@ -436,23 +431,20 @@ class Simulation:
             if not slots:
                 break
             self._step(now, np.array(slots, dtype=np.int64), np.array(moves, dtype=np.float64),
-                       np.array(runs, dtype=bool), moved)
-        return moved
+                       np.array(runs, dtype=bool))
 
-    def _step(self, now: float, idx: np.ndarray, move: np.ndarray, run: np.ndarray, moved: np.ndarray) -> None:
+    def _step(self, now: float, idx: np.ndarray, move: np.ndarray, run: np.ndarray) -> None:
         av = self.avatars
         new = step(self.geometry, av.hall[idx], av.pos[idx], move, run, self.config.dt)
         shifted = np.any(new != av.pos[idx], axis=1)
         av.pos[idx] = new
         av.motion[idx] = np.where(shifted, np.where(run, 2, 1), 0)
-        moved[idx[shifted]] = True
         who, halls, targets = portal_hops(self.geometry, av.hall[idx], new, av.portal_ready_at[idx] <= now)
         if len(who):
             hop = idx[who]
             av.hall[hop] = halls
             av.pos[hop] = targets
             av.portal_ready_at[hop] = now + PORTAL_COOLDOWN
-            moved[hop] = True
             self.metrics.portal_hops.inc(len(hop))
 
     def _own_state(self, slot: int, q: np.ndarray) -> p.OwnState:

@@ -82,5 +82,4 @@ class Harness:
         slot = next(s.slot for s in self.sim.sessions.values() if s.entity == entity)
         self.sim.avatars.pos[slot] = (x, y)
         self.sim.avatars.hall[slot] = hall
-        self.sim.relocated[slot] = True
 
