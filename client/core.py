@@ -14,6 +14,7 @@ Input sequence numbers keep increasing across connections, as the server require
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum
@@ -21,7 +22,7 @@ from enum import Enum
 import msgpack
 
 import protocol as p
-from protocol.limits import MAX_SEQ, POSITION_SCALE
+from protocol.limits import MAX_HOLD_TICKS, MAX_SEQ, POSITION_SCALE
 from world.manifest import from_manifest
 from world.model import Expo
 from world.motion import HallGeometry
@@ -83,6 +84,10 @@ class ClientCore:
     ``view``: keep the other avatars' state (and, with ``interpolate``, their timelines);
     without it snapshots are only unpacked, not validated or applied (for bots).
     ``predict``: predict the own avatar from the inputs sent.
+    ``hold_ticks``: how many ticks an input that moves is sent to hold for. While the
+    visitor keeps moving the same way (within ``hold_tolerance``: direction components and
+    radians of yaw) no frame is sent until the hold runs out, and the input in force is what
+    the prediction applies, as the server does.
     """
 
     def __init__(
@@ -98,7 +103,11 @@ class ClientCore:
         predict: bool = True,
         interpolation_ticks: float = 2.0,
         max_extrapolation: float = 0.25,
+        hold_ticks: int = MAX_HOLD_TICKS,
+        hold_tolerance: float = 0.02,
     ) -> None:
+        if not 1 <= hold_ticks <= MAX_HOLD_TICKS:
+            raise ValueError(f"hold_ticks must be 1..{MAX_HOLD_TICKS}, not {hold_ticks}")
         self.name, self.colour, self.style = name, colour, style
         self.staff_pass = staff_pass
         self.resume_token = resume_token
@@ -119,6 +128,8 @@ class ClientCore:
         self.tick: int | None = None
         self.last_snapshot_at: float | None = None  # client time the newest snapshot arrived
         self.seq = 0
+        self.hold_ticks, self.hold_tolerance = hold_ticks, hold_tolerance
+        self._held: p.Input | None = None  # the input in force, sent with seq..seq+ticks-1
         self._outbox: list[bytes] = []
         self._sent_inputs: deque[tuple[int, float]] = deque()
         self._pings: set[float] = set()  # client times of Pings awaiting their Pong
@@ -148,6 +159,7 @@ class ClientCore:
             self.view.clear()
         self._outbox.clear()
         self._sent_inputs.clear()
+        self._held = None
         self._pings.clear()
         self.last_snapshot_at = None
 
@@ -166,17 +178,41 @@ class ClientCore:
     # ------------------------------------------------------------------ commands
 
     def send_input(self, move_x: float, move_y: float, yaw: float, run: bool, now: float) -> int:
-        """Queue one step of input (one tick's worth); returns its sequence number."""
+        """Take one tick's input; returns its sequence number. A frame is queued only when
+        it differs from the input in force or that one's hold ran out. An input that does
+        not move holds for one tick only: a visitor standing still sends nothing more."""
         self._require_joined()
         if self.seq >= MAX_SEQ:  # 6.8 years of walking at 20 Hz
             raise NotJoined("input sequence numbers are exhausted; join afresh")
         self.seq += 1
-        move_x, move_y, yaw = float(move_x), float(move_y), float(yaw)
-        self._send(p.Input(self.seq, move_x, move_y, yaw, bool(run)))
-        self._sent_inputs.append((self.seq, now))
+        held = self._held
+        if held is not None and self.seq < held.seq + held.ticks and self._continues(held, move_x, move_y, yaw, run):
+            move_x, move_y, yaw, run = held.move_x, held.move_y, held.yaw, held.run
+        else:
+            move_x, move_y, yaw, run = float(move_x), float(move_y), float(yaw), bool(run)
+            ticks = self.hold_ticks if move_x or move_y else 1
+            self._held = p.Input(self.seq, move_x, move_y, yaw, run, ticks)
+            self._send(self._held)
+            self._sent_inputs.append((self.seq, now))
         if self.predictor is not None:
-            self.predictor.apply(self.seq, move_x, move_y, yaw, bool(run), now)
+            self.predictor.apply(self.seq, move_x, move_y, yaw, run, now)
         return self.seq
+
+    def _continues(self, held: p.Input, move_x: float, move_y: float, yaw: float, run: bool) -> bool:
+        tolerance = self.hold_tolerance
+        turn = abs(yaw - held.yaw) % math.tau
+        return (
+            bool(run) == held.run
+            and abs(move_x - held.move_x) <= tolerance
+            and abs(move_y - held.move_y) <= tolerance
+            and min(turn, math.tau - turn) <= tolerance
+        )
+
+    @property
+    def holding(self) -> bool:
+        """An input that moves is in force: stopping takes an input that stands still."""
+        held = self._held
+        return held is not None and self.seq < held.seq + held.ticks and bool(held.move_x or held.move_y)
 
     def ping(self, now: float) -> None:
         self._require_joined()
@@ -348,6 +384,9 @@ class ClientCore:
             if sent and sent[0][0] == ack:
                 ack_latency = now - sent.popleft()[1]
             self.ack = ack
+            # The server ran a held input for ticks this client skipped (its timer was late):
+            # they happened, so the next input follows them.
+            self.seq = max(self.seq, ack)
         if self.predictor is not None:
             correction = self.predictor.reconcile(ack, own)
             if correction is not None:

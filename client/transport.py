@@ -288,18 +288,17 @@ class Transport:
         ws.send_data()
 
     def input_tick(self, dt: float) -> None:
-        """The schedule's call, once a tick: one input while moving or turning, nothing
-        while standing still, and none while more are unacknowledged than a round trip
-        explains (the server's queue would only grow the input-to-ack delay)."""
+        """The schedule's call, once a tick: one input while moving or turning (the core
+        sends a frame only when it changes or its hold runs out), one to stop, nothing while
+        standing still, and none while more are unacknowledged than a round trip explains
+        (the server's queue would only grow the input-to-ack delay)."""
         now = self.clock()
         if self.before_input is not None:
             self.before_input(now)
         c = self.controls
-        if not c.moving and c.yaw == self._last_yaw:
-            return
         with self.lock:
             core = self.core
-            if not core.joined:
+            if not core.joined or (not c.moving and c.yaw == self._last_yaw and not core.holding):
                 return
             if core.seq - core.ack > self.max_in_flight(dt):
                 self.traffic.inputs_held += 1

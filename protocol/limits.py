@@ -1,6 +1,6 @@
 """Numbers both ends agree on; protocol/README.md documents each one."""
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: Input.ticks (an input holds for several ticks)
 
 MAX_INBOUND_FRAME = 4096  # bytes, a client frame; the server refuses larger ones
 MAX_NAME_LEN = 24  # characters of a display name
@@ -10,6 +10,7 @@ MAX_TOKEN_LEN = 128  # resume tokens, order keys, ids
 MAX_ID_LEN = 64  # booth ids and skus
 MAX_ORDER_QTY = 99
 MAX_SEQ = 2**32 - 1  # input sequence numbers wrap here
+MAX_HOLD_TICKS = 20  # ticks one Input may hold for: a second at the default 20 Hz
 
 POSITION_SCALE = 100  # quantised positions are centimetres
 YAW_STEPS = 65536  # quantised yaw: a full turn in this many steps

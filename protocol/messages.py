@@ -15,6 +15,7 @@ from . import fields as f
 from .limits import (
     MAX_CHAT_LEN,
     MAX_COORD,
+    MAX_HOLD_TICKS,
     MAX_ID_LEN,
     MAX_NAME_LEN,
     MAX_ORDER_QTY,
@@ -196,7 +197,11 @@ class Hello(Message):
 @_register
 @dataclass(frozen=True, slots=True)
 class Input(Message):
-    """Intent to move. (move_x, move_y) is a direction in hall axes, length <= 1."""
+    """Intent to move. (move_x, move_y) is a direction in hall axes, length <= 1.
+
+    It holds for ``ticks`` ticks, numbered ``seq`` to ``seq + ticks - 1``, or until the next
+    Input's ``seq``, whichever comes first: a walk in a straight line is one frame a
+    second, not one a tick."""
 
     TYPE: ClassVar[int] = 2
     FIELDS: ClassVar = (
@@ -205,12 +210,14 @@ class Input(Message):
         f.number(-1.0, 1.0),
         f.number(-7.0, 7.0),  # radians; a little beyond +-2pi is tolerated
         f.boolean,
+        f.integer(1, MAX_HOLD_TICKS),
     )
     seq: int
     move_x: float
     move_y: float
     yaw: float
     run: bool
+    ticks: int = 1
 
 
 @_register

@@ -8,6 +8,7 @@ function calls and a ManualClock.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import secrets
@@ -36,7 +37,7 @@ from .staff import booth_of_pass
 
 log = logging.getLogger("expo.server")
 
-INPUT_QUEUE_LIMIT = 4  # inputs queued beyond this are stale: the oldest are dropped
+INPUT_QUEUE_LIMIT = 4  # ticks of input queued beyond this are stale: the oldest are dropped
 INPUT_CREDIT_PER_TICK = 1.1  # inputs an avatar may apply per tick, on average (see _move)
 INPUT_CREDIT_CAP = 3.0
 
@@ -68,6 +69,16 @@ class Peer:
             self.close_request = (code, message)
 
 
+@dataclass(eq=False, slots=True)
+class HeldInput:
+    """An Input with the ticks of it still to apply: ``next_seq`` up to ``end_seq``
+    (exclusive), cut short when the next Input starts earlier."""
+
+    message: p.Input
+    next_seq: int
+    end_seq: int
+
+
 @dataclass(eq=False)
 class Session:
     id: str
@@ -78,10 +89,11 @@ class Session:
     staff_of: str | None
     peer: Peer | None
     chat: TokenBucket
-    inputs: deque = field(default_factory=deque)
+    inputs: deque[HeldInput] = field(default_factory=deque)
     last_input_seq: int = -1  # highest seq queued
     acked_seq: int = 0  # highest seq applied
     input_credit: float = 0.0
+    newest_applied: bool = False  # the newest input has had its step this tick
     detached_at: float | None = None
     stuck_since: float | None = None
 
@@ -322,9 +334,25 @@ class Simulation:
         if message.seq <= session.last_input_seq:
             raise p.ProtocolError(p.ErrorCode.BAD_FIELD, f"Input.seq {message.seq} is not after {session.last_input_seq}")
         session.last_input_seq = message.seq
-        session.inputs.append(message)
-        while len(session.inputs) > INPUT_QUEUE_LIMIT:
-            session.inputs.popleft()
+        queue = session.inputs
+        if queue:  # the input before this one holds only until this one starts
+            queue[-1].end_seq = min(queue[-1].end_seq, message.seq)
+            if queue[-1].next_seq >= queue[-1].end_seq:
+                queue.pop()
+        # ticks the server already spent on the input before (it arrived late) are skipped
+        start = max(message.seq, session.acked_seq + 1)
+        if start < message.seq + message.ticks:
+            queue.append(HeldInput(message, start, message.seq + message.ticks))
+        # The ticks waiting before the newest input's first are a backlog; the newest is in force.
+        backlog = sum(held.end_seq - held.next_seq for held in itertools.islice(queue, len(queue) - 1))
+        stale = backlog + 1 - INPUT_QUEUE_LIMIT
+        while stale > 0:
+            oldest = queue[0]
+            dropped = min(stale, oldest.end_seq - oldest.next_seq)
+            oldest.next_seq += dropped
+            stale -= dropped
+            if oldest.next_seq >= oldest.end_seq:
+                queue.popleft()
 
     def _chat(self, session: Session, message: p.Chat) -> None:
         if not session.chat.take():
@@ -407,23 +435,31 @@ class Simulation:
                 self._remove_session(session, "timeout")
 
     def _move(self, now: float) -> None:
-        """Apply queued inputs, one step each.
+        """Apply queued inputs, a tick's step each.
 
-        Each avatar earns INPUT_CREDIT_PER_TICK inputs per tick (saved up to INPUT_CREDIT_CAP).
-        A client sending one input per tick is applied one per tick; after a network hiccup
-        its backlog drains with the spare credit instead of standing in the queue for good,
-        and a client sending faster than the tick gains at most the 10 % allowance."""
+        Each avatar earns INPUT_CREDIT_PER_TICK steps per tick (saved up to INPUT_CREDIT_CAP).
+        A client's newest input, the one in force, takes one step a tick: a held input runs
+        in step with the client's ticks. Ticks queued before it are a backlog from a network
+        hiccup and drain with the spare credit instead of standing in the queue for good;
+        a client sending faster than the tick gains at most the 10 % allowance."""
         av = self.avatars
         av.motion[:] = 0
         for session in self.sessions.values():
             session.input_credit = min(INPUT_CREDIT_CAP, session.input_credit + INPUT_CREDIT_PER_TICK)
+            session.newest_applied = False
         for _ in range(int(INPUT_CREDIT_CAP)):
             slots, moves, runs = [], [], []
             for session in self.sessions.values():
-                if session.inputs and session.input_credit >= 1.0:
+                queue = session.inputs
+                if queue and session.input_credit >= 1.0 and not (len(queue) == 1 and session.newest_applied):
                     session.input_credit -= 1.0
-                    message = session.inputs.popleft()
-                    session.acked_seq = message.seq
+                    session.newest_applied = len(queue) == 1
+                    held = queue[0]
+                    message = held.message
+                    session.acked_seq = held.next_seq
+                    held.next_seq += 1
+                    if held.next_seq >= held.end_seq:
+                        queue.popleft()
                     av.yaw[session.slot] = message.yaw
                     slots.append(session.slot)
                     moves.append((message.move_x, message.move_y))

@@ -16,7 +16,7 @@ def test_hello_carries_identity_and_welcome_joins():
     core = ClientCore("Aigerim", 0x336699, 7, staff_pass=None)
     core.connection_made(now=5.0, opened_at=4.9)
     [hello] = [p.decode_client(f) for f in core.data_to_send()]
-    assert hello == p.Hello(1, "Aigerim", 0x336699, 7, None, None)
+    assert hello == p.Hello(p.PROTOCOL_VERSION, "Aigerim", 0x336699, 7, None, None)
     world = World()
     link = Link(world, ClientCore("Aigerim"))
     [joined] = link.of(ev.Joined)
@@ -58,7 +58,10 @@ def test_others_enter_move_by_deltas_and_leave():
     assert (seen.x, seen.y) == (p.quantise_position(server[0]), p.quantise_position(server[1]))
     assert seen.yaw == p.quantise_yaw(2.0) and seen.motion == p.Motion.WALK
     world.tick()
-    assert a.core.view.state[b.core.entity].motion == p.Motion.IDLE  # no input this tick: it stood still
+    assert a.core.view.state[b.core.entity].motion == p.Motion.WALK  # the last input holds
+    b.core.send_input(0.0, 0.0, 2.0, False, now=world.clock.now())
+    world.tick()
+    assert a.core.view.state[b.core.entity].motion == p.Motion.IDLE  # until one stands still
     b.core.bye()
     b.pump()
     world.tick()

@@ -8,6 +8,7 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import protocol as p
 from client import events as ev
 from client_link import World
 
@@ -60,7 +61,7 @@ def test_any_input_sequence_is_predicted_exactly(moves, lead):
 
 def test_inputs_the_server_dropped_are_corrected_from_its_state():
     world = World()
-    link = world.join("Burst")
+    link = world.join("Burst", hold_ticks=1)  # a client sending an input a tick
     core = link.core
     for _ in range(7):  # more than the server queues (4): it drops the oldest three
         core.send_input(1.0, 0.0, 0.0, True, now=world.clock.now())
@@ -93,3 +94,53 @@ def test_a_portal_snaps_the_prediction_to_the_new_hall():
     assert core.predictor.hall == world.server_hall(link) == 1
     assert core.scene(world.clock.now()).hall == 1
     assert math.dist((core.predictor.x, core.predictor.y), world.server_pos(link)) < 0.01
+
+
+def spy_inputs(core) -> list[p.Input]:
+    """The Input frames the core sends from now on."""
+    sent: list[p.Input] = []
+    take = core.data_to_send
+
+    def data_to_send():
+        frames = take()
+        sent.extend(m for m in map(p.decode_client, frames) if isinstance(m, p.Input))
+        return frames
+
+    core.data_to_send = data_to_send
+    return sent
+
+
+def test_a_straight_walk_is_one_frame_a_hold_predicted_exactly_and_a_stop():
+    world = World()
+    link = world.join("Strider")
+    core, sent = link.core, spy_inputs(link.core)
+    walk(world, link, [(0.0, 1.0, 1.5, False)] * 50, lead=2)
+    assert [(m.seq, m.ticks) for m in sent] == [(1, 20), (21, 20), (41, 20)]
+    walk(world, link, [(0.0, 0.0, 1.5, False)])
+    assert (sent[-1].seq, sent[-1].ticks, sent[-1].move_y) == (51, 1, 0.0)
+    stopped = world.server_pos(link)
+    world.tick(5)
+    assert world.server_pos(link) == stopped and core.own.state.motion == p.Motion.IDLE
+    assert not link.of(ev.PredictionCorrected)
+
+
+def test_steering_within_the_tolerance_keeps_the_hold_and_the_prediction_exact():
+    world = World()
+    link = world.join("Steerer")
+    sent = spy_inputs(link.core)
+    wobble = [(1.0, 0.0, 0.0, False), (0.995, 0.01, 0.01, False)] * 5
+    walk(world, link, wobble + [(0.9, 0.4, 0.4, False)] * 3 + [(0.9, 0.4, 0.4, True)] * 3)
+    assert [m.seq for m in sent] == [1, 11, 14]  # a new heading, then running
+    assert not link.of(ev.PredictionCorrected)
+
+
+def test_ticks_a_late_timer_skipped_are_counted_from_the_ack():
+    world = World()
+    link = world.join("Sleepy")
+    core = link.core
+    core.send_input(1.0, 0.0, 0.0, False, now=world.clock.now())
+    world.tick(4)  # the server walks the hold on while the client's timer does not fire
+    assert core.ack == 4 and core.seq == 4
+    core.send_input(0.0, 0.0, 0.0, False, now=world.clock.now())
+    world.tick()
+    assert core.ack == 5 and (core.predictor.x, core.predictor.y) == world.server_pos(link)

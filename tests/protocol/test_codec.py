@@ -6,13 +6,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import protocol as p
-from protocol.limits import MAX_CHAT_LEN, MAX_INBOUND_FRAME, MAX_NAME_LEN
+from protocol.limits import MAX_CHAT_LEN, MAX_HOLD_TICKS, MAX_INBOUND_FRAME, MAX_NAME_LEN
 
 STATE = p.EntityState(1234, 5678, 9000, 1)
 SAMPLES: list[p.Message] = [
-    p.Hello(1, "Aigerim", 0x3366FF, 2, None, None),
-    p.Hello(1, "Budi", 0xFFFFFF, 0, "tok-123", "kz-honey:abc"),
+    p.Hello(p.PROTOCOL_VERSION, "Aigerim", 0x3366FF, 2, None, None),
+    p.Hello(p.PROTOCOL_VERSION, "Budi", 0xFFFFFF, 0, "tok-123", "kz-honey:abc"),
     p.Input(7, 0.6, -0.8, 1.5, True),
+    p.Input(8, 0.0, 1.0, 0.0, False, MAX_HOLD_TICKS),
     p.Chat(p.Channel.BOOTH, "Is the honey organic?"),
     p.Ping(12.5),
     p.Order("kz-honey", "KZ-HONEY-500", 2, "order-key-1"),
@@ -62,19 +63,21 @@ def frame(*items) -> bytes:
         (msgpack.packb({"type": 1}), p.ErrorCode.BAD_FRAME),  # a map, not an array
         (frame(), p.ErrorCode.BAD_FRAME),
         (frame("hello"), p.ErrorCode.BAD_FRAME),
-        (frame(2, 1, 0.0, 0.0, 0.0, False) + b"\x00", p.ErrorCode.BAD_FRAME),  # trailing bytes
+        (frame(2, 1, 0.0, 0.0, 0.0, False, 1) + b"\x00", p.ErrorCode.BAD_FRAME),  # trailing bytes
         (b"\xd4\x01\x00", p.ErrorCode.BAD_FRAME),  # ext type
         (frame(99), p.ErrorCode.UNKNOWN_TYPE),
         (frame(64, "s", 1, 20, 0.0, "t", 20.0, [0, 0, 0, 0, 0], None, {}), p.ErrorCode.UNKNOWN_TYPE),  # server type from a client
-        (frame(2, 1, 0.0, 0.0, 0.0), p.ErrorCode.BAD_FIELD),  # a field missing
-        (frame(2, 1, 0.0, 0.0, 0.0, False, 1), p.ErrorCode.BAD_FIELD),  # a field too many
-        (frame(2, 1, math.nan, 0.0, 0.0, False), p.ErrorCode.BAD_FIELD),
-        (frame(2, 1, math.inf, 0.0, 0.0, False), p.ErrorCode.BAD_FIELD),
-        (frame(2, 1, 1.5, 0.0, 0.0, False), p.ErrorCode.BAD_FIELD),
-        (frame(2, -1, 0.0, 0.0, 0.0, False), p.ErrorCode.BAD_FIELD),
-        (frame(2, True, 0.0, 0.0, 0.0, False), p.ErrorCode.BAD_FIELD),  # bool is not an int
-        (frame(2, 1, "0", 0.0, 0.0, False), p.ErrorCode.BAD_FIELD),
-        (frame(2, 1, 0.0, 0.0, 0.0, 1), p.ErrorCode.BAD_FIELD),  # int is not a bool
+        (frame(2, 1, 0.0, 0.0, 0.0, False), p.ErrorCode.BAD_FIELD),  # a field missing
+        (frame(2, 1, 0.0, 0.0, 0.0, False, 1, 1), p.ErrorCode.BAD_FIELD),  # a field too many
+        (frame(2, 1, math.nan, 0.0, 0.0, False, 1), p.ErrorCode.BAD_FIELD),
+        (frame(2, 1, math.inf, 0.0, 0.0, False, 1), p.ErrorCode.BAD_FIELD),
+        (frame(2, 1, 1.5, 0.0, 0.0, False, 1), p.ErrorCode.BAD_FIELD),
+        (frame(2, -1, 0.0, 0.0, 0.0, False, 1), p.ErrorCode.BAD_FIELD),
+        (frame(2, True, 0.0, 0.0, 0.0, False, 1), p.ErrorCode.BAD_FIELD),  # bool is not an int
+        (frame(2, 1, "0", 0.0, 0.0, False, 1), p.ErrorCode.BAD_FIELD),
+        (frame(2, 1, 0.0, 0.0, 0.0, 1, 1), p.ErrorCode.BAD_FIELD),  # int is not a bool
+        (frame(2, 1, 0.0, 0.0, 0.0, False, 0), p.ErrorCode.BAD_FIELD),  # holds for no tick
+        (frame(2, 1, 0.0, 0.0, 0.0, False, MAX_HOLD_TICKS + 1), p.ErrorCode.BAD_FIELD),  # too long a hold
         (frame(3, 0, "x" * (MAX_CHAT_LEN + 1)), p.ErrorCode.BAD_FIELD),
         (frame(3, 0, "bell\x07"), p.ErrorCode.BAD_FIELD),
         (frame(3, 0, "rtl\u202eoverride"), p.ErrorCode.BAD_FIELD),

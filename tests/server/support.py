@@ -69,7 +69,7 @@ class Harness:
 
     def join(self, name: str, **hello) -> tuple[FakePeer, p.Welcome]:
         peer = self.connect()
-        replies = self.send(peer, p.Hello(1, name, 0x336699, 1, hello.get("resume_token"), hello.get("staff_pass")))
+        replies = self.send(peer, p.Hello(p.PROTOCOL_VERSION, name, 0x336699, 1, hello.get("resume_token"), hello.get("staff_pass")))
         assert isinstance(replies[0], p.Welcome), replies
         return peer, replies[0]
 

@@ -35,7 +35,7 @@ def url(srv: ExpoServer) -> str:
 
 async def join(srv: ExpoServer, name: str, **kw):
     ws = await connect(url(srv), compression=None, **kw)
-    await ws.send(p.encode(p.Hello(1, name, 0x123456, 0)))
+    await ws.send(p.encode(p.Hello(p.PROTOCOL_VERSION, name, 0x123456, 0)))
     welcome = p.decode_server(await ws.recv())
     assert isinstance(welcome, p.Welcome), welcome
     return ws, welcome
@@ -124,7 +124,7 @@ async def test_slow_reader_is_dropped_and_server_stays_healthy():
         b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
     )
-    hello = p.encode(p.Hello(1, "Sloth", 0, 0))
+    hello = p.encode(p.Hello(p.PROTOCOL_VERSION, "Sloth", 0, 0))
     mask = b"\x00\x00\x00\x00"
     sock.sendall(bytes([0x82, 0x80 | len(hello)]) + mask + hello)
     async with asyncio.timeout(10):
@@ -158,7 +158,7 @@ async def test_resume_after_a_dropped_connection(server):
     ws.transport.abort()  # the network fails: no close frame
     await asyncio.sleep(0.2)
     again = await connect(url(server), compression=None)
-    await again.send(p.encode(p.Hello(1, "Aru", 0, 0, welcome.resume_token)))
+    await again.send(p.encode(p.Hello(p.PROTOCOL_VERSION, "Aru", 0, 0, welcome.resume_token)))
     resumed = p.decode_server(await again.recv())
     assert isinstance(resumed, p.Welcome) and resumed.entity == welcome.entity
     await again.close()
@@ -167,7 +167,7 @@ async def test_resume_after_a_dropped_connection(server):
 async def test_random_and_mutated_frames_never_break_the_server(server):
     watcher, _ = await join(server, "Watcher")
     rng = random.Random(7)
-    samples = [p.encode(m) for m in (p.Hello(1, "Fuzz", 1, 1), p.Input(1, 0.5, 0.5, 1.0, True),
+    samples = [p.encode(m) for m in (p.Hello(p.PROTOCOL_VERSION, "Fuzz", 1, 1), p.Input(1, 0.5, 0.5, 1.0, True),
                                       p.Chat(0, "hello"), p.Order("kz-honey", "HONEY-1", 1, "k"), p.Ping(1.0))]
     sent = 0
     while sent < 600:

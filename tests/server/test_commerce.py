@@ -65,7 +65,7 @@ class Shopper:
     @classmethod
     async def join(cls, srv: ExpoServer, name: str, currency: str = "MYR") -> "Shopper":
         ws = await connect(f"ws://127.0.0.1:{srv.port}/", compression=None)
-        await ws.send(p.encode(p.Hello(1, name, 0, 0)))
+        await ws.send(p.encode(p.Hello(p.PROTOCOL_VERSION, name, 0, 0)))
         welcome = p.decode_server(await ws.recv())
         bank = VisitorClient(welcome.bank_url)
         await bank.open_account(name, currency)

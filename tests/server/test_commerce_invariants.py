@@ -64,7 +64,7 @@ async def check_invariants(server_db: Path, bank_url: str, bank_db: Path, initia
 async def shop(srv_port: int, name: str, rng: random.Random, rounds: int, stats: Counter) -> None:
     """One visitor buying in a loop: some retries, some over budget, some abandoned."""
     async with connect(f"ws://127.0.0.1:{srv_port}/", compression=None) as ws:
-        await ws.send(p.encode(p.Hello(1, name, 0, 0)))
+        await ws.send(p.encode(p.Hello(p.PROTOCOL_VERSION, name, 0, 0)))
         welcome = p.decode_server(await ws.recv())
         async with VisitorClient(welcome.bank_url) as bank:
             await bank.open_account(name, rng.choice(["MYR", "KZT", "EUR", "KES"]))
@@ -147,7 +147,7 @@ async def crash_run(tmp_path: Path, victim: str, kills: int) -> None:
         for attempt in range(40):
             try:
                 async with connect(f"ws://127.0.0.1:{port}/", compression=None, open_timeout=2) as ws:
-                    await ws.send(p.encode(p.Hello(1, f"{name}-{attempt}", 0, 0)))
+                    await ws.send(p.encode(p.Hello(p.PROTOCOL_VERSION, f"{name}-{attempt}", 0, 0)))
                     welcome = p.decode_server(await ws.recv())
                     if not isinstance(welcome, p.Welcome):
                         raise ConnectionError(welcome)

@@ -60,10 +60,10 @@ def test_unchanged_avatars_send_no_deltas(harness):
 @pytest.mark.parametrize(
     "hello, code",
     [
-        (p.Hello(2, "Aru", 0, 0), p.ErrorCode.VERSION_MISMATCH),
-        (p.Hello(1, "!!", 0, 0), p.ErrorCode.NAME_INVALID),
-        (p.Hello(1, "Zed", 0, 0, "no-such-token"), p.ErrorCode.RESUME_FAILED),
-        (p.Hello(1, "Zed", 0, 0, None, "kz-honey:forged"), p.ErrorCode.NOT_ALLOWED),
+        (p.Hello(p.PROTOCOL_VERSION + 1, "Aru", 0, 0), p.ErrorCode.VERSION_MISMATCH),
+        (p.Hello(p.PROTOCOL_VERSION, "!!", 0, 0), p.ErrorCode.NAME_INVALID),
+        (p.Hello(p.PROTOCOL_VERSION, "Zed", 0, 0, "no-such-token"), p.ErrorCode.RESUME_FAILED),
+        (p.Hello(p.PROTOCOL_VERSION, "Zed", 0, 0, None, "kz-honey:forged"), p.ErrorCode.NOT_ALLOWED),
     ],
 )
 def test_refusals_name_the_reason_and_close(harness, hello, code):
@@ -76,7 +76,7 @@ def test_refusals_name_the_reason_and_close(harness, hello, code):
 def test_names_are_unique_ignoring_case(harness):
     harness.join("Aru")
     peer = harness.connect()
-    assert of(harness.send(peer, p.Hello(1, "ARU", 0, 0)), p.Refused)[0].code == "name_taken"
+    assert of(harness.send(peer, p.Hello(p.PROTOCOL_VERSION, "ARU", 0, 0)), p.Refused)[0].code == "name_taken"
 
 
 def test_server_full():
@@ -84,14 +84,14 @@ def test_server_full():
     h.join("One")
     h.join("Two")
     peer = h.connect()
-    assert h.send(peer, p.Hello(1, "Three", 0, 0))[0].code == "server_full"
+    assert h.send(peer, p.Hello(p.PROTOCOL_VERSION, "Three", 0, 0))[0].code == "server_full"
 
 
 def test_messages_before_hello_and_second_hello_are_errors(harness):
     peer = harness.connect()
     assert harness.send(peer, p.Ping(1.0)) == [p.Error("not_joined", "send hello first", p.Ping.TYPE)]
     peer, _ = harness.join("Aru")
-    assert harness.send(peer, p.Hello(1, "Aru2", 0, 0))[0].code == "already_joined"
+    assert harness.send(peer, p.Hello(p.PROTOCOL_VERSION, "Aru2", 0, 0))[0].code == "already_joined"
 
 
 def test_bad_frames_get_errors_then_a_flood_close(harness):
@@ -287,7 +287,7 @@ def test_resume_within_grace_keeps_the_avatar(harness):
     harness.tick(20)
     assert not of(watcher.take(), p.Leave)  # still standing there
     again = harness.connect()
-    welcome = harness.send(again, p.Hello(1, "Aru", 0, 0, wa.resume_token))[0]
+    welcome = harness.send(again, p.Hello(p.PROTOCOL_VERSION, "Aru", 0, 0, wa.resume_token))[0]
     assert welcome.entity == wa.entity and welcome.session_id == wa.session_id
     harness.tick()
     assert of(again.take(), p.Enter)  # the view starts afresh
@@ -296,7 +296,7 @@ def test_resume_within_grace_keeps_the_avatar(harness):
 def test_resume_replaces_a_live_connection(harness):
     a, wa = harness.join("Aru")
     b = harness.connect()
-    harness.send(b, p.Hello(1, "Aru", 0, 0, wa.resume_token))
+    harness.send(b, p.Hello(p.PROTOCOL_VERSION, "Aru", 0, 0, wa.resume_token))
     assert a.close_request[0] is p.ErrorCode.REPLACED
 
 
@@ -310,7 +310,7 @@ def test_avatar_is_removed_after_grace_and_on_bye(harness):
     harness.clock.advance(harness.config.resume_grace + 1)
     harness.tick()
     assert of(watcher.take(), p.Leave)[0].entities == (wa.entity,)
-    assert harness.send(harness.connect(), p.Hello(1, "Xavi", 0, 0, wa.resume_token))[0].code == "resume_failed"
+    assert harness.send(harness.connect(), p.Hello(p.PROTOCOL_VERSION, "Xavi", 0, 0, wa.resume_token))[0].code == "resume_failed"
     harness.send(b, p.Bye())
     assert b.close_request == (None, "goodbye")
     harness.tick()
@@ -359,3 +359,69 @@ def test_a_backlog_of_inputs_drains_but_sending_faster_gains_little(harness):
     slot = harness.sim.sessions[wg.session_id].slot
     walked = harness.sim.avatars.pos[slot][1] - 30.0
     assert walked <= 40 * 1.1 * WALK_SPEED / 20 + WALK_SPEED / 20 * 3  # at most 10 % over, plus the saved credit
+
+
+def _x(harness, welcome) -> float:
+    return float(harness.sim.avatars.pos[harness.sim.sessions[welcome.session_id].slot][0])
+
+
+def _ack(peer) -> int:
+    return of(peer.take(), p.Snapshot)[-1].ack
+
+
+def test_a_held_input_takes_one_step_a_tick_for_its_ticks_then_stops(harness):
+    a, wa = harness.join("Aru")
+    step = WALK_SPEED / 20
+    harness.send(a, p.Input(1, 1.0, 0.0, 0.0, False, 5))
+    acks = []
+    for _ in range(8):  # spare credit never runs the input in force ahead of the ticks
+        harness.tick()
+        acks.append(_ack(a))
+    assert acks == [1, 2, 3, 4, 5, 5, 5, 5]
+    assert _x(harness, wa) == pytest.approx(50.0 + 5 * step)
+
+
+def test_the_next_input_cuts_a_hold_short_and_the_ticks_between_stand_still(harness):
+    a, wa = harness.join("Aru")
+    step = WALK_SPEED / 20
+    harness.send(a, p.Input(1, 1.0, 0.0, 0.0, False, 20))
+    harness.tick(3)
+    harness.send(a, p.Input(4, -1.0, 0.0, 0.0, False, 2))  # turn back at tick 4, for two ticks
+    harness.tick(2)
+    assert _x(harness, wa) == pytest.approx(50.0 + step)
+    harness.send(a, p.Input(10, 1.0, 0.0, 0.0, False, 1))  # ticks 6..9 were standing still
+    harness.tick(5)
+    assert _ack(a) == 10 and _x(harness, wa) == pytest.approx(50.0 + 2 * step)
+
+
+def test_a_late_input_skips_the_ticks_spent_on_the_one_before(harness):
+    a, wa = harness.join("Aru")
+    harness.send(a, p.Input(1, 1.0, 0.0, 0.0, False, 20))
+    harness.tick(5)  # ticks 1..5 applied; the client turned at its tick 4
+    harness.send(a, p.Input(4, 0.0, 1.0, 0.0, False, 3))
+    harness.tick(4)
+    session = harness.sim.sessions[wa.session_id]
+    assert _ack(a) == 6 and session.inputs == deque()  # ticks 4 and 5 were walked east already
+
+
+def test_a_backlog_behind_a_held_input_is_capped_at_four_ticks(harness):
+    a, wa = harness.join("Aru")
+    harness.send(a, p.Input(1, 1.0, 0.0, 0.0, False, 20))
+    harness.send(a, p.Input(15, 0.0, 1.0, 0.0, False, 20))  # 14 ticks behind: a long hiccup
+    harness.tick()
+    assert _ack(a) == 12  # ticks 1..11 dropped: three of backlog remain behind the newest
+    harness.tick(3)
+    assert _ack(a) in (14, 15)  # the backlog drains with the spare credit
+    harness.tick(3)
+    assert _ack(a) == 18  # then the newest input runs one tick a tick
+    session = harness.sim.sessions[wa.session_id]
+    assert [(h.next_seq, h.end_seq) for h in session.inputs] == [(19, 35)]
+
+
+def test_a_hold_is_forgotten_when_the_client_goes(harness):
+    a, wa = harness.join("Aru")
+    harness.send(a, p.Input(1, 1.0, 0.0, 0.0, False, 20))
+    harness.tick()
+    harness.sim.on_disconnect(a)
+    harness.tick(5)
+    assert _x(harness, wa) == pytest.approx(50.0 + WALK_SPEED / 20)

@@ -31,7 +31,7 @@ class ThirdPartyClient:
         self.ws.send(msgpack.packb(list(items)))
 
     def join(self) -> list:
-        self.send(HELLO, 1, self.name, 0xCC3300, 1, None, None)
+        self.send(HELLO, 2, self.name, 0xCC3300, 1, None, None)
         reply = msgpack.unpackb(self.ws.recv(timeout=5))
         assert reply[0] == WELCOME, reply
         self.entity = reply[2]
@@ -71,10 +71,12 @@ class ThirdPartyClient:
                 self.errors.append((message[1], message[2], message[3]))
 
     def walk(self, dx: float, dy: float, steps: int) -> None:
-        for _ in range(steps):
-            self.seq += 1
-            self.send(INPUT, self.seq, dx, dy, math.atan2(dy, dx), False)
-            self.pump(1.0 / self.tick_rate)
+        """One Input that holds for ``steps`` ticks, then one that stops."""
+        self.send(INPUT, self.seq + 1, dx, dy, math.atan2(dy, dx), False, steps)
+        self.seq += steps
+        self.pump(steps / self.tick_rate)
+        self.seq += 1
+        self.send(INPUT, self.seq, 0.0, 0.0, math.atan2(dy, dx), False, 1)
 
 
 def test_third_party_client_joins_moves_sees_and_chats(server_url):
@@ -88,7 +90,8 @@ def play(amir: ThirdPartyClient, bola: ThirdPartyClient) -> None:
     start_x = amir.own[1]
     amir.walk(1.0, 0.0, 10)
     amir.pump(0.3)
-    assert amir.ack == amir.seq and amir.own[1] > start_x  # moved east, every input acked
+    assert amir.ack == amir.seq and amir.own[1] == start_x + 125  # ten steps of 12.5 cm east, all acked
+    assert amir.own[4] == 0  # and stopped
 
     bola.join()
     amir.pump(0.3)
@@ -105,12 +108,13 @@ def play(amir: ThirdPartyClient, bola: ThirdPartyClient) -> None:
 
     # a bad frame: Bola gets an error and stays connected; Amir is unaffected
     bola.ws.send(b"\xc1\xc1 not msgpack")
-    bola.send(INPUT, bola.seq + 1, math.nan, 0.0, 0.0, False)
+    bola.send(INPUT, bola.seq + 1, math.nan, 0.0, 0.0, False, 1)
     bola.pump(0.3)
     codes = [code for code, _, _ in bola.errors]
     assert codes == ["bad_frame", "bad_field"]
     amir.walk(-1.0, 0.0, 5)
-    bola.pump(0.3)
+    amir.pump(0.3)
+    bola.pump(0.1)
     assert amir.ack == amir.seq
     assert bola.others[amir.entity]["x"] == amir.own[1]
 

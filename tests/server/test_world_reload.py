@@ -57,7 +57,7 @@ async def test_watcher_applies_valid_edits_and_reports_broken_ones(expo_copy, ca
     await srv.start()
     srv._watcher.interval = 0.1
     async with connect(f"ws://127.0.0.1:{srv.port}/", compression=None) as ws:
-        await ws.send(p.encode(p.Hello(1, "Aru", 0, 0)))
+        await ws.send(p.encode(p.Hello(p.PROTOCOL_VERSION, "Aru", 0, 0)))
         assert isinstance(p.decode_server(await ws.recv()), p.Welcome)
         booth_file = expo_copy / "booths" / "kz-altai-honey.toml"
         text = booth_file.read_text()
