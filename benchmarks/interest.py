@@ -200,10 +200,20 @@ class KDTree:
 
 
 class Ours:
-    """An InterestManager (``cls``: the server's, or the numpy peer) with the moved mask."""
+    """The server's InterestManager: it finds the movers itself."""
 
-    def __init__(self, n: int, cls: type[InterestManager] = InterestManager) -> None:
-        self.im = cls(n, VIEW, max_visible=CAP)
+    def __init__(self, n: int) -> None:
+        self.im = InterestManager(n, VIEW, max_visible=CAP)
+
+    def tick(self, pos: np.ndarray, halls: np.ndarray, active: np.ndarray, moved: np.ndarray) -> Visibility:
+        return self.im.update(pos, halls, active)
+
+
+class NumpyPeer(Ours):
+    """The numpy peer, given the moved mask it relies on."""
+
+    def __init__(self, n: int) -> None:
+        self.im = NumpyInterest(n, VIEW, max_visible=CAP)
 
     def tick(self, pos: np.ndarray, halls: np.ndarray, active: np.ndarray, moved: np.ndarray) -> Visibility:
         return self.im.update(pos, halls, active, moved)
@@ -246,7 +256,7 @@ def run_case(n: int, layout: str, ticks: int, warmup: int, seed: int) -> Case:
     ours = Ours(n)
     kd = KDTree(n, ours.im)
     naive = Naive(n, ours.im) if n <= NAIVE_LIMIT else None
-    numpy_peer = Ours(n, NumpyInterest)
+    numpy_peer = NumpyPeer(n)
     times: dict[str, list[float]] = {"ours": [], "numpy": [], "naive": [], "kd": []}
     agree = True
     moved = np.ones(n, bool)

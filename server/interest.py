@@ -97,19 +97,16 @@ class InterestManager:
         """The slot was freed or reused: drop its pairs as observer and as target."""
         self._forgotten[slot] = True
 
-    def visible_pairs(self, positions: np.ndarray, halls: np.ndarray, active: np.ndarray,
-                      moved: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def visible_pairs(self, positions: np.ndarray, halls: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(observers, targets) int64 slot arrays of every visible pair, sorted by observer,
-        each observer's targets nearest first. The full result, with changes, is
-        ``self.last``; ``moved`` as in ``update``."""
-        vis = self.update(positions, halls, active, moved)
+        each observer's targets nearest first. The full result, with changes, is ``self.last``."""
+        vis = self.update(positions, halls, active)
         return vis.observers, vis.targets
 
-    def update(self, positions: np.ndarray, halls: np.ndarray, active: np.ndarray,
-               moved: np.ndarray | None = None) -> Visibility:
-        """One tick. ``moved`` (whose position may have changed) is accepted and not needed:
-        the kernel compares every position, hall and active flag with last tick's, a pass
-        far cheaper than the tick, so a mask that misses a mover cannot go wrong."""
+    def update(self, positions: np.ndarray, halls: np.ndarray, active: np.ndarray) -> Visibility:
+        """One tick. No mask of movers is asked for: the kernel compares every position,
+        hall and active flag with last tick's, a pass far cheaper than the tick, so no
+        caller can get it wrong."""
         positions = np.asarray(positions, dtype=np.float64)
         halls = np.asarray(halls)
         active = np.asarray(active)

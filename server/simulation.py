@@ -344,7 +344,7 @@ class Simulation:
         if start < message.seq + message.ticks:
             queue.append(HeldInput(message, start, message.seq + message.ticks))
         # The ticks waiting before the newest input's first are a backlog; the newest is in force.
-        backlog = sum(held.end_seq - held.next_seq for held in itertools.islice(queue, len(queue) - 1))
+        backlog = sum(held.end_seq - held.next_seq for held in itertools.islice(queue, max(0, len(queue) - 1)))
         stale = backlog + 1 - INPUT_QUEUE_LIMIT
         while stale > 0:
             oldest = queue[0]

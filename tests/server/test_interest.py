@@ -76,9 +76,9 @@ def pairs(d: dict[int, list[int]]) -> set[tuple[int, int]]:
     return {(o, t) for o, ts in d.items() for t in ts}
 
 
-def run_both(im: InterestManager, ref: Reference, pos, halls, active, moved=None):
+def run_both(im: InterestManager, ref: Reference, pos, halls, active):
     old = pairs(ref.visible)
-    got = as_dict(*im.visible_pairs(pos, halls, active, moved))
+    got = as_dict(*im.visible_pairs(pos, halls, active))
     want = ref.step(pos, halls, active)
     assert got == want
     return old, got
@@ -110,7 +110,7 @@ def test_random_worlds_match_reference_over_ticks(seed, layout):
         moved = rng.random(n) < 0.3
         pos = pos.copy()
         pos[moved] += rng.normal(0, 2.0, (int(moved.sum()), 2))
-        run_both(im, ref, pos, halls, active, moved)
+        run_both(im, ref, pos, halls, active)
 
 
 def test_dense_crowd_uses_fine_cells_and_stays_exact():
@@ -126,7 +126,7 @@ def test_dense_crowd_uses_fine_cells_and_stays_exact():
         moved = rng.random(n) < 0.1
         pos = pos.copy()
         pos[moved] += rng.normal(0, 0.3, (int(moved.sum()), 2))
-        run_both(im, ref, pos, halls, active, moved)
+        run_both(im, ref, pos, halls, active)
 
 
 # ---------------------------------------------------------------------- edges and rules
@@ -226,7 +226,7 @@ def test_halls_separate_avatars_at_the_same_coordinates():
     o, t = im.visible_pairs(pos, halls, active)
     assert set(zip(o.tolist(), t.tolist())) == {(1, 2), (2, 1)}
     halls[0] = 1  # a portal hop: detected without a moved flag
-    o, t = im.visible_pairs(pos, halls, active, np.zeros(3, bool))
+    o, t = im.visible_pairs(pos, halls, active)
     assert len(o) == 6
 
 
@@ -236,7 +236,7 @@ def test_inactive_slots_see_nothing_and_are_not_seen():
     active[:] = True
     im.visible_pairs(pos, halls, active)
     active[1] = False
-    o, t = im.visible_pairs(pos, halls, active, np.zeros(3, bool))
+    o, t = im.visible_pairs(pos, halls, active)
     assert set(zip(o.tolist(), t.tolist())) == {(0, 2), (2, 0)}
     left = set(zip(im.last.left_observers.tolist(), im.last.left_targets.tolist()))
     assert left == {(0, 1), (1, 0), (1, 2), (2, 1)}
@@ -252,13 +252,13 @@ def test_forget_drops_membership_and_reports_reuse_as_leave_and_enter():
     # so the old membership must not carry over
     im.forget(1)
     pos[1] = (21.0, 0.0)
-    o, _ = im.visible_pairs(pos, halls, active, np.array([False, True, False]))
+    o, _ = im.visible_pairs(pos, halls, active)
     assert len(o) == 0
     # reused at a visible spot in the same tick: it leaves and enters again
     pos[1] = (5.0, 0.0)
     im.visible_pairs(pos, halls, active)
     im.forget(1)
-    o, t = im.visible_pairs(pos, halls, active, np.zeros(3, bool))
+    o, t = im.visible_pairs(pos, halls, active)
     assert set(zip(o.tolist(), t.tolist())) == {(0, 1), (1, 0)}
     last = im.last
     assert set(zip(last.left_observers.tolist(), last.left_targets.tolist())) == {(0, 1), (1, 0)}
@@ -285,22 +285,6 @@ def test_changes_and_offsets_are_consistent_with_the_sets():
         pos = pos + rng.normal(0, 1.5, pos.shape)
 
 
-def test_moved_none_detects_moves_and_moved_mask_skips_work_consistently():
-    rng = np.random.default_rng(5)
-    n = 300
-    pos = rng.uniform(0, 80, (n, 2))
-    halls = np.zeros(n, np.int16)
-    active = np.ones(n, bool)
-    a, b = InterestManager(n, 20.0, max_visible=16), InterestManager(n, 20.0, max_visible=16)
-    for _ in range(6):
-        moved = rng.random(n) < 0.2
-        pos = pos.copy()
-        pos[moved] += rng.normal(0, 3.0, (int(moved.sum()), 2))
-        ra = a.visible_pairs(pos, halls, active)
-        rb = b.visible_pairs(pos, halls, active, moved)
-        assert np.array_equal(ra[0], rb[0]) and np.array_equal(ra[1], rb[1])
-
-
 def test_rejects_bad_arguments():
     with pytest.raises(ValueError):
         InterestManager(4, 20.0, leave_radius=10.0)
@@ -318,7 +302,7 @@ def test_warm_compiles_the_one_signature_every_tick_uses():
     warm()
     im = InterestManager(8, 20.0)
     im.update(np.zeros((8, 2), np.float32), np.zeros(8, np.int64), np.ones(8, np.int8))
-    im.update(np.asfortranarray(np.ones((8, 2))), [0] * 8, [True] * 8, np.ones(8, bool))
+    im.update(np.asfortranarray(np.ones((8, 2))), [0] * 8, [True] * 8)
     assert len(interest_kernel.tick.signatures) == 1
 
 
@@ -344,8 +328,6 @@ def test_property_random_small_worlds_and_moves(n, cap, moves, seed):
     run_both(im, ref, pos, halls, active)
     for slot, dx, dy, what in moves:
         slot %= n
-        moved = np.zeros(n, bool)
-        moved[slot] = True
         pos = pos.copy()
         if what == 0:
             pos[slot] += (dx, dy)
@@ -357,7 +339,7 @@ def test_property_random_small_worlds_and_moves(n, cap, moves, seed):
             ref.forget(slot)
         else:
             pos[slot] = np.round(pos[slot] + (dx / 4, dy / 4))
-        run_both(im, ref, pos, halls, active, moved)
+        run_both(im, ref, pos, halls, active)
 
 
 # ---------------------------------------------------------------------- benchmark smoke

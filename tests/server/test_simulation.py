@@ -402,6 +402,13 @@ def test_a_late_input_skips_the_ticks_spent_on_the_one_before(harness):
     harness.tick(4)
     session = harness.sim.sessions[wa.session_id]
     assert _ack(a) == 6 and session.inputs == deque()  # ticks 4 and 5 were walked east already
+    harness.send(a, p.Input(7, 1.0, 0.0, 0.0, False, 20))
+    harness.tick(3)
+    a.take()
+    assert harness.send(a, p.Input(8, 0.0, 0.0, 0.0, False, 1)) == []  # wholly spent already: nothing to do
+    assert session.inputs == deque()
+    harness.tick()
+    assert _ack(a) == 9
 
 
 def test_a_backlog_behind_a_held_input_is_capped_at_four_ticks(harness):
