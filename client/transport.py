@@ -2,10 +2,12 @@
 schedules, and reconnection with resume.
 
 Everything protocol-shaped happens in the core; this module only moves bytes and keeps
-time. Inputs are sent on a fixed schedule of one per server tick from the current
-``Controls`` (the keys held), as the server applies exactly one input per tick. The
-schedule is an ``InputSchedule``: each transport has its own, or many share one (a swarm of
-bots in one process: one timer a tick for all of them, not a task each).
+time. Inputs are taken on a fixed schedule of one per server tick from the current
+``Controls`` (the keys held), as the server applies one tick of input per tick; the core
+sends a frame only when they change or a hold runs out. The schedule is an
+``InputSchedule``: each transport has its own, or many share one (a swarm of bots in one
+process: one timer a tick for all of them, not a task each). Messages from the server are
+handled as soon as the connection parses them (``PushConnection``).
 
 Frames are written straight into the connection's sans-I/O protocol and transport, without
 awaiting: a client sends a few small frames a tick, and writing them synchronously keeps
@@ -30,7 +32,8 @@ from dataclasses import dataclass, field
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
-from websockets.protocol import State
+from websockets.frames import Opcode
+from websockets.protocol import Event, State
 
 from . import events as ev
 from .core import ClientCore, ClientState, NotJoined
@@ -131,6 +134,34 @@ class InputSchedule:
             phase = (phase + 1) % self.phases
 
 
+class PushConnection(ClientConnection):
+    """A websockets client connection that hands each whole binary message to
+    ``on_message`` as soon as it is parsed, instead of queueing it for ``recv``: no future
+    and no task wake-up per message, which were a third of a bot's CPU at twenty snapshots
+    a second. Other messages (text, fragmented) still go to ``recv``."""
+
+    on_message: Callable[[bytes], None] | None = None
+
+    def process_event(self, event: Event) -> None:
+        handler = self.on_message
+        if handler is None or self.response is None or event.opcode is not Opcode.BINARY or not event.fin:
+            super().process_event(event)
+            return
+        try:
+            handler(event.data)
+        except Exception:  # a bug in handling one message must not take the connection down
+            log.exception("handling a message failed")
+
+
+@dataclass(slots=True)
+class _SessionState:
+    """What one connection has seen so far."""
+
+    joined: bool = False
+    retry_now: bool = False  # the resume token was refused: join afresh without waiting
+    pings: asyncio.Task | None = None
+
+
 class Transport:
     """Runs one ClientCore over a WebSocket until ``close`` or a final refusal.
 
@@ -175,6 +206,7 @@ class Transport:
         self._stopping = False
         self._stopped = asyncio.Event()
         self._last_yaw: float | None = None
+        self._session_state = _SessionState()
 
     # ------------------------------------------------------------------ the app's side
 
@@ -214,7 +246,7 @@ class Transport:
             retry_now = False
             try:
                 async with connect(self.url, compression=None, open_timeout=self.open_timeout, close_timeout=2.0,
-                                   max_size=None) as ws:
+                                   max_size=None, create_connection=PushConnection) as ws:
                     self.connection = ws
                     joined, retry_now = await self._session(ws, opened_at)
                     if joined:
@@ -242,34 +274,40 @@ class Transport:
         with self.lock:
             self.core.connection_made(self.clock(), opened_at)
         self.flush()
-        joined = retry_now = False
-        pings: asyncio.Task | None = None
-        traffic = self.traffic
+        session = self._session_state = _SessionState()
+        ws.on_message = self._receive
         try:
-            async for data in ws:
-                now = self.clock()
-                traffic.frames_in += 1
-                traffic.bytes_in += len(data)
-                with self.lock:
-                    events = self.core.receive(data, now)
-                for event in events:
-                    if isinstance(event, ev.Joined):
-                        joined = True
-                        self._joined.set()
-                        self._last_yaw = None
-                        if pings is None:
-                            self.schedule.add(self, 1.0 / event.welcome.tick_rate)
-                            pings = asyncio.create_task(self._pings())
-                    elif isinstance(event, ev.Refused) and event.code == "resume_failed":
-                        retry_now = True
-                    self._on_event(event)
+            async for data in ws:  # only what the push did not take: none from our server
+                self._receive(data)
         finally:
+            ws.on_message = None
             self.schedule.remove(self)
-            if pings is not None:
-                pings.cancel()
+            if session.pings is not None:
+                session.pings.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await pings
-        return joined, retry_now
+                    await session.pings
+        return session.joined, session.retry_now
+
+    def _receive(self, data: bytes) -> None:
+        """One message from the server, as soon as it is parsed."""
+        now = self.clock()
+        traffic = self.traffic
+        traffic.frames_in += 1
+        traffic.bytes_in += len(data)
+        with self.lock:
+            events = self.core.receive(data, now)
+        session = self._session_state
+        for event in events:
+            if isinstance(event, ev.Joined):
+                session.joined = True
+                self._joined.set()
+                self._last_yaw = None
+                if session.pings is None:
+                    self.schedule.add(self, 1.0 / event.welcome.tick_rate)
+                    session.pings = asyncio.create_task(self._pings())
+            elif isinstance(event, ev.Refused) and event.code == "resume_failed":
+                session.retry_now = True
+            self._on_event(event)
 
     def flush(self) -> None:
         """Write what the core queued, in order, now. Nothing is written once the

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from world.model import Expo, Hall, Vec2
 
@@ -116,13 +117,18 @@ class Bot:
                 future.set_result(event)
                 self._waiters.remove(waiter)
 
-    async def expect(self, test: Callable[[ev.Event], bool], timeout: float) -> ev.Event | None:
-        """The next event passing ``test``, or None after ``timeout`` seconds."""
+    def expect(self, test: Callable[[ev.Event], bool], timeout: float) -> Coroutine[Any, Any, ev.Event | None]:
+        """The next event passing ``test``, or None after ``timeout`` seconds. It is looked
+        for from this call on, not from the first await: messages are handled as soon as
+        they arrive, so the answer to a request sent after this call can come before it."""
         future = asyncio.get_running_loop().create_future()
         waiter = (test, future)
         self._waiters.append(waiter)
+        return self._wait(waiter, timeout)
+
+    async def _wait(self, waiter: tuple[Callable[[ev.Event], bool], asyncio.Future], timeout: float) -> ev.Event | None:
         try:
-            return await asyncio.wait_for(future, timeout)
+            return await asyncio.wait_for(waiter[1], timeout)
         except TimeoutError:
             return None
         finally:

@@ -7,7 +7,9 @@ import random
 import time
 
 import pytest
+from websockets.asyncio.server import serve
 
+import protocol as p
 from client import events as ev
 from client.core import ClientCore, ClientState
 from client.threaded import ClientThread
@@ -15,6 +17,7 @@ from client.transport import Backoff, InputSchedule, Transport
 from client_link import default_expo
 from server.app import ExpoServer
 from server.config import ServerConfig
+from world.manifest import to_manifest
 
 FAST = Backoff(initial=0.05, maximum=0.2)
 
@@ -176,3 +179,29 @@ def _wait_for_scene(app: ClientThread, timeout: float = 5.0):
             return scene
         time.sleep(0.02)
     raise TimeoutError
+
+
+async def test_messages_are_handled_as_parsed_and_fragmented_ones_still_arrive():
+    """Whole binary messages go straight to the core; a fragmented one (which our server
+    never sends, but a proxy may) takes websockets' own queue and is handled all the same."""
+    welcome = None
+
+    async def handler(ws):
+        await ws.recv()  # Hello
+        await ws.send(welcome)
+        pong = p.encode(p.Pong(1.0, 2.0))
+        await ws.send([pong[:3], pong[3:]])  # one message in two frames
+        await ws.wait_closed()
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        welcome = p.encode(p.Welcome("s", 1, 20, 1.0, "tok", 20.0, p.OwnState(0, p.EntityState(0, 0, 0, 0)), None,
+                                     to_manifest(default_expo())))
+        transport = Transport(ClientCore("Frag"), f"ws://127.0.0.1:{port}/", reconnect=False)
+        run = asyncio.create_task(transport.run())
+        await next_event(transport, ev.Joined)
+        assert transport.traffic.frames_in == 1
+        await asyncio.sleep(0.2)
+        assert transport.traffic.frames_in == 2  # the fragmented Pong, through recv
+        await transport.close()
+        await run
