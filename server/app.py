@@ -25,6 +25,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 import protocol as p
+from world import motion
 from world.model import Expo
 
 from . import interest, snapshots
@@ -97,9 +98,10 @@ class ExpoServer:
 
     async def start(self) -> None:
         """Settle commerce with the bank first, then listen: once /healthz answers, every
-        order the bank finished while we were down is fulfilled. The interest and snapshot
-        kernels are compiled (or loaded from their disk cache) before anything else: the
-        first tick must not stall for the JIT (~5 s each) with clients connected."""
+        order the bank finished while we were down is fulfilled. The motion, interest and
+        snapshot kernels are compiled (or loaded from their disk cache) before anything
+        else: the first tick must not stall for the JIT (seconds each) with clients connected."""
+        log.info("motion kernel ready", extra={"seconds": round(motion.warm(), 2)})
         log.info("interest kernel ready", extra={"seconds": round(interest.warm(), 2)})
         log.info("snapshot kernel ready", extra={"seconds": round(snapshots.warm(), 2)})
         if self.config.bank_url:

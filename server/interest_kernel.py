@@ -37,7 +37,7 @@ import math
 
 import numpy as np
 
-from .jit import compiled
+from world.jit import compiled
 
 CELL_DIVISOR = 32.0  # cells down to 0.625 m at a 20 m view, for small dense halls
 CELLS_PER_AVATAR = 8.0  # 1.6 m cells for 10,000 avatars on 0.2 km^2; 2-8 measured best there

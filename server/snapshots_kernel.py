@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .jit import compiled
+from world.jit import compiled
 
 ENTITY_BITS = 32  # a sent row's key is (observer << ENTITY_BITS) | entity
 _ENTITY_MASK = (1 << ENTITY_BITS) - 1

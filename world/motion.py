@@ -1,4 +1,5 @@
-"""How avatars move: speeds, hall bounds, booth walls, portals. Vectorised with numpy.
+"""How avatars move: speeds, hall bounds, booth walls, portals. Vectorised with numpy; the
+walls' collision is a compiled loop.
 
 The server steps every avatar with these functions and the client predicts its own avatar
 with the very same code (arrays of one), so prediction and authority agree to the bit.
@@ -6,10 +7,12 @@ with the very same code (arrays of one), so prediction and authority agree to th
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
+from .jit import compiled
 from .model import Expo, Facing
 
 WALK_SPEED = 2.5  # metres per second
@@ -91,29 +94,46 @@ def step(
 def _collide_walls(geometry: HallGeometry, halls: np.ndarray, pos: np.ndarray) -> np.ndarray:
     if len(geometry.walls) == 0 or len(pos) == 0:
         return pos
-    w = geometry.walls
-    for _ in range(2):  # a second pass settles corners where two walls meet
-        x = pos[:, 0:1]
-        y = pos[:, 1:2]
-        inside = (
-            (halls[:, None] == geometry.wall_halls[None, :])
-            & (x > w[None, :, 0]) & (x < w[None, :, 2])
-            & (y > w[None, :, 1]) & (y < w[None, :, 3])
-        )
-        if not inside.any():
-            break
-        # penetration depth towards each side; leave by the shallowest
-        depths = np.stack(
-            [x - w[None, :, 0], w[None, :, 2] - x, y - w[None, :, 1], w[None, :, 3] - y], axis=-1
-        )
-        side = np.argmin(depths, axis=-1)
-        depth = np.take_along_axis(depths, side[..., None], axis=-1)[..., 0]
-        push_x = np.where(side == 0, -depth, np.where(side == 1, depth, 0.0))
-        push_y = np.where(side == 2, -depth, np.where(side == 3, depth, 0.0))
-        pos = pos + np.stack(
-            [np.where(inside, push_x, 0.0).sum(axis=1), np.where(inside, push_y, 0.0).sum(axis=1)], axis=-1
-        )
-    return pos
+    return _collide_walls_kernel(geometry.walls, geometry.wall_halls, np.ascontiguousarray(halls, dtype=np.int16),
+                                 np.ascontiguousarray(pos, dtype=np.float64))
+
+
+@compiled()
+def _collide_walls_kernel(walls: np.ndarray, wall_halls: np.ndarray, halls: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Push each avatar out of the walls of its hall it stands in, each by the shallowest
+    side; a second pass settles corners where two walls meet. Compiled: a loop per avatar
+    over its hall's walls, not (avatars x walls) arrays (15 % of the server at 1,000)."""
+    out = pos.copy()
+    for i in range(len(out)):
+        x, y, hall = out[i, 0], out[i, 1], halls[i]
+        for _ in range(2):
+            push_x = push_y = 0.0
+            hit = False
+            for j in range(len(walls)):
+                if wall_halls[j] != hall or not (walls[j, 0] < x < walls[j, 2] and walls[j, 1] < y < walls[j, 3]):
+                    continue
+                hit = True
+                depth, side = x - walls[j, 0], 0  # penetration towards each side; the first shallowest wins
+                if walls[j, 2] - x < depth:
+                    depth, side = walls[j, 2] - x, 1
+                if y - walls[j, 1] < depth:
+                    depth, side = y - walls[j, 1], 2
+                if walls[j, 3] - y < depth:
+                    depth, side = walls[j, 3] - y, 3
+                if side == 0:
+                    push_x -= depth
+                elif side == 1:
+                    push_x += depth
+                elif side == 2:
+                    push_y -= depth
+                else:
+                    push_y += depth
+            if not hit:
+                break
+            x += push_x
+            y += push_y
+        out[i, 0], out[i, 1] = x, y
+    return out
 
 
 def portal_hops(
@@ -131,3 +151,12 @@ def portal_hops(
     who, first = np.unique(who, return_index=True)  # one portal per avatar per step
     which = which[first]
     return who, p[which, 3].astype(np.int16), p[which, 4:6].copy()
+
+
+def warm() -> float:
+    """Compile the wall collision (or load it from the disk cache) before the first step
+    needs it; returns the seconds it took."""
+    start = time.perf_counter()
+    walls = np.array([[0.0, 0.0, 1.0, 1.0]])
+    _collide_walls_kernel(walls, np.zeros(1, np.int16), np.zeros(1, np.int16), np.full((1, 2), 0.5))
+    return time.perf_counter() - start

@@ -1,4 +1,4 @@
-"""Compiling the server's hot loops with numba, cached on disk.
+"""Compiling the hot loops (the world's motion, the server's interest and snapshots) with numba, cached on disk.
 
 ``njit(cache=True)`` keeps the machine code in ``__pycache__`` (or numba's user cache), so a
 restart loads it in a fraction of a second instead of compiling for seconds. Numba refuses

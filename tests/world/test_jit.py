@@ -1,8 +1,8 @@
-"""The compile helper of the server's numba kernels."""
+"""The compile helper of the numba kernels (motion, interest, snapshots)."""
 
 import pytest
 
-from server import jit
+from world import jit
 
 
 def test_compiles_in_memory_without_a_writable_cache(monkeypatch):
