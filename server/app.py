@@ -40,6 +40,29 @@ log = logging.getLogger("expo.server")
 MAX_FRAME = 64 * 1024  # websockets closes (1009) above this; below it the codec answers
 
 
+_SHORT_HEADERS = [bytes((0x82, n)) for n in range(126)]
+
+
+def binary_frames(payloads: list[bytes]) -> bytes:
+    """The payloads as WebSocket frames from a server, back to back: final, binary,
+    unmasked (RFC 6455, 5.2). websockets' ``send_binary`` makes the same bytes through a
+    Frame object per message, about 4 us each: with two or three messages per client per
+    tick that was 8 % of the server at 1,000 clients, against a fraction of a microsecond
+    here. Every frame is whole, so they interleave safely with websockets' own writes
+    (pings, pongs, the close frame) on this one event loop."""
+    parts = []
+    for payload in payloads:
+        n = len(payload)
+        if n < 126:
+            parts.append(_SHORT_HEADERS[n])
+        elif n < 65536:
+            parts.append(b"\x82\x7e" + n.to_bytes(2, "big"))
+        else:
+            parts.append(b"\x82\x7f" + n.to_bytes(8, "big"))
+        parts.append(payload)
+    return b"".join(parts)
+
+
 class SocketPeer(Peer):
     def __init__(self, connection: ServerConnection) -> None:
         super().__init__()
@@ -51,19 +74,16 @@ class SocketPeer(Peer):
         return transport.get_write_buffer_size() if transport is not None else 0
 
     def flush(self) -> tuple[int, int]:
-        """Write the outbox to the socket now, without awaiting: the sans-I/O protocol
-        object frames the data, and the frames go out in one write, so a tick costs one
-        send system call per client however many messages it carries. Returns the frames
-        and payload bytes written, for the caller's counters."""
+        """Write the outbox to the socket now, without awaiting, in one write: a tick costs
+        one send system call per client however many messages it carries. Returns the
+        frames and payload bytes written, for the caller's counters."""
         if not self.outbox:
             return 0, 0
         frames, self.outbox = self.outbox, []
         conn = self.connection
         if conn.protocol.state is not State.OPEN:
             return 0, 0
-        for frame in frames:
-            conn.protocol.send_binary(frame)
-        conn.transport.write(b"".join(conn.protocol.data_to_send()))  # binary frames only: no EOF among them
+        conn.transport.write(binary_frames(frames))
         written = len(frames), sum(map(len, frames))
         if self.close_request is not None and self.closing_task is None:
             code, reason = self.close_request

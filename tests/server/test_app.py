@@ -11,9 +11,10 @@ import msgpack
 import pytest
 import websockets
 from websockets.asyncio.client import connect
+from websockets.frames import Frame, Opcode
 
 import protocol as p
-from server.app import ExpoServer
+from server.app import ExpoServer, binary_frames
 from server.config import ServerConfig
 from world import load_expo
 
@@ -195,3 +196,10 @@ async def test_random_and_mutated_frames_never_break_the_server(server):
     fresh, _ = await join(server, "Fresh")
     await fresh.close()
     await watcher.close()
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 70000])
+def test_binary_frames_are_the_bytes_websockets_makes(size):
+    payloads = [bytes(range(256)) * (size // 256) + b"x" * (size % 256), b"\x92\x44\x01"]
+    want = b"".join(Frame(Opcode.BINARY, payload).serialize(mask=False) for payload in payloads)
+    assert binary_frames(payloads) == want
