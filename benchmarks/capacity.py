@@ -164,23 +164,23 @@ def highest_bucket(before: dict[float, float], after: dict[float, float]) -> flo
 
 
 def run_bots(url: str, count: int, duration: float, spawn_rate: float, warmup: float, mix: str, procs: int,
-             out: Path, seed: int) -> subprocess.Popen:
+             out: Path, seed: int, nice: int = 0) -> subprocess.Popen:
     return subprocess.Popen(
         [str(BIN / "expo-bots"), "--server", url, "--count", str(count), "--duration", str(duration),
          "--spawn-rate", str(spawn_rate), "--warmup", str(warmup), "--mix", mix, "--procs", str(procs),
          "--seed", str(seed), "--name-prefix", f"cap{count}", "--json", str(out), "--quiet"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=(lambda: os.nice(nice)) if nice else None,
     )
 
 
 def step(port: int, server: subprocess.Popen, count: int, window: float, spawn_rate: float, procs: int,
-         workdir: Path, mix: str = "wander", seed: int = 1) -> tuple[Step, dict]:
+         workdir: Path, mix: str = "wander", seed: int = 1, nice: int = 0) -> tuple[Step, dict]:
     ramp = count / spawn_rate + 2.0
     duration = ramp + window + 1.0
     report_file = workdir / f"bots-{mix}-{count}.json"
     cpu_before = children_cpu()
     started = time.monotonic()
-    bots = run_bots(f"ws://127.0.0.1:{port}/", count, duration, spawn_rate, ramp, mix, procs, report_file, seed)
+    bots = run_bots(f"ws://127.0.0.1:{port}/", count, duration, spawn_rate, ramp, mix, procs, report_file, seed, nice)
     try:
         time.sleep(ramp)
         first = scrape(port, server.pid)
@@ -257,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=float, default=None, help="seconds measured per step after the ramp")
     parser.add_argument("--spawn-rate", type=float, default=100.0)
     parser.add_argument("--procs", type=int, default=1, help="bot processes (this machine has %d cores)" % os.cpu_count())
+    parser.add_argument("--bots-nice", type=int, default=0,
+                        help="run the bots at this nice level, so that they take the cores the server leaves "
+                             "(their delivery latency still counts: starved bots fail the step)")
     parser.add_argument("--keep-going", action="store_true", help="run every step even after one does not hold")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "capacity.json")
     args = parser.parse_args(argv)
@@ -272,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         server = start_server(port, max(counts) + 100, workdir)
         try:
             for count in counts:
-                result, _ = step(port, server, count, window, args.spawn_rate, args.procs, workdir)
+                result, _ = step(port, server, count, window, args.spawn_rate, args.procs, workdir, nice=args.bots_nice)
                 steps.append(result)
                 print(table(steps).splitlines()[-1], flush=True)
                 if not result.holds and not args.keep_going:
@@ -300,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
-        "window_seconds": window, "spawn_rate": args.spawn_rate, "bot_procs": args.procs,
+        "window_seconds": window, "spawn_rate": args.spawn_rate, "bot_procs": args.procs, "bots_nice": args.bots_nice,
         "steps": [asdict(s) for s in steps],
         "largest_holding": largest,
         "crowd": asdict(crowd),

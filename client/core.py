@@ -163,6 +163,10 @@ class ClientCore:
         self._pings.clear()
         self.last_snapshot_at = None
 
+    @property
+    def has_data_to_send(self) -> bool:
+        return bool(self._outbox)
+
     def data_to_send(self) -> list[bytes]:
         """Frames to write, in order; each is one binary WebSocket message."""
         out, self._outbox = self._outbox, []
@@ -278,7 +282,7 @@ class ClientCore:
                 own = p.OwnState(items[4][0], p.EntityState(*items[4][1:]))
                 return self._snapshot(items[1], items[2], items[3], own, items[5], size, now)
             case p.Enter.TYPE:
-                return [ev.Entered(tuple(p.EntityInfo(*e[:5], p.EntityState(*e[5])) for e in items[1]))]
+                return [ev.Entered((), len(items[1]))]
             case _:
                 return [ev.Left(items[1])]
 
@@ -290,7 +294,7 @@ class ClientCore:
             case p.Enter():
                 if self.view is not None:
                     self.view.enter(message.entities)
-                return [ev.Entered(message.entities)]
+                return [ev.Entered(message.entities, len(message.entities))]
             case p.Leave():
                 if self.view is not None:
                     self.view.leave(message.entities)

@@ -30,7 +30,11 @@ class Refused:
 
 @dataclass(frozen=True, slots=True)
 class Entered:
+    """Avatars came into view, ``count`` of them. A core without a view (a bot) leaves
+    ``entities`` empty: building their records was an eighth of a bot's CPU, for nothing."""
+
     entities: tuple[p.EntityInfo, ...]
+    count: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -338,12 +338,15 @@ class Transport:
             core = self.core
             if not core.joined or (not c.moving and c.yaw == self._last_yaw and not core.holding):
                 return
-            if core.seq - core.ack > self.max_in_flight(dt):
+            behind = core.seq - core.ack
+            if behind > 2 and behind > self.max_in_flight(dt):
                 self.traffic.inputs_held += 1
                 return
             core.send_input(c.move_x, c.move_y, c.yaw, c.run, now)
+            queued = core.has_data_to_send
         self._last_yaw = c.yaw
-        self.flush()
+        if queued:  # most ticks of a walk send nothing: the input in force holds
+            self.flush()
 
     def max_in_flight(self, dt: float) -> int:
         """Inputs that may be unacknowledged: those a round trip covers, plus two ticks of slack."""

@@ -21,11 +21,11 @@ from ..transport import InputSchedule, Transport
 from .stats import Recorder
 
 ARRIVED = 0.6  # metres from the target that count as there
-KIND_OF_EVENT = {
-    ev.SnapshotReceived: "Snapshot", ev.Entered: "Enter", ev.Left: "Leave", ev.PongReceived: "Pong",
-    ev.ChatReceived: "ChatLine", ev.OrderUpdated: "OrderStatus", ev.ReceiptReceived: "Receipt",
-    ev.StockReceived: "Stock", ev.InventoryReceived: "Inventory", ev.BoothEffectSeen: "BoothEffect",
-    ev.ErrorReceived: "Error", ev.Closed: "Closing", ev.Joined: "Welcome", ev.Refused: "Refused",
+COUNTER_OF_EVENT = {  # the Recorder's counter of each kind of message received
+    ev.SnapshotReceived: "in.Snapshot", ev.Entered: "in.Enter", ev.Left: "in.Leave", ev.PongReceived: "in.Pong",
+    ev.ChatReceived: "in.ChatLine", ev.OrderUpdated: "in.OrderStatus", ev.ReceiptReceived: "in.Receipt",
+    ev.StockReceived: "in.Stock", ev.InventoryReceived: "in.Inventory", ev.BoothEffectSeen: "in.BoothEffect",
+    ev.ErrorReceived: "in.Error", ev.Closed: "in.Closing", ev.Joined: "in.Welcome", ev.Refused: "in.Refused",
 }
 
 
@@ -71,9 +71,9 @@ class Bot:
 
     def _on_event(self, event: ev.Event) -> None:
         rec = self.recorder
-        kind = KIND_OF_EVENT.get(type(event))
-        if kind is not None:
-            rec.count("in." + kind)
+        counter = COUNTER_OF_EVENT.get(type(event))
+        if counter is not None:
+            rec.counts[counter] += 1
         match event:
             case ev.SnapshotReceived():
                 now = event.received_at

@@ -93,6 +93,8 @@ def test_cheap_mode_reads_snapshots_without_keeping_a_view():
     assert watcher.core.view is None and watcher.core.predictor is None
     assert sum(s.changed for s in snaps) >= 4 and snaps[-1].tick == world.sim.tick_count
     assert watcher.core.own_pose().x == watcher.core.own.state.x / 100
+    [entered] = watcher.of(ev.Entered)
+    assert entered == ev.Entered((), 1)  # the mover, counted: no records without a view
 
 
 def test_ack_latency_and_delivery_come_from_the_clocks():
