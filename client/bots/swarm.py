@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import random
 import time
 from collections.abc import Callable
@@ -82,6 +83,11 @@ class Swarm:
                     break
                 await asyncio.sleep(max(0.0, due - self.clock()))
                 self._spawn(index)
+            # The swarm is built. The garbage collector's full passes over its long-lived
+            # objects stalled every bot for 150-250 ms at 750 bots (a delivery p99 of 180 ms
+            # instead of 40): from here on they are left out of them.
+            gc.collect()
+            gc.freeze()
             await asyncio.sleep(max(0.0, deadline - self.clock()))
         finally:
             if warmup is not None:
