@@ -93,7 +93,6 @@ class Session:
     last_input_seq: int = -1  # highest seq queued
     acked_seq: int = 0  # highest seq applied
     input_credit: float = 0.0
-    newest_applied: bool = False  # the newest input has had its step this tick
     detached_at: float | None = None
     stuck_since: float | None = None
 
@@ -444,30 +443,37 @@ class Simulation:
         a client sending faster than the tick gains at most the 10 % allowance."""
         av = self.avatars
         av.motion[:] = 0
+        moving = []  # sessions that may take a step in this round
         for session in self.sessions.values():
             session.input_credit = min(INPUT_CREDIT_CAP, session.input_credit + INPUT_CREDIT_PER_TICK)
-            session.newest_applied = False
+            if session.inputs:
+                moving.append(session)
         for _ in range(int(INPUT_CREDIT_CAP)):
-            slots, moves, runs = [], [], []
-            for session in self.sessions.values():
+            slots, moves, yaws, runs, again = [], [], [], [], []
+            for session in moving:
+                if session.input_credit < 1.0:
+                    continue
+                session.input_credit -= 1.0
                 queue = session.inputs
-                if queue and session.input_credit >= 1.0 and not (len(queue) == 1 and session.newest_applied):
-                    session.input_credit -= 1.0
-                    session.newest_applied = len(queue) == 1
-                    held = queue[0]
-                    message = held.message
-                    session.acked_seq = held.next_seq
-                    held.next_seq += 1
-                    if held.next_seq >= held.end_seq:
-                        queue.popleft()
-                    av.yaw[session.slot] = message.yaw
-                    slots.append(session.slot)
-                    moves.append((message.move_x, message.move_y))
-                    runs.append(message.run)
+                newest = len(queue) == 1
+                held = queue[0]
+                message = held.message
+                session.acked_seq = held.next_seq
+                held.next_seq += 1
+                if held.next_seq >= held.end_seq:
+                    queue.popleft()
+                if not newest:  # a backlog tick: the next round may take another
+                    again.append(session)
+                slots.append(session.slot)
+                moves.append((message.move_x, message.move_y))
+                yaws.append(message.yaw)
+                runs.append(message.run)
             if not slots:
                 break
-            self._step(now, np.array(slots, dtype=np.int64), np.array(moves, dtype=np.float64),
-                       np.array(runs, dtype=bool))
+            idx = np.array(slots, dtype=np.int64)
+            av.yaw[idx] = yaws
+            self._step(now, idx, np.array(moves, dtype=np.float64), np.array(runs, dtype=bool))
+            moving = again
 
     def _step(self, now: float, idx: np.ndarray, move: np.ndarray, run: np.ndarray) -> None:
         av = self.avatars
