@@ -271,11 +271,11 @@ class Transport:
 
     async def _session(self, ws: ClientConnection, opened_at: float) -> tuple[bool, bool]:
         """One connection, from Hello to close. Returns (joined, retry at once)."""
+        session = self._session_state = _SessionState()
+        ws.on_message = self._receive
         with self.lock:
             self.core.connection_made(self.clock(), opened_at)
         self.flush()
-        session = self._session_state = _SessionState()
-        ws.on_message = self._receive
         try:
             async for data in ws:  # only what the push did not take: none from our server
                 self._receive(data)
