@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import uuid
 from collections.abc import Awaitable, Callable
 
 from world.model import Booth, BoothKind, Facing
@@ -140,7 +139,7 @@ async def buy(bot: Bot) -> None:
         bot.recorder.count("purchases.sold_out")
         return
     product = min((target.product(sku) for sku in in_stock if target.product(sku)), key=lambda pr: pr.price)
-    key = str(uuid.UUID(int=bot.rng.getrandbits(128), version=4))
+    key = bot.purchase_key()
     rec = bot.recorder
     started = bot.clock()
     pending = asyncio.ensure_future(bot.expect(lambda e: isinstance(e, ev.OrderUpdated) and e.status.key == key, 10.0))

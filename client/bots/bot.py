@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -31,9 +32,10 @@ COUNTER_OF_EVENT = {  # the Recorder's counter of each kind of message received
 
 class Bot:
     def __init__(self, index: int, name: str, url: str, rng: random.Random, recorder: Recorder,
-                 clock: Callable[[], float], schedule: InputSchedule | None = None) -> None:
+                 clock: Callable[[], float], schedule: InputSchedule | None = None, run_id: str = "") -> None:
         self.index = index
         self.rng = rng
+        self.run_id = run_id
         self.recorder = recorder
         self.clock = clock
         colour = rng.randrange(0x1000000)
@@ -52,6 +54,14 @@ class Bot:
         self._bank = None  # bank.client.VisitorClient, opened at the first purchase
 
     # ------------------------------------------------------------------ state
+
+    def purchase_key(self) -> str:
+        """A fresh idempotency key for an order: from the bot's random stream, so a seed
+        replays the same choices, and from the run, so a run with the same seed against
+        the same server does not replay the last run's orders (which the server would
+        answer, rightly, with their old outcome)."""
+        key = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        return f"{self.run_id}-{key}" if self.run_id else key
 
     @property
     def expo(self) -> Expo:

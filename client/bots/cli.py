@@ -14,6 +14,7 @@ import asyncio
 import json
 import math
 import multiprocessing as mp
+import secrets
 import sys
 import time
 from collections.abc import Callable
@@ -195,10 +196,11 @@ def print_report(report: dict[str, Any], table: str, out: TextIO) -> None:
 def configs_for(args: argparse.Namespace) -> list[SwarmConfig]:
     mix = parse_mix(args.mix)
     procs = max(1, min(args.procs, args.count))
+    run_id = secrets.token_hex(4)
     return [
         SwarmConfig(url=args.server, indices=tuple(range(w, args.count, procs)), spawn_rate=args.spawn_rate / procs,
                     duration=args.duration, seed=args.seed, mix=mix, name_prefix=args.name_prefix,
-                    warmup=args.warmup)
+                    warmup=args.warmup, run_id=run_id)
         for w in range(procs)
     ]
 

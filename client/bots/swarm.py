@@ -31,6 +31,7 @@ class SwarmConfig:
     name_prefix: str = "bot"
     warmup: float = 0.0  # seconds from the start during which latency samples are not kept
     join_timeout: float = 15.0
+    run_id: str = ""  # tells this run's order keys from another run's with the same seed
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +113,7 @@ class Swarm:
         cfg = self.config
         rng = bot_rng(cfg.seed, index)
         bot = Bot(index, bot_name(cfg.name_prefix, cfg.seed, index), cfg.url, rng, self.recorder, self.clock,
-                  self.inputs)
+                  self.inputs, cfg.run_id)
         self.bots.append(bot)
         self._tasks.append(asyncio.create_task(bot.transport.run(), name=f"bot-{index}-net"))
         self._tasks.append(asyncio.create_task(self._live(bot), name=f"bot-{index}-live"))

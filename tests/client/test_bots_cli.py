@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+import random
 
 import pytest
 
 from client.bots.behaviours import parse_mix
+from client.bots.bot import Bot
 from client.bots.cli import main
 from client.bots.stats import Recorder, Threshold, check, summarise
 from client.bots.swarm import bot_name, bot_rng
@@ -70,3 +72,15 @@ def test_mix_and_seed_make_runs_reproducible():
     assert parse_mix("wander=3, booth=4,chat") == {"wander": 3.0, "booth": 4.0, "chat": 1.0}
     assert bot_rng(9, 3).random() == bot_rng(9, 3).random() != bot_rng(9, 4).random()
     assert len(bot_name("a-very-long-prefix-indeed", 123456, 1000)) <= 24
+
+
+async def test_order_keys_replay_with_the_seed_but_not_across_runs():
+    """A seed replays a run's choices; its order keys must still be new to a server that saw
+    the last run, or the server answers each order with the old one's outcome."""
+    def keys(run_id: str) -> list[str]:
+        bot = Bot(0, "Keys", "ws://127.0.0.1:9/", random.Random(7), Recorder(), lambda: 0.0, run_id=run_id)
+        return [bot.purchase_key() for _ in range(3)]
+
+    assert keys("aa11") == keys("aa11")
+    assert not set(keys("aa11")) & set(keys("bb22"))
+    assert len(set(keys("aa11"))) == 3
