@@ -10,6 +10,8 @@ transport's lock, so it is never torn by a frame being applied.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import logging
 import queue
 import threading
 import time
@@ -18,6 +20,8 @@ from collections.abc import Callable
 from . import events as ev
 from .core import ClientCore, Scene
 from .transport import Transport
+
+log = logging.getLogger("expo.client")
 
 
 class ClientThread:
@@ -65,7 +69,12 @@ class ClientThread:
         asyncio.run_coroutine_threadsafe(self.transport.command(do), self._loop).result(timeout)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Say Bye and wait for the network thread to end."""
+        """Say Bye and wait for the network thread to end; after ``timeout`` the app goes
+        on without it (a daemon thread), as leaving must not fail."""
         if self._thread.is_alive():
-            asyncio.run_coroutine_threadsafe(self.transport.close(), self._loop).result(timeout)
+            try:
+                asyncio.run_coroutine_threadsafe(self.transport.close(), self._loop).result(timeout)
+            except concurrent.futures.TimeoutError:
+                log.warning("the network thread did not close within %g s; leaving without it", timeout)
+                return
         self._done.wait(timeout)

@@ -91,7 +91,7 @@ class InputSchedule:
     Members are served in ``phases`` groups spread over the tick, so a swarm's inputs reach
     the server (and its snapshots come back) spread out, as people's would, not in one
     burst a tick. Ticks missed while the loop was held up are skipped, not sent in a burst:
-    the server applies one input per tick, so a burst would only wait in its queue."""
+    the server applies one tick of input per tick, so a burst would only wait in its queue."""
 
     def __init__(self, phases: int = 4) -> None:
         self.dt: float | None = None

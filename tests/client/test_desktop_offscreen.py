@@ -141,7 +141,7 @@ def test_walks_to_a_booth_on_the_keys_and_the_server_agrees(app, server):
     core = app.visit.thread.core
     run_until(app, lambda: core.own is not None, what="the first state")
     start_y = core.own.state.y / 100
-    app.messenger.send("w")  # held: the app sends one input per tick while it is down
+    app.messenger.send("w")  # held: the app takes an input a tick while it is down (one frame, held)
     t = time.monotonic()
     run_until(app, lambda: time.monotonic() - t > 1.5, what="walking")
     app.messenger.send("w-up")

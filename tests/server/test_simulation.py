@@ -345,7 +345,7 @@ def test_a_backlog_of_inputs_drains_but_sending_faster_gains_little(harness):
     for seq in (1, 2, 3):  # a burst after a hiccup: three inputs at once
         harness.send(steady, p.Input(seq, 1.0, 0.0, 0.0, False))
     seq = 3
-    for _ in range(30):  # then one per tick, as a client does
+    for _ in range(30):  # then one a tick, as a client holding for one tick does
         seq += 1
         harness.send(steady, p.Input(seq, 1.0, 0.0, 0.0, False))
         harness.tick()
