@@ -379,7 +379,6 @@ class ClientCore:
             return [ev.ProtocolViolation("a Snapshot before Welcome")]
         out: list[ev.Event] = []
         changed = self.view.apply(server_time, deltas) if self.view is not None else len(deltas) // 5
-        hall_changed = self.own is not None and own.hall != self.own.hall
         ack_latency = None
         if ack != self.ack:
             sent = self._sent_inputs
