@@ -92,6 +92,14 @@ def crowd(rng, n: int, side: float, booths: int = 2) -> np.ndarray:
     return pos
 
 
+def random_world(rng, n: int, side: float, layout: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positions ("uniform" or a "crowd" around booths), two halls, 90 % of slots active."""
+    pos = rng.uniform(0, side, (n, 2)) if layout == "uniform" else crowd(rng, n, side)
+    halls = rng.integers(0, 2, n).astype(np.int16)
+    active = rng.random(n) < 0.9
+    return pos, halls, active
+
+
 # ---------------------------------------------------------------------- random worlds
 
 
@@ -99,10 +107,8 @@ def crowd(rng, n: int, side: float, booths: int = 2) -> np.ndarray:
 @pytest.mark.parametrize("layout", ["uniform", "crowd"])
 def test_random_worlds_match_reference_over_ticks(seed, layout):
     rng = np.random.default_rng(seed)
-    n, side = 300, 120.0
-    pos = rng.uniform(0, side, (n, 2)) if layout == "uniform" else crowd(rng, n, side)
-    halls = rng.integers(0, 2, n).astype(np.int16)
-    active = rng.random(n) < 0.9
+    n = 300
+    pos, halls, active = random_world(rng, n, 120.0, layout)
     im = InterestManager(n, 20.0, max_visible=16)
     ref = Reference(n, 20.0, cap=16)
     for _ in range(8):

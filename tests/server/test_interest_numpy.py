@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from server.interest import InterestManager
-from test_interest import ROOT, Reference, as_dict, crowd
+from test_interest import ROOT, Reference, as_dict, random_world
 
 sys.path.append(str(ROOT / "benchmarks"))  # not a package: the peer imports its grid as a sibling
 from interest_numpy import NumpyInterest  # noqa: E402
@@ -35,10 +35,8 @@ def check(peer: NumpyInterest, im: InterestManager, ref: Reference, pos: np.ndar
 def test_numpy_peer_matches_reference_over_ticks(seed, layout):
     """Random worlds in two halls, moves, hall hops, (de)activations and freed slots."""
     rng = np.random.default_rng(seed)
-    n, side = 250, 100.0
-    pos = rng.uniform(0, side, (n, 2)) if layout == "uniform" else crowd(rng, n, side)
-    halls = rng.integers(0, 2, n).astype(np.int16)
-    active = rng.random(n) < 0.9
+    n = 250
+    pos, halls, active = random_world(rng, n, 100.0, layout)
     peer = NumpyInterest(n, 20.0, max_visible=12)
     im = InterestManager(n, 20.0, max_visible=12)
     ref = Reference(n, 20.0, cap=12)
