@@ -311,7 +311,10 @@ class Transport:
 
     def flush(self) -> None:
         """Write what the core queued, in order, now. Nothing is written once the
-        connection is closing (the core's reconnection handles what was lost)."""
+        connection is closing (the core's reconnection handles what was lost). Most ticks
+        of a walk queue nothing (the input in force holds): those return at once."""
+        if not self.core.has_data_to_send:  # the core is written only on this loop's thread
+            return
         with self.lock:
             frames = self.core.data_to_send()
         ws = self.connection
@@ -343,10 +346,8 @@ class Transport:
                 self.traffic.inputs_held += 1
                 return
             core.send_input(c.move_x, c.move_y, c.yaw, c.run, now)
-            queued = core.has_data_to_send
         self._last_yaw = c.yaw
-        if queued:  # most ticks of a walk send nothing: the input in force holds
-            self.flush()
+        self.flush()
 
     def max_in_flight(self, dt: float) -> int:
         """Inputs that may be unacknowledged: those a round trip covers, plus two ticks of slack."""

@@ -83,7 +83,7 @@ class Bot:
         rec = self.recorder
         counter = COUNTER_OF_EVENT.get(type(event))
         if counter is not None:
-            rec.counts[counter] += 1
+            rec.count(counter)
         match event:
             case ev.SnapshotReceived():
                 now = event.received_at
