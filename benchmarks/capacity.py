@@ -169,10 +169,10 @@ def highest_bucket(before: dict[float, float], after: dict[float, float]) -> flo
 def run_bots(url: str, count: int, duration: float, spawn_rate: float, warmup: float, mix: str, procs: int,
              out: Path, seed: int, nice: int = 0) -> subprocess.Popen:
     return subprocess.Popen(
-        [str(BIN / "expo-bots"), "--server", url, "--count", str(count), "--duration", str(duration),
+        [*(("nice", "-n", str(nice)) if nice else ()), str(BIN / "expo-bots"), "--server", url, "--count", str(count), "--duration", str(duration),
          "--spawn-rate", str(spawn_rate), "--warmup", str(warmup), "--mix", mix, "--procs", str(procs),
          "--seed", str(seed), "--name-prefix", f"cap{count}", "--json", str(out), "--quiet"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=(lambda: os.nice(nice)) if nice else None,
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
 
 

@@ -8,8 +8,9 @@ offscreen with a camera high over the hall so the whole crowd is on screen. Each
 full client frame (network events, interpolation, avatar nodes, HUD, render), finished with
 glFinish (``gl-finish``, which the client sets offscreen) as a window's buffer swap would:
 an offscreen buffer otherwise lets the software renderer queue frames it has not drawn,
-and the count would be of submissions, not of pictures (a first version of this script reported 3,400 fps for the floor). The peer,
-measured in the same run and window: the bare renderer drawing only the hall's floor.
+and the count would be of submissions, not of pictures (a first version of this script
+reported 3,400 fps for the floor). The peer, measured in the same run and window: the
+bare renderer drawing only the hall's floor.
 Prints a table and writes benchmarks/results/client_fps.json.
 """
 

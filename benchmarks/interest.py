@@ -209,7 +209,7 @@ class Ours:
         return self.im.update(pos, halls, active)
 
 
-class NumpyPeer(Ours):
+class NumpyPeer:
     """The numpy peer, given the moved mask it relies on."""
 
     def __init__(self, n: int) -> None:
