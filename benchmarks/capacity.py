@@ -80,10 +80,10 @@ def http_get(url: str, timeout: float = 30.0) -> str:
         return response.read().decode()
 
 
-def start_server(port: int, max_clients: int, data_dir: Path) -> subprocess.Popen:
+def start_server(port: int, max_clients: int, data_dir: Path, extra: list[str] = ()) -> subprocess.Popen:
     proc = subprocess.Popen(
         [str(BIN / "expo-server"), "--port", str(port), "--max-clients", str(max_clients),
-         "--data-dir", str(data_dir), "--log-level", "warning"],
+         "--data-dir", str(data_dir), "--log-level", "warning", *extra],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(data_dir / "server.log", "wb"),
     )
     deadline = time.monotonic() + 30
@@ -262,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--procs", type=int, default=1, help="bot processes (this machine has %d cores)" % os.cpu_count())
     parser.add_argument("--bots-nice", type=int, default=10,
                         help="the bots' nice level: they take the CPU the server leaves (0: the server's equals)")
+    parser.add_argument("--server-arg", action="append", default=[], metavar="ARG",
+                        help="pass ARG to expo-server (repeatable), e.g. --server-arg=--no-send-thread")
     parser.add_argument("--keep-going", action="store_true", help="run every step even after one does not hold")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "capacity.json")
     args = parser.parse_args(argv)
@@ -275,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="expo-capacity-") as tmp:
         workdir = Path(tmp)
         port = free_port()
-        server = start_server(port, max(counts) + 100, workdir)
+        server = start_server(port, max(counts) + 100, workdir, args.server_arg)
         try:
             for count in counts:
                 result, _ = step(port, server, count, window, args.spawn_rate, args.procs, workdir, nice=args.bots_nice)

@@ -28,10 +28,11 @@ import protocol as p
 from world import motion
 from world.model import Expo
 
-from . import interest, snapshots
+from . import interest, sender, snapshots
 from .clock import Clock, MonotonicClock
 from .config import ServerConfig
 from .metrics import ServerMetrics
+from .sender import Sender, SendingTransport
 from .simulation import Peer, Simulation
 from .world_watch import WorldWatcher
 
@@ -70,20 +71,24 @@ class SocketPeer(Peer):
         self.closing_task: asyncio.Task | None = None
 
     def backlog(self) -> int:
-        transport = self.connection.transport
-        return transport.get_write_buffer_size() if transport is not None else 0
+        return self.connection.transport.get_write_buffer_size()
 
-    def flush(self) -> tuple[int, int]:
-        """Write the outbox to the socket now, without awaiting, in one write: a tick costs
-        one send system call per client however many messages it carries. Returns the
-        frames and payload bytes written, for the caller's counters."""
+    def flush(self, batch: list | None = None) -> tuple[int, int]:
+        """Write the outbox to the socket without awaiting, in one write: a tick costs one
+        send system call per client however many messages it carries. With the sender
+        thread, a tick passes ``batch`` to collect its writes for one hand-over.
+        Returns the frames and payload bytes written, for the caller's counters."""
         if not self.outbox:
             return 0, 0
         frames, self.outbox = self.outbox, []
         conn = self.connection
         if conn.protocol.state is not State.OPEN:
             return 0, 0
-        conn.transport.write(binary_frames(frames))
+        transport = conn.transport
+        if batch is not None and isinstance(transport, SendingTransport):
+            batch.append((transport.channel, binary_frames(frames)))
+        else:
+            transport.write(binary_frames(frames))
         written = len(frames), sum(map(len, frames))
         if self.close_request is not None and self.closing_task is None:
             code, reason = self.close_request
@@ -110,6 +115,7 @@ class ExpoServer:
         self._webhook_server = None
         self._watcher: WorldWatcher | None = None
         self._watch_task: asyncio.Task | None = None
+        self._sender: Sender | None = None
 
     @property
     def port(self) -> int:
@@ -124,8 +130,12 @@ class ExpoServer:
         log.info("motion kernel ready", extra={"seconds": round(motion.warm(), 2)})
         log.info("interest kernel ready", extra={"seconds": round(interest.warm(), 2)})
         log.info("snapshot kernel ready", extra={"seconds": round(snapshots.warm(), 2)})
+        if self.config.send_thread:
+            log.info("send kernel ready", extra={"seconds": round(sender.warm(), 2)})
         if self.config.bank_url:
             await self._start_commerce()
+        if self.config.send_thread:
+            self._sender = Sender(asyncio.get_running_loop())
         self._server = await serve(
             self._handle,
             self.config.host,
@@ -197,6 +207,8 @@ class ExpoServer:
             await self._webhook_task
         if self.sim.commerce is not None:
             await self.sim.commerce.close()
+        if self._sender is not None:
+            self._sender.stop()
         log.info("stopped")
 
     # ------------------------------------------------------------------ websocket
@@ -205,6 +217,10 @@ class ExpoServer:
         if self.config.socket_send_buffer:
             sock = connection.transport.get_extra_info("socket")
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.config.socket_send_buffer)
+        sending = None
+        if self._sender is not None:
+            await _drained(connection.transport)  # the handshake's response goes first
+            sending = connection.transport = SendingTransport(connection.transport, self._sender)
         peer = SocketPeer(connection)
         self.sim.open_peer(peer)
         self._socket_peers.add(peer)
@@ -225,6 +241,8 @@ class ExpoServer:
         if peer.closing_task is not None:
             with contextlib.suppress(Exception):
                 await peer.closing_task
+        if sending is not None:
+            sending.release()
 
     async def _tick_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -249,13 +267,16 @@ class ExpoServer:
 
     def _flush_all(self) -> None:
         frames = size = 0
+        batch: list = []
         for peer in list(self._socket_peers):
             try:
-                n, b = peer.flush()
+                n, b = peer.flush(batch)
                 frames += n
                 size += b
             except Exception:  # a broken socket is that client's problem only
                 log.warning("flush failed", exc_info=True)
+        if batch:
+            self._sender.submit(batch)
         self._count_out(frames, size)
 
     def _count_out(self, frames: int, size: int) -> None:
@@ -307,6 +328,15 @@ async def _serve_webhooks(commerce, host: str, port: int, flush: Callable[[], No
             task.result()  # raises why it could not start
         await asyncio.sleep(0.02)
     return server, task
+
+
+async def _drained(transport: asyncio.Transport, timeout: float = 5.0) -> None:
+    """Wait until the transport has no bytes of its own queued (rarely any: the handshake's
+    response is small), so that the sender thread's bytes cannot overtake them."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while transport.get_write_buffer_size() and not transport.is_closing() and loop.time() < deadline:
+        await asyncio.sleep(0.005)
 
 
 def _response(status: HTTPStatus, body: bytes, content_type: str) -> Response:

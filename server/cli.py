@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--webhook-port", type=int, default=_env("WEBHOOK_PORT", None),
                         help="port for the bank's webhooks, POST /bank/webhook (default: none, the server polls the bank)")
     parser.add_argument("--data-dir", type=Path, default=Path(_env("DATA_DIR", d.data_dir)), help="where orders and stock are kept")
+    parser.add_argument("--no-send-thread", action="store_true",
+                        help="write client sockets from the event loop instead of a sender thread of their own")
     parser.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"])
     parser.add_argument("--staff-pass", metavar="BOOTH", help="print the staff pass for BOOTH and exit")
     return parser
@@ -60,6 +62,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         webhook_port=int(args.webhook_port) if args.webhook_port else None,
         staff_secret=os.environ.get("EXPO_STAFF_SECRET", ServerConfig.staff_secret),
         data_dir=args.data_dir,
+        send_thread=not args.no_send_thread,
     )
 
 

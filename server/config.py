@@ -22,6 +22,7 @@ class ServerConfig:
     skip_backlog: int = 64 * 1024  # bytes queued to a client above which snapshots are skipped
     hard_backlog: int = 1024 * 1024  # bytes queued to a client that drop it at once
     socket_send_buffer: int | None = None  # SO_SNDBUF for client sockets; None: the OS default
+    send_thread: bool = True  # sockets are written by a thread of their own (see server.sender)
     frame_rate: float = 60.0  # sustained frames per second a client may send
     frame_burst: float = 120.0
     flood_rate: float = 120.0  # beyond this sustained rate the client is disconnected

@@ -21,10 +21,14 @@ from world import load_expo
 from support import small_expo
 
 
-@pytest.fixture
-async def server():
+# Sockets are written by the sender thread (the default) or by the event loop itself.
+WRITERS = pytest.mark.parametrize("send_thread", [True, False], ids=["sender-thread", "event-loop"])
+
+
+@pytest.fixture(params=[True, False], ids=["sender-thread", "event-loop"])
+async def server(request):
     srv = ExpoServer(small_expo(), ServerConfig(port=0, max_clients=64, stuck_timeout=1.0, skip_backlog=2048,
-                                                socket_send_buffer=4096))
+                                                socket_send_buffer=4096, send_thread=request.param))
     await srv.start()
     yield srv
     await srv.stop()
@@ -112,9 +116,11 @@ async def test_flooding_client_is_disconnected_and_others_carry_on(server):
     await calm.close()
 
 
-async def test_slow_reader_is_dropped_and_server_stays_healthy():
+@WRITERS
+async def test_slow_reader_is_dropped_and_server_stays_healthy(send_thread):
     # the default expo's welcome (40 kB of manifest) alone overfills the small socket buffers
-    server = ExpoServer(load_expo(), ServerConfig(port=0, stuck_timeout=1.0, skip_backlog=2048, socket_send_buffer=4096))
+    server = ExpoServer(load_expo(), ServerConfig(port=0, stuck_timeout=1.0, skip_backlog=2048, socket_send_buffer=4096,
+                                                  send_thread=send_thread))
     await server.start()
     reader, _ = await join(server, "Reader")
     # A raw socket that completes the WebSocket handshake and then never reads.
@@ -136,13 +142,24 @@ async def test_slow_reader_is_dropped_and_server_stays_healthy():
     assert server.metrics.slow_drops._value.get() == 1
     assert len(server.sim.sessions) == 2  # dropped, but its avatar waits for a resume
     assert server.metrics.skipped_snapshots._value.get() > 0
+    sock.setblocking(False)  # the server let go of the socket: the sloth reads its end
+    async with asyncio.timeout(5):
+        while True:
+            try:
+                if not sock.recv(65536):
+                    break
+            except BlockingIOError:
+                await asyncio.sleep(0.01)
+            except ConnectionResetError:
+                break
     sock.close()
     await reader.close()
     await server.stop()
 
 
-async def test_graceful_shutdown_tells_clients():
-    srv = ExpoServer(small_expo(), ServerConfig(port=0))
+@WRITERS
+async def test_graceful_shutdown_tells_clients(send_thread):
+    srv = ExpoServer(small_expo(), ServerConfig(port=0, send_thread=send_thread))
     await srv.start()
     ws, _ = await join(srv, "Aru")
     stopping = asyncio.create_task(srv.stop())
