@@ -259,7 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", default=None, help="comma-separated bot counts (default 100,250,500,750,1000,1250)")
     parser.add_argument("--window", type=float, default=None, help="seconds measured per step after the ramp")
     parser.add_argument("--spawn-rate", type=float, default=100.0)
-    parser.add_argument("--procs", type=int, default=1, help="bot processes (this machine has %d cores)" % os.cpu_count())
+    parser.add_argument("--procs", type=int, default=2,
+                        help="bot processes (this machine has %d cores); at nice 10 two take what the server leaves "
+                        "on both cores, where one saturates a core of its own at 1,000 bots" % os.cpu_count())
     parser.add_argument("--bots-nice", type=int, default=10,
                         help="the bots' nice level: they take the CPU the server leaves (0: the server's equals)")
     parser.add_argument("--server-arg", action="append", default=[], metavar="ARG",
