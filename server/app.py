@@ -69,9 +69,12 @@ class SocketPeer(Peer):
         super().__init__()
         self.connection = connection
         self.closing_task: asyncio.Task | None = None
+        transport = connection.transport
+        self.channel = transport.channel if isinstance(transport, SendingTransport) else None
 
     def backlog(self) -> int:
-        return self.connection.transport.get_write_buffer_size()
+        channel = self.channel
+        return channel.queued if channel is not None else self.connection.transport.get_write_buffer_size()
 
     def flush(self, batch: list | None = None) -> tuple[int, int]:
         """Write the outbox to the socket without awaiting, in one write: a tick costs one
@@ -84,11 +87,10 @@ class SocketPeer(Peer):
         conn = self.connection
         if conn.protocol.state is not State.OPEN:
             return 0, 0
-        transport = conn.transport
-        if batch is not None and isinstance(transport, SendingTransport):
-            batch.append((transport.channel, binary_frames(frames)))
+        if batch is not None and self.channel is not None:
+            batch.append((self.channel, binary_frames(frames)))
         else:
-            transport.write(binary_frames(frames))
+            conn.transport.write(binary_frames(frames))
         written = len(frames), sum(map(len, frames))
         if self.close_request is not None and self.closing_task is None:
             code, reason = self.close_request
