@@ -137,7 +137,7 @@ class ExpoServer:
         if self.config.bank_url:
             await self._start_commerce()
         if self.config.send_thread:
-            self._sender = Sender(asyncio.get_running_loop())
+            self._sender = Sender(asyncio.get_running_loop(), self.metrics.send_seconds.observe)
         self._server = await serve(
             self._handle,
             self.config.host,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import socket
 import urllib.request
 
@@ -71,6 +72,8 @@ async def test_healthz_and_metrics_on_the_same_port(server):
     assert status == 200 and ctype.startswith("text/plain")
     for name in ("expo_clients 1.0", "expo_tick_seconds_bucket", "expo_bytes_out_total", "expo_skipped_snapshots_total"):
         assert name in body
+    sends = re.search(r"^expo_send_seconds_count (\S+)$", body, re.M)
+    assert float(sends.group(1)) > 0 if server.config.send_thread else float(sends.group(1)) == 0
     status, _, body = await asyncio.to_thread(http_get, server.port, "/nope")
     assert status == 404
     await ws.close()
