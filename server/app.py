@@ -1,7 +1,8 @@
 """The I/O shell around the simulation: websockets for sockets, one task for the tick.
 
-The tick never awaits a client: frames are written straight into each connection's
-transport, and a client whose transport buffer is full is skipped (see Simulation).
+The tick never awaits a client: its frames are handed to the sender thread (server.sender),
+or with ``send_thread`` off written straight into each connection's transport, and a client
+with too many bytes queued is skipped (see Simulation).
 HTTP on the same port serves ``/healthz`` and ``/metrics`` to operators.
 """
 
@@ -221,7 +222,9 @@ class ExpoServer:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.config.socket_send_buffer)
         sending = None
         if self._sender is not None:
-            await _drained(connection.transport)  # the handshake's response goes first
+            if not await _drained(connection.transport):  # the handshake's response goes first
+                connection.transport.abort()
+                return
             sending = connection.transport = SendingTransport(connection.transport, self._sender)
         peer = SocketPeer(connection)
         self.sim.open_peer(peer)
@@ -332,13 +335,17 @@ async def _serve_webhooks(commerce, host: str, port: int, flush: Callable[[], No
     return server, task
 
 
-async def _drained(transport: asyncio.Transport, timeout: float = 5.0) -> None:
+async def _drained(transport: asyncio.Transport, timeout: float = 5.0) -> bool:
     """Wait until the transport has no bytes of its own queued (rarely any: the handshake's
-    response is small), so that the sender thread's bytes cannot overtake them."""
+    response is small), so that the sender thread's bytes cannot overtake them. False when
+    the client did not take them in time, or went."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while transport.get_write_buffer_size() and not transport.is_closing() and loop.time() < deadline:
+    while transport.get_write_buffer_size():
+        if transport.is_closing() or loop.time() > deadline:
+            return False
         await asyncio.sleep(0.005)
+    return True
 
 
 def _response(status: HTTPStatus, body: bytes, content_type: str) -> Response:
