@@ -11,9 +11,9 @@ bot with ~50 moving avatars in view (a crowd at the keynote stage).
 Server and bots share this machine's cores, so the figures are for the pair, not for the
 server alone; the CPU columns say who used what. The bots run as two processes (``--procs``)
 at nice 10 (``--bots-nice``): they are the load generator, and as the server's equals on two
-cores the step would measure the scheduler's turns more than the server. Their delivery latency still counts, so bots
-starved of CPU fail the step. The targets are printed with PASS/FAIL, not asserted.
-Results go to benchmarks/results/capacity.json.
+cores the step would measure the scheduler's turns more than the server. Their delivery
+latency still counts, so bots starved of CPU fail the step. The targets are printed with
+PASS/FAIL, not asserted. Results go to benchmarks/results/capacity.json.
 
     python benchmarks/capacity.py            # 100 .. 1250 bots
     python benchmarks/capacity.py --quick    # 100, 250 bots, shorter steps

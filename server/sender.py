@@ -84,6 +84,19 @@ class Channel:
         self.on_closed = on_closed  # run on the event loop once a "close" is done
 
 
+def _drop_queue(channel: Channel) -> None:  # under the sender's lock
+    channel.pending.clear()
+    channel.queued = 0
+
+
+def _fail_queue(channel: Channel) -> None:  # under the sender's lock
+    """Nothing more reaches a broken socket: drop its queue and close it, unless it is
+    already being closed or aborted."""
+    _drop_queue(channel)
+    if channel.finish not in ("close", "abort"):
+        channel.finish = "close"
+
+
 class Sender:
     """The thread that sends each tick's frames, and drains what sockets did not take."""
 
@@ -161,8 +174,7 @@ class Sender:
                 return
             channel.finish = how
             if how == "abort":
-                channel.pending.clear()
-                channel.queued = 0
+                _drop_queue(channel)
             self._mark(channel)
         self._wake.set()
 
@@ -185,10 +197,10 @@ class Sender:
             self._dirty.append(channel)
 
     def _fail(self, channel: Channel) -> None:
+        """The socket is reset or gone: drop its queue and close it (the event loop's
+        reader hears of it too)."""
         with self._lock:
-            channel.pending.clear()
-            channel.queued = 0
-            channel.finish = channel.finish if channel.finish in ("close", "abort") else "close"
+            _fail_queue(channel)
             self._mark(channel)
         self._wake.set()
 
@@ -257,9 +269,7 @@ class Sender:
                 pass
             except OSError:  # reset or gone: the event loop hears of it from its reader
                 with self._lock:
-                    channel.pending.clear()
-                    channel.queued = 0
-                    channel.finish = finish if finish in ("close", "abort") else "close"
+                    _fail_queue(channel)
                 self._close(channel)
                 return
         channel.unsent = data[sent:]

@@ -1,8 +1,11 @@
-"""A small two-hall expo built in code, and helpers to drive the simulation without sockets."""
+"""A small two-hall expo built in code, helpers to drive the simulation without sockets, and
+one to read a raw socket to its end."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import socket
 from decimal import Decimal
 
 import protocol as p
@@ -83,3 +86,20 @@ class Harness:
         self.sim.avatars.pos[slot] = (x, y)
         self.sim.avatars.hall[slot] = hall
 
+
+async def read_to_end(sock: socket.socket, timeout: float = 5.0) -> bytes:
+    """Everything a non-blocking socket receives until the peer closes or resets it."""
+    got = bytearray()
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except BlockingIOError:
+                await asyncio.sleep(0.002)
+                continue
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            got += chunk
+    return bytes(got)

@@ -13,6 +13,8 @@ import pytest
 
 from server.sender import Sender, send_all
 
+from support import read_to_end
+
 
 @pytest.fixture
 async def sender():
@@ -34,38 +36,6 @@ def pair(buffer: int | None = None) -> tuple[socket.socket, socket.socket]:
     ours.setblocking(False)
     theirs.setblocking(False)
     return ours, theirs
-
-
-async def read_until(sock: socket.socket, size: int, timeout: float = 10.0) -> bytes:
-    got = bytearray()
-    async with asyncio.timeout(timeout):
-        while len(got) < size:
-            try:
-                chunk = sock.recv(65536)
-            except BlockingIOError:
-                await asyncio.sleep(0.002)
-                continue
-            if not chunk:
-                break
-            got += chunk
-    return bytes(got)
-
-
-async def read_to_end(sock: socket.socket, timeout: float = 5.0) -> bytes:
-    got = bytearray()
-    async with asyncio.timeout(timeout):
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except BlockingIOError:
-                await asyncio.sleep(0.002)
-                continue
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            got += chunk
-    return bytes(got)
 
 
 async def wait_for(condition, timeout: float = 5.0) -> None:
@@ -95,7 +65,7 @@ async def test_all_bytes_arrive_in_order_through_every_path_with_a_slow_reader(s
     channel = sender.open(ours.fileno(), closed.set)
     rng = random.Random(3)
     expected = bytearray()
-    reader = asyncio.create_task(read_until(theirs, 10**9, timeout=30))  # reads slowly below
+    reader = asyncio.create_task(read_to_end(theirs, timeout=30))  # reads as the writes below yield
     saw_backlog = False
     for i in range(300):
         data = bytes([i % 256]) * rng.randint(1, 3000)
