@@ -3,6 +3,7 @@
 # client, DejaVu fonts for its labels), only when they are missing and only where we may (root with apt-get).
 set -euo pipefail
 needed=(libgl1 libgl1-mesa-dri libegl1 libglu1-mesa fonts-dejavu-core)
+needed+=(nats-server postgresql)  # the cluster: server/cluster/, tests/cluster/, make cluster
 missing=()
 for pkg in "${needed[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
