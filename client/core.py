@@ -323,6 +323,8 @@ class ClientCore:
                 return [ev.BoothEffectSeen(message)]
             case p.Error():
                 return [ev.ErrorReceived(message.code, message.message, message.ref)]
+            case p.ExpoUpdate():
+                return self._expo_update(message)
             case p.Closing():
                 if message.code in FINAL_CLOSINGS:
                     self.resume_token = None
@@ -354,6 +356,20 @@ class ClientCore:
             self.predictor.reset(welcome.own, self._spawn_if_there(welcome.own))
         connect_time = now - self._opened_at if self._opened_at is not None else None
         return [ev.Joined(welcome, expo, resumed, connect_time)]
+
+    def _expo_update(self, update: p.ExpoUpdate) -> list[ev.Event]:
+        """The world files changed while we are here: take the new expo, walls included,
+        so the prediction walks into the same walls the server now has."""
+        try:
+            expo = _expo_of(update.manifest)
+        except ValueError as exc:
+            return [ev.ProtocolViolation(f"ExpoUpdate.manifest: {exc}")]
+        previous, self.expo = self.expo, expo
+        if self.predict:
+            self.geometry = HallGeometry.from_expo(expo)
+            if self.predictor is not None:
+                self.predictor.geometry = self.geometry
+        return [ev.ExpoChanged(expo, previous)]
 
     def _spawn_if_there(self, own: p.OwnState) -> tuple[float, float] | None:
         """A new avatar stands exactly on its hall's spawn point: use those floats, so the

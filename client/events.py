@@ -23,6 +23,15 @@ class Joined:
 
 
 @dataclass(frozen=True, slots=True)
+class ExpoChanged:
+    """The server applied edited world files: ``expo`` replaces ``previous`` (None when
+    the change came before any Welcome had an expo)."""
+
+    expo: Expo
+    previous: Expo | None
+
+
+@dataclass(frozen=True, slots=True)
 class Refused:
     code: str
     message: str
@@ -142,7 +151,7 @@ class Disconnected:
 
 
 Event = (
-    Joined | Refused | Entered | Left | SnapshotReceived | PredictionCorrected | PongReceived | ChatReceived
+    Joined | ExpoChanged | Refused | Entered | Left | SnapshotReceived | PredictionCorrected | PongReceived | ChatReceived
     | OrderUpdated | ReceiptReceived | StockReceived | InventoryReceived | BoothEffectSeen | ErrorReceived
     | ProtocolViolation | Closed | Disconnected
 )

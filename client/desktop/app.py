@@ -287,21 +287,42 @@ class ExpoApp(ShowBase):
             self._show_card(v, booth if self.fixed_view is None else None)  # a fixed view does not show us
         self.hud.set_place(hall.name, f"{len(scene.others) + 1} visitors in view  ·  {v.expo.name}")
 
-    def _enter_hall(self, v: Visit, index: int) -> None:
+    def _enter_hall(self, v: Visit, index: int, rebuild: bool = False) -> None:
+        """Build hall ``index``'s scene; ``rebuild``: the same hall after a world edit, so the
+        people, the camera and the open catalogue stay."""
         if v.hall_scene is not None:
             v.hall_scene.destroy()
-            if self.autopilot is not None:
+            if self.autopilot is not None and not rebuild:
                 self.autopilot.skip()  # the portal it was heading for did its job
-        self.avatars.clear()
-        self.effects.getChildren().detach()
+        if not rebuild:
+            self.avatars.clear()
+            self.effects.getChildren().detach()
         assert v.expo is not None
         v.hall_scene = build_hall(v.expo, v.expo.halls[index], self.assets_root, self.loader)
         v.hall_scene.root.reparentTo(self.world)
         v.hall_index = index
         self.camera_rig.bounds = (v.expo.halls[index].width, v.expo.halls[index].depth)
+        if rebuild:
+            return
         self.camera_rig.snap()
         if v.catalogue:
             self.close_catalogue()
+
+    def _expo_changed(self, v: Visit, expo: Expo) -> None:
+        """Exhibitors edited the world files: rebuild the hall (walls, banners, labels), and
+        show the new card and catalogue, so nobody reads yesterday's tagline."""
+        v.expo = expo
+        if v.hall_index is not None:
+            if v.hall_index < len(expo.halls):
+                self._enter_hall(v, v.hall_index, rebuild=True)
+            else:  # the hall went: the next snapshot says where the server put us
+                v.hall_index = None
+        v.near = None  # the next frame shows the card afresh
+        if v.catalogue is not None:
+            if expo.booth(v.catalogue) is None:
+                self.close_catalogue()
+            else:
+                self._refresh_catalogue(v)
 
     def _show_card(self, v: Visit, booth: Booth | None) -> None:
         if booth is None:
@@ -328,6 +349,8 @@ class ExpoApp(ShowBase):
                 else:
                     v.chat.note("Reconnected.")
                 self.command(lambda core: core.query_inventory())
+            case ev.ExpoChanged():
+                self._expo_changed(v, event.expo)
             case ev.SnapshotReceived():
                 v.snapshots += 1
             case ev.Refused():

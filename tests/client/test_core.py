@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -159,3 +160,27 @@ def test_scene_draws_others_in_the_past_between_real_states():
     x_now = world.server_pos(b)[0]
     assert other.pose.x == pytest.approx(x_now - 2 * 0.3, abs=0.006)  # two ticks of running behind
     assert scene.own.x == a.core.predictor.x and math.isfinite(scene.own.yaw)
+
+
+def test_a_world_edit_replaces_the_expo_and_the_prediction_walls():
+    world = World()
+    link = world.join("Editor")
+    old = link.core.expo
+    booth = old.booths[0]
+    moved = dataclasses.replace(booth, tagline="Edited while you were here")
+    world.sim.reload(dataclasses.replace(old, booths=(moved, *old.booths[1:])))
+    link.pump()
+    [changed] = link.of(ev.ExpoChanged)
+    assert changed.previous is old and changed.expo.booth(booth.id).tagline == "Edited while you were here"
+    assert link.core.expo is changed.expo
+    assert link.core.predictor.geometry is link.core.geometry  # new walls for the prediction too
+    assert not link.of(ev.ProtocolViolation)
+
+
+def test_a_broken_expo_update_is_a_violation_and_keeps_the_expo():
+    world = World()
+    link = world.join("Editor")
+    old = link.core.expo
+    [event] = link.core.receive(p.encode(p.ExpoUpdate({"halls": "nope"})), world.clock.now())
+    assert isinstance(event, ev.ProtocolViolation) and "ExpoUpdate" in event.detail
+    assert link.core.expo is old

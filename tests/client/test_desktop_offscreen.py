@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import stat
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ from client.desktop.wallet import Wallet
 from client_link import default_expo
 from processes import BIN, free_port, start, stop
 from server.config import ServerConfig
+from world import default_expo_path, load_expo
 
 PLATFORM_KEY = "desktop-test-platform-key"
 WEBHOOK_SECRET = "desktop-test-webhook-secret"
@@ -194,3 +196,29 @@ def test_buys_a_product_end_to_end_and_a_refusal_says_why(app, server, scratch):
             app.command(lambda core: core.query_stock(BOOTH))
         return v.stock[BOOTH]["KZ-FELT-SLIP"] == felt
     run_until(app, released, 15, "the stock to be released")
+
+
+def test_a_live_edit_of_a_tagline_reaches_the_open_card_within_2_s(app, tmp_path):
+    """Issue 13 defect 6: the exhibitor saves the booth file, the visitor standing at the
+    booth reads the new tagline on the card and in the catalogue."""
+    world = tmp_path / "expo"
+    shutil.copytree(default_expo_path(), world)
+    with LocalServer(load_expo(world), ServerConfig(port=0, world=world, data_dir=tmp_path / "server")) as srv:
+        srv.server._watcher.interval = 0.2  # the server polls the files; the client's part is what is timed
+        join(app, srv, "Live Reader")
+        booth = app.visit.expo.booth(BOOTH)
+        app.autopilot = Autopilot([entrance(booth, 1.5), entrance(booth, -1.5)])
+        run_until(app, lambda: app.autopilot.done and app.visit.near == BOOTH, 40, "the walk to the booth")
+        app.autopilot = None
+        app.step(2)
+        assert app.hud.card_tagline.getText() == booth.tagline
+        app.open_catalogue(BOOTH)
+        booth_file = world / "booths" / f"{BOOTH}.toml"
+        text = booth_file.read_text()
+        booth_file.write_text(text.replace(f'tagline = "{booth.tagline}"', 'tagline = "Fresh from the Altai today"'))
+        edited = time.monotonic()
+        run_until(app, lambda: app.hud.card_tagline.getText() == "Fresh from the Altai today", 2.0, "the new tagline")
+        assert time.monotonic() - edited < 2.0
+        assert "Fresh from the Altai today" in app.hud.cat_sub.getText()
+        assert app.visit.thread.core.expo.booth(BOOTH).tagline == "Fresh from the Altai today"
+        app.close_catalogue()
