@@ -28,6 +28,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import idempotency
+from .bodylimit import DEFAULT_MAX_BODY, BodyLimit
 from .clock import from_datetime
 from .delivery import Deliverer
 from .errors import BankError
@@ -101,8 +102,12 @@ def create_app(
     background: bool = True,
     sweep_interval: float = 1.0,
     registry: CollectorRegistry | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY,
 ) -> FastAPI:
-    """Build the app. With ``background``, the lifespan runs the expiry sweeper and the webhook worker."""
+    """Build the app. With ``background``, the lifespan runs the expiry sweeper and the webhook worker.
+
+    Every request body is limited to ``max_body_bytes`` (413 ``body_too_large``) before it is read.
+    """
     if not platform_key:
         raise ValueError("a platform key is required")
     if bank.config.webhook_urls and not webhook_secret:
@@ -152,10 +157,15 @@ def create_app(
     app.state.metrics = metrics
 
     # -- errors: one JSON shape, never a 500 for bad input
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+
     @app.exception_handler(BankError)
-    async def bank_error(request: Request, exc: BankError) -> JSONResponse:
+    async def bank_error(request: Request, exc: BankError, headers: dict[str, str] | None = None) -> JSONResponse:
         metrics.errors.labels(exc.code).inc()
-        return JSONResponse(exc.body(), status_code=exc.status)
+        headers = dict(headers or {})
+        if exc.retry_after is not None:
+            headers["Retry-After"] = str(exc.retry_after)
+        return JSONResponse(exc.body(), status_code=exc.status, headers=headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -166,8 +176,8 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return await bank_error(request, BankError(exc.status_code, code, str(exc.detail)))
+        code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(exc.status_code, "http_error")
+        return await bank_error(request, BankError(exc.status_code, code, str(exc.detail)), exc.headers)
 
     @app.middleware("http")
     async def count(request: Request, call_next: Callable) -> Any:
@@ -202,7 +212,12 @@ def create_app(
 
     @app.post("/v1/accounts", status_code=201, response_model=OpenedAccountOut, tags=["accounts"])
     async def open_account(body: OpenAccountRequest, request: Request, key: Key) -> JSONResponse:
-        """Open a visitor account (no credential needed). The token in the response is shown only once."""
+        """Open a visitor account (no credential needed). The token in the response is shown only once.
+
+        Rate-limited per client address and overall (429 ``rate_limited`` with ``Retry-After``); the
+        welcome grant stops when the expo's welcome budget is spent (``welcome_usd`` is then 0).
+        """
+        bank.admit_anonymous(request.client.host if request.client else "unknown")
         return respond(await call(bank.open_account, body.display_name, body.currency,
                                   idem(ANONYMOUS_SCOPE, key, request, body.model_dump(mode="json"))))
 

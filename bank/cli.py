@@ -20,7 +20,9 @@ from pathlib import Path
 
 from . import fx
 from .audit import audit
+from .bodylimit import DEFAULT_MAX_BODY
 from .errors import BankError
+from .ratelimit import Limit
 from .service import Bank, BankConfig, Principal, Role
 from .sqlite_store import SQLiteStorage
 
@@ -54,6 +56,14 @@ def _secret(value: str | None, path: str | None, default_path: Path, what: str) 
     return text
 
 
+def _limit(text: str) -> Limit:
+    burst, sep, rate = text.partition("/")
+    try:
+        return Limit(int(burst), float(rate)) if sep else Limit(int(burst), float(burst))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected BURST/PER_SECOND, e.g. 60/1") from None
+
+
 def _add_db(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", default=_env("DB", DEFAULT_DB),
                    help="SQLite database file [EXPO_BANK_DB] (default: %(default)s)")
@@ -85,6 +95,18 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--welcome-usd", type=int, default=_env_int("WELCOME_USD", 1000),
                        help="welcome balance of a new visitor account, in USD converted to its currency "
                             "[EXPO_BANK_WELCOME_USD] (default: %(default)s)")
+    serve.add_argument("--welcome-budget-usd", type=int, default=_env_int("WELCOME_BUDGET_USD", 2_000_000),
+                       help="all welcome grants of the expo together, in USD; later accounts open with nothing "
+                            "[EXPO_BANK_WELCOME_BUDGET_USD] (default: %(default)s)")
+    serve.add_argument("--open-limit", type=_limit, default=_limit(_env("OPEN_LIMIT", "60/1")),
+                       help="anonymous account openings per client address, as BURST/PER_SECOND "
+                            "[EXPO_BANK_OPEN_LIMIT] (default: 60/1)")
+    serve.add_argument("--open-limit-overall", type=_limit, default=_limit(_env("OPEN_LIMIT_OVERALL", "300/20")),
+                       help="anonymous account openings from all addresses together, as BURST/PER_SECOND "
+                            "[EXPO_BANK_OPEN_LIMIT_OVERALL] (default: 300/20)")
+    serve.add_argument("--max-body-bytes", type=int, default=_env_int("MAX_BODY_BYTES", DEFAULT_MAX_BODY),
+                       help="largest request body accepted; larger ones get 413 before they are read "
+                            "[EXPO_BANK_MAX_BODY_BYTES] (default: %(default)s)")
     serve.add_argument("--intent-ttl", type=int, default=_env_int("INTENT_TTL", 900),
                        help="seconds until an unconfirmed payment intent expires [EXPO_BANK_INTENT_TTL] "
                             "(default: %(default)s)")
@@ -123,15 +145,23 @@ def _serve(args: argparse.Namespace) -> int:
     from .api import create_app
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    access = logging.getLogger("bank.access")  # its messages are JSON lines already: print them bare
+    bare = logging.StreamHandler()
+    bare.setFormatter(logging.Formatter("%(message)s"))
+    access.addHandler(bare)
+    access.propagate = False
     db_dir = Path(args.db).parent
     platform_key = _secret(args.platform_key, args.platform_key_file, db_dir / "platform.key", "platform key")
     urls = args.webhook_url or [u.strip() for u in (_env("WEBHOOK_URLS") or "").split(",") if u.strip()]
     secret = _secret(args.webhook_secret, args.webhook_secret_file, db_dir / "webhook.secret",
                      "webhook secret") if urls else None
-    config = BankConfig(welcome_usd=args.welcome_usd, intent_ttl_seconds=args.intent_ttl, webhook_urls=tuple(urls))
+    config = BankConfig(welcome_usd=args.welcome_usd, intent_ttl_seconds=args.intent_ttl, webhook_urls=tuple(urls),
+                        welcome_budget_usd=args.welcome_budget_usd, open_per_address=args.open_limit,
+                        open_overall=args.open_limit_overall)
     storage = SQLiteStorage(args.db)
     try:
-        app = create_app(Bank(storage, config=config), platform_key, webhook_secret=secret)
+        app = create_app(Bank(storage, config=config), platform_key, webhook_secret=secret,
+                         max_body_bytes=args.max_body_bytes)
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
     finally:
         storage.close()
@@ -174,6 +204,7 @@ def _admin(args: argparse.Namespace) -> int:
                 for a in tx.accounts():
                     if args.all or not a.kind.internal:
                         print(f"{a.id:34} {a.kind:9} {a.currency} {a.balance:>20} {a.display_name}")
+                print(f"welcome grants: USD {tx.welcome_granted_usd():,} granted in all")
         return 0
     except BankError as exc:
         print(f"expo-bank {args.command}: {exc.code}: {exc.message}", file=sys.stderr)

@@ -67,6 +67,8 @@ class AccountOut(_Out):
 class OpenedAccountOut(_Out):
     account: AccountOut
     token: str = Field(description="the account's bearer token; shown only here, keep it")
+    welcome_usd: int = Field(0, description="the welcome grant in USD (converted into the account's currency); "
+                                            "0 once the expo's welcome budget is spent")
 
 
 class EntryOut(_Out):

@@ -26,6 +26,7 @@ from .clock import Clock, SystemClock, to_datetime
 from .errors import BankError
 from .intents import Intent, IntentStateError, IntentStatus, Payment
 from .ledger import Account, AccountKind, Entry, Posting, TransactionKind
+from .ratelimit import KeyedLimiter, Limit
 from .schemas import (
     AccountOut, EntryListOut, EntryOut, IntentListOut, IntentOut, OpenedAccountOut, PaymentOut, QuoteOut,
 )
@@ -77,6 +78,11 @@ class BankConfig:
     spread: Fraction = fx.DEFAULT_SPREAD
     webhook_urls: tuple[str, ...] = ()
     max_delivery_attempts: int = 20
+    #: All welcome grants of this expo together, in USD: past it, accounts open with nothing.
+    welcome_budget_usd: int = 2_000_000
+    #: Anonymous account opening, per client address and overall.
+    open_per_address: Limit = Limit(burst=60, per_second=1.0)
+    open_overall: Limit = Limit(burst=300, per_second=20.0)
 
 
 def internal_account_id(kind: AccountKind, currency: str) -> str:
@@ -144,6 +150,7 @@ class Bank:
         self.config = config or BankConfig()
         self._random_bytes = random_bytes
         self._jitter = jitter
+        self._open_limiter = KeyedLimiter(self.config.open_per_address, self.config.open_overall, self.clock.now_ms())
         self._setup()
 
     # -- helpers
@@ -236,20 +243,42 @@ class Bank:
         return Principal(Role.VISITOR, account.id) if account else None
 
     # -- accounts
+    def admit_anonymous(self, client_address: str) -> None:
+        """Charge one anonymous account opening to ``client_address``; 429 with the wait if over a limit.
+
+        Called before any database work, so a flood costs the bank a dictionary lookup each.
+        """
+        refused = self._open_limiter.take(client_address, self.clock.now_ms())
+        if refused is not None:
+            which, wait = refused
+            limit = self.config.open_per_address if which == "address" else self.config.open_overall
+            raise BankError(429, "rate_limited",
+                            f"too many accounts opened ({which} limit: {limit.burst} at once, "
+                            f"{limit.per_second:g}/s); retry in {wait:.1f} s", retry_after=max(1, round(wait + 0.5)))
+
     def open_account(self, display_name: str, currency: str, idem: Idem | None) -> Reply:
-        """A visitor account with a welcome balance from the funding account, and its token (shown once)."""
+        """A visitor account, its token (shown once), and a welcome balance while the expo's budget lasts."""
         currency = self._currency(currency)
 
         def op(tx: Writer, now: int) -> Reply:
             token = TOKEN_PREFIX + base64.urlsafe_b64encode(self._random_bytes(32)).decode().rstrip("=")
             account = Account(self._new_id("acct_"), AccountKind.VISITOR, currency, display_name, 0, now)
             tx.insert_account(account, token_hash(token))
-            if self.config.welcome_usd:
-                self._grant(tx, account.id, currency, fx.usd_equivalent(self.config.welcome_usd, currency), now)
-            opened = OpenedAccountOut(account=account_out(tx.account(account.id)), token=token)  # type: ignore[arg-type]
+            usd = self.config.welcome_usd
+            if usd and tx.welcome_granted_usd() + usd <= self.config.welcome_budget_usd:
+                self._grant(tx, account.id, currency, fx.usd_equivalent(usd, currency), now)
+                tx.record_welcome(account.id, usd, now)
+            else:
+                usd = 0
+            opened = OpenedAccountOut(account=account_out(tx.account(account.id)), token=token,  # type: ignore[arg-type]
+                                      welcome_usd=usd)
             return Reply(201, _json(opened))
 
         return self._idempotent(idem, op)
+
+    def welcome_granted_usd(self) -> int:
+        with self.storage.reading() as tx:
+            return tx.welcome_granted_usd()
 
     def create_merchant(self, principal: Principal, display_name: str, currency: str, reference: str | None,
                         idem: Idem | None) -> Reply:

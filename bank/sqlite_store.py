@@ -92,6 +92,15 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_attempt_at);
+CREATE TABLE IF NOT EXISTS welcome_grants (
+    account_id TEXT PRIMARY KEY REFERENCES accounts(id),
+    usd INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tallies (  -- running totals kept in the same transaction as their rows
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
 """
 
 _ACCOUNT_COLUMNS = "id, kind, currency, display_name, balance, created_at, reference"
@@ -210,6 +219,10 @@ class _Tx:
         )
         return IdempotencyRecord(*row) if row else None
 
+    def welcome_granted_usd(self) -> int:
+        row = self._one("SELECT value FROM tallies WHERE name = 'welcome_usd'")
+        return row[0] if row else 0
+
     def due_deliveries(self, now: int, limit: int) -> list[Delivery]:
         rows = self._c.execute(
             f"SELECT {_DELIVERY_COLUMNS} FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?"
@@ -270,6 +283,12 @@ class _Tx:
             " VALUES (?, ?, ?, ?, ?, ?)",
             (record.scope, record.key_hash, record.fingerprint, record.status, record.body, record.created_at),
         )
+
+    def record_welcome(self, account_id: str, usd: int, now: int) -> None:
+        self._c.execute("INSERT INTO welcome_grants (account_id, usd, created_at) VALUES (?, ?, ?)",
+                        (account_id, usd, now))
+        self._c.execute("INSERT INTO tallies (name, value) VALUES ('welcome_usd', ?)"
+                        " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value", (usd,))
 
     def enqueue(self, event_id: str, urls: Sequence[str], body: bytes, now: int) -> None:
         self._c.executemany(

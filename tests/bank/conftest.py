@@ -15,6 +15,7 @@ from bank.service import Bank, BankConfig
 from bank.sqlite_store import SQLiteStorage
 
 from bankutil import BASE, PLATFORM_KEY
+from processes import BIN, free_port, start, stop
 
 
 @pytest.fixture
@@ -77,3 +78,21 @@ async def new_visitor(app):
         await client.aclose()
 
 
+
+@pytest.fixture
+def serve_bank(tmp_path: Path):
+    """Starts real `expo-bank serve` processes on free loopback ports; returns (url, process, log path)."""
+    started: list = []
+
+    def make(*extra: str) -> tuple[str, object, Path]:
+        port = free_port()
+        log = tmp_path / f"bank-{port}.log"
+        proc = start([str(BIN / "expo-bank"), "serve", "--db", str(tmp_path / f"bank-{port}.sqlite3"),
+                      "--port", str(port), "--platform-key", PLATFORM_KEY, *extra],
+                     f"http://127.0.0.1:{port}/healthz", log=log)
+        started.append(proc)
+        return f"http://127.0.0.1:{port}", proc, log
+
+    yield make
+    for proc in started:
+        stop(proc)
