@@ -92,17 +92,23 @@ class SocketPeer(Peer):
             batch.append((self.channel, binary_frames(frames)))
         else:
             conn.transport.write(binary_frames(frames))
-        written = len(frames), sum(map(len, frames))
-        if self.close_request is not None and self.closing_task is None:
-            code, reason = self.close_request
-            if code is p.ErrorCode.TOO_SLOW:  # no closing handshake fits through a full buffer
-                conn.transport.abort()
-                return written
-            close_code = 1000 if code in (None, p.ErrorCode.SHUTDOWN) else 1008
-            if code is p.ErrorCode.SHUTDOWN:
-                close_code = 1001
-            self.closing_task = asyncio.ensure_future(conn.close(close_code, reason[:120]))
-        return written
+        return len(frames), sum(map(len, frames))
+
+    def settle_close(self) -> None:
+        """Start the closing handshake the simulation asked for, once, after its last frames
+        were written (a Bye queues none, and must close all the same)."""
+        if self.close_request is None or self.closing_task is not None:
+            return
+        conn = self.connection
+        code, reason = self.close_request
+        if code is p.ErrorCode.TOO_SLOW:  # no closing handshake fits through a full buffer
+            conn.transport.abort()
+            self.closing_task = asyncio.ensure_future(asyncio.sleep(0))
+            return
+        close_code = 1000 if code in (None, p.ErrorCode.SHUTDOWN) else 1008
+        if code is p.ErrorCode.SHUTDOWN:
+            close_code = 1001
+        self.closing_task = asyncio.ensure_future(conn.close(close_code, reason[:120]))
 
 
 class ExpoServer:
@@ -235,6 +241,7 @@ class ExpoServer:
                 self.metrics.bytes_in.inc(len(data))
                 self.sim.on_frame(peer, data)
                 self._count_out(*peer.flush())
+                peer.settle_close()
                 if peer.close_request is not None:
                     break
         except ConnectionClosed:
@@ -282,6 +289,9 @@ class ExpoServer:
                 log.warning("flush failed", exc_info=True)
         if batch:
             self._sender.submit(batch)
+        for peer in list(self._socket_peers):  # after the batch: a close frame goes last
+            if peer.close_request is not None:
+                peer.settle_close()
         self._count_out(frames, size)
 
     def _count_out(self, frames: int, size: int) -> None:

@@ -37,9 +37,13 @@ from .staff import booth_of_pass
 
 log = logging.getLogger("expo.server")
 
-INPUT_QUEUE_LIMIT = 4  # ticks of input queued beyond this are stale: the oldest are dropped
-INPUT_CREDIT_PER_TICK = 1.1  # inputs an avatar may apply per tick, on average (see _move)
-INPUT_CREDIT_CAP = 3.0
+INPUT_BACKLOG_LIMIT = 4  # ticks of backlog kept behind the input in force; older ones are dropped
+# Input credit in tenths of a tick (integers: exact): an avatar earns 1.1 ticks of input a
+# tick and may save at most 2, so a backlog drains 10 % faster than real time and no tick
+# applies more than two ticks of input (see _move).
+INPUT_CREDIT_PER_TICK = 11
+INPUT_CREDIT_CAP = 20
+INPUT_TICK_COST = 10
 
 
 class Peer:
@@ -92,7 +96,7 @@ class Session:
     inputs: deque[HeldInput] = field(default_factory=deque)
     last_input_seq: int = -1  # highest seq queued
     acked_seq: int = 0  # highest seq applied
-    input_credit: float = 0.0
+    input_credit: int = 0  # tenths of a tick
     detached_at: float | None = None
     stuck_since: float | None = None
 
@@ -344,7 +348,7 @@ class Simulation:
             queue.append(HeldInput(message, start, message.seq + message.ticks))
         # The ticks waiting before the newest input's first are a backlog; the newest is in force.
         backlog = sum(held.end_seq - held.next_seq for held in itertools.islice(queue, max(0, len(queue) - 1)))
-        stale = backlog + 1 - INPUT_QUEUE_LIMIT
+        stale = backlog - INPUT_BACKLOG_LIMIT
         while stale > 0:
             oldest = queue[0]
             dropped = min(stale, oldest.end_seq - oldest.next_seq)
@@ -436,10 +440,11 @@ class Simulation:
     def _move(self, now: float) -> None:
         """Apply queued inputs, a tick's step each.
 
-        Each avatar earns INPUT_CREDIT_PER_TICK steps per tick (saved up to INPUT_CREDIT_CAP).
+        Each avatar earns 1.1 steps per tick, saved up to 2 (INPUT_CREDIT_*, in tenths).
         A client's newest input, the one in force, takes one step a tick: a held input runs
         in step with the client's ticks. Ticks queued before it are a backlog from a network
-        hiccup and drain with the spare credit instead of standing in the queue for good;
+        hiccup and drain with the spare credit, 10 % faster than real time, at most two
+        ticks of input in any tick (never the whole backlog at once: the avatar would leap);
         a client sending faster than the tick gains at most the 10 % allowance."""
         av = self.avatars
         av.motion[:] = 0
@@ -448,12 +453,12 @@ class Simulation:
             session.input_credit = min(INPUT_CREDIT_CAP, session.input_credit + INPUT_CREDIT_PER_TICK)
             if session.inputs:
                 moving.append(session)
-        for _ in range(int(INPUT_CREDIT_CAP)):
+        for _ in range(INPUT_CREDIT_CAP // INPUT_TICK_COST):
             slots, moves, yaws, runs, again = [], [], [], [], []
             for session in moving:
-                if session.input_credit < 1.0:
+                if session.input_credit < INPUT_TICK_COST:
                     continue
-                session.input_credit -= 1.0
+                session.input_credit -= INPUT_TICK_COST
                 queue = session.inputs
                 newest = len(queue) == 1
                 held = queue[0]

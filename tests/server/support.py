@@ -87,8 +87,9 @@ class Harness:
         self.sim.avatars.hall[slot] = hall
 
 
-async def read_to_end(sock: socket.socket, timeout: float = 5.0) -> bytes:
-    """Everything a non-blocking socket receives until the peer closes or resets it."""
+async def read_to_end(sock: socket.socket, timeout: float = 5.0, answer_close: bool = False) -> bytes:
+    """Everything a non-blocking socket receives until the peer closes or resets it; with
+    ``answer_close`` (a raw WebSocket client) a server's close frame is echoed, as a client must."""
     got = bytearray()
     async with asyncio.timeout(timeout):
         while True:
@@ -102,4 +103,54 @@ async def read_to_end(sock: socket.socket, timeout: float = 5.0) -> bytes:
             if not chunk:
                 break
             got += chunk
+            if answer_close:
+                _, frames = server_frames(bytes(got), partial=True)
+                if frames and frames[-1][0] == 0x8:
+                    sock.sendall(client_frame(frames[-1][1][:2], opcode=0x8))
     return bytes(got)
+
+
+HANDSHAKE = (b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+
+
+def client_frame(payload: bytes, opcode: int = 0x2) -> bytes:
+    """One final client frame (masked with a zero key, as RFC 6455 allows), payload < 64 KiB."""
+    n = len(payload)
+    header = bytes([0x80 | opcode]) + (bytes([0x80 | n]) if n < 126 else b"\xfe" + n.to_bytes(2, "big"))
+    return header + b"\x00\x00\x00\x00" + payload
+
+
+def server_frames(stream: bytes, partial: bool = False) -> tuple[bytes, list[tuple[int, bytes]]]:
+    """The HTTP response head and the (opcode, payload) frames of a server's byte stream;
+    asserts every frame is final and unmasked and, unless ``partial`` (the whole frames so
+    far), that the stream ends on a frame boundary."""
+    head, _, rest = stream.partition(b"\r\n\r\n")
+    frames = []
+    at = 0
+    while at < len(rest):
+        if partial and not _whole_frame(rest, at):
+            return head, frames
+        b0, b1 = rest[at], rest[at + 1]
+        assert b0 & 0x80 and not b1 & 0x80, "a server frame is final and unmasked"
+        n, at = b1 & 0x7F, at + 2
+        if n == 126:
+            n, at = int.from_bytes(rest[at:at + 2], "big"), at + 2
+        elif n == 127:
+            n, at = int.from_bytes(rest[at:at + 8], "big"), at + 8
+        frames.append((b0 & 0x0F, rest[at:at + n]))
+        at += n
+    assert at == len(rest), "the stream ends inside a frame"
+    return head, frames
+
+
+def _whole_frame(rest: bytes, at: int) -> bool:
+    if len(rest) - at < 2:
+        return False
+    n, header = rest[at + 1] & 0x7F, 2
+    if n >= 126:
+        header += 2 if n == 126 else 8
+        if len(rest) - at < header:
+            return False
+        n = int.from_bytes(rest[at + 2:at + header], "big")
+    return len(rest) - at >= header + n

@@ -19,7 +19,7 @@ from server.app import ExpoServer, binary_frames
 from server.config import ServerConfig
 from world import load_expo
 
-from support import read_to_end, small_expo
+from support import HANDSHAKE, client_frame, read_to_end, server_frames, small_expo
 
 
 # Sockets are written by the sender thread (the default) or by the event loop itself.
@@ -215,3 +215,24 @@ def test_binary_frames_are_the_bytes_websockets_makes(size):
     payloads = [bytes(range(256)) * (size // 256) + b"x" * (size % 256), b"\x92\x44\x01"]
     want = b"".join(Frame(Opcode.BINARY, payload).serialize(mask=False) for payload in payloads)
     assert binary_frames(payloads) == want
+
+
+@WRITERS
+async def test_bye_closes_with_1000_and_a_close_frame_on_a_raw_socket(send_thread):
+    srv = ExpoServer(small_expo(), ServerConfig(port=0, send_thread=send_thread))
+    await srv.start()
+    try:
+        sock = socket.create_connection(("127.0.0.1", srv.port))
+        sock.sendall(HANDSHAKE + client_frame(p.encode(p.Hello(p.PROTOCOL_VERSION, "Aru", 0, 0))))
+        await asyncio.sleep(0.3)  # a few snapshots come
+        sock.sendall(client_frame(p.encode(p.Bye())))
+        sock.setblocking(False)
+        stream = await read_to_end(sock, answer_close=True)
+        head, frames = server_frames(stream)
+        assert head.startswith(b"HTTP/1.1 101")
+        assert frames[-1] == (0x8, (1000).to_bytes(2, "big") + b"goodbye")
+        assert all(opcode == 0x2 for opcode, _ in frames[:-1])
+        assert not srv.sim.sessions  # the avatar is gone at once
+    finally:
+        sock.close()
+        await srv.stop()

@@ -358,7 +358,7 @@ def test_a_backlog_of_inputs_drains_but_sending_faster_gains_little(harness):
         harness.tick()
     slot = harness.sim.sessions[wg.session_id].slot
     walked = harness.sim.avatars.pos[slot][1] - 30.0
-    assert walked <= 40 * 1.1 * WALK_SPEED / 20 + WALK_SPEED / 20 * 3  # at most 10 % over, plus the saved credit
+    assert walked <= 40 * 1.1 * WALK_SPEED / 20 + WALK_SPEED / 20 * 2  # at most 10 % over, plus the saved credit
 
 
 def _x(harness, welcome) -> float:
@@ -416,13 +416,45 @@ def test_a_backlog_behind_a_held_input_is_capped_at_four_ticks(harness):
     harness.send(a, p.Input(1, 1.0, 0.0, 0.0, False, 20))
     harness.send(a, p.Input(15, 0.0, 1.0, 0.0, False, 20))  # 14 ticks behind: a long hiccup
     harness.tick()
-    assert _ack(a) == 12  # ticks 1..11 dropped: three of backlog remain behind the newest
+    assert _ack(a) == 11  # ticks 1..10 dropped: four of backlog remain behind the newest
     harness.tick(3)
-    assert _ack(a) in (14, 15)  # the backlog drains with the spare credit
+    assert _ack(a) == 14  # no credit was saved: one tick of input a tick
     harness.tick(3)
-    assert _ack(a) == 18  # then the newest input runs one tick a tick
+    assert _ack(a) == 17  # then the newest input runs one tick a tick
     session = harness.sim.sessions[wa.session_id]
-    assert [(h.next_seq, h.end_seq) for h in session.inputs] == [(19, 35)]
+    assert [(h.next_seq, h.end_seq) for h in session.inputs] == [(18, 35)]
+
+
+def test_a_backlog_after_standing_still_never_leaps_more_than_two_ticks_at_once(harness):
+    a, wa = harness.join("Aru")
+    harness.tick(40)  # standing still saves credit, but at most two ticks' worth
+    step = WALK_SPEED / 20
+    harness.send(a, p.Input(1, 1.0, 0.0, 0.0, False, 20))
+    harness.send(a, p.Input(15, 0.0, 1.0, 0.0, False, 20))  # 14 ticks of backlog, 4 kept
+    a.take()
+    xs, acks = [_x(harness, wa)], []
+    for _ in range(6):
+        harness.tick()
+        xs.append(_x(harness, wa))
+        acks.append(_ack(a))
+    assert acks == [12, 13, 14, 15, 16, 17]  # two ticks at first, then one a tick
+    assert max(b - a for a, b in zip(xs, xs[1:])) == pytest.approx(2 * step)
+    assert xs[-1] - xs[0] == pytest.approx(4 * step)  # the four kept ticks of the backlog, all walked
+
+
+def test_a_growing_backlog_drains_ten_percent_faster_than_real_time(harness):
+    a, wa = harness.join("Aru")
+    seq = 0
+    applied = []
+    for _ in range(100):  # a client that sends two ticks of input every tick
+        for _ in range(2):
+            seq += 1
+            harness.send(a, p.Input(seq, 1.0, 0.0, 0.0, False, 1))
+        before = _x(harness, wa)
+        harness.tick()
+        applied.append(round((_x(harness, wa) - before) / (WALK_SPEED / 20)))
+    assert sum(applied[20:]) == 88  # 1.1 ticks of input a tick (the rest dropped as stale)
+    assert max(applied) == 2
 
 
 def test_a_hold_is_forgotten_when_the_client_goes(harness):
