@@ -169,12 +169,12 @@ class ExpoServer:
         from bank.client import PlatformClient
 
         from .commerce import Commerce
-        from .store import CommerceStore
+        from .storage import open_commerce_store
 
         cfg = self.config
         if not cfg.bank_platform_key:
             raise SystemExit("a bank URL needs the platform key (EXPO_BANK_PLATFORM_KEY)")
-        commerce = Commerce(self.sim, CommerceStore(cfg.data_dir / "commerce.sqlite3"),
+        commerce = Commerce(self.sim, open_commerce_store(cfg),
                             PlatformClient(cfg.bank_url, cfg.bank_platform_key), cfg.webhook_secret)
         await commerce.start()
         self.sim.commerce = commerce

@@ -39,6 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--webhook-port", type=int, default=_env("WEBHOOK_PORT", None),
                         help="port for the bank's webhooks, POST /bank/webhook (default: none, the server polls the bank)")
     parser.add_argument("--data-dir", type=Path, default=Path(_env("DATA_DIR", d.data_dir)), help="where orders and stock are kept")
+    parser.add_argument("--db", default=_env("DB", None), metavar="postgresql://USER:PASSWORD@HOST:PORT/DB",
+                        help="keep orders, stock and inventories in PostgreSQL, shared by every process of a cluster "
+                        "(default: SQLite in --data-dir)")
+    parser.add_argument("--cluster", default=_env("CLUSTER", None), metavar="nats://HOST:PORT",
+                        help="join the cluster whose NATS server (with JetStream) this is; needs --db "
+                        "(default: one process, no broker)")
     parser.add_argument("--no-send-thread", action="store_true",
                         help="write client sockets from the event loop instead of a sender thread of their own")
     parser.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"])
@@ -63,7 +69,20 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         staff_secret=os.environ.get("EXPO_STAFF_SECRET", ServerConfig.staff_secret),
         data_dir=args.data_dir,
         send_thread=not args.no_send_thread,
+        db_url=args.db,
+        cluster_url=args.cluster,
     )
+
+
+def cluster_problem(config: ServerConfig) -> str | None:
+    """What is wrong with --cluster/--db, in words, before anything starts."""
+    if config.db_url and not config.db_url.startswith(("postgresql://", "postgres://")):
+        return f"--db takes a postgresql:// URL, not {config.db_url.split(':', 1)[0]!r}"
+    if config.cluster_url and not config.cluster_url.startswith(("nats://", "tls://")):
+        return f"--cluster takes a nats:// URL, not {config.cluster_url.split(':', 1)[0]!r}"
+    if config.cluster_url and not config.db_url:
+        return "--cluster needs --db postgresql://...: every process of a cluster shares one commerce database"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
 
         print(issue_pass(config.staff_secret, args.staff_pass))
         return 0
+    problem = cluster_problem(config)
+    if problem:
+        print(f"expo-server: {problem}", file=sys.stderr)
+        return 2
     from world.loader import WorldError, default_expo_path, load_expo
 
     from .app import run_server

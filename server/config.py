@@ -36,6 +36,8 @@ class ServerConfig:
     webhook_port: int | None = None  # where the bank's webhooks are heard (POST /bank/webhook)
     staff_secret: str = "silk-road-staff"  # signs staff passes (see server.staff)
     data_dir: Path = Path("var")
+    db_url: str | None = None  # postgresql://...: commerce state shared by a cluster; None: SQLite in data_dir
+    cluster_url: str | None = None  # nats://host:port: join a cluster (server.cluster); None: one process
 
     @property
     def dt(self) -> float:

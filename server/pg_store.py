@@ -1,0 +1,222 @@
+"""Commerce state on PostgreSQL, for the cluster: the interface of server/store.py, shared by
+every hall process, so several processes can sell the same product at once.
+
+Why it cannot oversell: placing an order first locks the product's stock row
+(``SELECT ... FOR UPDATE``), so every order of one product, from any process, runs one after
+another; the visitor's limit is read under that lock, and the stock update keeps
+``available >= qty`` in its WHERE clause with a CHECK constraint behind it. Exactly-once
+fulfilment is the same UNIQUE constraint as in SQLite.
+
+psycopg 3 with one connection per store, used under a lock: the interface is synchronous
+like the SQLite store's, so the caller decides whether it runs on a thread (it should, off the
+event loop) and both implementations plug into the same seam. A broken connection (PostgreSQL
+restarted) fails that call with ``StoreUnavailable`` and the next call reconnects: nothing is
+retried blindly, because a COMMIT whose answer was lost may have happened.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from psycopg.rows import dict_row
+
+from world.model import Expo
+
+from .store import HOLDING_STATUSES, OPEN_STATUSES, OrderConflict, OrderRecord, _row
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS stock (
+    booth TEXT NOT NULL, sku TEXT NOT NULL, available INTEGER NOT NULL CHECK (available >= 0),
+    PRIMARY KEY (booth, sku));
+CREATE TABLE IF NOT EXISTS orders (
+    id TEXT PRIMARY KEY, visitor TEXT NOT NULL, key TEXT NOT NULL,
+    booth TEXT NOT NULL, sku TEXT NOT NULL, qty INTEGER NOT NULL CHECK (qty > 0),
+    amount_minor BIGINT NOT NULL CHECK (amount_minor > 0), currency TEXT NOT NULL,
+    status TEXT NOT NULL, intent_id TEXT, message TEXT NOT NULL DEFAULT '',
+    created_at DOUBLE PRECISION NOT NULL, expires_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
+    UNIQUE (visitor, key));
+CREATE INDEX IF NOT EXISTS orders_open ON orders (status) WHERE status IN ('reserving', 'pending_payment');
+CREATE INDEX IF NOT EXISTS orders_holding ON orders (visitor, booth, sku);
+CREATE TABLE IF NOT EXISTS fulfilments (
+    order_id TEXT PRIMARY KEY REFERENCES orders (id), intent_id TEXT NOT NULL UNIQUE,
+    fulfilled_at DOUBLE PRECISION NOT NULL);
+CREATE TABLE IF NOT EXISTS inventory (
+    visitor TEXT NOT NULL, booth TEXT NOT NULL, sku TEXT NOT NULL, qty INTEGER NOT NULL CHECK (qty > 0),
+    PRIMARY KEY (visitor, booth, sku));
+CREATE TABLE IF NOT EXISTS merchants (
+    booth TEXT NOT NULL, currency TEXT NOT NULL, account_id TEXT NOT NULL, PRIMARY KEY (booth, currency));
+"""
+
+SCHEMA_LOCK = 0x6578706F  # 'expo': processes starting together create the schema one at a time
+
+
+class StoreUnavailable(RuntimeError):
+    """PostgreSQL cannot be reached right now; the call did nothing or its outcome is in the
+    database (look the order up again). The next call reconnects."""
+
+
+class PgCommerceStore:
+    """The CommerceStore interface on PostgreSQL. ``dsn``: postgresql://user:password@host:port/db."""
+
+    def __init__(self, dsn: str, connect_timeout: float = 5.0) -> None:
+        if not dsn.startswith(("postgresql://", "postgres://")):
+            raise ValueError(f"a PostgreSQL URL starts with postgresql://, not {dsn.split(':', 1)[0]}:")
+        self.dsn = dsn
+        self.connect_timeout = connect_timeout
+        self._lock = threading.Lock()
+        self._conn: psycopg.Connection | None = None
+        with self._lock:
+            conn = self._connection()
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+                conn.execute(SCHEMA)
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            try:
+                self._conn = psycopg.connect(self.dsn, autocommit=True, row_factory=dict_row,
+                                             connect_timeout=max(1, int(self.connect_timeout)))
+            except psycopg.OperationalError as exc:
+                raise StoreUnavailable(f"PostgreSQL is not reachable: {exc}") from exc
+        return self._conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[psycopg.Connection]:
+        """One transaction on the store's connection; the store is held for its length."""
+        with self._lock:
+            conn = self._connection()
+            try:
+                with conn.transaction():
+                    yield conn
+            except psycopg.OperationalError as exc:
+                if conn.broken:
+                    raise StoreUnavailable(f"the connection to PostgreSQL broke: {exc}") from exc
+                raise
+
+    def _one(self, sql: str, params: tuple) -> dict | None:
+        with self.transaction() as db:
+            return db.execute(sql, params).fetchone()
+
+    def _all(self, sql: str, params: tuple) -> list[dict]:
+        with self.transaction() as db:
+            return db.execute(sql, params).fetchall()
+
+    # ------------------------------------------------------------------ stock
+
+    def seed_stock(self, expo: Expo) -> None:
+        """Products new to the store start at their world-file stock; known ones keep theirs."""
+        rows = [(b.id, p.sku, p.stock) for b in expo.booths for p in b.catalogue]
+        with self.transaction() as db, db.cursor() as cur:
+            cur.executemany("INSERT INTO stock (booth, sku, available) VALUES (%s, %s, %s) "
+                            "ON CONFLICT (booth, sku) DO NOTHING", rows)
+
+    def stock_of(self, booth: str) -> dict[str, int]:
+        rows = self._all("SELECT sku, available FROM stock WHERE booth = %s ORDER BY sku", (booth,))
+        return {r["sku"]: r["available"] for r in rows}
+
+    # ------------------------------------------------------------------ orders
+
+    def find_order(self, visitor: str, key: str) -> OrderRecord | None:
+        row = self._one("SELECT * FROM orders WHERE visitor = %s AND key = %s", (visitor, key))
+        return OrderRecord(**row) if row else None
+
+    def order(self, order_id: str) -> OrderRecord | None:
+        row = self._one("SELECT * FROM orders WHERE id = %s", (order_id,))
+        return OrderRecord(**row) if row else None
+
+    def open_orders(self) -> list[OrderRecord]:
+        rows = self._all("SELECT * FROM orders WHERE status = ANY(%s) ORDER BY created_at", (list(OPEN_STATUSES),))
+        return [OrderRecord(**r) for r in rows]
+
+    def place_order(self, record: OrderRecord, limit_per_visitor: int) -> OrderRecord:
+        """Reserve stock and record the order in one transaction, or raise OrderConflict."""
+        with self.transaction() as db:
+            stock = db.execute("SELECT available FROM stock WHERE booth = %s AND sku = %s FOR UPDATE",
+                               (record.booth, record.sku)).fetchone()
+            held = db.execute(
+                "SELECT COALESCE(SUM(qty), 0) AS held FROM orders WHERE visitor = %s AND booth = %s AND sku = %s "
+                "AND status = ANY(%s)",
+                (record.visitor, record.booth, record.sku, list(HOLDING_STATUSES)),
+            ).fetchone()["held"]
+            if held + record.qty > limit_per_visitor:
+                raise OrderConflict(
+                    f"the limit is {limit_per_visitor} per visitor and you have {held} bought or reserved"
+                )
+            if stock is None or stock["available"] < record.qty:
+                left = stock["available"] if stock else 0
+                raise OrderConflict("sold out" if left == 0 else f"only {left} left")
+            taken = db.execute(
+                "UPDATE stock SET available = available - %s WHERE booth = %s AND sku = %s AND available >= %s",
+                (record.qty, record.booth, record.sku, record.qty),
+            ).rowcount
+            assert taken == 1, "the stock row is locked by this transaction and had enough"
+            db.execute(
+                "INSERT INTO orders VALUES (%(id)s, %(visitor)s, %(key)s, %(booth)s, %(sku)s, %(qty)s, %(amount_minor)s, "
+                "%(currency)s, %(status)s, %(intent_id)s, %(message)s, %(created_at)s, %(expires_at)s, %(updated_at)s)",
+                _row(record),
+            )
+        return record
+
+    def set_pending(self, order_id: str, intent_id: str, expires_at: float, now: float) -> OrderRecord:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE orders SET status = 'pending_payment', intent_id = %s, expires_at = %s, updated_at = %s "
+                "WHERE id = %s AND status = 'reserving'",
+                (intent_id, expires_at, now, order_id),
+            )
+        return self.order(order_id)
+
+    def release(self, order_id: str, status: str, message: str, now: float) -> OrderRecord | None:
+        """End an open order without a sale and give its stock back. None if it was not open."""
+        with self.transaction() as db:
+            row = db.execute("SELECT * FROM orders WHERE id = %s FOR UPDATE", (order_id,)).fetchone()
+            if row is None or row["status"] not in OPEN_STATUSES:
+                return None
+            db.execute("UPDATE orders SET status = %s, message = %s, updated_at = %s WHERE id = %s",
+                       (status, message, now, order_id))
+            db.execute("UPDATE stock SET available = available + %s WHERE booth = %s AND sku = %s",
+                       (row["qty"], row["booth"], row["sku"]))
+        return self.order(order_id)
+
+    def fulfil(self, order_id: str, intent_id: str, now: float) -> OrderRecord | None:
+        """Mark a paid order fulfilled and put the goods in the visitor's inventory, once (see
+        CommerceStore.fulfil). The order row is locked, so two processes told of the same
+        payment at once fulfil it once: the second sees 'fulfilled' and gets None."""
+        with self.transaction() as db:
+            row = db.execute("SELECT * FROM orders WHERE id = %s FOR UPDATE", (order_id,)).fetchone()
+            if row is None or row["status"] == "fulfilled":
+                return None
+            if row["status"] not in OPEN_STATUSES or row["intent_id"] not in (None, intent_id):
+                raise AssertionError(f"order {order_id} ({row['status']}, intent {row['intent_id']}) was paid by {intent_id}")
+            db.execute("INSERT INTO fulfilments VALUES (%s, %s, %s)", (order_id, intent_id, now))
+            db.execute("UPDATE orders SET status = 'fulfilled', intent_id = %s, message = '', updated_at = %s WHERE id = %s",
+                       (intent_id, now, order_id))
+            db.execute(
+                "INSERT INTO inventory VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (visitor, booth, sku) DO UPDATE SET qty = inventory.qty + excluded.qty",
+                (row["visitor"], row["booth"], row["sku"], row["qty"]),
+            )
+        return self.order(order_id)
+
+    def inventory(self, visitor: str) -> list[tuple[str, str, int]]:
+        rows = self._all("SELECT booth, sku, qty FROM inventory WHERE visitor = %s ORDER BY booth, sku", (visitor,))
+        return [(r["booth"], r["sku"], r["qty"]) for r in rows]
+
+    # ------------------------------------------------------------------ merchants
+
+    def merchant(self, booth: str, currency: str) -> str | None:
+        row = self._one("SELECT account_id FROM merchants WHERE booth = %s AND currency = %s", (booth, currency))
+        return row["account_id"] if row else None
+
+    def save_merchant(self, booth: str, currency: str, account_id: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT INTO merchants VALUES (%s, %s, %s) ON CONFLICT (booth, currency) "
+                       "DO UPDATE SET account_id = excluded.account_id", (booth, currency, account_id))
