@@ -14,10 +14,9 @@ import json
 import logging
 import socket
 import time
-from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
@@ -36,6 +35,9 @@ from .metrics import ServerMetrics
 from .sender import Sender, SendingTransport
 from .simulation import Peer, Simulation
 from .world_watch import WorldWatcher
+
+if TYPE_CHECKING:
+    from .commerce import Commerce
 
 log = logging.getLogger("expo.server")
 
@@ -125,6 +127,7 @@ class ExpoServer:
         self._watcher: WorldWatcher | None = None
         self._watch_task: asyncio.Task | None = None
         self._sender: Sender | None = None
+        self.commerce: Commerce | None = None  # when a bank is configured
 
     @property
     def port(self) -> int:
@@ -175,19 +178,22 @@ class ExpoServer:
         if not cfg.bank_platform_key:
             raise SystemExit("a bank URL needs the platform key (EXPO_BANK_PLATFORM_KEY)")
         commerce = Commerce(self.sim, open_commerce_store(cfg),
-                            PlatformClient(cfg.bank_url, cfg.bank_platform_key), cfg.webhook_secret)
+                            PlatformClient(cfg.bank_url, cfg.bank_platform_key), cfg, self.clock, self.metrics)
         await commerce.start()
-        self.sim.commerce = commerce
+        self.commerce = self.sim.commerce = commerce
         if cfg.webhook_port is not None:
-            self._webhook_server, self._webhook_task = await _serve_webhooks(commerce, cfg.host, cfg.webhook_port, self._flush_all)
+            from .webhooks import serve_webhooks
+
+            self._webhook_server, self._webhook_task = await serve_webhooks(
+                commerce.on_webhook, cfg.host, cfg.webhook_port, self._flush_all)
 
     async def apply_world(self, expo: Expo) -> None:
         """Swap in changed world files (called by the watcher); commerce learns new booths."""
-        if self.sim.commerce is not None:
+        if self.commerce is not None:
             previous = self.sim.expo
             self.sim.expo = expo
             try:
-                await self.sim.commerce.prepare_booths()
+                await self.commerce.prepare_booths()
             except Exception:
                 self.sim.expo = previous
                 log.exception("new booths could not get bank accounts; keeping the running world")
@@ -214,8 +220,8 @@ class ExpoServer:
         if self._webhook_server is not None:
             self._webhook_server.should_exit = True
             await self._webhook_task
-        if self.sim.commerce is not None:
-            await self.sim.commerce.close()
+        if self.commerce is not None:
+            await self.commerce.close()
         if self._sender is not None:
             self._sender.stop()
         log.info("stopped")
@@ -318,31 +324,6 @@ class ExpoServer:
         if request.headers.get("Upgrade", "").lower() != "websocket":
             return _response(HTTPStatus.NOT_FOUND, b"not found: try a WebSocket, /healthz or /metrics\n", "text/plain")
         return None
-
-
-async def _serve_webhooks(commerce, host: str, port: int, flush: Callable[[], None]):
-    """A small HTTP listener for the bank's signed webhooks (websockets serves GET only)."""
-    import uvicorn
-    from starlette.applications import Starlette
-    from starlette.requests import Request as HttpRequest
-    from starlette.responses import JSONResponse
-    from starlette.routing import Route
-
-    from bank.webhooks import SIGNATURE_HEADER
-
-    async def webhook(request: HttpRequest) -> JSONResponse:
-        status, reason = commerce.on_webhook(request.headers.get(SIGNATURE_HEADER), await request.body())
-        flush()  # receipts and effects go out now, not at the next tick
-        return JSONResponse({"result": reason}, status_code=status)
-
-    app = Starlette(routes=[Route("/bank/webhook", webhook, methods=["POST"])])
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve(), name="webhooks")
-    while not server.started:
-        if task.done():
-            task.result()  # raises why it could not start
-        await asyncio.sleep(0.02)
-    return server, task
 
 
 async def _drained(transport: asyncio.Transport, timeout: float = 5.0) -> bool:

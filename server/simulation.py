@@ -28,6 +28,7 @@ from world.motion import PORTAL_COOLDOWN, HallGeometry, portal_hops, step
 
 from .avatars import AvatarTable
 from .clock import Clock
+from .commerce_port import COMMERCE_REQUESTS, CommerceDesk
 from .config import ServerConfig
 from .interest import InterestManager
 from .metrics import ServerMetrics
@@ -44,6 +45,7 @@ INPUT_BACKLOG_LIMIT = 4  # ticks of backlog kept behind the input in force; olde
 INPUT_CREDIT_PER_TICK = 11
 INPUT_CREDIT_CAP = 20
 INPUT_TICK_COST = 10
+SALE_EFFECT_RADIUS = 25.0  # metres around a booth where others see a sale's effect
 
 
 class Peer:
@@ -90,6 +92,7 @@ class Session:
     slot: int
     entity: int
     name: str
+    visitor_id: str  # who the visitor is, across sessions and restarts: what commerce keys on
     staff_of: str | None
     peer: Peer | None
     chat: TokenBucket
@@ -122,9 +125,10 @@ class Simulation:
         self.sessions: dict[str, Session] = {}
         self.by_token: dict[str, Session] = {}
         self.by_slot: dict[int, Session] = {}
+        self.by_visitor: dict[str, Session] = {}
         self.peers: set[Peer] = set()
         self.tick_count = 0
-        self.commerce: Any = None  # server.commerce.Commerce when a bank is configured
+        self.commerce: CommerceDesk | None = None  # set when a bank is configured
 
     def _use_expo(self, expo: Expo) -> None:
         self.expo = expo
@@ -230,12 +234,8 @@ class Simulation:
                 self._remove_session(session, "bye")
                 peer.session = None
                 peer.close_request = (None, "goodbye")  # a normal close, no Closing frame
-            case p.QueryStock():
-                self._query_stock(session, message.booth)
-            case p.Order() | p.OrderPaid() | p.CancelOrder() | p.QueryInventory():
-                if self.commerce is None:
-                    raise p.ProtocolError(p.ErrorCode.NOT_ALLOWED, "purchases are not available: this server has no bank")
-                self.commerce.handle(session, message)
+            case p.QueryStock() | p.Order() | p.OrderPaid() | p.CancelOrder() | p.QueryInventory():
+                self._commerce(session, message)
 
     # ------------------------------------------------------------------ joining
 
@@ -274,6 +274,7 @@ class Simulation:
             slot=slot,
             entity=int(self.avatars.entity[slot]),
             name=name,
+            visitor_id=folded,
             staff_of=staff_of,
             peer=None,
             chat=TokenBucket(self.config.chat_rate, self.config.chat_burst, self.clock),
@@ -281,6 +282,7 @@ class Simulation:
         self.sessions[session.id] = session
         self.by_token[session.resume_token] = session
         self.by_slot[slot] = session
+        self.by_visitor[session.visitor_id] = session
         self.metrics.joins.inc()
         log.info("join", extra={"session": session.id, "visitor": name, "entity": session.entity})
         self._attach(peer, session)
@@ -325,6 +327,8 @@ class Simulation:
         self.sessions.pop(session.id, None)
         self.by_token.pop(session.resume_token, None)
         self.by_slot.pop(session.slot, None)
+        if self.by_visitor.get(session.visitor_id) is session:
+            del self.by_visitor[session.visitor_id]
         self.sent.forget_observer(session.slot)
         self.interest.forget(session.slot)
         self.avatars.remove(session.slot)
@@ -411,12 +415,29 @@ class Simulation:
         index = int(self._booths_at(self.avatars.pos[slot : slot + 1], self.avatars.hall[slot : slot + 1])[0])
         return None if index < 0 else self.expo.booths[index].id
 
-    def _query_stock(self, session: Session, booth_id: str) -> None:
-        booth = self.expo.booth(booth_id)
-        if booth is None:
-            raise p.ProtocolError(p.ErrorCode.UNKNOWN_BOOTH, f"no booth {booth_id!r}")
-        stock = self.commerce.stock_of(booth) if self.commerce else {pr.sku: pr.stock for pr in booth.catalogue}
-        session.peer.send(p.Stock(booth.id, tuple((sku, n) for sku, n in stock.items())))
+    def _commerce(self, session: Session, message: p.Message) -> None:
+        """Check what the simulation knows (the booth, the product) and hand the rest to
+        commerce, which answers through ``deliver``."""
+        assert isinstance(message, COMMERCE_REQUESTS)
+        if isinstance(message, (p.QueryStock, p.Order)):
+            booth = self.expo.booth(message.booth)
+            if booth is None:
+                raise p.ProtocolError(p.ErrorCode.UNKNOWN_BOOTH, f"no booth {message.booth!r}")
+            if isinstance(message, p.Order) and booth.product(message.sku) is None:
+                raise p.ProtocolError(p.ErrorCode.UNKNOWN_PRODUCT, f"{booth.exhibitor} sells no {message.sku!r}")
+        if self.commerce is not None:
+            self.commerce.submit(session.visitor_id, message)
+        elif isinstance(message, p.QueryStock):  # no bank: the world files' stock, for looking
+            session.peer.send(p.Stock(booth.id, tuple((pr.sku, pr.stock) for pr in booth.catalogue)))
+        else:
+            raise p.ProtocolError(p.ErrorCode.NOT_ALLOWED, "purchases are not available: this server has no bank")
+
+    # ------------------------------------------------------------------ what commerce may do (CommerceOutlet)
+
+    def deliver(self, visitor: str, message: p.Message) -> None:
+        session = self.by_visitor.get(visitor)
+        if session is not None and session.peer is not None:
+            session.peer.send(message)
 
     # ------------------------------------------------------------------ the tick
 
@@ -537,11 +558,14 @@ class Simulation:
                 out.append(data[enter:snapshot])
             out.append(data[snapshot:end])
 
-    def announce_sale(self, booth_id: str, buyer_entity: int, radius: float) -> None:
-        """Everyone near the booth sees a sale happen there."""
+    def announce_sale(self, booth_id: str, visitor: str) -> None:
+        """Everyone near the booth sees a sale happen there (the buyer's avatar, if here)."""
         booth = self.expo.booth(booth_id)
         if booth is None:
             return
+        buyer = self.by_visitor.get(visitor)
+        buyer_entity = buyer.entity if buyer is not None else 0
+        radius = SALE_EFFECT_RADIUS
         av = self.avatars
         centre = np.array([booth.footprint.centre.x, booth.footprint.centre.y])
         near = av.active & (av.hall == self.hall_index[booth.hall]) & (np.sum((av.pos - centre) ** 2, axis=1) <= radius**2)

@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from bank.client import BankAPIError, PlatformClient, VisitorClient
 from bank.webhooks import SIGNATURE_HEADER, sign
 from server.app import ExpoServer
 from server.config import ServerConfig
+from server.webhooks import MAX_WEBHOOK_BODY
 
 from processes import BIN, free_port, start, stop
 from support import small_expo
@@ -121,7 +123,7 @@ async def test_purchase_end_to_end(expo, bank_process):
     assert (await aru.expect(p.Inventory)).items == (("kz-honey", "HONEY-1", "Mountain honey", 2),)
     assert (await stock(aru))["HONEY-1"] == 8
     async with PlatformClient(bank_process[0], PLATFORM_KEY) as platform:
-        merchant = expo.sim.commerce.store.merchant("kz-honey", "KZT")
+        merchant = expo.commerce.store.merchant("kz-honey", "KZT")
         assert (await platform.get_account(merchant)).balance == 900000  # 9000.00 KZT in minor units
     await aru.close()
 
@@ -200,6 +202,37 @@ async def test_forged_and_replayed_webhooks_are_refused_and_change_nothing(expo)
         assert stale.status_code == 400 and stale.json()["result"] == "signature_stale"
         missing = await http.post(url, content=body)
         assert missing.status_code == 400
-    order = expo.sim.commerce.store.order(status.order_id)
+    order = expo.commerce.store.order(status.order_id)
     assert order.status == "pending_payment"  # a well-signed lie would still be checked: nothing was fulfilled
+    await aru.close()
+
+
+async def test_webhook_bodies_over_the_limit_are_refused_unread(expo):
+    url = f"http://127.0.0.1:{expo.config.webhook_port}/bank/webhook"
+    async with httpx.AsyncClient() as http:
+        declared = await http.post(url, content=b"x" * (MAX_WEBHOOK_BODY + 1))
+        assert declared.status_code == 413 and declared.json()["result"] == "body_too_large"
+
+        async def chunks():  # no Content-Length: the receiver must stop reading at the limit
+            for _ in range(64):
+                yield b"y" * 65536
+
+        streamed = await http.post(url, content=chunks())
+        assert streamed.status_code == 413
+
+
+async def test_store_work_runs_off_the_event_loop(expo):
+    loop_thread = threading.current_thread()
+    seen: set[threading.Thread] = set()
+    store = expo.commerce.store
+    original = store.place_order
+
+    def place_order(*args, **kwargs):
+        seen.add(threading.current_thread())
+        return original(*args, **kwargs)
+
+    store.place_order = place_order
+    aru = await Shopper.join(expo, "Aru")
+    assert (await aru.order("HONEY-1", 1)).status == "pending_payment"
+    assert seen and loop_thread not in seen
     await aru.close()

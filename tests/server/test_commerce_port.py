@@ -1,0 +1,52 @@
+"""The seam between the simulation and commerce: requests go out by visitor id after the
+simulation's own checks, answers come back through ``deliver``."""
+
+from __future__ import annotations
+
+import protocol as p
+from server.commerce_port import CommerceRequest
+
+from support import Harness
+
+
+class RecordingDesk:
+    """A CommerceDesk that keeps what it was asked (the simulation's side is under test)."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, CommerceRequest]] = []
+
+    def submit(self, visitor: str, request: CommerceRequest) -> None:
+        self.requests.append((visitor, request))
+
+
+def test_requests_go_to_commerce_by_visitor_and_answers_come_back(harness: Harness):
+    desk = harness.sim.commerce = RecordingDesk()
+    peer, _ = harness.join("Aru")
+    visitor = harness.sim.sessions[peer.session.id].visitor_id
+    order = p.Order("kz-honey", "HONEY-1", 1, "k1")
+    assert harness.send(peer, order) == []  # nothing yet: commerce answers later
+    assert harness.send(peer, p.QueryInventory()) == []
+    assert desk.requests == [(visitor, order), (visitor, p.QueryInventory())]
+    harness.sim.deliver(visitor, p.Inventory(()))
+    assert peer.take() == [p.Inventory(())]
+
+
+def test_unknown_booths_and_products_are_refused_before_commerce(harness: Harness):
+    desk = harness.sim.commerce = RecordingDesk()
+    peer, _ = harness.join("Aru")
+    (error,) = harness.send(peer, p.Order("nowhere", "HONEY-1", 1, "k1"))
+    assert (error.code, error.ref) == ("unknown_booth", p.Order.TYPE)
+    (error,) = harness.send(peer, p.Order("kz-honey", "NOPE", 1, "k2"))
+    assert error.code == "unknown_product"
+    (error,) = harness.send(peer, p.QueryStock("nowhere"))
+    assert error.code == "unknown_booth"
+    assert desk.requests == []
+
+
+def test_deliver_to_a_visitor_without_a_connection_is_dropped(harness: Harness):
+    peer, _ = harness.join("Aru")
+    visitor = peer.session.visitor_id
+    harness.sim.on_disconnect(peer)
+    harness.sim.deliver(visitor, p.Inventory(()))  # detached: nobody to tell, nothing raised
+    harness.sim.deliver("someone-else", p.Inventory(()))
+    assert peer.take() == []
