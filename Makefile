@@ -8,7 +8,7 @@ PORT   ?= 8765
 BANK_PORT ?= 8766
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv test test-all bench run server bank client bots check-world clean system-deps
+.PHONY: venv lint test test-all bench run server bank client bots check-world clean system-deps
 
 venv: $(STAMP)
 
@@ -23,10 +23,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	@touch $@
 
-test: $(STAMP)
+# Style, types and the import contracts between the packages (pyproject.toml says which).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+test: lint
 	$(PY) -m pytest -m "not slow" -q
 
-test-all: $(STAMP)
+test-all: lint
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

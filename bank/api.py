@@ -35,8 +35,16 @@ from .errors import BankError
 from .intents import IntentStatus
 from .ledger import MAX_AMOUNT
 from .schemas import (
-    AccountOut, CreateIntentRequest, CreateMerchantRequest, EntryListOut, ErrorOut, IntentListOut, IntentOut,
-    OpenAccountRequest, OpenedAccountOut, QuoteOut,
+    AccountOut,
+    CreateIntentRequest,
+    CreateMerchantRequest,
+    EntryListOut,
+    ErrorOut,
+    IntentListOut,
+    IntentOut,
+    OpenAccountRequest,
+    OpenedAccountOut,
+    QuoteOut,
 )
 from .service import ANONYMOUS_SCOPE, Bank, Idem, Principal, Reply, Role
 from .storage import IntentQuery

@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 MAX_KEY_LENGTH = 255
-_KEY = re.compile(r"[\x21-\x7e]{1,%d}" % MAX_KEY_LENGTH)  # printable ASCII, no spaces
+_KEY = re.compile(rf"[\x21-\x7e]{{1,{MAX_KEY_LENGTH}}}")  # printable ASCII, no spaces
 
 
 def valid_key(key: str) -> bool:

@@ -8,10 +8,10 @@ so a confirmation can never race the sweeper into paying an expired intent.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Mapping
 
 
 class IntentStatus(StrEnum):

@@ -28,7 +28,14 @@ from .intents import Intent, IntentStateError, IntentStatus, Payment
 from .ledger import Account, AccountKind, Entry, Posting, TransactionKind
 from .ratelimit import KeyedLimiter, Limit
 from .schemas import (
-    AccountOut, EntryListOut, EntryOut, IntentListOut, IntentOut, OpenedAccountOut, PaymentOut, QuoteOut,
+    AccountOut,
+    EntryListOut,
+    EntryOut,
+    IntentListOut,
+    IntentOut,
+    OpenedAccountOut,
+    PaymentOut,
+    QuoteOut,
 )
 from .storage import Delivery, IdempotencyRecord, IntentQuery, Reader, Storage, Writer
 from .webhooks import retry_delay

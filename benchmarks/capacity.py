@@ -33,8 +33,10 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -80,7 +82,7 @@ def http_get(url: str, timeout: float = 30.0) -> str:
         return response.read().decode()
 
 
-def start_server(port: int, max_clients: int, data_dir: Path, extra: list[str] = ()) -> subprocess.Popen:
+def start_server(port: int, max_clients: int, data_dir: Path, extra: Sequence[str] = ()) -> subprocess.Popen:
     proc = subprocess.Popen(
         [str(BIN / "expo-server"), "--port", str(port), "--max-clients", str(max_clients),
          "--data-dir", str(data_dir), "--log-level", "warning", *extra],
@@ -147,7 +149,7 @@ def histogram_quantile(q: float, before: dict[float, float], after: dict[float, 
         return float("nan")
     rank = q * total
     lower, below = 0.0, 0.0
-    for bound, cumulative in zip(bounds, counts):
+    for bound, cumulative in zip(bounds, counts, strict=True):
         if cumulative >= rank:
             if bound == float("inf"):
                 return lower
@@ -160,7 +162,7 @@ def highest_bucket(before: dict[float, float], after: dict[float, float]) -> flo
     """The upper bound of the bucket holding the slowest tick of the window."""
     bounds = sorted(after)
     counts = [after[b] - before.get(b, 0.0) for b in bounds]
-    return next((b for b, n in zip(bounds, counts) if n >= counts[-1] > 0), float("nan"))
+    return next((b for b, n in zip(bounds, counts, strict=True) if n >= counts[-1] > 0), float("nan"))
 
 
 # --------------------------------------------------------------------------- a step
@@ -204,7 +206,7 @@ def step(port: int, server: subprocess.Popen, count: int, window: float, spawn_r
     bots_cpu = (children_cpu() - cpu_before) / (time.monotonic() - started)
     if not report_file.exists():
         print(f"  {count} bots: expo-bots wrote no report (exit {bots.returncode}): {stderr.decode()[-300:]}", flush=True)
-        report = {"bots": {"joined": 0}, "error_total": -1,
+        report: dict[str, Any] = {"bots": {"joined": 0}, "error_total": -1,
                   "metrics": {k: {"p50": None, "p99": None, "mean": None} for k in ("delivery", "rtt", "bytes_in_per_bot", "snapshot_bytes")}}
     else:
         report = json.loads(report_file.read_text())
@@ -260,8 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=float, default=None, help="seconds measured per step after the ramp")
     parser.add_argument("--spawn-rate", type=float, default=100.0)
     parser.add_argument("--procs", type=int, default=2,
-                        help="bot processes (this machine has %d cores); at nice 10 two take what the server leaves "
-                        "on both cores, where one saturates a core of its own at 1,000 bots" % os.cpu_count())
+                        help=f"bot processes (this machine has {os.cpu_count()} cores); at nice 10 two take what the server leaves "
+                        "on both cores, where one saturates a core of its own at 1,000 bots")
     parser.add_argument("--bots-nice", type=int, default=10,
                         help="the bots' nice level: they take the CPU the server leaves (0: the server's equals)")
     parser.add_argument("--server-arg", action="append", default=[], metavar="ARG",

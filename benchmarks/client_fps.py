@@ -39,7 +39,6 @@ from client.desktop.settings import ConnectSettings  # noqa: E402
 from client.desktop.wallet import Wallet  # noqa: E402
 from world.loader import default_expo_path, load_expo  # noqa: E402
 
-
 #: The server and the bots run at the lowest priority: on a visitor's machine they are not
 #: there, and here they would otherwise take the cores the software renderer draws with.
 NICE = ("nice", "-n", "19")
@@ -66,7 +65,8 @@ def main() -> int:
     ap.add_argument("--counts", default="0,50,200")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "client_fps.json")
     args = ap.parse_args()
-    size = tuple(int(v) for v in args.size.split("x"))
+    width, height = (int(v) for v in args.size.split("x"))
+    size = (width, height)
     counts = [int(c) for c in args.counts.split(",")]
     expo = load_expo(default_expo_path())
     hall = expo.halls[0]

@@ -41,6 +41,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from dataclasses import asdict, dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
@@ -261,7 +262,7 @@ def run_case(n: int, layout: str, ticks: int, warmup: int, seed: int) -> Case:
     agree = True
     moved = np.ones(n, bool)
     for tick in range(warmup + ticks):
-        results = {}
+        results: dict[str, Any] = {}
         if naive is not None:
             # the naive version is too slow to run every tick at 10,000: it runs on the
             # last NAIVE_TICKS ticks, starting from our previous visible set
@@ -281,6 +282,7 @@ def run_case(n: int, layout: str, ticks: int, warmup: int, seed: int) -> Case:
             results[name] = pair_keys(results[name], n)
         agree &= all(same(results["ours"], other) for other in results.values())
         moved = walk(world, rng)
+    assert ours.im.last is not None, "ticked above"
     pairs = len(ours.im.last.observers)
     ours_ms, numpy_ms, kd_ms = (float(np.median(times[name])) for name in ("ours", "numpy", "kd"))
     return Case(n, layout, ticks, pairs, pairs / n, ours_ms, numpy_ms,

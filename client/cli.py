@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         for field, message in problems.items():
             print(f"expo-client: --{field}: {message}", file=sys.stderr)
         return 2
+    assert settings is not None, "check gives settings whenever it finds no problem"
     app = ExpoApp(wallet=wallet, size=args.size, defaults=ConnectSettings(settings.server, name, settings.colour,
                                                                           settings.currency), multisamples=4)
     if args.server and args.name:

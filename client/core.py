@@ -352,6 +352,7 @@ class ClientCore:
             self.ack = 0
         self.clock.rough(welcome.server_time, now)
         if self.predict:
+            assert self.geometry is not None, "set with the expo when predicting"
             self.predictor = Predictor(self.geometry, 1.0 / welcome.tick_rate, 0, 0.0, 0.0, 0.0)
             self.predictor.reset(welcome.own, self._spawn_if_there(welcome.own))
         connect_time = now - self._opened_at if self._opened_at is not None else None

@@ -105,7 +105,7 @@ class Predictor:
 
     def _replay(self) -> None:
         x, y = self._confirmed
-        redone = deque()
+        redone: deque[SentInput] = deque()
         for sent in self.pending:
             x, y = self._step(x, y, sent.move_x, sent.move_y, sent.run)
             redone.append(SentInput(sent.seq, sent.move_x, sent.move_y, sent.yaw, sent.run, sent.sent_at, x, y))

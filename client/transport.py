@@ -26,8 +26,8 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -37,7 +37,6 @@ from websockets.protocol import Event, State
 
 from . import events as ev
 from .core import ClientCore, ClientState, NotJoined
-
 
 log = logging.getLogger("expo.client")
 

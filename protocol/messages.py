@@ -64,14 +64,14 @@ class Message:
         return [self.TYPE, *(_to_wire(getattr(self, name)) for name in self.NAMES)]
 
     @classmethod
-    def from_wire(cls, items: list[Any]) -> "Message":
+    def from_wire(cls, items: list[Any]) -> Message:
         names = cls.NAMES
         if len(items) != len(names):
             raise f.ProtocolError(
                 f.ErrorCode.BAD_FIELD,
                 f"{cls.__name__} takes {len(names)} fields, got {len(items)}",
             )
-        values = [check(v, f"{cls.__name__}.{n}") for check, v, n in zip(cls.FIELDS, items, names)]
+        values = [check(v, f"{cls.__name__}.{n}") for check, v, n in zip(cls.FIELDS, items, names, strict=True)]
         return cls(*values)
 
 

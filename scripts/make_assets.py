@@ -69,7 +69,7 @@ class Canvas:
               vertical: bool = False) -> None:
         weights = weights or [1] * len(colours)
         edges = np.cumsum([0, *weights]) / sum(weights)
-        for colour, start, end in zip(colours, edges, edges[1:]):
+        for colour, start, end in zip(colours, edges, edges[1:], strict=False):
             if vertical:
                 self.rect(start, 0, end, 1, rgb(colour))
             else:
@@ -87,7 +87,7 @@ class Canvas:
         """Even-odd rule, vectorised over samples, looping over edges."""
         pts = list(points)
         inside = np.zeros(self.u.shape, dtype=bool)
-        for (u1, v1), (u2, v2) in zip(pts, pts[1:] + pts[:1]):
+        for (u1, v1), (u2, v2) in zip(pts, pts[1:] + pts[:1], strict=True):
             crosses = (v1 > self.v) != (v2 > self.v)
             with np.errstate(divide="ignore", invalid="ignore"):
                 u_at = (u2 - u1) * (self.v - v1) / (v2 - v1) + u1

@@ -66,7 +66,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         bank_platform_key=os.environ.get("EXPO_BANK_PLATFORM_KEY"),
         webhook_secret=os.environ.get("EXPO_BANK_WEBHOOK_SECRET"),
         webhook_port=int(args.webhook_port) if args.webhook_port else None,
-        staff_secret=os.environ.get("EXPO_STAFF_SECRET", ServerConfig.staff_secret),
+        staff_secret=os.environ.get("EXPO_STAFF_SECRET", ServerConfig().staff_secret),
         data_dir=args.data_dir,
         send_thread=not args.no_send_thread,
         db_url=args.db,
@@ -111,9 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         import uvloop
-
-        runner = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is a dependency where it exists
-        runner = asyncio.run
-    runner(run_server(expo, config))
+        asyncio.run(run_server(expo, config))
+    else:
+        uvloop.run(run_server(expo, config))
     return 0

@@ -62,7 +62,7 @@ class Commerce:
     def __init__(
         self,
         outlet: CommerceOutlet,
-        store: "CommerceStore | PgCommerceStore",
+        store: CommerceStore | PgCommerceStore,
         bank: PlatformClient,
         config: ServerConfig,
         server_clock: Clock,

@@ -23,7 +23,7 @@ def _wait(url: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"{proc.args[0]} exited with code {proc.returncode}")
+            raise SystemExit(f"{proc.args!r} exited with code {proc.returncode}")
         try:
             with urllib.request.urlopen(url, timeout=1):
                 return

@@ -132,8 +132,8 @@ def _cell_range(lo: float, hi: float, origin: float, size: float, cells: int) ->
     avatars' own cells, so every avatar in [lo, hi] is inside (rounding is monotone)."""
     a = (lo - origin) / size
     b = (hi - origin) / size
-    first = 0 if a < 0 else min(np.int64(a), cells - 1)
-    last = cells - 1 if b >= cells else max(np.int64(b), 0)
+    first = 0 if a < 0 else min(int(a), cells - 1)
+    last = cells - 1 if b >= cells else max(int(b), 0)
     return first, last
 
 
@@ -254,8 +254,8 @@ def tick(x: np.ndarray, y: np.ndarray, halls: np.ndarray, active: np.ndarray, la
         moved[i] = (x[i] != lx[i] or y[i] != ly[i] or halls[i] != lhalls[i] or active[i] != lactive[i]
                     or forgotten[i])
         if active[i]:
-            hmin = min(hmin, np.int64(halls[i]))
-            hmax = max(hmax, np.int64(halls[i]))
+            hmin = min(hmin, int(halls[i]))
+            hmax = max(hmax, int(halls[i]))
     nh = max(0, hmax - hmin + 1)
     grids = _build_grids(x, y, halls, active, moved, hmin, nh, *cells)
     live = grids[-1]

@@ -147,6 +147,6 @@ def warm() -> float:
     entity = np.array([1, 2])
     quantised = np.zeros((2, 4), np.int32)
     diff = SentTable(2).diff(np.array([0]), np.array([1]), entity, quantised, np.ones(2, bool))
-    info = [AvatarInfo(1, "a", 0, 0, None), AvatarInfo(2, "b", 0, 0, None)]
+    info: list[AvatarInfo | None] = [AvatarInfo(1, "a", 0, 0, None), AvatarInfo(2, "b", 0, 0, None)]
     FrameEncoder(2).encode(diff, np.array([0]), np.zeros(2), np.zeros(2), quantised, entity, info, 1, 0.0)
     return time.perf_counter() - start

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from .store import CommerceStore
 
 
-def open_commerce_store(config: "ServerConfig") -> "CommerceStore | PgCommerceStore":
+def open_commerce_store(config: ServerConfig) -> CommerceStore | PgCommerceStore:
     if config.db_url:
         from .pg_store import PgCommerceStore
 

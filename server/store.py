@@ -151,7 +151,9 @@ class CommerceStore:
                 "WHERE id = ? AND status = 'reserving'",
                 (intent_id, expires_at, now, order_id),
             )
-        return self.order(order_id)
+        record = self.order(order_id)
+        assert record is not None, f"order {order_id} is gone: orders are never deleted"
+        return record
 
     def release(self, order_id: str, status: str, message: str, now: float) -> OrderRecord | None:
         """End an open order without a sale and give its stock back. None if it was not open."""

@@ -57,9 +57,11 @@ def toml_type(value: object) -> str:
     return type(value).__name__
 
 
-def _expect(value: object, kinds: tuple[type, ...], name: str) -> None:
+def _expect(value: object, kinds: tuple[type[T], ...], name: str) -> T:
+    """The value, typed as one of ``kinds``; a bool is no number unless asked for (TOML keeps them apart)."""
     if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
         raise Bad(f"expected {name}, got {toml_type(value)} {value!r}")
+    return value
 
 
 def suggest(word: str, choices: Iterable[str]) -> str:
@@ -102,7 +104,7 @@ class Table:
 
     def tables(self, key: str, required: bool = True) -> list[Table]:
         """The entries of an array of tables (``[[key]]``), each as a ``Table``."""
-        rows = self.get(key, _array_of_tables, [], required) or []
+        rows = self.get(key, _array_of_tables, None, required) or []
         return [Table(row, self.key(key) + f"[{n}]", self.report) for n, row in enumerate(rows)]
 
     def need(self, value: T | None) -> T | None:
@@ -121,53 +123,54 @@ class Table:
 # -- converters ------------------------------------------------------------------------
 
 def _table(value: object) -> dict[str, Any]:
-    _expect(value, (dict,), "a table")
-    return value  # type: ignore[return-value]
+    return _expect(value, (dict,), "a table")
 
 
 def _array_of_tables(value: object) -> list[dict[str, Any]]:
-    _expect(value, (list,), "an array of tables ([[...]])")
-    for n, row in enumerate(value):  # type: ignore[arg-type]
+    rows: list[Any] = _expect(value, (list,), "an array of tables ([[...]])")
+    for n, row in enumerate(rows):
         if not isinstance(row, dict):
             raise Bad(f"entry {n} should be a table, got {toml_type(row)} {row!r}")
-    return value  # type: ignore[return-value]
+    return rows
 
 
 def text(value: object) -> str:
-    _expect(value, (str,), "a string")
-    if not value.strip():  # type: ignore[union-attr]
+    string = _expect(value, (str,), "a string")
+    if not string.strip():
         raise Bad("must not be empty")
-    return value  # type: ignore[return-value]
+    return string
 
 
 _ID = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 
 def ident(value: object) -> str:
-    if not _ID.fullmatch(text(value)):
+    string = text(value)
+    if not _ID.fullmatch(string):
         raise Bad(f"{value!r} should use only lower-case letters, digits, '-' and '_'")
-    return value  # type: ignore[return-value]
+    return string
 
 
 def number(value: object) -> float:
-    _expect(value, (int, float), "a number")
-    if not math.isfinite(value):  # type: ignore[arg-type]
+    real = float(_expect(value, (int, float), "a number"))
+    if not math.isfinite(real):
         raise Bad(f"must be a finite number, got {value!r}")
-    return float(value)  # type: ignore[arg-type]
+    return real
 
 
 def positive(value: object) -> float:
-    if number(value) <= 0:
+    real = number(value)
+    if real <= 0:
         raise Bad(f"must be greater than 0, got {value!r}")
-    return float(value)  # type: ignore[arg-type]
+    return real
 
 
 def integer(minimum: int, why: str = "") -> Callable[[object], int]:
     def convert(value: object) -> int:
-        _expect(value, (int,), "an integer")
-        if value < minimum:  # type: ignore[operator]
+        whole = _expect(value, (int,), "an integer")
+        if whole < minimum:
             raise Bad(f"must be at least {minimum}{why}, got {value!r}")
-        return value  # type: ignore[return-value]
+        return whole
     return convert
 
 
@@ -196,20 +199,20 @@ _COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 
 
 def colour(value: object) -> Colour:
-    _expect(value, (str,), "a colour string such as \"#c0392b\"")
-    if not _COLOUR.fullmatch(value):  # type: ignore[arg-type]
+    string = _expect(value, (str,), "a colour string such as \"#c0392b\"")
+    if not _COLOUR.fullmatch(string):
         raise Bad(f"colour must look like \"#rrggbb\", got {value!r}")
-    return Colour.from_hex(value.lower())  # type: ignore[union-attr]
+    return Colour.from_hex(string.lower())
 
 
 def choice(enum: type[E]) -> Callable[[object], E]:
-    names = [member.value for member in enum]  # type: ignore[attr-defined]
+    names = [member.value for member in enum]
 
     def convert(value: object) -> E:
-        _expect(value, (str,), "a string")
-        if value not in names:
-            raise Bad(f"must be one of {', '.join(names)}, got {value!r}{suggest(value, names)}")  # type: ignore[arg-type]
-        return enum(value)
+        string = _expect(value, (str,), "a string")
+        if string not in names:
+            raise Bad(f"must be one of {', '.join(names)}, got {value!r}{suggest(string, names)}")
+        return enum(string)
     return convert
 
 

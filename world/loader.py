@@ -18,8 +18,21 @@ from . import iso
 from .assets import assets_root
 from .fields import FileReport, Table
 from .locate import KeyLines
-from .model import (Booth, BoothKind, Colour, Display, Expo, Facing, Hall, HallTheme, Portal,
-                    Primitive, Product, Rect, StaffMember)
+from .model import (
+    Booth,
+    BoothKind,
+    Colour,
+    Display,
+    Expo,
+    Facing,
+    Hall,
+    HallTheme,
+    Portal,
+    Primitive,
+    Product,
+    Rect,
+    StaffMember,
+)
 from .problems import Problem, WorldError
 from .validate import BoothLayout, HallLayout, PortalLayout, check_booths, check_halls
 
@@ -129,10 +142,10 @@ def _parse(report: FileReport, data: bytes) -> dict[str, Any] | None:
 # -- expo.toml -------------------------------------------------------------------------
 
 def _read_expo(t: Table) -> tuple[dict[str, Any] | None, list[Hall | None], list[HallLayout] | None]:
-    header = {"id": t.get("id", f.ident), "name": t.get("name", f.text),
-              "starts": t.get("starts", f.date), "ends": t.get("ends", f.date)}
-    if header["starts"] and header["ends"] and header["ends"] < header["starts"]:
-        t.problem("ends", f"the expo ends ({header['ends']}) before it starts ({header['starts']})")
+    starts, ends = t.get("starts", f.date), t.get("ends", f.date)
+    header = {"id": t.get("id", f.ident), "name": t.get("name", f.text), "starts": starts, "ends": ends}
+    if starts and ends and ends < starts:
+        t.problem("ends", f"the expo ends ({ends}) before it starts ({starts})")
     read = [_read_hall(hall) for hall in t.tables("halls")]
     if "halls" in t.data and not read and isinstance(t.data["halls"], list):
         t.problem("halls", "an expo needs at least one hall")
@@ -245,7 +258,9 @@ def _read_product(t: Table, booth_currency: str | None, booth_has_currency: bool
     currency = t.get("currency", f.currency, booth_currency, required=not booth_has_currency)
     if price is not None and currency is not None:
         places = iso.decimals(currency)
-        if -min(price.normalize().as_tuple().exponent, 0) > places:  # type: ignore[arg-type]
+        exponent = price.normalize().as_tuple().exponent
+        assert isinstance(exponent, int), "price_text takes finite prices only"
+        if -min(exponent, 0) > places:
             t.broken = True
             t.problem("price", f"{currency} prices have at most {places} decimal"
                       f"{'s' if places != 1 else ''}, got {t.data['price']!r}")

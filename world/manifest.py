@@ -13,8 +13,22 @@ from typing import Any
 
 from . import iso
 from .assets import flag_asset
-from .model import (Booth, BoothKind, Colour, Display, Expo, Facing, Hall, HallTheme, Portal,
-                    Primitive, Product, Rect, StaffMember, Vec2)
+from .model import (
+    Booth,
+    BoothKind,
+    Colour,
+    Display,
+    Expo,
+    Facing,
+    Hall,
+    HallTheme,
+    Portal,
+    Primitive,
+    Product,
+    Rect,
+    StaffMember,
+    Vec2,
+)
 
 FORMAT = 1  # bump when a key changes meaning
 

@@ -30,7 +30,7 @@ class Colour:
     b: int
 
     @classmethod
-    def from_hex(cls, text: str) -> "Colour":
+    def from_hex(cls, text: str) -> Colour:
         if len(text) != 7 or text[0] != "#":
             raise ValueError(f"colour must look like '#rrggbb', got {text!r}")
         value = int(text[1:], 16)
@@ -68,7 +68,7 @@ class Rect:
     def max_y(self) -> float:
         return self.centre.y + self.depth / 2
 
-    def overlaps(self, other: "Rect") -> bool:
+    def overlaps(self, other: Rect) -> bool:
         return (
             self.min_x < other.max_x
             and other.min_x < self.max_x

@@ -33,7 +33,7 @@ class HallGeometry:
     portal_halls: np.ndarray  # (portals,) hall index each portal stands in
 
     @classmethod
-    def from_expo(cls, expo: Expo) -> "HallGeometry":
+    def from_expo(cls, expo: Expo) -> HallGeometry:
         index = {hall.id: i for i, hall in enumerate(expo.halls)}
         sizes = np.array([[h.width, h.depth] for h in expo.halls], dtype=np.float64).reshape(-1, 2)
         walls, wall_halls = [], []

@@ -40,8 +40,9 @@ class HallLayout:
 
     def keep_clear(self, arrivals: list[Vec2]) -> list[tuple[str, Vec2, float]]:
         """Spots no booth may cover: (what, centre, radius)."""
-        spots = [("the spawn point", self.spawn, SPAWN_CLEARANCE),
-                 ("the keynote stage", self.keynote, KEYNOTE_CLEARANCE)]
+        spots: list[tuple[str, Vec2 | None, float | None]] = [
+            ("the spawn point", self.spawn, SPAWN_CLEARANCE),
+            ("the keynote stage", self.keynote, KEYNOTE_CLEARANCE)]
         spots += [(f"portal {p.id!r}", p.position, p.radius) for p in self.portals]
         spots += [("a portal's arrival point", a, SPAWN_CLEARANCE) for a in arrivals]
         return [(what, at, r) for what, at, r in spots if at is not None and r is not None]

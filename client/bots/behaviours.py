@@ -111,6 +111,7 @@ async def _query_stock(bot: Bot, booth: Booth) -> ev.StockReceived | None:
     waiting = asyncio.ensure_future(bot.expect(lambda e: isinstance(e, ev.StockReceived) and e.stock.booth == booth.id, 5.0))
     await bot.transport.command(lambda core: core.query_stock(booth.id))
     stock = await waiting
+    assert stock is None or isinstance(stock, ev.StockReceived), "expect takes only what matches"
     if stock is None:
         bot.recorder.error("stock_lost")
     else:
@@ -138,13 +139,14 @@ async def buy(bot: Bot) -> None:
     if not in_stock:
         bot.recorder.count("purchases.sold_out")
         return
-    product = min((target.product(sku) for sku in in_stock if target.product(sku)), key=lambda pr: pr.price)
+    product = min((pr for sku in in_stock if (pr := target.product(sku)) is not None), key=lambda pr: pr.price)
     key = bot.purchase_key()
     rec = bot.recorder
     started = bot.clock()
     pending = asyncio.ensure_future(bot.expect(lambda e: isinstance(e, ev.OrderUpdated) and e.status.key == key, 10.0))
     await bot.transport.command(lambda core: core.order(target.id, product.sku, 1, key))
     status = await pending
+    assert status is None or isinstance(status, ev.OrderUpdated), "expect takes only what matches"
     if status is None:
         rec.error("order_lost")
         return
@@ -166,6 +168,7 @@ async def buy(bot: Bot) -> None:
         return
     await bot.transport.command(lambda core: core.order_paid(order.order_id))
     final = await done
+    assert final is None or isinstance(final, ev.OrderUpdated), "expect takes only what matches"
     if final is None:
         rec.error("order_unsettled")
     elif final.status.status == "fulfilled":

@@ -12,14 +12,18 @@ import math
 import random
 import uuid
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from protocol.messages import OwnState
 from world.model import Expo, Hall, Vec2
 
 from .. import events as ev
 from ..core import ClientCore
 from ..transport import InputSchedule, Transport
 from .stats import Recorder
+
+if TYPE_CHECKING:
+    from bank.client import VisitorClient
 
 ARRIVED = 0.6  # metres from the target that count as there
 COUNTER_OF_EVENT = {  # the Recorder's counter of each kind of message received
@@ -51,7 +55,7 @@ class Bot:
         self._last_snapshot: float | None = None
         self._waiters: list[tuple[Callable[[ev.Event], bool], asyncio.Future]] = []
         self.stopping = False
-        self._bank = None  # bank.client.VisitorClient, opened at the first purchase
+        self._bank: VisitorClient | None = None  # opened at the first purchase
 
     # ------------------------------------------------------------------ state
 
@@ -69,12 +73,17 @@ class Bot:
         return self.core.expo
 
     @property
+    def own(self) -> OwnState:
+        assert self.core.own is not None, "a bot acts only once it has joined"
+        return self.core.own
+
+    @property
     def hall(self) -> Hall:
-        return self.expo.halls[self.core.own.hall]
+        return self.expo.halls[self.own.hall]
 
     @property
     def position(self) -> tuple[float, float]:
-        s = self.core.own.state
+        s = self.own.state
         return s.x / 100.0, s.y / 100.0
 
     # ------------------------------------------------------------------ events
@@ -164,7 +173,7 @@ class Bot:
     async def walk_to(self, x: float, y: float, run: bool = False, timeout: float = 30.0) -> bool:
         """Walk until within ARRIVED of (x, y); sidesteps when a wall holds it up. False when
         it did not get there in time (or changed hall through a portal)."""
-        hall = self.core.own.hall
+        hall = self.own.hall
         self.target, self.running = (x, y), run
         deadline = self.clock() + timeout
         best, best_at = math.inf, self.clock()

@@ -119,7 +119,10 @@ class ProgressPrinter:
             self.last = last  # several processes report at nearly the same time: wait for a fair interval
             return
         base = last or Progress(0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        rate = (lambda a, b: (a - b) / dt if dt > 0 else 0.0)
+
+        def rate(a: float, b: float) -> float:
+            return (a - b) / dt if dt > 0 else 0.0
+
         print(
             f"[{pr.elapsed:6.1f}s] bots {pr.connected}/{self.total} connected ({pr.spawned} started)"
             f" | in {rate(pr.frames_in, base.frames_in):7.0f} msg/s {rate(pr.bytes_in, base.bytes_in) / 1e3:8.1f} kB/s"
@@ -148,7 +151,7 @@ def figures_of(recorder: Recorder, count: int) -> dict[str, float]:
 def build_report(args: argparse.Namespace, recorder: Recorder, summaries: dict[str, Summary], wall: float,
                  thresholds: list[tuple[Threshold, float, bool]]) -> dict[str, Any]:
     c = recorder.counts
-    def clean(v: float) -> float | None:
+    def clean(v: object) -> object:
         return None if isinstance(v, float) and math.isnan(v) else v
     return {
         "config": {"server": args.server, "count": args.count, "spawn_rate": args.spawn_rate, "duration": args.duration,

@@ -54,7 +54,7 @@ class Recorder:
     def error(self, kind: str) -> None:
         self.counts[ERROR_PREFIX + kind] += 1
 
-    def merge(self, other: "Recorder") -> None:
+    def merge(self, other: Recorder) -> None:
         for name, values in other.samples.items():
             self.samples[name].extend(values)
         self.counts.update(other.counts)
@@ -125,7 +125,7 @@ class Threshold:
     limit: float
 
     @classmethod
-    def parse(cls, text: str) -> "Threshold":
+    def parse(cls, text: str) -> Threshold:
         m = _THRESHOLD.match(text)
         if not m:
             raise ValueError(f"bad threshold {text!r}: expected e.g. 'rtt_p99<100'")

@@ -94,7 +94,7 @@ class Swarm:
             if warmup is not None:
                 warmup.cancel()
             await self._stop()
-            if reporter is not None:
+            if on_progress is not None and reporter is not None:
                 reporter.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await reporter

@@ -31,7 +31,7 @@ from world.model import Booth, BoothKind, Expo
 
 from . import chat as chatmod
 from .bank_worker import BankWorker
-from .layout import booth_view
+from .layout import View, booth_view
 from .nearby import booth_at
 from .pricing import QuoteKey, Quotes, money
 from .scene_avatars import AvatarLayer
@@ -122,7 +122,7 @@ class ExpoApp(ShowBase):
         self.run_held = False
         self.typing = False
         self.visit: Visit | None = None
-        self.fixed_view = None  # a layout.View: the screenshot mode's camera
+        self.fixed_view: View | None = None  # the screenshot mode's camera
         self.autopilot: Autopilot | None = None  # walks for previews and tests instead of the keys
         self.status_text = ""
         self._last_frame = time.monotonic()

@@ -5,6 +5,7 @@ wandering, so a screenshot or an FPS figure has people in it."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import math
 import random
 import threading
@@ -13,7 +14,6 @@ import time
 from client.bots.behaviours import wander
 from client.bots.bot import Bot
 from client.bots.stats import Recorder
-
 from world.motion import PORTAL_COOLDOWN, RUN_SPEED
 
 from .nearby import route
@@ -30,7 +30,7 @@ class Crowd:
         self.arrived = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="expo-crowd", daemon=True)
-        self._tasks: list[asyncio.Future] = []
+        self._tasks: list[asyncio.Future | concurrent.futures.Future] = []
 
     def start(self, timeout: float = 30.0) -> None:
         """Connect every bot and wait until all have joined."""

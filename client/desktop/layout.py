@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from world import iso
 from world.assets import flag_asset
-from world.model import Booth, BoothKind, Expo, Facing, Hall, Primitive, Product, Vec2
+from world.model import Booth, BoothKind, Colour, Expo, Facing, Hall, Primitive, Product, Vec2
 from world.motion import booth_walls
 
 from .mesh import Mesh, MeshBuilder, UVRect, rgba, shade
@@ -113,7 +113,7 @@ def _nearest_wall(hall: Hall, x: float, y: float) -> tuple[float, float]:
     return min(options, key=lambda o: o[0])[1]
 
 
-def _rgb(colour) -> tuple[float, float, float]:
+def _rgb(colour: Colour) -> tuple[float, float, float]:
     return colour.as_floats()
 
 
@@ -162,7 +162,8 @@ class HallBuilder:
             m.box((h.width - 0.06, 0, z0), (h.width, h.depth, z1), accent)
         # a carpet runner up the avenue from the entrance to the stage
         if h.keynote is not None and abs(h.keynote.x - h.spawn.x) < 1.0:
-            runner = rgba(tuple((a + f) / 2 for a, f in zip(_rgb(h.theme.accent), _rgb(h.theme.floor))))
+            (ar, ag, ab), (fr, fg, fb) = _rgb(h.theme.accent), _rgb(h.theme.floor)
+            runner = rgba(((ar + fr) / 2, (ag + fg) / 2, (ab + fb) / 2))
             y0, y1 = min(h.spawn.y, h.keynote.y) - 2.0, max(h.spawn.y, h.keynote.y) - 5.0
             m.quad((h.spawn.x - 1.5, y0, 0.01), (h.spawn.x + 1.5, y0, 0.01), (h.spawn.x + 1.5, y1, 0.01),
                    (h.spawn.x - 1.5, y1, 0.01), runner)

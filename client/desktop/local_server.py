@@ -43,7 +43,7 @@ class LocalServer:
                 self._loop.call_soon_threadsafe(self._loop.stop)
                 self._thread.join(10)
 
-    def __enter__(self) -> "LocalServer":
+    def __enter__(self) -> LocalServer:
         self.start()
         return self
 

@@ -6,8 +6,20 @@ import math
 from functools import lru_cache
 
 import numpy as np
-from panda3d.core import (DynamicTextFont, Filename, Geom, GeomNode, GeomTriangles, GeomVertexArrayFormat,
-                          GeomVertexData, GeomVertexFormat, InternalName, NodePath, TextFont, TextNode)
+from panda3d.core import (
+    DynamicTextFont,
+    Filename,
+    Geom,
+    GeomNode,
+    GeomTriangles,
+    GeomVertexArrayFormat,
+    GeomVertexData,
+    GeomVertexFormat,
+    InternalName,
+    NodePath,
+    TextFont,
+    TextNode,
+)
 
 from world.assets import font_file
 

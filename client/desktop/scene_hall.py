@@ -7,12 +7,22 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from panda3d.core import (AmbientLight, DirectionalLight, Filename, Loader, NodePath, PNMImage, SamplerState,
-                          Texture, TransparencyAttrib, Vec4)
+from panda3d.core import (
+    AmbientLight,
+    DirectionalLight,
+    Filename,
+    Loader,
+    NodePath,
+    PNMImage,
+    SamplerState,
+    Texture,
+    TransparencyAttrib,
+    Vec4,
+)
 
 from world.model import Expo, Hall
 
-from .atlas import WHITE, pack
+from .atlas import pack
 from .layout import HallBuilder, HallLayout, hall_assets
 from .scene_geometry import geom_node, load_font, place_label
 

@@ -41,7 +41,7 @@ def steer(keys: Keys, yaw: float, dt: float, turn_rate: float = TURN_RATE) -> Co
     """The controls after ``dt`` seconds of holding ``keys`` from heading ``yaw``."""
     turn = (1 if keys.left else 0) - (1 if keys.right else 0)
     yaw = wrap_angle(yaw + turn * turn_rate * dt)
-    along = (1 if keys.forward else 0) - (1 if keys.back else 0)
+    along: float = (1 if keys.forward else 0) - (1 if keys.back else 0)
     if along < 0:
         along = -0.6  # walking backwards is slower, as people do
     return Controls(along * math.cos(yaw), along * math.sin(yaw), yaw, keys.run and along > 0)

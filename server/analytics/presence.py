@@ -37,7 +37,7 @@ class BoothZones:
     halls: np.ndarray  # (B,) hall index of each booth, in expo.halls order
 
     @classmethod
-    def of(cls, expo: Expo) -> "BoothZones":
+    def of(cls, expo: Expo) -> BoothZones:
         booths = [b for b in expo.booths if b.kind is BoothKind.EXHIBITOR]
         index = {hall.id: i for i, hall in enumerate(expo.halls)}
         rects = np.array(

@@ -39,7 +39,7 @@ class Slot:
     def ends_at(self) -> float:
         return self.starts_at + self.minutes * 60
 
-    def overlaps(self, other: "Slot") -> bool:
+    def overlaps(self, other: Slot) -> bool:
         return self.starts_at < other.ends_at and other.starts_at < self.ends_at
 
 

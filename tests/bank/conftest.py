@@ -7,15 +7,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from bankutil import BASE, PLATFORM_KEY
+from processes import BIN, free_port, start, stop
 
 from bank.api import create_app
 from bank.client import PlatformClient, VisitorClient
 from bank.clock import ManualClock
 from bank.service import Bank, BankConfig
 from bank.sqlite_store import SQLiteStorage
-
-from bankutil import BASE, PLATFORM_KEY
-from processes import BIN, free_port, start, stop
 
 
 @pytest.fixture

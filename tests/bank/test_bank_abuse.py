@@ -14,15 +14,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from bankutil import BASE, PLATFORM_KEY, key, platform_headers
+from processes import BIN
 
 from bank.api import create_app
 from bank.clock import ManualClock
 from bank.ratelimit import Limit
 from bank.service import Bank, BankConfig
 from bank.sqlite_store import SQLiteStorage
-
-from bankutil import BASE, PLATFORM_KEY, key, platform_headers
-from processes import BIN
 
 BIG = 64 * 1024 * 1024
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from bankutil import PLATFORM_KEY, bearer, key, snapshot
 
 

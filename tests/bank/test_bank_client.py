@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from bankutil import BASE, PLATFORM_KEY, assert_sound, snapshot
 
 from bank.client import BankAPIError, BankUnavailable, PlatformClient, VisitorClient
-
-from bankutil import BASE, PLATFORM_KEY, assert_sound, snapshot
 
 
 class LoseFirstResponses(httpx.AsyncBaseTransport):

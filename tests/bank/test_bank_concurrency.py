@@ -7,10 +7,10 @@ import random
 import uuid
 from collections import defaultdict
 
+from bankutil import assert_sound
+
 from bank import fx
 from bank.client import BankAPIError
-
-from bankutil import assert_sound
 
 CURRENCIES = ("MYR", "KZT", "VND", "EUR", "IDR", "USD")
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 from fractions import Fraction
 
 import pytest
+from bankutil import assert_sound
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bank import fx
 from bank.ledger import AccountKind
 from bank.service import internal_account_id
-
-from bankutil import assert_sound
 
 
 def test_minor_units_come_from_iso_4217() -> None:

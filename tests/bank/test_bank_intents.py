@@ -5,12 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from bankutil import assert_sound, bearer, key, snapshot
 
 from bank import intents
 from bank.client import BankAPIError
 from bank.intents import Intent, IntentStateError, IntentStatus, Payment
-
-from bankutil import assert_sound, bearer, key, snapshot
 
 T0 = 1_000_000
 
@@ -143,7 +142,7 @@ async def test_listing_for_reconciliation(platform, new_visitor, clock) -> None:
     assert await ids(metadata={"order_id": "o0"}) == [made[0].id, foreign.id]
     assert await ids(metadata={"order_id": "o0", "booth": "7"}) == [made[0].id]
     assert await ids(merchant_account_id=other.id) == [foreign.id]
-    since = dt.datetime.fromtimestamp(checkpoint / 1000, dt.timezone.utc)
+    since = dt.datetime.fromtimestamp(checkpoint / 1000, dt.UTC)
     assert await ids(status="succeeded", since=since) == [made[3].id]
     assert await ids(since=since) == [made[3].id, made[4].id]
 

@@ -11,7 +11,14 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from bank import ledger
 from bank.ledger import (
-    GENESIS_HASH, Account, AccountKind, Entry, InsufficientFunds, LedgerBug, Posting, TransactionKind,
+    GENESIS_HASH,
+    Account,
+    AccountKind,
+    Entry,
+    InsufficientFunds,
+    LedgerBug,
+    Posting,
+    TransactionKind,
 )
 
 

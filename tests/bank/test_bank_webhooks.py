@@ -7,16 +7,20 @@ import json
 
 import httpx
 import pytest
+from bankutil import PLATFORM_KEY, snapshot
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from bank.api import create_app
 from bank.service import Bank, BankConfig
 from bank.webhooks import (
-    ReplayGuard, WebhookError, WebhookReceiver, retry_delay, sign, verify_signature,
+    ReplayGuard,
+    WebhookError,
+    WebhookReceiver,
+    retry_delay,
+    sign,
+    verify_signature,
 )
-
-from bankutil import PLATFORM_KEY, snapshot
 
 SECRET = "whsec_test"
 BODY = b'{"id":"evt_1","type":"payment_intent.succeeded","created":1700000000,"data":{"object":{}}}'

@@ -25,7 +25,7 @@ def default_expo() -> Expo:
 class Link:
     """One connection between a client core and the simulation."""
 
-    def __init__(self, world: "World", core: ClientCore) -> None:
+    def __init__(self, world: World, core: ClientCore) -> None:
         self.world, self.core = world, core
         self.peer = Peer()
         self.events: list[ev.Event] = []

@@ -6,11 +6,11 @@ import dataclasses
 import math
 
 import pytest
+from client_link import Link, World, snapshot_bytes
 
 import protocol as p
 from client import events as ev
 from client.core import ClientCore, ClientState, NotJoined
-from client_link import Link, World, snapshot_bytes
 
 
 def test_hello_carries_identity_and_welcome_joins():
@@ -72,7 +72,7 @@ def test_others_enter_move_by_deltas_and_leave():
 def test_yaw_deltas_wrap_and_unknown_entities_are_violations():
     core = ClientCore("Solo", predict=False)
     world = World()
-    link = Link(world, core)
+    Link(world, core)
     own = core.own
     info = p.EntityInfo(999, "Ghost", 0, 0, None, p.EntityState(100, 100, 65000, 0))
     core.receive(p.encode(p.Enter((info,))), now=11.0)

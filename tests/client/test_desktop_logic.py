@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
+from client_link import default_expo
 
 import protocol as p
 from client.desktop import chat, settings
@@ -19,11 +20,9 @@ from client.desktop.layout import HallBuilder, booth_view, hall_assets, spawn_vi
 from client.desktop.mesh import MeshBuilder
 from client.desktop.nearby import booth_at, entrance, route, spots_near
 from client.desktop.pricing import QuoteKey, Quotes, money
-from client.desktop.shop import (Busy, Checkout, ConfirmPayment, Refresh, SendCancel, SendOrder, SendOrderPaid,
-                                 Stage)
+from client.desktop.shop import Busy, Checkout, ConfirmPayment, Refresh, SendCancel, SendOrder, SendOrderPaid, Stage
 from client.desktop.steering import Autopilot, FollowCamera, Keys, steer
 from client.desktop.wallet import BankCredential, Wallet
-from client_link import default_expo
 from world.motion import HallGeometry, booth_walls, step
 
 

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+from client_link import default_expo
+from processes import BIN, free_port, start, stop
 
 from client.desktop.app import ExpoApp
 from client.desktop.crowd import Crowd
@@ -21,8 +23,6 @@ from client.desktop.settings import ConnectSettings
 from client.desktop.shop import Stage
 from client.desktop.steering import Autopilot
 from client.desktop.wallet import Wallet
-from client_link import default_expo
-from processes import BIN, free_port, start, stop
 from server.config import ServerConfig
 from world import default_expo_path, load_expo
 
@@ -97,7 +97,7 @@ def pixel(app: ExpoApp, point: tuple[float, float, float]) -> tuple[float, float
 def shade_distance(seen, colour) -> float:
     """How far ``seen`` is from ``colour`` lit by any brightness: min over k of |seen - k c|."""
     c = [((colour >> s) & 0xFF) / 255 for s in (16, 8, 0)] if isinstance(colour, int) else list(colour)
-    k = sum(a * b for a, b in zip(seen, c)) / max(sum(b * b for b in c), 1e-9)
+    k = sum(a * b for a, b in zip(seen, c, strict=True)) / max(sum(b * b for b in c), 1e-9)
     k = min(max(k, 0.3), 1.8)
     return math.dist(seen, [k * v for v in c])
 

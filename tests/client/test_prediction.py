@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import math
 
+from client_link import World
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import protocol as p
 from client import events as ev
-from client_link import World
 
 
 def walk(world: World, link, moves, lead: int = 0) -> None:

@@ -8,7 +8,6 @@ import subprocess
 
 import pytest
 from panda3d.core import PNMImage
-
 from processes import BIN
 
 pytestmark = pytest.mark.e2e

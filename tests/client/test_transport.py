@@ -7,6 +7,7 @@ import random
 import time
 
 import pytest
+from client_link import default_expo
 from websockets.asyncio.server import serve
 
 import protocol as p
@@ -14,7 +15,6 @@ from client import events as ev
 from client.core import ClientCore, ClientState
 from client.threaded import ClientThread
 from client.transport import Backoff, InputSchedule, Transport
-from client_link import default_expo
 from server.app import ExpoServer
 from server.config import ServerConfig
 from world.manifest import to_manifest

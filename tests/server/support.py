@@ -12,8 +12,21 @@ import protocol as p
 from server.clock import ManualClock
 from server.config import ServerConfig
 from server.simulation import Peer, Simulation
-from world.model import (Booth, Colour, Display, Expo, Facing, Hall, HallTheme, Portal, Primitive,
-                         Product, Rect, StaffMember, Vec2)
+from world.model import (
+    Booth,
+    Colour,
+    Display,
+    Expo,
+    Facing,
+    Hall,
+    HallTheme,
+    Portal,
+    Primitive,
+    Product,
+    Rect,
+    StaffMember,
+    Vec2,
+)
 
 GREY = Colour(128, 128, 128)
 

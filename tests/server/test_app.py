@@ -11,6 +11,7 @@ import urllib.request
 import msgpack
 import pytest
 import websockets
+from support import HANDSHAKE, client_frame, read_to_end, server_frames, small_expo
 from websockets.asyncio.client import connect
 from websockets.frames import Frame, Opcode
 
@@ -18,9 +19,6 @@ import protocol as p
 from server.app import ExpoServer, binary_frames
 from server.config import ServerConfig
 from world import load_expo
-
-from support import HANDSHAKE, client_frame, read_to_end, server_frames, small_expo
-
 
 # Sockets are written by the sender thread (the default) or by the event loop itself.
 WRITERS = pytest.mark.parametrize("send_thread", [True, False], ids=["sender-thread", "event-loop"])

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
+from processes import BIN, free_port, start, stop
+from support import small_expo
 from websockets.asyncio.client import connect
 
 import protocol as p
@@ -20,9 +18,6 @@ from bank.webhooks import SIGNATURE_HEADER, sign
 from server.app import ExpoServer
 from server.config import ServerConfig
 from server.webhooks import MAX_WEBHOOK_BODY
-
-from processes import BIN, free_port, start, stop
-from support import small_expo
 
 PLATFORM_KEY = "commerce-test-platform-key"
 WEBHOOK_SECRET = "commerce-test-webhook-secret"
@@ -65,7 +60,7 @@ class Shopper:
         self.inbox: list[p.Message] = []
 
     @classmethod
-    async def join(cls, srv: ExpoServer, name: str, currency: str = "MYR") -> "Shopper":
+    async def join(cls, srv: ExpoServer, name: str, currency: str = "MYR") -> Shopper:
         ws = await connect(f"ws://127.0.0.1:{srv.port}/", compression=None)
         await ws.send(p.encode(p.Hello(p.PROTOCOL_VERSION, name, 0, 0)))
         welcome = p.decode_server(await ws.recv())

@@ -3,10 +3,10 @@ simulation's own checks, answers come back through ``deliver``."""
 
 from __future__ import annotations
 
+from support import Harness
+
 import protocol as p
 from server.commerce_port import CommerceRequest
-
-from support import Harness
 
 
 class RecordingDesk:

@@ -67,7 +67,7 @@ class Reference:
 
 def as_dict(observers: np.ndarray, targets: np.ndarray) -> dict[int, list[int]]:
     out: dict[int, list[int]] = {}
-    for o, t in zip(observers.tolist(), targets.tolist()):
+    for o, t in zip(observers.tolist(), targets.tolist(), strict=True):
         out.setdefault(o, []).append(t)
     return out
 
@@ -149,7 +149,7 @@ def test_distance_exactly_at_view_radius_is_visible_and_leave_radius_inclusive()
     pos[0] = (100.0, 100.0)
     pos[1] = (120.0, 100.0)  # exactly 20 m
     o, t = im.visible_pairs(pos, halls, active)
-    assert set(zip(o.tolist(), t.tolist())) == {(0, 1), (1, 0)}
+    assert set(zip(o.tolist(), t.tolist(), strict=True)) == {(0, 1), (1, 0)}
     pos[1] = (125.0, 100.0)  # exactly the leave radius: still a member
     o, t = im.visible_pairs(pos, halls, active)
     assert len(o) == 2
@@ -218,7 +218,7 @@ def test_cap_does_not_flicker_between_equidistant_avatars():
         pos[1, 0], pos[2, 0] = x1, x2
         o, t = im.visible_pairs(pos, halls, active)
         assert t[o == 0].tolist() == [1]
-        assert (0, 1) not in set(zip(im.last.left_observers.tolist(), im.last.left_targets.tolist()))
+        assert (0, 1) not in set(zip(im.last.left_observers.tolist(), im.last.left_targets.tolist(), strict=True))
     pos[2, 0] = -9.0  # now more than 15 % nearer: it takes the place
     o, t = im.visible_pairs(pos, halls, active)
     assert t[o == 0].tolist() == [2]
@@ -230,7 +230,7 @@ def test_halls_separate_avatars_at_the_same_coordinates():
     active[:] = True
     halls[:] = (0, 1, 1)
     o, t = im.visible_pairs(pos, halls, active)
-    assert set(zip(o.tolist(), t.tolist())) == {(1, 2), (2, 1)}
+    assert set(zip(o.tolist(), t.tolist(), strict=True)) == {(1, 2), (2, 1)}
     halls[0] = 1  # a portal hop: detected without a moved flag
     o, t = im.visible_pairs(pos, halls, active)
     assert len(o) == 6
@@ -243,8 +243,8 @@ def test_inactive_slots_see_nothing_and_are_not_seen():
     im.visible_pairs(pos, halls, active)
     active[1] = False
     o, t = im.visible_pairs(pos, halls, active)
-    assert set(zip(o.tolist(), t.tolist())) == {(0, 2), (2, 0)}
-    left = set(zip(im.last.left_observers.tolist(), im.last.left_targets.tolist()))
+    assert set(zip(o.tolist(), t.tolist(), strict=True)) == {(0, 2), (2, 0)}
+    left = set(zip(im.last.left_observers.tolist(), im.last.left_targets.tolist(), strict=True))
     assert left == {(0, 1), (1, 0), (1, 2), (2, 1)}
 
 
@@ -265,10 +265,10 @@ def test_forget_drops_membership_and_reports_reuse_as_leave_and_enter():
     im.visible_pairs(pos, halls, active)
     im.forget(1)
     o, t = im.visible_pairs(pos, halls, active)
-    assert set(zip(o.tolist(), t.tolist())) == {(0, 1), (1, 0)}
+    assert set(zip(o.tolist(), t.tolist(), strict=True)) == {(0, 1), (1, 0)}
     last = im.last
-    assert set(zip(last.left_observers.tolist(), last.left_targets.tolist())) == {(0, 1), (1, 0)}
-    assert set(zip(last.entered_observers.tolist(), last.entered_targets.tolist())) == {(0, 1), (1, 0)}
+    assert set(zip(last.left_observers.tolist(), last.left_targets.tolist(), strict=True)) == {(0, 1), (1, 0)}
+    assert set(zip(last.entered_observers.tolist(), last.entered_targets.tolist(), strict=True)) == {(0, 1), (1, 0)}
 
 
 def test_changes_and_offsets_are_consistent_with_the_sets():
@@ -281,9 +281,9 @@ def test_changes_and_offsets_are_consistent_with_the_sets():
     prev: set[tuple[int, int]] = set()
     for _ in range(5):
         vis = im.update(pos, halls, active)
-        now = set(zip(vis.observers.tolist(), vis.targets.tolist()))
-        assert set(zip(vis.entered_observers.tolist(), vis.entered_targets.tolist())) == now - prev
-        assert set(zip(vis.left_observers.tolist(), vis.left_targets.tolist())) == prev - now
+        now = set(zip(vis.observers.tolist(), vis.targets.tolist(), strict=True))
+        assert set(zip(vis.entered_observers.tolist(), vis.entered_targets.tolist(), strict=True)) == now - prev
+        assert set(zip(vis.left_observers.tolist(), vis.left_targets.tolist(), strict=True)) == prev - now
         assert np.all(np.diff(vis.observers) >= 0)
         for o in rng.integers(0, n, 10).tolist():
             assert vis.targets[vis.offsets[o] : vis.offsets[o + 1]].tolist() == vis.targets[vis.observers == o].tolist()

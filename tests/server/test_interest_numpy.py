@@ -12,9 +12,9 @@ import sys
 
 import numpy as np
 import pytest
+from test_interest import ROOT, Reference, as_dict, random_world
 
 from server.interest import InterestManager
-from test_interest import ROOT, Reference, as_dict, random_world
 
 sys.path.append(str(ROOT / "benchmarks"))  # not a package: the peer imports its grid as a sibling
 from interest_numpy import NumpyInterest  # noqa: E402

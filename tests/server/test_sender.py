@@ -10,10 +10,9 @@ import socket
 
 import numpy as np
 import pytest
+from support import read_to_end
 
 from server.sender import Sender, send_all
-
-from support import read_to_end
 
 
 @pytest.fixture

@@ -5,13 +5,12 @@ from collections import deque
 
 import numpy as np
 import pytest
+from support import Harness
 
 import protocol as p
 from protocol.limits import CHAT_PROXIMITY_RADIUS
 from server.staff import issue_pass
 from world.motion import AVATAR_RADIUS, RUN_SPEED, WALK_SPEED
-
-from support import Harness
 
 
 def of(messages, kind):
@@ -112,7 +111,7 @@ def test_frame_rate_limit_drops_then_flood_disconnects(harness):
     assert len(of(replies, p.Pong)) == harness.config.frame_burst - 1  # the burst, less the hello
     assert of(replies, p.Error)[0].code == "rate_limited"
     assert peer.close_request is None
-    for i in range(400):
+    for _ in range(400):
         harness.send(peer, p.Ping(1.0))
     assert peer.close_request[0] is p.ErrorCode.FLOOD
 

@@ -50,7 +50,7 @@ class ThirdPartyClient:
                 return
             kind = message[0]
             if kind == ENTER:
-                for entity, name, colour, style, staff_of, (x, y, yaw, motion) in message[1]:
+                for entity, name, _colour, _style, _staff_of, (x, y, yaw, motion) in message[1]:
                     self.others[entity] = {"name": name, "x": x, "y": y, "yaw": yaw, "motion": motion}
             elif kind == LEAVE:
                 for entity in message[1]:

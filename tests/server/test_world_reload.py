@@ -9,6 +9,7 @@ import logging
 import shutil
 
 import pytest
+from support import small_expo
 from websockets.asyncio.client import connect
 
 import protocol as p
@@ -17,8 +18,6 @@ from server.config import ServerConfig
 from world import default_expo_path, from_manifest, load_expo
 from world.model import Rect, Vec2
 from world.motion import AVATAR_RADIUS
-
-from support import small_expo
 
 
 def test_reload_sends_the_new_manifest_and_keeps_avatars_out_of_new_walls(harness):

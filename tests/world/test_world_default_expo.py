@@ -8,8 +8,7 @@ from decimal import Decimal
 import msgpack
 import pytest
 
-from world import assets_root, default_expo_path, flag_asset, from_manifest, load_expo, to_manifest
-from world import iso
+from world import assets_root, default_expo_path, flag_asset, from_manifest, iso, load_expo, to_manifest
 from world.model import BoothKind
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from support import small_expo
 
 from server.analytics.aggregate import Funnel, all_booth_figures, booth_figures, percentile
 from server.analytics.events import Event, EventKind, PositionSample
 from server.analytics.heatmap import PositionSampler, heatmap
 from server.analytics.presence import BoothZones, PresenceTracker
-from support import small_expo
 
 K = EventKind
 HOUR = 3600.0

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from processes import ROOT
+
 from server.analytics.aggregate import all_booth_figures
 from server.analytics.events import Event, EventKind, PositionSample
 from server.analytics.store import SQLiteEventLog

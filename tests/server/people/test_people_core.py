@@ -12,10 +12,28 @@ from server.analytics.events import Event, EventKind
 from server.clock import ManualClock
 from server.people.cards import CardError, make_card
 from server.people.exchange import CardExchanges, ExchangeRefused, ExchangeRules, ExchangeState
-from server.people.leads import (CSV_COLUMNS, LeadError, LeadSource, Touch, check_access, check_rating,
-                                 csv_rows, looked_at, to_csv, touch)
-from server.people.meetings import (Booking, BookingStatus, MeetingError, Slot, check_booking, check_slot,
-                                    local_time, reminders_due)
+from server.people.leads import (
+    CSV_COLUMNS,
+    LeadError,
+    LeadSource,
+    Touch,
+    check_access,
+    check_rating,
+    csv_rows,
+    looked_at,
+    to_csv,
+    touch,
+)
+from server.people.meetings import (
+    Booking,
+    BookingStatus,
+    MeetingError,
+    Slot,
+    check_booking,
+    check_slot,
+    local_time,
+    reminders_due,
+)
 
 T0 = 1_780_000_000.0
 

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from processes import ROOT
+
 from server.clock import ManualClock
 from server.people.cards import make_card
 from server.people.exchange import CardExchanges
@@ -59,7 +59,7 @@ def test_a_touch_counts_once_and_notes_and_rating_stay(store):
     lead = store.add_touch(Touch("b1", "v1", "Li", T0 + 9, LeadSource.MEETING, "k1"))
     assert (lead.orders, lead.meetings, lead.sources, lead.notes) == (1, 1, (LeadSource.ORDER, LeadSource.MEETING), "wants 40 t of tea")
     store.add_touch(Touch("b2", "v1", "Li", T0, LeadSource.CARD, "x1"))
-    assert [l.booth for l in store.leads("b1")] == ["b1"] and len(store.leads("b2")) == 1
+    assert [lead.booth for lead in store.leads("b1")] == ["b1"] and len(store.leads("b2")) == 1
     assert store.annotate("b1", "v1", None, None).notes == "wants 40 t of tea"
     with pytest.raises(LeadError):
         store.annotate("b1", "v1", "x", 9)
