@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -32,6 +33,31 @@ def _wait(url: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
     raise SystemExit(f"{url} did not answer within {timeout:g} s")
 
 
+def _in_use(host: str, port: int) -> bool:
+    """Something already listens on ``host:port`` (a connect succeeds)."""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _already_running(host: str, ports: dict[str, int]) -> str | None:
+    """Why starting would fail, in words: which of our ports is taken and by what (an expo
+    that answers /healthz is most likely a first `make run`)."""
+    taken = [(what, port) for what, port in ports.items() if _in_use(host, port)]
+    if not taken:
+        return None
+    what, port = taken[0]
+    try:
+        with urllib.request.urlopen(f"http://{host}:{ports['world server']}/healthz", timeout=2):
+            return (f"Silk Road Expo is already running on ws://{host}:{ports['world server']}/ "
+                    f"(stop it with Ctrl-C where it runs, or choose other ports: make run PORT=... BANK_PORT=...)")
+    except OSError:
+        pass
+    return f"the {what} port {host}:{port} is in use by another program; choose another (e.g. make run PORT=... BANK_PORT=...)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m server.devrun", description=__doc__,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -43,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--world", type=Path, default=None)
     args, server_args = parser.parse_known_args(argv)
 
+    busy = _already_running(args.host, {"world server": args.port, "bank": args.bank_port, "webhook": args.webhook_port})
+    if busy:
+        print(f"make run: {busy}", file=sys.stderr)
+        return 1
     data = args.data_dir.resolve()
     data.mkdir(parents=True, exist_ok=True)
     bank_url = f"http://{args.host}:{args.bank_port}"

@@ -1,0 +1,41 @@
+"""`make run` as typed twice: the second one says the expo is already running."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+from processes import ROOT, free_port, wait_http
+
+
+def test_a_second_make_run_says_it_is_already_running(tmp_path):
+    ports = [free_port(), free_port(), free_port()]
+    args = [sys.executable, "-m", "server.devrun", "--port", str(ports[0]), "--bank-port", str(ports[1]),
+            "--webhook-port", str(ports[2])]
+    first = subprocess.Popen([*args, "--data-dir", str(tmp_path / "first")], cwd=ROOT, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        wait_http(f"http://127.0.0.1:{ports[0]}/healthz", timeout=90, proc=first)
+        second = subprocess.run([*args, "--data-dir", str(tmp_path / "second")], cwd=ROOT, capture_output=True,
+                                text=True, timeout=60)
+        assert second.returncode == 1
+        assert "Traceback" not in second.stderr + second.stdout
+        assert f"already running on ws://127.0.0.1:{ports[0]}/" in second.stderr
+        assert not (tmp_path / "second").exists()  # nothing was started or created
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.wait(30)
+
+
+def test_a_port_taken_by_another_program_is_named(tmp_path):
+    import socket
+
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        out = subprocess.run([sys.executable, "-m", "server.devrun", "--port", str(free_port()), "--bank-port", str(port),
+                              "--data-dir", str(tmp_path / "d")], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert f"the bank port 127.0.0.1:{port} is in use by another program" in out.stderr
