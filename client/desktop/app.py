@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from direct.showbase.ShowBase import ShowBase
-from panda3d.core import AntialiasAttrib, Fog, Point2, Point3, loadPrcFileData
+from panda3d.core import AntialiasAttrib, ClockObject, Fog, ModifierButtons, Point2, Point3, loadPrcFileData
 
 import protocol as p
 from bank.client import BankAPIError
@@ -38,14 +38,27 @@ from .scene_avatars import AvatarLayer
 from .scene_geometry import load_font, text_node
 from .scene_hall import HallScene, add_lights, build_hall
 from .settings import ConnectSettings, check
-from .shop import Busy, Checkout, ConfirmPayment, Refresh, SendCancel, SendOrder, SendOrderPaid, Stage
-from .steering import Autopilot, FollowCamera, Keys, steer
+from .shop import Busy, Checkout, ConfirmPayment, Refresh, SendCancel, SendOrder, SendOrderPaid, Stage, buy_blocker
+from .steering import MOUSE_TURN, Autopilot, FollowCamera, Keys, frame_dt, steer
 from .wallet import BankCredential, Wallet
 
 BACKGROUND = (0.13, 0.14, 0.17, 1)
 MOVE_KEYS = {"w": "forward", "arrow_up": "forward", "s": "back", "arrow_down": "back",
              "a": "left", "arrow_left": "left", "d": "right", "arrow_right": "right"}
 ACCOUNT_GONE = {"invalid_token", "unauthenticated", "account_not_found"}
+ACTIVE_FPS = 60  # the frame cap while anything moves or is pressed
+IDLE_FPS = 15  # standing still with nothing moving: the client sleeps between frames
+IDLE_AFTER = 1.5  # seconds without input or movement before the idle cap applies
+
+
+def people_in_view(count: int) -> str:
+    return f"{count} visitor in view" if count == 1 else f"{count} visitors in view"
+
+
+def booth_about(booth: Booth) -> str:
+    """The booth's description and who is there, for the catalogue's header."""
+    staff = ", ".join(f"{m.name} ({m.role})" if m.role else m.name for m in booth.staff)
+    return booth.description + (f"\nStaff: {staff}" if staff else "")
 
 
 def configure_panda(offscreen: bool, size: tuple[int, int] = (1280, 720), multisamples: int = 0) -> None:
@@ -84,6 +97,8 @@ class Visit:
     bank: BankWorker | None = None
     credential: BankCredential | None = None
     balance: str | None = None
+    balance_minor: int | None = None  # in the account's currency
+    failure_shown: str | None = None  # the purchase key whose failure was last toasted
     stock: dict[str, dict[str, int]] = field(default_factory=dict)
     inventory: list[tuple[str, str, str, int]] = field(default_factory=list)
     quotes: Quotes = field(default_factory=Quotes)
@@ -126,14 +141,21 @@ class ExpoApp(ShowBase):
         self.autopilot: Autopilot | None = None  # walks for previews and tests instead of the keys
         self.status_text = ""
         self._last_frame = time.monotonic()
+        self._last_activity = self._last_frame
+        self._mouse_x: float | None = None
+        self.text_scale = 1.0
+        self.clock = ClockObject.getGlobalClock()
+        self.clock.setMode(ClockObject.MLimited)
+        self.clock.setFrameRate(ACTIVE_FPS)
+        self.frame_cap = ACTIVE_FPS
         d = defaults or ConnectSettings("ws://127.0.0.1:8765/", "", 0x2E86AB)
         from .ui import ConnectScreen, Hud  # DirectGUI needs the ShowBase first
 
         self.connect_screen = ConnectScreen(self.aspect2d, self.font, d.server, d.name, d.colour, d.currency,
-                                            self._join_clicked)
+                                            self._join_clicked, self.grow_text)
         self.hud = Hud(self.aspect2d, self.font, self.a2dTopLeft, self.a2dTopRight, self.a2dBottomLeft,
                        self.a2dBottomCenter, self.a2dBottomRight, self.a2dTopCenter,
-                       self.buy, self.close_catalogue, self._chat_entered)
+                       self.buy, self.close_catalogue, self._chat_entered, self.confirm_purchase)
         self.hud.hide()
         self._bind_keys()
         self.taskMgr.add(self._frame, "expo-frame", sort=-10)
@@ -141,37 +163,89 @@ class ExpoApp(ShowBase):
     # ------------------------------------------------------------------ keys
 
     def _bind_keys(self) -> None:
+        # Without modifier buttons Panda3D sends "w", never "shift-w": Shift+W walks (and
+        # runs) whichever was pressed first, and so does any other combination.
+        for thrower in self.buttonThrowers or ():
+            thrower.node().setModifierButtons(ModifierButtons())
+        if self.mouseWatcherNode is not None:
+            self.mouseWatcherNode.setModifierButtons(ModifierButtons())
         for key, what in MOVE_KEYS.items():
             self.accept(key, self._key, [what, True])
             self.accept(key + "-up", self._key, [what, False])
         self.accept("shift", self._run, [True])
         self.accept("shift-up", self._run, [False])
+        self.accept("mouse3", self._look, [True])
+        self.accept("mouse3-up", self._look, [False])
         self.accept("e", self._interact)
         self.accept("i", self._toggle_inventory)
         self.accept("enter", self._enter)
         self.accept("escape", self._escape)
+        self.accept("tab", self._tab)
+        for key, pages in (("page_down", 1), ("page_up", -1), ("wheel_down", 1), ("wheel_up", -1)):
+            self.accept(key, self.hud.scroll_catalogue, [pages])
+        self.accept("window-event", self._window_event)
 
     def _key(self, what: str, down: bool) -> None:
-        self.keys[what] = down and not self.typing
+        self.keys[what] = down and not self.typing and not self.connect_screen.visible
+        self._last_activity = time.monotonic()
 
     def _run(self, down: bool) -> None:
         self.run_held = down
+        self._last_activity = time.monotonic()
+
+    def _look(self, down: bool) -> None:
+        self.keys["look"] = down
+        self._mouse_x = None
+
+    def _tab(self) -> None:
+        if self.connect_screen.visible:
+            self.connect_screen.focus_next(-1 if self.run_held else 1)
+
+    def _window_event(self, window) -> None:
+        """Keys released while the window had no focus never send their "-up": forget them."""
+        if window is not None and window == self.win and not window.getProperties().getForeground():
+            self.keys.clear()
+            self.run_held = False
+
+    def grow_text(self, factor: float) -> None:
+        """The text-size setting: every panel, from 0.8x to 1.8x."""
+        self.set_text_scale(self.text_scale * factor)
+
+    def set_text_scale(self, scale: float) -> None:
+        self.text_scale = min(max(scale, 0.8), 1.8)
+        self.hud.set_text_scale(self.text_scale)
+        self.connect_screen.frame.setScale(self.text_scale)
 
     def held(self) -> Keys:
         if self.typing:
             return Keys()
         k = self.keys
         return Keys(k.get("forward", False), k.get("back", False), k.get("left", False), k.get("right", False),
-                    self.run_held)
+                    self.run_held, k.get("look", False))
+
+    def _mouse_turn(self) -> float:
+        """Radians the mouse turned the heading this frame (mouse look: right button held)."""
+        if not self.keys.get("look") or self.mouseWatcherNode is None or not self.mouseWatcherNode.hasMouse():
+            self._mouse_x = None
+            return 0.0
+        x = self.mouseWatcherNode.getMouseX() * self.win.getXSize() / 2
+        last, self._mouse_x = self._mouse_x, x
+        self._last_activity = time.monotonic()
+        return 0.0 if last is None else -(x - last) * MOUSE_TURN
 
     def _enter(self) -> None:
+        if self.hud.confirming:
+            self.confirm_purchase(True)
+            return
         if self.visit is not None and self.visit.joined and not self.typing:
             self.typing = True
             self.keys.clear()
             self.hud.open_chat()
 
     def _escape(self) -> None:
-        if self.typing:
+        if self.hud.confirming:
+            self.confirm_purchase(False)
+        elif self.typing:
             self.typing = False
             self.hud.close_chat()
         elif self.visit is not None and self.visit.catalogue:
@@ -219,6 +293,9 @@ class ExpoApp(ShowBase):
             v.hall_scene.destroy()
         self.avatars.clear()
         self.effects.getChildren().detach()
+        self.hud.show_card(None)  # nothing of this visit shows in the next
+        self.hud.hide_catalogue()
+        self.hud.hide_toast()
 
     def back_to_connect(self, message: str) -> None:
         self.leave()
@@ -242,17 +319,32 @@ class ExpoApp(ShowBase):
 
     def _frame(self, task):
         now = time.monotonic()
-        dt, self._last_frame = min(now - self._last_frame, 0.1), now
+        dt, self._last_frame = frame_dt(now, self._last_frame), now
         v = self.visit
         if v is not None:
-            for event in v.thread.poll_events():
+            events = v.thread.poll_events()
+            for event in events:
                 self._on_event(v, event)
+                if not isinstance(event, ev.SnapshotReceived):
+                    self._last_activity = now
             if self.visit is v:  # an event may have ended the visit
                 if v.bank is not None:
                     v.bank.poll()
                 self._draw(v, dt)
         self.hud.tick(now)
+        self._pace(now)
         return task.cont
+
+    def _pace(self, now: float) -> None:
+        """The frame cap: 60 fps while something happens, 15 when the visitor stands still
+        and nobody in view moves, so an idle client leaves the CPU alone."""
+        if any(self.keys.values()) or self.autopilot is not None or self.typing or self.avatars.moving:
+            self._last_activity = now
+        idle = now - self._last_activity > IDLE_AFTER
+        fps = IDLE_FPS if idle else ACTIVE_FPS
+        if self.frame_cap != fps:
+            self.frame_cap = fps
+            self.clock.setFrameRate(fps)
 
     def _draw(self, v: Visit, dt: float) -> None:
         scene = v.thread.scene()
@@ -263,7 +355,7 @@ class ExpoApp(ShowBase):
         if self.autopilot is not None:
             controls = self.autopilot.update(scene.own.x, scene.own.y, v.yaw, dt)
         else:
-            controls = steer(self.held(), v.yaw, dt)
+            controls = steer(self.held(), v.yaw, dt, turn_by=self._mouse_turn())
         v.yaw = controls.yaw
         v.thread.set_controls(controls.move_x, controls.move_y, controls.yaw, controls.run)
         own = scene.own
@@ -279,13 +371,16 @@ class ExpoApp(ShowBase):
             pose = self.camera_rig.update(own.x, own.y, v.yaw, dt)
             self.camera.setPos(*pose.eye)
             self.camera.lookAt(Point3(*pose.target))
+            if core.entity in self.avatars.nodes:  # pulled in against a wall: our own head is in the way
+                mine = self.avatars.nodes[core.entity].root
+                mine.hide() if self.camera_rig.reach < self.camera_rig.FIRST_PERSON else mine.show()
         hall = v.expo.halls[scene.hall]
         booth = booth_at(v.expo, hall.id, own.x, own.y)
         near = booth.id if booth else None
         if near != v.near:
             v.near = near
             self._show_card(v, booth if self.fixed_view is None else None)  # a fixed view does not show us
-        self.hud.set_place(hall.name, f"{len(scene.others) + 1} visitors in view  ·  {v.expo.name}")
+        self.hud.set_place(hall.name, f"{people_in_view(len(scene.others) + 1)}  ·  {v.expo.name}")
 
     def _enter_hall(self, v: Visit, index: int, rebuild: bool = False) -> None:
         """Build hall ``index``'s scene; ``rebuild``: the same hall after a world edit, so the
@@ -302,6 +397,8 @@ class ExpoApp(ShowBase):
         v.hall_scene.root.reparentTo(self.world)
         v.hall_index = index
         self.camera_rig.bounds = (v.expo.halls[index].width, v.expo.halls[index].depth)
+        self.camera_rig.booths = [(b.footprint.min_x, b.footprint.min_y, b.footprint.max_x, b.footprint.max_y)
+                                  for b in v.expo.booths_in(v.expo.halls[index].id)]
         if rebuild:
             return
         self.camera_rig.snap()
@@ -421,7 +518,7 @@ class ExpoApp(ShowBase):
             self.wallet.save(v.credential)
             v.bank.use_token(opened.token)
             v.chat.note(f"Bank account {opened.account.id} opened in {opened.account.currency}.")
-            self._set_balance(v, opened.account.balance_display)
+            self._set_balance(v, opened.account.balance_display, opened.account.balance)
         v.bank.submit(lambda bank: bank.open_account(v.settings.name, currency), done)
 
     def _refresh_balance(self, v: Visit) -> None:
@@ -433,14 +530,15 @@ class ExpoApp(ShowBase):
             elif error is not None:
                 self.hud.set_wallet("Bank", "unavailable")
             else:
-                self._set_balance(v, account.balance_display)
+                self._set_balance(v, account.balance_display, account.balance)
         if v.bank is not None:
             v.bank.submit(lambda bank: bank.me(), done)
 
-    def _set_balance(self, v: Visit, display: str) -> None:
-        v.balance = display
+    def _set_balance(self, v: Visit, display: str, minor: int | None = None) -> None:
+        v.balance, v.balance_minor = display, minor
         acct = v.credential.account_id if v.credential else ""
         self.hud.set_wallet(f"Balance  ·  {acct}", display)
+        self._refresh_catalogue(v)
 
     # ------------------------------------------------------------------ catalogue and buying
 
@@ -448,7 +546,11 @@ class ExpoApp(ShowBase):
         v = self.visit
         if v is None or v.expo is None or v.expo.booth(booth_id) is None:
             return
+        another = v.catalogue != booth_id
         v.catalogue = booth_id
+        if another:
+            v.checkout.withdraw()
+            v.checkout.forget_finished()  # its outcome was about the last booth
         self.command(lambda core: core.query_stock(booth_id))
         booth = v.expo.booth(booth_id)
         if v.bank is not None and v.credential is not None:
@@ -457,7 +559,7 @@ class ExpoApp(ShowBase):
             for key in v.quotes.wanted(keys):
                 v.bank.submit(lambda bank, k=key: bank.quote(k.source, k.target, k.amount),
                               lambda q, err, k=key: self._quoted(v, k, q, err))
-        self._refresh_catalogue(v)
+        self._refresh_catalogue(v, reset=another)
 
     def own_price(self, booth_id: str, sku: str) -> str:
         """A product's price in the visitor's currency as the bank quoted it ("" without an account)."""
@@ -477,39 +579,89 @@ class ExpoApp(ShowBase):
     def close_catalogue(self) -> None:
         if self.visit is not None:
             self.visit.catalogue = None
+            self.visit.checkout.withdraw()
         self.hud.hide_catalogue()
 
-    def _refresh_catalogue(self, v: Visit) -> None:
+    def cost_minor(self, booth_id: str, sku: str, qty: int = 1) -> int | None:
+        """What ``qty`` of a product costs in the visitor's currency, minor units (None
+        before the bank quoted it)."""
+        v = self.visit
+        if v is None or v.credential is None or v.expo is None:
+            return None
+        pr = v.expo.booth(booth_id).product(sku)
+        debit = v.quotes.debit(QuoteKey(v.credential.currency, pr.currency, iso.to_minor_units(pr.price, pr.currency)))
+        return None if debit is None else debit * qty
+
+    def owned(self, booth_id: str, sku: str) -> int:
+        v = self.visit
+        return sum(q for b, s, _n, q in v.inventory if b == booth_id and s == sku) if v else 0
+
+    def _refresh_catalogue(self, v: Visit, reset: bool = False) -> None:
         if v.catalogue is None or v.expo is None:
             return
         from .ui import CatalogueRow
 
         booth = v.expo.booth(v.catalogue)
+        if booth is None:
+            self.close_catalogue()
+            return
         stock = v.stock.get(booth.id, {})
         rows = []
         for pr in booth.catalogue:
             left = stock.get(pr.sku)
             own_price = self.own_price(booth.id, pr.sku)
             stock_text = "…" if left is None else ("sold out" if left == 0 else f"{left} left")
-            can_buy = bool(left) and v.bank is not None and v.credential is not None and not v.checkout.busy
-            rows.append(CatalogueRow(pr.sku, pr.name, money(pr.price, pr.currency), own_price, stock_text, can_buy))
+            owned = self.owned(booth.id, pr.sku)
+            blocked = buy_blocker(purchases_on=v.bank is not None, has_account=v.credential is not None,
+                                  busy=v.checkout.busy, left=left, owned=owned, limit=pr.limit_per_visitor,
+                                  cost_minor=self.cost_minor(booth.id, pr.sku), balance_minor=v.balance_minor)
+            limit = f"limit {pr.limit_per_visitor} each" + (f", you have {owned}" if owned else "") if pr.limit_per_visitor else ""
+            image = self.assets_root / pr.image if pr.image and (self.assets_root / pr.image).is_file() else None
+            rows.append(CatalogueRow(pr.sku, pr.name, money(pr.price, pr.currency), own_price, stock_text,
+                                     blocked is None, pr.description, str(image) if image else None, limit,
+                                     blocked or ""))
         country = iso.countries().get(booth.country, booth.country)
-        status = v.checkout.current.message if v.checkout.current else ""
+        cur = v.checkout.current
+        status = cur.message if cur is not None and cur.booth == booth.id else ""
         if v.bank is None:
             status = status or "Purchases are off on this server."
-        self.hud.set_catalogue(booth.exhibitor, f"{country}  ·  {booth.tagline}", rows, status)
+        self.hud.set_catalogue(booth.exhibitor, f"{country}  ·  {booth.tagline}", rows, status, booth_about(booth),
+                               reset=reset)
 
     def buy(self, sku: str, qty: int = 1) -> None:
+        """Buy pressed: show the total in the booth's currency and the visitor's, and wait
+        for Confirm (Enter) or Cancel (Esc); nothing is sent before that."""
         v = self.visit
         if v is None or v.catalogue is None or v.expo is None:
             return
-        product = v.expo.booth(v.catalogue).product(sku)
+        booth = v.expo.booth(v.catalogue)
+        product = booth.product(sku)
         try:
-            actions = v.checkout.buy(v.catalogue, sku, product.name, qty)
+            v.checkout.propose(v.catalogue, sku, product.name, qty)
         except Busy:
             self.hud.show_toast("One purchase at a time: wait for the receipt.", time.monotonic(), bad=True)
             return
-        self._act(v, actions)
+        total = money(product.price * qty, product.currency)
+        cost = self.cost_minor(booth.id, sku, qty)
+        own = v.credential.currency if v.credential else None
+        if own is None or own == product.currency:
+            yours = ""
+        elif cost is None:
+            yours = f"\nabout … in {own} (the bank is quoting)"
+        else:
+            yours = f"\n≈ {money(iso.from_minor_units(cost, own), own)} from your account"
+        self.hud.show_confirm(f"Buy {qty} × {product.name}\nfrom {booth.exhibitor}\n\n{total}{yours}")
+
+    def confirm_purchase(self, yes: bool) -> None:
+        v = self.visit
+        self.hud.hide_confirm()
+        if v is None:
+            return
+        if yes:
+            self._act(v, v.checkout.confirm())
+        else:
+            v.checkout.withdraw()
+            self._refresh_catalogue(v)
 
     def _act(self, v: Visit, actions) -> None:
         for action in actions:
@@ -530,7 +682,8 @@ class ExpoApp(ShowBase):
                     if v.catalogue:
                         self.command(lambda core, b=v.catalogue: core.query_stock(b))
         cur = v.checkout.current
-        if cur is not None and cur.stage is Stage.FAILED and actions is not None:
+        if cur is not None and cur.stage is Stage.FAILED and v.failure_shown != cur.key:
+            v.failure_shown = cur.key  # said once, when it happened; never again later
             self.hud.show_toast(cur.message, time.monotonic(), 6.0, bad=True)
         self._refresh_catalogue(v)
 

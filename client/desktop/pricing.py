@@ -53,6 +53,10 @@ class Quotes:
     def failed(self, key: QuoteKey) -> None:
         self._asked.discard(key)  # ask again next time the catalogue opens
 
+    def debit(self, key: QuoteKey) -> int | None:
+        """What the visitor pays in minor units of ``key.source``; None until quoted."""
+        return key.amount if key.source == key.target else self._known.get(key)
+
     def in_own_currency(self, key: QuoteKey) -> str:
         """The price in the visitor's currency, or a placeholder while the bank answers."""
         if key.source == key.target:

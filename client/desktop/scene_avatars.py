@@ -47,6 +47,7 @@ class AvatarLayer:
         self.nodes: dict[int, AvatarNode] = {}
         self._figures: dict[tuple[int, int], NodePath] = {}  # an LODNode: near and far figure
         self._font = load_font(True)
+        self.moving = False  # anyone moved at the last sync (the frame cap stays high)
 
     def _figure(self, colour: int, style: int) -> NodePath:
         key = (colour, style % 20)
@@ -81,6 +82,7 @@ class AvatarLayer:
 
     def sync(self, avatars: list[tuple[int, str, int, int, Pose, bool]], dt: float) -> None:
         seen = set()
+        self.moving = False
         for entity, name, colour, style, pose, own in avatars:
             seen.add(entity)
             node = self.nodes.get(entity)
@@ -88,6 +90,7 @@ class AvatarLayer:
                 node = self.nodes[entity] = self._make(entity, name, colour, style, own)
             moved = 0.0 if node.last is None else math.hypot(pose.x - node.last[0], pose.y - node.last[1])
             node.last = (pose.x, pose.y)
+            self.moving = self.moving or moved > 1e-4
             if pose.motion and moved < 3.0:
                 node.phase = (node.phase + moved / STRIDE * 2 * math.pi) % (2 * math.pi)
             else:

@@ -25,6 +25,7 @@ from world.assets import font_file
 
 from .layout import Label
 from .mesh import Mesh
+from .text import display
 
 
 @lru_cache(maxsize=1)
@@ -79,7 +80,7 @@ def text_node(text: str, colour, font: TextFont | None, align: int = TextNode.AC
     tn = TextNode(name)
     if font is not None:
         tn.setFont(font)
-    tn.setText(text)
+    tn.setText(display(text))
     tn.setAlign(align)
     tn.setTextColor(*colour)
     if wrap:

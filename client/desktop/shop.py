@@ -21,6 +21,7 @@ from .pricing import money
 
 
 class Stage(Enum):
+    CONFIRMING = "confirming"  # the visitor sees the total and has not said yes yet: nothing sent
     ORDERING = "ordering"  # Order sent; the server reserves stock and asks the bank for an intent
     PAYING = "paying"  # confirming the intent at the bank
     SETTLING = "settling"  # paid; OrderPaid sent, waiting for the receipt
@@ -98,6 +99,27 @@ class Purchase:
         return self.stage in (Stage.DONE, Stage.FAILED)
 
 
+def buy_blocker(*, purchases_on: bool, has_account: bool, busy: bool, left: int | None, owned: int, limit: int,
+                cost_minor: int | None, balance_minor: int | None) -> str | None:
+    """Why Buy cannot succeed now, in words for the button's row; None when it can.
+    ``cost_minor`` and ``balance_minor`` are in the visitor's currency (None: not known yet)."""
+    if not purchases_on:
+        return "purchases are off on this server"
+    if not has_account:
+        return "your bank account is opening…"
+    if busy:
+        return "another purchase is under way"
+    if left is None:
+        return "checking stock…"
+    if left <= 0:
+        return "sold out"
+    if limit and owned >= limit:
+        return f"limit reached: {limit} per visitor"
+    if cost_minor is not None and balance_minor is not None and cost_minor > balance_minor:
+        return "more than your balance"
+    return None
+
+
 class Checkout:
     """Holds the current purchase (and the last finished one, for the receipt panel)."""
 
@@ -107,14 +129,44 @@ class Checkout:
 
     @property
     def busy(self) -> bool:
-        return self.current is not None and not self.current.finished
+        """A purchase is with the server or the bank (a proposal waiting for yes is not)."""
+        cur = self.current
+        return cur is not None and not cur.finished and cur.stage is not Stage.CONFIRMING
 
-    def buy(self, booth: str, sku: str, product_name: str, qty: int) -> list[Action]:
+    @property
+    def confirming(self) -> Purchase | None:
+        cur = self.current
+        return cur if cur is not None and cur.stage is Stage.CONFIRMING else None
+
+    def propose(self, booth: str, sku: str, product_name: str, qty: int) -> Purchase:
+        """Buy was pressed: ask before anything is sent (a 500-dollar rug is not one click)."""
         if self.busy:
             raise Busy("a purchase is already under way")
-        key = self.new_key()
-        self.current = Purchase(key, booth, sku, qty, product_name, Stage.ORDERING, f"Ordering {qty} × {product_name}…")
-        return [SendOrder(booth, sku, qty, key)]
+        self.current = Purchase(self.new_key(), booth, sku, qty, product_name, Stage.CONFIRMING, "")
+        return self.current
+
+    def confirm(self) -> list[Action]:
+        """The visitor said yes: order it."""
+        cur = self.confirming
+        if cur is None:
+            return []
+        self.current = replace(cur, stage=Stage.ORDERING, message=f"Ordering {cur.qty} × {cur.product_name}…")
+        return [SendOrder(cur.booth, cur.sku, cur.qty, cur.key)]
+
+    def withdraw(self) -> None:
+        """The visitor said no (or walked away): forget the proposal, nothing was sent."""
+        if self.confirming is not None:
+            self.current = None
+
+    def forget_finished(self) -> None:
+        """Another catalogue opens: the last purchase's outcome belongs to its own booth."""
+        if self.current is not None and self.current.finished:
+            self.current = None
+
+    def buy(self, booth: str, sku: str, product_name: str, qty: int) -> list[Action]:
+        """Propose and confirm at once (bots, tests of the flow past the dialog)."""
+        self.propose(booth, sku, product_name, qty)
+        return self.confirm()
 
     def _fail(self, message: str) -> None:
         assert self.current is not None

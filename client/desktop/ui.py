@@ -8,10 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from direct.gui.DirectGui import DGG, DirectButton, DirectEntry, DirectFrame, DirectLabel
+from direct.gui.OnscreenImage import OnscreenImage
 from direct.gui.OnscreenText import OnscreenText
 from panda3d.core import NodePath, TextFont, TextNode
 
 from .settings import PALETTE, colour_hex
+from .text import display
 
 INK = (0.95, 0.96, 0.98, 1)
 MUTED = (0.72, 0.76, 0.82, 1)
@@ -21,10 +23,43 @@ BAD = (1.0, 0.45, 0.4, 1)
 GOOD = (0.55, 0.9, 0.6, 1)
 
 
+class Text(OnscreenText):
+    """An OnscreenText that shows any script (``text.display``) and remembers the plain
+    text it was given, so ``getText`` answers what the app set."""
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Panda3D's name)
+        self._plain = text
+        super().setText(display(text))
+
+    def getText(self) -> str:  # noqa: N802
+        return getattr(self, "_plain", "")
+
+    def rows(self) -> int:
+        """Lines after word wrap (0 when empty)."""
+        return self.textNode.getNumRows() if self.getText() else 0
+
+
 def _text(parent: NodePath, font: TextFont | None, text: str = "", pos=(0, 0), scale: float = 0.045, fg=INK,
-          align: int = TextNode.ALeft, wrap: float | None = None) -> OnscreenText:
-    return OnscreenText(parent=parent, text=text, pos=pos, scale=scale, fg=fg, align=align, font=font,
-                        wordwrap=wrap, mayChange=True)
+          align: int = TextNode.ALeft, wrap: float | None = None) -> Text:
+    out = Text(parent=parent, text="", pos=pos, scale=scale, fg=fg, align=align, font=font, wordwrap=wrap,
+               mayChange=True)
+    out.setText(text)
+    return out
+
+
+def _label(label: DirectLabel, text: str, bottom: float | None = None, top: float | None = None) -> None:
+    """Set a self-sizing label's text (its frame follows: a pop-up as big as what it says),
+    with its frame's bottom (or top) edge kept at the height given, however many lines."""
+    label["text"] = display(text)
+    label.resetFrameSize()
+    _left, _right, low, high = label.getBounds()
+    if bottom is not None:
+        label.setZ(bottom - low * label.getSz())
+    elif top is not None:
+        label.setZ(top - high * label.getSz())
+
+
+ROWS_PER_PAGE = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +72,21 @@ class CatalogueRow:
     own_price: str  # in the visitor's currency, or a placeholder
     stock: str
     can_buy: bool
+    description: str = ""
+    image: str | None = None  # a file to show beside the row
+    limit: str = ""  # e.g. "limit 6 each, you have 2"
+    blocked: str = ""  # why Buy is off, shown in the row
 
 
 class ConnectScreen:
+    """Server, name, colour, currency; Tab and Shift+Tab move between the fields, Enter in
+    any field joins, so nobody needs the mouse."""
+
+    ORDER = ("server", "name", "colour", "currency")
+
     def __init__(self, parent: NodePath, font: TextFont | None, server: str, name: str, colour: int, currency: str,
-                 on_join: Callable[[str, str, str, str], None]) -> None:
+                 on_join: Callable[[str, str, str, str], None],
+                 on_text_size: Callable[[float], None] | None = None) -> None:
         self.frame = DirectFrame(parent=parent, frameColor=PANEL, frameSize=(-0.75, 0.75, -0.62, 0.62), pos=(0, 0, 0))
         _text(self.frame, font, "Silk Road Expo", (0, 0.47), 0.09, GOLD, TextNode.ACenter)
         _text(self.frame, font, "Walk the halls, meet exhibitors, buy from partner economies", (0, 0.39), 0.038,
@@ -54,32 +99,70 @@ class ConnectScreen:
             _text(self.frame, font, label, (-0.66, z), 0.042, MUTED)
             self.entries[key] = DirectEntry(parent=self.frame, initialText=value, pos=(-0.2, 0, z), scale=0.045,
                                             width=19, entryFont=font, frameColor=(0.92, 0.93, 0.95, 1),
-                                            text_fg=(0.05, 0.05, 0.08, 1))
+                                            text_fg=(0.05, 0.05, 0.08, 1), command=self._entered,
+                                            focusInCommand=self._focused, focusInExtraArgs=[key])
         for i, swatch in enumerate(PALETTE):
             rgb = tuple(((swatch >> s) & 0xFF) / 255 for s in (16, 8, 0))
             DirectButton(parent=self.frame, frameColor=(*rgb, 1), frameSize=(-0.03, 0.03, -0.03, 0.03),
                          pos=(-0.17 + i * 0.075, 0, -0.1), relief=DGG.FLAT,
                          command=self._pick, extraArgs=[colour_hex(swatch)])
-        self.error = _text(self.frame, font, "", (0, -0.3), 0.04, BAD, TextNode.ACenter, wrap=34)
-        self.button = DirectButton(parent=self.frame, text="Enter the expo", text_font=font, scale=0.06,
-                                   pos=(0, 0, -0.48), pad=(0.6, 0.3), frameColor=GOLD, text_fg=(0.08, 0.06, 0.02, 1),
+        _text(self.frame, font, "Text size", (-0.66, -0.33), 0.036, MUTED)
+        for i, (label, factor) in enumerate((("A−", 1 / 1.15), ("A+", 1.15))):
+            DirectButton(parent=self.frame, text=label, text_font=font, scale=0.045, pos=(-0.3 + i * 0.14, 0, -0.33),
+                         pad=(0.3, 0.15), frameColor=(0.25, 0.28, 0.36, 1), text_fg=INK,
+                         command=on_text_size or (lambda f: None), extraArgs=[factor])
+        self.button = DirectButton(parent=self.frame, text="Enter the expo  (Enter)", text_font=font, scale=0.06,
+                                   pos=(0, 0, -0.5), pad=(0.6, 0.3), frameColor=GOLD, text_fg=(0.08, 0.06, 0.02, 1),
                                    command=self._join)
+        self.error = DirectLabel(parent=self.frame, text="", text_font=font, text_scale=0.04, text_fg=INK,
+                                 text_wordwrap=34, frameColor=(0.45, 0.12, 0.1, 0.95), pad=(0.04, 0.03),
+                                 pos=(0, 0, -0.72))
+        self.error.hide()
         self._on_join = on_join
+        self.focused = "name" if not name else "server"
+        self.focus(self.focused)
+
+    def _focused(self, key: str) -> None:
+        self.focused = key
+
+    def focus(self, key: str) -> None:
+        for k, entry in self.entries.items():
+            entry["focus"] = 1 if k == key else 0
+        self.focused = key
+
+    def focus_next(self, step: int = 1) -> None:
+        """Tab (``step`` 1) or Shift+Tab (-1): the next field takes the keys."""
+        i = self.ORDER.index(self.focused) if self.focused in self.ORDER else -1
+        self.focus(self.ORDER[(i + step) % len(self.ORDER)])
 
     def _pick(self, value: str) -> None:
         self.entries["colour"].enterText(value)
+
+    def _entered(self, _text: str) -> None:
+        self._join()
 
     def _join(self) -> None:
         e = self.entries
         self._on_join(e["server"].get(), e["name"].get(), e["colour"].get(), e["currency"].get())
 
     def show_error(self, text: str) -> None:
-        self.error.setText(text)
+        if text:
+            _label(self.error, text, top=-0.66)
+            self.error.show()
+        else:
+            self.error.hide()
+
+    @property
+    def visible(self) -> bool:
+        return not self.frame.isHidden()
 
     def show(self) -> None:
         self.frame.show()
+        self.focus(self.focused)
 
     def hide(self) -> None:
+        for entry in self.entries.values():
+            entry["focus"] = 0
         self.frame.hide()
 
 
@@ -90,7 +173,7 @@ class Hud:
                  a2d_bottom_left: NodePath, a2d_bottom_center: NodePath, a2d_bottom_right: NodePath,
                  a2d_top_center: NodePath,
                  on_buy: Callable[[str, int], None], on_close_catalogue: Callable[[], None],
-                 on_chat: Callable[[str], None]) -> None:
+                 on_chat: Callable[[str], None], on_confirm: Callable[[bool], None] | None = None) -> None:
         self.font = font
         self.root = aspect2d.attachNewNode("hud")
         # wallet, top left
@@ -101,20 +184,21 @@ class Hud:
         self.place = DirectFrame(parent=a2d_top_right, frameColor=PANEL, frameSize=(-0.78, 0, -0.2, 0), pos=(-0.03, 0, -0.03))
         self.place_title = _text(self.place, font, "", (-0.03, -0.07), 0.042, GOLD, TextNode.ARight)
         self.place_text = _text(self.place, font, "", (-0.03, -0.14), 0.034, MUTED, TextNode.ARight)
-        # banner, top centre: reconnecting, errors
+        # banner, top centre: reconnecting, errors; sized to its text
         self.banner = DirectLabel(parent=a2d_top_center, text="", text_font=font, text_scale=0.05, text_fg=INK,
-                                  frameColor=(0.75, 0.28, 0.12, 0.92), pad=(0.3, 0.2), pos=(0, 0, -0.3))
+                                  text_wordwrap=30, frameColor=(0.75, 0.28, 0.12, 0.92), pad=(0.04, 0.03),
+                                  pos=(0, 0, -0.3))
         self.banner.hide()
-        # toast, above the card
+        # toast, above the card; sized to its text
         self.toast = DirectLabel(parent=a2d_bottom_center, text="", text_font=font, text_scale=0.045, text_fg=INK,
-                                 frameColor=(0.1, 0.3, 0.2, 0.9), pad=(0.3, 0.2), pos=(0, 0, 0.56))
+                                 text_wordwrap=32, frameColor=(0.1, 0.3, 0.2, 0.9), pad=(0.04, 0.03), pos=(0, 0, 0.62))
         self.toast.hide()
         self.toast_until = 0.0
-        # booth card, bottom centre
+        # booth card, bottom centre; grows with the tagline
         self.card = DirectFrame(parent=a2d_bottom_center, frameColor=PANEL, frameSize=(-0.62, 0.62, 0, 0.3), pos=(0, 0, 0.14))
-        self.card_title = _text(self.card, font, "", (0, 0.22), 0.05, GOLD, TextNode.ACenter)
+        self.card_title = _text(self.card, font, "", (0, 0.22), 0.05, GOLD, TextNode.ACenter, wrap=23)
         self.card_country = _text(self.card, font, "", (0, 0.155), 0.036, MUTED, TextNode.ACenter)
-        self.card_tagline = _text(self.card, font, "", (0, 0.095), 0.04, INK, TextNode.ACenter, wrap=28)
+        self.card_tagline = _text(self.card, font, "", (0, 0.095), 0.04, INK, TextNode.ACenter, wrap=29)
         self.card_hint = _text(self.card, font, "Press E to open the catalogue", (0, 0.03), 0.032, GOLD, TextNode.ACenter)
         self.card.hide()
         # chat, bottom left
@@ -125,43 +209,82 @@ class Hud:
                                       frameColor=(0.92, 0.93, 0.95, 0.95), text_fg=(0.05, 0.05, 0.08, 1),
                                       command=on_chat, focus=0, suppressKeys=True)
         self.chat_entry.hide()
-        # help, bottom right
-        self.help = _text(a2d_bottom_right, font, "W/S walk · A/D turn · Shift run · E catalogue\nI inventory · Enter chat (/booth, /announce) · Esc close",
-                          (-0.04, 0.09), 0.03, MUTED, TextNode.ARight)
+        # help, bottom right: light text on its own dark panel, readable over any floor
+        self.help = DirectLabel(parent=a2d_bottom_right, text=display(HELP), text_font=font, text_scale=0.032,
+                                text_fg=INK, text_align=TextNode.ARight, frameColor=(0.04, 0.05, 0.08, 0.88),
+                                pad=(0.03, 0.02), pos=(-0.05, 0, 0.1))
         # catalogue, right side
         self.catalogue = DirectFrame(parent=a2d_top_right, frameColor=PANEL, frameSize=(-1.22, 0, -1.5, 0), pos=(-0.03, 0, -0.26))
-        self.cat_title = _text(self.catalogue, font, "", (-1.18, -0.08), 0.052, GOLD)
-        self.cat_sub = _text(self.catalogue, font, "", (-1.18, -0.14), 0.034, MUTED, wrap=34)
+        self.cat_title = _text(self.catalogue, font, "", (-1.18, -0.08), 0.052, GOLD, wrap=19)
+        self.cat_sub = _text(self.catalogue, font, "", (-1.18, -0.14), 0.032, MUTED, wrap=36)
+        self.cat_about = _text(self.catalogue, font, "", (-1.18, -0.19), 0.03, INK, wrap=39)
         DirectButton(parent=self.catalogue, text="×", text_font=font, scale=0.06, pos=(-0.06, 0, -0.08),
                      frameColor=(0, 0, 0, 0), text_fg=INK, command=on_close_catalogue)
         self.cat_rows: list[NodePath] = []
-        self.cat_status = _text(self.catalogue, font, "", (-1.18, -1.43), 0.036, INK, wrap=32)
+        self.cat_page = _text(self.catalogue, font, "", (-0.6, -1.35), 0.032, MUTED, TextNode.ACenter)
+        self.cat_prev = DirectButton(parent=self.catalogue, text="◀", text_font=font, scale=0.045, pos=(-0.9, 0, -1.34),
+                                     frameColor=(0.25, 0.28, 0.36, 1), text_fg=INK, pad=(0.3, 0.1),
+                                     command=self.scroll_catalogue, extraArgs=[-1])
+        self.cat_next = DirectButton(parent=self.catalogue, text="▶", text_font=font, scale=0.045, pos=(-0.3, 0, -1.34),
+                                     frameColor=(0.25, 0.28, 0.36, 1), text_fg=INK, pad=(0.3, 0.1),
+                                     command=self.scroll_catalogue, extraArgs=[1])
+        self.cat_status = _text(self.catalogue, font, "", (-1.18, -1.43), 0.032, INK, wrap=36)
         self.catalogue.hide()
+        self.cat_first = 0  # the first product shown
+        self._cat_content: tuple | None = None
         self._on_buy = on_buy
+        # the purchase confirmation, centre
+        self.confirm = DirectFrame(parent=aspect2d, frameColor=(0.05, 0.07, 0.12, 0.96), frameSize=(-0.7, 0.7, -0.32, 0.32))
+        self.confirm_text = _text(self.confirm, font, "", (0, 0.2), 0.045, INK, TextNode.ACenter, wrap=28)
+        self.confirm_yes = DirectButton(parent=self.confirm, text="Confirm  (Enter)", text_font=font, scale=0.05,
+                                        pos=(-0.3, 0, -0.24), pad=(0.4, 0.2), frameColor=GOLD,
+                                        text_fg=(0.08, 0.06, 0.02, 1), command=on_confirm or (lambda yes: None),
+                                        extraArgs=[True])
+        self.confirm_no = DirectButton(parent=self.confirm, text="Cancel  (Esc)", text_font=font, scale=0.05,
+                                       pos=(0.3, 0, -0.24), pad=(0.4, 0.2), frameColor=(0.35, 0.37, 0.42, 1),
+                                       text_fg=INK, command=on_confirm or (lambda yes: None), extraArgs=[False])
+        self.confirm.hide()
         # inventory, left side
         self.inventory = DirectFrame(parent=a2d_top_left, frameColor=PANEL, frameSize=(0, 0.95, -0.9, 0), pos=(0.03, 0, -0.27))
         self.inventory_text = _text(self.inventory, font, "", (0.03, -0.07), 0.034, INK, wrap=26)
         self.inventory.hide()
+        self.text_scale = 1.0
 
     # ------------------------------------------------------------------ pieces
 
+    def set_text_scale(self, scale: float) -> None:
+        """Every panel grows from its own corner, so nothing leaves the screen at 1.5x."""
+        self.text_scale = scale
+        for node in (self.wallet, self.place, self.banner, self.toast, self.card, self.chat, self.help, self.catalogue,
+                     self.confirm, self.inventory):
+            node.setScale(scale)
+
     def show_banner(self, text: str | None) -> None:
         if text:
-            self.banner["text"] = text
+            _label(self.banner, text, top=-0.22)
             self.banner.show()
         else:
             self.banner.hide()
 
     def show_toast(self, text: str, now: float, seconds: float = 4.0, bad: bool = False) -> None:
-        self.toast["text"] = text
+        _label(self.toast, text, bottom=self._above_card())
         self.toast["frameColor"] = (0.45, 0.12, 0.1, 0.92) if bad else (0.1, 0.3, 0.2, 0.9)
         self.toast.show()
         self.toast_until = now + seconds
 
+    def _above_card(self) -> float:
+        """Where a toast's bottom edge goes: above the booth card when it shows."""
+        if self.card.isHidden():
+            return 0.16
+        return 0.14 + self.card["frameSize"][3] * self.card.getSz() + 0.03
+
+    def hide_toast(self) -> None:
+        self.toast.hide()
+        self.toast_until = 0.0
+
     def tick(self, now: float) -> None:
         if self.toast_until and now > self.toast_until:
-            self.toast.hide()
-            self.toast_until = 0.0
+            self.hide_toast()
 
     def show_card(self, title: str | None, country: str = "", tagline: str = "", hint: str = "") -> None:
         if title is None:
@@ -171,6 +294,19 @@ class Hud:
         self.card_country.setText(country)
         self.card_tagline.setText(tagline)
         self.card_hint.setText(hint)
+        # stack from the bottom up, each as tall as its wrapped lines
+        z = 0.03
+        self.card_hint.setPos(0, z)
+        z += 0.065
+        tag_rows = max(1, self.card_tagline.rows())
+        self.card_tagline.setPos(0, z + (tag_rows - 1) * 0.048)
+        z += tag_rows * 0.048 + 0.012
+        self.card_country.setPos(0, z)
+        z += 0.065
+        title_rows = max(1, self.card_title.rows())
+        self.card_title.setPos(0, z + (title_rows - 1) * 0.06)
+        z += title_rows * 0.06 + 0.02
+        self.card["frameSize"] = (-0.62, 0.62, 0, z)
         self.card.show()
 
     def set_wallet(self, title: str, text: str) -> None:
@@ -182,36 +318,109 @@ class Hud:
         self.place_text.setText(text)
 
     def set_chat(self, lines: list[str]) -> None:
-        self.chat_text.setText("\n".join(lines[-9:]))
+        """The newest lines that fit the panel after wrapping."""
+        shown = list(lines[-9:])
+        while True:
+            self.chat_text.setText("\n".join(shown))
+            if self.chat_text.rows() <= 12 or len(shown) <= 1:
+                return
+            shown.pop(0)
 
     def set_inventory(self, lines: list[str] | None) -> None:
         if lines is None:
             self.inventory.hide()
             return
         self.inventory_text.setText("Your purchases\n\n" + ("\n".join(lines) if lines else "Nothing yet."))
+        rows = self.inventory_text.rows()
+        self.inventory["frameSize"] = (0, 0.95, -(0.08 + rows * 0.041), 0)
         self.inventory.show()
 
-    def set_catalogue(self, title: str, subtitle: str, rows: list[CatalogueRow], status: str) -> None:
+    def set_catalogue(self, title: str, subtitle: str, rows: list[CatalogueRow], status: str, about: str = "",
+                      reset: bool = False) -> None:
+        """Show a booth's products, ``ROWS_PER_PAGE`` at a time (◀ ▶, the mouse wheel or
+        Page Up/Down scroll); ``reset`` goes back to the first page (another booth)."""
+        if reset:
+            self.cat_first = 0
+        self._cat_content = (title, subtitle, rows, status, about)
+        self.cat_first = max(0, min(self.cat_first, (len(rows) - 1) // ROWS_PER_PAGE * ROWS_PER_PAGE))
         for row in self.cat_rows:
             row.removeNode()
         self.cat_rows = []
         self.cat_title.setText(title)
         self.cat_sub.setText(subtitle)
-        for i, row in enumerate(rows[:8]):
-            z = -0.3 - i * 0.14
+        self.cat_about.setText(about)
+        self.cat_sub.setPos(-1.18, -0.08 - 0.062 * self.cat_title.rows())
+        top = -0.08 - 0.062 * self.cat_title.rows() - 0.04 * max(1, self.cat_sub.rows())
+        self.cat_about.setPos(-1.18, top)
+        top -= 0.037 * self.cat_about.rows() + 0.04
+        height = (top + 1.28) / ROWS_PER_PAGE
+        for i, row in enumerate(rows[self.cat_first:self.cat_first + ROWS_PER_PAGE]):
+            z = top - i * height
             holder = self.catalogue.attachNewNode(f"row-{row.sku}")
-            _text(holder, self.font, row.name, (-1.18, z), 0.036, INK)
-            _text(holder, self.font, f"{row.price}   {row.own_price}   ·   {row.stock}", (-1.18, z - 0.05), 0.03, MUTED)
-            DirectButton(parent=holder, text="Buy", text_font=self.font, scale=0.04, pos=(-0.13, 0, z - 0.02),
+            x = -1.18
+            if row.image:
+                OnscreenImage(parent=holder, image=row.image, pos=(-1.12, 0, z - 0.05), scale=0.055)
+                x = -1.04
+            _text(holder, self.font, row.name, (x, z - 0.02), 0.034, INK, wrap=24)
+            _text(holder, self.font, row.description, (x, z - 0.06), 0.026, MUTED, wrap=34)
+            line = f"{row.price}   {row.own_price}   ·   {row.stock}" + (f"   ·   {row.limit}" if row.limit else "")
+            _text(holder, self.font, line, (x, z - 0.135), 0.027, GOLD if row.can_buy else MUTED, wrap=38)
+            if row.blocked:
+                _text(holder, self.font, row.blocked, (-0.13, z - 0.1), 0.024, BAD, TextNode.ACenter, wrap=9)
+            DirectButton(parent=holder, text="Buy", text_font=self.font, scale=0.04, pos=(-0.13, 0, z - 0.04),
                          pad=(0.5, 0.2), frameColor=GOLD if row.can_buy else (0.4, 0.4, 0.4, 1),
                          text_fg=(0.08, 0.06, 0.02, 1), command=self._on_buy, extraArgs=[row.sku, 1],
                          state=DGG.NORMAL if row.can_buy else DGG.DISABLED)
             self.cat_rows.append(holder)
+        pages = len(rows) > ROWS_PER_PAGE
+        last = min(len(rows), self.cat_first + ROWS_PER_PAGE)
+        self.cat_page.setText(f"{self.cat_first + 1}–{last} of {len(rows)}" if pages else "")
+        for button, on in ((self.cat_prev, self.cat_first > 0), (self.cat_next, last < len(rows))):
+            button.show() if pages else button.hide()
+            button["state"] = DGG.NORMAL if on else DGG.DISABLED
         self.cat_status.setText(status)
         self.catalogue.show()
 
+    def scroll_catalogue(self, pages: int) -> None:
+        if self._cat_content is None or self.catalogue.isHidden():
+            return
+        rows = self._cat_content[2]
+        first = self.cat_first + pages * ROWS_PER_PAGE
+        if 0 <= first < len(rows):
+            self.cat_first = first
+            self.set_catalogue(*self._cat_content)
+
+    @property
+    def catalogue_rows(self) -> list[CatalogueRow]:
+        return list(self._cat_content[2]) if self._cat_content is not None else []
+
+    @property
+    def shown_skus(self) -> list[str]:
+        """The products on the page showing (for tests and the keys)."""
+        if self._cat_content is None or self.catalogue.isHidden():
+            return []
+        return [row.sku for row in self._cat_content[2][self.cat_first:self.cat_first + ROWS_PER_PAGE]]
+
     def hide_catalogue(self) -> None:
         self.catalogue.hide()
+        self.hide_confirm()
+
+    def show_confirm(self, text: str) -> None:
+        self.confirm_text.setText(text)
+        rows = max(1, self.confirm_text.rows())
+        half = (rows * 0.055 + 0.22) / 2 + 0.05
+        self.confirm["frameSize"] = (-0.7, 0.7, -half, half)
+        self.confirm_text.setPos(0, half - 0.09)
+        for button in (self.confirm_yes, self.confirm_no):
+            button.setZ(-half + 0.07)
+        self.confirm.show()
+
+    def hide_confirm(self) -> None:
+        self.confirm.hide()
+
+    @property
+    def confirming(self) -> bool:
+        return not self.confirm.isHidden()
 
     def open_chat(self) -> None:
         self.chat_entry.show()
@@ -228,5 +437,9 @@ class Hud:
 
     def hide(self) -> None:
         for node in (self.wallet, self.place, self.chat, self.help, self.card, self.catalogue, self.inventory,
-                     self.banner, self.toast):
+                     self.banner, self.toast, self.confirm):
             node.hide()
+
+
+HELP = ("W/S walk · A/D turn · Shift run · right mouse: look, A/D step aside\n"
+        "E catalogue · PgUp/PgDn scroll · I purchases · Enter chat · Esc close")

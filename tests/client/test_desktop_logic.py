@@ -292,3 +292,112 @@ def test_connect_settings_say_what_is_wrong():
     assert problems == {} and ok == settings.ConnectSettings("ws://127.0.0.1:8765", "Aru Bek", 0xE4572E, "MYR")
     bad, problems = settings.check("http://x", "!", "red", "dollars")
     assert bad is None and set(problems) == {"server", "name", "colour", "currency"}
+
+
+def test_buy_asks_first_and_a_no_sends_nothing():
+    shop = _checkout()
+    proposal = shop.propose("kz-altai-honey", "KZ-HONEY-500", "Honey", 1)
+    assert proposal.stage is Stage.CONFIRMING and not shop.busy and shop.confirming is proposal
+    shop.withdraw()
+    assert shop.current is None
+    shop.propose("kz-altai-honey", "KZ-HONEY-500", "Honey", 1)
+    assert shop.confirm() == [SendOrder("kz-altai-honey", "KZ-HONEY-500", 1, "key-1")]
+    assert shop.busy and shop.confirming is None and shop.confirm() == []
+    with pytest.raises(Busy):
+        shop.propose("b", "s", "Thing", 1)
+
+
+def test_a_finished_purchase_is_forgotten_when_another_catalogue_opens():
+    shop = _checkout()
+    shop.buy("b", "s", "Thing", 1)
+    shop.on_status(_status("failed", message="sold out", intent=None))
+    shop.forget_finished()
+    assert shop.current is None
+    shop.buy("b", "s", "Thing", 1)
+    shop.forget_finished()  # still under way: kept
+    assert shop.busy
+
+
+@pytest.mark.parametrize("changes, reason", [
+    ({}, None),
+    ({"purchases_on": False}, "purchases are off"),
+    ({"has_account": False}, "account is opening"),
+    ({"busy": True}, "under way"),
+    ({"left": None}, "checking stock"),
+    ({"left": 0}, "sold out"),
+    ({"owned": 6}, "limit reached: 6 per visitor"),
+    ({"cost_minor": 2001}, "more than your balance"),
+    ({"cost_minor": None}, None),  # not quoted yet: the bank decides
+    ({"limit": 0, "owned": 99}, None),  # no limit
+])
+def test_buy_is_disabled_with_the_reason_when_it_cannot_succeed(changes, reason):
+    from client.desktop.shop import buy_blocker
+
+    args = dict(purchases_on=True, has_account=True, busy=False, left=5, owned=2, limit=6, cost_minor=2000,
+                balance_minor=2000) | changes
+    got = buy_blocker(**args)
+    assert (got is None) if reason is None else (reason in got)
+
+
+def test_descriptions_name_the_year_the_expo_is_held():
+    import re
+
+    expo = default_expo()
+    for booth in expo.booths:
+        for text in [booth.description, *(pr.description for pr in booth.catalogue)]:
+            for year in re.findall(r"Expo (\d{4})", text):
+                assert int(year) == expo.starts.year, (booth.id, text)
+
+
+def test_a_second_of_turning_turns_as_far_at_5_fps_as_at_60():
+    from client.desktop.steering import frame_dt
+
+    def turned(fps: float) -> float:
+        yaw, t, last = 0.0, 0.0, 0.0
+        while t < 1.0 - 1e-9:
+            t += 1.0 / fps
+            yaw = steer(Keys(left=True), yaw, frame_dt(t, last)).yaw
+            last = t
+        return yaw
+
+    assert turned(5) == pytest.approx(turned(60)) == pytest.approx(2.2)
+    assert frame_dt(10.0, 2.0) == 0.5  # a stall is not a long key hold
+
+
+def test_mouse_look_turns_by_the_mouse_and_a_d_step_sideways():
+    c = steer(Keys(left=True, strafe=True), 0.0, 0.5, turn_by=0.3)
+    assert c.yaw == pytest.approx(0.3)  # the keys did not turn
+    assert (c.move_x, c.move_y) == pytest.approx((-0.8 * math.sin(0.3), 0.8 * math.cos(0.3)))  # to the left
+    c = steer(Keys(forward=True, right=True, strafe=True), 0.0, 0.1)
+    assert math.hypot(c.move_x, c.move_y) == pytest.approx(1.0) and c.move_y < 0
+
+
+def _inside(point, rect, margin=0.0) -> bool:
+    return rect[0] - margin < point[0] < rect[2] + margin and rect[1] - margin < point[1] < rect[3] + margin
+
+
+def test_the_camera_never_stands_inside_a_booth_or_behind_its_header():
+    expo = default_expo()
+    hall = expo.halls[0]
+    booths = [(b.footprint.min_x, b.footprint.min_y, b.footprint.max_x, b.footprint.max_y) for b in expo.booths_in(hall.id)]
+    booth = expo.booth("kz-altai-honey")
+    fp = booth.footprint
+    mine = (fp.min_x, fp.min_y, fp.max_x, fp.max_y)
+    checked = 0
+    # walk along the aisle beside the booth and into it, looking every way
+    for x, y in [(fp.min_x - 1.0, fp.centre.y), (fp.max_x + 1.0, fp.centre.y), (fp.centre.x, fp.min_y - 1.0),
+                 (fp.centre.x, fp.centre.y), entrance(booth, -1.0)]:
+        for yaw in [i * math.pi / 8 for i in range(16)]:
+            cam = FollowCamera(bounds=(hall.width, hall.depth), booths=booths)
+            pose = cam.update(x, y, yaw, 0.016)
+            eye = pose.eye[:2]
+            if _inside((x, y), mine):
+                assert _inside(eye, mine), (x, y, yaw, eye)  # held in by its walls and header
+                assert pose.eye[2] < 2.6 or _inside(eye, mine, -0.3)
+            for rect in booths:
+                if not _inside((x, y), rect):
+                    assert not _inside(eye, rect), (x, y, yaw, eye, rect)
+            checked += 1
+    assert checked == 80
+    free = FollowCamera(bounds=(hall.width, hall.depth), booths=booths).update(hall.spawn.x, hall.spawn.y, math.pi / 2, 0.016)
+    assert free.eye[2] == pytest.approx(4.2)  # nothing in the way: the usual view

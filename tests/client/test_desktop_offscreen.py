@@ -14,6 +14,8 @@ import pytest
 from client_link import default_expo
 from processes import BIN, free_port, start, stop
 
+import protocol as p
+
 from client.desktop.app import ExpoApp
 from client.desktop.crowd import Crowd
 from client.desktop.layout import booth_view
@@ -174,6 +176,9 @@ def test_buys_a_product_end_to_end_and_a_refusal_says_why(app, server, scratch):
     run_until(app, lambda: BOOTH in v.stock, what="the stock")
     left = v.stock[BOOTH]["KZ-HONEY-500"]
     app.buy("KZ-HONEY-500")
+    assert app.hud.confirming and "KZT 4,500.00" in app.hud.confirm_text.getText()
+    assert v.checkout.confirming is not None and not v.checkout.busy  # nothing sent before the yes
+    app.messenger.send("enter")
     run_until(app, lambda: v.checkout.current.finished, 30, "the receipt")
     done = v.checkout.current
     assert done.stage is Stage.DONE, done.message
@@ -185,6 +190,7 @@ def test_buys_a_product_end_to_end_and_a_refusal_says_why(app, server, scratch):
     # felt slippers cost about 25 USD; what is left of the 20 USD welcome money is not enough
     felt = v.stock[BOOTH]["KZ-FELT-SLIP"]
     app.buy("KZ-FELT-SLIP")
+    app.confirm_purchase(True)
     run_until(app, lambda: v.checkout.current.finished, 30, "the refusal")
     assert v.checkout.current.stage is Stage.FAILED
     assert "not enough money" in v.checkout.current.message
@@ -222,3 +228,115 @@ def test_a_live_edit_of_a_tagline_reaches_the_open_card_within_2_s(app, tmp_path
         assert "Fresh from the Altai today" in app.hud.cat_sub.getText()
         assert app.visit.thread.core.expo.booth(BOOTH).tagline == "Fresh from the Altai today"
         app.close_catalogue()
+
+
+def save_shot(app: ExpoApp, name: str) -> Path | None:
+    """A screenshot for a person to look at, when EXPO_SCREENSHOTS names a directory."""
+    folder = os.environ.get("EXPO_SCREENSHOTS")
+    if not folder:
+        return None
+    from panda3d.core import Filename
+
+    path = Path(folder) / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    app.step(2)
+    app.win.saveScreenshot(Filename.fromOsSpecific(str(path)))
+    return path
+
+
+def big_catalogue_world(root: Path, products: int = 12) -> Path:
+    """The default expo with the honey booth selling ``products`` things."""
+    world = root / "expo"
+    shutil.copytree(default_expo_path(), world)
+    booth_file = world / "booths" / f"{BOOTH}.toml"
+    extra = "".join(f'''
+[[catalogue]]
+sku = "KZ-EXTRA-{i:02d}"
+name = "Extra jar number {i}"
+description = "Jar {i} of the autumn harvest."
+price = "{1000 + i}"
+stock = 5
+max_per_visitor = 1
+display = {{ primitive = "cylinder", colour = "#f0a30a", scale = 0.4 }}
+image = "products/kz-honey-500.png"
+''' for i in range(products - 4))
+    booth_file.write_text(booth_file.read_text() + extra)
+    return world
+
+
+def test_the_catalogue_scrolls_past_a_page_and_shows_what_the_world_files_say(app, tmp_path):
+    world = big_catalogue_world(tmp_path)
+    expo = load_expo(world)
+    with LocalServer(expo, ServerConfig(port=0, world=world, data_dir=tmp_path / "server")) as srv:
+        join(app, srv, "Browser")
+        v = app.visit
+        app.open_catalogue(BOOTH)
+        run_until(app, lambda: BOOTH in v.stock, what="the stock")
+        booth = expo.booth(BOOTH)
+        skus = [pr.sku for pr in booth.catalogue]
+        assert len(skus) == 12 and app.hud.shown_skus == skus[:4]
+        about = app.hud.cat_about.getText()
+        assert booth.description in about and "Staff: Aigerim Nurlanovna (Beekeeper), Daniyar Seitkali" in about
+        rows = app.hud.catalogue_rows
+        assert rows[0].description == booth.catalogue[0].description and rows[0].image.endswith("kz-honey-500.png")
+        assert rows[0].limit == "limit 6 each"  # shown before anyone is refused
+        assert not rows[0].can_buy and rows[0].blocked == "purchases are off on this server"
+        assert "1–4 of 12" == app.hud.cat_page.getText()
+        save_shot(app, "catalogue-page-1")
+        app.messenger.send("page_down")
+        app.messenger.send("page_down")
+        assert app.hud.shown_skus == skus[8:12] and app.hud.cat_page.getText() == "9–12 of 12"
+        app.messenger.send("page_down")  # past the end: stays
+        assert app.hud.shown_skus == skus[8:12]
+        app.messenger.send("wheel_up")
+        assert app.hud.shown_skus == skus[4:8]
+        save_shot(app, "catalogue-page-2")
+        other = next(b for b in expo.booths_in(booth.hall) if b.id != BOOTH and len(b.catalogue) > 1)
+        app.open_catalogue(other.id)  # another booth starts at its first product
+        assert app.hud.shown_skus == [pr.sku for pr in other.catalogue[:4]]
+        app.close_catalogue()
+
+
+def test_pop_ups_fit_their_text_and_old_failures_do_not_come_back(app, server):
+    join(app, server, "Reader")
+    v = app.visit
+    long = "Receipt: 1 × Hand-knotted Karabakh wool carpet, 2 × 3 m, with a certificate of origin — AZN 8,540.00 " * 2
+    app.hud.show_toast(long, time.monotonic(), 5.0)
+    app.hud.show_banner("Connection lost — the server at ws://127.0.0.1:8765/ does not answer; reconnecting in 8 s…")
+    width = 2 * app.getAspectRatio()  # aspect2d units across the window
+    for popup in (app.hud.toast, app.hud.banner):
+        left, right, bottom, top = popup.getBounds()
+        assert right - left < width * 0.95, popup  # wrapped, not spilling off the window
+        assert top - bottom > 0.12  # several lines, inside the frame
+    save_shot(app, "pop-ups")
+    app.hud.hide_toast()
+    app.hud.show_banner(None)
+    run_until(app, lambda: v.credential is not None, what="the bank account")
+    app.open_catalogue(BOOTH)
+    run_until(app, lambda: BOOTH in v.stock, what="the stock")
+    v.checkout.buy(BOOTH, "KZ-HONEY-500", "Honey", 1)
+    app._act(v, v.checkout.on_error("unknown_product", "gone", p.Order.TYPE))
+    assert not app.hud.toast.isHidden() and "no longer sold" in app.hud.cat_status.getText()
+    app.hud.hide_toast()
+    app._act(v, [])  # any later event of the purchase flow
+    assert app.hud.toast.isHidden()  # the failure was said once, when it happened
+    other = next(b for b in v.expo.booths_in(v.expo.booth(BOOTH).hall) if b.id != BOOTH and b.catalogue)
+    app.open_catalogue(other.id)
+    assert app.hud.cat_status.getText() == ""  # the honey booth's outcome stays there
+    app.close_catalogue()
+
+
+def test_every_script_of_the_partners_has_glyphs(app, server, capfd):
+    from client.desktop.ui import _text
+
+    capfd.readouterr()
+    label = _text(app.aspect2d, app.font, "李伟 محمد Жанар", (0, 0), 0.08)
+    label.textNode.generate()
+    assert "No definition" not in capfd.readouterr().err
+    label.destroy()
+
+
+def test_people_in_view_counts_in_words():
+    from client.desktop.app import people_in_view
+
+    assert people_in_view(1) == "1 visitor in view" and people_in_view(2) == "2 visitors in view"
