@@ -15,7 +15,6 @@ from client_link import default_expo
 from processes import BIN, free_port, start, stop
 
 import protocol as p
-
 from client.desktop.app import ExpoApp
 from client.desktop.crowd import Crowd
 from client.desktop.layout import booth_view
