@@ -1,0 +1,475 @@
+"""One process's membership of the cluster: the thin nats-py shell around the directory and
+seat rules (server.cluster.directory, server.cluster.seats).
+
+JetStream KV buckets (all created on demand, by whichever process comes first):
+
+| bucket           | key                  | value                      | TTL                  |
+| ---------------- | -------------------- | -------------------------- | -------------------- |
+| expo_processes   | process id           | ProcessRecord (JSON)       | ``process_ttl`` (6 s) |
+| expo_halls       | hall id              | HallInstances (JSON)       | none (CAS only)      |
+| expo_seats       | instance id          | Seats (JSON)               | none (CAS only)      |
+| expo_presence    | visitor key (base64) | Presence (JSON)            | ``presence_ttl``     |
+
+Every write to expo_halls and expo_seats is a compare-and-set (``update`` with the revision
+read, or ``create``). Seat requests of one process for one instance are coalesced: while one
+compare-and-set is in flight the others queue and go in the next one, so 500 joins at once
+cost a few rounds per process, not 500 contending writers.
+
+Every heartbeat the node re-asserts what it knows (its record, its instances in their hall's
+record, the seats it holds): after NATS restarts with an empty store, the directory is whole
+again within one heartbeat of the reconnection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import random
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import TypeVar
+
+import nats
+import nats.errors
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.errors import (BucketNotFoundError, KeyDeletedError, KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError,
+                            NotFoundError)
+from nats.js.kv import KeyValue
+
+from .directory import HallInstances, InstanceRecord, ProcessRecord, admission_order, overflow_process
+from .seats import Seats
+
+log = logging.getLogger("expo.cluster")
+T = TypeVar("T")
+
+PROCESSES, HALLS, SEATS, PRESENCE = "expo_processes", "expo_halls", "expo_seats", "expo_presence"
+NOT_THERE = (KeyNotFoundError, KeyDeletedError)  # never written, or deleted (a tombstone)
+MAX_ROUNDS = 200  # compare-and-set rounds before a request gives up (never reached unless NATS is sick)
+
+
+class ClusterUnavailable(RuntimeError):
+    """NATS (or its JetStream) does not answer; the caller may refuse the visitor and retry later."""
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """A seat reserved for one visitor: go to ``url`` and present ``token`` before ``expires_at``."""
+    instance: InstanceRecord
+    url: str
+    token: str
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    visitor: str
+    name: str
+    hall: str
+    instance: str
+    process: str
+    url: str
+
+    def encode(self) -> bytes:
+        return json.dumps(asdict(self), separators=(",", ":")).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> Presence:
+        return cls(**json.loads(data))
+
+
+def presence_key(visitor: str) -> str:
+    """KV keys allow [-/_=.A-Za-z0-9]: visitor ids and names may hold anything."""
+    return base64.urlsafe_b64encode(visitor.encode()).decode().rstrip("=") or "_"
+
+
+@dataclass(slots=True)
+class _Request:
+    token: str
+    friend_instance: str | None
+    future: asyncio.Future
+
+
+class _HallQueue:
+    """The visitors waiting for a seat in one hall on this process. One worker seats them
+    all: it reads the directory once per round and grants each instance's share in one
+    compare-and-set, so the cost of a burst is rounds, not visitors."""
+
+    def __init__(self, node: ClusterNode, hall: str, cap: int) -> None:
+        self.node = node
+        self.hall = hall
+        self.cap = cap
+        self.waiting: list[_Request] = []
+        self.worker: asyncio.Task | None = None
+
+    def ask(self, token: str, friend_instance: str | None) -> asyncio.Future:
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.append(_Request(token, friend_instance, future))
+        if self.worker is None or self.worker.done():
+            self.worker = asyncio.create_task(self._run(), name=f"admit-{self.hall}")
+        return future
+
+    async def _run(self) -> None:
+        while self.waiting:
+            batch, self.waiting = self.waiting, []
+            try:
+                await self.node._seat(self.hall, self.cap, batch)
+            except Exception as exc:  # every waiter learns it, none hangs
+                for request in batch:
+                    if not request.future.done():
+                        request.future.set_exception(exc)
+
+
+class ClusterNode:
+    def __init__(self, nats_url: str, url: str, capacity: int, *, process_id: str | None = None,
+                 instances_per_hall: int = 1, seat_ttl: float = 15.0, heartbeat: float = 2.0, process_ttl: float = 6.0,
+                 presence_ttl: float = 30.0, clock: Callable[[], float] = time.time,
+                 rng: random.Random | None = None) -> None:
+        self.nats_url = nats_url
+        self.url = url
+        self.capacity = capacity
+        self.id = process_id or secrets.token_hex(6)
+        self.instances_per_hall = instances_per_hall
+        self.seat_ttl = seat_ttl
+        self.heartbeat = heartbeat
+        self.process_ttl = process_ttl
+        self.presence_ttl = presence_ttl
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.nc: nats.NATS | None = None
+        self.kv: dict[str, KeyValue] = {}
+        self.instances: dict[str, InstanceRecord] = {}  # the instances this process simulates
+        self.held: dict[str, int] = {}  # instance id -> visitors this process holds seats for
+        self.presence: dict[str, Presence] = {}  # visitors here, kept alive in expo_presence
+        self.load = 0
+        self.rebuilds = 0  # times the directory had lost our records and we put them back
+        self._halls: dict[str, _HallQueue] = {}
+        self._heartbeat_task: asyncio.Task | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, connect_timeout: float = 5.0) -> ClusterNode:
+        self.nc = nats.NATS()
+        try:  # reconnects never stop once we are in; the first connection must answer in time
+            await asyncio.wait_for(self.nc.connect(
+                self.nats_url, name=f"expo-{self.id}", max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+                connect_timeout=2, allow_reconnect=True, error_cb=self._on_error,
+                disconnected_cb=self._on_disconnected, reconnected_cb=self._on_reconnected), timeout=connect_timeout)
+        except (asyncio.TimeoutError, OSError, nats.errors.Error) as exc:
+            with contextlib.suppress(Exception):
+                await self.nc.close()
+            raise ClusterUnavailable(f"NATS at {self.nats_url} does not answer: {exc!r}") from exc
+        await self._buckets()
+        await self._assert_records()
+        self._heartbeat_task = asyncio.create_task(self._heartbeat_forever(), name="cluster-heartbeat")
+        log.info("joined the cluster", extra={"node": self.id, "nats": self.nats_url, "url": self.url})
+        return self
+
+    async def stop(self) -> None:
+        """Leave cleanly: our record, instances and presence go now, not at their TTL."""
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat_task
+        if self.nc is None or self.nc.is_closed:
+            return
+        with contextlib.suppress(Exception):
+            for visitor in list(self.presence):
+                await self.kv[PRESENCE].delete(presence_key(visitor))
+            for hall in {i.hall for i in self.instances.values()}:
+                await self._change_hall(hall, lambda h: HallInstances(
+                    h.hall, tuple(i for i in h.instances if i.process != self.id), h.opened))
+            for instance in self.instances:
+                await self.kv[SEATS].delete(instance)
+            await self.kv[PROCESSES].delete(self.id)
+        await self.nc.close()
+
+    async def _on_error(self, exc: Exception) -> None:
+        log.warning("nats error", extra={"error": str(exc)})
+
+    async def _on_disconnected(self) -> None:
+        log.warning("disconnected from NATS", extra={"node": self.id})
+
+    async def _on_reconnected(self) -> None:
+        log.info("reconnected to NATS", extra={"node": self.id})
+        with contextlib.suppress(Exception):  # the heartbeat retries what fails here
+            await self._buckets()
+            await self._assert_records()
+
+    async def _buckets(self) -> None:
+        """Bind the buckets, creating those that do not exist (the first process, or after
+        NATS lost its store)."""
+        js = self.nc.jetstream(timeout=5)
+        ttls = {PROCESSES: self.process_ttl, HALLS: None, SEATS: None, PRESENCE: self.presence_ttl}
+        for bucket, ttl in ttls.items():
+            try:
+                self.kv[bucket] = await js.key_value(bucket)
+            except (BucketNotFoundError, NotFoundError):
+                self.kv[bucket] = await js.create_key_value(
+                    KeyValueConfig(bucket=bucket, ttl=ttl, history=1, storage=StorageType.FILE))
+
+    async def _heartbeat_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            try:
+                await self._assert_records()
+            except Exception as exc:  # NATS is away: nats-py reconnects, we try again next beat
+                log.warning("heartbeat failed", extra={"node": self.id, "error": repr(exc)})
+                with contextlib.suppress(Exception):
+                    await self._buckets()
+
+    async def _assert_records(self) -> None:
+        """Put back everything the directory should know about this process."""
+        now = self.clock()
+        record = ProcessRecord(self.id, self.url, self.load, self.capacity, self.instances_per_hall, now)
+        await self.kv[PROCESSES].put(self.id, record.encode())
+        alive = frozenset(await self.processes())
+        for instance in list(self.instances.values()):
+            restored = False
+
+            def put_back(hall: HallInstances, instance: InstanceRecord = instance) -> HallInstances | None:
+                nonlocal restored
+                if any(i.id == instance.id for i in hall.instances):
+                    return None
+                restored = True
+                return hall.restore(instance)
+
+            await self._change_hall(instance.hall, put_back)
+            await self._change_seats(instance, lambda s: _changed(s, s.without_expired(now, alive)))
+            if restored:
+                self.rebuilds += 1
+        for instance_id, held in list(self.held.items()):  # our seats in any instance, ours or not
+            instance = self.instances.get(instance_id) or await self._instance(instance_id)
+            if instance is not None:
+                await self._change_seats(instance, lambda s, held=held: None if s.held.get(self.id, 0) == held
+                                         else s.with_held(self.id, held))
+        for presence in list(self.presence.values()):
+            await self.kv[PRESENCE].put(presence_key(presence.visitor), presence.encode())
+
+    # ------------------------------------------------------------------ reading the directory
+
+    async def processes(self) -> dict[str, ProcessRecord]:
+        """The live processes (those whose record has not expired)."""
+        kv = self.kv[PROCESSES]
+        try:
+            keys = await kv.keys()
+        except NoKeysError:
+            return {}
+        found: dict[str, ProcessRecord] = {}
+        for key in keys:
+            with contextlib.suppress(*NOT_THERE):
+                entry = await kv.get(key)
+                if entry.value:
+                    found[key] = ProcessRecord.decode(entry.value)
+        return found
+
+    async def hall(self, hall: str) -> HallInstances:
+        with contextlib.suppress(*NOT_THERE):
+            entry = await self.kv[HALLS].get(hall)
+            if entry.value:
+                return HallInstances.decode(entry.value)
+        return HallInstances(hall)
+
+    async def seats(self, instance_id: str) -> Seats | None:
+        with contextlib.suppress(*NOT_THERE):
+            entry = await self.kv[SEATS].get(instance_id)
+            if entry.value:
+                return Seats.decode(entry.value)
+        return None
+
+    async def _instance(self, instance_id: str) -> InstanceRecord | None:
+        hall_id = instance_id.rsplit("-i", 1)[0]
+        return next((i for i in (await self.hall(hall_id)).instances if i.id == instance_id), None)
+
+    async def find(self, visitor: str) -> Presence | None:
+        """Who is online and where: the presence record of ``visitor``, if it is anywhere."""
+        with contextlib.suppress(*NOT_THERE):
+            entry = await self.kv[PRESENCE].get(presence_key(visitor))
+            if entry.value:
+                return Presence.decode(entry.value)
+        return None
+
+    # ------------------------------------------------------------------ compare-and-set
+
+    async def _compare_and_set(self, bucket: str, key: str, decode: Callable[[bytes], T], missing: T,
+                               change: Callable[[T], T | None], encode: Callable[[T], bytes]) -> T:
+        """Read ``key``, write ``change(value)`` only if nobody wrote in between, else read
+        again. ``change`` returning None means: nothing to write. Returns the value in force."""
+        kv = self.kv[bucket]
+        for _ in range(MAX_ROUNDS):
+            try:
+                entry = await kv.get(key)
+                current, revision = (decode(entry.value) if entry.value else missing), entry.revision
+            except NOT_THERE:
+                current, revision = missing, None
+            new = change(current)
+            if new is None:
+                return current
+            try:
+                if revision is None:
+                    await kv.create(key, encode(new))
+                else:
+                    await kv.update(key, encode(new), last=revision)
+                return new
+            except KeyWrongLastSequenceError:  # someone wrote first: read again
+                await asyncio.sleep(self.rng.uniform(0, 0.005))
+        raise ClusterUnavailable(f"{bucket}/{key} kept changing under us")
+
+    async def _change_hall(self, hall_id: str, change: Callable[[HallInstances], HallInstances | None]) -> HallInstances:
+        return await self._compare_and_set(HALLS, hall_id, HallInstances.decode, HallInstances(hall_id), change,
+                                           HallInstances.encode)
+
+    async def _change_seats(self, instance: InstanceRecord, change: Callable[[Seats], Seats | None]) -> Seats:
+        return await self._compare_and_set(SEATS, instance.id, Seats.decode, Seats(instance.cap), change, Seats.encode)
+
+    async def _grant(self, instance: InstanceRecord, tokens: list[str]) -> set[str]:
+        granted: list[str] = []
+        expires_at = self.clock() + self.seat_ttl
+
+        def take(seats: Seats) -> Seats:
+            nonlocal granted
+            after, granted = seats.grant(tokens, expires_at, self.clock())
+            return after
+
+        await self._change_seats(instance, take)
+        return set(granted)
+
+    # ------------------------------------------------------------------ instances and admission
+
+    async def open_instance(self, hall_id: str, cap: int) -> InstanceRecord:
+        """Open an instance of ``hall_id`` here (at start: the halls this process serves)."""
+        alive = frozenset(await self.processes()) | {self.id}
+        opened: list[InstanceRecord] = []
+
+        def add(hall: HallInstances) -> HallInstances:
+            new, record = hall.open(self.id, cap, alive)
+            opened[:] = [record]
+            return new
+
+        await self._change_hall(hall_id, add)
+        record = opened[0]
+        self.instances[record.id] = record
+        await self._change_seats(record, lambda s: None)  # creates the seats record
+        return record
+
+    async def ensure_instance(self, hall_id: str, cap: int) -> InstanceRecord | None:
+        """Open this hall's first instance here unless a live one exists somewhere."""
+        alive = frozenset(await self.processes())
+        if (await self.hall(hall_id)).live(alive):
+            return None
+        return await self.open_instance(hall_id, cap)
+
+    async def admit(self, hall_id: str, cap: int, friend: str | None = None) -> Admission | None:
+        """Reserve a seat in an instance of ``hall_id`` for one visitor; open an overflow
+        instance on the least loaded process when every instance is full. None when the hall
+        is full everywhere (no process can take another instance). ``friend``: a visitor whose
+        instance to join if it has room. ``cap`` is the seats of an instance opened for it."""
+        friend_instance = None
+        if friend is not None:
+            where = await self.find(friend)
+            friend_instance = where.instance if where is not None and where.hall == hall_id else None
+        queue = self._halls.get(hall_id)
+        if queue is None:
+            queue = self._halls[hall_id] = _HallQueue(self, hall_id, cap)
+        return await queue.ask(secrets.token_urlsafe(16), friend_instance)
+
+    async def _seat(self, hall_id: str, cap: int, batch: list[_Request]) -> None:
+        """Seat every request of ``batch`` or answer None, in rounds: read the directory, grant
+        what fits instance by instance, open an overflow instance for the rest. A request is
+        refused only after a fresh read found every instance full and no process could open
+        another."""
+        waiting = list(batch)
+        for _ in range(MAX_ROUNDS):
+            processes = await self.processes()
+            alive = frozenset(processes)
+            hall = await self.hall(hall_id)
+            live = hall.live(alive)
+            seats = {i.id: await self.seats(i.id) for i in live}
+            now = self.clock()
+            for friend_instance in sorted({r.friend_instance for r in waiting if r.friend_instance}) + [None]:
+                group = [r for r in waiting if r.friend_instance == friend_instance] if friend_instance else waiting
+                for instance in admission_order(live, seats, now, self.id, friend_instance):
+                    if not group:
+                        break
+                    if friend_instance and instance.id != friend_instance:
+                        break  # the friend's instance is full: these go with everyone else
+                    granted = await self._grant(instance, [r.token for r in group])
+                    expires_at = self.clock() + self.seat_ttl
+                    for request in group:
+                        if request.token in granted:
+                            request.future.set_result(Admission(instance, processes[instance.process].url,
+                                                                request.token, expires_at))
+                    group = [r for r in group if r.token not in granted]
+                    waiting = [r for r in waiting if r.token not in granted]
+            if not waiting:
+                return
+            if not await self._open_overflow(hall_id, hall, processes, cap):
+                for request in waiting:
+                    request.future.set_result(None)
+                return
+        raise ClusterUnavailable(f"could not seat visitors in {hall_id} after {MAX_ROUNDS} rounds")
+
+    async def _open_overflow(self, hall_id: str, seen: HallInstances, processes: dict[str, ProcessRecord],
+                             cap: int) -> bool:
+        """Open one more instance unless the hall changed since ``seen`` (then look again).
+        False: every instance was full when read and no process can take another."""
+        alive = frozenset(processes)
+        full = False
+
+        def add(hall: HallInstances) -> HallInstances | None:
+            nonlocal full
+            if hall.opened != seen.opened or hall.live(alive) != seen.live(alive):
+                return None
+            target = overflow_process(hall, processes)
+            if target is None:
+                full = True
+                return None
+            return hall.open(target.id, cap, alive)[0]
+
+        after = await self._change_hall(hall_id, add)
+        if after.opened != seen.opened and not full:
+            log.info("overflow instance", extra={"hall": hall_id, "instance": after.instances[-1].id,
+                                                 "owner": after.instances[-1].process})
+        return not full
+
+    async def confirm(self, admission: Admission, visitor: str, name: str) -> bool:
+        """The visitor arrived here with its token: its seat becomes ours. False when the
+        token is unknown or expired."""
+        instance = admission.instance
+        ok = False
+
+        def take(seats: Seats) -> Seats | None:
+            nonlocal ok
+            after, ok = seats.confirm(admission.token, self.id, self.clock())
+            return after if ok else None
+
+        await self._change_seats(instance, take)
+        if ok:
+            self.held[instance.id] = self.held.get(instance.id, 0) + 1
+            self.load += 1
+            presence = Presence(visitor, name, instance.hall, instance.id, self.id, self.url)
+            self.presence[visitor] = presence
+            await self.kv[PRESENCE].put(presence_key(visitor), presence.encode())
+        return ok
+
+    async def leave(self, instance: InstanceRecord, visitor: str) -> None:
+        """The visitor left this process: give its seat back and forget its presence."""
+        if self.held.get(instance.id, 0) <= 0:
+            return
+        self.held[instance.id] -= 1
+        if not self.held[instance.id]:
+            del self.held[instance.id]
+        self.load = max(0, self.load - 1)
+        await self._change_seats(instance, lambda s: s.release(self.id))
+        if self.presence.pop(visitor, None) is not None:
+            with contextlib.suppress(*NOT_THERE):
+                await self.kv[PRESENCE].delete(presence_key(visitor))
+
+
+def _changed(before: Seats, after: Seats) -> Seats | None:
+    """``after`` if it differs from ``before``: a compare-and-set that writes nothing new is skipped."""
+    return None if after == before else after

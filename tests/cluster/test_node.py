@@ -1,0 +1,159 @@
+"""Admission and the directory on a real nats-server: seats by compare-and-set across
+processes, overflow instances, presence, leaving, and a NATS restart that loses the store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from server.cluster.local import NatsServer
+from server.cluster.node import ClusterNode, ClusterUnavailable
+
+ADMITTER = Path(__file__).with_name("admitter.py")
+
+
+async def node(server: NatsServer, pid: str, **kw) -> ClusterNode:
+    return await ClusterNode(server.url, f"ws://{pid}.test/", capacity=1000, process_id=pid, **kw).start()
+
+
+async def test_seats_confirm_leave_and_presence(nats_server: NatsServer) -> None:
+    a = await node(nats_server, "a")
+    b = await node(nats_server, "b")
+    try:
+        first = await a.open_instance("silk-road", 2)
+        assert set(await a.processes()) == {"a", "b"}
+        one = await b.admit("silk-road", 2)
+        two = await b.admit("silk-road", 2)
+        assert (one.instance, one.url) == (first, "ws://a.test/")
+        assert two.instance == first
+        assert await a.confirm(one, "v-1", "Aigerim") is True
+        assert await a.confirm(one, "v-1", "Aigerim") is False  # a token is good once
+        where = await b.find("v-1")
+        assert (where.name, where.hall, where.instance, where.url) == ("Aigerim", "silk-road", first.id, "ws://a.test/")
+        third = await b.admit("silk-road", 2)  # first is full: an overflow opens on b (the only other process)
+        assert (third.instance.id, third.instance.process) == ("silk-road-i2", "b")
+        await a.leave(first, "v-1")
+        assert await b.find("v-1") is None
+        assert (await a.seats(first.id)).held == {}
+        friend = await b.admit("silk-road", 2, friend="v-1")  # gone: no preference, first instance with room
+        assert friend.instance == first
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def test_a_friend_instance_is_chosen_when_it_has_room(nats_server: NatsServer) -> None:
+    a = await node(nats_server, "a")
+    b = await node(nats_server, "b")
+    brief = await node(nats_server, "brief", seat_ttl=0.3, instances_per_hall=0)  # its reservations lapse
+    try:
+        first = await a.open_instance("maritime", 2)
+        second = await b.open_instance("maritime", 2)
+        assert {(await brief.admit("maritime", 2)).instance.id for _ in range(2)} == {first.id}
+        placed = await b.admit("maritime", 2)  # the first is full for now
+        assert placed.instance == second and await b.confirm(placed, "v-friend", "Friend")
+        await asyncio.sleep(0.4)  # the two visitors who never came gave their seats back
+        assert (await a.admit("maritime", 2)).instance == first
+        assert (await a.admit("maritime", 2, friend="v-friend")).instance == second
+        assert (await a.admit("maritime", 2, friend="v-friend")).instance == first  # the friend's is full now
+    finally:
+        for n in (a, b, brief):
+            await n.stop()
+
+
+async def test_a_process_that_stops_leaves_the_directory(nats_server: NatsServer) -> None:
+    a = await node(nats_server, "a")
+    b = await node(nats_server, "b")
+    await b.open_instance("silk-road", 10)
+    await b.stop()
+    try:
+        assert set(await a.processes()) == {"a"}
+        assert (await a.hall("silk-road")).instances == ()
+        ticket = await a.admit("silk-road", 10)  # no live instance: one opens here
+        assert (ticket.instance.id, ticket.instance.process) == ("silk-road-i2", "a")
+    finally:
+        await a.stop()
+
+
+async def test_no_nats_is_a_clear_error() -> None:
+    from server.cluster.local import free_port
+
+    with pytest.raises(ClusterUnavailable, match="does not answer"):
+        await ClusterNode(f"nats://127.0.0.1:{free_port()}", "ws://x/", 10).start(connect_timeout=1.5)
+
+
+def test_500_joins_at_once_across_processes_never_exceed_the_cap(nats_server: NatsServer) -> None:
+    """Five processes ask for 100 seats each in the same instant, cap 100: the first instance
+    takes exactly 100, the rest go to overflow instances the directory opens (one per
+    process at most), no instance is ever over its cap, and a 501st visitor is refused."""
+    start_at = time.time() + 4.0
+    procs = [subprocess.Popen([sys.executable, str(ADMITTER), nats_server.url, f"p{i}", "silk-road", "100", "100",
+                               str(start_at), *(["open"] if i == 0 else [])],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(5)]
+    try:
+        results = [json.loads(proc.stdout.readline() or "null") for proc in procs]
+        assert all(results), [proc.stderr.read() for proc in procs if proc.poll() is not None]
+        admitted = [a for r in results for a in r["admitted"]]
+        assert len(admitted) == 500 and None not in admitted
+        per_instance = Counter(a["instance"] for a in admitted)
+        assert per_instance["silk-road-i1"] == 100
+        assert sorted(per_instance.values()) == [100] * 5
+        assert len({a["token"] for a in admitted}) == 500
+        by_process = Counter(a["process"] for a in admitted)
+        assert sorted(by_process.values()) == [100] * 5  # one instance of the hall per process
+
+        async def check() -> None:
+            probe = await node(nats_server, "probe", instances_per_hall=0)
+            try:
+                for instance_id in per_instance:
+                    seats = await probe.seats(instance_id)
+                    assert len(seats.pending) == 100 and seats.cap == 100
+                assert await probe.admit("silk-road", 100) is None  # every process has its instance, all full
+            finally:
+                await probe.stop()
+
+        asyncio.run(check())
+        print("took per process (s):", [round(r["took"], 2) for r in results])
+    finally:
+        for proc in procs:
+            proc.communicate(timeout=30)
+
+
+async def test_nats_restart_with_an_empty_store_rebuilds_the_directory(nats_factory) -> None:
+    server = nats_factory()
+    a = await node(server, "a", heartbeat=0.3)
+    b = await node(server, "b", heartbeat=0.3)
+    try:
+        first = await a.open_instance("silk-road", 10)
+        ticket = await b.admit("silk-road", 10)
+        assert await a.confirm(ticket, "v-1", "Bolat")
+        await b.open_instance("maritime", 10)
+        server.kill()
+        import shutil
+
+        shutil.rmtree(server.root / "jetstream")  # the store is lost with it
+        server.start()
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                if (set(await a.processes()) == {"a", "b"} and (await a.hall("silk-road")).instances == (first,)
+                        and (await a.seats(first.id)).held == {"a": 1} and await b.find("v-1") is not None
+                        and [i.id for i in (await a.hall("maritime")).instances] == ["maritime-i1"]):
+                    break
+            except Exception:
+                pass
+            assert time.monotonic() < deadline, "the directory did not rebuild within 15 s"
+            await asyncio.sleep(0.2)
+        assert a.rebuilds >= 1 and b.rebuilds >= 1
+        assert (await b.admit("silk-road", 10)).instance == first  # admission works again
+    finally:
+        await a.stop()
+        await b.stop()
