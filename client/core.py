@@ -247,6 +247,46 @@ class ClientCore:
         self._require_joined()
         self._send(p.QueryInventory())
 
+    # cards and meetings (answers arrive as client.events.PEOPLE_EVENTS)
+
+    def set_card(self, name: str, company: str, country: str, role: str, language: str, timezone: str,
+                 email: str | None = None, phone: str | None = None) -> None:
+        self._require_joined()
+        self._send(p.SetCard(name, company, country, role, language, timezone, email, phone))
+
+    def offer_card(self, entity: int) -> None:
+        self._require_joined()
+        self._send(p.OfferCard(entity))
+
+    def answer_card(self, exchange_id: str, accept: bool) -> None:
+        self._require_joined()
+        self._send(p.AnswerCard(exchange_id, accept))
+
+    def list_slots(self, booth: str) -> None:
+        self._require_joined()
+        self._send(p.ListSlots(booth))
+
+    def publish_slot(self, starts_at: float, minutes: int) -> None:
+        """Booth staff: available from ``starts_at`` (UTC seconds) for ``minutes``."""
+        self._require_joined()
+        self._send(p.PublishSlot(starts_at, minutes))
+
+    def book_slot(self, slot_id: str) -> None:
+        self._require_joined()
+        self._send(p.BookSlot(slot_id))
+
+    def cancel_booking(self, booking_id: str) -> None:
+        self._require_joined()
+        self._send(p.CancelBooking(booking_id))
+
+    def reschedule_booking(self, booking_id: str, slot_id: str) -> None:
+        self._require_joined()
+        self._send(p.RescheduleBooking(booking_id, slot_id))
+
+    def view_product(self, booth: str, sku: str) -> None:
+        self._require_joined()
+        self._send(p.ViewProduct(booth, sku))
+
     def bye(self) -> None:
         """Leave for good: the avatar goes at once and the resume token dies."""
         if self.state is ClientState.JOINED:
@@ -325,6 +365,8 @@ class ClientCore:
                 return [ev.ErrorReceived(message.code, message.message, message.ref)]
             case p.ExpoUpdate():
                 return self._expo_update(message)
+            case _ if type(message) in ev.PEOPLE_EVENTS:
+                return [ev.PEOPLE_EVENTS[type(message)](message)]
             case p.Closing():
                 if message.code in FINAL_CLOSINGS:
                     self.resume_token = None

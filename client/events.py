@@ -155,3 +155,53 @@ Event = (
     | OrderUpdated | ReceiptReceived | StockReceived | InventoryReceived | BoothEffectSeen | ErrorReceived
     | ProtocolViolation | Closed | Disconnected
 )
+
+
+# Cards and meetings (protocol/people.py): each record carries its server message.
+
+
+@dataclass(frozen=True, slots=True)
+class CardSaved:
+    message: p.CardSaved
+
+
+@dataclass(frozen=True, slots=True)
+class CardOffered:
+    """Someone offers their card; answer with ``core.answer_card``. Their card comes only
+    after you accept."""
+
+    message: p.CardOffered
+
+
+@dataclass(frozen=True, slots=True)
+class CardAnswered:
+    message: p.CardAnswer
+
+
+@dataclass(frozen=True, slots=True)
+class CardShown:
+    message: p.CardShown
+
+
+@dataclass(frozen=True, slots=True)
+class SlotsReceived:
+    message: p.Slots
+
+
+@dataclass(frozen=True, slots=True)
+class BookingUpdated:
+    message: p.Booking
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingReminded:
+    """A meeting starts in a few minutes: offer to walk to ``message.booth``."""
+
+    message: p.MeetingReminder
+
+
+PEOPLE_EVENTS: dict[type, type] = {
+    p.CardSaved: CardSaved, p.CardOffered: CardOffered, p.CardAnswer: CardAnswered, p.CardShown: CardShown,
+    p.Slots: SlotsReceived, p.Booking: BookingUpdated, p.MeetingReminder: MeetingReminded,
+}
+PeopleEvent = CardSaved | CardOffered | CardAnswered | CardShown | SlotsReceived | BookingUpdated | MeetingReminded

@@ -8,6 +8,7 @@ from .errors import ErrorCode, ProtocolError
 from .limits import PROTOCOL_VERSION
 from .messages import *  # noqa: F403
 from .messages import CLIENT_MESSAGES, SERVER_MESSAGES, Message
+from .people import *  # noqa: F403  (cards, exchange, meetings: registered in the same tables)
 from .quantise import dequantise_position, dequantise_yaw, quantise_position, quantise_yaw, wrap_yaw_delta
 
 __all__ = [

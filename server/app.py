@@ -31,6 +31,7 @@ from world.model import Expo
 from . import interest, sender, snapshots
 from .clock import Clock, MonotonicClock
 from .config import ServerConfig
+from .exhibitors import ExhibitorServices
 from .metrics import ServerMetrics
 from .sender import Sender, SendingTransport
 from .simulation import Peer, Simulation
@@ -128,6 +129,7 @@ class ExpoServer:
         self._watch_task: asyncio.Task | None = None
         self._sender: Sender | None = None
         self.commerce: Commerce | None = None  # when a bank is configured
+        self._exhibitors: ExhibitorServices | None = None
 
     @property
     def port(self) -> int:
@@ -146,6 +148,8 @@ class ExpoServer:
             log.info("send kernel ready", extra={"seconds": round(sender.warm(), 2)})
         if self.config.bank_url:
             await self._start_commerce()
+        self._exhibitors = ExhibitorServices(self.sim, self.config)
+        await self._exhibitors.start()
         if self.config.send_thread:
             self._sender = Sender(asyncio.get_running_loop(), self.metrics.send_seconds.observe)
         self._server = await serve(
@@ -222,6 +226,8 @@ class ExpoServer:
             await self._webhook_task
         if self.commerce is not None:
             await self.commerce.close()
+        if self._exhibitors is not None:
+            await self._exhibitors.stop()
         if self._sender is not None:
             self._sender.stop()
         log.info("stopped")

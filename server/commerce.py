@@ -182,6 +182,7 @@ class Commerce:
             self.metrics.orders.labels("refused").inc()
             self._send_status(order)
         else:
+            self.outlet.order_recorded(order, paid=False)
             await self._request_intent(order.id)
 
     def _place(self, record: OrderRecord, limit_per_visitor: int) -> tuple[str, OrderRecord]:
@@ -266,6 +267,7 @@ class Commerce:
         if state == "succeeded":
             fulfilled = await self.db.run(self.store.fulfil, order_id, intent_id, self.wall())
             if fulfilled is not None:
+                self.outlet.order_recorded(fulfilled, paid=True)
                 self._on_fulfilled(fulfilled)
         elif state in ("canceled", "expired"):
             status = release_as or state

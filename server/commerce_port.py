@@ -9,10 +9,13 @@ implementation (PostgreSQL, another process) fits the same two interfaces.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import protocol as p
 from world.model import Expo
+
+if TYPE_CHECKING:
+    from .store import OrderRecord
 
 CommerceRequest = p.Order | p.OrderPaid | p.CancelOrder | p.QueryInventory | p.QueryStock
 COMMERCE_REQUESTS = (p.Order, p.OrderPaid, p.CancelOrder, p.QueryInventory, p.QueryStock)
@@ -46,4 +49,9 @@ class CommerceOutlet(Protocol):
 
     def server_time(self, wall: float) -> float:
         """A wall-clock instant (unix seconds) on the server clock the protocol speaks."""
+        ...
+
+    def order_recorded(self, order: OrderRecord, paid: bool) -> None:
+        """An order was placed (``paid`` False) or fulfilled after payment: for the booth's
+        analytics and leads."""
         ...

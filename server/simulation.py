@@ -12,6 +12,7 @@ import itertools
 import logging
 import math
 import secrets
+import time
 import unicodedata
 from collections import deque
 from collections.abc import Callable
@@ -26,12 +27,14 @@ from world.manifest import to_manifest
 from world.model import Expo
 from world.motion import PORTAL_COOLDOWN, HallGeometry, portal_hops, step
 
+from .analytics.recorder import ActivityRecorder
 from .avatars import AvatarTable
 from .clock import Clock
 from .commerce_port import COMMERCE_REQUESTS, CommerceDesk
 from .config import ServerConfig
 from .interest import InterestManager
 from .metrics import ServerMetrics
+from .people.desk import PeopleDesk
 from .ratelimit import TokenBucket
 from .snapshots import FrameEncoder, SentTable
 from .staff import booth_of_pass
@@ -112,6 +115,7 @@ class Simulation:
         clock: Clock,
         metrics: ServerMetrics | None = None,
         token: Callable[[], str] = lambda: secrets.token_urlsafe(18),
+        wall: Callable[[], float] = time.time,  # UTC seconds, for analytics events
     ) -> None:
         self.config = config
         self.clock = clock
@@ -129,6 +133,8 @@ class Simulation:
         self.peers: set[Peer] = set()
         self.tick_count = 0
         self.commerce: CommerceDesk | None = None  # set when a bank is configured
+        self.activity = ActivityRecorder(expo, config.max_clients, wall)  # booth analytics, drained by the shell
+        self.people: PeopleDesk | None = None  # cards and meetings (server.people.service), set by the shell
 
     def _use_expo(self, expo: Expo) -> None:
         self.expo = expo
@@ -144,6 +150,7 @@ class Simulation:
         av = self.avatars
         old_halls = [hall.id for hall in self.expo.halls]
         self._use_expo(expo)
+        self.activity.rezone(expo)
         for slot in np.flatnonzero(av.active).tolist():
             hall = self.hall_index.get(old_halls[av.hall[slot]])
             if hall is None:
@@ -236,6 +243,12 @@ class Simulation:
                 peer.close_request = (None, "goodbye")  # a normal close, no Closing frame
             case p.QueryStock() | p.Order() | p.OrderPaid() | p.CancelOrder() | p.QueryInventory():
                 self._commerce(session, message)
+            case p.ViewProduct():
+                self._view_product(session, message)
+            case _ if isinstance(message, p.PEOPLE_CLIENT_MESSAGES):
+                if self.people is None:
+                    raise p.ProtocolError(p.ErrorCode.NOT_ALLOWED, "cards and meetings are not available on this server")
+                self.people.handle(session, message)
 
     # ------------------------------------------------------------------ joining
 
@@ -283,6 +296,7 @@ class Simulation:
         self.by_token[session.resume_token] = session
         self.by_slot[slot] = session
         self.by_visitor[session.visitor_id] = session
+        self.activity.join(slot, session.visitor_id)
         self.metrics.joins.inc()
         log.info("join", extra={"session": session.id, "visitor": name, "entity": session.entity})
         self._attach(peer, session)
@@ -331,6 +345,7 @@ class Simulation:
             del self.by_visitor[session.visitor_id]
         self.sent.forget_observer(session.slot)
         self.interest.forget(session.slot)
+        self.activity.leave(session.slot)
         self.avatars.remove(session.slot)
         self.metrics.leaves.labels(why).inc()
         log.info("leave", extra={"session": session.id, "visitor": session.name, "why": why})
@@ -425,12 +440,22 @@ class Simulation:
                 raise p.ProtocolError(p.ErrorCode.UNKNOWN_BOOTH, f"no booth {message.booth!r}")
             if isinstance(message, p.Order) and booth.product(message.sku) is None:
                 raise p.ProtocolError(p.ErrorCode.UNKNOWN_PRODUCT, f"{booth.exhibitor} sells no {message.sku!r}")
+            if isinstance(message, p.QueryStock):  # how a client opens a booth's catalogue
+                self.activity.catalogue_opened(session.visitor_id, booth.id)
         if self.commerce is not None:
             self.commerce.submit(session.visitor_id, message)
         elif isinstance(message, p.QueryStock):  # no bank: the world files' stock, for looking
             session.peer.send(p.Stock(booth.id, tuple((pr.sku, pr.stock) for pr in booth.catalogue)))
         else:
             raise p.ProtocolError(p.ErrorCode.NOT_ALLOWED, "purchases are not available: this server has no bank")
+
+    def _view_product(self, session: Session, message: p.ViewProduct) -> None:
+        booth = self.expo.booth(message.booth)
+        if booth is None:
+            raise p.ProtocolError(p.ErrorCode.UNKNOWN_BOOTH, f"no booth {message.booth!r}")
+        if booth.product(message.sku) is None:
+            raise p.ProtocolError(p.ErrorCode.UNKNOWN_PRODUCT, f"{booth.exhibitor} sells no {message.sku!r}")
+        self.activity.product_viewed(session.visitor_id, booth.id, message.sku)
 
     # ------------------------------------------------------------------ what commerce may do (CommerceOutlet)
 
@@ -446,6 +471,8 @@ class Simulation:
         self.tick_count += 1
         self._expire(now)
         self._move(now)
+        live = np.flatnonzero(self.avatars.active)
+        self.activity.observe(live, self.avatars.pos[live], self.avatars.hall[live])
         observers, targets = self.interest.visible_pairs(self.avatars.pos, self.avatars.hall, self.avatars.active)
         self._send_snapshots(now, observers, targets)
 
@@ -557,6 +584,13 @@ class Simulation:
             if snapshot > enter:
                 out.append(data[enter:snapshot])
             out.append(data[snapshot:end])
+
+    def order_recorded(self, order: Any, paid: bool) -> None:
+        if paid:
+            self.activity.order_paid(order)
+        else:
+            buyer = self.by_visitor.get(order.visitor)
+            self.activity.order_placed(order, buyer.name if buyer is not None else order.visitor)
 
     def announce_sale(self, booth_id: str, visitor: str) -> None:
         """Everyone near the booth sees a sale happen there (the buyer's avatar, if here)."""

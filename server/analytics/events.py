@@ -2,8 +2,8 @@
 
 The log is append-only; every figure an exhibitor sees is an aggregation of it, so figures
 can be recomputed from scratch and tested exactly. Times are UTC seconds since the epoch
-(the server's wall clock), never local times. Visitors are keyed by ``visitor_id``, the
-identity the session proves (see ``server.people.identity``), never by display name.
+(the server's wall clock), never local times. Visitors are keyed by the session's
+``visitor_id``, the identity it proves, never by display name.
 """
 
 from __future__ import annotations

@@ -61,11 +61,23 @@ class Exchange:
     id: str
     offerer: str  # visitor ids
     recipient: str
-    booth: str | None  # the booth it happened at, when the recipient is its staff
+    booth: str | None  # the booth whose staff member is one of the two (a lead for that booth)
     state: ExchangeState
     offered_at: float
     expires_at: float
     answered_at: float | None = None
+    staff: str | None = None  # which of the two is the booth's staff member, with ``booth``
+
+    def __post_init__(self) -> None:
+        assert (self.booth is None) == (self.staff is None), "booth and staff go together"
+        assert self.staff in (None, self.offerer, self.recipient), "the staff member is one of the two"
+
+    @property
+    def lead_visitor(self) -> str | None:
+        """The visitor who becomes the booth's lead: the one who is not its staff."""
+        if self.staff is None:
+            return None
+        return self.recipient if self.staff == self.offerer else self.offerer
 
 
 class ExchangeRefused(Exception):
@@ -99,9 +111,11 @@ class CardExchanges:
 
     # ------------------------------------------------------------------ moves
 
-    def offer(self, offerer: str, recipient: str, booth: str | None, offerer_has_card: bool) -> Exchange:
+    def offer(self, offerer: str, recipient: str, booth: str | None, offerer_has_card: bool,
+              staff: str | None = None) -> Exchange:
         """Offer ``offerer``'s card to ``recipient``; returns the new (or, when the recipient
-        had offered first, the accepted) exchange."""
+        had offered first, the accepted) exchange. ``booth`` and ``staff`` name the booth
+        and which of the two is its staff member, when one is."""
         now = self.clock.now()
         if offerer == recipient:
             raise ExchangeRefused("not_allowed", "you cannot exchange cards with yourself")
@@ -125,7 +139,8 @@ class CardExchanges:
             bucket = self._buckets[offerer] = TokenBucket(self.rules.offer_rate, self.rules.offer_burst, self.clock)
         if not bucket.take():
             raise ExchangeRefused("rate_limited", "you are offering cards too fast; wait a moment")
-        x = Exchange(self._new_id(), offerer, recipient, booth, ExchangeState.OFFERED, now, now + self.rules.offer_ttl)
+        x = Exchange(self._new_id(), offerer, recipient, booth, ExchangeState.OFFERED, now, now + self.rules.offer_ttl,
+                     staff=staff)
         assert x.id not in self.exchanges, f"exchange id {x.id} reused"
         self._record(x)
         return x

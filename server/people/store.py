@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS cards (
     updated_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS exchanges (
     id TEXT PRIMARY KEY, offerer TEXT NOT NULL, recipient TEXT NOT NULL, booth TEXT,
-    state TEXT NOT NULL, offered_at REAL NOT NULL, expires_at REAL NOT NULL, answered_at REAL,
+    state TEXT NOT NULL, offered_at REAL NOT NULL, expires_at REAL NOT NULL, answered_at REAL, staff TEXT,
     CHECK (offerer <> recipient));
 CREATE TABLE IF NOT EXISTS touches (
     booth TEXT NOT NULL, visitor TEXT NOT NULL, display_name TEXT NOT NULL, at REAL NOT NULL,
@@ -74,7 +74,9 @@ class PeopleStore(Protocol):
     def slots(self, booth: str, after: float) -> list[tuple[Slot, bool]]: ...
     def book(self, booking_id: str, slot_id: str, visitor: str, visitor_name: str, now: float) -> Booking: ...
     def cancel(self, booking_id: str, by: str) -> Booking: ...
-    def reschedule(self, booking_id: str, new_booking_id: str, slot_id: str, visitor: str, now: float) -> Booking: ...
+    def reschedule(self, booking_id: str, new_booking_id: str, slot_id: str, visitor: str,
+                   now: float) -> tuple[Booking, Booking]: ...
+    def card_holders(self) -> list[str]: ...
     def bookings_of(self, visitor: str) -> list[Booking]: ...
     def take_due_reminders(self, now: float, lead: float) -> list[Booking]: ...
     def close(self) -> None: ...
@@ -104,6 +106,9 @@ class SQLitePeopleStore:
     def card(self, visitor: str) -> Card | None:
         return self.cards([visitor]).get(visitor)
 
+    def card_holders(self) -> list[str]:
+        return [row[0] for row in self.db.execute("SELECT visitor FROM cards")]
+
     def cards(self, visitors: Sequence[str]) -> dict[str, Card]:
         found = {}
         for i in range(0, len(visitors), 500):
@@ -117,7 +122,7 @@ class SQLitePeopleStore:
 
     def save_exchange(self, exchange: Exchange) -> None:
         with self._transaction() as db:
-            db.execute("INSERT OR REPLACE INTO exchanges VALUES (?, ?, ?, ?, ?, ?, ?, ?)", _values(exchange))
+            db.execute("INSERT OR REPLACE INTO exchanges VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", _values(exchange))
 
     def exchanges(self) -> list[Exchange]:
         rows = self.db.execute("SELECT * FROM exchanges ORDER BY offered_at, rowid")
@@ -197,15 +202,17 @@ class SQLitePeopleStore:
             db.execute("UPDATE bookings SET status = 'cancelled' WHERE id = ?", (booking_id,))
         return self._booking(booking_id)
 
-    def reschedule(self, booking_id: str, new_booking_id: str, slot_id: str, visitor: str, now: float) -> Booking:
+    def reschedule(self, booking_id: str, new_booking_id: str, slot_id: str, visitor: str,
+                   now: float) -> tuple[Booking, Booking]:
         """Move a visitor's booking to another slot, in one transaction: on any refusal
-        the old booking stands."""
+        the old booking stands. The old booking (cancelled) and the new."""
         with self._transaction() as db:
             old = self._booking(booking_id)
             if old is None or old.visitor != visitor or old.status is not BookingStatus.BOOKED:
                 raise MeetingError("unknown", f"you have no live booking {booking_id!r}")
             db.execute("UPDATE bookings SET status = 'cancelled' WHERE id = ?", (booking_id,))
-            return self._book(new_booking_id, slot_id, visitor, old.visitor_name, now)
+            new = self._book(new_booking_id, slot_id, visitor, old.visitor_name, now)
+        return self._booking(booking_id), new
 
     def bookings_of(self, visitor: str) -> list[Booking]:
         """A visitor's bookings, and those of the slots they host."""

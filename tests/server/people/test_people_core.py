@@ -72,7 +72,7 @@ def exchanges(**rules):
 
 def test_cards_are_seen_only_after_both_consent_and_a_third_sees_nothing():
     clock, book = exchanges()
-    x = book.offer("ana", "bo", "b1", offerer_has_card=True)
+    x = book.offer("ana", "bo", "b1", offerer_has_card=True, staff="bo")
     assert x.state is ExchangeState.OFFERED
     assert not book.may_see("bo", "ana") and not book.may_see("ana", "bo")  # the offer alone shows nothing
     clock.advance(5)

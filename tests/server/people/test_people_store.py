@@ -34,12 +34,14 @@ def test_cards_round_trip_and_are_replaced(store, tmp_path):
     again = SQLitePeopleStore(tmp_path / "people.db")
     assert again.card("v1") == make_card("Li Wei", "Silk Co", "CN", "Buyer", "zh-Hans", "Asia/Shanghai")
     assert again.card("v2") is None and again.cards([f"v{i}" for i in range(1200)]).keys() == {"v1"}
+    assert again.card_holders() == ["v1"]
 
 
 def test_exchanges_survive_a_restart_with_their_consent(store, tmp_path):
     clock = ManualClock(T0)
     book = CardExchanges(clock)
-    x = book.offer("ana", "bo", "b1", True)
+    x = book.offer("ana", "bo", "b1", True, staff="bo")
+    assert x.lead_visitor == "ana"
     store.save_exchange(x)
     store.save_exchange(book.answer(x.id, "bo", True))
     y = book.offer("cy", "bo", None, True)
@@ -47,7 +49,7 @@ def test_exchanges_survive_a_restart_with_their_consent(store, tmp_path):
     again = CardExchanges(clock, new_id=lambda: "z")
     again.load(SQLitePeopleStore(tmp_path / "people.db").exchanges())
     assert again.may_see("ana", "bo") and not again.may_see("cy", "bo")
-    assert again.exchanges[y.id] == y
+    assert again.exchanges[y.id] == y and again.exchanges[x.id].staff == "bo"
 
 
 def test_a_touch_counts_once_and_notes_and_rating_stay(store):
@@ -103,8 +105,8 @@ def test_rescheduling_moves_the_booking_or_leaves_it_where_it_was(store):
     with pytest.raises(MeetingError, match="someone else"):
         store.reschedule("k1", "k1b", "s2", "v1", T0)
     assert [(b.id, b.status) for b in store.bookings_of("v1")] == [("k1", BookingStatus.BOOKED)]
-    moved = store.reschedule("k1", "k1b", "s1", "v1", T0)
-    assert moved.slot.id == "s1"
+    old, moved = store.reschedule("k1", "k1b", "s1", "v1", T0)
+    assert moved.slot.id == "s1" and (old.id, old.status) == ("k1", BookingStatus.CANCELLED)
     assert [(b.id, b.status) for b in store.bookings_of("v1")] == [("k1", BookingStatus.CANCELLED), ("k1b", BookingStatus.BOOKED)]
     assert [t for _, t in store.slots("b1", T0)] == [False, True, True]
 

@@ -1,0 +1,120 @@
+"""What the simulation tells analytics, sans I/O: it calls these from the tick and from
+message handlers; the events and position samples wait in memory until the shell's writer
+(``server.analytics.writer``) takes them to the event log from its database thread.
+
+Times are the injected wall clock's (UTC seconds), read once per tick, so every event of a
+tick carries the same time and dwell times are whole ticks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from server.people.leads import LeadSource, Touch
+from world.model import BoothKind, Expo
+
+from .events import Event, EventKind, PositionSample
+from .heatmap import PositionSampler
+from .presence import BoothZones, PresenceTracker
+
+MAX_PENDING_EVENTS = 200_000  # beyond this the writer is stuck: the oldest are dropped, and counted
+
+
+@dataclass(frozen=True, slots=True)
+class SampleBatch:
+    """Every joined avatar's position at one whole second, as arrays (cheap in the tick)."""
+
+    at: float
+    visitors: tuple[str, ...]
+    halls: np.ndarray  # hall index per visitor
+    pos: np.ndarray  # (n, 2)
+
+    def samples(self, hall_ids: tuple[str, ...]) -> list[PositionSample]:
+        return [PositionSample(self.at, v, hall_ids[h], float(x), float(y))
+                for v, h, (x, y) in zip(self.visitors, self.halls.tolist(), self.pos.tolist())]
+
+
+class ActivityRecorder:
+    def __init__(self, expo: Expo, capacity: int, wall: Callable[[], float]) -> None:
+        self.wall = wall
+        self.expo = expo
+        self.hall_ids = tuple(h.id for h in expo.halls)
+        self.presence = PresenceTracker(BoothZones.of(expo), capacity)
+        self.sampler = PositionSampler()
+        self.events: list[Event] = []
+        self.samples: list[SampleBatch] = []
+        self.touches: list[Touch] = []  # leads from orders, for the people store
+        self.dropped = 0
+
+    # ------------------------------------------------------------------ from the simulation
+
+    def join(self, slot: int, visitor: str) -> None:
+        self.presence.join(slot, visitor)
+
+    def leave(self, slot: int) -> None:
+        self._add(self.presence.leave(slot, self.wall()))
+
+    def rezone(self, expo: Expo) -> None:
+        self.expo = expo
+        self.hall_ids = tuple(h.id for h in expo.halls)
+        self._add(self.presence.rezone(BoothZones.of(expo), self.wall()))
+
+    def end_visits(self) -> None:
+        """The server is stopping: every visit in progress ends now."""
+        self._add(self.presence.rezone(self.presence.zones, self.wall()))
+
+    def observe(self, slots: np.ndarray, pos: np.ndarray, halls: np.ndarray) -> None:
+        """The joined avatars after a tick's movement."""
+        now = self.wall()
+        self._add(self.presence.update(now, slots, pos, halls))
+        at = self.sampler.due(now)
+        if at is not None and len(slots):
+            visitors = tuple(self.presence.visitor[s] for s in slots.tolist())
+            self.samples.append(SampleBatch(at, visitors, halls.copy(), pos.copy()))
+
+    def catalogue_opened(self, visitor: str, booth_id: str) -> None:
+        booth = self.expo.booth(booth_id)
+        if booth is not None and booth.kind is BoothKind.EXHIBITOR:
+            self.record(Event(self.wall(), EventKind.CATALOGUE_OPENED, visitor, booth.id, booth.hall))
+
+    def product_viewed(self, visitor: str, booth_id: str, sku: str) -> None:
+        booth = self.expo.booth(booth_id)
+        if booth is not None:
+            self.record(Event(self.wall(), EventKind.PRODUCT_VIEWED, visitor, booth.id, booth.hall, sku=sku))
+
+    def order_placed(self, order: Any, display_name: str) -> None:
+        """From the commerce seam (a ``server.store.OrderRecord``): the order is also a
+        touch of the visitor's lead at the booth."""
+        now = self._order(EventKind.ORDER_PLACED, order)
+        self.touches.append(Touch(order.booth, order.visitor, display_name, now, LeadSource.ORDER, order.id))
+
+    def order_paid(self, order: Any) -> None:
+        self._order(EventKind.ORDER_PAID, order)
+
+    def _order(self, kind: EventKind, order: Any) -> float:
+        booth = self.expo.booth(order.booth)
+        now = self.wall()
+        self.record(Event(now, kind, order.visitor, order.booth, booth.hall if booth else "", sku=order.sku,
+                          amount_minor=order.amount_minor, currency=order.currency, ref=order.id))
+        return now
+
+    def record(self, event: Event) -> None:
+        self._add([event])
+
+    # ------------------------------------------------------------------ to the writer
+
+    def drain(self) -> tuple[list[Event], list[SampleBatch], list[Touch]]:
+        events, samples, touches = self.events, self.samples, self.touches
+        self.events, self.samples, self.touches = [], [], []
+        return events, samples, touches
+
+    def _add(self, events: list[Event]) -> None:
+        self.events += events
+        excess = len(self.events) - MAX_PENDING_EVENTS
+        if excess > 0:
+            del self.events[:excess]
+            self.dropped += excess

@@ -1,0 +1,61 @@
+"""The shell side of the recorder: every ``interval`` seconds, take what the simulation
+recorded to the event log, on the database thread. Events recorded in the last interval
+before a crash are lost; events a person was told about (a card exchanged, a meeting
+booked) are written and committed before they are told (see ``server.people.service``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from server.dbthread import DatabaseThread
+
+from server.people.leads import Touch
+from server.people.store import PeopleStore
+
+from .events import Event
+from .recorder import ActivityRecorder, SampleBatch
+from .store import EventLog
+
+log = logging.getLogger("expo.analytics")
+
+FLUSH_INTERVAL = 0.25
+
+
+class ActivityWriter:
+    def __init__(self, recorder: ActivityRecorder, events: EventLog, db: DatabaseThread,
+                 people: PeopleStore | None = None, interval: float = FLUSH_INTERVAL) -> None:
+        self.recorder = recorder
+        self.log = events
+        self.people = people
+        self.db = db
+        self.interval = interval
+        self.written = 0
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            await self.flush()
+
+    async def flush(self) -> None:
+        events, batches, touches = self.recorder.drain()
+        if not events and not batches and not touches:
+            return
+        try:
+            await self.db.run(self._write, events, batches, self.recorder.hall_ids)
+        except Exception:
+            log.exception("events not written; keeping them for the next try", extra={"events": len(events)})
+            self.recorder.events[:0] = events
+            self.recorder.samples[:0] = batches
+            self.recorder.touches[:0] = touches
+            return
+        self.written += len(events)
+        if self.people is not None and touches:
+            await self.db.run(self._touch, touches)  # each counts once: a retry after a failure is harmless
+
+    def _write(self, events: list[Event], batches: list[SampleBatch], hall_ids: tuple[str, ...]) -> None:
+        self.log.append(events, [s for batch in batches for s in batch.samples(hall_ids)])
+
+    def _touch(self, touches: list[Touch]) -> None:
+        for t in touches:
+            self.people.add_touch(t)

@@ -1,0 +1,57 @@
+"""A visitor on a real socket speaking the project's protocol, for the people tests."""
+
+from __future__ import annotations
+
+import time
+
+from contextlib import ExitStack
+
+from websockets.sync.client import ClientConnection, connect
+
+import protocol as p
+
+
+class WireVisitor:
+    """Joins as ``name`` on a connection that ``stack`` closes."""
+
+    def __init__(self, stack: ExitStack, url: str, name: str, staff_pass: str | None = None) -> None:
+        self.ws: ClientConnection = stack.enter_context(connect(url, max_size=2**22))
+        self.name = name
+        self.inbox: list[p.Message] = []
+        self.send(p.Hello(p.PROTOCOL_VERSION, name, 0x336699, 1, None, staff_pass))
+        self.welcome = self.expect(p.Welcome)
+        self.entity = self.welcome.entity
+
+    def send(self, message: p.Message) -> None:
+        self.ws.send(p.encode(message))
+
+    def pump(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                self._take(self.ws.recv(timeout=left))
+            except TimeoutError:
+                return
+
+    def expect(self, kind: type, timeout: float = 5.0, where=lambda m: True):
+        """The first message of ``kind`` (satisfying ``where``) received so far or within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for i, m in enumerate(self.inbox):
+                if isinstance(m, kind) and where(m):
+                    return self.inbox.pop(i)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"{self.name}: no {kind.__name__} in {timeout} s; got {[type(m).__name__ for m in self.inbox]}")
+            try:
+                self._take(self.ws.recv(timeout=left))
+            except TimeoutError:
+                pass
+
+    def seen(self, *kinds: type) -> list[p.Message]:
+        return [m for m in self.inbox if isinstance(m, kinds)]
+
+    def _take(self, frame: bytes) -> None:
+        m = p.decode_server(frame)
+        if not isinstance(m, (p.Snapshot, p.Enter, p.Leave)):
+            self.inbox.append(m)
