@@ -17,6 +17,14 @@ class ErrorCode(str, Enum):
     NOT_ALLOWED = "not_allowed"  # e.g. an announcement from a non-staff visitor
     UNKNOWN_BOOTH = "unknown_booth"
     UNKNOWN_PRODUCT = "unknown_product"
+    # cards and meetings (protocol/people.py)
+    BAD_CARD = "bad_card"  # a card field is not acceptable (the message names it)
+    NO_CARD = "no_card"  # set your card first
+    COOLDOWN = "cooldown"  # they declined your card recently
+    EXPIRED = "expired"  # the offer is no longer open
+    UNKNOWN = "unknown"  # no such offer, slot or booking of yours
+    TAKEN = "taken"  # someone else booked that slot
+    CONFLICT = "conflict"  # it clashes with another slot or meeting of yours
     # refusals at hello: the server closes after sending them
     VERSION_MISMATCH = "version_mismatch"
     NAME_INVALID = "name_invalid"

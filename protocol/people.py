@@ -2,36 +2,28 @@
 
 Kept beside the core catalogue (``messages.py``) and registered in the same tables, with
 type numbers of their own (client 40-49, server 110-119) so the catalogue can grow without
-renumbering. Meeting times are UTC seconds since the epoch (wall clock), not server time:
+renumbering. Their error codes are in protocol/errors.py with the rest. Meeting times are UTC seconds since the epoch (wall clock), not server time:
 a meeting is at a time of day, and each person's client shows it in their own time zone.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any, ClassVar
 
 from .limits import MAX_NAME_LEN
-from .messages import ENTITY, ID, TOKEN, Message, _register
-from .messages import f  # protocol.fields (the package's own name 'fields' is dataclasses')
+from .messages import (
+    ENTITY,
+    ID,
+    TOKEN,
+    Message,
+    _register,
+    f,  # protocol.fields (the package's own name 'fields' is dataclasses')
+)
 
 CARD_TEXT = f.text(80)  # every card field is at most 80 characters
 UTC = f.number(0.0, 1e11)  # UTC seconds since the epoch
 CARD_FIELD_COUNT = 8
-
-
-class PeopleError(str, Enum):
-    """Codes of ``Error`` replies to these messages, beside the catalogue's own."""
-
-    BAD_CARD = "bad_card"  # a card field is not acceptable (the message names it)
-    NO_CARD = "no_card"  # set your card first
-    COOLDOWN = "cooldown"  # they declined your card recently
-    EXPIRED = "expired"  # the offer is no longer open
-    UNKNOWN = "unknown"  # no such offer, slot or booking of yours
-    TAKEN = "taken"  # someone else booked that slot
-    CONFLICT = "conflict"  # it clashes with another slot or meeting of yours
-    # and the catalogue's rate_limited, not_allowed, bad_field, unknown_booth, unknown_product
 
 
 def _card(value: Any, name: str) -> tuple:
@@ -240,7 +232,7 @@ PEOPLE_CLIENT_MESSAGES = (SetCard, OfferCard, AnswerCard, ListSlots, BookSlot, C
                           RescheduleBooking, PublishSlot)  # the ones server.people handles
 
 __all__ = [
-    "PeopleError", "SetCard", "OfferCard", "AnswerCard", "ListSlots", "BookSlot", "CancelBooking",
+    "SetCard", "OfferCard", "AnswerCard", "ListSlots", "BookSlot", "CancelBooking",
     "RescheduleBooking", "PublishSlot", "ViewProduct", "CardSaved", "CardOffered", "CardAnswer", "CardShown",
     "Slots", "Booking", "MeetingReminder", "PEOPLE_CLIENT_MESSAGES", "CARD_FIELD_COUNT",
 ]

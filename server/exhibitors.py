@@ -30,7 +30,7 @@ PEOPLE_FILE = "people.sqlite3"
 
 
 class ExhibitorServices:
-    def __init__(self, sim: "Simulation", config: "ServerConfig") -> None:
+    def __init__(self, sim: Simulation, config: ServerConfig) -> None:
         self.sim = sim
         self.db = DatabaseThread("expo-db")
         self.events = SQLiteEventLog(config.data_dir / EVENTS_FILE)

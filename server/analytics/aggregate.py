@@ -96,8 +96,10 @@ def all_booth_figures(events: Iterable[Event], booths: Iterable[str] = ()) -> di
             visits[e.booth] += 1
             hours[e.booth][int(e.at // 3600) % 24] += 1
         elif e.kind is EventKind.BOOTH_LEFT:
+            assert e.dwell is not None  # Event.problem() holds for every event
             dwells[e.booth].append(e.dwell)
         elif e.kind is EventKind.ORDER_PAID:
+            assert e.currency is not None and e.amount_minor is not None
             revenue[e.booth][e.currency] += e.amount_minor
     result = {}
     for booth in sorted(set(stage_visitors) | wanted):

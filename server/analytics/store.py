@@ -12,7 +12,7 @@ by construction: triggers refuse every UPDATE and DELETE of an event.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Protocol
@@ -71,6 +71,7 @@ class SQLiteEventLog:
                     f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
                     tuple(getattr(e, c) for c in COLUMNS),
                 )
+                assert cursor.lastrowid is not None
                 stored.append(replace(e, seq=cursor.lastrowid))
             db.executemany(
                 "INSERT INTO positions VALUES (?, ?, ?, ?, ?)", [(s.at, s.visitor, s.hall, s.x, s.y) for s in samples]
@@ -95,6 +96,7 @@ class SQLiteEventLog:
         return [row[0] for row in self.db.execute("SELECT DISTINCT booth FROM events ORDER BY booth")]
 
 
-def _event(row: Iterable) -> Event:
-    seq, at, kind, *rest = row
-    return Event(at, EventKind(kind), *rest, seq=seq)
+def _event(row: Sequence) -> Event:
+    """A row of ``events`` (seq first, then the fields in COLUMNS order) as its record."""
+    values = dict(zip(COLUMNS, row[1:]))
+    return Event(**{**values, "kind": EventKind(values["kind"]), "seq": row[0]})

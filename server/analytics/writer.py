@@ -9,7 +9,6 @@ import asyncio
 import logging
 
 from server.dbthread import DatabaseThread
-
 from server.people.leads import Touch
 from server.people.store import PeopleStore
 
@@ -57,5 +56,6 @@ class ActivityWriter:
         self.log.append(events, [s for batch in batches for s in batch.samples(hall_ids)])
 
     def _touch(self, touches: list[Touch]) -> None:
+        assert self.people is not None
         for t in touches:
             self.people.add_touch(t)

@@ -12,6 +12,6 @@ if TYPE_CHECKING:
 
 
 class PeopleDesk(Protocol):
-    def handle(self, session: "Session", message: p.Message) -> None:
+    def handle(self, session: Session, message: p.Message) -> None:
         """Take one of ``p.PEOPLE_CLIENT_MESSAGES``; a ProtocolError for what is refused at once."""
         ...

@@ -85,7 +85,7 @@ class ExchangeRefused(Exception):
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
-        self.code = code
+        self.code = code  # one of protocol.ErrorCode's values
         self.message = message
 
 
@@ -120,7 +120,7 @@ class CardExchanges:
         if offerer == recipient:
             raise ExchangeRefused("not_allowed", "you cannot exchange cards with yourself")
         if not offerer_has_card:
-            raise ExchangeRefused("not_allowed", "set your card before offering it")
+            raise ExchangeRefused("no_card", "set your card before offering it")
         if recipient in self._contacts.get(offerer, ()):
             raise ExchangeRefused("not_allowed", "you have exchanged cards already")
         if (offerer, recipient) in self._pending:
@@ -150,7 +150,7 @@ class CardExchanges:
         if x.recipient != by:
             raise ExchangeRefused("not_allowed", "only the one offered the card may answer")
         if accept and not has_card:
-            raise ExchangeRefused("not_allowed", "set your card before accepting: they would see nothing")
+            raise ExchangeRefused("no_card", "set your card before accepting: they would see nothing")
         now = self.clock.now()
         if x.state is ExchangeState.OFFERED and now >= x.expires_at:
             self._move(x, Move.EXPIRE, x.expires_at)
@@ -206,6 +206,7 @@ class CardExchanges:
             self._contacts.setdefault(x.offerer, set()).add(x.recipient)
             self._contacts.setdefault(x.recipient, set()).add(x.offerer)
         elif x.state is ExchangeState.DECLINED:
+            assert x.answered_at is not None, "a decline has its time"
             self._declined[pair] = x.answered_at
         assert not (x.state is ExchangeState.ACCEPTED and pair in self._pending)
 

@@ -164,5 +164,6 @@ def looked_at(events: Iterable[Event], booth: str) -> dict[str, tuple[str, ...]]
         if e.kind is EventKind.CATALOGUE_OPENED:
             seen.setdefault(e.visitor, {})["catalogue"] = None
         elif e.kind is EventKind.PRODUCT_VIEWED:
+            assert e.sku is not None
             seen.setdefault(e.visitor, {})[e.sku] = None
     return {visitor: tuple(items) for visitor, items in seen.items()}

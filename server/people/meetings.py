@@ -57,7 +57,7 @@ class Booking:
 class MeetingError(ValueError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
-        self.code = code
+        self.code = code  # one of protocol.ErrorCode's values
         self.message = message
 
 

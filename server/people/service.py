@@ -47,14 +47,14 @@ class WallClock:
 
 
 class PeopleService:
-    def __init__(self, sim: "Simulation", store: PeopleStore, events: EventLog, db: DatabaseThread,
-                 wall: Callable[[], float] = time.time, rules: ExchangeRules = ExchangeRules()) -> None:
+    def __init__(self, sim: Simulation, store: PeopleStore, events: EventLog, db: DatabaseThread,
+                 wall: Callable[[], float] = time.time, rules: ExchangeRules | None = None) -> None:
         self.sim = sim
         self.store = store
         self.events = events
         self.db = db
         self.wall = wall
-        self.exchanges = CardExchanges(WallClock(wall), rules, new_id=lambda: _new_id("xch"))
+        self.exchanges = CardExchanges(WallClock(wall), rules or ExchangeRules(), new_id=lambda: _new_id("xch"))
         self._has_card: set[str] = set()
         self._buckets: dict[str, TokenBucket] = {}
         self._tasks: set[asyncio.Task] = set()
@@ -75,7 +75,7 @@ class PeopleService:
 
     # ------------------------------------------------------------------ messages
 
-    def handle(self, session: "Session", message: p.Message) -> None:
+    def handle(self, session: Session, message: p.Message) -> None:
         """One message of PEOPLE_CLIENT_MESSAGES; a ProtocolError for what is refused at once."""
         me = session.visitor_id
         bucket = self._buckets.get(me)
@@ -89,7 +89,7 @@ class PeopleService:
                     card = make_card(message.name, message.company, message.country, message.role,
                                      message.language, message.timezone, message.email, message.phone)
                 except CardError as exc:
-                    raise p.ProtocolError(p.PeopleError.BAD_CARD, str(exc)) from None
+                    raise p.ProtocolError(p.ErrorCode.BAD_CARD, str(exc)) from None
                 self._spawn(session, message, self._set_card(session, me, card))
             case p.OfferCard():
                 self._offer(session, me, message)
@@ -112,7 +112,7 @@ class PeopleService:
             case p.RescheduleBooking():
                 self._spawn(session, message, self._reschedule(me, message.booking_id, message.slot_id))
 
-    def _offer(self, session: "Session", me: str, message: p.OfferCard) -> None:
+    def _offer(self, session: Session, me: str, message: p.OfferCard) -> None:
         target = next((s for s in self.sim.sessions.values() if s.entity == message.entity), None)
         av = self.sim.avatars
         if target is None or target is session or av.hall[target.slot] != av.hall[session.slot] or math.dist(
@@ -129,15 +129,11 @@ class PeopleService:
         try:
             return move(*args)
         except ExchangeRefused as exc:
-            code = {"cooldown": p.PeopleError.COOLDOWN, "expired": p.PeopleError.EXPIRED,
-                    "unknown": p.PeopleError.UNKNOWN, "rate_limited": p.ErrorCode.RATE_LIMITED}.get(exc.code)
-            if "set your card" in exc.message:
-                code = p.PeopleError.NO_CARD
-            raise p.ProtocolError(code or p.ErrorCode.NOT_ALLOWED, exc.message) from None
+            raise p.ProtocolError(p.ErrorCode(exc.code), exc.message) from None
 
     # ------------------------------------------------------------------ cards
 
-    async def _set_card(self, session: "Session", me: str, card: Card) -> None:
+    async def _set_card(self, session: Session, me: str, card: Card) -> None:
         await self.db.run(self.store.set_card, me, card, self.wall())
         self._has_card.add(me)
         self._send(session, p.CardSaved(card.as_tuple()))
@@ -162,8 +158,8 @@ class PeopleService:
 
     async def _accepted(self, x: Exchange) -> None:
         cards = await self.db.run(self.store.cards, [x.offerer, x.recipient])
-        if x.booth is not None:
-            lead = x.lead_visitor
+        lead = x.lead_visitor
+        if x.booth is not None and lead is not None:
             sessions = self._sessions(lead)
             card = cards.get(lead)
             name = sessions[0].name if sessions else (card.name[:24] if card else lead)
@@ -183,15 +179,15 @@ class PeopleService:
 
     # ------------------------------------------------------------------ meetings
 
-    async def _send_slots(self, session: "Session", booth: str) -> None:
+    async def _send_slots(self, session: Session, booth: str) -> None:
         rows = await self.db.run(self.store.slots, booth, self.wall())
         self._send(session, p.Slots(booth, tuple((s.id, s.host_name, s.starts_at, s.minutes, taken) for s, taken in rows)))
 
-    async def _publish(self, session: "Session", slot: Slot) -> None:
+    async def _publish(self, session: Session, slot: Slot) -> None:
         await self.db.run(self.store.publish_slot, slot, self.wall())
         await self._send_slots(session, slot.booth)
 
-    async def _book(self, session: "Session", me: str, slot_id: str) -> None:
+    async def _book(self, session: Session, me: str, slot_id: str) -> None:
         booking = await self.db.run(self.store.book, _new_id("bkg"), slot_id, me, session.name, self.wall())
         booth = self.sim.expo.booth(booking.slot.booth)
         await self._acknowledged(
@@ -241,26 +237,23 @@ class PeopleService:
             for s in self._sessions(b.slot.host):
                 self._send(s, p.MeetingReminder(b.id, b.slot.booth, b.visitor_name[:24], b.slot.starts_at, b.slot.minutes))
 
-    def _sessions(self, visitor: str | None) -> list["Session"]:
+    def _sessions(self, visitor: str | None) -> list[Session]:
         session = self.sim.by_visitor.get(visitor) if visitor is not None else None
         return [session] if session is not None and session.peer is not None else []
 
     @staticmethod
-    def _send(session: "Session", message: p.Message) -> None:
+    def _send(session: Session, message: p.Message) -> None:
         if session.peer is not None:
             session.peer.send(message)
 
-    def _spawn(self, session: "Session", request: p.Message, work: Coroutine) -> None:
+    def _spawn(self, session: Session, request: p.Message, work: Coroutine) -> None:
         """Run ``work``; a refusal from the store becomes an Error to the one who asked."""
 
         async def guarded() -> None:
             try:
                 await work
             except MeetingError as exc:
-                code = {"taken": p.PeopleError.TAKEN, "conflict": p.PeopleError.CONFLICT,
-                        "unknown": p.PeopleError.UNKNOWN, "rate_limited": p.ErrorCode.RATE_LIMITED,
-                        "bad_field": p.ErrorCode.BAD_FIELD}.get(exc.code, p.ErrorCode.NOT_ALLOWED)
-                self._send(session, p.Error(code.value, exc.message[:512], request.TYPE))
+                self._send(session, p.Error(p.ErrorCode(exc.code).value, exc.message[:512], request.TYPE))
             except Exception:
                 log.exception("people request failed", extra={"type": type(request).__name__})
                 self._send(session, p.Error(p.ErrorCode.NOT_ALLOWED.value, "that could not be done; try again", request.TYPE))

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import fields
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from server.sqlite import connect, transaction
 
@@ -157,7 +157,9 @@ class SQLitePeopleStore:
             if notes is not None:
                 db.execute("UPDATE leads SET notes = ? WHERE booth = ? AND visitor = ?", (check_notes(notes), booth, visitor))
             db.execute("UPDATE leads SET rating = ? WHERE booth = ? AND visitor = ?", (rating, booth, visitor))
-        return self._lead(booth, visitor)
+        lead = self._lead(booth, visitor)
+        assert lead is not None
+        return lead
 
     def _lead(self, booth: str, visitor: str) -> Lead | None:
         row = self.db.execute("SELECT * FROM leads WHERE booth = ? AND visitor = ?", (booth, visitor)).fetchone()
@@ -200,7 +202,7 @@ class SQLitePeopleStore:
             if booking.status is not BookingStatus.BOOKED:
                 raise MeetingError("not_allowed", "that booking is cancelled already")
             db.execute("UPDATE bookings SET status = 'cancelled' WHERE id = ?", (booking_id,))
-        return self._booking(booking_id)
+        return self._stored(booking_id)
 
     def reschedule(self, booking_id: str, new_booking_id: str, slot_id: str, visitor: str,
                    now: float) -> tuple[Booking, Booking]:
@@ -212,7 +214,7 @@ class SQLitePeopleStore:
                 raise MeetingError("unknown", f"you have no live booking {booking_id!r}")
             db.execute("UPDATE bookings SET status = 'cancelled' WHERE id = ?", (booking_id,))
             new = self._book(new_booking_id, slot_id, visitor, old.visitor_name, now)
-        return self._booking(booking_id), new
+        return self._stored(booking_id), new
 
     def bookings_of(self, visitor: str) -> list[Booking]:
         """A visitor's bookings, and those of the slots they host."""
@@ -221,7 +223,7 @@ class SQLitePeopleStore:
             "ORDER BY s.starts_at, b.id",
             (visitor, visitor),
         )
-        return [self._booking(r["id"]) for r in rows.fetchall()]
+        return [self._stored(r["id"]) for r in rows.fetchall()]
 
     def take_due_reminders(self, now: float, lead: float) -> list[Booking]:
         """Live bookings whose reminder is due, marked reminded in the same transaction (so
@@ -233,7 +235,7 @@ class SQLitePeopleStore:
                 (lead, now, now),
             ).fetchall()]
             db.executemany("UPDATE bookings SET reminded = 1 WHERE id = ?", [(i,) for i in ids])
-        return [self._booking(i) for i in ids]
+        return [self._stored(i) for i in ids]
 
     def _book(self, booking_id: str, slot_id: str, visitor: str, visitor_name: str, now: float) -> Booking:
         row = self.db.execute("SELECT * FROM slots WHERE id = ?", (slot_id,)).fetchone()
@@ -249,7 +251,13 @@ class SQLitePeopleStore:
             if "bookings.id" in str(exc):
                 raise MeetingError("conflict", f"booking id {booking_id!r} is used already") from None
             raise MeetingError("taken", "someone else has booked that slot") from None
-        return self._booking(booking_id)
+        return self._stored(booking_id)
+
+    def _stored(self, booking_id: str) -> Booking:
+        """A booking this transaction wrote or read, so it exists."""
+        booking = self._booking(booking_id)
+        assert booking is not None, booking_id
+        return booking
 
     def _booking(self, booking_id: str) -> Booking | None:
         row = self.db.execute(
@@ -267,7 +275,7 @@ class SQLitePeopleStore:
 _SLOT_FIELDS = tuple(fl.name for fl in fields(Slot))
 
 
-def _values(record: object) -> tuple:
+def _values(record: Any) -> tuple:
     return tuple(getattr(record, fl.name) for fl in fields(record))
 
 

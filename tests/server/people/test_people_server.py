@@ -12,11 +12,11 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from processes import BIN, free_port, start
+from wire import WireVisitor
 
 import protocol as p
-from processes import BIN, free_port, start
 from server.staff import issue_pass
-from wire import WireVisitor
 
 pytestmark = pytest.mark.e2e
 

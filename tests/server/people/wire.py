@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-
 from contextlib import ExitStack
 
 from websockets.sync.client import ClientConnection, connect
