@@ -23,9 +23,11 @@ from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import StringConstraints
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from . import idempotency
 from .bodylimit import DEFAULT_MAX_BODY, BodyLimit
@@ -33,8 +35,9 @@ from .clock import from_datetime
 from .delivery import Deliverer
 from .errors import BankError
 from .intents import IntentStatus
-from .ledger import MAX_AMOUNT
+from .ledger import INT64_MAX, MAX_AMOUNT
 from .schemas import (
+    CURRENCY_SCHEMA,
     AccountOut,
     CreateIntentRequest,
     CreateMerchantRequest,
@@ -52,12 +55,44 @@ from .storage import IntentQuery
 log = logging.getLogger("bank.api")
 T = TypeVar("T")
 
+#: Every status the bank answers with besides success, documented on every operation: schemathesis
+#: (tests/bank/test_bank_openapi.py) checks that no other status comes back.
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 422)
+    400: {"model": ErrorOut, "description": "invalid request (code says which rule)"},
+    401: {"model": ErrorOut, "description": "no or an unknown credential"},
+    403: {"model": ErrorOut, "description": "the credential may not do this"},
+    404: {"model": ErrorOut, "description": "no such object"},
+    405: {"model": ErrorOut, "description": "method not allowed on this path",
+          "headers": {"Allow": {"description": "the methods this path takes", "schema": {"type": "string"}}}},
+    409: {"model": ErrorOut, "description": "the object's state forbids it (e.g. insufficient_funds)"},
+    413: {"model": ErrorOut, "description": "request body over the limit (body_too_large)"},
+    422: {"model": ErrorOut, "description": "Idempotency-Key reused for a different request"},
+    429: {"model": ErrorOut, "description": "rate limited; retry after Retry-After seconds",
+          "headers": {"Retry-After": {"description": "seconds", "schema": {"type": "integer"}}}},
 }
+IDEMPOTENCY_HEADER = {
+    "name": "Idempotency-Key", "in": "header", "required": True,
+    "description": "required on every POST: a retry with the same key gets the first answer back (e.g. a UUID)",
+    "schema": {"type": "string", "minLength": 1, "maxLength": idempotency.MAX_KEY_LENGTH, "pattern": "^[!-~]+$"},
+}
+METADATA_FILTER = r"^[A-Za-z0-9_.-]{1,40}:.{0,500}$"
 
 
 _bearer = HTTPBearer(auto_error=False, description="the platform key, or a visitor's account token")
+
+
+def _since(text: str | None) -> int | None:
+    """An RFC 3339 date-time (what the schema's ``format: date-time`` means), as ms; 400 otherwise."""
+    if text is None:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        value = None
+    if value is None or "T" not in text.upper() or value.tzinfo is None:
+        raise BankError(400, "invalid_request", f"since: {text!r} is not an ISO 8601 date-time with a zone, "
+                                                "e.g. 2025-06-01T00:00:00Z")
+    return from_datetime(value)
 
 
 async def _principal(
@@ -74,7 +109,10 @@ async def _principal(
     return found
 
 
-async def _idempotency_key(key: Annotated[str | None, Header(alias="Idempotency-Key")] = None) -> str:
+async def _idempotency_key(key: Annotated[str | None, Header(alias="Idempotency-Key", include_in_schema=False)] = None
+                           ) -> str:
+    """Checked here, not by FastAPI, to answer ``idempotency_key_missing``; declared required in the
+    OpenAPI document by :func:`_document_idempotency` (the bank enforces it)."""
     if key is None:
         raise BankError(400, "idempotency_key_missing", "every POST needs an Idempotency-Key header (e.g. a UUID)")
     if not idempotency.valid_key(key):
@@ -185,7 +223,10 @@ def create_app(
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(exc.status_code, "http_error")
-        return await bank_error(request, BankError(exc.status_code, code, str(exc.detail)), exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, not only those of the route that matched
+            headers["Allow"] = ", ".join(sorted(_allowed_methods(app, request)))
+        return await bank_error(request, BankError(exc.status_code, code, str(exc.detail)), headers)
 
     @app.middleware("http")
     async def count(request: Request, call_next: Callable) -> Any:
@@ -235,7 +276,7 @@ def create_app(
 
     @app.get("/v1/accounts/me/transactions", response_model=EntryListOut, tags=["accounts"])
     async def my_entries(who: Who, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                         before: Annotated[int | None, Query(ge=1)] = None) -> JSONResponse:
+                         before: Annotated[int | None, Query(ge=1, le=INT64_MAX)] = None) -> JSONResponse:
         """Your ledger entries, newest first; page with ``before``."""
         return JSONResponse(await call(bank.account_entries, who, None, limit, before))
 
@@ -246,18 +287,21 @@ def create_app(
 
     @app.get("/v1/accounts/{account_id}/transactions", response_model=EntryListOut, tags=["accounts"])
     async def account_entries(account_id: str, who: Who, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                              before: Annotated[int | None, Query(ge=1)] = None) -> JSONResponse:
+                              before: Annotated[int | None, Query(ge=1, le=INT64_MAX)] = None) -> JSONResponse:
         return JSONResponse(await call(bank.account_entries, who, account_id, limit, before))
 
-    @app.post("/v1/merchant_accounts", status_code=201, response_model=AccountOut, tags=["accounts"])
+    @app.post("/v1/merchant_accounts", status_code=201, response_model=AccountOut, tags=["accounts"],
+              responses={200: {"model": AccountOut, "description": "a merchant with this reference exists: it"}})
     async def create_merchant(body: CreateMerchantRequest, request: Request, who: Who, key: Key) -> JSONResponse:
         """Platform only. With ``reference``, creating the same merchant again returns it (200)."""
         return respond(await call(bank.create_merchant, who, body.display_name, body.currency, body.reference,
                                   idem(who.scope, key, request, body.model_dump(mode="json"))))
 
     @app.get("/v1/fx/quote", response_model=QuoteOut, tags=["fx"])
-    async def quote(source: Annotated[str, Query(alias="from", min_length=3, max_length=3)],
-                    target: Annotated[str, Query(alias="to", min_length=3, max_length=3)],
+    async def quote(source: Annotated[str, Query(alias="from", min_length=3, max_length=3,
+                                                 json_schema_extra=CURRENCY_SCHEMA)],
+                    target: Annotated[str, Query(alias="to", min_length=3, max_length=3,
+                                                 json_schema_extra=CURRENCY_SCHEMA)],
                     amount: Annotated[int, Query(gt=0, le=MAX_AMOUNT, description="minor units of `to`")]
                     ) -> JSONResponse:
         """What a payer in ``from`` pays for ``amount`` of ``to`` (the spread is the fee, rounding favours the bank)."""
@@ -276,10 +320,12 @@ def create_app(
     async def list_intents(
         who: Who,
         status: IntentStatus | None = None,
-        since: Annotated[dt.datetime | None, Query(description="state changed at or after (ISO 8601)")] = None,
+        since: Annotated[str | None, Query(description="state changed at or after (ISO 8601 date-time)",
+                                           json_schema_extra={"format": "date-time"})] = None,
         merchant_account_id: str | None = None,
-        metadata: Annotated[list[str], Query(description="key:value, repeatable; all must match")] = [],  # noqa: B006
-        cursor: Annotated[int, Query(ge=0)] = 0,
+        metadata: Annotated[list[Annotated[str, StringConstraints(pattern=METADATA_FILTER)]],
+                            Query(description="key:value, repeatable; all must match")] = [],  # noqa: B006
+        cursor: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> JSONResponse:
         """Platform only, for reconciliation, e.g. ``?status=succeeded&since=2025-06-01T00:00:00Z``."""
@@ -289,7 +335,7 @@ def create_app(
             if not sep or not k:
                 raise BankError(400, "invalid_request", f"metadata filter {item!r} must look like key:value")
             pairs.append((k, v))
-        query = IntentQuery(status, from_datetime(since) if since else None, merchant_account_id, tuple(pairs),
+        query = IntentQuery(status, _since(since), merchant_account_id, tuple(pairs),
                             cursor, limit)
         return JSONResponse(await call(bank.list_intents, who, query))
 
@@ -316,4 +362,31 @@ def create_app(
                 deliverer.wake()
         return respond(reply)
 
+    _document_idempotency(app)
     return app
+
+
+def _allowed_methods(app: FastAPI, request: Request) -> set[str]:
+    methods: set[str] = set()
+    for route in app.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return methods
+
+
+def _document_idempotency(app: FastAPI) -> None:
+    """Declare the required ``Idempotency-Key`` header on every POST of the OpenAPI document."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            for path in schema["paths"].values():
+                if "post" in path:
+                    params = path["post"].setdefault("parameters", [])
+                    params.append(dict(IDEMPOTENCY_HEADER))
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -109,7 +109,7 @@ class PlatformClient(_Client):
     async def create_merchant(self, display_name: str, currency: str, reference: str | None = None, *,
                               idempotency_key: str | None = None) -> AccountOut:
         """With ``reference`` (e.g. the exhibitor id) a repeated call returns the same account."""
-        body = {"display_name": display_name, "currency": currency, "reference": reference}
+        body = {"display_name": display_name.strip(), "currency": currency, "reference": reference}
         return await self._call("POST", "/v1/merchant_accounts", AccountOut, json=body, idempotency_key=idempotency_key)
 
     async def get_account(self, account_id: str) -> AccountOut:
@@ -139,8 +139,8 @@ class PlatformClient(_Client):
         params: dict[str, Any] = {"limit": page_size, "cursor": 0}
         if status:
             params["status"] = status
-        if since:
-            params["since"] = since.isoformat()
+        if since:  # the bank speaks UTC: a naive datetime is taken as UTC
+            params["since"] = (since if since.tzinfo else since.replace(tzinfo=dt.timezone.utc)).isoformat()
         if merchant_account_id:
             params["merchant_account_id"] = merchant_account_id
         if metadata:
@@ -167,7 +167,7 @@ class VisitorClient(_Client):
     async def open_account(self, display_name: str, currency: str, *,
                            idempotency_key: str | None = None) -> OpenedAccountOut:
         opened = await self._call("POST", "/v1/accounts", OpenedAccountOut,
-                                  json={"display_name": display_name, "currency": currency},
+                                  json={"display_name": display_name.strip(), "currency": currency},
                                   idempotency_key=idempotency_key)
         self._credential = opened.token
         return opened

@@ -7,17 +7,44 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, StringConstraints, WithJsonSchema
 
+from .fx import CURRENCIES
 from .ledger import MAX_AMOUNT
 
 MAX_TTL_SECONDS = 24 * 3600
 
-Amount = Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT, description="minor units, e.g. cents; 1..10^12")]
-CurrencyCode = Annotated[StrictStr, Field(min_length=3, max_length=3, description="ISO 4217 code, e.g. MYR")]
-DisplayName = Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
-MetadataKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,40}$")]
+
+def _json_integer(value: object) -> object:
+    """An integer as JSON Schema means it: ``5`` or ``5.0``, never ``"5"``, ``true`` or ``5.5``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a JSON integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be a whole number")
+        return int(value)
+    return value
+
+
+#: Constraints go before the validator so the schema shows them as JSON Schema keywords.
+JSON_INTEGER = BeforeValidator(_json_integer)
+
+Amount = Annotated[int, Field(gt=0, le=MAX_AMOUNT, description="minor units, e.g. cents; 1..10^12"), JSON_INTEGER]
+#: The schema lists the served codes; any other is answered 400 ``unknown_currency`` by the bank itself.
+CURRENCY_SCHEMA = {"enum": list(CURRENCIES)}
+CurrencyCode = Annotated[StrictStr, Field(min_length=3, max_length=3, description="ISO 4217 code the bank serves, e.g. MYR",
+                                          json_schema_extra=CURRENCY_SCHEMA)]
+#: No whitespace at either end (the schema says what is checked: stripping would let a 90-character
+#: value the schema forbids through).
+DisplayName = Annotated[StrictStr, StringConstraints(min_length=1, max_length=80, pattern=r"^\S(.*\S)?$")]
+METADATA_KEY = r"^[A-Za-z0-9_.-]{1,40}$"
+MetadataKey = Annotated[str, StringConstraints(pattern=METADATA_KEY)]
 MetadataValue = Annotated[StrictStr, StringConstraints(max_length=500)]
+#: Written out because generators read patternProperties, not propertyNames.
+METADATA_SCHEMA = WithJsonSchema({
+    "type": "object", "maxProperties": 20, "additionalProperties": False,
+    "patternProperties": {METADATA_KEY: {"type": "string", "maxLength": 500}},
+})
 AccountId = Annotated[StrictStr, StringConstraints(min_length=1, max_length=64)]
 
 
@@ -46,10 +73,10 @@ class CreateIntentRequest(_In):
     merchant_account_id: AccountId
     amount: Amount
     currency: CurrencyCode = Field(description="must be the merchant account's currency")
-    metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=20)] = Field(
+    metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=20), METADATA_SCHEMA] = Field(
         default_factory=dict, description="e.g. order_id, booth, sku; listable with ?metadata=key:value"
     )
-    expires_in_seconds: Annotated[StrictInt, Field(ge=1, le=MAX_TTL_SECONDS)] | None = None
+    expires_in_seconds: Annotated[int, Field(ge=1, le=MAX_TTL_SECONDS), JSON_INTEGER] | None = None
     payer_account_id: AccountId | None = Field(None, description="if set, only this visitor may confirm")
 
 

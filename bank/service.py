@@ -323,8 +323,10 @@ class Bank:
             account = tx.account(account_id)
         if principal.role is Role.VISITOR and account_id != principal.account_id:
             raise BankError(403, "not_your_account", "a visitor can read only their own account")
-        if account is None or (principal.role is Role.PLATFORM and account.kind is not AccountKind.MERCHANT):
+        if account is None or account.kind.internal:
             raise _not_found("account", account_id)
+        if principal.role is Role.PLATFORM and account.kind is not AccountKind.MERCHANT:
+            raise BankError(403, "not_a_merchant_account", "the platform reads merchant accounts only")
         return _json(account_out(account))
 
     def account_entries(self, principal: Principal, account_id: str | None, limit: int,

@@ -45,9 +45,9 @@ async def test_platform_cannot_move_or_read_visitor_money(http, world, db_path) 
     before = snapshot(db_path)
     await expect(await http.post(f"/v1/payment_intents/{intent.id}/confirm", headers=P()), 403, "forbidden")
     await expect(await http.get("/v1/accounts/me", headers=P()), 403, "forbidden")
-    await expect(await http.get(f"/v1/accounts/{(await alice.me()).id}", headers=P()), 404, "account_not_found")
-    await expect(await http.get(f"/v1/accounts/{(await alice.me()).id}/transactions", headers=P()), 404,
-                 "account_not_found")
+    await expect(await http.get(f"/v1/accounts/{(await alice.me()).id}", headers=P()), 403, "not_a_merchant_account")
+    await expect(await http.get(f"/v1/accounts/{(await alice.me()).id}/transactions", headers=P()), 403,
+                 "not_a_merchant_account")
     assert snapshot(db_path) == before
     merchant_view = await http.get(f"/v1/accounts/{merchant.id}", headers=P())
     assert merchant_view.status_code == 200

