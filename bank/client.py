@@ -140,7 +140,7 @@ class PlatformClient(_Client):
         if status:
             params["status"] = status
         if since:  # the bank speaks UTC: a naive datetime is taken as UTC
-            params["since"] = (since if since.tzinfo else since.replace(tzinfo=dt.timezone.utc)).isoformat()
+            params["since"] = (since if since.tzinfo else since.replace(tzinfo=dt.UTC)).isoformat()
         if merchant_account_id:
             params["merchant_account_id"] = merchant_account_id
         if metadata:

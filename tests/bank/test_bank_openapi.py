@@ -8,7 +8,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from bankutil import PLATFORM_KEY
 from processes import BIN
 
