@@ -8,7 +8,9 @@ caller's), never read.
 
 One core lives across reconnections: ``connection_made`` starts a handshake (resuming the
 avatar when a resume token is known), ``connection_lost`` forgets the per-connection state.
-Input sequence numbers keep increasing across connections, as the server requires.
+Input sequence numbers belong to a session, as the spec says: a fresh join starts them again
+at 1 (the new session's ``ack`` is 0), a resume continues after every tick the server may have
+applied (the end of the longest hold sent), so the first Input after it is never stale.
 """
 
 from __future__ import annotations
@@ -127,7 +129,9 @@ class ClientCore:
         self.ack = 0
         self.tick: int | None = None
         self.last_snapshot_at: float | None = None  # client time the newest snapshot arrived
-        self.seq = 0
+        self.seq = 0  # the last tick's input sequence number in this session
+        self._applicable_through = 0  # the last seq the server may apply of the inputs sent
+        self._seq_at_welcome = 0  # inputs up to this one were sent on an earlier connection
         self.hold_ticks, self.hold_tolerance = hold_ticks, hold_tolerance
         self._held: p.Input | None = None  # the input in force, sent with seq..seq+ticks-1
         self._outbox: list[bytes] = []
@@ -196,6 +200,7 @@ class ClientCore:
             move_x, move_y, yaw, run = float(move_x), float(move_y), float(yaw), bool(run)
             ticks = self.hold_ticks if move_x or move_y else 1
             self._held = p.Input(self.seq, move_x, move_y, yaw, run, ticks)
+            self._applicable_through = max(self._applicable_through, self.seq + ticks - 1)
             self._send(self._held)
             self._sent_inputs.append((self.seq, now))
         if self.predictor is not None:
@@ -211,6 +216,13 @@ class ClientCore:
             and abs(move_y - held.move_y) <= tolerance
             and min(turn, math.tau - turn) <= tolerance
         )
+
+    @property
+    def unacknowledged(self) -> int:
+        """Ticks of input sent on this connection that the server has not acknowledged yet.
+        Inputs sent before a reconnection do not count: the server forgot those it had not
+        applied, so no snapshot will ever acknowledge them."""
+        return self.seq - max(self.ack, self._seq_at_welcome)
 
     @property
     def holding(self) -> bool:
@@ -390,8 +402,11 @@ class ClientCore:
         self.session_id, self.entity = welcome.session_id, welcome.entity
         self.resume_token = welcome.resume_token
         self.own = welcome.own
-        if not resumed:
-            self.ack = 0
+        if resumed:  # the server applied at most the sent holds: continue after their end
+            self.seq = max(self.seq, self._applicable_through)
+        else:  # a new session: its inputs count from 1, and nothing of it is acknowledged
+            self.ack = self.seq = self._applicable_through = 0
+        self._seq_at_welcome = self.seq
         self.clock.rough(welcome.server_time, now)
         if self.predict:
             assert self.geometry is not None, "set with the expo when predicting"

@@ -340,7 +340,7 @@ class Transport:
             core = self.core
             if not core.joined or (not c.moving and c.yaw == self._last_yaw and not core.holding):
                 return
-            behind = core.seq - core.ack
+            behind = core.unacknowledged
             if behind > 2 and behind > self.max_in_flight(dt):
                 self.traffic.inputs_held += 1
                 return

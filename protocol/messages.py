@@ -205,7 +205,7 @@ class Input(Message):
 
     TYPE: ClassVar[int] = 2
     FIELDS: ClassVar = (
-        f.integer(0, MAX_SEQ),
+        f.integer(1, MAX_SEQ),  # 0 is no input: a Snapshot's ack before the first
         f.number(-1.0, 1.0),
         f.number(-1.0, 1.0),
         f.number(-7.0, 7.0),  # radians; a little beyond +-2pi is tolerated

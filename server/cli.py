@@ -4,17 +4,33 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
 import os
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import ServerConfig
 from .logs import setup_logging
+from .staff import SECRET_FILE, StaffSecretError, issue_pass, load_or_create_secret
+
+if TYPE_CHECKING:
+    from world.model import Expo
 
 
 def _env(name: str, default):
     return os.environ.get(f"EXPO_{name}", default)
+
+
+class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """Says a flag's default only where there is one to say and its help does not already."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        help = action.help or ""
+        if action.default in (None, False) or "default" in help:
+            return help
+        return super()._get_help_string(action)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="expo-server",
         description="Serve the Silk Road Expo halls over WebSocket (msgpack frames). "
         "Every flag has an EXPO_<NAME> environment variable, e.g. EXPO_PORT.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsHelp,
     )
     parser.add_argument("--host", default=_env("HOST", d.host), help="address to listen on")
     parser.add_argument("--port", type=int, default=int(_env("PORT", d.port)), help="port for WebSocket and HTTP")
@@ -47,8 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: one process, no broker)")
     parser.add_argument("--no-send-thread", action="store_true",
                         help="write client sockets from the event loop instead of a sender thread of their own")
-    parser.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"],
+                        help="the least severe log lines written (JSON, to stderr)")
     parser.add_argument("--staff-pass", metavar="BOOTH", help="print the staff pass for BOOTH and exit")
+    parser.add_argument("--staff-secret-file", type=Path, default=_env("STAFF_SECRET_FILE", None), metavar="PATH",
+                        help="the secret that signs staff passes, made there at first start when missing "
+                        f"(default: {SECRET_FILE} in --data-dir; EXPO_STAFF_SECRET gives the secret itself)")
     return parser
 
 
@@ -66,12 +86,23 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         bank_platform_key=os.environ.get("EXPO_BANK_PLATFORM_KEY"),
         webhook_secret=os.environ.get("EXPO_BANK_WEBHOOK_SECRET"),
         webhook_port=int(args.webhook_port) if args.webhook_port else None,
-        staff_secret=os.environ.get("EXPO_STAFF_SECRET", ServerConfig().staff_secret),
+        staff_secret=os.environ.get("EXPO_STAFF_SECRET") or None,  # else read or made at start (main)
         data_dir=args.data_dir,
         send_thread=not args.no_send_thread,
         db_url=args.db,
         cluster_url=args.cluster,
     )
+
+
+def _print_staff_pass(expo: Expo, secret: str, booth_id: str) -> int:
+    """A pass for a booth the expo has; a typo gets the nearest booth ids, not a useless pass."""
+    if expo.booth(booth_id) is None:
+        close = difflib.get_close_matches(booth_id, [booth.id for booth in expo.booths], n=3)
+        hint = f"did you mean {', '.join(close)}?" if close else "`expo-world check` lists them"
+        print(f"expo-server: {expo.name} has no booth {booth_id!r}; {hint}", file=sys.stderr)
+        return 2
+    print(issue_pass(secret, booth_id))
+    return 0
 
 
 def cluster_problem(config: ServerConfig) -> str | None:
@@ -88,27 +119,28 @@ def cluster_problem(config: ServerConfig) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config = config_from_args(args)
-    if args.staff_pass:
-        from .staff import issue_pass
-
-        print(issue_pass(config.staff_secret, args.staff_pass))
-        return 0
-    problem = cluster_problem(config)
+    problem = None if args.staff_pass else cluster_problem(config)
     if problem:
         print(f"expo-server: {problem}", file=sys.stderr)
         return 2
     from world.loader import WorldError, default_expo_path, load_expo
 
-    from .app import run_server
-
     setup_logging(args.log_level)
-    if config.world is None:
-        config = replace(config, world=default_expo_path())
+    try:
+        secret = config.staff_secret or load_or_create_secret(args.staff_secret_file or config.data_dir / SECRET_FILE)
+    except StaffSecretError as exc:
+        print(f"expo-server: {exc}", file=sys.stderr)
+        return 1
+    config = replace(config, staff_secret=secret, world=config.world or default_expo_path())
     try:
         expo = load_expo(config.world)
     except WorldError as exc:
         print(f"expo-server: the world does not load:\n{exc}", file=sys.stderr)
         return 1
+    if args.staff_pass:
+        return _print_staff_pass(expo, secret, args.staff_pass)
+    from .app import run_server
+
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency where it exists

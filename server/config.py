@@ -34,7 +34,7 @@ class ServerConfig:
     webhook_secret: str | None = None
     order_ttl: float = 600.0  # seconds a visitor has to pay an order
     webhook_port: int | None = None  # where the bank's webhooks are heard (POST /bank/webhook)
-    staff_secret: str = "silk-road-staff"  # signs staff passes (see server.staff)
+    staff_secret: str | None = None  # signs staff passes (see server.staff); None: no pass is valid
     data_dir: Path = Path("var")
     db_url: str | None = None  # postgresql://...: commerce state shared by a cluster; None: SQLite in data_dir
     cluster_url: str | None = None  # nats://host:port: join a cluster (server.cluster); None: one process

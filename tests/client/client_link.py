@@ -8,7 +8,7 @@ from client import events as ev
 from client.core import ClientCore
 from server.clock import ManualClock
 from server.config import ServerConfig
-from server.simulation import Peer, Simulation
+from server.simulation import Peer, Session, Simulation
 from world.loader import default_expo_path, load_expo
 from world.model import Expo
 
@@ -76,14 +76,15 @@ class World:
             for link in list(self.links):
                 link.pump()
 
+    def session_of(self, link: Link) -> Session:
+        return next(s for s in self.sim.sessions.values() if s.entity == link.core.entity)
+
     def server_pos(self, link: Link) -> tuple[float, float]:
-        slot = next(s.slot for s in self.sim.sessions.values() if s.entity == link.core.entity)
-        x, y = self.sim.avatars.pos[slot]
+        x, y = self.sim.avatars.pos[self.session_of(link).slot]
         return float(x), float(y)
 
     def server_hall(self, link: Link) -> int:
-        slot = next(s.slot for s in self.sim.sessions.values() if s.entity == link.core.entity)
-        return int(self.sim.avatars.hall[slot])
+        return int(self.sim.avatars.hall[self.session_of(link).slot])
 
 
 def snapshot_bytes(tick: int, server_time: float, own: p.OwnState, deltas: list[int], ack: int = 0) -> bytes:

@@ -128,9 +128,55 @@ def test_resume_brings_back_the_same_avatar_and_a_fresh_view():
     assert joined.resumed and b.core.entity == entity
     world.tick()
     assert [i.entity for e in again.of(ev.Entered) for i in e.entities] == [a.core.entity]
-    b.core.send_input(0.0, 1.0, 0.0, False, now=world.clock.now())  # seqs go on increasing
+    b.core.send_input(0.0, 1.0, 0.0, False, now=world.clock.now())  # seqs go on, past the hold sent
     world.tick()
-    assert b.core.seq == seq + 1 and b.core.ack == seq + 1 and not again.of(ev.ErrorReceived)
+    assert b.core.seq == b.core.hold_ticks + 1 > seq and b.core.ack == b.core.seq
+    assert not again.of(ev.ErrorReceived)
+
+
+def test_a_resume_continues_after_ticks_the_server_applied_unseen():
+    """The client's timer stalls while the server goes on applying its held input, and the
+    snapshots saying so are lost with the connection: the first Input after the resume must
+    still come after them (it was refused as stale when seqs went on from the client's count)."""
+    world = World()
+    walker = world.join("Walker")
+    walker.core.send_input(1.0, 0.0, 0.0, False, now=world.clock.now())  # holds for hold_ticks
+    walker.pump()
+    for _ in range(6):  # the server ticks on, the client neither ticks nor reads
+        world.clock.advance(world.config.dt)
+        world.sim.tick()
+    assert walker.core.seq == 1 and world.session_of(walker).acked_seq == 6
+    walker.drop()
+    again = Link(world, walker.core)
+    assert again.of(ev.Joined)[0].resumed and walker.core.unacknowledged == 0
+    walker.core.send_input(0.0, 1.0, 0.0, False, now=world.clock.now())
+    world.tick()
+    assert not again.of(ev.ErrorReceived) and walker.core.ack == walker.core.seq == walker.core.hold_ticks + 1
+
+
+def test_a_fresh_join_after_a_server_restart_counts_inputs_from_one():
+    """A restarted server knows neither the token nor the seqs: the client is refused the
+    resume, joins afresh, and its inputs start at 1 again, acknowledged from the first."""
+    world = World()
+    walker = world.join("Walker")
+    for _ in range(30):
+        walker.core.send_input(1.0, 0.0, 0.0, False, now=world.clock.now())
+        world.tick()
+    assert walker.core.ack == 30
+    walker.drop()
+    restarted = World()
+    refused = Link(restarted, walker.core)
+    assert refused.of(ev.Refused)[0].code == "resume_failed"
+    refused.drop()
+    fresh = Link(restarted, walker.core)
+    assert not fresh.of(ev.Joined)[0].resumed
+    assert (walker.core.seq, walker.core.ack, walker.core.unacknowledged) == (0, 0, 0)
+    start = restarted.server_pos(fresh)
+    for _ in range(5):
+        walker.core.send_input(1.0, 0.0, 0.0, False, now=restarted.clock.now())
+        restarted.tick()
+    assert walker.core.seq == walker.core.ack == 5 and not fresh.of(ev.ErrorReceived)
+    assert restarted.server_pos(fresh)[0] > start[0]
 
 
 def test_closing_replaced_ends_the_old_connection_for_good():

@@ -252,7 +252,8 @@ def test_proximity_chat_reaches_only_those_near(harness):
     assert not of(far.take(), p.ChatLine)
 
 
-def test_booth_channel_and_announcements(harness):
+def test_booth_channel_and_announcements():
+    harness = Harness(staff_secret="a test's own secret")
     visitor, wv = harness.join("Visitor")
     staff, ws = harness.join("Aigerim", staff_pass=issue_pass(harness.config.staff_secret, "kz-honey"))
     elsewhere, _ = harness.join("Elsewhere")
@@ -265,6 +266,15 @@ def test_booth_channel_and_announcements(harness):
     assert harness.send(visitor, p.Chat(p.Channel.ANNOUNCEMENT, "free stuff"))[0].code == "not_allowed"
     harness.send(staff, p.Chat(p.Channel.ANNOUNCEMENT, "Tasting at 3 pm!"))
     assert of(elsewhere.take(), p.ChatLine)[0].text == "Tasting at 3 pm!"
+
+
+def test_a_server_without_a_staff_secret_takes_no_pass(harness):
+    """No secret has a public default: a pass signed with the one the source used to carry,
+    or with any other, is refused where the operator configured none."""
+    for forged in (issue_pass("silk-road-staff", "kz-honey"), issue_pass("", "kz-honey"), "kz-honey:"):
+        peer = harness.connect()
+        [refused] = harness.send(peer, p.Hello(p.PROTOCOL_VERSION, "Mallory", 0, 0, None, forged))
+        assert refused == p.Refused("not_allowed", "that staff pass is not valid")
 
 
 def test_chat_is_rate_limited(harness):
