@@ -37,8 +37,14 @@ from typing import TypeVar
 import nats
 import nats.errors
 from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import (BucketNotFoundError, KeyDeletedError, KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError,
-                            NotFoundError)
+from nats.js.errors import (
+    BucketNotFoundError,
+    KeyDeletedError,
+    KeyNotFoundError,
+    KeyWrongLastSequenceError,
+    NoKeysError,
+    NotFoundError,
+)
 from nats.js.kv import KeyValue
 
 from .directory import HallInstances, InstanceRecord, ProcessRecord, admission_order, overflow_process
@@ -159,7 +165,7 @@ class ClusterNode:
                 self.nats_url, name=f"expo-{self.id}", max_reconnect_attempts=-1, reconnect_time_wait=0.5,
                 connect_timeout=2, allow_reconnect=True, error_cb=self._on_error,
                 disconnected_cb=self._on_disconnected, reconnected_cb=self._on_reconnected), timeout=connect_timeout)
-        except (asyncio.TimeoutError, OSError, nats.errors.Error) as exc:
+        except (TimeoutError, OSError, nats.errors.Error) as exc:
             with contextlib.suppress(Exception):
                 await self.nc.close()
             raise ClusterUnavailable(f"NATS at {self.nats_url} does not answer: {exc!r}") from exc
