@@ -239,6 +239,11 @@ class ClientCore:
         self._require_joined()
         self._send(p.Chat(channel, text))
 
+    def report(self, entity: int, reason: str) -> None:
+        """Report another visitor to the organisers (it shows in their console)."""
+        self._require_joined()
+        self._send(p.Report(entity, reason))
+
     def order(self, booth: str, sku: str, qty: int, key: str) -> None:
         self._require_joined()
         self._send(p.Order(booth, sku, qty, key))

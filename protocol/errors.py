@@ -31,12 +31,14 @@ class ErrorCode(str, Enum):
     NAME_TAKEN = "name_taken"
     SERVER_FULL = "server_full"
     RESUME_FAILED = "resume_failed"
+    BANNED = "banned"  # the organiser banned this visitor (the message says why and until when)
     # reasons for the server to close a session
     FLOOD = "flood"  # too many frames or too many bad frames
     TOO_SLOW = "too_slow"  # the client stopped reading
     SHUTDOWN = "shutdown"  # the server is stopping
     REPLACED = "replaced"  # the session was resumed on another connection
     TIMEOUT = "timeout"  # no hello in time, or silent too long
+    KICKED = "kicked"  # the organiser removed this visitor from the expo
 
 
 class ProtocolError(Exception):

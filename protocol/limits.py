@@ -18,3 +18,4 @@ MAX_COORD = 10_000.0  # metres; no hall is larger
 
 CHAT_PROXIMITY_RADIUS = 15.0  # metres
 BOOTH_CHANNEL_MARGIN = 3.0  # metres around a booth's footprint that count as "at the booth"
+MAX_REPORT_LEN = 200  # characters of the reason in a visitor's Report

@@ -19,6 +19,7 @@ from .limits import (
     MAX_ID_LEN,
     MAX_NAME_LEN,
     MAX_ORDER_QTY,
+    MAX_REPORT_LEN,
     MAX_SEQ,
     MAX_TOKEN_LEN,
     MIN_NAME_LEN,
@@ -290,6 +291,17 @@ class Bye(Message):
 
     TYPE: ClassVar[int] = 10
     FIELDS: ClassVar = ()
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class Report(Message):
+    """A visitor reports another to the organisers (abuse, spam); the server answers nothing."""
+
+    TYPE: ClassVar[int] = 24
+    FIELDS: ClassVar = (ENTITY, f.text(MAX_REPORT_LEN, 1, strip=True))
+    entity: int  # the avatar reported, as Enter named it
+    reason: str
 
 
 # --------------------------------------------------------------------------- server -> client

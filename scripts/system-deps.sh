@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project needs (Mesa's software OpenGL for the offscreen
 # client, DejaVu and Noto CJK fonts for its labels,
-# Xvfb and xdotool for tests that type into a real window), only when they are missing and only where we may (root with apt-get).
+# Xvfb and xdotool for tests that type into a real window, Chromium and its driver for the console's
+# browser tests), only when they are missing and only where we may (root with apt-get).
 set -euo pipefail
 needed=(libgl1 libgl1-mesa-dri libegl1 libglu1-mesa fonts-dejavu-core)
 needed+=(fonts-noto-cjk xvfb xdotool)  # the client: Chinese names and labels; its tests drive a real X window
 needed+=(nats-server postgresql)  # the cluster: server/cluster/, tests/cluster/, make cluster
+needed+=(chromium chromium-driver)  # tests/console: the console in a real browser
 missing=()
 for pkg in "${needed[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

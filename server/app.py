@@ -130,6 +130,7 @@ class ExpoServer:
         self._sender: Sender | None = None
         self.commerce: Commerce | None = None  # when a bank is configured
         self._exhibitors: ExhibitorServices | None = None
+        self._console: Any = None  # console.app.ConsoleServer when --console-port is given
 
     @property
     def port(self) -> int:
@@ -170,6 +171,10 @@ class ExpoServer:
         if self.config.world is not None and self.config.watch_world:
             self._watcher = WorldWatcher(Path(self.config.world), self.apply_world)
             self._watch_task = asyncio.create_task(self._watcher.run(), name="world-watch")
+        if self.config.console_port is not None:
+            from console.app import start_console  # the one import of console/, a startup hook
+
+            self._console = await start_console(self, self.config.host, self.config.console_port)
         log.info("listening", extra={"host": self.config.host, "port": self.port, "expo": self.sim.expo.name})
 
     async def _start_commerce(self) -> None:
@@ -205,10 +210,20 @@ class ExpoServer:
         self.sim.reload(expo)
         self._flush_all()
 
+    @property
+    def watcher(self) -> WorldWatcher | None:
+        return self._watcher
+
+    def flush(self) -> None:
+        """Send what the simulation queued now rather than at the next tick (console actions)."""
+        self._flush_all()
+
     async def stop(self) -> None:
         """Tell every client, close every connection, then stop listening."""
         if self._watch_task is not None:
             self._watch_task.cancel()
+        if self._console is not None:
+            await self._console.stop()
         self.sim.shutdown()
         self._flush_all()
         if self._tick_task:

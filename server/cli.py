@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cluster", default=_env("CLUSTER", None), metavar="nats://HOST:PORT",
                         help="join the cluster whose NATS server (with JetStream) this is; needs --db "
                         "(default: one process, no broker)")
+    parser.add_argument("--console-port", type=int, default=_env("CONSOLE_PORT", None),
+                        help="port for the organisers' and exhibitors' web console (default: none)")
     parser.add_argument("--no-send-thread", action="store_true",
                         help="write client sockets from the event loop instead of a sender thread of their own")
     parser.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"],
@@ -91,6 +93,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         send_thread=not args.no_send_thread,
         db_url=args.db,
         cluster_url=args.cluster,
+        console_port=int(args.console_port) if args.console_port else None,
     )
 
 

@@ -38,6 +38,7 @@ class ServerConfig:
     data_dir: Path = Path("var")
     db_url: str | None = None  # postgresql://...: commerce state shared by a cluster; None: SQLite in data_dir
     cluster_url: str | None = None  # nats://host:port: join a cluster (server.cluster); None: one process
+    console_port: int | None = None  # the organisers' and exhibitors' web console (console/), off by default
 
     @property
     def dt(self) -> float:

@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8765, help="world server (WebSocket, /healthz, /metrics)")
     parser.add_argument("--bank-port", type=int, default=8766)
     parser.add_argument("--webhook-port", type=int, default=8767, help="where the server hears the bank's webhooks")
+    parser.add_argument("--console-port", type=int, default=8768, help="the organisers' and exhibitors' web console")
     parser.add_argument("--data-dir", type=Path, default=Path("var"))
     parser.add_argument("--world", type=Path, default=None)
     args, server_args = parser.parse_known_args(argv)
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         command = [
             str(BIN / "expo-server"), "--host", args.host, "--port", str(args.port),
             "--bank-url", bank_url, "--webhook-port", str(args.webhook_port),
-            "--data-dir", str(data / "server"), *server_args,
+            "--data-dir", str(data / "server"), "--console-port", str(args.console_port), *server_args,
         ]
         if args.world:
             command += ["--world", str(args.world)]
@@ -104,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             f"\nSilk Road Expo is open.\n"
             f"  world server  ws://{args.host}:{args.port}/   (health: /healthz, metrics: /metrics)\n"
             f"  bank          {bank_url}   (API docs: {bank_url}/docs)\n"
+            f"  console       http://{args.host}:{args.console_port}/   (organiser token: {data / 'server' / 'console' / 'organiser.token'})\n"
             f"  next          make client   |   make bots\n"
             f"Ctrl-C stops both.\n",
             flush=True,

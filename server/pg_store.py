@@ -210,6 +210,24 @@ class PgCommerceStore:
         rows = self._all("SELECT booth, sku, qty FROM inventory WHERE visitor = %s ORDER BY booth, sku", (visitor,))
         return [(r["booth"], r["sku"], r["qty"]) for r in rows]
 
+    # ------------------------------------------------------------------ for the console (server.admin)
+
+    def sales(self) -> list[tuple[str, str, int, int, int]]:
+        """(booth, currency, orders, units, amount in minor units) of the fulfilled orders."""
+        rows = self._all("SELECT booth, currency, COUNT(*) AS n, SUM(qty) AS units, SUM(amount_minor) AS amount FROM orders "
+                         "WHERE status = 'fulfilled' GROUP BY booth, currency ORDER BY booth, currency", ())
+        return [(r["booth"], r["currency"], int(r["n"]), int(r["units"]), int(r["amount"])) for r in rows]
+
+    def booth_orders(self, booth: str, limit: int) -> list[OrderRecord]:
+        rows = self._all("SELECT * FROM orders WHERE booth = %s ORDER BY created_at DESC LIMIT %s", (booth, limit))
+        return [OrderRecord(**r) for r in rows]
+
+    def set_stock(self, booth: str, sku: str, available: int) -> None:
+        """The exhibitor restocked: the units left to sell are now ``available``."""
+        with self.transaction() as db:
+            db.execute("INSERT INTO stock (booth, sku, available) VALUES (%s, %s, %s) "
+                       "ON CONFLICT (booth, sku) DO UPDATE SET available = excluded.available", (booth, sku, available))
+
     # ------------------------------------------------------------------ merchants
 
     def merchant(self, booth: str, currency: str) -> str | None:

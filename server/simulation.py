@@ -34,6 +34,7 @@ from .commerce_port import COMMERCE_REQUESTS, CommerceDesk
 from .config import ServerConfig
 from .interest import InterestManager
 from .metrics import ServerMetrics
+from .moderation import Moderation
 from .people.desk import PeopleDesk
 from .ratelimit import TokenBucket
 from .snapshots import FrameEncoder, SentTable
@@ -135,6 +136,7 @@ class Simulation:
         self.commerce: CommerceDesk | None = None  # set when a bank is configured
         self.activity = ActivityRecorder(expo, config.max_clients, wall)  # booth analytics, drained by the shell
         self.people: PeopleDesk | None = None  # cards and meetings (server.people.service), set by the shell
+        self.moderation: Moderation | None = None  # mutes, bans and reports (server.admin writes them)
 
     def _use_expo(self, expo: Expo) -> None:
         self.expo = expo
@@ -245,6 +247,8 @@ class Simulation:
                 self._commerce(session, message)
             case p.ViewProduct():
                 self._view_product(session, message)
+            case p.Report():
+                self._report(session, message)
             case _ if isinstance(message, p.PEOPLE_CLIENT_MESSAGES):
                 if self.people is None:
                     raise p.ProtocolError(p.ErrorCode.NOT_ALLOWED, "cards and meetings are not available on this server")
@@ -267,6 +271,10 @@ class Simulation:
         name = unicodedata.normalize("NFC", hello.name)
         if not any(ch.isalnum() for ch in name):
             self._refuse(peer, p.ErrorCode.NAME_INVALID, "a name needs at least one letter or digit")
+            return
+        if self.moderation is not None and (ban := self.moderation.banned(name)) is not None:
+            until = "until lifted" if ban.until is None else f"for {max(1, round((ban.until - ban.since) / 60))} min"
+            self._refuse(peer, p.ErrorCode.BANNED, f"you are banned from this expo {until}: {ban.reason}")
             return
         folded = name.casefold()
         if any(s.name.casefold() == folded for s in self.sessions.values()):
@@ -379,6 +387,8 @@ class Simulation:
     def _chat(self, session: Session, message: p.Chat) -> None:
         if not session.chat.take():
             raise p.ProtocolError(p.ErrorCode.RATE_LIMITED, "you are chatting too fast; wait a moment")
+        if self.moderation is not None and (mute := self.moderation.muted(session.name)) is not None:
+            raise p.ProtocolError(p.ErrorCode.NOT_ALLOWED, f"the organisers muted you: {mute.reason}")
         av = self.avatars
         slot = session.slot
         same_hall = av.active & (av.hall == av.hall[slot])
@@ -404,6 +414,23 @@ class Simulation:
                 other.peer.outbox.append(line)
         self.metrics.chat_lines.labels(p.Channel(message.channel).name.lower()).inc()
 
+    def _report(self, session: Session, message: p.Report) -> None:
+        slots = np.flatnonzero(self.avatars.entity == message.entity)
+        if len(slots) == 0 or self.avatars.info[int(slots[0])] is None:
+            raise p.ProtocolError(p.ErrorCode.BAD_FIELD, f"Report.entity: no avatar {message.entity} is here")
+        if self.moderation is None:
+            raise p.ProtocolError(p.ErrorCode.NOT_ALLOWED, "this server takes no reports")
+        reported = self.avatars.info[int(slots[0])].name
+        hall = self.expo.halls[int(self.avatars.hall[session.slot])].id
+        self.moderation.file_report(session.name, reported, message.reason, hall)
+
+    def kick(self, session: Session, reason: str) -> None:
+        """Remove a visitor now (the organisers' decision): the client is told why and closed."""
+        if session.peer is not None:
+            session.peer.close(p.ErrorCode.KICKED, reason)
+            session.peer.session = None
+        self._remove_session(session, "kicked")
+
     def _booth_area_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         areas = np.array(
             [[b.footprint.min_x - BOOTH_CHANNEL_MARGIN, b.footprint.min_y - BOOTH_CHANNEL_MARGIN,
@@ -425,6 +452,10 @@ class Simulation:
             & (pos[:, 1:2] >= areas[None, :, 1]) & (pos[:, 1:2] <= areas[None, :, 3])
         )
         return np.where(inside.any(axis=1), inside.argmax(axis=1), -1)
+
+    def booths_of(self, slots: np.ndarray) -> np.ndarray:
+        """The index of the booth each of these avatars stands at, or -1 (for the console)."""
+        return self._booths_at(self.avatars.pos[slots], self.avatars.hall[slots])
 
     def booth_at(self, slot: int) -> str | None:
         index = int(self._booths_at(self.avatars.pos[slot : slot + 1], self.avatars.hall[slot : slot + 1])[0])

@@ -189,6 +189,24 @@ class CommerceStore:
         rows = self.db.execute("SELECT booth, sku, qty FROM inventory WHERE visitor = ? ORDER BY booth, sku", (visitor,))
         return [(r["booth"], r["sku"], r["qty"]) for r in rows]
 
+    # ------------------------------------------------------------------ for the console (server.admin)
+
+    def sales(self) -> list[tuple[str, str, int, int, int]]:
+        """(booth, currency, orders, units, amount in minor units) of the fulfilled orders."""
+        rows = self.db.execute("SELECT booth, currency, COUNT(*), SUM(qty), SUM(amount_minor) FROM orders "
+                               "WHERE status = 'fulfilled' GROUP BY booth, currency ORDER BY booth, currency")
+        return [tuple(r) for r in rows]
+
+    def booth_orders(self, booth: str, limit: int) -> list[OrderRecord]:
+        rows = self.db.execute("SELECT * FROM orders WHERE booth = ? ORDER BY created_at DESC LIMIT ?", (booth, limit))
+        return [OrderRecord(**r) for r in rows]
+
+    def set_stock(self, booth: str, sku: str, available: int) -> None:
+        """The exhibitor restocked: the units left to sell are now ``available``."""
+        with self.transaction() as db:
+            db.execute("INSERT INTO stock (booth, sku, available) VALUES (?, ?, ?) "
+                       "ON CONFLICT (booth, sku) DO UPDATE SET available = excluded.available", (booth, sku, available))
+
     # ------------------------------------------------------------------ merchants
 
     def merchant(self, booth: str, currency: str) -> str | None:

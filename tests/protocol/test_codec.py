@@ -22,6 +22,7 @@ SAMPLES: list[p.Message] = [
     p.QueryStock("kz-honey"),
     p.QueryInventory(),
     p.Bye(),
+    p.Report(7, "spam in the aisle"),
     p.Welcome("s1", 5, 20, 3.25, "resume", 20.0, p.OwnState(1, STATE), "http://127.0.0.1:8766", {"halls": []}),
     p.Refused("name_taken", "someone called 'Aru' is here already"),
     p.Enter((p.EntityInfo(9, "Nia", 0x00FF00, 1, None, STATE), p.EntityInfo(10, "Ola", 0xFF0000, 0, "ng-shea", STATE))),

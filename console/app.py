@@ -1,0 +1,597 @@
+"""The web console: a Starlette app under uvicorn on the world server's own event loop.
+
+It reads the simulation through ``server.admin.Admin`` (never over the network), so the
+live map is the simulation's state of the moment. Organisers see the halls, the crowd, the
+sales and alerts, and moderate; an exhibitor sees and edits its own booth only. Pages are
+plain HTML forms (POST, each with the session's CSRF token); console.js only draws the live
+dots from the server-sent event stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, quote
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from starlette.routing import Route
+
+from server.admin import Admin
+from server.clock import Clock, MonotonicClock
+from server.moderation import Moderation
+from world import iso
+from world.model import Expo
+
+from . import booth_form
+from .auth import ConsoleSession, Credentials, Identity, LoginLimiter, Role, Sessions
+from .html import esc, field, form, page, table
+from .maps import hall_svg
+
+if TYPE_CHECKING:
+    from server.app import ExpoServer
+
+log = logging.getLogger("expo.console")
+
+COOKIE = "expo_console"
+STATIC = Path(__file__).parent / "static"
+LIVE_INTERVAL = 0.25  # seconds between frames of the live map: four a second
+MAX_FORM = 64 * 1024
+
+
+class Refusal(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class ClientLink:
+    """How a booth directory links into the desktop client: a command to paste, since a
+    browser cannot start a program."""
+
+    server_url: str
+
+    def command(self, booth_id: str) -> str:
+        return f"expo-client --server {self.server_url} --booth {booth_id}"
+
+
+def money(minor: int, currency: str) -> str:
+    places = iso.decimals(currency)
+    return f"{minor / 10**places:,.{places}f} {currency}" if places else f"{minor:,} {currency}"
+
+
+class Console:
+    def __init__(self, admin: Admin, credentials: Credentials, client_link: ClientLink,
+                 clock: Clock | None = None, wall_clock: Callable[[], float] = time.time) -> None:
+        self.admin = admin
+        self.credentials = credentials
+        self.clock = clock or MonotonicClock()
+        self.wall = wall_clock
+        self.sessions = Sessions(self.clock)
+        self.limiter = LoginLimiter(self.clock)
+        self.link = client_link
+        self.stopping = asyncio.Event()
+        self.app = Starlette(routes=[
+            Route("/", self.home),
+            Route("/login", self.login_page, methods=["GET"]),
+            Route("/login", self.login, methods=["POST"]),
+            Route("/logout", self.post(self.logout), methods=["POST"]),
+            Route("/directory", self.directory),
+            Route("/static/{name}", self.static),
+            Route("/organiser", self.get(self.organiser, Role.ORGANISER)),
+            Route("/organiser/live", self.get(self.live, Role.ORGANISER)),
+            Route("/organiser/moderate", self.post(self.moderate, Role.ORGANISER), methods=["POST"]),
+            Route("/organiser/announce", self.post(self.announce, Role.ORGANISER), methods=["POST"]),
+            Route("/organiser/reports/{report}", self.post(self.handle_report, Role.ORGANISER), methods=["POST"]),
+            Route("/organiser/exhibitors", self.get(self.exhibitors, Role.ORGANISER)),
+            Route("/organiser/exhibitors", self.post(self.issue_login, Role.ORGANISER), methods=["POST"]),
+            Route("/organiser/exhibitors/revoke", self.post(self.revoke_login, Role.ORGANISER), methods=["POST"]),
+            Route("/booth/{booth}", self.get(self.booth_page)),
+            Route("/booth/{booth}", self.post(self.booth_save), methods=["POST"]),
+            Route("/booth/{booth}/orders.csv", self.get(self.orders_csv)),
+        ])
+
+    @property
+    def expo_name(self) -> str:
+        return self.admin.expo.name
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _session(self, request: Request) -> ConsoleSession | None:
+        return self.sessions.get(request.cookies.get(COOKIE))
+
+    def _html(self, title: str, body: str, session: ConsoleSession | None, status: int = 200, **kw) -> Response:
+        return _secure(HTMLResponse(page(title, body, session, expo_name=self.expo_name, **kw), status_code=status))
+
+    def get(self, handler: Callable[..., Awaitable[Response]], role: Role | None = None) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            session = self._session(request)
+            if session is None:
+                return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+            try:
+                self._authorise(session, request, role)
+                return await handler(request, session)
+            except Refusal as refusal:
+                return self._html("Not allowed" if refusal.status == 403 else "Not found",
+                                  f"<p>{esc(refusal.message)}</p>", session, status=refusal.status)
+        return endpoint
+
+    def post(self, handler: Callable[..., Awaitable[Response]], role: Role | None = None) -> Callable[[Request], Awaitable[Response]]:
+        """A form handler: a session, then its CSRF token, then the role, then the handler."""
+        async def endpoint(request: Request) -> Response:
+            session = self._session(request)
+            if session is None:
+                return _secure(PlainTextResponse("log in first\n", status_code=401))
+            body = await request.body()
+            if len(body) > MAX_FORM:
+                return _secure(PlainTextResponse("form too large\n", status_code=413))
+            data = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+            if data.get("csrf") != session.csrf:
+                return _secure(PlainTextResponse("the form's CSRF token is missing or stale: reload the page\n", status_code=403))
+            try:
+                self._authorise(session, request, role)
+                return await handler(request, session, data)
+            except Refusal as refusal:
+                return self._html("Not allowed" if refusal.status == 403 else "Not found",
+                                  f"<p>{esc(refusal.message)}</p>", session, status=refusal.status)
+        return endpoint
+
+    def _authorise(self, session: ConsoleSession, request: Request, role: Role | None) -> None:
+        if role is not None and session.identity.role is not role:
+            raise Refusal(403, f"this page is for the {role.value} only")
+        booth = request.path_params.get("booth")
+        if booth is not None:
+            if not session.identity.may_see(booth):
+                raise Refusal(403, "you may see only your own booth")
+            if self.admin.expo.booth(booth) is None:
+                raise Refusal(404, f"no booth {booth!r}")
+
+    # ------------------------------------------------------------------ login
+
+    async def home(self, request: Request) -> Response:
+        session = self._session(request)
+        if session is None:
+            return RedirectResponse("/login", status_code=303)
+        return RedirectResponse(_landing(session.identity), status_code=303)
+
+    def _login_form(self, error: str | None = None, next_path: str = "") -> str:
+        return (
+            '<form method="post" action="/login" class="card" aria-label="Log in">'
+            f'<input type="hidden" name="next" value="{esc(next_path)}">'
+            + field("token", "Access token", kind="password", error=error, required=True, autocomplete="current-password",
+                    autofocus=True, hint="The organiser's token is in organiser.token beside the server's data; "
+                                         "exhibitors get theirs from the organiser.")
+            + '<button type="submit">Log in</button></form>'
+        )
+
+    async def login_page(self, request: Request) -> Response:
+        return self._html("Log in", self._login_form(next_path=request.query_params.get("next", "")), None)
+
+    async def login(self, request: Request) -> Response:
+        address = request.client.host if request.client else "?"
+        if not self.limiter.allow(address):
+            response = self._html("Log in", self._login_form("Too many attempts: wait a minute and try again."), None, status=429)
+            response.headers["Retry-After"] = "10"
+            return response
+        body = await request.body()
+        data = dict(parse_qsl(body[:MAX_FORM].decode("utf-8", "replace")))
+        identity = self.credentials.check(data.get("token", ""))
+        if identity is None:
+            log.warning("console login refused", extra={"address": address})
+            return self._html("Log in", self._login_form("That token is not valid."), None, status=401)
+        session = self.sessions.open(identity)
+        target = data.get("next", "")
+        if not (target.startswith("/") and not target.startswith("//")):  # no open redirect
+            target = _landing(identity)
+        redirect = RedirectResponse(target, status_code=303)
+        redirect.set_cookie(COOKIE, session.id, httponly=True, samesite="strict", path="/", max_age=12 * 3600)
+        log.info("console login", extra={"role": identity.role.value, "booth": identity.booth})
+        return _secure(redirect)
+
+    async def logout(self, request: Request, session: ConsoleSession, data: dict[str, str]) -> Response:
+        self.sessions.close(session.id)
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+        return _secure(response)
+
+    async def static(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in ("console.js", "console.css"):
+            return PlainTextResponse("not found\n", status_code=404)
+        return _secure(FileResponse(STATIC / name))
+
+    # ------------------------------------------------------------------ organiser
+
+    async def organiser(self, request: Request, session: ConsoleSession, notice: str | None = None,
+                        errors: dict[str, str] | None = None, values: dict[str, str] | None = None) -> Response:
+        admin, expo = self.admin, self.admin.expo
+        errors, values = errors or {}, values or {}
+        per_hall = admin.visitors_per_hall()
+        per_booth = admin.visitors_per_booth()
+        halls = []
+        for hall in expo.halls:
+            booths = expo.booths_in(hall.id)
+            rows = sorted(((per_booth[b.id], b) for b in booths), key=lambda t: (-t[0], t[1].exhibitor))
+            booth_rows = "".join(
+                f'<tr><td>{esc(b.exhibitor)}</td><td class="num" data-booth-count="{esc(b.id)}">{n}</td></tr>' for n, b in rows)
+            halls.append(
+                f'<section class="hall" aria-labelledby="hall-{esc(hall.id)}"><h2 id="hall-{esc(hall.id)}">{esc(hall.name)}: '
+                f'<span data-hall-count="{esc(hall.id)}">{per_hall[hall.id]}</span> visitors</h2>'
+                f'<div class="map-wrap">{hall_svg(hall, booths)}</div>'
+                f'<details><summary>Visitors per booth in {esc(hall.name)}</summary><div class="scroll"><table>'
+                f'<caption>Visitors per booth</caption><thead><tr><th scope="col">Booth</th><th scope="col">Visitors</th></tr></thead>'
+                f"<tbody>{booth_rows}</tbody></table></div></details></section>"
+            )
+        alerts = "".join(f'<li class="alert-{esc(a.kind)}">{esc(a.message)}</li>' for a in admin.alerts())
+        exhibitors = {b.id: b.exhibitor for b in expo.booths}
+        sales = table("Sales by booth and currency (paid orders)", ["Booth", "Orders", "Units", "Revenue"],
+                      [(exhibitors.get(s.booth, s.booth), s.orders, s.units,
+                        money(s.amount_minor, s.currency)) for s in await admin.sales()], empty="no paid orders yet.")
+        hall_options = '<option value="">All halls</option>' + "".join(
+            f'<option value="{esc(h.id)}">{esc(h.name)}</option>' for h in expo.halls)
+        moderation = form("/organiser/moderate", session, (
+            "<fieldset><legend>Moderate a visitor</legend>"
+            + field("name", "Visitor's name", values.get("name", ""), error=errors.get("name"), required=True,
+                    list="visitor-names", autocomplete="off")
+            + field("reason", "Reason (shown to them)", values.get("reason", ""), error=errors.get("reason"))
+            + field("minutes", "For how many minutes (empty: until lifted)", values.get("minutes", ""), kind="number",
+                    error=errors.get("minutes"), min="1")
+            + '<div class="buttons">'
+            + "".join(f'<button type="submit" name="action" value="{a}">{label}</button>' for a, label in (
+                ("mute", "Mute"), ("unmute", "Unmute"), ("kick", "Kick"), ("ban", "Ban"), ("unban", "Lift ban")))
+            + "</div></fieldset>"), label="Moderate a visitor")
+        names = "".join(f'<option value="{esc(a.name)}">' for a in sorted(admin.avatars(), key=lambda a: a.name)[:500])
+        announce = form("/organiser/announce", session, (
+            "<fieldset><legend>Announcement</legend>"
+            + field("text", "Text", values.get("text", ""), kind="textarea", error=errors.get("text"), required=True, maxlength="280")
+            + f'<div class="field"><label for="announce-hall">To</label><select id="announce-hall" name="hall">{hall_options}</select></div>'
+            + '<button type="submit">Announce</button></fieldset>'), label="Announcement")
+        sanctions = table("Mutes and bans in force", ["Visitor", "What", "Reason", "Until"],
+                          [(s.visitor, s.kind.value, s.reason, "lifted by hand" if s.until is None else _when(s.until))
+                           for s in admin.sanctions()], empty="none.")
+        reports = table("Reports from visitors", ["When", "From", "About", "Hall", "Reason", ""],
+                        [(esc(_when(r.at)), esc(r.reporter), esc(r.visitor), esc(r.hall), esc(r.reason),
+                          form(f"/organiser/reports/{r.id}", session, '<button type="submit">Mark handled</button>', cls="inline"))
+                         for r in admin.reports()], raw=True, empty="none open.")
+        p99 = admin.tick_p99()
+        body = (
+            f'<section aria-labelledby="alerts-h"><h2 id="alerts-h">Alerts</h2><ul id="alerts" aria-live="polite">{alerts}</ul>'
+            f'<p>Tick p99 (last 10 s): <span id="tick-p99">{"-" if p99 is None else f"{p99 * 1000:g} ms"}</span>. '
+            f'Visitors connected: <span id="connected">{sum(per_hall.values())}</span>.</p></section>'
+            + "".join(halls)
+            + f'<section aria-labelledby="sales-h"><h2 id="sales-h">Sales</h2>{sales}</section>'
+            + f'<section aria-labelledby="mod-h"><h2 id="mod-h">Moderation</h2><datalist id="visitor-names">{names}</datalist>'
+            + f'<div class="columns">{moderation}{announce}</div>{sanctions}{reports}</section>'
+        )
+        return self._html("Halls and moderation", body, session, script=True, notice=notice,
+                          status=400 if errors else 200)
+
+    async def live(self, request: Request, session: ConsoleSession) -> Response:
+        """Server-sent events: the avatars of every hall four times a second, names once."""
+        admin = self.admin
+
+        async def frames():
+            named: set[int] = set()
+            beat = 0
+            while not self.stopping.is_set() and not await request.is_disconnected():
+                names = {e: n for e, n in admin.names().items() if e not in named}
+                named.update(names)
+                frame = {"halls": admin.positions(), "names": names}
+                if beat % 4 == 0:  # counts and alerts once a second
+                    p99 = admin.tick_p99()
+                    frame["halls_count"] = admin.visitors_per_hall()
+                    frame["booths_count"] = admin.visitors_per_booth()
+                    frame["alerts"] = [{"kind": a.kind, "message": a.message} for a in admin.alerts()]
+                    frame["tick_p99_ms"] = None if p99 is None else round(p99 * 1000, 2)
+                beat += 1
+                yield f"data: {json.dumps(frame, separators=(',', ':'))}\n\n"
+                try:
+                    await asyncio.wait_for(self.stopping.wait(), LIVE_INTERVAL)
+                except TimeoutError:
+                    pass
+
+        response = StreamingResponse(frames(), media_type="text/event-stream")
+        response.headers["Cache-Control"] = "no-store"
+        return _secure(response)
+
+    async def moderate(self, request: Request, session: ConsoleSession, data: dict[str, str]) -> Response:
+        admin = self.admin
+        action, name = data.get("action", ""), data.get("name", "").strip()
+        reason, minutes_text = data.get("reason", "").strip(), data.get("minutes", "").strip()
+        errors: dict[str, str] = {}
+        if not name:
+            errors["name"] = "whom? type a visitor's name"
+        minutes = None
+        if minutes_text:
+            try:
+                minutes = float(minutes_text)
+            except ValueError:
+                errors["minutes"] = f"{minutes_text!r} is not a number of minutes"
+        if action in ("mute", "ban") and not reason:
+            errors["reason"] = "say why: the visitor is shown the reason"
+        if action not in ("mute", "unmute", "kick", "ban", "unban"):
+            errors["name"] = f"unknown action {action!r}"
+        if not errors:
+            try:
+                match action:
+                    case "mute":
+                        admin.mute(name, reason, minutes)
+                        notice = f"{name} is muted: their chat reaches no one."
+                    case "unmute":
+                        notice = f"{name} may chat again." if admin.unmute(name) else f"{name} was not muted."
+                    case "kick":
+                        notice = f"{name} was removed from the expo." if admin.kick(name, reason) else f"no visitor {name!r} is here."
+                    case "ban":
+                        admin.ban(name, reason, minutes)
+                        notice = f"{name} is banned{'' if minutes is None else f' for {minutes:g} min'}."
+                    case _:
+                        notice = f"{name}'s ban is lifted." if admin.unban(name) else f"{name} was not banned."
+                log.info("moderation", extra={"action": action, "visitor": name})
+                return await self.organiser(request, session, notice=notice)
+            except ValueError as exc:
+                errors["minutes" if "duration" in str(exc) else "reason"] = str(exc)
+        return await self.organiser(request, session, errors=errors, values=data)
+
+    async def announce(self, request: Request, session: ConsoleSession, data: dict[str, str]) -> Response:
+        hall = data.get("hall") or None
+        try:
+            reached = self.admin.announce(data.get("text", ""), hall)
+        except ValueError as exc:
+            return await self.organiser(request, session, errors={"text": str(exc)}, values=data)
+        known = self.admin.expo.hall(hall) if hall is not None else None
+        where = "every hall" if known is None else known.name
+        return await self.organiser(request, session, notice=f"Announced to {where}: {reached} visitors.")
+
+    async def handle_report(self, request: Request, session: ConsoleSession, data: dict[str, str]) -> Response:
+        try:
+            report = int(request.path_params["report"])
+        except ValueError:
+            raise Refusal(404, "no such report") from None
+        done = self.admin.handle_report(report)
+        return await self.organiser(request, session, notice="Report marked handled." if done else "That report was handled already.")
+
+    async def exhibitors(self, request: Request, session: ConsoleSession, notice: str | None = None,
+                         issued: tuple[str, str] | None = None) -> Response:
+        expo = self.admin.expo
+        shown = ""
+        if issued:
+            booth, token = issued
+            shown = (f'<div class="card" role="status"><p>The login for <strong>{esc(booth)}</strong> (shown once: copy it now):</p>'
+                     f'<p><code id="issued-token">{esc(token)}</code></p></div>')
+        options = "".join(f'<option value="{esc(b.id)}">{esc(b.exhibitor)} ({esc(b.id)})</option>' for b in expo.booths)
+        issue = form("/organiser/exhibitors", session, (
+            "<fieldset><legend>Issue a login</legend>"
+            f'<div class="field"><label for="issue-booth">Booth</label><select id="issue-booth" name="booth">{options}</select></div>'
+            + field("label", "Who it is for", hint="e.g. the exhibitor's contact person")
+            + '<button type="submit">Issue login</button></fieldset>'), label="Issue a login")
+        rows = [(esc(login.booth), esc(login.label), esc(_when(login.created_at)),
+                 "revoked" if login.revoked_at else form("/organiser/exhibitors/revoke", session,
+                                                         f'<input type="hidden" name="digest" value="{esc(login.digest)}">'
+                                                         '<button type="submit">Revoke</button>', cls="inline"))
+                for login in self.credentials.logins()]
+        body = shown + issue + table("Exhibitor logins", ["Booth", "For", "Issued", ""], rows, raw=True, empty="none issued.")
+        return self._html("Exhibitor logins", body, session, notice=notice)
+
+    async def issue_login(self, request: Request, session: ConsoleSession, data: dict[str, str]) -> Response:
+        booth = data.get("booth", "")
+        if self.admin.expo.booth(booth) is None:
+            return await self.exhibitors(request, session, notice=f"no booth {booth!r}")
+        token = self.credentials.issue(booth, data.get("label", ""))
+        return await self.exhibitors(request, session, issued=(booth, token))
+
+    async def revoke_login(self, request: Request, session: ConsoleSession, data: dict[str, str]) -> Response:
+        digest = data.get("digest", "")
+        booth = next((login.booth for login in self.credentials.logins() if login.digest == digest), None)
+        if booth is None or not self.credentials.revoke(digest):
+            return await self.exhibitors(request, session, notice="That login was revoked already.")
+        self.sessions.close_booth(booth)
+        return await self.exhibitors(request, session, notice=f"The login for {booth} is revoked; its sessions are closed.")
+
+    # ------------------------------------------------------------------ exhibitor
+
+    async def booth_page(self, request: Request, session: ConsoleSession, edit: booth_form.Edit | None = None,
+                         notice: str | None = None) -> Response:
+        booth = self.admin.expo.booth(request.path_params["booth"])
+        assert booth is not None  # _authorise checked
+        root = self.admin.world_root
+        errors = edit.errors if edit else {}
+        if edit is not None:
+            values = edit.values
+        elif root is not None:
+            import tomllib
+
+            values = booth_form.form_values(tomllib.loads(booth_form.booth_file(root, booth).read_text("utf-8")))
+        else:
+            values = {}
+        live = await self.admin.live_stock(booth.id)
+        here = self.admin.visitors_per_booth().get(booth.id, 0)
+        general = errors.get("")
+        rows = []
+        n = sum(1 for k in values if k.endswith(".sku") and k.startswith("p") and k[1:].split(".")[0].isdigit())
+        for i in range(n):
+            sku = values.get(f"p{i}.sku", "")
+            rows.append(self._product_fields(f"p{i}", f"Product {i + 1}: {sku}", values, errors,
+                                             live=live.get(sku), removable=True))
+        rows.append(self._product_fields(booth_form.NEW, "Add a product (leave the sku empty to add none)", values, errors))
+        edit_form = form(f"/booth/{booth.id}", session, (
+            (f'<p class="error" role="alert">{esc(general)}</p>' if general else "")
+            + "<fieldset><legend>The booth</legend>"
+            + field("tagline", "Tagline", values.get("tagline", ""), error=errors.get("tagline"), required=True)
+            + field("description", "Description", values.get("description", ""), kind="textarea", error=errors.get("description"))
+            + "</fieldset>" + "".join(rows)
+            + f'<button type="submit">Save and publish</button>'
+            f'<p class="hint">Saved changes reach visitors in the hall at once. Prices are in {esc(booth.catalogue[0].currency if booth.catalogue else "")}.</p>'
+        ), label="Edit the booth")
+        orders = await self.admin.orders(booth.id)
+        orders_table = table("Orders", ["When", "Visitor", "Product", "Qty", "Amount", "Status"],
+                             [(_when(o.created_at), o.visitor, o.sku, o.qty, money(o.amount_minor, o.currency), o.status)
+                              for o in orders[:50]], empty="no orders yet.", table_id="orders")
+        try:
+            balances = await self.admin.balances(booth.id)
+            balance = table("Merchant balance at the bank", ["Currency", "Balance"],
+                            [(c, shown) for c, _, shown in balances], empty="no merchant account (this server has no bank).")
+        except Exception as exc:  # the bank is down: the rest of the page still works
+            balance = f'<p class="error">The bank did not answer: {esc(exc)}</p>'
+        body = (
+            f'<p>{esc(booth.exhibitor)} in {esc(_hall_name(self.admin.expo, booth.hall))}: '
+            f'<strong id="here">{here}</strong> visitors at the booth now.</p>'
+            f'<section aria-labelledby="sales-h"><h2 id="sales-h">Orders and balance</h2>{balance}{orders_table}'
+            f'<p><a href="/booth/{esc(booth.id)}/orders.csv">Download the orders (CSV)</a></p></section>'
+            f'<section aria-labelledby="edit-h"><h2 id="edit-h">Edit the booth</h2>{edit_form}</section>'
+        )
+        return self._html(booth.exhibitor, body, session, notice=notice, status=400 if errors else 200)
+
+    def _product_fields(self, row: str, legend: str, values: dict[str, str], errors: dict[str, str],
+                        live: int | None = None, removable: bool = False) -> str:
+        def f(name: str, label: str, **kw) -> str:
+            return field(f"{row}.{name}", label, values.get(f"{row}.{name}", ""), error=errors.get(f"{row}.{name}"), **kw)
+
+        stock_hint = None if live is None else f"{live} left to sell now; a new number here restocks to it"
+        out = (f'<fieldset class="product"><legend>{esc(legend)}</legend>'
+               + f("sku", "SKU", readonly=removable or None, hint="letters, digits, '.', '-', '_'")
+               + f("name", "Name") + f("description", "Description", kind="textarea")
+               + f("price", "Price", inputmode="decimal") + f("stock", "Stock", inputmode="numeric", hint=stock_hint)
+               + f("max_per_visitor", "Limit per visitor", inputmode="numeric"))
+        if removable:
+            out += (f'<div class="field check"><input type="checkbox" id="{row}-remove" name="{row}.remove" value="1">'
+                    f'<label for="{row}-remove">Remove this product</label></div>')
+        return out + "</fieldset>"
+
+    async def booth_save(self, request: Request, session: ConsoleSession, data: dict[str, str]) -> Response:
+        booth = self.admin.expo.booth(request.path_params["booth"])
+        assert booth is not None
+        root = self.admin.world_root
+        if root is None:
+            raise Refusal(404, "this expo has no world files to edit")
+        edit = await asyncio.to_thread(booth_form.check_edit, root, booth, data)
+        if not edit.ok:
+            return await self.booth_page(request, session, edit=edit)
+        old_stock = {pr.sku: pr.stock for pr in booth.catalogue}
+        await asyncio.to_thread(booth_form.save, root, booth, edit.text)
+        problems = await self.admin.reload_world()
+        if problems:  # another file broke meanwhile: ours is written, the running world stays
+            return await self.booth_page(request, session, notice="Saved, but the expo does not load: " + "; ".join(problems))
+        updated = self.admin.expo.booth(booth.id)
+        for product in updated.catalogue if updated else ():
+            if old_stock.get(product.sku) != product.stock:
+                await self.admin.set_stock(booth.id, product.sku, product.stock)
+        log.info("booth edited", extra={"booth": booth.id, "role": session.identity.role.value})
+        return await self.booth_page(request, session, notice="Saved: visitors see the new booth now.")
+
+    async def orders_csv(self, request: Request, session: ConsoleSession) -> Response:
+        import csv
+        import io
+
+        booth = request.path_params["booth"]
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["order_id", "created_at_utc", "visitor", "sku", "qty", "amount", "currency", "status"])
+        for o in await self.admin.orders(booth, limit=100_000):
+            places = iso.decimals(o.currency)
+            writer.writerow([o.id, _when(o.created_at), o.visitor, o.sku, o.qty,
+                             f"{o.amount_minor / 10**places:.{places}f}", o.currency, o.status])
+        response = Response(out.getvalue(), media_type="text/csv; charset=utf-8")
+        response.headers["Content-Disposition"] = f'attachment; filename="{booth}-orders.csv"'
+        return _secure(response)
+
+    # ------------------------------------------------------------------ directory
+
+    async def directory(self, request: Request) -> Response:
+        """Every booth, hall by hall, with the command that walks the desktop client there:
+        the way into the hall without the 3D view."""
+        session = self._session(request)
+        expo = self.admin.expo
+        per_booth = self.admin.visitors_per_booth()
+        sections = []
+        for hall in expo.halls:
+            items = "".join(
+                f'<li id="booth-{esc(b.id)}"><h3>{esc(b.exhibitor)}</h3><p>{esc(b.tagline)}</p>'
+                f"<p>{esc(iso.countries().get(b.country, b.country))} · "
+                f"{len(b.catalogue)} products · {per_booth.get(b.id, 0)} visitors now</p>"
+                f'<p><label for="walk-{esc(b.id)}">Walk me there (paste in a terminal):</label> '
+                f'<input id="walk-{esc(b.id)}" class="command" readonly value="{esc(self.link.command(b.id))}"></p></li>'
+                for b in sorted(expo.booths_in(hall.id), key=lambda b: b.exhibitor))
+            sections.append(f'<section aria-labelledby="dir-{esc(hall.id)}"><h2 id="dir-{esc(hall.id)}">{esc(hall.name)}</h2>'
+                            f'<ul class="directory">{items}</ul></section>')
+        return self._html("Booth directory", "".join(sections), session)
+
+
+def _hall_name(expo: Expo, hall_id: str) -> str:
+    hall = expo.hall(hall_id)
+    return hall.name if hall is not None else hall_id
+
+
+def _landing(identity: Identity) -> str:
+    return "/organiser" if identity.role is Role.ORGANISER else f"/booth/{identity.booth}"
+
+
+def _when(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts))
+
+
+def _secure(response: Response) -> Response:
+    """Headers for every page: nothing from elsewhere, no framing, no sniffing."""
+    response.headers["Content-Security-Policy"] = ("default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                                                   "script-src 'self'; frame-ancestors 'none'; form-action 'self'")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+class ConsoleServer:
+    """The console's listener on the world server's loop; ``stop`` ends streams, then it."""
+
+    def __init__(self, console: Console, server, task: asyncio.Task) -> None:
+        self.console = console
+        self.server = server
+        self.task = task
+
+    @property
+    def port(self) -> int:
+        return self.server.servers[0].sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        self.console.stopping.set()
+        self.server.should_exit = True
+        await self.task
+        self.console.admin.moderation.close()
+        self.console.credentials.close()
+
+
+async def start_console(expo_server: ExpoServer, host: str, port: int) -> ConsoleServer:
+    """The startup hook server.app calls with --console-port: moderation, logins, the app."""
+    import uvicorn
+
+    data = expo_server.config.data_dir
+    moderation = Moderation(data / "moderation.sqlite3", time.time)
+    admin = Admin(expo_server, moderation, time.time)
+    credentials = Credentials(data / "console", time.time)
+    console = Console(admin, credentials, ClientLink(f"ws://{expo_server.config.host}:{expo_server.port}"))
+    server = uvicorn.Server(uvicorn.Config(console.app, host=host, port=port, log_level="warning", lifespan="off",
+                                           timeout_graceful_shutdown=2))
+    task = asyncio.create_task(server.serve(), name="console")
+    while not server.started:
+        if task.done():
+            task.result()  # raises why it could not start
+            raise SystemExit(f"the console could not listen on {host}:{port}")
+        await asyncio.sleep(0.02)
+    running = ConsoleServer(console, server, task)
+    log.info("console listening", extra={"url": f"http://{host}:{running.port}/", "token_file": str(credentials.token_file)})
+    return running

@@ -1,0 +1,324 @@
+"""The organisers' narrow window into the running world server: read the live state, act on it.
+
+The web console (console/) runs on the server's own event loop and reaches the simulation
+only through this class, so what an organiser may see and do is listed in one place:
+halls and where every avatar stands, visitors per hall and per booth, sales and orders from
+the commerce store, alerts (crowds, slow ticks), and moderation (mute, kick, ban,
+announcements, visitors' reports). Nothing here awaits inside the tick: reads copy the
+numpy state, actions queue frames that the next flush sends.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+import protocol as p
+from protocol.limits import MAX_CHAT_LEN
+from world import check_expo
+from world.model import Expo
+
+from .moderation import Kind, Moderation, Report, Sanction, visitor_key
+
+if TYPE_CHECKING:
+    from .app import ExpoServer
+    from .simulation import Session
+
+ORGANISERS = "Organisers"  # the speaker's name on announcements; entity 0 is never an avatar
+CROWD_CELL = 10.0  # metres: alerts count avatars per square of this side
+CROWD_THRESHOLD = 40  # avatars in one square that make an alert
+TICK_P99_BUDGET = 0.025  # seconds: the tick's p99 over this makes an alert
+
+
+@dataclass(frozen=True, slots=True)
+class AvatarView:
+    entity: int
+    name: str
+    hall: str
+    x: float
+    y: float
+    staff_of: str | None
+    booth: str | None  # the booth it stands at, if any
+    connected: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Sale:
+    booth: str
+    currency: str
+    orders: int
+    units: int
+    amount_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderView:
+    id: str
+    visitor: str
+    sku: str
+    qty: int
+    amount_minor: int
+    currency: str
+    status: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    kind: str  # "crowd" or "tick"
+    message: str
+
+
+class TickWindow:
+    """The tick's p99 over the last window, from the cumulative Prometheus histogram: each
+    sample keeps the bucket counts, the p99 is read from the difference to an older sample."""
+
+    def __init__(self, histogram: Any, clock: Callable[[], float], window: float = 10.0) -> None:
+        self.histogram = histogram
+        self.clock = clock
+        self.window = window
+        self._samples: list[tuple[float, list[tuple[float, float]]]] = []
+
+    def _buckets(self) -> list[tuple[float, float]]:
+        out = []
+        for metric in self.histogram.collect():
+            for sample in metric.samples:
+                if sample.name.endswith("_bucket"):
+                    out.append((float(sample.labels["le"]), sample.value))
+        return sorted(out)
+
+    def p99(self) -> tuple[float | None, int]:
+        """(the upper bound of the bucket holding the 99th percentile, ticks in the window)."""
+        now = self.clock()
+        current = self._buckets()
+        self._samples.append((now, current))
+        while len(self._samples) > 2 and self._samples[1][0] <= now - self.window:
+            self._samples.pop(0)
+        old = self._samples[0][1] if len(self._samples) > 1 else [(le, 0.0) for le, _ in current]
+        counts = [(le, c - o) for (le, c), (_, o) in zip(current, old)]
+        total = counts[-1][1] if counts else 0
+        if total <= 0:
+            return None, 0
+        target = 0.99 * total
+        for le, cumulative in counts:
+            if cumulative >= target:
+                return le, int(total)
+        return math.inf, int(total)
+
+
+class Admin:
+    def __init__(self, server: ExpoServer, moderation: Moderation, wall_clock: Callable[[], float]) -> None:
+        self.server = server
+        self.moderation = moderation
+        self.wall = wall_clock
+        self.ticks = TickWindow(server.metrics.tick_seconds, wall_clock)
+        server.sim.moderation = moderation
+
+    @property
+    def expo(self) -> Expo:
+        return self.server.sim.expo
+
+    # ------------------------------------------------------------------ the live state
+
+    def avatars(self) -> list[AvatarView]:
+        sim = self.server.sim
+        av = sim.avatars
+        live = np.flatnonzero(av.active)
+        at = sim.booths_of(live)
+        halls = [hall.id for hall in self.expo.halls]
+        booths = self.expo.booths
+        out = []
+        for slot, booth in zip(live.tolist(), at.tolist()):
+            info = av.info[slot]
+            assert info is not None  # every active slot has its avatar's info
+            session = sim.by_slot.get(slot)
+            out.append(AvatarView(info.entity, info.name, halls[int(av.hall[slot])], float(av.pos[slot, 0]),
+                                  float(av.pos[slot, 1]), info.staff_of, booths[booth].id if booth >= 0 else None,
+                                  session is not None and session.peer is not None))
+        return out
+
+    def positions(self) -> dict[str, list[list[Any]]]:
+        """Per hall, ``[entity, x dm, y dm, staff?]`` for every avatar: the live map's frame,
+        small enough to send several times a second (names come from ``avatars``)."""
+        sim = self.server.sim
+        av = sim.avatars
+        live = np.flatnonzero(av.active)
+        out: dict[str, list[list[Any]]] = {hall.id: [] for hall in self.expo.halls}
+        halls = [hall.id for hall in self.expo.halls]
+        xy = np.round(av.pos[live] * 10).astype(np.int64).tolist()
+        for slot, (x, y) in zip(live.tolist(), xy):
+            info = av.info[slot]
+            assert info is not None
+            out[halls[int(av.hall[slot])]].append([info.entity, x, y, 1 if info.staff_of else 0])
+        return out
+
+    def names(self) -> dict[int, str]:
+        av = self.server.sim.avatars
+        return {info.entity: info.name for info in av.info if info is not None}
+
+    def visitors_per_hall(self) -> dict[str, int]:
+        counts = {hall.id: 0 for hall in self.expo.halls}
+        for a in self.avatars():
+            counts[a.hall] += 1
+        return counts
+
+    def visitors_per_booth(self) -> dict[str, int]:
+        counts = {booth.id: 0 for booth in self.expo.booths}
+        for a in self.avatars():
+            if a.booth is not None:
+                counts[a.booth] += 1
+        return counts
+
+    def alerts(self, crowd_threshold: int = CROWD_THRESHOLD, tick_budget: float = TICK_P99_BUDGET) -> list[Alert]:
+        out = []
+        cells: dict[tuple[str, int, int], int] = {}
+        for a in self.avatars():
+            key = (a.hall, int(a.x // CROWD_CELL), int(a.y // CROWD_CELL))
+            cells[key] = cells.get(key, 0) + 1
+        names = {hall.id: hall.name for hall in self.expo.halls}
+        for (hall, cx, cy), n in sorted(cells.items()):
+            if n > crowd_threshold:
+                out.append(Alert("crowd", f"{n} visitors within {CROWD_CELL:g} m in {names[hall]} around "
+                                          f"({(cx + 0.5) * CROWD_CELL:g}, {(cy + 0.5) * CROWD_CELL:g}) m "
+                                          f"(threshold {crowd_threshold})"))
+        p99, ticks = self.ticks.p99()
+        if p99 is not None and p99 > tick_budget:
+            out.append(Alert("tick", f"tick p99 up to {p99 * 1000:g} ms over the last {ticks} ticks "
+                                     f"(budget {tick_budget * 1000:g} ms)"))
+        return out
+
+    def tick_p99(self) -> float | None:
+        return self.ticks.p99()[0]
+
+    # ------------------------------------------------------------------ commerce
+
+    async def _run(self, method: str, *args: Any) -> Any:
+        """A commerce store call on its database thread (SQLite or PostgreSQL alike)."""
+        commerce = self.server.commerce
+        assert commerce is not None
+        return await commerce.db.run(getattr(commerce.store, method), *args)
+
+    async def sales(self) -> list[Sale]:
+        """Fulfilled orders by booth and currency."""
+        if self.server.commerce is None:
+            return []
+        return [Sale(*row) for row in await self._run("sales")]
+
+    async def orders(self, booth_id: str, limit: int = 200) -> list[OrderView]:
+        if self.server.commerce is None:
+            return []
+        return [OrderView(o.id, o.visitor, o.sku, o.qty, o.amount_minor, o.currency, o.status, o.created_at)
+                for o in await self._run("booth_orders", booth_id, limit)]
+
+    async def live_stock(self, booth_id: str) -> dict[str, int]:
+        if self.server.commerce is not None:
+            return await self._run("stock_of", booth_id)
+        booth = self.expo.booth(booth_id)
+        return {} if booth is None else {pr.sku: pr.stock for pr in booth.catalogue}
+
+    async def set_stock(self, booth_id: str, sku: str, available: int) -> None:
+        """The exhibitor says how many units it has now: the live count the visitors buy from."""
+        assert available >= 0
+        if self.server.commerce is not None:
+            await self._run("set_stock", booth_id, sku, available)
+
+    async def balances(self, booth_id: str) -> list[tuple[str, int, str]]:
+        """(currency, minor units, for people) of each merchant account of the booth at the bank."""
+        commerce = self.server.commerce
+        if commerce is None:
+            return []
+        booth = self.expo.booth(booth_id)
+        out: list[tuple[str, int, str]] = []
+        for currency in sorted({pr.currency for pr in booth.catalogue} if booth else ()):
+            account_id = await self._run("merchant", booth_id, currency)
+            if account_id is not None:
+                account = await commerce.bank.get_account(account_id)
+                out.append((currency, account.balance, account.balance_display))
+        return out
+
+    # ------------------------------------------------------------------ moderation
+
+    def _session(self, name: str) -> Session | None:
+        key = visitor_key(name.strip())
+        return next((s for s in self.server.sim.sessions.values() if s.name.casefold() == key), None)
+
+    def mute(self, name: str, reason: str, minutes: float | None) -> Sanction:
+        return self.moderation.impose(name, Kind.MUTE, reason, minutes, "organiser")
+
+    def unmute(self, name: str) -> bool:
+        return self.moderation.lift(name, Kind.MUTE)
+
+    def ban(self, name: str, reason: str, minutes: float | None) -> Sanction:
+        """Ban and, if the visitor is here, kick: a ban is enforced at every Hello."""
+        sanction = self.moderation.impose(name, Kind.BAN, reason, minutes, "organiser")
+        self.kick(name, f"banned: {sanction.reason}")
+        return sanction
+
+    def unban(self, name: str) -> bool:
+        return self.moderation.lift(name, Kind.BAN)
+
+    def kick(self, name: str, reason: str) -> bool:
+        session = self._session(name)
+        if session is None:
+            return False
+        self.server.sim.kick(session, reason.strip() or "removed by the organisers")
+        self.server.flush()
+        return True
+
+    def sanctions(self) -> list[Sanction]:
+        return self.moderation.sanctions()
+
+    def reports(self) -> list[Report]:
+        return self.moderation.reports()
+
+    def handle_report(self, report_id: int) -> bool:
+        return self.moderation.handle_report(report_id, "organiser")
+
+    def announce(self, text: str, hall_id: str | None) -> int:
+        """An announcement to one hall (or every hall with None); returns how many got it."""
+        text = text.strip()
+        if not text:
+            raise ValueError("an announcement needs some text")
+        if len(text) > MAX_CHAT_LEN:
+            raise ValueError(f"an announcement has at most {MAX_CHAT_LEN} characters")
+        sim = self.server.sim
+        hall = None
+        if hall_id is not None:
+            if hall_id not in sim.hall_index:
+                raise ValueError(f"no hall {hall_id!r}")
+            hall = sim.hall_index[hall_id]
+        line = p.encode(p.ChatLine(p.Channel.ANNOUNCEMENT, 0, ORGANISERS, text, None, sim.clock.now()))
+        reached = 0
+        for session in sim.sessions.values():
+            if session.peer is not None and (hall is None or int(sim.avatars.hall[session.slot]) == hall):
+                session.peer.outbox.append(line)
+                reached += 1
+        self.server.flush()
+        return reached
+
+    # ------------------------------------------------------------------ the world files
+
+    @property
+    def world_root(self) -> Path | None:
+        return self.expo.root
+
+    async def reload_world(self) -> list[str]:
+        """Apply the world files now (after the console wrote one) instead of at the watcher's
+        next poll; the problems if they do not load (the running world stays)."""
+        root = self.world_root
+        if root is None:
+            return ["the running expo has no directory"]
+        watcher = self.server.watcher
+        if watcher is not None:  # it remembers what it applied, so it will not apply it twice
+            await watcher.check_once()
+            return []
+        expo, problems = check_expo(root)
+        if expo is None:
+            return [str(problem) for problem in problems]
+        await self.server.apply_world(expo)
+        return []

@@ -1,0 +1,257 @@
+"""The console over real HTTP against a running world server: logins, sessions, CSRF, who
+sees what, moderation that reaches real visitors' sockets, booth edits that reach them."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import stat
+from decimal import Decimal
+
+import pytest
+from console_support import Browser, console_url, next_of, none_of, organiser_token, running_server, visitor
+
+import protocol as p
+from world import from_manifest
+
+BOOTH = "kz-altai-honey"
+OTHER = "cn-yunnan-tea"
+
+
+@pytest.fixture
+async def server(tmp_path):
+    async with running_server(tmp_path) as srv:
+        yield srv
+
+
+@pytest.fixture
+async def organiser(server):
+    browser = Browser(console_url(server))
+    assert (await browser.login(organiser_token(server))).status_code == 303
+    yield browser
+    await browser.close()
+
+
+async def exhibitor_of(server, organiser: Browser, booth: str) -> Browser:
+    page = await organiser.post("/organiser/exhibitors", {"booth": booth, "label": "test"})
+    token = re.search(r'<code id="issued-token">([^<]+)</code>', page.text)[1]
+    browser = Browser(console_url(server))
+    assert (await browser.login(token)).headers["location"] == f"/booth/{booth}"
+    return browser
+
+
+async def test_the_organiser_token_is_made_once_private_and_random(tmp_path):
+    async with running_server(tmp_path) as first:
+        token_file = first.config.data_dir / "console" / "organiser.token"
+        token = organiser_token(first)
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600 and len(token) >= 40
+    async with running_server(tmp_path / "again") as other:
+        assert organiser_token(other) != token  # another expo, another token
+
+
+async def test_login_cookie_is_httponly_and_strict_and_bad_tokens_are_refused(server):
+    browser = Browser(console_url(server))
+    try:
+        assert (await browser.get("/organiser")).headers["location"].startswith("/login")
+        refused = await browser.login("not-the-token")
+        assert refused.status_code == 401 and "not valid" in refused.text and "set-cookie" not in refused.headers
+        accepted = await browser.login(organiser_token(server))
+        cookie = accepted.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
+        page = await browser.get("/organiser")
+        assert page.status_code == 200 and "Silk Road Hall" in page.text
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        await browser.post("/logout", {})
+        assert (await browser.get("/organiser")).status_code == 303
+    finally:
+        await browser.close()
+
+
+async def test_login_is_rate_limited_per_address(server):
+    guesser = Browser(console_url(server), source="127.0.0.9")
+    try:
+        statuses = [(await guesser.login(f"guess-{n}")).status_code for n in range(7)]
+        assert statuses[:5] == [401] * 5 and statuses[5:] == [429, 429]
+        # even the right token waits: the limit is on attempts, not failures
+        assert (await guesser.login(organiser_token(server))).status_code == 429
+        other = Browser(console_url(server), source="127.0.0.10")
+        assert (await other.login(organiser_token(server))).status_code == 303
+        await other.close()
+    finally:
+        await guesser.close()
+
+
+async def test_every_post_needs_the_sessions_csrf_token(server, organiser):
+    ws, _ = await visitor(server, "Aru")
+    try:
+        for path, data in [("/organiser/moderate", {"action": "kick", "name": "Aru", "reason": "x"}),
+                           ("/organiser/announce", {"text": "hi"}),
+                           ("/organiser/exhibitors", {"booth": BOOTH}),
+                           (f"/booth/{BOOTH}", {"tagline": "forged"}),
+                           ("/logout", {})]:
+            missing = await organiser.post(path, data, csrf=False)
+            wrong = await organiser.http.post(path, data={**data, "csrf": "0" * 43})
+            assert (missing.status_code, wrong.status_code) == (403, 403), path
+        assert "Aru" in {s.name for s in server.sim.sessions.values()}
+        assert server.sim.expo.booth(BOOTH).tagline != "forged"
+        anonymous = Browser(console_url(server))
+        assert (await anonymous.post("/organiser/announce", {"text": "hi", "csrf": organiser.csrf})).status_code == 401
+        await anonymous.close()
+    finally:
+        await ws.close()
+
+
+async def test_an_exhibitor_sees_and_edits_only_its_own_booth(server, organiser):
+    mine = await exhibitor_of(server, organiser, BOOTH)
+    try:
+        assert (await mine.get(f"/booth/{BOOTH}")).status_code == 200
+        assert (await mine.get(f"/booth/{BOOTH}/orders.csv")).status_code == 200
+        other_file = server.sim.expo.root / "booths" / f"{OTHER}.toml"
+        before = other_file.read_text()
+        for path in (f"/booth/{OTHER}", f"/booth/{OTHER}/orders.csv", "/organiser", "/organiser/live",
+                     "/organiser/exhibitors"):
+            assert (await mine.get(path)).status_code == 403, path
+        for path, data in [(f"/booth/{OTHER}", {"tagline": "hijacked"}),
+                           ("/organiser/moderate", {"action": "ban", "name": "x", "reason": "y"}),
+                           ("/organiser/announce", {"text": "free tea"}),
+                           ("/organiser/exhibitors", {"booth": OTHER}),
+                           ("/organiser/reports/1", {})]:
+            assert (await mine.post(path, data)).status_code == 403, path
+        assert other_file.read_text() == before
+        assert (await mine.get("/booth/no-such-booth")).status_code == 403  # not even whether it exists
+    finally:
+        await mine.close()
+
+
+async def test_revoking_a_login_ends_its_sessions(server, organiser):
+    mine = await exhibitor_of(server, organiser, BOOTH)
+    try:
+        page = await organiser.get("/organiser/exhibitors")
+        digest = re.search(r'name="digest" value="([0-9a-f]{64})"', page.text)[1]
+        assert "is revoked" in (await organiser.post("/organiser/exhibitors/revoke", {"digest": digest})).text
+        assert (await mine.get(f"/booth/{BOOTH}")).status_code == 303  # back to the login
+    finally:
+        await mine.close()
+
+
+async def test_mute_kick_ban_and_announce_reach_real_visitors(server, organiser):
+    aru, aru_welcome = await visitor(server, "Aru")
+    bek, _ = await visitor(server, "Bek")
+    try:
+        await aru.send(p.encode(p.Chat(p.Channel.PROXIMITY, "hello Bek")))
+        assert (await next_of(bek, p.ChatLine)).text == "hello Bek"
+
+        page = await organiser.post("/organiser/moderate", {"action": "mute", "name": "aru", "reason": "spam", "minutes": "10"})
+        assert page.status_code == 200 and "muted" in page.text
+        await aru.send(p.encode(p.Chat(p.Channel.PROXIMITY, "buy now")))
+        error = await next_of(aru, p.Error)
+        assert error.code == "not_allowed" and "spam" in error.message
+        await none_of(bek, p.ChatLine, 0.5)
+
+        page = await organiser.post("/organiser/moderate", {"action": "mute", "name": "aru", "reason": "", "minutes": "ten"})
+        assert page.status_code == 400 and "is not a number of minutes" in page.text and "say why" in page.text
+
+        await organiser.post("/organiser/announce", {"text": "The keynote starts in 5 minutes", "hall": "silk-road"})
+        line = await next_of(bek, p.ChatLine)
+        assert (line.channel, line.entity, line.name, line.text) == (p.Channel.ANNOUNCEMENT, 0, "Organisers", "The keynote starts in 5 minutes")
+
+        page = await organiser.post("/organiser/moderate", {"action": "ban", "name": "Aru", "reason": "harassment", "minutes": "60"})
+        assert "banned" in page.text
+        closing = await next_of(aru, p.Closing)
+        assert closing.code == "kicked" and "harassment" in closing.message
+        again = await asyncio.wait_for(_hello(server, "Aru"), 5)
+        assert isinstance(again, p.Refused) and again.code == "banned"
+        assert "harassment" in (await organiser.get("/organiser")).text  # listed in force
+
+        page = await organiser.post("/organiser/moderate", {"action": "kick", "name": "Bek", "reason": "closing time"})
+        assert "removed" in page.text and (await next_of(bek, p.Closing)).code == "kicked"
+    finally:
+        await aru.close()
+        await bek.close()
+
+
+async def _hello(server, name: str) -> p.Message:
+    from websockets.asyncio.client import connect
+
+    async with connect(f"ws://127.0.0.1:{server.port}/", compression=None) as ws:
+        await ws.send(p.encode(p.Hello(p.PROTOCOL_VERSION, name, 0, 0)))
+        return p.decode_server(await ws.recv())
+
+
+async def test_reports_filed_by_visitors_show_and_can_be_handled(server, organiser):
+    aru, _ = await visitor(server, "Aru")
+    bek, bek_welcome = await visitor(server, "Bek")
+    try:
+        await aru.send(p.encode(p.Report(bek_welcome.entity, "shouting at the tea booth")))
+        await asyncio.sleep(0.2)
+        page = await organiser.get("/organiser")
+        assert "shouting at the tea booth" in page.text
+        report_id = re.search(r'action="/organiser/reports/(\d+)"', page.text)[1]
+        page = await organiser.post(f"/organiser/reports/{report_id}", {})
+        assert "handled" in page.text and "shouting at the tea booth" not in page.text
+    finally:
+        await aru.close()
+        await bek.close()
+
+
+async def test_a_bad_booth_edit_shows_each_error_by_its_field_and_writes_nothing(server, organiser):
+    booth_file = server.sim.expo.root / "booths" / f"{BOOTH}.toml"
+    before = booth_file.read_text()
+    page = await organiser.post(f"/booth/{BOOTH}", {
+        "tagline": "  ", "p0.price": "45.5x", "p1.stock": "lots", "new.sku": "KZ-HONEY-500", "new.name": "Again",
+        "new.description": "dup", "new.price": "1", "new.stock": "1", "new.max_per_visitor": "1"})
+    assert page.status_code == 400
+    for fid in ("tagline", "p0-price", "p1-stock", "new-sku"):
+        assert re.search(rf'id="{fid}-error"', page.text), fid
+    assert 'value="45.5x"' in page.text  # what was typed stays in the form
+    assert booth_file.read_text() == before
+
+
+async def test_a_price_edit_reaches_a_connected_visitor_at_once(server, organiser):
+    ws, _ = await visitor(server, "Aru")
+    try:
+        page = await organiser.get(f"/booth/{BOOTH}")
+        assert 'id="p0-price"' in page.text
+        saved = await organiser.post(f"/booth/{BOOTH}", {"p0.price": "4990", "tagline": "Honey from the Altai, new season"})
+        assert saved.status_code == 200 and "Saved" in saved.text
+        update = await next_of(ws, p.ExpoUpdate, timeout=2)
+        booth = from_manifest(update.manifest).booth(BOOTH)
+        assert booth.catalogue[0].price == Decimal("4990") and booth.tagline == "Honey from the Altai, new season"
+        text = (server.sim.expo.root / "booths" / f"{BOOTH}.toml").read_text()
+        assert text.startswith("# Altai Bee Farms") and 'price = "4990"' in text
+        await none_of(ws, p.ExpoUpdate, 2.5)  # the watcher does not apply it a second time
+    finally:
+        await ws.close()
+
+
+async def test_the_live_stream_carries_every_avatar(server, organiser):
+    ws, welcome = await visitor(server, "Aru")
+    try:
+        async with organiser.http.stream("GET", "/organiser/live") as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            lines = stream.aiter_lines()
+            frame = None
+            async with asyncio.timeout(3):
+                async for line in lines:
+                    if line.startswith("data: "):
+                        import json
+
+                        frame = json.loads(line[6:])
+                        break
+        hall = server.sim.expo.halls[0]
+        [[entity, x, y, staff]] = frame["halls"][hall.id]
+        assert (entity, x, y, staff) == (welcome.entity, round(hall.spawn.x * 10), round(hall.spawn.y * 10), 0)
+        assert frame["names"] == {str(welcome.entity): "Aru"} and frame["halls_count"][hall.id] == 1
+    finally:
+        await ws.close()
+
+
+async def test_the_directory_lists_every_booth_with_a_walk_command(server):
+    browser = Browser(console_url(server))
+    try:
+        page = await browser.get("/directory")
+        assert page.status_code == 200
+        for booth in server.sim.expo.booths:
+            assert f'--booth {booth.id}"' in page.text
+    finally:
+        await browser.close()
