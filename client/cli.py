@@ -36,7 +36,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--size", type=_size, default=(1280, 720), help="window or picture size, WIDTHxHEIGHT")
     shot = ap.add_argument_group("screenshot (offscreen, no window)")
     shot.add_argument("--screenshot", type=Path, metavar="FILE", help="render offscreen, save a PNG and exit")
-    shot.add_argument("--booth", help="look at this booth (default: the spawn view)")
+    ap.add_argument("--booth", help="walk to this booth once joined (with --screenshot: look at it; default: the spawn view)")
     shot.add_argument("--bots", type=int, default=0, help="visitors to gather in the picture")
     shot.add_argument("--world", type=Path, help="expo directory for the in-process server (without --server)")
     return ap
@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     assert settings is not None, "check gives settings whenever it finds no problem"
     app = ExpoApp(wallet=wallet, size=args.size, defaults=ConnectSettings(settings.server, name, settings.colour,
                                                                           settings.currency), multisamples=4)
+    app.walk_to = args.booth
     if args.server and args.name:
         app.connect(settings)
     try:

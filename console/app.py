@@ -39,7 +39,7 @@ from world.model import Expo
 
 from . import booth_form
 from .auth import ConsoleSession, Credentials, Identity, LoginLimiter, Role, Sessions
-from .html import esc, field, form, page, table
+from .html import esc, field, field_id_of, form, page, table
 from .maps import hall_svg
 
 if TYPE_CHECKING:
@@ -430,7 +430,8 @@ class Console:
                                              live=live.get(sku), removable=True))
         rows.append(self._product_fields(booth_form.NEW, "Add a product (leave the sku empty to add none)", values, errors))
         edit_form = form(f"/booth/{booth.id}", session, (
-            (f'<p class="error" role="alert">{esc(general)}</p>' if general else "")
+            _error_summary(errors)
+            + (f'<p class="error" role="alert">{esc(general)}</p>' if general else "")
             + "<fieldset><legend>The booth</legend>"
             + field("tagline", "Tagline", values.get("tagline", ""), error=errors.get("tagline"), required=True)
             + field("description", "Description", values.get("description", ""), kind="textarea", error=errors.get("description"))
@@ -523,18 +524,35 @@ class Console:
             items = "".join(
                 f'<li id="booth-{esc(b.id)}"><h3>{esc(b.exhibitor)}</h3><p>{esc(b.tagline)}</p>'
                 f"<p>{esc(iso.countries().get(b.country, b.country))} · "
-                f"{len(b.catalogue)} products · {per_booth.get(b.id, 0)} visitors now</p>"
-                f'<p><label for="walk-{esc(b.id)}">Walk me there (paste in a terminal):</label> '
-                f'<input id="walk-{esc(b.id)}" class="command" readonly value="{esc(self.link.command(b.id))}"></p></li>'
+                f"{len(b.catalogue)} products · {_visitors(per_booth.get(b.id, 0))} now</p>"
+                f'<p id="walk-{esc(b.id)}-label">Walk me there: run this in a terminal</p>'
+                f'<code class="command" id="walk-{esc(b.id)}" aria-labelledby="walk-{esc(b.id)}-label">'
+                f"{esc(self.link.command(b.id))}</code></li>"
                 for b in sorted(expo.booths_in(hall.id), key=lambda b: b.exhibitor))
             sections.append(f'<section aria-labelledby="dir-{esc(hall.id)}"><h2 id="dir-{esc(hall.id)}">{esc(hall.name)}</h2>'
                             f'<ul class="directory">{items}</ul></section>')
         return self._html("Booth directory", "".join(sections), session)
 
 
+def _visitors(n: int) -> str:
+    return "1 visitor" if n == 1 else f"{n} visitors"
+
+
 def _hall_name(expo: Expo, hall_id: str) -> str:
     hall = expo.hall(hall_id)
     return hall.name if hall is not None else hall_id
+
+
+def _error_summary(errors: dict[str, str]) -> str:
+    """At the top of a refused form: how many problems, each a link to its field."""
+    if not errors:
+        return ""
+    items = "".join(
+        f'<li><a href="#{esc(field_id_of(name))}">{esc(name or "the booth file")}: {esc(message)}</a></li>'
+        if name else f"<li>{esc(message)}</li>" for name, message in errors.items())
+    n = len(errors)
+    return (f'<div class="error-summary" role="alert" tabindex="-1" id="error-summary"><h3>Not saved: '
+            f'{n} problem{"s" if n != 1 else ""} to fix</h3><ul>{items}</ul></div>')
 
 
 def _landing(identity: Identity) -> str:
@@ -583,7 +601,7 @@ async def start_console(expo_server: ExpoServer, host: str, port: int) -> Consol
     moderation = Moderation(data / "moderation.sqlite3", time.time)
     admin = Admin(expo_server, moderation, time.time)
     credentials = Credentials(data / "console", time.time)
-    console = Console(admin, credentials, ClientLink(f"ws://{expo_server.config.host}:{expo_server.port}"))
+    console = Console(admin, credentials, ClientLink(f"ws://{expo_server.config.host}:{expo_server.port}/"))
     server = uvicorn.Server(uvicorn.Config(console.app, host=host, port=port, log_level="warning", lifespan="off",
                                            timeout_graceful_shutdown=2))
     task = asyncio.create_task(server.serve(), name="console")

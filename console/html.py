@@ -37,10 +37,15 @@ def form(action: str, session: ConsoleSession, body: str, label: str | None = No
     return f'<form method="post" action="{esc(action)}"{aria}>{csrf_field(session)}{body}</form>'
 
 
+def field_id_of(name: str) -> str:
+    """The element id of a form field's input: ``p0.price`` -> ``p0-price``."""
+    return name.replace(".", "-").replace("[", "-").replace("]", "")
+
+
 def field(name: str, label: str, value: object = "", *, kind: str = "text", error: str | None = None,
           field_id: str | None = None, required: bool = False, hint: str | None = None, **extra: object) -> str:
     """A labelled input; its error (if any) right under it, tied to it for screen readers."""
-    fid = field_id or name.replace(".", "-").replace("[", "-").replace("]", "")
+    fid = field_id or field_id_of(name)
     described = " ".join(x for x in (f"{fid}-hint" if hint else "", f"{fid}-error" if error else "") if x) or None
     control = (f'<textarea{attrs(id=fid, name=name, required=required, aria_invalid="true" if error else None, aria_describedby=described, **extra)}>'
                f"{esc(value)}</textarea>" if kind == "textarea" else

@@ -19,13 +19,14 @@ def hall_svg(hall: Hall, booths: tuple[Booth, ...]) -> str:
     ]
     for booth in booths:
         r = booth.footprint
+        label = booth.exhibitor.split(" ")[0][:12]  # the exhibitor's first word, sized to fit the booth
         x, y = r.min_x, d - r.max_y
         parts.append(
             f'<g class="booth" data-booth="{esc(booth.id)}"><title>{esc(booth.exhibitor)}</title>'
             f'<rect x="{x:g}" y="{y:g}" width="{r.width:g}" height="{r.depth:g}" fill="{booth.primary.hex}" '
             f'stroke="#1a1a1a" stroke-width="0.3"/>'
-            f'<text x="{x + r.width / 2:g}" y="{y + r.depth / 2:g}" font-size="1.8" text-anchor="middle" '
-            f'dominant-baseline="middle">{esc(booth.id.split("-", 1)[-1][:12])}</text></g>'
+            f'<text x="{x + r.width / 2:g}" y="{y + r.depth / 2:g}" font-size="{min(1.6, 1.7 * r.width / max(len(label), 1)):.2f}" '
+            f'text-anchor="middle" dominant-baseline="middle">{esc(label)}</text></g>'
         )
     for portal in hall.portals:
         parts.append(f'<circle class="portal" cx="{portal.position.x:g}" cy="{d - portal.position.y:g}" '

@@ -32,7 +32,7 @@ from world.model import Booth, BoothKind, Expo
 from . import chat as chatmod
 from .bank_worker import BankWorker
 from .layout import View, booth_view
-from .nearby import booth_at
+from .nearby import booth_at, entrance, route
 from .pricing import QuoteKey, Quotes, money
 from .scene_avatars import AvatarLayer
 from .scene_geometry import load_font, text_node
@@ -139,6 +139,7 @@ class ExpoApp(ShowBase):
         self.visit: Visit | None = None
         self.fixed_view: View | None = None  # the screenshot mode's camera
         self.autopilot: Autopilot | None = None  # walks for previews and tests instead of the keys
+        self.walk_to: str | None = None  # a booth to walk to once joined (expo-client --booth)
         self.status_text = ""
         self._last_frame = time.monotonic()
         self._last_activity = self._last_frame
@@ -352,6 +353,8 @@ class ExpoApp(ShowBase):
             return
         if scene.hall != v.hall_index:
             self._enter_hall(v, scene.hall)
+        if self.autopilot is not None and self.autopilot.done and self.fixed_view is None:
+            self.autopilot = None  # a walk to a booth is over: the keys steer again
         if self.autopilot is not None:
             controls = self.autopilot.update(scene.own.x, scene.own.y, v.yaw, dt)
         else:
@@ -439,6 +442,8 @@ class ExpoApp(ShowBase):
                 self.hud.show_banner(None)
                 if first:
                     v.chat.note(f"Welcome to {event.expo.name}, {v.settings.name}!")
+                    if self.walk_to is not None:
+                        self.walk_to_booth(v, self.walk_to, event.welcome.own.hall)
                     if event.welcome.bank_url:
                         self._open_bank(v, event.welcome.bank_url)
                     else:
@@ -742,6 +747,17 @@ class ExpoApp(ShowBase):
         self.taskMgr.doMethodLater(2.0, lambda task: node.removeNode(), f"sold-{id(node)}")
 
     # ------------------------------------------------------------------ helpers for previews and tests
+
+    def walk_to_booth(self, v: Visit, booth_id: str, hall_index: int) -> None:
+        """Walk to a booth's entrance, as a booth directory's "walk me there" asks."""
+        assert v.expo is not None
+        booth = v.expo.booth(booth_id)
+        if booth is None:
+            v.chat.note(f"There is no booth {booth_id!r} in {v.expo.name}.")
+            return
+        here = v.expo.halls[hall_index].id
+        self.autopilot = Autopilot(route(v.expo, here, booth.hall, entrance(booth, 2.0)))
+        v.chat.note(f"Walking you to {booth.exhibitor}...")
 
     def step(self, frames: int = 1) -> None:
         for _ in range(frames):

@@ -18,7 +18,7 @@
       let dot = map.byEntity.get(entity);
       if (!dot) {
         dot = document.createElementNS(NS, "circle");
-        dot.setAttribute("r", "0.7");
+        dot.setAttribute("r", "0.9");
         dot.dataset.entity = entity;
         if (staff) dot.classList.add("staff");
         const title = document.createElementNS(NS, "title");

@@ -339,3 +339,19 @@ def test_people_in_view_counts_in_words():
     from client.desktop.app import people_in_view
 
     assert people_in_view(1) == "1 visitor in view" and people_in_view(2) == "2 visitors in view"
+
+
+@pytest.mark.slow
+def test_the_booth_flag_walks_the_visitor_to_the_booth_then_hands_back_the_keys(app, server):
+    """`expo-client --booth ID`, the console directory's "walk me there"."""
+    app.walk_to = BOOTH
+    try:
+        join(app, server, "Directed")
+        core = app.visit.thread.core
+        run_until(app, lambda: app.autopilot is not None, 10, "the walk to start")
+        run_until(app, lambda: app.autopilot is None, 40, "the walk to end")
+        run_until(app, lambda: not core.predictor.pending, what="the last ack")
+        at = (core.own.state.x / 100, core.own.state.y / 100)
+        assert math.dist(at, entrance(app.visit.expo.booth(BOOTH), 2.0)) < 0.8, at
+    finally:
+        app.walk_to = None

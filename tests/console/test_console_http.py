@@ -252,6 +252,6 @@ async def test_the_directory_lists_every_booth_with_a_walk_command(server):
         page = await browser.get("/directory")
         assert page.status_code == 200
         for booth in server.sim.expo.booths:
-            assert f'--booth {booth.id}"' in page.text
+            assert f"--booth {booth.id}</code>" in page.text
     finally:
         await browser.close()

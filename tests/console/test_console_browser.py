@@ -1,0 +1,212 @@
+"""The console in headless Chromium against a real world server and real bots on loopback.
+
+An organiser logs in with the keyboard, watches the bots' dots move on the live map, mutes a
+chatting bot and a visitor's client stops hearing it; an exhibitor, with a login the
+organiser issued in the browser, mistypes a price (the error shows by the field), then sets
+it, and a connected client's catalogue shows the new price. Screenshots of each page go to
+the test's directory (or $CONSOLE_SCREENSHOTS) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from console_support import copy_expo
+from processes import BIN, free_port, start, stop
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as when
+from selenium.webdriver.support.ui import WebDriverWait
+
+from client import events as ev
+from client.core import ClientCore
+from client.threaded import ClientThread
+
+BOOTH = "kz-altai-honey"
+CHATTY = "chatty-1-0"  # expo-bots names bots PREFIX-SEED-INDEX
+
+
+@pytest.fixture(scope="module")
+def expo(tmp_path_factory):
+    """A server with its console, four bots wandering and one chatting at the entrance."""
+    tmp = tmp_path_factory.mktemp("browser")
+    root = copy_expo(tmp)
+    port, console = free_port(), free_port()
+    server = start([str(BIN / "expo-server"), "--port", str(port), "--console-port", str(console), "--world", str(root),
+                    "--data-dir", str(tmp / "data"), "--log-level", "warning"],
+                   f"http://127.0.0.1:{port}/healthz", log=tmp / "server.log")
+    url = f"ws://127.0.0.1:{port}/"
+    bots = [subprocess.Popen([str(BIN / "expo-bots"), "--server", url, "--count", str(n), "--mix", mix, "--name-prefix", prefix,
+                              "--duration", "120", "--quiet", "--progress", "0"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for n, mix, prefix in ((4, "wander=1", "walker"), (1, "chat=1", "chatty"))]
+    try:
+        yield {"url": url, "console": f"http://127.0.0.1:{console}", "root": root,
+               "token": (tmp / "data" / "console" / "organiser.token").read_text().strip(),
+               "shots": Path(os.environ.get("CONSOLE_SCREENSHOTS", tmp / "shots"))}
+    finally:
+        for bot in bots:
+            bot.terminate()
+            bot.wait(10)
+        stop(server)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1280,1400",
+                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"))
+    driver.set_page_load_timeout(20)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def visitor(expo):
+    """A visitor's client (the client core over a real socket) standing at the entrance."""
+    client = ClientThread(ClientCore("Watcher"), expo["url"])
+    client.start()
+    deadline = time.monotonic() + 10
+    while client.scene() is None:
+        assert time.monotonic() < deadline, "the visitor did not join"
+        time.sleep(0.1)
+    yield client
+    client.stop()
+
+
+def shoot(driver, expo, name: str) -> Path:
+    expo["shots"].mkdir(parents=True, exist_ok=True)
+    path = expo["shots"] / f"{name}.png"
+    driver.save_screenshot(str(path))
+    return path
+
+
+def wait(driver, seconds: float = 10) -> WebDriverWait:
+    return WebDriverWait(driver, seconds)
+
+
+def chat_from(events: list, name: str) -> list[str]:
+    return [e.line.text for e in events if isinstance(e, ev.ChatReceived) and e.line.name == name]
+
+
+def dots(driver) -> dict[str, tuple[str, str]]:
+    return driver.execute_script(
+        "const out = {}; document.querySelectorAll('#map-silk-road .dots circle').forEach("
+        "c => { out[c.dataset.entity] = [c.getAttribute('cx'), c.getAttribute('cy')]; }); return out;")
+
+
+def log_in(driver, expo, token: str) -> None:
+    """With the keyboard only: the token field has the focus; type, then Enter."""
+    driver.delete_all_cookies()
+    driver.get(expo["console"] + "/login")
+    field = driver.switch_to.active_element
+    assert field.get_attribute("id") == "token"
+    field.send_keys(token, Keys.ENTER)
+
+
+def test_the_organiser_watches_bots_walk_and_mutes_a_chatty_one(expo, browser, visitor):
+    log_in(browser, expo, expo["token"])
+    wait(browser).until(when.title_contains("Halls and moderation"))
+    wait(browser, 15).until(lambda d: len(dots(d)) >= 6)  # four walkers, the chatty bot, the visitor
+    before = dots(browser)
+    time.sleep(1.5)
+    after = dots(browser)
+    moved = [e for e in before if e in after and before[e] != after[e]]
+    assert len(moved) >= 2, (before, after)
+    assert int(browser.execute_script("return document.body.dataset.liveFrames")) >= 6  # at least 4 a second
+    assert browser.find_element(By.CSS_SELECTOR, '[data-hall-count="silk-road"]').text == str(len(after))
+    shoot(browser, expo, "organiser")
+
+    deadline = time.monotonic() + 15
+    heard: list[str] = []
+    while not heard:
+        assert time.monotonic() < deadline, "the chatty bot never reached the visitor"
+        heard = chat_from(visitor.poll_events(), CHATTY)
+        time.sleep(0.2)
+
+    name = browser.find_element(By.ID, "name")
+    name.send_keys(CHATTY)
+    browser.find_element(By.ID, "reason").send_keys("repeating itself")
+    browser.find_element(By.CSS_SELECTOR, 'button[value="mute"]').click()
+    wait(browser).until(when.text_to_be_present_in_element((By.CSS_SELECTOR, ".notice"), f"{CHATTY} is muted"))
+    shoot(browser, expo, "organiser-muted")
+    visitor.poll_events()  # what was on its way before the mute
+    time.sleep(0.5)
+    visitor.poll_events()
+    time.sleep(5)  # the bot chats every 1-3 s
+    assert chat_from(visitor.poll_events(), CHATTY) == []
+
+
+def test_an_exhibitor_fixes_a_price_and_a_visitor_sees_it(expo, browser, visitor):
+    log_in(browser, expo, expo["token"])
+    wait(browser).until(when.title_contains("Halls"))
+    browser.get(expo["console"] + "/organiser/exhibitors")
+    from selenium.webdriver.support.select import Select
+
+    Select(browser.find_element(By.ID, "issue-booth")).select_by_value(BOOTH)
+    browser.find_element(By.ID, "label").send_keys("Aigerim")
+    browser.find_element(By.CSS_SELECTOR, 'form[aria-label="Issue a login"] button').click()
+    token = wait(browser).until(when.presence_of_element_located((By.ID, "issued-token"))).text
+    assert token.startswith("exh_")
+
+    log_in(browser, expo, token)
+    wait(browser).until(when.title_contains("Altai Bee Farms"))
+    price = browser.find_element(By.ID, "p0-price")
+    price.clear()
+    price.send_keys("49.999")  # KZT has two decimals
+    price.submit()
+    error = wait(browser).until(when.presence_of_element_located((By.ID, "p0-price-error")))
+    assert "at most 2 decimals" in error.text
+    assert browser.find_element(By.ID, "p0-price").get_attribute("aria-describedby").endswith("p0-price-error")
+    shoot(browser, expo, "booth-error")
+
+    visitor.poll_events()
+    price = browser.find_element(By.ID, "p0-price")
+    price.clear()
+    price.send_keys("4990")
+    price.submit()
+    wait(browser).until(when.text_to_be_present_in_element((By.CSS_SELECTOR, ".notice"), "Saved"))
+    shoot(browser, expo, "booth-saved")
+    deadline = time.monotonic() + 3
+    changed = None
+    while changed is None:
+        assert time.monotonic() < deadline, "the visitor's catalogue did not change"
+        changed = next((e for e in visitor.poll_events() if isinstance(e, ev.ExpoChanged)), None)
+        time.sleep(0.1)
+    assert changed.expo.booth(BOOTH).catalogue[0].price == Decimal("4990")
+
+    browser.get(expo["console"] + "/booth/cn-yunnan-tea")  # another booth's page
+    assert "only your own booth" in browser.find_element(By.TAG_NAME, "main").text
+
+
+def test_pages_reflow_at_200_percent_zoom_and_the_directory_walks_you_there(expo, browser):
+    log_in(browser, expo, expo["token"])
+    wait(browser).until(when.title_contains("Halls"))
+    browser.set_window_size(640, 1000)  # a 1280 px wide window at 200 %: the same CSS pixels
+    try:
+        for path, name in (("/organiser", "organiser-200"), ("/directory", "directory-200")):
+            browser.get(expo["console"] + path)
+            overflow = browser.execute_script("return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            assert overflow <= 0, (path, overflow)
+            shoot(browser, expo, name)
+        command = browser.find_element(By.ID, f"walk-{BOOTH}").text
+        assert command == f"expo-client --server {expo['url']} --booth {BOOTH}"
+    finally:
+        browser.set_window_size(1280, 1400)
+    browser.get(expo["console"] + "/directory")
+    body = browser.find_element(By.TAG_NAME, "body")
+    body.send_keys(Keys.TAB)
+    assert browser.switch_to.active_element.text == "Skip to content"  # the first stop for the keyboard
+    shoot(browser, expo, "directory")
