@@ -40,7 +40,7 @@ from world.model import Expo
 from . import booth_form
 from .auth import ConsoleSession, Credentials, Identity, LoginLimiter, Role, Sessions
 from .html import esc, field, field_id_of, form, page, table
-from .maps import hall_svg
+from .maps import bars_svg, hall_svg, heatmap_svg
 
 if TYPE_CHECKING:
     from server.app import ExpoServer
@@ -105,6 +105,8 @@ class Console:
             Route("/booth/{booth}", self.get(self.booth_page)),
             Route("/booth/{booth}", self.post(self.booth_save), methods=["POST"]),
             Route("/booth/{booth}/orders.csv", self.get(self.orders_csv)),
+            Route("/booth/{booth}/leads.csv", self.get(self.leads_csv)),
+            Route("/booth/{booth}/leads", self.post(self.annotate_lead), methods=["POST"]),
         ])
 
     @property
@@ -406,7 +408,7 @@ class Console:
     # ------------------------------------------------------------------ exhibitor
 
     async def booth_page(self, request: Request, session: ConsoleSession, edit: booth_form.Edit | None = None,
-                         notice: str | None = None) -> Response:
+                         notice: str | None = None, lead_errors: dict[str, str] | None = None) -> Response:
         booth = self.admin.expo.booth(request.path_params["booth"])
         assert booth is not None  # _authorise checked
         root = self.admin.world_root
@@ -452,11 +454,83 @@ class Console:
         body = (
             f'<p>{esc(booth.exhibitor)} in {esc(_hall_name(self.admin.expo, booth.hall))}: '
             f'<strong id="here">{here}</strong> visitors at the booth now.</p>'
-            f'<section aria-labelledby="sales-h"><h2 id="sales-h">Orders and balance</h2>{balance}{orders_table}'
+            + await self._people_sections(booth.id, session, notice_errors=lead_errors or {})
+            + f'<section aria-labelledby="sales-h"><h2 id="sales-h">Orders and balance</h2>{balance}{orders_table}'
             f'<p><a href="/booth/{esc(booth.id)}/orders.csv">Download the orders (CSV)</a></p></section>'
             f'<section aria-labelledby="edit-h"><h2 id="edit-h">Edit the booth</h2>{edit_form}</section>'
         )
-        return self._html(booth.exhibitor, body, session, notice=notice, status=400 if errors else 200)
+        return self._html(booth.exhibitor, body, session, notice=notice, status=400 if errors or lead_errors else 200)
+
+    async def _people_sections(self, booth_id: str, session: ConsoleSession, notice_errors: dict[str, str]) -> str:
+        """Leads (notes, rating, CSV), meeting slots, and the booth's analytics with charts."""
+        admin = self.admin
+        if not admin.has_exhibitor_stores:
+            return ""
+        leads = await admin.leads(booth_id)
+        rows = []
+        for lead in leads:
+            key = f"lead-{_slug(lead.visitor)}"
+            rating = "".join(f'<option value="{n}"{" selected" if lead.rating == n else ""}>{n}</option>'
+                             for n in range(1, 6))
+            note = form(f"/booth/{booth_id}/leads", session, (
+                f'<input type="hidden" name="visitor" value="{esc(lead.visitor)}">'
+                + field("notes", f"Notes on {lead.display_name}", lead.notes, kind="textarea", field_id=f"{key}-notes",
+                        error=notice_errors.get(lead.visitor), maxlength="2000")
+                + f'<div class="field"><label for="{key}-rating">Rating</label><select id="{key}-rating" name="rating">'
+                f'<option value="">none</option>{rating}</select></div><button type="submit">Save</button>'),
+                label=f"Notes on {lead.display_name}")
+            rows.append((esc(lead.display_name), esc(", ".join(lead.sources)), lead.orders, lead.meetings,
+                         esc(_when(lead.first_at)), esc(_when(lead.last_at)), note))
+        leads_table = table("Leads", ["Visitor", "Met by", "Orders", "Meetings", "First", "Last", "Notes and rating"],
+                            rows, raw=True, empty="no leads yet: cards exchanged, orders and meetings at the booth become leads.",
+                            table_id="leads")
+        csv_link = f'<p><a id="leads-csv" href="/booth/{esc(booth_id)}/leads.csv">Download the leads (CSV)</a></p>' if leads else ""
+        slots = table("Meeting slots", ["Starts", "Minutes", "Host", "Booked"],
+                      [(_when(slot.starts_at), slot.minutes, slot.host_name, "booked" if taken else "free")
+                       for slot, taken in await admin.slots(booth_id)], empty="none published (staff publish them in the hall).")
+        figures = await admin.figures(booth_id)
+        charts = ""
+        if figures is not None:
+            f = figures.funnel
+            dwell = "-" if figures.dwell_p50 is None else f"{figures.dwell_p50:.0f} s (p90 {figures.dwell_p90:.0f} s)"
+            revenue = ", ".join(money(minor, cur) for cur, minor in figures.revenue) or "none"
+            charts = (
+                f'<p>Visits: <strong>{figures.visits}</strong> by {_visitors(figures.unique_visitors)}; dwell p50 {dwell}; '
+                f"cards exchanged {figures.cards_exchanged}; meetings booked {figures.meetings_booked}; revenue {revenue}.</p>"
+                + bars_svg("Funnel: passed by, entered, opened the catalogue, ordered, paid",
+                           [("passed by", f.passed), ("entered", f.entered), ("opened catalogue", f.opened_catalogue),
+                            ("ordered", f.ordered), ("paid", f.paid)])
+                + bars_svg("Visits by hour (UTC)", [(f"{h:02d}:00", n) for h, n in enumerate(figures.visits_by_hour) if n])
+            )
+        booth = admin.expo.booth(booth_id)
+        hall = admin.expo.hall(booth.hall) if booth else None
+        heat = await admin.heatmap(hall.id) if hall else None
+        heat_svg = (heatmap_svg(heat.counts, heat.cell, hall, admin.expo.booths_in(hall.id), booth_id)
+                    if heat is not None and hall is not None else "")
+        return (f'<section aria-labelledby="leads-h"><h2 id="leads-h">Leads</h2>{csv_link}{leads_table}</section>'
+                f'<section aria-labelledby="slots-h"><h2 id="slots-h">Meetings</h2>{slots}</section>'
+                f'<section aria-labelledby="stats-h"><h2 id="stats-h">Analytics</h2>{charts}'
+                f'<div class="map-wrap">{heat_svg}</div></section>')
+
+    async def annotate_lead(self, request: Request, session: ConsoleSession, data: dict[str, str]) -> Response:
+        from server.people.leads import LeadError
+
+        booth, visitor = request.path_params["booth"], data.get("visitor", "")
+        rating_text = data.get("rating", "").strip()
+        try:
+            rating = int(rating_text) if rating_text else None
+            await self.admin.annotate_lead(booth, visitor, data.get("notes", ""), rating)
+        except (LeadError, ValueError) as exc:
+            return await self.booth_page(request, session, lead_errors={visitor: str(exc)})
+        except KeyError:
+            raise Refusal(404, "no such lead at this booth") from None
+        return await self.booth_page(request, session, notice="Lead saved.")
+
+    async def leads_csv(self, request: Request, session: ConsoleSession) -> Response:
+        booth = request.path_params["booth"]
+        response = Response(await self.admin.leads_csv(booth), media_type="text/csv; charset=utf-8")
+        response.headers["Content-Disposition"] = f'attachment; filename="{booth}-leads.csv"'
+        return _secure(response)
 
     def _product_fields(self, row: str, legend: str, values: dict[str, str], errors: dict[str, str],
                         live: int | None = None, removable: bool = False) -> str:
@@ -532,6 +606,13 @@ class Console:
             sections.append(f'<section aria-labelledby="dir-{esc(hall.id)}"><h2 id="dir-{esc(hall.id)}">{esc(hall.name)}</h2>'
                             f'<ul class="directory">{items}</ul></section>')
         return self._html("Booth directory", "".join(sections), session)
+
+
+def _slug(text: str) -> str:
+    """An id-safe form of a visitor id (ids in HTML must be unique and plain)."""
+    import hashlib
+
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
 def _visitors(n: int) -> str:

@@ -23,7 +23,11 @@ from protocol.limits import MAX_CHAT_LEN
 from world import check_expo
 from world.model import Expo
 
+from .analytics.aggregate import BoothFigures, booth_figures
+from .analytics.heatmap import Heatmap, heatmap
 from .moderation import Kind, Moderation, Report, Sanction, visitor_key
+from .people.leads import Lead, check_notes, csv_rows, looked_at, to_csv
+from .people.meetings import Slot
 
 if TYPE_CHECKING:
     from .app import ExpoServer
@@ -240,6 +244,50 @@ class Admin:
                 account = await commerce.bank.get_account(account_id)
                 out.append((currency, account.balance, account.balance_display))
         return out
+
+    # ------------------------------------------------------------------ leads, meetings, analytics
+
+    async def _people(self, method: str, *args: Any) -> Any:
+        """A call on the exhibitor stores (server.exhibitors) on their database thread."""
+        services = self.server.exhibitors
+        assert services is not None
+        owner = services.events if method in ("events", "samples") else services.people
+        return await services.db.run(getattr(owner, method), *args)
+
+    @property
+    def has_exhibitor_stores(self) -> bool:
+        return self.server.exhibitors is not None
+
+    async def leads(self, booth_id: str) -> list[Lead]:
+        return await self._people("leads", booth_id) if self.has_exhibitor_stores else []
+
+    async def annotate_lead(self, booth_id: str, visitor: str, notes: str, rating: int | None) -> Lead:
+        """Staff notes and rating of one of the booth's leads; LeadError or KeyError if not."""
+        return await self._people("annotate", booth_id, visitor, check_notes(notes), rating)
+
+    async def leads_csv(self, booth_id: str) -> bytes:
+        """The booth's leads as the exhibitors' CSV (a card only where it was exchanged)."""
+        leads = await self.leads(booth_id)
+        if not self.has_exhibitor_stores:
+            return to_csv([])
+        cards = await self._people("cards", [lead.visitor for lead in leads])
+        events = await self._people("events", booth_id)
+        return to_csv(csv_rows(leads, cards, looked_at(events, booth_id)))
+
+    async def slots(self, booth_id: str) -> list[tuple[Slot, bool]]:
+        """The booth's meeting slots from now on, each with whether it is booked."""
+        return await self._people("slots", booth_id, self.wall() - 3600) if self.has_exhibitor_stores else []
+
+    async def figures(self, booth_id: str) -> BoothFigures | None:
+        if not self.has_exhibitor_stores:
+            return None
+        return booth_figures(await self._people("events", booth_id), booth_id)
+
+    async def heatmap(self, hall_id: str, cell: float = 2.0) -> Heatmap | None:
+        hall = self.expo.hall(hall_id)
+        if hall is None or not self.has_exhibitor_stores:
+            return None
+        return heatmap(await self._people("samples", hall_id), hall, cell)
 
     # ------------------------------------------------------------------ moderation
 

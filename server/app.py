@@ -211,6 +211,10 @@ class ExpoServer:
         self._flush_all()
 
     @property
+    def exhibitors(self) -> ExhibitorServices | None:
+        return self._exhibitors
+
+    @property
     def watcher(self) -> WorldWatcher | None:
         return self._watcher
 

@@ -255,3 +255,39 @@ async def test_the_directory_lists_every_booth_with_a_walk_command(server):
             assert f"--booth {booth.id}</code>" in page.text
     finally:
         await browser.close()
+
+
+async def test_an_exhibitor_annotates_and_exports_its_own_leads_only(server, organiser):
+    import csv
+    import io
+    import time
+
+    from server.people.leads import LeadSource, Touch
+
+    services = server.exhibitors
+    for booth, visitor, name in ((BOOTH, "aru", "Aru"), (OTHER, "bek", "Bek")):
+        await services.db.run(services.people.add_touch, Touch(booth, visitor, name, time.time(), LeadSource.ORDER, f"ord-{visitor}"))
+    mine = await exhibitor_of(server, organiser, BOOTH)
+    try:
+        page = await mine.get(f"/booth/{BOOTH}")
+        leads = page.text[page.text.index('id="leads"'):page.text.index("</table>", page.text.index('id="leads"'))]
+        assert "Aru" in leads and "Bek" not in leads
+
+        saved = await mine.post(f"/booth/{BOOTH}/leads", {"visitor": "aru", "notes": "Wants 200 jars for a shop", "rating": "5"})
+        assert saved.status_code == 200 and "Lead saved" in saved.text
+        refused = await mine.post(f"/booth/{BOOTH}/leads", {"visitor": "aru", "notes": "x", "rating": "9"})
+        assert refused.status_code == 400 and "rating must be 1 to 5" in refused.text
+
+        download = await mine.get(f"/booth/{BOOTH}/leads.csv")
+        assert download.headers["content-disposition"] == f'attachment; filename="{BOOTH}-leads.csv"'
+        rows = list(csv.DictReader(io.StringIO(download.content.decode("utf-8-sig"))))
+        assert [(r["visitor_id"], r["name"], r["sources"], r["rating"], r["notes"]) for r in rows] == [
+            ("aru", "Aru", "order", "5", "Wants 200 jars for a shop")]
+
+        assert (await mine.get(f"/booth/{OTHER}/leads.csv")).status_code == 403
+        assert (await mine.post(f"/booth/{OTHER}/leads", {"visitor": "bek", "notes": "mine now", "rating": "1"})).status_code == 403
+        assert (await mine.post(f"/booth/{BOOTH}/leads", {"visitor": "bek", "notes": "not my lead"})).status_code == 404
+        [bek] = await services.db.run(services.people.leads, OTHER)
+        assert (bek.notes, bek.rating) == ("", None)
+    finally:
+        await mine.close()
