@@ -24,16 +24,30 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def _text_size(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"text size {text!r}: a number such as 1.25") from None
+    if not 0.8 <= value <= 1.8:
+        raise argparse.ArgumentTypeError(f"text size {text!r}: from 0.8 to 1.8")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="expo-client", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--server", help="the expo's WebSocket URL; with --name, skips the connect screen")
     ap.add_argument("--name", help="your display name (2-24 characters)")
     ap.add_argument("--colour", "--color", default=None, help="avatar colour, #rrggbb")
-    ap.add_argument("--currency", default="USD", help="currency of the bank account opened on your first visit")
+    ap.add_argument("--currency", default="USD", help="currency of the bank account opened when you join")
     ap.add_argument("--config-dir", type=Path, default=None,
-                    help="where the bank credential is kept (default: the user config directory)")
+                    help="where the bank credential and F12 screenshots are kept (default: the user config directory)")
     ap.add_argument("--size", type=_size, default=(1280, 720), help="window or picture size, WIDTHxHEIGHT")
+    ap.add_argument("--text-size", type=_text_size, default=1.0, metavar="SCALE",
+                    help="scale of every panel's text, 0.8 to 1.8 (the connect screen's A−/A+ change it too)")
+    ap.add_argument("--multisamples", type=int, default=4, choices=(0, 2, 4, 8),
+                    help="antialiasing samples (0 for software renderers)")
     shot = ap.add_argument_group("screenshot (offscreen, no window)")
     shot.add_argument("--screenshot", type=Path, metavar="FILE", help="render offscreen, save a PNG and exit")
     ap.add_argument("--booth", help="walk to this booth once joined (with --screenshot: look at it; default: the spawn view)")
@@ -61,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     from client.desktop.settings import DEFAULT_SERVER, PALETTE, ConnectSettings, check, colour_hex
     from client.desktop.wallet import Wallet, default_path
 
-    wallet = Wallet(args.config_dir / "wallet.json" if args.config_dir else default_path())
+    wallet_file = args.config_dir / "wallet.json" if args.config_dir else default_path()
+    wallet = Wallet(wallet_file)
     name = args.name or ""
     colour = args.colour or colour_hex(PALETTE[sum(map(ord, name)) % len(PALETTE)])
     settings, problems = check(args.server or DEFAULT_SERVER, name or "Visitor", colour, args.currency)
@@ -71,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     assert settings is not None, "check gives settings whenever it finds no problem"
     app = ExpoApp(wallet=wallet, size=args.size, defaults=ConnectSettings(settings.server, name, settings.colour,
-                                                                          settings.currency), multisamples=4)
+                                                                          settings.currency),
+                  multisamples=args.multisamples, screenshot_dir=wallet_file.parent / "screenshots")
+    app.set_text_scale(args.text_size)
     app.walk_to = args.booth
     if args.server and args.name:
         app.connect(settings)

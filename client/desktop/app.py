@@ -113,8 +113,10 @@ class Visit:
 class ExpoApp(ShowBase):
     def __init__(self, *, offscreen: bool = False, size: tuple[int, int] = (1280, 720), wallet: Wallet,
                  assets_root: Path = PROJECT_ASSETS, defaults: ConnectSettings | None = None,
-                 multisamples: int = 0) -> None:
+                 multisamples: int = 0, screenshot_dir: Path | None = None) -> None:
         configure_panda(offscreen, size, multisamples)
+        self.screenshot_dir = screenshot_dir
+        self.screenshots_taken = 0
         super().__init__(windowType="offscreen" if offscreen else None)
         self.disableMouse()
         self.wallet = wallet
@@ -185,6 +187,9 @@ class ExpoApp(ShowBase):
         for key, pages in (("page_down", 1), ("page_up", -1), ("wheel_down", 1), ("wheel_up", -1)):
             self.accept(key, self.hud.scroll_catalogue, [pages])
         self.accept("window-event", self._window_event)
+        for row in range(1, 5):  # Buy without the mouse: the row's number
+            self.accept(str(row), self._buy_row, [row - 1])
+        self.accept("f12", self.save_screenshot)
 
     def _key(self, what: str, down: bool) -> None:
         self.keys[what] = down and not self.typing and not self.connect_screen.visible
@@ -197,6 +202,27 @@ class ExpoApp(ShowBase):
     def _look(self, down: bool) -> None:
         self.keys["look"] = down
         self._mouse_x = None
+
+    def _buy_row(self, index: int) -> None:
+        shown = self.hud.shown_skus
+        if not self.typing and not self.hud.confirming and index < len(shown):
+            row = self.hud.catalogue_rows[self.hud.cat_first + index]
+            if row.can_buy:
+                self.buy(row.sku)
+            else:
+                self.hud.show_toast(f"{row.name}: {row.blocked}", time.monotonic(), bad=True)
+
+    def save_screenshot(self) -> Path | None:
+        """F12: the window as a PNG in ``screenshot_dir`` (for bug reports, and the tests)."""
+        if self.screenshot_dir is None:
+            return None
+        from panda3d.core import Filename
+
+        self.screenshot_dir.mkdir(parents=True, exist_ok=True)
+        path = self.screenshot_dir / f"expo-{time.strftime('%Y%m%d-%H%M%S')}-{self.screenshots_taken:03d}.png"
+        self.screenshots_taken += 1
+        self.win.saveScreenshot(Filename.fromOsSpecific(str(path)))
+        return path
 
     def _tab(self) -> None:
         if self.connect_screen.visible:
@@ -375,14 +401,17 @@ class ExpoApp(ShowBase):
             self.camera.setPos(*pose.eye)
             self.camera.lookAt(Point3(*pose.target))
             if core.entity in self.avatars.nodes:  # pulled in against a wall: our own head is in the way
-                mine = self.avatars.nodes[core.entity].root
-                mine.hide() if self.camera_rig.reach < self.camera_rig.FIRST_PERSON else mine.show()
+                mine = self.avatars.nodes[core.entity]
+                mine.root.hide() if self.camera_rig.reach < self.camera_rig.FIRST_PERSON else mine.root.show()
+                mine.tag.hide() if self.camera_rig.reach < 0.6 else mine.tag.show()  # our name, a metre away
         hall = v.expo.halls[scene.hall]
         booth = booth_at(v.expo, hall.id, own.x, own.y)
         near = booth.id if booth else None
         if near != v.near:
             v.near = near
             self._show_card(v, booth if self.fixed_view is None else None)  # a fixed view does not show us
+        if v.catalogue is not None:
+            self.hud.show_card(None)  # the catalogue says all the card would
         self.hud.set_place(hall.name, f"{people_in_view(len(scene.others) + 1)}  ·  {v.expo.name}")
 
     def _enter_hall(self, v: Visit, index: int, rebuild: bool = False) -> None:
@@ -620,7 +649,8 @@ class ExpoApp(ShowBase):
             blocked = buy_blocker(purchases_on=v.bank is not None, has_account=v.credential is not None,
                                   busy=v.checkout.busy, left=left, owned=owned, limit=pr.limit_per_visitor,
                                   cost_minor=self.cost_minor(booth.id, pr.sku), balance_minor=v.balance_minor)
-            limit = f"limit {pr.limit_per_visitor} each" + (f", you have {owned}" if owned else "") if pr.limit_per_visitor else ""
+            limit = (f"limit {pr.limit_per_visitor}" + (f" (you have {owned})" if owned else " each")
+                     if pr.limit_per_visitor else "")
             image = self.assets_root / pr.image if pr.image and (self.assets_root / pr.image).is_file() else None
             rows.append(CatalogueRow(pr.sku, pr.name, money(pr.price, pr.currency), own_price, stock_text,
                                      blocked is None, pr.description, str(image) if image else None, limit,

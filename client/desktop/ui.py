@@ -104,7 +104,7 @@ class ConnectScreen:
         for i, swatch in enumerate(PALETTE):
             rgb = tuple(((swatch >> s) & 0xFF) / 255 for s in (16, 8, 0))
             DirectButton(parent=self.frame, frameColor=(*rgb, 1), frameSize=(-0.03, 0.03, -0.03, 0.03),
-                         pos=(-0.17 + i * 0.075, 0, -0.1), relief=DGG.FLAT,
+                         pos=(-0.17 + i * 0.075, 0, -0.125), relief=DGG.FLAT,
                          command=self._pick, extraArgs=[colour_hex(swatch)])
         _text(self.frame, font, "Text size", (-0.66, -0.33), 0.036, MUTED)
         for i, (label, factor) in enumerate((("A−", 1 / 1.15), ("A+", 1.15))):
@@ -364,7 +364,7 @@ class Hud:
             _text(holder, self.font, row.name, (x, z - 0.02), 0.034, INK, wrap=24)
             _text(holder, self.font, row.description, (x, z - 0.06), 0.026, MUTED, wrap=34)
             line = f"{row.price}   {row.own_price}   ·   {row.stock}" + (f"   ·   {row.limit}" if row.limit else "")
-            _text(holder, self.font, line, (x, z - 0.135), 0.027, GOLD if row.can_buy else MUTED, wrap=38)
+            _text(holder, self.font, line, (x, z - 0.135), 0.027, GOLD if row.can_buy else MUTED, wrap=33)
             if row.blocked:
                 _text(holder, self.font, row.blocked, (-0.13, z - 0.1), 0.024, BAD, TextNode.ACenter, wrap=9)
             DirectButton(parent=holder, text="Buy", text_font=self.font, scale=0.04, pos=(-0.13, 0, z - 0.04),
@@ -442,4 +442,4 @@ class Hud:
 
 
 HELP = ("W/S walk · A/D turn · Shift run · right mouse: look, A/D step aside\n"
-        "E catalogue · PgUp/PgDn scroll · I purchases · Enter chat · Esc close")
+        "E catalogue · 1-4 buy · PgUp/PgDn scroll · I purchases · Enter chat · Esc close · F12 picture")

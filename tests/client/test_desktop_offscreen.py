@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from client_link import default_expo
-from processes import BIN, free_port, start, stop
 
 import protocol as p
 from client.desktop.app import ExpoApp
@@ -27,8 +26,6 @@ from client.desktop.wallet import Wallet
 from server.config import ServerConfig
 from world import default_expo_path, load_expo
 
-PLATFORM_KEY = "desktop-test-platform-key"
-WEBHOOK_SECRET = "desktop-test-webhook-secret"
 BOOTH = "kz-altai-honey"
 BOT_COLOUR = 0xD81E5B
 
@@ -39,23 +36,8 @@ def scratch(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def bank(scratch):
-    """expo-bank with a small welcome balance (20 USD), so a refusal is easy to reach."""
-    port, webhook_port = free_port(), free_port()
-    proc = start([str(BIN / "expo-bank"), "serve", "--port", str(port), "--db", str(scratch / "bank.sqlite3"),
-                  "--platform-key", PLATFORM_KEY, "--webhook-secret", WEBHOOK_SECRET, "--welcome-usd", "20",
-                  "--webhook-url", f"http://127.0.0.1:{webhook_port}/bank/webhook"],
-                 f"http://127.0.0.1:{port}/healthz", log=scratch / "bank.log")
-    yield f"http://127.0.0.1:{port}", webhook_port
-    stop(proc)
-
-
-@pytest.fixture(scope="module")
 def server(bank, scratch):
-    url, webhook_port = bank
-    config = ServerConfig(port=0, bank_url=url, bank_platform_key=PLATFORM_KEY, webhook_secret=WEBHOOK_SECRET,
-                          webhook_port=webhook_port, data_dir=scratch / "server")
-    with LocalServer(default_expo(), config) as srv:
+    with LocalServer(default_expo(), bank.server_config(scratch / "server")) as srv:
         yield srv
 
 

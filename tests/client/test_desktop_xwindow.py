@@ -1,0 +1,162 @@
+"""The desktop client as a person uses it: a real window on an X display (Xvfb), keys and
+the mouse from xdotool (XTEST, what a keyboard sends), against a real server and bank.
+What happened is read where it counts: the server's avatar, the bank's account, and the
+window's own screenshots (F12), kept under the test's tmp directory (or EXPO_SCREENSHOTS)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from client_link import default_expo
+from xwindow import ClientWindow, Display, missing_tools
+
+from bank.client import VisitorClient
+from client.desktop.local_server import LocalServer
+from client.desktop.nearby import entrance
+from client.desktop.wallet import Wallet
+
+pytestmark = pytest.mark.skipif(bool(missing_tools()), reason=f"needs {missing_tools()} (scripts/system-deps.sh)")
+
+BOOTH = "kz-altai-honey"
+
+
+@pytest.fixture(scope="module")
+def server(bank, tmp_path_factory):
+    with LocalServer(default_expo(), bank.server_config(tmp_path_factory.mktemp("xserver"))) as srv:
+        yield srv
+
+
+@pytest.fixture
+def display():
+    d = Display()
+    yield d
+    d.close()
+
+
+def keep(shot: Path, name: str) -> Path:
+    folder = os.environ.get("EXPO_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        return Path(shutil.copy(shot, Path(folder) / f"{name}.png"))
+    return shot
+
+
+def avatar(srv: LocalServer, name: str):
+    """The server's own record of the visitor called ``name``: (x, y, yaw, colour), or None."""
+    sim = srv.server.sim
+    for session in list(sim.sessions.values()):
+        if session.name == name:
+            slot = session.slot
+            x, y = sim.avatars.pos[slot]
+            return float(x), float(y), float(sim.avatars.yaw[slot]), sim.avatars.info[slot].colour
+    return None
+
+
+def wait_for(what, timeout: float, label: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = what()
+        if got:
+            return got
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {label}")
+
+
+def drive_to(win: ClientWindow, srv: LocalServer, name: str, goal: tuple[float, float], timeout: float = 40.0) -> None:
+    """Walk there on the keys, looking at where the server says we are, as a person looks at
+    the screen: turn with A/D until facing the goal, then W (and Shift when far)."""
+    held: set[str] = set()
+
+    def hold(keys: set[str]) -> None:
+        for key in held - keys:
+            win.up(key)
+        for key in keys - held:
+            win.down(key)
+        held.clear()
+        held.update(keys)
+
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            x, y, yaw, _ = avatar(srv, name)
+            dist = math.hypot(goal[0] - x, goal[1] - y)
+            if dist < 0.7:
+                return
+            err = (math.atan2(goal[1] - y, goal[0] - x) - yaw + math.pi) % math.tau - math.pi
+            if abs(err) > 0.3:
+                hold({"a" if err > 0 else "d"})
+            elif abs(err) > 0.08:
+                hold({"w", "a" if err > 0 else "d"})
+            else:
+                hold({"w", "shift"} if dist > 4 else {"w"})
+            time.sleep(0.05)
+        raise AssertionError(f"did not reach {goal}: at {avatar(srv, name)[:2]}")
+    finally:
+        hold(set())
+
+
+def balance(bank_url: str, config_dir: Path) -> int:
+    token = Wallet(config_dir / "wallet.json").load(bank_url).token  # the credential the client saved
+
+    async def me() -> int:
+        client = VisitorClient(bank_url, token)
+        try:
+            return (await client.me()).balance
+        finally:
+            await client.aclose()
+    return asyncio.run(me())
+
+
+def test_join_on_the_keyboard_run_with_shift_walk_to_a_booth_and_buy_with_confirmation(display, server, bank, tmp_path):
+    config = tmp_path / "config"
+    win = ClientWindow(display, ["--server", server.url], config, tmp_path / "client.log")
+    try:
+        time.sleep(2.0)  # the first frames (the connect screen) on the software renderer
+        keep(win.screenshot(), "x-connect")
+        win.type("Xena Keys")  # the name field has the keys from the start
+        win.key("Tab")  # to the colour
+        win.key(*["BackSpace"] * 7)
+        win.type("#3bb273")
+        win.key("Return")
+        x0, y0, _yaw, colour = wait_for(lambda: avatar(server, "Xena Keys"), 30, "the visitor to join")
+        assert colour == 0x3BB273  # Tab moved to the colour field, Enter joined: no mouse
+        wait_for(lambda: (config / "wallet.json").is_file(), 30, "the bank account (opened at join)")
+        time.sleep(1.0)
+        keep(win.screenshot(), "x-joined")
+
+        # Shift first, then W: Panda3D reports "shift-w"; the client must walk, and run
+        win.down("shift")
+        win.down("w")
+        time.sleep(1.5)
+        win.up("w")
+        win.up("shift")
+        time.sleep(0.5)
+        x1, y1, _yaw, _ = avatar(server, "Xena Keys")
+        ran = math.hypot(x1 - x0, y1 - y0)
+        assert ran > 5.0, ran  # running is 6 m/s, walking 2.5
+
+        booth = default_expo().booth(BOOTH)
+        aisle = entrance(booth, 2.5)  # the aisle in front of the row of booths
+        for waypoint in [(x1, aisle[1]), aisle, entrance(booth, -1.2)]:
+            drive_to(win, server, "Xena Keys", waypoint)
+        win.key("e")
+        time.sleep(1.5)
+        keep(win.screenshot(), "x-catalogue")
+        before = balance(bank.url, config)
+        win.key("1")  # Buy the first row
+        time.sleep(1.0)
+        keep(win.screenshot(), "x-confirm")
+        time.sleep(1.0)
+        assert balance(bank.url, config) == before  # nothing is paid before the yes
+        win.key("Return")
+        wait_for(lambda: balance(bank.url, config) < before, 30, "the payment")
+        time.sleep(1.5)
+        keep(win.screenshot(), "x-receipt")
+    finally:
+        win.close()
