@@ -38,6 +38,7 @@ from .simulation import Peer, Simulation
 from .world_watch import WorldWatcher
 
 if TYPE_CHECKING:
+    from .cluster.gate import ClusterGate
     from .commerce import Commerce
 
 log = logging.getLogger("expo.server")
@@ -131,6 +132,11 @@ class ExpoServer:
         self.commerce: Commerce | None = None  # when a bank is configured
         self._exhibitors: ExhibitorServices | None = None
         self._console: Any = None  # console.app.ConsoleServer when --console-port is given
+        self.cluster: ClusterGate | None = None  # when --cluster: seats through the cluster's directory
+        if config.cluster_url:
+            from .cluster.gate import ClusterGate
+
+            self.cluster = ClusterGate.for_config(self.sim, config)
 
     @property
     def port(self) -> int:
@@ -167,6 +173,8 @@ class ExpoServer:
             close_timeout=2,
             logger=logging.getLogger("expo.server.ws"),
         )
+        if self.cluster is not None:
+            await self.cluster.start(self.config.public_url or f"ws://{self.config.host}:{self.port}/")
         self._tick_task = asyncio.create_task(self._tick_loop(), name="tick")
         if self.config.world is not None and self.config.watch_world:
             self._watcher = WorldWatcher(Path(self.config.world), self.apply_world)
@@ -237,6 +245,8 @@ class ExpoServer:
         tasks = [peer.closing_task for peer in self._socket_peers if peer.closing_task]
         if tasks:
             await asyncio.wait(tasks, timeout=3)
+        if self.cluster is not None:
+            await self.cluster.stop()
         if self._server:
             self._server.close(close_connections=True)
             await self._server.wait_closed()
@@ -270,7 +280,10 @@ class ExpoServer:
             async for data in connection:
                 self.metrics.frames_in.inc()
                 self.metrics.bytes_in.inc(len(data))
-                self.sim.on_frame(peer, data)
+                if self.cluster is None:
+                    self.sim.on_frame(peer, data)
+                else:
+                    await self.cluster.on_frame(peer, data)
                 self._count_out(*peer.flush())
                 peer.settle_close()
                 if peer.close_request is not None:
@@ -342,8 +355,10 @@ class ExpoServer:
                 "avatars": len(self.sim.avatars),
                 "tick": self.sim.tick_count,
                 "uptime_s": round(time.time() - self.started_at, 1),
+                **({} if self.cluster is None else {"cluster": self.cluster.health()}),
             }).encode()
-            return _response(HTTPStatus.OK, body, "application/json")
+            joining = self.cluster is not None and not self.cluster.ready  # not healthy before it can seat anyone
+            return _response(HTTPStatus.SERVICE_UNAVAILABLE if joining else HTTPStatus.OK, body, "application/json")
         if path == "/metrics":
             return _response(HTTPStatus.OK, self.metrics.render(), "text/plain; version=0.0.4; charset=utf-8")
         if request.headers.get("Upgrade", "").lower() != "websocket":

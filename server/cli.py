@@ -33,13 +33,31 @@ class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+CLUSTER_HELP = """\
+cluster: several processes, on one machine or many, share the visitors.
+  `make cluster` starts NATS, PostgreSQL, the bank and two hall processes on this machine
+  and prints the commands it ran. To add a process on another machine, make NATS and
+  PostgreSQL reachable from it (they listen on loopback by default), then run there:
+    expo-server --host 0.0.0.0 --port 8765 --public-url ws://THIS-MACHINE:8765/ \\
+        --cluster nats://NATS-HOST:4222 --db postgresql://expo:PASSWORD@DB-HOST:5432/expo \\
+        --bank-url http://BANK-HOST:8766   (with EXPO_BANK_PLATFORM_KEY set)
+  It joins the directory, opens an instance of every hall and takes visitors at once.
+  Without --cluster the server is one process with SQLite and no broker (`make run`).
+"""
+
+
+class _HelpFormatter(_DefaultsHelp, argparse.RawDescriptionHelpFormatter):
+    """Defaults as _DefaultsHelp says them, and the epilog's lines as written."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     d = ServerConfig()
     parser = argparse.ArgumentParser(
         prog="expo-server",
         description="Serve the Silk Road Expo halls over WebSocket (msgpack frames). "
         "Every flag has an EXPO_<NAME> environment variable, e.g. EXPO_PORT.",
-        formatter_class=_DefaultsHelp,
+        formatter_class=_HelpFormatter,
+        epilog=CLUSTER_HELP,
     )
     parser.add_argument("--host", default=_env("HOST", d.host), help="address to listen on")
     parser.add_argument("--port", type=int, default=int(_env("PORT", d.port)), help="port for WebSocket and HTTP")
@@ -63,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: one process, no broker)")
     parser.add_argument("--console-port", type=int, default=_env("CONSOLE_PORT", None),
                         help="port for the organisers' and exhibitors' web console (default: none)")
+    parser.add_argument("--public-url", default=_env("PUBLIC_URL", None), metavar="ws://HOST:PORT/",
+                        help="where visitors reach this process, as the cluster's directory tells them "
+                        "(default: ws://--host:--port/)")
+    parser.add_argument("--instance-cap", type=int, default=_env("INSTANCE_CAP", None),
+                        help="visitors in each hall instance of this process before newcomers go to another "
+                        "(cluster; default: --max-clients)")
     parser.add_argument("--no-send-thread", action="store_true",
                         help="write client sockets from the event loop instead of a sender thread of their own")
     parser.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"],
@@ -94,6 +118,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         db_url=args.db,
         cluster_url=args.cluster,
         console_port=int(args.console_port) if args.console_port else None,
+        public_url=args.public_url,
+        instance_cap=int(args.instance_cap) if args.instance_cap else None,
     )
 
 

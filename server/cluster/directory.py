@@ -83,17 +83,18 @@ class HallInstances:
 
 
 def admission_order(instances: tuple[InstanceRecord, ...], seats: dict[str, Seats | None], now: float,
-                    local: str, friend_instance: str | None = None) -> list[InstanceRecord]:
+                    local: str, friend_instance: str | None = None, prefer_local: bool = False) -> list[InstanceRecord]:
     """Where to try to seat a visitor, best first: the friend's instance if asked for, then
-    instances with room in the order they opened (so overflow fills only when the first is
-    full), this process's own first among equals. An instance whose seats are unknown yet
-    (just opened) counts as empty."""
+    (with ``prefer_local``) this process's own instances, then instances with room in the
+    order they opened (so overflow fills only when the first is full). An instance whose
+    seats are unknown yet (just opened) counts as empty."""
     def room(i: InstanceRecord) -> int:
         s = seats.get(i.id)
         return i.cap if s is None else s.free(now)
 
     with_room = [i for i in instances if room(i) > 0]
-    with_room.sort(key=lambda i: (i.id != friend_instance, i.number, i.process != local))
+    with_room.sort(key=lambda i: (i.id != friend_instance, prefer_local and i.process != local, i.number,
+                                  i.process != local))
     return with_room
 
 

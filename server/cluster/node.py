@@ -133,7 +133,7 @@ class _HallQueue:
 class ClusterNode:
     def __init__(self, nats_url: str, url: str, capacity: int, *, process_id: str | None = None,
                  instances_per_hall: int = 1, seat_ttl: float = 15.0, heartbeat: float = 2.0, process_ttl: float = 6.0,
-                 presence_ttl: float = 30.0, clock: Callable[[], float] = time.time,
+                 presence_ttl: float = 30.0, prefer_local: bool = False, clock: Callable[[], float] = time.time,
                  rng: random.Random | None = None) -> None:
         self.nats_url = nats_url
         self.url = url
@@ -144,6 +144,7 @@ class ClusterNode:
         self.heartbeat = heartbeat
         self.process_ttl = process_ttl
         self.presence_ttl = presence_ttl
+        self.prefer_local = prefer_local  # seat visitors here while our instance has room (a hall process)
         self.clock = clock
         self.rng = rng or random.Random()
         self.nc: nats.NATS | None = None
@@ -398,7 +399,7 @@ class ClusterNode:
             now = self.clock()
             for friend_instance in sorted({r.friend_instance for r in waiting if r.friend_instance}) + [None]:
                 group = [r for r in waiting if r.friend_instance == friend_instance] if friend_instance else waiting
-                for instance in admission_order(live, seats, now, self.id, friend_instance):
+                for instance in admission_order(live, seats, now, self.id, friend_instance, self.prefer_local):
                     if not group:
                         break
                     if friend_instance and instance.id != friend_instance:
@@ -461,6 +462,10 @@ class ClusterNode:
             self.presence[visitor] = presence
             await self.kv[PRESENCE].put(presence_key(visitor), presence.encode())
         return ok
+
+    async def cancel(self, admission: Admission) -> None:
+        """The seat will not be taken: give it back before it expires."""
+        await self._change_seats(admission.instance, lambda s: _changed(s, s.cancel(admission.token)))
 
     async def leave(self, instance: InstanceRecord, visitor: str) -> None:
         """The visitor left this process: give its seat back and forget its presence."""

@@ -64,6 +64,10 @@ class Seats:
         held[process] = held.get(process, 0) + 1
         return Seats(self.cap, held, pending), True
 
+    def cancel(self, token: str) -> Seats:
+        """A reserved seat nobody will take (the join failed): free it now, not at its expiry."""
+        return Seats(self.cap, dict(self.held), {t: e for t, e in self.pending.items() if t != token})
+
     def release(self, process: str, count: int = 1) -> Seats:
         """``process`` no longer simulates ``count`` visitors here. Never below zero."""
         held = dict(self.held)

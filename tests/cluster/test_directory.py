@@ -35,3 +35,11 @@ def test_overflow_goes_to_the_least_filled_process_that_can_take_it() -> None:
     assert overflow_process(hall, processes).id == "c"  # a has its one instance of h already
     assert overflow_process(hall, {"a": proc("a")}) is None
     assert overflow_process(hall, {"a": proc("a", per_hall=2)}).id == "a"
+
+
+def test_a_hall_process_seats_its_own_visitors_first() -> None:
+    hall, i1 = HallInstances("h").open("a", 2, frozenset({"a"}))
+    hall, i2 = hall.open("b", 2, frozenset({"a", "b"}))
+    seats = {i1.id: None, i2.id: None}
+    assert admission_order(hall.instances, seats, 0.0, "b", prefer_local=True) == [i2, i1]
+    assert admission_order(hall.instances, {**seats, i2.id: Seats(2, {"b": 2})}, 0.0, "b", prefer_local=True) == [i1]

@@ -71,3 +71,9 @@ def test_any_sequence_stays_within_the_cap(steps) -> None:
         else:
             seats = seats.release(f"p{k % 2}")
         assert seats.used_total() <= seats.cap
+
+
+def test_cancel_frees_a_pending_seat_at_once() -> None:
+    seats, _ = Seats(1).grant(["a"], expires_at=10.0, now=0.0)
+    assert seats.cancel("a").free(0.0) == 1
+    assert seats.cancel("unknown") == seats
