@@ -510,7 +510,8 @@ class Console:
         return (f'<section aria-labelledby="leads-h"><h2 id="leads-h">Leads</h2>{csv_link}{leads_table}</section>'
                 f'<section aria-labelledby="slots-h"><h2 id="slots-h">Meetings</h2>{slots}</section>'
                 f'<section aria-labelledby="stats-h"><h2 id="stats-h">Analytics</h2>{charts}'
-                f'<div class="map-wrap">{heat_svg}</div></section>')
+                + (f'<h3>Where visitors stood in {esc(hall.name)} (sampled every second)</h3>{heat_svg}' if heat_svg and hall else "")
+                + "</section>")
 
     async def annotate_lead(self, request: Request, session: ConsoleSession, data: dict[str, str]) -> Response:
         from server.people.leads import LeadError

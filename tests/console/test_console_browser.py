@@ -49,7 +49,7 @@ def expo(tmp_path_factory):
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for n, mix, prefix in ((4, "wander=1", "walker"), (1, "chat=1", "chatty"))]
     try:
-        yield {"url": url, "console": f"http://127.0.0.1:{console}", "root": root,
+        yield {"url": url, "console": f"http://127.0.0.1:{console}", "root": root, "data": tmp / "data",
                "token": (tmp / "data" / "console" / "organiser.token").read_text().strip(),
                "shots": Path(os.environ.get("CONSOLE_SCREENSHOTS", tmp / "shots"))}
     finally:
@@ -150,15 +150,7 @@ def test_the_organiser_watches_bots_walk_and_mutes_a_chatty_one(expo, browser, v
 
 
 def test_an_exhibitor_fixes_a_price_and_a_visitor_sees_it(expo, browser, visitor):
-    log_in(browser, expo, expo["token"])
-    wait(browser).until(when.title_contains("Halls"))
-    browser.get(expo["console"] + "/organiser/exhibitors")
-    from selenium.webdriver.support.select import Select
-
-    Select(browser.find_element(By.ID, "issue-booth")).select_by_value(BOOTH)
-    browser.find_element(By.ID, "label").send_keys("Aigerim")
-    browser.find_element(By.CSS_SELECTOR, 'form[aria-label="Issue a login"] button').click()
-    token = wait(browser).until(when.presence_of_element_located((By.ID, "issued-token"))).text
+    token = issue_login(browser, expo, BOOTH)
     assert token.startswith("exh_")
 
     log_in(browser, expo, token)
@@ -189,6 +181,65 @@ def test_an_exhibitor_fixes_a_price_and_a_visitor_sees_it(expo, browser, visitor
 
     browser.get(expo["console"] + "/booth/cn-yunnan-tea")  # another booth's page
     assert "only your own booth" in browser.find_element(By.TAG_NAME, "main").text
+
+
+def issue_login(driver, expo, booth: str) -> str:
+    """The organiser issues an exhibitor login in the browser; its token, shown once."""
+    log_in(driver, expo, expo["token"])
+    wait(driver).until(when.title_contains("Halls"))
+    driver.get(expo["console"] + "/organiser/exhibitors")
+    from selenium.webdriver.support.select import Select
+
+    Select(driver.find_element(By.ID, "issue-booth")).select_by_value(booth)
+    driver.find_element(By.CSS_SELECTOR, 'form[aria-label="Issue a login"] button').click()
+    return wait(driver).until(when.presence_of_element_located((By.ID, "issued-token"))).text
+
+
+def until(what: str, done, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while not (value := done()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+    return value
+
+
+def test_a_card_exchanged_in_the_hall_is_a_lead_the_exhibitor_downloads(expo, browser, visitor, tmp_path):
+    staff_pass = subprocess.run([str(BIN / "expo-server"), "--staff-pass", BOOTH, "--data-dir", str(expo["data"])],
+                                capture_output=True, text=True, check=True).stdout.strip()
+    staff = ClientThread(ClientCore("Aigerim N", staff_pass=staff_pass), expo["url"])
+    staff.start()
+    try:
+        until("the staff to join", staff.scene)
+        staff.command(lambda core: core.set_card("Aigerim Nurlanovna", "Altai Bee Farms", "KZ", "Beekeeper", "kk", "Asia/Almaty"))
+        until("the staff's card", lambda: any(isinstance(e, ev.CardSaved) for e in staff.poll_events()))
+        visitor.command(lambda core: core.set_card("Watcher Person", "Tea Importers Ltd", "GB", "Buyer", "en", "Europe/London"))
+        until("the card to be saved", lambda: any(isinstance(e, ev.CardSaved) for e in visitor.poll_events()))
+        entity = until("the staff in view", lambda: next(
+            (o.info.entity for o in visitor.scene().others if o.info.staff_of == BOOTH), None))
+        visitor.command(lambda core: core.offer_card(entity))
+        offer = until("the offer", lambda: next((e.message for e in staff.poll_events() if isinstance(e, ev.CardOffered)), None))
+        staff.command(lambda core: core.answer_card(offer.exchange_id, True))
+        until("the exchange", lambda: any(isinstance(e, ev.CardAnswered) and e.message.state == "accepted"
+                                          for e in visitor.poll_events()))
+    finally:
+        staff.stop()
+
+    token = issue_login(browser, expo, BOOTH)
+    log_in(browser, expo, token)
+    wait(browser).until(when.title_contains("Altai Bee Farms"))
+    assert "Watcher" in browser.find_element(By.ID, "leads").text
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
+    link = browser.find_element(By.ID, "leads-csv")
+    browser.execute_script("arguments[0].scrollIntoView()", link)
+    shoot(browser, expo, "booth-leads")
+    link.send_keys(Keys.ENTER)  # the keyboard again
+    path = until("the download", lambda: next(iter(tmp_path.glob("*-leads.csv")), None))
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(until("the whole file", lambda: path.read_bytes()).decode("utf-8-sig"))))
+    assert [(r["visitor_id"], r["name"], r["company"], r["sources"]) for r in rows] == [
+        ("watcher", "Watcher Person", "Tea Importers Ltd", "card")]
 
 
 def test_pages_reflow_at_200_percent_zoom_and_the_directory_walks_you_there(expo, browser):
