@@ -8,7 +8,7 @@ PORT   ?= 8765
 BANK_PORT ?= 8766
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv lint test test-all bench run server bank client bots check-world clean system-deps
+.PHONY: venv lint test test-all bench run server bank client bots check-world clean system-deps cluster
 
 venv: $(STAMP)
 
@@ -46,6 +46,12 @@ check-world: $(STAMP)
 # Starts the bank and the world server with the default expo; Ctrl-C stops both.
 run: $(STAMP)
 	$(PY) -m server.devrun --host $(HOST) --port $(PORT) --bank-port $(BANK_PORT)
+
+# The expo as a cluster on this machine: nats-server, PostgreSQL (data in var/cluster), the bank
+# and HALLS hall processes; Ctrl-C stops all. `expo-server --help` says how to add another machine.
+HALLS ?= 2
+cluster: $(STAMP)
+	$(PY) -m server.cluster.launch --host $(HOST) --port $(PORT) --bank-port $(BANK_PORT) --halls $(HALLS)
 
 client: $(STAMP)
 	$(VENV)/bin/expo-client --server ws://$(HOST):$(PORT)

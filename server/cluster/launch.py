@@ -1,0 +1,125 @@
+"""`make cluster`: the expo as a cluster on this machine: nats-server (JetStream) and
+PostgreSQL with their data under the data directory, the bank, and N hall processes joined
+through NATS and sharing commerce state in PostgreSQL. Everything listens on loopback;
+Ctrl-C (or SIGTERM) stops it all, hall processes first.
+
+The hall processes poll the bank for payments instead of hearing its webhooks: the bank
+posts to one URL, and any process can settle any order (the state is shared), so polling is
+the simple correct choice here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..devrun import _in_use, _wait
+from .local import LocalServiceError, NatsServer, PostgresServer
+
+BIN = Path(sys.executable).parent
+
+
+def hall_ports(first: int, count: int) -> list[int]:
+    """The first hall process on ``first`` (where `make client` connects), the others 10 apart."""
+    return [first + 10 * i for i in range(count)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m server.cluster.launch", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address everything listens on")
+    parser.add_argument("--halls", type=int, default=2, help="hall processes to start")
+    parser.add_argument("--port", type=int, default=8765, help="the first hall process; the others 10 apart")
+    parser.add_argument("--bank-port", type=int, default=8766)
+    parser.add_argument("--nats-port", type=int, default=4222)
+    parser.add_argument("--pg-port", type=int, default=5432)
+    parser.add_argument("--instance-cap", type=int, default=None, help="visitors per hall instance (default: each process's max)")
+    parser.add_argument("--data-dir", type=Path, default=Path("var/cluster"))
+    args, server_args = parser.parse_known_args(argv)
+    if args.halls < 1:
+        parser.error("--halls must be at least 1")
+    ports = {"nats": args.nats_port, "postgresql": args.pg_port, "bank": args.bank_port,
+             **{f"hall process {i + 1}": port for i, port in enumerate(hall_ports(args.port, args.halls))}}
+    taken = [f"{what} ({args.host}:{port})" for what, port in ports.items() if _in_use(args.host, port)]
+    if taken:
+        print(f"make cluster: ports in use: {', '.join(taken)}; is a cluster or `make run` already running? "
+              "Choose others with e.g. make cluster PORT=... BANK_PORT=... NATS_PORT=... PG_PORT=...", file=sys.stderr)
+        return 1
+    data = args.data_dir.resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    nats = NatsServer(data / "nats", port=args.nats_port, host=args.host)
+    pg = PostgresServer(data / "postgres", port=args.pg_port, host=args.host)
+    procs: list[subprocess.Popen] = []
+    stopped = False
+
+    def stop_all() -> None:
+        nonlocal stopped
+        if stopped:
+            return
+        stopped = True
+        for proc in reversed(procs):  # hall processes first, then the bank
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc in reversed(procs):
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        pg.stop()
+        nats.stop()
+
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        try:
+            nats.start()
+            pg.start()
+        except LocalServiceError as exc:
+            print(f"make cluster: {exc}", file=sys.stderr)
+            return 1
+        bank_url = f"http://{args.host}:{args.bank_port}"
+        bank = subprocess.Popen([str(BIN / "expo-bank"), "serve", "--host", args.host, "--port", str(args.bank_port),
+                                 "--db", str(data / "bank" / "bank.sqlite3")])
+        procs.append(bank)
+        _wait(f"{bank_url}/healthz", bank)
+        env = {**os.environ, "EXPO_BANK_PLATFORM_KEY": (data / "bank" / "platform.key").read_text().strip()}
+        halls = []
+        for i, port in enumerate(hall_ports(args.port, args.halls)):
+            command = [str(BIN / "expo-server"), "--host", args.host, "--port", str(port), "--bank-url", bank_url,
+                       "--cluster", nats.url, "--db", pg.dsn, "--data-dir", str(data / f"hall-{i + 1}"), *server_args]
+            if args.instance_cap:
+                command += ["--instance-cap", str(args.instance_cap)]
+            procs.append(subprocess.Popen(command, env=env))
+            halls.append(port)
+        for proc, port in zip(procs[1:], halls):
+            _wait(f"http://{args.host}:{port}/healthz", proc, timeout=180)
+        lines = [
+            "",
+            f"Silk Road Expo is open as a cluster of {args.halls} hall process{'es' if args.halls > 1 else ''}.",
+            f"  nats          {nats.url}   (JetStream store: {nats.root})",
+            f"  postgresql    postgresql://expo@{args.host}:{pg.port}/expo   (password: {pg.password_file})",
+            f"  bank          {bank_url}   (API docs: {bank_url}/docs)",
+            *[f"  hall process  ws://{args.host}:{port}/   (health: http://{args.host}:{port}/healthz)" for port in halls],
+            "  another machine: expo-server --help says how a process there joins this cluster",
+            f"  next          make client   |   make bots   (both reach ws://{args.host}:{halls[0]}/)",
+            "Ctrl-C stops everything.",
+            "",
+        ]
+        print("\n".join(lines), flush=True)
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+        failed = next(p for p in procs if p.poll() is not None)
+        print(f"make cluster: {failed.args[0]} exited with {failed.returncode}; stopping the rest", file=sys.stderr)
+        return failed.returncode or 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop_all()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
