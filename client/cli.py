@@ -46,6 +46,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--size", type=_size, default=(1280, 720), help="window or picture size, WIDTHxHEIGHT")
     ap.add_argument("--text-size", type=_text_size, default=1.0, metavar="SCALE",
                     help="scale of every panel's text, 0.8 to 1.8 (the connect screen's A−/A+ change it too)")
+    ap.add_argument("--max-fps", type=int, default=60, metavar="FPS",
+                    help="frame cap while moving (standing still it drops to 15); 0: no cap")
     ap.add_argument("--multisamples", type=int, default=4, choices=(0, 2, 4, 8),
                     help="antialiasing samples (0 for software renderers)")
     shot = ap.add_argument_group("screenshot (offscreen, no window)")
@@ -89,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                           settings.currency),
                   multisamples=args.multisamples, screenshot_dir=wallet_file.parent / "screenshots")
     app.set_text_scale(args.text_size)
+    app.set_max_fps(max(0, args.max_fps))
     app.walk_to = args.booth
     if args.server and args.name:
         app.connect(settings)

@@ -47,7 +47,7 @@ MOVE_KEYS = {"w": "forward", "arrow_up": "forward", "s": "back", "arrow_down": "
              "a": "left", "arrow_left": "left", "d": "right", "arrow_right": "right"}
 ACCOUNT_GONE = {"invalid_token", "unauthenticated", "account_not_found"}
 ACTIVE_FPS = 60  # the frame cap while anything moves or is pressed
-IDLE_FPS = 15  # standing still with nothing moving: the client sleeps between frames
+IDLE_FPS = 6  # standing still with nothing moving: the client sleeps between frames (a key wakes it)
 IDLE_AFTER = 1.5  # seconds without input or movement before the idle cap applies
 
 
@@ -148,9 +148,9 @@ class ExpoApp(ShowBase):
         self._mouse_x: float | None = None
         self.text_scale = 1.0
         self.clock = ClockObject.getGlobalClock()
-        self.clock.setMode(ClockObject.MLimited)
-        self.clock.setFrameRate(ACTIVE_FPS)
-        self.frame_cap = ACTIVE_FPS
+        self.max_fps = ACTIVE_FPS  # 0: no frame cap at all (benchmarks' peer)
+        self.frame_cap = 0
+        self.set_max_fps(ACTIVE_FPS)
         d = defaults or ConnectSettings("ws://127.0.0.1:8765/", "", 0x2E86AB)
         from .ui import ConnectScreen, Hud  # DirectGUI needs the ShowBase first
 
@@ -352,7 +352,7 @@ class ExpoApp(ShowBase):
             events = v.thread.poll_events()
             for event in events:
                 self._on_event(v, event)
-                if not isinstance(event, ev.SnapshotReceived):
+                if not isinstance(event, (ev.SnapshotReceived, ev.PongReceived)):  # these change nothing shown
                     self._last_activity = now
             if self.visit is v:  # an event may have ended the visit
                 if v.bank is not None:
@@ -368,10 +368,21 @@ class ExpoApp(ShowBase):
         if any(self.keys.values()) or self.autopilot is not None or self.typing or self.avatars.moving:
             self._last_activity = now
         idle = now - self._last_activity > IDLE_AFTER
-        fps = IDLE_FPS if idle else ACTIVE_FPS
-        if self.frame_cap != fps:
+        fps = min(IDLE_FPS, self.max_fps) if idle else self.max_fps
+        if self.max_fps and self.frame_cap != fps:
             self.frame_cap = fps
             self.clock.setFrameRate(fps)
+
+    def set_max_fps(self, fps: int) -> None:
+        """The cap while something happens (the idle cap is lower); 0 takes every cap off."""
+        self.max_fps = fps
+        if fps:
+            self.clock.setMode(ClockObject.MLimited)
+            self.clock.setFrameRate(fps)
+            self.frame_cap = fps
+        else:
+            self.clock.setMode(ClockObject.MNormal)
+            self.frame_cap = 0
 
     def _draw(self, v: Visit, dt: float) -> None:
         scene = v.thread.scene()

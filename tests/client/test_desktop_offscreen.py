@@ -337,3 +337,21 @@ def test_the_booth_flag_walks_the_visitor_to_the_booth_then_hands_back_the_keys(
         assert math.dist(at, entrance(app.visit.expo.booth(BOOTH), 2.0)) < 0.8, at
     finally:
         app.walk_to = None
+
+
+def test_standing_still_the_client_sleeps_between_frames(app, server):
+    from client.desktop.app import IDLE_AFTER, IDLE_FPS
+
+    join(app, server, "Idler")
+    app.keys.clear()
+    started = time.monotonic()
+    run_until(app, lambda: time.monotonic() - started > IDLE_AFTER + 0.5, what="standing still")
+    frames, started = 0, time.monotonic()
+    while time.monotonic() - started < 2.0:
+        app.step()
+        frames += 1
+    assert frames <= 2.0 * IDLE_FPS * 1.25, frames  # not as many frames as the renderer can draw
+    app.messenger.send("w")  # a key: full speed again at once
+    app.step(2)
+    app.messenger.send("w-up")
+    assert app.frame_cap == app.max_fps
