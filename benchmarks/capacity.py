@@ -85,6 +85,8 @@ def http_get(url: str, timeout: float = 30.0) -> str:
 def start_server(port: int, max_clients: int, data_dir: Path, extra: Sequence[str] = ()) -> subprocess.Popen:
     proc = subprocess.Popen(
         [str(BIN / "expo-server"), "--port", str(port), "--max-clients", str(max_clients),
+         # every bot comes from 127.0.0.1: the per-address cap is lifted to the visitor cap
+         "--max-connections-per-address", str(max_clients + 100), "--max-connections", str(max_clients + 100),
          "--data-dir", str(data_dir), "--log-level", "warning", *extra],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(data_dir / "server.log", "wb"),
     )
@@ -267,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bots-nice", type=int, default=10,
                         help="the bots' nice level: they take the CPU the server leaves (0: the server's equals)")
     parser.add_argument("--server-arg", action="append", default=[], metavar="ARG",
-                        help="pass ARG to expo-server (repeatable), e.g. --server-arg=--no-send-thread")
+                        help="pass ARG to expo-server (repeatable), e.g. --server-arg=--tick-rate=30")
     parser.add_argument("--keep-going", action="store_true", help="run every step even after one does not hold")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "capacity.json")
     args = parser.parse_args(argv)

@@ -6,12 +6,10 @@ time. Inputs are taken on a fixed schedule of one per server tick from the curre
 ``Controls`` (the keys held), as the server applies one tick of input per tick; the core
 sends a frame only when they change or a hold runs out. The schedule is an
 ``InputSchedule``: each transport has its own, or many share one (a swarm of bots in one
-process: one timer a tick for all of them, not a task each). Messages from the server are
-handled as soon as the connection parses them (``PushConnection``).
-
-Frames are written straight into the connection's sans-I/O protocol and transport, without
-awaiting: a client sends a few small frames a tick, and writing them synchronously keeps
-them in order from every sender (inputs, pings, commands) without a lock.
+process: one timer a tick for all of them, not a task each). The socket is
+``client.connection.ServerLink`` (websockets' sans-I/O protocol under our own asyncio
+protocol): messages from the server are handled as soon as they are parsed, and frames are
+written synchronously, in order from every sender, without a lock.
 
 The transport is used from one event loop. ``client.threaded`` runs it in a thread of its
 own for an application (Panda3D) that owns the main thread.
@@ -30,12 +28,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
-from websockets.frames import Opcode
-from websockets.protocol import Event, State
+from websockets.exceptions import InvalidHandshake, InvalidURI
 
 from . import events as ev
+from .connection import ServerLink, open_link
 from .core import ClientCore, ClientState, NotJoined
 
 log = logging.getLogger("expo.client")
@@ -118,6 +114,7 @@ class InputSchedule:
         phase = 0
         while self._members:
             dt = self.dt
+            assert dt is not None  # set by the first add
             step = dt / self.phases
             next_at += step
             delay = next_at - loop.time()
@@ -131,25 +128,6 @@ class InputSchedule:
                 except Exception:  # one member's failure must not stop the others' inputs
                     log.exception("input tick failed")
             phase = (phase + 1) % self.phases
-
-
-class PushConnection(ClientConnection):
-    """A websockets client connection that hands each whole binary message to
-    ``on_message`` as soon as it is parsed, instead of queueing it for ``recv``: no future
-    and no task wake-up per message, which were a third of a bot's CPU at twenty snapshots
-    a second. Other messages (text, fragmented) still go to ``recv``."""
-
-    on_message: Callable[[bytes], None] | None = None
-
-    def process_event(self, event: Event) -> None:
-        handler = self.on_message
-        if handler is None or self.response is None or event.opcode is not Opcode.BINARY or not event.fin:
-            super().process_event(event)
-            return
-        try:
-            handler(event.data)
-        except Exception:  # a bug in handling one message must not take the connection down
-            log.exception("handling a message failed")
 
 
 @dataclass(slots=True)
@@ -199,7 +177,7 @@ class Transport:
         self.controls = Controls()
         self.traffic = TrafficCounters()
         self.lock = threading.Lock()  # guards the core for readers in other threads
-        self.connection: ClientConnection | None = None
+        self.connection: ServerLink | None = None
         self.schedule = schedule or InputSchedule(phases=1)
         self._joined = asyncio.Event()
         self._stopping = False
@@ -229,11 +207,10 @@ class Transport:
         self._stopped.set()
         with self.lock:
             self.core.bye()
-        ws = self.connection
-        if ws is not None:
+        link = self.connection
+        if link is not None:
             self.flush()
-            with contextlib.suppress(TimeoutError):  # a server that stopped reading gets no closing handshake
-                await asyncio.wait_for(ws.close(), timeout)
+            await link.close(timeout)  # a server that stopped reading gets no closing handshake
 
     # ------------------------------------------------------------------ the loop
 
@@ -244,15 +221,17 @@ class Transport:
             reason = "closed"
             retry_now = False
             try:
-                async with connect(self.url, compression=None, open_timeout=self.open_timeout, close_timeout=2.0,
-                                   max_size=None, create_connection=PushConnection) as ws:
-                    self.connection = ws
-                    joined, retry_now = await self._session(ws, opened_at)
-                    if joined:
-                        attempt = 0
-                    if ws.close_code is not None:
-                        reason = f"closed {ws.close_code} {ws.close_reason}".strip()
-            except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ConnectionClosed) as exc:
+                link = await open_link(self.url, self._receive, self.open_timeout)
+                self.connection = link
+                try:
+                    joined, retry_now = await self._session(link, opened_at)
+                finally:
+                    await link.close()
+                if joined:
+                    attempt = 0
+                if link.close_code is not None:
+                    reason = f"closed {link.close_code} {link.close_reason}".strip()
+            except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
             finally:
                 self.connection = None
@@ -268,18 +247,15 @@ class Transport:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopped.wait(), delay)
 
-    async def _session(self, ws: ClientConnection, opened_at: float) -> tuple[bool, bool]:
+    async def _session(self, link: ServerLink, opened_at: float) -> tuple[bool, bool]:
         """One connection, from Hello to close. Returns (joined, retry at once)."""
         session = self._session_state = _SessionState()
-        ws.on_message = self._receive
         with self.lock:
             self.core.connection_made(self.clock(), opened_at)
         self.flush()
         try:
-            async for data in ws:  # only what the push did not take: none from our server
-                self._receive(data)
+            await link.closed
         finally:
-            ws.on_message = None
             self.schedule.remove(self)
             if session.pings is not None:
                 session.pings.cancel()
@@ -316,16 +292,16 @@ class Transport:
             return
         with self.lock:
             frames = self.core.data_to_send()
-        ws = self.connection
-        if ws is None or not frames or ws.protocol.state is not State.OPEN:
+        link = self.connection
+        if link is None or not frames or not link.open:
             return
         traffic = self.traffic
         for frame in frames:
-            ws.protocol.send_binary(frame)
+            link.send_binary(frame)
             traffic.frames_out += 1
             traffic.bytes_out += len(frame)
             traffic.sent_by_type[frame[1]] += 1  # [type, ...] as a fixarray: the type is byte 1
-        ws.send_data()
+        link.send_data()
 
     def input_tick(self, dt: float) -> None:
         """The schedule's call, once a tick: one input while moving or turning (the core

@@ -1,9 +1,11 @@
-"""The I/O shell around the simulation: websockets for sockets, one task for the tick.
+"""The I/O shell around the simulation: a listening socket whose connections are
+server.connection's (websockets' sans-I/O protocol driven by our own asyncio protocol),
+one task for the tick, one for the connections' timers.
 
-The tick never awaits a client: its frames are handed to the sender thread (server.sender),
-or with ``send_thread`` off written straight into each connection's transport, and a client
-with too many bytes queued is skipped (see Simulation).
-HTTP on the same port serves ``/healthz`` and ``/metrics`` to operators.
+The tick never awaits a client: its frames are written straight into each connection's
+transport, and a client with too many bytes queued is skipped (see Simulation). Plain HTTP
+on the same port serves ``/healthz`` and ``/metrics`` to operators, and whatever is
+mounted with ``mount`` (an admin console).
 """
 
 from __future__ import annotations
@@ -12,29 +14,27 @@ import asyncio
 import contextlib
 import json
 import logging
-import socket
 import time
+from collections import Counter
+from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
-from websockets.protocol import State
 
-import protocol as p
 from world import motion
 from world.model import Expo
 
-from . import interest, sender, snapshots
+from . import interest, snapshots
 from .clock import Clock, MonotonicClock
 from .config import ServerConfig
+from .connection import SocketPeer
 from .exhibitors import ExhibitorServices
+from .link import LinkState
 from .metrics import ServerMetrics
-from .sender import Sender, SendingTransport
-from .simulation import Peer, Simulation
+from .simulation import Simulation
 from .world_watch import WorldWatcher
 
 if TYPE_CHECKING:
@@ -43,76 +43,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("expo.server")
 
-MAX_FRAME = 64 * 1024  # websockets closes (1009) above this; below it the codec answers
+OPEN_TIMEOUT = 10.0  # seconds to finish the HTTP handshake (slowloris)
+PING_INTERVAL = 20.0  # seconds of silence from a client before it is pinged
+PING_TIMEOUT = 20.0  # seconds a ping may go unanswered before the connection is failed (1011)
+CLOSE_TIMEOUT = 2.0  # seconds a closing handshake may take before the socket is aborted
+TIMER_PERIOD = 0.5  # how often the connections' timers are looked at
 
-
-_SHORT_HEADERS = [bytes((0x82, n)) for n in range(126)]
-
-
-def binary_frames(payloads: list[bytes]) -> bytes:
-    """The payloads as WebSocket frames from a server, back to back: final, binary,
-    unmasked (RFC 6455, 5.2). websockets' ``send_binary`` makes the same bytes through a
-    Frame object per message, about 4 us each: with two or three messages per client per
-    tick that was 8 % of the server at 1,000 clients, against a fraction of a microsecond
-    here. Every frame is whole, so they interleave safely with websockets' own writes
-    (pings, pongs, the close frame) on this one event loop."""
-    parts = []
-    for payload in payloads:
-        n = len(payload)
-        if n < 126:
-            parts.append(_SHORT_HEADERS[n])
-        elif n < 65536:
-            parts.append(b"\x82\x7e" + n.to_bytes(2, "big"))
-        else:
-            parts.append(b"\x82\x7f" + n.to_bytes(8, "big"))
-        parts.append(payload)
-    return b"".join(parts)
-
-
-class SocketPeer(Peer):
-    def __init__(self, connection: ServerConnection) -> None:
-        super().__init__()
-        self.connection = connection
-        self.closing_task: asyncio.Task | None = None
-        transport = connection.transport
-        self.channel = transport.channel if isinstance(transport, SendingTransport) else None
-
-    def backlog(self) -> int:
-        channel = self.channel
-        return channel.queued if channel is not None else self.connection.transport.get_write_buffer_size()
-
-    def flush(self, batch: list | None = None) -> tuple[int, int]:
-        """Write the outbox to the socket without awaiting, in one write: a tick costs one
-        send system call per client however many messages it carries. With the sender
-        thread, a tick passes ``batch`` to collect its writes for one hand-over.
-        Returns the frames and payload bytes written, for the caller's counters."""
-        if not self.outbox:
-            return 0, 0
-        frames, self.outbox = self.outbox, []
-        conn = self.connection
-        if conn.protocol.state is not State.OPEN:
-            return 0, 0
-        if batch is not None and self.channel is not None:
-            batch.append((self.channel, binary_frames(frames)))
-        else:
-            conn.transport.write(binary_frames(frames))
-        return len(frames), sum(map(len, frames))
-
-    def settle_close(self) -> None:
-        """Start the closing handshake the simulation asked for, once, after its last frames
-        were written (a Bye queues none, and must close all the same)."""
-        if self.close_request is None or self.closing_task is not None:
-            return
-        conn = self.connection
-        code, reason = self.close_request
-        if code is p.ErrorCode.TOO_SLOW:  # no closing handshake fits through a full buffer
-            conn.transport.abort()
-            self.closing_task = asyncio.ensure_future(asyncio.sleep(0))
-            return
-        close_code = 1000 if code in (None, p.ErrorCode.SHUTDOWN) else 1008
-        if code is p.ErrorCode.SHUTDOWN:
-            close_code = 1001
-        self.closing_task = asyncio.ensure_future(conn.close(close_code, reason[:120]))
+HttpHandler = Callable[[Request], Response]
 
 
 class ExpoServer:
@@ -122,16 +59,19 @@ class ExpoServer:
         self.clock = clock or MonotonicClock()
         self.sim = Simulation(expo, config, self.clock, self.metrics)
         self.started_at = time.time()
-        self._server: Server | None = None
+        self._server: asyncio.Server | None = None
         self._tick_task: asyncio.Task | None = None
-        self._socket_peers: set[SocketPeer] = set()
+        self._timer_task: asyncio.Task | None = None
+        self._connections: set[SocketPeer] = set()
+        self._per_address: Counter[str] = Counter()
         self._webhook_server = None
         self._watcher: WorldWatcher | None = None
         self._watch_task: asyncio.Task | None = None
-        self._sender: Sender | None = None
         self.commerce: Commerce | None = None  # when a bank is configured
         self._exhibitors: ExhibitorServices | None = None
         self._console: Any = None  # console.app.ConsoleServer when --console-port is given
+        self._routes: dict[str, HttpHandler] = {"/healthz": self._healthz, "/metrics": self._metrics}
+        self._mounts: list[tuple[str, HttpHandler]] = []
         self.cluster: ClusterGate | None = None  # when --cluster: seats through the cluster's directory
         if config.cluster_url:
             from .cluster.gate import ClusterGate
@@ -143,6 +83,13 @@ class ExpoServer:
         assert self._server is not None
         return self._server.sockets[0].getsockname()[1]
 
+    def mount(self, prefix: str, handler: HttpHandler) -> None:
+        """Serve plain HTTP requests whose path starts with ``prefix`` (e.g. ``/admin/``)
+        with ``handler``, on the WebSocket port; a WebSocket upgrade is never routed."""
+        if not prefix.startswith("/"):
+            raise ValueError(f"a mount point is a path, not {prefix!r}")
+        self._mounts.append((prefix, handler))
+
     async def start(self) -> None:
         """Settle commerce with the bank first, then listen: once /healthz answers, every
         order the bank finished while we were down is fulfilled. The motion, interest and
@@ -151,31 +98,18 @@ class ExpoServer:
         log.info("motion kernel ready", extra={"seconds": round(motion.warm(), 2)})
         log.info("interest kernel ready", extra={"seconds": round(interest.warm(), 2)})
         log.info("snapshot kernel ready", extra={"seconds": round(snapshots.warm(), 2)})
-        if self.config.send_thread:
-            log.info("send kernel ready", extra={"seconds": round(sender.warm(), 2)})
         if self.config.bank_url:
             await self._start_commerce()
         self._exhibitors = ExhibitorServices(self.sim, self.config)
         await self._exhibitors.start()
-        if self.config.send_thread:
-            self._sender = Sender(asyncio.get_running_loop(), self.metrics.send_seconds.observe)
-        self._server = await serve(
-            self._handle,
-            self.config.host,
-            self.config.port,
-            process_request=self._http,
-            compression=None,  # small binary frames: deflate costs CPU and memory per client
-            max_size=MAX_FRAME,
-            max_queue=64,
-            write_limit=(self.config.hard_backlog * 4, None),  # never make the tick wait
-            ping_interval=20,
-            ping_timeout=20,
-            close_timeout=2,
-            logger=logging.getLogger("expo.server.ws"),
-        )
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: SocketPeer(self, loop.time, self.config.socket_send_buffer),
+            self.config.host, self.config.port, reuse_address=True)
         if self.cluster is not None:
             await self.cluster.start(self.config.public_url or f"ws://{self.config.host}:{self.port}/")
         self._tick_task = asyncio.create_task(self._tick_loop(), name="tick")
+        self._timer_task = asyncio.create_task(self._timers(), name="connection-timers")
         if self.config.world is not None and self.config.watch_world:
             self._watcher = WorldWatcher(Path(self.config.world), self.apply_world)
             self._watch_task = asyncio.create_task(self._watcher.run(), name="world-watch")
@@ -236,19 +170,24 @@ class ExpoServer:
             self._watch_task.cancel()
         if self._console is not None:
             await self._console.stop()
+        if self._server is not None:
+            self._server.close()  # no new connections
         self.sim.shutdown()
         self._flush_all()
-        if self._tick_task:
-            self._tick_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._tick_task
-        tasks = [peer.closing_task for peer in self._socket_peers if peer.closing_task]
-        if tasks:
-            await asyncio.wait(tasks, timeout=3)
+        for task in (self._tick_task, self._timer_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CLOSE_TIMEOUT + 1.0
+        while self._connections and loop.time() < deadline:  # the closing handshakes
+            await asyncio.sleep(0.02)
+        for conn in list(self._connections):
+            conn.abort()
         if self.cluster is not None:
             await self.cluster.stop()
-        if self._server:
-            self._server.close(close_connections=True)
+        if self._server is not None:
             await self._server.wait_closed()
         if self._webhook_server is not None:
             self._webhook_server.should_exit = True
@@ -257,48 +196,87 @@ class ExpoServer:
             await self.commerce.close()
         if self._exhibitors is not None:
             await self._exhibitors.stop()
-        if self._sender is not None:
-            self._sender.stop()
         log.info("stopped")
 
-    # ------------------------------------------------------------------ websocket
+    # ------------------------------------------------------------------ connections (server.connection.Host)
 
-    async def _handle(self, connection: ServerConnection) -> None:
-        if self.config.socket_send_buffer:
-            sock = connection.transport.get_extra_info("socket")
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.config.socket_send_buffer)
-        sending = None
-        if self._sender is not None:
-            if not await _drained(connection.transport):  # the handshake's response goes first
-                connection.transport.abort()
-                return
-            sending = connection.transport = SendingTransport(connection.transport, self._sender)
-        peer = SocketPeer(connection)
-        self.sim.open_peer(peer)
-        self._socket_peers.add(peer)
+    def admit(self, conn: SocketPeer) -> str | None:
+        """Count a new TCP connection in, or say why not: caps on connections in total and
+        per address, before a byte of it is parsed (sessions have their own cap)."""
+        cfg = self.config
+        if len(self._connections) >= cfg.max_connections:
+            self.metrics.rejected.labels("too_many_connections").inc()
+            return f"the server has {cfg.max_connections} connections open: try again later"
+        if self._per_address[conn.address] >= cfg.max_connections_per_address:
+            self.metrics.rejected.labels("too_many_connections").inc()
+            return f"{cfg.max_connections_per_address} connections from your address are open already"
+        self._connections.add(conn)
+        self._per_address[conn.address] += 1
+        return None
+
+    def opened(self, conn: SocketPeer) -> None:
+        self.sim.open_peer(conn)
+
+    def frame(self, conn: SocketPeer, data: bytes | str) -> None:
+        self.metrics.frames_in.inc()
+        self.metrics.bytes_in.inc(len(data))
+        if conn.held is not None:  # a cluster admission is in flight: keep the frames' order
+            conn.held.append(data)
+            return
+        if self.cluster is not None and conn.session is None:
+            conn.hold()  # a Hello may wait for a seat from the cluster's directory
+            asyncio.create_task(self._admit(conn, data), name="cluster-admission")
+            return
+        self.sim.on_frame(conn, data)
+        self._after_frame(conn)
+
+    def _after_frame(self, conn: SocketPeer) -> None:
+        if conn.state is LinkState.JOINED:
+            conn.joined()
+        self._count_out(*conn.flush())
+        conn.settle()
+
+    async def _admit(self, conn: SocketPeer, data: bytes | str) -> None:
+        """A frame of a connection that has not joined, through the cluster's gate (which
+        seats a fresh Hello); the frames that came meanwhile follow in order."""
+        assert self.cluster is not None
         try:
-            async for data in connection:
-                self.metrics.frames_in.inc()
-                self.metrics.bytes_in.inc(len(data))
-                if self.cluster is None:
-                    self.sim.on_frame(peer, data)
-                else:
-                    await self.cluster.on_frame(peer, data)
-                self._count_out(*peer.flush())
-                peer.settle_close()
-                if peer.close_request is not None:
-                    break
-        except ConnectionClosed:
-            pass
-        finally:
-            self.sim.on_disconnect(peer)
-            self._socket_peers.discard(peer)
-            self.metrics.clients.set(self.sim.connected)
-        if peer.closing_task is not None:
-            with contextlib.suppress(Exception):
-                await peer.closing_task
-        if sending is not None:
-            sending.release()
+            await self.cluster.on_frame(conn, data)  # type: ignore[arg-type]  # str frames are refused inside
+        except Exception:
+            log.exception("cluster admission failed")
+        self._after_frame(conn)
+        for later in conn.release():
+            self.frame(conn, later)
+
+    def lost(self, conn: SocketPeer) -> None:
+        if conn in self._connections:
+            self._connections.discard(conn)
+            self._per_address[conn.address] -= 1
+            if not self._per_address[conn.address]:
+                del self._per_address[conn.address]
+        if conn.websocket_open:
+            self.sim.on_disconnect(conn)
+        self.metrics.clients.set(self.sim.connected)
+
+    async def _timers(self) -> None:
+        """Every connection's deadlines, looked at twice a second in one pass: the opening
+        handshake, keepalive pings and the closing handshake."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(TIMER_PERIOD)
+            now = loop.time()
+            for conn in list(self._connections):
+                if conn.close_started_at is not None:
+                    if now - conn.close_started_at > CLOSE_TIMEOUT:
+                        conn.abort()
+                elif not conn.websocket_open:
+                    if now - conn.connected_at > OPEN_TIMEOUT:
+                        conn.abort()
+                elif conn.ping_sent_at is not None:
+                    if now - conn.ping_sent_at > PING_TIMEOUT:
+                        conn.fail(1011, "keepalive ping timeout")
+                elif now - conn.last_heard > PING_INTERVAL:
+                    conn.ping()
 
     async def _tick_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -323,19 +301,14 @@ class ExpoServer:
 
     def _flush_all(self) -> None:
         frames = size = 0
-        batch: list = []
-        for peer in list(self._socket_peers):
+        for conn in list(self._connections):
             try:
-                n, b = peer.flush(batch)
+                n, b = conn.flush()
                 frames += n
                 size += b
+                conn.settle()  # after its last frames
             except Exception:  # a broken socket is that client's problem only
                 log.warning("flush failed", exc_info=True)
-        if batch:
-            self._sender.submit(batch)
-        for peer in list(self._socket_peers):  # after the batch: a close frame goes last
-            if peer.close_request is not None:
-                peer.settle_close()
         self._count_out(frames, size)
 
     def _count_out(self, frames: int, size: int) -> None:
@@ -345,38 +318,38 @@ class ExpoServer:
 
     # ------------------------------------------------------------------ HTTP
 
-    def _http(self, connection: ServerConnection, request: Request) -> Response | None:
+    def http(self, request: Request) -> Response | None:
+        """A plain HTTP answer, or None: go on with the WebSocket handshake (any path)."""
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return None
         path = request.path.split("?", 1)[0]
-        if path == "/healthz":
-            body = json.dumps({
-                "status": "ok",
-                "expo": self.sim.expo.name,
-                "clients": self.sim.connected,
-                "avatars": len(self.sim.avatars),
-                "tick": self.sim.tick_count,
-                "uptime_s": round(time.time() - self.started_at, 1),
-                **({} if self.cluster is None else {"cluster": self.cluster.health()}),
-            }).encode()
-            joining = self.cluster is not None and not self.cluster.ready  # not healthy before it can seat anyone
-            return _response(HTTPStatus.SERVICE_UNAVAILABLE if joining else HTTPStatus.OK, body, "application/json")
-        if path == "/metrics":
-            return _response(HTTPStatus.OK, self.metrics.render(), "text/plain; version=0.0.4; charset=utf-8")
-        if request.headers.get("Upgrade", "").lower() != "websocket":
+        handler = self._routes.get(path)
+        if handler is None:
+            handler = next((h for prefix, h in self._mounts if path.startswith(prefix)), None)
+        if handler is None:
             return _response(HTTPStatus.NOT_FOUND, b"not found: try a WebSocket, /healthz or /metrics\n", "text/plain")
-        return None
+        try:
+            return handler(request)
+        except Exception:
+            log.exception("HTTP handler failed", extra={"path": path})
+            return _response(HTTPStatus.INTERNAL_SERVER_ERROR, b"internal error\n", "text/plain")
 
+    def _healthz(self, request: Request) -> Response:
+        body = json.dumps({
+            "status": "ok",
+            "expo": self.sim.expo.name,
+            "clients": self.sim.connected,
+            "connections": len(self._connections),
+            "avatars": len(self.sim.avatars),
+            "tick": self.sim.tick_count,
+            "uptime_s": round(time.time() - self.started_at, 1),
+            **({} if self.cluster is None else {"cluster": self.cluster.health()}),
+        }).encode()
+        joining = self.cluster is not None and not self.cluster.ready  # not healthy before it can seat anyone
+        return _response(HTTPStatus.SERVICE_UNAVAILABLE if joining else HTTPStatus.OK, body, "application/json")
 
-async def _drained(transport: asyncio.Transport, timeout: float = 5.0) -> bool:
-    """Wait until the transport has no bytes of its own queued (rarely any: the handshake's
-    response is small), so that the sender thread's bytes cannot overtake them. False when
-    the client did not take them in time, or went."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while transport.get_write_buffer_size():
-        if transport.is_closing() or loop.time() > deadline:
-            return False
-        await asyncio.sleep(0.005)
-    return True
+    def _metrics(self, request: Request) -> Response:
+        return _response(HTTPStatus.OK, self.metrics.render(), "text/plain; version=0.0.4; charset=utf-8")
 
 
 def _response(status: HTTPStatus, body: bytes, content_type: str) -> Response:

@@ -87,8 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--instance-cap", type=int, default=_env("INSTANCE_CAP", None),
                         help="visitors in each hall instance of this process before newcomers go to another "
                         "(cluster; default: --max-clients)")
-    parser.add_argument("--no-send-thread", action="store_true",
-                        help="write client sockets from the event loop instead of a sender thread of their own")
+    parser.add_argument("--max-connections", type=int, default=int(_env("MAX_CONNECTIONS", d.max_connections)),
+                        help="TCP connections at once, joined or not")
+    parser.add_argument("--max-connections-per-address", type=int,
+                        default=int(_env("MAX_CONNECTIONS_PER_ADDRESS", d.max_connections_per_address)),
+                        help="TCP connections at once from one IP address")
     parser.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"],
                         help="the least severe log lines written (JSON, to stderr)")
     parser.add_argument("--staff-pass", metavar="BOOTH", help="print the staff pass for BOOTH and exit")
@@ -114,12 +117,13 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         webhook_port=int(args.webhook_port) if args.webhook_port else None,
         staff_secret=os.environ.get("EXPO_STAFF_SECRET") or None,  # else read or made at start (main)
         data_dir=args.data_dir,
-        send_thread=not args.no_send_thread,
         db_url=args.db,
         cluster_url=args.cluster,
         console_port=int(args.console_port) if args.console_port else None,
         public_url=args.public_url,
         instance_cap=int(args.instance_cap) if args.instance_cap else None,
+        max_connections=args.max_connections,
+        max_connections_per_address=args.max_connections_per_address,
     )
 
 

@@ -16,9 +16,7 @@ class ServerMetrics:
         r = self.registry = CollectorRegistry()
         self.clients = Gauge("expo_clients", "Connected visitors", registry=r)
         self.avatars = Gauge("expo_avatars", "Avatars in the halls, including ones awaiting resume", registry=r)
-        self.tick_seconds = Histogram("expo_tick_seconds", "Time to compute one tick and write its frames (or hand them to the sender thread)", buckets=TICK_BUCKETS, registry=r)
-        self.send_seconds = Histogram("expo_send_seconds", "Time the sender thread took to send one tick's frames",
-                                      buckets=TICK_BUCKETS, registry=r)
+        self.tick_seconds = Histogram("expo_tick_seconds", "Time to compute one tick and write its frames", buckets=TICK_BUCKETS, registry=r)
         self.tick_lag_seconds = Gauge("expo_tick_lag_seconds", "How late the last tick started", registry=r)
         self.bytes_out = Counter("expo_bytes_out", "Bytes queued to clients", registry=r)
         self.frames_out = Counter("expo_frames_out", "Frames queued to clients", registry=r)

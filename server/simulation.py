@@ -33,6 +33,7 @@ from .clock import Clock
 from .commerce_port import COMMERCE_REQUESTS, CommerceDesk
 from .config import ServerConfig
 from .interest import InterestManager
+from .link import LinkState, check_transition
 from .metrics import ServerMetrics
 from .moderation import Moderation
 from .people.desk import PeopleDesk
@@ -54,11 +55,13 @@ SALE_EFFECT_RADIUS = 25.0  # metres around a booth where others see a sale's eff
 
 class Peer:
     """One connection as the simulation sees it. The shell subclasses it to say how much
-    is queued on the socket; the simulation fills ``outbox`` and may ask to close."""
+    is queued on the socket; the simulation fills ``outbox`` and moves ``state`` (see
+    server.link: every transition is checked against its table)."""
 
     def __init__(self) -> None:
         self.outbox: list[bytes] = []
-        self.close_request: tuple[p.ErrorCode | None, str] | None = None  # None code: normal close
+        self.state = LinkState.JOINING
+        self.close_request: tuple[p.ErrorCode | None, str] | None = None  # why, once CLOSING; None code: normal
         self.session: Session | None = None
         self.opened_at = 0.0
         self.frames: TokenBucket | None = None
@@ -73,10 +76,25 @@ class Peer:
     def send(self, message: p.Message) -> None:
         self.outbox.append(p.encode(message))
 
+    def transition(self, to: LinkState) -> None:
+        check_transition(self.state, to)
+        self.state = to
+
+    @property
+    def closing(self) -> bool:
+        return self.state is LinkState.CLOSING or self.state is LinkState.CLOSED
+
     def close(self, code: p.ErrorCode, message: str) -> None:
-        if self.close_request is None:
+        """Tell the client why (``Closing``), then close: the shell closes as
+        server.link's table says for ``code``."""
+        if not self.closing:
             self.send(p.Closing(code.value, message))
-            self.close_request = (code, message)
+            self.begin_close(code, message)
+
+    def begin_close(self, code: p.ErrorCode | None, message: str) -> None:
+        """Close after the frames queued so far, without a Closing frame of its own."""
+        self.close_request = (code, message)
+        self.transition(LinkState.CLOSING)
 
 
 @dataclass(eq=False, slots=True)
@@ -181,6 +199,8 @@ class Simulation:
     def on_disconnect(self, peer: Peer) -> None:
         """The socket is gone. A joined avatar waits ``resume_grace`` for its client."""
         self.peers.discard(peer)
+        if peer.state is not LinkState.CLOSED:
+            peer.transition(LinkState.CLOSED)
         session = peer.session
         peer.session = None
         if session is None or session.peer is not peer:
@@ -194,7 +214,7 @@ class Simulation:
 
     def on_frame(self, peer: Peer, data: Any) -> None:
         """Handle one inbound frame. Never raises for anything the client sent."""
-        if peer.close_request is not None:
+        if peer.closing:
             return
         if not peer.flood.take():
             self.metrics.rejected.labels("flood").inc()
@@ -242,7 +262,8 @@ class Simulation:
             case p.Bye():
                 self._remove_session(session, "bye")
                 peer.session = None
-                peer.close_request = (None, "goodbye")  # a normal close, no Closing frame
+                peer.transition(LinkState.DETACHED)
+                peer.begin_close(None, "goodbye")  # a normal close, no Closing frame
             case p.QueryStock() | p.Order() | p.OrderPaid() | p.CancelOrder() | p.QueryInventory():
                 self._commerce(session, message)
             case p.ViewProduct():
@@ -313,6 +334,7 @@ class Simulation:
         if session.peer is not None:
             old = session.peer
             old.session = None
+            old.transition(LinkState.DETACHED)
             old.close(p.ErrorCode.REPLACED, "this session was resumed on another connection")
         self.sent.forget_observer(session.slot)
         session.detached_at = None
@@ -326,6 +348,7 @@ class Simulation:
         session.stuck_since = None
         session.last_input_seq = session.acked_seq
         peer.session = session
+        peer.transition(LinkState.JOINED)
         peer.send(
             p.Welcome(
                 session_id=session.id,
@@ -343,7 +366,7 @@ class Simulation:
     def _refuse(self, peer: Peer, code: p.ErrorCode, message: str) -> None:
         self.metrics.rejected.labels(code.value).inc()
         peer.send(p.Refused(code.value, message))
-        peer.close_request = (code, message)
+        peer.begin_close(code, message)
 
     def _remove_session(self, session: Session, why: str) -> None:
         self.sessions.pop(session.id, None)
@@ -510,7 +533,7 @@ class Simulation:
     def _expire(self, now: float) -> None:
         cfg = self.config
         for peer in list(self.peers):
-            if peer.session is None and peer.close_request is None and now - peer.opened_at > cfg.hello_timeout:
+            if peer.state is LinkState.JOINING and now - peer.opened_at > cfg.hello_timeout:
                 peer.close(p.ErrorCode.TIMEOUT, f"no hello within {cfg.hello_timeout:g} s")
         for session in list(self.sessions.values()):
             if session.peer is None and session.detached_at is not None and now - session.detached_at > cfg.resume_grace:
@@ -584,7 +607,7 @@ class Simulation:
         senders = []
         for session in self.sessions.values():
             peer = session.peer
-            if peer is None or peer.close_request is not None:
+            if peer is None or peer.state is not LinkState.JOINED:
                 continue
             backlog = peer.backlog()
             if backlog > cfg.hard_backlog:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import re
 import socket
 import urllib.request
 
@@ -16,18 +15,16 @@ from websockets.asyncio.client import connect
 from websockets.frames import Frame, Opcode
 
 import protocol as p
-from server.app import ExpoServer, binary_frames
+from server.app import ExpoServer
 from server.config import ServerConfig
+from server.connection import binary_frames
 from world import load_expo
 
-# Sockets are written by the sender thread (the default) or by the event loop itself.
-WRITERS = pytest.mark.parametrize("send_thread", [True, False], ids=["sender-thread", "event-loop"])
 
-
-@pytest.fixture(params=[True, False], ids=["sender-thread", "event-loop"])
-async def server(request):
+@pytest.fixture
+async def server():
     srv = ExpoServer(small_expo(), ServerConfig(port=0, max_clients=64, stuck_timeout=1.0, skip_backlog=2048,
-                                                socket_send_buffer=4096, send_thread=request.param))
+                                                socket_send_buffer=4096))
     await srv.start()
     yield srv
     await srv.stop()
@@ -70,8 +67,6 @@ async def test_healthz_and_metrics_on_the_same_port(server):
     assert status == 200 and ctype.startswith("text/plain")
     for name in ("expo_clients 1.0", "expo_tick_seconds_bucket", "expo_bytes_out_total", "expo_skipped_snapshots_total"):
         assert name in body
-    sends = re.search(r"^expo_send_seconds_count (\S+)$", body, re.M)
-    assert float(sends.group(1)) > 0 if server.config.send_thread else float(sends.group(1)) == 0
     status, _, body = await asyncio.to_thread(http_get, server.port, "/nope")
     assert status == 404
     await ws.close()
@@ -117,11 +112,9 @@ async def test_flooding_client_is_disconnected_and_others_carry_on(server):
     await calm.close()
 
 
-@WRITERS
-async def test_slow_reader_is_dropped_and_server_stays_healthy(send_thread):
+async def test_slow_reader_is_dropped_and_server_stays_healthy():
     # the default expo's welcome (40 kB of manifest) alone overfills the small socket buffers
-    server = ExpoServer(load_expo(), ServerConfig(port=0, stuck_timeout=1.0, skip_backlog=2048, socket_send_buffer=4096,
-                                                  send_thread=send_thread))
+    server = ExpoServer(load_expo(), ServerConfig(port=0, stuck_timeout=1.0, skip_backlog=2048, socket_send_buffer=4096))
     await server.start()
     reader, _ = await join(server, "Reader")
     # A raw socket that completes the WebSocket handshake and then never reads.
@@ -150,9 +143,8 @@ async def test_slow_reader_is_dropped_and_server_stays_healthy(send_thread):
     await server.stop()
 
 
-@WRITERS
-async def test_graceful_shutdown_tells_clients(send_thread):
-    srv = ExpoServer(small_expo(), ServerConfig(port=0, send_thread=send_thread))
+async def test_graceful_shutdown_tells_clients():
+    srv = ExpoServer(small_expo(), ServerConfig(port=0))
     await srv.start()
     ws, _ = await join(srv, "Aru")
     stopping = asyncio.create_task(srv.stop())
@@ -215,9 +207,8 @@ def test_binary_frames_are_the_bytes_websockets_makes(size):
     assert binary_frames(payloads) == want
 
 
-@WRITERS
-async def test_bye_closes_with_1000_and_a_close_frame_on_a_raw_socket(send_thread):
-    srv = ExpoServer(small_expo(), ServerConfig(port=0, send_thread=send_thread))
+async def test_bye_closes_with_1000_and_a_close_frame_on_a_raw_socket():
+    srv = ExpoServer(small_expo(), ServerConfig(port=0))
     await srv.start()
     try:
         sock = socket.create_connection(("127.0.0.1", srv.port))
@@ -234,3 +225,48 @@ async def test_bye_closes_with_1000_and_a_close_frame_on_a_raw_socket(send_threa
     finally:
         sock.close()
         await srv.stop()
+
+
+async def test_offered_extensions_are_declined_and_the_connection_works(server):
+    ws = await connect(url(server), compression="deflate")  # offers permessage-deflate
+    assert "Sec-WebSocket-Extensions" not in ws.response.headers
+    await ws.send(p.encode(p.Hello(p.PROTOCOL_VERSION, "Plain", 0, 0)))
+    assert isinstance(p.decode_server(await ws.recv()), p.Welcome)
+    await ws.close()
+
+
+async def test_before_hello_a_frame_may_be_no_larger_than_a_hello(server):
+    ws = await connect(url(server), compression=None)
+    await ws.send(b"\x00" * 5000)  # joined, this would be answered with Error(too_large)
+    with pytest.raises(websockets.ConnectionClosed) as info:
+        await ws.recv()
+    assert info.value.rcvd.code == 1009
+
+
+async def test_connections_are_capped_per_address_and_in_total():
+    srv = ExpoServer(small_expo(), ServerConfig(port=0, max_connections=5, max_connections_per_address=3))
+    await srv.start()
+    try:
+        held = [await connect(url(srv), compression=None) for _ in range(3)]
+        with pytest.raises(websockets.InvalidStatus) as info:
+            await connect(url(srv), compression=None)
+        assert info.value.response.status_code == 503 and b"from your address" in info.value.response.body
+        assert (await asyncio.to_thread(http_get, srv.port, "/healthz"))[0] == 503  # HTTP counts too
+        await held.pop().close()
+        await asyncio.sleep(0.1)
+        again = await connect(url(srv), compression=None)  # a slot freed is a slot again
+        await again.close()
+        for ws in held:
+            await ws.close()
+    finally:
+        await srv.stop()
+    assert not srv._connections and not srv._per_address
+
+
+async def test_mounted_http_handlers_share_the_port(server):
+    from websockets.datastructures import Headers
+    from websockets.http11 import Response
+
+    server.mount("/admin/", lambda request: Response(200, "OK", Headers([("Content-Length", "2")]), b"hi"))
+    assert (await asyncio.to_thread(http_get, server.port, "/admin/x"))[::2] == (200, "hi")
+    assert (await asyncio.to_thread(http_get, server.port, "/adminx"))[0] == 404

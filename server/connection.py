@@ -1,0 +1,258 @@
+"""One client's socket: websockets' sans-I/O ``ServerProtocol`` driven by our own
+``asyncio.Protocol``, the integration websockets documents ("Integrate the Sans-I/O
+layer"), with every byte to the socket going through ``SocketPeer.write``.
+
+We own the connection so that the tick can write its pre-framed messages straight into
+the socket's transport (no task, no future, no Frame object per message) without
+touching websockets' private parts, as swapping its transport and overriding its event
+processing did before. The sans-I/O protocol parses what comes in (HTTP request, frames,
+pings, close), answers pings and closes, and frames what it sends itself; data frames to
+the client are written here (``binary_frames``), which is safe because no extension is
+ever negotiated: the bytes of a frame are then fixed by RFC 6455.
+
+Frames are handed to the host as soon as they are parsed; nothing is queued between the
+parser and the simulation, so a connection holds at most one partial frame of input
+(at most ``PRE_JOIN_MAX_FRAME`` bytes before it has joined).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Callable
+from typing import Protocol as Interface
+
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+
+from .link import LinkState, close_reason_text, close_rule
+from .simulation import Peer
+
+log = logging.getLogger("expo.server.connection")
+
+MAX_FRAME = 64 * 1024  # a joined client's frames: above this websockets closes (1009); below, the codec answers
+PRE_JOIN_MAX_FRAME = 4096  # before Welcome a frame may be no larger than a Hello may be
+
+
+_SHORT_HEADERS = [bytes((0x82, n)) for n in range(126)]
+
+
+def frame_header(n: int) -> bytes:
+    """The header of a final, binary, unmasked frame (RFC 6455, 5.2) of ``n`` bytes."""
+    if n < 126:
+        return _SHORT_HEADERS[n]
+    if n < 65536:
+        return b"\x82\x7e" + n.to_bytes(2, "big")
+    return b"\x82\x7f" + n.to_bytes(8, "big")
+
+
+def binary_frames(payloads: list[bytes]) -> bytes:
+    """The payloads as WebSocket frames from a server, back to back: a fraction of a
+    microsecond each, where a websockets Frame object costs ~4 us."""
+    parts = []
+    for payload in payloads:
+        parts.append(frame_header(len(payload)))
+        parts.append(payload)
+    return b"".join(parts)
+
+
+class Host(Interface):
+    """What a connection needs from the server around it (server.app.ExpoServer)."""
+
+    def admit(self, conn: SocketPeer) -> str | None: ...  # None, or why the connection is refused
+    def http(self, request: Request) -> Response | None: ...  # a plain HTTP answer, or None: a WebSocket
+    def opened(self, conn: SocketPeer) -> None: ...
+    def frame(self, conn: SocketPeer, data: bytes | str) -> None: ...
+    def lost(self, conn: SocketPeer) -> None: ...
+
+
+class SocketPeer(asyncio.Protocol, Peer):
+    """A client's connection: the asyncio protocol of its socket, and the Peer the
+    simulation fills. ``state`` (server.link) is the connection's one state; websockets'
+    own ``protocol.state`` only says where the WebSocket handshakes are."""
+
+    def __init__(self, host: Host, clock: Callable[[], float], send_buffer: int | None = None) -> None:
+        Peer.__init__(self)
+        self.host = host
+        self.clock = clock
+        self.send_buffer = send_buffer
+        self.protocol = ServerProtocol(
+            extensions=None,  # every offered extension declined: a frame's bytes must be ours to write
+            subprotocols=None,
+            max_size=PRE_JOIN_MAX_FRAME,
+            logger=logging.getLogger("expo.server.ws"),
+        )
+        self.transport: asyncio.Transport | None = None
+        self.address: str = ""
+        self.connected_at = clock()
+        self.websocket_open = False  # the WebSocket handshake succeeded and the host was told
+        self.close_started_at: float | None = None  # when our close frame (or EOF) went out
+        self.last_heard = self.connected_at  # any bytes from the client, pongs included
+        self.ping_sent_at: float | None = None
+        self.held: list[bytes | str] | None = None  # frames waiting behind an admission (see hold)
+        self._fragments: list[bytes] = []  # a fragmented message so far
+        self._fragment_text = False  # whether it started as a text frame
+
+    # ------------------------------------------------------------------ asyncio's calls
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is not an asyncio.Transport subclass
+        peer = transport.get_extra_info("peername")
+        self.address = peer[0] if peer else ""
+        sock = transport.get_extra_info("socket")
+        if sock is not None and self.send_buffer:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer)
+        refusal = self.host.admit(self)
+        if refusal is not None:
+            self.protocol.send_response(self.protocol.reject(503, refusal + "\n"))
+            self._write_protocol()
+
+    def data_received(self, data: bytes) -> None:
+        self.last_heard = self.clock()
+        self.protocol.receive_data(data)
+        self._handle_events()
+        self._write_protocol()
+
+    def eof_received(self) -> bool | None:
+        self.protocol.receive_eof()
+        self._handle_events()
+        self._write_protocol()
+        return None  # the transport closes itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.host.lost(self)
+
+    # ------------------------------------------------------------------ writing
+
+    def write(self, data: bytes) -> None:
+        """The one way bytes go to this socket: the tick's frames and replies, after
+        whatever the sans-I/O protocol has queued (the handshake's response first)."""
+        self._write_protocol()
+        self._put(data)
+
+    def _put(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
+
+    def backlog(self) -> int:
+        """Bytes written and not yet taken by the kernel."""
+        return self.transport.get_write_buffer_size() if self.transport is not None else 0
+
+    def flush(self) -> tuple[int, int]:
+        """Write the outbox to the socket in one write, as frames; returns the frames and
+        payload bytes written, for the caller's counters."""
+        if not self.outbox:
+            return 0, 0
+        frames, self.outbox = self.outbox, []
+        if self.protocol.state is not State.OPEN:
+            return 0, 0
+        self.write(binary_frames(frames))
+        return len(frames), sum(map(len, frames))
+
+    def _write_protocol(self) -> None:
+        for data in self.protocol.data_to_send():
+            if data:
+                self._put(data)
+            elif self.transport is not None:  # SEND_EOF: a server closes the TCP connection
+                self.transport.close()
+
+    # ------------------------------------------------------------------ reading
+
+    def _handle_events(self) -> None:
+        for event in self.protocol.events_received():
+            if isinstance(event, Request):
+                self._on_request(event)
+            elif isinstance(event, Frame):
+                self._on_frame(event)
+
+    def _on_request(self, request: Request) -> None:
+        answer = self.host.http(request)
+        if answer is None:
+            answer = self.protocol.accept(request)
+        self.protocol.send_response(answer)
+        if self.protocol.state is State.OPEN:
+            assert not self.protocol.extensions, "no extension may be negotiated: the tick writes frames itself"
+            self.websocket_open = True
+            self.host.opened(self)
+
+    def _on_frame(self, frame: Frame) -> None:
+        if not self.websocket_open:
+            return  # parsed behind a request that was answered over plain HTTP
+        opcode = frame.opcode
+        if opcode is Opcode.PONG:
+            self.ping_sent_at = None
+            return
+        if opcode is Opcode.CLOSE:
+            if self.close_started_at is None:
+                self.close_started_at = self.clock()
+            return
+        if opcode is Opcode.CONT:  # websockets checked the sequence and the total size
+            self._fragments.append(bytes(frame.data))  # bytes from the parser: no copy
+            if not frame.fin:
+                return
+            data, text, self._fragments = b"".join(self._fragments), self._fragment_text, []
+        elif opcode is Opcode.BINARY or opcode is Opcode.TEXT:
+            data, text = bytes(frame.data), opcode is Opcode.TEXT
+            if not frame.fin:
+                self._fragments, self._fragment_text = [data], text
+                return
+        else:
+            return  # a ping: the protocol answered it
+        if not self.closing:
+            self.host.frame(self, data.decode(errors="replace") if text else data)
+
+    # ------------------------------------------------------------------ the state machine's shell
+
+    def joined(self) -> None:
+        """The simulation welcomed this connection: a joined client may send larger frames."""
+        self.protocol.max_message_size = MAX_FRAME
+
+    def settle(self) -> None:
+        """Once the simulation moved the connection to CLOSING and its last frames were
+        written: close as server.link's table says, once."""
+        if self.state is not LinkState.CLOSING or self.close_started_at is not None:
+            return
+        code, message = self.close_request or (None, "")
+        rule = close_rule(code)
+        self.close_started_at = self.clock()
+        if not rule.handshake or self.protocol.state is not State.OPEN:
+            self.abort()
+            return
+        self.protocol.send_close(rule.code, close_reason_text(message))
+        self._write_protocol()
+
+    def hold(self) -> None:
+        """Keep the frames parsed from now on in ``held``, and read no more from the
+        socket, until ``release``: the host is waiting for something before the frame it has."""
+        self.held = []
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def release(self) -> list[bytes | str]:
+        held, self.held = self.held or [], None
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+        return held
+
+    def ping(self) -> None:
+        if self.protocol.state is State.OPEN and self.ping_sent_at is None:
+            self.ping_sent_at = self.clock()
+            self.protocol.send_ping(b"")
+            self._write_protocol()
+
+    def fail(self, code: int, reason: str) -> None:
+        """Close for a reason of the connection's own (keepalive), not the simulation's."""
+        if self.protocol.state is State.OPEN:
+            self.protocol.fail(code, reason)
+            self._write_protocol()
+            self.close_started_at = self.clock()
+        else:
+            self.abort()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
