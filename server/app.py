@@ -220,6 +220,8 @@ class ExpoServer:
     def frame(self, conn: SocketPeer, data: bytes | str) -> None:
         self.metrics.frames_in.inc()
         self.metrics.bytes_in.inc(len(data))
+        if conn.closing:
+            return
         if conn.held is not None:  # a cluster admission is in flight: keep the frames' order
             conn.held.append(data)
             return
@@ -241,7 +243,7 @@ class ExpoServer:
         seats a fresh Hello); the frames that came meanwhile follow in order."""
         assert self.cluster is not None
         try:
-            await self.cluster.on_frame(conn, data)  # type: ignore[arg-type]  # str frames are refused inside
+            await self.cluster.on_frame(conn, data)
         except Exception:
             log.exception("cluster admission failed")
         self._after_frame(conn)
