@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--world", type=Path, default=None)
     args, server_args = parser.parse_known_args(argv)
 
-    busy = _already_running(args.host, {"world server": args.port, "bank": args.bank_port, "webhook": args.webhook_port})
+    busy = _already_running(args.host, {"world server": args.port, "bank": args.bank_port, "webhook": args.webhook_port,
+                                         "console": args.console_port})
     if busy:
         print(f"make run: {busy}", file=sys.stderr)
         return 1

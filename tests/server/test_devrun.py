@@ -6,13 +6,14 @@ import signal
 import subprocess
 import sys
 
+import pytest
 from processes import ROOT, free_port, wait_http
 
 
 def test_a_second_make_run_says_it_is_already_running(tmp_path):
-    ports = [free_port(), free_port(), free_port()]
+    ports = [free_port(), free_port(), free_port(), free_port()]
     args = [sys.executable, "-m", "server.devrun", "--port", str(ports[0]), "--bank-port", str(ports[1]),
-            "--webhook-port", str(ports[2])]
+            "--webhook-port", str(ports[2]), "--console-port", str(ports[3])]
     first = subprocess.Popen([*args, "--data-dir", str(tmp_path / "first")], cwd=ROOT, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     try:
@@ -28,14 +29,17 @@ def test_a_second_make_run_says_it_is_already_running(tmp_path):
         first.wait(30)
 
 
-def test_a_port_taken_by_another_program_is_named(tmp_path):
+@pytest.mark.parametrize("which", ["bank", "console"])
+def test_a_port_taken_by_another_program_is_named(tmp_path, which):
     import socket
 
     with socket.socket() as other:
         other.bind(("127.0.0.1", 0))
         other.listen()
         port = other.getsockname()[1]
-        out = subprocess.run([sys.executable, "-m", "server.devrun", "--port", str(free_port()), "--bank-port", str(port),
+        ports = {"bank": free_port(), "console": free_port(), which: port}
+        out = subprocess.run([sys.executable, "-m", "server.devrun", "--port", str(free_port()),
+                              "--bank-port", str(ports["bank"]), "--console-port", str(ports["console"]),
                               "--data-dir", str(tmp_path / "d")], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 1 and "Traceback" not in out.stderr
-    assert f"the bank port 127.0.0.1:{port} is in use by another program" in out.stderr
+    assert f"the {which} port 127.0.0.1:{port} is in use by another program" in out.stderr
