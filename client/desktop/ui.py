@@ -212,7 +212,8 @@ class Hud:
         # help, bottom right: light text on its own dark panel, readable over any floor
         self.help = DirectLabel(parent=a2d_bottom_right, text=display(HELP), text_font=font, text_scale=0.032,
                                 text_fg=INK, text_align=TextNode.ARight, frameColor=(0.04, 0.05, 0.08, 0.88),
-                                pad=(0.03, 0.02), pos=(-0.05, 0, 0.1))
+                                pad=(0.03, 0.02), pos=(-0.08, 0, 0.1))
+        self.help.setZ(0.04 - self.help.getBounds()[2])
         # catalogue, right side
         self.catalogue = DirectFrame(parent=a2d_top_right, frameColor=PANEL, frameSize=(-1.22, 0, -1.5, 0), pos=(-0.03, 0, -0.26))
         self.cat_title = _text(self.catalogue, font, "", (-1.18, -0.08), 0.052, GOLD, wrap=19)
@@ -255,9 +256,12 @@ class Hud:
     def set_text_scale(self, scale: float) -> None:
         """Every panel grows from its own corner, so nothing leaves the screen at 1.5x."""
         self.text_scale = scale
-        for node in (self.wallet, self.place, self.banner, self.toast, self.card, self.chat, self.help, self.catalogue,
+        for node in (self.wallet, self.place, self.banner, self.toast, self.card, self.chat, self.help,
                      self.confirm, self.inventory):
             node.setScale(scale)
+        self.help.setZ(0.04 - self.help.getBounds()[2] * scale)  # its bottom edge stays on screen
+        # the catalogue is as tall as the window allows: it grows only as far as it still fits
+        self.catalogue.setScale(min(scale, (2.0 - 0.26 - 0.04) / 1.5))
 
     def show_banner(self, text: str | None) -> None:
         if text:
@@ -380,6 +384,7 @@ class Hud:
             button["state"] = DGG.NORMAL if on else DGG.DISABLED
         self.cat_status.setText(status)
         self.catalogue.show()
+        self.help.hide()  # the catalogue reaches down to it: it comes back when the catalogue closes
 
     def scroll_catalogue(self, pages: int) -> None:
         if self._cat_content is None or self.catalogue.isHidden():
@@ -402,6 +407,8 @@ class Hud:
         return [row.sku for row in self._cat_content[2][self.cat_first:self.cat_first + ROWS_PER_PAGE]]
 
     def hide_catalogue(self) -> None:
+        if not self.catalogue.isHidden() and not self.wallet.isHidden():
+            self.help.show()
         self.catalogue.hide()
         self.hide_confirm()
 

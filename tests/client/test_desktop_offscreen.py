@@ -355,3 +355,58 @@ def test_standing_still_the_client_sleeps_between_frames(app, server):
     app.step(2)
     app.messenger.send("w-up")
     assert app.frame_cap == app.max_fps
+
+
+def _window_rect(app: ExpoApp, node) -> tuple[int, int, int, int]:
+    """A DirectGUI widget's frame in window pixels: left, top, right, bottom."""
+    from panda3d.core import Point3
+
+    left, right, bottom, top = node.getBounds()
+    low = app.render2d.getRelativePoint(node, Point3(left, 0, bottom))
+    high = app.render2d.getRelativePoint(node, Point3(right, 0, top))
+    w, h = app.win.getXSize(), app.win.getYSize()
+    return (int((low.x + 1) / 2 * w), int((1 - high.z) / 2 * h), int((high.x + 1) / 2 * w), int((1 - low.z) / 2 * h))
+
+
+def _luminance(rgb) -> float:
+    """WCAG relative luminance of an sRGB colour in 0..1."""
+    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def test_the_keys_hint_reads_at_least_4_5_to_1_over_the_floor(app, server):
+    from panda3d.core import PNMImage
+
+    join(app, server, "Hint Reader")
+    app.step(3)
+    left, top, right, bottom = _window_rect(app, app.hud.help)
+    pnm = PNMImage()
+    app.win.getScreenshot().store(pnm)
+    values = sorted(_luminance(pnm.getXel(x, y)) for x in range(max(left, 0), min(right, pnm.getXSize()))
+                    for y in range(max(top, 0), min(bottom, pnm.getYSize())))
+    text, ground = values[int(len(values) * 0.99)], values[len(values) // 2]  # the glyphs' cores, the panel
+    contrast = (max(text, ground) + 0.05) / (min(text, ground) + 0.05)
+    assert contrast >= 4.5, contrast
+    save_shot(app, "keys-hint")
+
+
+def test_a_larger_text_size_grows_every_panel_and_keeps_them_on_screen(app, server):
+    join(app, server, "Large Print")
+    v = app.visit
+    app.open_catalogue(BOOTH)
+    run_until(app, lambda: BOOTH in v.stock, what="the stock")
+    panels = [app.hud.wallet, app.hud.place, app.hud.help, app.hud.catalogue, app.hud.chat]
+    before = [_window_rect(app, node) for node in panels]
+    app.set_text_scale(1.4)
+    app.step(2)
+    try:
+        w, h = app.win.getXSize(), app.win.getYSize()
+        for node, (l0, t0, r0, b0) in zip(panels, before):
+            left, top, right, bottom = _window_rect(app, node)
+            grown = 1.4 if node is not app.hud.catalogue else (2.0 - 0.26 - 0.04) / 1.5  # as far as it fits
+            assert (right - left) == pytest.approx((r0 - l0) * grown, abs=3), node
+            assert left >= -1 and top >= -1 and right <= w + 1 and bottom <= h + 1, node
+        save_shot(app, "text-size-1.4")
+    finally:
+        app.set_text_scale(1.0)
+        app.close_catalogue()
