@@ -155,6 +155,7 @@ class Simulation:
         self.activity = ActivityRecorder(expo, config.max_clients, wall)  # booth analytics, drained by the shell
         self.people: PeopleDesk | None = None  # cards and meetings (server.people.service), set by the shell
         self.moderation: Moderation | None = None  # mutes, bans and reports (server.admin writes them)
+        self.chat_relay: Callable[[str, p.ChatLine], None] | None = None  # cluster: booth and hall lines to other instances
 
     def _use_expo(self, expo: Expo) -> None:
         self.expo = expo
@@ -430,12 +431,34 @@ class Simulation:
                 raise p.ProtocolError(p.ErrorCode.NOT_ALLOWED, "only booth staff may make announcements")
             booth_id = session.staff_of
             listeners = same_hall
-        line = p.encode(p.ChatLine(message.channel, session.entity, session.name, message.text, booth_id, self.clock.now()))
+        chat_line = p.ChatLine(message.channel, session.entity, session.name, message.text, booth_id, self.clock.now())
+        self._tell(listeners, p.encode(chat_line))
+        self.metrics.chat_lines.labels(p.Channel(message.channel).name.lower()).inc()
+        if self.chat_relay is not None and message.channel != p.Channel.PROXIMITY:
+            self.chat_relay(self.expo.halls[int(av.hall[slot])].id, chat_line)
+
+    def _tell(self, listeners: np.ndarray, data: bytes) -> None:
         for listener in np.flatnonzero(listeners):
             other = self.by_slot.get(int(listener))
             if other is not None and other.peer is not None:
-                other.peer.outbox.append(line)
-        self.metrics.chat_lines.labels(p.Channel(message.channel).name.lower()).inc()
+                other.peer.outbox.append(data)
+
+    def relayed_chat(self, hall_id: str, line: p.ChatLine) -> None:
+        """A booth or hall line said in another instance of the hall (the cluster's relay):
+        the same listeners here as if it were said here; entity 0, as the speaker is not in
+        this instance."""
+        hall = self.hall_index.get(hall_id)
+        if hall is None:
+            return
+        av = self.avatars
+        if line.channel == p.Channel.BOOTH:
+            booth = next((i for i, b in enumerate(self.expo.booths) if b.id == line.booth), None)
+            if booth is None:
+                return
+            listeners = av.active & (self._booths_at(av.pos, av.hall) == booth)
+        else:
+            listeners = av.active & (av.hall == hall)
+        self._tell(listeners, p.encode(p.ChatLine(line.channel, 0, line.name, line.text, line.booth, self.clock.now())))
 
     def _report(self, session: Session, message: p.Report) -> None:
         slots = np.flatnonzero(self.avatars.entity == message.entity)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import protocol as p
 
+from .chat import ChatRelay
 from .directory import InstanceRecord
 from .node import Admission, ClusterNode, ClusterUnavailable
 
@@ -41,6 +42,7 @@ class ClusterGate:
         self.instance_cap = instance_cap
         self.seated: dict[str, tuple[InstanceRecord, str]] = {}  # session id -> (instance, visitor key)
         self.ready = False  # joined, with our instances open
+        self.chat = ChatRelay(node, sim)
         self._task: asyncio.Task | None = None
 
     @classmethod
@@ -60,6 +62,7 @@ class ClusterGate:
         for hall in self.sim.expo.halls:
             record = await self.node.open_instance(hall.id, self.instance_cap)
             log.info("instance open", extra={"instance": record.id, "cap": record.cap, "url": url})
+        await self.chat.start()
         self.ready = True
         self._task = asyncio.create_task(self._reconcile_forever(), name="cluster-seats")
 
@@ -67,13 +70,15 @@ class ClusterGate:
         """For /healthz: whether we can seat visitors, and whether NATS is connected now."""
         nc = self.node.nc
         return {"ready": self.ready, "process": self.node.id, "nats_connected": bool(nc and nc.is_connected),
-                "instances": sorted(self.node.instances), "seated": len(self.seated)}
+                "instances": sorted(self.node.instances), "seated": len(self.seated),
+                "chat_relayed": {"sent": self.chat.sent, "received": self.chat.received}}
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self.chat.stop()
         await self.node.stop()
 
     async def on_frame(self, peer: Peer, data: bytes) -> None:

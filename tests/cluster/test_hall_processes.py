@@ -5,7 +5,12 @@ room; a visitor who leaves gives the seat back; a process that stops leaves the 
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
+import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 from processes import BIN, free_port, stop, wait_http
@@ -16,17 +21,30 @@ from server.cluster.local import NatsServer, PostgresServer
 from server.cluster.node import ClusterNode
 
 pytestmark = pytest.mark.e2e
+STAFF_SECRET = secrets.token_urlsafe(24)
 
 
-@pytest.fixture
-def two_halls(nats_server: NatsServer, postgres: PostgresServer, tmp_path):
-    """Both started at once (each compiles or loads its kernels first: seconds on a busy machine)."""
+@pytest.fixture(scope="module")
+def nats_here():
+    root = Path(tempfile.mkdtemp(prefix="expo-nats-"))
+    server = NatsServer(root).start()
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def two_halls(nats_here: NatsServer, postgres: PostgresServer, tmp_path_factory):
+    """Both started at once (each compiles or loads its kernels first: seconds on a busy
+    machine), for the module: the test that stops one runs last."""
+    nats_server, tmp_path = nats_here, tmp_path_factory.mktemp("halls")
     procs, ports = [], [free_port(), free_port()]
+    env = {**os.environ, "EXPO_STAFF_SECRET": STAFF_SECRET}  # one secret for the cluster's staff passes
     for name, port in zip("ab", ports):
         log = open(tmp_path / f"{name}.log", "wb")
         procs.append(subprocess.Popen([str(BIN / "expo-server"), "--port", str(port), "--data-dir", str(tmp_path / name),
                                        "--cluster", nats_server.url, "--db", postgres.dsn, "--instance-cap", "2",
-                                       "--no-watch"], stdout=log, stderr=subprocess.STDOUT))
+                                       "--no-watch"], stdout=log, stderr=subprocess.STDOUT, env=env))
     for proc, port in zip(procs, ports):
         wait_http(f"http://127.0.0.1:{port}/healthz", timeout=120, proc=proc)
     yield [f"ws://127.0.0.1:{port}/" for port in ports], procs
@@ -35,10 +53,27 @@ def two_halls(nats_server: NatsServer, postgres: PostgresServer, tmp_path):
             stop(proc)
 
 
-async def hello(url: str, name: str):
+async def hello(url: str, name: str, staff_pass: str | None = None):
     ws = await connect(url, compression=None)
-    await ws.send(p.encode(p.Hello(p.PROTOCOL_VERSION, name, 0, 0)))
+    await ws.send(p.encode(p.Hello(p.PROTOCOL_VERSION, name, 0, 0, staff_pass=staff_pass)))
     return ws, p.decode_server(await asyncio.wait_for(ws.recv(), 10))
+
+
+async def seats_settle(nats_url: str, held: list[int], timeout: float = 5.0) -> None:
+    """Wait until the instances of the spawn hall hold ``held`` seats (sorted)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while sorted(sum(h.values()) for h in (await seats_of(nats_url)).values()) != held:
+        assert asyncio.get_running_loop().time() < deadline, f"seats are {await seats_of(nats_url)}, not {held}"
+        await asyncio.sleep(0.1)
+
+
+async def next_chat(ws, timeout: float = 5.0) -> p.ChatLine:
+    async def wait() -> p.ChatLine:
+        while True:
+            message = p.decode_server(await ws.recv())
+            if isinstance(message, p.ChatLine):
+                return message
+    return await asyncio.wait_for(wait(), timeout)
 
 
 async def seats_of(nats_url: str) -> dict[str, dict[str, int]]:
@@ -50,8 +85,39 @@ async def seats_of(nats_url: str) -> dict[str, dict[str, int]]:
         await probe.stop()
 
 
-async def test_two_processes_share_the_hall(two_halls, nats_server: NatsServer) -> None:
+async def test_an_announcement_reaches_every_instance_of_the_hall(two_halls) -> None:
+    (url_a, url_b), _ = two_halls
+    staff_pass = subprocess.run([str(BIN / "expo-server"), "--staff-pass", "az-caspian-carpets"], capture_output=True,
+                                text=True, timeout=60, env={**os.environ, "EXPO_STAFF_SECRET": STAFF_SECRET},
+                                check=True).stdout.strip()
+    staff, welcome = await hello(url_a, "Leyla", staff_pass)
+    assert isinstance(welcome, p.Welcome)
+    here, _ = await hello(url_a, "Near")
+    there, _ = await hello(url_b, "Far")
+    await staff.send(p.encode(p.Chat(p.Channel.ANNOUNCEMENT, "Carpet auction at noon")))
+    near, far = await next_chat(here), await next_chat(there)
+    assert (near.text, near.booth, near.entity) == ("Carpet auction at noon", "az-caspian-carpets", welcome.entity)
+    assert (far.channel, far.name, far.text, far.booth, far.entity) == (
+        p.Channel.ANNOUNCEMENT, "Leyla", "Carpet auction at noon", "az-caspian-carpets", 0)
+    await there.send(p.encode(p.Chat(p.Channel.PROXIMITY, "hello from b")))  # proximity stays in its instance
+    assert (await next_chat(there)).text == "hello from b"
+    with pytest.raises(TimeoutError):
+        await next_chat(here, timeout=1.0)
+    for ws in (staff, here, there):
+        await ws.send(p.encode(p.Bye()))
+        await ws.close()
+
+
+def test_help_says_how_to_join_from_another_machine() -> None:
+    out = subprocess.run([str(BIN / "expo-server"), "--help"], capture_output=True, text=True, timeout=60).stdout
+    assert "another machine" in out and "--public-url ws://THIS-MACHINE:8765/" in out
+
+
+async def test_two_processes_share_the_hall(two_halls, nats_here: NatsServer) -> None:
+    """Runs last: it stops process b."""
+    nats_server = nats_here
     (url_a, url_b), procs = two_halls
+    await seats_settle(nats_server.url, [0, 0])
     ana, welcome = await hello(url_a, "Ana")
     assert isinstance(welcome, p.Welcome)
     bo, welcome = await hello(url_a, "Bo")
@@ -66,20 +132,10 @@ async def test_two_processes_share_the_hall(two_halls, nats_server: NatsServer) 
     assert sorted(sum(h.values()) for h in held.values()) == [1, 2]
     await ana.send(p.encode(p.Bye()))
     await ana.close()
-    for _ in range(50):  # the seat comes back within a reconciliation (1 s)
-        if sorted(sum(h.values()) for h in (await seats_of(nats_server.url)).values()) == [1, 1]:
-            break
-        await asyncio.sleep(0.1)
-    else:
-        raise AssertionError(f"Ana's seat was not given back: {await seats_of(nats_server.url)}")
+    await seats_settle(nats_server.url, [1, 1])  # Ana's seat comes back within a reconciliation (1 s)
     dee, welcome = await hello(url_a, "Dee")
     assert isinstance(welcome, p.Welcome)
     stop(procs[1])  # b leaves: its instance goes from the directory at once
     assert len(await seats_of(nats_server.url)) == 1
     for ws in (bo, cy, dee):
         await ws.close()
-
-
-def test_help_says_how_to_join_from_another_machine() -> None:
-    out = subprocess.run([str(BIN / "expo-server"), "--help"], capture_output=True, text=True, timeout=60).stdout
-    assert "another machine" in out and "--public-url ws://THIS-MACHINE:8765/" in out
