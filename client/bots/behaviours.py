@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import math
+import weakref
 from collections.abc import Awaitable, Callable
 
+import protocol as p
 from world.model import Booth, BoothKind, Facing
 
 from .. import events as ev
@@ -101,12 +103,12 @@ async def catalogue(bot: Bot) -> None:
     if not booths:
         bot.recorder.count("skipped.catalogue")
         return
-    stock = await _query_stock(bot, bot.rng.choice(booths))
+    stock = await open_catalogue(bot, bot.rng.choice(booths))
     if stock is not None:
         await bot.linger(bot.rng.uniform(2, 5))
 
 
-async def _query_stock(bot: Bot, booth: Booth) -> ev.StockReceived | None:
+async def open_catalogue(bot: Bot, booth: Booth) -> ev.StockReceived | None:
     started = bot.clock()
     waiting = asyncio.ensure_future(bot.expect(lambda e: isinstance(e, ev.StockReceived) and e.stock.booth == booth.id, 5.0))
     await bot.transport.command(lambda core: core.query_stock(booth.id))
@@ -134,27 +136,32 @@ async def buy(bot: Bot) -> None:
         return
     target = bot.rng.choice(booths)
     await visit_booth(bot, target)
-    stock = await _query_stock(bot, target)
+    stock = await open_catalogue(bot, target)
     in_stock = [sku for sku, left in (stock.stock.items if stock else ()) if left > 0]
     if not in_stock:
         bot.recorder.count("purchases.sold_out")
         return
     product = min((pr for sku in in_stock if (pr := target.product(sku)) is not None), key=lambda pr: pr.price)
+    await purchase(bot, bank_url, target, product.sku)
+
+
+async def purchase(bot: Bot, bank_url: str, target: Booth, sku: str) -> bool:
+    """Order one of ``sku``, pay at the bank, wait for the receipt; True when fulfilled."""
     key = bot.purchase_key()
     rec = bot.recorder
     started = bot.clock()
     pending = asyncio.ensure_future(bot.expect(lambda e: isinstance(e, ev.OrderUpdated) and e.status.key == key, 10.0))
-    await bot.transport.command(lambda core: core.order(target.id, product.sku, 1, key))
+    await bot.transport.command(lambda core: core.order(target.id, sku, 1, key))
     status = await pending
     assert status is None or isinstance(status, ev.OrderUpdated), "expect takes only what matches"
     if status is None:
         rec.error("order_lost")
-        return
+        return False
     rec.sample("order", bot.clock() - started)
     order = status.status
     if order.status != "pending_payment" or order.intent_id is None:
         rec.count(f"purchases.failed.{order.status}")
-        return
+        return False
     done = asyncio.ensure_future(bot.expect(
         lambda e: (isinstance(e, ev.OrderUpdated) and e.status.order_id == order.order_id and e.status.status in FINAL), 20.0))
     try:
@@ -165,7 +172,7 @@ async def buy(bot: Bot) -> None:
         rec.count(f"purchases.failed.bank_{getattr(exc, 'code', type(exc).__name__)}")
         await bot.transport.command(lambda core: core.cancel_order(order.order_id))
         done.cancel()
-        return
+        return False
     await bot.transport.command(lambda core: core.order_paid(order.order_id))
     final = await done
     assert final is None or isinstance(final, ev.OrderUpdated), "expect takes only what matches"
@@ -174,12 +181,125 @@ async def buy(bot: Bot) -> None:
     elif final.status.status == "fulfilled":
         rec.count("purchases.settled")
         rec.sample("purchase", bot.clock() - started)
+        return True
     else:
         rec.count(f"purchases.failed.{final.status.status}")
+    return False
+
+
+# --------------------------------------------------------------------------- cards and meetings
+
+_ANSWERERS: weakref.WeakKeyDictionary[Bot, asyncio.Task] = weakref.WeakKeyDictionary()
+_IN_PROCESS: weakref.WeakSet[Bot] = weakref.WeakSet()  # bots that have a card, to offer ours to
+_OFFERED: weakref.WeakKeyDictionary[Bot, set[int]] = weakref.WeakKeyDictionary()  # entities offered once already
+ACCEPT_SHARE = 0.8  # how often a bot accepts a card offered to it
+
+
+async def ensure_card(bot: Bot) -> bool:
+    """Set this bot's card once, and start answering offers made to it (accepting most)."""
+    if bot in _ANSWERERS:
+        return True
+    started = bot.clock()
+    saved = asyncio.ensure_future(bot.expect(lambda e: isinstance(e, ev.CardSaved), 5.0))
+    n = bot.index
+    await bot.transport.command(lambda core: core.set_card(
+        bot.core.name, f"Trading House {n % 97}", ("CN", "KZ", "MY", "TR", "EG", "PK")[n % 6], "Buyer", "en", "UTC"))
+    if await saved is None:
+        bot.recorder.error("card_lost")
+        return False
+    bot.recorder.sample("card_save", bot.clock() - started)
+    _ANSWERERS[bot] = asyncio.ensure_future(_answer_offers(bot))
+    _IN_PROCESS.add(bot)
+    return True
+
+
+async def _answer_offers(bot: Bot) -> None:
+    while not bot.stopping:
+        offer = await bot.expect(lambda e: isinstance(e, ev.CardOffered), 5.0)
+        if isinstance(offer, ev.CardOffered):
+            accept = bot.rng.random() < ACCEPT_SHARE
+            bot.recorder.count("cards.accepted" if accept else "cards.declined")
+            await bot.transport.command(lambda core, x=offer.message.exchange_id, a=accept: core.answer_card(x, a))
+
+
+async def cards(bot: Bot) -> None:
+    """Offer our card to another bot within sight; time it until we see their card."""
+    if not await ensure_card(bot):
+        return
+    x, y = bot.position
+    offered = _OFFERED.setdefault(bot, set())  # a person offers a card once, not again after an answer
+    near = [other for other in _IN_PROCESS if other is not bot and other.core.own is not None
+            and other.core.entity is not None and other.core.entity not in offered
+            and other.own.hall == bot.own.hall and math.dist(other.position, (x, y)) < 15.0]
+    if not near:
+        bot.recorder.count("skipped.cards")
+        await bot.linger(1.0)
+        return
+    other = bot.rng.choice(near)
+    entity = other.core.entity
+    assert entity is not None
+    offered.add(entity)
+    started = bot.clock()
+    answer = asyncio.ensure_future(bot.expect(
+        lambda e: isinstance(e, ev.CardShown) and e.message.entity == entity
+        or isinstance(e, ev.CardAnswered) and e.message.state not in ("offered", "accepted")
+        or isinstance(e, ev.ErrorReceived) and e.ref == p.OfferCard.TYPE, 10.0))
+    await bot.transport.command(lambda core: core.offer_card(entity))
+    result = await answer
+    if isinstance(result, ev.CardShown):
+        bot.recorder.sample("card_exchange", bot.clock() - started)
+        bot.recorder.count("cards.exchanged")
+    elif isinstance(result, ev.CardAnswered):
+        bot.recorder.count(f"cards.{result.message.state}")
+    elif isinstance(result, ev.ErrorReceived):
+        bot.recorder.count(f"cards.refused_{result.code}")  # already exchanged, cooldown: the rules at work
+    else:
+        bot.recorder.error("card_offer_lost")
+    await bot.linger(bot.rng.uniform(1, 3))
+
+
+async def meetings(bot: Bot) -> None:
+    """Look at a booth's meeting slots; book a free one (and often cancel it again)."""
+    booths = _booths_here(bot)
+    if not booths:
+        bot.recorder.count("skipped.meetings")
+        return
+    target = bot.rng.choice(booths)
+    started = bot.clock()
+    listed = asyncio.ensure_future(bot.expect(lambda e: isinstance(e, ev.SlotsReceived) and e.message.booth == target.id, 5.0))
+    await bot.transport.command(lambda core: core.list_slots(target.id))
+    slots = await listed
+    if not isinstance(slots, ev.SlotsReceived):
+        bot.recorder.error("slots_lost")
+        return
+    bot.recorder.sample("slots", bot.clock() - started)
+    free = [item[0] for item in slots.message.items if not item[4]]
+    if not free:
+        bot.recorder.count("meetings.none_free")
+        return
+    slot_id = bot.rng.choice(free)
+    started = bot.clock()
+    booked = asyncio.ensure_future(bot.expect(
+        lambda e: (isinstance(e, ev.BookingUpdated) and e.message.slot_id == slot_id)
+        or (isinstance(e, ev.ErrorReceived) and e.ref == p.BookSlot.TYPE), 5.0))
+    await bot.transport.command(lambda core: core.book_slot(slot_id))
+    result = await booked
+    if isinstance(result, ev.BookingUpdated):
+        bot.recorder.sample("booking", bot.clock() - started)
+        bot.recorder.count("meetings.booked")
+        await bot.linger(bot.rng.uniform(1, 4))
+        if bot.rng.random() < 0.7:  # most give the slot back, so the run keeps slots to book
+            await bot.transport.command(lambda core: core.cancel_booking(result.message.booking_id))
+            bot.recorder.count("meetings.cancelled")
+    elif isinstance(result, ev.ErrorReceived):
+        bot.recorder.count(f"meetings.refused_{result.code}")  # taken by another bot first, a clash
+    else:
+        bot.recorder.error("booking_lost")
 
 
 BEHAVIOURS: dict[str, Behaviour] = {
     "wander": wander, "booth": booth, "keynote": keynote, "crowd": crowd, "chat": chat, "catalogue": catalogue, "buy": buy,
+    "cards": cards, "meetings": meetings,
 }
 DEFAULT_MIX = "wander=3,booth=4,keynote=2,chat=1,catalogue=1,buy=1"
 

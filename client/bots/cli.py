@@ -44,6 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the full report as JSON")
     parser.add_argument("--progress", type=float, default=2.0, help="seconds between progress lines (0: none)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--script", type=Path, metavar="FILE",
+                        help="run the bots of a JSON script instead of a swarm (see client/bots/script.py); "
+                        "--count, --mix and --duration are then unused")
+    parser.add_argument("--tracks", type=Path, metavar="FILE",
+                        help="with --script: write each bot's positions as the server reported them "
+                        "(JSON: name -> [[server_time, hall, x, y], ...])")
     return parser
 
 
@@ -196,6 +202,28 @@ def print_report(report: dict[str, Any], table: str, out: TextIO) -> None:
 # --------------------------------------------------------------------------- main
 
 
+def run_script_file(server: str, path: Path, tracks_file: Path | None, out: TextIO) -> int:
+    """Scripted bots: 0 when every step was done, 1 when one failed, 2 for a bad script."""
+    from .script import ScriptError, parse_script, run_script
+
+    try:
+        bots = parse_script(path.read_text(encoding="utf-8"))
+    except (OSError, ScriptError) as exc:
+        print(f"expo-bots: {exc}", file=out)
+        return 2
+    print(f"expo-bots: {len(bots)} scripted bot(s) -> {server}", file=out, flush=True)
+    recorder = Recorder()
+    tracks = _run_loop(run_script(server, bots, recorder))
+    if tracks_file is not None:
+        tracks_file.write_text(json.dumps(tracks))
+    errors = recorder.errors()
+    print(f"steps: {', '.join(f'{k} {v}' for k, v in sorted(recorder.with_prefix('script.').items()))}", file=out)
+    print(f"errors: {', '.join(f'{k} {v}' for k, v in sorted(errors.items())) or 'none'}", file=out)
+    print("\n" + format_table(summarise(recorder)), file=out)
+    return 1 if errors else 0
+
+
+
 def configs_for(args: argparse.Namespace) -> list[SwarmConfig]:
     mix = parse_mix(args.mix)
     procs = max(1, min(args.procs, args.count))
@@ -211,6 +239,8 @@ def configs_for(args: argparse.Namespace) -> list[SwarmConfig]:
 def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.script is not None:
+        return run_script_file(args.server, args.script, args.tracks, out)
     try:
         thresholds = [Threshold.parse(t) for t in args.threshold]
         configs = configs_for(args)

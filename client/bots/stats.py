@@ -26,6 +26,10 @@ METRICS: dict[str, tuple[str, float, str]] = {
     "order": ("ms", 1e3, "Order -> OrderStatus(pending_payment)"),
     "bank_confirm": ("ms", 1e3, "confirming the payment intent at the bank"),
     "purchase": ("ms", 1e3, "Order -> Receipt, the whole purchase"),
+    "card_save": ("ms", 1e3, "SetCard -> CardSaved"),
+    "card_exchange": ("ms", 1e3, "OfferCard -> CardShown (the other bot accepting included)"),
+    "slots": ("ms", 1e3, "ListSlots -> Slots"),
+    "booking": ("ms", 1e3, "BookSlot -> Booking"),
     "bytes_in_per_bot": ("B/s", 1.0, "payload bytes received per second, per bot"),
     "bytes_out_per_bot": ("B/s", 1.0, "payload bytes sent per second, per bot"),
 }

@@ -33,6 +33,14 @@ class Heatmap:
     def total(self) -> int:
         return int(self.counts.sum())
 
+    @property
+    def rows(self) -> int:
+        return int(self.counts.shape[0])
+
+    @property
+    def cols(self) -> int:
+        return int(self.counts.shape[1])
+
 
 def heatmap(samples: Iterable[PositionSample], hall: Hall, cell: float = 1.0) -> Heatmap:
     """Bin the samples of ``hall`` (others skipped; positions outside the hall clamped in)."""
@@ -63,7 +71,7 @@ class PositionSampler:
 
     def due(self, now: float) -> float | None:
         """The sample time (a whole multiple of the interval) if one is due at ``now``."""
-        n = math.floor(now / self.interval)
+        n = math.floor(now / self.interval + 1e-6)  # ticks summed in floats land a hair early
         if n == self._last:
             return None
         self._last = n

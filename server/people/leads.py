@@ -139,13 +139,13 @@ def csv_rows(leads: Iterable[Lead], cards: dict[str, Card], looked_at: dict[str,
     return rows
 
 
-def to_csv(rows: Iterable[list[str]]) -> bytes:
+def to_csv(rows: Iterable[list[str]], header: tuple[str, ...] = CSV_COLUMNS) -> bytes:
     """The CSV file's bytes: BOM, header, rows; CRLF; formula-like cells defused."""
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(header)
     for row in rows:
-        assert len(row) == len(CSV_COLUMNS), row
+        assert len(row) == len(header), row
         writer.writerow([_defuse(cell) for cell in row])
     return buffer.getvalue().encode("utf-8-sig")
 
