@@ -218,6 +218,10 @@ class ClusterNode:
             except (BucketNotFoundError, NotFoundError):
                 self.kv[bucket] = await js.create_key_value(
                     KeyValueConfig(bucket=bucket, ttl=ttl, history=1, storage=StorageType.FILE))
+        in_force = (await self.kv[PROCESSES].status()).ttl  # the first process's choice is everyone's
+        if in_force and self.heartbeat > in_force / 3:
+            log.info("heartbeat shortened to the directory's TTL", extra={"ttl": in_force, "heartbeat": in_force / 3})
+            self.heartbeat = in_force / 3
 
     async def _heartbeat_forever(self) -> None:
         while True:

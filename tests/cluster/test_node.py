@@ -157,3 +157,28 @@ async def test_nats_restart_with_an_empty_store_rebuilds_the_directory(nats_fact
     finally:
         await a.stop()
         await b.stop()
+
+
+async def test_a_process_killed_with_sigkill_leaves_the_directory_by_its_ttl(nats_server: NatsServer) -> None:
+    """No goodbye: its record expires (process_ttl), its instance stops counting, and the
+    next visitor is seated in an instance that opens on a live process."""
+    a = await node(nats_server, "a", process_ttl=2.0)  # the first process sets the directory's TTL
+    killed = subprocess.Popen([sys.executable, str(ADMITTER), nats_server.url, "doomed", "silk-road", "3", "3",
+                               str(time.time()), "open"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        taken = json.loads(await asyncio.get_running_loop().run_in_executor(None, killed.stdout.readline))
+        assert {x["instance"] for x in taken["admitted"]} == {"silk-road-i1"}
+        assert await a.admit("silk-road", 3) is not None  # a opens the overflow: i1 is full
+        assert "doomed" in await a.processes()
+        await asyncio.sleep(3.0)  # past the TTL: its heartbeat (shortened to TTL / 3) kept it in
+        assert "doomed" in await a.processes()
+        killed.kill()
+        killed.wait(10)
+        deadline = time.monotonic() + 15
+        while "doomed" in await a.processes():
+            assert time.monotonic() < deadline, "the killed process is still in the directory"
+            await asyncio.sleep(0.2)
+        hall = await a.hall("silk-road")
+        assert [i.process for i in hall.live(frozenset(await a.processes()))] == ["a"]
+    finally:
+        await a.stop()
