@@ -31,7 +31,7 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
-from server.admin import Admin
+from server.admin import HEATMAP_MINUTES, Admin
 from server.clock import Clock, MonotonicClock
 from server.moderation import Moderation
 from world import iso
@@ -107,6 +107,7 @@ class Console:
             Route("/booth/{booth}/orders.csv", self.get(self.orders_csv)),
             Route("/booth/{booth}/leads.csv", self.get(self.leads_csv)),
             Route("/booth/{booth}/leads", self.post(self.annotate_lead), methods=["POST"]),
+            Route("/booth/{booth}/slots", self.post(self.publish_slot), methods=["POST"]),
         ])
 
     @property
@@ -296,10 +297,11 @@ class Console:
                 named.update(names)
                 frame = {"halls": admin.positions(), "names": names}
                 if beat % 4 == 0:  # counts and alerts once a second
+                    census = admin.census()
+                    frame["halls_count"] = census.per_hall
+                    frame["booths_count"] = census.per_booth
+                    frame["alerts"] = [{"kind": a.kind, "message": a.message} for a in admin.alerts(census=census)]
                     p99 = admin.tick_p99()
-                    frame["halls_count"] = admin.visitors_per_hall()
-                    frame["booths_count"] = admin.visitors_per_booth()
-                    frame["alerts"] = [{"kind": a.kind, "message": a.message} for a in admin.alerts()]
                     frame["tick_p99_ms"] = None if p99 is None else round(p99 * 1000, 2)
                 beat += 1
                 yield f"data: {json.dumps(frame, separators=(',', ':'))}\n\n"
@@ -408,7 +410,8 @@ class Console:
     # ------------------------------------------------------------------ exhibitor
 
     async def booth_page(self, request: Request, session: ConsoleSession, edit: booth_form.Edit | None = None,
-                         notice: str | None = None, lead_errors: dict[str, str] | None = None) -> Response:
+                         notice: str | None = None, lead_errors: dict[str, str] | None = None,
+                         slot_errors: dict[str, str] | None = None, slot_values: dict[str, str] | None = None) -> Response:
         booth = self.admin.expo.booth(request.path_params["booth"])
         assert booth is not None  # _authorise checked
         root = self.admin.world_root
@@ -454,14 +457,17 @@ class Console:
         body = (
             f'<p>{esc(booth.exhibitor)} in {esc(_hall_name(self.admin.expo, booth.hall))}: '
             f'<strong id="here">{here}</strong> visitors at the booth now.</p>'
-            + await self._people_sections(booth.id, session, notice_errors=lead_errors or {})
+            + await self._people_sections(booth.id, session, notice_errors=lead_errors or {},
+                                          slot_errors=slot_errors or {}, slot_values=slot_values or {})
             + f'<section aria-labelledby="sales-h"><h2 id="sales-h">Orders and balance</h2>{balance}{orders_table}'
             f'<p><a href="/booth/{esc(booth.id)}/orders.csv">Download the orders (CSV)</a></p></section>'
             f'<section aria-labelledby="edit-h"><h2 id="edit-h">Edit the booth</h2>{edit_form}</section>'
         )
-        return self._html(booth.exhibitor, body, session, notice=notice, status=400 if errors or lead_errors else 200)
+        return self._html(booth.exhibitor, body, session, notice=notice,
+                          status=400 if errors or lead_errors or slot_errors else 200)
 
-    async def _people_sections(self, booth_id: str, session: ConsoleSession, notice_errors: dict[str, str]) -> str:
+    async def _people_sections(self, booth_id: str, session: ConsoleSession, notice_errors: dict[str, str],
+                               slot_errors: dict[str, str], slot_values: dict[str, str]) -> str:
         """Leads (notes, rating, CSV), meeting slots, and the booth's analytics with charts."""
         admin = self.admin
         if not admin.has_exhibitor_stores:
@@ -487,7 +493,17 @@ class Console:
         csv_link = f'<p><a id="leads-csv" href="/booth/{esc(booth_id)}/leads.csv">Download the leads (CSV)</a></p>' if leads else ""
         slots = table("Meeting slots", ["Starts", "Minutes", "Host", "Booked"],
                       [(_when(slot.starts_at), slot.minutes, slot.host_name, "booked" if taken else "free")
-                       for slot, taken in await admin.slots(booth_id)], empty="none published (staff publish them in the hall).")
+                       for slot, taken in await admin.slots(booth_id)], empty="none published yet.", table_id="slots")
+        booth = admin.expo.booth(booth_id)
+        hosts = "".join(f'<option>{esc(m.name)}</option>' for m in (booth.staff if booth else ()))
+        slots += form(f"/booth/{booth_id}/slots", session, (
+            "<fieldset><legend>Publish a meeting slot</legend>"
+            f'<div class="field"><label for="slot-host">Host</label><select id="slot-host" name="host">{hosts}</select></div>'
+            + field("starts", "Starts (UTC)", slot_values.get("starts", ""), kind="datetime-local", error=slot_errors.get("starts"),
+                    required=True)
+            + field("minutes", "Minutes", slot_values.get("minutes", "30"), kind="number", error=slot_errors.get("minutes"),
+                    min="5", max="240")
+            + '<button type="submit">Publish</button></fieldset>'), label="Publish a meeting slot")
         figures = await admin.figures(booth_id)
         charts = ""
         if figures is not None:
@@ -510,7 +526,8 @@ class Console:
         return (f'<section aria-labelledby="leads-h"><h2 id="leads-h">Leads</h2>{csv_link}{leads_table}</section>'
                 f'<section aria-labelledby="slots-h"><h2 id="slots-h">Meetings</h2>{slots}</section>'
                 f'<section aria-labelledby="stats-h"><h2 id="stats-h">Analytics</h2>{charts}'
-                + (f'<h3>Where visitors stood in {esc(hall.name)} (sampled every second)</h3>{heat_svg}' if heat_svg and hall else "")
+                + (f'<h3>Where visitors stood in {esc(hall.name)} in the last {HEATMAP_MINUTES:g} minutes</h3>{heat_svg}'
+                   if heat_svg and hall else "")
                 + "</section>")
 
     async def annotate_lead(self, request: Request, session: ConsoleSession, data: dict[str, str]) -> Response:
@@ -526,6 +543,35 @@ class Console:
         except KeyError:
             raise Refusal(404, "no such lead at this booth") from None
         return await self.booth_page(request, session, notice="Lead saved.")
+
+    async def publish_slot(self, request: Request, session: ConsoleSession, data: dict[str, str]) -> Response:
+        import datetime as dt
+
+        from server.people.meetings import MeetingError
+
+        booth = self.admin.expo.booth(request.path_params["booth"])
+        assert booth is not None
+        host = data.get("host", "")
+        errors: dict[str, str] = {}
+        if host not in {m.name for m in booth.staff}:
+            errors["starts"] = f"{host!r} is not on the booth's staff"
+        try:
+            starts = dt.datetime.fromisoformat(data.get("starts", "")).replace(tzinfo=dt.UTC).timestamp()
+        except ValueError:
+            errors["starts"] = "give a date and time, e.g. 2027-05-10T14:30"
+        try:
+            minutes = int(data.get("minutes", ""))
+        except ValueError:
+            errors["minutes"] = "a whole number of minutes"
+        if not errors:
+            try:
+                slot = await self.admin.publish_slot(booth.id, host, starts, minutes)
+            except MeetingError as exc:
+                errors["minutes" if "minutes" in exc.message else "starts"] = exc.message
+            else:
+                return await self.booth_page(request, session, notice=f"Published: {_when(slot.starts_at)}, "
+                                                                      f"{slot.minutes} min with {slot.host_name}.")
+        return await self.booth_page(request, session, slot_errors=errors, slot_values=data)
 
     async def leads_csv(self, request: Request, session: ConsoleSession) -> Response:
         booth = request.path_params["booth"]

@@ -11,6 +11,7 @@ numpy state, actions queue frames that the next flush sends.
 from __future__ import annotations
 
 import math
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ ORGANISERS = "Organisers"  # the speaker's name on announcements; entity 0 is ne
 CROWD_CELL = 10.0  # metres: alerts count avatars per square of this side
 CROWD_THRESHOLD = 40  # avatars in one square that make an alert
 TICK_P99_BUDGET = 0.025  # seconds: the tick's p99 over this makes an alert
+HEATMAP_MINUTES = 15.0  # the console's heatmaps show this much of the recent past
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,13 @@ class OrderView:
     currency: str
     status: str
     created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Census:
+    per_hall: dict[str, int]
+    per_booth: dict[str, int]
+    cells: list[tuple[str, int, int, int]]  # (hall, cell x, cell y, visitors) of every occupied crowd square
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,27 +174,36 @@ class Admin:
         av = self.server.sim.avatars
         return {info.entity: info.name for info in av.info if info is not None}
 
+    def census(self) -> Census:
+        """Visitors per hall, per booth and per crowd square, counted with numpy: the console
+        asks every second, on the loop the tick runs on."""
+        sim, expo = self.server.sim, self.expo
+        av = sim.avatars
+        live = np.flatnonzero(av.active)
+        halls = av.hall[live].astype(np.int64)
+        at = sim.booths_of(live)
+        per_hall = np.bincount(halls, minlength=len(expo.halls))
+        per_booth = np.bincount(at[at >= 0], minlength=len(expo.booths))
+        cx = (av.pos[live, 0] // CROWD_CELL).astype(np.int64)
+        cy = (av.pos[live, 1] // CROWD_CELL).astype(np.int64)
+        cells, counts = np.unique(np.stack([halls, cx, cy], axis=1), axis=0, return_counts=True) if len(live) else ((), ())
+        return Census(
+            {hall.id: int(n) for hall, n in zip(expo.halls, per_hall.tolist())},
+            {booth.id: int(n) for booth, n in zip(expo.booths, per_booth.tolist())},
+            [(expo.halls[int(h)].id, int(x), int(y), int(n)) for (h, x, y), n in zip(np.asarray(cells).tolist(), np.asarray(counts).tolist())],
+        )
+
     def visitors_per_hall(self) -> dict[str, int]:
-        counts = {hall.id: 0 for hall in self.expo.halls}
-        for a in self.avatars():
-            counts[a.hall] += 1
-        return counts
+        return self.census().per_hall
 
     def visitors_per_booth(self) -> dict[str, int]:
-        counts = {booth.id: 0 for booth in self.expo.booths}
-        for a in self.avatars():
-            if a.booth is not None:
-                counts[a.booth] += 1
-        return counts
+        return self.census().per_booth
 
-    def alerts(self, crowd_threshold: int = CROWD_THRESHOLD, tick_budget: float = TICK_P99_BUDGET) -> list[Alert]:
+    def alerts(self, crowd_threshold: int = CROWD_THRESHOLD, tick_budget: float = TICK_P99_BUDGET,
+               census: Census | None = None) -> list[Alert]:
         out = []
-        cells: dict[tuple[str, int, int], int] = {}
-        for a in self.avatars():
-            key = (a.hall, int(a.x // CROWD_CELL), int(a.y // CROWD_CELL))
-            cells[key] = cells.get(key, 0) + 1
         names = {hall.id: hall.name for hall in self.expo.halls}
-        for (hall, cx, cy), n in sorted(cells.items()):
+        for hall, cx, cy, n in (census or self.census()).cells:
             if n > crowd_threshold:
                 out.append(Alert("crowd", f"{n} visitors within {CROWD_CELL:g} m in {names[hall]} around "
                                           f"({(cx + 0.5) * CROWD_CELL:g}, {(cy + 0.5) * CROWD_CELL:g}) m "
@@ -251,8 +269,7 @@ class Admin:
         """A call on the exhibitor stores (server.exhibitors) on their database thread."""
         services = self.server.exhibitors
         assert services is not None
-        owner = services.events if method in ("events", "samples") else services.people
-        return await services.db.run(getattr(owner, method), *args)
+        return await services.db.run(getattr(services.people, method), *args)
 
     @property
     def has_exhibitor_stores(self) -> bool:
@@ -267,27 +284,44 @@ class Admin:
 
     async def leads_csv(self, booth_id: str) -> bytes:
         """The booth's leads as the exhibitors' CSV (a card only where it was exchanged)."""
-        leads = await self.leads(booth_id)
-        if not self.has_exhibitor_stores:
+        services = self.server.exhibitors
+        if services is None:
             return to_csv([])
-        cards = await self._people("cards", [lead.visitor for lead in leads])
-        events = await self._people("events", booth_id)
-        return to_csv(csv_rows(leads, cards, looked_at(events, booth_id)))
+        people, log = services.people, services.events
+
+        def export() -> bytes:  # on the stores' thread: the event log may be long
+            leads = people.leads(booth_id)
+            cards = people.cards([lead.visitor for lead in leads])
+            return to_csv(csv_rows(leads, cards, looked_at(log.events(booth_id), booth_id)))
+
+        return await services.db.run(export)
 
     async def slots(self, booth_id: str) -> list[tuple[Slot, bool]]:
         """The booth's meeting slots from now on, each with whether it is booked."""
         return await self._people("slots", booth_id, self.wall() - 3600) if self.has_exhibitor_stores else []
 
-    async def figures(self, booth_id: str) -> BoothFigures | None:
-        if not self.has_exhibitor_stores:
-            return None
-        return booth_figures(await self._people("events", booth_id), booth_id)
+    async def publish_slot(self, booth_id: str, host_name: str, starts_at: float, minutes: int) -> Slot:
+        """A meeting slot hosted by one of the booth's staff (as staff publish them in the
+        hall); MeetingError says why not (past, length, overlap with the host's others)."""
+        slot = Slot(f"slot_{secrets.token_urlsafe(12)}", booth_id, visitor_key(host_name), host_name, starts_at, minutes)
+        return await self._people("publish_slot", slot, self.wall())
 
-    async def heatmap(self, hall_id: str, cell: float = 2.0) -> Heatmap | None:
-        hall = self.expo.hall(hall_id)
-        if hall is None or not self.has_exhibitor_stores:
+    async def figures(self, booth_id: str) -> BoothFigures | None:
+        services = self.server.exhibitors
+        if services is None:
             return None
-        return heatmap(await self._people("samples", hall_id), hall, cell)
+        log = services.events
+        return await services.db.run(lambda: booth_figures(log.events(booth_id), booth_id))
+
+    async def heatmap(self, hall_id: str, minutes: float = HEATMAP_MINUTES, cell: float = 2.0) -> Heatmap | None:
+        """Where visitors stood in the last ``minutes``: read and binned on the stores' thread,
+        as a busy hour is millions of samples and the event loop must not bin them."""
+        hall = self.expo.hall(hall_id)
+        services = self.server.exhibitors
+        if hall is None or services is None:
+            return None
+        events, since = services.events, self.wall() - minutes * 60
+        return await services.db.run(lambda: heatmap(events.samples(hall_id, since), hall, cell))
 
     # ------------------------------------------------------------------ moderation
 

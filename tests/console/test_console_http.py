@@ -265,8 +265,8 @@ async def test_an_exhibitor_annotates_and_exports_its_own_leads_only(server, org
     from server.people.leads import LeadSource, Touch
 
     services = server.exhibitors
-    for booth, visitor, name in ((BOOTH, "aru", "Aru"), (OTHER, "bek", "Bek")):
-        await services.db.run(services.people.add_touch, Touch(booth, visitor, name, time.time(), LeadSource.ORDER, f"ord-{visitor}"))
+    for booth, who, name in ((BOOTH, "aru", "Aru"), (OTHER, "bek", "Bek")):
+        await services.db.run(services.people.add_touch, Touch(booth, who, name, time.time(), LeadSource.ORDER, f"ord-{who}"))
     mine = await exhibitor_of(server, organiser, BOOTH)
     try:
         page = await mine.get(f"/booth/{BOOTH}")
@@ -289,5 +289,31 @@ async def test_an_exhibitor_annotates_and_exports_its_own_leads_only(server, org
         assert (await mine.post(f"/booth/{BOOTH}/leads", {"visitor": "bek", "notes": "not my lead"})).status_code == 404
         [bek] = await services.db.run(services.people.leads, OTHER)
         assert (bek.notes, bek.rating) == ("", None)
+    finally:
+        await mine.close()
+
+
+async def test_an_exhibitor_publishes_meeting_slots_for_its_staff(server, organiser):
+    import datetime as dt
+
+    mine = await exhibitor_of(server, organiser, BOOTH)
+    try:
+        later = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).replace(second=0, microsecond=0)
+        starts = later.strftime("%Y-%m-%dT%H:%M")
+        ok = await mine.post(f"/booth/{BOOTH}/slots", {"host": "Aigerim Nurlanovna", "starts": starts, "minutes": "30"})
+        assert ok.status_code == 200 and "Published" in ok.text
+        slots_table = ok.text[ok.text.index('id="slots"'):]
+        assert later.strftime("%Y-%m-%d %H:%M UTC") in slots_table and "free" in slots_table
+        overlap = await mine.post(f"/booth/{BOOTH}/slots", {"host": "Aigerim Nurlanovna", "starts": starts, "minutes": "45"})
+        assert overlap.status_code == 400 and "overlaps" in overlap.text and 'id="starts-error"' in overlap.text
+        for data, message in [({"starts": "tomorrow"}, "give a date and time"), ({"minutes": "2"}, "minutes"),
+                              ({"host": "Someone Else"}, "is not on the booth"),
+                              ({"starts": "2020-01-01T10:00"}, "in the future")]:
+            page = await mine.post(f"/booth/{BOOTH}/slots", {"host": "Aigerim Nurlanovna", "starts": starts, "minutes": "30", **data})
+            assert page.status_code == 400 and message in page.text, data
+        other = await mine.post(f"/booth/{OTHER}/slots", {"host": "x", "starts": starts, "minutes": "30"})
+        assert other.status_code == 403
+        slots = await server.exhibitors.db.run(server.exhibitors.people.slots, BOOTH, 0.0)
+        assert [(s.host_name, s.minutes, taken) for s, taken in slots] == [("Aigerim Nurlanovna", 30, False)]
     finally:
         await mine.close()
