@@ -193,6 +193,8 @@ _ANSWERERS: weakref.WeakKeyDictionary[Bot, asyncio.Task] = weakref.WeakKeyDictio
 _IN_PROCESS: weakref.WeakSet[Bot] = weakref.WeakSet()  # bots that have a card, to offer ours to
 _OFFERED: weakref.WeakKeyDictionary[Bot, set[int]] = weakref.WeakKeyDictionary()  # entities offered once already
 ACCEPT_SHARE = 0.8  # how often a bot accepts a card offered to it
+OFFER_PACE = (4, 100.0)  # at most 4 offers in 100 s: within the server's 5 then 1 per 20 s
+_OFFER_TIMES: weakref.WeakKeyDictionary[Bot, list[float]] = weakref.WeakKeyDictionary()
 
 
 async def ensure_card(bot: Bot) -> bool:
@@ -217,6 +219,7 @@ async def _answer_offers(bot: Bot) -> None:
     while not bot.stopping:
         offer = await bot.expect(lambda e: isinstance(e, ev.CardOffered), 5.0)
         if isinstance(offer, ev.CardOffered):
+            _OFFERED.setdefault(bot, set()).add(offer.message.entity)  # answered: no offer back to them
             accept = bot.rng.random() < ACCEPT_SHARE
             bot.recorder.count("cards.accepted" if accept else "cards.declined")
             await bot.transport.command(lambda core, x=offer.message.exchange_id, a=accept: core.answer_card(x, a))
@@ -228,9 +231,16 @@ async def cards(bot: Bot) -> None:
         return
     x, y = bot.position
     offered = _OFFERED.setdefault(bot, set())  # a person offers a card once, not again after an answer
+    recent = _OFFER_TIMES.setdefault(bot, [])
+    now = bot.clock()
+    recent[:] = [t for t in recent if now - t < OFFER_PACE[1]]
+    if len(recent) >= OFFER_PACE[0]:  # people do not hand out cards by the dozen (the server limits it too)
+        bot.recorder.count("skipped.cards_pace")
+        await bot.linger(1.0)
+        return
     near = [other for other in _IN_PROCESS if other is not bot and other.core.own is not None
             and other.core.entity is not None and other.core.entity not in offered
-            and other.own.hall == bot.own.hall and math.dist(other.position, (x, y)) < 15.0]
+            and other.own.hall == bot.own.hall and math.dist(other.position, (x, y)) < 12.0]
     if not near:
         bot.recorder.count("skipped.cards")
         await bot.linger(1.0)
@@ -239,6 +249,7 @@ async def cards(bot: Bot) -> None:
     entity = other.core.entity
     assert entity is not None
     offered.add(entity)
+    recent.append(now)
     started = bot.clock()
     answer = asyncio.ensure_future(bot.expect(
         lambda e: isinstance(e, ev.CardShown) and e.message.entity == entity
