@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import subprocess
 
-from processes import BIN
-
 from console_support import Browser, console_url, running_server
+from processes import BIN
 
 
 def expo_console(*args: str) -> subprocess.CompletedProcess:
