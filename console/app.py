@@ -266,7 +266,7 @@ class Console:
             + f'<div class="field"><label for="announce-hall">To</label><select id="announce-hall" name="hall">{hall_options}</select></div>'
             + '<button type="submit">Announce</button></fieldset>'), label="Announcement")
         sanctions = table("Mutes and bans in force", ["Visitor", "What", "Reason", "Until"],
-                          [(s.visitor, s.kind.value, s.reason, "lifted by hand" if s.until is None else _when(s.until))
+                          [(s.visitor, s.kind.value, s.reason, "until lifted" if s.until is None else _when(s.until))
                            for s in admin.sanctions()], empty="none.")
         reports = table("Reports from visitors", ["When", "From", "About", "Hall", "Reason", ""],
                         [(esc(_when(r.at)), esc(r.reporter), esc(r.visitor), esc(r.hall), esc(r.reason),

@@ -148,6 +148,21 @@ def test_the_organiser_watches_bots_walk_and_mutes_a_chatty_one(expo, browser, v
     time.sleep(5)  # the bot chats every 1-3 s
     assert chat_from(visitor.poll_events(), CHATTY) == []
 
+    walkers = len(dots(browser))
+    name = browser.find_element(By.ID, "name")
+    name.clear()
+    name.send_keys("walker-1-0")
+    browser.find_element(By.ID, "reason").send_keys("pushing through the crowd")
+    browser.find_element(By.ID, "minutes").send_keys("30")
+    browser.find_element(By.CSS_SELECTOR, 'button[value="ban"]').click()
+    wait(browser).until(when.text_to_be_present_in_element((By.CSS_SELECTOR, ".notice"), "walker-1-0 is banned for 30 min"))
+    wait(browser, 10).until(lambda d: len(dots(d)) == walkers - 1)  # its reconnects are refused: the dot stays away
+    time.sleep(2)
+    assert len(dots(browser)) == walkers - 1
+    assert "pushing through the crowd" in browser.find_element(By.ID, "mod-h").find_element(By.XPATH, "..").text
+    browser.execute_script("document.getElementById('mod-h').scrollIntoView()")
+    shoot(browser, expo, "organiser-banned")
+
 
 def test_an_exhibitor_fixes_a_price_and_a_visitor_sees_it(expo, browser, visitor):
     token = issue_login(browser, expo, BOOTH)

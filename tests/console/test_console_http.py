@@ -115,7 +115,10 @@ async def test_an_exhibitor_sees_and_edits_only_its_own_booth(server, organiser)
                            ("/organiser/moderate", {"action": "ban", "name": "x", "reason": "y"}),
                            ("/organiser/announce", {"text": "free tea"}),
                            ("/organiser/exhibitors", {"booth": OTHER}),
-                           ("/organiser/reports/1", {})]:
+                           ("/organiser/exhibitors/revoke", {"digest": "0" * 64}),
+                           ("/organiser/reports/1", {}),
+                           (f"/booth/{OTHER}/leads", {"visitor": "x", "notes": "y"}),
+                           (f"/booth/{OTHER}/slots", {"host": "x", "starts": "2030-01-01T10:00", "minutes": "30"})]:
             assert (await mine.post(path, data)).status_code == 403, path
         assert other_file.read_text() == before
         assert (await mine.get("/booth/no-such-booth")).status_code == 403  # not even whether it exists
