@@ -129,3 +129,33 @@ def quote(source: str, target: str, target_amount: int, spread: Fraction = DEFAU
     result = Quote(source, target, target_amount, fx_amount, fee, _minor_per_usd(target) / _minor_per_usd(source))
     assert result.fx_amount >= mid and result.fee >= mid * spread, "rounding must favour the bank"
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class FxLock:
+    """A quote held for one account until ``expires_at``: a pending transfer made with it converts
+    at these figures when it posts, whatever the rates are by then (FX locked at the quote)."""
+
+    id: str
+    account_id: str  # who may use it
+    source: str
+    target: str
+    target_amount: int
+    fx_amount: int
+    fee: int
+    mid_rate: Fraction
+    created_at: int
+    expires_at: int
+    used_by: str | None = None  # the pending transfer it was spent on; a lock is used once
+
+    @property
+    def debit(self) -> int:
+        return self.fx_amount + self.fee
+
+    @classmethod
+    def from_quote(cls, id_: str, account_id: str, q: Quote, now: int, ttl_ms: int) -> FxLock:
+        return cls(id_, account_id, q.source, q.target, q.target_amount, q.fx_amount, q.fee, q.mid_rate,
+                   now, now + ttl_ms)
+
+    def as_quote(self) -> Quote:
+        return Quote(self.source, self.target, self.target_amount, self.fx_amount, self.fee, self.mid_rate)

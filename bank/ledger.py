@@ -8,7 +8,13 @@ balances, and :func:`audit` to re-check a whole ledger. The rules:
 * no other account is overdrawn (:class:`InsufficientFunds` is a business outcome, not a bug);
 * entries are immutable and each carries ``sha256`` of its canonical encoding, which includes
   the previous entry's hash, so changing or dropping any entry breaks every later hash;
-* each entry records the account's balance after it, so balances are recomputable and checkable.
+* each entry records the account's balance after it, so balances are recomputable and checkable;
+* a collectible item is a unit of its own (its serial) in the same chain: issuing moves it from
+  its edition's mint (the one account that may hold -1 of an item) to a holder, a gift moves it
+  between holders, never in parts; so every item has exactly one holder at every entry;
+* escrow is a two-phase pending transfer: the hold moves money from the payer into the bank's
+  escrow account for the currency (spendable by nobody), then exactly one post (to the payee)
+  or void (back to the payer) takes it out again, so pending money is counted in the totals.
 
 Violations that only a bug can cause raise :class:`LedgerBug` (asserted invariants, in the
 spirit of TigerBeetle): better to stop than to write a wrong ledger.
@@ -35,15 +41,35 @@ class AccountKind(StrEnum):
     FUNDING = "funding"  # the only source of new money; may go negative
     FX = "fx"  # the bank's position in a currency, through which conversions pass
     FEES = "fees"  # FX spread income
+    ESCROW = "escrow"  # money held for pending transfers, per currency
+    MINT = "mint"  # one per collectible edition: where its items come from (unit XXX, no money)
 
     @property
     def internal(self) -> bool:
-        return self in (AccountKind.FUNDING, AccountKind.FX, AccountKind.FEES)
+        return self in (AccountKind.FUNDING, AccountKind.FX, AccountKind.FEES, AccountKind.ESCROW, AccountKind.MINT)
 
 
 class TransactionKind(StrEnum):
     GRANT = "grant"  # funding -> account (welcome balance, FX float, admin top-up)
     PAYMENT = "payment"  # visitor -> merchant, possibly through FX
+    ESCROW_HOLD = "escrow_hold"  # payer -> escrow: phase one of a pending transfer
+    ESCROW_POST = "escrow_post"  # escrow -> payee (through FX at the locked rate)
+    ESCROW_VOID = "escrow_void"  # escrow -> payer: canceled or expired
+    ISSUE = "issue"  # an edition's mint -> the first holder of an item
+    GIFT = "gift"  # holder -> holder of an item
+
+    @property
+    def moves_items(self) -> bool:
+        return self in (TransactionKind.ISSUE, TransactionKind.GIFT)
+
+
+class KycLevel(StrEnum):
+    BASIC = "basic"  # on opening
+    VERIFIED = "verified"  # after the mock real-name check (bank.kyc)
+
+
+#: The ISO 4217 code for "no currency": the unit of accounts that hold only items.
+NO_CURRENCY = "XXX"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +81,7 @@ class Account:
     balance: int
     created_at: int
     reference: str | None = None  # the platform's own id for a merchant, unique
+    kyc: KycLevel = KycLevel.BASIC
 
     @property
     def may_go_negative(self) -> bool:
@@ -63,10 +90,19 @@ class Account:
 
 @dataclass(frozen=True, slots=True)
 class Posting:
-    """One leg of a proposed transaction; the currency is the account's."""
+    """One leg of a proposed transaction: money in the account's currency, or one item (``unit``)."""
 
     account_id: str
-    amount: int  # positive credits the account, negative debits it
+    amount: int  # positive credits the account, negative debits it; an item moves by exactly 1
+    unit: str | None = None  # an item's serial; None for money
+
+
+@dataclass(frozen=True, slots=True)
+class Remittance:
+    """ISO 20022 style identifiers recorded on every entry of a transaction (pacs.008's names)."""
+
+    uetr: str  # unique end-to-end transaction reference: a UUIDv4, made by the bank
+    end_to_end_id: str  # the originator's own reference (e.g. the purchase order)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +120,9 @@ class Entry:
     created_at: int
     prev_hash: str
     hash: str
+    ref: str | None = None  # the pending transfer or the edition this entry belongs to
+    uetr: str | None = None
+    end_to_end_id: str | None = None
 
     def canonical(self) -> bytes:
         return canonical_encoding(self)
@@ -91,6 +130,15 @@ class Entry:
 
 class LedgerBug(AssertionError):
     """An invariant that correct callers never break; raised instead of writing a wrong ledger."""
+
+
+class NotHolder(Exception):
+    """The account does not hold the item it would give (a business outcome)."""
+
+    def __init__(self, account_id: str, unit: str) -> None:
+        super().__init__(f"account {account_id} does not hold item {unit}")
+        self.account_id = account_id
+        self.unit = unit
 
 
 class InsufficientFunds(Exception):
@@ -121,6 +169,9 @@ def canonical_encoding(entry: Entry) -> bytes:
         "created_at": entry.created_at,
         "prev_hash": entry.prev_hash,
     }
+    for optional in ("ref", "uetr", "end_to_end_id"):  # absent when unset: older entries hash as they did
+        if (value := getattr(entry, optional)) is not None:
+            fields[optional] = value
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
@@ -137,46 +188,68 @@ def post(
     last: Entry | None,
     created_at: int,
     intent_id: str | None = None,
+    holdings: Mapping[tuple[str, str], int] | None = None,
+    ref: str | None = None,
+    remittance: Remittance | None = None,
 ) -> tuple[list[Entry], list[Account]]:
     """Check a transaction against the rules and return its entries and the updated accounts.
 
     ``accounts`` must hold every account the postings touch, as currently stored; ``last`` is
     the ledger's latest entry (``None`` for an empty ledger), whose hash the first entry chains to.
-    Raises :class:`InsufficientFunds` when a non-funding account would go below zero.
+    Item postings (``unit`` set) need ``holdings[(account_id, unit)]``, what the account holds of
+    that item now (0 or 1; -1 for a mint that issued it); they change no money balance.
+    Raises :class:`InsufficientFunds` when a non-funding account would go below zero, and
+    :class:`NotHolder` when an account would give an item it does not hold.
     """
     _require(len(postings) >= 2, "a transaction needs at least two postings")
-    ids = [p.account_id for p in postings]
-    _require(len(set(ids)) == len(ids), "a transaction touches each account at most once")
+    keys = [(p.account_id, p.unit) for p in postings]
+    _require(len(set(keys)) == len(keys), "a transaction touches each account at most once per unit")
+    _require(all(p.unit is not None for p in postings) == kind.moves_items
+             and all(p.unit is None for p in postings) != kind.moves_items,
+             f"{kind} transactions move {'only items' if kind.moves_items else 'only money'}")
     sums: dict[str, int] = defaultdict(int)
-    updated: list[Account] = []
+    updated: dict[str, Account] = {}
+    lines: list[tuple[Posting, Account, str, int]] = []  # posting, account, unit, balance after
     for p in postings:
         _require(type(p.amount) is int and p.amount != 0, f"posting amount must be a non-zero int: {p!r}")
         _require(abs(p.amount) <= INT64_MAX, f"posting amount out of range: {p!r}")
         account = accounts.get(p.account_id)
         _require(account is not None, f"unknown account {p.account_id}")
         assert account is not None
-        sums[account.currency] += p.amount
-        balance = account.balance + p.amount
-        if balance < 0 and not account.may_go_negative:
-            raise InsufficientFunds(account, -p.amount)
-        _require(abs(balance) <= INT64_MAX, f"balance of {account.id} would overflow int64")
-        updated.append(replace(account, balance=balance))
-    _require(all(total == 0 for total in sums.values()), f"postings must sum to zero per currency: {dict(sums)}")
+        if p.unit is None:
+            _require(account.kind is not AccountKind.MINT, f"mint {account.id} holds no money")
+            sums[account.currency] += p.amount
+            balance = account.balance + p.amount
+            if balance < 0 and not account.may_go_negative:
+                raise InsufficientFunds(account, -p.amount)
+            _require(abs(balance) <= INT64_MAX, f"balance of {account.id} would overflow int64")
+            updated[account.id] = replace(account, balance=balance)
+            lines.append((p, account, account.currency, balance))
+        else:
+            _require(abs(p.amount) == 1, f"an item moves whole, never in parts: {p!r}")
+            held = (holdings or {}).get((account.id, p.unit), 0)
+            after = held + p.amount
+            floor = -1 if account.kind is AccountKind.MINT else 0
+            if after < floor:
+                raise NotHolder(account.id, p.unit)
+            _require(after <= (0 if account.kind is AccountKind.MINT else 1), f"{account.id} would hold {p.unit} twice")
+            sums[p.unit] += p.amount
+            lines.append((p, account, p.unit, after))
+    _require(all(total == 0 for total in sums.values()), f"postings must sum to zero per currency or item: {dict(sums)}")
 
     seq = last.seq if last else 0
     prev_hash = last.hash if last else GENESIS_HASH
     entries: list[Entry] = []
-    for account in updated:
-        amount = account.balance - accounts[account.id].balance
+    for p, account, unit, after in lines:
         seq += 1
         draft = Entry(
-            seq, transaction_id, kind, account.id, account.currency, amount,
-            account.balance, intent_id, created_at, prev_hash, "",
+            seq, transaction_id, kind, account.id, unit, p.amount, after, intent_id, created_at, prev_hash, "",
+            ref, remittance.uetr if remittance else None, remittance.end_to_end_id if remittance else None,
         )
         entry = replace(draft, hash=entry_hash(draft))
         entries.append(entry)
         prev_hash = entry.hash
-    return entries, updated
+    return entries, list(updated.values())
 
 
 @dataclass(slots=True)
@@ -187,6 +260,7 @@ class Audit:
     transactions: int = 0
     accounts: int = 0
     totals: dict[str, int] = field(default_factory=dict)  # per currency; zero in a sound ledger
+    holders: dict[str, str] = field(default_factory=dict)  # item serial -> the one account holding it
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -202,7 +276,8 @@ def audit(accounts: Iterable[Account], entries: Iterable[Entry], max_problems: i
     result = Audit()
     known = {a.id: a for a in accounts}
     result.accounts = len(known)
-    running: dict[str, int] = defaultdict(int)
+    running: dict[tuple[str, str], int] = defaultdict(int)  # (account, unit) -> balance or holding
+    items: set[str] = set()
     prev_hash = GENESIS_HASH
     expected_seq = 1
     current_txn: str | None = None
@@ -241,18 +316,25 @@ def audit(accounts: Iterable[Account], entries: Iterable[Entry], max_problems: i
         if account is None:
             problem(f"entry {e.seq}: unknown account {e.account_id}")
             continue
+        key = (e.account_id, e.currency)
+        running[key] += e.amount
+        if running[key] != e.balance_after:
+            problem(f"entry {e.seq}: balance_after {e.balance_after}, recomputed {running[key]}")
+        if e.kind.moves_items:
+            items.add(e.currency)
+            floor, ceiling = (-1, 0) if account.kind is AccountKind.MINT else (0, 1)
+            if abs(e.amount) != 1 or not floor <= running[key] <= ceiling:
+                problem(f"entry {e.seq}: item {e.currency} moved by {e.amount}, {account.id} now holds {running[key]}")
+            continue
         if e.currency != account.currency:
             problem(f"entry {e.seq}: currency {e.currency} but account {account.id} is {account.currency}")
-        running[e.account_id] += e.amount
-        if running[e.account_id] != e.balance_after:
-            problem(f"entry {e.seq}: balance_after {e.balance_after}, recomputed {running[e.account_id]}")
-        if running[e.account_id] < 0 and not account.may_go_negative:
+        if running[key] < 0 and not account.may_go_negative:
             problem(f"entry {e.seq}: account {account.id} ({account.kind}) overdrawn")
     close_transaction()
 
     totals: dict[str, int] = defaultdict(int)
     for account in known.values():
-        recomputed = running.get(account.id, 0)
+        recomputed = running.get((account.id, account.currency), 0)
         totals[account.currency] += account.balance
         if recomputed != account.balance:
             problem(f"account {account.id}: stored balance {account.balance}, recomputed from entries {recomputed}")
@@ -260,4 +342,13 @@ def audit(accounts: Iterable[Account], entries: Iterable[Entry], max_problems: i
     for currency, total in totals.items():
         if total:
             problem(f"{currency}: balances sum to {total}, not zero (money created or destroyed)")
+    held: dict[str, list[str]] = defaultdict(list)
+    for (account_id, unit), amount in running.items():
+        if unit in items and amount == 1:
+            held[unit].append(account_id)
+    for unit in sorted(items):
+        if len(held[unit]) != 1:
+            problem(f"item {unit} has {len(held[unit])} holders, not exactly one: {held[unit]}")
+        else:
+            result.holders[unit] = held[unit][0]
     return result

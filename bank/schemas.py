@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, StringConstraints, WithJsonSchema
 
@@ -89,6 +89,7 @@ class AccountOut(_Out):
     balance_display: str = Field(description="the balance formatted for people, e.g. 'MYR 4,250.00'")
     created_at: dt.datetime
     reference: str | None = None
+    kyc: str = Field("basic", description="basic | verified (after POST /v1/accounts/me/kyc)")
 
 
 class OpenedAccountOut(_Out):
@@ -169,3 +170,156 @@ class EventOut(_Out):
     type: str
     created: int = Field(description="unix seconds")
     data: dict[str, IntentOut]
+
+
+Text = Annotated[StrictStr, StringConstraints(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]
+Ttl = Annotated[int, Field(ge=1, le=MAX_TTL_SECONDS), JSON_INTEGER]
+#: pacs.008's EndToEndIdentification: up to 35 characters of the originator's own reference.
+EndToEndId = Annotated[StrictStr, StringConstraints(min_length=1, max_length=35, pattern=r"^[!-~]+$")]
+Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=20), METADATA_SCHEMA]
+
+
+class KycRequest(_In):
+    """The mock real-name check; its rules are in bank/README.md (and bank.kyc)."""
+
+    legal_name: Annotated[StrictStr, StringConstraints(min_length=1, max_length=100)]
+    date_of_birth: Annotated[StrictStr, StringConstraints(min_length=1, max_length=10)] = Field(
+        description="YYYY-MM-DD")
+    country: Annotated[StrictStr, StringConstraints(min_length=2, max_length=2)] = Field(
+        description="ISO 3166-1 alpha-2")
+    document_number: Annotated[StrictStr, StringConstraints(min_length=1, max_length=20)]
+
+
+class ContactRequest(_In):
+    account_id: AccountId
+    other_account_id: AccountId
+
+
+class ContactOut(_Out):
+    account_id: str
+    other_account_id: str
+    created: bool = Field(description="false if the two had already exchanged cards")
+
+
+class FxLockRequest(_In):
+    to: CurrencyCode = Field(description="the currency the payee is paid in")
+    amount: Amount = Field(description="minor units of `to`")
+    expires_in_seconds: Ttl | None = None
+
+
+class FxLockOut(_Out):
+    id: str
+    account_id: str
+    source: str
+    target: str
+    target_amount: int
+    debit_amount: int = Field(description="what a hold made with this lock takes, minor units of source")
+    fx_amount: int
+    fee: int
+    mid_rate: str
+    expires_at: dt.datetime
+    used_by: str | None = Field(description="the escrow this lock was spent on")
+
+
+class EscrowRequest(_In):
+    payee_account_id: AccountId = Field(description="the exhibitor's merchant account")
+    amount: Amount = Field(description="what the payee gets on posting, minor units of its currency")
+    currency: CurrencyCode = Field(description="must be the payee's currency")
+    end_to_end_id: EndToEndId = Field(description="your reference for the deal, e.g. the purchase order number")
+    expires_in_seconds: Annotated[int, Field(ge=1, le=90 * 24 * 3600), JSON_INTEGER] | None = Field(
+        None, description="voided back to you if not posted by then (default 30 days)")
+    fx_lock_id: AccountId | None = Field(None, description="an unexpired FX lock of yours for this amount and currency")
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class EscrowOut(_Out):
+    id: str
+    status: str = Field(description="pending | posted | voided")
+    void_reason: str | None = Field(description="canceled | expired")
+    payer_account_id: str
+    payee_account_id: str
+    amount: int
+    currency: str
+    debit_amount: int
+    debit_currency: str
+    fx_amount: int
+    fee: int
+    fx_lock_id: str | None
+    uetr: str = Field(description="ISO 20022 UETR (a UUIDv4), on every ledger entry of this escrow")
+    end_to_end_id: str
+    hold_transaction_id: str
+    final_transaction_id: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    expires_at: dt.datetime
+    metadata: dict[str, str]
+
+
+class EditionRequest(_In):
+    issuer_account_id: AccountId = Field(description="the exhibitor's (or the organiser's) merchant account")
+    issuer_kind: Literal["exhibitor", "organiser"]
+    kind: Literal["certificate", "attendance"]
+    title: Text
+    size: Annotated[int, Field(ge=1, le=100_000), JSON_INTEGER] = Field(description="fixed: no more items, ever")
+    price: Annotated[int, Field(ge=0, le=MAX_AMOUNT), JSON_INTEGER] = Field(
+        0, description="minor units of currency; 0 when it comes with the purchase or the visit")
+    currency: Annotated[StrictStr, StringConstraints(min_length=1, max_length=12)] = Field(
+        description="a fiat ISO 4217 code the bank serves, the issuer's currency (anything else: not_fiat_currency)")
+    product: Text | None = None
+    batch: Text | None = None
+    origin: Text | None = Field(None, description="where the product comes from")
+    event: Text | None = Field(None, description="attendance tokens: the booth visit or the talk")
+
+
+class EditionOut(_Out):
+    id: str
+    issuer_account_id: str
+    issuer_kind: str
+    kind: str
+    title: str
+    size: int
+    issued: int
+    price: int
+    currency: str
+    product: str | None
+    batch: str | None
+    origin: str | None
+    event: str | None
+    created_at: dt.datetime
+
+
+class IssueRequest(_In):
+    holder_account_id: AccountId
+    order_id: Annotated[StrictStr, StringConstraints(min_length=1, max_length=100)] | None = Field(
+        None, description="certificates: the order of the product it certifies")
+    payment_intent_id: AccountId | None = Field(None, description="priced editions: the holder's paid intent")
+
+
+class GiftRequest(_In):
+    to_account_id: AccountId
+
+
+class ProvenanceOut(_Out):
+    seq: int
+    kind: str = Field(description="issue | gift")
+    from_account_id: str
+    to_account_id: str
+    transaction_id: str
+    hash: str = Field(description="the receiving entry's hash in the bank's chain")
+    created_at: dt.datetime
+
+
+class ItemOut(_Out):
+    serial: str
+    number: int
+    holder_account_id: str
+    order_id: str | None
+    issued_at: dt.datetime
+    acquired_at: dt.datetime
+    giftable_from: dt.datetime = Field(description="when the holding period ends")
+    edition: EditionOut
+    provenance: list[ProvenanceOut]
+
+
+class ItemListOut(_Out):
+    data: list[ItemOut]

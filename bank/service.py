@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import random
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -21,13 +22,22 @@ from fractions import Fraction
 
 from babel.numbers import format_currency
 
-from . import fx, idempotency, intents, ledger
+from . import collectibles, escrow, fx, idempotency, intents, kyc, ledger
+from .collectibles import Edition, EditionKind, IssuerKind, Item, RuleBroken
+from .escrow import PendingStateError, PendingStatus, PendingTransfer, VoidReason
 from .clock import Clock, SystemClock, to_datetime
 from .errors import BankError
 from .intents import Intent, IntentStateError, IntentStatus, Payment
-from .ledger import Account, AccountKind, Entry, Posting, TransactionKind
+from .ledger import Account, AccountKind, Entry, KycLevel, Posting, Remittance, TransactionKind
 from .ratelimit import KeyedLimiter, Limit
 from .schemas import (
+    ContactOut,
+    EditionOut,
+    EscrowOut,
+    FxLockOut,
+    ItemListOut,
+    ItemOut,
+    ProvenanceOut,
     AccountOut,
     EntryListOut,
     EntryOut,
@@ -90,6 +100,10 @@ class BankConfig:
     #: Anonymous account opening, per client address and overall.
     open_per_address: Limit = Limit(burst=60, per_second=1.0)
     open_overall: Limit = Limit(burst=300, per_second=20.0)
+    #: A collectible is held this long before its holder may give it away.
+    holding_period_days: int = 180
+    fx_lock_ttl_seconds: int = 15 * 60
+    escrow_ttl_seconds: int = 30 * 24 * 3600
 
 
 def internal_account_id(kind: AccountKind, currency: str) -> str:
@@ -111,7 +125,57 @@ def account_out(a: Account) -> AccountOut:
     return AccountOut(
         id=a.id, kind=str(a.kind), currency=a.currency, display_name=a.display_name, balance=a.balance,
         balance_display=_display(a.balance, a.currency), created_at=to_datetime(a.created_at), reference=a.reference,
+        kyc=str(a.kyc),
     )
+
+
+def _rate(r: Fraction) -> str:
+    return str(Decimal(r.numerator) / r.denominator)
+
+
+def lock_out(lock: fx.FxLock) -> FxLockOut:
+    return FxLockOut(
+        id=lock.id, account_id=lock.account_id, source=lock.source, target=lock.target,
+        target_amount=lock.target_amount, debit_amount=lock.debit, fx_amount=lock.fx_amount, fee=lock.fee,
+        mid_rate=_rate(lock.mid_rate), expires_at=to_datetime(lock.expires_at), used_by=lock.used_by,
+    )
+
+
+def escrow_out(p: PendingTransfer, now: int) -> EscrowOut:
+    expired = escrow.expired(p, now)  # shown as what time has decided, like an intent's expiry
+    return EscrowOut(
+        id=p.id, status="voided" if expired else str(p.status),
+        void_reason="expired" if expired else (p.void_reason and str(p.void_reason)),
+        payer_account_id=p.payer_account_id, payee_account_id=p.payee_account_id, amount=p.amount,
+        currency=p.currency, debit_amount=p.debit_amount, debit_currency=p.debit_currency, fx_amount=p.fx_amount,
+        fee=p.fee, fx_lock_id=p.fx_lock_id, uetr=p.uetr, end_to_end_id=p.end_to_end_id,
+        hold_transaction_id=p.hold_transaction_id, final_transaction_id=p.final_transaction_id,
+        created_at=to_datetime(p.created_at), updated_at=to_datetime(p.updated_at),
+        expires_at=to_datetime(p.expires_at), metadata=dict(p.metadata),
+    )
+
+
+def edition_out(e: Edition) -> EditionOut:
+    return EditionOut(
+        id=e.id, issuer_account_id=e.issuer_account_id, issuer_kind=str(e.issuer_kind), kind=str(e.kind),
+        title=e.title, size=e.size, issued=e.issued, price=e.price, currency=e.currency, product=e.product,
+        batch=e.batch, origin=e.origin, event=e.event, created_at=to_datetime(e.created_at),
+    )
+
+
+def provenance(entries: list[Entry]) -> list[ProvenanceOut]:
+    """Each issue or gift of an item, from its entries in the chain (two per move: -1 and +1)."""
+    moves = []
+    by_txn: dict[str, list[Entry]] = {}
+    for e in entries:
+        by_txn.setdefault(e.transaction_id, []).append(e)
+    for legs in by_txn.values():
+        out = next(e for e in legs if e.amount < 0)
+        into = next(e for e in legs if e.amount > 0)
+        moves.append(ProvenanceOut(seq=into.seq, kind=str(into.kind), from_account_id=out.account_id,
+                                   to_account_id=into.account_id, transaction_id=into.transaction_id,
+                                   hash=into.hash, created_at=to_datetime(into.created_at)))
+    return moves
 
 
 def intent_out(i: Intent, now: int) -> IntentOut:
@@ -164,14 +228,20 @@ class Bank:
     def _new_id(self, prefix: str) -> str:
         return prefix + self._random_bytes(12).hex()
 
+    def _new_uetr(self) -> str:
+        return str(uuid.UUID(bytes=self._random_bytes(16), version=4))
+
     def _post(self, tx: Writer, kind: TransactionKind, postings: list[Posting], now: int,
-              intent_id: str | None = None, txn_id: str | None = None) -> str:
+              intent_id: str | None = None, txn_id: str | None = None, *,
+              holdings: Mapping[tuple[str, str], int] | None = None, ref: str | None = None,
+              remittance: Remittance | None = None) -> str:
         """Apply one ledger transaction through the rules in ``bank.ledger``."""
         accounts = {p.account_id: tx.account(p.account_id) for p in postings}
         txn_id = txn_id or self._new_id("txn_")
         entries, updated = ledger.post(
             transaction_id=txn_id, kind=kind, postings=postings, accounts=accounts,  # type: ignore[arg-type]
-            last=tx.last_entry(), created_at=now, intent_id=intent_id,
+            last=tx.last_entry(), created_at=now, intent_id=intent_id, holdings=holdings, ref=ref,
+            remittance=remittance,
         )
         tx.append(entries, updated)
         return txn_id
@@ -181,7 +251,7 @@ class Bank:
         with self.storage.writing() as tx:
             now = self.clock.now_ms()
             for currency in fx.CURRENCIES:
-                for kind in (AccountKind.FUNDING, AccountKind.FX, AccountKind.FEES):
+                for kind in (AccountKind.FUNDING, AccountKind.FX, AccountKind.FEES, AccountKind.ESCROW):
                     id_ = internal_account_id(kind, currency)
                     if tx.account(id_) is None:
                         tx.insert_account(Account(id_, kind, currency, f"bank {kind} {currency}", 0, now))
@@ -436,7 +506,9 @@ class Bank:
                 if q.fee:
                     postings.append(Posting(internal_account_id(AccountKind.FEES, q.source), q.fee))
             try:
-                self._post(tx, TransactionKind.PAYMENT, postings, now, intent_id=intent.id, txn_id=txn_id)
+                remittance = Remittance(self._new_uetr(), intent.metadata.get("order_id", intent.id)[:35])
+                self._post(tx, TransactionKind.PAYMENT, postings, now, intent_id=intent.id, txn_id=txn_id,
+                           remittance=remittance)
             except ledger.InsufficientFunds as exc:
                 if exc.account.id == payer.id:
                     raise BankError(409, "insufficient_funds",
@@ -451,7 +523,8 @@ class Bank:
         return self._idempotent(idem, op)
 
     def expire_due(self, limit: int = 500) -> int:
-        """Write down intents whose time ran out (and queue their events); returns how many."""
+        """Write down intents whose time ran out (and queue their events), and void expired escrows
+        back to their payers; returns how many."""
         with self.storage.writing() as tx:
             now = self.clock.now_ms()
             due = tx.expirable_intents(now, limit)
@@ -459,7 +532,316 @@ class Bank:
                 expired = intents.expire(intent, now)
                 tx.update_intent(expired)
                 self._emit(tx, expired, now)
-        return len(due)
+            overdue = tx.expirable_pending(now, limit)
+            for pending in overdue:
+                self._void(tx, pending, VoidReason.EXPIRED, now)
+        return len(due) + len(overdue)
+
+    # -- KYC and contacts
+    def submit_kyc(self, principal: Principal, submission: kyc.Submission, idem: Idem | None) -> Reply:
+        """The mock real-name check (rules in ``bank.kyc``): ``basic`` becomes ``verified``."""
+        self._require(principal, Role.VISITOR)
+
+        def op(tx: Writer, now: int) -> Reply:
+            account = tx.account(principal.account_id)  # type: ignore[arg-type]
+            assert account is not None
+            if account.kyc is not KycLevel.VERIFIED:
+                try:
+                    kyc.check(submission, to_datetime(now).date())
+                except kyc.KycInvalid as exc:
+                    raise BankError(400, "kyc_invalid", str(exc)) from None
+                except kyc.KycRefused as exc:
+                    raise BankError(409, "kyc_refused", str(exc)) from None
+                tx.set_kyc(account.id, KycLevel.VERIFIED, now)
+            return Reply(200, _json(account_out(tx.account(account.id))))  # type: ignore[arg-type]
+
+        return self._idempotent(idem, op)
+
+    def add_contact(self, principal: Principal, a: str, b: str, idem: Idem | None) -> Reply:
+        """The platform records that two accounts exchanged cards (a gift needs it)."""
+        self._require(principal, Role.PLATFORM)
+        if a == b:
+            raise BankError(400, "invalid_request", "an account is not its own contact")
+
+        def op(tx: Writer, now: int) -> Reply:
+            for id_ in (a, b):
+                found = tx.account(id_)
+                if found is None or found.kind not in (AccountKind.VISITOR, AccountKind.MERCHANT):
+                    raise _not_found("account", id_)
+            created = tx.add_contact(a, b, now)
+            return Reply(201 if created else 200,
+                         _json(ContactOut(account_id=a, other_account_id=b, created=created)))
+
+        return self._idempotent(idem, op)
+
+    # -- FX locks and escrow (two-phase pending transfers)
+    def create_fx_lock(self, principal: Principal, target: str, amount: int, ttl_seconds: int | None,
+                       idem: Idem | None) -> Reply:
+        """Hold a quote for the visitor's currency into ``target`` until it expires."""
+        self._require(principal, Role.VISITOR)
+        target = self._currency(target)
+        if not 0 < amount <= ledger.MAX_AMOUNT:
+            raise BankError(400, "invalid_amount", f"amount must be 1..{ledger.MAX_AMOUNT} minor units")
+
+        def op(tx: Writer, now: int) -> Reply:
+            payer = tx.account(principal.account_id)  # type: ignore[arg-type]
+            assert payer is not None
+            q = fx.quote(payer.currency, target, amount, self.config.spread)
+            ttl = (ttl_seconds or self.config.fx_lock_ttl_seconds) * 1000
+            lock = fx.FxLock.from_quote(self._new_id("fxl_"), payer.id, q, now, ttl)
+            tx.insert_fx_lock(lock)
+            return Reply(201, _json(lock_out(lock)))
+
+        return self._idempotent(idem, op)
+
+    def get_fx_lock(self, principal: Principal, lock_id: str) -> dict:
+        with self.storage.reading() as tx:
+            lock = tx.fx_lock(lock_id)
+        if lock is None or (principal.role is Role.VISITOR and lock.account_id != principal.account_id):
+            raise _not_found("fx_lock", lock_id)
+        return _json(lock_out(lock))
+
+    def create_escrow(self, principal: Principal, *, payee_account_id: str, amount: int, currency: str,
+                      end_to_end_id: str, expires_in_seconds: int | None, fx_lock_id: str | None,
+                      metadata: Mapping[str, str], idem: Idem | None) -> Reply:
+        """Phase one: the buyer's money moves into escrow, where neither side can spend it."""
+        self._require(principal, Role.VISITOR)
+        currency = self._currency(currency)
+        if not 0 < amount <= ledger.MAX_AMOUNT:
+            raise BankError(400, "invalid_amount", f"amount must be 1..{ledger.MAX_AMOUNT} minor units")
+
+        def op(tx: Writer, now: int) -> Reply:
+            payer = tx.account(principal.account_id)  # type: ignore[arg-type]
+            payee = tx.account(payee_account_id)
+            assert payer is not None
+            if payee is None or payee.kind is not AccountKind.MERCHANT:
+                raise _not_found("merchant_account", payee_account_id)
+            if payee.currency != currency:
+                raise BankError(400, "currency_mismatch", f"merchant {payee.id} takes {payee.currency}, not {currency}")
+            pending_id = self._new_id("esc_")
+            if fx_lock_id is not None:
+                lock = tx.fx_lock(fx_lock_id)
+                if lock is None or lock.account_id != payer.id:
+                    raise _not_found("fx_lock", fx_lock_id)
+                if lock.used_by is not None:
+                    raise BankError(409, "fx_lock_used", f"FX lock {lock.id} was used by {lock.used_by}")
+                if now >= lock.expires_at:
+                    raise BankError(409, "fx_lock_expired", f"FX lock {lock.id} expired; ask for a new one")
+                if (lock.target, lock.target_amount) != (currency, amount):
+                    raise BankError(400, "fx_lock_mismatch", f"FX lock {lock.id} is for {lock.target_amount} "
+                                                             f"{lock.target}, not {amount} {currency}")
+                q = lock.as_quote()
+                tx.use_fx_lock(lock.id, pending_id)
+            else:  # locked now, at the hold
+                q = fx.quote(payer.currency, currency, amount, self.config.spread)
+            uetr = self._new_uetr()
+            remittance = Remittance(uetr, end_to_end_id)
+            escrow_account = internal_account_id(AccountKind.ESCROW, payer.currency)
+            try:
+                hold = self._post(tx, TransactionKind.ESCROW_HOLD, [Posting(payer.id, -q.debit),
+                                  Posting(escrow_account, q.debit)], now, ref=pending_id, remittance=remittance)
+            except ledger.InsufficientFunds:
+                raise BankError(409, "insufficient_funds", f"balance {_display(payer.balance, payer.currency)} "
+                                                           f"is less than {_display(q.debit, payer.currency)}") from None
+            ttl = (expires_in_seconds or self.config.escrow_ttl_seconds) * 1000
+            pending = PendingTransfer(
+                pending_id, payer.id, payee.id, amount, currency, q.debit, payer.currency, q.fx_amount, q.fee,
+                fx_lock_id, uetr, end_to_end_id, PendingStatus.PENDING, now, now, now + ttl, hold,
+                metadata=metadata,
+            )
+            tx.insert_pending(pending)
+            return Reply(201, _json(escrow_out(pending, now)))
+
+        return self._idempotent(idem, op)
+
+    def _readable_escrow(self, tx: Reader, principal: Principal, pending_id: str) -> PendingTransfer:
+        pending = tx.pending(pending_id)
+        if pending is None or (principal.role is Role.VISITOR and principal.account_id != pending.payer_account_id):
+            raise _not_found("escrow", pending_id)
+        return pending
+
+    def get_escrow(self, principal: Principal, pending_id: str) -> dict:
+        with self.storage.reading() as tx:
+            pending = self._readable_escrow(tx, principal, pending_id)
+        return _json(escrow_out(pending, self.clock.now_ms()))
+
+    def _finish(self, tx: Writer, pending: PendingTransfer, change: Callable[[str], PendingTransfer],
+                postings: list[Posting], kind: TransactionKind, now: int) -> PendingTransfer:
+        """Phase two, once: the state machine first (it refuses a second finish), then the ledger."""
+        txn_id = self._new_id("txn_")
+        try:
+            finished = change(txn_id)
+        except PendingStateError as exc:
+            raise BankError(409, exc.code, str(exc)) from None
+        self._post(tx, kind, postings, now, txn_id=txn_id, ref=pending.id,
+                   remittance=Remittance(pending.uetr, pending.end_to_end_id))
+        tx.finish_pending(finished)
+        return finished
+
+    def _void(self, tx: Writer, pending: PendingTransfer, reason: VoidReason, now: int) -> PendingTransfer:
+        held = internal_account_id(AccountKind.ESCROW, pending.debit_currency)
+        return self._finish(tx, pending, lambda txn: escrow.void(pending, txn, reason, now),
+                            [Posting(held, -pending.debit_amount), Posting(pending.payer_account_id,
+                                                                            pending.debit_amount)],
+                            TransactionKind.ESCROW_VOID, now)
+
+    def post_escrow(self, principal: Principal, pending_id: str, idem: Idem | None) -> Reply:
+        """Platform only, on shipment confirmation: pay the payee at the figures locked at the hold."""
+        self._require(principal, Role.PLATFORM)
+
+        def op(tx: Writer, now: int) -> Reply:
+            p = self._readable_escrow(tx, principal, pending_id)
+            held = internal_account_id(AccountKind.ESCROW, p.debit_currency)
+            postings = [Posting(held, -p.debit_amount), Posting(p.payee_account_id, p.amount)]
+            if p.debit_currency != p.currency:
+                postings += [Posting(internal_account_id(AccountKind.FX, p.debit_currency), p.fx_amount),
+                             Posting(internal_account_id(AccountKind.FX, p.currency), -p.amount)]
+                if p.fee:
+                    postings.append(Posting(internal_account_id(AccountKind.FEES, p.debit_currency), p.fee))
+            try:
+                posted = self._finish(tx, p, lambda txn: escrow.post(p, txn, now), postings,
+                                      TransactionKind.ESCROW_POST, now)
+            except ledger.InsufficientFunds:
+                raise BankError(409, "fx_unavailable", f"the bank cannot supply {p.amount} {p.currency} now") from None
+            return Reply(200, _json(escrow_out(posted, now)))
+
+        return self._idempotent(idem, op)
+
+    def void_escrow(self, principal: Principal, pending_id: str, idem: Idem | None) -> Reply:
+        """Platform only, when the deal is canceled: the whole debit goes back to the payer."""
+        self._require(principal, Role.PLATFORM)
+
+        def op(tx: Writer, now: int) -> Reply:
+            p = self._readable_escrow(tx, principal, pending_id)
+            return Reply(200, _json(escrow_out(self._void(tx, p, VoidReason.CANCELED, now), now)))
+
+        return self._idempotent(idem, op)
+
+    # -- collectibles
+    def create_edition(self, principal: Principal, *, issuer_account_id: str, issuer_kind: str, kind: str,
+                       title: str, size: int, price: int, currency: str, product: str | None, batch: str | None,
+                       origin: str | None, event: str | None, idem: Idem | None) -> Reply:
+        """Platform only, for an exhibitor or the organiser: a fixed-size edition priced in fiat."""
+        self._require(principal, Role.PLATFORM)
+
+        def op(tx: Writer, now: int) -> Reply:
+            try:
+                collectibles.check_edition(
+                    issuer=tx.account(issuer_account_id), issuer_kind=IssuerKind(issuer_kind),
+                    kind=EditionKind(kind), size=size, price=price, currency=currency, product=product,
+                    batch=batch, origin=origin, event=event)
+            except RuleBroken as exc:
+                raise BankError(exc.status, exc.code, str(exc)) from None
+            edition = Edition(self._new_id("ed_"), issuer_account_id, IssuerKind(issuer_kind), EditionKind(kind),
+                              title, size, price, currency, product, batch, origin, event, now)
+            tx.insert_edition(edition)
+            tx.insert_account(Account(edition.mint_account_id, AccountKind.MINT, ledger.NO_CURRENCY,
+                                      f"mint of {title}"[:80], 0, now))
+            return Reply(201, _json(edition_out(edition)))
+
+        return self._idempotent(idem, op)
+
+    def get_edition(self, edition_id: str) -> dict:
+        with self.storage.reading() as tx:
+            edition = tx.edition(edition_id)
+        if edition is None:
+            raise _not_found("edition", edition_id)
+        return _json(edition_out(edition))
+
+    def _item_out(self, tx: Reader, item: Item) -> ItemOut:
+        edition = tx.edition(item.edition_id)
+        assert edition is not None
+        return ItemOut(
+            serial=item.serial, number=item.number, holder_account_id=item.holder_account_id,
+            order_id=item.order_id, issued_at=to_datetime(item.issued_at), acquired_at=to_datetime(item.acquired_at),
+            giftable_from=to_datetime(item.acquired_at + self.config.holding_period_days * collectibles.DAY_MS),
+            edition=edition_out(edition), provenance=provenance(tx.unit_entries(item.serial)),
+        )
+
+    def issue_item(self, principal: Principal, edition_id: str, holder_account_id: str, order_id: str | None,
+                   payment_intent_id: str | None, idem: Idem | None) -> Reply:
+        """Platform only: the next serial of the edition, from its mint to the holder, in the chain."""
+        self._require(principal, Role.PLATFORM)
+
+        def op(tx: Writer, now: int) -> Reply:
+            edition = tx.edition(edition_id)
+            if edition is None:
+                raise _not_found("edition", edition_id)
+            holder = tx.account(holder_account_id)
+            try:
+                number = collectibles.check_issue(edition, holder, order_id)
+            except RuleBroken as exc:
+                raise BankError(exc.status, exc.code, str(exc)) from None
+            if edition.price:
+                self._check_paid(tx, edition, holder_account_id, payment_intent_id)
+            elif payment_intent_id is not None:
+                raise BankError(400, "invalid_request", "a free edition takes no payment intent")
+            serial = edition.serial(number)
+            item = Item(serial, edition.id, number, holder_account_id, order_id, payment_intent_id, now, now)
+            tx.set_issued(edition.id, number)
+            tx.insert_item(item)
+            self._post(tx, TransactionKind.ISSUE, [Posting(edition.mint_account_id, -1, serial),
+                                                   Posting(holder_account_id, 1, serial)],
+                       now, ref=edition.id, holdings={})
+            return Reply(201, _json(self._item_out(tx, item)))
+
+        return self._idempotent(idem, op)
+
+    @staticmethod
+    def _check_paid(tx: Reader, edition: Edition, holder: str, intent_id: str | None) -> None:
+        """A priced item is bought from its issuer, in fiat, through a paid intent used once."""
+        if intent_id is None:
+            raise BankError(400, "payment_required", f"edition {edition.id} costs {_display(edition.price, edition.currency)}:"
+                                                     " pass the holder's paid payment_intent_id")
+        intent = tx.intent(intent_id)
+        if intent is None:
+            raise _not_found("payment_intent", intent_id)
+        if (intent.status is not IntentStatus.SUCCEEDED or intent.payment is None
+                or intent.payment.payer_account_id != holder or intent.merchant_account_id != edition.issuer_account_id
+                or (intent.amount, intent.currency) != (edition.price, edition.currency)):
+            raise BankError(409, "payment_mismatch", f"intent {intent_id} is not the holder's paid purchase of "
+                                                     f"{_display(edition.price, edition.currency)} from the issuer")
+        if (used := tx.item_paid_by(intent_id)) is not None:
+            raise BankError(409, "payment_already_used", f"intent {intent_id} already bought {used.serial}")
+
+    def get_item(self, serial: str) -> dict:
+        """Public: anyone may check an item, its holder and its provenance in the chain."""
+        with self.storage.reading() as tx:
+            item = tx.item(serial)
+            if item is None:
+                raise _not_found("item", serial)
+            return _json(self._item_out(tx, item))
+
+    def my_items(self, principal: Principal) -> dict:
+        self._require(principal, Role.VISITOR)
+        with self.storage.reading() as tx:
+            return _json(ItemListOut(data=[self._item_out(tx, i)
+                                           for i in tx.items_held_by(principal.account_id)]))  # type: ignore[arg-type]
+
+    def gift_item(self, principal: Principal, serial: str, to_account_id: str, idem: Idem | None) -> Reply:
+        """The holder gives the item away: after the holding period, to a contact, both verified."""
+        self._require(principal, Role.VISITOR)
+
+        def op(tx: Writer, now: int) -> Reply:
+            item = tx.item(serial)
+            if item is None:
+                raise _not_found("item", serial)
+            giver = tx.account(principal.account_id)  # type: ignore[arg-type]
+            assert giver is not None
+            recipient = tx.account(to_account_id)
+            try:
+                collectibles.check_gift(item, giver, recipient, are_contacts=tx.are_contacts(giver.id, to_account_id),
+                                        now=now, holding_period_ms=self.config.holding_period_days * collectibles.DAY_MS)
+            except RuleBroken as exc:
+                raise BankError(exc.status, exc.code, str(exc)) from None
+            tx.move_item(serial, giver.id, to_account_id, now)
+            self._post(tx, TransactionKind.GIFT, [Posting(giver.id, -1, serial), Posting(to_account_id, 1, serial)],
+                       now, ref=item.edition_id, holdings={(giver.id, serial): 1})
+            moved = tx.item(serial)
+            assert moved is not None
+            return Reply(200, _json(self._item_out(tx, moved)))
+
+        return self._idempotent(idem, op)
 
     # -- webhook outbox
     def finish_delivery(self, delivery_id: int, attempts_before: int, error: str | None) -> None:

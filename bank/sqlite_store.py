@@ -15,11 +15,16 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from fractions import Fraction
+
+from .collectibles import Edition, EditionKind, IssuerKind, Item
+from .escrow import PendingStatus, PendingTransfer, VoidReason
+from .fx import FxLock
 from .intents import Intent, IntentStatus, Payment
-from .ledger import Account, AccountKind, Entry, TransactionKind
+from .ledger import Account, AccountKind, Entry, KycLevel, TransactionKind
 from .storage import Delivery, IdempotencyRecord, IntentQuery
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -30,7 +35,9 @@ CREATE TABLE IF NOT EXISTS accounts (
     balance INTEGER NOT NULL,
     created_at INTEGER NOT NULL,
     reference TEXT UNIQUE,
-    token_hash TEXT UNIQUE
+    token_hash TEXT UNIQUE,
+    kyc TEXT NOT NULL DEFAULT 'basic',
+    kyc_verified_at INTEGER
 );
 CREATE TABLE IF NOT EXISTS entries (
     seq INTEGER PRIMARY KEY,
@@ -43,7 +50,10 @@ CREATE TABLE IF NOT EXISTS entries (
     intent_id TEXT,
     created_at INTEGER NOT NULL,
     prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL UNIQUE
+    hash TEXT NOT NULL UNIQUE,
+    ref TEXT,
+    uetr TEXT,
+    end_to_end_id TEXT
 );
 CREATE INDEX IF NOT EXISTS entries_by_account ON entries(account_id, seq);
 CREATE TRIGGER IF NOT EXISTS entries_no_update BEFORE UPDATE ON entries
@@ -97,15 +107,95 @@ CREATE TABLE IF NOT EXISTS welcome_grants (
     usd INTEGER NOT NULL,
     created_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS editions (
+    id TEXT PRIMARY KEY,
+    issuer_account_id TEXT NOT NULL REFERENCES accounts(id),
+    issuer_kind TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    title TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    price INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    product TEXT, batch TEXT, origin TEXT, event TEXT,
+    created_at INTEGER NOT NULL,
+    issued INTEGER NOT NULL DEFAULT 0 CHECK (issued <= size)
+);
+CREATE TABLE IF NOT EXISTS items (
+    serial TEXT PRIMARY KEY,
+    edition_id TEXT NOT NULL REFERENCES editions(id),
+    number INTEGER NOT NULL,
+    holder_account_id TEXT NOT NULL REFERENCES accounts(id),
+    order_id TEXT,
+    payment_intent_id TEXT UNIQUE,  -- a paid intent buys one item
+    issued_at INTEGER NOT NULL,
+    acquired_at INTEGER NOT NULL,
+    UNIQUE (edition_id, number)
+);
+CREATE INDEX IF NOT EXISTS items_by_holder ON items(holder_account_id);
+CREATE TABLE IF NOT EXISTS contacts (  -- one row per pair, a < b
+    a TEXT NOT NULL REFERENCES accounts(id),
+    b TEXT NOT NULL REFERENCES accounts(id),
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (a, b),
+    CHECK (a < b)
+);
+CREATE TABLE IF NOT EXISTS fx_locks (
+    id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts(id),
+    source TEXT NOT NULL, target TEXT NOT NULL,
+    target_amount INTEGER NOT NULL, fx_amount INTEGER NOT NULL, fee INTEGER NOT NULL,
+    mid_rate TEXT NOT NULL,  -- an exact fraction, "numerator/denominator"
+    created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+    used_by TEXT UNIQUE
+);
+CREATE TABLE IF NOT EXISTS pending_transfers (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    payer_account_id TEXT NOT NULL REFERENCES accounts(id),
+    payee_account_id TEXT NOT NULL REFERENCES accounts(id),
+    amount INTEGER NOT NULL, currency TEXT NOT NULL,
+    debit_amount INTEGER NOT NULL, debit_currency TEXT NOT NULL, fx_amount INTEGER NOT NULL, fee INTEGER NOT NULL,
+    fx_lock_id TEXT UNIQUE,
+    uetr TEXT NOT NULL UNIQUE,
+    end_to_end_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+    hold_transaction_id TEXT NOT NULL UNIQUE,
+    final_transaction_id TEXT UNIQUE,
+    void_reason TEXT,
+    metadata TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pending_by_status ON pending_transfers(status, expires_at);
 CREATE TABLE IF NOT EXISTS tallies (  -- running totals kept in the same transaction as their rows
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
 """
 
-_ACCOUNT_COLUMNS = "id, kind, currency, display_name, balance, created_at, reference"
+#: Columns a version-1 database lacks, added on open (entries' new columns are NULL for old rows,
+#: which hash as before: unset optional fields are left out of the canonical encoding).
+_ADDED_COLUMNS = {
+    "accounts": ("kyc TEXT NOT NULL DEFAULT 'basic'", "kyc_verified_at INTEGER"),
+    "entries": ("ref TEXT", "uetr TEXT", "end_to_end_id TEXT"),
+}
+_LATE_INDEXES = "CREATE INDEX IF NOT EXISTS entries_by_unit ON entries(currency, seq);"
+_ACCOUNT_COLUMNS = "id, kind, currency, display_name, balance, created_at, reference, kyc"
 _ENTRY_COLUMNS = (
-    "seq, transaction_id, kind, account_id, currency, amount, balance_after, intent_id, created_at, prev_hash, hash"
+    "seq, transaction_id, kind, account_id, currency, amount, balance_after, intent_id, created_at, prev_hash, hash,"
+    " ref, uetr, end_to_end_id"
+)
+_EDITION_COLUMNS = (
+    "id, issuer_account_id, issuer_kind, kind, title, size, price, currency, product, batch, origin, event,"
+    " created_at, issued"
+)
+_ITEM_COLUMNS = "serial, edition_id, number, holder_account_id, order_id, payment_intent_id, issued_at, acquired_at"
+_LOCK_COLUMNS = (
+    "id, account_id, source, target, target_amount, fx_amount, fee, mid_rate, created_at, expires_at, used_by"
+)
+_PENDING_COLUMNS = (
+    "id, payer_account_id, payee_account_id, amount, currency, debit_amount, debit_currency, fx_amount, fee,"
+    " fx_lock_id, uetr, end_to_end_id, status, created_at, updated_at, expires_at, hold_transaction_id,"
+    " final_transaction_id, void_reason, metadata"
 )
 _INTENT_COLUMNS = (
     "seq, id, merchant_account_id, amount, currency, status, metadata, created_at, updated_at, expires_at,"
@@ -115,13 +205,35 @@ _DELIVERY_COLUMNS = "id, event_id, url, body, attempts, next_attempt_at, created
 
 
 def _account(row: tuple) -> Account:
-    id_, kind, currency, name, balance, created_at, reference = row
-    return Account(id_, AccountKind(kind), currency, name, balance, created_at, reference)
+    id_, kind, currency, name, balance, created_at, reference, kyc = row
+    return Account(id_, AccountKind(kind), currency, name, balance, created_at, reference, KycLevel(kyc))
 
 
 def _entry(row: tuple) -> Entry:
-    seq, txn, kind, account, currency, amount, after, intent, created_at, prev, hash_ = row
-    return Entry(seq, txn, TransactionKind(kind), account, currency, amount, after, intent, created_at, prev, hash_)
+    seq, txn, kind, account, currency, amount, after, intent, created_at, prev, hash_, ref, uetr, e2e = row
+    return Entry(seq, txn, TransactionKind(kind), account, currency, amount, after, intent, created_at, prev, hash_,
+                 ref, uetr, e2e)
+
+
+def _edition(row: tuple) -> Edition:
+    (id_, issuer, issuer_kind, kind, title, size, price, currency, product, batch, origin, event, created_at,
+     issued) = row
+    return Edition(id_, issuer, IssuerKind(issuer_kind), EditionKind(kind), title, size, price, currency, product,
+                   batch, origin, event, created_at, issued)
+
+
+def _lock(row: tuple) -> FxLock:
+    id_, account, source, target, target_amount, fx_amount, fee, mid, created_at, expires_at, used_by = row
+    return FxLock(id_, account, source, target, target_amount, fx_amount, fee, Fraction(mid), created_at,
+                  expires_at, used_by)
+
+
+def _pending(row: tuple) -> PendingTransfer:
+    (id_, payer, payee, amount, currency, debit_amount, debit_currency, fx_amount, fee, lock, uetr, e2e, status,
+     created_at, updated_at, expires_at, hold, final, reason, metadata) = row
+    return PendingTransfer(id_, payer, payee, amount, currency, debit_amount, debit_currency, fx_amount, fee, lock,
+                           uetr, e2e, PendingStatus(status), created_at, updated_at, expires_at, hold, final,
+                           VoidReason(reason) if reason else None, json.loads(metadata))
 
 
 def _intent(row: tuple) -> Intent:
@@ -219,6 +331,57 @@ class _Tx:
         )
         return IdempotencyRecord(*row) if row else None
 
+    def unit_entries(self, unit: str) -> list[Entry]:
+        rows = self._c.execute(f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE currency = ? ORDER BY seq", (unit,))
+        return [_entry(r) for r in rows]
+
+    def edition(self, edition_id: str) -> Edition | None:
+        row = self._one(f"SELECT {_EDITION_COLUMNS} FROM editions WHERE id = ?", (edition_id,))
+        return _edition(row) if row else None
+
+    def item(self, serial: str) -> Item | None:
+        row = self._one(f"SELECT {_ITEM_COLUMNS} FROM items WHERE serial = ?", (serial,))
+        return Item(*row) if row else None
+
+    def item_paid_by(self, intent_id: str) -> Item | None:
+        row = self._one(f"SELECT {_ITEM_COLUMNS} FROM items WHERE payment_intent_id = ?", (intent_id,))
+        return Item(*row) if row else None
+
+    def items_held_by(self, account_id: str) -> list[Item]:
+        rows = self._c.execute(f"SELECT {_ITEM_COLUMNS} FROM items WHERE holder_account_id = ? ORDER BY serial",
+                               (account_id,))
+        return [Item(*r) for r in rows]
+
+    def all_items(self) -> Iterator[Item]:
+        for row in self._c.execute(f"SELECT {_ITEM_COLUMNS} FROM items ORDER BY serial"):
+            yield Item(*row)
+
+    def all_editions(self) -> Iterator[Edition]:
+        for row in self._c.execute(f"SELECT {_EDITION_COLUMNS} FROM editions ORDER BY id"):
+            yield _edition(row)
+
+    def are_contacts(self, a: str, b: str) -> bool:
+        lo, hi = sorted((a, b))
+        return self._one("SELECT 1 FROM contacts WHERE a = ? AND b = ?", (lo, hi)) is not None
+
+    def fx_lock(self, lock_id: str) -> FxLock | None:
+        row = self._one(f"SELECT {_LOCK_COLUMNS} FROM fx_locks WHERE id = ?", (lock_id,))
+        return _lock(row) if row else None
+
+    def pending(self, pending_id: str) -> PendingTransfer | None:
+        row = self._one(f"SELECT {_PENDING_COLUMNS} FROM pending_transfers WHERE id = ?", (pending_id,))
+        return _pending(row) if row else None
+
+    def all_pending(self) -> Iterator[PendingTransfer]:
+        for row in self._c.execute(f"SELECT {_PENDING_COLUMNS} FROM pending_transfers ORDER BY seq"):
+            yield _pending(row)
+
+    def expirable_pending(self, now: int, limit: int) -> list[PendingTransfer]:
+        rows = self._c.execute(
+            f"SELECT {_PENDING_COLUMNS} FROM pending_transfers WHERE status = 'pending' AND expires_at <= ?"
+            " ORDER BY expires_at LIMIT ?", (now, limit))
+        return [_pending(r) for r in rows]
+
     def welcome_granted_usd(self) -> int:
         row = self._one("SELECT value FROM tallies WHERE name = 'welcome_usd'")
         return row[0] if row else 0
@@ -240,16 +403,21 @@ class _Tx:
     # -- writes
     def insert_account(self, account: Account, token_hash: str | None = None) -> None:
         self._c.execute(
-            f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}, token_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}, token_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (account.id, str(account.kind), account.currency, account.display_name, account.balance,
-             account.created_at, account.reference, token_hash),
+             account.created_at, account.reference, str(account.kyc), token_hash),
         )
+
+    def set_kyc(self, account_id: str, level: KycLevel, now: int) -> None:
+        cur = self._c.execute("UPDATE accounts SET kyc = ?, kyc_verified_at = ? WHERE id = ?",
+                              (str(level), now, account_id))
+        assert cur.rowcount == 1, f"no account {account_id}"
 
     def append(self, entries: Sequence[Entry], accounts: Sequence[Account]) -> None:
         self._c.executemany(
-            f"INSERT INTO entries ({_ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO entries ({_ENTRY_COLUMNS}) VALUES ({', '.join('?' * 14)})",
             [(e.seq, e.transaction_id, str(e.kind), e.account_id, e.currency, e.amount, e.balance_after,
-              e.intent_id, e.created_at, e.prev_hash, e.hash) for e in entries],
+              e.intent_id, e.created_at, e.prev_hash, e.hash, e.ref, e.uetr, e.end_to_end_id) for e in entries],
         )
         self._c.executemany("UPDATE accounts SET balance = ? WHERE id = ?", [(a.balance, a.id) for a in accounts])
 
@@ -283,6 +451,65 @@ class _Tx:
             " VALUES (?, ?, ?, ?, ?, ?)",
             (record.scope, record.key_hash, record.fingerprint, record.status, record.body, record.created_at),
         )
+
+    def insert_edition(self, e: Edition) -> None:
+        self._c.execute(
+            f"INSERT INTO editions ({_EDITION_COLUMNS}) VALUES ({', '.join('?' * 14)})",
+            (e.id, e.issuer_account_id, str(e.issuer_kind), str(e.kind), e.title, e.size, e.price, e.currency,
+             e.product, e.batch, e.origin, e.event, e.created_at, e.issued),
+        )
+
+    def set_issued(self, edition_id: str, issued: int) -> None:
+        cur = self._c.execute("UPDATE editions SET issued = ? WHERE id = ? AND issued = ?",
+                              (issued, edition_id, issued - 1))
+        assert cur.rowcount == 1, f"edition {edition_id} did not have {issued - 1} issued"
+
+    def insert_item(self, i: Item) -> None:
+        self._c.execute(f"INSERT INTO items ({_ITEM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (i.serial, i.edition_id, i.number, i.holder_account_id, i.order_id, i.payment_intent_id,
+                         i.issued_at, i.acquired_at))
+
+    def move_item(self, serial: str, from_account: str, to_account: str, now: int) -> None:
+        cur = self._c.execute(
+            "UPDATE items SET holder_account_id = ?, acquired_at = ? WHERE serial = ? AND holder_account_id = ?",
+            (to_account, now, serial, from_account))
+        assert cur.rowcount == 1, f"{from_account} did not hold {serial}"
+
+    def add_contact(self, a: str, b: str, now: int) -> bool:
+        lo, hi = sorted((a, b))
+        cur = self._c.execute("INSERT INTO contacts (a, b, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                              (lo, hi, now))
+        return cur.rowcount == 1
+
+    def insert_fx_lock(self, lock: FxLock) -> None:
+        self._c.execute(
+            f"INSERT INTO fx_locks ({_LOCK_COLUMNS}) VALUES ({', '.join('?' * 11)})",
+            (lock.id, lock.account_id, lock.source, lock.target, lock.target_amount, lock.fx_amount, lock.fee,
+             f"{lock.mid_rate.numerator}/{lock.mid_rate.denominator}", lock.created_at, lock.expires_at,
+             lock.used_by),
+        )
+
+    def use_fx_lock(self, lock_id: str, pending_id: str) -> None:
+        cur = self._c.execute("UPDATE fx_locks SET used_by = ? WHERE id = ? AND used_by IS NULL", (pending_id, lock_id))
+        assert cur.rowcount == 1, f"fx lock {lock_id} already used"
+
+    def _pending_values(self, p: PendingTransfer) -> tuple:
+        return (p.id, p.payer_account_id, p.payee_account_id, p.amount, p.currency, p.debit_amount,
+                p.debit_currency, p.fx_amount, p.fee, p.fx_lock_id, p.uetr, p.end_to_end_id, str(p.status),
+                p.created_at, p.updated_at, p.expires_at, p.hold_transaction_id, p.final_transaction_id,
+                p.void_reason and str(p.void_reason), json.dumps(dict(p.metadata), sort_keys=True))
+
+    def insert_pending(self, p: PendingTransfer) -> None:
+        self._c.execute(f"INSERT INTO pending_transfers ({_PENDING_COLUMNS}) VALUES ({', '.join('?' * 20)})",
+                        self._pending_values(p))
+
+    def finish_pending(self, p: PendingTransfer) -> None:
+        """Write a pending transfer's one final state; a second finish of the same one fails (exactly once)."""
+        cur = self._c.execute(
+            "UPDATE pending_transfers SET status = ?, updated_at = ?, final_transaction_id = ?, void_reason = ?"
+            " WHERE id = ? AND status = 'pending'",
+            (str(p.status), p.updated_at, p.final_transaction_id, p.void_reason and str(p.void_reason), p.id))
+        assert cur.rowcount == 1, f"pending transfer {p.id} was not pending"
 
     def record_welcome(self, account_id: str, usd: int, now: int) -> None:
         self._c.execute("INSERT INTO welcome_grants (account_id, usd, created_at) VALUES (?, ?, ?)",
@@ -333,7 +560,21 @@ class SQLiteStorage:
         if version > SCHEMA_VERSION:
             raise RuntimeError(f"{self.path} has schema version {version}; this bank knows {SCHEMA_VERSION}")
         with self._write_lock:
-            conn.executescript(f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for table, columns in _ADDED_COLUMNS.items():
+                    have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+                    for column in columns:
+                        if have and column.split()[0] not in have:
+                            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+                for statement in (SCHEMA + _LATE_INDEXES).split(";\n"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
