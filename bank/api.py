@@ -35,16 +35,30 @@ from .clock import from_datetime
 from .delivery import Deliverer
 from .errors import BankError
 from .intents import IntentStatus
+from .kyc import Submission
 from .ledger import INT64_MAX, MAX_AMOUNT
 from .schemas import (
     CURRENCY_SCHEMA,
     AccountOut,
+    ContactOut,
+    ContactRequest,
     CreateIntentRequest,
     CreateMerchantRequest,
+    EditionOut,
+    EditionRequest,
     EntryListOut,
     ErrorOut,
+    EscrowOut,
+    EscrowRequest,
+    FxLockOut,
+    FxLockRequest,
+    GiftRequest,
     IntentListOut,
     IntentOut,
+    IssueRequest,
+    ItemListOut,
+    ItemOut,
+    KycRequest,
     OpenAccountRequest,
     OpenedAccountOut,
     QuoteOut,
@@ -66,7 +80,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
           "headers": {"Allow": {"description": "the methods this path takes", "schema": {"type": "string"}}}},
     409: {"model": ErrorOut, "description": "the object's state forbids it (e.g. insufficient_funds)"},
     413: {"model": ErrorOut, "description": "request body over the limit (body_too_large)"},
-    422: {"model": ErrorOut, "description": "Idempotency-Key reused for a different request"},
+    422: {"model": ErrorOut, "description": "Idempotency-Key reused for a different request; same_account"},
     429: {"model": ErrorOut, "description": "rate limited; retry after Retry-After seconds",
           "headers": {"Retry-After": {"description": "seconds", "schema": {"type": "integer"}}}},
 }
@@ -75,6 +89,7 @@ IDEMPOTENCY_HEADER = {
     "description": "required on every POST: a retry with the same key gets the first answer back (e.g. a UUID)",
     "schema": {"type": "string", "minLength": 1, "maxLength": idempotency.MAX_KEY_LENGTH, "pattern": "^[!-~]+$"},
 }
+RULE_ERRORS = frozenset({"secondary_sale_forbidden", "fractional_forbidden"})
 METADATA_FILTER = r"^[A-Za-z0-9_.-]{1,40}:.{0,500}$"
 
 
@@ -215,9 +230,11 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
+        errors = exc.errors()
+        for e in errors:  # a rule of the collectibles, refused with its own code
+            if e["type"] in RULE_ERRORS:
+                return await bank_error(request, BankError(403, e["type"], e["msg"]))
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
         return await bank_error(request, BankError(400, "invalid_request", problems or "invalid request"))
 
     @app.exception_handler(StarletteHTTPException)
@@ -361,6 +378,107 @@ def create_app(
             if deliverer:
                 deliverer.wake()
         return respond(reply)
+
+    # -- KYC, contacts
+    @app.post("/v1/accounts/me/kyc", response_model=AccountOut, tags=["accounts"])
+    async def submit_kyc(body: KycRequest, request: Request, who: Who, key: Key) -> JSONResponse:
+        """Visitor only: the mock real-name check (rules in bank/README.md); passing makes the account
+        ``verified``. 400 ``kyc_invalid`` for a rule of form, 409 ``kyc_refused`` by the mock registry."""
+        submission = Submission(body.legal_name, body.date_of_birth, body.country, body.document_number)
+        return respond(await call(bank.submit_kyc, who, submission, idem(who.scope, key, request,
+                                                                         body.model_dump(mode="json"))))
+
+    @app.get("/v1/accounts/me/items", response_model=ItemListOut, tags=["collectibles"])
+    async def my_items(who: Who) -> JSONResponse:
+        """Visitor only: the collectibles you hold, each with its certificate and provenance."""
+        return JSONResponse(await call(bank.my_items, who))
+
+    @app.post("/v1/contacts", status_code=201, response_model=ContactOut, tags=["accounts"],
+              responses={200: {"model": ContactOut, "description": "the two were contacts already"}})
+    async def add_contact(body: ContactRequest, request: Request, who: Who, key: Key) -> JSONResponse:
+        """Platform only: record that two accounts exchanged cards (gifts go only to contacts)."""
+        return respond(await call(bank.add_contact, who, body.account_id, body.other_account_id,
+                                  idem(who.scope, key, request, body.model_dump(mode="json"))))
+
+    # -- FX locks, escrow
+    @app.post("/v1/fx/locks", status_code=201, response_model=FxLockOut, tags=["fx"])
+    async def create_fx_lock(body: FxLockRequest, request: Request, who: Who, key: Key) -> JSONResponse:
+        """Visitor only: hold today's quote from your currency into ``to`` (default 15 min) for an escrow."""
+        return respond(await call(bank.create_fx_lock, who, body.to, body.amount, body.expires_in_seconds,
+                                  idem(who.scope, key, request, body.model_dump(mode="json"))))
+
+    @app.get("/v1/fx/locks/{lock_id}", response_model=FxLockOut, tags=["fx"])
+    async def get_fx_lock(lock_id: str, who: Who) -> JSONResponse:
+        return JSONResponse(await call(bank.get_fx_lock, who, lock_id))
+
+    @app.post("/v1/escrows", status_code=201, response_model=EscrowOut, tags=["escrow"])
+    async def create_escrow(body: EscrowRequest, request: Request, who: Who, key: Key) -> JSONResponse:
+        """Visitor (the buyer) only: move a deposit into escrow for an exhibitor. Neither side can spend it
+        until the platform posts it (shipment confirmed) or voids it (deal canceled); unposted by
+        ``expires_at`` it is voided back. FX is locked now, or by ``fx_lock_id``."""
+        return respond(await call(
+            bank.create_escrow, who, payee_account_id=body.payee_account_id, amount=body.amount,
+            currency=body.currency, end_to_end_id=body.end_to_end_id, expires_in_seconds=body.expires_in_seconds,
+            fx_lock_id=body.fx_lock_id, metadata=body.metadata,
+            idem=idem(who.scope, key, request, body.model_dump(mode="json"))))
+
+    @app.get("/v1/escrows/{escrow_id}", response_model=EscrowOut, tags=["escrow"])
+    async def get_escrow(escrow_id: str, who: Who) -> JSONResponse:
+        """The platform, or the payer."""
+        return JSONResponse(await call(bank.get_escrow, who, escrow_id))
+
+    @app.post("/v1/escrows/{escrow_id}/post", response_model=EscrowOut, tags=["escrow"])
+    async def post_escrow(escrow_id: str, request: Request, who: Who, key: Key) -> JSONResponse:
+        """Platform only, on shipment confirmation: pay the exhibitor at the locked figures (once)."""
+        return respond(await call(bank.post_escrow, who, escrow_id, idem(who.scope, key, request)))
+
+    @app.post("/v1/escrows/{escrow_id}/void", response_model=EscrowOut, tags=["escrow"])
+    async def void_escrow(escrow_id: str, request: Request, who: Who, key: Key) -> JSONResponse:
+        """Platform only, when the deal is canceled: the whole debit goes back to the buyer (once)."""
+        return respond(await call(bank.void_escrow, who, escrow_id, idem(who.scope, key, request)))
+
+    # -- collectibles
+    @app.post("/v1/editions", status_code=201, response_model=EditionOut, tags=["collectibles"])
+    async def create_edition(body: EditionRequest, request: Request, who: Who, key: Key) -> JSONResponse:
+        """Platform only: a fixed-size edition for an exhibitor or the organiser, priced only in a fiat
+        currency the bank serves (else 400 ``not_fiat_currency``)."""
+        return respond(await call(
+            bank.create_edition, who, issuer_account_id=body.issuer_account_id, issuer_kind=body.issuer_kind,
+            kind=body.kind, title=body.title, size=body.size, price=body.price, currency=body.currency,
+            product=body.product, batch=body.batch, origin=body.origin, event=body.event,
+            idem=idem(who.scope, key, request, body.model_dump(mode="json"))))
+
+    @app.get("/v1/editions/{edition_id}", response_model=EditionOut, tags=["collectibles"])
+    async def get_edition(edition_id: str) -> JSONResponse:
+        """Public."""
+        return JSONResponse(await call(bank.get_edition, edition_id))
+
+    @app.post("/v1/editions/{edition_id}/items", status_code=201, response_model=ItemOut, tags=["collectibles"])
+    async def issue_item(edition_id: str, body: IssueRequest, request: Request, who: Who, key: Key) -> JSONResponse:
+        """Platform only: issue the edition's next serial to a holder (a priced one against the holder's
+        paid intent to the issuer), as a ledger entry in the bank's chain."""
+        return respond(await call(bank.issue_item, who, edition_id, body.holder_account_id, body.order_id,
+                                  body.payment_intent_id, idem(who.scope, key, request, body.model_dump(mode="json"))))
+
+    @app.get("/v1/items/{serial}", response_model=ItemOut, tags=["collectibles"])
+    async def get_item(serial: str) -> JSONResponse:
+        """Public, no credential: verify an item by serial: its edition, holder and provenance in the chain."""
+        return JSONResponse(await call(bank.get_item, serial))
+
+    @app.post("/v1/items/{serial}/gift", response_model=ItemOut, tags=["collectibles"])
+    async def gift_item(serial: str, body: GiftRequest, request: Request, who: Who, key: Key) -> JSONResponse:
+        """The holder gives the item away: only after the holding period (409 ``holding_period``), only to
+        a contact (403 ``not_a_contact``), only between verified accounts (403 ``kyc_required``). A gift
+        naming a price is refused (403 ``secondary_sale_forbidden``), a part of one too (403
+        ``fractional_forbidden``)."""
+        return respond(await call(bank.gift_item, who, serial, body.to_account_id,
+                                  idem(who.scope, key, request, body.model_dump(mode="json"))))
+
+    @app.post("/v1/items/{serial}/sell", tags=["collectibles"], status_code=403)
+    async def sell_item(serial: str) -> JSONResponse:
+        """Always refused (403 ``secondary_sale_forbidden``): there is no secondary sale of collectibles."""
+        raise BankError(403, "secondary_sale_forbidden",
+                        f"collectibles are never sold on, {serial} included: give it to a contact instead")
 
     _document_idempotency(app)
     return app

@@ -107,13 +107,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-body-bytes", type=int, default=_env_int("MAX_BODY_BYTES", DEFAULT_MAX_BODY),
                        help="largest request body accepted; larger ones get 413 before they are read "
                             "[EXPO_BANK_MAX_BODY_BYTES] (default: %(default)s)")
+    serve.add_argument("--holding-days", type=int, default=_env_int("HOLDING_DAYS", 180),
+                       help="days a collectible is held before its holder may give it away "
+                            "[EXPO_BANK_HOLDING_DAYS] (default: %(default)s)")
     serve.add_argument("--intent-ttl", type=int, default=_env_int("INTENT_TTL", 900),
                        help="seconds until an unconfirmed payment intent expires [EXPO_BANK_INTENT_TTL] "
                             "(default: %(default)s)")
     serve.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"])
 
-    verify = sub.add_parser("verify", help="re-check the hash chain, every balance and every payment; "
-                                           "exit 1 on any problem")
+    verify = sub.add_parser("verify", help="re-check the hash chain, every balance, payment, escrow and "
+                                           "collectible; exit 1 on any problem")
     _add_db(verify)
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
 
@@ -157,7 +160,7 @@ def _serve(args: argparse.Namespace) -> int:
                      "webhook secret") if urls else None
     config = BankConfig(welcome_usd=args.welcome_usd, intent_ttl_seconds=args.intent_ttl, webhook_urls=tuple(urls),
                         welcome_budget_usd=args.welcome_budget_usd, open_per_address=args.open_limit,
-                        open_overall=args.open_limit_overall)
+                        open_overall=args.open_limit_overall, holding_period_days=args.holding_days)
     storage = SQLiteStorage(args.db)
     try:
         app = create_app(Bank(storage, config=config), platform_key, webhook_secret=secret,
@@ -179,10 +182,13 @@ def _verify(args: argparse.Namespace) -> int:
         storage.close()
     if args.json:
         print(json.dumps({"ok": report.ok, "entries": report.entries, "transactions": report.transactions,
-                          "accounts": report.accounts, "problems": report.problems}, indent=2))
+                          "accounts": report.accounts, "items": len(report.holders), "problems": report.problems},
+                         indent=2))
     else:
         print(f"{args.db}: {report.entries} entries, {report.transactions} transactions, {report.accounts} accounts")
-        print(f"hash chain, balances, per-currency sums and payments: {'OK' if report.ok else 'PROBLEMS'}")
+        print(f"{len(report.holders)} collectible items, each with one holder")
+        print(f"hash chain, balances, per-currency sums, payments, escrows and items: "
+              f"{'OK' if report.ok else 'PROBLEMS'}")
         for problem in report.problems:
             print(f"  - {problem}")
     return 0 if report.ok else 1

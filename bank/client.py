@@ -18,7 +18,20 @@ from typing import Any, Self, TypeVar
 import httpx
 from pydantic import BaseModel
 
-from .schemas import AccountOut, EntryListOut, IntentListOut, IntentOut, OpenedAccountOut, QuoteOut
+from .schemas import (
+    AccountOut,
+    ContactOut,
+    EditionOut,
+    EntryListOut,
+    EscrowOut,
+    FxLockOut,
+    IntentListOut,
+    IntentOut,
+    ItemListOut,
+    ItemOut,
+    OpenedAccountOut,
+    QuoteOut,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -99,6 +112,17 @@ class _Client:
         params = {"from": source, "to": target, "amount": amount}
         return await self._call("GET", "/v1/fx/quote", QuoteOut, params=params)
 
+    async def get_item(self, serial: str) -> ItemOut:
+        """Public: a collectible by serial, with its edition, holder and provenance in the chain."""
+        return await self._call("GET", f"/v1/items/{serial}", ItemOut)
+
+    async def get_edition(self, edition_id: str) -> EditionOut:
+        return await self._call("GET", f"/v1/editions/{edition_id}", EditionOut)
+
+    async def get_escrow(self, escrow_id: str) -> EscrowOut:
+        """The platform, or the payer."""
+        return await self._call("GET", f"/v1/escrows/{escrow_id}", EscrowOut)
+
 
 class PlatformClient(_Client):
     """The world server's side: holds the platform key; cannot move a visitor's money."""
@@ -131,6 +155,35 @@ class PlatformClient(_Client):
     async def cancel_intent(self, intent_id: str, *, idempotency_key: str | None = None) -> IntentOut:
         return await self._call("POST", f"/v1/payment_intents/{intent_id}/cancel", IntentOut,
                                 idempotency_key=idempotency_key)
+
+    async def add_contact(self, account_id: str, other_account_id: str, *,
+                          idempotency_key: str | None = None) -> ContactOut:
+        """Record that two accounts exchanged cards (a collectible may be given only to a contact)."""
+        body = {"account_id": account_id, "other_account_id": other_account_id}
+        return await self._call("POST", "/v1/contacts", ContactOut, json=body, idempotency_key=idempotency_key)
+
+    async def create_edition(self, issuer_account_id: str, *, issuer_kind: str, kind: str, title: str, size: int,
+                             currency: str, price: int = 0, product: str | None = None, batch: str | None = None,
+                             origin: str | None = None, event: str | None = None,
+                             idempotency_key: str | None = None) -> EditionOut:
+        body = {"issuer_account_id": issuer_account_id, "issuer_kind": issuer_kind, "kind": kind, "title": title,
+                "size": size, "price": price, "currency": currency, "product": product, "batch": batch,
+                "origin": origin, "event": event}
+        return await self._call("POST", "/v1/editions", EditionOut, json=body, idempotency_key=idempotency_key)
+
+    async def issue_item(self, edition_id: str, holder_account_id: str, *, order_id: str | None = None,
+                         payment_intent_id: str | None = None, idempotency_key: str | None = None) -> ItemOut:
+        body = {"holder_account_id": holder_account_id, "order_id": order_id, "payment_intent_id": payment_intent_id}
+        return await self._call("POST", f"/v1/editions/{edition_id}/items", ItemOut, json=body,
+                                idempotency_key=idempotency_key)
+
+    async def post_escrow(self, escrow_id: str, *, idempotency_key: str | None = None) -> EscrowOut:
+        """Shipment confirmed: pay the exhibitor at the locked figures."""
+        return await self._call("POST", f"/v1/escrows/{escrow_id}/post", EscrowOut, idempotency_key=idempotency_key)
+
+    async def void_escrow(self, escrow_id: str, *, idempotency_key: str | None = None) -> EscrowOut:
+        """Deal canceled: the deposit goes back to the buyer."""
+        return await self._call("POST", f"/v1/escrows/{escrow_id}/void", EscrowOut, idempotency_key=idempotency_key)
 
     async def list_intents(self, *, status: str | None = None, since: dt.datetime | None = None,
                            merchant_account_id: str | None = None, metadata: Mapping[str, str] | None = None,
@@ -185,4 +238,34 @@ class VisitorClient(_Client):
     async def confirm_intent(self, intent_id: str, *, idempotency_key: str | None = None) -> IntentOut:
         """Pay the intent from this account. Safe to retry with the same ``idempotency_key``."""
         return await self._call("POST", f"/v1/payment_intents/{intent_id}/confirm", IntentOut,
+                                idempotency_key=idempotency_key)
+
+    async def submit_kyc(self, legal_name: str, date_of_birth: str, country: str, document_number: str, *,
+                         idempotency_key: str | None = None) -> AccountOut:
+        """The mock real-name check; on success the account is ``verified``."""
+        body = {"legal_name": legal_name, "date_of_birth": date_of_birth, "country": country,
+                "document_number": document_number}
+        return await self._call("POST", "/v1/accounts/me/kyc", AccountOut, json=body, idempotency_key=idempotency_key)
+
+    async def lock_fx(self, to: str, amount: int, *, expires_in_seconds: int | None = None,
+                      idempotency_key: str | None = None) -> FxLockOut:
+        body = {"to": to, "amount": amount, "expires_in_seconds": expires_in_seconds}
+        return await self._call("POST", "/v1/fx/locks", FxLockOut, json=body, idempotency_key=idempotency_key)
+
+    async def create_escrow(self, payee_account_id: str, amount: int, currency: str, end_to_end_id: str, *,
+                            expires_in_seconds: int | None = None, fx_lock_id: str | None = None,
+                            metadata: Mapping[str, str] | None = None,
+                            idempotency_key: str | None = None) -> EscrowOut:
+        """A deposit into escrow for a deal: held from this account until the platform posts or voids it."""
+        body = {"payee_account_id": payee_account_id, "amount": amount, "currency": currency,
+                "end_to_end_id": end_to_end_id, "expires_in_seconds": expires_in_seconds, "fx_lock_id": fx_lock_id,
+                "metadata": dict(metadata or {})}
+        return await self._call("POST", "/v1/escrows", EscrowOut, json=body, idempotency_key=idempotency_key)
+
+    async def items(self) -> ItemListOut:
+        """The collectibles this account holds."""
+        return await self._call("GET", "/v1/accounts/me/items", ItemListOut)
+
+    async def gift_item(self, serial: str, to_account_id: str, *, idempotency_key: str | None = None) -> ItemOut:
+        return await self._call("POST", f"/v1/items/{serial}/gift", ItemOut, json={"to_account_id": to_account_id},
                                 idempotency_key=idempotency_key)

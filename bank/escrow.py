@@ -10,10 +10,10 @@ no longer post, and the sweeper voids it (reason ``expired``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Mapping
 
 
 class PendingStatus(StrEnum):

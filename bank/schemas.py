@@ -7,7 +7,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, StringConstraints, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StrictStr,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from .fx import CURRENCIES
 from .ledger import MAX_AMOUNT
@@ -31,7 +42,7 @@ JSON_INTEGER = BeforeValidator(_json_integer)
 
 Amount = Annotated[int, Field(gt=0, le=MAX_AMOUNT, description="minor units, e.g. cents; 1..10^12"), JSON_INTEGER]
 #: The schema lists the served codes; any other is answered 400 ``unknown_currency`` by the bank itself.
-CURRENCY_SCHEMA = {"enum": list(CURRENCIES)}
+CURRENCY_SCHEMA: dict[str, JsonValue] = {"enum": list(CURRENCIES)}
 CurrencyCode = Annotated[StrictStr, Field(min_length=3, max_length=3, description="ISO 4217 code the bank serves, e.g. MYR",
                                           json_schema_extra=CURRENCY_SCHEMA)]
 #: No whitespace at either end (the schema says what is checked: stripping would let a 90-character
@@ -264,7 +275,8 @@ class EditionRequest(_In):
     price: Annotated[int, Field(ge=0, le=MAX_AMOUNT), JSON_INTEGER] = Field(
         0, description="minor units of currency; 0 when it comes with the purchase or the visit")
     currency: Annotated[StrictStr, StringConstraints(min_length=1, max_length=12)] = Field(
-        description="a fiat ISO 4217 code the bank serves, the issuer's currency (anything else: not_fiat_currency)")
+        description="a fiat ISO 4217 code the bank serves, the issuer's currency (anything else: not_fiat_currency)",
+        json_schema_extra=CURRENCY_SCHEMA)
     product: Text | None = None
     batch: Text | None = None
     origin: Text | None = Field(None, description="where the product comes from")
@@ -295,8 +307,27 @@ class IssueRequest(_In):
     payment_intent_id: AccountId | None = Field(None, description="priced editions: the holder's paid intent")
 
 
+#: Fields that would make a gift a sale or a share; refused with the rule's own code.
+SALE_FIELDS = frozenset({"price", "amount", "currency", "payment_intent_id", "consideration"})
+FRACTION_FIELDS = frozenset({"quantity", "fraction", "share", "shares", "percent"})
+
+
 class GiftRequest(_In):
+    """Only the recipient: a gift has no price and moves the whole item."""
+
     to_account_id: AccountId
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_sale_no_split(cls, data: object) -> object:
+        if isinstance(data, dict):
+            if SALE_FIELDS & data.keys():
+                raise PydanticCustomError("secondary_sale_forbidden",
+                                          "collectibles are never sold on: a gift carries no price")
+            if FRACTION_FIELDS & data.keys():
+                raise PydanticCustomError("fractional_forbidden",
+                                          "collectibles are never split: a gift moves the whole item")
+        return data
 
 
 class ProvenanceOut(_Out):

@@ -23,28 +23,28 @@ from fractions import Fraction
 from babel.numbers import format_currency
 
 from . import collectibles, escrow, fx, idempotency, intents, kyc, ledger
-from .collectibles import Edition, EditionKind, IssuerKind, Item, RuleBroken
-from .escrow import PendingStateError, PendingStatus, PendingTransfer, VoidReason
 from .clock import Clock, SystemClock, to_datetime
+from .collectibles import Edition, EditionKind, IssuerKind, Item, RuleBroken
 from .errors import BankError
+from .escrow import PendingStateError, PendingStatus, PendingTransfer, VoidReason
 from .intents import Intent, IntentStateError, IntentStatus, Payment
 from .ledger import Account, AccountKind, Entry, KycLevel, Posting, Remittance, TransactionKind
 from .ratelimit import KeyedLimiter, Limit
 from .schemas import (
+    AccountOut,
     ContactOut,
     EditionOut,
-    EscrowOut,
-    FxLockOut,
-    ItemListOut,
-    ItemOut,
-    ProvenanceOut,
-    AccountOut,
     EntryListOut,
     EntryOut,
+    EscrowOut,
+    FxLockOut,
     IntentListOut,
     IntentOut,
+    ItemListOut,
+    ItemOut,
     OpenedAccountOut,
     PaymentOut,
+    ProvenanceOut,
     QuoteOut,
 )
 from .storage import Delivery, IdempotencyRecord, IntentQuery, Reader, Storage, Writer
@@ -561,7 +561,7 @@ class Bank:
         """The platform records that two accounts exchanged cards (a gift needs it)."""
         self._require(principal, Role.PLATFORM)
         if a == b:
-            raise BankError(400, "invalid_request", "an account is not its own contact")
+            raise BankError(422, "same_account", "an account is not its own contact")
 
         def op(tx: Writer, now: int) -> Reply:
             for id_ in (a, b):

@@ -13,9 +13,8 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
-
 from fractions import Fraction
+from pathlib import Path
 
 from .collectibles import Edition, EditionKind, IssuerKind, Item
 from .escrow import PendingStatus, PendingTransfer, VoidReason
