@@ -10,8 +10,10 @@ dots from the server-sent event stream.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("expo.console")
 
 COOKIE = "expo_console"
+LOGIN_COOKIE = "expo_console_login"  # the pre-login CSRF token
 STATIC = Path(__file__).parent / "static"
 LIVE_INTERVAL = 0.25  # seconds between frames of the live map: four a second
 MAX_FORM = 64 * 1024
@@ -173,37 +176,50 @@ class Console:
             return RedirectResponse("/login", status_code=303)
         return RedirectResponse(_landing(session.identity), status_code=303)
 
-    def _login_form(self, error: str | None = None, next_path: str = "") -> str:
+    def _login_form(self, csrf: str, error: str | None = None, next_path: str = "") -> str:
         return (
             '<form method="post" action="/login" class="card" aria-label="Log in">'
-            f'<input type="hidden" name="next" value="{esc(next_path)}">'
+            f'<input type="hidden" name="next" value="{esc(next_path)}"><input type="hidden" name="csrf" value="{esc(csrf)}">'
             + field("token", "Access token", kind="password", error=error, required=True, autocomplete="current-password",
                     autofocus=True, hint="The organiser's token is in organiser.token beside the server's data; "
                                          "exhibitors get theirs from the organiser.")
             + '<button type="submit">Log in</button></form>'
         )
 
+    def _login_response(self, status: int = 200, error: str | None = None, next_path: str = "") -> Response:
+        """The login page with a fresh pre-login CSRF token, in a SameSite=Strict cookie and
+        in the form: a login posted from another site has no cookie and is refused, so no
+        one can log a browser into their own account (login CSRF)."""
+        csrf = secrets.token_urlsafe(24)
+        response = self._html("Log in", self._login_form(csrf, error, next_path), None, status=status)
+        response.set_cookie(LOGIN_COOKIE, csrf, httponly=True, samesite="strict", path="/login", max_age=3600)
+        return response
+
     async def login_page(self, request: Request) -> Response:
-        return self._html("Log in", self._login_form(next_path=request.query_params.get("next", "")), None)
+        return self._login_response(next_path=request.query_params.get("next", ""))
 
     async def login(self, request: Request) -> Response:
         address = request.client.host if request.client else "?"
         if not self.limiter.allow(address):
-            response = self._html("Log in", self._login_form("Too many attempts: wait a minute and try again."), None, status=429)
+            response = self._login_response(429, "Too many attempts: wait a minute and try again.")
             response.headers["Retry-After"] = "10"
             return response
         body = await request.body()
         data = dict(parse_qsl(body[:MAX_FORM].decode("utf-8", "replace")))
+        expected = request.cookies.get(LOGIN_COOKIE)
+        if not expected or not hmac.compare_digest(expected, data.get("csrf", "")):
+            return self._login_response(403, "The login form was stale or came from elsewhere: log in again here.")
         identity = self.credentials.check(data.get("token", ""))
         if identity is None:
             log.warning("console login refused", extra={"address": address})
-            return self._html("Log in", self._login_form("That token is not valid."), None, status=401)
+            return self._login_response(401, "That token is not valid.")
         session = self.sessions.open(identity)
         target = data.get("next", "")
         if not (target.startswith("/") and not target.startswith("//")):  # no open redirect
             target = _landing(identity)
         redirect = RedirectResponse(target, status_code=303)
         redirect.set_cookie(COOKIE, session.id, httponly=True, samesite="strict", path="/", max_age=12 * 3600)
+        redirect.delete_cookie(LOGIN_COOKIE, path="/login", httponly=True, samesite="strict")
         log.info("console login", extra={"role": identity.role.value, "booth": identity.booth})
         return _secure(redirect)
 

@@ -58,7 +58,9 @@ class Browser:
         await self.http.aclose()
 
     async def login(self, token: str) -> httpx.Response:
-        response = await self.http.post("/login", data={"token": token})
+        """As a browser does: the login page first (its CSRF cookie and field), then the form."""
+        form = await self.http.get("/login")
+        response = await self.http.post("/login", data={"token": token, "csrf": CSRF.search(form.text)[1]})
         if response.status_code == 303:
             page = await self.http.get(response.headers["location"])
             self.csrf = CSRF.search(page.text)[1]

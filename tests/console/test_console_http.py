@@ -15,6 +15,7 @@ import protocol as p
 from world import from_manifest
 
 BOOTH = "kz-altai-honey"
+COOKIE_NAME = "expo_console="
 OTHER = "cn-yunnan-tea"
 
 
@@ -54,7 +55,8 @@ async def test_login_cookie_is_httponly_and_strict_and_bad_tokens_are_refused(se
     try:
         assert (await browser.get("/organiser")).headers["location"].startswith("/login")
         refused = await browser.login("not-the-token")
-        assert refused.status_code == 401 and "not valid" in refused.text and "set-cookie" not in refused.headers
+        assert refused.status_code == 401 and "not valid" in refused.text
+        assert COOKIE_NAME not in refused.headers.get("set-cookie", "")  # no session, only a new login form
         accepted = await browser.login(organiser_token(server))
         cookie = accepted.headers["set-cookie"]
         assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
@@ -63,6 +65,11 @@ async def test_login_cookie_is_httponly_and_strict_and_bad_tokens_are_refused(se
         assert "default-src 'self'" in page.headers["content-security-policy"]
         await browser.post("/logout", {})
         assert (await browser.get("/organiser")).status_code == 303
+        forged = await browser.http.post("/login", data={"token": organiser_token(server), "csrf": "x" * 32})
+        assert forged.status_code == 403 and "set-cookie" in forged.headers and COOKIE_NAME not in forged.headers["set-cookie"]
+        browser.http.cookies.clear()
+        cross_site = await browser.http.post("/login", data={"token": organiser_token(server)})  # no cookie, no field
+        assert cross_site.status_code == 403
     finally:
         await browser.close()
 
