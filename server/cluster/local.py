@@ -73,6 +73,7 @@ class NatsServer:
     root: Path
     port: int = 0
     host: str = "127.0.0.1"
+    monitor_port: int | None = None  # HTTP monitoring (/varz: message counts), for benchmarks
     proc: subprocess.Popen | None = field(default=None, repr=False)
 
     @property
@@ -89,6 +90,8 @@ class NatsServer:
         log = self.root / "nats-server.log"
         args = [binary, "-a", self.host, "-p", str(self.port), "-js", "-sd", str(self.root / "jetstream"),
                 "-n", f"expo-{self.port}", "-l", str(log)]
+        if self.monitor_port is not None:
+            args += ["-m", str(self.monitor_port)]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         _wait_for_port(self.host, self.port, self.proc, timeout, log)
         return self

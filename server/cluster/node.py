@@ -27,6 +27,7 @@ import base64
 import contextlib
 import json
 import logging
+import math
 import random
 import secrets
 import time
@@ -42,7 +43,6 @@ from nats.js.errors import (
     KeyDeletedError,
     KeyNotFoundError,
     KeyWrongLastSequenceError,
-    NoKeysError,
     NotFoundError,
 )
 from nats.js.kv import KeyValue
@@ -156,6 +156,7 @@ class ClusterNode:
         self.rebuilds = 0  # times the directory had lost our records and we put them back
         self._halls: dict[str, _HallQueue] = {}
         self._heartbeat_task: asyncio.Task | None = None
+        self._presence_refreshed_at = -math.inf
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -203,6 +204,7 @@ class ClusterNode:
 
     async def _on_reconnected(self) -> None:
         log.info("reconnected to NATS", extra={"node": self.id})
+        self._presence_refreshed_at = -math.inf  # NATS may have lost its store: put everything back now
         with contextlib.suppress(Exception):  # the heartbeat retries what fails here
             await self._buckets()
             await self._assert_records()
@@ -258,22 +260,25 @@ class ClusterNode:
             if instance is not None:
                 await self._change_seats(instance, lambda s, held=held: None if s.held.get(self.id, 0) == held
                                          else s.with_held(self.id, held))
-        for presence in list(self.presence.values()):
-            await self.kv[PRESENCE].put(presence_key(presence.visitor), presence.encode())
+        if now - self._presence_refreshed_at >= self.presence_ttl / 3:  # not every beat: one put per visitor
+            for presence in list(self.presence.values()):
+                await self.kv[PRESENCE].put(presence_key(presence.visitor), presence.encode())
+            self._presence_refreshed_at = now
 
     # ------------------------------------------------------------------ reading the directory
 
     async def processes(self) -> dict[str, ProcessRecord]:
-        """The live processes (those whose record has not expired)."""
-        kv = self.kv[PROCESSES]
-        try:
-            keys = await kv.keys()
-        except NoKeysError:
-            return {}
+        """The live processes (those whose record has not expired). The keys come from the
+        bucket's stream info (one request) rather than KeyValue.keys(), whose watcher was
+        seen to wait forever when entries expired while it listed them."""
+        assert self.nc is not None
+        prefix = f"$KV.{PROCESSES}."
+        info = await self.nc.jetstream(timeout=5).stream_info(f"KV_{PROCESSES}", subjects_filter=f"{prefix}>")
         found: dict[str, ProcessRecord] = {}
-        for key in keys:
+        for subject in info.state.subjects or {}:
+            key = subject[len(prefix):]
             with contextlib.suppress(*NOT_THERE):
-                entry = await kv.get(key)
+                entry = await self.kv[PROCESSES].get(key)
                 if entry.value:
                     found[key] = ProcessRecord.decode(entry.value)
         return found
