@@ -1,9 +1,9 @@
 """What exhibitors come for, started and stopped with the server: the event log and the
-people store (SQLite files in the data directory), one database thread for both, the
-writer that drains the simulation's analytics, and the cards-and-meetings service.
+people store, one database thread for both, the writer that drains the simulation's
+analytics, and the cards-and-meetings service.
 
-The cluster's PostgreSQL stores implement ``EventLog`` and ``PeopleStore``; until they
-exist a cluster process keeps these two in its own data directory.
+Stores: SQLite files in the data directory (one process), or with ``--db`` the cluster's
+PostgreSQL, shared by every hall process (so a slot is booked once in the whole cluster).
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .analytics.store import SQLiteEventLog
+from .analytics.store import EventLog, SQLiteEventLog
 from .analytics.writer import ActivityWriter
 from .dbthread import DatabaseThread
 from .people.service import PeopleService
-from .people.store import SQLitePeopleStore
+from .people.store import PeopleStore, SQLitePeopleStore
 
 if TYPE_CHECKING:
     from .config import ServerConfig
@@ -29,12 +30,21 @@ EVENTS_FILE = "events.sqlite3"
 PEOPLE_FILE = "people.sqlite3"
 
 
+def open_stores(db_url: str | None, data_dir: Path) -> tuple[EventLog, PeopleStore]:
+    """PostgreSQL at ``db_url`` when given, else SQLite files in ``data_dir``."""
+    if db_url:
+        from .analytics.pg_store import PgEventLog
+        from .people.pg_store import PgPeopleStore
+
+        return PgEventLog(db_url), PgPeopleStore(db_url)
+    return SQLiteEventLog(data_dir / EVENTS_FILE), SQLitePeopleStore(data_dir / PEOPLE_FILE)
+
+
 class ExhibitorServices:
     def __init__(self, sim: Simulation, config: ServerConfig) -> None:
         self.sim = sim
         self.db = DatabaseThread("expo-db")
-        self.events = SQLiteEventLog(config.data_dir / EVENTS_FILE)
-        self.people = SQLitePeopleStore(config.data_dir / PEOPLE_FILE)
+        self.events, self.people = open_stores(config.db_url, config.data_dir)
         self.writer = ActivityWriter(sim.activity, self.events, self.db, self.people)
         self.service = PeopleService(sim, self.people, self.events, self.db, wall=sim.activity.wall)
         self._task: asyncio.Task | None = None

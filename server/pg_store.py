@@ -7,24 +7,24 @@ another; the visitor's limit is read under that lock, and the stock update keeps
 ``available >= qty`` in its WHERE clause with a CHECK constraint behind it. Exactly-once
 fulfilment is the same UNIQUE constraint as in SQLite.
 
-psycopg 3 with one connection per store, used under a lock: the interface is synchronous
-like the SQLite store's, so the caller decides whether it runs on a thread (it should, off the
-event loop) and both implementations plug into the same seam. A broken connection (PostgreSQL
-restarted) fails that call with ``StoreUnavailable`` and the next call reconnects: nothing is
-retried blindly, because a COMMIT whose answer was lost may have happened.
+psycopg 3 with one connection per store, used under a lock (``server.pg.PgDatabase``): the
+interface is synchronous like the SQLite store's, so the caller decides whether it runs on a
+thread (it should, off the event loop) and both implementations plug into the same seam. A
+broken connection (PostgreSQL restarted) fails that call with ``StoreUnavailable`` and the
+next call reconnects: nothing is retried blindly, because a COMMIT whose answer was lost may
+have happened.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import DictRow
 
 from world.model import Expo
 
+from .pg import PgDatabase, StoreUnavailable
 from .store import HOLDING_STATUSES, OPEN_STATUSES, OrderConflict, OrderRecord, _row
 
 SCHEMA = """
@@ -52,54 +52,22 @@ CREATE TABLE IF NOT EXISTS merchants (
 
 SCHEMA_LOCK = 0x6578706F  # 'expo': processes starting together create the schema one at a time
 
-
-class StoreUnavailable(RuntimeError):
-    """PostgreSQL cannot be reached right now; the call did nothing or its outcome is in the
-    database (look the order up again). The next call reconnects."""
+__all__ = ["PgCommerceStore", "StoreUnavailable"]
 
 
 class PgCommerceStore:
     """The CommerceStore interface on PostgreSQL. ``dsn``: postgresql://user:password@host:port/db."""
 
     def __init__(self, dsn: str, connect_timeout: float = 5.0) -> None:
-        if not dsn.startswith(("postgresql://", "postgres://")):
-            raise ValueError(f"a PostgreSQL URL starts with postgresql://, not {dsn.split(':', 1)[0]}:")
+        self.pg = PgDatabase(dsn, SCHEMA, SCHEMA_LOCK, connect_timeout)
         self.dsn = dsn
-        self.connect_timeout = connect_timeout
-        self._lock = threading.Lock()
-        self._conn: psycopg.Connection | None = None
-        with self._lock:
-            conn = self._connection()
-            with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-                conn.execute(SCHEMA)
-
-    def _connection(self) -> psycopg.Connection:
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            try:
-                self._conn = psycopg.connect(self.dsn, autocommit=True, row_factory=dict_row,
-                                             connect_timeout=max(1, int(self.connect_timeout)))
-            except psycopg.OperationalError as exc:
-                raise StoreUnavailable(f"PostgreSQL is not reachable: {exc}") from exc
-        return self._conn
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
+        self.pg.close()
 
-    @contextmanager
-    def transaction(self) -> Iterator[psycopg.Connection]:
+    def transaction(self) -> AbstractContextManager[psycopg.Connection[DictRow]]:
         """One transaction on the store's connection; the store is held for its length."""
-        with self._lock:
-            conn = self._connection()
-            try:
-                with conn.transaction():
-                    yield conn
-            except psycopg.OperationalError as exc:
-                if conn.broken:
-                    raise StoreUnavailable(f"the connection to PostgreSQL broke: {exc}") from exc
-                raise
+        return self.pg.transaction()
 
     def _one(self, sql: str, params: tuple) -> dict | None:
         with self.transaction() as db:

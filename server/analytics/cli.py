@@ -26,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, required=True, help="directory to write the report into")
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("EXPO_DATA_DIR", "var")),
                         help="the server's data directory (EXPO_DATA_DIR)")
+    parser.add_argument("--db", default=os.environ.get("EXPO_DB"), metavar="postgresql://...",
+                        help="read a cluster's PostgreSQL instead of --data-dir (EXPO_DB)")
     parser.add_argument("--world", type=Path, default=os.environ.get("EXPO_WORLD"),
                         help="expo directory (default: the packaged Silk Road expo)")
     parser.add_argument("--cell", type=float, default=1.0, help="heatmap cell size, metres")
@@ -34,27 +36,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from server.exhibitors import EVENTS_FILE, PEOPLE_FILE
-    from server.people.store import SQLitePeopleStore
+    from server.exhibitors import EVENTS_FILE, open_stores
     from world.loader import WorldError, default_expo_path, load_expo
 
     from .report import write_report
-    from .store import SQLiteEventLog
 
     try:
         expo = load_expo(args.world or default_expo_path())
     except WorldError as exc:
         print(f"expo-report: the world does not load:\n{exc}", file=sys.stderr)
         return 1
-    if not (args.data_dir / EVENTS_FILE).exists():
+    if args.db and not args.db.startswith(("postgresql://", "postgres://")):
+        print(f"expo-report: --db takes a postgresql:// URL, not {args.db.split(':', 1)[0]!r}", file=sys.stderr)
+        return 2
+    if not args.db and not (args.data_dir / EVENTS_FILE).exists():
         print(f"expo-report: no event log in {args.data_dir} (expected {EVENTS_FILE}); "
               "give the server's --data-dir", file=sys.stderr)
         return 2
     if not args.cell > 0:
         print(f"expo-report: --cell must be a positive number of metres, not {args.cell}", file=sys.stderr)
         return 2
-    events = SQLiteEventLog(args.data_dir / EVENTS_FILE)
-    people = SQLitePeopleStore(args.data_dir / PEOPLE_FILE)
+    events, people = open_stores(args.db, args.data_dir)
     try:
         report = write_report(expo, args.booth, events, people, args.out, args.cell)
     except LookupError as exc:
