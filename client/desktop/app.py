@@ -33,6 +33,7 @@ from . import chat as chatmod
 from .bank_worker import BankWorker
 from .layout import View, booth_view
 from .nearby import booth_at, entrance, route
+from .pathfind import plan
 from .pricing import QuoteKey, Quotes, money
 from .scene_avatars import AvatarLayer
 from .scene_geometry import load_font, text_node
@@ -158,7 +159,10 @@ class ExpoApp(ShowBase):
                                             self._join_clicked, self.grow_text)
         self.hud = Hud(self.aspect2d, self.font, self.a2dTopLeft, self.a2dTopRight, self.a2dBottomLeft,
                        self.a2dBottomCenter, self.a2dBottomRight, self.a2dTopCenter,
-                       self.buy, self.close_catalogue, self._chat_entered, self.confirm_purchase)
+                       self.buy, self.close_catalogue, self._chat_entered, self.confirm_purchase,
+                       self._directory_search, self._directory_pick)
+        self.found: list = []  # the directory's results (directory.Match)
+        self._directory_closed_frame = -1
         self.hud.hide()
         self._bind_keys()
         self.taskMgr.add(self._frame, "expo-frame", sort=-10)
@@ -170,6 +174,7 @@ class ExpoApp(ShowBase):
         # runs) whichever was pressed first, and so does any other combination.
         for thrower in self.buttonThrowers or ():
             thrower.node().setModifierButtons(ModifierButtons())
+            thrower.node().setButtonDownEvent("button-down")  # any key or click: awake at full rate
         if self.mouseWatcherNode is not None:
             self.mouseWatcherNode.setModifierButtons(ModifierButtons())
         for key, what in MOVE_KEYS.items():
@@ -181,27 +186,69 @@ class ExpoApp(ShowBase):
         self.accept("mouse3-up", self._look, [False])
         self.accept("e", self._interact)
         self.accept("i", self._toggle_inventory)
+        self.accept("f", self.open_directory)
         self.accept("enter", self._enter)
         self.accept("escape", self._escape)
         self.accept("tab", self._tab)
         for key, pages in (("page_down", 1), ("page_up", -1), ("wheel_down", 1), ("wheel_up", -1)):
             self.accept(key, self.hud.scroll_catalogue, [pages])
         self.accept("window-event", self._window_event)
+        self.accept("button-down", self._woken)
         for row in range(1, 5):  # Buy without the mouse: the row's number
             self.accept(str(row), self._buy_row, [row - 1])
         self.accept("f12", self.save_screenshot)
 
     def _key(self, what: str, down: bool) -> None:
         self.keys[what] = down and not self.typing and not self.connect_screen.visible
+        if self.keys[what] and self.autopilot is not None and self.fixed_view is None:
+            self.autopilot = None  # the visitor takes over from "walk me there"
         self._last_activity = time.monotonic()
 
     def _run(self, down: bool) -> None:
         self.run_held = down
         self._last_activity = time.monotonic()
 
+    def _woken(self, _button=None) -> None:
+        self._last_activity = time.monotonic()
+        if self.max_fps and self.frame_cap != self.max_fps:
+            self.frame_cap = self.max_fps
+            self.clock.setFrameRate(self.max_fps)
+
     def _look(self, down: bool) -> None:
         self.keys["look"] = down
         self._mouse_x = None
+
+    def open_directory(self) -> None:
+        """F: the booth directory, its search box taking the keys."""
+        v = self.visit
+        if v is None or v.expo is None or self.typing:
+            return
+        self.typing = True
+        self.keys.clear()
+        self.hud.open_directory()
+        self._directory_search("")
+
+    def close_directory(self) -> None:
+        self.typing = False
+        self._directory_closed_frame = self.clock.getFrameCount()
+        self.hud.close_directory()
+
+    def _directory_search(self, query: str) -> None:
+        from .directory import search
+
+        v = self.visit
+        if v is None or v.expo is None:
+            return
+        self.found = search(v.expo, query)
+        self.hud.set_directory([f"{m.booth.exhibitor}  ·  {m.why}  ·  {m.hall}" for m in self.found])
+
+    def _directory_pick(self, index: int) -> None:
+        """A result clicked, or Enter for the first: walk there (any move key takes over)."""
+        v = self.visit
+        self.close_directory()
+        if v is None or index >= len(self.found) or v.hall_index is None:
+            return
+        self.walk_to_booth(v, self.found[index].booth.id, v.hall_index)
 
     def _buy_row(self, index: int) -> None:
         shown = self.hud.shown_skus
@@ -261,6 +308,8 @@ class ExpoApp(ShowBase):
         return 0.0 if last is None else -(x - last) * MOUSE_TURN
 
     def _enter(self) -> None:
+        if self.clock.getFrameCount() == self._directory_closed_frame:
+            return  # that Enter picked a booth in the directory
         if self.hud.confirming:
             self.confirm_purchase(True)
             return
@@ -272,6 +321,8 @@ class ExpoApp(ShowBase):
     def _escape(self) -> None:
         if self.hud.confirming:
             self.confirm_purchase(False)
+        elif self.hud.directory_open:
+            self.close_directory()
         elif self.typing:
             self.typing = False
             self.hud.close_chat()
@@ -796,8 +847,17 @@ class ExpoApp(ShowBase):
         if booth is None:
             v.chat.note(f"There is no booth {booth_id!r} in {v.expo.name}.")
             return
-        here = v.expo.halls[hall_index].id
-        self.autopilot = Autopilot(route(v.expo, here, booth.hall, entrance(booth, 2.0)))
+        hall = v.expo.halls[hall_index]
+        goal = entrance(booth, 1.0)  # at the booth: its card shows
+        own = v.thread.core.own_pose()
+        if booth.hall == hall.id and own is not None:
+            try:
+                waypoints = plan(v.expo, hall, (own.x, own.y), goal)  # around the booths, not into them
+            except ValueError:
+                waypoints = [goal]
+        else:
+            waypoints = route(v.expo, hall.id, booth.hall, goal)
+        self.autopilot = Autopilot(waypoints)
         v.chat.note(f"Walking you to {booth.exhibitor}...")
 
     def step(self, frames: int = 1) -> None:

@@ -173,7 +173,8 @@ class Hud:
                  a2d_bottom_left: NodePath, a2d_bottom_center: NodePath, a2d_bottom_right: NodePath,
                  a2d_top_center: NodePath,
                  on_buy: Callable[[str, int], None], on_close_catalogue: Callable[[], None],
-                 on_chat: Callable[[str], None], on_confirm: Callable[[bool], None] | None = None) -> None:
+                 on_chat: Callable[[str], None], on_confirm: Callable[[bool], None] | None = None,
+                 on_search: Callable[[str], None] | None = None, on_pick: Callable[[int], None] | None = None) -> None:
         self.font = font
         self.root = aspect2d.attachNewNode("hud")
         # wallet, top left
@@ -250,6 +251,7 @@ class Hud:
         self.inventory_text = _text(self.inventory, font, "", (0.03, -0.07), 0.034, INK, wrap=26)
         self.inventory.hide()
         self.text_scale = 1.0
+        self._build_directory(a2d_top_left, on_search or (lambda q: None), on_pick or (lambda i: None))
 
     # ------------------------------------------------------------------ pieces
 
@@ -257,7 +259,7 @@ class Hud:
         """Every panel grows from its own corner, so nothing leaves the screen at 1.5x."""
         self.text_scale = scale
         for node in (self.wallet, self.place, self.banner, self.toast, self.card, self.chat, self.help,
-                     self.confirm, self.inventory):
+                     self.confirm, self.inventory, self.directory):
             node.setScale(scale)
         self.help.setZ(0.04 - self.help.getBounds()[2] * scale)  # its bottom edge stays on screen
         # the catalogue is as tall as the window allows: it grows only as far as it still fits
@@ -429,6 +431,55 @@ class Hud:
     def confirming(self) -> bool:
         return not self.confirm.isHidden()
 
+    # ------------------------------------------------------------------ the booth directory
+
+    def _build_directory(self, parent: NodePath, on_search: Callable[[str], None],
+                         on_pick: Callable[[int], None]) -> None:
+        font = self.font
+        self.directory = DirectFrame(parent=parent, frameColor=PANEL, frameSize=(0, 1.25, -1.12, 0), pos=(0.03, 0, -0.27))
+        _text(self.directory, font, "Find a booth", (0.04, -0.08), 0.05, GOLD)
+        _text(self.directory, font, "exhibitor, country or product · Enter walks you to the first · Esc closes",
+              (0.04, -0.13), 0.026, MUTED, wrap=46)
+        self.directory_entry = DirectEntry(parent=self.directory, scale=0.04, pos=(0.04, 0, -0.22), width=28,
+                                           entryFont=font, frameColor=(0.92, 0.93, 0.95, 0.97),
+                                           text_fg=(0.05, 0.05, 0.08, 1), command=lambda _t: on_pick(0), focus=0)
+        # keys typed here still reach the app (it ignores them while typing), so Esc and F12 work
+        for event in (DGG.TYPE, DGG.ERASE):
+            self.directory_entry.bind(event, lambda _e: on_search(self.directory_entry.get()))
+        self.directory_rows: list[DirectButton] = []
+        for i in range(8):
+            button = DirectButton(parent=self.directory, text="", text_font=font, text_scale=0.034, text_fg=INK,
+                                  text_align=TextNode.ALeft, frameColor=(0.12, 0.15, 0.22, 0.9),
+                                  frameSize=(-0.01, 1.16, -0.04, 0.065), pos=(0.05, 0, -0.33 - i * 0.1),
+                                  relief=DGG.FLAT, command=on_pick, extraArgs=[i])
+            button.hide()
+            self.directory_rows.append(button)
+        self.directory_empty = _text(self.directory, font, "", (0.05, -0.33), 0.034, MUTED)
+        self.directory.hide()
+
+    def open_directory(self) -> None:
+        self.directory.show()
+        self.directory_entry.enterText("")
+        self.directory_entry["focus"] = 1
+
+    def close_directory(self) -> None:
+        self.directory_entry["focus"] = 0
+        self.directory.hide()
+
+    @property
+    def directory_open(self) -> bool:
+        return not self.directory.isHidden()
+
+    def set_directory(self, lines: list[str]) -> None:
+        """The results, one line each (at most eight), numbered as the keys that pick them."""
+        for i, button in enumerate(self.directory_rows):
+            if i < len(lines):
+                button["text"] = display(lines[i])
+                button.show()
+            else:
+                button.hide()
+        self.directory_empty.setText("" if lines else "No booth matches; try a country or a product.")
+
     def open_chat(self) -> None:
         self.chat_entry.show()
         self.chat_entry.enterText("")
@@ -444,9 +495,9 @@ class Hud:
 
     def hide(self) -> None:
         for node in (self.wallet, self.place, self.chat, self.help, self.card, self.catalogue, self.inventory,
-                     self.banner, self.toast, self.confirm):
+                     self.banner, self.toast, self.confirm, self.directory):
             node.hide()
 
 
 HELP = ("W/S walk · A/D turn · Shift run · right mouse: look, A/D step aside\n"
-        "E catalogue · 1-4 buy · PgUp/PgDn scroll · I purchases · Enter chat · Esc close · F12 picture")
+        "E catalogue · 1-4 buy · PgUp/PgDn scroll · F find a booth · I purchases · Enter chat · Esc close · F12 picture")

@@ -401,3 +401,43 @@ def test_the_camera_never_stands_inside_a_booth_or_behind_its_header():
     assert checked == 80
     free = FollowCamera(bounds=(hall.width, hall.depth), booths=booths).update(hall.spawn.x, hall.spawn.y, math.pi / 2, 0.016)
     assert free.eye[2] == pytest.approx(4.2)  # nothing in the way: the usual view
+
+
+def test_the_directory_finds_booths_by_name_country_and_product():
+    from client.desktop.directory import fold, search
+
+    expo = default_expo()
+    assert fold("Šumadija Ünïcode") == "sumadija unicode"
+    assert search(expo, "sumadija")[0].booth.id == "rs-sumadija-orchards"  # without the accent
+    china = search(expo, "china")
+    assert {"cn-hangzhou-silk", "cn-yunnan-tea"} <= {m.booth.id for m in china}
+    assert all(m.booth.country == "CN" for m in china)
+    honey = search(expo, "honey")
+    assert "kz-altai-honey" in [m.booth.id for m in honey[:2]]
+    slippers = search(expo, "felt slippers")
+    assert slippers[0].booth.id == "kz-altai-honey" and slippers[0].why == "Felt slippers"  # found by its product
+    assert search(expo, "kazakhstan honey")[0].booth.id == "kz-altai-honey"  # every word must match
+    assert search(expo, "honey zzzz") == []
+    everything = search(expo, "", limit=100)
+    assert len(everything) == len(expo.booths)
+    assert [m.hall for m in everything] == sorted(m.hall for m in everything)
+
+
+def test_a_planned_route_walks_around_the_booths_under_the_servers_rules():
+    from client.desktop.pathfind import plan
+
+    expo = default_expo()
+    geometry = HallGeometry.from_expo(expo)
+    hall = expo.halls[0]
+    start = entrance(expo.booth("kz-altai-honey"), -1.5)  # inside a booth, behind it the Tokaj row
+    goal = entrance(expo.booth("hu-tokaj-heritage"), 1.0)
+    route_ = plan(expo, hall, start, goal)
+    assert route_[-1] == goal and len(route_) >= 2  # out of the booth, around, in: not a straight line
+    pos = np.array([start])
+    pilot = Autopilot(route_, run=False)
+    for _ in range(20 * 40):
+        c = pilot.update(float(pos[0, 0]), float(pos[0, 1]), 0.0, 0.05)
+        pos = step(geometry, np.zeros(1, np.int16), pos, np.array([[c.move_x, c.move_y]]), np.zeros(1, bool), 0.05)
+        if pilot.done:
+            break
+    assert pilot.done and math.dist(pos[0], goal) < 0.8

@@ -410,3 +410,19 @@ def test_a_larger_text_size_grows_every_panel_and_keeps_them_on_screen(app, serv
     finally:
         app.set_text_scale(1.0)
         app.close_catalogue()
+
+
+def test_the_directory_finds_a_booth_by_product_and_walks_there(app, server):
+    join(app, server, "Finder")
+    v = app.visit
+    app.messenger.send("f")
+    assert app.hud.directory_open and app.typing
+    app._directory_search("felt slippers")  # what typing in the box calls, per key
+    assert app.hud.directory_rows[0]["text"].startswith("Altai Bee Farms")
+    save_shot(app, "directory")
+    app._directory_pick(0)
+    assert not app.hud.directory_open and not app.typing
+    run_until(app, lambda: app.autopilot is None, 40, "the walk")
+    run_until(app, lambda: v.near == BOOTH, 5, "the booth")
+    app.messenger.send("w")  # a key takes over at once
+    app.messenger.send("w-up")

@@ -1,0 +1,58 @@
+"""The booth directory: find a booth by exhibitor, country, product or what it says about
+itself, then "walk me there". Pure: the expo in, ranked matches out.
+
+Matching is by words, each word of the query found somewhere in the booth's text (its
+exhibitor, country in English, hall, tagline, description, products' names and
+descriptions), ignoring case and accents ("sumadija" finds "Šumadija"). Booths whose name
+or country match rank before those matched only in a product's description.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+from world import iso
+from world.model import Booth, Expo
+
+
+def fold(text: str) -> str:
+    """Lower case without accents: what a person types for what the files spell."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    booth: Booth
+    hall: str  # the hall's name
+    why: str  # what matched, for the result line: the country, or the product
+
+
+def search(expo: Expo, query: str, limit: int = 8) -> list[Match]:
+    """Booths for ``query``, best first; every booth (by hall, then name) for an empty one."""
+    words = fold(query).split()
+    halls = {hall.id: hall.name for hall in expo.halls}
+    names = iso.countries()
+    scored: list[tuple[int, str, Match]] = []
+    for booth in expo.booths:
+        country = names.get(booth.country, booth.country)
+        head = fold(" ".join((booth.exhibitor, country, booth.country, halls.get(booth.hall, ""))))
+        body = fold(" ".join((booth.tagline, booth.description)))
+        products = [(pr.name, fold(f"{pr.name} {pr.description} {pr.sku}")) for pr in booth.catalogue]
+        score, why = 0, country
+        for word in words:
+            if word in head:
+                score += 3
+            elif word in body:
+                score += 2
+            else:
+                product = next((name for name, text in products if word in text), None)
+                if product is None:
+                    break
+                score += 1
+                why = product
+        else:
+            scored.append((-score, fold(booth.exhibitor), Match(booth, halls.get(booth.hall, booth.hall), why)))
+    scored.sort(key=lambda item: (item[0], item[1]) if words else (item[2].hall, item[1]))
+    return [match for _score, _name, match in scored[:limit]]
