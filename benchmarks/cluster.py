@@ -44,13 +44,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from capacity import children_cpu, histogram_quantile, run_bots, scrape  # noqa: E402
+from capacity import children_cpu, histogram_quantile, run_bots, scrape, stop_server  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
 import protocol as p  # noqa: E402
 from server.cluster.local import NatsServer, PostgresServer, free_port  # noqa: E402
 from server.cluster.node import ClusterNode  # noqa: E402
 from server.cluster.seats import Seats  # noqa: E402
+from server.devrun import _wait  # noqa: E402
 
 BIN = Path(sys.executable).parent
 STAFF_SECRET = secrets.token_urlsafe(24)
@@ -125,29 +126,6 @@ def start_hall(port: int, nats_url: str, dsn: str, data: Path, max_clients: int)
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(data / "server.log", "wb"),
         env={**os.environ, "EXPO_STAFF_SECRET": STAFF_SECRET})
     return proc
-
-
-def wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 240) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"expo-server on {port} exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise SystemExit(f"expo-server on {port} did not become healthy")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 # --------------------------------------------------------------------------- 2. chat
@@ -290,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         ports = [free_port(), free_port()]
         procs = [start_hall(port, nats.url, pg.dsn, root / f"hall{i}", bots + 50) for i, port in enumerate(ports)]
         for port, proc in zip(ports, procs):
-            wait_healthy(port, proc)
+            _wait(f"http://127.0.0.1:{port}/healthz", proc, timeout=240)
         print("2. chat across processes", flush=True)
         url_a, url_b = (f"ws://127.0.0.1:{port}/" for port in ports)
         results["chat"] = chat = asyncio.run(chat_latency(url_a, url_b, 10 if args.quick else 30))
@@ -323,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         for proc in procs:
-            stop(proc)
+            stop_server(proc)
         pg.stop()
         nats.stop()
         shutil.rmtree(root, ignore_errors=True)
