@@ -326,7 +326,7 @@ class Simulation:
         self.by_token[session.resume_token] = session
         self.by_slot[slot] = session
         self.by_visitor[session.visitor_id] = session
-        self.activity.join(slot, session.visitor_id)
+        self.activity.join(slot, session.visitor_id, staff=staff_of is not None)
         self.metrics.joins.inc()
         log.info("join", extra={"session": session.id, "visitor": name, "entity": session.entity})
         self._attach(peer, session)

@@ -44,6 +44,7 @@ class ActivityRecorder:
         self.expo = expo
         self.hall_ids = tuple(h.id for h in expo.halls)
         self.presence = PresenceTracker(BoothZones.of(expo), capacity)
+        self.tracked = np.zeros(capacity, dtype=bool)  # slots of visitors (not staff) being followed
         self.sampler = PositionSampler()
         self.events: list[Event] = []
         self.samples: list[SampleBatch] = []
@@ -52,11 +53,17 @@ class ActivityRecorder:
 
     # ------------------------------------------------------------------ from the simulation
 
-    def join(self, slot: int, visitor: str) -> None:
-        self.presence.join(slot, visitor)
+    def join(self, slot: int, visitor: str, staff: bool = False) -> None:
+        """A visitor's avatar appeared. Booth staff are not visitors: standing in their
+        booth all day, they would be its longest visits and every heatmap's hottest cell."""
+        self.tracked[slot] = not staff
+        if not staff:
+            self.presence.join(slot, visitor)
 
     def leave(self, slot: int) -> None:
-        self._add(self.presence.leave(slot, self.wall()))
+        if self.tracked[slot]:
+            self.tracked[slot] = False
+            self._add(self.presence.leave(slot, self.wall()))
 
     def rezone(self, expo: Expo) -> None:
         self.expo = expo
@@ -68,7 +75,10 @@ class ActivityRecorder:
         self._add(self.presence.rezone(self.presence.zones, self.wall()))
 
     def observe(self, slots: np.ndarray, pos: np.ndarray, halls: np.ndarray) -> None:
-        """The joined avatars after a tick's movement."""
+        """The joined avatars after a tick's movement (staff among them are skipped)."""
+        visitors = self.tracked[slots]
+        if not visitors.all():
+            slots, pos, halls = slots[visitors], pos[visitors], halls[visitors]
         now = self.wall()
         self._add(self.presence.update(now, slots, pos, halls))
         at = self.sampler.due(now)

@@ -12,6 +12,7 @@ from server.analytics.events import EventKind
 from server.clock import ManualClock
 from server.config import ServerConfig
 from server.simulation import Simulation
+from server.staff import issue_pass
 
 K = EventKind
 DT = 0.05
@@ -19,11 +20,11 @@ STEP = 2.5 * DT  # walking pace, metres a tick
 
 
 class Walker:
-    def __init__(self, sim: Simulation, name: str) -> None:
+    def __init__(self, sim: Simulation, name: str, staff_pass: str | None = None) -> None:
         self.sim = sim
         self.peer = FakePeer()
         sim.open_peer(self.peer)
-        sim.on_frame(self.peer, p.encode(p.Hello(p.PROTOCOL_VERSION, name, 0, 0, None, None)))
+        sim.on_frame(self.peer, p.encode(p.Hello(p.PROTOCOL_VERSION, name, 0, 0, None, staff_pass)))
         self.session = self.peer.session
         self.seq = 0
 
@@ -88,3 +89,20 @@ def test_catalogue_views_and_a_leaving_visitor_are_recorded():
     assert events[3].sku == "HONEY-1"
     assert [s.at for s in sim.activity.samples] == [] and [b.at for b in samples] == [1000.0, 1001.0]
     assert samples[0].samples(sim.activity.hall_ids)[0].hall == "main"
+
+
+def test_booth_staff_are_not_visitors_of_anything():
+    clock = ManualClock(1000.0)
+    config = ServerConfig(max_clients=8, staff_secret="s3cret")
+    sim = Simulation(small_expo(), config, clock, wall=clock.now)
+    staff = Walker(sim, "Aigerim", issue_pass("s3cret", "kz-honey"))
+    assert staff.session.staff_of == "kz-honey"
+    ana = Walker(sim, "Ana")
+    staff.put(30.0, 30.0)
+    ana.put(30.0, 30.0)
+    run(sim, clock, {staff: [0.0] * 30, ana: [0.0] * 30})
+    sim.on_frame(staff.peer, p.encode(p.Bye()))
+    sim.on_frame(ana.peer, p.encode(p.Bye()))
+    events, samples, _ = sim.activity.drain()
+    assert {e.visitor for e in events} == {"ana"}
+    assert {v for batch in samples for v in batch.visitors} == {"ana"}
