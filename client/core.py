@@ -336,7 +336,7 @@ class ClientCore:
         view (bots): validation is most of a frame's cost and a bot only counts them."""
         match items[0]:
             case p.Snapshot.TYPE:
-                own = p.OwnState(items[4][0], p.EntityState(*items[4][1:]))
+                own = p.OwnState(*items[4])
                 return self._snapshot(items[1], items[2], items[3], own, items[5], size, now)
             case p.Enter.TYPE:
                 return [ev.Entered((), len(items[1]))]

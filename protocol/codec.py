@@ -2,71 +2,171 @@
 
 ``decode_client`` is what the server runs on every inbound frame: anything that is not
 exactly one well-formed client message raises ProtocolError with a code for the reply.
+msgspec decodes and checks types and bounds in one pass; this module adds what it cannot
+say (an exact field count although Python callers may leave trailing fields to their
+defaults, the text rules, no extension types) and turns its errors into our codes, naming
+the field.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import operator
+import re
+import types
+import typing
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 import msgpack
+import msgspec
 
 from .errors import ErrorCode, ProtocolError
+from .fields import Text
 from .limits import MAX_INBOUND_FRAME
-from .messages import CLIENT_MESSAGES, SERVER_MESSAGES, Message
+from .messages import CLIENT_MESSAGES, SERVER_MESSAGES, Message, Record
+from .people import PEOPLE_CLIENT_MESSAGES  # registers the people messages before the tables are read
 
-_packer_options = {"use_bin_type": True}
+assert PEOPLE_CLIENT_MESSAGES[0].TYPE in CLIENT_MESSAGES
+
+_encoder = msgspec.msgpack.Encoder()
 
 
 def encode(message: Message) -> bytes:
-    return msgpack.packb(message.to_wire(), **_packer_options)
+    return _encoder.encode(message)
 
 
-def _refuse_ext(code: int, data: bytes) -> Any:
+def _refuse_ext(code: int, data: memoryview) -> NoReturn:
     raise ProtocolError(ErrorCode.BAD_FRAME, f"msgpack extension type {code} is not allowed")
 
 
-def _unpack(data: bytes, max_size: int) -> list[Any]:
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise ProtocolError(ErrorCode.BAD_FRAME, "frames must be binary, not text")
-    if len(data) > max_size:
-        raise ProtocolError(ErrorCode.TOO_LARGE, f"frame of {len(data)} bytes exceeds {max_size}")
-    try:
-        items = msgpack.unpackb(
-            data,
-            raw=False,
-            strict_map_key=True,
-            ext_hook=_refuse_ext,
-            use_list=True,
-        )
-    except ProtocolError:
-        raise
-    except msgpack.ExtraData:
-        raise ProtocolError(ErrorCode.BAD_FRAME, "trailing bytes after the message") from None
-    except (ValueError, TypeError, msgpack.UnpackException, UnicodeDecodeError, RecursionError) as exc:
-        raise ProtocolError(ErrorCode.BAD_FRAME, f"not a msgpack message ({type(exc).__name__})") from None
-    if type(items) is not list or not items:
-        raise ProtocolError(ErrorCode.BAD_FRAME, "a message is a non-empty msgpack array [type, ...]")
-    if type(items[0]) is not int:
-        raise ProtocolError(ErrorCode.BAD_FRAME, "the first element must be the integer message type")
-    return items
+# --------------------------------------------------------------------------- text rules
+
+Check = Callable[[Any, str], Any]  # (value, field name) -> the value to keep
 
 
-def _decode(data: bytes, table: dict[int, type[Message]], max_size: int) -> Message:
-    items = _unpack(data, max_size)
-    cls = table.get(items[0])
-    if cls is None:
-        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"no message type {items[0]} in this direction")
-    return cls.from_wire(items[1:])
+def _checker(hint: Any) -> Check | None:
+    """What the Text rules need of a value of this type, or None when nothing: built once
+    per message type from its annotations, so a message without text costs nothing."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Annotated:
+        rule = next((a for a in args[1:] if isinstance(a, Text)), None)
+        inner = _checker(args[0])
+        if rule is None:
+            return inner
+
+        def text(value: Any, name: str) -> Any:
+            try:
+                return rule.check(value)
+            except ValueError as exc:
+                raise ProtocolError(ErrorCode.BAD_FIELD, f"{name}: {exc}") from None
+
+        return text
+    if origin in (typing.Union, types.UnionType):
+        options = [_checker(a) for a in args if a is not type(None)]
+        inner_check = next((c for c in options if c is not None), None)
+        if inner_check is None:
+            return None
+        return lambda value, name: None if value is None else inner_check(value, name)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            item = _checker(args[0])
+            return None if item is None else (
+                lambda value, name: tuple(item(v, f"{name}[{i}]") for i, v in enumerate(value)))
+        items = [_checker(a) for a in args]
+        if not any(items):
+            return None
+        return lambda value, name: tuple(c(v, f"{name}[{i}]") if c else v for i, (c, v) in enumerate(zip(items, value)))
+    if isinstance(hint, type) and issubclass(hint, Record):
+        return _record_checker(hint)
+    return None
+
+
+def _record_checker(cls: type[Record]) -> Check | None:
+    hints = typing.get_type_hints(cls, include_extras=True)
+    checks = [(n, c) for n in cls.__struct_fields__ if (c := _checker(hints[n])) is not None]
+    if not checks:
+        return None
+
+    def check(value: Any, name: str) -> Any:
+        for field, field_check in checks:
+            old = getattr(value, field)
+            new = field_check(old, f"{name}.{field}")
+            if new is not old:  # a trimmed text: the message keeps it trimmed
+                msgspec.structs.force_setattr(value, field, new)
+        return value
+
+    return check
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+class _Direction:
+    """One direction's catalogue: a tagged-union decoder and, per type, the field count and
+    the text checks."""
+
+    def __init__(self, table: dict[int, type[Message]]) -> None:
+        self.table = table
+        self.decoder = msgspec.msgpack.Decoder(functools.reduce(operator.or_, table.values()), ext_hook=_refuse_ext)
+        # msgspec accepts a shorter array when trailing fields have defaults: the count is ours to check
+        self.arity = {tag: len(cls.__struct_fields__) for tag, cls in table.items() if cls.__struct_defaults__}
+        self.text = {tag: _record_checker(cls) for tag, cls in table.items()}
+
+    def decode(self, data: bytes, max_size: int) -> Message:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise ProtocolError(ErrorCode.BAD_FRAME, "frames must be binary, not text")
+        if len(data) > max_size:
+            raise ProtocolError(ErrorCode.TOO_LARGE, f"frame of {len(data)} bytes exceeds {max_size}")
+        # [type, ...] as a fixarray (every message with defaults has under 15 fields; a longer
+        # array of one is refused by msgspec as too long): the count msgspec would let pass
+        if len(data) > 1 and 0x90 <= data[0] <= 0x9F and (arity := self.arity.get(data[1])) is not None \
+                and data[0] - 0x90 != arity + 1:
+            raise ProtocolError(ErrorCode.BAD_FIELD, f"{self.table[data[1]].__name__} takes {arity} fields, "
+                                f"got {data[0] - 0x91}")
+        try:
+            message = self.decoder.decode(data)
+        except ProtocolError:
+            raise
+        except msgspec.ValidationError as exc:  # a subclass of DecodeError: first
+            tag = data[1] if len(data) > 1 and 0x90 <= data[0] <= 0x9F else None
+            raise _validation_error(str(exc), self.table.get(tag) if tag is not None else None) from None
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError, ValueError, TypeError) as exc:
+            raise ProtocolError(ErrorCode.BAD_FRAME, f"not a msgpack message ({exc})") from None
+        check = self.text[message.TYPE]
+        if check is not None:
+            check(message, type(message).__name__)
+        return message
+
+
+_PATH = re.compile(r" - at `\$\[(\d+)\](.*)`$")
+
+
+def _validation_error(why: str, cls: type[Message] | None) -> ProtocolError:
+    """msgspec's words as our code, the field named: ``Input.move_x: Expected `float` <= 1.0``."""
+    if why.startswith("Invalid value") and why.endswith("`$[0]`"):
+        return ProtocolError(ErrorCode.UNKNOWN_TYPE, f"no message type {why.split()[2]} in this direction")
+    if why.endswith("`$[0]`") or why.startswith("Expected `array`, got") or "got `ext`" in why \
+            or why == "Expected `array` of at least length 1, got 0":
+        return ProtocolError(ErrorCode.BAD_FRAME, f"a message is a msgpack array [type, ...]: {why}")
+    at = _PATH.search(why)
+    if at is not None and cls is not None and 0 < int(at[1]) <= len(cls.__struct_fields__):
+        why = f"{cls.__name__}.{cls.__struct_fields__[int(at[1]) - 1]}{at[2]}: {why[:at.start()]}"
+    return ProtocolError(ErrorCode.BAD_FIELD, why)
+
+
+_CLIENT = _Direction(CLIENT_MESSAGES)
+_SERVER = _Direction(SERVER_MESSAGES)
 
 
 def decode_client(data: bytes, max_size: int = MAX_INBOUND_FRAME) -> Message:
     """Decode and validate one client->server frame."""
-    return _decode(data, CLIENT_MESSAGES, max_size)
+    return _CLIENT.decode(data, max_size)
 
 
 def decode_server(data: bytes, max_size: int = 64 * 1024 * 1024) -> Message:
     """Decode and validate one server->client frame (welcome frames carry the manifest)."""
-    return _decode(data, SERVER_MESSAGES, max_size)
+    return _SERVER.decode(data, max_size)
 
 
 def peek_type(data: bytes) -> int:

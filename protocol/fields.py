@@ -1,104 +1,74 @@
-"""Field validators: each checks one wire value and returns it in its model form.
+"""The wire's field types, each declared once: a Python type with its bounds (msgspec's
+``Meta``) and, for text, the character rule msgspec has no word for.
 
-Every inbound value passes through one of these, so a bad frame becomes a ProtocolError
-with a code and the field's name, never an exception deeper in the server.
+A message's field annotation is that field's whole specification: msgspec checks the type
+and bounds while it decodes (a bool is no int, an int is a valid float, NaN and infinities
+fail every bound), and ``protocol.codec`` applies the ``Text`` rules after, so a bad value
+becomes a ProtocolError naming the field, never an exception deeper in the server.
 """
 
 from __future__ import annotations
 
-import math
 import unicodedata
-from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, TypeAlias
 
-from .errors import ErrorCode, ProtocolError
+from msgspec import Meta
 
-Validator = Callable[[Any, str], Any]
+from .limits import MAX_COORD, MAX_ID_LEN, MAX_NAME_LEN, MAX_TOKEN_LEN, POSITION_SCALE, YAW_STEPS
 
-
-def _bad(name: str, why: str) -> ProtocolError:
-    return ProtocolError(ErrorCode.BAD_FIELD, f"{name}: {why}")
+_REFUSED_CATEGORIES = frozenset(("Cc", "Cf", "Cs", "Co", "Cn"))
 
 
-def integer(lo: int, hi: int) -> Validator:
-    def check(value: Any, name: str) -> int:
-        if type(value) is not int:  # bool is an int subclass; refuse it too
-            raise _bad(name, f"expected an integer, got {type(value).__name__}")
-        if not lo <= value <= hi:
-            raise _bad(name, f"{value} is outside [{lo}, {hi}]")
-        return value
+@dataclass(frozen=True, slots=True)
+class Text:
+    """No control (Cc), format (Cf), surrogate (Cs), private-use (Co) or unassigned (Cn)
+    character. With ``strip`` the value is trimmed of spaces first and its length bounds
+    are counted after, which is why a trimmed field carries them here and not in ``Meta``
+    (msgspec would count the spaces)."""
 
-    return check
+    strip: bool = False
+    min_len: int = 0
+    max_len: int = 0
 
-
-def number(lo: float, hi: float) -> Validator:
-    """A finite float (ints accepted) within [lo, hi]."""
-
-    def check(value: Any, name: str) -> float:
-        if type(value) not in (int, float):
-            raise _bad(name, f"expected a number, got {type(value).__name__}")
-        value = float(value)
-        if not math.isfinite(value):
-            raise _bad(name, "must be finite")
-        if not lo <= value <= hi:
-            raise _bad(name, f"{value} is outside [{lo}, {hi}]")
-        return value
-
-    return check
-
-
-def boolean(value: Any, name: str) -> bool:
-    if type(value) is not bool:
-        raise _bad(name, f"expected a boolean, got {type(value).__name__}")
-    return value
-
-
-def _has_control(text: str) -> bool:
-    return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in text)
-
-
-def text(max_len: int, min_len: int = 0, *, single_line: bool = True, strip: bool = False) -> Validator:
-    """A string of at most max_len characters with no control or unassigned characters."""
-
-    def check(value: Any, name: str) -> str:
-        if type(value) is not str:
-            raise _bad(name, f"expected a string, got {type(value).__name__}")
-        if strip:
+    def check(self, value: str) -> str:
+        """The value as the message keeps it; ValueError says what is wrong."""
+        if self.strip:
             value = value.strip()
-        if len(value) > max_len:
-            raise _bad(name, f"longer than {max_len} characters")
-        if len(value) < min_len:
-            raise _bad(name, f"shorter than {min_len} characters")
-        if single_line and _has_control(value):
-            raise _bad(name, "contains control characters")
+            if len(value) > self.max_len:
+                raise ValueError(f"longer than {self.max_len} characters")
+            if len(value) < self.min_len:
+                raise ValueError(f"shorter than {self.min_len} characters")
+        # isprintable() is false for every refused category (and for spaces other than " "),
+        # so only text it doubts is looked at character by character
+        if not value.isprintable() and any(unicodedata.category(ch) in _REFUSED_CATEGORIES for ch in value):
+            raise ValueError("contains control characters")
         return value
 
-    return check
+
+CLEAN = Text()
 
 
-def optional(inner: Validator) -> Validator:
-    def check(value: Any, name: str) -> Any:
-        return None if value is None else inner(value, name)
-
-    return check
+def stripped(min_len: int, max_len: int) -> Text:
+    return Text(True, min_len, max_len)
 
 
-def sequence(item: Validator, max_items: int) -> Validator:
-    def check(value: Any, name: str) -> tuple:
-        if type(value) not in (list, tuple):
-            raise _bad(name, f"expected an array, got {type(value).__name__}")
-        if len(value) > max_items:
-            raise _bad(name, f"more than {max_items} items")
-        return tuple(item(v, f"{name}[{i}]") for i, v in enumerate(value))
-
-    return check
-
-
-def mapping(value: Any, name: str) -> dict:
-    if type(value) is not dict:
-        raise _bad(name, f"expected a map, got {type(value).__name__}")
-    return value
-
-
-def any_value(value: Any, name: str) -> Any:
-    return value
+U8: TypeAlias = Annotated[int, Meta(ge=0, le=255)]
+U16: TypeAlias = Annotated[int, Meta(ge=0, le=2**16 - 1)]
+U32: TypeAlias = Annotated[int, Meta(ge=0, le=2**32 - 1)]
+I32: TypeAlias = Annotated[int, Meta(ge=-(2**31), le=2**31 - 1)]
+ENTITY: TypeAlias = Annotated[int, Meta(ge=0, le=2**31 - 1)]
+TIME: TypeAlias = Annotated[float, Meta(ge=0.0, le=1e12)]  # seconds
+UNIT: TypeAlias = Annotated[float, Meta(ge=-1.0, le=1.0)]
+QPOS: TypeAlias = Annotated[int, Meta(ge=0, le=int(MAX_COORD * POSITION_SCALE))]  # a quantised coordinate, cm
+YAW_Q: TypeAlias = Annotated[int, Meta(ge=0, le=YAW_STEPS - 1)]
+MOTION: TypeAlias = Annotated[int, Meta(ge=0, le=2)]
+COLOUR: TypeAlias = Annotated[int, Meta(ge=0, le=0xFFFFFF)]  # 0xRRGGBB
+CHANNEL: TypeAlias = Annotated[int, Meta(ge=0, le=2)]
+ID: TypeAlias = Annotated[str, Meta(min_length=1, max_length=MAX_ID_LEN), CLEAN]  # booth ids, skus
+TOKEN: TypeAlias = Annotated[str, Meta(min_length=1, max_length=MAX_TOKEN_LEN), CLEAN]
+NAME: TypeAlias = Annotated[str, Meta(min_length=1, max_length=MAX_NAME_LEN), CLEAN]  # a name as the server sends it
+CODE: TypeAlias = Annotated[str, Meta(min_length=1, max_length=32), CLEAN]  # an ErrorCode's value
+MESSAGE: TypeAlias = Annotated[str, Meta(max_length=512), CLEAN]  # words for a person
+MONEY: TypeAlias = Annotated[str, Meta(min_length=1, max_length=32), CLEAN]  # a decimal string, major units: "12.50"
+CURRENCY: TypeAlias = Annotated[str, Meta(min_length=3, max_length=3), CLEAN]  # ISO 4217

@@ -620,7 +620,7 @@ class Simulation:
             self.metrics.portal_hops.inc(len(hop))
 
     def _own_state(self, slot: int, q: np.ndarray) -> p.OwnState:
-        return p.OwnState(int(self.avatars.hall[slot]), p.EntityState(int(q[0]), int(q[1]), int(q[2]), int(q[3])))
+        return p.OwnState(int(self.avatars.hall[slot]), int(q[0]), int(q[1]), int(q[2]), int(q[3]))
 
     def _send_snapshots(self, now: float, observers: np.ndarray, targets: np.ndarray) -> None:
         cfg = self.config

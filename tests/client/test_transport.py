@@ -195,7 +195,7 @@ async def test_fragmented_messages_are_reassembled():
     async with serve(handler, "127.0.0.1", 0) as server:
         port = server.sockets[0].getsockname()[1]
         line = p.encode(p.ChatLine(0, 1, "Frag", "in two frames", None, 1.5))
-        welcome = p.encode(p.Welcome("s", 1, 20, 1.0, "tok", 20.0, p.OwnState(0, p.EntityState(0, 0, 0, 0)), None,
+        welcome = p.encode(p.Welcome("s", 1, 20, 1.0, "tok", 20.0, p.OwnState.of(0, p.EntityState(0, 0, 0, 0)), None,
                                      to_manifest(default_expo())))
         transport = Transport(ClientCore("Frag"), f"ws://127.0.0.1:{port}/", reconnect=False)
         run = asyncio.create_task(transport.run())

@@ -211,12 +211,12 @@ def test_frames_decode_as_the_protocol_messages():
     data, at = encoder.encode(diff, np.array([1]), np.array([0, 41, 0]), np.array([1, 0, 0]), q, entity, info, 9, 2.5)
     enter = p.Enter((p.EntityInfo(7, "Aigerim", 0x336699, 1, "kz-honey", p.EntityState(100, -200, 65535, 2)),))
     assert data[at[1]:at[2]] == p.encode(enter)
-    assert data[at[2]:at[3]] == p.encode(p.Snapshot(9, 2.5, 41, p.OwnState(0, p.EntityState(0, 0, 0, 0)), ()))
+    assert data[at[2]:at[3]] == p.encode(p.Snapshot(9, 2.5, 41, p.OwnState.of(0, p.EntityState(0, 0, 0, 0)), ()))
     q[0, 2] = 1  # yaw across the wrap: +2 steps
     diff = table.diff(np.array([1]), np.array([0]), entity, q, np.array([False, True, False]))
     data, at = encoder.encode(diff, np.array([1]), np.array([0, 42, 0]), np.array([1, 0, 0]), q, entity, info, 10, 2.6)
     assert at[:3] == [0, 0, 0]  # no Leave, no Enter
-    assert p.decode_server(data[at[2]:at[3]]) == p.Snapshot(10, 2.6, 42, p.OwnState(0, p.EntityState(0, 0, 0, 0)),
+    assert p.decode_server(data[at[2]:at[3]]) == p.Snapshot(10, 2.6, 42, p.OwnState.of(0, p.EntityState(0, 0, 0, 0)),
                                                             (7, 0, 0, 2, 2))
 
 
