@@ -401,7 +401,7 @@ def test_a_larger_text_size_grows_every_panel_and_keeps_them_on_screen(app, serv
     app.step(2)
     try:
         w, h = app.win.getXSize(), app.win.getYSize()
-        for node, (l0, t0, r0, b0) in zip(panels, before):
+        for node, (l0, _, r0, _) in zip(panels, before, strict=True):
             left, top, right, bottom = _window_rect(app, node)
             grown = 1.4 if node is not app.hud.catalogue else (2.0 - 0.26 - 0.04) / 1.5  # as far as it fits
             assert (right - left) == pytest.approx((r0 - l0) * grown, abs=3), node
