@@ -109,6 +109,14 @@ class CardExchanges:
         for x in exchanges:
             self._record(x)
 
+    def merge(self, exchanges: Iterable[Exchange]) -> None:
+        """Learn what other processes decided (the store is shared in a cluster): a stored
+        exchange replaces ours only if ours is unknown or still OFFERED, never going back."""
+        for x in exchanges:
+            ours = self.exchanges.get(x.id)
+            if ours is None or (ours.state is ExchangeState.OFFERED and ours != x):
+                self._record(x)
+
     # ------------------------------------------------------------------ moves
 
     def offer(self, offerer: str, recipient: str, booth: str | None, offerer_has_card: bool,

@@ -94,8 +94,7 @@ class PeopleService:
             case p.OfferCard():
                 self._offer(session, me, message)
             case p.AnswerCard():
-                x = self._refusing(self.exchanges.answer, message.exchange_id, me, message.accept, me in self._has_card)
-                self._spawn(session, message, self._settled(x))
+                self._spawn(session, message, self._answer(me, message))
             case p.ListSlots():
                 if self.sim.expo.booth(message.booth) is None:
                     raise p.ProtocolError(p.ErrorCode.UNKNOWN_BOOTH, f"no booth {message.booth!r}")
@@ -121,8 +120,28 @@ class PeopleService:
             raise p.ProtocolError(p.ErrorCode.NOT_ALLOWED, "offer your card to someone you can see")
         them = target.visitor_id
         booth, staff = (target.staff_of, them) if target.staff_of else (session.staff_of, me if session.staff_of else None)
-        x = self._refusing(self.exchanges.offer, me, them, booth, me in self._has_card, staff)
-        self._spawn(session, message, self._settled(x))
+        self._spawn(session, message, self._offer_between(me, them, booth, staff))
+
+    async def _offer_between(self, me: str, them: str, booth: str | None, staff: str | None) -> None:
+        """Decide with what the store knows of the two (another process of the cluster may
+        have seen their last exchange, or the offerer's card being set)."""
+        history, has_card = await self.db.run(self._what_store_knows, me, them)
+        self.exchanges.merge(history)
+        x = self._refusing(self.exchanges.offer, me, them, booth, has_card, staff)
+        await self._settled(x)
+
+    async def _answer(self, me: str, message: p.AnswerCard) -> None:
+        stored, has_card = await self.db.run(self._what_store_knows_of, message.exchange_id, me)
+        self.exchanges.merge(stored)
+        await self._settled(self._refusing(self.exchanges.answer, message.exchange_id, me, message.accept, has_card))
+
+    def _what_store_knows(self, me: str, them: str) -> tuple[list[Exchange], bool]:
+        """On the database thread: the two's exchanges, and whether ``me`` has a card."""
+        return self.store.exchanges_between(me, them), me in self._has_card or self.store.card(me) is not None
+
+    def _what_store_knows_of(self, exchange_id: str, me: str) -> tuple[list[Exchange], bool]:
+        x = self.store.exchange(exchange_id)
+        return ([x] if x is not None else []), me in self._has_card or self.store.card(me) is not None
 
     @staticmethod
     def _refusing(move: Callable[..., Exchange], *args: Any) -> Exchange:
@@ -254,6 +273,8 @@ class PeopleService:
                 await work
             except MeetingError as exc:
                 self._send(session, p.Error(p.ErrorCode(exc.code).value, exc.message[:512], request.TYPE))
+            except p.ProtocolError as exc:  # refused once the store had its say
+                self._send(session, p.Error(exc.code.value, exc.message[:512], request.TYPE))
             except Exception:
                 log.exception("people request failed", extra={"type": type(request).__name__})
                 self._send(session, p.Error(p.ErrorCode.NOT_ALLOWED.value, "that could not be done; try again", request.TYPE))

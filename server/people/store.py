@@ -73,6 +73,8 @@ class PeopleStore(Protocol):
     def card_holders(self) -> list[str]: ...
     def save_exchange(self, exchange: Exchange) -> None: ...
     def exchanges(self) -> list[Exchange]: ...
+    def exchange(self, exchange_id: str) -> Exchange | None: ...
+    def exchanges_between(self, a: str, b: str) -> list[Exchange]: ...
     def add_touch(self, t: Touch) -> Lead: ...
     def leads(self, booth: str) -> list[Lead]: ...
     def annotate(self, booth: str, visitor: str, notes: str | None, rating: int | None) -> Lead: ...
@@ -148,7 +150,20 @@ class SQLPeopleStore:
     def exchanges(self) -> list[Exchange]:
         with self._transaction() as db:
             rows = db.execute("SELECT * FROM exchanges ORDER BY offered_at, id").fetchall()
-        return [Exchange(**{**dict(row), "state": ExchangeState(row["state"])}) for row in rows]
+        return [_exchange(row) for row in rows]
+
+    def exchange(self, exchange_id: str) -> Exchange | None:
+        with self._transaction() as db:
+            row = db.execute("SELECT * FROM exchanges WHERE id = ?", (exchange_id,)).fetchone()
+        return _exchange(row) if row else None
+
+    def exchanges_between(self, a: str, b: str) -> list[Exchange]:
+        """Every exchange of the two, either way, oldest first."""
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT * FROM exchanges WHERE (offerer = ? AND recipient = ?) OR (offerer = ? AND recipient = ?) "
+                "ORDER BY offered_at, id", (a, b, b, a)).fetchall()
+        return [_exchange(row) for row in rows]
 
     # ------------------------------------------------------------------ leads
 
@@ -333,6 +348,10 @@ def _lead_values(lead: Lead) -> tuple:
     values = dict(zip((fl.name for fl in fields(Lead)), _values(lead)))
     values["sources"] = ",".join(values["sources"])
     return tuple(values.values())
+
+
+def _exchange(row: Any) -> Exchange:
+    return Exchange(**{**dict(row), "state": ExchangeState(row["state"])})
 
 
 def _lead(row: Any) -> Lead:
