@@ -239,26 +239,23 @@ class Refused(Message, tag=65, frozen=True):
     message: MESSAGE
 
 
-@_register
-class Enter(Message, tag=66, frozen=True):
-    entities: Annotated[tuple[EntityInfo, ...], Meta(max_length=4096)]
-
-
-@_register
-class Leave(Message, tag=67, frozen=True):
-    entities: Annotated[tuple[ENTITY, ...], Meta(max_length=4096)]
+# Types 66 (Enter) and 67 (Leave) were messages of their own until protocol 3; they are not reused.
 
 
 @_register
 class Snapshot(Message, tag=68, frozen=True):
-    """State at one tick. ``deltas`` is a flat list of 5-tuples
-    ``entity, dx, dy, dyaw, motion`` for the visible avatars whose quantised state changed
-    since the last snapshot sent to this client; dyaw wraps into [-32768, 32767]."""
+    """The one message of each tick (protocol 3): the avatars that left the client's view,
+    the ones that entered it (with their static data and full state), the client's own
+    state and ``deltas``, a flat list of 5-tuples ``entity, dx, dy, dyaw, motion`` for the
+    visible avatars whose quantised state changed since the last snapshot sent to this
+    client; dyaw wraps into [-32768, 32767]. Applied in that order: leaves, enters, deltas."""
 
     tick: U32
     server_time: TIME
     ack: Annotated[int, Meta(ge=0, le=MAX_SEQ)]  # the last input seq the server applied for this client
     own: OwnState
+    leaves: Annotated[tuple[ENTITY, ...], Meta(max_length=4096)]  # left the view (or the expo) since the last
+    enters: Annotated[tuple[EntityInfo, ...], Meta(max_length=4096)]  # entered it
     deltas: Annotated[tuple[I32, ...], Meta(max_length=5 * 4096)]
 
 

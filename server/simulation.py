@@ -59,7 +59,9 @@ class Peer:
     server.link: every transition is checked against its table)."""
 
     def __init__(self) -> None:
-        self.outbox: list[bytes] = []
+        # messages to send, in order: payloads (bytes) to be framed, and each tick's Snapshot
+        # framed already by the snapshot kernel (a memoryview of its frame; see frame_payload)
+        self.outbox: list[bytes | memoryview] = []
         self.state = LinkState.JOINING
         self.close_request: tuple[p.ErrorCode | None, str] | None = None  # why, once CLOSING; None code: normal
         self.session: Session | None = None
@@ -653,14 +655,9 @@ class Simulation:
         diff = self.sent.diff(observers, targets, av.entity, q, sending)
         slots = np.array([session.slot for session in senders], dtype=np.int64)
         data, at = self.frames.encode(diff, slots, acks, av.hall, q, av.entity, av.info, self.tick_count, now)
+        frames = memoryview(data)  # each client's slice already a whole WebSocket frame
         for i, session in enumerate(senders):
-            out = session.peer.outbox
-            leave, enter, snapshot, end = at[3 * i : 3 * i + 4]
-            if enter > leave:
-                out.append(data[leave:enter])
-            if snapshot > enter:
-                out.append(data[enter:snapshot])
-            out.append(data[snapshot:end])
+            session.peer.outbox.append(frames[at[i]:at[i + 1]])
 
     def order_recorded(self, order: Any, paid: bool) -> None:
         if paid:

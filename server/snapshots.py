@@ -6,7 +6,8 @@ compares it with the visible pairs of the observers that can take a snapshot now
 new to an observer are enters, pairs gone are leaves, pairs in both give deltas when their
 state changed. Observers that cannot take a snapshot (slow readers) keep their rows, so
 their next delta is against what they really have; TCP is ordered, so last-sent is a valid
-base. A ``FrameEncoder`` then encodes every sending observer's frames at once.
+base. A ``FrameEncoder`` then encodes every sending observer's tick message at once, each
+a whole WebSocket frame for its socket.
 
 Both run compiled (server.snapshots_kernel): the numpy diff and the per-client assembly
 before them took 15 ms of an 18.5 ms tick with 500 avatars in a crowd.
@@ -95,14 +96,14 @@ def _rows(count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 class FrameEncoder:
-    """Encodes every sending client's Leave, Enter and Snapshot frames of a tick at once,
-    as msgpack writes ``[Leave.TYPE, entities]``, ``[Enter.TYPE, [[*info.wire_prefix(),
-    state], ...]]`` and ``[Snapshot.TYPE, tick, now, ack, [hall, *state], deltas]``.
+    """Encodes every sending client's tick message (protocol 3) at once, each a whole
+    WebSocket frame, as msgpack writes ``[Snapshot.TYPE, tick, now, ack, [hall, *state],
+    leaves, [[*info.wire_prefix(), state], ...], deltas]`` behind the frame's header.
 
-    Each slot's Enter entry up to its state (the array header and the static fields) is
-    kept encoded, and encoded again only when the slot's entity changed (entity ids are
-    never reused): a Python list and msgpack call per entering avatar cost more than the
-    rest of the tick's encoding."""
+    Each slot's entry of the entering list up to its state (the array header and the static
+    fields) is kept encoded, and encoded again only when the slot's entity changed (entity
+    ids are never reused): a Python list and msgpack call per entering avatar cost more
+    than the rest of the tick's encoding."""
 
     def __init__(self, capacity: int) -> None:
         self._entity = np.full(capacity, -1, dtype=np.int64)  # whose entries _entries holds
@@ -114,9 +115,8 @@ class FrameEncoder:
                quantised: np.ndarray, entity: np.ndarray, info: list[AvatarInfo | None], tick: int,
                now: float) -> tuple[bytes, list[int]]:
         """The frames of the observer slots ``senders``, in that order, and their offsets
-        ``at``: the i-th one's Leave frame is ``[at[3i], at[3i+1])``, its Enter frame
-        ``[at[3i+1], at[3i+2])`` (either may be empty), its Snapshot ``[at[3i+2],
-        at[3i+3])``. ``acks``, ``halls``, ``quantised``, ``entity`` and ``info`` are by slot."""
+        ``at``: the i-th one's frame is ``[at[i], at[i+1])``. ``acks``, ``halls``,
+        ``quantised``, ``entity`` and ``info`` are by slot."""
         changed = np.flatnonzero(entity != self._entity)
         if len(changed):
             for slot in changed.tolist():
@@ -130,11 +130,11 @@ class FrameEncoder:
             offsets = np.zeros(len(entity) + 1, np.int64)
             np.cumsum([len(entry) for entry in self._entries], out=offsets[1:])
             self._info = (np.frombuffer(b"".join(self._entries), np.uint8), offsets)
-        head = array_header(6) + b"".join(msgpack.packb(item) for item in (p.Snapshot.TYPE, tick, now))
+        head = array_header(len(p.Snapshot.FIELDS) + 1) + b"".join(msgpack.packb(item) for item in (p.Snapshot.TYPE, tick, now))
         data, at = snapshots_kernel.frames(
-            np.ascontiguousarray(senders, dtype=np.int64), (p.Leave.TYPE, p.Enter.TYPE),
-            np.frombuffer(head, np.uint8), np.ascontiguousarray(acks, dtype=np.int64),
-            np.ascontiguousarray(halls, dtype=np.int64), np.ascontiguousarray(quantised, dtype=np.int32), self._info,
+            np.ascontiguousarray(senders, dtype=np.int64), np.frombuffer(head, np.uint8),
+            np.ascontiguousarray(acks, dtype=np.int64), np.ascontiguousarray(halls, dtype=np.int64),
+            np.ascontiguousarray(quantised, dtype=np.int32), self._info,
             (diff.leave_entities, diff.leave_offsets), (diff.enter_targets, diff.enter_offsets),
             (diff.delta_bytes, diff.delta_offsets))
         return data.tobytes(), at.tolist()
@@ -150,3 +150,11 @@ def warm() -> float:
     info: list[AvatarInfo | None] = [AvatarInfo(1, "a", 0, 0, None), AvatarInfo(2, "b", 0, 0, None)]
     FrameEncoder(2).encode(diff, np.array([0]), np.zeros(2), np.zeros(2), quantised, entity, info, 1, 0.0)
     return time.perf_counter() - start
+
+
+def frame_payload(frame: bytes | memoryview) -> bytes:
+    """The message inside one whole server WebSocket frame (as ``FrameEncoder`` writes
+    them): for peers that hand messages on without a socket (tests, in-memory links)."""
+    n = frame[1] & 0x7F
+    start = 2 if n < 126 else 4 if n == 126 else 10
+    return bytes(frame[start:])

@@ -8,9 +8,10 @@ way. No global sort: the numpy version before it spent most of its 8 ms (500 ava
 crowd, 64 seen each) in argsort, searchsorted and ~30 whole-array passes.
 
 Deltas are written as msgpack straight away, and ``frames`` writes each sending
-observer's Leave, Enter and Snapshot frames around them: the bytes ``msgpack.packb``
-writes for the same lists (the smallest format for every int), without a Python object
-per avatar or per client.
+observer's one tick message (protocol 3: leaves, enters and snapshot together) around
+them, as a whole WebSocket frame: the bytes ``msgpack.packb`` writes for the same lists
+(the smallest format for every int) behind the frame header, without a Python object per
+avatar or per client.
 
 Cached on disk like the interest kernel (compiling takes seconds, loading the cache well
 under one); ``server.snapshots.warm`` pays it at server start.
@@ -182,63 +183,102 @@ def diff(keys: np.ndarray, slots: np.ndarray, states: np.ndarray, observers: np.
     return r, enter_targets[:ne], enter_off, leave_entities[:nl], leave_off, delta_bytes[:w], delta_off
 
 
-@compiled()
-def frames(order: np.ndarray, types: tuple, head: np.ndarray, acks: np.ndarray, halls: np.ndarray,
-           quantised: np.ndarray, info: tuple, leaves: tuple, enters: tuple, deltas: tuple) -> tuple:
-    """The frames of the observers in ``order``, back to back in that order: ``[Leave.TYPE,
-    entities]`` when any left, ``[Enter.TYPE, [[*info, [x, y, yaw, motion]], ...]]`` when
-    any entered, then ``head`` (the Snapshot frame's common start) followed by ``ack,
-    [hall, x, y, yaw, motion]`` and the observer's deltas' array. Returns the bytes and
-    offsets ``at``: the i-th observer's Leave frame is ``[at[3i], at[3i+1])``, its Enter
-    frame ``[at[3i+1], at[3i+2])`` (either may be empty), its Snapshot ``[at[3i+2],
-    at[3i+3])``.
+@compiled(inline="always")
+def _int_size(v: int) -> int:
+    """The bytes ``_pack_int`` writes for ``v``."""
+    if -32 <= v <= 127:
+        return 1
+    if v >= 0:
+        return 2 if v <= 0xFF else 3 if v <= 0xFFFF else 5 if v <= 0xFFFFFFFF else 9
+    return 2 if v >= -0x80 else 3 if v >= -0x8000 else 5 if v >= -0x80000000 else 9
 
-    ``types`` is (Leave.TYPE, Enter.TYPE); ``info`` each slot's Enter entry up to its
-    state (the array header and static fields), joined, and offsets by slot; ``leaves``, ``enters`` and
-    ``deltas`` are the diff's (values, offsets) pairs."""
-    leave_type, enter_type = types
+
+@compiled(inline="always")
+def _array_header_size(count: int) -> int:
+    return 1 if count < 16 else 3 if count <= 0xFFFF else 5
+
+
+@compiled(inline="always")
+def _pack_frame_header(buf: np.ndarray, at: int, n: int) -> int:
+    """A final, binary, unmasked WebSocket frame's header for ``n`` payload bytes (RFC 6455,
+    5.2); returns the position after it."""
+    buf[at] = 0x82
+    if n < 126:
+        buf[at + 1] = n
+        return at + 2
+    size, marker = (2, 126) if n <= 0xFFFF else (8, 127)
+    buf[at + 1] = marker
+    for i in range(size):
+        buf[at + 1 + size - i] = (n >> (8 * i)) & 0xFF
+    return at + 2 + size
+
+
+@compiled()
+def frames(order: np.ndarray, head: np.ndarray, acks: np.ndarray, halls: np.ndarray, quantised: np.ndarray,
+           info: tuple, leaves: tuple, enters: tuple, deltas: tuple) -> tuple:
+    """Each observer's tick message of protocol 3 for the observers in ``order``, each as a
+    whole WebSocket frame, back to back in that order: ``head`` (the message's array header,
+    type, tick and server time, common to all) followed by ``ack``, ``[hall, x, y, yaw,
+    motion]``, the entities that left, ``[[*info, [x, y, yaw, motion]], ...]`` for those
+    that entered, and the deltas' array. Returns the bytes and offsets ``at``: the i-th
+    observer's frame is ``[at[i], at[i+1])``, ready for its socket.
+
+    ``info`` is each slot's Enter entry up to its state (the array header and static
+    fields), joined, and offsets by slot; ``leaves``, ``enters`` and ``deltas`` are the
+    diff's (values, offsets) pairs. Each payload's size is computed first, so the frame
+    header goes in front of it without moving a byte."""
     info_bytes, info_off = info
     leave_entities, leave_off = leaves
     enter_targets, enter_off = enters
     delta_bytes, delta_off = deltas
-    frame = 1 + MAX_INT_BYTES + MAX_HEADER_BYTES  # a Leave or Enter frame without its items
-    size = 0
-    for o in order:
-        size += 2 * frame + len(head) + 6 * MAX_INT_BYTES + 1 + delta_off[o + 1] - delta_off[o]  # ack, own state
-        size += MAX_INT_BYTES * (leave_off[o + 1] - leave_off[o])
-        for t in enter_targets[enter_off[o]:enter_off[o + 1]]:
-            size += info_off[t + 1] - info_off[t] + 1 + 4 * MAX_INT_BYTES
-    buf = np.empty(size, np.uint8)
-    at = np.empty(3 * len(order) + 1, np.int64)
+    sizes = np.empty(len(order), np.int64)
+    total = 0
+    for i in range(len(order)):
+        o = order[i]
+        n = len(head) + _int_size(acks[o]) + 1 + _int_size(halls[o])
+        for c in range(4):
+            n += _int_size(quantised[o, c])
+        nl = leave_off[o + 1] - leave_off[o]
+        n += _array_header_size(nl)
+        for j in range(leave_off[o], leave_off[o + 1]):
+            n += _int_size(leave_entities[j])
+        ne = enter_off[o + 1] - enter_off[o]
+        n += _array_header_size(ne)
+        for j in range(enter_off[o], enter_off[o + 1]):
+            t = enter_targets[j]
+            n += info_off[t + 1] - info_off[t] + 1
+            for c in range(4):
+                n += _int_size(quantised[t, c])
+        n += delta_off[o + 1] - delta_off[o]
+        sizes[i] = n
+        total += n + (2 if n < 126 else 4 if n <= 0xFFFF else 10)
+    buf = np.empty(total, np.uint8)
+    at = np.empty(len(order) + 1, np.int64)
     w = 0
     for i in range(len(order)):
         o = order[i]
-        at[3 * i] = w
-        if leave_off[o + 1] > leave_off[o]:
-            buf[w] = 0x92
-            w = _pack_int(buf, w + 1, leave_type)
-            w = _pack_array_header(buf, w, leave_off[o + 1] - leave_off[o])
-            for j in range(leave_off[o], leave_off[o + 1]):
-                w = _pack_int(buf, w, leave_entities[j])
-        at[3 * i + 1] = w
-        if enter_off[o + 1] > enter_off[o]:
-            buf[w] = 0x92
-            w = _pack_int(buf, w + 1, enter_type)
-            w = _pack_array_header(buf, w, enter_off[o + 1] - enter_off[o])
-            for j in range(enter_off[o], enter_off[o + 1]):
-                t = enter_targets[j]
-                w = _copy(buf, w, info_bytes, info_off[t], info_off[t + 1])
-                buf[w] = 0x94
-                w += 1
-                for c in range(4):
-                    w = _pack_int(buf, w, quantised[t, c])
-        at[3 * i + 2] = w
+        at[i] = w
+        w = _pack_frame_header(buf, w, sizes[i])
+        end = w + sizes[i]
         w = _copy(buf, w, head, 0, len(head))
         w = _pack_int(buf, w, acks[o])
         buf[w] = 0x95
         w = _pack_int(buf, w + 1, halls[o])
         for c in range(4):
             w = _pack_int(buf, w, quantised[o, c])
+        w = _pack_array_header(buf, w, leave_off[o + 1] - leave_off[o])
+        for j in range(leave_off[o], leave_off[o + 1]):
+            w = _pack_int(buf, w, leave_entities[j])
+        w = _pack_array_header(buf, w, enter_off[o + 1] - enter_off[o])
+        for j in range(enter_off[o], enter_off[o + 1]):
+            t = enter_targets[j]
+            w = _copy(buf, w, info_bytes, info_off[t], info_off[t + 1])
+            buf[w] = 0x94
+            w += 1
+            for c in range(4):
+                w = _pack_int(buf, w, quantised[t, c])
         w = _copy(buf, w, delta_bytes, delta_off[o], delta_off[o + 1])
-        at[3 * i + 3] = w
-    return buf[:w], at
+        if w != end:
+            raise AssertionError("a tick message's size was computed wrong")
+    at[len(order)] = w
+    return buf, at

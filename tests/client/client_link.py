@@ -9,6 +9,7 @@ from client.core import ClientCore
 from server.clock import ManualClock
 from server.config import ServerConfig
 from server.simulation import Peer, Session, Simulation
+from server.snapshots import frame_payload
 from world.loader import default_expo_path, load_expo
 from world.model import Expo
 
@@ -41,7 +42,8 @@ class Link:
         new: list[ev.Event] = []
         frames, self.peer.outbox = self.peer.outbox, []
         for frame in frames:
-            new += self.core.receive(frame, self.world.clock.now())
+            message = frame_payload(frame) if isinstance(frame, memoryview) else frame
+            new += self.core.receive(message, self.world.clock.now())
         self.events += new
         return new
 
@@ -88,4 +90,4 @@ class World:
 
 
 def snapshot_bytes(tick: int, server_time: float, own: p.OwnState, deltas: list[int], ack: int = 0) -> bytes:
-    return p.encode(p.Snapshot(tick, server_time, ack, own, tuple(deltas)))
+    return p.encode(p.Snapshot(tick, server_time, ack, own, (), (), tuple(deltas)))

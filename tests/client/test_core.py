@@ -75,8 +75,7 @@ def test_yaw_deltas_wrap_and_unknown_entities_are_violations():
     Link(world, core)
     own = core.own
     info = p.EntityInfo(999, "Ghost", 0, 0, None, p.EntityState(100, 100, 65000, 0))
-    core.receive(p.encode(p.Enter((info,))), now=11.0)
-    core.receive(snapshot_bytes(1, 20.0, own, [999, 5, -3, 1000, 1]), now=11.0)
+    core.receive(p.encode(p.Snapshot(1, 20.0, 0, own, (), (info,), (999, 5, -3, 1000, 1))), now=11.0)
     assert core.view.state[999] == p.EntityState(105, 97, (65000 + 1000) % 65536, 1)
     events = core.receive(snapshot_bytes(2, 20.05, own, [12345, 1, 1, 0, 1]), now=11.05)
     assert isinstance(events[0], ev.ProtocolViolation)

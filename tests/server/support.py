@@ -12,6 +12,7 @@ import protocol as p
 from server.clock import ManualClock
 from server.config import ServerConfig
 from server.simulation import Peer, Simulation
+from server.snapshots import frame_payload
 from world.model import (
     Booth,
     Colour,
@@ -62,7 +63,8 @@ class FakePeer(Peer):
         return self.pending
 
     def take(self) -> list[p.Message]:
-        messages = [p.decode_server(frame) for frame in self.outbox]
+        messages = [p.decode_server(frame_payload(frame) if isinstance(frame, memoryview) else frame)
+                    for frame in self.outbox]
         self.outbox.clear()
         self.received.extend(messages)
         return messages
@@ -167,3 +169,13 @@ def _whole_frame(rest: bytes, at: int) -> bool:
             return False
         n = int.from_bytes(rest[at + 2:at + header], "big")
     return len(rest) - at >= header + n
+
+
+def entered(messages: list[p.Message]) -> list[p.EntityInfo]:
+    """The avatars that entered the view in these messages' Snapshots, in order."""
+    return [e for m in messages if isinstance(m, p.Snapshot) for e in m.enters]
+
+
+def left(messages: list[p.Message]) -> list[int]:
+    """The entities that left the view in these messages' Snapshots, in order."""
+    return [e for m in messages if isinstance(m, p.Snapshot) for e in m.leaves]

@@ -75,8 +75,10 @@ async def test_healthz_and_metrics_on_the_same_port(server):
 async def test_two_clients_see_each_other_over_sockets(server):
     a, wa = await join(server, "Aru")
     b, wb = await join(server, "Bea")
-    enter = await recv_until(a, p.Enter)
-    assert enter.entities[0].entity == wb.entity
+    async with asyncio.timeout(3):
+        while not (snap := await recv_until(a, p.Snapshot)).enters:
+            pass
+    assert snap.enters[0].entity == wb.entity
     await b.send(p.encode(p.Input(1, 0.0, 1.0, 0.0, True)))
     async with asyncio.timeout(3):
         while True:
@@ -270,3 +272,26 @@ async def test_mounted_http_handlers_share_the_port(server):
     server.mount("/admin/", lambda request: Response(200, "OK", Headers([("Content-Length", "2")]), b"hi"))
     assert (await asyncio.to_thread(http_get, server.port, "/admin/x"))[::2] == (200, "hi")
     assert (await asyncio.to_thread(http_get, server.port, "/adminx"))[0] == 404
+
+
+async def test_one_message_a_tick_and_a_version_2_client_is_refused(server):
+    ws, _ = await join(server, "Aru")
+    other, wo = await join(server, "Bea")
+    ticks = []
+    async with asyncio.timeout(3):
+        while len(ticks) < 10:
+            message = p.decode_server(await ws.recv())
+            assert isinstance(message, p.Snapshot)  # nothing else comes on a quiet tick
+            ticks.append(message.tick)
+    assert ticks == list(range(ticks[0], ticks[0] + 10))
+    await other.send(p.encode(p.Bye()))  # the avatar goes at once
+    async with asyncio.timeout(3):
+        while wo.entity not in (await recv_until(ws, p.Snapshot)).leaves:
+            pass
+    old = await connect(url(server), compression=None)
+    await old.send(msgpack.packb([1, 2, "Oldie", 0, 0, None, None]))  # a protocol 2 Hello
+    refused = p.decode_server(await old.recv())
+    assert refused == p.Refused("version_mismatch", "server speaks protocol 3, client sent 2")
+    with pytest.raises(websockets.ConnectionClosed):
+        await old.recv()
+    await ws.close()

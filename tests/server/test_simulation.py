@@ -5,7 +5,7 @@ from collections import deque
 
 import numpy as np
 import pytest
-from support import Harness
+from support import Harness, entered, left
 
 import protocol as p
 from protocol.limits import CHAT_PROXIMITY_RADIUS
@@ -30,15 +30,15 @@ def test_second_visitor_enters_then_moves_by_deltas(harness):
     a, wa = harness.join("Aru")
     b, wb = harness.join("Bea")
     harness.tick()
-    enters = of(a.take(), p.Enter)
-    assert [e.entity for e in enters[0].entities] == [wb.entity]
-    assert enters[0].entities[0].name == "Bea"
+    enters = entered(a.take())
+    assert [e.entity for e in enters] == [wb.entity]
+    assert enters[0].name == "Bea"
     for seq in range(1, 6):
         harness.send(b, p.Input(seq, 1.0, 0.0, 0.0, False))
         harness.tick()
     snaps = of(a.take(), p.Snapshot)
     assert len(snaps) == 5
-    x = enters[0].entities[0].state.x
+    x = enters[0].state.x
     for snap in snaps:
         deltas = np.array(snap.deltas).reshape(-1, 5)
         assert deltas[:, 0].tolist() == [wb.entity]
@@ -181,7 +181,7 @@ def test_portal_moves_avatar_to_the_other_hall_and_views_follow(harness):
     assert snap.own.hall == 1 and (snap.own.state.x, snap.own.state.y) == (500, 2000)
     harness.tick()
     # the watcher stays in the main hall, 42 m away: the traveller left its view long ago
-    assert all(wt.entity not in e.entities for e in of(watcher.take(), p.Enter))
+    assert all(e.entity != wt.entity for e in entered(watcher.take()))
 
 
 def test_far_avatars_are_not_seen_and_hysteresis_keeps_edge_avatars(harness):
@@ -190,16 +190,16 @@ def test_far_avatars_are_not_seen_and_hysteresis_keeps_edge_avatars(harness):
     harness.place(wa.entity, 10.0, 30.0)
     harness.place(wb.entity, 10.0 + 25.0, 30.0)
     harness.tick()
-    assert not of(a.take(), p.Enter)
+    assert not entered(a.take())
     harness.place(wb.entity, 10.0 + 19.9, 30.0)
     harness.tick()
-    assert of(a.take(), p.Enter)
+    assert entered(a.take())
     harness.place(wb.entity, 10.0 + 21.0, 30.0)  # past the radius, inside the leave radius
     harness.tick()
-    assert not of(a.take(), p.Leave)
+    assert not left(a.take())
     harness.place(wb.entity, 10.0 + 24.0, 30.0)
     harness.tick()
-    assert of(a.take(), p.Leave)[0].entities == (wb.entity,)
+    assert left(a.take()) == [wb.entity]
 
 
 def test_visible_set_is_capped_nearest_first():
@@ -212,15 +212,15 @@ def test_visible_set_is_capped_nearest_first():
         h.place(wo.entity, 50.0 + 1.0 + i, 30.0)
         others.append(wo.entity)
     h.tick()
-    entered = [e.entity for m in of(peer.take(), p.Enter) for e in m.entities]
-    assert sorted(entered) == sorted(others[:3])
+    seen = [e.entity for e in entered(peer.take())]
+    assert sorted(seen) == sorted(others[:3])
 
 
 def test_slow_reader_skips_snapshots_then_catches_up_then_is_dropped(harness):
     a, _ = harness.join("Aru")
     b, wb = harness.join("Bea")
     harness.tick()
-    entered_x = of(a.take(), p.Enter)[0].entities[0].state.x
+    entered_x = entered(a.take())[0].state.x
     a.pending = harness.config.skip_backlog + 1
     for seq in range(1, 4):
         harness.send(b, p.Input(seq, 1.0, 0.0, 0.0, False))
@@ -294,12 +294,12 @@ def test_resume_within_grace_keeps_the_avatar(harness):
     harness.tick()
     harness.sim.on_disconnect(a)
     harness.tick(20)
-    assert not of(watcher.take(), p.Leave)  # still standing there
+    assert not left(watcher.take())  # still standing there
     again = harness.connect()
     welcome = harness.send(again, p.Hello(p.PROTOCOL_VERSION, "Aru", 0, 0, wa.resume_token))[0]
     assert welcome.entity == wa.entity and welcome.session_id == wa.session_id
     harness.tick()
-    assert of(again.take(), p.Enter)  # the view starts afresh
+    assert entered(again.take())  # the view starts afresh
 
 
 def test_resume_replaces_a_live_connection(harness):
@@ -318,12 +318,12 @@ def test_avatar_is_removed_after_grace_and_on_bye(harness):
     harness.sim.on_disconnect(a)
     harness.clock.advance(harness.config.resume_grace + 1)
     harness.tick()
-    assert of(watcher.take(), p.Leave)[0].entities == (wa.entity,)
+    assert left(watcher.take()) == [wa.entity]
     assert harness.send(harness.connect(), p.Hello(p.PROTOCOL_VERSION, "Xavi", 0, 0, wa.resume_token))[0].code == "resume_failed"
     harness.send(b, p.Bye())
     assert b.close_request == (None, "goodbye")
     harness.tick()
-    assert of(watcher.take(), p.Leave)[0].entities == (wb.entity,)
+    assert left(watcher.take()) == [wb.entity]
 
 
 def test_hello_timeout_closes_silent_connections(harness):

@@ -12,13 +12,14 @@ from __future__ import annotations
 import msgpack
 import numpy as np
 import pytest
+from websockets.frames import Frame, Opcode
 
 import protocol as p
 from protocol.limits import YAW_STEPS
 from protocol.quantise import wrap_yaw_delta
 from server import snapshots_kernel
 from server.avatars import AvatarInfo
-from server.snapshots import FrameEncoder, SentTable, warm
+from server.snapshots import FrameEncoder, SentTable, frame_payload, warm
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 YAW_HALF = YAW_STEPS // 2
@@ -189,35 +190,51 @@ def test_frames_are_what_msgpack_writes_for_the_same_lists(seed):
         now = 1e6 * rng.random()
         data, at = encoder.encode(diff, senders, acks, halls, q, entity, info, tick * 100_000, now)
 
-        assert len(at) == 3 * len(senders) + 1 and at[-1] == len(data)
+        assert len(at) == len(senders) + 1 and at[0] == 0 and at[-1] == len(data)
         for i, o in enumerate(senders.tolist()):
             leaves = diff.leave_entities[diff.leave_offsets[o]:diff.leave_offsets[o + 1]].tolist()
             enters = diff.enter_targets[diff.enter_offsets[o]:diff.enter_offsets[o + 1]].tolist()
             deltas = msgpack.unpackb(bytes(diff.delta_bytes[diff.delta_offsets[o]:diff.delta_offsets[o + 1]]))
-            assert data[at[3 * i]:at[3 * i + 1]] == (msgpack.packb([p.Leave.TYPE, leaves]) if leaves else b"")
-            assert data[at[3 * i + 1]:at[3 * i + 2]] == (msgpack.packb(
-                [p.Enter.TYPE, [info[t].wire_prefix() + [q[t].tolist()] for t in enters]]) if enters else b"")
-            assert data[at[3 * i + 2]:at[3 * i + 3]] == msgpack.packb(
-                [p.Snapshot.TYPE, tick * 100_000, now, int(acks[o]), [int(halls[o]), *q[o].tolist()], deltas])
+            payload = msgpack.packb([p.Snapshot.TYPE, tick * 100_000, now, int(acks[o]), [int(halls[o]), *q[o].tolist()],
+                                     leaves, [info[t].wire_prefix() + [q[t].tolist()] for t in enters], deltas])
+            assert data[at[i]:at[i + 1]] == Frame(Opcode.BINARY, payload).serialize(mask=False)  # websockets' bytes
 
 
 def test_frames_decode_as_the_protocol_messages():
     n = 3
     info = [AvatarInfo(7, "Aigerim", 0x336699, 1, "kz-honey"), AvatarInfo(8, "Бекзат", 0xFFFFFF, 2, None), None]
     entity = np.array([7, 8, -1])
-    q = np.array([[100, -200, 65535, 2], [0, 0, 0, 0], [0, 0, 0, 0]], np.int32)
+    q = np.array([[100, 200, 65535, 2], [0, 0, 0, 0], [0, 0, 0, 0]], np.int32)
     table, encoder = SentTable(n), FrameEncoder(n)
     diff = table.diff(np.array([0, 1]), np.array([1, 0]), entity, q, np.array([True, True, False]))
     data, at = encoder.encode(diff, np.array([1]), np.array([0, 41, 0]), np.array([1, 0, 0]), q, entity, info, 9, 2.5)
-    enter = p.Enter((p.EntityInfo(7, "Aigerim", 0x336699, 1, "kz-honey", p.EntityState(100, -200, 65535, 2)),))
-    assert data[at[1]:at[2]] == p.encode(enter)
-    assert data[at[2]:at[3]] == p.encode(p.Snapshot(9, 2.5, 41, p.OwnState.of(0, p.EntityState(0, 0, 0, 0)), ()))
+    enter = p.EntityInfo(7, "Aigerim", 0x336699, 1, "kz-honey", p.EntityState(100, 200, 65535, 2))
+    own = p.OwnState.of(0, p.EntityState(0, 0, 0, 0))
+    assert frame_payload(data[at[0]:at[1]]) == p.encode(p.Snapshot(9, 2.5, 41, own, (), (enter,), ()))
     q[0, 2] = 1  # yaw across the wrap: +2 steps
     diff = table.diff(np.array([1]), np.array([0]), entity, q, np.array([False, True, False]))
     data, at = encoder.encode(diff, np.array([1]), np.array([0, 42, 0]), np.array([1, 0, 0]), q, entity, info, 10, 2.6)
-    assert at[:3] == [0, 0, 0]  # no Leave, no Enter
-    assert p.decode_server(data[at[2]:at[3]]) == p.Snapshot(10, 2.6, 42, p.OwnState.of(0, p.EntityState(0, 0, 0, 0)),
-                                                            (7, 0, 0, 2, 2))
+    assert p.decode_server(frame_payload(data[at[0]:at[1]])) == p.Snapshot(10, 2.6, 42, own, (), (), (7, 0, 0, 2, 2))
+    entity[0] = 9  # the slot's avatar left and another took it
+    diff = table.diff(np.array([1]), np.array([0]), entity, q, np.array([False, True, False]))
+    info[0] = AvatarInfo(9, "Chen", 0, 0, None)
+    data, at = encoder.encode(diff, np.array([1]), np.array([0, 42, 0]), np.array([1, 0, 0]), q, entity, info, 11, 2.7)
+    message = p.decode_server(frame_payload(data[at[0]:at[1]]))
+    assert message.leaves == (7,) and [e.entity for e in message.enters] == [9]
+
+
+@pytest.mark.parametrize("crowd", [1, 40, 1500])  # frames under 126 bytes, under 64 KiB, over
+def test_each_tick_message_is_one_whole_websocket_frame(crowd):
+    n = crowd + 1
+    info = [AvatarInfo(e + 1, f"visitor {e}", 0, 0, None) for e in range(n)]
+    entity = np.arange(1, n + 1, dtype=np.int64)
+    q = np.zeros((n, 4), np.int32)
+    table, encoder = SentTable(n), FrameEncoder(n)
+    diff = table.diff(np.zeros(crowd, np.int64), np.arange(1, n, dtype=np.int64), entity, q, np.ones(n, bool))
+    data, at = encoder.encode(diff, np.array([0]), np.zeros(n), np.zeros(n), q, entity, info, 1, 0.5)
+    payload = frame_payload(data[at[0]:at[1]])
+    assert data[at[0]:at[1]] == Frame(Opcode.BINARY, payload).serialize(mask=False)
+    assert len(p.decode_server(payload).enters) == crowd
 
 
 def test_warm_compiles_the_one_signature_every_tick_uses():

@@ -14,7 +14,7 @@ from websockets.sync.client import connect
 pytestmark = pytest.mark.e2e
 
 HELLO, INPUT, CHAT, PING = 1, 2, 3, 4
-WELCOME, REFUSED, ENTER, LEAVE, SNAPSHOT, CHATLINE, PONG, ERROR = 64, 65, 66, 67, 68, 69, 70, 71
+WELCOME, REFUSED, SNAPSHOT, CHATLINE, PONG, ERROR = 64, 65, 68, 69, 70, 71
 
 
 class ThirdPartyClient:
@@ -31,7 +31,7 @@ class ThirdPartyClient:
         self.ws.send(msgpack.packb(list(items)))
 
     def join(self) -> list:
-        self.send(HELLO, 2, self.name, 0xCC3300, 1, None, None)
+        self.send(HELLO, 3, self.name, 0xCC3300, 1, None, None)
         reply = msgpack.unpackb(self.ws.recv(timeout=5))
         assert reply[0] == WELCOME, reply
         self.entity = reply[2]
@@ -49,14 +49,12 @@ class ThirdPartyClient:
             except TimeoutError:
                 return
             kind = message[0]
-            if kind == ENTER:
-                for entity, name, _colour, _style, _staff_of, (x, y, yaw, motion) in message[1]:
-                    self.others[entity] = {"name": name, "x": x, "y": y, "yaw": yaw, "motion": motion}
-            elif kind == LEAVE:
-                for entity in message[1]:
+            if kind == SNAPSHOT:  # leaves, then enters, then deltas
+                _, tick, server_time, ack, own, leaves, enters, deltas = message
+                for entity in leaves:
                     del self.others[entity]
-            elif kind == SNAPSHOT:
-                _, tick, server_time, ack, own, deltas = message
+                for entity, name, _colour, _style, _staff_of, (x, y, yaw, motion) in enters:
+                    self.others[entity] = {"name": name, "x": x, "y": y, "yaw": yaw, "motion": motion}
                 self.own, self.ack, self.snapshot = own, ack, message
                 for i in range(0, len(deltas), 5):
                     entity, dx, dy, dyaw, motion = deltas[i : i + 5]

@@ -52,5 +52,5 @@ class WireVisitor:
 
     def _take(self, frame: bytes) -> None:
         m = p.decode_server(frame)
-        if not isinstance(m, (p.Snapshot, p.Enter, p.Leave)):
+        if not isinstance(m, p.Snapshot):
             self.inbox.append(m)
