@@ -130,7 +130,7 @@ class FrameEncoder:
             offsets = np.zeros(len(entity) + 1, np.int64)
             np.cumsum([len(entry) for entry in self._entries], out=offsets[1:])
             self._info = (np.frombuffer(b"".join(self._entries), np.uint8), offsets)
-        head = array_header(len(p.Snapshot.FIELDS) + 1) + b"".join(msgpack.packb(item) for item in (p.Snapshot.TYPE, tick, now))
+        head = array_header(len(p.Snapshot.__struct_fields__) + 1) + b"".join(msgpack.packb(item) for item in (p.Snapshot.TYPE, tick, now))
         data, at = snapshots_kernel.frames(
             np.ascontiguousarray(senders, dtype=np.int64), np.frombuffer(head, np.uint8),
             np.ascontiguousarray(acks, dtype=np.int64), np.ascontiguousarray(halls, dtype=np.int64),
