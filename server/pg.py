@@ -10,11 +10,15 @@ lock), so ``CREATE ... IF NOT EXISTS`` never races.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import psycopg
 from psycopg.rows import DictRow, dict_row
+
+T = TypeVar("T")
 
 
 class StoreUnavailable(RuntimeError):
@@ -55,6 +59,20 @@ class PgDatabase:
                 if conn.broken:
                     raise StoreUnavailable(f"the connection to PostgreSQL broke: {exc}") from exc
                 raise
+
+    def retrying(self, operation: Callable[[], T], wait: float) -> T:
+        """Run ``operation`` until it gets through, reconnecting every half second for up to
+        ``wait`` seconds while PostgreSQL is away (a restart: the caller waits, then
+        completes). Only for operations that are safe to run again after a COMMIT whose
+        answer was lost: the store using it says why each of its operations is."""
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                return operation()
+            except StoreUnavailable:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.5)
 
     def close(self) -> None:
         with self._lock:

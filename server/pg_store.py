@@ -8,16 +8,24 @@ another; the visitor's limit is read under that lock, and the stock update keeps
 fulfilment is the same UNIQUE constraint as in SQLite.
 
 psycopg 3 with one connection per store, used under a lock (``server.pg.PgDatabase``): the
-interface is synchronous like the SQLite store's, so the caller decides whether it runs on a
-thread (it should, off the event loop) and both implementations plug into the same seam. A
-broken connection (PostgreSQL restarted) fails that call with ``StoreUnavailable`` and the
-next call reconnects: nothing is retried blindly, because a COMMIT whose answer was lost may
-have happened.
+interface is synchronous like the SQLite store's, so the caller runs it on a thread (commerce
+does, off the event loop) and both implementations plug into the same seam.
+
+PostgreSQL restarting: a call whose connection broke waits for the database (reconnecting
+every half second, up to ``wait_for_database`` seconds) and runs again, so orders wait and
+complete. Running again is safe for every operation here: reads are reads; ``set_pending``,
+``release`` and ``fulfil`` check the order's status first (a retried ``fulfil`` whose first
+COMMIT went through answers None, as for an order fulfilled by someone else); and a
+``place_order`` whose COMMIT happened before its answer was lost finds its own order by
+(visitor, key) on the retry and returns it instead of reserving twice. Past the wait the
+call raises ``StoreUnavailable``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
+from typing import TypeVar
 
 import psycopg
 from psycopg.rows import DictRow
@@ -50,6 +58,7 @@ CREATE TABLE IF NOT EXISTS merchants (
     booth TEXT NOT NULL, currency TEXT NOT NULL, account_id TEXT NOT NULL, PRIMARY KEY (booth, currency));
 """
 
+T = TypeVar("T")
 SCHEMA_LOCK = 0x6578706F  # 'expo': processes starting together create the schema one at a time
 
 __all__ = ["PgCommerceStore", "StoreUnavailable"]
@@ -58,9 +67,10 @@ __all__ = ["PgCommerceStore", "StoreUnavailable"]
 class PgCommerceStore:
     """The CommerceStore interface on PostgreSQL. ``dsn``: postgresql://user:password@host:port/db."""
 
-    def __init__(self, dsn: str, connect_timeout: float = 5.0) -> None:
+    def __init__(self, dsn: str, connect_timeout: float = 5.0, wait_for_database: float = 30.0) -> None:
         self.pg = PgDatabase(dsn, SCHEMA, SCHEMA_LOCK, connect_timeout)
         self.dsn = dsn
+        self.wait_for_database = wait_for_database
 
     def close(self) -> None:
         self.pg.close()
@@ -69,22 +79,32 @@ class PgCommerceStore:
         """One transaction on the store's connection; the store is held for its length."""
         return self.pg.transaction()
 
+    def _retrying(self, operation: Callable[[], T]) -> T:
+        return self.pg.retrying(operation, self.wait_for_database)
+
     def _one(self, sql: str, params: tuple) -> dict | None:
-        with self.transaction() as db:
-            return db.execute(sql, params).fetchone()
+        def run() -> dict | None:
+            with self.transaction() as db:
+                return db.execute(sql, params).fetchone()
+        return self._retrying(run)
 
     def _all(self, sql: str, params: tuple) -> list[dict]:
-        with self.transaction() as db:
-            return db.execute(sql, params).fetchall()
+        def run() -> list[dict]:
+            with self.transaction() as db:
+                return db.execute(sql, params).fetchall()
+        return self._retrying(run)
 
     # ------------------------------------------------------------------ stock
 
     def seed_stock(self, expo: Expo) -> None:
         """Products new to the store start at their world-file stock; known ones keep theirs."""
         rows = [(b.id, p.sku, p.stock) for b in expo.booths for p in b.catalogue]
-        with self.transaction() as db, db.cursor() as cur:
-            cur.executemany("INSERT INTO stock (booth, sku, available) VALUES (%s, %s, %s) "
-                            "ON CONFLICT (booth, sku) DO NOTHING", rows)
+
+        def run() -> None:
+            with self.transaction() as db, db.cursor() as cur:
+                cur.executemany("INSERT INTO stock (booth, sku, available) VALUES (%s, %s, %s) "
+                                "ON CONFLICT (booth, sku) DO NOTHING", rows)
+        self._retrying(run)
 
     def stock_of(self, booth: str) -> dict[str, int]:
         rows = self._all("SELECT sku, available FROM stock WHERE booth = %s ORDER BY sku", (booth,))
@@ -106,6 +126,17 @@ class PgCommerceStore:
 
     def place_order(self, record: OrderRecord, limit_per_visitor: int) -> OrderRecord:
         """Reserve stock and record the order in one transaction, or raise OrderConflict."""
+        attempts = 0
+
+        def run() -> OrderRecord:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1 and (mine := self.find_order(record.visitor, record.key)) is not None and mine.id == record.id:
+                return mine  # the first attempt committed; its answer was lost with the connection
+            return self._place(record, limit_per_visitor)
+        return self._retrying(run)
+
+    def _place(self, record: OrderRecord, limit_per_visitor: int) -> OrderRecord:
         with self.transaction() as db:
             stock = db.execute("SELECT available FROM stock WHERE booth = %s AND sku = %s FOR UPDATE",
                                (record.booth, record.sku)).fetchone()
@@ -134,45 +165,51 @@ class PgCommerceStore:
         return record
 
     def set_pending(self, order_id: str, intent_id: str, expires_at: float, now: float) -> OrderRecord:
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE orders SET status = 'pending_payment', intent_id = %s, expires_at = %s, updated_at = %s "
-                "WHERE id = %s AND status = 'reserving'",
-                (intent_id, expires_at, now, order_id),
-            )
+        def run() -> None:
+            with self.transaction() as db:
+                db.execute(
+                    "UPDATE orders SET status = 'pending_payment', intent_id = %s, expires_at = %s, updated_at = %s "
+                    "WHERE id = %s AND status = 'reserving'",
+                    (intent_id, expires_at, now, order_id),
+                )
+        self._retrying(run)
         return self.order(order_id)
 
     def release(self, order_id: str, status: str, message: str, now: float) -> OrderRecord | None:
         """End an open order without a sale and give its stock back. None if it was not open."""
-        with self.transaction() as db:
-            row = db.execute("SELECT * FROM orders WHERE id = %s FOR UPDATE", (order_id,)).fetchone()
-            if row is None or row["status"] not in OPEN_STATUSES:
-                return None
-            db.execute("UPDATE orders SET status = %s, message = %s, updated_at = %s WHERE id = %s",
-                       (status, message, now, order_id))
-            db.execute("UPDATE stock SET available = available + %s WHERE booth = %s AND sku = %s",
-                       (row["qty"], row["booth"], row["sku"]))
-        return self.order(order_id)
+        def run() -> bool:
+            with self.transaction() as db:
+                row = db.execute("SELECT * FROM orders WHERE id = %s FOR UPDATE", (order_id,)).fetchone()
+                if row is None or row["status"] not in OPEN_STATUSES:
+                    return False
+                db.execute("UPDATE orders SET status = %s, message = %s, updated_at = %s WHERE id = %s",
+                           (status, message, now, order_id))
+                db.execute("UPDATE stock SET available = available + %s WHERE booth = %s AND sku = %s",
+                           (row["qty"], row["booth"], row["sku"]))
+            return True
+        return self.order(order_id) if self._retrying(run) else None
 
     def fulfil(self, order_id: str, intent_id: str, now: float) -> OrderRecord | None:
         """Mark a paid order fulfilled and put the goods in the visitor's inventory, once (see
         CommerceStore.fulfil). The order row is locked, so two processes told of the same
         payment at once fulfil it once: the second sees 'fulfilled' and gets None."""
-        with self.transaction() as db:
-            row = db.execute("SELECT * FROM orders WHERE id = %s FOR UPDATE", (order_id,)).fetchone()
-            if row is None or row["status"] == "fulfilled":
-                return None
-            if row["status"] not in OPEN_STATUSES or row["intent_id"] not in (None, intent_id):
-                raise AssertionError(f"order {order_id} ({row['status']}, intent {row['intent_id']}) was paid by {intent_id}")
-            db.execute("INSERT INTO fulfilments VALUES (%s, %s, %s)", (order_id, intent_id, now))
-            db.execute("UPDATE orders SET status = 'fulfilled', intent_id = %s, message = '', updated_at = %s WHERE id = %s",
-                       (intent_id, now, order_id))
-            db.execute(
-                "INSERT INTO inventory VALUES (%s, %s, %s, %s) "
-                "ON CONFLICT (visitor, booth, sku) DO UPDATE SET qty = inventory.qty + excluded.qty",
-                (row["visitor"], row["booth"], row["sku"], row["qty"]),
-            )
-        return self.order(order_id)
+        def run() -> bool:
+            with self.transaction() as db:
+                row = db.execute("SELECT * FROM orders WHERE id = %s FOR UPDATE", (order_id,)).fetchone()
+                if row is None or row["status"] == "fulfilled":
+                    return False
+                if row["status"] not in OPEN_STATUSES or row["intent_id"] not in (None, intent_id):
+                    raise AssertionError(f"order {order_id} ({row['status']}, intent {row['intent_id']}) was paid by {intent_id}")
+                db.execute("INSERT INTO fulfilments VALUES (%s, %s, %s)", (order_id, intent_id, now))
+                db.execute("UPDATE orders SET status = 'fulfilled', intent_id = %s, message = '', updated_at = %s WHERE id = %s",
+                           (intent_id, now, order_id))
+                db.execute(
+                    "INSERT INTO inventory VALUES (%s, %s, %s, %s) "
+                    "ON CONFLICT (visitor, booth, sku) DO UPDATE SET qty = inventory.qty + excluded.qty",
+                    (row["visitor"], row["booth"], row["sku"], row["qty"]),
+                )
+            return True
+        return self.order(order_id) if self._retrying(run) else None
 
     def inventory(self, visitor: str) -> list[tuple[str, str, int]]:
         rows = self._all("SELECT booth, sku, qty FROM inventory WHERE visitor = %s ORDER BY booth, sku", (visitor,))
@@ -192,9 +229,11 @@ class PgCommerceStore:
 
     def set_stock(self, booth: str, sku: str, available: int) -> None:
         """The exhibitor restocked: the units left to sell are now ``available``."""
-        with self.transaction() as db:
-            db.execute("INSERT INTO stock (booth, sku, available) VALUES (%s, %s, %s) "
-                       "ON CONFLICT (booth, sku) DO UPDATE SET available = excluded.available", (booth, sku, available))
+        def run() -> None:
+            with self.transaction() as db:
+                db.execute("INSERT INTO stock (booth, sku, available) VALUES (%s, %s, %s) "
+                           "ON CONFLICT (booth, sku) DO UPDATE SET available = excluded.available", (booth, sku, available))
+        self._retrying(run)
 
     # ------------------------------------------------------------------ merchants
 
@@ -203,6 +242,9 @@ class PgCommerceStore:
         return row["account_id"] if row else None
 
     def save_merchant(self, booth: str, currency: str, account_id: str) -> None:
-        with self.transaction() as db:
-            db.execute("INSERT INTO merchants VALUES (%s, %s, %s) ON CONFLICT (booth, currency) "
-                       "DO UPDATE SET account_id = excluded.account_id", (booth, currency, account_id))
+        def run() -> None:
+            with self.transaction() as db:
+                db.execute("INSERT INTO merchants VALUES (%s, %s, %s) ON CONFLICT (booth, currency) "
+                           "DO UPDATE SET account_id = excluded.account_id", (booth, currency, account_id))
+
+        self._retrying(run)

@@ -4,8 +4,10 @@ against both), and two processes buying the last unit at once sell it once."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from server.cluster.local import PostgresServer, free_port
 from server.pg_store import PgCommerceStore, StoreUnavailable
 from server.store import CommerceStore, OrderConflict, OrderRecord
 from world.loader import load_expo
@@ -107,22 +110,59 @@ def test_a_url_that_is_not_postgresql_is_refused() -> None:
 
 
 def test_an_unreachable_database_is_a_clear_error() -> None:
-    from server.cluster.local import free_port
-
     with pytest.raises(StoreUnavailable, match="PostgreSQL is not reachable"):
         PgCommerceStore(f"postgresql://expo:x@127.0.0.1:{free_port()}/expo", connect_timeout=1)
 
 
-def test_postgres_restart_fails_one_call_then_reconnects(fresh_database, postgres, expo) -> None:
+def test_a_broken_connection_is_reconnected_within_the_call(fresh_database, postgres, expo) -> None:
     store = PgCommerceStore(fresh_database)
     store.seed_stock(expo)
     with psycopg.connect(postgres.dsn, autocommit=True) as admin:  # what a restart does to our connection
         admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
                       (fresh_database.rsplit("/", 1)[1],))
-    with pytest.raises(StoreUnavailable, match="broke"):
-        store.stock_of(BOOTH)
     assert store.stock_of(BOOTH)[SKU] == 60
     store.close()
+
+
+def test_a_database_that_stays_away_is_a_clear_error_after_the_wait(fresh_database, postgres, expo) -> None:
+    store = PgCommerceStore(fresh_database, wait_for_database=1.0)
+    store.seed_stock(expo)
+    store.pg.dsn = store.pg.dsn.rsplit(":", 1)[0] + f":{free_port()}/x"  # as if the server had gone for good
+    with psycopg.connect(postgres.dsn, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                      (fresh_database.rsplit("/", 1)[1],))
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable, match="not reachable"):
+        store.stock_of(BOOTH)
+    assert 1.0 <= time.monotonic() - started < 10
+
+
+@pytest.mark.slow
+def test_orders_wait_for_a_postgres_killed_with_sigkill_and_complete(expo) -> None:
+    """kill -9 of PostgreSQL between orders: the next order waits for the restart and goes
+    through once; an order whose COMMIT happened is not placed twice by the retry."""
+    import threading
+
+    root = Path(tempfile.mkdtemp(prefix="expo-pg-"))
+    server = PostgresServer(root).start()
+    try:
+        store = PgCommerceStore(server.dsn, wait_for_database=60)
+        store.seed_stock(expo)
+        store.place_order(order(1), limit_per_visitor=2)
+        server.kill()
+        done: list[OrderRecord] = []
+        waiting = threading.Thread(target=lambda: done.append(store.place_order(order(2, visitor="bo"), 2)))
+        waiting.start()
+        time.sleep(2.0)
+        assert not done  # it waits
+        server.start()
+        waiting.join(60)
+        assert done and store.order("o2") == done[0]
+        assert store.stock_of(BOOTH)[SKU] == 58
+        store.close()
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_two_processes_sell_the_last_unit_once(fresh_database, expo) -> None:
