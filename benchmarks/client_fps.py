@@ -63,6 +63,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--size", default="1280x720")
     ap.add_argument("--counts", default="0,50,200")
+    ap.add_argument("--quality", choices=("low", "high"), default="low")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "client_fps.json")
     args = ap.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
@@ -77,7 +78,8 @@ def main() -> int:
                    f"http://127.0.0.1:{port}/healthz", log=Path(scratch.name) / "server.log")
     url = f"ws://127.0.0.1:{port}/"
     bots: list[subprocess.Popen] = []
-    app = ExpoApp(offscreen=True, size=size, wallet=Wallet(Path(scratch.name) / "wallet.json"))
+    app = ExpoApp(offscreen=True, size=size, wallet=Wallet(Path(scratch.name) / "wallet.json"), quality=args.quality)
+    app.set_max_fps(0)  # no frame cap: the benchmark measures what the renderer can do
     rows = []
     try:
         # the peer: the same window and renderer drawing nothing but the hall's floor
@@ -125,10 +127,11 @@ def main() -> int:
     result = {
         "machine": {"platform": platform.platform(), "python": platform.python_version(),
                     "renderer": "Mesa llvmpipe (software), offscreen"},
-        "size": list(size), "seconds_per_measurement": args.seconds,
+        "size": list(size), "quality": args.quality, "seconds_per_measurement": args.seconds,
         "baseline_floor_only_fps": round(baseline, 1), "rows": rows,
     }
-    print(f"client FPS at {size[0]}x{size[1]}, offscreen, software renderer; peer: floor only {baseline:.1f} fps")
+    print(f"client FPS at {size[0]}x{size[1]}, quality {args.quality}, offscreen, software renderer; "
+          f"peer: floor only {baseline:.1f} fps")
     print(f"{'avatars':>8} {'drawn':>6} {'fps':>8} {'ms/frame':>9} {'ours/floor-only':>16}")
     for r in rows:
         print(f"{r['avatars']:>8} {r['drawn']:>6} {r['fps']:>8.1f} {r['ms_per_frame']:>9.2f} {r['vs_floor_only']:>16.3f}")

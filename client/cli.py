@@ -48,6 +48,8 @@ def parser() -> argparse.ArgumentParser:
                     help="scale of every panel's text, 0.8 to 1.8 (the connect screen's A−/A+ change it too)")
     ap.add_argument("--max-fps", type=int, default=60, metavar="FPS",
                     help="frame cap while moving (standing still it drops to 15); 0: no cap")
+    ap.add_argument("--quality", choices=("low", "high"), default="high",
+                    help="low: no antialiasing, fog or fill light, nearer name tags (software renderers)")
     ap.add_argument("--multisamples", type=int, default=4, choices=(0, 2, 4, 8),
                     help="antialiasing samples (0 for software renderers)")
     shot = ap.add_argument_group("screenshot (offscreen, no window)")
@@ -89,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     assert settings is not None, "check gives settings whenever it finds no problem"
     app = ExpoApp(wallet=wallet, size=args.size, defaults=ConnectSettings(settings.server, name, settings.colour,
                                                                           settings.currency),
-                  multisamples=args.multisamples, screenshot_dir=wallet_file.parent / "screenshots")
+                  multisamples=args.multisamples, screenshot_dir=wallet_file.parent / "screenshots",
+                  quality=args.quality)
     app.set_text_scale(args.text_size)
     app.set_max_fps(max(0, args.max_fps))
     app.walk_to = args.booth

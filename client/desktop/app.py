@@ -11,6 +11,7 @@ Panda3D and DirectGUI. Objects are passed explicitly: no ``base``/``render`` bui
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -50,6 +51,30 @@ ACCOUNT_GONE = {"invalid_token", "unauthenticated", "account_not_found"}
 ACTIVE_FPS = 60  # the frame cap while anything moves or is pressed
 IDLE_FPS = 6  # standing still with nothing moving: the client sleeps between frames (a key wakes it)
 IDLE_AFTER = 1.5  # seconds without input or movement before the idle cap applies
+
+
+@dataclass(frozen=True, slots=True)
+class Look:
+    """What a quality setting draws: "low" keeps software renderers (no GPU) usable."""
+
+    figure_detail: float  # metres from the camera within which figures have full detail
+    tag_distance: float  # metres within which name tags are drawn
+    fill_light: bool
+    fog: bool
+
+
+QUALITIES = {"low": Look(12.0, 18.0, False, False), "high": Look(25.0, 40.0, True, True)}
+
+
+PEOPLE_TITLE = "People near you"
+
+
+def people_near(x: float, y: float, others: list[tuple[str, str | None, float, float]],
+                exhibitors: dict[str, str], limit: int = 14) -> list[str]:
+    """The people in view, nearest first: name, how far, and whose staff they are."""
+    rows = sorted((math.hypot(ox - x, oy - y), name, staff) for name, staff, ox, oy in others)
+    return [f"{name}  ·  {d:.0f} m" + (f"  ·  staff of {exhibitors.get(staff, staff)}" if staff else "")
+            for d, name, staff in rows[:limit]] + ([f"… and {len(rows) - limit} more"] if len(rows) > limit else [])
 
 
 def people_in_view(count: int) -> str:
@@ -114,7 +139,12 @@ class Visit:
 class ExpoApp(ShowBase):
     def __init__(self, *, offscreen: bool = False, size: tuple[int, int] = (1280, 720), wallet: Wallet,
                  assets_root: Path = PROJECT_ASSETS, defaults: ConnectSettings | None = None,
-                 multisamples: int = 0, screenshot_dir: Path | None = None) -> None:
+                 multisamples: int = 0, screenshot_dir: Path | None = None, quality: str = "high") -> None:
+        if quality not in QUALITIES:
+            raise ValueError(f"quality {quality!r}: one of {', '.join(QUALITIES)}")
+        self.quality = quality
+        if quality == "low":
+            multisamples = 0
         configure_panda(offscreen, size, multisamples)
         self.screenshot_dir = screenshot_dir
         self.screenshots_taken = 0
@@ -126,13 +156,15 @@ class ExpoApp(ShowBase):
         self.camLens.setFov(70)
         self.camLens.setNearFar(0.2, 400)
         self.world = self.render.attachNewNode("world")
-        add_lights(self.render)
+        add_lights(self.render, fill=QUALITIES[quality].fill_light)
         self.render.setAntialias(AntialiasAttrib.MMultisample if multisamples else AntialiasAttrib.MNone)
         fog = Fog("haze")
         fog.setColor(*BACKGROUND[:3])
         fog.setLinearRange(60, 180)
-        self.world.setFog(fog)
-        self.avatars = AvatarLayer(self.world)
+        if QUALITIES[quality].fog:
+            self.world.setFog(fog)
+        look = QUALITIES[quality]
+        self.avatars = AvatarLayer(self.world, look.figure_detail, look.tag_distance)
         self.camera_rig = FollowCamera()
         self.font = load_font(True)
         self.effects = self.world.attachNewNode("effects")
@@ -187,6 +219,7 @@ class ExpoApp(ShowBase):
         self.accept("e", self._interact)
         self.accept("i", self._toggle_inventory)
         self.accept("f", self.open_directory)
+        self.accept("p", self._toggle_people)
         self.accept("enter", self._enter)
         self.accept("escape", self._escape)
         self.accept("tab", self._tab)
@@ -800,6 +833,24 @@ class ExpoApp(ShowBase):
             self._show_inventory(v)
         else:
             self.hud.set_inventory(None)
+
+    def _toggle_people(self) -> None:
+        v = self.visit
+        if self.typing or v is None:
+            return
+        if self.hud.inventory.isHidden() or self.hud.inventory_title != PEOPLE_TITLE:
+            self._show_people(v)
+        else:
+            self.hud.set_inventory(None)
+
+    def _show_people(self, v: Visit) -> None:
+        scene = v.thread.scene()
+        if scene is None or v.expo is None:
+            return
+        names = {b.id: b.exhibitor for b in v.expo.booths}
+        others = [(o.info.name, o.info.staff_of, o.pose.x, o.pose.y) for o in scene.others]
+        self.hud.set_inventory(people_near(scene.own.x, scene.own.y, others, names), PEOPLE_TITLE,
+                               "Nobody in view: the hall is quiet here.")
 
     def _show_inventory(self, v: Visit) -> None:
         names = {b.id: b.exhibitor for b in v.expo.booths} if v.expo else {}

@@ -42,7 +42,8 @@ class AvatarLayer:
     """Keeps the nodes in step with the avatars to draw: ``sync`` each frame with
     (entity, name, colour, style, pose) for everyone, the visitor included."""
 
-    def __init__(self, parent: NodePath) -> None:
+    def __init__(self, parent: NodePath, figure_detail: float = FIGURE_DETAIL, tag_distance: float = TAG_DISTANCE) -> None:
+        self.figure_detail, self.tag_distance = figure_detail, tag_distance
         self.root = parent.attachNewNode("avatars")
         self.nodes: dict[int, AvatarNode] = {}
         self._figures: dict[tuple[int, int], NodePath] = {}  # an LODNode: near and far figure
@@ -55,7 +56,7 @@ class AvatarLayer:
         if fig is None:
             lod = LODNode(f"figure-{colour:06x}")
             fig = self._figures[key] = NodePath(lod)
-            for far, (out, in_) in ((False, (FIGURE_DETAIL, 0.0)), (True, (FAR, FIGURE_DETAIL))):
+            for far, (out, in_) in ((False, (self.figure_detail, 0.0)), (True, (FAR, self.figure_detail))):
                 lod.addSwitch(out, in_)
                 fig.attachNewNode(geom_node(avatar_mesh(colour, style, far=far), "far" if far else "near"))
         return fig
@@ -69,7 +70,7 @@ class AvatarLayer:
         tn.setCardAsMargin(0.25, 0.25, 0.1, 0.1)
         tn.setCardDecal(True)
         reach = LODNode("tag-reach")
-        reach.addSwitch(TAG_DISTANCE, 0.0)
+        reach.addSwitch(self.tag_distance, 0.0)
         tag = root.attachNewNode(reach)
         tag.attachNewNode(tn.generate()).setScale(0.17)
         tag.setZ(2.05)

@@ -143,18 +143,23 @@ def build_hall(expo: Expo, hall: Hall, assets_root: Path, loader: Loader | None 
     return HallScene(hall, root, layout)
 
 
-def add_lights(render: NodePath) -> list[NodePath]:
-    """A warm key light from high in the south-east, a cool fill from the north-west and
-    ambient: every face of a box reads differently, nothing is black."""
+def add_lights(render: NodePath, fill: bool = True) -> list[NodePath]:
+    """A warm key light from high in the south-east, a cool fill from the north-west (not
+    at low quality: each light is a pass per vertex) and ambient: every face of a box reads
+    differently, nothing is black."""
     ambient = AmbientLight("ambient")
     ambient.setColor(Vec4(0.42, 0.42, 0.45, 1))
     key = DirectionalLight("key")
     key.setColor(Vec4(0.75, 0.72, 0.66, 1))
-    fill = DirectionalLight("fill")
-    fill.setColor(Vec4(0.25, 0.27, 0.32, 1))
-    lights = [render.attachNewNode(ambient), render.attachNewNode(key), render.attachNewNode(fill)]
+    fill_light = DirectionalLight("fill")
+    fill_light.setColor(Vec4(0.25, 0.27, 0.32, 1))
+    lights = [render.attachNewNode(ambient), render.attachNewNode(key)]
     lights[1].setHpr(30, -55, 0)
-    lights[2].setHpr(-150, -35, 0)
+    if fill:
+        lights.append(render.attachNewNode(fill_light))
+        lights[2].setHpr(-150, -35, 0)
+    else:
+        ambient.setColor(Vec4(0.55, 0.55, 0.58, 1))  # what the fill gave, flat
     for light in lights:
         render.setLight(light)
     return lights

@@ -250,6 +250,7 @@ class Hud:
         self.inventory = DirectFrame(parent=a2d_top_left, frameColor=PANEL, frameSize=(0, 0.95, -0.9, 0), pos=(0.03, 0, -0.27))
         self.inventory_text = _text(self.inventory, font, "", (0.03, -0.07), 0.034, INK, wrap=26)
         self.inventory.hide()
+        self.inventory_title = ""
         self.text_scale = 1.0
         self._build_directory(a2d_top_left, on_search or (lambda q: None), on_pick or (lambda i: None))
 
@@ -332,11 +333,13 @@ class Hud:
                 return
             shown.pop(0)
 
-    def set_inventory(self, lines: list[str] | None) -> None:
+    def set_inventory(self, lines: list[str] | None, title: str = "Your purchases", empty: str = "Nothing yet.") -> None:
+        """The left panel: your purchases (I), or the people near you (P)."""
         if lines is None:
             self.inventory.hide()
             return
-        self.inventory_text.setText("Your purchases\n\n" + ("\n".join(lines) if lines else "Nothing yet."))
+        self.inventory_title = title
+        self.inventory_text.setText(f"{title}\n\n" + ("\n".join(lines) if lines else empty))
         rows = self.inventory_text.rows()
         self.inventory["frameSize"] = (0, 0.95, -(0.08 + rows * 0.041), 0)
         self.inventory.show()
@@ -500,4 +503,4 @@ class Hud:
 
 
 HELP = ("W/S walk · A/D turn · Shift run · right mouse: look, A/D step aside\n"
-        "E catalogue · 1-4 buy · PgUp/PgDn scroll · F find a booth · I purchases · Enter chat · Esc close · F12 picture")
+        "E catalogue · 1-4 buy · PgUp/PgDn scroll · F find a booth · I purchases · P people · Enter chat · Esc close · F12 picture")

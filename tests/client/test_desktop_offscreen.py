@@ -426,3 +426,13 @@ def test_the_directory_finds_a_booth_by_product_and_walks_there(app, server):
     run_until(app, lambda: v.near == BOOTH, 5, "the booth")
     app.messenger.send("w")  # a key takes over at once
     app.messenger.send("w-up")
+
+
+def test_people_near_you_nearest_first_with_staff_marked():
+    from client.desktop.app import people_near
+
+    rows = people_near(0.0, 0.0, [("Far", None, 30.0, 0.0), ("Aigerim", "kz-altai-honey", 3.0, 4.0)],
+                       {"kz-altai-honey": "Altai Bee Farms"})
+    assert rows == ["Aigerim  ·  5 m  ·  staff of Altai Bee Farms", "Far  ·  30 m"]
+    many = people_near(0.0, 0.0, [(f"P{i}", None, float(i), 0.0) for i in range(20)], {}, limit=3)
+    assert many[-1] == "… and 17 more" and len(many) == 4
