@@ -48,12 +48,13 @@ def build(avatars: int, seed: int) -> tuple[Simulation, ManualClock, list[Peer]]
     return sim, clock, peers
 
 
-def run(sim: Simulation, clock: ManualClock, peers: list[Peer], ticks: int, seed: int) -> list[float]:
+def run(sim: Simulation, clock: ManualClock, peers: list[Peer], ticks: int, seed: int, walking: float = 1.0) -> list[float]:
     rng = random.Random(seed)
     times = []
+    walkers = int(len(peers) * walking)
     for t in range(ticks):
         for i, peer in enumerate(peers):
-            if (i + t) % 20 == 0:  # each avatar changes course once a second
+            if i < walkers and (i + t) % 20 == 0:  # each walker changes course once a second
                 angle = rng.uniform(-np.pi, np.pi)
                 sim.on_frame(peer, p.encode(p.Input(t + 1, float(np.cos(angle)), float(np.sin(angle)), angle, False, 20)))
             peer.outbox.clear()
@@ -68,6 +69,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--avatars", type=int, default=1000)
     parser.add_argument("--ticks", type=int, default=200)
+    parser.add_argument("--walking", type=float, default=1.0, help="share of the avatars walking; the rest stand")
     args = parser.parse_args()
 
     sim, clock, peers = build(args.avatars, 1)
@@ -76,16 +78,19 @@ def main() -> None:
     observe = sim.activity.observe
     spent: list[float] = []
 
-    def timed(slots: np.ndarray, pos: np.ndarray, halls: np.ndarray) -> None:
+    def timed(slots: np.ndarray, pos: np.ndarray, halls: np.ndarray, moved: np.ndarray | None = None) -> None:
         started = time.thread_time()
-        observe(slots, pos, halls)
+        observe(slots, pos, halls, moved)
         spent.append(time.thread_time() - started)
 
     sim.activity.observe = timed  # type: ignore[method-assign]
-    ticks = run(sim, clock, peers, args.ticks, 2)
+    for peer in peers[int(len(peers) * args.walking):]:  # the standers stop
+        assert peer.session is not None
+        sim.on_frame(peer, p.encode(p.Input(10_000, 0.0, 0.0, 0.0, False, 1)))
+    ticks = run(sim, clock, peers, args.ticks, 2, args.walking)
     events, batches, _ = sim.activity.drain()
     tick, share = statistics.median(ticks), statistics.median(spent)
-    print(f"{args.avatars} avatars, {args.ticks} ticks")
+    print(f"{args.avatars} avatars ({args.walking:.0%} walking), {args.ticks} ticks")
     print(f"tick median {tick * 1e3:.2f} ms, of which analytics (observe) median {share * 1e3:.2f} ms, "
           f"p99 {np.percentile(spent, 99) * 1e3:.2f} ms: ratio {share / tick:.3f}")
     print(f"recorded in {args.ticks * 0.05:.0f} s: {len(events)} events, {sum(len(b.visitors) for b in batches)} position samples")

@@ -551,7 +551,7 @@ class Simulation:
         self._expire(now)
         self._move(now)
         live = np.flatnonzero(self.avatars.active)
-        self.activity.observe(live, self.avatars.pos[live], self.avatars.hall[live])
+        self.activity.observe(live, self.avatars.pos[live], self.avatars.hall[live], self.avatars.motion[live] != 0)
         observers, targets = self.interest.visible_pairs(self.avatars.pos, self.avatars.hall, self.avatars.active)
         self._send_snapshots(now, observers, targets)
 

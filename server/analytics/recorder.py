@@ -45,6 +45,7 @@ class ActivityRecorder:
         self.hall_ids = tuple(h.id for h in expo.halls)
         self.presence = PresenceTracker(BoothZones.of(expo), capacity)
         self.tracked = np.zeros(capacity, dtype=bool)  # slots of visitors (not staff) being followed
+        self.fresh = np.zeros(capacity, dtype=bool)  # joined (or the zones changed) since last looked at
         self.sampler = PositionSampler()
         self.events: list[Event] = []
         self.samples: list[SampleBatch] = []
@@ -57,6 +58,7 @@ class ActivityRecorder:
         """A visitor's avatar appeared. Booth staff are not visitors: standing in their
         booth all day, they would be its longest visits and every heatmap's hottest cell."""
         self.tracked[slot] = not staff
+        self.fresh[slot] = True
         if not staff:
             self.presence.join(slot, visitor)
 
@@ -69,18 +71,27 @@ class ActivityRecorder:
         self.expo = expo
         self.hall_ids = tuple(h.id for h in expo.halls)
         self._add(self.presence.rezone(BoothZones.of(expo), self.wall()))
+        self.fresh[:] = True  # avatars were moved to fit the new world
 
     def end_visits(self) -> None:
         """The server is stopping: every visit in progress ends now."""
         self._add(self.presence.rezone(self.presence.zones, self.wall()))
 
-    def observe(self, slots: np.ndarray, pos: np.ndarray, halls: np.ndarray) -> None:
-        """The joined avatars after a tick's movement (staff among them are skipped)."""
+    def observe(self, slots: np.ndarray, pos: np.ndarray, halls: np.ndarray, moved: np.ndarray | None = None) -> None:
+        """The joined avatars after a tick's movement (staff among them are skipped).
+        ``moved`` (per slot, optional) says which moved this tick: only those, and those
+        new since the last look, can have entered or left a zone."""
         visitors = self.tracked[slots]
         if not visitors.all():
             slots, pos, halls = slots[visitors], pos[visitors], halls[visitors]
+            moved = None if moved is None else moved[visitors]
         now = self.wall()
-        self._add(self.presence.update(now, slots, pos, halls))
+        if moved is None:
+            self._add(self.presence.update(now, slots, pos, halls))
+        else:
+            look = moved | self.fresh[slots]
+            self._add(self.presence.update(now, slots[look], pos[look], halls[look]))
+        self.fresh[slots] = False
         at = self.sampler.due(now)
         if at is not None and len(slots):
             visitors = tuple(self.presence.visitor[s] for s in slots.tolist())
