@@ -249,13 +249,17 @@ class Console:
             rows = sorted(((per_booth[b.id], b) for b in booths), key=lambda t: (-t[0], t[1].exhibitor))
             booth_rows = "".join(
                 f'<tr><td>{esc(b.exhibitor)}</td><td class="num" data-booth-count="{esc(b.id)}">{n}</td></tr>' for n, b in rows)
+            heat = await admin.heatmap(hall.id)
+            heat_block = (f"<details><summary>Where visitors stood in {esc(hall.name)} in the last {HEATMAP_MINUTES:g} minutes"
+                          f"</summary>{heatmap_svg(heat.counts, heat.cell, hall, booths, None)}</details>"
+                          if heat is not None else "")
             halls.append(
                 f'<section class="hall" aria-labelledby="hall-{esc(hall.id)}"><h2 id="hall-{esc(hall.id)}">{esc(hall.name)}: '
                 f'<span data-hall-count="{esc(hall.id)}">{per_hall[hall.id]}</span> visitors</h2>'
                 f'<div class="map-wrap">{hall_svg(hall, booths)}</div>'
                 f'<details><summary>Visitors per booth in {esc(hall.name)}</summary><div class="scroll"><table>'
                 f'<caption>Visitors per booth</caption><thead><tr><th scope="col">Booth</th><th scope="col">Visitors</th></tr></thead>'
-                f"<tbody>{booth_rows}</tbody></table></div></details></section>"
+                f"<tbody>{booth_rows}</tbody></table></div></details>{heat_block}</section>"
             )
         alerts = "".join(f'<li class="alert-{esc(a.kind)}">{esc(a.message)}</li>' for a in admin.alerts())
         exhibitors = {b.id: b.exhibitor for b in expo.booths}

@@ -62,6 +62,7 @@ async def test_login_cookie_is_httponly_and_strict_and_bad_tokens_are_refused(se
         assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
         page = await browser.get("/organiser")
         assert page.status_code == 200 and "Silk Road Hall" in page.text
+        assert page.text.count('<svg class="heatmap"') == len(server.sim.expo.halls)  # one per hall, from the samples
         assert "default-src 'self'" in page.headers["content-security-policy"]
         await browser.post("/logout", {})
         assert (await browser.get("/organiser")).status_code == 303
