@@ -34,11 +34,12 @@ def wait_http(url: str, timeout: float = 20.0, proc: subprocess.Popen | None = N
     raise TimeoutError(url)
 
 
-def start(args: list[str], health_url: str, env: dict | None = None, log: Path | None = None) -> subprocess.Popen:
+def start(args: list[str], health_url: str, env: dict | None = None, log: Path | None = None,
+          timeout: float = 20.0) -> subprocess.Popen:
     out = open(log, "wb") if log else subprocess.DEVNULL
     proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT)
     try:
-        wait_http(health_url, proc=proc)
+        wait_http(health_url, timeout, proc=proc)
     except Exception:
         proc.kill()
         raise

@@ -42,7 +42,8 @@ def expo(tmp_path_factory):
     port, console = free_port(), free_port()
     server = start([str(BIN / "expo-server"), "--port", str(port), "--console-port", str(console), "--world", str(root),
                     "--data-dir", str(tmp / "data"), "--log-level", "warning"],
-                   f"http://127.0.0.1:{port}/healthz", log=tmp / "server.log")
+                   f"http://127.0.0.1:{port}/healthz", log=tmp / "server.log",
+                   timeout=120)  # a fresh checkout compiles the server's kernels first (tens of seconds on a busy machine)
     url = f"ws://127.0.0.1:{port}/"
     bots = [subprocess.Popen([str(BIN / "expo-bots"), "--server", url, "--count", str(n), "--mix", mix, "--name-prefix", prefix,
                               "--duration", "120", "--quiet", "--progress", "0"],
