@@ -29,7 +29,7 @@ from pydantic import StringConstraints
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from . import idempotency
+from . import account_proofs, idempotency
 from .bodylimit import DEFAULT_MAX_BODY, BodyLimit
 from .clock import from_datetime
 from .delivery import Deliverer
@@ -40,6 +40,8 @@ from .ledger import INT64_MAX, MAX_AMOUNT
 from .schemas import (
     CURRENCY_SCHEMA,
     AccountOut,
+    AccountProofOut,
+    AccountProofRequest,
     ContactOut,
     ContactRequest,
     CreateIntentRequest,
@@ -174,6 +176,7 @@ def create_app(
     if bank.config.webhook_urls and not webhook_secret:
         raise ValueError("webhook URLs need a webhook secret to sign with")
     platform_digest = hashlib.sha256(platform_key.encode()).digest()
+    proof_key = account_proofs.proof_key(platform_key)
     metrics = _Metrics(bank, registry or CollectorRegistry())
     own_client = http_client is None
     client = http_client or httpx.AsyncClient()
@@ -296,6 +299,13 @@ def create_app(
                          before: Annotated[int | None, Query(ge=1, le=INT64_MAX)] = None) -> JSONResponse:
         """Your ledger entries, newest first; page with ``before``."""
         return JSONResponse(await call(bank.account_entries, who, None, limit, before))
+
+    @app.post("/v1/accounts/me/proofs", response_model=AccountProofOut, tags=["accounts"])
+    async def account_proof(body: AccountProofRequest, who: Who) -> JSONResponse:
+        """A proof, for ``audience`` (your visitor id at the expo), that this account is yours:
+        the expo then takes payment for your orders from this account only. Valid 5 minutes;
+        nothing changes at the bank, so no Idempotency-Key is needed."""
+        return JSONResponse(bank.account_proof(who, body.audience, proof_key))
 
     @app.get("/v1/accounts/{account_id}", response_model=AccountOut, tags=["accounts"])
     async def account(account_id: str, who: Who) -> JSONResponse:

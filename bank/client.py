@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from .schemas import (
     AccountOut,
+    AccountProofOut,
     ContactOut,
     EditionOut,
     EntryListOut,
@@ -234,6 +235,10 @@ class VisitorClient(_Client):
 
     async def get_intent(self, intent_id: str) -> IntentOut:
         return await self._call("GET", f"/v1/payment_intents/{intent_id}", IntentOut)
+
+    async def account_proof(self, audience: str) -> AccountProofOut:
+        """The bank's proof, for ``audience`` (the visitor id at the expo), that this account is ours."""
+        return await self._call("POST", "/v1/accounts/me/proofs", AccountProofOut, json={"audience": audience})
 
     async def confirm_intent(self, intent_id: str, *, idempotency_key: str | None = None) -> IntentOut:
         """Pay the intent from this account. Safe to retry with the same ``idempotency_key``."""

@@ -72,6 +72,18 @@ class OpenAccountRequest(_In):
     currency: CurrencyCode
 
 
+class AccountProofRequest(_In):
+    audience: Annotated[StrictStr, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")] = Field(
+        description="who the proof is for: the visitor id the world server gave you")
+
+
+class AccountProofOut(_Out):
+    account_id: str
+    audience: str
+    expires_at: dt.datetime
+    proof: str = Field(description="hand this to the audience; it shows them this account is yours")
+
+
 class CreateMerchantRequest(_In):
     display_name: DisplayName
     currency: CurrencyCode

@@ -22,7 +22,7 @@ from fractions import Fraction
 
 from babel.numbers import format_currency
 
-from . import collectibles, escrow, fx, idempotency, intents, kyc, ledger
+from . import account_proofs, collectibles, escrow, fx, idempotency, intents, kyc, ledger
 from .clock import Clock, SystemClock, to_datetime
 from .collectibles import Edition, EditionKind, IssuerKind, Item, RuleBroken
 from .errors import BankError
@@ -32,6 +32,7 @@ from .ledger import Account, AccountKind, Entry, KycLevel, Posting, Remittance, 
 from .ratelimit import KeyedLimiter, Limit
 from .schemas import (
     AccountOut,
+    AccountProofOut,
     ContactOut,
     EditionOut,
     EntryListOut,
@@ -352,6 +353,16 @@ class Bank:
             return Reply(201, _json(opened))
 
         return self._idempotent(idem, op)
+
+    def account_proof(self, principal: Principal, audience: str, key: bytes) -> dict:
+        """A signed statement, for ``audience``, that the caller holds their account (see
+        bank.account_proofs); nothing is stored."""
+        self._require(principal, Role.VISITOR)
+        assert principal.account_id is not None
+        expires = self.clock.now_ms() // 1000 + account_proofs.PROOF_TTL_SECONDS
+        proof = account_proofs.sign_proof(key, principal.account_id, audience, expires)
+        return _json(AccountProofOut(account_id=principal.account_id, audience=audience,
+                                     expires_at=to_datetime(expires * 1000), proof=proof))
 
     def welcome_granted_usd(self) -> int:
         with self.storage.reading() as tx:

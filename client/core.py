@@ -48,7 +48,7 @@ class NotJoined(RuntimeError):
 
 
 # Refusals that a retry would meet again: the transport gives up on these.
-FATAL_REFUSALS = frozenset({"version_mismatch", "name_invalid", "name_taken", "not_allowed"})
+FATAL_REFUSALS = frozenset({"version_mismatch", "name_invalid", "name_taken", "not_allowed", "ticket_invalid"})
 # Closings after which the old avatar is gone or belongs to another connection.
 FINAL_CLOSINGS = frozenset({"replaced", "flood"})
 
@@ -100,6 +100,8 @@ class ClientCore:
         *,
         resume_token: str | None = None,
         staff_pass: str | None = None,
+        visitor_token: str | None = None,
+        ticket: str | None = None,
         view: bool = True,
         interpolate: bool = True,
         predict: bool = True,
@@ -113,6 +115,11 @@ class ClientCore:
         self.name, self.colour, self.style = name, colour, style
         self.staff_pass = staff_pass
         self.resume_token = resume_token
+        # who we are at this server (client.identity keeps it between launches); the server's
+        # Welcome gives a token on the first visit and the same one after
+        self.visitor_token = visitor_token
+        self.visitor_id: str | None = None
+        self.ticket = ticket
         self.state = ClientState.DISCONNECTED
         self.view = WorldView(interpolate) if view else None
         self.predict = predict
@@ -152,7 +159,8 @@ class ClientCore:
             raise NotJoined("this client has left; make a new one")
         self.state = ClientState.JOINING
         self._opened_at = now if opened_at is None else opened_at
-        self._send(p.Hello(p.PROTOCOL_VERSION, self.name, self.colour, self.style, self.resume_token, self.staff_pass))
+        self._send(p.Hello(p.PROTOCOL_VERSION, self.name, self.colour, self.style, self.resume_token, self.staff_pass,
+                           self.visitor_token, self.ticket))
 
     def connection_lost(self) -> None:
         """The socket is gone. The view restarts empty on the next connection; inputs not
@@ -303,6 +311,10 @@ class ClientCore:
     def view_product(self, booth: str, sku: str) -> None:
         self._require_joined()
         self._send(p.ViewProduct(booth, sku))
+    def link_account(self, proof: str) -> None:
+        """Hand the server the bank's proof (for ``visitor_id``) that our account is ours."""
+        self._require_joined()
+        self._send(p.LinkAccount(proof))
 
     def bye(self) -> None:
         """Leave for good: the avatar goes at once and the resume token dies."""
@@ -377,6 +389,8 @@ class ClientCore:
                 return [ev.InventoryReceived(message)]
             case p.BoothEffect():
                 return [ev.BoothEffectSeen(message)]
+            case p.AccountLinked():
+                return [ev.AccountLinked(message.account_id)]
             case p.Error():
                 return [ev.ErrorReceived(message.code, message.message, message.ref)]
             case p.ExpoUpdate():
@@ -405,6 +419,7 @@ class ClientCore:
         self.welcome, self.expo = welcome, expo
         self.session_id, self.entity = welcome.session_id, welcome.entity
         self.resume_token = welcome.resume_token
+        self.visitor_token, self.visitor_id = welcome.visitor_token, welcome.visitor_id
         self.own = welcome.own
         if resumed:  # the server applied at most the sent holds: continue after their end
             self.seq = max(self.seq, self._applicable_through)

@@ -23,6 +23,13 @@ class Joined:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountLinked:
+    """The server takes our orders' payment from this bank account only."""
+
+    account_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class ExpoChanged:
     """The server applied edited world files: ``expo`` replaces ``previous`` (None when
     the change came before any Welcome had an expo)."""
@@ -153,7 +160,7 @@ class Disconnected:
 Event = (
     Joined | ExpoChanged | Refused | Entered | Left | SnapshotReceived | PredictionCorrected | PongReceived | ChatReceived
     | OrderUpdated | ReceiptReceived | StockReceived | InventoryReceived | BoothEffectSeen | ErrorReceived
-    | ProtocolViolation | Closed | Disconnected
+    | ProtocolViolation | Closed | Disconnected | AccountLinked
 )
 
 

@@ -23,8 +23,8 @@ import msgspec
 
 from .errors import ErrorCode, ProtocolError
 from .fields import Text
-from .limits import MAX_INBOUND_FRAME
-from .messages import CLIENT_MESSAGES, SERVER_MESSAGES, Message, Record
+from .limits import MAX_INBOUND_FRAME, PROTOCOL_VERSION
+from .messages import CLIENT_MESSAGES, SERVER_MESSAGES, Hello, Message, Record
 from .people import PEOPLE_CLIENT_MESSAGES  # registers the people messages before the tables are read
 
 assert PEOPLE_CLIENT_MESSAGES[0].TYPE in CLIENT_MESSAGES
@@ -118,6 +118,8 @@ class _Direction:
             raise ProtocolError(ErrorCode.BAD_FRAME, "frames must be binary, not text")
         if len(data) > max_size:
             raise ProtocolError(ErrorCode.TOO_LARGE, f"frame of {len(data)} bytes exceeds {max_size}")
+        if len(data) > 2 and 0x90 <= data[0] <= 0x9F and data[1] == Hello.TYPE:
+            _hello_version(data)
         # [type, ...] as a fixarray (every message with defaults has under 15 fields; a longer
         # array of one is refused by msgspec as too long): the count msgspec would let pass
         if len(data) > 1 and 0x90 <= data[0] <= 0x9F and (arity := self.arity.get(data[1])) is not None \
@@ -137,6 +139,18 @@ class _Direction:
         if check is not None:
             check(message, type(message).__name__)
         return message
+
+
+def _hello_version(data: bytes) -> None:
+    """A Hello of another version is judged by its version alone: its fields may differ
+    from ours, and the client should hear ``version_mismatch``, not ``bad_field``."""
+    try:
+        items = msgspec.msgpack.decode(data)
+    except (msgspec.DecodeError, ValueError, TypeError, RecursionError):
+        return  # the real decode says what is wrong
+    version = items[1] if isinstance(items, list) and len(items) > 1 else None
+    if type(version) is int and version != PROTOCOL_VERSION:
+        raise ProtocolError(ErrorCode.VERSION_MISMATCH, f"server speaks protocol {PROTOCOL_VERSION}, client sent {version}")
 
 
 _PATH = re.compile(r" - at `\$\[(\d+)\](.*)`$")

@@ -25,6 +25,7 @@ class ErrorCode(str, Enum):
     UNKNOWN = "unknown"  # no such offer, slot or booking of yours
     TAKEN = "taken"  # someone else booked that slot
     CONFLICT = "conflict"  # it clashes with another slot or meeting of yours
+    BUSY = "busy"  # the server has too much of this work in hand right now; try again shortly
     # refusals at hello: the server closes after sending them
     VERSION_MISMATCH = "version_mismatch"
     NAME_INVALID = "name_invalid"
@@ -32,6 +33,7 @@ class ErrorCode(str, Enum):
     SERVER_FULL = "server_full"
     RESUME_FAILED = "resume_failed"
     BANNED = "banned"  # the organiser banned this visitor (the message says why and until when)
+    TICKET_INVALID = "ticket_invalid"  # admission is by ticket, and this one is missing or unknown
     # reasons for the server to close a session
     FLOOD = "flood"  # too many frames or too many bad frames
     TOO_SLOW = "too_slow"  # the client stopped reading

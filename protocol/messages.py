@@ -45,8 +45,10 @@ from .limits import (
     MAX_HOLD_TICKS,
     MAX_NAME_LEN,
     MAX_ORDER_QTY,
+    MAX_PROOF_LEN,
     MAX_REPORT_LEN,
     MAX_SEQ,
+    MAX_TICKET_LEN,
     MIN_NAME_LEN,
 )
 
@@ -143,6 +145,8 @@ class Hello(Message, tag=1, frozen=True):
     style: U8  # avatar body style
     resume_token: TOKEN | None = None
     staff_pass: TOKEN | None = None  # "booth:signature", lets booth staff make announcements
+    visitor_token: TOKEN | None = None  # from an earlier Welcome: who this visitor is (None: a first visit)
+    ticket: Annotated[str, stripped(1, MAX_TICKET_LEN)] | None = None  # on a server that admits by ticket
 
 
 @_register
@@ -217,6 +221,14 @@ class Report(Message, tag=24, frozen=True):
     reason: Annotated[str, stripped(1, MAX_REPORT_LEN)]
 
 
+@_register
+class LinkAccount(Message, tag=11, frozen=True):
+    """The bank's proof that an account is this visitor's (``POST /v1/accounts/me/proofs``
+    with the visitor id as audience): their orders become payable from it alone."""
+
+    proof: Annotated[str, Meta(min_length=1, max_length=MAX_PROOF_LEN), CLEAN]
+
+
 # --------------------------------------------------------------------------- server -> client
 
 
@@ -231,6 +243,9 @@ class Welcome(Message, tag=64, frozen=True):
     own: OwnState
     bank_url: Annotated[str, Meta(max_length=512), CLEAN] | None  # where the client opens its account and pays
     manifest: dict[str, Any]  # the expo: halls, booths, catalogues (world.manifest format)
+    visitor_id: TOKEN  # who you are here, across sessions and restarts
+    visitor_token: TOKEN  # keep it (privately) and send it in every later Hello
+    display_name: NAME  # your name as others see it: with a tag when someone here has the same name
 
 
 @_register
@@ -351,4 +366,12 @@ class ExpoUpdate(Message, tag=78, frozen=True):
     manifest: dict[str, Any]
 
 
-ClientMessage = Hello | Input | Chat | Ping | Order | OrderPaid | CancelOrder | QueryStock | QueryInventory | Bye
+@_register
+class AccountLinked(Message, tag=79, frozen=True):
+    """The bank account your LinkAccount proved is now the only one your orders take."""
+
+    account_id: TOKEN
+
+
+ClientMessage = (Hello | Input | Chat | Ping | Order | OrderPaid | CancelOrder | QueryStock | QueryInventory | Bye
+                 | LinkAccount)

@@ -33,6 +33,7 @@ from .config import ServerConfig
 from .connection import SocketPeer
 from .exhibitors import ExhibitorServices
 from .link import LinkState
+from .identity import passes_for, tickets_for
 from .metrics import ServerMetrics
 from .simulation import Simulation
 from .world_watch import WorldWatcher
@@ -57,7 +58,9 @@ class ExpoServer:
         self.config = config
         self.metrics = ServerMetrics()
         self.clock = clock or MonotonicClock()
-        self.sim = Simulation(expo, config, self.clock, self.metrics)
+        self.sim = Simulation(expo, config, self.clock, self.metrics,
+                              passes=passes_for(config.visitor_secret, config.data_dir),
+                              tickets=tickets_for(config.tickets_file))
         self.started_at = time.time()
         self._server: asyncio.Server | None = None
         self._tick_task: asyncio.Task | None = None

@@ -92,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-connections-per-address", type=int,
                         default=int(_env("MAX_CONNECTIONS_PER_ADDRESS", d.max_connections_per_address)),
                         help="TCP connections at once from one IP address")
+    parser.add_argument("--order-ttl", type=float, default=float(_env("ORDER_TTL", d.order_ttl)),
+                        help="seconds a visitor has to pay an order (its stock is reserved that long)")
+    parser.add_argument("--max-open-orders", type=int, default=int(_env("MAX_OPEN_ORDERS", d.max_open_orders)),
+                        help="orders one visitor may have awaiting payment at once")
+    parser.add_argument("--tickets", type=Path, default=_env("TICKETS", None), metavar="FILE",
+                        help="admit only visitors with a ticket code from FILE (one a line); default: anyone "
+                        "(visitor tokens are signed with EXPO_VISITOR_SECRET, else DATA_DIR/visitor.secret)")
     parser.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"],
                         help="the least severe log lines written (JSON, to stderr)")
     parser.add_argument("--staff-pass", metavar="BOOTH", help="print the staff pass for BOOTH and exit")
@@ -124,6 +131,10 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         instance_cap=int(args.instance_cap) if args.instance_cap else None,
         max_connections=args.max_connections,
         max_connections_per_address=args.max_connections_per_address,
+        order_ttl=args.order_ttl,
+        max_open_orders=args.max_open_orders,
+        tickets_file=Path(args.tickets) if args.tickets else None,
+        visitor_secret=os.environ.get("EXPO_VISITOR_SECRET") or None,
     )
 
 
@@ -158,6 +169,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from world.loader import WorldError, default_expo_path, load_expo
 
+    if config.tickets_file is not None:
+        from .identity import tickets_for
+
+        try:
+            tickets_for(config.tickets_file)
+        except (OSError, ValueError) as exc:
+            print(f"expo-server: --tickets: {exc}", file=sys.stderr)
+            return 2
     setup_logging(args.log_level)
     try:
         secret = config.staff_secret or load_or_create_secret(args.staff_secret_file or config.data_dir / SECRET_FILE)

@@ -24,12 +24,13 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import protocol as p
+from bank.account_proofs import ProofError, proof_key, verify_proof
 from bank.client import BankAPIError, PlatformClient
 from bank.webhooks import WebhookError, WebhookReceiver
 from world import iso
@@ -54,6 +55,40 @@ BANK_DOWN_PATIENCE = 30.0  # seconds an order waits for an unreachable bank befo
 
 def new_order_id() -> str:
     return f"ord_{secrets.token_urlsafe(12)}"
+
+
+class BankGate:
+    """Every bank call goes through here: at most ``concurrency`` at once, at most ``depth``
+    in hand (running or waiting). A visitor's request beyond that is refused ``busy`` at
+    once instead of joining an unbounded backlog (a burst of orders once froze the server
+    for 100 s, its HTTP pool queueing thousands of requests); the sweep waits its turn."""
+
+    def __init__(self, concurrency: int, depth: int) -> None:
+        assert 1 <= concurrency <= depth, (concurrency, depth)
+        self._running = asyncio.Semaphore(concurrency)
+        self.depth = depth
+        self.in_hand = 0
+
+    @property
+    def full(self) -> bool:
+        return self.in_hand >= self.depth
+
+    @contextlib.contextmanager
+    def admit(self, refuse_when_full: bool = True) -> Iterator[None]:
+        """Count a piece of bank work as in hand from now until it is done; ``busy`` if full."""
+        if refuse_when_full and self.full:
+            raise p.ProtocolError(p.ErrorCode.BUSY, "the bank is busy with other orders: try again in a few seconds")
+        self.in_hand += 1
+        try:
+            yield
+        finally:
+            self.in_hand -= 1
+
+    @contextlib.asynccontextmanager
+    async def call(self) -> AsyncIterator[None]:
+        """One bank request, when one of the ``concurrency`` places is free."""
+        async with self._running:
+            yield
 
 
 class Commerce:
@@ -85,6 +120,8 @@ class Commerce:
         self._tasks: set[asyncio.Task] = set()
         self._sweeper: asyncio.Task | None = None
         self._in_flight: set[str] = set()  # order ids being settled right now
+        self.gate = BankGate(config.bank_concurrency, config.bank_queue)
+        self.proof_key = proof_key(config.bank_platform_key or "")
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -130,6 +167,23 @@ class Commerce:
     def submit(self, visitor: str, request: CommerceRequest) -> None:
         self._spawn(self._answer(visitor, request))
 
+    def link_account(self, visitor: str, proof: str) -> None:
+        self._spawn(self._link(visitor, proof))
+
+    async def _link(self, visitor: str, proof: str) -> None:
+        """The bank signed, for this visitor id, that the account is theirs: checked here
+        with the key the bank and the platform share, no bank call needed."""
+        try:
+            account = verify_proof(self.proof_key, proof, visitor, self.wall())
+        except ProofError as error:
+            self.metrics.rejected.labels("not_allowed").inc()
+            self.outlet.deliver(visitor, p.Error(p.ErrorCode.NOT_ALLOWED.value, f"{error.code}: {error}",
+                                                 p.LinkAccount.TYPE))
+            return
+        await self.db.run(self.store.save_payer, visitor, account, self.wall())
+        log.info("account linked", extra={"visitor": visitor, "account": account})
+        self.outlet.deliver(visitor, p.AccountLinked(account))
+
     async def _answer(self, visitor: str, request: CommerceRequest) -> None:
         """Handle one request; a refusal goes back to the visitor as an Error about it."""
         try:
@@ -138,10 +192,10 @@ class Commerce:
                     await self._order(visitor, request)
                 case p.OrderPaid():
                     order = await self._own_order(visitor, request.order_id)
-                    await self._settle(order.id)
+                    await self._settle(order.id, asked=True)
                 case p.CancelOrder():
                     order = await self._own_order(visitor, request.order_id)
-                    await self._cancel(order.id, "canceled", "canceled at your request")
+                    await self._cancel(order.id, "canceled", "canceled at your request", asked=True)
                 case p.QueryInventory():
                     await self._send_inventory(visitor)
                 case p.QueryStock():
@@ -164,9 +218,13 @@ class Commerce:
         product = booth.product(message.sku) if booth is not None else None
         if booth is None or product is None:  # the world changed since the simulation looked
             raise p.ProtocolError(p.ErrorCode.UNKNOWN_PRODUCT, f"no {message.sku!r} at {message.booth!r}")
+        with self.gate.admit():  # busy before anything is reserved: nothing to undo
+            await self._place_and_ask(visitor, message, product)
+
+    async def _place_and_ask(self, visitor: str, message: p.Order, product: Product) -> None:
         now = self.wall()
         record = OrderRecord(
-            id=self._order_id(), visitor=visitor, key=message.key, booth=booth.id, sku=product.sku,
+            id=self._order_id(), visitor=visitor, key=message.key, booth=message.booth, sku=product.sku,
             qty=message.qty, amount_minor=iso.to_minor_units(product.price, product.currency) * message.qty,
             currency=product.currency, status="reserving", intent_id=None, message="", created_at=now,
             expires_at=now + self.config.order_ttl, updated_at=now,
@@ -181,9 +239,12 @@ class Commerce:
         elif outcome == "refused":
             self.metrics.orders.labels("refused").inc()
             self._send_status(order)
+        elif outcome == "unlinked":
+            raise p.ProtocolError(p.ErrorCode.NOT_ALLOWED,
+                                  "link your bank account first (LinkAccount with the bank's proof)")
         else:
             self.outlet.order_recorded(order, paid=False)
-            await self._request_intent(order.id)
+            await self._request_intent(order.id, admitted=True)
 
     def _place(self, record: OrderRecord, limit_per_visitor: int) -> tuple[str, OrderRecord]:
         """On the store thread: the order under this key, or the new one, or why not.
@@ -191,6 +252,13 @@ class Commerce:
         existing = self.store.find_order(record.visitor, record.key)
         if existing is not None:
             return "retry", existing
+        if self.store.payer(record.visitor) is None:
+            return "unlinked", record
+        held = self.store.open_orders_of(record.visitor)
+        if held >= self.config.max_open_orders:
+            return "refused", replace(record, status="failed", message=(
+                f"you have {held} orders awaiting payment (at most {self.config.max_open_orders}): "
+                "pay or cancel one first"))
         try:
             return "placed", self.store.place_order(record, limit_per_visitor)
         except OrderConflict as conflict:
@@ -198,17 +266,26 @@ class Commerce:
 
     # ------------------------------------------------------------------ talking to the bank
 
-    async def _request_intent(self, order_id: str) -> None:
+    async def _request_intent(self, order_id: str, admitted: bool = False) -> None:
+        """Ask the bank for the order's intent, payable by the visitor's linked account only.
+        ``admitted``: counted in the bank gate by the caller already (a visitor's Order)."""
+        if not admitted:
+            with self.gate.admit(refuse_when_full=False):
+                await self._request_intent(order_id, admitted=True)
+            return
         order = await self.db.run(self.store.order, order_id)
         if order is None or order.status != "reserving":
             return
         merchant = await self.db.run(self.store.merchant, order.booth, order.currency)
+        payer = await self.db.run(self.store.payer, order.visitor)
         try:
-            intent = await self.bank.create_intent(
-                merchant, order.amount_minor, order.currency,
-                metadata={"order_id": order.id, "booth": order.booth, "sku": order.sku, "qty": str(order.qty)},
-                expires_in_seconds=int(self.config.order_ttl) + BANK_GRACE, idempotency_key=order.id,
-            )
+            async with self.gate.call():
+                intent = await self.bank.create_intent(
+                    merchant, order.amount_minor, order.currency,
+                    metadata={"order_id": order.id, "booth": order.booth, "sku": order.sku, "qty": str(order.qty)},
+                    expires_in_seconds=int(self.config.order_ttl) + BANK_GRACE, payer_account_id=payer,
+                    idempotency_key=order.id,
+                )
         except BankAPIError as error:
             log.warning("intent failed", extra={"order": order_id, "code": error.code})
             if error.code == "bank_unavailable" and self.wall() < order.created_at + BANK_DOWN_PATIENCE:
@@ -222,8 +299,9 @@ class Commerce:
         updated = await self.db.run(self.store.set_pending, order.id, intent.id, order.expires_at, self.wall())
         self._send_status(updated)
 
-    async def _settle(self, order_id: str) -> None:
-        """Ask the bank how the order's intent stands and act on it."""
+    async def _settle(self, order_id: str, asked: bool = False) -> None:
+        """Ask the bank how the order's intent stands and act on it (``asked``: by the
+        visitor, who is told ``busy`` when the bank queue is full; the sweep waits)."""
         order = await self.db.run(self.store.order, order_id)
         if order is None or not order.is_open or order.intent_id is None or order_id in self._in_flight:
             if order is not None:
@@ -231,7 +309,9 @@ class Commerce:
             return
         self._in_flight.add(order_id)
         try:
-            intent = await self.bank.get_intent(order.intent_id)
+            with self.gate.admit(refuse_when_full=asked):
+                async with self.gate.call():
+                    intent = await self.bank.get_intent(order.intent_id)
         except BankAPIError as error:
             log.warning("settle failed", extra={"order": order_id, "code": error.code})
             return
@@ -239,7 +319,7 @@ class Commerce:
             self._in_flight.discard(order_id)
         await self.apply_intent_state(order_id, intent.id, intent.status)
 
-    async def _cancel(self, order_id: str, status: str, message: str) -> None:
+    async def _cancel(self, order_id: str, status: str, message: str, asked: bool = False) -> None:
         order = await self.db.run(self.store.order, order_id)
         if order is None or not order.is_open:
             return
@@ -249,7 +329,9 @@ class Commerce:
                 self._send_status(released)
             return
         try:
-            intent = await self.bank.cancel_intent(order.intent_id, idempotency_key=f"cancel-{order.id}")
+            with self.gate.admit(refuse_when_full=asked):
+                async with self.gate.call():
+                    intent = await self.bank.cancel_intent(order.intent_id, idempotency_key=f"cancel-{order.id}")
             state = intent.status
         except BankAPIError as error:
             if error.code == "intent_already_succeeded":

@@ -28,8 +28,9 @@ class CommerceDesk(Protocol):
 
     def submit(self, visitor: str, request: CommerceRequest) -> None: ...
 
-    def link_account(self, visitor: str, account_id: str) -> None:
-        """The bank proved ``account_id`` is the visitor's: their intents are payable by it alone."""
+    def link_account(self, visitor: str, proof: str) -> None:
+        """The visitor sent the bank's proof of their account (``LinkAccount``): once it
+        checks, their orders are payable from that account alone (``AccountLinked``)."""
         ...
 
 

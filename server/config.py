@@ -17,6 +17,8 @@ class ServerConfig:
     max_visible: int = 64  # the cap on each client's visible set, nearest first
     max_clients: int = 2000
     resume_grace: float = 30.0  # seconds an avatar waits for its client to resume
+    near_cap_share: float = 0.9  # from this share of max_clients on, detached avatars wait only...
+    near_cap_grace: float = 5.0  # ...this long; at the cap the longest-detached one gives its seat
     hello_timeout: float = 10.0
     stuck_timeout: float = 5.0  # a client that cannot take snapshots this long is dropped
     skip_backlog: int = 64 * 1024  # bytes queued to a client above which snapshots are skipped
@@ -33,10 +35,15 @@ class ServerConfig:
     bank_url: str | None = None  # the bank visitors pay through, told to clients at welcome
     bank_platform_key: str | None = None
     webhook_secret: str | None = None
-    order_ttl: float = 600.0  # seconds a visitor has to pay an order
+    order_ttl: float = 120.0  # seconds a visitor has to pay an order; its stock is reserved that long
+    max_open_orders: int = 3  # orders one visitor may have awaiting payment at once
+    bank_concurrency: int = 8  # bank calls in flight at once
+    bank_queue: int = 64  # bank calls in hand (running or waiting); visitors get `busy` beyond
     webhook_port: int | None = None  # where the bank's webhooks are heard (POST /bank/webhook)
     staff_secret: str | None = None  # signs staff passes (see server.staff); None: no pass is valid
     data_dir: Path = Path("var")
+    visitor_secret: str | None = None  # signs visitor tokens; None: data_dir/visitor.secret, made at first start
+    tickets_file: Path | None = None  # ticket codes, one a line: only their holders are admitted
     db_url: str | None = None  # postgresql://...: commerce state shared by a cluster; None: SQLite in data_dir
     cluster_url: str | None = None  # nats://host:port: join a cluster (server.cluster); None: one process
     console_port: int | None = None  # the organisers' and exhibitors' web console (console/), off by default

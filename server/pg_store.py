@@ -56,6 +56,9 @@ CREATE TABLE IF NOT EXISTS inventory (
     PRIMARY KEY (visitor, booth, sku));
 CREATE TABLE IF NOT EXISTS merchants (
     booth TEXT NOT NULL, currency TEXT NOT NULL, account_id TEXT NOT NULL, PRIMARY KEY (booth, currency));
+CREATE TABLE IF NOT EXISTS payers (
+    visitor TEXT PRIMARY KEY, account_id TEXT NOT NULL, linked_at DOUBLE PRECISION NOT NULL);
+CREATE INDEX IF NOT EXISTS orders_visitor_open ON orders (visitor) WHERE status IN ('reserving', 'pending_payment');
 """
 
 T = TypeVar("T")
@@ -123,6 +126,11 @@ class PgCommerceStore:
     def open_orders(self) -> list[OrderRecord]:
         rows = self._all("SELECT * FROM orders WHERE status = ANY(%s) ORDER BY created_at", (list(OPEN_STATUSES),))
         return [OrderRecord(**r) for r in rows]
+
+    def open_orders_of(self, visitor: str) -> int:
+        row = self._one("SELECT COUNT(*) AS n FROM orders WHERE visitor = %s AND status = ANY(%s)",
+                        (visitor, list(OPEN_STATUSES)))
+        return row["n"] if row else 0
 
     def place_order(self, record: OrderRecord, limit_per_visitor: int) -> OrderRecord:
         """Reserve stock and record the order in one transaction, or raise OrderConflict."""
@@ -233,6 +241,21 @@ class PgCommerceStore:
             with self.transaction() as db:
                 db.execute("INSERT INTO stock (booth, sku, available) VALUES (%s, %s, %s) "
                            "ON CONFLICT (booth, sku) DO UPDATE SET available = excluded.available", (booth, sku, available))
+        self._retrying(run)
+
+    # ------------------------------------------------------------------ payers
+
+    def payer(self, visitor: str) -> str | None:
+        row = self._one("SELECT account_id FROM payers WHERE visitor = %s", (visitor,))
+        return row["account_id"] if row else None
+
+    def save_payer(self, visitor: str, account_id: str, now: float) -> None:
+        def run() -> None:
+            with self.transaction() as db:
+                db.execute("INSERT INTO payers VALUES (%s, %s, %s) ON CONFLICT (visitor) DO UPDATE "
+                           "SET account_id = excluded.account_id, linked_at = excluded.linked_at",
+                           (visitor, account_id, now))
+
         self._retrying(run)
 
     # ------------------------------------------------------------------ merchants

@@ -32,6 +32,7 @@ from .avatars import AvatarTable
 from .clock import Clock
 from .commerce_port import COMMERCE_REQUESTS, CommerceDesk
 from .config import ServerConfig
+from .identity import TICKET_VISITOR_PREFIX, VisitorPasses, tagged
 from .interest import InterestManager
 from .link import LinkState, check_transition
 from .metrics import ServerMetrics
@@ -115,8 +116,10 @@ class Session:
     resume_token: str
     slot: int
     entity: int
-    name: str
-    visitor_id: str  # who the visitor is, across sessions and restarts: what commerce keys on
+    name: str  # as others see it: the chosen name, with a tag if a namesake was here first
+    chosen_name: str
+    visitor_id: str  # who the visitor is, across sessions and restarts: what everything keys on
+    visitor_token: str  # proves visitor_id in a later Hello (see server.identity)
     staff_of: str | None
     peer: Peer | None
     chat: TokenBucket
@@ -137,11 +140,18 @@ class Simulation:
         metrics: ServerMetrics | None = None,
         token: Callable[[], str] = lambda: secrets.token_urlsafe(18),
         wall: Callable[[], float] = time.time,  # UTC seconds, for analytics events
+        passes: VisitorPasses | None = None,
+        tickets: frozenset[str] | None = None,
     ) -> None:
+        """``passes`` proves visitor ids (default: a secret of this process only, so
+        visitors are forgotten at restart); ``tickets``, when given, are the codes that
+        admit a visitor (admission by ticket)."""
         self.config = config
         self.clock = clock
         self.metrics = metrics or ServerMetrics()
         self._token = token
+        self.passes = passes or VisitorPasses(secrets.token_bytes(32))
+        self.tickets = tickets
         self._use_expo(expo)
         self.avatars = AvatarTable(config.max_clients)
         self.interest = InterestManager(config.max_clients, config.view_radius, max_visible=config.max_visible)
@@ -233,6 +243,9 @@ class Simulation:
         try:
             message = p.decode_client(data)
         except p.ProtocolError as exc:
+            if exc.code is p.ErrorCode.VERSION_MISMATCH and peer.session is None:
+                self._refuse(peer, exc.code, exc.message)
+                return
             self._reject(peer, exc, p.peek_type(data) if isinstance(data, (bytes, bytearray)) else 0)
             return
         try:
@@ -269,6 +282,10 @@ class Simulation:
                 peer.begin_close(None, "goodbye")  # a normal close, no Closing frame
             case p.QueryStock() | p.Order() | p.OrderPaid() | p.CancelOrder() | p.QueryInventory():
                 self._commerce(session, message)
+            case p.LinkAccount():
+                if self.commerce is None:
+                    raise p.ProtocolError(p.ErrorCode.NOT_ALLOWED, "this server has no bank to link")
+                self.commerce.link_account(session.visitor_id, message.proof)
             case p.ViewProduct():
                 self._view_product(session, message)
             case p.Report():
@@ -300,26 +317,41 @@ class Simulation:
             until = "until lifted" if ban.until is None else f"for {max(1, round((ban.until - ban.since) / 60))} min"
             self._refuse(peer, p.ErrorCode.BANNED, f"you are banned from this expo {until}: {ban.reason}")
             return
-        folded = name.casefold()
-        if any(s.name.casefold() == folded for s in self.sessions.values()):
-            self._refuse(peer, p.ErrorCode.NAME_TAKEN, f"someone called {name!r} is here already")
-            return
-        if self.avatars.full:
-            self._refuse(peer, p.ErrorCode.SERVER_FULL, f"the expo is full ({self.config.max_clients} visitors)")
-            return
         staff_of = booth_of_pass(self.config.staff_secret, hello.staff_pass) if hello.staff_pass else None
         if hello.staff_pass and (staff_of is None or self.expo.booth(staff_of) is None):
             self._refuse(peer, p.ErrorCode.NOT_ALLOWED, "that staff pass is not valid")
             return
+        visitor = self._visitor_of(hello)
+        if visitor is None:
+            self._refuse(peer, p.ErrorCode.TICKET_INVALID, "this expo admits by ticket: that ticket is not valid")
+            return
+        earlier = self.by_visitor.get(visitor)
+        if earlier is not None:  # the same visitor again: a relaunch, or a second window
+            if earlier.chosen_name == name and earlier.staff_of == staff_of:
+                earlier.acked_seq = 0  # a new client counts its inputs from the start
+                self._resume(peer, earlier, "relaunch")
+                return
+            self._remove_session(earlier, "replaced")
+            if earlier.peer is not None:
+                earlier.peer.session = None
+                earlier.peer.close(p.ErrorCode.REPLACED, "you joined again from elsewhere")
+        if self.avatars.full and not self._release_a_detached_seat():
+            self._refuse(peer, p.ErrorCode.SERVER_FULL, f"the expo is full ({self.config.max_clients} visitors)")
+            return
+        folded = name.casefold()
+        namesake = any(other.chosen_name.casefold() == folded for other in self.sessions.values())
+        shown = tagged(name, visitor) if namesake else name
         hall = self.expo.halls[0]
-        slot = self.avatars.add(name, hello.colour, hello.style, staff_of, 0, hall.spawn.x, hall.spawn.y, 0.0)
+        slot = self.avatars.add(shown, hello.colour, hello.style, staff_of, 0, hall.spawn.x, hall.spawn.y, 0.0)
         session = Session(
             id=self._token(),
             resume_token=self._token(),
             slot=slot,
             entity=int(self.avatars.entity[slot]),
-            name=name,
-            visitor_id=folded,
+            name=shown,
+            chosen_name=name,
+            visitor_id=visitor,
+            visitor_token=self.passes.token(visitor),
             staff_of=staff_of,
             peer=None,
             chat=TokenBucket(self.config.chat_rate, self.config.chat_burst, self.clock),
@@ -330,10 +362,31 @@ class Simulation:
         self.by_visitor[session.visitor_id] = session
         self.activity.join(slot, session.visitor_id, staff=staff_of is not None)
         self.metrics.joins.inc()
-        log.info("join", extra={"session": session.id, "visitor": name, "entity": session.entity})
+        log.info("join", extra={"session": session.id, "visitor": visitor, "entity": session.entity})
         self._attach(peer, session)
 
-    def _resume(self, peer: Peer, session: Session) -> None:
+    def _visitor_of(self, hello: p.Hello) -> str | None:
+        """The visitor id a Hello proves. A token that does not verify (another server's,
+        or from before the secret changed) is no identity: that client is a new visitor and
+        its Welcome carries a token that works. With tickets, None unless admitted."""
+        proved = self.passes.verify(hello.visitor_token) if hello.visitor_token else None
+        if self.tickets is None:
+            return proved or self.passes.new_visitor()
+        if hello.ticket is not None and hello.ticket in self.tickets:
+            return self.passes.ticket_visitor(hello.ticket)
+        if proved is not None and proved.startswith(TICKET_VISITOR_PREFIX):
+            return proved  # admitted by a ticket before: the token is enough
+        return None
+
+    def _release_a_detached_seat(self) -> bool:
+        """At the cap, the seat of the visitor who has been away longest goes to a newcomer."""
+        detached = [s for s in self.sessions.values() if s.peer is None and s.detached_at is not None]
+        if not detached:
+            return False
+        self._remove_session(min(detached, key=lambda s: s.detached_at or 0.0), "seat_needed")
+        return True
+
+    def _resume(self, peer: Peer, session: Session, how: str = "resume") -> None:
         if session.peer is not None:
             old = session.peer
             old.session = None
@@ -343,7 +396,7 @@ class Simulation:
         session.detached_at = None
         session.inputs.clear()
         self.metrics.resumes.inc()
-        log.info("resume", extra={"session": session.id, "visitor": session.name})
+        log.info(how, extra={"session": session.id, "visitor": session.visitor_id})
         self._attach(peer, session)
 
     def _attach(self, peer: Peer, session: Session) -> None:
@@ -363,6 +416,9 @@ class Simulation:
                 own=self._own_state(session.slot, self.avatars.quantised()[session.slot]),
                 bank_url=self.config.bank_url,
                 manifest=self.manifest,
+                visitor_id=session.visitor_id,
+                visitor_token=session.visitor_token,
+                display_name=session.name,
             )
         )
 
@@ -382,7 +438,7 @@ class Simulation:
         self.activity.leave(session.slot)
         self.avatars.remove(session.slot)
         self.metrics.leaves.labels(why).inc()
-        log.info("leave", extra={"session": session.id, "visitor": session.name, "why": why})
+        log.info("leave", extra={"session": session.id, "visitor": session.visitor_id, "why": why})
 
     # ------------------------------------------------------------------ inputs and chat
 
@@ -560,8 +616,11 @@ class Simulation:
         for peer in list(self.peers):
             if peer.state is LinkState.JOINING and now - peer.opened_at > cfg.hello_timeout:
                 peer.close(p.ErrorCode.TIMEOUT, f"no hello within {cfg.hello_timeout:g} s")
+        # near the cap, an avatar whose client went waits only a short while for it
+        crowded = len(self.avatars) >= cfg.near_cap_share * cfg.max_clients
+        grace = min(cfg.resume_grace, cfg.near_cap_grace) if crowded else cfg.resume_grace
         for session in list(self.sessions.values()):
-            if session.peer is None and session.detached_at is not None and now - session.detached_at > cfg.resume_grace:
+            if session.peer is None and session.detached_at is not None and now - session.detached_at > grace:
                 self._remove_session(session, "timeout")
 
     def _move(self, now: float) -> None:

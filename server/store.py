@@ -34,6 +34,9 @@ CREATE TABLE IF NOT EXISTS inventory (
     PRIMARY KEY (visitor, booth, sku));
 CREATE TABLE IF NOT EXISTS merchants (
     booth TEXT NOT NULL, currency TEXT NOT NULL, account_id TEXT NOT NULL, PRIMARY KEY (booth, currency));
+CREATE TABLE IF NOT EXISTS payers (
+    visitor TEXT PRIMARY KEY, account_id TEXT NOT NULL, linked_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS orders_visitor_open ON orders (visitor) WHERE status IN ('reserving', 'pending_payment');
 """
 
 OPEN_STATUSES = ("reserving", "pending_payment")
@@ -117,6 +120,11 @@ class CommerceStore:
     def open_orders(self) -> list[OrderRecord]:
         rows = self.db.execute("SELECT * FROM orders WHERE status IN (?, ?) ORDER BY created_at", OPEN_STATUSES)
         return [OrderRecord(**r) for r in rows]
+
+    def open_orders_of(self, visitor: str) -> int:
+        """How many of the visitor's orders are open (reserving or awaiting payment)."""
+        return self.db.execute("SELECT COUNT(*) FROM orders WHERE visitor = ? AND status IN (?, ?)",
+                               (visitor, *OPEN_STATUSES)).fetchone()[0]
 
     def place_order(self, record: OrderRecord, limit_per_visitor: int) -> OrderRecord:
         """Reserve stock and record the order in one transaction, or raise OrderConflict."""
@@ -206,6 +214,17 @@ class CommerceStore:
         with self.transaction() as db:
             db.execute("INSERT INTO stock (booth, sku, available) VALUES (?, ?, ?) "
                        "ON CONFLICT (booth, sku) DO UPDATE SET available = excluded.available", (booth, sku, available))
+    # ------------------------------------------------------------------ payers
+
+    def payer(self, visitor: str) -> str | None:
+        """The bank account the visitor proved is theirs, the only one their orders take."""
+        row = self.db.execute("SELECT account_id FROM payers WHERE visitor = ?", (visitor,)).fetchone()
+        return row[0] if row else None
+
+    def save_payer(self, visitor: str, account_id: str, now: float) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT INTO payers VALUES (?, ?, ?) ON CONFLICT (visitor) DO UPDATE "
+                       "SET account_id = excluded.account_id, linked_at = excluded.linked_at", (visitor, account_id, now))
 
     # ------------------------------------------------------------------ merchants
 

@@ -56,6 +56,7 @@ class Bot:
         self._waiters: list[tuple[Callable[[ev.Event], bool], asyncio.Future]] = []
         self.stopping = False
         self._bank: VisitorClient | None = None  # opened at the first purchase
+        self._linked = False  # the server knows the account is this bot's
 
     # ------------------------------------------------------------------ state
 
@@ -223,9 +224,10 @@ class Bot:
 
     # ------------------------------------------------------------------ paying
 
-    async def pay(self, bank_url: str, intent_id: str, key: str) -> None:
-        """Confirm a payment intent with this bot's own bank account (opened on first use,
-        in USD with the bank's welcome balance; the bank converts currencies)."""
+    async def bank_account(self, bank_url: str, key: str) -> VisitorClient | None:
+        """This bot's own bank account (opened on first use, in USD with the bank's welcome
+        balance; the bank converts currencies), linked to its visitor at the server with the
+        bank's proof, as orders require. None when the server did not confirm the link."""
         if self._bank is None:
             from bank.client import VisitorClient
 
@@ -236,7 +238,20 @@ class Bot:
                 await bank.aclose()
                 raise
             self._bank = bank
-        await self._bank.confirm_intent(intent_id, idempotency_key=f"confirm-{key}")
+        if not self._linked:
+            assert self.core.visitor_id is not None, "joined: the Welcome named the visitor"
+            proof = await self._bank.account_proof(self.core.visitor_id)
+            linked = asyncio.ensure_future(self.expect(lambda e: isinstance(e, ev.AccountLinked), 10.0))
+            await self.transport.command(lambda core: core.link_account(proof.proof))
+            self._linked = await linked is not None
+        return self._bank if self._linked else None
+
+    async def pay(self, bank_url: str, intent_id: str, key: str) -> None:
+        """Confirm a payment intent with this bot's own bank account."""
+        bank = await self.bank_account(bank_url, key)
+        if bank is None:
+            raise ConnectionError("the server did not link the bank account")
+        await bank.confirm_intent(intent_id, idempotency_key=f"confirm-{key}")
 
     # ------------------------------------------------------------------ lifetime
 

@@ -25,6 +25,7 @@ import protocol as p
 from bank.client import BankAPIError
 from client import events as ev
 from client.core import ClientCore, NotJoined
+from client.identity import IdentityFile
 from client.threaded import ClientThread
 from world import iso
 from world.assets import PROJECT_ASSETS
@@ -134,6 +135,7 @@ class Visit:
     near: str | None = None
     joined: bool = False
     snapshots: int = 0
+    visitor_id: str | None = None  # who the server knows us as (Welcome)
 
 
 class ExpoApp(ShowBase):
@@ -151,6 +153,7 @@ class ExpoApp(ShowBase):
         super().__init__(windowType="offscreen" if offscreen else None)
         self.disableMouse()
         self.wallet = wallet
+        self.identity = IdentityFile(wallet.path.with_name("identity.json"))  # beside the wallet
         self.assets_root = assets_root
         self.win.setClearColor(BACKGROUND)
         self.camLens.setFov(70)
@@ -385,7 +388,8 @@ class ExpoApp(ShowBase):
     def connect(self, settings: ConnectSettings) -> None:
         """Join the expo at ``settings.server``; replaces any earlier visit."""
         self.leave()
-        core = ClientCore(settings.name, settings.colour, style_of(settings.name))
+        core = ClientCore(settings.name, settings.colour, style_of(settings.name),
+                          visitor_token=self.identity.token(settings.server))
         self.visit = Visit(settings, ClientThread(core, settings.server))
         self.visit.thread.start()
         self.connect_screen.hide()
@@ -563,6 +567,8 @@ class ExpoApp(ShowBase):
             case ev.Joined():
                 first = not v.joined
                 v.joined, v.expo = True, event.expo
+                v.visitor_id = event.welcome.visitor_id
+                self.identity.remember(v.settings.server, event.welcome.visitor_token)
                 self.hud.show_banner(None)
                 if first:
                     v.chat.note(f"Welcome to {event.expo.name}, {v.settings.name}!")
@@ -633,6 +639,7 @@ class ExpoApp(ShowBase):
             self._open_account(v)
         else:
             self._refresh_balance(v)
+            self._link_account(v)
 
     def _open_account(self, v: Visit) -> None:
         self.hud.set_wallet("Bank", "opening your account…")
@@ -646,9 +653,23 @@ class ExpoApp(ShowBase):
             v.credential = BankCredential(v.bank.bank_url, opened.account.id, opened.token, opened.account.currency)
             self.wallet.save(v.credential)
             v.bank.use_token(opened.token)
+            self._link_account(v)
             v.chat.note(f"Bank account {opened.account.id} opened in {opened.account.currency}.")
             self._set_balance(v, opened.account.balance_display, opened.account.balance)
         v.bank.submit(lambda bank: bank.open_account(v.settings.name, currency), done)
+
+    def _link_account(self, v: Visit) -> None:
+        """Ask the bank to vouch to the server that the account is ours: orders need it."""
+        visitor_id = v.visitor_id
+        if v.bank is None or visitor_id is None:
+            return
+
+        def done(proof, error) -> None:
+            if error is not None:
+                v.chat.note(f"The bank could not vouch for your account: {getattr(error, 'message', error)}")
+            else:
+                self.command(lambda core: core.link_account(proof.proof))
+        v.bank.submit(lambda bank: bank.account_proof(visitor_id), done)
 
     def _refresh_balance(self, v: Visit) -> None:
         def done(account, error) -> None:

@@ -36,9 +36,8 @@ def test_commands_need_an_avatar():
 
 def test_refusals_and_what_they_leave_behind():
     world = World()
-    world.join("Taken")
-    second = Link(world, ClientCore("taken"))
-    assert second.of(ev.Refused)[0].code == "name_taken"
+    second = Link(world, ClientCore("--"))
+    assert second.of(ev.Refused)[0].code == "name_invalid"
     assert second.core.state is ClientState.CLOSED  # retrying cannot help
     stale = Link(world, ClientCore("Stale", resume_token="no-such-token"))
     assert stale.of(ev.Refused)[0].code == "resume_failed"

@@ -187,3 +187,16 @@ def test_two_processes_sell_the_last_unit_once(fresh_database, expo) -> None:
     with store.transaction() as db:
         assert db.execute("SELECT count(*) AS n FROM orders").fetchone()["n"] == 1
     store.close()
+
+
+def test_payers_and_open_orders_per_visitor(store) -> None:
+    assert store.payer("ana") is None
+    store.save_payer("ana", "acct_1", now=1000.0)
+    store.save_payer("ana", "acct_2", now=1001.0)  # a new proof replaces the link
+    assert (store.payer("ana"), store.payer("bo")) == ("acct_2", None)
+    store.place_order(order(1), limit_per_visitor=5)
+    store.place_order(order(2), limit_per_visitor=5)
+    store.place_order(order(3, visitor="bo"), limit_per_visitor=5)
+    assert (store.open_orders_of("ana"), store.open_orders_of("bo"), store.open_orders_of("cy")) == (2, 1, 0)
+    store.release("o1", "canceled", "", now=1002.0)
+    assert store.open_orders_of("ana") == 1

@@ -23,7 +23,10 @@ SAMPLES: list[p.Message] = [
     p.QueryInventory(),
     p.Bye(),
     p.Report(7, "spam in the aisle"),
-    p.Welcome("s1", 5, 20, 3.25, "resume", 20.0, p.OwnState.of(1, STATE), "http://127.0.0.1:8766", {"halls": []}),
+    p.LinkAccount("ap1.acct_1.1700000000.00ff"),
+    p.Hello(p.PROTOCOL_VERSION, "Li Wei", 0x336699, 1, None, None, "v1.vis_1.mac", "TICKET-1"),
+    p.Welcome("s1", 5, 20, 3.25, "resume", 20.0, p.OwnState.of(1, STATE), "http://127.0.0.1:8766", {"halls": []},
+              "vis_1", "v1.vis_1.mac", "Li Wei #K3F9"),
     p.Refused("name_taken", "someone called 'Aru' is here already"),
     p.Snapshot(42, 2.1, 7, p.OwnState.of(0, STATE), (11, 12),
                (p.EntityInfo(9, "Nia", 0x00FF00, 1, None, STATE), p.EntityInfo(10, "Ola", 0xFF0000, 0, "ng-shea", STATE)),
@@ -54,6 +57,7 @@ SAMPLES: list[p.Message] = [
     p.Slots("kz-honey", (("slot_1", "Aigerim", 1_790_000_000.0, 15, False),)),
     p.Booking("bkg_1", "slot_1", "kz-honey", "Aigerim", "Li Wei", 1_790_000_000.0, 15, "booked"),
     p.MeetingReminder("bkg_1", "kz-honey", "Aigerim", 1_790_000_000.0, 15),
+    p.AccountLinked("acct_1"),
 ]
 
 
@@ -100,9 +104,9 @@ def frame(*items) -> bytes:
         (frame(3, 0, "rtl\u202eoverride"), p.ErrorCode.BAD_FIELD),
         (frame(3, 0, "   "), p.ErrorCode.BAD_FIELD),  # empty once stripped
         (frame(3, 3, "hi"), p.ErrorCode.BAD_FIELD),  # no channel 3
-        (frame(1, 1, "a" * (MAX_NAME_LEN + 1), 0, 0, None, None), p.ErrorCode.BAD_FIELD),
-        (frame(1, 1, "Bo", 0x1000000, 0, None, None), p.ErrorCode.BAD_FIELD),
-        (frame(1, 1, "Bo", 0, 0, b"bytes", None), p.ErrorCode.BAD_FIELD),
+        (frame(1, p.PROTOCOL_VERSION, "a" * (MAX_NAME_LEN + 1), 0, 0, None, None, None, None), p.ErrorCode.BAD_FIELD),
+        (frame(1, p.PROTOCOL_VERSION, "Bo", 0x1000000, 0, None, None, None, None), p.ErrorCode.BAD_FIELD),
+        (frame(1, p.PROTOCOL_VERSION, "Bo", 0, 0, b"bytes", None, None, None), p.ErrorCode.BAD_FIELD),
         (frame(5, "booth", "sku", 0, "key"), p.ErrorCode.BAD_FIELD),  # qty 0
         (b"\x91" * 2000 + b"\x01", p.ErrorCode.BAD_FRAME),  # deep nesting
         (b"\x00" * (MAX_INBOUND_FRAME + 1), p.ErrorCode.TOO_LARGE),
@@ -130,7 +134,7 @@ def test_peek_type_names_the_message_of_a_bad_frame():
 
 
 def test_names_are_stripped():
-    message = p.decode_client(frame(1, 1, "  Aru  ", 0, 0, None, None))
+    message = p.decode_client(frame(1, p.PROTOCOL_VERSION, "  Aru  ", 0, 0, None, None, None, None))
     assert message.name == "Aru"
 
 
@@ -187,3 +191,12 @@ def test_well_formed_msgpack_with_random_fields_is_validated(type_code, fields):
     except p.ProtocolError:
         return
     assert p.decode_client(p.encode(message)) == message
+
+
+def test_a_hello_of_another_version_is_judged_by_its_version_alone():
+    with pytest.raises(p.ProtocolError) as old:
+        p.decode_client(frame(1, p.PROTOCOL_VERSION - 1, "Aru", 0, 0, None, None))  # fewer fields than ours
+    assert old.value.code is p.ErrorCode.VERSION_MISMATCH
+    with pytest.raises(p.ProtocolError) as ours:
+        p.decode_client(frame(1, p.PROTOCOL_VERSION, "Aru", 0, 0, None, None))
+    assert ours.value.code is p.ErrorCode.BAD_FIELD

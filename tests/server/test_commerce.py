@@ -52,21 +52,34 @@ async def expo(bank_process, tmp_path):
 
 
 class Shopper:
-    """A visitor: a protocol connection plus its own bank account."""
+    """A visitor: a protocol connection plus its own bank account, linked to the visitor
+    with the bank's proof."""
 
-    def __init__(self, ws, bank: VisitorClient) -> None:
+    def __init__(self, ws, bank: VisitorClient, welcome: p.Welcome | None = None) -> None:
         self.ws = ws
         self.bank = bank
+        self.welcome = welcome
         self.inbox: list[p.Message] = []
 
     @classmethod
-    async def join(cls, srv: ExpoServer, name: str, currency: str = "MYR") -> Shopper:
+    async def join(cls, srv: ExpoServer, name: str, currency: str = "MYR", *, visitor_token: str | None = None,
+                   bank_token: str | None = None, link: bool = True) -> Shopper:
         ws = await connect(f"ws://127.0.0.1:{srv.port}/", compression=None)
-        await ws.send(p.encode(p.Hello(p.PROTOCOL_VERSION, name, 0, 0)))
+        await ws.send(p.encode(p.Hello(p.PROTOCOL_VERSION, name, 0, 0, visitor_token=visitor_token)))
         welcome = p.decode_server(await ws.recv())
-        bank = VisitorClient(welcome.bank_url)
-        await bank.open_account(name, currency)
-        return cls(ws, bank)
+        assert isinstance(welcome, p.Welcome), welcome
+        bank = VisitorClient(welcome.bank_url, bank_token)
+        if bank_token is None:
+            await bank.open_account(name, currency)
+        shopper = cls(ws, bank, welcome)
+        if link:
+            await shopper.link()
+        return shopper
+
+    async def link(self) -> p.AccountLinked:
+        proof = await self.bank.account_proof(self.welcome.visitor_id)
+        await self.send(p.LinkAccount(proof.proof))
+        return await self.expect(p.AccountLinked)
 
     async def send(self, message: p.Message) -> None:
         await self.ws.send(p.encode(message))
@@ -231,3 +244,103 @@ async def test_store_work_runs_off_the_event_loop(expo):
     assert (await aru.order("HONEY-1", 1)).status == "pending_payment"
     assert seen and loop_thread not in seen
     await aru.close()
+
+
+async def test_a_second_visitor_under_a_departed_visitors_name_sees_nothing_of_theirs(expo):
+    bob = await Shopper.join(expo, "Bob")
+    await bob.buy("HONEY-1", 1)
+    open_order = await bob.order("HONEY-1", 1)
+    assert open_order.status == "pending_payment"
+    await bob.send(p.Bye())
+    await bob.close()
+    impostor = await Shopper.join(expo, "BOB")
+    assert impostor.welcome.visitor_id != bob.welcome.visitor_id
+    await impostor.send(p.QueryInventory())
+    assert (await impostor.expect(p.Inventory)).items == ()
+    await impostor.send(p.CancelOrder(open_order.order_id))
+    assert (await impostor.expect(p.Error)).code == "not_allowed"
+    await impostor.send(p.OrderPaid(open_order.order_id))
+    assert (await impostor.expect(p.Error)).code == "not_allowed"
+    assert (await impostor.order("HONEY-1", 2)).status == "pending_payment"  # Bob's limit is Bob's
+    assert expo.commerce.store.order(open_order.order_id).status == "pending_payment"
+    await impostor.close()
+
+
+async def test_a_visitor_who_comes_back_with_the_token_is_the_same_visitor(expo):
+    aru = await Shopper.join(expo, "Aru")
+    await aru.buy("HONEY-1", 1)
+    token, bank_token = aru.welcome.visitor_token, aru.bank.token
+    await aru.ws.close()  # a crash: no Bye
+    again = await Shopper.join(expo, "Aru", visitor_token=token, bank_token=bank_token, link=False)
+    assert again.welcome.visitor_id == aru.welcome.visitor_id
+    assert again.welcome.session_id == aru.welcome.session_id  # the detached avatar, taken over
+    await again.send(p.QueryInventory())
+    assert (await again.expect(p.Inventory)).items == (("kz-honey", "HONEY-1", "Mountain honey", 1),)
+    await again.close()
+
+
+async def test_an_intent_is_payable_only_from_the_ordering_visitors_account(expo):
+    aru = await Shopper.join(expo, "Aru")
+    bea = await Shopper.join(expo, "Bea")
+    status = await aru.order("HONEY-1", 1)
+    with pytest.raises(BankAPIError) as refused:
+        await bea.bank.confirm_intent(status.intent_id)
+    assert refused.value.code == "not_your_intent"
+    with pytest.raises(BankAPIError):
+        await bea.bank.get_intent(status.intent_id)  # nor may Bea read it
+    await aru.bank.confirm_intent(status.intent_id)
+    await aru.send(p.OrderPaid(status.order_id))
+    assert (await aru.expect(p.Receipt)).order_id == status.order_id
+    await aru.close()
+    await bea.close()
+
+
+async def test_orders_need_the_visitors_own_linked_account(expo):
+    aru = await Shopper.join(expo, "Aru", link=False)
+    await aru.send(p.Order("kz-honey", "HONEY-1", 1, "k1"))
+    assert (await aru.expect(p.Error)).code == "not_allowed"
+    bea = await Shopper.join(expo, "Bea", link=False)
+    beas_proof = await bea.bank.account_proof(bea.welcome.visitor_id)
+    await aru.send(p.LinkAccount(beas_proof.proof))  # Bea's proof is for Bea only
+    error = await aru.expect(p.Error)
+    assert (error.code, error.ref) == ("not_allowed", p.LinkAccount.TYPE) and "proof_invalid" in error.message
+    await aru.send(p.LinkAccount("ap1.acct_x.99999999999.00"))
+    assert (await aru.expect(p.Error)).code == "not_allowed"
+    assert expo.commerce.store.payer(aru.welcome.visitor_id) is None
+    linked = await aru.link()
+    assert linked.account_id == (await aru.bank.me()).id
+    assert (await aru.order("HONEY-1", 1)).status == "pending_payment"
+    await aru.close()
+    await bea.close()
+
+
+async def test_at_most_three_orders_await_payment_per_visitor(bank_process, tmp_path):
+    srv = ExpoServer(small_expo(), server_config(bank_process, tmp_path, max_open_orders=3))
+    await srv.start()
+    aru = await Shopper.join(srv, "Aru")
+    for _ in range(2):
+        assert (await aru.order("HONEY-1", 1)).status == "pending_payment"
+    assert (await aru.order("CARPET-1", 1)).status == "pending_payment"
+    fourth = await aru.order("HONEY-1", 1)
+    assert fourth.status == "failed" and "at most 3" in fourth.message
+    await aru.close()
+    await srv.stop()
+
+
+async def test_a_full_bank_queue_answers_busy_and_loses_nothing(bank_process, tmp_path):
+    srv = ExpoServer(small_expo(), server_config(bank_process, tmp_path, bank_concurrency=1, bank_queue=1))
+    await srv.start()
+    shoppers = [await Shopper.join(srv, f"V{i}") for i in range(4)]
+    for i, shopper in enumerate(shoppers):  # all at once: one is taken, the rest find the queue full
+        await shopper.send(p.Order("kz-honey", "HONEY-1", 1, f"burst-{i}"))
+    answers = [await s.expect((p.OrderStatus, p.Error)) for s in shoppers]
+    busy = [a for a in answers if isinstance(a, p.Error)]
+    placed = [a for a in answers if isinstance(a, p.OrderStatus)]
+    assert busy and all(a.code == "busy" and a.ref == p.Order.TYPE for a in busy)
+    assert placed and all(a.status == "pending_payment" for a in placed)
+    assert (await stock(shoppers[0]))["HONEY-1"] == 10 - len(placed)  # the refused reserved nothing
+    retry = await shoppers[answers.index(busy[0])].order("HONEY-1", 1, key="after")
+    assert retry.status == "pending_payment"  # once the queue drains
+    for shopper in shoppers:
+        await shopper.close()
+    await srv.stop()

@@ -67,7 +67,8 @@ async def shop(srv_port: int, name: str, rng: random.Random, rounds: int, stats:
         welcome = p.decode_server(await ws.recv())
         async with VisitorClient(welcome.bank_url) as bank:
             await bank.open_account(name, rng.choice(["MYR", "KZT", "EUR", "KES"]))
-            shopper = Shopper(ws, bank)
+            shopper = Shopper(ws, bank, welcome)
+            await shopper.link()
             for i in range(rounds):
                 sku = rng.choice(["HONEY-1", "HONEY-1", "CARPET-1"])
                 key = f"{name}-{i}"
@@ -153,7 +154,8 @@ async def crash_run(tmp_path: Path, victim: str, kills: int) -> None:
                         raise ConnectionError(welcome)
                     async with VisitorClient(welcome.bank_url, timeout=3) as bank:
                         await bank.open_account(f"{name}-{attempt}", "EUR")
-                        shopper = Shopper(ws, bank)
+                        shopper = Shopper(ws, bank, welcome)
+                        await shopper.link()
                         for i in range(100):
                             booth, sku = rng.choice(skus)
                             status = await shopper.order(sku, 1, key=f"{attempt}-{i}", booth=booth)

@@ -72,12 +72,6 @@ def test_refusals_name_the_reason_and_close(harness, hello, code):
     assert peer.close_request[0] is code
 
 
-def test_names_are_unique_ignoring_case(harness):
-    harness.join("Aru")
-    peer = harness.connect()
-    assert of(harness.send(peer, p.Hello(p.PROTOCOL_VERSION, "ARU", 0, 0)), p.Refused)[0].code == "name_taken"
-
-
 def test_server_full():
     h = Harness(max_clients=2)
     h.join("One")

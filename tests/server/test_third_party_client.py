@@ -31,7 +31,7 @@ class ThirdPartyClient:
         self.ws.send(msgpack.packb(list(items)))
 
     def join(self) -> list:
-        self.send(HELLO, 3, self.name, 0xCC3300, 1, None, None)
+        self.send(HELLO, 3, self.name, 0xCC3300, 1, None, None, None, None)
         reply = msgpack.unpackb(self.ws.recv(timeout=5))
         assert reply[0] == WELCOME, reply
         self.entity = reply[2]
