@@ -81,9 +81,9 @@ def test_cards_are_shown_only_after_both_consent_and_a_third_sees_nothing(server
     proc.wait()
     events = sqlite3.connect(data / "events.sqlite3").execute(
         "SELECT kind, visitor, booth, other FROM events WHERE kind = 'card_exchanged'").fetchall()
-    assert events == [("card_exchanged", "ana", BOOTH, "aigerim")]
+    assert events == [("card_exchanged", ana.welcome.visitor_id, BOOTH, staff.welcome.visitor_id)]
     leads = sqlite3.connect(data / "people.sqlite3").execute("SELECT booth, visitor, sources FROM leads").fetchall()
-    assert leads == [(BOOTH, "ana", "card")]
+    assert leads == [(BOOTH, ana.welcome.visitor_id, "card")]
 
 
 def test_two_visitors_booking_one_slot_at_once_one_gets_it(server):
@@ -111,7 +111,7 @@ def test_two_visitors_booking_one_slot_at_once_one_gets_it(server):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     rows = sqlite3.connect(data / "people.sqlite3").execute("SELECT visitor, status FROM bookings").fetchall()
-    assert rows == [(winner.name.lower(), "booked")]
+    assert rows == [(winner.welcome.visitor_id, "booked")]
     kinds = sqlite3.connect(data / "events.sqlite3").execute("SELECT kind, visitor FROM events WHERE kind = 'meeting_booked'").fetchall()
     assert kinds == [("meeting_booked", winner.name.lower())]
 
