@@ -32,8 +32,8 @@ from .clock import Clock, MonotonicClock
 from .config import ServerConfig
 from .connection import SocketPeer
 from .exhibitors import ExhibitorServices
-from .link import LinkState
 from .identity import passes_for, tickets_for
+from .link import LinkState
 from .metrics import ServerMetrics
 from .simulation import Simulation
 from .world_watch import WorldWatcher

@@ -334,6 +334,7 @@ class Simulation:
             self._remove_session(earlier, "replaced")
             if earlier.peer is not None:
                 earlier.peer.session = None
+                earlier.peer.transition(LinkState.DETACHED)
                 earlier.peer.close(p.ErrorCode.REPLACED, "you joined again from elsewhere")
         if self.avatars.full and not self._release_a_detached_seat():
             self._refuse(peer, p.ErrorCode.SERVER_FULL, f"the expo is full ({self.config.max_clients} visitors)")

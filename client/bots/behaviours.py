@@ -152,10 +152,10 @@ async def purchase(bot: Bot, bank_url: str, target: Booth, sku: str) -> bool:
     try:
         if await bot.bank_account(bank_url, key) is None:
             rec.error("account_not_linked")
-            return
+            return False
     except Exception as exc:  # noqa: BLE001 - the bank refusing is an outcome to count
         rec.count(f"purchases.failed.bank_{getattr(exc, 'code', type(exc).__name__)}")
-        return
+        return False
     started = bot.clock()
     pending = asyncio.ensure_future(bot.expect(lambda e: isinstance(e, ev.OrderUpdated) and e.status.key == key, 10.0))
     await bot.transport.command(lambda core: core.order(target.id, sku, 1, key))

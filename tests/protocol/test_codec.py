@@ -58,22 +58,6 @@ SAMPLES: list[p.Message] = [
     p.Booking("bkg_1", "slot_1", "kz-honey", "Aigerim", "Li Wei", 1_790_000_000.0, 15, "booked"),
     p.MeetingReminder("bkg_1", "kz-honey", "Aigerim", 1_790_000_000.0, 15),
     p.AccountLinked("acct_1"),
-    p.SetCard("Li Wei", "Silk Co", "CN", "Buyer", "zh-Hans", "Asia/Shanghai", "li@example.cn", None),
-    p.OfferCard(9),
-    p.AnswerCard("xch_1", True),
-    p.ListSlots("kz-honey"),
-    p.BookSlot("slot_1"),
-    p.CancelBooking("bkg_1"),
-    p.RescheduleBooking("bkg_1", "slot_2"),
-    p.PublishSlot(1_790_000_000.0, 15),
-    p.ViewProduct("kz-honey", "KZ-HONEY-500"),
-    p.CardSaved(("Li Wei", "Silk Co", "CN", "Buyer", "zh-Hans", "Asia/Shanghai", "li@example.cn", None)),
-    p.CardOffered("xch_1", 9, "Nia", "kz-honey", 119.5),
-    p.CardAnswer("xch_1", "accepted", "cards exchanged"),
-    p.CardShown("xch_1", 9, ("Li Wei", "Silk Co", "CN", "Buyer", "zh-Hans", "Asia/Shanghai", "li@example.cn", None)),
-    p.Slots("kz-honey", (("slot_1", "Aigerim", 1_790_000_000.0, 15, False),)),
-    p.Booking("bkg_1", "slot_1", "kz-honey", "Aigerim", "Li Wei", 1_790_000_000.0, 15, "booked"),
-    p.MeetingReminder("bkg_1", "kz-honey", "Aigerim", 1_790_000_000.0, 15),
 ]
 
 
