@@ -255,7 +255,7 @@ def test_a_card_exchanged_in_the_hall_is_a_lead_the_exhibitor_downloads(expo, br
 
     rows = list(csv.DictReader(io.StringIO(until("the whole file", lambda: path.read_bytes()).decode("utf-8-sig"))))
     assert [(r["visitor_id"], r["name"], r["company"], r["sources"]) for r in rows] == [
-        ("watcher", "Watcher Person", "Tea Importers Ltd", "card")]
+        (visitor.core.visitor_id, "Watcher Person", "Tea Importers Ltd", "card")]
 
 
 def test_pages_reflow_at_200_percent_zoom_and_the_directory_walks_you_there(expo, browser):

@@ -113,7 +113,7 @@ def test_two_visitors_booking_one_slot_at_once_one_gets_it(server):
     rows = sqlite3.connect(data / "people.sqlite3").execute("SELECT visitor, status FROM bookings").fetchall()
     assert rows == [(winner.welcome.visitor_id, "booked")]
     kinds = sqlite3.connect(data / "events.sqlite3").execute("SELECT kind, visitor FROM events WHERE kind = 'meeting_booked'").fetchall()
-    assert kinds == [("meeting_booked", winner.name.lower())]
+    assert kinds == [("meeting_booked", winner.welcome.visitor_id)]
 
 
 def test_reminders_cancel_and_reschedule(server):
