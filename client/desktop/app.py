@@ -34,6 +34,7 @@ from world.model import Booth, BoothKind, Expo
 from . import chat as chatmod
 from .bank_worker import BankWorker
 from .layout import View, booth_view
+from .hallmap import MapFrame
 from .nearby import booth_at, entrance, route
 from .pathfind import plan
 from .pricing import QuoteKey, Quotes, money
@@ -223,6 +224,7 @@ class ExpoApp(ShowBase):
         self.accept("i", self._toggle_inventory)
         self.accept("f", self.open_directory)
         self.accept("p", self._toggle_people)
+        self.accept("m", self._toggle_map)
         self.accept("enter", self._enter)
         self.accept("escape", self._escape)
         self.accept("tab", self._tab)
@@ -512,6 +514,10 @@ class ExpoApp(ShowBase):
         if v.catalogue is not None:
             self.hud.show_card(None)  # the catalogue says all the card would
         self.hud.set_place(hall.name, f"{people_in_view(len(scene.others) + 1)}  ·  {v.expo.name}")
+        others = [(o.pose.x, o.pose.y) for o in scene.others]
+        for panel in (self.hud.minimap, self.hud.bigmap):
+            if panel.visible:
+                panel.update((own.x, own.y), others)
 
     def _enter_hall(self, v: Visit, index: int, rebuild: bool = False) -> None:
         """Build hall ``index``'s scene; ``rebuild``: the same hall after a world edit, so the
@@ -530,6 +536,11 @@ class ExpoApp(ShowBase):
         self.camera_rig.bounds = (v.expo.halls[index].width, v.expo.halls[index].depth)
         self.camera_rig.booths = [(b.footprint.min_x, b.footprint.min_y, b.footprint.max_x, b.footprint.max_y)
                                   for b in v.expo.booths_in(v.expo.halls[index].id)]
+        hall = v.expo.halls[index]
+        self.hud.minimap.build(v.expo, MapFrame(hall, 0.5), names=False)
+        self.hud.bigmap.build(v.expo, MapFrame(hall, 1.8), names=True)
+        if not self.hud.bigmap.root.isHidden():
+            self.hud.bigmap.hide()
         if rebuild:
             return
         self.camera_rig.snap()
@@ -854,6 +865,13 @@ class ExpoApp(ShowBase):
             self._show_inventory(v)
         else:
             self.hud.set_inventory(None)
+
+    def _toggle_map(self) -> None:
+        """M: the whole hall, every booth named, where you and the people in view are."""
+        if self.typing or self.visit is None:
+            return
+        big = self.hud.bigmap
+        big.hide() if big.visible else big.show()
 
     def _toggle_people(self) -> None:
         v = self.visit

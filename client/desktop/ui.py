@@ -78,6 +78,71 @@ class CatalogueRow:
     blocked: str = ""  # why Buy is off, shown in the row
 
 
+class HallMapPanel:
+    """A hall drawn from a ``hallmap.MapFrame``: booth rectangles in their colours (names on
+    the full map), you as a gold dot, the people in view as white ones."""
+
+    DOTS = 64
+
+    def __init__(self, parent: NodePath, font: TextFont | None, pos: tuple[float, float], anchor_right: bool) -> None:
+        self.font = font
+        self.root = parent.attachNewNode("hall-map")
+        self.root.setPos(pos[0], 0, pos[1])
+        self.anchor_right = anchor_right
+        self.frame: DirectFrame | None = None
+        self.dots: list[DirectFrame] = []
+        self.me: DirectFrame | None = None
+        self.map = None
+
+    def build(self, expo, mapframe, names: bool) -> None:
+        from .hallmap import MapFrame
+
+        assert isinstance(mapframe, MapFrame)
+        self.root.getChildren().detach()
+        self.map = mapframe
+        w, h = mapframe.width, mapframe.height
+        x0 = -w if self.anchor_right else 0.0
+        self.origin = (x0, -h)
+        self.frame = DirectFrame(parent=self.root, frameColor=(0.05, 0.07, 0.12, 0.85),
+                                 frameSize=(x0 - 0.015, x0 + w + 0.015, -h - 0.015, 0.015))
+        for booth in mapframe.booths(expo, names):
+            left, right, bottom, top = booth.rect
+            DirectFrame(parent=self.frame, frameColor=(*booth.colour, 0.95), pos=(x0, 0, -h),
+                        frameSize=(left, right, bottom, top))
+            if names:
+                _text(self.frame, self.font, booth.label, (x0 + (left + right) / 2, -h + (bottom + top) / 2 - 0.008),
+                      0.022, INK, TextNode.ACenter, wrap=(right - left) / 0.022)
+        self.dots = [DirectFrame(parent=self.frame, frameColor=(1, 1, 1, 0.95), frameSize=(-0.006, 0.006, -0.006, 0.006))
+                     for _ in range(self.DOTS)]
+        for dot in self.dots:
+            dot.hide()
+        self.me = DirectFrame(parent=self.frame, frameColor=GOLD, frameSize=(-0.011, 0.011, -0.011, 0.011))
+
+    def update(self, own: tuple[float, float], others: list[tuple[float, float]]) -> None:
+        if self.map is None or self.me is None:
+            return
+        x0, y0 = self.origin
+        mx, my = self.map.point(*own)
+        self.me.setPos(x0 + mx, 0, y0 + my)
+        for i, dot in enumerate(self.dots):
+            if i < len(others):
+                px, py = self.map.point(*others[i])
+                dot.setPos(x0 + px, 0, y0 + py)
+                dot.show()
+            else:
+                dot.hide()
+
+    def show(self) -> None:
+        self.root.show()
+
+    def hide(self) -> None:
+        self.root.hide()
+
+    @property
+    def visible(self) -> bool:
+        return not self.root.isHidden() and self.map is not None
+
+
 class ConnectScreen:
     """Server, name, colour, currency; Tab and Shift+Tab move between the fields, Enter in
     any field joins, so nobody needs the mouse."""
@@ -253,6 +318,9 @@ class Hud:
         self.inventory_title = ""
         self.text_scale = 1.0
         self._build_directory(a2d_top_left, on_search or (lambda q: None), on_pick or (lambda i: None))
+        self.minimap = HallMapPanel(a2d_top_right, font, (-0.045, -0.26), anchor_right=True)
+        self.bigmap = HallMapPanel(aspect2d, font, (-0.9, 0.55), anchor_right=False)
+        self.bigmap.hide()
 
     # ------------------------------------------------------------------ pieces
 
@@ -389,6 +457,7 @@ class Hud:
             button["state"] = DGG.NORMAL if on else DGG.DISABLED
         self.cat_status.setText(status)
         self.catalogue.show()
+        self.minimap.hide()  # the catalogue covers its corner
         self.help.hide()  # the catalogue reaches down to it: it comes back when the catalogue closes
 
     def scroll_catalogue(self, pages: int) -> None:
@@ -414,6 +483,7 @@ class Hud:
     def hide_catalogue(self) -> None:
         if not self.catalogue.isHidden() and not self.wallet.isHidden():
             self.help.show()
+            self.minimap.show()
         self.catalogue.hide()
         self.hide_confirm()
 
@@ -493,14 +563,14 @@ class Hud:
         self.chat_entry.hide()
 
     def show(self) -> None:
-        for node in (self.wallet, self.place, self.chat, self.help):
+        for node in (self.wallet, self.place, self.chat, self.help, self.minimap.root):
             node.show()
 
     def hide(self) -> None:
         for node in (self.wallet, self.place, self.chat, self.help, self.card, self.catalogue, self.inventory,
-                     self.banner, self.toast, self.confirm, self.directory):
+                     self.banner, self.toast, self.confirm, self.directory, self.minimap.root, self.bigmap.root):
             node.hide()
 
 
 HELP = ("W/S walk · A/D turn · Shift run · right mouse: look, A/D step aside\n"
-        "E catalogue · 1-4 buy · PgUp/PgDn scroll · F find a booth · I purchases · P people · Enter chat · Esc close · F12 picture")
+        "E catalogue · 1-4 buy · PgUp/PgDn scroll · F find a booth · I purchases · P people · M map · Enter chat · Esc close · F12 picture")

@@ -441,3 +441,21 @@ def test_a_planned_route_walks_around_the_booths_under_the_servers_rules():
         if pilot.done:
             break
     assert pilot.done and math.dist(pos[0], goal) < 0.8
+
+
+def test_the_hall_map_puts_booths_and_people_where_they_stand():
+    from client.desktop.hallmap import MapFrame
+
+    expo = default_expo()
+    hall = expo.halls[0]
+    frame = MapFrame(hall, 0.6)
+    assert frame.height == pytest.approx(0.6 * hall.depth / hall.width)
+    assert frame.point(0, 0) == (0, 0) and frame.point(hall.width, hall.depth) == pytest.approx((0.6, frame.height))
+    assert frame.point(-5, 500) == pytest.approx((0.0, frame.height))  # never off the map
+    booths = {b.booth_id: b for b in frame.booths(expo, names=True)}
+    honey = booths["kz-altai-honey"]
+    fp = expo.booth("kz-altai-honey").footprint
+    assert honey.label == "Altai Bee Farms"
+    assert honey.rect == pytest.approx((fp.min_x * frame.scale, fp.max_x * frame.scale, fp.min_y * frame.scale,
+                                        fp.max_y * frame.scale))
+    assert len(booths) == len(expo.booths_in(hall.id))

@@ -436,3 +436,20 @@ def test_people_near_you_nearest_first_with_staff_marked():
     assert rows == ["Aigerim  ·  5 m  ·  staff of Altai Bee Farms", "Far  ·  30 m"]
     many = people_near(0.0, 0.0, [(f"P{i}", None, float(i), 0.0) for i in range(20)], {}, limit=3)
     assert many[-1] == "… and 17 more" and len(many) == 4
+
+
+def test_the_minimap_and_the_hall_map_show_where_you_are(app, server):
+    join(app, server, "Mapper")
+    app.step(3)
+    mini = app.hud.minimap
+    assert mini.visible and mini.map.hall.id == app.visit.expo.halls[app.visit.hall_index].id
+    own = app.visit.thread.scene().own
+    x0, y0 = mini.origin
+    mx, my = mini.map.point(own.x, own.y)
+    assert (mini.me.getX(), mini.me.getZ()) == pytest.approx((x0 + mx, y0 + my))
+    app.messenger.send("m")
+    app.step(2)
+    assert app.hud.bigmap.visible
+    save_shot(app, "hall-map")
+    app.messenger.send("m")
+    assert not app.hud.bigmap.visible
