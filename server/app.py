@@ -49,6 +49,7 @@ PING_INTERVAL = 20.0  # seconds of silence from a client before it is pinged
 PING_TIMEOUT = 20.0  # seconds a ping may go unanswered before the connection is failed (1011)
 CLOSE_TIMEOUT = 2.0  # seconds a closing handshake may take before the socket is aborted
 TIMER_PERIOD = 0.5  # how often the connections' timers are looked at
+KERNEL_SAMPLE_TICKS = 5  # each connection's kernel send queue is read every this many ticks
 
 HttpHandler = Callable[[Request], Response]
 
@@ -291,6 +292,7 @@ class ExpoServer:
             next_at += dt
             started = loop.time()
             try:
+                self._sample_kernels()
                 self.sim.tick()
                 self._flush_all()
             except Exception:  # the tick must survive anything; a bug is logged, not fatal
@@ -303,6 +305,15 @@ class ExpoServer:
                 next_at = finished
             self.metrics.tick_lag_seconds.set(max(0.0, started - (next_at - dt)))
             await asyncio.sleep(max(0.0, next_at - loop.time()))
+
+    def _sample_kernels(self) -> None:
+        """Refresh what the kernels hold for a share of the connections (all of them over
+        KERNEL_SAMPLE_TICKS ticks), and every tick for those whose kernel held bytes at the
+        last look: the slow-reader rules count them with the transport's."""
+        phase = self.sim.tick_count % KERNEL_SAMPLE_TICKS
+        for i, conn in enumerate(self._connections):
+            if i % KERNEL_SAMPLE_TICKS == phase or conn.kernel_unsent:
+                conn.sample_kernel()
 
     def _flush_all(self) -> None:
         frames = size = 0

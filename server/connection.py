@@ -17,9 +17,12 @@ parser and the simulation, so a connection holds at most one partial frame of in
 
 from __future__ import annotations
 
+import array
 import asyncio
+import fcntl
 import logging
 import socket
+import termios
 from collections.abc import Callable
 from typing import Protocol as Interface
 
@@ -38,6 +41,7 @@ PRE_JOIN_MAX_FRAME = 4096  # before Welcome a frame may be no larger than a Hell
 
 
 _SHORT_HEADERS = [bytes((0x82, n)) for n in range(126)]
+_OUTQ = array.array("i", [0])  # SIOCOUTQ's answer (one event loop: one buffer)
 
 
 def frame_header(n: int) -> bytes:
@@ -95,6 +99,8 @@ class SocketPeer(asyncio.Protocol, Peer):
         self.last_heard = self.connected_at  # any bytes from the client, pongs included
         self.ping_sent_at: float | None = None
         self.held: list[bytes | str] | None = None  # frames waiting behind an admission (see hold)
+        self.fd = -1
+        self.kernel_unsent = 0  # bytes the kernel holds for the client, as last sampled
         self._fragments: list[bytes] = []  # a fragmented message so far
         self._fragment_text = False  # whether it started as a text frame
 
@@ -105,8 +111,10 @@ class SocketPeer(asyncio.Protocol, Peer):
         peer = transport.get_extra_info("peername")
         self.address = peer[0] if peer else ""
         sock = transport.get_extra_info("socket")
-        if sock is not None and self.send_buffer:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer)
+        if sock is not None:
+            self.fd = sock.fileno()
+            if self.send_buffer:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer)
         refusal = self.host.admit(self)
         if refusal is not None:
             self.protocol.send_response(self.protocol.reject(503, refusal + "\n"))
@@ -141,8 +149,25 @@ class SocketPeer(asyncio.Protocol, Peer):
             transport.write(data)
 
     def backlog(self) -> int:
-        """Bytes written and not yet taken by the kernel."""
-        return self.transport.get_write_buffer_size() if self.transport is not None else 0
+        """Bytes written and not yet taken by the client: those the transport holds and
+        those the kernel held when last sampled (``sample_kernel``). On loopback the kernel's
+        buffers grow to megabytes, so a client that stops reading was never seen as slow."""
+        if self.transport is None:
+            return 0
+        return self.transport.get_write_buffer_size() + self.kernel_unsent
+
+    def sample_kernel(self) -> None:
+        """Read the bytes still in the socket's send queue (SIOCOUTQ: not yet acknowledged
+        by the client's kernel, so not in its receive buffer). A system call of a few
+        microseconds: the host samples each connection every few ticks, not every tick."""
+        if self.fd < 0:
+            return
+        try:
+            fcntl.ioctl(self.fd, termios.TIOCOUTQ, _OUTQ, True)
+        except OSError:  # closed meanwhile
+            self.kernel_unsent = 0
+            return
+        self.kernel_unsent = _OUTQ[0]
 
     def flush(self) -> tuple[int, int]:
         """Write the outbox to the socket in one write, as frames; returns the frames and

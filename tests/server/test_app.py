@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 import random
 import socket
 import urllib.request
@@ -295,3 +297,87 @@ async def test_one_message_a_tick_and_a_version_2_client_is_refused(server):
     with pytest.raises(websockets.ConnectionClosed):
         await old.recv()
     await ws.close()
+
+
+async def test_a_client_that_stops_reading_is_dropped_though_the_kernel_holds_its_bytes():
+    """Issue 14: on loopback the kernel's send buffer (autotuned to megabytes) absorbed
+    everything, so the backlog rules never saw a client that stopped reading. A real client
+    with a small receive buffer joins and stops reading; the server keeps its default send
+    buffer, and drops it by the rule (too_slow), long before the keepalive would."""
+    srv = ExpoServer(small_expo(), ServerConfig(port=0, stuck_timeout=1.0, skip_backlog=4096))
+    await srv.start()
+    try:
+        reader, _ = await join(srv, "Reader")
+        crowd = [await join(srv, f"Walker{i}") for i in range(6)]  # moving avatars: bytes every tick
+        walking = [asyncio.create_task(_walk(ws, 1.0 if i % 2 else -1.0)) for i, (ws, _) in enumerate(crowd)]
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", srv.port))
+        sock.sendall(HANDSHAKE + client_frame(p.encode(p.Hello(p.PROTOCOL_VERSION, "Sloth", 0, 0))))
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        async with asyncio.timeout(20):
+            while not (sloth := [s for s in srv.sim.sessions.values() if s.name == "Sloth"]) or sloth[0].peer is not None:
+                await recv_until(reader, p.Snapshot)  # the others are served meanwhile
+        assert loop.time() - started < 15  # the keepalive alone takes 40 s
+        assert srv.metrics.slow_drops._value.get() == 1  # the sloth, by the rule; its avatar waits for a resume
+        for task in walking:
+            task.cancel()
+        for ws, _ in crowd:
+            await ws.close()
+        await reader.close()
+    finally:
+        sock.close()
+        await srv.stop()
+
+
+async def _walk(ws, east: float) -> None:
+    """Walk back and forth, reading everything (a client that keeps up)."""
+    async def read() -> None:
+        async for _ in ws:
+            pass
+
+    reading = asyncio.create_task(read())
+    try:
+        for n in itertools.count():
+            await ws.send(p.encode(p.Input(1 + 20 * n, east if n % 4 < 2 else -east, 0.5, 0.0, True, 20)))
+            await asyncio.sleep(1.0)
+    finally:
+        reading.cancel()
+
+
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+
+async def test_300_connections_that_never_say_hello_hold_little_memory(tmp_path):
+    """Issue 14: each Hello-less WebSocket could make the server queue 64 frames of 64 KiB
+    (RSS 190 MB to 1,036 MB for 300). Before Welcome a frame may be 4 KiB and nothing is
+    queued between the parser and the simulation: 300 connections pushing all they may
+    (garbage frames until the bad-frame rule closes them, a big frame's first bytes held
+    open) add a few tens of MB at most, to a real expo-server process."""
+    from processes import BIN, free_port, start, stop
+
+    port = free_port()
+    proc = start([str(BIN / "expo-server"), "--port", str(port), "--data-dir", str(tmp_path), "--log-level", "warning",
+                  "--max-connections-per-address", "400"], f"http://127.0.0.1:{port}/healthz", log=tmp_path / "server.log")
+    try:
+        before = _rss_kib(proc.pid)
+        garbage = client_frame(b"\xc1" * 4000)
+        big_start = b"\x82\xff" + (60_000).to_bytes(8, "big")  # a 60 kB frame's header: refused pre-join
+        held = b"\x82\xfe" + (4000).to_bytes(2, "big") + b"\x00" * 4 + b"x" * 3000  # 3 kB of a 4 kB frame
+        writers = []
+        for i in range(300):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(HANDSHAKE + (garbage * 12 if i % 3 == 0 else big_start if i % 3 == 1 else held))
+            writers.append(writer)
+        await asyncio.sleep(3)
+        grown = _rss_kib(proc.pid) - before
+        status = json.loads((await asyncio.to_thread(http_get, port, "/healthz"))[2])
+        assert status["connections"] <= 300
+        assert grown < 40 * 1024, f"RSS grew by {grown} KiB"
+        for writer in writers:
+            writer.close()
+    finally:
+        stop(proc)
