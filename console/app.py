@@ -446,6 +446,7 @@ class Console:
             values = {}
         live = await self.admin.live_stock(booth.id)
         here = self.admin.visitors_per_booth().get(booth.id, 0)
+        admin_has_people = self.admin.has_exhibitor_stores
         general = errors.get("")
         rows = []
         n = sum(1 for k in values if k.endswith(".sku") and k.startswith("p") and k[1:].split(".")[0].isdigit())
@@ -477,6 +478,11 @@ class Console:
         body = (
             f'<p>{esc(booth.exhibitor)} in {esc(_hall_name(self.admin.expo, booth.hall))}: '
             f'<strong id="here">{here}</strong> visitors at the booth now.</p>'
+            + '<nav aria-label="On this page"><ul class="toc">'
+            + "".join(f'<li><a href="#{anchor}">{label}</a></li>' for anchor, label in (
+                ("edit-h", "Edit the booth"), ("sales-h", "Orders and balance"), ("leads-h", "Leads"),
+                ("slots-h", "Meetings"), ("stats-h", "Analytics")) if anchor in ("edit-h", "sales-h") or admin_has_people)
+            + "</ul></nav>"
             + await self._people_sections(booth.id, session, notice_errors=lead_errors or {},
                                           slot_errors=slot_errors or {}, slot_values=slot_values or {})
             + f'<section aria-labelledby="sales-h"><h2 id="sales-h">Orders and balance</h2>{balance}{orders_table}'

@@ -281,6 +281,8 @@ async def test_an_exhibitor_annotates_and_exports_its_own_leads_only(server, org
     mine = await exhibitor_of(server, organiser, BOOTH)
     try:
         page = await mine.get(f"/booth/{BOOTH}")
+        for anchor in ("edit-h", "sales-h", "leads-h", "slots-h", "stats-h"):  # the page's own table of contents
+            assert f'href="#{anchor}"' in page.text and f'id="{anchor}"' in page.text, anchor
         leads = page.text[page.text.index('id="leads"'):page.text.index("</table>", page.text.index('id="leads"'))]
         assert "Aru" in leads and "Bek" not in leads
 
