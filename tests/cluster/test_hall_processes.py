@@ -46,7 +46,7 @@ def two_halls(nats_here: NatsServer, postgres: PostgresServer, tmp_path_factory)
                                        "--cluster", nats_server.url, "--db", postgres.dsn, "--instance-cap", "2",
                                        "--no-watch"], stdout=log, stderr=subprocess.STDOUT, env=env))
     for proc, port in zip(procs, ports):
-        wait_http(f"http://127.0.0.1:{port}/healthz", timeout=120, proc=proc)
+        wait_http(f"http://127.0.0.1:{port}/healthz", timeout=240, proc=proc)
     yield [f"ws://127.0.0.1:{port}/" for port in ports], procs
     for proc in procs:
         if proc.poll() is None:
