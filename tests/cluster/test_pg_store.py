@@ -97,6 +97,19 @@ def test_paid_by_another_intent_is_a_broken_invariant(store) -> None:
     assert store.order("o1").status == "pending_payment"
 
 
+def test_the_consoles_sales_orders_and_restock(store) -> None:
+    """server.admin's reads and the exhibitor's restock, alike in both stores."""
+    for n in (1, 2):
+        store.place_order(order(n, visitor=f"v{n}", qty=n), limit_per_visitor=2)
+        store.set_pending(f"o{n}", f"pi_{n}", expires_at=2000.0, now=1001.0)
+    store.fulfil("o2", "pi_2", now=1002.0)
+    assert store.sales() == [(BOOTH, "AED", 1, 2, 1000)]  # paid orders only
+    assert [o.id for o in store.booth_orders(BOOTH, limit=10)] == ["o2", "o1"]  # newest first
+    assert [o.id for o in store.booth_orders(BOOTH, limit=1)] == ["o2"]
+    store.set_stock(BOOTH, SKU, 200)
+    assert store.stock_of(BOOTH)[SKU] == 200
+
+
 def test_merchants(store) -> None:
     assert store.merchant(BOOTH, "AED") is None
     store.save_merchant(BOOTH, "AED", "acct_1")
