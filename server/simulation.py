@@ -39,6 +39,7 @@ from .metrics import ServerMetrics
 from .moderation import Moderation
 from .people.desk import PeopleDesk
 from .ratelimit import TokenBucket
+from .request_limits import RequestLimits
 from .snapshots import FrameEncoder, SentTable
 from .staff import booth_of_pass
 
@@ -123,6 +124,7 @@ class Session:
     staff_of: str | None
     peer: Peer | None
     chat: TokenBucket
+    limits: RequestLimits  # per message type (server.request_limits)
     inputs: deque[HeldInput] = field(default_factory=deque)
     last_input_seq: int = -1  # highest seq queued
     acked_seq: int = 0  # highest seq applied
@@ -268,6 +270,9 @@ class Simulation:
             return
         if session is None:
             raise p.ProtocolError(p.ErrorCode.NOT_JOINED, "send hello first")
+        if not session.limits.allow(message.TYPE):
+            raise p.ProtocolError(p.ErrorCode.RATE_LIMITED,
+                                  f"too many {type(message).__name__} messages; wait a moment")
         match message:
             case p.Input():
                 self._queue_input(session, message)
@@ -356,6 +361,7 @@ class Simulation:
             staff_of=staff_of,
             peer=None,
             chat=TokenBucket(self.config.chat_rate, self.config.chat_burst, self.clock),
+            limits=RequestLimits(self.clock),
         )
         self.sessions[session.id] = session
         self.by_token[session.resume_token] = session

@@ -50,3 +50,21 @@ def test_deliver_to_a_visitor_without_a_connection_is_dropped(harness: Harness):
     harness.sim.deliver(visitor, p.Inventory(()))  # detached: nobody to tell, nothing raised
     harness.sim.deliver("someone-else", p.Inventory(()))
     assert peer.take() == []
+
+
+def test_each_request_type_is_rate_limited_per_visitor(harness: Harness):
+    desk = harness.sim.commerce = RecordingDesk()
+    aru, _ = harness.join("Aru")
+    bea, _ = harness.join("Bea")
+    replies = [harness.send(aru, p.Order("kz-honey", "HONEY-1", 1, f"k{i}")) for i in range(13)]
+    refused = [r[0] for r in replies if r]
+    assert len(desk.requests) == 10 and len(refused) == 3  # a burst of 10, then 2 a second
+    assert all((e.code, e.ref) == ("rate_limited", p.Order.TYPE) for e in refused)
+    assert harness.send(aru, p.QueryInventory()) == []  # another type has its own bucket
+    assert harness.send(bea, p.Order("kz-honey", "HONEY-1", 1, "b1")) == []  # another visitor too
+    harness.clock.advance(1.0)
+    assert harness.send(aru, p.Order("kz-honey", "HONEY-1", 1, "later")) == []
+    for i in range(20):
+        harness.send(aru, p.Ping(float(i)))
+    pongs = [m for m in aru.received if isinstance(m, p.Pong)]
+    assert len(pongs) == 5  # pings too: a burst of 5

@@ -100,10 +100,10 @@ def test_bad_frames_get_errors_then_a_flood_close(harness):
 def test_frame_rate_limit_drops_then_flood_disconnects(harness):
     peer, _ = harness.join("Aru")
     replies = []
-    for i in range(130):
-        replies += harness.send(peer, p.Ping(float(i)))
-    assert len(of(replies, p.Pong)) == harness.config.frame_burst - 1  # the burst, less the hello
-    assert of(replies, p.Error)[0].code == "rate_limited"
+    for i in range(130):  # inputs: no per-type limit of their own, only the frame limit
+        replies += harness.send(peer, p.Input(i + 1, 0.0, 0.0, 0.0, False))
+    assert peer.session.last_input_seq == harness.config.frame_burst - 1  # the burst, less the hello
+    assert [e.code for e in of(replies, p.Error)] == ["rate_limited"]  # said once, not per frame
     assert peer.close_request is None
     for _ in range(400):
         harness.send(peer, p.Ping(1.0))
