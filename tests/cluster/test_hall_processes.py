@@ -59,7 +59,7 @@ async def hello(url: str, name: str, staff_pass: str | None = None):
     return ws, p.decode_server(await asyncio.wait_for(ws.recv(), 10))
 
 
-async def seats_settle(nats_url: str, held: list[int], timeout: float = 5.0) -> None:
+async def seats_settle(nats_url: str, held: list[int], timeout: float = 15.0) -> None:
     """Wait until the instances of the spawn hall hold ``held`` seats (sorted)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while sorted(sum(h.values()) for h in (await seats_of(nats_url)).values()) != held:
