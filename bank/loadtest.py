@@ -1,4 +1,5 @@
-"""A quick load test of a running bank: ``python -m bank.loadtest --url http://127.0.0.1:8766 --key KEY``.
+"""A quick load test of a running bank: ``python -m bank.loadtest --url http://127.0.0.1:8766 --key KEY``
+(or ``python bank/loadtest.py ...``). For the bank against raw SQLite, see ``benchmarks/bank.py``.
 
 Opens visitor accounts, has the platform create intents, then confirms them from many visitors
 at once, and prints confirmations per second and latency percentiles. Used for the numbers in
@@ -10,9 +11,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import sys
 import time
+from pathlib import Path
 
-from .client import PlatformClient, VisitorClient
+if __package__ in (None, ""):  # run as a file: make the repository importable, not bank/ itself
+    sys.path[:] = [str(Path(__file__).resolve().parents[1])] + [
+        p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+from bank.client import PlatformClient, VisitorClient  # noqa: E402
 
 
 async def run(url: str, key: str, visitors: int, per_visitor: int, cross_currency: bool) -> dict[str, float]:

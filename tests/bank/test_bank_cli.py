@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -103,3 +105,11 @@ def test_entries_cannot_be_changed_through_sqlite(populated) -> None:
 def test_verify_without_a_database(tmp_path, capsys) -> None:
     code, _, err = run(capsys, "verify", "--db", str(tmp_path / "none.sqlite3"))
     assert code == 1 and "no database" in err
+
+
+@pytest.mark.parametrize("how", [["bank/loadtest.py"], ["-m", "bank.loadtest"]])
+def test_the_load_test_runs_as_a_file_and_as_a_module(how: list[str], tmp_path) -> None:
+    script = [str(Path(__file__).resolve().parents[2] / how[0])] if how[0].endswith(".py") else how
+    run = subprocess.run([sys.executable, *script, "--help"], cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "confirm" in run.stdout or "--visitors" in run.stdout
