@@ -94,7 +94,7 @@ def shoot(driver, expo, name: str) -> Path:
     return path
 
 
-def wait(driver, seconds: float = 10) -> WebDriverWait:
+def wait(driver, seconds: float = 20) -> WebDriverWait:
     return WebDriverWait(driver, seconds)
 
 
@@ -211,7 +211,7 @@ def issue_login(driver, expo, booth: str) -> str:
     return wait(driver).until(when.presence_of_element_located((By.ID, "issued-token"))).text
 
 
-def until(what: str, done, timeout: float = 10.0):
+def until(what: str, done, timeout: float = 20.0):  # generous: the machine may be busy with other tests
     deadline = time.monotonic() + timeout
     while not (value := done()):
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
