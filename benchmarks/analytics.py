@@ -33,8 +33,8 @@ from world.loader import default_expo_path, load_expo
 
 
 def build(avatars: int, seed: int) -> tuple[Simulation, ManualClock, list[Peer]]:
-    clock = ManualClock(1_000_000.0)
-    sim = Simulation(load_expo(default_expo_path()), ServerConfig(max_clients=avatars), clock, wall=clock.now)
+    clock = ManualClock(1_000_000.0, 1_000_000.0)
+    sim = Simulation(load_expo(default_expo_path()), ServerConfig(max_clients=avatars), clock)
     rng = random.Random(seed)
     hall = sim.expo.halls[0]
     peers = []

@@ -30,8 +30,8 @@ from world.model import Expo
 from world.motion import HallGeometry
 
 from . import events as ev
-from .clocksync import ClockSync
 from .interpolation import Pose
+from .link_timing import LinkTiming
 from .prediction import Predictor
 from .view import RemotePose, ViewError, WorldView
 
@@ -125,7 +125,7 @@ class ClientCore:
         self.predict = predict
         self.interpolation_ticks = interpolation_ticks
         self.max_extrapolation = max_extrapolation
-        self.clock = ClockSync()
+        self.timing = LinkTiming()  # round trips and the server clock offset, from Ping/Pong
         self.welcome: p.Welcome | None = None
         self.expo: Expo | None = None
         self.geometry: HallGeometry | None = None
@@ -371,7 +371,7 @@ class ClientCore:
                 if message.client_time not in self._pings:
                     return [ev.ProtocolViolation(f"a Pong for a Ping never sent ({message.client_time})")]
                 self._pings.discard(message.client_time)
-                sample = self.clock.pong(message.client_time, message.server_time, now)
+                sample = self.timing.pong(message.client_time, message.server_time, now)
                 return [ev.PongReceived(sample.rtt, sample.offset)]
             case p.Welcome():
                 return self._welcome(message, now)
@@ -426,7 +426,7 @@ class ClientCore:
         else:  # a new session: its inputs count from 1, and nothing of it is acknowledged
             self.ack = self.seq = self._applicable_through = 0
         self._seq_at_welcome = self.seq
-        self.clock.rough(welcome.server_time, now)
+        self.timing.rough(welcome.server_time, now)
         if self.predict:
             assert self.geometry is not None, "set with the expo when predicting"
             self.predictor = Predictor(self.geometry, 1.0 / welcome.tick_rate, 0, 0.0, 0.0, 0.0)
@@ -488,7 +488,7 @@ class ClientCore:
             if correction is not None:
                 out.append(ev.PredictionCorrected(correction.ack, correction.error, correction.hall_changed))
         self.own, self.tick, self.last_snapshot_at = own, tick, now
-        server_now = self.clock.server_time(now)
+        server_now = self.timing.server_time(now)
         delivery = server_now - server_time if server_now is not None else None
         out.insert(0, ev.SnapshotReceived(tick, server_time, now, ack, own.hall, changed, size, delivery, ack_latency))
         return out
@@ -500,7 +500,7 @@ class ClientCore:
         real states are (nearly) always there to interpolate between."""
         if self.welcome is None:
             return None
-        server_now = self.clock.server_time(now)
+        server_now = self.timing.server_time(now)
         if server_now is None:
             return None
         return server_now - self.interpolation_ticks / self.welcome.tick_rate

@@ -326,8 +326,8 @@ class Transport:
 
     def max_in_flight(self, dt: float) -> int:
         """Inputs that may be unacknowledged: those a round trip covers, plus two ticks of slack."""
-        rtt = self.core.clock.rtt or 0.0
-        return math.ceil((rtt + 2 * self.core.clock.rtt_deviation) / dt) + 2
+        rtt = self.core.timing.rtt or 0.0
+        return math.ceil((rtt + 2 * self.core.timing.rtt_deviation) / dt) + 2
 
     async def _pings(self) -> None:
         while True:

@@ -34,7 +34,7 @@ from starlette.responses import (
 from starlette.routing import Route
 
 from server.admin import HEATMAP_MINUTES, Admin
-from server.clock import Clock, MonotonicClock
+from server.clock import Clock, SystemClock
 from server.moderation import Moderation
 from world import iso
 from world.model import Expo
@@ -81,11 +81,11 @@ def money(minor: int, currency: str) -> str:
 
 class Console:
     def __init__(self, admin: Admin, credentials: Credentials, client_link: ClientLink,
-                 clock: Clock | None = None, wall_clock: Callable[[], float] = time.time) -> None:
+                 clock: Clock | None = None, wall_clock: Callable[[], float] | None = None) -> None:
         self.admin = admin
         self.credentials = credentials
-        self.clock = clock or MonotonicClock()
-        self.wall = wall_clock
+        self.clock = clock or SystemClock()
+        self.wall = wall_clock or self.clock.wall
         self.sessions = Sessions(self.clock)
         self.limiter = LoginLimiter(self.clock)
         self.link = client_link

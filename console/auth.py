@@ -137,7 +137,7 @@ class Sessions:
         self._sessions: dict[str, ConsoleSession] = {}
 
     def open(self, identity: Identity) -> ConsoleSession:
-        now = self.clock.now()
+        now = self.clock.monotonic()
         for sid in [s.id for s in self._sessions.values() if s.expires_at <= now]:
             del self._sessions[sid]
         session = ConsoleSession(self._token(), identity, self._token(), now + SESSION_SECONDS)
@@ -146,7 +146,7 @@ class Sessions:
 
     def get(self, sid: str | None) -> ConsoleSession | None:
         session = self._sessions.get(sid) if sid else None
-        if session is None or session.expires_at <= self.clock.now():
+        if session is None or session.expires_at <= self.clock.monotonic():
             return None
         return session
 

@@ -374,7 +374,7 @@ class Admin:
             if hall_id not in sim.hall_index:
                 raise ValueError(f"no hall {hall_id!r}")
             hall = sim.hall_index[hall_id]
-        line = p.encode(p.ChatLine(p.Channel.ANNOUNCEMENT, 0, ORGANISERS, text, None, sim.clock.now()))
+        line = p.encode(p.ChatLine(p.Channel.ANNOUNCEMENT, 0, ORGANISERS, text, None, sim.clock.monotonic()))
         reached = 0
         for session in sim.sessions.values():
             if session.peer is not None and (hall is None or int(sim.avatars.hall[session.slot]) == hall):

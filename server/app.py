@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from collections import Counter
 from collections.abc import Callable
 from http import HTTPStatus
@@ -28,7 +27,7 @@ from world import motion
 from world.model import Expo
 
 from . import interest, snapshots
-from .clock import Clock, MonotonicClock
+from .clock import Clock, SystemClock
 from .config import ServerConfig
 from .connection import SocketPeer
 from .exhibitors import ExhibitorServices
@@ -58,11 +57,11 @@ class ExpoServer:
     def __init__(self, expo: Expo, config: ServerConfig, clock: Clock | None = None) -> None:
         self.config = config
         self.metrics = ServerMetrics()
-        self.clock = clock or MonotonicClock()
+        self.clock = clock or SystemClock()
         self.sim = Simulation(expo, config, self.clock, self.metrics,
                               passes=passes_for(config.visitor_secret, config.data_dir),
                               tickets=tickets_for(config.tickets_file))
-        self.started_at = time.time()
+        self.started_at = self.clock.wall()
         self._server: asyncio.Server | None = None
         self._tick_task: asyncio.Task | None = None
         self._timer_task: asyncio.Task | None = None
@@ -358,7 +357,7 @@ class ExpoServer:
             "connections": len(self._connections),
             "avatars": len(self.sim.avatars),
             "tick": self.sim.tick_count,
-            "uptime_s": round(time.time() - self.started_at, 1),
+            "uptime_s": round(self.clock.wall() - self.started_at, 1),
             **({} if self.cluster is None else {"cluster": self.cluster.health()}),
         }).encode()
         joining = self.cluster is not None and not self.cluster.ready  # not healthy before it can seat anyone

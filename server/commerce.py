@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -103,7 +102,7 @@ class Commerce:
         server_clock: Clock,
         metrics: ServerMetrics | None = None,
         *,
-        wall_clock: Callable[[], float] = time.time,
+        wall_clock: Callable[[], float] | None = None,  # None: the server clock's wall reading
         order_id: Callable[[], str] = new_order_id,
     ) -> None:
         self.outlet = outlet
@@ -115,7 +114,7 @@ class Commerce:
         self._verifier = ThreadPoolExecutor(1, thread_name_prefix="webhook-verify")
         self.metrics = metrics or ServerMetrics()
         self.server_clock = server_clock
-        self.wall = wall_clock
+        self.wall = wall_clock or server_clock.wall
         self._order_id = order_id
         self._tasks: set[asyncio.Task] = set()
         self._sweeper: asyncio.Task | None = None
@@ -417,7 +416,7 @@ class Commerce:
     # ------------------------------------------------------------------ telling visitors
 
     def _server_time(self, wall: float) -> float:
-        return max(0.0, self.server_clock.now() + (wall - self.wall()))
+        return max(0.0, self.server_clock.monotonic() + (wall - self.wall()))
 
     def _send_status(self, order: OrderRecord) -> None:
         amount = str(iso.from_minor_units(order.amount_minor, order.currency))

@@ -13,11 +13,11 @@ class TokenBucket:
         self.burst = burst
         self._clock = clock
         self._tokens = burst
-        self._stamp = clock.now()
+        self._stamp = clock.monotonic()
 
     def take(self, cost: float = 1.0) -> bool:
         """Spend ``cost`` tokens if there are enough; False (and nothing spent) otherwise."""
-        now = self._clock.now()
+        now = self._clock.monotonic()
         self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
         if self._tokens >= cost:

@@ -12,7 +12,6 @@ import itertools
 import logging
 import math
 import secrets
-import time
 import unicodedata
 from collections import deque
 from collections.abc import Callable
@@ -141,7 +140,6 @@ class Simulation:
         clock: Clock,
         metrics: ServerMetrics | None = None,
         token: Callable[[], str] = lambda: secrets.token_urlsafe(18),
-        wall: Callable[[], float] = time.time,  # UTC seconds, for analytics events
         passes: VisitorPasses | None = None,
         tickets: frozenset[str] | None = None,
     ) -> None:
@@ -166,7 +164,7 @@ class Simulation:
         self.peers: set[Peer] = set()
         self.tick_count = 0
         self.commerce: CommerceDesk | None = None  # set when a bank is configured
-        self.activity = ActivityRecorder(expo, config.max_clients, wall)  # booth analytics, drained by the shell
+        self.activity = ActivityRecorder(expo, config.max_clients, clock.wall)  # booth analytics, drained by the shell
         self.people: PeopleDesk | None = None  # cards and meetings (server.people.service), set by the shell
         self.moderation: Moderation | None = None  # mutes, bans and reports (server.admin writes them)
         self.chat_relay: Callable[[str, p.ChatLine], None] | None = None  # cluster: booth and hall lines to other instances
@@ -203,7 +201,7 @@ class Simulation:
     # ------------------------------------------------------------------ connections
 
     def open_peer(self, peer: Peer) -> None:
-        now = self.clock.now()
+        now = self.clock.monotonic()
         cfg = self.config
         peer.opened_at = now
         peer.frames = TokenBucket(cfg.frame_rate, cfg.frame_burst, self.clock)
@@ -221,7 +219,7 @@ class Simulation:
         if session is None or session.peer is not peer:
             return
         session.peer = None
-        session.detached_at = self.clock.now()
+        session.detached_at = self.clock.monotonic()
         session.inputs.clear()
         self.sent.forget_observer(session.slot)
         if peer.close_request is not None and peer.close_request[0] in (p.ErrorCode.FLOOD,):
@@ -237,7 +235,7 @@ class Simulation:
             return
         if not peer.frames.take():
             self.metrics.rejected.labels("rate_limited").inc()
-            now = self.clock.now()
+            now = self.clock.monotonic()
             if now - peer.limit_warned_at >= 1.0:
                 peer.limit_warned_at = now
                 peer.send(p.Error(p.ErrorCode.RATE_LIMITED.value, "too many frames; some were dropped", 0))
@@ -279,7 +277,7 @@ class Simulation:
             case p.Chat():
                 self._chat(session, message)
             case p.Ping():
-                peer.send(p.Pong(message.client_time, self.clock.now()))
+                peer.send(p.Pong(message.client_time, self.clock.monotonic()))
             case p.Bye():
                 self._remove_session(session, "bye")
                 peer.session = None
@@ -417,7 +415,7 @@ class Simulation:
                 session_id=session.id,
                 entity=session.entity,
                 tick_rate=self.config.tick_rate,
-                server_time=self.clock.now(),
+                server_time=self.clock.monotonic(),
                 resume_token=session.resume_token,
                 view_radius=self.config.view_radius,
                 own=self._own_state(session.slot, self.avatars.quantised()[session.slot]),
@@ -496,7 +494,7 @@ class Simulation:
                 raise p.ProtocolError(p.ErrorCode.NOT_ALLOWED, "only booth staff may make announcements")
             booth_id = session.staff_of
             listeners = same_hall
-        chat_line = p.ChatLine(message.channel, session.entity, session.name, message.text, booth_id, self.clock.now())
+        chat_line = p.ChatLine(message.channel, session.entity, session.name, message.text, booth_id, self.clock.monotonic())
         self._tell(listeners, p.encode(chat_line))
         self.metrics.chat_lines.labels(p.Channel(message.channel).name.lower()).inc()
         if self.chat_relay is not None and message.channel != p.Channel.PROXIMITY:
@@ -523,7 +521,7 @@ class Simulation:
             listeners = av.active & (self._booths_at(av.pos, av.hall) == booth)
         else:
             listeners = av.active & (av.hall == hall)
-        self._tell(listeners, p.encode(p.ChatLine(line.channel, 0, line.name, line.text, line.booth, self.clock.now())))
+        self._tell(listeners, p.encode(p.ChatLine(line.channel, 0, line.name, line.text, line.booth, self.clock.monotonic())))
 
     def _report(self, session: Session, message: p.Report) -> None:
         slots = np.flatnonzero(self.avatars.entity == message.entity)
@@ -609,7 +607,7 @@ class Simulation:
     # ------------------------------------------------------------------ the tick
 
     def tick(self) -> None:
-        now = self.clock.now()
+        now = self.clock.monotonic()
         self.tick_count += 1
         self._expire(now)
         self._move(now)

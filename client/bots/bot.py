@@ -105,7 +105,7 @@ class Bot:
                 rec.sample("snapshot_bytes", event.size)
                 if event.ack_latency is not None:
                     rec.sample("ack", event.ack_latency)
-                if event.delivery is not None and self.core.clock.synced:
+                if event.delivery is not None and self.core.timing.synced:
                     rec.sample("delivery", event.delivery)
             case ev.PongReceived():
                 rec.sample("rtt", event.rtt)

@@ -33,8 +33,8 @@ from world.model import Booth, BoothKind, Expo
 
 from . import chat as chatmod
 from .bank_worker import BankWorker
-from .layout import View, booth_view
 from .hallmap import MapFrame
+from .layout import View, booth_view
 from .nearby import booth_at, entrance, route
 from .pathfind import plan
 from .pricing import QuoteKey, Quotes, money

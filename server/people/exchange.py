@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from server.clock import Clock
+from server.clock import Clock  # its wall reading: an exchange expires at a stored instant
 from server.ratelimit import TokenBucket
 
 
@@ -124,7 +124,7 @@ class CardExchanges:
         """Offer ``offerer``'s card to ``recipient``; returns the new (or, when the recipient
         had offered first, the accepted) exchange. ``booth`` and ``staff`` name the booth
         and which of the two is its staff member, when one is."""
-        now = self.clock.now()
+        now = self.clock.wall()
         if offerer == recipient:
             raise ExchangeRefused("not_allowed", "you cannot exchange cards with yourself")
         if not offerer_has_card:
@@ -159,7 +159,7 @@ class CardExchanges:
             raise ExchangeRefused("not_allowed", "only the one offered the card may answer")
         if accept and not has_card:
             raise ExchangeRefused("no_card", "set your card before accepting: they would see nothing")
-        now = self.clock.now()
+        now = self.clock.wall()
         if x.state is ExchangeState.OFFERED and now >= x.expires_at:
             self._move(x, Move.EXPIRE, x.expires_at)
             raise ExchangeRefused("expired", "that offer has expired")
@@ -169,11 +169,11 @@ class CardExchanges:
         x = self._get(exchange_id)
         if x.offerer != by:
             raise ExchangeRefused("not_allowed", "only the offerer may withdraw an offer")
-        return self._move(x, Move.WITHDRAW, self.clock.now())
+        return self._move(x, Move.WITHDRAW, self.clock.wall())
 
     def expire_due(self) -> list[Exchange]:
         """Expire every offer whose time is up; the expired exchanges."""
-        now = self.clock.now()
+        now = self.clock.wall()
         due = [self.exchanges[i] for i in self._pending.values() if self.exchanges[i].expires_at <= now]
         return [self._move(x, Move.EXPIRE, x.expires_at) for x in due]
 

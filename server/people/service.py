@@ -42,8 +42,11 @@ SWEEP_INTERVAL = 1.0
 
 
 class WallClock:
+    """The injected wall reading as a whole Clock: exchanges expire at stored wall instants,
+    and their rate limits may count the same seconds."""
+
     def __init__(self, wall: Callable[[], float]) -> None:
-        self.now = wall
+        self.wall = self.monotonic = wall
 
 
 class PeopleService:

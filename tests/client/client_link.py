@@ -32,7 +32,7 @@ class Link:
         self.events: list[ev.Event] = []
         world.sim.open_peer(self.peer)
         world.links.append(self)
-        core.connection_made(world.clock.now())
+        core.connection_made(world.clock.monotonic())
         self.pump()
 
     def pump(self) -> list[ev.Event]:
@@ -43,7 +43,7 @@ class Link:
         frames, self.peer.outbox = self.peer.outbox, []
         for frame in frames:
             message = frame_payload(frame) if isinstance(frame, memoryview) else frame
-            new += self.core.receive(message, self.world.clock.now())
+            new += self.core.receive(message, self.world.clock.monotonic())
         self.events += new
         return new
 

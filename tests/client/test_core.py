@@ -51,7 +51,7 @@ def test_others_enter_move_by_deltas_and_leave():
     [entered] = a.of(ev.Entered)
     assert [i.entity for i in entered.entities] == [b.core.entity]
     for _ in range(10):
-        b.core.send_input(0.6, 0.8, 2.0, False, now=world.clock.now())
+        b.core.send_input(0.6, 0.8, 2.0, False, now=world.clock.monotonic())
         world.tick()
     server = world.server_pos(b)
     seen = a.core.view.state[b.core.entity]
@@ -59,7 +59,7 @@ def test_others_enter_move_by_deltas_and_leave():
     assert seen.yaw == p.quantise_yaw(2.0) and seen.motion == p.Motion.WALK
     world.tick()
     assert a.core.view.state[b.core.entity].motion == p.Motion.WALK  # the last input holds
-    b.core.send_input(0.0, 0.0, 2.0, False, now=world.clock.now())
+    b.core.send_input(0.0, 0.0, 2.0, False, now=world.clock.monotonic())
     world.tick()
     assert a.core.view.state[b.core.entity].motion == p.Motion.IDLE  # until one stands still
     b.core.bye()
@@ -86,7 +86,7 @@ def test_cheap_mode_reads_snapshots_without_keeping_a_view():
     watcher = world.join("Watcher", view=False, predict=False)
     mover = world.join("Mover")
     for _ in range(5):
-        mover.core.send_input(1.0, 0.0, 0.0, False, now=world.clock.now())
+        mover.core.send_input(1.0, 0.0, 0.0, False, now=world.clock.monotonic())
         world.tick()
     snaps = watcher.of(ev.SnapshotReceived)
     assert watcher.core.view is None and watcher.core.predictor is None
@@ -99,12 +99,12 @@ def test_cheap_mode_reads_snapshots_without_keeping_a_view():
 def test_ack_latency_and_delivery_come_from_the_clocks():
     world = World()
     link = world.join("Timer")
-    link.core.send_input(1.0, 0.0, 0.0, False, now=world.clock.now())
-    sent_at = world.clock.now()
+    link.core.send_input(1.0, 0.0, 0.0, False, now=world.clock.monotonic())
+    sent_at = world.clock.monotonic()
     world.tick()
     snap = link.of(ev.SnapshotReceived)[-1]
-    assert snap.ack == 1 and snap.ack_latency == pytest.approx(world.clock.now() - sent_at)
-    link.core.ping(world.clock.now())
+    assert snap.ack == 1 and snap.ack_latency == pytest.approx(world.clock.monotonic() - sent_at)
+    link.core.ping(world.clock.monotonic())
     link.pump()
     [pong] = link.of(ev.PongReceived)
     assert pong.rtt == 0.0 and pong.offset == 0.0  # the same ManualClock on both sides
@@ -116,7 +116,7 @@ def test_resume_brings_back_the_same_avatar_and_a_fresh_view():
     world = World()
     a, b = world.join("Stayer"), world.join("Leaver")
     for _ in range(4):
-        b.core.send_input(0.0, 1.0, 0.0, False, now=world.clock.now())
+        b.core.send_input(0.0, 1.0, 0.0, False, now=world.clock.monotonic())
         world.tick()
     entity, seq = b.core.entity, b.core.seq
     b.drop()
@@ -126,7 +126,7 @@ def test_resume_brings_back_the_same_avatar_and_a_fresh_view():
     assert joined.resumed and b.core.entity == entity
     world.tick()
     assert [i.entity for e in again.of(ev.Entered) for i in e.entities] == [a.core.entity]
-    b.core.send_input(0.0, 1.0, 0.0, False, now=world.clock.now())  # seqs go on, past the hold sent
+    b.core.send_input(0.0, 1.0, 0.0, False, now=world.clock.monotonic())  # seqs go on, past the hold sent
     world.tick()
     assert b.core.seq == b.core.hold_ticks + 1 > seq and b.core.ack == b.core.seq
     assert not again.of(ev.ErrorReceived)
@@ -138,7 +138,7 @@ def test_a_resume_continues_after_ticks_the_server_applied_unseen():
     still come after them (it was refused as stale when seqs went on from the client's count)."""
     world = World()
     walker = world.join("Walker")
-    walker.core.send_input(1.0, 0.0, 0.0, False, now=world.clock.now())  # holds for hold_ticks
+    walker.core.send_input(1.0, 0.0, 0.0, False, now=world.clock.monotonic())  # holds for hold_ticks
     walker.pump()
     for _ in range(6):  # the server ticks on, the client neither ticks nor reads
         world.clock.advance(world.config.dt)
@@ -147,7 +147,7 @@ def test_a_resume_continues_after_ticks_the_server_applied_unseen():
     walker.drop()
     again = Link(world, walker.core)
     assert again.of(ev.Joined)[0].resumed and walker.core.unacknowledged == 0
-    walker.core.send_input(0.0, 1.0, 0.0, False, now=world.clock.now())
+    walker.core.send_input(0.0, 1.0, 0.0, False, now=world.clock.monotonic())
     world.tick()
     assert not again.of(ev.ErrorReceived) and walker.core.ack == walker.core.seq == walker.core.hold_ticks + 1
 
@@ -158,7 +158,7 @@ def test_a_fresh_join_after_a_server_restart_counts_inputs_from_one():
     world = World()
     walker = world.join("Walker")
     for _ in range(30):
-        walker.core.send_input(1.0, 0.0, 0.0, False, now=world.clock.now())
+        walker.core.send_input(1.0, 0.0, 0.0, False, now=world.clock.monotonic())
         world.tick()
     assert walker.core.ack == 30
     walker.drop()
@@ -171,7 +171,7 @@ def test_a_fresh_join_after_a_server_restart_counts_inputs_from_one():
     assert (walker.core.seq, walker.core.ack, walker.core.unacknowledged) == (0, 0, 0)
     start = restarted.server_pos(fresh)
     for _ in range(5):
-        walker.core.send_input(1.0, 0.0, 0.0, False, now=restarted.clock.now())
+        walker.core.send_input(1.0, 0.0, 0.0, False, now=restarted.clock.monotonic())
         restarted.tick()
     assert walker.core.seq == walker.core.ack == 5 and not fresh.of(ev.ErrorReceived)
     assert restarted.server_pos(fresh)[0] > start[0]
@@ -193,14 +193,14 @@ def test_scene_draws_others_in_the_past_between_real_states():
     world = World()
     a, b = world.join("Viewer"), world.join("Runner")
     world.tick()
-    a.core.ping(world.clock.now())
+    a.core.ping(world.clock.monotonic())
     a.pump()
     for _ in range(10):
-        b.core.send_input(1.0, 0.0, 0.0, True, now=world.clock.now())
+        b.core.send_input(1.0, 0.0, 0.0, True, now=world.clock.monotonic())
         world.tick()
-    scene = a.core.scene(world.clock.now())
+    scene = a.core.scene(world.clock.monotonic())
     [other] = scene.others
-    assert scene.render_time == pytest.approx(world.clock.now() - 2 * world.config.dt)
+    assert scene.render_time == pytest.approx(world.clock.monotonic() - 2 * world.config.dt)
     x_now = world.server_pos(b)[0]
     assert other.pose.x == pytest.approx(x_now - 2 * 0.3, abs=0.006)  # two ticks of running behind
     assert scene.own.x == a.core.predictor.x and math.isfinite(scene.own.yaw)
@@ -225,6 +225,6 @@ def test_a_broken_expo_update_is_a_violation_and_keeps_the_expo():
     world = World()
     link = world.join("Editor")
     old = link.core.expo
-    [event] = link.core.receive(p.encode(p.ExpoUpdate({"halls": "nope"})), world.clock.now())
+    [event] = link.core.receive(p.encode(p.ExpoUpdate({"halls": "nope"})), world.clock.monotonic())
     assert isinstance(event, ev.ProtocolViolation) and "ExpoUpdate" in event.detail
     assert link.core.expo is old

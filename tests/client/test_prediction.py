@@ -20,10 +20,10 @@ def walk(world: World, link, moves, lead: int = 0) -> None:
     pending = list(moves)
     for _ in range(lead):
         if pending:
-            core.send_input(*pending.pop(0), now=world.clock.now())
+            core.send_input(*pending.pop(0), now=world.clock.monotonic())
     while pending or core.predictor.pending:
         if pending:
-            core.send_input(*pending.pop(0), now=world.clock.now())
+            core.send_input(*pending.pop(0), now=world.clock.monotonic())
         world.tick()
         assert core.predictor.confirmed == world.server_pos(link)  # bit for bit, not approximately
         if not core.predictor.pending:
@@ -64,7 +64,7 @@ def test_inputs_the_server_dropped_are_corrected_from_its_state():
     link = world.join("Burst", hold_ticks=1)  # a client sending an input a tick
     core = link.core
     for _ in range(7):  # more than the server queues (4): it drops the oldest three
-        core.send_input(1.0, 0.0, 0.0, True, now=world.clock.now())
+        core.send_input(1.0, 0.0, 0.0, True, now=world.clock.monotonic())
     world.tick(8)
     corrections = link.of(ev.PredictionCorrected)
     assert corrections and 0 < corrections[0].error < 7 * 0.3 + 1e-9
@@ -73,7 +73,7 @@ def test_inputs_the_server_dropped_are_corrected_from_its_state():
     # and from there on prediction agrees with the server again (to the centimetre it knows)
     before = len(link.of(ev.PredictionCorrected))
     for _ in range(20):
-        core.send_input(0.0, 1.0, 1.0, False, now=world.clock.now())
+        core.send_input(0.0, 1.0, 1.0, False, now=world.clock.monotonic())
         world.tick()
     assert len(link.of(ev.PredictionCorrected)) == before
 
@@ -84,7 +84,7 @@ def test_a_portal_snaps_the_prediction_to_the_new_hall():
     core = link.core
     moves = [(1.0, 0.0, 0.0, True)] * 190 + [(0.0, 1.0, 1.57, True)] * 110
     for move in moves:
-        core.send_input(*move, now=world.clock.now())
+        core.send_input(*move, now=world.clock.monotonic())
         world.tick()
         if world.server_hall(link) != 0:
             break
@@ -92,7 +92,7 @@ def test_a_portal_snaps_the_prediction_to_the_new_hall():
     hops = [c for c in link.of(ev.PredictionCorrected) if c.hall_changed]
     assert len(hops) == 1
     assert core.predictor.hall == world.server_hall(link) == 1
-    assert core.scene(world.clock.now()).hall == 1
+    assert core.scene(world.clock.monotonic()).hall == 1
     assert math.dist((core.predictor.x, core.predictor.y), world.server_pos(link)) < 0.01
 
 
@@ -138,9 +138,9 @@ def test_ticks_a_late_timer_skipped_are_counted_from_the_ack():
     world = World()
     link = world.join("Sleepy")
     core = link.core
-    core.send_input(1.0, 0.0, 0.0, False, now=world.clock.now())
+    core.send_input(1.0, 0.0, 0.0, False, now=world.clock.monotonic())
     world.tick(4)  # the server walks the hold on while the client's timer does not fire
     assert core.ack == 4 and core.seq == 4
-    core.send_input(0.0, 0.0, 0.0, False, now=world.clock.now())
+    core.send_input(0.0, 0.0, 0.0, False, now=world.clock.monotonic())
     world.tick()
     assert core.ack == 5 and (core.predictor.x, core.predictor.y) == world.server_pos(link)

@@ -86,7 +86,7 @@ async def test_two_visitors_walk_and_see_each_other(server):
     b.set_controls(0.0, 1.0, 1.57, False)
     await asyncio.sleep(1.0)
     assert a.core.view.state[b.core.entity].y > 600 + 150  # b walked north about 2.5 m/s
-    assert b.core.clock.synced and b.core.clock.rtt < 0.05
+    assert b.core.timing.synced and b.core.timing.rtt < 0.05
     assert b.core.ack > 10 and not queued(b, ev.PredictionCorrected)
     b.set_controls()
     await asyncio.sleep(0.3)

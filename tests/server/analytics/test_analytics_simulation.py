@@ -47,14 +47,14 @@ def run(sim: Simulation, clock: ManualClock, walkers: dict[Walker, list[float]])
 
 
 def test_a_known_walk_makes_the_exact_visit():
-    clock = ManualClock(1000.0)
-    sim = Simulation(small_expo(), ServerConfig(max_clients=8), clock, wall=clock.now)
+    clock = ManualClock(1000.0, 1000.0)
+    sim = Simulation(small_expo(), ServerConfig(max_clients=8), clock)
     ana, bo, cy = Walker(sim, "Ana"), Walker(sim, "Bo"), Walker(sim, "Cy")
     # kz-honey's footprint is x 26..34, y 27..33, open to the south
     ana.put(30.0, 10.0)  # walks in, stands 5 s, walks out
     bo.put(30.0, 10.0)  # walks to 8 m short of the booth: passes by only
     cy.put(90.0, 10.0)  # far away the whole time
-    start = clock.now()
+    start = clock.monotonic()
     ana_moves = [1.0] * 160 + [0.0] * 100 + [-1.0] * 160
     run(sim, clock, {ana: ana_moves, bo: [1.0] * 72 + [0.0] * 348, cy: [1.0] * 160})
     events, _, _ = sim.activity.drain()
@@ -71,8 +71,8 @@ def test_a_known_walk_makes_the_exact_visit():
 
 
 def test_catalogue_views_and_a_leaving_visitor_are_recorded():
-    clock = ManualClock(1000.0)
-    sim = Simulation(small_expo(), ServerConfig(max_clients=8), clock, wall=clock.now)
+    clock = ManualClock(1000.0, 1000.0)
+    sim = Simulation(small_expo(), ServerConfig(max_clients=8), clock)
     ana = Walker(sim, "Ana")
     ana.put(30.0, 30.0)
     run(sim, clock, {ana: [0.0] * 20})
@@ -92,9 +92,9 @@ def test_catalogue_views_and_a_leaving_visitor_are_recorded():
 
 
 def test_booth_staff_are_not_visitors_of_anything():
-    clock = ManualClock(1000.0)
+    clock = ManualClock(1000.0, 1000.0)
     config = ServerConfig(max_clients=8, staff_secret="s3cret")
-    sim = Simulation(small_expo(), config, clock, wall=clock.now)
+    sim = Simulation(small_expo(), config, clock)
     staff = Walker(sim, "Aigerim", issue_pass("s3cret", "kz-honey"))
     assert staff.session.staff_of == "kz-honey"
     ana = Walker(sim, "Ana")

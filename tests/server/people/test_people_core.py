@@ -66,7 +66,7 @@ def test_a_bad_card_field_is_named(kw, field):
 
 
 def exchanges(**rules):
-    clock = ManualClock(T0)
+    clock = ManualClock(T0, T0)
     return clock, CardExchanges(clock, ExchangeRules(**rules))
 
 

@@ -38,7 +38,7 @@ def test_cards_round_trip_and_are_replaced(store, tmp_path):
 
 
 def test_exchanges_survive_a_restart_with_their_consent(store, tmp_path):
-    clock = ManualClock(T0)
+    clock = ManualClock(T0, T0)
     book = CardExchanges(clock)
     x = book.offer("ana", "bo", "b1", True, staff="bo")
     assert x.lead_visitor == "ana"

@@ -1,4 +1,6 @@
-"""The server's clock as seen from the client, from Ping/Pong round trips.
+"""The link's timing as the client measures it from Ping/Pong: the round-trip time and the
+server's clock (its offset from the client's). It is not a clock: it reads none, it is told
+the times (``protocol.clock``'s monotonic readings) and estimates.
 
 Each Pong gives one sample: the round-trip time, and an offset (server minus client clock)
 assuming the reply took half the round trip. Samples with a long round trip were delayed
@@ -19,7 +21,7 @@ class ClockSample:
     offset: float  # server clock minus client clock, seconds
 
 
-class ClockSync:
+class LinkTiming:
     def __init__(self, window: int = 16, alpha: float = 0.125, beta: float = 0.25) -> None:
         self._samples: deque[ClockSample] = deque(maxlen=window)
         self._alpha = alpha

@@ -6,13 +6,13 @@ import random
 
 import pytest
 
-from client.clocksync import ClockSync
+from client.link_timing import LinkTiming
 
 
 def test_offset_comes_from_the_least_delayed_round_trip():
     rng = random.Random(3)
     true_offset = 1234.5  # server clock = client clock + this
-    sync = ClockSync()
+    sync = LinkTiming()
     t = 0.0
     for i in range(16):
         up, down = 0.002 + rng.expovariate(1 / 0.02), 0.002 + rng.expovariate(1 / 0.02)  # queueing delays
@@ -25,13 +25,13 @@ def test_offset_comes_from_the_least_delayed_round_trip():
 
 
 def test_asymmetry_bounds_the_error_by_half_the_round_trip():
-    sync = ClockSync()
+    sync = LinkTiming()
     sync.pong(10.0, 10.030 + 50.0, 10.040)  # 30 ms up, 10 ms down
     assert abs(sync.offset - 50.0) <= 0.040 / 2
 
 
 def test_rtt_is_smoothed_and_the_rough_offset_only_serves_until_a_pong():
-    sync = ClockSync()
+    sync = LinkTiming()
     sync.rough(server_time=500.0, client_time=100.0)
     assert sync.offset == 400.0 and not sync.synced
     sync.pong(0.0, 0.005, 0.010)
