@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from direct.gui.DirectGui import DGG, DirectButton, DirectEntry, DirectFrame, DirectLabel
 from direct.gui.OnscreenImage import OnscreenImage
@@ -14,6 +15,9 @@ from panda3d.core import NodePath, TextFont, TextNode
 
 from .settings import PALETTE, colour_hex
 from .text import display
+
+if TYPE_CHECKING:
+    from .hallmap import MapFrame
 
 INK = (0.95, 0.96, 0.98, 1)
 MUTED = (0.72, 0.76, 0.82, 1)
@@ -92,7 +96,7 @@ class HallMapPanel:
         self.frame: DirectFrame | None = None
         self.dots: list[DirectFrame] = []
         self.me: DirectFrame | None = None
-        self.map = None
+        self.map: MapFrame | None = None
 
     def build(self, expo, mapframe, names: bool) -> None:
         from .hallmap import MapFrame
