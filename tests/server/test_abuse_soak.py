@@ -24,5 +24,6 @@ def test_abuse_leaves_walkers_buyers_and_visitors_unharmed(tmp_path):
     result = json.loads(report.read_text())
     assert result["failed"] == []
     burst = result["results"]["burst"]["answers"]
-    assert burst.get("pending_payment", 0) > 0 and "unanswered" not in burst
+    assert "unanswered" not in burst  # every order answered, or the blaster's connection cut
+    assert burst.get("rate_limited", 0) > 0 or burst.get("busy", 0) > 0  # the burst met a bound
     assert result["results"]["hoard"]["most_held_by_one"] <= 3  # the cap on open orders per visitor
