@@ -1,6 +1,6 @@
 """One purchase at a time, from the Buy button to the receipt, as a state machine.
 
-Three parties take part (DESIGN.md): the world server owns price and stock, the bank moves
+Three parties take part (docs/architecture.md, "Commerce"): the world server owns price and stock, the bank moves
 the money with the visitor's own token, the client carries the payment between them. This
 module decides what to do next and what to tell the visitor; the app performs the actions
 (frames to the server, calls to the bank) and feeds the answers back. No I/O here, so every
