@@ -305,6 +305,8 @@ class Commerce:
         if order is None or not order.is_open or order.intent_id is None or order_id in self._in_flight:
             if order is not None:
                 self._send_status(order)
+                if asked and order.status == "fulfilled":  # asked again: the receipt again too
+                    self._send_receipt(order)
             return
         self._in_flight.add(order_id)
         try:
@@ -313,10 +315,18 @@ class Commerce:
                     intent = await self.bank.get_intent(order.intent_id)
         except BankAPIError as error:
             log.warning("settle failed", extra={"order": order_id, "code": error.code})
+            if asked:  # the visitor hears why nothing happened, and may ask again
+                self.outlet.deliver(order.visitor, p.Error(p.ErrorCode.BUSY.value,
+                                                           "the bank did not answer; send OrderPaid again shortly",
+                                                           p.OrderPaid.TYPE))
             return
         finally:
             self._in_flight.discard(order_id)
         await self.apply_intent_state(order_id, intent.id, intent.status)
+        if asked and intent.status not in ("succeeded", "canceled", "expired"):
+            # The bank has not settled it: say so, rather than nothing (the order stands as it was)
+            self._send_status(replace(order, message=f"the bank has not settled the payment ({intent.status}): "
+                                                     "pay the intent, then send OrderPaid again"))
 
     async def _cancel(self, order_id: str, status: str, message: str, asked: bool = False) -> None:
         order = await self.db.run(self.store.order, order_id)

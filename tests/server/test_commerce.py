@@ -103,7 +103,9 @@ class Shopper:
         return await self.expect(p.OrderStatus, lambda m: m.key == key)
 
     async def buy(self, sku: str, qty: int = 1) -> p.Receipt:
-        status = await self.order(sku, qty)
+        return await self.buy_order(await self.order(sku, qty))
+
+    async def buy_order(self, status: p.OrderStatus) -> p.Receipt:
         assert status.status == "pending_payment", status
         await self.bank.confirm_intent(status.intent_id)
         await self.send(p.OrderPaid(status.order_id))
@@ -186,6 +188,23 @@ async def test_unpaid_orders_expire_and_release_stock(bank_process, tmp_path):
     assert late.value.code in ("intent_canceled", "intent_expired")
     await aru.close()
     await srv.stop()
+
+
+async def test_order_paid_is_answered_before_the_bank_has_settled_and_after(expo):
+    """OrderPaid for an intent not paid yet gets the order as it stands, saying the bank has
+    not settled it (it got no answer at all); asked again once fulfilled, the receipt again."""
+    aru = await Shopper.join(expo, "Aru")
+    status = await aru.order("HONEY-1", 1)
+    await aru.send(p.OrderPaid(status.order_id))
+    early = await aru.expect(p.OrderStatus, lambda m: m.order_id == status.order_id)
+    assert early.status == "pending_payment" and "has not settled" in early.message
+    assert early.intent_id == status.intent_id and early.expires_at == pytest.approx(status.expires_at, abs=1.0)
+    receipt = await aru.buy_order(status)
+    await aru.send(p.OrderPaid(status.order_id))
+    again = await aru.expect(p.Receipt, lambda m: m.order_id == status.order_id)
+    assert (again.intent_id, again.amount, again.qty) == (receipt.intent_id, receipt.amount, receipt.qty)
+    assert again.settled_at == pytest.approx(receipt.settled_at, abs=0.01)  # the same instant, read again
+    await aru.close()
 
 
 async def test_the_bank_webhook_alone_fulfils(expo):
