@@ -3,6 +3,7 @@
     expo-bank serve                      # 127.0.0.1:8766, var/bank.sqlite3, API docs at /docs
     expo-bank verify --db var/bank.sqlite3
     expo-bank open-merchant --name "Penang Batik" --currency MYR --reference booth-7
+    expo-bank accounts --db var/bank.sqlite3   # balances, welcome grants, escrows, collectibles
 
 Every option has an EXPO_BANK_* environment variable (shown in --help). Without a platform key,
 ``serve`` creates one in ``platform.key`` beside the database (mode 0600) for the world server to read.
@@ -211,6 +212,8 @@ def _admin(args: argparse.Namespace) -> int:
                     if args.all or not a.kind.internal:
                         print(f"{a.id:34} {a.kind:9} {a.currency} {a.balance:>20} {a.display_name}")
                 print(f"welcome grants: USD {tx.welcome_granted_usd():,} granted in all")
+                pending = [p for p in tx.all_pending() if p.status == "pending"]
+                print(f"escrows: {len(pending)} pending; collectibles: {sum(1 for _ in tx.all_items())} items held")
         return 0
     except BankError as exc:
         print(f"expo-bank {args.command}: {exc.code}: {exc.message}", file=sys.stderr)
