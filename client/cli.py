@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from client.desktop.app import ExpoApp
+    from client.desktop.i18n import Preferences
     from client.desktop.settings import DEFAULT_SERVER, PALETTE, ConnectSettings, check, colour_hex
     from client.desktop.wallet import Wallet, default_path
 
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     app = ExpoApp(wallet=wallet, size=args.size, defaults=ConnectSettings(settings.server, name, settings.colour,
                                                                           settings.currency),
                   multisamples=args.multisamples, screenshot_dir=wallet_file.parent / "screenshots",
-                  quality=args.quality)
+                  quality=args.quality, preferences=Preferences(wallet_file.parent / "preferences.json"))
     app.set_text_scale(args.text_size)
     app.set_max_fps(max(0, args.max_fps))
     app.walk_to = args.booth

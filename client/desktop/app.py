@@ -34,6 +34,7 @@ from world.model import Booth, BoothKind, Expo
 from . import chat as chatmod
 from .bank_worker import BankWorker
 from .hallmap import MapFrame
+from .i18n import LANGUAGES, SPEAKER, Preferences, _, n_
 from .layout import View, booth_view
 from .nearby import booth_at, entrance, route
 from .pathfind import plan
@@ -41,7 +42,7 @@ from .pricing import QuoteKey, Quotes, money
 from .scene_avatars import AvatarLayer
 from .scene_geometry import load_font, text_node
 from .scene_hall import HallScene, add_lights, build_hall
-from .settings import ConnectSettings, check
+from .settings import ConnectSettings, check, colour_hex, parse_colour
 from .shop import Busy, Checkout, ConfirmPayment, Refresh, SendCancel, SendOrder, SendOrderPaid, Stage, buy_blocker
 from .steering import MOUSE_TURN, Autopilot, FollowCamera, Keys, frame_dt, steer
 from .wallet import BankCredential, Wallet
@@ -68,7 +69,6 @@ class Look:
 QUALITIES = {"low": Look(12.0, 18.0, False, False), "high": Look(25.0, 40.0, True, True)}
 
 
-PEOPLE_TITLE = "People near you"
 
 
 def people_near(x: float, y: float, others: list[tuple[str, str | None, float, float]],
@@ -80,7 +80,7 @@ def people_near(x: float, y: float, others: list[tuple[str, str | None, float, f
 
 
 def people_in_view(count: int) -> str:
-    return f"{count} visitor in view" if count == 1 else f"{count} visitors in view"
+    return n_("{count} visitor in view", "{count} visitors in view", count).format(count=count)
 
 
 def booth_about(booth: Booth) -> str:
@@ -142,7 +142,8 @@ class Visit:
 class ExpoApp(ShowBase):
     def __init__(self, *, offscreen: bool = False, size: tuple[int, int] = (1280, 720), wallet: Wallet,
                  assets_root: Path = PROJECT_ASSETS, defaults: ConnectSettings | None = None,
-                 multisamples: int = 0, screenshot_dir: Path | None = None, quality: str = "high") -> None:
+                 multisamples: int = 0, screenshot_dir: Path | None = None, quality: str = "high",
+                 preferences: Preferences | None = None) -> None:
         if quality not in QUALITIES:
             raise ValueError(f"quality {quality!r}: one of {', '.join(QUALITIES)}")
         self.quality = quality
@@ -189,14 +190,11 @@ class ExpoApp(ShowBase):
         self.frame_cap = 0
         self.set_max_fps(ACTIVE_FPS)
         d = defaults or ConnectSettings("ws://127.0.0.1:8765/", "", 0x2E86AB)
-        from .ui import ConnectScreen, Hud  # DirectGUI needs the ShowBase first
-
-        self.connect_screen = ConnectScreen(self.aspect2d, self.font, d.server, d.name, d.colour, d.currency,
-                                            self._join_clicked, self.grow_text)
-        self.hud = Hud(self.aspect2d, self.font, self.a2dTopLeft, self.a2dTopRight, self.a2dBottomLeft,
-                       self.a2dBottomCenter, self.a2dBottomRight, self.a2dTopCenter,
-                       self.buy, self.close_catalogue, self._chat_entered, self.confirm_purchase,
-                       self._directory_search, self._directory_pick)
+        self.preferences = preferences
+        remembered = preferences.load() if preferences is not None else {}
+        if remembered.get("language") in LANGUAGES:
+            SPEAKER.use(remembered["language"])
+        self._build_panels(d.server, d.name, colour_hex(d.colour), d.currency)
         self.found: list = []  # the directory's results (directory.Match)
         self._directory_closed_frame = -1
         self.hud.hide()
@@ -204,6 +202,37 @@ class ExpoApp(ShowBase):
         self.taskMgr.add(self._frame, "expo-frame", sort=-10)
 
     # ------------------------------------------------------------------ keys
+
+    def _build_panels(self, server: str, name: str, colour: str, currency: str) -> None:
+        """The connect screen and the HUD, in the language in use."""
+        from .ui import ConnectScreen, Hud  # DirectGUI needs the ShowBase first
+
+        self.connect_screen = ConnectScreen(self.aspect2d, self.font, server, name, parse_colour(colour), currency,
+                                            self._join_clicked, self.grow_text, self.set_language)
+        self.hud = Hud(self.aspect2d, self.font, self.a2dTopLeft, self.a2dTopRight, self.a2dBottomLeft,
+                       self.a2dBottomCenter, self.a2dBottomRight, self.a2dTopCenter,
+                       self.buy, self.close_catalogue, self._chat_entered, self.confirm_purchase,
+                       self._directory_search, self._directory_pick)
+
+    def set_language(self, language: str) -> None:
+        """Chosen on the connect screen: every panel anew in that language, remembered."""
+        if self.visit is not None:
+            return  # the connect screen's choice; the hall keeps its language until the next visit
+        SPEAKER.use(language)
+        if self.preferences is not None:
+            self.preferences.save(language=language)
+        values = self.connect_screen.values()
+        try:
+            parse_colour(values[2])
+        except ValueError:
+            values = (values[0], values[1], "#888888", values[3])
+        self.connect_screen.destroy()
+        self.hud.destroy()
+        self._build_panels(*values)
+        self.hud.hide()
+        for key, pages in (("page_down", 1), ("page_up", -1), ("wheel_down", 1), ("wheel_up", -1)):
+            self.accept(key, self.hud.scroll_catalogue, [pages])
+        self.set_text_scale(self.text_scale)
 
     def _bind_keys(self) -> None:
         # Without modifier buttons Panda3D sends "w", never "shift-w": Shift+W walks (and
@@ -568,7 +597,7 @@ class ExpoApp(ShowBase):
             self.hud.show_card(None)
             return
         country = iso.countries().get(booth.country, booth.country)
-        hint = "Press E to open an account and the catalogue" if booth.kind is BoothKind.BANK else "Press E to open the catalogue"
+        hint = _("Press E to open an account and the catalogue") if booth.kind is BoothKind.BANK else _("Press E to open the catalogue")
         self.hud.show_card(booth.exhibitor, country, booth.tagline, hint)
 
     # ------------------------------------------------------------------ events
@@ -877,7 +906,7 @@ class ExpoApp(ShowBase):
         v = self.visit
         if self.typing or v is None:
             return
-        if self.hud.inventory.isHidden() or self.hud.inventory_title != PEOPLE_TITLE:
+        if self.hud.inventory.isHidden() or self.hud.inventory_title != _("People near you"):
             self._show_people(v)
         else:
             self.hud.set_inventory(None)
@@ -888,7 +917,7 @@ class ExpoApp(ShowBase):
             return
         names = {b.id: b.exhibitor for b in v.expo.booths}
         others = [(o.info.name, o.info.staff_of, o.pose.x, o.pose.y) for o in scene.others]
-        self.hud.set_inventory(people_near(scene.own.x, scene.own.y, others, names), PEOPLE_TITLE,
+        self.hud.set_inventory(people_near(scene.own.x, scene.own.y, others, names), _("People near you"),
                                "Nobody in view: the hall is quiet here.")
 
     def _show_inventory(self, v: Visit) -> None:
@@ -951,7 +980,7 @@ class ExpoApp(ShowBase):
         v.chat.note(f"Walking you to {booth.exhibitor}...")
 
     def step(self, frames: int = 1) -> None:
-        for _ in range(frames):
+        for _frame in range(frames):
             self.taskMgr.step()
 
     def look_at_booth(self, booth_id: str) -> None:

@@ -13,6 +13,10 @@ from direct.gui.OnscreenImage import OnscreenImage
 from direct.gui.OnscreenText import OnscreenText
 from panda3d.core import NodePath, TextFont, TextNode
 
+from world.model import Expo
+
+from .hallmap import MapFrame
+from .i18n import LANGUAGES, _
 from .settings import PALETTE, colour_hex
 from .text import display
 
@@ -98,10 +102,7 @@ class HallMapPanel:
         self.me: DirectFrame | None = None
         self.map: MapFrame | None = None
 
-    def build(self, expo, mapframe, names: bool) -> None:
-        from .hallmap import MapFrame
-
-        assert isinstance(mapframe, MapFrame)
+    def build(self, expo: Expo, mapframe: MapFrame, names: bool) -> None:
         self.root.getChildren().detach()
         self.map = mapframe
         w, h = mapframe.width, mapframe.height
@@ -117,7 +118,7 @@ class HallMapPanel:
                 _text(self.frame, self.font, booth.label, (x0 + (left + right) / 2, -h + (bottom + top) / 2 - 0.008),
                       0.022, INK, TextNode.ACenter, wrap=(right - left) / 0.022)
         self.dots = [DirectFrame(parent=self.frame, frameColor=(1, 1, 1, 0.95), frameSize=(-0.006, 0.006, -0.006, 0.006))
-                     for _ in range(self.DOTS)]
+                     for _dot in range(self.DOTS)]
         for dot in self.dots:
             dot.hide()
         self.me = DirectFrame(parent=self.frame, frameColor=GOLD, frameSize=(-0.011, 0.011, -0.011, 0.011))
@@ -155,14 +156,15 @@ class ConnectScreen:
 
     def __init__(self, parent: NodePath, font: TextFont | None, server: str, name: str, colour: int, currency: str,
                  on_join: Callable[[str, str, str, str], None],
-                 on_text_size: Callable[[float], None] | None = None) -> None:
+                 on_text_size: Callable[[float], None] | None = None,
+                 on_language: Callable[[str], None] | None = None) -> None:
         self.frame = DirectFrame(parent=parent, frameColor=PANEL, frameSize=(-0.75, 0.75, -0.62, 0.62), pos=(0, 0, 0))
         _text(self.frame, font, "Silk Road Expo", (0, 0.47), 0.09, GOLD, TextNode.ACenter)
-        _text(self.frame, font, "Walk the halls, meet exhibitors, buy from partner economies", (0, 0.39), 0.038,
+        _text(self.frame, font, _("Walk the halls, meet exhibitors, buy from partner economies"), (0, 0.39), 0.038,
               MUTED, TextNode.ACenter)
         self.entries: dict[str, DirectEntry] = {}
-        fields = (("server", "Server", server), ("name", "Your name", name), ("colour", "Avatar colour", colour_hex(colour)),
-                  ("currency", "Bank currency", currency))
+        fields = (("server", _("Server"), server), ("name", _("Your name"), name), ("colour", _("Avatar colour"), colour_hex(colour)),
+                  ("currency", _("Bank currency"), currency))
         for i, (key, label, value) in enumerate(fields):
             z = 0.24 - i * 0.15
             _text(self.frame, font, label, (-0.66, z), 0.042, MUTED)
@@ -175,12 +177,18 @@ class ConnectScreen:
             DirectButton(parent=self.frame, frameColor=(*rgb, 1), frameSize=(-0.03, 0.03, -0.03, 0.03),
                          pos=(-0.17 + i * 0.075, 0, -0.125), relief=DGG.FLAT,
                          command=self._pick, extraArgs=[colour_hex(swatch)])
-        _text(self.frame, font, "Text size", (-0.66, -0.33), 0.036, MUTED)
+        _text(self.frame, font, _("Text size"), (-0.66, -0.33), 0.036, MUTED)
         for i, (label, factor) in enumerate((("A−", 1 / 1.15), ("A+", 1.15))):
             DirectButton(parent=self.frame, text=label, text_font=font, scale=0.045, pos=(-0.3 + i * 0.14, 0, -0.33),
                          pad=(0.3, 0.15), frameColor=(0.25, 0.28, 0.36, 1), text_fg=INK,
                          command=on_text_size or (lambda f: None), extraArgs=[factor])
-        self.button = DirectButton(parent=self.frame, text="Enter the expo  (Enter)", text_font=font, scale=0.06,
+        _text(self.frame, font, _("Language"), (0.02, -0.33), 0.036, MUTED)
+        for i, (code, language) in enumerate(LANGUAGES.items()):
+            DirectButton(parent=self.frame, text=display(language), text_font=font, text_scale=0.032,
+                         pos=(0.33 + (i % 2) * 0.25, 0, -0.3 - (i // 2) * 0.065), frameSize=(-0.12, 0.12, -0.022, 0.04),
+                         frameColor=(0.25, 0.28, 0.36, 1), text_fg=INK, relief=DGG.FLAT,
+                         command=on_language or (lambda c: None), extraArgs=[code])
+        self.button = DirectButton(parent=self.frame, text=display(_("Enter the expo  (Enter)")), text_font=font, scale=0.06,
                                    pos=(0, 0, -0.5), pad=(0.6, 0.3), frameColor=GOLD, text_fg=(0.08, 0.06, 0.02, 1),
                                    command=self._join)
         self.error = DirectLabel(parent=self.frame, text="", text_font=font, text_scale=0.04, text_fg=INK,
@@ -224,6 +232,13 @@ class ConnectScreen:
     @property
     def visible(self) -> bool:
         return not self.frame.isHidden()
+
+    def values(self) -> tuple[str, str, str, str]:
+        e = self.entries
+        return e["server"].get(), e["name"].get(), e["colour"].get(), e["currency"].get()
+
+    def destroy(self) -> None:
+        self.frame.destroy()
 
     def show(self) -> None:
         self.frame.show()
@@ -269,7 +284,7 @@ class Hud:
         self.card_title = _text(self.card, font, "", (0, 0.22), 0.05, GOLD, TextNode.ACenter, wrap=23)
         self.card_country = _text(self.card, font, "", (0, 0.155), 0.036, MUTED, TextNode.ACenter)
         self.card_tagline = _text(self.card, font, "", (0, 0.095), 0.04, INK, TextNode.ACenter, wrap=29)
-        self.card_hint = _text(self.card, font, "Press E to open the catalogue", (0, 0.03), 0.032, GOLD, TextNode.ACenter)
+        self.card_hint = _text(self.card, font, _("Press E to open the catalogue"), (0, 0.03), 0.032, GOLD, TextNode.ACenter)
         self.card.hide()
         # chat, bottom left
         self.chat = DirectFrame(parent=a2d_bottom_left, frameColor=(0.04, 0.05, 0.08, 0.55), frameSize=(0, 1.05, 0, 0.5),
@@ -280,7 +295,7 @@ class Hud:
                                       command=on_chat, focus=0, suppressKeys=True)
         self.chat_entry.hide()
         # help, bottom right: light text on its own dark panel, readable over any floor
-        self.help = DirectLabel(parent=a2d_bottom_right, text=display(HELP), text_font=font, text_scale=0.032,
+        self.help = DirectLabel(parent=a2d_bottom_right, text=display(help_text()), text_font=font, text_scale=0.032,
                                 text_fg=INK, text_align=TextNode.ARight, frameColor=(0.04, 0.05, 0.08, 0.88),
                                 pad=(0.03, 0.02), pos=(-0.08, 0, 0.1))
         self.help.setZ(0.04 - self.help.getBounds()[2])
@@ -307,11 +322,11 @@ class Hud:
         # the purchase confirmation, centre
         self.confirm = DirectFrame(parent=aspect2d, frameColor=(0.05, 0.07, 0.12, 0.96), frameSize=(-0.7, 0.7, -0.32, 0.32))
         self.confirm_text = _text(self.confirm, font, "", (0, 0.2), 0.045, INK, TextNode.ACenter, wrap=28)
-        self.confirm_yes = DirectButton(parent=self.confirm, text="Confirm  (Enter)", text_font=font, scale=0.05,
+        self.confirm_yes = DirectButton(parent=self.confirm, text=display(_("Confirm  (Enter)")), text_font=font, scale=0.05,
                                         pos=(-0.3, 0, -0.24), pad=(0.4, 0.2), frameColor=GOLD,
                                         text_fg=(0.08, 0.06, 0.02, 1), command=on_confirm or (lambda yes: None),
                                         extraArgs=[True])
-        self.confirm_no = DirectButton(parent=self.confirm, text="Cancel  (Esc)", text_font=font, scale=0.05,
+        self.confirm_no = DirectButton(parent=self.confirm, text=display(_("Cancel  (Esc)")), text_font=font, scale=0.05,
                                        pos=(0.3, 0, -0.24), pad=(0.4, 0.2), frameColor=(0.35, 0.37, 0.42, 1),
                                        text_fg=INK, command=on_confirm or (lambda yes: None), extraArgs=[False])
         self.confirm.hide()
@@ -405,11 +420,12 @@ class Hud:
                 return
             shown.pop(0)
 
-    def set_inventory(self, lines: list[str] | None, title: str = "Your purchases", empty: str = "Nothing yet.") -> None:
+    def set_inventory(self, lines: list[str] | None, title: str | None = None, empty: str = "Nothing yet.") -> None:
         """The left panel: your purchases (I), or the people near you (P)."""
         if lines is None:
             self.inventory.hide()
             return
+        title = title or _("Your purchases")
         self.inventory_title = title
         self.inventory_text.setText(f"{title}\n\n" + ("\n".join(lines) if lines else empty))
         rows = self.inventory_text.rows()
@@ -448,7 +464,7 @@ class Hud:
             _text(holder, self.font, line, (x, z - 0.135), 0.027, GOLD if row.can_buy else MUTED, wrap=33)
             if row.blocked:
                 _text(holder, self.font, row.blocked, (-0.13, z - 0.1), 0.024, BAD, TextNode.ACenter, wrap=9)
-            DirectButton(parent=holder, text="Buy", text_font=self.font, scale=0.04, pos=(-0.13, 0, z - 0.04),
+            DirectButton(parent=holder, text=display(_("Buy")), text_font=self.font, scale=0.04, pos=(-0.13, 0, z - 0.04),
                          pad=(0.5, 0.2), frameColor=GOLD if row.can_buy else (0.4, 0.4, 0.4, 1),
                          text_fg=(0.08, 0.06, 0.02, 1), command=self._on_buy, extraArgs=[row.sku, 1],
                          state=DGG.NORMAL if row.can_buy else DGG.DISABLED)
@@ -514,8 +530,8 @@ class Hud:
                          on_pick: Callable[[int], None]) -> None:
         font = self.font
         self.directory = DirectFrame(parent=parent, frameColor=PANEL, frameSize=(0, 1.25, -1.12, 0), pos=(0.03, 0, -0.27))
-        _text(self.directory, font, "Find a booth", (0.04, -0.08), 0.05, GOLD)
-        _text(self.directory, font, "exhibitor, country or product · Enter walks you to the first · Esc closes",
+        _text(self.directory, font, _("Find a booth"), (0.04, -0.08), 0.05, GOLD)
+        _text(self.directory, font, _("exhibitor, country or product · Enter walks you to the first · Esc closes"),
               (0.04, -0.13), 0.026, MUTED, wrap=46)
         self.directory_entry = DirectEntry(parent=self.directory, scale=0.04, pos=(0.04, 0, -0.22), width=28,
                                            entryFont=font, frameColor=(0.92, 0.93, 0.95, 0.97),
@@ -566,6 +582,14 @@ class Hud:
         self.chat_entry["focus"] = 0
         self.chat_entry.hide()
 
+    def destroy(self) -> None:
+        """Every widget gone (the language changed: a new Hud says it all anew)."""
+        for widget in (self.wallet, self.place, self.banner, self.toast, self.card, self.chat, self.help, self.catalogue,
+                       self.confirm, self.inventory, self.directory):
+            widget.destroy()
+        for node in (self.root, self.minimap.root, self.bigmap.root):
+            node.removeNode()
+
     def show(self) -> None:
         for node in (self.wallet, self.place, self.chat, self.help, self.minimap.root):
             node.show()
@@ -576,5 +600,7 @@ class Hud:
             node.hide()
 
 
-HELP = ("W/S walk · A/D turn · Shift run · right mouse: look, A/D step aside\n"
-        "E catalogue · 1-4 buy · PgUp/PgDn scroll · F find a booth · I purchases · P people · M map · Enter chat · Esc close · F12 picture")
+def help_text() -> str:
+    return (_("W/S walk · A/D turn · Shift run · right mouse: look, A/D step aside") + "\n"
+            + _("E catalogue · 1-4 buy · PgUp/PgDn scroll · F find a booth · I purchases · P people · M map · "
+                "Enter chat · Esc close · F12 picture"))

@@ -453,3 +453,27 @@ def test_the_minimap_and_the_hall_map_show_where_you_are(app, server):
     save_shot(app, "hall-map")
     app.messenger.send("m")
     assert not app.hud.bigmap.visible
+
+
+def test_the_interface_speaks_the_language_chosen_and_remembers_it(app, tmp_path):
+    from client.desktop.app import people_in_view
+    from client.desktop.i18n import SPEAKER, Preferences
+
+    prefs = Preferences(tmp_path / "preferences.json")
+    app.leave()
+    app.preferences = prefs
+    try:
+        app.set_language("ru")
+        assert prefs.load() == {"language": "ru"}
+        assert [people_in_view(n) for n in (1, 3, 5)] == [
+            "1 посетитель в поле зрения", "3 посетителя в поле зрения", "5 посетителей в поле зрения"]
+        app.set_language("zh_Hans")
+        assert "服务器" in [c.getText() for c in app.connect_screen.frame.findAllMatches("**/+TextNode")
+                            for c in [c.node()]] or app.hud.card_hint.getText() == "按 E 打开商品目录"
+        assert app.hud.card_hint.getText() == "按 E 打开商品目录"
+        app.step(2)
+        save_shot(app, "connect-zh")
+    finally:
+        app.set_language("en")
+        app.preferences = None
+    assert SPEAKER.language == "en" and people_in_view(1) == "1 visitor in view"
