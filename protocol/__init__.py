@@ -4,6 +4,7 @@ See protocol/README.md for the specification.
 """
 
 from .codec import decode_client, decode_server, encode, peek_type
+from .deals import *  # noqa: F403  (B2B deals: RFQ, quotation, purchase order)
 from .errors import ErrorCode, ProtocolError
 from .limits import PROTOCOL_VERSION
 from .messages import *  # noqa: F403

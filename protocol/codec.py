@@ -21,13 +21,14 @@ from typing import Any, NoReturn
 import msgpack
 import msgspec
 
+from .deals import DEALS_CLIENT_MESSAGES  # and the deals messages
 from .errors import ErrorCode, ProtocolError
 from .fields import Text
 from .limits import MAX_INBOUND_FRAME, PROTOCOL_VERSION
 from .messages import CLIENT_MESSAGES, SERVER_MESSAGES, Hello, Message, Record
 from .people import PEOPLE_CLIENT_MESSAGES  # registers the people messages before the tables are read
 
-assert PEOPLE_CLIENT_MESSAGES[0].TYPE in CLIENT_MESSAGES
+assert PEOPLE_CLIENT_MESSAGES[0].TYPE in CLIENT_MESSAGES and DEALS_CLIENT_MESSAGES[0].TYPE in CLIENT_MESSAGES
 
 _encoder = msgspec.msgpack.Encoder()
 

@@ -26,6 +26,10 @@ class ErrorCode(str, Enum):
     TAKEN = "taken"  # someone else booked that slot
     CONFLICT = "conflict"  # it clashes with another slot or meeting of yours
     BUSY = "busy"  # the server has too much of this work in hand right now; try again shortly
+    BAD_INCOTERM = "bad_incoterm"  # not one of ICC 2020's eleven Incoterms
+    WRONG_STATE = "wrong_state"  # the deal is not in a state that allows this
+    BAD_DEPOSIT = "bad_deposit"  # the escrow named is not the deal's deposit (the message says why)
+    BANK_ERROR = "bank_error"  # the bank refused or could not be reached (the message says which)
     # refusals at hello: the server closes after sending them
     VERSION_MISMATCH = "version_mismatch"
     NAME_INVALID = "name_invalid"

@@ -40,6 +40,7 @@ from .world_watch import WorldWatcher
 if TYPE_CHECKING:
     from .cluster.gate import ClusterGate
     from .commerce import Commerce
+    from .deals.service import DealService
 
 log = logging.getLogger("expo.server")
 
@@ -71,6 +72,7 @@ class ExpoServer:
         self._watcher: WorldWatcher | None = None
         self._watch_task: asyncio.Task | None = None
         self.commerce: Commerce | None = None  # when a bank is configured
+        self.deals: DealService | None = None  # B2B deals, with the bank too
         self._exhibitors: ExhibitorServices | None = None
         self._console: Any = None  # console.app.ConsoleServer when --console-port is given
         self._routes: dict[str, HttpHandler] = {"/healthz": self._healthz, "/metrics": self._metrics}
@@ -135,6 +137,13 @@ class ExpoServer:
                             PlatformClient(cfg.bank_url, cfg.bank_platform_key), cfg, self.clock, self.metrics)
         await commerce.start()
         self.commerce = self.sim.commerce = commerce
+        from .deals.service import DealService
+        from .deals.store import SqliteDealStore
+
+        self.deals = DealService(self.sim, SqliteDealStore(cfg.data_dir / "deals.sqlite3"),
+                                 PlatformClient(cfg.bank_url, cfg.bank_platform_key))
+        await self.deals.start()
+        self.sim.deals = self.deals
         if cfg.webhook_port is not None:
             from .webhooks import serve_webhooks
 
@@ -195,6 +204,8 @@ class ExpoServer:
         if self._webhook_server is not None:
             self._webhook_server.should_exit = True
             await self._webhook_task
+        if self.deals is not None:
+            await self.deals.close()
         if self.commerce is not None:
             await self.commerce.close()
         if self._exhibitors is not None:

@@ -166,6 +166,7 @@ class Simulation:
         self.commerce: CommerceDesk | None = None  # set when a bank is configured
         self.activity = ActivityRecorder(expo, config.max_clients, clock.wall)  # booth analytics, drained by the shell
         self.people: PeopleDesk | None = None  # cards and meetings (server.people.service), set by the shell
+        self.deals: PeopleDesk | None = None  # B2B deals (server.deals.service, the same kind of desk), with a bank
         self.moderation: Moderation | None = None  # mutes, bans and reports (server.admin writes them)
         self.chat_relay: Callable[[str, p.ChatLine], None] | None = None  # cluster: booth and hall lines to other instances
 
@@ -297,6 +298,10 @@ class Simulation:
                 if self.people is None:
                     raise p.ProtocolError(p.ErrorCode.NOT_ALLOWED, "cards and meetings are not available on this server")
                 self.people.handle(session, message)
+            case _ if isinstance(message, p.DEALS_CLIENT_MESSAGES):
+                if self.deals is None:
+                    raise p.ProtocolError(p.ErrorCode.NOT_ALLOWED, "deals need the bank, which this server has not")
+                self.deals.handle(session, message)
 
     # ------------------------------------------------------------------ joining
 

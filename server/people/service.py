@@ -24,6 +24,7 @@ from server.analytics.events import Event, EventKind
 from server.analytics.store import EventLog
 from server.dbthread import DatabaseThread
 from server.ratelimit import TokenBucket
+from server.requests import SessionRequests
 
 from .cards import Card, CardError, make_card
 from .exchange import CardExchanges, Exchange, ExchangeRefused, ExchangeRules, ExchangeState
@@ -61,6 +62,7 @@ class PeopleService:
         self._has_card: set[str] = set()
         self._buckets: dict[str, TokenBucket] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._requests = SessionRequests(self._tasks, self._refusal, log, "people")
         self._sweeper: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -270,22 +272,15 @@ class PeopleService:
 
     def _spawn(self, session: Session, request: p.Message, work: Coroutine) -> None:
         """Run ``work``; a refusal from the store becomes an Error to the one who asked."""
+        self._requests.spawn(session, request, work)
 
-        async def guarded() -> None:
-            try:
-                await work
-            except MeetingError as exc:
-                self._send(session, p.Error(p.ErrorCode(exc.code).value, exc.message[:512], request.TYPE))
-            except p.ProtocolError as exc:  # refused once the store had its say
-                self._send(session, p.Error(exc.code.value, exc.message[:512], request.TYPE))
-            except Exception:
-                log.exception("people request failed", extra={"type": type(request).__name__})
-                self._send(session, p.Error(p.ErrorCode.NOT_ALLOWED.value, "that could not be done; try again", request.TYPE))
-
-        task = asyncio.get_running_loop().create_task(guarded())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
+    @staticmethod
+    def _refusal(exc: Exception) -> tuple[str, str] | None:
+        if isinstance(exc, MeetingError):
+            return p.ErrorCode(exc.code).value, exc.message
+        if isinstance(exc, p.ProtocolError):  # refused once the store had its say
+            return exc.code.value, exc.message
+        return None
 
 def _new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_urlsafe(12)}"

@@ -58,6 +58,16 @@ SAMPLES: list[p.Message] = [
     p.Booking("bkg_1", "slot_1", "kz-honey", "Aigerim", "Li Wei", 1_790_000_000.0, 15, "booked"),
     p.MeetingReminder("bkg_1", "kz-honey", "Aigerim", 1_790_000_000.0, 15),
     p.AccountLinked("acct_1"),
+    p.RequestQuote("kz-honey", "HONEY-1", 1200, "FOB", "CN", "rfq-1"),
+    p.SendQuotation("po_1", ((1, "5000"), (1000, "3900.50")), "KZT", 86400.0, 21, 30),
+    p.PlacePurchaseOrder("po_1", "esc_1"),
+    p.ConfirmShipment("po_1"),
+    p.ConfirmDelivery("po_1"),
+    p.CancelDeal("po_1"),
+    p.QueryDeals(),
+    p.DealStatus("po_1", "rfq-1", "ordered", "kz-honey", "HONEY-1", 1200, "FOB", "CN", ((1, "5000"), (1000, "3900.50")),
+                 "KZT", "3900.50", "4680600.00", "1404180.00", 140418000, 1_790_000_000.0, 21, "acct_1", "esc_1",
+                 "0b5c7a4e-1d1f-4c43-9f5e-3a6a0e1f2b3c", None, "purchase order placed"),
 ]
 
 
