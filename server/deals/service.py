@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import protocol as p
 from bank.client import BankAPIError, PlatformClient
 from server.dbthread import DatabaseThread
+from server.people.service import WallClock
 from server.ratelimit import TokenBucket
 from server.requests import SessionRequests
 from world import iso
@@ -44,11 +45,6 @@ BURST = 10.0
 SWEEP_INTERVAL = 1.0
 ESCROW_CHECK_INTERVAL = 30.0  # how often ordered deals ask the bank whether their escrow lapsed
 BALANCE_TTL = 86400  # seconds an intent for the balance stays payable (the bank's limit); a new one after
-
-
-class _Wall:
-    def __init__(self, wall: Callable[[], float]) -> None:
-        self.now = wall
 
 
 def new_deal_id() -> str:
@@ -89,7 +85,7 @@ class DealService:
         me = session.visitor_id
         bucket = self._buckets.get(me)
         if bucket is None:
-            bucket = self._buckets[me] = TokenBucket(RATE, BURST, _Wall(self.wall))
+            bucket = self._buckets[me] = TokenBucket(RATE, BURST, WallClock(self.wall))
         if not bucket.take():
             raise p.ProtocolError(p.ErrorCode.RATE_LIMITED, "too many deal requests; wait a moment")
         match message:
