@@ -222,15 +222,19 @@ class Transport:
             retry_now = False
             try:
                 link = await open_link(self.url, self._receive, self.open_timeout)
-                self.connection = link
-                try:
-                    joined, retry_now = await self._session(link, opened_at)
-                finally:
+                if self._stopping:  # close() came while connecting, with no link to close
                     await link.close()
-                if joined:
-                    attempt = 0
-                if link.close_code is not None:
-                    reason = f"closed {link.close_code} {link.close_reason}".strip()
+                    reason = "left while connecting"
+                else:
+                    self.connection = link
+                    try:
+                        joined, retry_now = await self._session(link, opened_at)
+                    finally:
+                        await link.close()
+                    if joined:
+                        attempt = 0
+                    if link.close_code is not None:
+                        reason = f"closed {link.close_code} {link.close_reason}".strip()
             except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
             finally:

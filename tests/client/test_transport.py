@@ -199,3 +199,17 @@ async def test_fragmented_messages_are_reassembled():
         assert chat.line.text == "in two frames" and transport.traffic.frames_in == 2
         await transport.close()
         await run
+
+
+async def test_leaving_while_the_connection_is_being_made_ends_the_run(server):
+    """close() before the link exists had nothing to close: the session that followed ran
+    for ever (a swarm told to stop mid-reconnect never finished)."""
+    t = Transport(ClientCore("Hasty"), url(server), backoff=FAST)
+    run = asyncio.create_task(t.run())
+    await asyncio.sleep(0)  # the run is opening its connection
+    assert t.connection is None
+    await t.close()
+    await asyncio.wait_for(run, 5)
+    assert (await next_event(t, ev.Disconnected)).retry_in is None
+    await asyncio.sleep(0.1)
+    assert not server.sim.sessions  # it never joined
