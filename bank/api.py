@@ -34,6 +34,7 @@ from .bodylimit import DEFAULT_MAX_BODY, BodyLimit
 from .clock import from_datetime
 from .delivery import Deliverer
 from .errors import BankError
+from .escrow import PendingStatus
 from .intents import IntentStatus
 from .kyc import Submission
 from .ledger import INT64_MAX, MAX_AMOUNT
@@ -50,6 +51,7 @@ from .schemas import (
     EditionRequest,
     EntryListOut,
     ErrorOut,
+    EscrowListOut,
     EscrowOut,
     EscrowRequest,
     FxLockOut,
@@ -453,6 +455,13 @@ def create_app(
             currency=body.currency, end_to_end_id=body.end_to_end_id, expires_in_seconds=body.expires_in_seconds,
             fx_lock_id=body.fx_lock_id, metadata=body.metadata,
             idem=idem(who.scope, key, request, body.model_dump(mode="json"))))
+
+    @app.get("/v1/escrows", response_model=EscrowListOut, tags=["escrow"])
+    async def list_escrows(who: Who, status: PendingStatus | None = None, payee_account_id: str | None = None,
+                           cursor: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
+                           limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> JSONResponse:
+        """Platform only, for reconciliation: escrows in creation order, e.g. ``?status=pending``."""
+        return JSONResponse(await call(bank.list_escrows, who, status, payee_account_id, cursor, limit))
 
     @app.get("/v1/escrows/{escrow_id}", response_model=EscrowOut, tags=["escrow"])
     async def get_escrow(escrow_id: str, who: Who) -> JSONResponse:

@@ -24,6 +24,7 @@ from .schemas import (
     ContactOut,
     EditionOut,
     EntryListOut,
+    EscrowListOut,
     EscrowOut,
     FxLockOut,
     IntentListOut,
@@ -185,6 +186,22 @@ class PlatformClient(_Client):
     async def void_escrow(self, escrow_id: str, *, idempotency_key: str | None = None) -> EscrowOut:
         """Deal canceled: the deposit goes back to the buyer."""
         return await self._call("POST", f"/v1/escrows/{escrow_id}/void", EscrowOut, idempotency_key=idempotency_key)
+
+    async def list_escrows(self, *, status: str | None = None, payee_account_id: str | None = None,
+                           page_size: int = 500) -> list[EscrowOut]:
+        """Every matching escrow, following the pages (reconciling deals after a restart)."""
+        params: dict[str, Any] = {"limit": page_size, "cursor": 0}
+        if status:
+            params["status"] = status
+        if payee_account_id:
+            params["payee_account_id"] = payee_account_id
+        found: list[EscrowOut] = []
+        while True:
+            page = await self._call("GET", "/v1/escrows", EscrowListOut, params=params)
+            found += page.data
+            if not page.has_more:
+                return found
+            params["cursor"] = page.next_cursor
 
     async def list_intents(self, *, status: str | None = None, since: dt.datetime | None = None,
                            merchant_account_id: str | None = None, metadata: Mapping[str, str] | None = None,

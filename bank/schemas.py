@@ -278,6 +278,12 @@ class EscrowOut(_Out):
     metadata: dict[str, str]
 
 
+class EscrowListOut(_Out):
+    data: list[EscrowOut]
+    has_more: bool
+    next_cursor: int | None = Field(description="pass as ?cursor= for the next page")
+
+
 class EditionRequest(_In):
     issuer_account_id: AccountId = Field(description="the exhibitor's (or the organiser's) merchant account")
     issuer_kind: Literal["exhibitor", "organiser"]

@@ -37,6 +37,7 @@ from .schemas import (
     EditionOut,
     EntryListOut,
     EntryOut,
+    EscrowListOut,
     EscrowOut,
     FxLockOut,
     IntentListOut,
@@ -675,6 +676,19 @@ class Bank:
         with self.storage.reading() as tx:
             pending = self._readable_escrow(tx, principal, pending_id)
         return _json(escrow_out(pending, self.clock.now_ms()))
+
+    def list_escrows(self, principal: Principal, status: PendingStatus | None, payee_account_id: str | None,
+                     cursor: int, limit: int) -> dict:
+        """Platform only, for reconciliation after a restart: expiries are voided first, so the list is final."""
+        self._require(principal, Role.PLATFORM)
+        while self.expire_due():
+            pass
+        with self.storage.reading() as tx:
+            found = tx.pending_page(status and str(status), payee_account_id, cursor, limit + 1)
+        page, more = found[:limit], len(found) > limit
+        now = self.clock.now_ms()
+        return _json(EscrowListOut(data=[escrow_out(p, now) for _, p in page], has_more=more,
+                                   next_cursor=page[-1][0] if more else None))
 
     def _finish(self, tx: Writer, pending: PendingTransfer, change: Callable[[str], PendingTransfer],
                 postings: list[Posting], kind: TransactionKind, now: int) -> PendingTransfer:

@@ -375,6 +375,19 @@ class _Tx:
         for row in self._c.execute(f"SELECT {_PENDING_COLUMNS} FROM pending_transfers ORDER BY seq"):
             yield _pending(row)
 
+    def pending_page(self, status: str | None, payee_account_id: str | None, after_seq: int,
+                     limit: int) -> list[tuple[int, PendingTransfer]]:
+        where, params = ["seq > ?"], list[object]([after_seq])
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        if payee_account_id is not None:
+            where.append("payee_account_id = ?")
+            params.append(payee_account_id)
+        rows = self._c.execute(f"SELECT seq, {_PENDING_COLUMNS} FROM pending_transfers WHERE {' AND '.join(where)}"
+                               " ORDER BY seq LIMIT ?", (*params, limit))
+        return [(r[0], _pending(r[1:])) for r in rows]
+
     def expirable_pending(self, now: int, limit: int) -> list[PendingTransfer]:
         rows = self._c.execute(
             f"SELECT {_PENDING_COLUMNS} FROM pending_transfers WHERE status = 'pending' AND expires_at <= ?"

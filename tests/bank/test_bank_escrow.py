@@ -147,3 +147,20 @@ async def test_who_may_do_what(deal, platform, new_visitor, http) -> None:
     too_long = await http.post("/v1/escrows", headers={**bearer(buyer.token), **key()}, json={
         "payee_account_id": exhibitor.id, "amount": 1, "currency": "CNY", "end_to_end_id": "x" * 36})
     assert too_long.status_code == 400  # pacs.008 end-to-end ids are at most 35 characters
+
+
+async def test_the_platform_lists_escrows_to_reconcile(deal, platform, new_visitor, clock, http) -> None:
+    exhibitor, buyer = deal
+    made = [await buyer.create_escrow(exhibitor.id, 1_000 + n, "CNY", f"PO-L{n}", expires_in_seconds=ttl)
+            for n, ttl in enumerate([600, 600, 60, 3600, 3600])]
+    await platform.post_escrow(made[0].id)
+    await platform.void_escrow(made[1].id)
+    clock.advance(61)  # made[2] expires: listed as voided (expired), already swept
+    every = await platform.list_escrows(page_size=2)
+    assert [e.id for e in every] == [e.id for e in made]
+    assert [(e.status, e.void_reason) for e in every] == [
+        ("posted", None), ("voided", "canceled"), ("voided", "expired"), ("pending", None), ("pending", None)]
+    assert [e.id for e in await platform.list_escrows(status="pending")] == [made[3].id, made[4].id]
+    assert await platform.list_escrows(payee_account_id="acct_none") == []
+    answer = await http.get("/v1/escrows", headers=bearer(buyer.token))
+    assert answer.status_code == 403
