@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,6 +17,8 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from world.loader import default_expo_path
 
 BIN = Path(sys.executable).parent
 
@@ -58,6 +61,14 @@ def _already_running(host: str, ports: dict[str, int]) -> str | None:
     return f"the {what} port {host}:{port} is in use by another program; choose another (e.g. make run PORT=... BANK_PORT=...)"
 
 
+def _working_copy_of_default_expo(target: Path) -> Path:
+    """The expo `make run` serves: the packaged one, copied once, so that exhibitors' edits
+    made in the console (which rewrite booth files) stay with the run's data."""
+    if not target.is_dir():
+        shutil.copytree(default_expo_path(), target)
+    return target
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m server.devrun", description=__doc__,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -67,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--webhook-port", type=int, default=8767, help="where the server hears the bank's webhooks")
     parser.add_argument("--console-port", type=int, default=8768, help="the organisers' and exhibitors' web console")
     parser.add_argument("--data-dir", type=Path, default=Path("var"))
-    parser.add_argument("--world", type=Path, default=None)
+    parser.add_argument("--world", type=Path, default=None,
+                        help="the expo to serve (default: a copy of the packaged expo under DATA_DIR/world, made on "
+                             "first run, so booth edits from the console never touch the repository's files)")
     args, server_args = parser.parse_known_args(argv)
 
     busy = _already_running(args.host, {"world server": args.port, "bank": args.bank_port, "webhook": args.webhook_port,
@@ -97,8 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             "--bank-url", bank_url, "--webhook-port", str(args.webhook_port),
             "--data-dir", str(data / "server"), "--console-port", str(args.console_port), *server_args,
         ]
-        if args.world:
-            command += ["--world", str(args.world)]
+        command += ["--world", str(args.world or _working_copy_of_default_expo(data / "world"))]
         server = subprocess.Popen(command, env=env)
         procs.append(server)
         _wait(f"http://{args.host}:{args.port}/healthz", server)
