@@ -58,10 +58,11 @@ def test_a_known_walk_makes_the_exact_visit():
     ana_moves = [1.0] * 160 + [0.0] * 100 + [-1.0] * 160
     run(sim, clock, {ana: ana_moves, bo: [1.0] * 72 + [0.0] * 348, cy: [1.0] * 160})
     events, _, _ = sim.activity.drain()
-    at = {(e.visitor, e.kind): e for e in events}
+    name = {w.session.visitor_id: who for w, who in ((ana, "ana"), (bo, "bo"), (cy, "cy"))}
+    at = {(name[e.visitor], e.kind): e for e in events}
     # y = 10 + 0.125 k after k ticks: 10 m off (passing) at k = 56, 3 m off (in) at k = 112;
     # on the way back 4 m off is passed (out) after 57 ticks south
-    assert [(e.visitor, e.kind) for e in events] == [("ana", K.BOOTH_PASSED), ("bo", K.BOOTH_PASSED),
+    assert [(name[e.visitor], e.kind) for e in events] == [("ana", K.BOOTH_PASSED), ("bo", K.BOOTH_PASSED),
                                                      ("ana", K.BOOTH_ENTERED), ("ana", K.BOOTH_LEFT)]
     assert at["ana", K.BOOTH_PASSED].at == pytest.approx(start + 56 * DT, abs=1e-9)  # ticks add up in floats
     assert at["ana", K.BOOTH_ENTERED].at == pytest.approx(start + 112 * DT, abs=1e-9)
@@ -104,5 +105,5 @@ def test_booth_staff_are_not_visitors_of_anything():
     sim.on_frame(staff.peer, p.encode(p.Bye()))
     sim.on_frame(ana.peer, p.encode(p.Bye()))
     events, samples, _ = sim.activity.drain()
-    assert {e.visitor for e in events} == {"ana"}
-    assert {v for batch in samples for v in batch.visitors} == {"ana"}
+    assert {e.visitor for e in events} == {ana.session.visitor_id}
+    assert {v for batch in samples for v in batch.visitors} == {ana.session.visitor_id}
