@@ -24,6 +24,7 @@ import contextlib
 import functools
 import json
 import math
+import re
 import subprocess
 import sys
 import tempfile
@@ -31,6 +32,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import httpx
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -46,6 +48,18 @@ from bank.client import BankAPIError, VisitorClient  # noqa: E402
 PLATFORM_KEY = "abuse-benchmark-platform-key"
 WEBHOOK_SECRET = "abuse-benchmark-webhook-secret"
 GOALS = {"max_gap_s": 0.5, "rss_growth_mb": 100.0}
+
+
+def tick_bounds(metrics: str) -> tuple[float, float]:
+    """From the server's /metrics: the histogram bounds under which 99 % and all of its
+    ticks fell (so a gap can be told to be the server's own, or not)."""
+    buckets = sorted((float(le), float(n)) for le, n in
+                     re.findall(r'expo_tick_seconds_bucket\{le="([0-9.e+-]+)"\} (\S+)', metrics))
+    count = re.search(r"expo_tick_seconds_count (\S+)", metrics)
+    total = float(count[1]) if count else 0.0
+    p99 = next((le for le, n in buckets if n >= 0.99 * total), math.inf)
+    worst = next((le for le, n in buckets if n >= total), math.inf)
+    return p99, worst
 
 
 def rss_mb(pid: int) -> float:
@@ -328,6 +342,8 @@ async def run(args: argparse.Namespace) -> int:
         out, _ = walkers.communicate("stop\n", timeout=60)
         gaps = json.loads(out.strip().splitlines()[-1])["gaps"]
         rss_after = rss_mb(server.pid)
+        async with httpx.AsyncClient() as http:
+            tick_p99, tick_worst = tick_bounds((await http.get(f"http://127.0.0.1:{port}/metrics")).text)
     finally:
         if walkers is not None and walkers.poll() is None:
             walkers.kill()
@@ -340,6 +356,7 @@ async def run(args: argparse.Namespace) -> int:
         ("walkers' largest snapshot gap, under attack", f"{attacked:.3f} s", f"< {GOALS['max_gap_s']} s",
          attacked < GOALS["max_gap_s"]),
         ("  ratio attack / quiet", f"{attacked / baseline:.2f}" if baseline else "-", "", ""),
+        ("server tick: 99 % / all within", f"{tick_p99 * 1000:g} / {tick_worst * 1000:g} ms", "", ""),
         ("server RSS growth", f"{growth:.1f} MB ({rss_before:.0f} -> {max(rss_peak, rss_after):.0f})",
          f"< {GOALS['rss_growth_mb']:.0f} MB", growth < GOALS["rss_growth_mb"]),
         (f"burst: {results['burst']['sent']} orders sent in", f"{results['burst']['sent_in_s']:.2f} s", "", ""),

@@ -372,7 +372,7 @@ class Simulation:
         self.by_visitor[session.visitor_id] = session
         self.activity.join(slot, session.visitor_id, staff=staff_of is not None)
         self.metrics.joins.inc()
-        log.info("join", extra={"session": session.id, "visitor": visitor, "entity": session.entity})
+        log.info("join", extra={"session": session.id, "visitor": visitor, "display_name": session.name, "entity": session.entity})
         self._attach(peer, session)
 
     def _visitor_of(self, hello: p.Hello) -> str | None:

@@ -10,6 +10,7 @@ heatmap and charts are PNG images."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -106,13 +107,19 @@ def test_a_scripted_run_gives_exactly_the_figures_it_implies(tmp_path: Path):
     tracks = json.loads((tmp_path / "tracks.json").read_text())
     from_tracks = {name: visits_in(track) for name, track in tracks.items()}
     assert {name: len(v) for name, v in from_tracks.items()} == {"stayer": 1, "buyer": 1, "passer": 0, "twice": 2, "far": 0}
+    visitor_of = {}  # the server's join lines name each visitor id
+    for line in (tmp_path / "server.log").read_text().splitlines():
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if isinstance(record, dict) and record.get("event") == "join":
+                visitor_of[record["display_name"]] = record["visitor"]
     for name, visits in from_tracks.items():
-        measured = [dwell for visitor, dwell in rows if visitor == name]
+        measured = [dwell for visitor, dwell in rows if visitor == visitor_of.get(name)]
         assert len(measured) == len(visits)
         for m, t in zip(measured, visits):
             assert abs(m - t) <= 0.06, (name, measured, visits)  # a tick, and the tick's own jitter
     for name, stays in STAYS.items():  # and each visit holds its stay and the walk in and out
-        measured = [dwell for visitor, dwell in rows if visitor == name]
+        measured = [dwell for visitor, dwell in rows if visitor == visitor_of.get(name)]
         for m, stay in zip(measured, stays, strict=True):
             assert WALK_IN + stay + WALK_OUT - 0.3 <= m <= WALK_IN + stay + WALK_OUT + 5, (name, measured, stays)
 
