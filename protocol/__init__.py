@@ -4,6 +4,7 @@ See protocol/README.md for the specification.
 """
 
 from .codec import decode_client, decode_server, encode, peek_type
+from .collectibles import *  # noqa: F403  (certificates the server issued at the bank)
 from .deals import *  # noqa: F403  (B2B deals: RFQ, quotation, purchase order)
 from .errors import ErrorCode, ProtocolError
 from .limits import PROTOCOL_VERSION

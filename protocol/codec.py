@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 import msgpack
 import msgspec
 
+from .collectibles import COLLECTIBLES_CLIENT_MESSAGES  # and the collectibles messages
 from .deals import DEALS_CLIENT_MESSAGES  # and the deals messages
 from .errors import ErrorCode, ProtocolError
 from .fields import Text
@@ -29,6 +30,7 @@ from .messages import CLIENT_MESSAGES, SERVER_MESSAGES, Hello, Message, Record
 from .people import PEOPLE_CLIENT_MESSAGES  # registers the people messages before the tables are read
 
 assert PEOPLE_CLIENT_MESSAGES[0].TYPE in CLIENT_MESSAGES and DEALS_CLIENT_MESSAGES[0].TYPE in CLIENT_MESSAGES
+assert COLLECTIBLES_CLIENT_MESSAGES[0].TYPE in CLIENT_MESSAGES
 
 _encoder = msgspec.msgpack.Encoder()
 

@@ -39,6 +39,7 @@ from .world_watch import WorldWatcher
 
 if TYPE_CHECKING:
     from .cluster.gate import ClusterGate
+    from .collectibles import Collectibles
     from .commerce import Commerce
     from .deals.service import DealService
 
@@ -73,6 +74,7 @@ class ExpoServer:
         self._watch_task: asyncio.Task | None = None
         self.commerce: Commerce | None = None  # when a bank is configured
         self.deals: DealService | None = None  # B2B deals, with the bank too
+        self.collectibles: Collectibles | None = None  # certificates with purchases, with the bank too
         self._exhibitors: ExhibitorServices | None = None
         self._console: Any = None  # console.app.ConsoleServer when --console-port is given
         self._routes: dict[str, HttpHandler] = {"/healthz": self._healthz, "/metrics": self._metrics}
@@ -107,6 +109,8 @@ class ExpoServer:
             await self._start_commerce()
         self._exhibitors = ExhibitorServices(self.sim, self.config)
         await self._exhibitors.start()
+        if self.collectibles is not None:
+            self._exhibitors.service.exchange_hooks.append(self.collectibles.cards_exchanged)
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: SocketPeer(self, loop.time, self.config.socket_send_buffer),
@@ -144,6 +148,19 @@ class ExpoServer:
                                  PlatformClient(cfg.bank_url, cfg.bank_platform_key))
         await self.deals.start()
         self.sim.deals = self.deals
+        from .collectibles import Collectibles, CollectiblesStore
+
+        async def account_of(visitor: str) -> str | None:
+            return await commerce.db.run(commerce.store.payer, visitor)
+
+        async def merchant_of(booth: str, currency: str) -> str | None:
+            return await commerce.db.run(commerce.store.merchant, booth, currency)
+
+        self.collectibles = Collectibles(self.sim, CollectiblesStore(cfg.data_dir / "collectibles.sqlite3"),
+                                         PlatformClient(cfg.bank_url, cfg.bank_platform_key), cfg.bank_url,
+                                         account_of, merchant_of)
+        commerce.fulfilment_hooks.append(self.collectibles.order_fulfilled)
+        self.sim.collectibles = self.collectibles
         if cfg.webhook_port is not None:
             from .webhooks import serve_webhooks
 
@@ -206,6 +223,8 @@ class ExpoServer:
             await self._webhook_task
         if self.deals is not None:
             await self.deals.close()
+        if self.collectibles is not None:
+            await self.collectibles.close()
         if self.commerce is not None:
             await self.commerce.close()
         if self._exhibitors is not None:

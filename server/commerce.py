@@ -119,6 +119,7 @@ class Commerce:
         self._tasks: set[asyncio.Task] = set()
         self._sweeper: asyncio.Task | None = None
         self._in_flight: set[str] = set()  # order ids being settled right now
+        self.fulfilment_hooks: list[Callable[[str, str, str, str], None]] = []  # (visitor, order, booth, sku), once each
         self.gate = BankGate(config.bank_concurrency, config.bank_queue)
         self.proof_key = proof_key(config.bank_platform_key or "")
 
@@ -454,6 +455,8 @@ class Commerce:
 
     def _on_fulfilled(self, order: OrderRecord) -> None:
         self.metrics.orders.labels("fulfilled").inc()
+        for hook in self.fulfilment_hooks:  # e.g. server.collectibles: a certificate for the buyer
+            hook(order.visitor, order.id, order.booth, order.sku)
         log.info("order fulfilled", extra={"order": order.id, "booth": order.booth, "sku": order.sku, "qty": order.qty})
         self._send_receipt(order)
         self._send_status(order)

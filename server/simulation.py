@@ -167,6 +167,7 @@ class Simulation:
         self.activity = ActivityRecorder(expo, config.max_clients, clock.wall)  # booth analytics, drained by the shell
         self.people: PeopleDesk | None = None  # cards and meetings (server.people.service), set by the shell
         self.deals: PeopleDesk | None = None  # B2B deals (server.deals.service, the same kind of desk), with a bank
+        self.collectibles: PeopleDesk | None = None  # certificates (server.collectibles), with a bank
         self.moderation: Moderation | None = None  # mutes, bans and reports (server.admin writes them)
         self.chat_relay: Callable[[str, p.ChatLine], None] | None = None  # cluster: booth and hall lines to other instances
 
@@ -302,6 +303,10 @@ class Simulation:
                 if self.deals is None:
                     raise p.ProtocolError(p.ErrorCode.NOT_ALLOWED, "deals need the bank, which this server has not")
                 self.deals.handle(session, message)
+            case p.QueryCollectibles():
+                if self.collectibles is None:
+                    raise p.ProtocolError(p.ErrorCode.NOT_ALLOWED, "collectibles need the bank, which this server has not")
+                self.collectibles.handle(session, message)
 
     # ------------------------------------------------------------------ joining
 

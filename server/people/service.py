@@ -63,6 +63,7 @@ class PeopleService:
         self._buckets: dict[str, TokenBucket] = {}
         self._tasks: set[asyncio.Task] = set()
         self._requests = SessionRequests(self._tasks, self._refusal, log, "people")
+        self.exchange_hooks: list[Callable[[str, str], None]] = []  # two visitors exchanged cards (bank contacts)
         self._sweeper: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -182,6 +183,8 @@ class PeopleService:
 
     async def _accepted(self, x: Exchange) -> None:
         cards = await self.db.run(self.store.cards, [x.offerer, x.recipient])
+        for hook in self.exchange_hooks:
+            hook(x.offerer, x.recipient)
         lead = x.lead_visitor
         if x.booth is not None and lead is not None:
             sessions = self._sessions(lead)

@@ -68,6 +68,9 @@ SAMPLES: list[p.Message] = [
     p.DealStatus("po_1", "rfq-1", "ordered", "kz-honey", "HONEY-1", 1200, "FOB", "CN", ((1, "5000"), (1000, "3900.50")),
                  "KZT", "3900.50", "4680600.00", "1404180.00", 140418000, 1_790_000_000.0, 21, "acct_1", "esc_1",
                  "0b5c7a4e-1d1f-4c43-9f5e-3a6a0e1f2b3c", None, "purchase order placed"),
+    p.QueryCollectibles(),
+    p.Collectibles((("edn_1-7", "Mountain honey: certificate", "HONEY-1", "2026-05", "Altai, KZ", "kz-honey", "ord_1",
+                     "http://127.0.0.1:8766/v1/items/edn_1-7"),)),
 ]
 
 

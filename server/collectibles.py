@@ -1,0 +1,187 @@
+"""Digital collectibles in the world, server side: an exhibitor's edition of certificates of
+authenticity and origin for one catalogue product, a certificate issued to the buyer (at
+the bank, as the platform) when the server fulfils a retail order for it, card exchanges
+recorded at the bank as contacts (the only accounts a holder may give an item to), and the
+visitor's collectibles as the bank's ledger has them.
+
+The bank enforces the rules against speculation (fiat only, never split, no resale, gifts
+between verified contacts after the holding period); the server only issues and records.
+Each bank call carries an idempotency key derived from what it is for (the order, the pair
+of visitors), so a retry issues nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import protocol as p
+from bank.client import BankAPIError, PlatformClient
+from bank.schemas import EditionOut
+from server.dbthread import DatabaseThread
+from server.sqlite import connect, transaction
+
+if TYPE_CHECKING:
+    from server.simulation import Session, Simulation
+
+log = logging.getLogger("expo.collectibles")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS editions (
+    booth TEXT NOT NULL, sku TEXT NOT NULL, edition_id TEXT NOT NULL UNIQUE, PRIMARY KEY (booth, sku));
+CREATE TABLE IF NOT EXISTS certificates (
+    serial TEXT PRIMARY KEY, visitor TEXT NOT NULL, order_id TEXT NOT NULL UNIQUE, booth TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS certificates_visitor ON certificates (visitor);
+"""
+
+
+class CollectibleError(Exception):
+    """An exhibitor's request the bank or the world refused; ``code`` says which rule."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Certificate:
+    serial: str
+    visitor: str
+    order_id: str
+    booth: str
+
+
+class CollectiblesStore:
+    """Which edition certifies which product, and which certificate the server issued to whom."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.db = connect(path, SCHEMA)
+
+    def edition(self, booth: str, sku: str) -> str | None:
+        row = self.db.execute("SELECT edition_id FROM editions WHERE booth = ? AND sku = ?", (booth, sku)).fetchone()
+        return row[0] if row else None
+
+    def save_edition(self, booth: str, sku: str, edition_id: str) -> None:
+        with transaction(self.db) as db:
+            db.execute("INSERT OR REPLACE INTO editions VALUES (?, ?, ?)", (booth, sku, edition_id))
+
+    def save_certificate(self, cert: Certificate) -> None:
+        with transaction(self.db) as db:
+            db.execute("INSERT OR IGNORE INTO certificates VALUES (?, ?, ?, ?)", (cert.serial, cert.visitor, cert.order_id, cert.booth))
+
+    def certificates(self, visitor: str) -> list[Certificate]:
+        rows = self.db.execute("SELECT serial, visitor, order_id, booth FROM certificates WHERE visitor = ? ORDER BY rowid", (visitor,))
+        return [Certificate(*row) for row in rows]
+
+    def close(self) -> None:
+        self.db.close()
+
+
+AccountOf = Callable[[str], Awaitable[str | None]]  # a visitor's linked bank account, or None
+MerchantOf = Callable[[str, str], Awaitable[str | None]]  # a booth's merchant account in a currency
+
+
+class Collectibles:
+    def __init__(self, sim: Simulation, store: CollectiblesStore, bank: PlatformClient, bank_url: str,
+                 account_of: AccountOf, merchant_of: MerchantOf) -> None:
+        self.sim = sim
+        self.store = store
+        self.bank = bank
+        self.bank_url = bank_url.rstrip("/")
+        self.db = DatabaseThread("collectibles-store")
+        self.account_of = account_of
+        self.merchant_of = merchant_of
+        self._tasks: set[asyncio.Task] = set()
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            await asyncio.gather(task, return_exceptions=True)
+        await self.bank.aclose()
+        self.db.close()
+
+    def _spawn(self, work: Awaitable[None], what: str) -> None:
+        async def guarded() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("collectibles: %s failed", what)
+
+        task = asyncio.get_running_loop().create_task(guarded())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------------ exhibitors
+
+    async def open_edition(self, booth_id: str, sku: str, size: int, batch: str, origin: str,
+                           currency: str | None = None) -> EditionOut:
+        """An exhibitor's edition of ``size`` certificates for one catalogue product (from code
+        or the console). Free to the buyer: the purchase is the payment. ``currency`` is the
+        product's unless given; anything but fiat is the bank's ``not_fiat_currency``."""
+        booth = self.sim.expo.booth(booth_id)
+        product = booth.product(sku) if booth else None
+        if booth is None or product is None:
+            raise CollectibleError("unknown_product", f"no product {sku!r} at booth {booth_id!r}")
+        issuer = await self.merchant_of(booth.id, product.currency)
+        if issuer is None:
+            raise CollectibleError("unknown_booth", f"{booth.id} has no bank account yet")
+        try:
+            edition = await self.bank.create_edition(
+                issuer, issuer_kind="exhibitor", kind="certificate", title=f"{product.name[:80]}: certificate of origin",
+                size=size, currency=currency or product.currency, product=sku, batch=batch, origin=origin,
+                idempotency_key=f"edition-{booth.id}-{sku}-{batch}")
+        except BankAPIError as error:
+            raise CollectibleError(error.code, error.message) from None
+        await self.db.run(self.store.save_edition, booth.id, sku, edition.id)
+        return edition
+
+    # ------------------------------------------------------------------ hooks
+
+    def order_fulfilled(self, visitor: str, order_id: str, booth: str, sku: str) -> None:
+        """Commerce fulfilled an order: a certificate if the product has an edition."""
+        self._spawn(self._certify(visitor, order_id, booth, sku), "certificate")
+
+    async def _certify(self, visitor: str, order_id: str, booth: str, sku: str) -> None:
+        edition = await self.db.run(self.store.edition, booth, sku)
+        holder = await self.account_of(visitor)
+        if edition is None or holder is None:
+            return
+        item = await self.bank.issue_item(edition, holder, order_id=order_id, idempotency_key=f"cert-{order_id}")
+        await self.db.run(self.store.save_certificate, Certificate(item.serial, visitor, order_id, booth))
+        log.info("certificate issued", extra={"serial": item.serial, "order": order_id})
+        await self.send(visitor)
+
+    def cards_exchanged(self, one: str, other: str) -> None:
+        """Two visitors exchanged cards: the bank records their accounts as contacts."""
+        self._spawn(self._contact(one, other), "contact")
+
+    async def _contact(self, one: str, other: str) -> None:
+        a, b = await self.account_of(one), await self.account_of(other)
+        if a is None or b is None:
+            log.info("cards exchanged without two linked accounts: no bank contact", extra={"a": one, "b": other})
+            return
+        first, second = sorted((a, b))
+        await self.bank.add_contact(first, second, idempotency_key=f"contact-{first}-{second}")
+
+    # ------------------------------------------------------------------ visitors
+
+    def handle(self, session: Session, message: p.Message) -> None:
+        """``QueryCollectibles`` (a PeopleDesk, like the others beside the simulation)."""
+        self._spawn(self.send(session.visitor_id), "query")
+
+    async def send(self, visitor: str) -> None:
+        """The visitor's certificates that the bank says they still hold."""
+        holder = await self.account_of(visitor)
+        items = []
+        for cert in await self.db.run(self.store.certificates, visitor):
+            item = await self.bank.get_item(cert.serial)
+            if item.holder_account_id != holder:
+                continue  # given away since
+            e = item.edition
+            items.append((item.serial, e.title[:128], e.product or "", (e.batch or "")[:128], (e.origin or "")[:128],
+                          cert.booth, cert.order_id, f"{self.bank_url}/v1/items/{item.serial}"))
+        self.sim.deliver(visitor, p.Collectibles(tuple(items)))

@@ -1,0 +1,100 @@
+"""Certificates of authenticity and origin through a real world server and a real bank:
+an exhibitor issues an edition of 100, a visitor who buys the product gets one bound to the
+order, and every attempt to speculate with it is refused by the bank with a clear error:
+selling it, giving it before the holding period, giving it to a stranger (cards exchanged
+in the world are the only contacts), pricing an edition in anything but fiat."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+
+import httpx
+import pytest
+from processes import BIN
+from support import small_expo
+from test_commerce import Shopper, bank_process, server_config  # noqa: F401  (bank_process is a fixture)
+
+import protocol as p
+from bank.client import BankAPIError, PlatformClient
+from server.app import ExpoServer
+from server.collectibles import CollectibleError
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+async def expo(bank_process, tmp_path):  # noqa: F811
+    srv = ExpoServer(small_expo(), server_config(bank_process, tmp_path))
+    await srv.start()
+    yield srv
+    await srv.stop()
+
+
+async def verified(srv: ExpoServer, name: str, document: str) -> Shopper:
+    shopper = await Shopper.join(srv, name, "KZT")
+    await shopper.bank.submit_kyc(f"{name} Testova", "1990-04-01", "KZ", document)
+    await shopper.send(p.SetCard(name, f"{name} LLP", "KZ", "Buyer", "ru", "Asia/Almaty", None, None))
+    await shopper.expect(p.CardSaved)
+    return shopper
+
+
+async def test_a_buyer_gets_a_certificate_that_cannot_be_sold_or_given_early_or_to_a_stranger(expo, bank_process):  # noqa: F811
+    url, _, db = bank_process
+    assert expo.collectibles is not None
+    edition = await expo.collectibles.open_edition("kz-honey", "HONEY-1", 100, "2026-05", "Altai, KZ")
+    assert (edition.size, edition.issued, edition.kind, edition.currency) == (100, 0, "certificate", "KZT")
+
+    ana, bea, cy = await verified(expo, "Ana", "KZ123456"), await verified(expo, "Bea", "KZ654321"), await verified(expo, "Cy", "KZ777777")
+    receipt = await ana.buy("HONEY-1")
+    held = await ana.expect(p.Collectibles, lambda m: len(m.items) == 1)
+    serial, title, sku, batch, origin, booth, order_id, verify_url = held.items[0]
+    assert (sku, batch, origin, booth, order_id) == ("HONEY-1", "2026-05", "Altai, KZ", "kz-honey", receipt.order_id)
+    assert serial.startswith(edition.id) and "certificate" in title
+    public = httpx.get(verify_url).json()  # anyone verifies by serial, no credential
+    me = await ana.bank.me()
+    assert (public["holder_account_id"], public["order_id"], public["edition"]["issuer_account_id"]) == (
+        me.id, receipt.order_id, edition.issuer_account_id)
+    await ana.send(p.QueryCollectibles())
+    assert (await ana.expect(p.Collectibles)).items == held.items
+
+    sold = httpx.post(f"{url}/v1/items/{serial}/sell", headers={"Authorization": f"Bearer {ana.bank.token}",
+                      "Idempotency-Key": "sell-1"}, json={"price": 100})
+    assert (sold.status_code, sold.json()["error"]["code"]) == (403, "secondary_sale_forbidden")
+
+    bea_account = (await bea.bank.me()).id
+    with pytest.raises(BankAPIError) as stranger:  # no cards exchanged yet: not a contact
+        await ana.bank.gift_item(serial, bea_account)
+    assert (stranger.value.status, stranger.value.code) == (403, "not_a_contact")
+
+    await ana.send(p.OfferCard(bea.welcome.entity))  # cards exchanged in the world: the server records contacts
+    offer = await bea.expect(p.CardOffered)
+    await bea.send(p.AnswerCard(offer.exchange_id, True))
+    await bea.expect(p.CardShown)
+    platform = PlatformClient(url, "commerce-test-platform-key")
+    for _ in range(50):  # the contact is recorded just after the exchange is acknowledged
+        try:
+            await ana.bank.gift_item(serial, bea_account)
+        except BankAPIError as error:
+            if error.code == "holding_period":
+                break
+            assert error.code == "not_a_contact", error
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail("the exchange never became a bank contact")
+    with pytest.raises(BankAPIError) as too_early:
+        await ana.bank.gift_item(serial, bea_account)
+    assert (too_early.value.status, too_early.value.code) == (409, "holding_period")
+    with pytest.raises(BankAPIError) as still_stranger:
+        await ana.bank.gift_item(serial, (await cy.bank.me()).id)
+    assert still_stranger.value.code == "not_a_contact"
+    assert (await platform.get_item(serial)).holder_account_id == me.id  # nothing moved
+
+    with pytest.raises(CollectibleError) as not_fiat:
+        await expo.collectibles.open_edition("kz-honey", "CARPET-1", 10, "2026-05", "Almaty, KZ", currency="BTC")
+    assert not_fiat.value.code == "not_fiat_currency" and "BTC" in not_fiat.value.message
+    await platform.aclose()
+    for shopper in (ana, bea, cy):
+        await shopper.close()
+    verify = subprocess.run([str(BIN / "expo-bank"), "verify", "--db", str(db)], capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
