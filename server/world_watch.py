@@ -3,6 +3,8 @@
 The watcher polls the files' modification times (portable, no extra dependency, cheap at a
 few dozen files), re-checks the whole expo when something changed, and applies it only when
 it is valid; otherwise it logs every problem with file and line and keeps the current world.
+Twice a second, so an edit reaches connected visitors within a second (protocol/README.md);
+a file caught half-written fails the check and is picked up whole on the next poll.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def fingerprint(root: Path) -> Fingerprint:
 
 
 class WorldWatcher:
-    def __init__(self, root: Path, apply: Callable[[Expo], Awaitable[None]], interval: float = 2.0) -> None:
+    def __init__(self, root: Path, apply: Callable[[Expo], Awaitable[None]], interval: float = 0.5) -> None:
         self.root = root
         self.apply = apply
         self.interval = interval

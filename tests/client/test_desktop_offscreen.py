@@ -191,7 +191,6 @@ def test_a_live_edit_of_a_tagline_reaches_the_open_card_within_2_s(app, tmp_path
     world = tmp_path / "expo"
     shutil.copytree(default_expo_path(), world)
     with LocalServer(load_expo(world), ServerConfig(port=0, world=world, data_dir=tmp_path / "server")) as srv:
-        srv.server._watcher.interval = 0.2  # the server polls the files; the client's part is what is timed
         join(app, srv, "Live Reader")
         booth = app.visit.expo.booth(BOOTH)
         app.autopilot = Autopilot([entrance(booth, 1.5), entrance(booth, -1.5)])
