@@ -33,7 +33,7 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
-from server.admin import HEATMAP_MINUTES, Admin
+from server.admin import HEATMAP_MINUTES, Admin, WhoError
 from server.clock import Clock, SystemClock
 from server.moderation import Moderation
 from world import iso
@@ -270,8 +270,8 @@ class Console:
             f'<option value="{esc(h.id)}">{esc(h.name)}</option>' for h in expo.halls)
         moderation = form("/organiser/moderate", session, (
             "<fieldset><legend>Moderate a visitor</legend>"
-            + field("name", "Visitor's name", values.get("name", ""), error=errors.get("name"), required=True,
-                    list="visitor-names", autocomplete="off")
+            + field("name", "Visitor (pick from the list, or type a name)", values.get("name", ""), error=errors.get("name"),
+                    required=True, list="visitor-names", autocomplete="off")
             + field("reason", "Reason (shown to them)", values.get("reason", ""), error=errors.get("reason"))
             + field("minutes", "For how many minutes (empty: until lifted)", values.get("minutes", ""), kind="number",
                     error=errors.get("minutes"), min="1")
@@ -279,14 +279,15 @@ class Console:
             + "".join(f'<button type="submit" name="action" value="{a}">{label}</button>' for a, label in (
                 ("mute", "Mute"), ("unmute", "Unmute"), ("kick", "Kick"), ("ban", "Ban"), ("unban", "Lift ban")))
             + "</div></fieldset>"), label="Moderate a visitor")
-        names = "".join(f'<option value="{esc(a.name)}">' for a in sorted(admin.avatars(), key=lambda a: a.name)[:500])
+        names = "".join(f'<option value="{esc(a.visitor_id)}" label="{esc(a.name)}">{esc(a.name)}</option>'
+                        for a in sorted(admin.avatars(), key=lambda a: a.name)[:500] if a.visitor_id is not None)
         announce = form("/organiser/announce", session, (
             "<fieldset><legend>Announcement</legend>"
             + field("text", "Text", values.get("text", ""), kind="textarea", error=errors.get("text"), required=True, maxlength="280")
             + f'<div class="field"><label for="announce-hall">To</label><select id="announce-hall" name="hall">{hall_options}</select></div>'
             + '<button type="submit">Announce</button></fieldset>'), label="Announcement")
         sanctions = table("Mutes and bans in force", ["Visitor", "What", "Reason", "Until"],
-                          [(s.visitor, s.kind.value, s.reason, "until lifted" if s.until is None else _when(s.until))
+                          [(f"{s.name} ({s.visitor})", s.kind.value, s.reason, "until lifted" if s.until is None else _when(s.until))
                            for s in admin.sanctions()], empty="none.")
         reports = table("Reports from visitors", ["When", "From", "About", "Hall", "Reason", ""],
                         [(esc(_when(r.at)), esc(r.reporter), esc(r.visitor), esc(r.hall), esc(r.reason),
@@ -315,7 +316,9 @@ class Console:
             while not self.stopping.is_set() and not await request.is_disconnected():
                 names = {e: n for e, n in admin.names().items() if e not in named}
                 named.update(names)
-                frame = {"halls": admin.positions(), "names": names}
+                ids = admin.visitor_ids()
+                frame = {"halls": admin.positions(), "names": names,
+                         "visitor_ids": {e: ids[e] for e in names if e in ids}}
                 if beat % 4 == 0:  # counts and alerts once a second
                     census = admin.census()
                     frame["halls_count"] = census.per_hall
@@ -353,21 +356,25 @@ class Console:
             errors["name"] = f"unknown action {action!r}"
         if not errors:
             try:
+                shown = name if action in ("unmute", "unban") else admin.resolve(name).name  # tagged, for namesakes
                 match action:
                     case "mute":
                         admin.mute(name, reason, minutes)
-                        notice = f"{name} is muted: their chat reaches no one."
+                        notice = f"{shown} is muted: their chat reaches no one."
                     case "unmute":
-                        notice = f"{name} may chat again." if admin.unmute(name) else f"{name} was not muted."
+                        notice = f"{shown} may chat again." if admin.unmute(name) else f"{shown} was not muted."
                     case "kick":
-                        notice = f"{name} was removed from the expo." if admin.kick(name, reason) else f"no visitor {name!r} is here."
+                        admin.kick(name, reason)
+                        notice = f"{shown} was removed from the expo."
                     case "ban":
                         admin.ban(name, reason, minutes)
-                        notice = f"{name} is banned{'' if minutes is None else f' for {minutes:g} min'}."
+                        notice = f"{shown} is banned{'' if minutes is None else f' for {minutes:g} min'}."
                     case _:
-                        notice = f"{name}'s ban is lifted." if admin.unban(name) else f"{name} was not banned."
+                        notice = f"{shown}'s ban is lifted." if admin.unban(name) else f"{shown} was not banned."
                 log.info("moderation", extra={"action": action, "visitor": name})
                 return await self.organiser(request, session, notice=notice)
+            except WhoError as exc:
+                errors["name"] = str(exc)
             except ValueError as exc:
                 errors["minutes" if "duration" in str(exc) else "reason"] = str(exc)
         return await self.organiser(request, session, errors=errors, values=data)

@@ -51,6 +51,7 @@ class AvatarView:
     staff_of: str | None
     booth: str | None  # the booth it stands at, if any
     connected: bool
+    visitor_id: str | None  # who it is (None: no visitor's session holds the slot)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,10 @@ class Census:
 class Alert:
     kind: str  # "crowd" or "tick"
     message: str
+
+
+class WhoError(ValueError):
+    """The organiser named no connected visitor, or several (two people may share a name)."""
 
 
 class TickWindow:
@@ -152,7 +157,8 @@ class Admin:
             session = sim.by_slot.get(slot)
             out.append(AvatarView(info.entity, info.name, halls[int(av.hall[slot])], float(av.pos[slot, 0]),
                                   float(av.pos[slot, 1]), info.staff_of, booths[booth].id if booth >= 0 else None,
-                                  session is not None and session.peer is not None))
+                                  session is not None and session.peer is not None,
+                                  None if session is None else session.visitor_id))
         return out
 
     def positions(self) -> dict[str, list[list[Any]]]:
@@ -173,6 +179,10 @@ class Admin:
     def names(self) -> dict[int, str]:
         av = self.server.sim.avatars
         return {info.entity: info.name for info in av.info if info is not None}
+
+    def visitor_ids(self) -> dict[int, str]:
+        """Entity -> visitor id of every avatar a visitor's session holds: what moderation acts on."""
+        return {s.entity: s.visitor_id for s in self.server.sim.sessions.values()}
 
     def census(self) -> Census:
         """Visitors per hall, per booth and per crowd square, counted with numpy: the console
@@ -325,29 +335,69 @@ class Admin:
 
     # ------------------------------------------------------------------ moderation
 
-    def _session(self, name: str) -> Session | None:
-        key = visitor_key(name.strip())
-        return next((s for s in self.server.sim.sessions.values() if s.name.casefold() == key), None)
+    def resolve(self, who: str) -> Session:
+        """The one connected visitor ``who`` names: a visitor id, a tagged name (``Li Wei #K3F9``)
+        or a display name that only one visitor here has. WhoError says why not."""
+        who = who.strip()
+        if not who:
+            raise WhoError("whom? pick a visitor from the list or type a name")
+        sessions = list(self.server.sim.sessions.values())
+        by_id = [s for s in sessions if s.visitor_id == who]
+        if by_id:
+            return by_id[0]
+        key = who.casefold()
+        chosen = [s for s in sessions if s.chosen_name.casefold() == key]
+        if len(chosen) > 1:  # the first namesake is shown untagged: its name alone is no answer either
+            tagged = ", ".join(sorted(s.name for s in chosen))
+            raise WhoError(f"{len(chosen)} visitors here are called {who!r}: {tagged}; pick one from the list")
+        shown = chosen or [s for s in sessions if s.name.casefold() == key]
+        if not shown:
+            raise WhoError(f"no visitor {who!r} is here")
+        if len(shown) > 1:  # someone chose a name that reads like another's tagged one
+            raise WhoError(f"{len(shown)} visitors here are shown as {who!r}; pick one from the list")
+        return shown[0]
 
-    def mute(self, name: str, reason: str, minutes: float | None) -> Sanction:
-        return self.moderation.impose(name, Kind.MUTE, reason, minutes, "organiser")
+    def _sanctioned(self, who: str, kind: Kind) -> Sanction | None:
+        """The sanction in force on ``who``: a visitor id, a connected visitor, or the one name
+        a sanction in force was recorded under (the person may have left)."""
+        who = who.strip()
+        in_force = [s for s in self.moderation.sanctions() if s.kind == kind]
+        by_id = next((s for s in in_force if s.visitor == who), None)
+        if by_id is not None:
+            return by_id
+        try:
+            visitor_id = self.resolve(who).visitor_id
+            return next((s for s in in_force if s.visitor == visitor_id), None)
+        except WhoError:
+            named = [s for s in in_force if s.name.casefold() == who.casefold()]
+            if len(named) > 1:
+                raise WhoError(f"{len(named)} visitors {kind.value}d as {who!r}: "
+                               f"{', '.join(s.visitor for s in named)}; give the visitor id") from None
+            if not named:
+                raise
+            return named[0]
 
-    def unmute(self, name: str) -> bool:
-        return self.moderation.lift(name, Kind.MUTE)
+    def mute(self, who: str, reason: str, minutes: float | None) -> Sanction:
+        session = self.resolve(who)
+        return self.moderation.impose(session.visitor_id, session.name, Kind.MUTE, reason, minutes, "organiser")
 
-    def ban(self, name: str, reason: str, minutes: float | None) -> Sanction:
-        """Ban and, if the visitor is here, kick: a ban is enforced at every Hello."""
-        sanction = self.moderation.impose(name, Kind.BAN, reason, minutes, "organiser")
-        self.kick(name, f"banned: {sanction.reason}")
+    def unmute(self, who: str) -> bool:
+        sanction = self._sanctioned(who, Kind.MUTE)
+        return sanction is not None and self.moderation.lift(sanction.visitor, Kind.MUTE)
+
+    def ban(self, who: str, reason: str, minutes: float | None) -> Sanction:
+        """Ban and kick: a ban is enforced at every Hello, on the visitor id its token proves."""
+        session = self.resolve(who)
+        sanction = self.moderation.impose(session.visitor_id, session.name, Kind.BAN, reason, minutes, "organiser")
+        self.kick(session.visitor_id, f"banned: {sanction.reason}")
         return sanction
 
-    def unban(self, name: str) -> bool:
-        return self.moderation.lift(name, Kind.BAN)
+    def unban(self, who: str) -> bool:
+        sanction = self._sanctioned(who, Kind.BAN)
+        return sanction is not None and self.moderation.lift(sanction.visitor, Kind.BAN)
 
-    def kick(self, name: str, reason: str) -> bool:
-        session = self._session(name)
-        if session is None:
-            return False
+    def kick(self, who: str, reason: str) -> bool:
+        session = self.resolve(who)
         self.server.sim.kick(session, reason.strip() or "removed by the organisers")
         self.server.flush()
         return True

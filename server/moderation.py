@@ -1,7 +1,9 @@
 """Mutes and bans, sans I/O: what the organiser decided about a visitor, and until when.
 
-Visitors are known by their display name, case-folded (as commerce knows them), so a ban
-holds across sessions and reconnects. The simulation asks two questions, ``muted`` (their
+Visitors are known by their visitor id (``Session.visitor_id``, proved by the signed visitor
+token), not by their display name: two people may share a name, and one person may change
+theirs, so a ban follows the person across sessions, reconnects and renames. The display name
+is stored beside the id only for people to read. The simulation asks two questions, ``muted`` (their
 chat goes to nobody) and ``banned`` (their Hello is refused); the admin interface
 (server.admin) writes the decisions. Decisions are kept in SQLite beside the commerce data so
 that a restart does not lift a ban; ``:memory:`` keeps them for one process (tests).
@@ -19,11 +21,15 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS sanctions (
     visitor TEXT NOT NULL, kind TEXT NOT NULL CHECK (kind IN ('mute', 'ban')),
     reason TEXT NOT NULL, since REAL NOT NULL, until REAL, by TEXT NOT NULL,
+    name TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (visitor, kind));
 CREATE TABLE IF NOT EXISTS reports (
     id INTEGER PRIMARY KEY AUTOINCREMENT, reporter TEXT NOT NULL, visitor TEXT NOT NULL,
-    reason TEXT NOT NULL, hall TEXT NOT NULL, at REAL NOT NULL, handled_by TEXT);
+    reason TEXT NOT NULL, hall TEXT NOT NULL, at REAL NOT NULL, handled_by TEXT,
+    reporter_id TEXT, visitor_id TEXT);
 """
+SCHEMA_VERSION = 2  # 1: keyed on the case-folded display name; 2: on the visitor id
+LEGACY_BY = "name-keyed before visitor ids"  # version 1's sanctions, kept for the record, enforced on no one
 
 MAX_REASON = 200
 
@@ -35,15 +41,16 @@ class Kind(str, Enum):
 
 @dataclass(frozen=True, slots=True)
 class Sanction:
-    visitor: str  # the case-folded display name
+    visitor: str  # the visitor id
     kind: Kind
     reason: str
     since: float  # wall-clock seconds
     until: float | None  # None: until lifted
     by: str  # who decided: "organiser"
+    name: str  # the display name when it was decided, for people to read
 
     def active(self, now: float) -> bool:
-        return self.until is None or now < self.until
+        return self.by != LEGACY_BY and (self.until is None or now < self.until)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,16 +58,34 @@ class Report:
     """A visitor's complaint about another, filed from the client (protocol ``Report``)."""
 
     id: int
-    reporter: str
+    reporter: str  # display names, for people to read
     visitor: str
     reason: str
     hall: str
     at: float
     handled_by: str | None
+    reporter_id: str | None  # visitor ids (None in reports filed before ids were kept)
+    visitor_id: str | None
 
 
 def visitor_key(name: str) -> str:
     return name.casefold()
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a version-1 file (name-keyed) to version 2. Its sanctions name no visitor id, so
+    they cannot be enforced on anyone: they are kept, marked legacy, for the record."""
+    if db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+        return
+    columns = {row[1] for row in db.execute("PRAGMA table_info(sanctions)")}
+    if "name" not in columns:
+        db.execute("ALTER TABLE sanctions ADD COLUMN name TEXT NOT NULL DEFAULT ''")
+        db.execute("UPDATE sanctions SET name = visitor, by = ?", (LEGACY_BY,))
+    columns = {row[1] for row in db.execute("PRAGMA table_info(reports)")}
+    for column in ("reporter_id", "visitor_id"):
+        if column not in columns:
+            db.execute(f"ALTER TABLE reports ADD COLUMN {column} TEXT")
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 class Moderation:
@@ -70,10 +95,11 @@ class Moderation:
         self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(SCHEMA)
+        _migrate(self.db)
         self.now = wall_clock
         self._cache: dict[tuple[str, Kind], Sanction] = {}  # read on every chat line: no query there
-        for row in self.db.execute("SELECT visitor, kind, reason, since, until, by FROM sanctions"):
-            sanction = Sanction(row[0], Kind(row[1]), row[2], row[3], row[4], row[5])
+        for row in self.db.execute("SELECT visitor, kind, reason, since, until, by, name FROM sanctions"):
+            sanction = Sanction(row[0], Kind(row[1]), row[2], row[3], row[4], row[5], row[6])
             self._cache[(sanction.visitor, sanction.kind)] = sanction
 
     def close(self) -> None:
@@ -81,15 +107,15 @@ class Moderation:
 
     # ------------------------------------------------------------------ questions
 
-    def _active(self, name: str, kind: Kind) -> Sanction | None:
-        sanction = self._cache.get((visitor_key(name), kind))
+    def _active(self, visitor_id: str, kind: Kind) -> Sanction | None:
+        sanction = self._cache.get((visitor_id, kind))
         return sanction if sanction is not None and sanction.active(self.now()) else None
 
-    def muted(self, name: str) -> Sanction | None:
-        return self._active(name, Kind.MUTE)
+    def muted(self, visitor_id: str) -> Sanction | None:
+        return self._active(visitor_id, Kind.MUTE)
 
-    def banned(self, name: str) -> Sanction | None:
-        return self._active(name, Kind.BAN)
+    def banned(self, visitor_id: str) -> Sanction | None:
+        return self._active(visitor_id, Kind.BAN)
 
     def sanctions(self) -> list[Sanction]:
         """The sanctions in force, newest first."""
@@ -98,8 +124,9 @@ class Moderation:
 
     # ------------------------------------------------------------------ decisions
 
-    def impose(self, name: str, kind: Kind, reason: str, minutes: float | None, by: str) -> Sanction:
-        """Mute or ban ``name`` for ``minutes`` (None: until lifted); replaces an earlier one."""
+    def impose(self, visitor_id: str, name: str, kind: Kind, reason: str, minutes: float | None, by: str) -> Sanction:
+        """Mute or ban the visitor ``visitor_id`` (shown as ``name``) for ``minutes`` (None:
+        until lifted); replaces an earlier one."""
         reason = reason.strip()
         if not reason:
             raise ValueError("say why: a reason is required")
@@ -107,32 +134,34 @@ class Moderation:
             raise ValueError(f"a reason has at most {MAX_REASON} characters")
         if minutes is not None and not 0 < minutes <= 60 * 24 * 366:
             raise ValueError("a duration is between 1 minute and a year, or empty for until lifted")
-        key = visitor_key(name.strip())
+        key = visitor_id.strip()
         if not key:
-            raise ValueError("whom? a visitor's name is required")
+            raise ValueError("whom? a visitor id is required")
         now = self.now()
-        sanction = Sanction(key, kind, reason, now, None if minutes is None else now + minutes * 60, by)
-        self.db.execute("INSERT OR REPLACE INTO sanctions VALUES (?, ?, ?, ?, ?, ?)",
-                        (key, kind.value, reason, now, sanction.until, by))
+        sanction = Sanction(key, kind, reason, now, None if minutes is None else now + minutes * 60, by, name)
+        self.db.execute("INSERT OR REPLACE INTO sanctions (visitor, kind, reason, since, until, by, name) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)", (key, kind.value, reason, now, sanction.until, by, name))
         self._cache[(key, kind)] = sanction
         return sanction
 
-    def lift(self, name: str, kind: Kind) -> bool:
-        key = visitor_key(name)
-        self.db.execute("DELETE FROM sanctions WHERE visitor = ? AND kind = ?", (key, kind.value))
-        return self._cache.pop((key, kind), None) is not None
+    def lift(self, visitor_id: str, kind: Kind) -> bool:
+        self.db.execute("DELETE FROM sanctions WHERE visitor = ? AND kind = ?", (visitor_id, kind.value))
+        return self._cache.pop((visitor_id, kind), None) is not None
 
     # ------------------------------------------------------------------ reports
 
-    def file_report(self, reporter: str, visitor: str, reason: str, hall: str) -> int:
-        cursor = self.db.execute("INSERT INTO reports (reporter, visitor, reason, hall, at) VALUES (?, ?, ?, ?, ?)",
-                                 (reporter, visitor, reason[:MAX_REASON], hall, self.now()))
+    def file_report(self, reporter_id: str, reporter: str, visitor_id: str, visitor: str, reason: str, hall: str) -> int:
+        """A report by visitor id (and the display names both had, for people to read)."""
+        cursor = self.db.execute("INSERT INTO reports (reporter, visitor, reason, hall, at, reporter_id, visitor_id) "
+                                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                 (reporter, visitor, reason[:MAX_REASON], hall, self.now(), reporter_id, visitor_id))
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
     def reports(self, open_only: bool = True, limit: int = 100) -> list[Report]:
         where = "WHERE handled_by IS NULL" if open_only else ""
-        rows = self.db.execute(f"SELECT id, reporter, visitor, reason, hall, at, handled_by FROM reports {where} "
+        rows = self.db.execute(f"SELECT id, reporter, visitor, reason, hall, at, handled_by, reporter_id, visitor_id "
+                               f"FROM reports {where} "
                                "ORDER BY id DESC LIMIT ?", (limit,))
         return [Report(*row) for row in rows]
 

@@ -326,10 +326,6 @@ class Simulation:
         if not any(ch.isalnum() for ch in name):
             self._refuse(peer, p.ErrorCode.NAME_INVALID, "a name needs at least one letter or digit")
             return
-        if self.moderation is not None and (ban := self.moderation.banned(name)) is not None:
-            until = "until lifted" if ban.until is None else f"for {max(1, round((ban.until - ban.since) / 60))} min"
-            self._refuse(peer, p.ErrorCode.BANNED, f"you are banned from this expo {until}: {ban.reason}")
-            return
         staff_of = booth_of_pass(self.config.staff_secret, hello.staff_pass) if hello.staff_pass else None
         if hello.staff_pass and (staff_of is None or self.expo.booth(staff_of) is None):
             self._refuse(peer, p.ErrorCode.NOT_ALLOWED, "that staff pass is not valid")
@@ -337,6 +333,10 @@ class Simulation:
         visitor = self._visitor_of(hello)
         if visitor is None:
             self._refuse(peer, p.ErrorCode.TICKET_INVALID, "this expo admits by ticket: that ticket is not valid")
+            return
+        if self.moderation is not None and (ban := self.moderation.banned(visitor)) is not None:  # the person, whatever the name
+            until = "until lifted" if ban.until is None else f"for {max(1, round((ban.until - ban.since) / 60))} min"
+            self._refuse(peer, p.ErrorCode.BANNED, f"you are banned from this expo {until}: {ban.reason}")
             return
         earlier = self.by_visitor.get(visitor)
         if earlier is not None:  # the same visitor again: a relaunch, or a second window
@@ -484,7 +484,7 @@ class Simulation:
     def _chat(self, session: Session, message: p.Chat) -> None:
         if not session.chat.take():
             raise p.ProtocolError(p.ErrorCode.RATE_LIMITED, "you are chatting too fast; wait a moment")
-        if self.moderation is not None and (mute := self.moderation.muted(session.name)) is not None:
+        if self.moderation is not None and (mute := self.moderation.muted(session.visitor_id)) is not None:
             raise p.ProtocolError(p.ErrorCode.NOT_ALLOWED, f"the organisers muted you: {mute.reason}")
         av = self.avatars
         slot = session.slot
@@ -539,9 +539,11 @@ class Simulation:
             raise p.ProtocolError(p.ErrorCode.BAD_FIELD, f"Report.entity: no avatar {message.entity} is here")
         if self.moderation is None:
             raise p.ProtocolError(p.ErrorCode.NOT_ALLOWED, "this server takes no reports")
-        reported = self.avatars.info[int(slots[0])].name
+        reported = self.by_slot.get(int(slots[0]))
+        if reported is None:
+            raise p.ProtocolError(p.ErrorCode.BAD_FIELD, f"Report.entity: avatar {message.entity} is no visitor here")
         hall = self.expo.halls[int(self.avatars.hall[session.slot])].id
-        self.moderation.file_report(session.name, reported, message.reason, hall)
+        self.moderation.file_report(session.visitor_id, session.name, reported.visitor_id, reported.name, message.reason, hall)
 
     def kick(self, session: Session, reason: str) -> None:
         """Remove a visitor now (the organisers' decision): the client is told why and closed."""

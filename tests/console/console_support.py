@@ -73,9 +73,17 @@ class Browser:
         return await self.http.post(path, data={**data, **({"csrf": self.csrf} if csrf and self.csrf else {})})
 
 
-async def visitor(server: ExpoServer, name: str) -> tuple[ClientConnection, p.Welcome]:
+async def hello(server: ExpoServer, name: str, visitor_token: str | None = None) -> p.Message:
+    """The server's answer to one Hello (a Welcome or a Refused), on a socket closed after."""
+    async with connect(f"ws://127.0.0.1:{server.port}/", compression=None) as ws:
+        await ws.send(p.encode(p.Hello(p.PROTOCOL_VERSION, name, 0, 0, visitor_token=visitor_token)))
+        return p.decode_server(await ws.recv())
+
+
+async def visitor(server: ExpoServer, name: str, visitor_token: str | None = None) -> tuple[ClientConnection, p.Welcome]:
+    """A visitor's socket after its Welcome; ``visitor_token`` (from an earlier Welcome) says who they are."""
     ws = await connect(f"ws://127.0.0.1:{server.port}/", compression=None)
-    await ws.send(p.encode(p.Hello(p.PROTOCOL_VERSION, name, 0x336699, 0)))
+    await ws.send(p.encode(p.Hello(p.PROTOCOL_VERSION, name, 0x336699, 0, visitor_token=visitor_token)))
     welcome = p.decode_server(await ws.recv())
     assert isinstance(welcome, p.Welcome), welcome
     return ws, welcome

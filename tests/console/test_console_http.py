@@ -9,7 +9,7 @@ import stat
 from decimal import Decimal
 
 import pytest
-from console_support import Browser, console_url, next_of, none_of, organiser_token, running_server, visitor
+from console_support import Browser, console_url, hello, next_of, none_of, organiser_token, running_server, visitor
 
 import protocol as p
 from world import from_manifest
@@ -170,7 +170,7 @@ async def test_mute_kick_ban_and_announce_reach_real_visitors(server, organiser)
         assert "banned" in page.text
         closing = await next_of(aru, p.Closing)
         assert closing.code == "kicked" and "harassment" in closing.message
-        again = await asyncio.wait_for(_hello(server, "Aru"), 5)
+        again = await asyncio.wait_for(hello(server, "Aru", aru_welcome.visitor_token), 5)
         assert isinstance(again, p.Refused) and again.code == "banned"
         assert "harassment" in (await organiser.get("/organiser")).text  # listed in force
 
@@ -181,12 +181,71 @@ async def test_mute_kick_ban_and_announce_reach_real_visitors(server, organiser)
         await bek.close()
 
 
-async def _hello(server, name: str) -> p.Message:
-    from websockets.asyncio.client import connect
+async def test_a_ban_follows_the_person_not_the_name(server, organiser):
+    """Two visitors called Li Wei: the organiser bans one, picked by visitor id from the list;
+    the other still joins and chats, and the banned one is refused under any name."""
+    first, first_welcome = await visitor(server, "Li Wei")
+    second, second_welcome = await visitor(server, "Li Wei")
+    listener, _ = await visitor(server, "Bek")
+    try:
+        assert first_welcome.visitor_id != second_welcome.visitor_id
+        tagged = second_welcome.display_name
+        assert tagged.startswith("Li Wei #"), tagged
+        page = await organiser.get("/organiser")
+        for welcome in (first_welcome, second_welcome):  # the list offers each person by id
+            assert f'value="{welcome.visitor_id}"' in page.text
 
-    async with connect(f"ws://127.0.0.1:{server.port}/", compression=None) as ws:
-        await ws.send(p.encode(p.Hello(p.PROTOCOL_VERSION, name, 0, 0)))
-        return p.decode_server(await ws.recv())
+        ambiguous = await organiser.post("/organiser/moderate", {"action": "ban", "name": "li wei", "reason": "spam"})
+        assert ambiguous.status_code == 400 and "2 visitors here are called" in ambiguous.text
+        assert tagged in ambiguous.text and "pick one from the list" in ambiguous.text
+        await none_of(first, p.Closing, 0.3)
+
+        page = await organiser.post("/organiser/moderate", {"action": "ban", "name": second_welcome.visitor_id,
+                                                            "reason": "harassment"})
+        assert page.status_code == 200 and f"{tagged} is banned" in page.text
+        assert (await next_of(second, p.Closing)).code == "kicked"
+        await none_of(first, p.Closing, 0.3)
+
+        await first.send(p.encode(p.Chat(p.Channel.PROXIMITY, "still here")))
+        assert (await next_of(listener, p.ChatLine)).text == "still here"
+        namesake = await asyncio.wait_for(hello(server, "Li Wei"), 5)  # a third Li Wei, someone new
+        assert isinstance(namesake, p.Welcome)
+        renamed = await asyncio.wait_for(hello(server, "Totally Someone Else", second_welcome.visitor_token), 5)
+        assert isinstance(renamed, p.Refused) and renamed.code == "banned" and "harassment" in renamed.message
+
+        lifted = await organiser.post("/organiser/moderate", {"action": "unban", "name": second_welcome.visitor_id})
+        assert "ban is lifted" in lifted.text
+        back = await asyncio.wait_for(hello(server, "Li Wei", second_welcome.visitor_token), 5)
+        assert isinstance(back, p.Welcome) and back.visitor_id == second_welcome.visitor_id
+    finally:
+        for ws in (first, second, listener):
+            await ws.close()
+
+
+async def test_a_mute_follows_the_person_across_a_name_change(server, organiser):
+    aru, aru_welcome = await visitor(server, "Aru")
+    bek, _ = await visitor(server, "Bek")
+    try:
+        page = await organiser.post("/organiser/moderate", {"action": "mute", "name": "Aru", "reason": "spam"})
+        assert "Aru is muted" in page.text
+        await aru.close()
+        renamed, renamed_welcome = await visitor(server, "Not Aru", aru_welcome.visitor_token)
+        assert renamed_welcome.visitor_id == aru_welcome.visitor_id
+        await renamed.send(p.encode(p.Chat(p.Channel.PROXIMITY, "buy now")))
+        error = await next_of(renamed, p.Error)
+        assert error.code == "not_allowed" and "spam" in error.message
+        await none_of(bek, p.ChatLine, 0.5)
+
+        newcomer, _ = await visitor(server, "Aru")  # the name is free for someone else to chat under
+        await newcomer.send(p.encode(p.Chat(p.Channel.PROXIMITY, "hello")))
+        assert (await next_of(bek, p.ChatLine)).text == "hello"
+        await newcomer.close()
+        await renamed.close()
+        unknown = await organiser.post("/organiser/moderate", {"action": "kick", "name": "Nobody", "reason": "x"})
+        assert unknown.status_code == 400 and "no visitor &#x27;Nobody&#x27; is here" in unknown.text
+    finally:
+        await aru.close()
+        await bek.close()
 
 
 async def test_reports_filed_by_visitors_show_and_can_be_handled(server, organiser):
