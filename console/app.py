@@ -528,7 +528,7 @@ class Console:
                       [(_when(slot.starts_at), slot.minutes, slot.host_name, "booked" if taken else "free")
                        for slot, taken in await admin.slots(booth_id)], empty="none published yet.", table_id="slots")
         booth = admin.expo.booth(booth_id)
-        hosts = "".join(f'<option>{esc(m.name)}</option>' for m in (booth.staff if booth else ()))
+        hosts = "".join(f'<option value="{esc(visitor_id)}">{esc(name)}</option>' for visitor_id, name in admin.staff_here(booth_id))
         slots += form(f"/booth/{booth_id}/slots", session, (
             "<fieldset><legend>Publish a meeting slot</legend>"
             f'<div class="field"><label for="slot-host">Host</label><select id="slot-host" name="host">{hosts}</select></div>'
@@ -584,10 +584,10 @@ class Console:
 
         booth = self.admin.expo.booth(request.path_params["booth"])
         assert booth is not None
-        host = data.get("host", "")
+        host = data.get("host", "")  # a visitor id: a slot's host is the person, as in the hall
         errors: dict[str, str] = {}
-        if host not in {m.name for m in booth.staff}:
-            errors["starts"] = f"{host!r} is not on the booth's staff"
+        if host not in {visitor_id for visitor_id, _ in self.admin.staff_here(booth.id)}:
+            errors["starts"] = "pick a host among the booth's staff in the hall (they join with the booth's pass)"
         try:
             starts = dt.datetime.fromisoformat(data.get("starts", "")).replace(tzinfo=dt.UTC).timestamp()
         except ValueError:

@@ -26,7 +26,7 @@ from world.model import Expo
 
 from .analytics.aggregate import BoothFigures, booth_figures
 from .analytics.heatmap import Heatmap, heatmap
-from .moderation import Kind, Moderation, Report, Sanction, visitor_key
+from .moderation import Kind, Moderation, Report, Sanction
 from .people.leads import Lead, check_notes, csv_rows, looked_at, to_csv
 from .people.meetings import Slot
 
@@ -310,10 +310,21 @@ class Admin:
         """The booth's meeting slots from now on, each with whether it is booked."""
         return await self._people("slots", booth_id, self.wall() - 3600) if self.has_exhibitor_stores else []
 
-    async def publish_slot(self, booth_id: str, host_name: str, starts_at: float, minutes: int) -> Slot:
-        """A meeting slot hosted by one of the booth's staff (as staff publish them in the
-        hall); MeetingError says why not (past, length, overlap with the host's others)."""
-        slot = Slot(f"slot_{secrets.token_urlsafe(12)}", booth_id, visitor_key(host_name), host_name, starts_at, minutes)
+    def staff_here(self, booth_id: str) -> list[tuple[str, str]]:
+        """(visitor id, display name) of the booth's staff in the hall now: who may host a slot."""
+        return sorted(((s.visitor_id, s.name) for s in self.server.sim.sessions.values() if s.staff_of == booth_id),
+                      key=lambda pair: pair[1])
+
+    async def publish_slot(self, booth_id: str, host_id: str, starts_at: float, minutes: int) -> Slot:
+        """A meeting slot hosted by the booth's staff member ``host_id`` (a visitor id, as when
+        staff publish in the hall, so bookings reach them and their own slots are checked for
+        overlaps); MeetingError says why not (not staff here, past, length, overlap)."""
+        from .people.meetings import MeetingError
+
+        host = next((name for visitor_id, name in self.staff_here(booth_id) if visitor_id == host_id), None)
+        if host is None:
+            raise MeetingError("not_allowed", "the host must be one of the booth's staff in the hall (with the booth's pass)")
+        slot = Slot(f"slot_{secrets.token_urlsafe(12)}", booth_id, host_id, host, starts_at, minutes)
         return await self._people("publish_slot", slot, self.wall())
 
     async def figures(self, booth_id: str) -> BoothFigures | None:
