@@ -311,6 +311,43 @@ class ClientCore:
     def view_product(self, booth: str, sku: str) -> None:
         self._require_joined()
         self._send(p.ViewProduct(booth, sku))
+    # B2B deals and collectibles (answers arrive as ev.DealUpdated, ev.CollectiblesReceived)
+
+    def request_quote(self, booth: str, sku: str, qty: int, incoterm: str, destination: str, key: str) -> None:
+        self._require_joined()
+        self._send(p.RequestQuote(booth, sku, qty, incoterm, destination, key))
+
+    def send_quotation(self, deal_id: str, tiers: tuple[tuple[int, str], ...], currency: str, valid_for: float,
+                       lead_days: int, deposit_percent: int) -> None:
+        """Booth staff: answer an RFQ of your booth."""
+        self._require_joined()
+        self._send(p.SendQuotation(deal_id, tiers, currency, valid_for, lead_days, deposit_percent))
+
+    def place_purchase_order(self, deal_id: str, escrow_id: str) -> None:
+        """Accept the quotation with the deposit you hold in escrow at the bank."""
+        self._require_joined()
+        self._send(p.PlacePurchaseOrder(deal_id, escrow_id))
+
+    def confirm_shipment(self, deal_id: str) -> None:
+        self._require_joined()
+        self._send(p.ConfirmShipment(deal_id))
+
+    def confirm_delivery(self, deal_id: str) -> None:
+        self._require_joined()
+        self._send(p.ConfirmDelivery(deal_id))
+
+    def cancel_deal(self, deal_id: str) -> None:
+        self._require_joined()
+        self._send(p.CancelDeal(deal_id))
+
+    def query_deals(self) -> None:
+        self._require_joined()
+        self._send(p.QueryDeals())
+
+    def query_collectibles(self) -> None:
+        self._require_joined()
+        self._send(p.QueryCollectibles())
+
     def link_account(self, proof: str) -> None:
         """Hand the server the bank's proof (for ``visitor_id``) that our account is ours."""
         self._require_joined()

@@ -207,8 +207,23 @@ class MeetingReminded:
     message: p.MeetingReminder
 
 
-PEOPLE_EVENTS: dict[type, type] = {
+@dataclass(frozen=True, slots=True)
+class DealUpdated:
+    """A deal of yours (or of your booth, as staff) as it stands: see protocol/README, B2B deals."""
+
+    message: p.DealStatus
+
+
+@dataclass(frozen=True, slots=True)
+class CollectiblesReceived:
+    """The certificates you hold, each with its serial and the bank's verification URL."""
+
+    message: p.Collectibles
+
+
+PEOPLE_EVENTS: dict[type, type] = {  # with deals and collectibles, answered the same way
     p.CardSaved: CardSaved, p.CardOffered: CardOffered, p.CardAnswer: CardAnswered, p.CardShown: CardShown,
     p.Slots: SlotsReceived, p.Booking: BookingUpdated, p.MeetingReminder: MeetingReminded,
+    p.DealStatus: DealUpdated, p.Collectibles: CollectiblesReceived,
 }
 PeopleEvent = CardSaved | CardOffered | CardAnswered | CardShown | SlotsReceived | BookingUpdated | MeetingReminded

@@ -32,6 +32,7 @@ from .model import (
     Product,
     Rect,
     StaffMember,
+    Wholesale,
 )
 from .problems import Problem, WorldError
 from .validate import BoothLayout, HallLayout, PortalLayout, check_booths, check_halls
@@ -268,10 +269,43 @@ def _read_product(t: Table, booth_currency: str | None, booth_has_currency: bool
     limit = t.get("max_per_visitor", f.integer(1, " per visitor"))
     display = t.need(_read_display(t.table("display"), primary, exists))
     image = t.get("image", f.asset(exists), required=False)
+    wholesale = t.need(_read_wholesale(t.table("wholesale"))) if "wholesale" in t.data else None
     t.finish()
     if t.broken or currency is None:
         return None
-    return Product(sku, name, description, price, currency, stock, limit, display, image)  # type: ignore[arg-type]
+    return Product(sku, name, description, price, currency, stock, limit, display, image,  # type: ignore[arg-type]
+                   wholesale)
+
+
+def _tiers(value: object) -> tuple[tuple[int, str], ...]:
+    """``[[1, "5000"], [100, "4200"]]``: from this many units, this unit price (a string)."""
+    if not isinstance(value, list) or not 1 <= len(value) <= 8:
+        raise f.Bad(f"tiers are a list of 1 to 8 [from_qty, price] pairs, got {value!r}")
+    tiers = []
+    for pair in value:
+        if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], int) and not isinstance(pair[0], bool)
+                and pair[0] >= 1):
+            raise f.Bad(f"a tier is [from_qty, \"price\"] with from_qty at least 1, got {pair!r}")
+        tiers.append((pair[0], str(f.price_text(pair[1]))))
+    if [q for q, _ in tiers] != sorted({q for q, _ in tiers}):
+        raise f.Bad("tiers go by strictly increasing from_qty")
+    return tuple(tiers)
+
+
+def _read_wholesale(t: Table | None) -> Wholesale | None:
+    if t is None:
+        return None
+    tiers = t.get("tiers", _tiers)
+    lead_days = t.get("lead_days", f.integer(0))
+    deposit = t.get("deposit_percent", f.integer(0))
+    valid_days = t.get("valid_days", f.integer(1), 7, required=False)
+    t.finish()
+    if deposit is not None and deposit > 100:
+        t.broken = True
+        t.problem("deposit_percent", f"a deposit is 0 to 100 percent, got {deposit}")
+    if t.broken:
+        return None
+    return Wholesale(tiers, lead_days, deposit, valid_days)  # type: ignore[arg-type]
 
 
 def _read_display(t: Table | None, primary: Colour | None, exists: AssetExists) -> Display | None:

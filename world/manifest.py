@@ -28,6 +28,7 @@ from .model import (
     Rect,
     StaffMember,
     Vec2,
+    Wholesale,
 )
 
 FORMAT = 1  # bump when a key changes meaning
@@ -128,6 +129,9 @@ def _product(p: Product) -> dict[str, Any]:
                     "model": p.display.model, "colour": p.display.colour.hex,
                     "scale": p.display.scale},
         "image": p.image,
+        "wholesale": None if p.wholesale is None else {  # a standing B2B price list: RFQs get quoted at once
+            "tiers": [list(t) for t in p.wholesale.tiers], "lead_days": p.wholesale.lead_days,
+            "deposit_percent": p.wholesale.deposit_percent, "valid_days": p.wholesale.valid_days},
     }
 
 
@@ -139,4 +143,7 @@ def _read_product(d: dict[str, Any]) -> Product:
         display=Display(Primitive(display["primitive"]) if display["primitive"] else None,
                         display["model"], Colour.from_hex(display["colour"]), float(display["scale"])),
         image=d["image"],
+        wholesale=None if not d.get("wholesale") else Wholesale(
+            tuple((int(q), str(price)) for q, price in d["wholesale"]["tiers"]), d["wholesale"]["lead_days"],
+            d["wholesale"]["deposit_percent"], d["wholesale"]["valid_days"]),
     )

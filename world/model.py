@@ -149,6 +149,17 @@ class Display:
 
 
 @dataclass(frozen=True, slots=True)
+class Wholesale:
+    """A product's standing B2B price list: the server answers a request for quotation from it
+    at once (server/deals). Prices in the product's currency, major units."""
+
+    tiers: tuple[tuple[int, str], ...]  # (from this many units, unit price), increasing
+    lead_days: int
+    deposit_percent: int
+    valid_days: int  # how long a quotation from it stands
+
+
+@dataclass(frozen=True, slots=True)
 class Product:
     sku: str
     name: str
@@ -159,6 +170,7 @@ class Product:
     limit_per_visitor: int
     display: Display
     image: str | None = None  # asset path
+    wholesale: Wholesale | None = None  # answers RFQs without staff when given
 
 
 @dataclass(frozen=True, slots=True)

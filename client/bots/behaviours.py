@@ -315,9 +315,103 @@ async def meetings(bot: Bot) -> None:
         bot.recorder.error("booking_lost")
 
 
+# --------------------------------------------------------------------------- B2B deals
+
+QUOTE_WAIT = 1.5  # seconds for a price list's quotation (it follows the RFQ at once)
+SHIP_WAIT = 8.0  # seconds for the booth's staff to confirm shipment before the bot cancels
+
+
+def _deal_is(deal_id: str | None, key: str | None, *states: str) -> Callable[[ev.Event], bool]:
+    def test(e: ev.Event) -> bool:
+        return (isinstance(e, ev.DealUpdated) and (e.message.deal_id == deal_id or e.message.key == key)
+                and e.message.state in states)
+    return test
+
+
+async def deals(bot: Bot) -> None:
+    """A B2B deal: RFQ to a booth's product, a quotation from its price list, the deposit held
+    in escrow at the bank (FX locked), the purchase order, then delivery once the booth's
+    staff ship (the balance paid at the bank), or a cancel (the deposit voided) if they do not."""
+    bank_url = bot.core.welcome.bank_url if bot.core.welcome else None
+    expo = bot.core.expo
+    if not bank_url or expo is None:
+        bot.recorder.count("skipped.deals")
+        return
+    listed = [(b.id, pr.sku) for b in expo.booths for pr in b.catalogue if pr.wholesale is not None]
+    if not listed:  # the manifest says which products have a standing price list
+        bot.recorder.count("deals.no_price_list")
+        return
+    booth_id, sku = bot.rng.choice(listed)
+    rec, key = bot.recorder, bot.purchase_key()
+    try:
+        bank = await bot.bank_account(bank_url, key)
+    except Exception as exc:  # noqa: BLE001 - the bank refusing is an outcome to count
+        rec.count(f"deals.failed.bank_{getattr(exc, 'code', type(exc).__name__)}")
+        return
+    if bank is None:
+        rec.error("account_not_linked")
+        return
+    started = bot.clock()
+    quoted_f = asyncio.ensure_future(bot.expect(_deal_is(None, key, "quoted"), QUOTE_WAIT))
+    asked_f = asyncio.ensure_future(bot.expect(_deal_is(None, key, "requested", "quoted"), 5.0))
+    await bot.transport.command(lambda core: core.request_quote(booth_id, sku, bot.rng.randint(1, 3), "FOB", "CN", key))
+    asked = await asked_f
+    if not isinstance(asked, ev.DealUpdated):
+        quoted_f.cancel()
+        rec.error("rfq_lost")
+        return
+    quoted = await quoted_f
+    if not isinstance(quoted, ev.DealUpdated):
+        rec.count("deals.unquoted")
+        await bot.transport.command(lambda core: core.cancel_deal(asked.message.deal_id))
+        await bot.linger(bot.rng.uniform(1.0, 2.0))  # within the server's 2 deal messages a second
+        return
+    deal = quoted.message
+    rec.sample("rfq_quote", bot.clock() - started)
+    thinking = bot.rng.uniform(1.0, 2.0)  # a buyer reads the quotation (and stays within 2 deal messages a second)
+    await bot.linger(thinking)
+    assert deal.payee_account and deal.currency and deal.deposit_minor is not None, "a quotation names its deposit"
+    deposited_at = bot.clock()
+    try:
+        lock = await bank.lock_fx(deal.currency, deal.deposit_minor, idempotency_key=f"fx-{key}")
+        escrow = await bank.create_escrow(deal.payee_account, deal.deposit_minor, deal.currency, deal.deal_id,
+                                          fx_lock_id=lock.id, idempotency_key=f"escrow-{key}")
+    except Exception as exc:  # noqa: BLE001
+        rec.count(f"deals.failed.bank_{getattr(exc, 'code', type(exc).__name__)}")
+        await bot.transport.command(lambda core: core.cancel_deal(deal.deal_id))
+        return
+    ordered_f = asyncio.ensure_future(bot.expect(_deal_is(deal.deal_id, None, "ordered"), 5.0))
+    shipped_f = asyncio.ensure_future(bot.expect(_deal_is(deal.deal_id, None, "shipped"), SHIP_WAIT))
+    await bot.transport.command(lambda core: core.place_purchase_order(deal.deal_id, escrow.id))
+    if not isinstance(await ordered_f, ev.DealUpdated):
+        shipped_f.cancel()
+        rec.error("purchase_order_lost")
+        return
+    rec.sample("deal_deposit", bot.clock() - deposited_at)
+    ordered_at = bot.clock()
+    shipped = await shipped_f
+    if not isinstance(shipped, ev.DealUpdated):
+        rec.count("deals.canceled_unshipped")
+        await bot.transport.command(lambda core: core.cancel_deal(deal.deal_id))
+        return
+    rec.sample("deal_shipped", bot.clock() - ordered_at)
+    paid_at = bot.clock()
+    delivered_f = asyncio.ensure_future(bot.expect(_deal_is(deal.deal_id, None, "delivered"), 10.0))
+    if shipped.message.balance_intent_id is not None:
+        await bank.confirm_intent(shipped.message.balance_intent_id, idempotency_key=f"balance-{key}")
+    await bot.transport.command(lambda core: core.confirm_delivery(deal.deal_id))
+    if isinstance(await delivered_f, ev.DealUpdated):
+        rec.sample("deal_delivery", bot.clock() - paid_at)
+        rec.sample("deal", bot.clock() - started - thinking)
+        rec.count("deals.delivered")
+        await bot.linger(bot.rng.uniform(1.0, 2.0))
+    else:
+        rec.error("delivery_lost")
+
+
 BEHAVIOURS: dict[str, Behaviour] = {
     "wander": wander, "booth": booth, "keynote": keynote, "crowd": crowd, "chat": chat, "catalogue": catalogue, "buy": buy,
-    "cards": cards, "meetings": meetings,
+    "cards": cards, "meetings": meetings, "deals": deals,
 }
 DEFAULT_MIX = "wander=3,booth=4,keynote=2,chat=1,catalogue=1,buy=1"
 

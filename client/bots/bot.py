@@ -219,7 +219,7 @@ class Bot:
         """Stand and look around."""
         end = self.clock() + seconds
         while self.clock() < end:
-            self.facing += self.rng.uniform(-0.6, 0.6)
+            self.facing = math.remainder(self.facing + self.rng.uniform(-0.6, 0.6), math.tau)  # Input.yaw is within ±7
             await asyncio.sleep(min(1.0, max(0.0, end - self.clock())))
 
     # ------------------------------------------------------------------ paying

@@ -173,6 +173,7 @@ def build_report(args: argparse.Namespace, recorder: Recorder, summaries: dict[s
                       "failed": sum(v for k, v in c.items() if k.startswith("purchases.failed")),
                       "failed_by_reason": recorder.with_prefix("purchases.failed."),
                       "sold_out": c["purchases.sold_out"], "skipped_no_bank": c["skipped.buy"]},
+        "deals": recorder.with_prefix("deals."),  # delivered, unquoted, canceled_unshipped, failed.*
         "behaviours": recorder.with_prefix("behaviour."),
         "skipped": recorder.with_prefix("skipped."),
         "navigation_gave_up": c["nav.gave_up"],

@@ -30,6 +30,11 @@ METRICS: dict[str, tuple[str, float, str]] = {
     "card_exchange": ("ms", 1e3, "OfferCard -> CardShown (the other bot accepting included)"),
     "slots": ("ms", 1e3, "ListSlots -> Slots"),
     "booking": ("ms", 1e3, "BookSlot -> Booking"),
+    "rfq_quote": ("ms", 1e3, "RequestQuote -> DealStatus(quoted), from the booth's price list"),
+    "deal_deposit": ("ms", 1e3, "FX lock + escrow at the bank -> DealStatus(ordered)"),
+    "deal_shipped": ("ms", 1e3, "DealStatus(ordered) -> DealStatus(shipped), the booth's staff confirming"),
+    "deal_delivery": ("ms", 1e3, "paying the balance at the bank -> DealStatus(delivered)"),
+    "deal": ("ms", 1e3, "RequestQuote -> DealStatus(delivered), the whole deal less the buyer's reading time"),
     "bytes_in_per_bot": ("B/s", 1.0, "payload bytes received per second, per bot"),
     "bytes_out_per_bot": ("B/s", 1.0, "payload bytes sent per second, per bot"),
 }

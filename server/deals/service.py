@@ -32,7 +32,6 @@ from world import iso
 
 from . import machine as m
 from .machine import Deal, DealRefused, DealState
-from .pricelist import PriceList
 from .store import DealStore, StaleDeal
 
 if TYPE_CHECKING:
@@ -54,15 +53,13 @@ def new_deal_id() -> str:
 
 class DealService:
     def __init__(self, sim: Simulation, store: DealStore, bank: PlatformClient, *,
-                 wall: Callable[[], float] = time.time, deal_id: Callable[[], str] = new_deal_id,
-                 price_lists: dict[str, PriceList] | None = None) -> None:
+                 wall: Callable[[], float] = time.time, deal_id: Callable[[], str] = new_deal_id) -> None:
         self.sim = sim
         self.store = store
         self.bank = bank
         self.db = DatabaseThread("deals-store")
         self.wall = wall
         self._deal_id = deal_id
-        self.price_lists = price_lists or {}
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._buckets: dict[str, TokenBucket] = {}
         self._tasks: set[asyncio.Task] = set()
@@ -121,9 +118,14 @@ class DealService:
                 deal.booth, deal.sku, deal.qty, deal.incoterm, deal.destination):
             raise DealRefused("bad_field", "this request key was used for a different request")
         self._tell(stored)
-        prices = self.price_lists.get(stored.booth)
-        if stored is deal and prices is not None and (figures := prices.figures(stored.sku)) is not None:
-            await self.answer_rfq(stored.id, stored.booth, m.PRICE_LIST, *figures)
+        booth = self.sim.expo.booth(stored.booth)
+        product = booth.product(stored.sku) if booth else None
+        if stored is deal and product is not None and (w := product.wholesale) is not None:
+            try:  # the booth's standing price list answers at once, as its staff would
+                await self.answer_rfq(stored.id, stored.booth, m.PRICE_LIST, w.tiers, product.currency,
+                                      w.valid_days * 86400.0, w.lead_days, w.deposit_percent)
+            except DealRefused as refused:  # e.g. below its first tier: the staff answer it
+                log.info("price list cannot quote", extra={"deal": stored.id, "why": refused.message})
 
     async def answer_rfq(self, deal_id: str, staff_of: str | None, by: str, tiers: tuple[tuple[int, str], ...],
                          currency: str, valid_for: float, lead_days: int, deposit_percent: int) -> Deal:
