@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from ..devrun import _in_use, _wait
+from ..identity import load_secret
 from .local import LocalServiceError, NatsServer, PostgresServer
 
 BIN = Path(sys.executable).parent
@@ -86,7 +87,11 @@ def main(argv: list[str] | None = None) -> int:
                                  "--db", str(data / "bank" / "bank.sqlite3")])
         procs.append(bank)
         _wait(f"{bank_url}/healthz", bank)
-        env = {**os.environ, "EXPO_BANK_PLATFORM_KEY": (data / "bank" / "platform.key").read_text().strip()}
+        # One expo, one set of secrets: a visitor's token and a staff pass must hold at every
+        # hall process, or a visitor admitted by another process would be a stranger there.
+        env = {**os.environ, "EXPO_BANK_PLATFORM_KEY": (data / "bank" / "platform.key").read_text().strip(),
+               "EXPO_VISITOR_SECRET": load_secret(data / "visitor.secret").decode()}
+        server_args = ["--staff-secret-file", str(data / "staff.key"), *server_args]
         halls = []
         for i, port in enumerate(hall_ports(args.port, args.halls)):
             command = [str(BIN / "expo-server"), "--host", args.host, "--port", str(port), "--bank-url", bank_url,

@@ -22,6 +22,7 @@ from wire import WireVisitor  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 SECRET = secrets.token_urlsafe(16)
+VISITOR_SECRET = secrets.token_urlsafe(32)  # the processes of one expo share it: a visitor is the same in both
 BOOTH = "cn-yunnan-tea"
 
 
@@ -32,15 +33,19 @@ def two_servers(fresh_database, tmp_path) -> Iterator[tuple[str, str]]:
         port = free_port()
         procs.append(start([str(BIN / "expo-server"), "--port", str(port), "--data-dir", str(tmp_path / name),
                             "--no-watch", "--db", fresh_database], f"http://127.0.0.1:{port}/healthz",
-                           env={"EXPO_STAFF_SECRET": SECRET}, log=tmp_path / f"{name}.log"))
+                           env={"EXPO_STAFF_SECRET": SECRET, "EXPO_VISITOR_SECRET": VISITOR_SECRET}, log=tmp_path / f"{name}.log"))
         urls.append(f"ws://127.0.0.1:{port}/")
     yield urls[0], urls[1]
     for proc in procs:
         stop(proc)
 
 
+TOKENS: dict[str, str] = {}  # each visitor's token from its first Welcome, presented again in the other process
+
+
 def joined(stack: ExitStack, url: str, name: str, card: bool = True, staff: str | None = None) -> WireVisitor:
-    v = WireVisitor(stack, url, name, issue_pass(SECRET, staff) if staff else None)
+    v = WireVisitor(stack, url, name, issue_pass(SECRET, staff) if staff else None, TOKENS.get(name))
+    TOKENS.setdefault(name, v.welcome.visitor_token)
     if card:
         v.send(p.SetCard(name, "Co", "CN", "Buyer", "en", "UTC", None, None))
         v.expect(p.CardSaved)

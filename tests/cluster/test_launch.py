@@ -56,13 +56,16 @@ def test_make_cluster_starts_everything_and_stops_it() -> None:
                 health = json.load(response)
             assert health["cluster"]["ready"] and health["cluster"]["nats_connected"]
 
-        async def visit(port: int, name: str) -> type:
+        async def visit(port: int, name: str, token: str | None = None) -> p.Message:
             async with connect(f"ws://127.0.0.1:{port}/", compression=None) as ws:
-                await ws.send(p.encode(p.Hello(p.PROTOCOL_VERSION, name, 0, 0)))
-                return type(p.decode_server(await asyncio.wait_for(ws.recv(), 10)))
+                await ws.send(p.encode(p.Hello(p.PROTOCOL_VERSION, name, 0, 0, visitor_token=token)))
+                return p.decode_server(await asyncio.wait_for(ws.recv(), 10))
 
-        for i, port in enumerate(hall_ports(first, 2)):
-            assert asyncio.run(visit(port, f"visitor{i}")) is p.Welcome
+        welcomes = [asyncio.run(visit(port, f"visitor{i}")) for i, port in enumerate(hall_ports(first, 2))]
+        assert all(isinstance(w, p.Welcome) for w in welcomes), welcomes
+        # the processes share the visitor secret: a visitor of the first is the same visitor at the second
+        again = asyncio.run(visit(hall_ports(first, 2)[1], "visitor0", welcomes[0].visitor_token))
+        assert isinstance(again, p.Welcome) and again.visitor_id == welcomes[0].visitor_id
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0
         for port in [*ports.values(), *hall_ports(first, 2)]:

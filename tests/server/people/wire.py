@@ -13,11 +13,12 @@ import protocol as p
 class WireVisitor:
     """Joins as ``name`` on a connection that ``stack`` closes."""
 
-    def __init__(self, stack: ExitStack, url: str, name: str, staff_pass: str | None = None) -> None:
+    def __init__(self, stack: ExitStack, url: str, name: str, staff_pass: str | None = None,
+                 visitor_token: str | None = None) -> None:
         self.ws: ClientConnection = stack.enter_context(connect(url, max_size=2**22))
         self.name = name
         self.inbox: list[p.Message] = []
-        self.send(p.Hello(p.PROTOCOL_VERSION, name, 0x336699, 1, None, staff_pass))
+        self.send(p.Hello(p.PROTOCOL_VERSION, name, 0x336699, 1, None, staff_pass, visitor_token))
         self.welcome = self.expect(p.Welcome)
         self.entity = self.welcome.entity
 
