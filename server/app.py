@@ -144,14 +144,14 @@ class ExpoServer:
         from .deals.service import DealService
         from .deals.store import SqliteDealStore
 
+        async def account_of(visitor: str) -> str | None:
+            return await commerce.db.run(commerce.store.payer, visitor)
+
         self.deals = DealService(self.sim, SqliteDealStore(cfg.data_dir / "deals.sqlite3"),
-                                 PlatformClient(cfg.bank_url, cfg.bank_platform_key))
+                                 PlatformClient(cfg.bank_url, cfg.bank_platform_key), account_of=account_of)
         await self.deals.start()
         self.sim.deals = self.deals
         from .collectibles import Collectibles, CollectiblesStore
-
-        async def account_of(visitor: str) -> str | None:
-            return await commerce.db.run(commerce.store.payer, visitor)
 
         async def merchant_of(booth: str, currency: str) -> str | None:
             return await commerce.db.run(commerce.store.merchant, booth, currency)

@@ -19,7 +19,7 @@ import logging
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING
 
 import protocol as p
@@ -53,12 +53,14 @@ def new_deal_id() -> str:
 
 class DealService:
     def __init__(self, sim: Simulation, store: DealStore, bank: PlatformClient, *,
-                 wall: Callable[[], float] = time.time, deal_id: Callable[[], str] = new_deal_id) -> None:
+                 account_of: Callable[[str], Awaitable[str | None]], wall: Callable[[], float] = time.time,
+                 deal_id: Callable[[], str] = new_deal_id) -> None:
         self.sim = sim
         self.store = store
         self.bank = bank
         self.db = DatabaseThread("deals-store")
         self.wall = wall
+        self.account_of = account_of  # the bank account a visitor linked (LinkAccount), as retail orders use
         self._deal_id = deal_id
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._buckets: dict[str, TokenBucket] = {}
@@ -149,6 +151,9 @@ class DealService:
             if m.already_ordered(deal, buyer, escrow_id, self.wall()):
                 self._tell(deal)
                 return
+            linked = await self.account_of(buyer)
+            if linked is None:
+                raise DealRefused("not_allowed", "link your bank account first (LinkAccount with the bank's proof)")
             try:
                 escrow = await self.bank.get_escrow(escrow_id)
             except BankAPIError as error:
@@ -158,6 +163,8 @@ class DealService:
             deposit = m.Deposit(escrow.id, escrow.status, escrow.payee_account_id, escrow.amount, escrow.currency,
                                 escrow.debit_currency, escrow.end_to_end_id, escrow.uetr, escrow.fx_lock_id,
                                 escrow.payer_account_id)
+            if deposit.payer_account != linked:
+                raise DealRefused("bad_deposit", "the deposit must come from the bank account you linked")
             await self._move(deal, m.order(deal, buyer, deposit, self.wall()))
 
     async def confirm_shipment(self, deal_id: str, staff_of: str | None) -> Deal:

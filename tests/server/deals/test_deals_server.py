@@ -54,7 +54,8 @@ class Party:
         self.inbox: list[p.Message] = []
 
     @classmethod
-    async def join(cls, srv: ExpoServer, name: str, currency: str = "KZT", staff_of: str | None = None) -> Party:
+    async def join(cls, srv: ExpoServer, name: str, currency: str = "KZT", staff_of: str | None = None,
+                   link: bool = True) -> Party:
         ws = await connect(f"ws://127.0.0.1:{srv.port}/", compression=None)
         await ws.send(p.encode(p.Hello(p.PROTOCOL_VERSION, name, 0, 0, None,
                                        issue_pass(STAFF_SECRET, staff_of) if staff_of else None)))
@@ -62,7 +63,11 @@ class Party:
         assert isinstance(welcome, p.Welcome), welcome
         bank = VisitorClient(welcome.bank_url)
         await bank.open_account(name, currency)
-        return cls(ws, bank)
+        party = cls(ws, bank)
+        if link:  # the bank's proof that the account is this visitor's, as retail orders need too
+            await party.send(p.LinkAccount((await bank.account_proof(welcome.visitor_id)).proof))
+            await party.expect(p.AccountLinked)
+        return party
 
     async def send(self, message: p.Message) -> None:
         await self.ws.send(p.encode(message))
@@ -225,18 +230,30 @@ async def test_bad_requests_get_clear_errors_and_change_nothing(expo, bank):
     await buyer.send(p.PlacePurchaseOrder(asked.deal_id, "esc_x"))  # not quoted yet
     assert (await buyer.error(p.PlacePurchaseOrder)).code == "wrong_state"
 
-    await staff.send(p.SendQuotation(asked.deal_id, TIERS, "KZT", 1.0, 5, 30))
+    await staff.send(p.SendQuotation(asked.deal_id, TIERS, "KZT", 2.0, 5, 30))
     quoted = await buyer.status(asked.deal_id, "quoted")
     wrong = await buyer.bank.create_escrow(quoted.payee_account, quoted.deposit_minor - 1, "KZT", quoted.deal_id)
     await buyer.send(p.PlacePurchaseOrder(asked.deal_id, wrong.id))
     assert (await buyer.error(p.PlacePurchaseOrder)).code == "bad_deposit"
+    others = await other.bank.create_escrow(quoted.payee_account, quoted.deposit_minor, "KZT", quoted.deal_id)
+    await buyer.send(p.PlacePurchaseOrder(asked.deal_id, others.id))  # the right deposit, from another's account
+    error = await buyer.error(p.PlacePurchaseOrder)
+    assert error.code == "bad_deposit" and "linked" in error.message
     await other.send(p.CancelDeal(asked.deal_id))
     assert (await other.error(p.CancelDeal)).code == "not_allowed"
-    await asyncio.sleep(1.1)  # the quotation's validity runs out
+    await asyncio.sleep(2.1)  # the quotation's validity runs out
     escrow_id = await deposit(buyer, quoted)
     await buyer.send(p.PlacePurchaseOrder(asked.deal_id, escrow_id))
     error = await buyer.expect(p.Error, lambda m: m.ref == p.PlacePurchaseOrder.TYPE and m.code in ("expired", "wrong_state"))
     assert "expired" in error.message
     await buyer.status(asked.deal_id, "expired")  # the sweep expired it
-    for party in (buyer, other, staff):
+    loner = await Party.join(expo, "Lo", "KZT", link=False)  # a bank account the server was never shown
+    await loner.send(p.RequestQuote(BOOTH, "HONEY-1", 5, "EXW", "KZ", "k6"))
+    asked = await loner.status_any()
+    await staff.send(p.SendQuotation(asked.deal_id, TIERS, "KZT", 60.0, 5, 30))
+    quoted = await loner.status(asked.deal_id, "quoted")
+    await loner.send(p.PlacePurchaseOrder(asked.deal_id, await deposit(loner, quoted)))
+    error = await loner.error(p.PlacePurchaseOrder)
+    assert error.code == "not_allowed" and "link" in error.message
+    for party in (buyer, other, staff, loner):
         await party.close()
