@@ -291,7 +291,9 @@ async def meetings(bot: Bot) -> None:
         bot.recorder.error("slots_lost")
         return
     bot.recorder.sample("slots", bot.clock() - started)
-    free = [item[0] for item in slots.message.items if not item[4]]
+    # a person books no two meetings at once: slots that clash with one it kept are not free to it
+    free = [item[0] for item in slots.message.items if not item[4]
+            and not any(start < item[2] + item[3] * 60 and item[2] < end for start, end in bot.meetings)]
     if not free:
         bot.recorder.count("meetings.none_free")
         return
@@ -309,6 +311,9 @@ async def meetings(bot: Bot) -> None:
         if bot.rng.random() < 0.7:  # most give the slot back, so the run keeps slots to book
             await bot.transport.command(lambda core: core.cancel_booking(result.message.booking_id))
             bot.recorder.count("meetings.cancelled")
+        else:
+            kept = next(item for item in slots.message.items if item[0] == slot_id)
+            bot.meetings.append((kept[2], kept[2] + kept[3] * 60))
     elif isinstance(result, ev.ErrorReceived):
         bot.recorder.count(f"meetings.refused_{result.code}")  # taken by another bot first, a clash
     else:

@@ -57,6 +57,7 @@ class Bot:
         self.stopping = False
         self._bank: VisitorClient | None = None  # opened at the first purchase
         self._linked = False  # the server knows the account is this bot's
+        self.meetings: list[tuple[float, float]] = []  # (start, end) of the meetings it kept, UTC
 
     # ------------------------------------------------------------------ state
 
