@@ -52,6 +52,13 @@ def parser() -> argparse.ArgumentParser:
                     help="low: no antialiasing, fog or fill light, nearer name tags (software renderers)")
     ap.add_argument("--multisamples", type=int, default=4, choices=(0, 2, 4, 8),
                     help="antialiasing samples (0 for software renderers)")
+    card = ap.add_argument_group("your business card (kept in card.json; shown only to those you exchange it with)")
+    for field, what in (("name", "the name on your card (default: your display name)"), ("company", "your company"),
+                        ("country", "your country, ISO 3166-1 alpha-2 (e.g. KZ)"), ("role", "your role (e.g. buyer)"),
+                        ("email", "optional e-mail"), ("phone", "optional phone"),
+                        ("language", "language you do business in, BCP 47 (e.g. ru)"),
+                        ("timezone", "your time zone, IANA (e.g. Asia/Almaty)")):
+        card.add_argument(f"--card-{field}", metavar=field.upper(), help=what)
     shot = ap.add_argument_group("screenshot (offscreen, no window)")
     shot.add_argument("--screenshot", type=Path, metavar="FILE", help="render offscreen, save a PNG and exit")
     ap.add_argument("--booth", help="walk to this booth once joined (with --screenshot: look at it; default: the spawn view)")
@@ -76,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from client.desktop.app import ExpoApp
+    from client.desktop.cards import CardFile, merged
     from client.desktop.i18n import Preferences
     from client.desktop.settings import DEFAULT_SERVER, PALETTE, ConnectSettings, check, colour_hex
     from client.desktop.wallet import Wallet, default_path
@@ -90,10 +98,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"expo-client: --{field}: {message}", file=sys.stderr)
         return 2
     assert settings is not None, "check gives settings whenever it finds no problem"
+    card_file = CardFile(wallet_file.parent / "card.json")
+    given = {f: getattr(args, f"card_{f}") for f in ("name", "company", "country", "role", "email", "phone",
+                                                      "language", "timezone")}
+    card = merged(card_file.load(), name or "Visitor", **given)
+    if card is not None and any(v is not None for v in given.values()) and card.missing():
+        print(f"expo-client: your card needs {', '.join('--card-' + m for m in card.missing())}", file=sys.stderr)
+        return 2
     app = ExpoApp(wallet=wallet, size=args.size, defaults=ConnectSettings(settings.server, name, settings.colour,
                                                                           settings.currency),
                   multisamples=args.multisamples, screenshot_dir=wallet_file.parent / "screenshots",
-                  quality=args.quality, preferences=Preferences(wallet_file.parent / "preferences.json"))
+                  quality=args.quality, preferences=Preferences(wallet_file.parent / "preferences.json"), card_file=card_file)
+    if card is not None and any(v is not None for v in given.values()):
+        app.set_my_card(card)
     app.set_text_scale(args.text_size)
     app.set_max_fps(max(0, args.max_fps))
     app.walk_to = args.booth

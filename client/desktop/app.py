@@ -33,6 +33,7 @@ from world.model import Booth, BoothKind, Expo
 
 from . import chat as chatmod
 from .bank_worker import BankWorker
+from .cards import REPORT_REASONS, CardDesk, CardFile, MyCard
 from .hallmap import MapFrame
 from .i18n import LANGUAGES, SPEAKER, Preferences, _, n_
 from .layout import View, booth_view
@@ -137,13 +138,17 @@ class Visit:
     joined: bool = False
     snapshots: int = 0
     visitor_id: str | None = None  # who the server knows us as (Welcome)
+    cards: CardDesk = field(default_factory=CardDesk.empty)
+    people: list[int] = field(default_factory=list)  # entities of the people list, as shown
+    selected: int = 0  # the row of the people list that O (offer card) and R (report) act on
+    reporting: int | None = None  # the entity whose report waits for a reason (1-4)
 
 
 class ExpoApp(ShowBase):
     def __init__(self, *, offscreen: bool = False, size: tuple[int, int] = (1280, 720), wallet: Wallet,
                  assets_root: Path = PROJECT_ASSETS, defaults: ConnectSettings | None = None,
                  multisamples: int = 0, screenshot_dir: Path | None = None, quality: str = "high",
-                 preferences: Preferences | None = None) -> None:
+                 preferences: Preferences | None = None, card_file: CardFile | None = None) -> None:
         if quality not in QUALITIES:
             raise ValueError(f"quality {quality!r}: one of {', '.join(QUALITIES)}")
         self.quality = quality
@@ -191,6 +196,8 @@ class ExpoApp(ShowBase):
         self.set_max_fps(ACTIVE_FPS)
         d = defaults or ConnectSettings("ws://127.0.0.1:8765/", "", 0x2E86AB)
         self.preferences = preferences
+        self.card_file = card_file
+        self.my_card: MyCard | None = card_file.load() if card_file is not None else None
         remembered = preferences.load() if preferences is not None else {}
         if remembered.get("language") in LANGUAGES:
             SPEAKER.use(remembered["language"])
@@ -264,6 +271,13 @@ class ExpoApp(ShowBase):
         for row in range(1, 5):  # Buy without the mouse: the row's number
             self.accept(str(row), self._buy_row, [row - 1])
         self.accept("f12", self.save_screenshot)
+        self.accept("[", self._select_person, [-1])
+        self.accept("]", self._select_person, [1])
+        self.accept("o", self._offer_card)
+        self.accept("r", self._report_selected)
+        self.accept("y", self._answer_offer, [True])
+        self.accept("n", self._answer_offer, [False])
+        self.accept("c", self._toggle_cards)
 
     def _key(self, what: str, down: bool) -> None:
         self.keys[what] = down and not self.typing and not self.connect_screen.visible
@@ -318,6 +332,9 @@ class ExpoApp(ShowBase):
         self.walk_to_booth(v, self.found[index].booth.id, v.hall_index)
 
     def _buy_row(self, index: int) -> None:
+        if self.visit is not None and self.visit.reporting is not None and not self.typing:
+            self._report_reason(index)
+            return
         shown = self.hud.shown_skus
         if not self.typing and not self.hud.confirming and index < len(shown):
             row = self.hud.catalogue_rows[self.hud.cat_first + index]
@@ -386,7 +403,11 @@ class ExpoApp(ShowBase):
             self.hud.open_chat()
 
     def _escape(self) -> None:
-        if self.hud.confirming:
+        if self.visit is not None and self.visit.reporting is not None:
+            self.visit.reporting = None
+            self.hud.show_prompt(None)
+            self._prompt_offer(self.visit)
+        elif self.hud.confirming:
             self.confirm_purchase(False)
         elif self.hud.directory_open:
             self.close_directory()
@@ -614,12 +635,16 @@ class ExpoApp(ShowBase):
                     v.chat.note(f"Welcome to {event.expo.name}, {v.settings.name}!")
                     if self.walk_to is not None:
                         self.walk_to_booth(v, self.walk_to, event.welcome.own.hall)
+                    if self.my_card is not None:
+                        self._send_card(self.my_card)
                     if event.welcome.bank_url:
                         self._open_bank(v, event.welcome.bank_url)
                     else:
                         self.hud.set_wallet("Bank", "purchases are off on this server")
                 else:
                     v.chat.note("Reconnected.")
+                    if self.my_card is not None:
+                        self._send_card(self.my_card)
                 self.command(lambda core: core.query_inventory())
             case ev.ExpoChanged():
                 self._expo_changed(v, event.expo)
@@ -667,6 +692,17 @@ class ExpoApp(ShowBase):
                     v.chat.note(event.message)
             case ev.BoothEffectSeen():
                 self._sale_effect(v, event.effect.booth)
+            case ev.CardSaved():
+                v.chat.note(_("Your card is saved: others see it once you both agree."))
+            case ev.CardOffered():
+                v.cards.offered(event.message)
+                self._prompt_offer(v)
+            case ev.CardAnswered():
+                self._card_answered(v, event.message)
+            case ev.CardShown():
+                v.cards.shown(event.message)
+                self.hud.show_toast(_("Card received: {name}").format(name=event.message.card[0]), time.monotonic(), 6.0)
+                self._show_cards(v)
         self.hud.set_chat(list(v.chat.lines))
 
     # ------------------------------------------------------------------ the bank
@@ -917,8 +953,129 @@ class ExpoApp(ShowBase):
             return
         names = {b.id: b.exhibitor for b in v.expo.booths}
         others = [(o.info.name, o.info.staff_of, o.pose.x, o.pose.y) for o in scene.others]
-        self.hud.set_inventory(people_near(scene.own.x, scene.own.y, others, names), _("People near you"),
-                               "Nobody in view: the hall is quiet here.")
+        lines = people_near(scene.own.x, scene.own.y, others, names)
+        order = sorted((math.hypot(o.pose.x - scene.own.x, o.pose.y - scene.own.y), o.info.name, o.info.staff_of or "",
+                        o.info.entity) for o in scene.others)
+        v.people = [entity for *_rest, entity in order[:len(lines)]]
+        if v.people:
+            v.selected = max(0, min(v.selected, len(v.people) - 1))
+            lines = [("▶ " if i == v.selected else "   ") + line for i, line in enumerate(lines)]
+            lines.append("")
+            lines.append(_("[ ] choose · O offer your card · R report"))
+        self.hud.set_inventory(lines, _("People near you"), "Nobody in view: the hall is quiet here.")
+
+    # ------------------------------------------------------------------ cards and reports
+
+    def set_my_card(self, card: MyCard) -> None:
+        """Your card (the CLI's --card-* flags): kept in card.json, sent now if joined."""
+        self.my_card = card
+        if self.card_file is not None:
+            self.card_file.save(card)
+        if self.visit is not None and self.visit.joined:
+            self._send_card(card)
+
+    def _send_card(self, card: MyCard) -> None:
+        self.command(lambda core: core.set_card(card.name, card.company, card.country, card.role, card.language,
+                                                card.timezone, card.email, card.phone))
+
+    def _people_open(self, v: Visit) -> bool:
+        return not self.hud.inventory.isHidden() and self.hud.inventory_title == _("People near you")
+
+    def _selected_person(self) -> tuple[Visit, int] | None:
+        v = self.visit
+        if v is None or self.typing or self.hud.directory_open or not self._people_open(v) or not v.people:
+            return None
+        return v, v.people[v.selected]
+
+    def _select_person(self, step: int) -> None:
+        v = self.visit
+        if v is None or self.typing or not self._people_open(v) or not v.people:
+            return
+        v.selected = (v.selected + step) % len(v.people)
+        self._show_people(v)
+
+    def _card_needed(self) -> None:
+        self.hud.show_toast(_("Set your card first: expo-client --card-company … --card-role … --card-country …"),
+                            time.monotonic(), 6.0, bad=True)
+
+    def _offer_card(self) -> None:
+        chosen = self._selected_person()
+        if chosen is None:
+            return
+        v, entity = chosen
+        if self.my_card is None:
+            self._card_needed()
+            return
+        if self.command(lambda core: core.offer_card(entity)):
+            self.hud.show_toast(_("Card offered: they see it only if they accept."), time.monotonic())
+
+    def _report_selected(self) -> None:
+        chosen = self._selected_person()
+        if chosen is None:
+            return
+        v, entity = chosen
+        v.reporting = entity
+        reasons = "\n".join(f"{i}  {reason}" for i, reason in enumerate(REPORT_REASONS, 1))
+        self.hud.show_prompt(_("Report this visitor to the organisers? Press the reason's number, Esc to cancel.")
+                             + "\n" + reasons)
+
+    def _report_reason(self, index: int) -> None:
+        v = self.visit
+        assert v is not None and v.reporting is not None, "a reason is asked for only while a report waits"
+        if index >= len(REPORT_REASONS):
+            return
+        entity, v.reporting = v.reporting, None
+        self.hud.show_prompt(None)
+        if self.command(lambda core: core.report(entity, REPORT_REASONS[index])):
+            self.hud.show_toast(_("Reported ({reason}): the organisers will look into it.").format(
+                reason=REPORT_REASONS[index]), time.monotonic(), 6.0)
+        self._prompt_offer(v)
+
+    def _prompt_offer(self, v: Visit) -> None:
+        """The oldest offer waiting for your answer, or nothing."""
+        if v.reporting is not None:
+            return  # the report's question stays until answered
+        offer = v.cards.current()
+        if offer is None:
+            self.hud.show_prompt(None)
+            return
+        whose = _(" (staff of {booth})").format(booth=offer.booth) if offer.booth else ""
+        self.hud.show_prompt(_("{name}{whose} offers to exchange business cards.").format(name=offer.name, whose=whose)
+                             + "\n" + _("Y accept · N decline"))
+
+    def _answer_offer(self, accept: bool) -> None:
+        v = self.visit
+        if v is None or self.typing or self.hud.directory_open or v.reporting is not None:
+            return
+        offer = v.cards.current()
+        if offer is None:
+            return
+        if accept and self.my_card is None:
+            self._card_needed()
+            return
+        v.cards.answered(offer.exchange_id)
+        self.command(lambda core: core.answer_card(offer.exchange_id, accept))
+        self._prompt_offer(v)
+
+    def _card_answered(self, v: Visit, answer: p.CardAnswer) -> None:
+        if answer.state == "offered":
+            return
+        if answer.state != "accepted":
+            v.cards.answered(answer.exchange_id)  # expired or withdrawn: no more to answer
+            self._prompt_offer(v)
+        self.hud.show_toast(answer.message, time.monotonic(), 6.0, bad=answer.state != "accepted")
+
+    def _toggle_cards(self) -> None:
+        v = self.visit
+        if v is None or self.typing or self.hud.directory_open:
+            return
+        if self.hud.inventory.isHidden() or self.hud.inventory_title != _("Cards"):
+            self._show_cards(v)
+        else:
+            self.hud.set_inventory(None)
+
+    def _show_cards(self, v: Visit) -> None:
+        self.hud.set_inventory(v.cards.lines(), _("Cards"), _("No cards yet: offer yours from the people list (P)."))
 
     def _show_inventory(self, v: Visit) -> None:
         names = {b.id: b.exhibitor for b in v.expo.booths} if v.expo else {}

@@ -279,6 +279,11 @@ class Hud:
                                  text_wordwrap=32, frameColor=(0.1, 0.3, 0.2, 0.9), pad=(0.04, 0.03), pos=(0, 0, 0.62))
         self.toast.hide()
         self.toast_until = 0.0
+        # a question waiting for a key (a card offer: Y/N; a report: its reason), top centre
+        self.prompt = DirectLabel(parent=a2d_top_center, text="", text_font=font, text_scale=0.05, text_fg=INK,
+                                  text_wordwrap=30, frameColor=(0.12, 0.2, 0.45, 0.94), pad=(0.04, 0.03),
+                                  pos=(0, 0, -0.45))
+        self.prompt.hide()
         # booth card, bottom centre; grows with the tagline
         self.card = DirectFrame(parent=a2d_bottom_center, frameColor=PANEL, frameSize=(-0.62, 0.62, 0, 0.3), pos=(0, 0, 0.14))
         self.card_title = _text(self.card, font, "", (0, 0.22), 0.05, GOLD, TextNode.ACenter, wrap=23)
@@ -347,7 +352,7 @@ class Hud:
         """Every panel grows from its own corner, so nothing leaves the screen at 1.5x."""
         self.text_scale = scale
         for node in (self.wallet, self.place, self.banner, self.toast, self.card, self.chat, self.help,
-                     self.confirm, self.inventory, self.directory):
+                     self.confirm, self.inventory, self.directory, self.prompt):
             node.setScale(scale)
         self.help.setZ(0.04 - self.help.getBounds()[2] * scale)  # its bottom edge stays on screen
         # the catalogue is as tall as the window allows: it grows only as far as it still fits
@@ -371,6 +376,17 @@ class Hud:
         if self.card.isHidden():
             return 0.16
         return 0.14 + self.card["frameSize"][3] * self.card.getSz() + 0.03
+
+    def show_prompt(self, text: str | None) -> None:
+        if text:
+            _label(self.prompt, text, top=-0.3)
+            self.prompt.show()
+        else:
+            self.prompt.hide()
+
+    @property
+    def prompt_text(self) -> str | None:
+        return None if self.prompt.isHidden() else self.prompt["text"]
 
     def hide_toast(self) -> None:
         self.toast.hide()
@@ -585,7 +601,7 @@ class Hud:
     def destroy(self) -> None:
         """Every widget gone (the language changed: a new Hud says it all anew)."""
         for widget in (self.wallet, self.place, self.banner, self.toast, self.card, self.chat, self.help, self.catalogue,
-                       self.confirm, self.inventory, self.directory):
+                       self.confirm, self.inventory, self.directory, self.prompt):
             widget.destroy()
         for node in (self.root, self.minimap.root, self.bigmap.root):
             node.removeNode()
@@ -596,11 +612,12 @@ class Hud:
 
     def hide(self) -> None:
         for node in (self.wallet, self.place, self.chat, self.help, self.card, self.catalogue, self.inventory,
-                     self.banner, self.toast, self.confirm, self.directory, self.minimap.root, self.bigmap.root):
+                     self.banner, self.toast, self.confirm, self.directory, self.prompt, self.minimap.root,
+                     self.bigmap.root):
             node.hide()
 
 
 def help_text() -> str:
     return (_("W/S walk · A/D turn · Shift run · right mouse: look, A/D step aside") + "\n"
-            + _("E catalogue · 1-4 buy · PgUp/PgDn scroll · F find a booth · I purchases · P people · M map · "
+            + _("E catalogue · 1-4 buy · PgUp/PgDn scroll · F find a booth · I purchases · P people · C cards · M map · "
                 "Enter chat · Esc close · F12 picture"))

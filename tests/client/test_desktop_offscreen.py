@@ -476,3 +476,101 @@ def test_the_interface_speaks_the_language_chosen_and_remembers_it(app, tmp_path
         app.set_language("en")
         app.preferences = None
     assert SPEAKER.language == "en" and people_in_view(1) == "1 visitor in view"
+
+
+def _peer(server: LocalServer, name: str):
+    """Another visitor, a plain client core on its own thread, with its card set."""
+    from client import events as ev
+    from client.core import ClientCore
+    from client.threaded import ClientThread
+
+    peer = ClientThread(ClientCore(name, BOT_COLOUR, 1), server.url)
+    peer.start()
+    seen: list = []
+    deadline = time.monotonic() + 20
+    while not any(isinstance(e, ev.Joined) for e in seen):
+        assert time.monotonic() < deadline, f"{name} never joined"
+        seen += peer.poll_events()
+        time.sleep(0.01)
+    peer.command(lambda core: core.set_card(name, "Bukhara Silk", "UZ", "seller", "uz", "Asia/Tashkent",
+                                            "bob@bukhara.example", None))
+    return peer
+
+
+def test_cards_are_shown_only_after_both_consent_and_a_report_reaches_the_organisers(app, server, scratch):
+    from client import events as ev
+    from client.desktop.cards import MyCard
+    from server.moderation import Moderation
+
+    moderation = Moderation(scratch / "moderation.sqlite3", time.time)
+    server.server.sim.moderation = moderation  # as the admin console does
+    app.set_max_fps(0)
+    app.set_my_card(MyCard("Aigerim", "Altai Honey", "KZ", "buyer", "ru", "Asia/Almaty", "aigerim@altai.example"))
+    join(app, server, "Aigerim")
+    bob = _peer(server, "Bobur")
+    bob_events: list = []
+
+    def pump() -> None:
+        app.step()
+        bob_events.extend(bob.poll_events())
+
+    def wait(done, what: str) -> None:
+        deadline = time.monotonic() + 20
+        while not done():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            pump()
+            time.sleep(0.005)
+
+    try:
+        v = app.visit
+        app.messenger.send("p")
+        wait(lambda: (app._show_people(v) or True) and any(
+            o.info.name == "Bobur" and o.info.entity in v.people for o in (v.thread.scene().others)), "Bobur in the list")
+        bob_entity = next(o.info.entity for o in v.thread.scene().others if o.info.name == "Bobur")
+        while v.people[v.selected] != bob_entity:
+            app.messenger.send("]")
+        assert "▶ Bobur" in app.hud.inventory_text.getText()
+        # Aigerim offers (O), Bobur declines: no card either way, and she is told
+        app.messenger.send("o")
+        wait(lambda: any(isinstance(e, ev.CardOffered) for e in bob_events), "the offer at Bobur")
+        offer = next(e.message for e in bob_events if isinstance(e, ev.CardOffered))
+        assert offer.name == "Aigerim"
+        bob.command(lambda core: core.answer_card(offer.exchange_id, False))
+        wait(lambda: app.hud.toast_until and "declin" in app.hud.toast["text"].lower(), "the decline toast")
+        assert not v.cards.cards and not any(isinstance(e, ev.CardShown) for e in bob_events)
+        # Bobur offers: a prompt, nothing shown until she presses Y
+        own_entity = next(o.info.entity for o in bob.scene().others if o.info.name == "Aigerim")
+        bob.command(lambda core: core.offer_card(own_entity))
+        wait(lambda: app.hud.prompt_text is not None, "the offer prompt")
+        assert "Bobur" in app.hud.prompt_text and "Y accept" in app.hud.prompt_text
+        save_shot(app, "card-offer-prompt")
+        for _ in range(20):
+            pump()
+        assert not v.cards.cards and not any(isinstance(e, ev.CardShown) for e in bob_events)
+        app.messenger.send("y")
+        wait(lambda: v.cards.cards and any(isinstance(e, ev.CardShown) for e in bob_events), "both cards shown")
+        assert app.hud.prompt_text is None
+        assert v.cards.cards[0][1][:4] == ("Bobur", "Bukhara Silk", "UZ", "seller")
+        shown_to_bob = next(e.message for e in bob_events if isinstance(e, ev.CardShown))
+        assert shown_to_bob.card[:4] == ("Aigerim", "Altai Honey", "KZ", "buyer")
+        assert app.hud.inventory_title == "Cards" and "Bukhara Silk" in app.hud.inventory_text.getText()
+        save_shot(app, "card-shown")
+        # R on the people list, a reason by number: the report is in the organisers' list
+        app.messenger.send("p")
+        v.selected = v.people.index(bob_entity)
+        app._show_people(v)
+        app.messenger.send("r")
+        assert "1  spam" in app.hud.prompt_text
+        app.messenger.send("1")  # spam; a purchase row would have been 1 without the question
+        assert "Reported" in app.hud.toast["text"] and app.hud.prompt_text is None
+
+        async def filed():
+            return moderation.reports()
+
+        wait(lambda: server.call(filed()), "the report at the server")
+        (report,) = server.call(filed())
+        assert (report.reporter, report.visitor, report.reason) == ("Aigerim", "Bobur", "spam")
+    finally:
+        bob.stop()
+        server.server.sim.moderation = None
+        app.leave()
