@@ -961,7 +961,7 @@ class ExpoApp(ShowBase):
             v.selected = max(0, min(v.selected, len(v.people) - 1))
             lines = [("▶ " if i == v.selected else "   ") + line for i, line in enumerate(lines)]
             lines.append("")
-            lines.append(_("[ ] choose · O offer your card · R report"))
+            lines.append(_("[ ] choose · O offer your card · R report · C cards"))
         self.hud.set_inventory(lines, _("People near you"), "Nobody in view: the hall is quiet here.")
 
     # ------------------------------------------------------------------ cards and reports
