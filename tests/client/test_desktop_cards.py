@@ -1,0 +1,52 @@
+"""Your card on disk and from the command line, and the desk of offers and shown cards."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from processes import BIN
+
+import protocol as p
+from client.desktop.cards import CardDesk, CardFile, MyCard, merged
+
+CARD = MyCard("Aigerim", "Altai Honey", "KZ", "buyer", "ru", "Asia/Almaty", None, "+7 700 000 00 00")
+
+
+def test_the_card_survives_a_restart_and_flags_change_only_what_they_name(tmp_path):
+    cards = CardFile(tmp_path / "card.json")
+    assert cards.load() is None
+    cards.save(CARD)
+    again = merged(cards.load(), "Aigerim", role="importer", company=None)
+    assert again == MyCard("Aigerim", "Altai Honey", "KZ", "importer", "ru", "Asia/Almaty", None, "+7 700 000 00 00")
+    assert merged(None, "Aigerim") is None  # nothing saved, nothing given: no card to send
+    assert merged(None, "Aigerim", company="Altai Honey").missing() == ["country", "role"]
+
+
+def test_a_damaged_card_file_is_asked_for_again_not_a_crash(tmp_path):
+    path = tmp_path / "card.json"
+    path.write_text("{not json", encoding="utf-8")
+    assert CardFile(path).load() is None
+    path.write_text(json.dumps({"name": "x"}), encoding="utf-8")  # fields missing
+    assert CardFile(path).load() is None
+
+
+def test_the_desk_answers_the_oldest_offer_first_and_lists_a_card_once():
+    desk = CardDesk.empty()
+    desk.offered(p.CardOffered("ex1", 7, "Bobur", None, 60.0))
+    desk.offered(p.CardOffered("ex2", 8, "Chen", "cn-silk", 60.0))
+    assert desk.current().exchange_id == "ex1"
+    desk.answered("ex1")
+    assert desk.current().exchange_id == "ex2"
+    card = ("Chen", "Silk Co", "CN", "seller", "zh", "Asia/Shanghai", "chen@silk.example", None)
+    desk.shown(p.CardShown("ex2", 8, card))
+    desk.shown(p.CardShown("ex2", 8, card))
+    assert desk.lines() == ["Chen  ·  seller, Silk Co", "    CN  ·  zh  ·  Asia/Shanghai", "    chen@silk.example"]
+
+
+def test_an_incomplete_card_on_the_command_line_says_which_flags_it_needs(tmp_path):
+    done = subprocess.run([str(BIN / "expo-client"), "--config-dir", str(tmp_path), "--card-company", "Altai Honey"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "your card needs --card-country, --card-role" in done.stderr
+    assert not (tmp_path / "card.json").exists()  # nothing half-saved
