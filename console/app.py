@@ -102,6 +102,8 @@ class Console:
             Route("/organiser/moderate", self.post(self.moderate, Role.ORGANISER), methods=["POST"]),
             Route("/organiser/announce", self.post(self.announce, Role.ORGANISER), methods=["POST"]),
             Route("/organiser/reports/{report}", self.post(self.handle_report, Role.ORGANISER), methods=["POST"]),
+            Route("/organiser/processes/{process}/dismiss", self.post(self.dismiss_process, Role.ORGANISER),
+                  methods=["POST"]),
             Route("/organiser/exhibitors", self.get(self.exhibitors, Role.ORGANISER)),
             Route("/organiser/exhibitors", self.post(self.issue_login, Role.ORGANISER), methods=["POST"]),
             Route("/organiser/exhibitors/revoke", self.post(self.revoke_login, Role.ORGANISER), methods=["POST"]),
@@ -261,7 +263,21 @@ class Console:
                 f'<caption>Visitors per booth</caption><thead><tr><th scope="col">Booth</th><th scope="col">Visitors</th></tr></thead>'
                 f"<tbody>{booth_rows}</tbody></table></div></details>{heat_block}</section>"
             )
-        alerts = "".join(f'<li class="alert-{esc(a.kind)}">{esc(a.message)}</li>' for a in admin.alerts())
+        shown = admin.alerts()
+        alerts_text = "\n".join(f"{a.kind}:{a.message}" for a in shown)  # the live script redraws only on a change
+        alerts = "".join(
+            f'<li class="alert-{esc(a.kind)}">{esc(a.message)}'
+            + (form(f"/organiser/processes/{quote(a.process, safe='')}/dismiss", session,
+                    '<button type="submit">Dismiss</button>', cls="inline") if a.process is not None else "")
+            + "</li>" for a in shown)
+        processes = admin.cluster_processes()
+        cluster = "" if processes is None else (
+            '<section aria-labelledby="cluster-h"><h2 id="cluster-h">Hall processes of the cluster</h2>'
+            + table("Live hall processes", ["Process", "Where visitors connect", "Load", "Instances"],
+                    [(lp.record.id, lp.record.url, f"{lp.record.load} / {lp.record.capacity}",
+                      ", ".join(f"{i.id} (cap {i.cap})" for i in lp.instances) or "none")
+                     for lp in processes], empty="none seen yet.")
+            + "</section>")
         exhibitors = {b.id: b.exhibitor for b in expo.booths}
         sales = table("Sales by booth and currency (paid orders)", ["Booth", "Orders", "Units", "Revenue"],
                       [(exhibitors.get(s.booth, s.booth), s.orders, s.units,
@@ -295,9 +311,10 @@ class Console:
                          for r in admin.reports()], raw=True, empty="none open.")
         p99 = admin.tick_p99()
         body = (
-            f'<section aria-labelledby="alerts-h"><h2 id="alerts-h">Alerts</h2><ul id="alerts" aria-live="polite">{alerts}</ul>'
+            f'<section aria-labelledby="alerts-h"><h2 id="alerts-h">Alerts</h2><ul id="alerts" aria-live="polite" data-text="{esc(alerts_text)}">{alerts}</ul>'
             f'<p>Tick p99 (last 10 s): <span id="tick-p99">{"-" if p99 is None else f"{p99 * 1000:g} ms"}</span>. '
             f'Visitors connected: <span id="connected">{sum(per_hall.values())}</span>.</p></section>'
+            + cluster
             + "".join(halls)
             + f'<section aria-labelledby="sales-h"><h2 id="sales-h">Sales</h2>{sales}</section>'
             + f'<section aria-labelledby="mod-h"><h2 id="mod-h">Moderation</h2><datalist id="visitor-names">{names}</datalist>'
@@ -396,6 +413,12 @@ class Console:
             raise Refusal(404, "no such report") from None
         done = self.admin.handle_report(report)
         return await self.organiser(request, session, notice="Report marked handled." if done else "That report was handled already.")
+
+    async def dismiss_process(self, request: Request, session: ConsoleSession, data: dict[str, str]) -> Response:
+        process = request.path_params["process"]
+        done = self.admin.dismiss_process_alert(process)
+        return await self.organiser(request, session, notice=f"Alert about process {process} dismissed." if done
+                                    else f"No alert about process {process} to dismiss.")
 
     async def exhibitors(self, request: Request, session: ConsoleSession, notice: str | None = None,
                          issued: tuple[str, str] | None = None) -> Response:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from world.model import Expo
 
 from .analytics.aggregate import BoothFigures, booth_figures
 from .analytics.heatmap import Heatmap, heatmap
+from .cluster.watch import Gone, LiveProcess, ProcessWatch
 from .moderation import Kind, Moderation, Report, Sanction
 from .people.leads import Lead, check_notes, csv_rows, looked_at, to_csv
 from .people.meetings import Slot
@@ -84,8 +86,9 @@ class Census:
 
 @dataclass(frozen=True, slots=True)
 class Alert:
-    kind: str  # "crowd" or "tick"
+    kind: str  # "crowd", "tick", "process-down" (alarms) or "process-left" (information)
     message: str
+    process: str | None = None  # the cluster process a process alert is about (to dismiss it)
 
 
 class WhoError(ValueError):
@@ -222,7 +225,30 @@ class Admin:
         if p99 is not None and p99 > tick_budget:
             out.append(Alert("tick", f"tick p99 up to {p99 * 1000:g} ms over the last {ticks} ticks "
                                      f"(budget {tick_budget * 1000:g} ms)"))
+        watch = self.cluster_watch
+        for gone in watch.departures() if watch is not None else ():
+            seen = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(gone.last_seen))
+            if gone.how is Gone.DOWN:
+                out.append(Alert("process-down", f"hall process {gone.process} ({gone.url}) is down: last seen {seen} "
+                                                 "(no clean stop)", gone.process))
+            else:
+                out.append(Alert("process-left", f"hall process {gone.process} ({gone.url}) stopped cleanly at {seen}",
+                                 gone.process))
         return out
+
+    @property
+    def cluster_watch(self) -> ProcessWatch | None:
+        """The cluster's processes as this one sees them; None when it runs alone."""
+        gate = self.server.cluster
+        return None if gate is None else gate.node.watch
+
+    def cluster_processes(self) -> list[LiveProcess] | None:
+        watch = self.cluster_watch
+        return None if watch is None else watch.processes()
+
+    def dismiss_process_alert(self, process: str) -> bool:
+        watch = self.cluster_watch
+        return watch is not None and watch.dismiss(process)
 
     def tick_p99(self) -> float | None:
         return self.ticks.p99()[0]

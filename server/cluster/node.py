@@ -49,6 +49,7 @@ from nats.js.kv import KeyValue
 
 from .directory import HallInstances, InstanceRecord, ProcessRecord, admission_order, overflow_process
 from .seats import Seats
+from .watch import ProcessWatch
 
 log = logging.getLogger("expo.cluster")
 T = TypeVar("T")
@@ -157,6 +158,7 @@ class ClusterNode:
         self._halls: dict[str, _HallQueue] = {}
         self._heartbeat_task: asyncio.Task | None = None
         self._presence_refreshed_at = -math.inf
+        self.watch = ProcessWatch(self.id)  # the other processes, for the organiser's console
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -173,6 +175,7 @@ class ClusterNode:
             raise ClusterUnavailable(f"NATS at {self.nats_url} does not answer: {exc!r}") from exc
         await self._buckets()
         await self._assert_records()
+        await self.observe_directory()
         self._heartbeat_task = asyncio.create_task(self._heartbeat_forever(), name="cluster-heartbeat")
         log.info("joined the cluster", extra={"node": self.id, "nats": self.nats_url, "url": self.url})
         return self
@@ -230,6 +233,7 @@ class ClusterNode:
             await asyncio.sleep(self.heartbeat)
             try:
                 await self._assert_records()
+                await self.observe_directory()
             except Exception as exc:  # NATS is away: nats-py reconnects, we try again next beat
                 log.warning("heartbeat failed", extra={"node": self.id, "error": repr(exc)})
                 with contextlib.suppress(Exception):
@@ -268,20 +272,46 @@ class ClusterNode:
     # ------------------------------------------------------------------ reading the directory
 
     async def processes(self) -> dict[str, ProcessRecord]:
-        """The live processes (those whose record has not expired). The keys come from the
-        bucket's stream info (one request) rather than KeyValue.keys(), whose watcher was
-        seen to wait forever when entries expired while it listed them."""
+        """The live processes (those whose record has not expired)."""
+        return (await self._process_snapshot())[0]
+
+    async def observe_directory(self) -> None:
+        """Feed the watch one snapshot: live records, goodbyes, and the instances of our halls."""
+        live, goodbyes = await self._process_snapshot()
+        instances = [i for hall in sorted({i.hall for i in self.instances.values()})
+                     for i in (await self.hall(hall)).live(frozenset(live))]
+        self.watch.observe(live, goodbyes, self.clock(), instances)
+
+    async def _process_snapshot(self) -> tuple[dict[str, ProcessRecord], set[str]]:
+        """(live records, ids whose record was deleted by a clean stop: a tombstone lasts
+        the bucket's TTL, an expired record leaves none). The keys come from the bucket's
+        stream info (one request) rather than KeyValue.keys(), whose watcher was seen to wait
+        forever when entries expired while it listed them."""
         assert self.nc is not None
         prefix = f"$KV.{PROCESSES}."
         info = await self.nc.jetstream(timeout=5).stream_info(f"KV_{PROCESSES}", subjects_filter=f"{prefix}>")
         found: dict[str, ProcessRecord] = {}
+        goodbyes: set[str] = set()
         for subject in info.state.subjects or {}:
             key = subject[len(prefix):]
-            with contextlib.suppress(*NOT_THERE):
+            try:
                 entry = await self.kv[PROCESSES].get(key)
-                if entry.value:
-                    found[key] = ProcessRecord.decode(entry.value)
-        return found
+            except NOT_THERE:  # deleted (KeyValue.get says "not found" for a tombstone too) or just expired
+                if await self._said_goodbye(subject):
+                    goodbyes.add(key)
+                continue
+            if entry.value:
+                found[key] = ProcessRecord.decode(entry.value)
+        return found, goodbyes
+
+    async def _said_goodbye(self, subject: str) -> bool:
+        """Whether the last message on a process's subject is a delete marker (a clean stop)."""
+        assert self.nc is not None
+        try:
+            last = await self.nc.jetstream(timeout=5).get_last_msg(f"KV_{PROCESSES}", subject)
+        except NotFoundError:  # expired meanwhile: no goodbye
+            return False
+        return (last.headers or {}).get("KV-Operation") in ("DEL", "PURGE")
 
     async def hall(self, hall: str) -> HallInstances:
         with contextlib.suppress(*NOT_THERE):
