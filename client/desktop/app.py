@@ -80,6 +80,11 @@ def people_near(x: float, y: float, others: list[tuple[str, str | None, float, f
             for d, name, staff in rows[:limit]] + ([f"… and {len(rows) - limit} more"] if len(rows) > limit else [])
 
 
+def utc_time(seconds: float) -> str:
+    """A meeting's time of day as the protocol keeps it (UTC), e.g. "14:30"."""
+    return time.strftime("%H:%M", time.gmtime(seconds))
+
+
 def people_in_view(count: int) -> str:
     return n_("{count} visitor in view", "{count} visitors in view", count).format(count=count)
 
@@ -142,6 +147,9 @@ class Visit:
     people: list[int] = field(default_factory=list)  # entities of the people list, as shown
     selected: int = 0  # the row of the people list that O (offer card) and R (report) act on
     reporting: int | None = None  # the entity whose report waits for a reason (1-4)
+    slots: tuple[str, list[tuple]] | None = None  # the booth whose meeting slots the panel lists, its free ones
+    bookings: dict[str, p.Booking] = field(default_factory=dict)  # booking id -> as it stands
+    reminded: p.MeetingReminder | None = None  # the meeting G walks you to
 
 
 class ExpoApp(ShowBase):
@@ -278,6 +286,8 @@ class ExpoApp(ShowBase):
         self.accept("y", self._answer_offer, [True])
         self.accept("n", self._answer_offer, [False])
         self.accept("c", self._toggle_cards)
+        self.accept("b", self._list_slots)
+        self.accept("g", self._walk_to_meeting)
 
     def _key(self, what: str, down: bool) -> None:
         self.keys[what] = down and not self.typing and not self.connect_screen.visible
@@ -334,6 +344,9 @@ class ExpoApp(ShowBase):
     def _buy_row(self, index: int) -> None:
         if self.visit is not None and self.visit.reporting is not None and not self.typing:
             self._report_reason(index)
+            return
+        if self.visit is not None and self._meetings_open(self.visit) and not self.typing:
+            self._book_row(index)
             return
         shown = self.hud.shown_skus
         if not self.typing and not self.hud.confirming and index < len(shown):
@@ -407,6 +420,9 @@ class ExpoApp(ShowBase):
             self.visit.reporting = None
             self.hud.show_prompt(None)
             self._prompt_offer(self.visit)
+        elif self.visit is not None and self.visit.reminded is not None and not self.visit.cards.current():
+            self.visit.reminded = None
+            self.hud.show_prompt(None)
         elif self.hud.confirming:
             self.confirm_purchase(False)
         elif self.hud.directory_open:
@@ -692,6 +708,13 @@ class ExpoApp(ShowBase):
                     v.chat.note(event.message)
             case ev.BoothEffectSeen():
                 self._sale_effect(v, event.effect.booth)
+            case ev.SlotsReceived():
+                self._slots_received(v, event.message)
+            case ev.BookingUpdated():
+                self._booking_updated(v, event.message)
+            case ev.MeetingReminded():
+                v.reminded = event.message
+                self._prompt_offer(v)
             case ev.CardSaved():
                 v.chat.note(_("Your card is saved: others see it once you both agree."))
             case ev.CardOffered():
@@ -1037,7 +1060,7 @@ class ExpoApp(ShowBase):
             return  # the report's question stays until answered
         offer = v.cards.current()
         if offer is None:
-            self.hud.show_prompt(None)
+            self.hud.show_prompt(self._reminder_text(v))
             return
         whose = _(" (staff of {booth})").format(booth=offer.booth) if offer.booth else ""
         self.hud.show_prompt(_("{name}{whose} offers to exchange business cards.").format(name=offer.name, whose=whose)
@@ -1064,6 +1087,77 @@ class ExpoApp(ShowBase):
             v.cards.answered(answer.exchange_id)  # expired or withdrawn: no more to answer
             self._prompt_offer(v)
         self.hud.show_toast(answer.message, time.monotonic(), 6.0, bad=answer.state != "accepted")
+
+    # ------------------------------------------------------------------ meetings
+
+    def _meetings_open(self, v: Visit) -> bool:
+        return v.slots is not None and not self.hud.inventory.isHidden() and self.hud.inventory_title == _("Meetings")
+
+    def _list_slots(self) -> None:
+        """B at a booth: its meeting slots (1-4 book one); B again closes the list."""
+        v = self.visit
+        if v is None or self.typing or self.hud.directory_open:
+            return
+        if self._meetings_open(v):
+            v.slots = None
+            self.hud.set_inventory(None)
+            return
+        booth = v.catalogue or v.near
+        if booth is None:
+            self.hud.show_toast(_("Stand at a booth to see its meeting times (B)."), time.monotonic(), bad=True)
+            return
+        v.slots = (booth, [])
+        self.hud.set_inventory([_("Asking the booth…")], _("Meetings"))
+        self.command(lambda core: core.list_slots(booth))
+
+    def _slots_received(self, v: Visit, slots: p.Slots) -> None:
+        if v.slots is None or v.slots[0] != slots.booth:
+            return  # a list nobody has open
+        free = [item for item in slots.items if not item[4]][:9]
+        v.slots = (slots.booth, free)
+        exhibitor = v.expo.booth(slots.booth).exhibitor if v.expo and v.expo.booth(slots.booth) else slots.booth
+        lines = [f"{i}  {utc_time(starts)} UTC · {minutes} min · {host}"
+                 for i, (_sid, host, starts, minutes, _taken) in enumerate(free, 1)]
+        lines += [f"✓ {utc_time(b.starts_at)} UTC · {b.host_name}" for b in v.bookings.values()
+                  if b.booth == slots.booth and b.status == "booked"]
+        self.hud.set_inventory([exhibitor, ""] + lines + ["", _("1-9 book · B close")], _("Meetings"),
+                               _("No free meeting times at this booth."))
+
+    def _book_row(self, index: int) -> None:
+        v = self.visit
+        assert v is not None and v.slots is not None, "a row is booked only from an open list"
+        booth, free = v.slots
+        if index < len(free):
+            slot_id = free[index][0]
+            self.command(lambda core: core.book_slot(slot_id))
+
+    def _booking_updated(self, v: Visit, booking: p.Booking) -> None:
+        v.bookings[booking.booking_id] = booking
+        when = f"{utc_time(booking.starts_at)} UTC"
+        if booking.status == "booked":
+            self.hud.show_toast(_("Meeting booked with {host} at {when}.").format(host=booking.host_name, when=when),
+                                time.monotonic(), 6.0)
+        else:
+            self.hud.show_toast(_("Meeting at {when} cancelled.").format(when=when), time.monotonic(), 6.0, bad=True)
+        if v.slots is not None and v.slots[0] == booking.booth:
+            self.command(lambda core: core.list_slots(booking.booth))
+
+    def _reminder_text(self, v: Visit) -> str | None:
+        r = v.reminded
+        if r is None:
+            return None
+        exhibitor = v.expo.booth(r.booth).exhibitor if v.expo and v.expo.booth(r.booth) else r.booth
+        return (_("Meeting with {name} at {booth}, {when} UTC.").format(name=r.with_name, booth=exhibitor,
+                                                                        when=utc_time(r.starts_at))
+                + "\n" + _("G walk me there · Esc dismiss"))
+
+    def _walk_to_meeting(self) -> None:
+        v = self.visit
+        if v is None or self.typing or self.hud.directory_open or v.reminded is None or v.hall_index is None:
+            return
+        booth, v.reminded = v.reminded.booth, None
+        self._prompt_offer(v)
+        self.walk_to_booth(v, booth, v.hall_index)
 
     def _toggle_cards(self) -> None:
         v = self.visit

@@ -574,3 +574,60 @@ def test_cards_are_shown_only_after_both_consent_and_a_report_reaches_the_organi
         bob.stop()
         server.server.sim.moderation = None
         app.leave()
+
+
+def test_books_a_meeting_at_a_booth_and_the_reminder_walks_there(app, bank, tmp_path):
+    """B at a booth lists its free times, a number books one, and the reminder's G walks you back."""
+    import secrets
+    from dataclasses import replace
+
+    from client import events as ev
+    from client.core import ClientCore
+    from client.threaded import ClientThread
+    from server.staff import issue_pass
+
+    secret = secrets.token_urlsafe(16)
+    config = replace(bank.server_config(tmp_path / "server"), staff_secret=secret)
+    with LocalServer(default_expo(), config) as staffed:
+        host = ClientThread(ClientCore("Dana Host", BOT_COLOUR, 1, staff_pass=issue_pass(secret, BOOTH)), staffed.url)
+        host.start()
+        host_events: list = []
+        try:
+            deadline = time.monotonic() + 20
+            while not any(isinstance(e, ev.Joined) for e in host_events):
+                assert time.monotonic() < deadline, "the host never joined"
+                host_events += host.poll_events()
+                time.sleep(0.01)
+            starts = time.time() + 240  # within the reminder's lead: it comes at the next sweep
+            host.command(lambda core: core.publish_slot(starts, 30))
+            app.set_max_fps(0)
+            app.walk_to = BOOTH
+            join(app, staffed, "Aigerim")
+            v = app.visit
+            run_until(app, lambda: v.near == BOOTH and app.autopilot is None, 40, "at the booth")
+            app.walk_to = None
+            app.messenger.send("b")
+            run_until(app, lambda: v.slots is not None and v.slots[1], 20, "the booth's slots")
+            text = app.hud.inventory_text.getText()
+            assert app.hud.inventory_title == "Meetings" and "Dana Host" in text and "30 min" in text, text
+            app.messenger.send("1")
+            run_until(app, lambda: any(b.status == "booked" for b in v.bookings.values()), 20, "the booking")
+            assert "Meeting booked with Dana Host" in app.hud.toast["text"]
+            run_until(app, lambda: v.reminded is not None, 40, "the reminder")
+            assert "G walk me there" in app.hud.prompt_text
+            save_shot(app, "meeting-reminder")
+            # elsewhere in the hall, then G walks back to the booth
+            here = v.expo.booth(BOOTH)
+            other = next(b for b in v.expo.booths if b.hall == here.hall and b.id != BOOTH)
+            app.walk_to_booth(v, other.id, v.hall_index)
+            run_until(app, lambda: app.autopilot is None, 40, "the walk away")
+            assert v.near != BOOTH and v.reminded is not None
+            app.messenger.send("g")
+            assert app.autopilot is not None and app.hud.prompt_text is None
+            run_until(app, lambda: app.autopilot is None, 40, "the walk to the meeting")
+            assert v.near == BOOTH
+            host_events += host.poll_events()
+            assert any(isinstance(e, ev.BookingUpdated) and e.message.visitor_name == "Aigerim" for e in host_events)
+        finally:
+            host.stop()
+            app.leave()
