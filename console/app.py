@@ -340,7 +340,8 @@ class Console:
                     census = admin.census()
                     frame["halls_count"] = census.per_hall
                     frame["booths_count"] = census.per_booth
-                    frame["alerts"] = [{"kind": a.kind, "message": a.message} for a in admin.alerts(census=census)]
+                    frame["alerts"] = [{"kind": a.kind, "message": a.message, "process": a.process}
+                                       for a in admin.alerts(census=census)]
                     p99 = admin.tick_p99()
                     frame["tick_p99_ms"] = None if p99 is None else round(p99 * 1000, 2)
                 beat += 1

@@ -52,7 +52,16 @@
       if (list && list.dataset.text !== text) {  // only a change is announced to screen readers
         list.dataset.text = text;
         list.replaceChildren(...frame.alerts.map((a) => {
-          const li = document.createElement("li"); li.className = "alert-" + a.kind; li.textContent = a.message; return li;
+          const li = document.createElement("li"); li.className = "alert-" + a.kind; li.textContent = a.message;
+          const csrf = document.querySelector('input[name="csrf"]');
+          if (a.process && csrf) {  // a cluster process alert: the same Dismiss form the page renders
+            const f = document.createElement("form"); f.method = "post"; f.className = "inline";
+            f.action = "/organiser/processes/" + encodeURIComponent(a.process) + "/dismiss";
+            const t = document.createElement("input"); t.type = "hidden"; t.name = "csrf"; t.value = csrf.value;
+            const b = document.createElement("button"); b.type = "submit"; b.textContent = "Dismiss";
+            f.append(t, b); li.append(f);
+          }
+          return li;
         }));
       }
     }

@@ -102,6 +102,12 @@ async def test_a_killed_process_is_an_alert_on_the_other_console(nats_server: Na
                 await asyncio.sleep(0.5)
             assert f"hall process {b_id} (ws://127.0.0.1:{ports[1]}/) is down: last seen" in page
             assert "(no clean stop)" in page
+            async with browser.http.stream("GET", "/organiser/live") as live:  # the map's live feed says it too
+                async for line in live.aiter_lines():
+                    if line.startswith("data: ") and "alerts" in (frame := json.loads(line[6:])):
+                        break
+            assert {"kind": "process-down", "process": b_id} in [
+                {"kind": a["kind"], "process": a["process"]} for a in frame["alerts"]]
 
             dismissed = await browser.post(f"/organiser/processes/{b_id}/dismiss", {})
             assert dismissed.status_code == 200, dismissed.text
