@@ -71,7 +71,11 @@ def test_make_cluster_starts_everything_and_stops_it() -> None:
         for port in [*ports.values(), *hall_ports(first, 2)]:
             assert not _in_use("127.0.0.1", port), f"port {port} still listens after Ctrl-C"
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        if proc.poll() is None:  # a failed assertion: still stop it the way Ctrl-C does, so its children go too
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         shutil.rmtree(data, ignore_errors=True)
