@@ -576,10 +576,9 @@ def test_cards_are_shown_only_after_both_consent_and_a_report_reaches_the_organi
         app.leave()
 
 
-def test_books_a_meeting_at_a_booth_and_the_reminder_walks_there(app, bank, tmp_path):
+def test_books_a_meeting_at_a_booth_and_the_reminder_walks_there(app, tmp_path):
     """B at a booth lists its free times, a number books one, and the reminder's G walks you back."""
     import secrets
-    from dataclasses import replace
 
     from client import events as ev
     from client.core import ClientCore
@@ -587,7 +586,7 @@ def test_books_a_meeting_at_a_booth_and_the_reminder_walks_there(app, bank, tmp_
     from server.staff import issue_pass
 
     secret = secrets.token_urlsafe(16)
-    config = replace(bank.server_config(tmp_path / "server"), staff_secret=secret)
+    config = ServerConfig(port=0, data_dir=tmp_path / "server", staff_secret=secret)  # no bank: the module's server hears its webhooks
     with LocalServer(default_expo(), config) as staffed:
         host = ClientThread(ClientCore("Dana Host", BOT_COLOUR, 1, staff_pass=issue_pass(secret, BOOTH)), staffed.url)
         host.start()
