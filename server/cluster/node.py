@@ -57,6 +57,7 @@ T = TypeVar("T")
 PROCESSES, HALLS, SEATS, PRESENCE = "expo_processes", "expo_halls", "expo_seats", "expo_presence"
 NOT_THERE = (KeyNotFoundError, KeyDeletedError)  # never written, or deleted (a tombstone)
 MAX_ROUNDS = 200  # compare-and-set rounds before a request gives up (never reached unless NATS is sick)
+LEAVE_TIMEOUT = 3.0  # seconds a clean stop may spend deleting its records before it closes anyway
 
 
 class ClusterUnavailable(RuntimeError):
@@ -188,7 +189,8 @@ class ClusterNode:
                 await self._heartbeat_task
         if self.nc is None or self.nc.is_closed:
             return
-        with contextlib.suppress(Exception):
+
+        async def clean_leave() -> None:
             for visitor in list(self.presence):
                 await self.kv[PRESENCE].delete(presence_key(visitor))
             for hall in {i.hall for i in self.instances.values()}:
@@ -197,7 +199,13 @@ class ClusterNode:
             for instance in self.instances:
                 await self.kv[SEATS].delete(instance)
             await self.kv[PROCESSES].delete(self.id)
-        await self.nc.close()
+
+        # With NATS unreachable each request waits out its own timeout: bounded as a whole, a
+        # shutdown never hangs on it; what is not deleted expires at its TTL, as after a crash.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(clean_leave(), LEAVE_TIMEOUT)
+        with contextlib.suppress(OSError, nats.errors.Error):  # NATS gone: nothing left to flush to
+            await self.nc.close()
 
     async def _on_error(self, exc: Exception) -> None:
         log.warning("nats error", extra={"error": str(exc)})

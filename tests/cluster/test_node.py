@@ -82,6 +82,19 @@ async def test_a_process_that_stops_leaves_the_directory(nats_server: NatsServer
         await a.stop()
 
 
+async def test_a_process_stops_promptly_when_nats_is_gone(nats_factory) -> None:
+    """Its clean leave is bounded: an operator's Ctrl-C never waits on a dead NATS."""
+    server = nats_factory()
+    a = await node(server, "a")
+    first = await a.open_instance("silk-road", 10)
+    assert await a.confirm(await a.admit("silk-road", 10), "v-1", "Bolat")
+    assert first.id in a.instances
+    server.kill()
+    started = time.monotonic()
+    await a.stop()
+    assert time.monotonic() - started < 4 + 1  # LEAVE_TIMEOUT and the connection's close
+
+
 async def test_no_nats_is_a_clear_error() -> None:
     from server.cluster.local import free_port
 
