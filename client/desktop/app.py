@@ -635,7 +635,7 @@ class ExpoApp(ShowBase):
             return
         country = iso.countries().get(booth.country, booth.country)
         hint = _("Press E to open an account and the catalogue") if booth.kind is BoothKind.BANK else _("Press E to open the catalogue")
-        self.hud.show_card(booth.exhibitor, country, booth.tagline, hint)
+        self.hud.show_card(booth.exhibitor, country, booth.tagline, hint + "  ·  " + _("B meeting times"))
 
     # ------------------------------------------------------------------ events
 
