@@ -333,7 +333,7 @@ def test_the_booth_flag_walks_the_visitor_to_the_booth_then_hands_back_the_keys(
         run_until(app, lambda: app.autopilot is None, 40, "the walk to end")
         run_until(app, lambda: not core.predictor.pending, what="the last ack")
         at = (core.own.state.x / 100, core.own.state.y / 100)
-        assert math.dist(at, entrance(app.visit.expo.booth(BOOTH), 2.0)) < 0.8, at
+        assert math.dist(at, entrance(app.visit.expo.booth(BOOTH), 1.0)) < 0.8, at  # where walk_to_booth goes
     finally:
         app.walk_to = None
 
