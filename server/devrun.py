@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         command += ["--world", str(args.world or _working_copy_of_default_expo(data / "world"))]
         server = subprocess.Popen(command, env=env)
         procs.append(server)
-        _wait(f"http://{args.host}:{args.port}/healthz", server)
+        _wait(f"http://{args.host}:{args.port}/healthz", server, timeout=180)  # a first start compiles the kernels
         print(
             f"\nSilk Road Expo is open.\n"
             f"  world server  ws://{args.host}:{args.port}/   (health: /healthz, metrics: /metrics)\n"

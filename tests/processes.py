@@ -35,7 +35,10 @@ def wait_http(url: str, timeout: float = 20.0, proc: subprocess.Popen | None = N
 
 
 def start(args: list[str], health_url: str, env: dict | None = None, log: Path | None = None,
-          timeout: float = 20.0) -> subprocess.Popen:
+          timeout: float = 120.0) -> subprocess.Popen:
+    """``args`` started, once ``health_url`` answers. The first server of a fresh checkout
+    compiles its numba kernels before it listens (20-30 s on two busy cores), hence the
+    generous wait; a process that exits fails at once."""
     out = open(log, "wb") if log else subprocess.DEVNULL
     proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT)
     try:
