@@ -21,6 +21,7 @@ from pathlib import Path
 from world.loader import default_expo_path
 
 BIN = Path(sys.executable).parent
+LOOPBACK_CONNECTIONS = 2500  # the server's default total cap
 
 
 def _wait(url: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
@@ -108,7 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         command = [
             str(BIN / "expo-server"), "--host", args.host, "--port", str(args.port),
             "--bank-url", bank_url, "--webhook-port", str(args.webhook_port),
-            "--data-dir", str(data / "server"), "--console-port", str(args.console_port), *server_args,
+            "--data-dir", str(data / "server"), "--console-port", str(args.console_port),
+            # everyone here comes from loopback, `make bots` included (200 bots): the per-address
+            # cap is for a public server; given again in server_args, the caller's value wins
+            "--max-connections-per-address", str(LOOPBACK_CONNECTIONS), *server_args,
         ]
         command += ["--world", str(args.world or _working_copy_of_default_expo(data / "world"))]
         server = subprocess.Popen(command, env=env)

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..devrun import _in_use, _wait
+from ..devrun import LOOPBACK_CONNECTIONS, _in_use, _wait
 from ..identity import load_secret
 from .local import LocalServiceError, NatsServer, PostgresServer
 
@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         # hall process, or a visitor admitted by another process would be a stranger there.
         env = {**os.environ, "EXPO_BANK_PLATFORM_KEY": (data / "bank" / "platform.key").read_text().strip(),
                "EXPO_VISITOR_SECRET": load_secret(data / "visitor.secret").decode()}
-        server_args = ["--staff-secret-file", str(data / "staff.key"), *server_args]
+        server_args = ["--staff-secret-file", str(data / "staff.key"),
+                       "--max-connections-per-address", str(LOOPBACK_CONNECTIONS), *server_args]
         halls = []
         for i, port in enumerate(hall_ports(args.port, args.halls)):
             command = [str(BIN / "expo-server"), "--host", args.host, "--port", str(port), "--bank-url", bank_url,
