@@ -15,8 +15,10 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from direct.showbase.ShowBase import ShowBase
 from panda3d.core import AntialiasAttrib, ClockObject, Fog, ModifierButtons, Point2, Point3, loadPrcFileData
@@ -80,9 +82,16 @@ def people_near(x: float, y: float, others: list[tuple[str, str | None, float, f
             for d, name, staff in rows[:limit]] + ([f"… and {len(rows) - limit} more"] if len(rows) > limit else [])
 
 
-def utc_time(seconds: float) -> str:
-    """A meeting's time of day as the protocol keeps it (UTC), e.g. "14:30"."""
-    return time.strftime("%H:%M", time.gmtime(seconds))
+def meeting_time(seconds: float, zone: str | None) -> str:
+    """A meeting's time of day in the visitor's time zone (their card's), e.g. "14:30
+    Asia/Almaty": the protocol keeps UTC, and each person reads their own clock. An unknown
+    zone, or none, shows UTC and says so."""
+    try:
+        tz = ZoneInfo(zone) if zone else UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = UTC
+    label = "UTC" if tz is UTC else str(zone)
+    return f"{datetime.fromtimestamp(seconds, tz):%H:%M} {label}"
 
 
 def people_in_view(count: int) -> str:
@@ -1116,9 +1125,10 @@ class ExpoApp(ShowBase):
         free = [item for item in slots.items if not item[4]][:9]
         v.slots = (slots.booth, free)
         exhibitor = v.expo.booth(slots.booth).exhibitor if v.expo and v.expo.booth(slots.booth) else slots.booth
-        lines = [f"{i}  {utc_time(starts)} UTC · {minutes} min · {host}"
+        zone = self.my_card.timezone if self.my_card else None
+        lines = [f"{i}  {meeting_time(starts, zone)} · {minutes} min · {host}"
                  for i, (_sid, host, starts, minutes, _taken) in enumerate(free, 1)]
-        lines += [f"✓ {utc_time(b.starts_at)} UTC · {b.host_name}" for b in v.bookings.values()
+        lines += [f"✓ {meeting_time(b.starts_at, zone)} · {b.host_name}" for b in v.bookings.values()
                   if b.booth == slots.booth and b.status == "booked"]
         self.hud.set_inventory([exhibitor, ""] + lines + ["", _("1-9 book · B close")], _("Meetings"),
                                _("No free meeting times at this booth."))
@@ -1133,7 +1143,7 @@ class ExpoApp(ShowBase):
 
     def _booking_updated(self, v: Visit, booking: p.Booking) -> None:
         v.bookings[booking.booking_id] = booking
-        when = f"{utc_time(booking.starts_at)} UTC"
+        when = meeting_time(booking.starts_at, self.my_card.timezone if self.my_card else None)
         if booking.status == "booked":
             self.hud.show_toast(_("Meeting booked with {host} at {when}.").format(host=booking.host_name, when=when),
                                 time.monotonic(), 6.0)
@@ -1147,8 +1157,8 @@ class ExpoApp(ShowBase):
         if r is None:
             return None
         exhibitor = v.expo.booth(r.booth).exhibitor if v.expo and v.expo.booth(r.booth) else r.booth
-        return (_("Meeting with {name} at {booth}, {when} UTC.").format(name=r.with_name, booth=exhibitor,
-                                                                        when=utc_time(r.starts_at))
+        when = meeting_time(r.starts_at, self.my_card.timezone if self.my_card else None)
+        return (_("Meeting with {name} at {booth}, {when}.").format(name=r.with_name, booth=exhibitor, when=when)
                 + "\n" + _("G walk me there · Esc dismiss"))
 
     def _walk_to_meeting(self) -> None:

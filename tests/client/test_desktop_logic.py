@@ -459,3 +459,13 @@ def test_the_hall_map_puts_booths_and_people_where_they_stand():
     assert honey.rect == pytest.approx((fp.min_x * frame.scale, fp.max_x * frame.scale, fp.min_y * frame.scale,
                                         fp.max_y * frame.scale))
     assert len(booths) == len(expo.booths_in(hall.id))
+
+
+def test_meeting_times_read_in_the_visitors_own_time_zone():
+    from client.desktop.app import meeting_time
+
+    noon_utc = 1_800_000_000 - 1_800_000_000 % 86400 + 12 * 3600
+    assert meeting_time(noon_utc, "Asia/Tokyo") == "21:00 Asia/Tokyo"  # UTC+9, no daylight saving
+    assert meeting_time(noon_utc, "Europe/Budapest") in ("13:00 Europe/Budapest", "14:00 Europe/Budapest")
+    assert meeting_time(noon_utc, None) == "12:00 UTC"  # no card yet
+    assert meeting_time(noon_utc, "Mars/Olympus_Mons") == "12:00 UTC"  # an unknown zone says it shows UTC
