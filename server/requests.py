@@ -34,8 +34,7 @@ class SessionRequests:
                 if answer is None:
                     self._log.exception("%s request failed", self._what, extra={"type": type(request).__name__})
                     answer = (p.ErrorCode.NOT_ALLOWED.value, "that could not be done; try again")
-                if session.peer is not None:
-                    session.peer.send(p.Error(answer[0], answer[1][:512], request.TYPE))
+                session.send(p.Error(answer[0], answer[1][:512], request.TYPE))
 
         task = asyncio.get_running_loop().create_task(guarded())
         self._tasks.add(task)

@@ -131,6 +131,11 @@ class Session:
     detached_at: float | None = None
     stuck_since: float | None = None
 
+    def send(self, message: p.Message) -> None:
+        """To the visitor's connection; nothing while it is detached (a resume starts afresh)."""
+        if self.peer is not None:
+            self.peer.send(message)
+
 
 class Simulation:
     def __init__(

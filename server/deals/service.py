@@ -235,7 +235,7 @@ class DealService:
         if session.staff_of is not None:
             deals += await self.db.run(self.store.of_booth, session.staff_of)
         for deal in deals:
-            self._send(session, status_message(deal))
+            session.send(status_message(deal))
 
     # ------------------------------------------------------------------ shared
 
@@ -294,12 +294,7 @@ class DealService:
         message = status_message(deal)
         for session in self.sim.sessions.values():
             if session.visitor_id == deal.buyer or session.staff_of == deal.booth:
-                self._send(session, message)
-
-    @staticmethod
-    def _send(session: Session, message: p.Message) -> None:
-        if session.peer is not None:
-            session.peer.send(message)
+                session.send(message)
 
     def _spawn(self, session: Session, request: p.Message, work: Coroutine) -> None:
         """Run ``work``; a refusal becomes an Error to the one who asked."""

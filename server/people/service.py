@@ -161,7 +161,7 @@ class PeopleService:
     async def _set_card(self, session: Session, me: str, card: Card) -> None:
         await self.db.run(self.store.set_card, me, card, self.wall())
         self._has_card.add(me)
-        self._send(session, p.CardSaved(card.as_tuple()))
+        session.send(p.CardSaved(card.as_tuple()))
 
     async def _settled(self, x: Exchange) -> None:
         """An exchange moved: store it, then tell whom it concerns."""
@@ -171,15 +171,15 @@ class PeopleService:
             name = offerer[0].name if offerer else "someone"
             entity = offerer[0].entity if offerer else 0
             for s in recipient:
-                self._send(s, p.CardOffered(x.id, entity, name, x.booth, max(0.0, x.expires_at - self.wall())))
+                s.send(p.CardOffered(x.id, entity, name, x.booth, max(0.0, x.expires_at - self.wall())))
             for s in offerer:
-                self._send(s, p.CardAnswer(x.id, x.state.value, "waiting for an answer"))
+                s.send(p.CardAnswer(x.id, x.state.value, "waiting for an answer"))
             return
         if x.state is ExchangeState.ACCEPTED:
             await self._accepted(x)
             return
         for s in offerer + (recipient if x.state is ExchangeState.DECLINED else []):
-            self._send(s, p.CardAnswer(x.id, x.state.value, f"the offer was {x.state.value}"))
+            s.send(p.CardAnswer(x.id, x.state.value, f"the offer was {x.state.value}"))
 
     async def _accepted(self, x: Exchange) -> None:
         cards = await self.db.run(self.store.cards, [x.offerer, x.recipient])
@@ -200,15 +200,15 @@ class PeopleService:
             others = self._sessions(other)
             entity = others[0].entity if others else 0
             for s in self._sessions(me):
-                self._send(s, p.CardAnswer(x.id, x.state.value, "cards exchanged"))
+                s.send(p.CardAnswer(x.id, x.state.value, "cards exchanged"))
                 if other in cards:
-                    self._send(s, p.CardShown(x.id, entity, cards[other].as_tuple()))
+                    s.send(p.CardShown(x.id, entity, cards[other].as_tuple()))
 
     # ------------------------------------------------------------------ meetings
 
     async def _send_slots(self, session: Session, booth: str) -> None:
         rows = await self.db.run(self.store.slots, booth, self.wall())
-        self._send(session, p.Slots(booth, tuple((s.id, s.host_name, s.starts_at, s.minutes, taken) for s, taken in rows)))
+        session.send(p.Slots(booth, tuple((s.id, s.host_name, s.starts_at, s.minutes, taken) for s, taken in rows)))
 
     async def _publish(self, session: Session, slot: Slot) -> None:
         await self.db.run(self.store.publish_slot, slot, self.wall())
@@ -237,7 +237,7 @@ class PeopleService:
         message = p.Booking(b.id, b.slot.id, b.slot.booth, b.slot.host_name[:24], b.visitor_name[:24],
                             b.slot.starts_at, b.slot.minutes, b.status.value)
         for s in self._sessions(b.visitor) + self._sessions(b.slot.host):
-            self._send(s, message)
+            s.send(message)
 
     # ------------------------------------------------------------------ shared
 
@@ -260,18 +260,13 @@ class PeopleService:
             await self._settled(x)
         for b in await self.db.run(self.store.take_due_reminders, self.wall(), REMINDER_LEAD):
             for s in self._sessions(b.visitor):
-                self._send(s, p.MeetingReminder(b.id, b.slot.booth, b.slot.host_name[:24], b.slot.starts_at, b.slot.minutes))
+                s.send(p.MeetingReminder(b.id, b.slot.booth, b.slot.host_name[:24], b.slot.starts_at, b.slot.minutes))
             for s in self._sessions(b.slot.host):
-                self._send(s, p.MeetingReminder(b.id, b.slot.booth, b.visitor_name[:24], b.slot.starts_at, b.slot.minutes))
+                s.send(p.MeetingReminder(b.id, b.slot.booth, b.visitor_name[:24], b.slot.starts_at, b.slot.minutes))
 
     def _sessions(self, visitor: str | None) -> list[Session]:
         session = self.sim.by_visitor.get(visitor) if visitor is not None else None
         return [session] if session is not None and session.peer is not None else []
-
-    @staticmethod
-    def _send(session: Session, message: p.Message) -> None:
-        if session.peer is not None:
-            session.peer.send(message)
 
     def _spawn(self, session: Session, request: p.Message, work: Coroutine) -> None:
         """Run ``work``; a refusal from the store becomes an Error to the one who asked."""
