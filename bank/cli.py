@@ -34,6 +34,10 @@ def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(f"EXPO_BANK_{name}", default)
 
 
+def _env_str(name: str, default: str) -> str:
+    return os.environ.get(f"EXPO_BANK_{name}", default)
+
+
 def _env_int(name: str, default: int) -> int:
     return int(os.environ.get(f"EXPO_BANK_{name}", default))
 
@@ -99,10 +103,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--welcome-budget-usd", type=int, default=_env_int("WELCOME_BUDGET_USD", 2_000_000),
                        help="all welcome grants of the expo together, in USD; later accounts open with nothing "
                             "[EXPO_BANK_WELCOME_BUDGET_USD] (default: %(default)s)")
-    serve.add_argument("--open-limit", type=_limit, default=_limit(_env("OPEN_LIMIT", "60/1")),
+    serve.add_argument("--open-limit", type=_limit, default=_limit(_env_str("OPEN_LIMIT", "60/1")),
                        help="anonymous account openings per client address, as BURST/PER_SECOND "
                             "[EXPO_BANK_OPEN_LIMIT] (default: 60/1)")
-    serve.add_argument("--open-limit-overall", type=_limit, default=_limit(_env("OPEN_LIMIT_OVERALL", "300/20")),
+    serve.add_argument("--open-limit-overall", type=_limit, default=_limit(_env_str("OPEN_LIMIT_OVERALL", "300/20")),
                        help="anonymous account openings from all addresses together, as BURST/PER_SECOND "
                             "[EXPO_BANK_OPEN_LIMIT_OVERALL] (default: 300/20)")
     serve.add_argument("--max-body-bytes", type=int, default=_env_int("MAX_BODY_BYTES", DEFAULT_MAX_BODY),

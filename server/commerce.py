@@ -266,6 +266,13 @@ class Commerce:
 
     # ------------------------------------------------------------------ talking to the bank
 
+    async def _fail(self, order_id: str, reason: str) -> None:
+        """Give the order's stock back and tell the visitor why."""
+        released = await self.db.run(self.store.release, order_id, "failed", reason, self.wall())
+        if released:
+            self.metrics.orders.labels("failed").inc()
+            self._send_status(released)
+
     async def _request_intent(self, order_id: str, admitted: bool = False) -> None:
         """Ask the bank for the order's intent, payable by the visitor's linked account only.
         ``admitted``: counted in the bank gate by the caller already (a visitor's Order)."""
@@ -278,6 +285,10 @@ class Commerce:
             return
         merchant = await self.db.run(self.store.merchant, order.booth, order.currency)
         payer = await self.db.run(self.store.payer, order.visitor)
+        assert payer is not None, "an order is placed only by a visitor with a linked account"
+        if merchant is None:  # a booth added by a world reload while the bank was down
+            await self._fail(order_id, f"{order.booth} cannot take {order.currency} payments yet: try again later")
+            return
         try:
             async with self.gate.call():
                 intent = await self.bank.create_intent(
@@ -290,11 +301,7 @@ class Commerce:
             log.warning("intent failed", extra={"order": order_id, "code": error.code})
             if error.code == "bank_unavailable" and self.wall() < order.created_at + BANK_DOWN_PATIENCE:
                 return  # the sweep retries while the order is young
-            reason = f"the bank could not take the payment: {error.message}"
-            released = await self.db.run(self.store.release, order.id, "failed", reason, self.wall())
-            if released:
-                self.metrics.orders.labels("failed").inc()
-                self._send_status(released)
+            await self._fail(order_id, f"the bank could not take the payment: {error.message}")
             return
         updated = await self.db.run(self.store.set_pending, order.id, intent.id, order.expires_at, self.wall())
         self._send_status(updated)

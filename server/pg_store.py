@@ -148,11 +148,13 @@ class PgCommerceStore:
         with self.transaction() as db:
             stock = db.execute("SELECT available FROM stock WHERE booth = %s AND sku = %s FOR UPDATE",
                                (record.booth, record.sku)).fetchone()
-            held = db.execute(
+            sums = db.execute(
                 "SELECT COALESCE(SUM(qty), 0) AS held FROM orders WHERE visitor = %s AND booth = %s AND sku = %s "
                 "AND status = ANY(%s)",
                 (record.visitor, record.booth, record.sku, list(HOLDING_STATUSES)),
-            ).fetchone()["held"]
+            ).fetchone()
+            assert sums is not None, "an aggregate without GROUP BY returns one row"
+            held = sums["held"]
             if held + record.qty > limit_per_visitor:
                 raise OrderConflict(
                     f"the limit is {limit_per_visitor} per visitor and you have {held} bought or reserved"
@@ -181,7 +183,9 @@ class PgCommerceStore:
                     (intent_id, expires_at, now, order_id),
                 )
         self._retrying(run)
-        return self.order(order_id)
+        record = self.order(order_id)
+        assert record is not None, f"order {order_id} is gone: orders are never deleted"
+        return record
 
     def release(self, order_id: str, status: str, message: str, now: float) -> OrderRecord | None:
         """End an open order without a sale and give its stock back. None if it was not open."""

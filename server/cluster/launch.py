@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..devrun import LOOPBACK_CONNECTIONS, _in_use, _wait
 from ..identity import load_secret
-from .local import LocalServiceError, NatsServer, PostgresServer
+from .local import LocalServiceError, NatsServer, PostgresServer, program
 
 BIN = Path(sys.executable).parent
 
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)
         failed = next(p for p in procs if p.poll() is not None)
-        print(f"make cluster: {failed.args[0]} exited with {failed.returncode}; stopping the rest", file=sys.stderr)
+        print(f"make cluster: {program(failed)} exited with {failed.returncode}; stopping the rest", file=sys.stderr)
         return failed.returncode or 1
     except KeyboardInterrupt:
         return 0

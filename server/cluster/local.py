@@ -38,15 +38,22 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def _wait_for_port(host: str, port: int, proc: subprocess.Popen, timeout: float, log: Path) -> None:
+def _wait_for_port(host: str, port: int, proc: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise LocalServiceError(f"{proc.args[0]} exited with {proc.returncode}; its log {log}:\n{_tail(log)}")
+            raise LocalServiceError(f"{program(proc)} exited with {proc.returncode}; its log {log}:\n{_tail(log)}")
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
             return
         time.sleep(0.05)
-    raise LocalServiceError(f"{proc.args[0]} did not listen on {host}:{port} within {timeout} s; its log {log}:\n{_tail(log)}")
+    raise LocalServiceError(f"{program(proc)} did not listen on {host}:{port} within {timeout} s; its log {log}:\n{_tail(log)}")
+
+
+def program(proc: subprocess.Popen[bytes]) -> str:
+    """The program a process runs, for messages (Popen's args may be a list or a string)."""
+    args = proc.args
+    first = args if isinstance(args, (str, bytes, os.PathLike)) else args[0]
+    return os.fsdecode(first)
 
 
 def _tail(path: Path, lines: int = 20) -> str:
@@ -212,7 +219,7 @@ class PostgresServer:
                                     "-d", "postgres"], capture_output=True, check=False)
             if ready.returncode == 0:
                 break
-            if time.monotonic() > deadline or self.proc.poll() is not None:
+            if time.monotonic() > deadline or (self.proc is not None and self.proc.poll() is not None):
                 raise LocalServiceError(f"PostgreSQL did not accept connections; its log {log}:\n{_tail(log)}")
             time.sleep(0.1)
         exists = subprocess.run([str(bindir / "psql"), "-h", self.host, "-p", str(self.port), "-U", PG_USER, "-d", "postgres",

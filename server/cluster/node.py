@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -167,7 +168,7 @@ class ClusterNode:
         self.nc = nats.NATS()
         try:  # reconnects never stop once we are in; the first connection must answer in time
             await asyncio.wait_for(self.nc.connect(
-                self.nats_url, name=f"expo-{self.id}", max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+                self.nats_url, name=f"expo-{self.id}", max_reconnect_attempts=-1, reconnect_time_wait=1,
                 connect_timeout=2, allow_reconnect=True, error_cb=self._on_error,
                 disconnected_cb=self._on_disconnected, reconnected_cb=self._on_reconnected), timeout=connect_timeout)
         except (TimeoutError, OSError, nats.errors.Error) as exc:
@@ -223,6 +224,7 @@ class ClusterNode:
     async def _buckets(self) -> None:
         """Bind the buckets, creating those that do not exist (the first process, or after
         NATS lost its store)."""
+        assert self.nc is not None
         js = self.nc.jetstream(timeout=5)
         ttls = {PROCESSES: self.process_ttl, HALLS: None, SEATS: None, PRESENCE: self.presence_ttl}
         for bucket, ttl in ttls.items():
@@ -268,10 +270,9 @@ class ClusterNode:
             if restored:
                 self.rebuilds += 1
         for instance_id, held in list(self.held.items()):  # our seats in any instance, ours or not
-            instance = self.instances.get(instance_id) or await self._instance(instance_id)
-            if instance is not None:
-                await self._change_seats(instance, lambda s, held=held: None if s.held.get(self.id, 0) == held
-                                         else s.with_held(self.id, held))
+            known = self.instances.get(instance_id) or await self._instance(instance_id)
+            if known is not None:
+                await self._change_seats(known, functools.partial(self._hold, held))
         if now - self._presence_refreshed_at >= self.presence_ttl / 3:  # not every beat: one put per visitor
             for presence in list(self.presence.values()):
                 await self.kv[PRESENCE].put(presence_key(presence.visitor), presence.encode())
@@ -376,6 +377,10 @@ class ClusterNode:
     async def _change_hall(self, hall_id: str, change: Callable[[HallInstances], HallInstances | None]) -> HallInstances:
         return await self._compare_and_set(HALLS, hall_id, HallInstances.decode, HallInstances(hall_id), change,
                                            HallInstances.encode)
+
+    def _hold(self, held: int, seats: Seats) -> Seats | None:
+        """Seats with this process holding ``held`` visitors; None when they already say so."""
+        return None if seats.held.get(self.id, 0) == held else seats.with_held(self.id, held)
 
     async def _change_seats(self, instance: InstanceRecord, change: Callable[[Seats], Seats | None]) -> Seats:
         return await self._compare_and_set(SEATS, instance.id, Seats.decode, Seats(instance.cap), change, Seats.encode)

@@ -138,6 +138,19 @@ async def test_purchase_end_to_end(expo, bank_process):
     await aru.close()
 
 
+async def test_an_order_at_a_booth_without_a_merchant_account_fails_and_gives_its_stock_back(expo):
+    """A booth a world reload added while the bank was down has no merchant account yet."""
+    with expo.commerce.store.transaction() as db:
+        db.execute("DELETE FROM merchants WHERE booth = 'kz-honey'")
+    aru = await Shopper.join(expo, "Aru")
+    status = await aru.order("HONEY-1", 1)
+    if status.status == "reserving":
+        status = await aru.expect(p.OrderStatus, lambda m: m.order_id == status.order_id and m.status != "reserving")
+    assert status.status == "failed" and "cannot take KZT payments yet" in status.message
+    assert (await stock(aru))["HONEY-1"] == 10
+    await aru.close()
+
+
 async def test_retried_order_key_returns_the_same_order(expo):
     aru = await Shopper.join(expo, "Aru")
     first = await aru.order("HONEY-1", 1, key="same")
