@@ -285,7 +285,9 @@ class Commerce:
             return
         merchant = await self.db.run(self.store.merchant, order.booth, order.currency)
         payer = await self.db.run(self.store.payer, order.visitor)
-        assert payer is not None, "an order is placed only by a visitor with a linked account"
+        if payer is None:  # only an order from before accounts were linked (server.store's legacy rows):
+            await self._fail(order_id, "no bank account is linked to this order's visitor")  # no intent anyone may pay
+            return
         if merchant is None:  # a booth added by a world reload while the bank was down
             await self._fail(order_id, f"{order.booth} cannot take {order.currency} payments yet: try again later")
             return

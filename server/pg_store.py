@@ -33,7 +33,7 @@ from psycopg.rows import DictRow
 from world.model import Expo
 
 from .pg import PgDatabase, StoreUnavailable
-from .store import HOLDING_STATUSES, OPEN_STATUSES, OrderConflict, OrderRecord, _row
+from .store import HOLDING_STATUSES, OPEN_STATUSES, SCHEMA_VERSION, OrderConflict, OrderRecord, _row, migrate_names
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS stock (
@@ -74,6 +74,14 @@ class PgCommerceStore:
         self.pg = PgDatabase(dsn, SCHEMA, SCHEMA_LOCK, connect_timeout)
         self.dsn = dsn
         self.wait_for_database = wait_for_database
+        with self.transaction() as db:  # version 1 (name-keyed) to 2, once, as in server.store
+            db.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+            db.execute("CREATE TABLE IF NOT EXISTS commerce_schema (version INTEGER NOT NULL)")
+            row = db.execute("SELECT max(version) AS version FROM commerce_schema").fetchone()
+            self.legacy_rows = 0
+            if row is None or (row["version"] or 1) < SCHEMA_VERSION:
+                self.legacy_rows = migrate_names(db, "%s")
+                db.execute("INSERT INTO commerce_schema VALUES (%s)", (SCHEMA_VERSION,))
 
     def close(self) -> None:
         self.pg.close()

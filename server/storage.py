@@ -3,6 +3,7 @@ embedded default) or PostgreSQL shared by every process of a cluster (``--db``).
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -11,11 +12,20 @@ if TYPE_CHECKING:
     from .store import CommerceStore
 
 
+log = logging.getLogger("expo.commerce")
+
+
 def open_commerce_store(config: ServerConfig) -> CommerceStore | PgCommerceStore:
+    store: CommerceStore | PgCommerceStore
     if config.db_url:
         from .pg_store import PgCommerceStore
 
-        return PgCommerceStore(config.db_url)
-    from .store import CommerceStore
+        store = PgCommerceStore(config.db_url)
+    else:
+        from .store import CommerceStore
 
-    return CommerceStore(config.data_dir / "commerce.sqlite3")
+        store = CommerceStore(config.data_dir / "commerce.sqlite3")
+    if store.legacy_rows:
+        log.warning("name-keyed rows of an older server kept under legacy ids, owned by no visitor",
+                    extra={"rows": store.legacy_rows})
+    return store

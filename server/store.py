@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from world.model import Expo
 
@@ -39,6 +40,10 @@ CREATE TABLE IF NOT EXISTS payers (
 CREATE INDEX IF NOT EXISTS orders_visitor_open ON orders (visitor) WHERE status IN ('reserving', 'pending_payment');
 """
 
+SCHEMA_VERSION = 2  # 1: keyed on the case-folded display name; 2: on the visitor id
+LEGACY_PREFIX = "legacy:"  # + the old name: no token ever proves such an id (see below)
+VISITOR_ID_PREFIXES = ("vis_", "tkt_")  # what server.identity makes; anything else is a name
+LEGACY_TABLES = ("orders", "inventory", "payers")
 OPEN_STATUSES = ("reserving", "pending_payment")
 HOLDING_STATUSES = OPEN_STATUSES + ("fulfilled",)  # orders that count against stock and limits
 
@@ -79,6 +84,12 @@ class CommerceStore:
         self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a process crash
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.executescript(SCHEMA)
+        if self.db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            with self.transaction() as db:
+                self.legacy_rows = migrate_names(db, "?")
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        else:
+            self.legacy_rows = 0
 
     def close(self) -> None:
         self.db.close()
@@ -235,6 +246,24 @@ class CommerceStore:
     def save_merchant(self, booth: str, currency: str, account_id: str) -> None:
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO merchants VALUES (?, ?, ?)", (booth, currency, account_id))
+
+
+def migrate_names(db: Any, mark: str) -> int:
+    """Version 1 to 2, in the caller's transaction (``mark``: the driver's placeholder).
+
+    Why not map a name to a visitor id: the name proves nothing, and whoever joins as
+    "Bob" now is anybody. So a row keyed on a name moves to ``legacy:<name>``, an id that
+    no visitor can prove (tokens are issued only for ids the server makes, ``vis_`` and
+    ``tkt_``): nobody inherits Bob's inventory, open orders or limits by taking his name.
+    The rows are kept (sales, stock and the console's order lists stay right); open orders
+    run to their expiry as any unpaid order does and give their stock back; a paid one
+    still fulfils, into the legacy inventory. Returns the number of rows moved."""
+    moved = 0
+    not_an_id = f"substr(visitor, 1, 4) NOT IN ({mark}, {mark}) AND substr(visitor, 1, {len(LEGACY_PREFIX)}) <> {mark}"
+    for table in LEGACY_TABLES:
+        moved += db.execute(f"UPDATE {table} SET visitor = {mark} || visitor WHERE {not_an_id}",
+                            (LEGACY_PREFIX, *VISITOR_ID_PREFIXES, LEGACY_PREFIX)).rowcount
+    return moved
 
 
 def _row(record: OrderRecord) -> dict:

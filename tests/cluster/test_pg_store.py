@@ -213,3 +213,21 @@ def test_payers_and_open_orders_per_visitor(store) -> None:
     assert (store.open_orders_of("ana"), store.open_orders_of("bo"), store.open_orders_of("cy")) == (2, 1, 0)
     store.release("o1", "canceled", "", now=1002.0)
     assert store.open_orders_of("ana") == 1
+
+
+def test_a_name_keyed_database_moves_to_legacy_ids_once(fresh_database) -> None:
+    """As server.store does for SQLite: rows an older server keyed on the case-folded name
+    move to legacy ids no visitor can prove; ids are left alone; the second start moves nothing."""
+    with psycopg.connect(fresh_database, autocommit=True) as db:  # the pre-identity schema, no payers table
+        db.execute("CREATE TABLE inventory (visitor TEXT NOT NULL, booth TEXT NOT NULL, sku TEXT NOT NULL, "
+                   "qty INTEGER NOT NULL CHECK (qty > 0), PRIMARY KEY (visitor, booth, sku))")
+        db.execute("INSERT INTO inventory VALUES ('bob', %s, %s, 2), ('vis_AbCdEfGhIjKlMnOp', %s, %s, 1)",
+                   (BOOTH, SKU, BOOTH, SKU))
+    first = PgCommerceStore(fresh_database)
+    assert first.legacy_rows == 1
+    assert first.inventory("bob") == [] and first.inventory("legacy:bob") == [(BOOTH, SKU, 2)]
+    assert first.inventory("vis_AbCdEfGhIjKlMnOp") == [(BOOTH, SKU, 1)]
+    first.close()
+    again = PgCommerceStore(fresh_database)
+    assert again.legacy_rows == 0 and again.inventory("legacy:bob") == [(BOOTH, SKU, 2)]
+    again.close()

@@ -298,6 +298,34 @@ async def test_a_second_visitor_under_a_departed_visitors_name_sees_nothing_of_t
     await impostor.close()
 
 
+async def test_a_file_written_before_visitor_ids_gives_nothing_to_whoever_takes_the_old_name(bank_process, tmp_path):
+    """An older server keyed orders, inventory and limits on the case-folded name. At start
+    those rows move to legacy ids no visitor can prove: a new "Bob" gets none of Bob's
+    inventory, cannot touch his order and has the whole limit; the interrupted legacy order
+    is released (no account was ever linked to pay it), its stock back on the shelf."""
+    from test_store import version_1_file
+
+    version_1_file(tmp_path / "server" / "commerce.sqlite3", now=time.time())
+    srv = ExpoServer(small_expo(), server_config(bank_process, tmp_path))
+    await srv.start()
+    try:
+        bob = await Shopper.join(srv, "Bob")
+        await bob.send(p.QueryInventory())
+        assert (await bob.expect(p.Inventory)).items == ()
+        await bob.send(p.CancelOrder("ord_old_2"))
+        assert (await bob.expect(p.Error)).code == "not_allowed"
+        assert await stock(bob) == {"CARPET-1": 0, "HONEY-1": 8}  # 7 + the released reservation
+        assert srv.commerce.store.order("ord_old_2").status == "failed"
+        assert srv.commerce.store.order("ord_old_2").intent_id is None  # no intent anybody could pay
+        await bob.buy("HONEY-1", 2)  # the old Bob's 2 do not count against the new one's limit of 2
+        await bob.send(p.QueryInventory())
+        assert (await bob.expect(p.Inventory)).items == (("kz-honey", "HONEY-1", "Mountain honey", 2),)
+        assert srv.commerce.store.inventory("legacy:bob") == [("kz-honey", "HONEY-1", 2)]
+        await bob.close()
+    finally:
+        await srv.stop()
+
+
 async def test_a_visitor_who_comes_back_with_the_token_is_the_same_visitor(expo):
     aru = await Shopper.join(expo, "Aru")
     await aru.buy("HONEY-1", 1)
