@@ -21,6 +21,7 @@ from .locate import KeyLines
 from .model import (
     Booth,
     BoothKind,
+    BoothText,
     Colour,
     Display,
     Expo,
@@ -33,6 +34,7 @@ from .model import (
     Rect,
     StaffMember,
     Wholesale,
+    language_key,
 )
 from .problems import Problem, WorldError
 from .validate import BoothLayout, HallLayout, PortalLayout, check_booths, check_halls
@@ -207,6 +209,9 @@ def _read_booth(t: Table, source: str, exists: AssetExists) -> tuple[Booth | Non
     currency = t.get("currency", f.currency, required=False)
     staff = [_read_staff(s) for s in t.tables("staff", required=False)]
     products = _read_catalogue(t, currency, "currency" in t.data, primary, exists)
+    translations = _read_translations(t.table("translations")) if "translations" in t.data else ()
+    if translations is None:
+        t.broken = True
     t.finish()
 
     rect = Rect(position, *size) if position and size else None
@@ -215,7 +220,42 @@ def _read_booth(t: Table, source: str, exists: AssetExists) -> tuple[Booth | Non
         return None, layout
     return Booth(booth_id, hall, rect, facing, exhibitor, country, tagline, description,  # type: ignore[arg-type]
                  primary, secondary, banner, logo, tuple(staff), tuple(products),  # type: ignore[arg-type]
-                 kind, source), layout  # type: ignore[arg-type]
+                 kind, source, translations or ()), layout  # type: ignore[arg-type]
+
+
+LANGUAGE_TAG = re.compile(r"[a-z]{2,3}([_-][A-Za-z0-9]{2,8})*")
+
+
+def _read_translations(t: Table | None) -> tuple[tuple[str, BoothText], ...] | None:
+    """``[translations.zh_Hans]`` and the like: the booth's exhibitor name, tagline and
+    description in that language, each optional but at least one. None when any is bad."""
+    if t is None:
+        return None
+    out: dict[str, BoothText] = {}
+    broken = False
+    for language in t.data:
+        if not LANGUAGE_TAG.fullmatch(language):
+            t.problem(language, "not a language tag (like 'zh_Hans', 'ru' or 'ms')")
+            broken = True
+            continue
+        if language_key(language) in out:
+            t.problem(language, f"a second entry for {language_key(language)!r}")
+            broken = True
+            continue
+        entry = t.table(language)
+        if entry is None:
+            broken = True
+            continue
+        words = BoothText(*(entry.get(key, f.text, required=False) for key in ("exhibitor", "tagline", "description")))
+        entry.finish()
+        if entry.broken:
+            broken = True
+        elif words == BoothText():
+            t.problem(language, "a translation needs at least one of exhibitor, tagline, description")
+            broken = True
+        else:
+            out[language_key(language)] = words
+    return None if broken else tuple(sorted(out.items()))  # every key looked at: no finish()
 
 
 def _read_staff(t: Table) -> StaffMember | None:

@@ -16,6 +16,7 @@ from .assets import flag_asset
 from .model import (
     Booth,
     BoothKind,
+    BoothText,
     Colour,
     Display,
     Expo,
@@ -102,6 +103,8 @@ def _booth(b: Booth) -> dict[str, Any]:
         "staff": [{"name": s.name, "role": s.role} for s in b.staff],
         "catalogue": [_product(p) for p in b.catalogue],
         "source": b.source,
+        "translations": {lang: {"exhibitor": t.exhibitor, "tagline": t.tagline, "description": t.description}
+                         for lang, t in b.translations},
     }
 
 
@@ -116,6 +119,8 @@ def _read_booth(d: dict[str, Any]) -> Booth:
         staff=tuple(StaffMember(s["name"], s["role"]) for s in d["staff"]),
         catalogue=tuple(_read_product(p) for p in d["catalogue"]),
         source=d["source"],
+        translations=tuple(sorted((lang, BoothText(t.get("exhibitor"), t.get("tagline"), t.get("description")))
+                                  for lang, t in d.get("translations", {}).items())),
     )
 
 

@@ -180,6 +180,21 @@ class StaffMember:
 
 
 @dataclass(frozen=True, slots=True)
+class BoothText:
+    """A booth's words in one more language (``[translations.<language>]``); what is None
+    reads as the exhibitor's own."""
+
+    exhibitor: str | None = None
+    tagline: str | None = None
+    description: str | None = None
+
+
+def language_key(language: str) -> str:
+    """One spelling per language tag: ``zh-Hans`` and ``zh_Hans`` are the same language."""
+    return language.replace("-", "_")
+
+
+@dataclass(frozen=True, slots=True)
 class Booth:
     id: str
     hall: str
@@ -197,9 +212,20 @@ class Booth:
     catalogue: tuple[Product, ...]
     kind: BoothKind = BoothKind.EXHIBITOR
     source: str = ""  # the file it came from, for messages
+    translations: tuple[tuple[str, BoothText], ...] = ()  # (language_key, text), sorted
 
     def product(self, sku: str) -> Product | None:
         return next((p for p in self.catalogue if p.sku == sku), None)
+
+    def text_in(self, language: str) -> tuple[str, str, str]:
+        """Exhibitor, tagline and description in ``language`` (its exact tag, else one of its
+        primary language, ``zh`` for ``zh_Hans``), each falling back to the exhibitor's own."""
+        wanted = language_key(language)
+        found = dict(self.translations)
+        t = found.get(wanted) or next((v for k, v in self.translations if k.split("_")[0] == wanted.split("_")[0]), None)
+        if t is None:
+            return self.exhibitor, self.tagline, self.description
+        return t.exhibitor or self.exhibitor, t.tagline or self.tagline, t.description or self.description
 
 
 @dataclass(frozen=True, slots=True)

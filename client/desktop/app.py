@@ -98,10 +98,11 @@ def people_in_view(count: int) -> str:
     return n_("{count} visitor in view", "{count} visitors in view", count).format(count=count)
 
 
-def booth_about(booth: Booth) -> str:
-    """The booth's description and who is there, for the catalogue's header."""
+def booth_about(booth: Booth, language: str = "en") -> str:
+    """The booth's description (in ``language`` if the world file has it) and who is
+    there, for the catalogue's header."""
     staff = ", ".join(f"{m.name} ({m.role})" if m.role else m.name for m in booth.staff)
-    return booth.description + (f"\nStaff: {staff}" if staff else "")
+    return booth.text_in(language)[2] + (f"\nStaff: {staff}" if staff else "")
 
 
 def configure_panda(offscreen: bool, size: tuple[int, int] = (1280, 720), multisamples: int = 0) -> None:
@@ -340,7 +341,7 @@ class ExpoApp(ShowBase):
         if v is None or v.expo is None:
             return
         self.found = search(v.expo, query)
-        self.hud.set_directory([f"{m.booth.exhibitor}  ·  {m.why}  ·  {m.hall}" for m in self.found])
+        self.hud.set_directory([f"{m.booth.text_in(SPEAKER.language)[0]}  ·  {m.why}  ·  {m.hall}" for m in self.found])
 
     def _directory_pick(self, index: int) -> None:
         """A result clicked, or Enter for the first: walk there (any move key takes over)."""
@@ -579,7 +580,9 @@ class ExpoApp(ShowBase):
             if core.entity in self.avatars.nodes:  # pulled in against a wall: our own head is in the way
                 mine = self.avatars.nodes[core.entity]
                 mine.root.hide() if self.camera_rig.reach < self.camera_rig.FIRST_PERSON else mine.root.show()
-                mine.tag.hide() if self.camera_rig.reach < 0.6 else mine.tag.show()  # our name, a metre away
+        # our name hides a metre away; the others' tags fade, stack and give way by distance
+        self.avatars.place_tags(self.camera, self.win.getYSize() / 2 / math.tan(math.radians(self.camLens.getVfov()) / 2),
+                                hide_own=self.fixed_view is None and self.camera_rig.reach < 0.6)
         hall = v.expo.halls[scene.hall]
         booth = booth_at(v.expo, hall.id, own.x, own.y)
         near = booth.id if booth else None
@@ -644,7 +647,8 @@ class ExpoApp(ShowBase):
             return
         country = iso.countries().get(booth.country, booth.country)
         hint = _("Press E to open an account and the catalogue") if booth.kind is BoothKind.BANK else _("Press E to open the catalogue")
-        self.hud.show_card(booth.exhibitor, country, booth.tagline, hint + "  ·  " + _("B meeting times"))
+        exhibitor, tagline, _about = booth.text_in(SPEAKER.language)  # the visitor's language where given
+        self.hud.show_card(exhibitor, country, tagline, hint + "  ·  " + _("B meeting times"))
 
     # ------------------------------------------------------------------ events
 
@@ -884,7 +888,8 @@ class ExpoApp(ShowBase):
         status = cur.message if cur is not None and cur.booth == booth.id else ""
         if v.bank is None:
             status = status or "Purchases are off on this server."
-        self.hud.set_catalogue(booth.exhibitor, f"{country}  ·  {booth.tagline}", rows, status, booth_about(booth),
+        exhibitor, tagline, _about = booth.text_in(SPEAKER.language)
+        self.hud.set_catalogue(exhibitor, f"{country}  ·  {tagline}", rows, status, booth_about(booth, SPEAKER.language),
                                reset=reset)
 
     def buy(self, sku: str, qty: int = 1) -> None:

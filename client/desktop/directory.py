@@ -2,8 +2,8 @@
 itself, then "walk me there". Pure: the expo in, ranked matches out.
 
 Matching is by words, each word of the query found somewhere in the booth's text (its
-exhibitor, country in English, hall, tagline, description, products' names and
-descriptions), ignoring case and accents ("sumadija" finds "Šumadija"). Booths whose name
+exhibitor, country in English, hall, tagline, description, in every language the world
+file gives them, products' names and descriptions), ignoring case and accents ("sumadija" finds "Šumadija"). Booths whose name
 or country match rank before those matched only in a product's description.
 """
 
@@ -37,8 +37,10 @@ def search(expo: Expo, query: str, limit: int = 8) -> list[Match]:
     scored: list[tuple[int, str, Match]] = []
     for booth in expo.booths:
         country = names.get(booth.country, booth.country)
-        head = fold(" ".join((booth.exhibitor, country, booth.country, halls.get(booth.hall, ""))))
-        body = fold(" ".join((booth.tagline, booth.description)))
+        spoken = [t for _lang, t in booth.translations]
+        head = fold(" ".join((booth.exhibitor, *(t.exhibitor or "" for t in spoken), country, booth.country,
+                              halls.get(booth.hall, ""))))
+        body = fold(" ".join((booth.tagline, booth.description, *(f"{t.tagline or ''} {t.description or ''}" for t in spoken))))
         products = [(pr.name, fold(f"{pr.name} {pr.description} {pr.sku}")) for pr in booth.catalogue]
         score, why = 0, country
         for word in words:

@@ -24,6 +24,7 @@ FASCIA_BOTTOM, FASCIA_TOP = 2.6, 3.7  # the header beam across the open side
 HALL_WALL_HEIGHT = 7.0
 COUNTER_HEIGHT = 1.0
 FLOOR_TILE = 2.0  # metres per repeat of the floor texture
+LIGHT_PITCH = 8.0  # metres between the ceiling's rows and columns of light panels
 
 FACING_VECTORS: dict[Facing, tuple[float, float]] = {
     Facing.NORTH: (0.0, 1.0), Facing.SOUTH: (0.0, -1.0), Facing.EAST: (1.0, 0.0), Facing.WEST: (-1.0, 0.0),
@@ -54,11 +55,13 @@ class ModelSpot:
 @dataclass(frozen=True, slots=True)
 class HallLayout:
     """``solid``: lit, opaque, textured from the atlas; ``floor``: the tiled floor texture;
-    ``glow``: unlit and translucent (portals); ``labels`` and ``models`` for the shell."""
+    ``glow``: unlit and translucent (portals); ``ceiling``: unlit, seen only from below (a
+    camera above the hall looks through it); ``labels`` and ``models`` for the shell."""
 
     solid: Mesh
     floor: Mesh
     glow: Mesh
+    ceiling: Mesh
     labels: tuple[Label, ...]
     models: tuple[ModelSpot, ...]
 
@@ -141,7 +144,25 @@ class HallBuilder:
         h = self.hall
         floor.quad((0, 0, 0), (h.width, 0, 0), (h.width, h.depth, 0), (0, h.depth, 0), rgba(_rgb(h.theme.floor)),
                    (0.0, 0.0, h.width / FLOOR_TILE, h.depth / FLOOR_TILE))
-        return HallLayout(self.solid.build(), floor.build(), self.glow.build(), tuple(self.labels), tuple(self.models))
+        return HallLayout(self.solid.build(), floor.build(), self.glow.build(), self._ceiling().build(),
+                          tuple(self.labels), tuple(self.models))
+
+    def _ceiling(self) -> MeshBuilder:
+        """A ceiling at the top of the hall walls, a neutral grey tinted by them, with rows of
+        light panels: indoors, instead of a black void over the booths."""
+        h, m = self.hall, MeshBuilder()
+        top = HALL_WALL_HEIGHT
+        wr, wg, wb = _rgb(h.theme.walls)
+        grey = (0.4 * wr + 0.36, 0.4 * wg + 0.36, 0.4 * wb + 0.372)  # 40 % walls, 60 % neutral grey
+        m.quad((0, 0, top), (0, h.depth, top), (h.width, h.depth, top), (h.width, 0, top), rgba(grey))
+        lit = rgba((0.98, 0.97, 0.92))
+        columns, rows = max(1, round(h.width / LIGHT_PITCH)), max(1, round(h.depth / LIGHT_PITCH))
+        for i in range(columns):
+            for j in range(rows):
+                x, y = (i + 0.5) * h.width / columns, (j + 0.5) * h.depth / rows
+                z = top - 0.02
+                m.quad((x - 0.6, y - 2.0, z), (x - 0.6, y + 2.0, z), (x + 0.6, y + 2.0, z), (x + 0.6, y - 2.0, z), lit)
+        return m
 
     # ------------------------------------------------------------------ the hall
 

@@ -1,10 +1,15 @@
 """Avatars in Panda3D: one node per visible avatar (its figure shares geometry with every
-avatar of the same look), a billboarded name tag, a little bob while walking.
+avatar of the same look), a billboarded name tag, a walk: legs and arms swinging and the
+body dipping with each step.
 
 Levels of detail (Panda3D's LODNode, switched in its cull pass): past ``FIGURE_DETAIL``
-metres from the camera a figure is drawn with a tenth of the triangles, and past
-``TAG_DISTANCE`` its name tag is not drawn at all (too small to read there, and each tag is
-two blended draws: in a crowd seen across the hall they were most of the frame)."""
+metres from the camera a figure is drawn with a tenth of the triangles in one piece that
+only bobs; nearer, as a trunk and four limbs that swing (five draws instead of one, so only
+there). Name tags are
+placed each frame by ``nametags.arrange`` once the camera has moved (``place_tags``): the
+near ones opaque, fading out towards ``TAG_DISTANCE``, lifted a row or culled where they
+would cover a nearer one; past ``TAG_DISTANCE`` none is drawn (too small to read there, and
+each tag is two blended draws: in a crowd seen across the hall they were most of the frame)."""
 
 from __future__ import annotations
 
@@ -14,13 +19,16 @@ from panda3d.core import LODNode, NodePath, TransparencyAttrib
 
 from client.interpolation import Pose
 
-from .figure import avatar_mesh
+from .figure import avatar_mesh, figure_parts, limb_pivots, swing
+from .nametags import TagSpot, arrange
 from .scene_geometry import geom_node, load_font, text_node
 
 BOB_HEIGHT = 0.045
 STRIDE = 1.6  # metres per full bob cycle (two steps)
 FIGURE_DETAIL = 25.0  # metres from the camera
 TAG_DISTANCE = 40.0
+TAG_HEIGHT = 2.05  # metres: the tag's anchor above the feet
+TAG_SCALE = 0.17  # metres per text unit
 FAR = 1e6
 
 
@@ -30,12 +38,16 @@ def heading(yaw: float) -> float:
 
 
 class AvatarNode:
-    __slots__ = ("root", "body", "tag", "phase", "last", "name")
+    __slots__ = ("root", "body", "limbs", "tag", "card", "size", "phase", "last", "name", "own", "drawn")
 
-    def __init__(self, root: NodePath, body: NodePath, tag: NodePath, name: str) -> None:
-        self.root, self.body, self.tag, self.name = root, body, tag, name
+    def __init__(self, root: NodePath, body: NodePath, limbs: list[NodePath], tag: NodePath, card: NodePath,
+                 size: tuple[float, float, float], name: str, own: bool) -> None:
+        self.root, self.body, self.limbs, self.tag, self.card = root, body, limbs, tag, card
+        self.name, self.own = name, own
+        self.size = size  # the tag's card: width, height, centre above the anchor (metres)
         self.phase = 0.0
         self.last: tuple[float, float] | None = None
+        self.drawn: tuple[float, float, float] | None = None  # alpha, scale, lift as last set; None: hidden
 
 
 class AvatarLayer:
@@ -46,40 +58,56 @@ class AvatarLayer:
         self.figure_detail, self.tag_distance = figure_detail, tag_distance
         self.root = parent.attachNewNode("avatars")
         self.nodes: dict[int, AvatarNode] = {}
-        self._figures: dict[tuple[int, int], NodePath] = {}  # an LODNode: near and far figure
+        self._figures: dict[tuple[int, int], NodePath] = {}  # an LODNode: near trunk and far figure
+        self._limbs: dict[tuple[int, int], tuple[NodePath, NodePath]] = {}  # a leg and an arm
         self._font = load_font(True)
         self.moving = False  # anyone moved at the last sync (the frame cap stays high)
 
-    def _figure(self, colour: int, style: int) -> NodePath:
+    def _figure(self, colour: int, style: int) -> tuple[NodePath, tuple[NodePath, NodePath]]:
         key = (colour, style % 20)
         fig = self._figures.get(key)
         if fig is None:
+            parts = figure_parts(colour, style)
             lod = LODNode(f"figure-{colour:06x}")
             fig = self._figures[key] = NodePath(lod)
-            for far, (out, in_) in ((False, (self.figure_detail, 0.0)), (True, (FAR, self.figure_detail))):
-                lod.addSwitch(out, in_)
-                fig.attachNewNode(geom_node(avatar_mesh(colour, style, far=far), "far" if far else "near"))
-        return fig
+            lod.addSwitch(self.figure_detail, 0.0)
+            fig.attachNewNode(geom_node(parts.trunk, "near"))
+            lod.addSwitch(FAR, self.figure_detail)
+            fig.attachNewNode(geom_node(avatar_mesh(colour, style, far=True), "far"))
+            self._limbs[key] = (NodePath(geom_node(parts.leg, "leg")), NodePath(geom_node(parts.arm, "arm")))
+        return fig, self._limbs[key]
 
     def _make(self, entity: int, name: str, colour: int, style: int, own: bool) -> AvatarNode:
         root = self.root.attachNewNode(f"avatar-{entity}")
         body = root.attachNewNode("body")
-        self._figure(colour, style).instanceTo(body)
+        figure, (leg, arm) = self._figure(colour, style)
+        figure.instanceTo(body)
+        near = LODNode("limbs")
+        near.addSwitch(self.figure_detail, 0.0)
+        group = body.attachNewNode(near).attachNewNode("near")
+        limbs = []
+        for i, pivot in enumerate(limb_pivots()):
+            limb = group.attachNewNode("limb")
+            limb.setPos(*pivot)
+            (leg if i < 2 else arm).instanceTo(limb)
+            limbs.append(limb)
         tn = text_node(name, (1, 1, 1, 1), self._font, name="tag")
         tn.setCardColor(0.05, 0.07, 0.12, 0.62 if not own else 0.8)
         tn.setCardAsMargin(0.25, 0.25, 0.1, 0.1)
         tn.setCardDecal(True)
-        reach = LODNode("tag-reach")
-        reach.addSwitch(self.tag_distance, 0.0)
-        tag = root.attachNewNode(reach)
-        tag.attachNewNode(tn.generate()).setScale(0.17)
-        tag.setZ(2.05)
+        tag = root.attachNewNode("tag")
+        card = tag.attachNewNode("card")
+        card.attachNewNode(tn.generate()).setScale(TAG_SCALE)
+        left, right, bottom, top = tn.getCardActual()
+        tag.setZ(TAG_HEIGHT)
         tag.setBillboardPointEye()
         tag.setLightOff(1)
         tag.setTransparency(TransparencyAttrib.MAlpha)
         tag.setBin("fixed", 5)
         tag.setDepthWrite(False)
-        return AvatarNode(root, body, tag, name)
+        tag.hide()  # until place_tags finds it a place
+        size = ((right - left) * TAG_SCALE, (top - bottom) * TAG_SCALE, (top + bottom) / 2 * TAG_SCALE)
+        return AvatarNode(root, body, limbs, tag, card, size, name, own)
 
     def sync(self, avatars: list[tuple[int, str, int, int, Pose, bool]], dt: float) -> None:
         seen = set()
@@ -92,15 +120,55 @@ class AvatarLayer:
             moved = 0.0 if node.last is None else math.hypot(pose.x - node.last[0], pose.y - node.last[1])
             node.last = (pose.x, pose.y)
             self.moving = self.moving or moved > 1e-4
+            was = node.phase
             if pose.motion and moved < 3.0:
                 node.phase = (node.phase + moved / STRIDE * 2 * math.pi) % (2 * math.pi)
             else:
                 node.phase = 0.0
-            bob = BOB_HEIGHT * abs(math.sin(node.phase))
+            # the hips are lowest when the legs are furthest apart: the body dips there
+            dip = -BOB_HEIGHT * abs(math.sin(node.phase))
             node.root.setPos(pose.x, pose.y, 0.0)
-            node.body.setPosHpr(0, 0, bob, heading(pose.yaw), -4.0 if pose.motion == 2 else 0.0, 0)
+            node.body.setPosHpr(0, 0, dip, heading(pose.yaw), -4.0 if pose.motion == 2 else 0.0, 0)
+            if node.phase != was:
+                for limb, pitch in zip(node.limbs, swing(node.phase)):
+                    limb.setP(pitch)
         for entity in [e for e in self.nodes if e not in seen]:
             self.nodes.pop(entity).root.removeNode()
+
+    def place_tags(self, camera: NodePath, pixels_per_unit: float, hide_own: bool = False) -> int:
+        """Each tag drawn where ``nametags.arrange`` puts it for this camera (call after the
+        camera has moved); returns how many are drawn. ``hide_own``: the camera is pulled
+        in so close that our own name would fill the view."""
+        cx, cy, cz = camera.getPos(self.root)
+        reach2 = self.tag_distance ** 2
+        spots: list[TagSpot] = []
+        grounded: set[int] = set()
+        for entity, node in self.nodes.items():
+            x, y = node.last or (0.0, 0.0)
+            if (x - cx) ** 2 + (y - cy) ** 2 + (TAG_HEIGHT - cz) ** 2 > reach2 or (node.own and hide_own):
+                continue
+            width, height, centre = node.size
+            p = camera.getRelativePoint(node.root, (0.0, 0.0, TAG_HEIGHT + centre))
+            spots.append(TagSpot(entity, p.x, p.y, p.z, width, height, node.own))
+            if node.drawn is not None and node.drawn[2] == 0.0:
+                grounded.add(entity)
+        places = {t.entity: t for t in arrange(spots, self.tag_distance, pixels_per_unit, grounded)}
+        for entity, node in self.nodes.items():
+            t = places.get(entity)
+            if t is None:
+                if node.drawn is not None:
+                    node.tag.hide()
+                    node.drawn = None
+                continue
+            want = (round(t.alpha * 8) / 8, round(t.scale, 2), round(t.lift, 2))  # steps: few state changes
+            if want != node.drawn:
+                if node.drawn is None:
+                    node.tag.show()
+                node.tag.setAlphaScale(want[0])
+                node.tag.setScale(want[1])
+                node.card.setZ(want[2] / want[1])  # the card's frame is the scaled tag's
+                node.drawn = want
+        return len(places)
 
     def clear(self) -> None:
         for node in self.nodes.values():

@@ -134,6 +134,8 @@ def build_hall(expo: Expo, hall: Hall, assets_root: Path, loader: Loader | None 
                 model.setPos(*spot.position)
                 model.setScale(spot.scale)
     static.flattenStrong()
+    ceiling = root.attachNewNode(geom_node(layout.ceiling, "ceiling"))
+    ceiling.setLightOff(1)
     glow = root.attachNewNode(geom_node(layout.glow, "glow"))
     glow.setLightOff(1)
     glow.setTransparency(TransparencyAttrib.MAlpha)

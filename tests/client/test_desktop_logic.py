@@ -15,8 +15,8 @@ from client_link import default_expo
 import protocol as p
 from client.desktop import chat, settings
 from client.desktop.atlas import WHITE, pack
-from client.desktop.figure import avatar_mesh
-from client.desktop.layout import HallBuilder, booth_view, hall_assets, spawn_view
+from client.desktop.figure import avatar_mesh, figure_parts, limb_pivots, swing
+from client.desktop.layout import HALL_WALL_HEIGHT, HallBuilder, booth_view, hall_assets, spawn_view
 from client.desktop.mesh import MeshBuilder
 from client.desktop.nearby import booth_at, entrance, route, spots_near
 from client.desktop.pricing import QuoteKey, Quotes, money
@@ -102,6 +102,13 @@ def test_hall_layout_draws_the_walls_the_server_collides_with():
     texts = {label.text for label in layout.labels}
     assert "KAZAKHSTAN" in texts and expo.name in texts and "To Maritime Silk Road Hall" in texts
     assert len(layout.glow.positions) > 0  # the portal
+    # a ceiling over the whole hall, facing down (from above, the overview camera sees through it), with lights
+    ceiling = layout.ceiling
+    assert np.allclose(ceiling.positions[:, 2], HALL_WALL_HEIGHT, atol=0.05)
+    assert (_face_normals(ceiling)[:, 2] < -0.99).all()
+    lo, hi = ceiling.bounds()
+    assert lo[0] <= 0 and lo[1] <= 0 and hi[0] >= hall.width and hi[1] >= hall.depth
+    assert (ceiling.colours[:, :3].min(axis=1) > 0.9).sum() >= 4 * 4  # light panels, 4 corners each
 
 
 def test_booth_view_looks_into_the_booth_from_the_aisle():
@@ -125,6 +132,19 @@ def test_avatar_figure_is_the_visitors_colour_and_faces_forwards():
     assert 1.75 < hi[2] < 1.9 and abs(lo[2]) < 0.05
     eyes = mesh.positions[np.all(mesh.colours[:, :3] < 0.11, axis=1) & (mesh.positions[:, 2] > 1.5)]
     assert eyes[:, 1].mean() > 0.1  # the eyes are on the +y side: the model's front
+
+
+def test_near_figure_walks_in_pieces_the_same_figure_swinging_opposite_limbs():
+    whole, parts = avatar_mesh(0xE4572E, 3), figure_parts(0xE4572E, 3)
+    assert len(parts.trunk.positions) + 2 * len(parts.leg.positions) + 2 * len(parts.arm.positions) == len(whole.positions)
+    (_, _, hip), (_, _, shoulder) = limb_pivots()[0], limb_pivots()[2]
+    (leg_lo, leg_hi), (arm_lo, arm_hi) = parts.leg.bounds(), parts.arm.bounds()
+    assert leg_hi[2] <= 0.001 and abs(hip + leg_lo[2]) < 0.01  # from the hip down to the floor
+    assert arm_hi[2] <= 0.001 and 0.6 < shoulder + arm_lo[2] < 0.8  # from the shoulder to the hand
+    assert swing(0.0) == (0.0, 0.0, 0.0, 0.0)  # standing: limbs straight
+    left_leg, right_leg, left_arm, right_arm = swing(math.pi / 2)
+    assert left_leg > 15 and right_leg == -left_leg  # one leg forward, the other back
+    assert left_arm < 0 < right_arm  # each arm against the leg on its side
 
 
 def _checkout() -> Checkout:
@@ -418,6 +438,8 @@ def test_the_directory_finds_booths_by_name_country_and_product():
     assert slippers[0].booth.id == "kz-altai-honey" and slippers[0].why == "Felt slippers"  # found by its product
     assert search(expo, "kazakhstan honey")[0].booth.id == "kz-altai-honey"  # every word must match
     assert search(expo, "honey zzzz") == []
+    assert search(expo, "阿尔泰")[0].booth.id == "kz-altai-honey"  # in a language its world file gives
+    assert search(expo, "пасеки")[0].booth.id == "kz-altai-honey"
     everything = search(expo, "", limit=100)
     assert len(everything) == len(expo.booths)
     assert [m.hall for m in everything] == sorted(m.hall for m in everything)

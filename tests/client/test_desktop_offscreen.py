@@ -85,6 +85,17 @@ def shade_distance(seen, colour) -> float:
     return math.dist(seen, [k * v for v in c])
 
 
+def watch_gathering(app: ExpoApp, crowd: Crowd, booth, spots: list[tuple[float, float]], timeout: float) -> None:
+    """The crowd at ``spots`` in front of the booth, facing it, and the camera where the
+    exhibitor's preview stands (walked there, so they are within view radius)."""
+    crowd.gather(booth.hall, spots, (booth.footprint.centre.x, booth.footprint.centre.y), entrance(booth, 2.0))
+    view = booth_view(booth, app.visit.expo)
+    app.autopilot = Autopilot([(view.eye[0], view.eye[1])])
+    app.fixed_view = view
+    app.hud.hide()
+    run_until(app, lambda: crowd.arrived == crowd.count and app.autopilot.done, timeout, "the crowd and the walk")
+
+
 def test_joins_and_draws_booths_and_people_where_they_are(app, server):
     join(app, server, "Pixel Peeper")
     expo = app.visit.expo
@@ -93,12 +104,7 @@ def test_joins_and_draws_booths_and_people_where_they_are(app, server):
     crowd.start()
     try:
         spot = entrance(booth, -1.8)
-        crowd.gather(booth.hall, [spot], (booth.footprint.centre.x, booth.footprint.centre.y), entrance(booth, 2.0))
-        view = booth_view(booth, expo)
-        app.autopilot = Autopilot([(view.eye[0], view.eye[1])])  # so the guest is within view radius
-        app.fixed_view = view
-        app.hud.hide()
-        run_until(app, lambda: crowd.arrived == 1 and app.autopilot.done, 40, "the guest and the walk")
+        watch_gathering(app, crowd, booth, [spot], 40)
         guest = crowd.bots[0].core.entity
         run_until(app, lambda: guest in app.avatars.nodes, 10, "the guest to be drawn")
         app.step(30)
@@ -121,6 +127,45 @@ def test_joins_and_draws_booths_and_people_where_they_are(app, server):
 
 
 @pytest.mark.slow
+def test_name_tags_in_a_crowd_never_cover_each_other_and_fade_with_distance(app, server):
+    """Eight people in a huddle in front of a booth: the tags drawn do not overlap on screen
+    (lifted above each other, the rest not drawn), the nearest is opaque, and a walker's legs swing."""
+    join(app, server, "Tag Reader")
+    booth, crowd = app.visit.expo.booth(BOOTH), Crowd(server.url, 8, prefix="huddle", colours=[BOT_COLOUR])
+    crowd.start()
+    try:
+        cx, cy = entrance(booth, -2.0)
+        spots = [(cx + 0.45 * (i % 4) - 0.7, cy - 0.4 * (i // 4)) for i in range(8)]
+        watch_gathering(app, crowd, booth, spots, 60)
+        entities = [b.core.entity for b in crowd.bots]
+        run_until(app, lambda: all(e in app.avatars.nodes for e in entities), 10, "the huddle to be drawn")
+        app.step(10)
+        boxes = []
+        for e in entities:
+            node = app.avatars.nodes[e]
+            if node.tag.isHidden():
+                continue
+            lo, hi = node.tag.getTightBounds(app.world)
+            corners = [app.project((x, y, z)) for x in (lo.x, hi.x) for y in (lo.y, hi.y) for z in (lo.z, hi.z)]
+            xs, ys = [c[0] for c in corners if c], [c[1] for c in corners if c]
+            boxes.append((min(xs), min(ys), max(xs), max(ys)))
+        assert 2 <= len(boxes) < 8, boxes  # some lifted, some given way
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1:]:
+                overlap_x, overlap_y = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
+                assert overlap_x <= 3 or overlap_y <= 3, (a, b)  # a billboard's box is a little loose
+        cam = app.camera.getPos(app.world)
+        nearest = min(entities, key=lambda e: (app.avatars.nodes[e].root.getPos(app.world) - cam).length())
+        assert app.avatars.nodes[nearest].drawn is not None and app.avatars.nodes[nearest].drawn[0] == 1.0
+        # one walks away: near the camera its legs swing
+        walker = app.avatars.nodes[entities[0]]
+        crowd.gather(booth.hall, [(cx + 3.0, cy - 1.0)], (cx + 6.0, cy - 1.0))
+        swung: list[float] = []
+        run_until(app, lambda: swung.append(abs(walker.limbs[0].getP())) or max(swung) > 8.0, 20, "the walker's legs to swing")
+    finally:
+        crowd.stop()
+
+
 def test_walks_to_a_booth_on_the_keys_and_the_server_agrees(app, server):
     join(app, server, "Walker")
     core = app.visit.thread.core
@@ -476,6 +521,32 @@ def test_the_interface_speaks_the_language_chosen_and_remembers_it(app, tmp_path
         app.set_language("en")
         app.preferences = None
     assert SPEAKER.language == "en" and people_in_view(1) == "1 visitor in view"
+
+
+def test_a_booth_reads_in_the_visitors_language_where_its_world_file_has_it(app, server):
+    """In Chinese, the Altai honey booth's card and catalogue use its [translations.zh_Hans]."""
+    booth = load_expo(default_expo_path()).booth(BOOTH)
+    exhibitor, tagline, about = booth.text_in("zh_Hans")
+    assert exhibitor != booth.exhibitor and tagline != booth.tagline  # the packaged world file has them
+    app.leave()
+    app.set_language("zh_Hans")
+    app.walk_to = BOOTH
+    try:
+        join(app, server, "Li Wei")
+        run_until(app, lambda: app.autopilot is not None, 10, "the walk to start")
+        run_until(app, lambda: app.autopilot is None, 40, "the walk to end")
+        run_until(app, lambda: app.hud.card_tagline.getText() == tagline, 5, "the card in Chinese")
+        app.messenger.send("e")
+        run_until(app, lambda: app.visit.catalogue == BOOTH, 5, "the catalogue")
+        assert app.hud.cat_title.getText() == exhibitor
+        assert tagline in app.hud.cat_sub.getText()
+        app.step(2)
+        save_shot(app, "booth-catalogue-zh")
+        app.messenger.send("e")
+    finally:
+        app.walk_to = None
+        app.leave()
+        app.set_language("en")
 
 
 def _peer(server: LocalServer, name: str):

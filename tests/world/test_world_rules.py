@@ -335,3 +335,40 @@ def test_an_unreadable_expo_toml_does_not_blame_every_booth(world):
     world.edit(EXPO, "[[halls]]", "[[halls]", nth=1)
     problems = world.problems()
     assert [(p.file.endswith(EXPO), p.key) for p in problems] == [(True, "")]
+
+
+TRANSLATED = '''
+[translations.zh_Hans]
+exhibitor = "阿尔泰蜂场"
+tagline = "野花蜜"
+
+[translations.ru]
+description = "Пасечники Алтая."
+'''
+
+
+def test_translated_booth_words_load_and_fall_back_to_the_exhibitors_own(world):
+    world.path(A).write_text(world.text(A) + TRANSLATED, encoding="utf-8")
+    assert world.problems() == []
+    from world import load_expo
+
+    booth = load_expo(world.root).booth("a")
+    assert booth.text_in("zh_Hans") == ("阿尔泰蜂场", "野花蜜", "Beekeepers in the Altai.")
+    assert booth.text_in("zh-Hans") == booth.text_in("zh") == booth.text_in("zh_Hans")
+    assert booth.text_in("ru") == ("Altai Bee Farms", "Wildflower honey", "Пасечники Алтая.")
+    assert booth.text_in("ms") == booth.text_in("en") == ("Altai Bee Farms", "Wildflower honey", "Beekeepers in the Altai.")
+
+
+@pytest.mark.parametrize("snippet, key, expected", [
+    ('[translations.Chinese]\ntagline = "x"\n', "translations.Chinese", "not a language tag"),
+    ('[translations.ru]\ntaglin = "x"\n', "translations.ru.taglin", "unknown key (did you mean 'tagline'?)"),
+    ('[translations.ru]\ntagline = ""\n', "translations.ru.tagline", "must not be empty"),
+    ("[translations.ru]\n", "translations.ru", "needs at least one of exhibitor, tagline, description"),
+    ('[translations]\nru = "Мёд"\n', "translations.ru", "expected a table"),
+    ('[translations.zh_Hans]\ntagline = "x"\n[translations.zh-Hans]\ntagline = "y"\n', "translations.zh-Hans",
+     "a second entry for 'zh_Hans'"),
+])
+def test_a_bad_translation_is_reported_where_it_is(world, snippet, key, expected):
+    world.path(A).write_text(world.text(A) + "\n" + snippet, encoding="utf-8")
+    problem = world.problem(A, key)
+    assert expected in problem.message, problem
