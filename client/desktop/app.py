@@ -15,10 +15,9 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import TYPE_CHECKING
 
 from direct.showbase.ShowBase import ShowBase
 from panda3d.core import AntialiasAttrib, ClockObject, Fog, ModifierButtons, Point2, Point3, loadPrcFileData
@@ -39,6 +38,7 @@ from .cards import REPORT_REASONS, CardDesk, CardFile, MyCard
 from .hallmap import MapFrame
 from .i18n import LANGUAGES, SPEAKER, Preferences, _, n_
 from .layout import View, booth_view
+from .meetings import Book, Cancel, MeetingDesk, Mode, Move, meeting_time
 from .nearby import booth_at, entrance, route
 from .pathfind import plan
 from .pricing import QuoteKey, Quotes, money
@@ -69,6 +69,9 @@ class Look:
     fog: bool
 
 
+if TYPE_CHECKING:
+    from .card_editor import CardEditor
+
 QUALITIES = {"low": Look(12.0, 18.0, False, False), "high": Look(25.0, 40.0, True, True)}
 
 
@@ -80,18 +83,6 @@ def people_near(x: float, y: float, others: list[tuple[str, str | None, float, f
     rows = sorted((math.hypot(ox - x, oy - y), name, staff) for name, staff, ox, oy in others)
     return [f"{name}  ·  {d:.0f} m" + (f"  ·  staff of {exhibitors.get(staff, staff)}" if staff else "")
             for d, name, staff in rows[:limit]] + ([f"… and {len(rows) - limit} more"] if len(rows) > limit else [])
-
-
-def meeting_time(seconds: float, zone: str | None) -> str:
-    """A meeting's time of day in the visitor's time zone (their card's), e.g. "14:30
-    Asia/Almaty": the protocol keeps UTC, and each person reads their own clock. An unknown
-    zone, or none, shows UTC and says so."""
-    try:
-        tz = ZoneInfo(zone) if zone else UTC
-    except (ZoneInfoNotFoundError, ValueError):
-        tz = UTC
-    label = "UTC" if tz is UTC else str(zone)
-    return f"{datetime.fromtimestamp(seconds, tz):%H:%M} {label}"
 
 
 def people_in_view(count: int) -> str:
@@ -157,7 +148,7 @@ class Visit:
     people: list[int] = field(default_factory=list)  # entities of the people list, as shown
     selected: int = 0  # the row of the people list that O (offer card) and R (report) act on
     reporting: int | None = None  # the entity whose report waits for a reason (1-4)
-    slots: tuple[str, list[tuple]] | None = None  # the booth whose meeting slots the panel lists, its free ones
+    meetings: MeetingDesk | None = None  # the meetings panel of one booth (B)
     bookings: dict[str, p.Booking] = field(default_factory=dict)  # booking id -> as it stands
     reminded: p.MeetingReminder | None = None  # the meeting G walks you to
 
@@ -216,6 +207,7 @@ class ExpoApp(ShowBase):
         self.preferences = preferences
         self.card_file = card_file
         self.my_card: MyCard | None = card_file.load() if card_file is not None else None
+        self.card_editor: CardEditor | None = None  # K: your card, open over the hall
         remembered = preferences.load() if preferences is not None else {}
         if remembered.get("language") in LANGUAGES:
             SPEAKER.use(remembered["language"])
@@ -230,6 +222,7 @@ class ExpoApp(ShowBase):
 
     def _build_panels(self, server: str, name: str, colour: str, currency: str) -> None:
         """The connect screen and the HUD, in the language in use."""
+        from . import card_editor  # noqa: F401 (imported now, so K opens the form at once: no keys lost to a slow first frame)
         from .ui import ConnectScreen, Hud  # DirectGUI needs the ShowBase first
 
         self.connect_screen = ConnectScreen(self.aspect2d, self.font, server, name, parse_colour(colour), currency,
@@ -286,7 +279,7 @@ class ExpoApp(ShowBase):
             self.accept(key, self.hud.scroll_catalogue, [pages])
         self.accept("window-event", self._window_event)
         self.accept("button-down", self._woken)
-        for row in range(1, 5):  # Buy without the mouse: the row's number
+        for row in range(1, 10):  # Buy without the mouse: the row's number (5-9: meeting times)
             self.accept(str(row), self._buy_row, [row - 1])
         self.accept("f12", self.save_screenshot)
         self.accept("[", self._select_person, [-1])
@@ -298,6 +291,9 @@ class ExpoApp(ShowBase):
         self.accept("c", self._toggle_cards)
         self.accept("b", self._list_slots)
         self.accept("g", self._walk_to_meeting)
+        self.accept("x", self._meeting_key, ["x"])
+        self.accept("v", self._meeting_key, ["v"])
+        self.accept("k", self.edit_card)
 
     def _key(self, what: str, down: bool) -> None:
         self.keys[what] = down and not self.typing and not self.connect_screen.visible
@@ -379,7 +375,9 @@ class ExpoApp(ShowBase):
         return path
 
     def _tab(self) -> None:
-        if self.connect_screen.visible:
+        if self.card_editor is not None:
+            self.card_editor.focus_next(-1 if self.run_held else 1)
+        elif self.connect_screen.visible:
             self.connect_screen.focus_next(-1 if self.run_held else 1)
 
     def _window_event(self, window) -> None:
@@ -415,6 +413,9 @@ class ExpoApp(ShowBase):
         return 0.0 if last is None else -(x - last) * MOUSE_TURN
 
     def _enter(self) -> None:
+        if self.card_editor is not None:
+            self.card_editor.save()
+            return
         if self.clock.getFrameCount() == self._directory_closed_frame:
             return  # that Enter picked a booth in the directory
         if self.hud.confirming:
@@ -426,7 +427,11 @@ class ExpoApp(ShowBase):
             self.hud.open_chat()
 
     def _escape(self) -> None:
-        if self.visit is not None and self.visit.reporting is not None:
+        if self.card_editor is not None:
+            self.card_editor.cancel()
+        elif self.visit is not None and self.visit.meetings is not None and self.visit.meetings.back():
+            self._show_meetings(self.visit)
+        elif self.visit is not None and self.visit.reporting is not None:
             self.visit.reporting = None
             self.hud.show_prompt(None)
             self._prompt_offer(self.visit)
@@ -1004,7 +1009,8 @@ class ExpoApp(ShowBase):
     # ------------------------------------------------------------------ cards and reports
 
     def set_my_card(self, card: MyCard) -> None:
-        """Your card (the CLI's --card-* flags): kept in card.json, sent now if joined."""
+        """Your card (the CLI's --card-* flags, or K's editor): kept in card.json, sent now
+        if joined and you agreed to share it."""
         self.my_card = card
         if self.card_file is not None:
             self.card_file.save(card)
@@ -1012,8 +1018,37 @@ class ExpoApp(ShowBase):
             self._send_card(card)
 
     def _send_card(self, card: MyCard) -> None:
-        self.command(lambda core: core.set_card(card.name, card.company, card.country, card.role, card.language,
-                                                card.timezone, card.email, card.phone))
+        if card.share:
+            self.command(lambda core: core.set_card(*card.as_sent()))
+
+    def _card_shareable(self) -> bool:
+        return self.my_card is not None and self.my_card.share and not self.my_card.missing()
+
+    def edit_card(self) -> None:
+        """K: your card in a form over the hall (Tab between fields, Enter saves, Esc cancels)."""
+        if self.typing or self.card_editor is not None or self.hud.directory_open or self.visit is None:
+            return
+        from .card_editor import CardEditor, initial
+
+        values, share = initial(self.my_card, self.visit.settings.name, SPEAKER.language)
+        self.typing = True  # the keys go to the form: nobody walks off while typing a name
+        self.keys.clear()
+        self.card_editor = CardEditor(self.aspect2d, self.font, values, share, self._card_edited, self._card_editor_closed)
+        self.card_editor.frame.setScale(self.text_scale)
+        # The hall is not drawn behind the form: Panda3D hands a frame's keystrokes to the
+        # focused field before the app sees that frame's Tab, so on a slow (software) renderer
+        # letters typed just after a Tab landed in the field before; short frames keep them apart.
+        self.world.hide()
+
+    def _card_edited(self, card: MyCard) -> None:
+        self.set_my_card(card)
+        self.hud.show_toast(_("Card saved.") if card.share else _("Card saved on this computer only (not shared)."),
+                            time.monotonic(), 5.0)
+
+    def _card_editor_closed(self) -> None:
+        self.card_editor = None
+        self.typing = False
+        self.world.show()
 
     def _people_open(self, v: Visit) -> bool:
         return not self.hud.inventory.isHidden() and self.hud.inventory_title == _("People near you")
@@ -1032,15 +1067,16 @@ class ExpoApp(ShowBase):
         self._show_people(v)
 
     def _card_needed(self) -> None:
-        self.hud.show_toast(_("Set your card first: expo-client --card-company … --card-role … --card-country …"),
+        self.hud.show_toast(_("Your card first: fill it in and tick the box to share it (K)."),
                             time.monotonic(), 6.0, bad=True)
+        self.edit_card()
 
     def _offer_card(self) -> None:
         chosen = self._selected_person()
         if chosen is None:
             return
         v, entity = chosen
-        if self.my_card is None:
+        if not self._card_shareable():
             self._card_needed()
             return
         if self.command(lambda core: core.offer_card(entity)):
@@ -1085,9 +1121,12 @@ class ExpoApp(ShowBase):
         if v is None or self.typing or self.hud.directory_open or v.reporting is not None:
             return
         offer = v.cards.current()
+        if v.meetings is not None and v.meetings.mode is Mode.CONFIRM_CANCEL and self._meetings_open(v):
+            self._meeting_request(v, v.meetings.answer(accept))
+            return
         if offer is None:
             return
-        if accept and self.my_card is None:
+        if accept and not self._card_shareable():
             self._card_needed()
             return
         v.cards.answered(offer.exchange_id)
@@ -1105,57 +1144,88 @@ class ExpoApp(ShowBase):
     # ------------------------------------------------------------------ meetings
 
     def _meetings_open(self, v: Visit) -> bool:
-        return v.slots is not None and not self.hud.inventory.isHidden() and self.hud.inventory_title == _("Meetings")
+        return v.meetings is not None and not self.hud.inventory.isHidden() and self.hud.inventory_title == _("Meetings")
 
     def _list_slots(self) -> None:
-        """B at a booth: its meeting slots (1-4 book one); B again closes the list."""
+        """B at a booth: its meeting times (1-9 book, X cancel, V move yours); B again closes."""
         v = self.visit
         if v is None or self.typing or self.hud.directory_open:
             return
         if self._meetings_open(v):
-            v.slots = None
+            v.meetings = None
             self.hud.set_inventory(None)
+            self._prompt_offer(v)
             return
         booth = v.catalogue or v.near
         if booth is None:
             self.hud.show_toast(_("Stand at a booth to see its meeting times (B)."), time.monotonic(), bad=True)
             return
-        v.slots = (booth, [])
-        self.hud.set_inventory([_("Asking the booth…")], _("Meetings"))
-        self.command(lambda core: core.list_slots(booth))
+        v.meetings = MeetingDesk(booth)
+        self._show_meetings(v)
+        self.command(lambda core: core.list_slots(booth))  # Slots, and a Booking for each of yours there
+
+    def _show_meetings(self, v: Visit) -> None:
+        desk = v.meetings
+        if desk is None:
+            return
+        exhibitor = v.expo.booth(desk.booth).exhibitor if v.expo and v.expo.booth(desk.booth) else desk.booth
+        zone = self.my_card.timezone if self.my_card else None
+        self.hud.set_inventory(desk.lines(exhibitor, zone), _("Meetings"))
+        question = desk.question(zone)
+        if question is not None:
+            self.hud.show_prompt(question)
+        elif v.reporting is None and v.cards.current() is None:
+            self.hud.show_prompt(self._reminder_text(v))
 
     def _slots_received(self, v: Visit, slots: p.Slots) -> None:
-        if v.slots is None or v.slots[0] != slots.booth:
+        if v.meetings is None or v.meetings.booth != slots.booth:
             return  # a list nobody has open
-        free = [item for item in slots.items if not item[4]][:9]
-        v.slots = (slots.booth, free)
-        exhibitor = v.expo.booth(slots.booth).exhibitor if v.expo and v.expo.booth(slots.booth) else slots.booth
-        zone = self.my_card.timezone if self.my_card else None
-        lines = [f"{i}  {meeting_time(starts, zone)} · {minutes} min · {host}"
-                 for i, (_sid, host, starts, minutes, _taken) in enumerate(free, 1)]
-        lines += [f"✓ {meeting_time(b.starts_at, zone)} · {b.host_name}" for b in v.bookings.values()
-                  if b.booth == slots.booth and b.status == "booked"]
-        self.hud.set_inventory([exhibitor, ""] + lines + ["", _("1-9 book · B close")], _("Meetings"),
-                               _("No free meeting times at this booth."))
+        v.meetings.received(slots)
+        self._show_meetings(v)
+
+    def _meeting_key(self, key: str) -> None:
+        """X: cancel your meeting here (Y/N asks first); V: move it (then a number)."""
+        v = self.visit
+        if v is None or self.typing or v.meetings is None or not self._meetings_open(v):
+            return
+        if not (v.meetings.cancel_key() if key == "x" else v.meetings.move_key()):
+            self.hud.show_toast(_("You have no meeting at this booth."), time.monotonic(), bad=True)
+        self._show_meetings(v)
 
     def _book_row(self, index: int) -> None:
         v = self.visit
-        assert v is not None and v.slots is not None, "a row is booked only from an open list"
-        booth, free = v.slots
-        if index < len(free):
-            slot_id = free[index][0]
-            self.command(lambda core: core.book_slot(slot_id))
+        assert v is not None and v.meetings is not None, "a row is booked only from an open list"
+        self._meeting_request(v, v.meetings.number(index))
+
+    def _meeting_request(self, v: Visit, request: Book | Move | Cancel | None) -> None:
+        match request:
+            case Book(slot_id):
+                self.command(lambda core: core.book_slot(slot_id))
+            case Move(booking_id, slot_id):
+                self.command(lambda core: core.reschedule_booking(booking_id, slot_id))
+            case Cancel(booking_id):
+                self.command(lambda core: core.cancel_booking(booking_id))
+        self._show_meetings(v)
+        if v.meetings is not None and v.meetings.question(None) is None:
+            self._prompt_offer(v)
 
     def _booking_updated(self, v: Visit, booking: p.Booking) -> None:
+        known = v.bookings.get(booking.booking_id)
         v.bookings[booking.booking_id] = booking
         when = meeting_time(booking.starts_at, self.my_card.timezone if self.my_card else None)
-        if booking.status == "booked":
+        if known is not None and known.status == booking.status:
+            pass  # told again (the list of yours at a booth): nothing happened
+        elif booking.status == "booked":
             self.hud.show_toast(_("Meeting booked with {host} at {when}.").format(host=booking.host_name, when=when),
                                 time.monotonic(), 6.0)
         else:
             self.hud.show_toast(_("Meeting at {when} cancelled.").format(when=when), time.monotonic(), 6.0, bad=True)
-        if v.slots is not None and v.slots[0] == booking.booth:
-            self.command(lambda core: core.list_slots(booking.booth))
+        if v.meetings is not None and v.meetings.booth == booking.booth:
+            listed_free = any(item[0] == booking.slot_id for item in v.meetings.free)
+            v.meetings.updated(booking)
+            if (booking.status != "booked" and known is not None) or (booking.status == "booked" and listed_free):
+                self.command(lambda core: core.list_slots(booking.booth))  # the freed or taken time, anew
+            self._show_meetings(v)
 
     def _reminder_text(self, v: Visit) -> str | None:
         r = v.reminded
@@ -1184,7 +1254,9 @@ class ExpoApp(ShowBase):
             self.hud.set_inventory(None)
 
     def _show_cards(self, v: Visit) -> None:
-        self.hud.set_inventory(v.cards.lines(), _("Cards"), _("No cards yet: offer yours from the people list (P)."))
+        lines = v.cards.lines()
+        self.hud.set_inventory(lines + ["", _("K edit your card")] if lines else [], _("Cards"),
+                               _("No cards yet: offer yours from the people list (P).") + "\n\n" + _("K edit your card"))
 
     def _show_inventory(self, v: Visit) -> None:
         names = {b.id: b.exhibitor for b in v.expo.booths} if v.expo else {}

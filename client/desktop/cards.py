@@ -30,13 +30,18 @@ class MyCard:
     timezone: str = "UTC"
     email: str | None = None
     phone: str | None = None
+    share: bool = True  # consent: without it the card stays in card.json and is never sent
 
     def missing(self) -> list[str]:
         """The fields a card cannot go without, in the order they are asked for."""
         return [name for name in REQUIRED if not getattr(self, name).strip()]
 
     def lines(self) -> list[str]:
-        return card_lines(tuple(getattr(self, f.name) for f in fields(self)))
+        return card_lines(self.as_sent())
+
+    def as_sent(self) -> tuple:
+        """The eight fields SetCard carries, in its order."""
+        return tuple(getattr(self, f.name) for f in fields(self) if f.name != "share")
 
 
 def card_lines(card: Card | tuple) -> list[str]:

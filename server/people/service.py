@@ -29,7 +29,7 @@ from server.requests import SessionRequests
 from .cards import Card, CardError, make_card
 from .exchange import CardExchanges, Exchange, ExchangeRefused, ExchangeRules, ExchangeState
 from .leads import LeadSource, Touch
-from .meetings import REMINDER_LEAD, Booking, MeetingError, Slot
+from .meetings import REMINDER_LEAD, Booking, BookingStatus, MeetingError, Slot
 from .store import PeopleStore
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ class PeopleService:
             case p.ListSlots():
                 if self.sim.expo.booth(message.booth) is None:
                     raise p.ProtocolError(p.ErrorCode.UNKNOWN_BOOTH, f"no booth {message.booth!r}")
-                self._spawn(session, message, self._send_slots(session, message.booth))
+                self._spawn(session, message, self._send_slots(session, message.booth, me))
             case p.PublishSlot():
                 if session.staff_of is None:
                     raise p.ProtocolError(p.ErrorCode.NOT_ALLOWED, "only booth staff publish meeting slots")
@@ -206,9 +206,16 @@ class PeopleService:
 
     # ------------------------------------------------------------------ meetings
 
-    async def _send_slots(self, session: Session, booth: str) -> None:
+    async def _send_slots(self, session: Session, booth: str, me: str | None = None) -> None:
+        """The booth's slots; asked by visitor ``me``, then also a Booking for each of their live
+        bookings there, so a client that restarted can still cancel or move them."""
         rows = await self.db.run(self.store.slots, booth, self.wall())
         session.send(p.Slots(booth, tuple((s.id, s.host_name, s.starts_at, s.minutes, taken) for s, taken in rows)))
+        if me is None:
+            return
+        for b in await self.db.run(self.store.bookings_of, me):
+            if b.visitor == me and b.slot.booth == booth and b.status is BookingStatus.BOOKED and b.slot.ends_at > self.wall():
+                session.send(_booking_message(b))
 
     async def _publish(self, session: Session, slot: Slot) -> None:
         await self.db.run(self.store.publish_slot, slot, self.wall())
@@ -234,8 +241,7 @@ class PeopleService:
         self._tell_booking(new)
 
     def _tell_booking(self, b: Booking) -> None:
-        message = p.Booking(b.id, b.slot.id, b.slot.booth, b.slot.host_name[:24], b.visitor_name[:24],
-                            b.slot.starts_at, b.slot.minutes, b.status.value)
+        message = _booking_message(b)
         for s in self._sessions(b.visitor) + self._sessions(b.slot.host):
             s.send(message)
 
@@ -279,6 +285,11 @@ class PeopleService:
         if isinstance(exc, p.ProtocolError):  # refused once the store had its say
             return exc.code.value, exc.message
         return None
+
+def _booking_message(b: Booking) -> p.Booking:
+    return p.Booking(b.id, b.slot.id, b.slot.booth, b.slot.host_name[:24], b.visitor_name[:24],
+                     b.slot.starts_at, b.slot.minutes, b.status.value)
+
 
 def _new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_urlsafe(12)}"

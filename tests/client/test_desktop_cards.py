@@ -50,3 +50,22 @@ def test_an_incomplete_card_on_the_command_line_says_which_flags_it_needs(tmp_pa
     assert done.returncode == 2
     assert "your card needs --card-country, --card-role" in done.stderr
     assert not (tmp_path / "card.json").exists()  # nothing half-saved
+
+
+def test_the_editor_names_every_wrong_field_at_once_and_keeps_the_server_s_form(tmp_path):
+    from client.desktop.card_editor import check_card, initial
+
+    typed = {"name": "  Aigerim  ", "company": "", "country": "xx", "role": "buyer", "email": "not-an-address",
+             "phone": "", "language": "ru", "timezone": "Asia/Atlantis"}
+    card, problems = check_card(typed, True)
+    assert card is None
+    assert set(problems) == {"company", "country", "email", "timezone"}, problems
+    assert "ISO 3166-1" in problems["country"] and "IANA" in problems["timezone"]
+    fixed = typed | {"company": "Altai Honey", "country": "kz", "email": "", "timezone": "Asia/Almaty"}
+    card, problems = check_card(fixed, False)
+    assert problems == {}
+    assert card == MyCard("Aigerim", "Altai Honey", "KZ", "buyer", "ru", "Asia/Almaty", None, None, share=False)
+    CardFile(tmp_path / "card.json").save(card)
+    assert CardFile(tmp_path / "card.json").load() == card  # the consent is kept with the card
+    assert initial(card, "Other", "en") == ({**fixed, "name": "Aigerim", "country": "KZ"}, False)
+    assert initial(None, "Bo", "zh_Hans")[0]["language"] == "zh-Hans"  # the interface's language, as BCP 47

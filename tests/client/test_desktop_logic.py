@@ -484,7 +484,7 @@ def test_the_hall_map_puts_booths_and_people_where_they_stand():
 
 
 def test_meeting_times_read_in_the_visitors_own_time_zone():
-    from client.desktop.app import meeting_time
+    from client.desktop.meetings import meeting_time
 
     noon_utc = 1_800_000_000 - 1_800_000_000 % 86400 + 12 * 3600
     assert meeting_time(noon_utc, "Asia/Tokyo") == "21:00 Asia/Tokyo"  # UTC+9, no daylight saving

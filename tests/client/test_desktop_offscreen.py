@@ -647,8 +647,9 @@ def test_cards_are_shown_only_after_both_consent_and_a_report_reaches_the_organi
         app.leave()
 
 
-def test_books_a_meeting_at_a_booth_and_the_reminder_walks_there(app, tmp_path):
-    """B at a booth lists its free times, a number books one, and the reminder's G walks you back."""
+def test_books_a_meeting_at_a_booth_the_reminder_walks_there_then_moves_and_cancels_it(app, tmp_path):
+    """B at a booth lists its free times, a number books one, and the reminder's G walks you
+    back; there B lists it again (from the server), V and a number move it, X and Y cancel it."""
     import secrets
 
     from client import events as ev
@@ -670,6 +671,7 @@ def test_books_a_meeting_at_a_booth_and_the_reminder_walks_there(app, tmp_path):
                 time.sleep(0.01)
             starts = time.time() + 240  # within the reminder's lead: it comes at the next sweep
             host.command(lambda core: core.publish_slot(starts, 30))
+            host.command(lambda core: core.publish_slot(starts + 3600, 30))
             app.set_max_fps(0)
             app.walk_to = BOOTH
             join(app, staffed, "Aigerim")
@@ -677,7 +679,7 @@ def test_books_a_meeting_at_a_booth_and_the_reminder_walks_there(app, tmp_path):
             run_until(app, lambda: v.near == BOOTH and app.autopilot is None, 40, "at the booth")
             app.walk_to = None
             app.messenger.send("b")
-            run_until(app, lambda: v.slots is not None and v.slots[1], 20, "the booth's slots")
+            run_until(app, lambda: v.meetings is not None and len(v.meetings.free) == 2, 20, "the booth's slots")
             text = app.hud.inventory_text.getText()
             assert app.hud.inventory_title == "Meetings" and "Dana Host" in text and "30 min" in text, text
             app.messenger.send("1")
@@ -698,6 +700,32 @@ def test_books_a_meeting_at_a_booth_and_the_reminder_walks_there(app, tmp_path):
             assert v.near == BOOTH
             host_events += host.poll_events()
             assert any(isinstance(e, ev.BookingUpdated) and e.message.visitor_name == "Aigerim" for e in host_events)
+
+            # the panel anew, as after a restart: the server lists our booking with the free time
+            if app._meetings_open(v):
+                app.messenger.send("b")
+            v.bookings.clear()
+            app.messenger.send("b")
+            run_until(app, lambda: v.meetings.mine and v.meetings.free, 20, "our meeting in the list")
+            text = app.hud.inventory_text.getText()
+            assert "Your meetings here:" in text and "X cancel" in text, text
+            app.messenger.send("v")
+            assert "Move your" in app.hud.inventory_text.getText()
+            app.messenger.send("1")  # the one free time: an hour later
+            run_until(app, lambda: [b.starts_at for b in v.meetings.mine.values()] == [pytest.approx(starts + 3600)],
+                      20, "the move")
+            save_shot(app, "meeting-moved")
+            app.messenger.send("x")
+            assert "Cancel your meeting with Dana Host" in app.hud.prompt_text
+            save_shot(app, "meeting-cancel-question")
+            app.messenger.send("y")
+            run_until(app, lambda: not v.meetings.mine, 20, "the cancel")
+            assert "cancelled" in app.hud.toast["text"]
+            run_until(app, lambda: len(v.meetings.free) == 2, 20, "both times free again")
+            host_events += host.poll_events()
+            host_saw = [(e.message.starts_at, e.message.status) for e in host_events if isinstance(e, ev.BookingUpdated)]
+            later = pytest.approx(starts + 3600)
+            assert (later, "booked") in host_saw and (later, "cancelled") in host_saw, host_saw  # the host was told
         finally:
             host.stop()
             app.leave()

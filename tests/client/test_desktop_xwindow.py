@@ -6,6 +6,7 @@ window's own screenshots (F12), kept under the test's tmp directory (or EXPO_SCR
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import os
 import shutil
@@ -166,5 +167,69 @@ def test_join_on_the_keyboard_run_with_shift_walk_to_a_booth_and_buy_with_confir
         goal = entrance(default_expo().booth("hu-tokaj-heritage"), 1.0)
         wait_for(lambda: math.dist(avatar(server, "Xena Keys")[:2], goal) < 1.0, 40, "the walk to the Tokaj booth")
         keep(win.screenshot(), "x-walked-there")
+    finally:
+        win.close()
+
+
+def stored_card(srv: LocalServer, name: str):
+    """The card the server keeps for the visitor called ``name`` (None before one is set)."""
+    session = next(s for s in list(srv.server.sim.sessions.values()) if s.name == name)
+    exhibitors = srv.server.exhibitors
+
+    async def card():
+        return await exhibitors.db.run(exhibitors.people.card, session.visitor_id)
+    return srv.call(card())
+
+
+def test_the_card_editor_on_the_keyboard_names_the_wrong_field_saves_and_esc_keeps_the_card(display, server, tmp_path):
+    """K opens your card; Tab walks the fields, Enter saves (a wrong country says so and
+    nothing is lost), Esc closes without saving; typing in it never walks the avatar."""
+    config = tmp_path / "config"
+    name = "Kira Cards"
+    win = ClientWindow(display, ["--server", server.url, "--name", name], config, tmp_path / "client.log")
+    try:
+        wait_for(lambda: avatar(server, name), 30, "the visitor to join")
+        time.sleep(1.5)
+        x0, y0, *_ = avatar(server, name)
+        win.key("k")
+        time.sleep(1.5)  # the form shows (a person types once they see it); the name field has the keys
+        win.key("Tab")
+        win.type("Altai Honey")
+        win.key("Tab")
+        win.type("xx")  # no such country
+        win.key("Tab")
+        win.type("wholesale buyer")  # w, s, a, d: letters, not steps
+        win.key("Tab", "Tab", "Tab")  # past the optional e-mail and phone
+        win.key("BackSpace", "BackSpace")
+        win.type("ru")
+        win.key("Tab", *["BackSpace"] * 3)
+        win.type("Asia/Almaty")
+        win.key("Return")
+        time.sleep(1.0)
+        keep(win.screenshot(), "x-card-editor-wrong-country")
+        assert not (config / "card.json").exists()  # refused: nothing kept
+        win.key("BackSpace", "BackSpace")  # the wrong field took the keys, with what was typed
+        win.type("kz")
+        win.key("Return")
+        saved = wait_for(lambda: (config / "card.json").is_file() and json.loads((config / "card.json").read_text()),
+                         20, "card.json")
+        assert saved == {"name": name, "company": "Altai Honey", "country": "KZ", "role": "wholesale buyer",
+                         "language": "ru", "timezone": "Asia/Almaty", "email": None, "phone": None, "share": True}
+        card = wait_for(lambda: stored_card(server, name), 20, "the card at the server")
+        assert (card.company, card.country, card.timezone) == ("Altai Honey", "KZ", "Asia/Almaty")
+        assert math.dist(avatar(server, name)[:2], (x0, y0)) < 0.05  # the avatar stood still through the typing
+        time.sleep(0.5)
+        keep(win.screenshot(), "x-card-saved")
+
+        win.key("k")
+        time.sleep(0.8)
+        win.type(" Jr")
+        win.key("Escape")  # not saved
+        time.sleep(0.8)
+        assert json.loads((config / "card.json").read_text())["name"] == name
+        win.key("k")  # opens again: so Esc closed it
+        time.sleep(0.8)
+        keep(win.screenshot(), "x-card-editor-again")
+        win.key("Escape")
     finally:
         win.close()
