@@ -39,7 +39,7 @@ from .hallmap import MapFrame
 from .i18n import LANGUAGES, SPEAKER, Preferences, _, n_
 from .layout import View, booth_view
 from .meetings import Book, Cancel, MeetingDesk, Mode, Move, meeting_time
-from .nearby import booth_at, entrance, route
+from .nearby import booth_at, entrance, on_duty, route
 from .pathfind import plan
 from .pricing import QuoteKey, Quotes, money
 from .scene_avatars import AvatarLayer
@@ -149,6 +149,7 @@ class Visit:
     selected: int = 0  # the row of the people list that O (offer card) and R (report) act on
     reporting: int | None = None  # the entity whose report waits for a reason (1-4)
     meetings: MeetingDesk | None = None  # the meetings panel of one booth (B)
+    on_duty: tuple[str, ...] = ()  # the staff at the booth whose card shows
     bookings: dict[str, p.Booking] = field(default_factory=dict)  # booking id -> as it stands
     reminded: p.MeetingReminder | None = None  # the meeting G walks you to
 
@@ -591,8 +592,9 @@ class ExpoApp(ShowBase):
         hall = v.expo.halls[scene.hall]
         booth = booth_at(v.expo, hall.id, own.x, own.y)
         near = booth.id if booth else None
-        if near != v.near:
-            v.near = near
+        duty = on_duty(booth, [(o.info.name, o.info.staff_of, o.pose.x, o.pose.y) for o in scene.others]) if booth else ()
+        if near != v.near or duty != v.on_duty:  # staff arriving or leaving change the card at once
+            v.near, v.on_duty = near, duty
             self._show_card(v, booth if self.fixed_view is None else None)  # a fixed view does not show us
         if v.catalogue is not None:
             self.hud.show_card(None)  # the catalogue says all the card would
@@ -653,6 +655,8 @@ class ExpoApp(ShowBase):
         country = iso.countries().get(booth.country, booth.country)
         hint = _("Press E to open an account and the catalogue") if booth.kind is BoothKind.BANK else _("Press E to open the catalogue")
         exhibitor, tagline, _about = booth.text_in(SPEAKER.language)  # the visitor's language where given
+        if v.on_duty:
+            tagline += "\n" + _("On duty: {names}").format(names=", ".join(v.on_duty))
         self.hud.show_card(exhibitor, country, tagline, hint + "  ·  " + _("B meeting times"))
 
     # ------------------------------------------------------------------ events

@@ -72,3 +72,10 @@ def spots_near(booth: Booth, count: int, seed: int = 1) -> list[tuple[float, flo
             lateral = rng.uniform(-0.55, 0.55) * span
         out.append((ex + rx * lateral, ey + ry * lateral))
     return out
+
+
+def on_duty(booth: Booth, people: list[tuple[str, str | None, float, float]], reach: float = REACH) -> tuple[str, ...]:
+    """The booth's staff at the booth now, by name: ``people`` are (name, booth they are
+    staff of, x, y) of those in view. Staff who walked off into the hall are not on duty."""
+    return tuple(sorted({name for name, staff_of, x, y in people
+                         if staff_of == booth.id and distance_to(booth, x, y) <= reach}, key=str.casefold))

@@ -491,3 +491,16 @@ def test_meeting_times_read_in_the_visitors_own_time_zone():
     assert meeting_time(noon_utc, "Europe/Budapest") in ("13:00 Europe/Budapest", "14:00 Europe/Budapest")
     assert meeting_time(noon_utc, None) == "12:00 UTC"  # no card yet
     assert meeting_time(noon_utc, "Mars/Olympus_Mons") == "12:00 UTC"  # an unknown zone says it shows UTC
+
+
+def test_on_duty_is_the_booth_s_own_staff_at_the_booth():
+    from client.desktop.nearby import entrance, on_duty
+
+    expo = default_expo()
+    booth = expo.booths[0]
+    other = expo.booths[1]
+    inside, outside = entrance(booth, -1.0), entrance(booth, 12.0)
+    people = [("zoe", booth.id, *inside), ("Adil", booth.id, *inside), ("Ben", other.id, *inside),
+              ("Cara", None, *inside), ("Dev", booth.id, *outside)]
+    assert on_duty(booth, people) == ("Adil", "zoe")  # not another booth's staff, a visitor, or staff off in the hall
+    assert on_duty(booth, []) == ()

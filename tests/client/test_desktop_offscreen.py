@@ -647,6 +647,29 @@ def test_cards_are_shown_only_after_both_consent_and_a_report_reaches_the_organi
         app.leave()
 
 
+def walk_thread_to(thread, expo, booth_id: str, timeout: float = 40.0) -> None:
+    """Walk a plain client (another visitor, staff) into a booth of its hall, as the app's autopilot walks."""
+    from client.desktop.nearby import entrance
+    from client.desktop.pathfind import plan
+    from client.desktop.steering import Autopilot
+
+    booth = expo.booth(booth_id)
+    deadline = time.monotonic() + timeout
+    while (scene := thread.scene()) is None:
+        assert time.monotonic() < deadline, "no scene"
+        time.sleep(0.05)
+    hall = next(h for h in expo.halls if h.id == booth.hall)
+    pilot, yaw = Autopilot(plan(expo, hall, (scene.own.x, scene.own.y), entrance(booth, -1.0))), 0.0
+    while not pilot.done:
+        assert time.monotonic() < deadline, f"did not reach {booth_id}"
+        own = thread.scene().own
+        controls = pilot.update(own.x, own.y, yaw, 0.05)
+        yaw = controls.yaw
+        thread.set_controls(controls.move_x, controls.move_y, controls.yaw, controls.run)
+        time.sleep(0.05)
+    thread.set_controls(0.0, 0.0, yaw, False)
+
+
 def test_books_a_meeting_at_a_booth_the_reminder_walks_there_then_moves_and_cancels_it(app, tmp_path):
     """B at a booth lists its free times, a number books one, and the reminder's G walks you
     back; there B lists it again (from the server), V and a number move it, X and Y cancel it."""
@@ -672,12 +695,15 @@ def test_books_a_meeting_at_a_booth_the_reminder_walks_there_then_moves_and_canc
             starts = time.time() + 240  # within the reminder's lead: it comes at the next sweep
             host.command(lambda core: core.publish_slot(starts, 30))
             host.command(lambda core: core.publish_slot(starts + 3600, 30))
+            walk_thread_to(host, default_expo(), BOOTH)  # on duty: at the booth
             app.set_max_fps(0)
             app.walk_to = BOOTH
             join(app, staffed, "Aigerim")
             v = app.visit
             run_until(app, lambda: v.near == BOOTH and app.autopilot is None, 40, "at the booth")
             app.walk_to = None
+            run_until(app, lambda: "On duty: Dana Host" in app.hud.card_tagline.getText(), 10, "the staff on the card")
+            save_shot(app, "booth-card-on-duty")
             app.messenger.send("b")
             run_until(app, lambda: v.meetings is not None and len(v.meetings.free) == 2, 20, "the booth's slots")
             text = app.hud.inventory_text.getText()
@@ -726,6 +752,8 @@ def test_books_a_meeting_at_a_booth_the_reminder_walks_there_then_moves_and_canc
             host_saw = [(e.message.starts_at, e.message.status) for e in host_events if isinstance(e, ev.BookingUpdated)]
             later = pytest.approx(starts + 3600)
             assert (later, "booked") in host_saw and (later, "cancelled") in host_saw, host_saw  # the host was told
+            host.stop()  # off duty: the card says so without the visitor moving
+            run_until(app, lambda: "On duty" not in app.hud.card_tagline.getText(), 20, "the card without the host")
         finally:
             host.stop()
             app.leave()
