@@ -122,7 +122,8 @@ async def _principal(
     secret = credentials.credentials
     if hmac.compare_digest(hashlib.sha256(secret.encode()).digest(), request.app.state.platform_digest):
         return Principal(Role.PLATFORM)
-    found = await anyio.to_thread.run_sync(request.app.state.bank.authenticate, secret)
+    bank = request.app.state.bank
+    found = bank.known_visitor(secret) or await anyio.to_thread.run_sync(bank.authenticate, secret)
     if found is None:
         raise BankError(401, "invalid_token", "the credential is not a valid platform key or account token")
     return found

@@ -1,19 +1,28 @@
-"""A quick load test of a running bank: ``python -m bank.loadtest --url http://127.0.0.1:8766 --key KEY``
-(or ``python bank/loadtest.py ...``). For the bank against raw SQLite, see ``benchmarks/bank.py``.
+"""A load test of a running bank: ``python -m bank.loadtest --url http://127.0.0.1:8766 --key KEY``
+(or ``python bank/loadtest.py ...``). ``benchmarks/bank.py`` runs it against a scratch bank and
+a raw SQLite loop in the same run.
 
-Opens visitor accounts, has the platform create intents, then confirms them from many visitors
-at once, and prints confirmations per second and latency percentiles. Used for the numbers in
-the bank's report; it changes the target bank's data, so point it at a scratch database.
+Opens visitor accounts and has the platform create intents (with the Python client, not timed),
+then measures two operations from many clients at once: confirmed payments (a visitor confirms
+an intent) and escrow cycles (a buyer holds a deposit, the platform posts it), with per-call
+latency percentiles. The timed calls go over plain HTTP/1.1 keep-alive connections, one per
+client: the Python client (httpx and pydantic) costs about as much CPU per call as the bank
+itself, and on a small machine the load generator would otherwise measure mostly itself. It
+changes the target bank's data, so point it at a scratch database.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import sys
 import time
+import uuid
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 if __package__ in (None, ""):  # run as a file: make the repository importable, not bank/ itself
     sys.path[:] = [str(Path(__file__).resolve().parents[1])] + [
@@ -22,45 +31,123 @@ if __package__ in (None, ""):  # run as a file: make the repository importable, 
 from bank.client import PlatformClient, VisitorClient  # noqa: E402
 
 
-async def run(url: str, key: str, visitors: int, per_visitor: int, cross_currency: bool) -> dict[str, float]:
-    platform = PlatformClient(url, key)
-    people = [VisitorClient(url) for _ in range(visitors)]
+class LoadTestError(RuntimeError):
+    """The bank answered a timed call with something other than success."""
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection that sends bank POSTs and reads JSON answers."""
+
+    def __init__(self, url: str, token: str) -> None:
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self._auth = f"Authorization: Bearer {token}\r\n"
+        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        if self._streams is None:
+            self._streams = await asyncio.open_connection(self.host, self.port)
+        reader, writer = self._streams
+        payload = json.dumps(body or {}).encode()
+        writer.write((f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\n{self._auth}"
+                      f"Idempotency-Key: {uuid.uuid4()}\r\nContent-Type: application/json\r\n"
+                      f"Content-Length: {len(payload)}\r\n\r\n").encode() + payload)
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:"))
+        answer = json.loads(await reader.readexactly(length))
+        if status >= 300:
+            raise LoadTestError(f"POST {path}: {status} {answer}")
+        return answer
+
+    async def close(self) -> None:
+        if self._streams is not None:
+            self._streams[1].close()
+            await self._streams[1].wait_closed()
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    q = statistics.quantiles(samples, n=100, method="inclusive")
+    return {"p50_ms": q[49] * 1000, "p90_ms": q[89] * 1000, "p99_ms": q[98] * 1000}
+
+
+async def run(url: str, key: str, clients: int, per_client: int, *, currency: str = "MYR",
+              escrow: bool = True) -> dict[str, Any]:
+    """Payments (and, with ``escrow``, escrow cycles) per second from ``clients`` clients at once."""
+    platform = PlatformClient(url, key, timeout=30)
+    people = [VisitorClient(url, timeout=30) for _ in range(clients)]
     try:
-        merchant = await platform.create_merchant("load-test merchant", "KZT" if cross_currency else "MYR",
-                                                  reference=f"loadtest-{cross_currency}")
+        merchant = await platform.create_merchant(f"load-test merchant {currency}", currency,
+                                                  reference=f"loadtest-{currency}")
         for n, v in enumerate(people):
             await v.open_account(f"load {n}", "MYR")
-        intents = [[(await platform.create_intent(merchant.id, 100, merchant.currency)).id
-                    for _ in range(per_visitor)] for _ in people]
-        latencies: list[float] = []
-
-        async def pay(v: VisitorClient, ids: list[str]) -> None:
-            for intent_id in ids:
-                started = time.perf_counter()
-                await v.confirm_intent(intent_id)
-                latencies.append(time.perf_counter() - started)
-
-        started = time.perf_counter()
-        await asyncio.gather(*(pay(v, ids) for v, ids in zip(people, intents, strict=True)))
-        elapsed = time.perf_counter() - started
+        intents = [[(await platform.create_intent(merchant.id, 100, currency)).id for _ in range(per_client)]
+                   for _ in people]
+        tokens = [v.token for v in people]
     finally:
         for c in (platform, *people):
             await c.aclose()
-    q = statistics.quantiles(latencies, n=100)
-    return {"confirmations": len(latencies), "seconds": elapsed, "per_second": len(latencies) / elapsed,
-            "p50_ms": q[49] * 1000, "p99_ms": q[98] * 1000}
+    visitors = [Connection(url, t or "") for t in tokens]
+    platforms = [Connection(url, key) for _ in tokens]  # the world server keeps several connections too
+    try:
+        pay_latency: list[float] = []
+
+        async def pay(v: Connection, ids: list[str]) -> None:
+            for intent_id in ids:
+                t = time.perf_counter()
+                await v.post(f"/v1/payment_intents/{intent_id}/confirm")
+                pay_latency.append(time.perf_counter() - t)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(pay(v, ids) for v, ids in zip(visitors, intents, strict=True)))
+        pay_seconds = time.perf_counter() - t0
+        n = clients * per_client
+        result: dict[str, Any] = {"payments": n, "payments_per_s": n / pay_seconds, "confirm": percentiles(pay_latency)}
+        if not escrow:
+            return result
+        hold_latency: list[float] = []
+        post_latency: list[float] = []
+
+        async def cycle(v: Connection, p: Connection, c: int) -> None:
+            for i in range(per_client):
+                t = time.perf_counter()
+                held = await v.post("/v1/escrows", {"payee_account_id": merchant.id, "amount": 100,
+                                                    "currency": currency, "end_to_end_id": f"PO-{c}-{i}"})
+                t1 = time.perf_counter()
+                await p.post(f"/v1/escrows/{held['id']}/post")
+                hold_latency.append(t1 - t)
+                post_latency.append(time.perf_counter() - t1)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(cycle(v, p, c) for c, (v, p) in enumerate(zip(visitors, platforms, strict=True))))
+        escrow_seconds = time.perf_counter() - t0
+        return {**result, "escrow_cycles": n, "escrow_cycles_per_s": n / escrow_seconds,
+                "hold": percentiles(hold_latency), "post": percentiles(post_latency)}
+    finally:
+        for conn in (*visitors, *platforms):
+            await conn.close()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bank.loadtest", description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", default="http://127.0.0.1:8766")
     parser.add_argument("--key", required=True, help="the bank's platform key")
-    parser.add_argument("--visitors", type=int, default=20)
-    parser.add_argument("--per-visitor", type=int, default=25)
-    parser.add_argument("--same-currency", action="store_true", help="skip FX (MYR to MYR)")
+    parser.add_argument("--visitors", type=int, default=20, help="clients at once")
+    parser.add_argument("--per-visitor", type=int, default=25, help="payments (and escrow cycles) each")
+    parser.add_argument("--currency", default="KZT", help="the merchant's currency (MYR: the visitors' own, no FX)")
+    parser.add_argument("--no-escrow", action="store_true", help="confirm payments only")
     args = parser.parse_args(argv)
-    result = asyncio.run(run(args.url, args.key, args.visitors, args.per_visitor, not args.same_currency))
-    print(" ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()))
+    result = asyncio.run(run(args.url, args.key, args.visitors, args.per_visitor, currency=args.currency,
+                             escrow=not args.no_escrow))
+    c = result["confirm"]
+    print(f"{result['payments']} payments confirmed, {result['payments_per_s']:.1f}/s, "
+          f"confirm p50 {c['p50_ms']:.1f} ms, p99 {c['p99_ms']:.1f} ms")
+    if "escrow_cycles" in result:
+        h, p = result["hold"], result["post"]
+        print(f"{result['escrow_cycles']} escrow cycles, {result['escrow_cycles_per_s']:.1f}/s, "
+              f"hold p50 {h['p50_ms']:.1f} ms, p99 {h['p99_ms']:.1f} ms, post p50 {p['p50_ms']:.1f} ms, "
+              f"p99 {p['p99_ms']:.1f} ms")
     return 0
 
 

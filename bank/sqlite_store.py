@@ -1,9 +1,11 @@
 """SQLite implementation of ``bank.storage``: WAL, synchronous=FULL, BEGIN IMMEDIATE.
 
-One connection per thread (FastAPI runs handlers in a thread pool); writers are serialized by
-a process-wide lock *and* by ``BEGIN IMMEDIATE``, so another process on the same file (an
-admin command next to a running server) is serialized too. ``synchronous=FULL`` makes every
-commit durable before the API answers. Triggers make ledger entries immutable.
+Readers get a connection per thread (FastAPI runs handlers in a thread pool). Writers share one
+connection through a group commit (``bank.group_commit``): concurrent write transactions run one
+after another, each in its own savepoint, and commit together with one fsync. Each batch starts
+with ``BEGIN IMMEDIATE``, so another process on the same file (an admin command next to a
+running server) is serialized too. ``synchronous=FULL`` makes every commit durable before the
+API answers. Triggers make ledger entries immutable.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from .collectibles import Edition, EditionKind, IssuerKind, Item
 from .escrow import PendingStatus, PendingTransfer, VoidReason
 from .fx import FxLock
+from .group_commit import GroupCommit
 from .intents import Intent, IntentStatus, Payment
 from .ledger import Account, AccountKind, Entry, KycLevel, TransactionKind
 from .storage import Delivery, IdempotencyRecord, IntentQuery
@@ -554,6 +557,32 @@ class _Tx:
         )
 
 
+class Statements:
+    """The group commit's transaction statements on the writer connection."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._c = conn
+
+    def begin(self) -> None:
+        self._c.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self._c.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self._c.in_transaction:
+            self._c.execute("ROLLBACK")
+
+    def savepoint(self) -> None:
+        self._c.execute("SAVEPOINT request")
+
+    def release(self) -> None:
+        self._c.execute("RELEASE request")
+
+    def rollback_to_savepoint(self) -> None:
+        self._c.execute("ROLLBACK TO request")
+
+
 class SQLiteStorage:
     """``bank.storage.Storage`` on one SQLite file."""
 
@@ -566,6 +595,8 @@ class SQLiteStorage:
         self._write_lock = threading.Lock()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
+        self._writer = self._connect()
+        self._group = GroupCommit(Statements(self._writer))
         conn = self._conn()
         conn.execute("PRAGMA journal_mode = WAL")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -588,17 +619,25 @@ class SQLiteStorage:
                 raise
             conn.execute("COMMIT")
 
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        with self._all_lock:
+            self._all.append(conn)
+        return conn
+
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
-            conn.execute("PRAGMA synchronous = FULL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            self._local.conn = conn
-            with self._all_lock:
-                self._all.append(conn)
+            conn = self._local.conn = self._connect()
         return conn
+
+    @property
+    def group(self) -> GroupCommit:
+        """The writers' group commit (its counters say how many requests shared each fsync)."""
+        return self._group
 
     @contextmanager
     def reading(self) -> Iterator[_Tx]:
@@ -611,15 +650,8 @@ class SQLiteStorage:
 
     @contextmanager
     def writing(self) -> Iterator[_Tx]:
-        conn = self._conn()
-        with self._write_lock:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield _Tx(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with self._group.transaction():
+            yield _Tx(self._writer)
 
     def close(self) -> None:
         with self._all_lock:

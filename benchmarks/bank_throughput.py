@@ -12,7 +12,8 @@ The peer is a plain SQLite loop in this process on the same kind of file (WAL,
 ``synchronous=FULL``, ``BEGIN IMMEDIATE``) doing the same number of durable commits with the
 same rows written per commit, and nothing else: no HTTP, no hashing, no checks. The ratio
 bank / peer says how much of the machine's durable-commit rate the bank keeps (goal >= 0.5).
-Latency percentiles are per HTTP call as the clients saw them. Results: benchmarks/results/bank.json.
+Latency percentiles are per HTTP call as the clients saw them. The load is ``bank.loadtest``'s (plain
+keep-alive HTTP connections, so the clients' own CPU stays small). Results: benchmarks/results/bank.json.
 
     python benchmarks/bank.py                # 20 clients, 40 operations each
     python benchmarks/bank.py --quick        # 8 clients, 15 each
@@ -30,16 +31,14 @@ import os
 import secrets
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
 
-from bank.client import PlatformClient, VisitorClient
+from bank import loadtest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,11 +49,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def percentiles(samples: list[float]) -> dict[str, float]:
-    q = statistics.quantiles(samples, n=100, method="inclusive")
-    return {"p50_ms": q[49] * 1000, "p90_ms": q[89] * 1000, "p99_ms": q[98] * 1000}
 
 
 def start_bank(db: Path, key: str) -> tuple[subprocess.Popen, str]:
@@ -73,54 +67,6 @@ def start_bank(db: Path, key: str) -> tuple[subprocess.Popen, str]:
             time.sleep(0.05)
     proc.kill()
     raise RuntimeError("the bank did not start")
-
-
-async def bank_run(url: str, key: str, clients: int, per_client: int) -> dict[str, Any]:
-    platform = PlatformClient(url, key, timeout=30)
-    people = [VisitorClient(url, timeout=30) for _ in range(clients)]
-    try:
-        merchant = await platform.create_merchant("bench merchant", "MYR", reference="bench")
-        for n, v in enumerate(people):
-            await v.open_account(f"bench {n}", "MYR")
-        intents = [[(await platform.create_intent(merchant.id, 100, "MYR")).id for _ in range(per_client)]
-                   for _ in people]
-
-        pay_latency: list[float] = []
-
-        async def pay(v: VisitorClient, ids: list[str]) -> None:
-            for intent_id in ids:
-                t = time.perf_counter()
-                await v.confirm_intent(intent_id)
-                pay_latency.append(time.perf_counter() - t)
-
-        t0 = time.perf_counter()
-        await asyncio.gather(*(pay(v, ids) for v, ids in zip(people, intents, strict=True)))
-        pay_seconds = time.perf_counter() - t0
-
-        hold_latency: list[float] = []
-        post_latency: list[float] = []
-
-        async def cycle(v: VisitorClient, n: int) -> None:
-            for i in range(per_client):
-                t = time.perf_counter()
-                held = await v.create_escrow(merchant.id, 100, "MYR", f"PO-{n}-{i}")
-                t1 = time.perf_counter()
-                await platform.post_escrow(held.id)
-                hold_latency.append(t1 - t)
-                post_latency.append(time.perf_counter() - t1)
-
-        t0 = time.perf_counter()
-        await asyncio.gather(*(cycle(v, n) for n, v in enumerate(people)))
-        escrow_seconds = time.perf_counter() - t0
-    finally:
-        for c in (platform, *people):
-            await c.aclose()
-    n = clients * per_client
-    return {
-        "payments": n, "payments_per_s": n / pay_seconds, "confirm": percentiles(pay_latency),
-        "escrow_cycles": n, "escrow_cycles_per_s": n / escrow_seconds,
-        "hold": percentiles(hold_latency), "post": percentiles(post_latency),
-    }
 
 
 def raw_sqlite(path: Path, commits: int, rows: tuple[int, int, int]) -> float:
@@ -163,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bank-bench-") as tmp:
         proc, url = start_bank(Path(tmp) / "bank.sqlite3", key)
         try:
-            ours = asyncio.run(bank_run(url, key, args.clients, args.per_client))
+            ours = asyncio.run(loadtest.run(url, key, args.clients, args.per_client))
         finally:
             proc.terminate()
             proc.wait(20)

@@ -1,0 +1,154 @@
+"""Group commit on a real SQLite file: concurrent payments share commits, the chain stays whole,
+a refused request inside a batch leaves the others alone, and a failed commit fails everyone in it."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from bank.audit import audit
+from bank.errors import BankError
+from bank.group_commit import BatchFailed, GroupCommit
+from bank.service import Bank, Idem, Principal, Role
+from bank.sqlite_store import SQLiteStorage, Statements
+
+PLATFORM = Principal(Role.PLATFORM)
+
+
+def _run_together(jobs: list) -> list[BaseException | None]:
+    """Start every job at once (a barrier) on its own thread; what each raised, or None."""
+    barrier = threading.Barrier(len(jobs))
+    outcomes: list[BaseException | None] = [None] * len(jobs)
+
+    def run(n: int) -> None:
+        barrier.wait()
+        try:
+            jobs[n]()
+        except BaseException as exc:  # noqa: BLE001 - recorded for the test to look at
+            outcomes[n] = exc
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(jobs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes
+
+
+def test_concurrent_payments_share_commits_and_keep_every_invariant(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path / "bank.sqlite3")
+    bank = Bank(storage)
+    merchant = bank.create_merchant(PLATFORM, "Penang Batik", "MYR", None, None).body["id"]
+    visitors = [Principal(Role.VISITOR, bank.open_account(f"v{n}", "MYR", None).body["account"]["id"])
+                for n in range(16)]
+    # each visitor pays 5 small intents and one it cannot afford (refused inside somebody's batch)
+    plans = []
+    for v in visitors:
+        small = [bank.create_intent(PLATFORM, merchant_account_id=merchant, amount=100, currency="MYR", metadata={},
+                                    expires_in_seconds=None, payer_account_id=None, idem=None).body["id"]
+                 for _ in range(5)]
+        huge = bank.create_intent(PLATFORM, merchant_account_id=merchant, amount=10**12, currency="MYR", metadata={},
+                                  expires_in_seconds=None, payer_account_id=None, idem=None).body["id"]
+        plans.append((v, small[:3] + [huge] + small[3:]))
+    start = {v.account_id: bank.get_account(v)["balance"] for v in visitors}
+    before = storage.group.batches, storage.group.committed
+    refused: list[str] = []
+
+    def pay(v: Principal, ids: list[str]):
+        def job() -> None:
+            for intent_id in ids:
+                try:
+                    bank.confirm_intent(v, intent_id, Idem(v.scope, f"key-{intent_id}", "fp"))
+                except BankError as exc:
+                    refused.append(exc.code)
+        return job
+
+    assert _run_together([pay(v, ids) for v, ids in plans]) == [None] * len(plans)
+    batches, requests = storage.group.batches - before[0], storage.group.committed - before[1]
+    assert requests == 16 * 6  # the refused ones waited for their batch too
+    assert batches < requests, "no two requests shared a commit"
+    assert refused == ["insufficient_funds"] * 16
+    storage.close()
+
+    reopened = SQLiteStorage(tmp_path / "bank.sqlite3")  # what is on disk, from a new connection
+    result = audit(reopened)
+    assert result.ok, result.problems
+    bank = Bank(reopened)
+    for v in visitors:
+        assert bank.get_account(v)["balance"] == start[v.account_id] - 5 * 100
+    assert bank.get_account(PLATFORM, merchant)["balance"] == 16 * 5 * 100
+    # a retry of an acknowledged payment replays it: its idempotency record committed with it
+    intent_id = plans[0][1][0]
+    replay = bank.confirm_intent(visitors[0], intent_id, Idem(visitors[0].scope, f"key-{intent_id}", "fp"))
+    assert replay.replayed and replay.body["status"] == "succeeded"
+    reopened.close()
+
+
+class _FailingCommit(Statements):
+    """SQLite's statements, except that the next commit fails (a full disk, say)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        super().__init__(conn)
+        self.fail_next_commit = False
+
+    def commit(self) -> None:
+        if self.fail_next_commit:
+            self.fail_next_commit = False
+            raise sqlite3.OperationalError("database or disk is full")
+        super().commit()
+
+
+def _table(tmp_path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(tmp_path / "t.sqlite3", isolation_level=None, check_same_thread=False)
+    conn.execute("CREATE TABLE rows (n INTEGER PRIMARY KEY)")
+    return conn
+
+
+def test_a_failed_request_rolls_back_alone(tmp_path: Path) -> None:
+    conn = _table(tmp_path)
+    group = GroupCommit(_FailingCommit(conn))
+    with group.transaction():
+        conn.execute("INSERT INTO rows VALUES (1)")
+    with pytest.raises(ValueError):
+        with group.transaction():
+            conn.execute("INSERT INTO rows VALUES (2)")
+            raise ValueError("refused")
+    with group.transaction():
+        conn.execute("INSERT INTO rows VALUES (3)")
+    assert [r[0] for r in conn.execute("SELECT n FROM rows ORDER BY n")] == [1, 3]
+
+
+def test_a_failed_commit_fails_every_request_of_the_batch(tmp_path: Path) -> None:
+    conn = _table(tmp_path)
+    statements = _FailingCommit(conn)
+    group = GroupCommit(statements)
+    statements.fail_next_commit = True
+    inside = threading.Event()
+    release = threading.Event()
+
+    def first() -> None:  # holds the connection until the others queue up behind it
+        with group.transaction():
+            conn.execute("INSERT INTO rows VALUES (0)")
+            inside.set()
+            release.wait(10)
+
+    def later(n: int):
+        def job() -> None:
+            inside.wait(10)
+            with group.transaction():
+                conn.execute("INSERT INTO rows VALUES (?)", (n,))
+        return job
+
+    jobs = [first] + [later(n) for n in range(1, 6)]
+    releaser = threading.Timer(0.5, release.set)
+    releaser.start()
+    outcomes = _run_together(jobs)
+    releaser.join()
+    assert all(isinstance(o, BatchFailed) for o in outcomes), outcomes
+    assert conn.execute("SELECT count(*) FROM rows").fetchone()[0] == 0
+    with group.transaction():  # the next batch works
+        conn.execute("INSERT INTO rows VALUES (9)")
+    assert conn.execute("SELECT n FROM rows").fetchall() == [(9,)]
