@@ -145,6 +145,10 @@ class ClientCore:
         self._sent_inputs: deque[tuple[int, float]] = deque()
         self._pings: set[float] = set()  # client times of Pings awaiting their Pong
         self._opened_at: float | None = None
+        # cluster: the Transfer being followed (its token goes in the next Hello), and the
+        # other hall processes to try when this one is lost (the last Servers message)
+        self.transfer: p.Transfer | None = None
+        self.servers: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ connection
 
@@ -159,8 +163,15 @@ class ClientCore:
             raise NotJoined("this client has left; make a new one")
         self.state = ClientState.JOINING
         self._opened_at = now if opened_at is None else opened_at
-        self._send(p.Hello(p.PROTOCOL_VERSION, self.name, self.colour, self.style, self.resume_token, self.staff_pass,
-                           self.visitor_token, self.ticket))
+        transfer = self.transfer.token if self.transfer is not None else None
+        resume = None if transfer is not None else self.resume_token  # a transfer is a new session there
+        self._send(p.Hello(p.PROTOCOL_VERSION, self.name, self.colour, self.style, resume, self.staff_pass,
+                           self.visitor_token, self.ticket, transfer))
+
+    def transfer_failed(self) -> None:
+        """The process a Transfer named could not be reached or refused it: the next
+        connection (to the process we came from) resumes the avatar kept there."""
+        self.transfer = None
 
     def connection_lost(self) -> None:
         """The socket is gone. The view restarts empty on the next connection; inputs not
@@ -434,6 +445,14 @@ class ClientCore:
                 return self._expo_update(message)
             case _ if type(message) in ev.PEOPLE_EVENTS:
                 return [ev.PEOPLE_EVENTS[type(message)](message)]
+            case p.Transfer():
+                if self.state is not ClientState.JOINED and self.state is not ClientState.JOINING:
+                    return [ev.ProtocolViolation("a Transfer with no connection")]
+                self.transfer = message
+                return [ev.Transferring(message.url, message.hall, self.state is ClientState.JOINING)]
+            case p.Servers():
+                self.servers = message.urls
+                return []
             case p.Closing():
                 if message.code in FINAL_CLOSINGS:
                     self.resume_token = None
@@ -446,6 +465,7 @@ class ClientCore:
         if self.state is not ClientState.JOINING:
             return [ev.ProtocolViolation("a Welcome without a Hello")]
         resumed = welcome.session_id == self.session_id
+        transferred, self.transfer = self.transfer is not None, None
         try:
             expo = _expo_of(welcome.manifest)
         except ValueError as exc:
@@ -469,7 +489,7 @@ class ClientCore:
             self.predictor = Predictor(self.geometry, 1.0 / welcome.tick_rate, 0, 0.0, 0.0, 0.0)
             self.predictor.reset(welcome.own, self._spawn_if_there(welcome.own))
         connect_time = now - self._opened_at if self._opened_at is not None else None
-        return [ev.Joined(welcome, expo, resumed, connect_time)]
+        return [ev.Joined(welcome, expo, resumed, connect_time, transferred)]
 
     def _expo_update(self, update: p.ExpoUpdate) -> list[ev.Event]:
         """The world files changed while we are here: take the new expo, walls included,
@@ -496,6 +516,9 @@ class ClientCore:
         return None
 
     def _refused(self, refused: p.Refused) -> list[ev.Event]:
+        if self.transfer is not None:  # the other process would not take us: back where we were
+            self.transfer = None
+            return [ev.Refused(refused.code, refused.message)]
         if refused.code == p.ErrorCode.RESUME_FAILED.value:
             self.resume_token = None  # the avatar is gone: the next connection joins afresh
             self.session_id = None

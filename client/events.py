@@ -20,6 +20,7 @@ class Joined:
     expo: Expo
     resumed: bool
     connect_time: float | None  # seconds from connection_made to Welcome
+    transferred: bool = False  # a new session at another hall process, after a Transfer (cluster)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +158,18 @@ class Disconnected:
     retry_in: float | None
 
 
+@dataclass(frozen=True, slots=True)
+class Transferring:
+    """Cluster: the avatar goes on at another hall process (``hall`` there); the transport
+    reconnects to ``url`` at once. ``at_hello``: sent instead of a Welcome (no avatar yet)."""
+
+    url: str
+    hall: str
+    at_hello: bool
+
+
 Event = (
-    Joined | ExpoChanged | Refused | Entered | Left | SnapshotReceived | PredictionCorrected | PongReceived | ChatReceived
+    Transferring | Joined | ExpoChanged | Refused | Entered | Left | SnapshotReceived | PredictionCorrected | PongReceived | ChatReceived
     | OrderUpdated | ReceiptReceived | StockReceived | InventoryReceived | BoothEffectSeen | ErrorReceived
     | ProtocolViolation | Closed | Disconnected | AccountLinked
 )

@@ -137,6 +137,8 @@ class _SessionState:
     joined: bool = False
     retry_now: bool = False  # the resume token was refused: join afresh without waiting
     pings: asyncio.Task | None = None
+    transfer_to: str | None = None  # cluster: a Transfer named this process; go there at once
+    transfer_refused: bool = False  # the process a Transfer named refused us: go back at once
 
 
 class Transport:
@@ -184,6 +186,8 @@ class Transport:
         self._stopped = asyncio.Event()
         self._last_yaw: float | None = None
         self._session_state = _SessionState()
+        self._came_from: str | None = None  # following a Transfer: the process that keeps our avatar
+        self._tried = 0  # other processes tried since the last Welcome
 
     # ------------------------------------------------------------------ the app's side
 
@@ -220,6 +224,7 @@ class Transport:
             opened_at = self.clock()
             reason = "closed"
             retry_now = False
+            session = self._session_state = _SessionState()
             try:
                 link = await open_link(self.url, self._receive, self.open_timeout)
                 if self._stopping:  # close() came while connecting, with no link to close
@@ -237,11 +242,14 @@ class Transport:
                         reason = f"closed {link.close_code} {link.close_reason}".strip()
             except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
+                retry_now = self._unreachable()
             finally:
                 self.connection = None
                 self._joined.clear()
                 with self.lock:
                     self.core.connection_lost()
+            if not self._stopping and self._follow(session):
+                continue
             if self._stopping or self.core.state is ClientState.CLOSED or not self.reconnect:
                 self._on_event(ev.Disconnected(reason, None))
                 return
@@ -251,9 +259,39 @@ class Transport:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopped.wait(), delay)
 
+    def _follow(self, session: _SessionState) -> bool:
+        """Cluster: after a connection that ended in a Transfer, go to the process it named
+        at once; after one the named process refused, go back at once. True to reconnect now."""
+        if session.transfer_to is not None:
+            self._came_from = self._came_from or self.url
+            self.url = session.transfer_to
+            return True
+        if session.transfer_refused and self._came_from is not None:
+            self.url, self._came_from = self._came_from, None
+            return True
+        return False
+
+    def _unreachable(self) -> bool:
+        """The process we tried does not answer. Following a Transfer: go back to the one
+        that keeps our avatar. Else, in a cluster, try the next process we know of (the
+        last ``Servers``; a resume there fails and we join afresh as the same visitor).
+        True to try again at once."""
+        with self.lock:
+            if self.core.transfer is not None and self._came_from is not None:
+                self.core.transfer_failed()
+                self.url, self._came_from = self._came_from, None
+                return True
+            known = [self.url, *(u for u in self.core.servers if u != self.url)]
+        if len(known) < 2:
+            return False
+        self.url = known[1]
+        self._tried += 1
+        log.info("server unreachable: trying another hall process", extra={"url": self.url})
+        return self._tried < len(known)  # each once at once; then with the backoff, so a dead cluster is not hammered
+
     async def _session(self, link: ServerLink, opened_at: float) -> tuple[bool, bool]:
         """One connection, from Hello to close. Returns (joined, retry at once)."""
-        session = self._session_state = _SessionState()
+        session = self._session_state
         with self.lock:
             self.core.connection_made(self.clock(), opened_at)
         self.flush()
@@ -277,7 +315,17 @@ class Transport:
             events = self.core.receive(data, now)
         session = self._session_state
         for event in events:
+            if isinstance(event, ev.Transferring):
+                session.transfer_to = event.url
+                link = self.connection
+                if link is not None:  # this process keeps the avatar until the other one has us
+                    asyncio.get_running_loop().create_task(link.close())
+            elif isinstance(event, ev.Refused) and self._came_from is not None:
+                session.transfer_refused = True
             if isinstance(event, ev.Joined):
+                self._tried = 0
+                if event.transferred:
+                    self._came_from = None
                 session.joined = True
                 self._joined.set()
                 self._last_yaw = None

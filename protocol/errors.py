@@ -38,6 +38,7 @@ class ErrorCode(str, Enum):
     RESUME_FAILED = "resume_failed"
     BANNED = "banned"  # the organiser banned this visitor (the message says why and until when)
     TICKET_INVALID = "ticket_invalid"  # admission is by ticket, and this one is missing or unknown
+    TRANSFER_FAILED = "transfer_failed"  # Hello.transfer is unknown, used already or expired (cluster)
     # reasons for the server to close a session
     FLOOD = "flood"  # too many frames or too many bad frames
     TOO_SLOW = "too_slow"  # the client stopped reading

@@ -147,6 +147,7 @@ class Hello(Message, tag=1, frozen=True):
     staff_pass: TOKEN | None = None  # "booth:signature", lets booth staff make announcements
     visitor_token: TOKEN | None = None  # from an earlier Welcome: who this visitor is (None: a first visit)
     ticket: Annotated[str, stripped(1, MAX_TICKET_LEN)] | None = None  # on a server that admits by ticket
+    transfer: TOKEN | None = None  # from a Transfer: the seat another hall process reserved for you (cluster)
 
 
 @_register
@@ -371,6 +372,26 @@ class AccountLinked(Message, tag=79, frozen=True):
     """The bank account your LinkAccount proved is now the only one your orders take."""
 
     account_id: TOKEN
+
+
+@_register
+class Transfer(Message, tag=80, frozen=True):
+    """Cluster: your avatar goes on at another hall process. Connect to ``url`` and send a
+    Hello with ``transfer=token`` (and your visitor token) within ``expires_in`` seconds;
+    the token works once. This process keeps your avatar until that process confirms."""
+
+    url: Annotated[str, Meta(min_length=1, max_length=512), CLEAN]  # ws:// or wss://
+    token: TOKEN
+    expires_in: Annotated[float, Meta(ge=0.0, le=3600.0)]  # seconds from now
+    hall: ID  # the hall you will be in there
+
+
+@_register
+class Servers(Message, tag=81, frozen=True):
+    """Cluster: the other hall processes of this expo, to reconnect to (with your visitor
+    token) when this one stops answering. Sent after Welcome and whenever the list changes."""
+
+    urls: Annotated[tuple[Annotated[str, Meta(min_length=1, max_length=512), CLEAN], ...], Meta(max_length=64)]
 
 
 ClientMessage = (Hello | Input | Chat | Ping | Order | OrderPaid | CancelOrder | QueryStock | QueryInventory | Bye

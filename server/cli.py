@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--instance-cap", type=int, default=_env("INSTANCE_CAP", None),
                         help="visitors in each hall instance of this process before newcomers go to another "
                         "(cluster; default: --max-clients)")
+    parser.add_argument("--halls", default=_env("HALLS_HERE", None), metavar="HALL[,HALL...]",
+                        help="the halls this process simulates an instance of (cluster; default: every hall): "
+                        "a visitor walking into a portal to a hall served elsewhere is transferred there")
     parser.add_argument("--max-connections", type=int, default=int(_env("MAX_CONNECTIONS", d.max_connections)),
                         help="TCP connections at once, joined or not")
     parser.add_argument("--max-connections-per-address", type=int,
@@ -129,6 +132,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         console_port=int(args.console_port) if args.console_port else None,
         public_url=args.public_url,
         instance_cap=int(args.instance_cap) if args.instance_cap else None,
+        halls=tuple(h.strip() for h in args.halls.split(",") if h.strip()) if args.halls else None,
         max_connections=args.max_connections,
         max_connections_per_address=args.max_connections_per_address,
         order_ttl=args.order_ttl,

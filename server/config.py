@@ -49,6 +49,7 @@ class ServerConfig:
     console_port: int | None = None  # the organisers' and exhibitors' web console (console/), off by default
     public_url: str | None = None  # where visitors reach this process (cluster); None: ws://host:port/
     instance_cap: int | None = None  # seats in each hall instance of this process (cluster); None: max_clients
+    halls: tuple[str, ...] | None = None  # the halls this process opens an instance of (cluster); None: every hall
 
     @property
     def dt(self) -> float:

@@ -175,6 +175,11 @@ class Simulation:
         self.collectibles: PeopleDesk | None = None  # certificates (server.collectibles), with a bank
         self.moderation: Moderation | None = None  # mutes, bans and reports (server.admin writes them)
         self.chat_relay: Callable[[str, p.ChatLine], None] | None = None  # cluster: booth and hall lines to other instances
+        # cluster: avatars that walked into a portal go through here; it returns which hop here
+        # (the rest are handed to another process: server.cluster.gate) and where a
+        # transferred visitor arrives (peer -> hall index, x, y, yaw), read by its Hello
+        self.portal_gate: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None
+        self.arrivals: dict[Peer, tuple[int, float, float, float]] = {}
 
     def _use_expo(self, expo: Expo) -> None:
         self.expo = expo
@@ -360,8 +365,11 @@ class Simulation:
         folded = name.casefold()
         namesake = any(other.chosen_name.casefold() == folded for other in self.sessions.values())
         shown = tagged(name, visitor) if namesake else name
-        hall = self.expo.halls[0]
-        slot = self.avatars.add(shown, hello.colour, hello.style, staff_of, 0, hall.spawn.x, hall.spawn.y, 0.0)
+        spawn = self.expo.halls[0].spawn
+        hall, x, y, yaw = self.arrivals.pop(peer, None) or (0, spawn.x, spawn.y, 0.0)
+        slot = self.avatars.add(shown, hello.colour, hello.style, staff_of, hall, x, y, yaw)
+        if hall:  # arrived through a portal elsewhere: not straight back through the one at hand
+            self.avatars.portal_ready_at[slot] = self.clock.monotonic() + PORTAL_COOLDOWN
         session = Session(
             id=self._token(),
             resume_token=self._token(),
@@ -550,6 +558,17 @@ class Simulation:
         hall = self.expo.halls[int(self.avatars.hall[session.slot])].id
         self.moderation.file_report(session.visitor_id, session.name, reported.visitor_id, reported.name, message.reason, hall)
 
+    def hand_over(self, session: Session) -> None:
+        """Cluster: the visitor went on at another process, which has its seat now: the
+        avatar goes at once and the old connection, if still open, closes normally."""
+        peer = session.peer
+        self._remove_session(session, "transferred")
+        if peer is not None:
+            peer.session = None
+            if not peer.closing:
+                peer.transition(LinkState.DETACHED)
+                peer.begin_close(None, "transferred")
+
     def kick(self, session: Session, reason: str) -> None:
         """Remove a visitor now (the organisers' decision): the client is told why and closed."""
         if session.peer is not None:
@@ -697,6 +716,10 @@ class Simulation:
         who, halls, targets = portal_hops(self.geometry, av.hall[idx], new, av.portal_ready_at[idx] <= now)
         if len(who):
             hop = idx[who]
+            if self.portal_gate is not None:
+                av.portal_ready_at[hop] = now + PORTAL_COOLDOWN
+                here = self.portal_gate(hop, halls, targets)
+                hop, halls, targets = hop[here], halls[here], targets[here]
             av.hall[hop] = halls
             av.pos[hop] = targets
             av.portal_ready_at[hop] = now + PORTAL_COOLDOWN

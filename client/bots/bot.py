@@ -112,9 +112,10 @@ class Bot:
                 rec.sample("rtt", event.rtt)
             case ev.Joined():
                 self.tick_interval = 1.0 / event.welcome.tick_rate
-                if event.connect_time is not None and not event.resumed:
+                crossed = event.transferred and self.meter is not None  # not a Transfer at the first Hello
+                if event.connect_time is not None and not event.resumed and not crossed:
                     rec.sample("connect", event.connect_time, always=True)
-                rec.count("bots.resumed" if event.resumed else "bots.joined")
+                rec.count("bots.transferred" if crossed else "bots.resumed" if event.resumed else "bots.joined")
                 if self.meter is None:
                     self.start_meter()  # after the Welcome: the rates are of the steady stream
                 self.joined.set()

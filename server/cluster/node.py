@@ -9,6 +9,7 @@ JetStream KV buckets (all created on demand, by whichever process comes first):
 | expo_halls       | hall id              | HallInstances (JSON)       | none (CAS only)      |
 | expo_seats       | instance id          | Seats (JSON)               | none (CAS only)      |
 | expo_presence    | visitor key (base64) | Presence (JSON)            | ``presence_ttl``     |
+| expo_transfers   | seat token           | HandOff (JSON)             | ``seat_ttl``         |
 
 Every write to expo_halls and expo_seats is a compare-and-set (``update`` with the revision
 read, or ``create``). Seat requests of one process for one instance are coalesced: while one
@@ -49,6 +50,7 @@ from nats.js.errors import (
 from nats.js.kv import KeyValue
 
 from .directory import HallInstances, InstanceRecord, ProcessRecord, admission_order, overflow_process
+from .handoff import HandOff
 from .seats import Seats
 from .watch import ProcessWatch
 
@@ -56,6 +58,7 @@ log = logging.getLogger("expo.cluster")
 T = TypeVar("T")
 
 PROCESSES, HALLS, SEATS, PRESENCE = "expo_processes", "expo_halls", "expo_seats", "expo_presence"
+TRANSFERS = "expo_transfers"
 NOT_THERE = (KeyNotFoundError, KeyDeletedError)  # never written, or deleted (a tombstone)
 MAX_ROUNDS = 200  # compare-and-set rounds before a request gives up (never reached unless NATS is sick)
 LEAVE_TIMEOUT = 3.0  # seconds a clean stop may spend deleting its records before it closes anyway
@@ -226,7 +229,8 @@ class ClusterNode:
         NATS lost its store)."""
         assert self.nc is not None
         js = self.nc.jetstream(timeout=5)
-        ttls = {PROCESSES: self.process_ttl, HALLS: None, SEATS: None, PRESENCE: self.presence_ttl}
+        ttls = {PROCESSES: self.process_ttl, HALLS: None, SEATS: None, PRESENCE: self.presence_ttl,
+                TRANSFERS: self.seat_ttl}
         for bucket, ttl in ttls.items():
             try:
                 self.kv[bucket] = await js.key_value(bucket)
@@ -508,12 +512,36 @@ class ClusterNode:
 
         await self._change_seats(instance, take)
         if ok:
+            if instance.process == self.id and instance.id not in self.instances:
+                self.instances[instance.id] = instance  # an overflow instance another process opened here
             self.held[instance.id] = self.held.get(instance.id, 0) + 1
             self.load += 1
             presence = Presence(visitor, name, instance.hall, instance.id, self.id, self.url)
             self.presence[visitor] = presence
             await self.kv[PRESENCE].put(presence_key(visitor), presence.encode())
         return ok
+
+    async def put_handoff(self, handoff: HandOff) -> None:
+        """Say where the visitor of a seat reserved elsewhere arrives (before sending Transfer)."""
+        await self.kv[TRANSFERS].put(handoff.token, handoff.encode())
+
+    async def handoff(self, token: str) -> HandOff | None:
+        """The hand-off a Transfer token names, if it is still there (its TTL is the seat's)."""
+        if not token or any(c not in _KEY_CHARS for c in token):
+            return None  # not a key we ever wrote (KV keys are [-_=.A-Za-z0-9])
+        with contextlib.suppress(*NOT_THERE):
+            entry = await self.kv[TRANSFERS].get(token)
+            if entry.value:
+                return HandOff.decode(entry.value)
+        return None
+
+    async def forget_handoff(self, token: str) -> None:
+        with contextlib.suppress(*NOT_THERE):
+            await self.kv[TRANSFERS].delete(token)
+
+    def live_urls(self) -> list[str]:
+        """Where the other live processes take visitors (as of the last heartbeat)."""
+        return sorted(r.url for pid, r in self.watch.live.items() if pid != self.id and r.url)
 
     async def cancel(self, admission: Admission) -> None:
         """The seat will not be taken: give it back before it expires."""
@@ -531,6 +559,9 @@ class ClusterNode:
         if self.presence.pop(visitor, None) is not None:
             with contextlib.suppress(*NOT_THERE):
                 await self.kv[PRESENCE].delete(presence_key(visitor))
+
+
+_KEY_CHARS = frozenset("-_=.ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 
 
 def _changed(before: Seats, after: Seats) -> Seats | None:

@@ -228,3 +228,40 @@ def test_a_broken_expo_update_is_a_violation_and_keeps_the_expo():
     [event] = link.core.receive(p.encode(p.ExpoUpdate({"halls": "nope"})), world.clock.monotonic())
     assert isinstance(event, ev.ProtocolViolation) and "ExpoUpdate" in event.detail
     assert link.core.expo is old
+
+
+def test_a_transfer_is_followed_with_its_token_and_the_same_identity():
+    """Cluster hand-off, sans I/O: the core answers a Transfer with a Hello carrying its
+    token and visitor token but no resume token; the Welcome there is a new session of the
+    same visitor. Two simulations sharing the visitor secret stand for two hall processes."""
+    here, there = World(), World()
+    there.sim.passes = here.sim.passes  # a cluster's processes share the visitor secret
+    link = here.join("Marco")
+    core = link.core
+    visitor, token = core.visitor_id, core.visitor_token
+    link.peer.send(p.Transfer("ws://there/", "seat-1", 12.0, "maritime"))
+    [moving] = [e for e in link.pump() if isinstance(e, ev.Transferring)]
+    assert (moving.url, moving.hall, moving.at_hello) == ("ws://there/", "maritime", False)
+    link.drop()
+    arrived = Link(there, core)
+    [joined] = arrived.of(ev.Joined)
+    assert joined.transferred and not joined.resumed and core.transfer is None
+    assert joined.welcome.visitor_id == visitor and core.visitor_token == token
+
+
+def test_a_refused_transfer_goes_back_to_the_avatar_kept_where_it_was():
+    here = World()
+    link = here.join("Marco")
+    core, session = link.core, link.core.session_id
+    link.peer.send(p.Transfer("ws://there/", "seat-1", 12.0, "maritime"))
+    link.pump()
+    link.drop()
+    core.connection_made(now=1.0)
+    [hello] = [p.decode_client(f) for f in core.data_to_send()]
+    assert (hello.transfer, hello.resume_token, hello.visitor_token) == ("seat-1", None, core.visitor_token)
+    [refused] = core.receive(p.encode(p.Refused("transfer_failed", "that transfer was used already")), 1.1)
+    assert isinstance(refused, ev.Refused) and core.transfer is None and core.state is ClientState.JOINING
+    core.connection_lost()
+    back = Link(here, core)  # the transport goes back to where it came from
+    [joined] = back.of(ev.Joined)
+    assert joined.resumed and core.session_id == session and not joined.transferred

@@ -58,6 +58,9 @@ SAMPLES: list[p.Message] = [
     p.Booking("bkg_1", "slot_1", "kz-honey", "Aigerim", "Li Wei", 1_790_000_000.0, 15, "booked"),
     p.MeetingReminder("bkg_1", "kz-honey", "Aigerim", 1_790_000_000.0, 15),
     p.AccountLinked("acct_1"),
+    p.Hello(p.PROTOCOL_VERSION, "Marco", 0x336699, 1, None, None, "v1.vis_1.mac", None, "seat-token_1"),
+    p.Transfer("ws://10.0.0.2:8765/", "seat-token_1", 14.5, "maritime"),
+    p.Servers(("ws://10.0.0.2:8765/", "ws://10.0.0.3:8765/")),
     p.RequestQuote("kz-honey", "HONEY-1", 1200, "FOB", "CN", "rfq-1"),
     p.SendQuotation("po_1", ((1, "5000"), (1000, "3900.50")), "KZT", 86400.0, 21, 30),
     p.PlacePurchaseOrder("po_1", "esc_1"),
@@ -117,9 +120,9 @@ def frame(*items) -> bytes:
         (frame(3, 0, "rtl\u202eoverride"), p.ErrorCode.BAD_FIELD),
         (frame(3, 0, "   "), p.ErrorCode.BAD_FIELD),  # empty once stripped
         (frame(3, 3, "hi"), p.ErrorCode.BAD_FIELD),  # no channel 3
-        (frame(1, p.PROTOCOL_VERSION, "a" * (MAX_NAME_LEN + 1), 0, 0, None, None, None, None), p.ErrorCode.BAD_FIELD),
-        (frame(1, p.PROTOCOL_VERSION, "Bo", 0x1000000, 0, None, None, None, None), p.ErrorCode.BAD_FIELD),
-        (frame(1, p.PROTOCOL_VERSION, "Bo", 0, 0, b"bytes", None, None, None), p.ErrorCode.BAD_FIELD),
+        (frame(1, p.PROTOCOL_VERSION, "a" * (MAX_NAME_LEN + 1), 0, 0, None, None, None, None, None), p.ErrorCode.BAD_FIELD),
+        (frame(1, p.PROTOCOL_VERSION, "Bo", 0x1000000, 0, None, None, None, None, None), p.ErrorCode.BAD_FIELD),
+        (frame(1, p.PROTOCOL_VERSION, "Bo", 0, 0, b"bytes", None, None, None, None), p.ErrorCode.BAD_FIELD),
         (frame(5, "booth", "sku", 0, "key"), p.ErrorCode.BAD_FIELD),  # qty 0
         (b"\x91" * 2000 + b"\x01", p.ErrorCode.BAD_FRAME),  # deep nesting
         (b"\x00" * (MAX_INBOUND_FRAME + 1), p.ErrorCode.TOO_LARGE),
@@ -147,7 +150,7 @@ def test_peek_type_names_the_message_of_a_bad_frame():
 
 
 def test_names_are_stripped():
-    message = p.decode_client(frame(1, p.PROTOCOL_VERSION, "  Aru  ", 0, 0, None, None, None, None))
+    message = p.decode_client(frame(1, p.PROTOCOL_VERSION, "  Aru  ", 0, 0, None, None, None, None, None))
     assert message.name == "Aru"
 
 

@@ -1,0 +1,201 @@
+"""The protocol's Transfer across real hall processes: `expo-server --cluster --db --halls`
+on a real nats-server and PostgreSQL, one process per hall, and the client core (the one
+the desktop client and the bots use) crossing between them through the portals.
+
+The test world is the packaged Silk Road expo with the portal to the Maritime hall moved
+next to the spawn (and the way back arriving beside it), so a crossing is a few metres'
+walk, not a minute's."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from processes import BIN, ROOT, free_port, stop, wait_http
+from websockets.asyncio.client import connect
+
+import protocol as p
+from client import events as ev
+from client.core import ClientCore
+from client.transport import Transport
+from server.cluster.local import NatsServer, PostgresServer
+from server.cluster.node import ClusterNode
+
+pytestmark = pytest.mark.e2e
+PORTAL = (60.0, 14.0)  # silk-road -> maritime, in the test world
+BACK = (3.0, 22.0)  # in the maritime -> silk-road portal at (4, 22)
+ARRIVE = (7.0, 22.0)
+ARRIVE_BACK = (60.0, 18.0)
+
+
+def portal_world(root: Path) -> Path:
+    """The Silk Road expo with its first portal beside the spawn (60, 6)."""
+    world = root / "world"
+    shutil.copytree(ROOT / "world" / "expos" / "silk-road", world)
+    toml = world / "expo.toml"
+    text = toml.read_text(encoding="utf-8")
+    for old, new in (("position = [116, 36]", f"position = [{PORTAL[0]:g}, {PORTAL[1]:g}]"),
+                     ("target = [113, 36]", f"target = [{ARRIVE_BACK[0]:g}, {ARRIVE_BACK[1]:g}]")):
+        assert old in text, old
+        text = text.replace(old, new)
+    toml.write_text(text, encoding="utf-8")
+    return world
+
+
+@pytest.fixture(scope="module")
+def hall_processes(postgres: PostgresServer) -> Iterator[tuple[list[str], NatsServer, list[subprocess.Popen]]]:
+    """Process a simulates the Silk Road hall only, process b the Maritime hall only."""
+    root = Path(tempfile.mkdtemp(prefix="expo-xfer-"))
+    nats_server = NatsServer(root / "nats").start()
+    world = portal_world(root)
+    env = {**os.environ, "EXPO_STAFF_SECRET": secrets.token_urlsafe(24),
+           "EXPO_VISITOR_SECRET": secrets.token_urlsafe(24)}  # the cluster's visitors are the same people everywhere
+    procs, ports = [], [free_port(), free_port()]
+    for name, port, hall in zip("ab", ports, ("silk-road", "maritime"), strict=True):
+        log = open(root / f"{name}.log", "wb")
+        procs.append(subprocess.Popen(
+            [str(BIN / "expo-server"), "--port", str(port), "--data-dir", str(root / name), "--world", str(world),
+             "--cluster", nats_server.url, "--db", postgres.dsn, "--halls", hall, "--no-watch"],
+            stdout=log, stderr=subprocess.STDOUT, env=env))
+    try:
+        for proc, port in zip(procs, ports, strict=True):
+            wait_http(f"http://127.0.0.1:{port}/healthz", timeout=240, proc=proc)
+        yield [f"ws://127.0.0.1:{port}/" for port in ports], nats_server, procs
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                stop(proc)
+        nats_server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def health(url: str) -> dict:
+    with urllib.request.urlopen(url.replace("ws://", "http://") + "healthz", timeout=5) as response:
+        return json.loads(response.read())["cluster"]
+
+
+async def held_seats(nats_url: str) -> dict[str, int]:
+    """Seats held in every instance, by instance id."""
+    probe = await ClusterNode(nats_url, "ws://probe/", 0, process_id="probe", instances_per_hall=0).start()
+    try:
+        out = {}
+        for hall in ("silk-road", "maritime"):
+            for instance in (await probe.hall(hall)).instances:
+                seats = await probe.seats(instance.id)
+                out[instance.id] = sum(seats.held.values()) if seats else 0
+        return out
+    finally:
+        await probe.stop()
+
+
+class Walker:
+    """The client core over its transport, as a bot drives it, recording what happens."""
+
+    def __init__(self, name: str, url: str) -> None:
+        self.core = ClientCore(name)
+        self.events: list[tuple[float, ev.Event]] = []
+        self.tokens: list[str] = []  # of the Transfers followed
+        self.transport = Transport(self.core, url, on_event=self._on_event)
+        self.task = asyncio.create_task(self.transport.run())
+
+    def _on_event(self, event: ev.Event) -> None:
+        self.events.append((time.monotonic(), event))
+        if isinstance(event, ev.Transferring) and self.core.transfer is not None:
+            self.tokens.append(self.core.transfer.token)
+
+    def joins(self) -> list[ev.Joined]:
+        return [e for _, e in self.events if isinstance(e, ev.Joined)]
+
+    async def until(self, test, timeout: float = 15.0, since: int | None = None):
+        """The first event passing ``test`` from event number ``since`` on (default: from now)."""
+        deadline = time.monotonic() + timeout
+        seen = len(self.events) if since is None else since
+        while time.monotonic() < deadline:
+            for _, event in self.events[seen:]:
+                if test(event):
+                    return event
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"not within {timeout} s; events: {[type(e).__name__ for _, e in self.events[-20:]]}")
+
+    async def walk_into(self, hall: int, x: float, y: float, timeout: float = 20.0) -> None:
+        """Run towards (x, y) until the own avatar is in ``hall`` (through the portal there)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            own = self.core.own
+            if own is not None and own.hall == hall and self.core.joined:
+                self.transport.set_controls()
+                return
+            if own is not None and self.core.joined:
+                dx, dy = x - own.x / 100, y - own.y / 100
+                d = max(1e-6, (dx * dx + dy * dy) ** 0.5)
+                self.transport.set_controls(dx / d, dy / d, math.atan2(dy, dx), True)
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"never reached hall {hall}; own {self.core.own}")
+
+    async def close(self) -> None:
+        await self.transport.close()
+        await asyncio.wait_for(self.task, 10)
+
+
+async def test_a_visitor_crosses_between_hall_processes_and_stays_who_they_are(hall_processes) -> None:
+    (url_a, url_b), nats_server, _ = hall_processes
+    walker = Walker("Marco", url_b)  # b has no instance of the spawn hall: it sends us to a
+    try:
+        first = await walker.until(lambda e: isinstance(e, ev.Joined))
+        assert first.transferred and walker.transport.url == url_a  # a Transfer at Hello, not a refusal
+        assert any(isinstance(e, ev.Transferring) and e.at_hello for _, e in walker.events)
+        visitor = first.welcome.visitor_id
+        assert walker.core.servers == (url_b,)  # where to go should a die
+
+        # through the portal: a hands the avatar to b
+        mark = len(walker.events)
+        await walker.walk_into(1, *PORTAL)
+        crossed = await walker.until(lambda e: isinstance(e, ev.Joined) and e.welcome.own.hall == 1, since=mark)
+        assert crossed.transferred and not crossed.resumed and walker.transport.url == url_b
+        assert crossed.welcome.visitor_id == visitor  # the same visitor: orders, inventory, bank link follow
+        own = crossed.welcome.own
+        assert abs(own.x / 100 - ARRIVE[0]) < 0.5 and abs(own.y / 100 - ARRIVE[1]) < 0.5  # where the portal leads
+        assert not any(isinstance(e, (ev.Refused, ev.Disconnected, ev.ProtocolViolation)) for _, e in walker.events)
+        at_a, at_b = health(url_a)["transfers"], health(url_b)["transfers"]
+        assert (at_a["taken"], at_a["sent"], at_a["released"]) == (1, 1, 1), at_a  # took the join, gave the avatar
+        assert (at_b["sent"], at_b["taken"]) == (1, 1), at_b  # sent the join to a, took the avatar
+        held = await held_seats(nats_server.url)
+        assert sum(held.values()) == 1 and held[next(i for i in held if i.startswith("maritime"))] == 1, held
+
+        # chat goes on where the visitor is now
+        await walker.transport.command(lambda core: core.chat(p.Channel.PROXIMITY, "arrived in the Maritime hall"))
+        line = await walker.until(lambda e: isinstance(e, ev.ChatReceived))
+        assert line.line.text == "arrived in the Maritime hall" and line.line.name == "Marco"
+
+        # and back: b hands the avatar to a
+        await asyncio.sleep(1.6)  # portals rest for 1.5 s after a visitor arrives through one
+        mark = len(walker.events)
+        await walker.walk_into(0, *BACK)
+        back = await walker.until(lambda e: isinstance(e, ev.Joined) and e.welcome.own.hall == 0, since=mark)
+        assert back.transferred and back.welcome.visitor_id == visitor and walker.transport.url == url_a
+        assert abs(back.welcome.own.x / 100 - ARRIVE_BACK[0]) < 0.5
+        await asyncio.sleep(1.5)  # a reconciliation round
+        held = await held_seats(nats_server.url)
+        assert sum(held.values()) == 1, held  # one seat, in one instance: nobody doubled
+    finally:
+        await walker.close()
+
+    # a Transfer token works once
+    ws = await connect(url_b, compression=None)
+    await ws.send(p.encode(p.Hello(p.PROTOCOL_VERSION, "Marco", 0, 0, visitor_token=first.welcome.visitor_token,
+                                   transfer=walker.tokens[1])))  # the one b took
+    refused = p.decode_server(await asyncio.wait_for(ws.recv(), 10))
+    assert isinstance(refused, p.Refused) and refused.code == "transfer_failed"
+    await ws.close()
+
