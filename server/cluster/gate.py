@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 import nats.errors
 import numpy as np
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 
 import protocol as p
 
@@ -62,7 +63,7 @@ class ClusterGate:
         self.transfers = {"sent": 0, "taken": 0, "released": 0, "failed": 0}
         self._servers: tuple[str, ...] = ()  # what Servers said last
         self._task: asyncio.Task | None = None
-        self._release_sub = None
+        self._release_sub: Subscription | None = None
         self._pending: set[asyncio.Task] = set()
 
     @classmethod
