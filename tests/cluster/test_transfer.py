@@ -199,3 +199,26 @@ async def test_a_visitor_crosses_between_hall_processes_and_stays_who_they_are(h
     assert isinstance(refused, p.Refused) and refused.code == "transfer_failed"
     await ws.close()
 
+
+
+async def test_a_visitor_whose_process_is_killed_is_readmitted_by_another_within_5_s(hall_processes) -> None:
+    """Runs last: kill -9 of process b. The client core knows a from b's Servers message and
+    goes there by itself, as the same visitor."""
+    (url_a, url_b), _, procs = hall_processes
+    walker = Walker("Ibn", url_a)
+    try:
+        first = await walker.until(lambda e: isinstance(e, ev.Joined), since=0)
+        mark = len(walker.events)
+        await walker.walk_into(1, *PORTAL)
+        await walker.until(lambda e: isinstance(e, ev.Joined) and e.welcome.own.hall == 1, since=mark)
+        assert walker.transport.url == url_b and walker.core.servers == (url_a,)
+        mark = len(walker.events)
+        procs[1].kill()
+        killed = time.monotonic()
+        again = await walker.until(lambda e: isinstance(e, ev.Joined), timeout=10, since=mark)
+        took = next(t for t, e in walker.events[mark:] if e is again) - killed
+        assert took < 5.0, f"re-admitted after {took:.2f} s"
+        assert walker.transport.url == url_a and again.welcome.visitor_id == first.welcome.visitor_id
+        assert again.welcome.own.hall == 0  # a fresh avatar at the spawn of the hall a serves
+    finally:
+        await walker.close()
