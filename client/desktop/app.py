@@ -40,6 +40,7 @@ from .i18n import LANGUAGES, SPEAKER, Preferences, _, n_
 from .layout import View, booth_view
 from .meetings import Book, Cancel, MeetingDesk, Mode, Move, meeting_time
 from .nearby import booth_at, entrance, on_duty, route
+from .orders import OrderHistory, receipt_lines
 from .pathfind import plan
 from .pricing import QuoteKey, Quotes, money
 from .scene_avatars import AvatarLayer
@@ -171,6 +172,7 @@ class ExpoApp(ShowBase):
         self.disableMouse()
         self.wallet = wallet
         self.identity = IdentityFile(wallet.path.with_name("identity.json"))  # beside the wallet
+        self.orders = OrderHistory(wallet.path.with_name("orders.json"))  # the receipts, for the I panel
         self.assets_root = assets_root
         self.win.setClearColor(BACKGROUND)
         self.camLens.setFov(70)
@@ -721,6 +723,7 @@ class ExpoApp(ShowBase):
             case ev.ReceiptReceived():
                 self._act(v, v.checkout.on_receipt(event.receipt))
                 r = event.receipt
+                self.orders.add(v.settings.server, r, time.time())
                 self.hud.show_toast(f"Receipt: {r.qty} × {r.product_name} — {money(Decimal(r.amount), r.currency)}",
                                     time.monotonic(), 6.0)
             case ev.ErrorReceived():
@@ -1264,7 +1267,9 @@ class ExpoApp(ShowBase):
 
     def _show_inventory(self, v: Visit) -> None:
         names = {b.id: b.exhibitor for b in v.expo.booths} if v.expo else {}
-        self.hud.set_inventory([f"{qty} × {name}  ({names.get(booth, booth)})" for booth, _sku, name, qty in v.inventory])
+        held = [f"{qty} × {name}  ({names.get(booth, booth)})" for booth, _sku, name, qty in v.inventory]
+        receipts = receipt_lines(self.orders.receipts(v.settings.server), names, self.my_card.timezone if self.my_card else None)
+        self.hud.set_inventory(held + (["", _("Receipts, newest first"), *receipts] if receipts else []))
 
     # ------------------------------------------------------------------ chat and effects
 

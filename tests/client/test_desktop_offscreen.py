@@ -211,6 +211,16 @@ def test_buys_a_product_end_to_end_and_a_refusal_says_why(app, server, scratch):
     assert done.receipt.product_name == "Altai mountain honey, 500 g" and done.receipt.currency == "KZT"
     run_until(app, lambda: v.balance != before, what="the new balance")
     run_until(app, lambda: any(sku == "KZ-HONEY-500" for _b, sku, _n, _q in v.inventory), what="the inventory")
+    app.messenger.send("i")  # the purchases panel: what you hold, then the receipt kept on disk
+    run_until(app, lambda: done.receipt.order_id in app.hud.inventory_text.getText(), 10, "the receipt in the I panel")
+    assert "KZT 4,500.00" in app.hud.inventory_text.getText()
+    kept = app.orders.receipts(server.url)[0]
+    assert (kept.order_id, kept.intent_id) == (done.receipt.order_id, done.receipt.intent_id)
+    assert abs(kept.received_at - time.time()) < 60  # a date, not the server's monotonic settled_at
+    assert stat.S_IMODE(os.stat(wallet_file.with_name("orders.json")).st_mode) == 0o600
+    app.step(2)
+    save_shot(app, "purchases-receipts")
+    app.messenger.send("i")
     run_until(app, lambda: v.stock[BOOTH]["KZ-HONEY-500"] == left - 1, what="the stock to go down")
     run_until(app, lambda: app.own_price(BOOTH, "KZ-HONEY-500").startswith("≈ USD "), what="the FX quote")
     # felt slippers cost about 25 USD; what is left of the 20 USD welcome money is not enough
