@@ -22,6 +22,7 @@ import asyncio
 import fcntl
 import logging
 import socket
+import struct
 import termios
 from collections.abc import Callable
 from typing import Protocol as Interface
@@ -42,6 +43,9 @@ PRE_JOIN_MAX_FRAME = 4096  # before Welcome a frame may be no larger than a Hell
 
 _SHORT_HEADERS = [bytes((0x82, n)) for n in range(126)]
 _OUTQ = array.array("i", [0])  # SIOCOUTQ's answer (one event loop: one buffer)
+_TCP_INFO_LEN = 136
+_BYTES_ACKED = struct.Struct("=Q")  # struct tcp_info's tcpi_bytes_acked, at byte 120 (Linux >= 4.1)
+_BYTES_ACKED_AT = 120
 
 
 def frame_header(n: int) -> bytes:
@@ -101,6 +105,9 @@ class SocketPeer(asyncio.Protocol, Peer):
         self.held: list[bytes | str] | None = None  # frames waiting behind an admission (see hold)
         self.fd = -1
         self.kernel_unsent = 0  # bytes the kernel holds for the client, as last sampled
+        self.kernel_acked = -1  # bytes the client's kernel acknowledged (TCP_INFO), while some wait
+        self.acked_at = 0.0  # when kernel_acked last moved, or bytes began to wait
+        self._sock: socket.socket | None = None
         self._fragments: list[bytes] = []  # a fragmented message so far
         self._fragment_text = False  # whether it started as a text frame
 
@@ -113,6 +120,7 @@ class SocketPeer(asyncio.Protocol, Peer):
         sock = transport.get_extra_info("socket")
         if sock is not None:
             self.fd = sock.fileno()
+            self._sock = sock
             if self.send_buffer:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer)
         refusal = self.host.admit(self)
@@ -167,7 +175,22 @@ class SocketPeer(asyncio.Protocol, Peer):
         except OSError:  # closed meanwhile
             self.kernel_unsent = 0
             return
-        self.kernel_unsent = _OUTQ[0]
+        waited, self.kernel_unsent = self.kernel_unsent, _OUTQ[0]
+        if self.kernel_unsent and self._sock is not None:
+            try:
+                info = self._sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_LEN)
+            except OSError:
+                return
+            if len(info) >= _BYTES_ACKED_AT + 8:
+                acked = _BYTES_ACKED.unpack_from(info, _BYTES_ACKED_AT)[0]
+                if acked != self.kernel_acked or not waited:
+                    self.kernel_acked, self.acked_at = acked, self.clock()
+
+    def stalled(self, timeout: float) -> bool:
+        """Bytes wait for the client and its kernel has acknowledged none of them for
+        ``timeout`` s: it stopped reading (its receive window is shut), however few bytes
+        wait. With little traffic the backlog rules alone took ~40 s to see it (issue 14)."""
+        return bool(self.kernel_unsent) and self.kernel_acked >= 0 and self.clock() - self.acked_at > timeout
 
     def flush(self) -> tuple[int, int]:
         """Write the outbox to the socket in one write, as frames; returns the frames and

@@ -76,6 +76,10 @@ class Peer:
         """Bytes written but not yet taken by the network."""
         return 0
 
+    def stalled(self, timeout: float) -> bool:
+        """Whether bytes wait and the client has taken none of them for ``timeout`` s."""
+        return False
+
     def send(self, message: p.Message) -> None:
         self.outbox.append(p.encode(message))
 
@@ -749,6 +753,9 @@ class Simulation:
                 elif now - session.stuck_since > cfg.stuck_timeout:
                     peer.close(p.ErrorCode.TOO_SLOW, f"no snapshot could be sent for {cfg.stuck_timeout:g} s")
                     self.metrics.slow_drops.inc()
+            elif backlog and peer.stalled(cfg.stuck_timeout):
+                peer.close(p.ErrorCode.TOO_SLOW, f"nothing sent to you was taken for {cfg.stuck_timeout:g} s")
+                self.metrics.slow_drops.inc()
             else:
                 session.stuck_since = None
                 sending[session.slot] = True

@@ -331,6 +331,37 @@ async def test_a_client_that_stops_reading_is_dropped_though_the_kernel_holds_it
         await srv.stop()
 
 
+async def test_a_client_that_stops_reading_in_a_quiet_hall_is_dropped_within_seconds():
+    """Issue 14: with one other visitor about, a client that stopped reading gets a few
+    hundred bytes a second; the backlog took ~40 s to pass the skip threshold, and the
+    keepalive closed it first (1011). Its kernel acknowledging nothing for 5 s is the sign."""
+    srv = ExpoServer(load_expo(), ServerConfig(port=0))  # the default expo: its Welcome fills 4 KiB at once
+    await srv.start()
+    sock = socket.socket()
+    try:
+        reader, _ = await join(srv, "Reader")
+        walking = asyncio.create_task(_walk(reader, 1.0))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", srv.port))
+        sock.sendall(HANDSHAKE + client_frame(p.encode(p.Hello(p.PROTOCOL_VERSION, "Sloth", 0, 0))))
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        while not (sloth := [s for s in srv.sim.sessions.values() if s.name == "Sloth"]) or sloth[0].peer is not None:
+            assert loop.time() - started < 15, "not dropped"
+            await asyncio.sleep(0.2)
+        assert srv.metrics.slow_drops._value.get() == 1
+        assert srv.sim.sessions[reader_session(srv, "Reader")].peer is not None  # the reader, reading, stays
+        walking.cancel()
+        await reader.close()
+    finally:
+        sock.close()
+        await srv.stop()
+
+
+def reader_session(srv: ExpoServer, name: str) -> str:
+    return next(sid for sid, s in srv.sim.sessions.items() if s.name == name)
+
+
 async def _walk(ws, east: float) -> None:
     """Walk back and forth, reading everything (a client that keeps up)."""
     async def read() -> None:
