@@ -48,19 +48,19 @@ class Reference:
             dx = x[o] - x
             dy = y[o] - y
             d2 = dx * dx + dy * dy
-            members = set(self.visible.get(o, []))
-            ranked = []
-            for t in range(self.capacity):
-                if t == o or not active[t] or halls[t] != halls[o]:
-                    continue
-                if t in members:
-                    if d2[t] <= self.leave**2:
-                        ranked.append((int(d2[t] * (self.factor * self.scale)), t))
-                elif d2[t] <= self.view**2:
-                    ranked.append((int(d2[t] * self.scale), t))
-            ranked.sort()
-            if ranked:
-                new[o] = [t for _, t in ranked[: self.cap]]
+            member = np.zeros(self.capacity, bool)
+            member[self.visible.get(o, [])] = True
+            others = active & (halls == halls[o])
+            others[o] = False
+            # one observer's row at a time, as numpy columns rather than a Python loop over
+            # targets (the same float operations, so the same keys)
+            kept = others & np.where(member, d2 <= self.leave**2, d2 <= self.view**2)
+            targets = np.flatnonzero(kept)
+            near = d2[targets]
+            keys = np.where(member[targets], near * (self.factor * self.scale), near * self.scale).astype(np.int64)
+            ranked = targets[np.lexsort((targets, keys))]  # by key, then slot
+            if len(ranked):
+                new[o] = ranked[: self.cap].tolist()
         self.visible = new
         return new
 
