@@ -117,7 +117,9 @@ async def test_sigkill_mid_purchase_then_restart_settles_everything(tmp_path, vi
     await crash_run(tmp_path, victim, kills=3)
 
 
-@pytest.mark.parametrize("victim", ["server", "bank"])
+# the bank's own crashes are in make test (tests/bank/test_bank_crash.py); the bank killed under a
+# shopping server, like three kills of either, runs in make test-all
+@pytest.mark.parametrize("victim", ["server", pytest.param("bank", marks=pytest.mark.slow)])
 async def test_one_sigkill_mid_purchase_then_restart_settles_everything(tmp_path, victim):
     await crash_run(tmp_path, victim, kills=1)
 
