@@ -132,11 +132,11 @@ async def until(stop: asyncio.Event, seconds: float) -> None:
 # --------------------------------------------------------------------------- walkers (own process)
 
 
-async def walk(url: str, count: int, quiet_until: float, seconds: float) -> dict:
-    """``count`` walkers until a line arrives on stdin (at most ``seconds``): the largest
-    snapshot gap before ``quiet_until`` (unix time: the baseline) and after it; and the
-    probes (a fresh visitor's join, /healthz), measured here too, away from the attackers'
-    event loop."""
+async def walk(url: str, count: int, seconds: float) -> dict:
+    """``count`` walkers, for at most ``seconds``: once all have joined, "ready" on stdout;
+    then the largest snapshot gap before "attack" arrives on stdin (the baseline) and after
+    it, until "stop"; and the probes (a fresh visitor's join, /healthz), measured here too,
+    away from the attackers' event loop."""
     from client import events as ev
     from client.core import ClientCore
     from client.transport import Transport
@@ -145,13 +145,19 @@ async def walk(url: str, count: int, quiet_until: float, seconds: float) -> dict
     last: dict[int, float] = {}
     measuring = [False]  # from when every walker has joined: joining is not walking
     started = time.monotonic()
-    stopped = asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    phase = [0]  # 0: quiet, 1: under attack
+
+    async def commands() -> None:
+        while (line := await asyncio.to_thread(sys.stdin.readline)) and line.strip() != "stop":
+            phase[0] = 1 if line.strip() == "attack" else phase[0]
+
+    stopped = asyncio.create_task(commands())
 
     def on_event(i: int, event: ev.Event) -> None:
         if isinstance(event, ev.SnapshotReceived):
             now = time.monotonic()
             if i in last and measuring[0]:
-                period = 0 if time.time() < quiet_until else 1
+                period = phase[0]
                 gaps[period] = max(gaps[period], now - last[i])
             last[i] = now
         elif isinstance(event, ev.Disconnected):
@@ -164,7 +170,8 @@ async def walk(url: str, count: int, quiet_until: float, seconds: float) -> dict
         await w.wait_joined(20)
     await asyncio.sleep(1.0)
     measuring[0] = True
-    probes = Probes(url, lambda: 0 if time.time() < quiet_until else 1)
+    print("ready", flush=True)
+    probes = Probes(url, lambda: phase[0])
     probing = asyncio.create_task(probes.run())
     begin = time.monotonic()
     while time.monotonic() - started < seconds and not stopped.done():
@@ -789,10 +796,16 @@ async def run(args: argparse.Namespace) -> int:
         load_before = os.getloadavg()[0]
         walkers = subprocess.Popen(
             [sys.executable, __file__, "--walk", target.url, "--walkers", str(args.walkers), "--walk-seconds",
-             str(args.quiet + args.storm_seconds + 240), "--quiet-until", str(time.time() + args.quiet + 2.0)],
+             str(args.quiet + args.storm_seconds + 400)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         sampling = asyncio.create_task(sample_rss({"server": server.pid, "bank": bank_proc.pid}, rss, rss_stop))
-        await asyncio.sleep(args.quiet + 2.0)  # the walkers join and walk undisturbed: the baseline
+        assert walkers.stdin is not None and walkers.stdout is not None
+        ready = await asyncio.wait_for(asyncio.to_thread(walkers.stdout.readline), 180)
+        if ready.strip() != "ready":
+            raise RuntimeError(f"the walkers did not join: {ready!r}")
+        await asyncio.sleep(args.quiet)  # the walkers walk undisturbed: the baseline
+        walkers.stdin.write("attack\n")
+        walkers.stdin.flush()
         started = time.monotonic()
         storm_over = asyncio.Event()
         chosen = [name for name in ATTACKS if name in args.only]
@@ -939,10 +952,9 @@ def main() -> int:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--walk", metavar="URL", help=argparse.SUPPRESS)
     ap.add_argument("--walk-seconds", type=float, default=60.0, help=argparse.SUPPRESS)
-    ap.add_argument("--quiet-until", type=float, default=0.0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.walk:
-        print(json.dumps(asyncio.run(walk(args.walk, args.walkers, args.quiet_until, args.walk_seconds))))
+        print(json.dumps(asyncio.run(walk(args.walk, args.walkers, args.walk_seconds))))
         return 0
     args.only = {name.strip() for name in args.only.split(",") if name.strip()}
     if unknown := args.only - set(ATTACKS):
