@@ -4,6 +4,7 @@
     expo-bank verify --db var/bank.sqlite3
     expo-bank open-merchant --name "Penang Batik" --currency MYR --reference booth-7
     expo-bank accounts --db var/bank.sqlite3   # balances, welcome grants, escrows, collectibles
+    expo-bank serve --db postgresql://user:pw@host:5432/expo   # the same bank on PostgreSQL
 
 Every option has an EXPO_BANK_* environment variable (shown in --help). Without a platform key,
 ``serve`` creates one in ``platform.key`` beside the database (mode 0600) for the world server to read.
@@ -26,6 +27,7 @@ from .errors import BankError
 from .ratelimit import Limit
 from .service import Bank, BankConfig, Principal, Role
 from .sqlite_store import SQLiteStorage
+from .storage import Storage, StorageUnavailable
 
 DEFAULT_DB = "var/bank.sqlite3"
 
@@ -71,7 +73,7 @@ def _limit(text: str) -> Limit:
 
 def _add_db(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", default=_env("DB", DEFAULT_DB),
-                   help="SQLite database file [EXPO_BANK_DB] (default: %(default)s)")
+                   help="SQLite database file, or a postgresql:// URL [EXPO_BANK_DB] (default: %(default)s)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -90,6 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--platform-key-file", default=_env("PLATFORM_KEY_FILE"),
                        help="read the platform key from this file [EXPO_BANK_PLATFORM_KEY_FILE] "
                             "(default: platform.key beside the database, created if missing)")
+    serve.add_argument("--secrets-dir", default=_env("SECRETS_DIR"),
+                       help="where platform.key and webhook.secret are kept when not given [EXPO_BANK_SECRETS_DIR] "
+                            "(default: beside a SQLite database; var/ for a PostgreSQL URL)")
     serve.add_argument("--webhook-url", action="append", default=None,
                        help="POST signed events here; repeatable [EXPO_BANK_WEBHOOK_URLS, comma-separated]")
     serve.add_argument("--webhook-secret", default=_env("WEBHOOK_SECRET"),
@@ -147,6 +152,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _is_postgres(db: str) -> bool:
+    return db.startswith(("postgresql://", "postgres://"))
+
+
+def open_storage(db: str) -> Storage:
+    """The storage a ``--db`` names: a PostgreSQL URL, or else a SQLite file."""
+    if _is_postgres(db):
+        from .pg_store import PgStorage  # psycopg is imported only when asked for
+
+        return PgStorage(db)
+    return SQLiteStorage(db)
+
+
+def _secrets_dir(db: str) -> Path:
+    """Where the platform key and webhook secret default to: beside a SQLite file; for a
+    PostgreSQL URL, beside the default database (``var/``)."""
+    return Path(DEFAULT_DB if _is_postgres(db) else db).parent
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -158,7 +182,7 @@ def _serve(args: argparse.Namespace) -> int:
     bare.setFormatter(logging.Formatter("%(message)s"))
     access.addHandler(bare)
     access.propagate = False
-    db_dir = Path(args.db).parent
+    db_dir = Path(args.secrets_dir) if args.secrets_dir else _secrets_dir(args.db)
     platform_key = _secret(args.platform_key, args.platform_key_file, db_dir / "platform.key", "platform key")
     urls = args.webhook_url or [u.strip() for u in (_env("WEBHOOK_URLS") or "").split(",") if u.strip()]
     secret = _secret(args.webhook_secret, args.webhook_secret_file, db_dir / "webhook.secret",
@@ -166,7 +190,7 @@ def _serve(args: argparse.Namespace) -> int:
     config = BankConfig(welcome_usd=args.welcome_usd, intent_ttl_seconds=args.intent_ttl, webhook_urls=tuple(urls),
                         welcome_budget_usd=args.welcome_budget_usd, open_per_address=args.open_limit,
                         open_overall=args.open_limit_overall, holding_period_days=args.holding_days)
-    storage = SQLiteStorage(args.db)
+    storage = open_storage(args.db)
     try:
         app = create_app(Bank(storage, config=config), platform_key, webhook_secret=secret,
                          max_body_bytes=args.max_body_bytes)
@@ -177,10 +201,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    if not Path(args.db).exists():
+    if not _is_postgres(args.db) and not Path(args.db).exists():
         print(f"expo-bank verify: no database at {args.db}", file=sys.stderr)
         return 1
-    storage = SQLiteStorage(args.db)
+    storage = open_storage(args.db)
     try:
         report = audit(storage)
     finally:
@@ -200,7 +224,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _admin(args: argparse.Namespace) -> int:
-    storage = SQLiteStorage(args.db)
+    storage = open_storage(args.db)
     try:
         bank = Bank(storage)
         if args.command == "open-merchant":
@@ -228,11 +252,15 @@ def _admin(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "serve":
-        return _serve(args)
-    if args.command == "verify":
-        return _verify(args)
-    return _admin(args)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "verify":
+            return _verify(args)
+        return _admin(args)
+    except StorageUnavailable as exc:
+        print(f"expo-bank {args.command}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

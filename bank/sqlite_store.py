@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
+from typing import Any, Protocol
 
 from .collectibles import Edition, EditionKind, IssuerKind, Item
 from .escrow import PendingStatus, PendingTransfer, VoidReason
@@ -248,11 +249,26 @@ def _intent(row: tuple) -> Intent:
     )
 
 
-class _Tx:
-    """Reads and writes on one connection inside one transaction (implements Reader and Writer)."""
+class Connection(Protocol):
+    """What the SQL below needs of a DB-API connection (sqlite3's; ``bank.pg_store`` adapts psycopg's)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def execute(self, sql: str, params: Sequence = ..., /) -> Any: ...
+    def executemany(self, sql: str, rows: Iterable[Sequence], /) -> Any: ...
+
+
+class Transaction:
+    """Reads and writes on one connection inside one transaction (implements Reader and Writer).
+
+    Plain SQL with ``?`` placeholders that SQLite and PostgreSQL both run; the one difference, how
+    to look into a JSON column, is :meth:`_metadata_match`."""
+
+    def __init__(self, conn: Connection) -> None:
         self._c = conn
+
+    @staticmethod
+    def _metadata_match(key: str) -> tuple[str, str]:
+        """A condition that the intent's metadata has ``key``, with the key's parameter."""
+        return "json_extract(metadata, ?) = ?", f'$."{key}"'
 
     def _one(self, sql: str, params: Sequence = ()) -> tuple | None:
         return self._c.execute(sql, params).fetchone()
@@ -308,8 +324,9 @@ class _Tx:
             where.append("merchant_account_id = ?")
             params.append(query.merchant_account_id)
         for key, value in query.metadata:
-            where.append("json_extract(metadata, ?) = ?")
-            params += [f'$."{key}"', value]
+            condition, parameter = self._metadata_match(key)
+            where.append(condition)
+            params += [parameter, value]
         sql = f"SELECT {_INTENT_COLUMNS} FROM payment_intents WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
         return [_intent(r) for r in self._c.execute(sql, (*params, query.limit))]
 
@@ -530,7 +547,7 @@ class _Tx:
         self._c.execute("INSERT INTO welcome_grants (account_id, usd, created_at) VALUES (?, ?, ?)",
                         (account_id, usd, now))
         self._c.execute("INSERT INTO tallies (name, value) VALUES ('welcome_usd', ?)"
-                        " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value", (usd,))
+                        " ON CONFLICT (name) DO UPDATE SET value = tallies.value + excluded.value", (usd,))
 
     def enqueue(self, event_id: str, urls: Sequence[str], body: bytes, now: int) -> None:
         self._c.executemany(
@@ -640,18 +657,18 @@ class SQLiteStorage:
         return self._group
 
     @contextmanager
-    def reading(self) -> Iterator[_Tx]:
+    def reading(self) -> Iterator[Transaction]:
         conn = self._conn()
         conn.execute("BEGIN")
         try:
-            yield _Tx(conn)
+            yield Transaction(conn)
         finally:
             conn.execute("COMMIT")
 
     @contextmanager
-    def writing(self) -> Iterator[_Tx]:
+    def writing(self) -> Iterator[Transaction]:
         with self._group.transaction():
-            yield _Tx(self._writer)
+            yield Transaction(self._writer)
 
     def close(self) -> None:
         with self._all_lock:

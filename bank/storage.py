@@ -1,7 +1,7 @@
 """The storage interface: what the bank needs from a database, as Protocols.
 
 The bank's logic (``bank.service``) speaks only to these; ``bank.sqlite_store`` implements them
-on SQLite and a PostgreSQL implementation can follow. A :meth:`Storage.writing` block is one
+on SQLite and ``bank.pg_store`` on PostgreSQL. A :meth:`Storage.writing` block is one
 serializable database transaction: everything written in it commits together or not at all,
 which is how a money movement, the intent's new state, the webhook outbox row and the
 idempotency record stay consistent across crashes.
@@ -19,6 +19,10 @@ from .escrow import PendingTransfer
 from .fx import FxLock
 from .intents import Intent, IntentStatus
 from .ledger import Account, Entry, KycLevel
+
+
+class StorageUnavailable(RuntimeError):
+    """The database cannot be reached or refused the connection (the reason is the message)."""
 
 
 @dataclass(frozen=True, slots=True)

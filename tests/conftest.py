@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+import uuid
+from collections.abc import Iterator
+
+import psycopg
 import pytest
-from processes import BIN, free_port, start, stop
+from processes import BIN, free_port, scratch_dir, start, stop
+
+from server.cluster.local import PostgresServer
 
 
 @pytest.fixture(scope="session")
@@ -15,3 +22,26 @@ def server_url(tmp_path_factory) -> str:
                  f"http://127.0.0.1:{port}/healthz", log=log)
     yield f"ws://127.0.0.1:{port}/"
     stop(proc)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL for the session; tests that need a clean slate use ``fresh_database``."""
+    root = scratch_dir("expo-pg-")
+    server = PostgresServer(root).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def fresh_database(postgres: PostgresServer) -> Iterator[str]:
+    """A database of its own for one test; yields its DSN."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres.dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield postgres.dsn.rsplit("/", 1)[0] + "/" + name
+    with psycopg.connect(postgres.dsn, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

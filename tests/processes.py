@@ -6,12 +6,18 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+
+
+def scratch_dir(prefix: str) -> Path:
+    """Under /tmp itself: pytest's tmp_path is 0700 root, which the postgres user cannot enter."""
+    return Path(tempfile.mkdtemp(prefix=prefix))
 
 
 def free_port() -> int:

@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         bank_url = f"http://{args.host}:{args.bank_port}"
         bank = subprocess.Popen([str(BIN / "expo-bank"), "serve", "--host", args.host, "--port", str(args.bank_port),
-                                 "--db", str(data / "bank" / "bank.sqlite3")])
+                                 "--db", pg.dsn, "--secrets-dir", str(data / "bank")])  # its own schema in pg
         procs.append(bank)
         _wait(f"{bank_url}/healthz", bank)
         # One expo, one set of secrets: a visitor's token and a staff pass must hold at every

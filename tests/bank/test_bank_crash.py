@@ -16,9 +16,11 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -73,7 +75,7 @@ class EventSink:
 
 
 class BankProcess:
-    def __init__(self, db: Path, port: int, webhook_url: str, log: Path) -> None:
+    def __init__(self, db: Path | str, port: int, webhook_url: str, log: Path) -> None:
         self.args = [sys.executable, "-m", "bank", "serve", "--db", str(db), "--port", str(port),
                      "--platform-key", KEY, "--webhook-url", webhook_url, "--webhook-secret", SECRET,
                      "--log-level", "info"]
@@ -101,6 +103,16 @@ class BankProcess:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
 
+    async def kill_during(self, workers: list[Coroutine[Any, Any, None]], seconds: float) -> None:
+        """Run the workers, kill -9 the bank after ``seconds`` and start it again: every worker
+        must have stopped on the bank's disappearance (and nothing else)."""
+        tasks = [asyncio.create_task(w) for w in workers]
+        await asyncio.sleep(seconds)
+        self.kill()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        assert all(isinstance(r, BankUnavailable) for r in results), results
+        await self.start()
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()  # graceful: uvicorn finishes requests, runs the lifespan shutdown
@@ -119,10 +131,11 @@ class Purchase:
     outcome: str | None = None  # "succeeded" or an error code; None while unknown
 
 
-async def run_crash_scenario(tmp_path: Path, kills: int, visitors: int, seed: int) -> None:
+async def run_crash_scenario(tmp_path: Path, kills: int, visitors: int, seed: int, db: str | None = None) -> None:
+    """``db``: a postgresql:// URL, or by default a SQLite file in ``tmp_path``."""
     rng = random.Random(seed)
     sink = EventSink()
-    db = tmp_path / "bank.sqlite3"
+    db = db or str(tmp_path / "bank.sqlite3")
     bank = BankProcess(db, free_port(), sink.url, tmp_path / "bank.log")
     await bank.start()
     currencies = ["MYR", "KZT", "VND", "USD", "EUR", "NGN"]
@@ -159,12 +172,7 @@ async def run_crash_scenario(tmp_path: Path, kills: int, visitors: int, seed: in
                 await settle(p)
 
         for _ in range(kills):
-            tasks = [asyncio.create_task(shopper(n)) for n in range(visitors)]
-            await asyncio.sleep(rng.uniform(0.2, 0.8))
-            bank.kill()
-            results = await asyncio.gather(*tasks, return_exceptions=True)
-            assert all(isinstance(r, BankUnavailable) for r in results), results
-            await bank.start()
+            await bank.kill_during([shopper(n) for n in range(visitors)], rng.uniform(0.2, 0.8))
 
         unknown = [p for p in purchases if p.outcome is None]
         assert unknown, "the kills should have caught purchases in flight"

@@ -6,7 +6,6 @@ holder (the last one it was given to), and `expo-bank verify` passes."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import subprocess
@@ -111,12 +110,7 @@ async def run_scenario(tmp_path: Path, kills: int, people: int, seed: int) -> No
 
         in_flight = 0
         for _ in range(kills):
-            tasks = [asyncio.create_task(person(n)) for n in range(people)]
-            await asyncio.sleep(rng.uniform(0.3, 1.0))
-            bank.kill()
-            results = await asyncio.gather(*tasks, return_exceptions=True)
-            assert all(isinstance(r, BankUnavailable) for r in results), results
-            await bank.start()
+            await bank.kill_during([person(n) for n in range(people)], rng.uniform(0.3, 1.0))
             # each person retries what it had in flight, with the same keys, before going on
             unknown_deals = [d for d in deals if d.outcome is None]
             unknown_gifts = [g for g in gifts if not g.done]
