@@ -215,6 +215,9 @@ class ExpoApp(ShowBase):
         if remembered.get("language") in LANGUAGES:
             SPEAKER.use(remembered["language"])
         self._build_panels(d.server, d.name, colour_hex(d.colour), d.currency)
+        from .deals_panel import DealsPanel  # DirectGUI needs the ShowBase first
+
+        self.deals = DealsPanel(self)  # Q request a quote, T my deals
         self.found: list = []  # the directory's results (directory.Match)
         self._directory_closed_frame = -1
         self.hud.hide()
@@ -421,6 +424,8 @@ class ExpoApp(ShowBase):
             return
         if self.clock.getFrameCount() == self._directory_closed_frame:
             return  # that Enter picked a booth in the directory
+        if self.deals.enter():
+            return  # the quote form sent, or a deal's question answered
         if self.hud.confirming:
             self.confirm_purchase(True)
             return
@@ -430,6 +435,8 @@ class ExpoApp(ShowBase):
             self.hud.open_chat()
 
     def _escape(self) -> None:
+        if self.deals.escape():
+            return
         if self.card_editor is not None:
             self.card_editor.cancel()
         elif self.visit is not None and self.visit.meetings is not None and self.visit.meetings.back():
@@ -659,7 +666,7 @@ class ExpoApp(ShowBase):
         exhibitor, tagline, _about = booth.text_in(SPEAKER.language)  # the visitor's language where given
         if v.on_duty:
             tagline += "\n" + _("On duty: {names}").format(names=", ".join(v.on_duty))
-        self.hud.show_card(exhibitor, country, tagline, hint + "  ·  " + _("B meeting times"))
+        self.hud.show_card(exhibitor, country, tagline, hint + "  ·  " + _("B meeting times") + "  ·  " + _("Q quote"))
 
     # ------------------------------------------------------------------ events
 
@@ -686,6 +693,7 @@ class ExpoApp(ShowBase):
                     if self.my_card is not None:
                         self._send_card(self.my_card)
                 self.command(lambda core: core.query_inventory())
+                self.deals.joined()
             case ev.ExpoChanged():
                 self._expo_changed(v, event.expo)
             case ev.SnapshotReceived():
@@ -726,7 +734,10 @@ class ExpoApp(ShowBase):
                 self.orders.add(v.settings.server, r, time.time())
                 self.hud.show_toast(f"Receipt: {r.qty} × {r.product_name} — {money(Decimal(r.amount), r.currency)}",
                                     time.monotonic(), 6.0)
+            case ev.DealUpdated() | ev.CollectiblesReceived():
+                self.deals.on_event(event)
             case ev.ErrorReceived():
+                self.deals.on_event(event)
                 acted = v.checkout.busy
                 self._act(v, v.checkout.on_error(event.code, event.message, event.ref))
                 if not (acted and event.ref == p.Order.TYPE):
@@ -976,6 +987,7 @@ class ExpoApp(ShowBase):
             return
         if self.hud.inventory.isHidden():
             self.command(lambda core: core.query_inventory())
+            self.command(lambda core: core.query_collectibles())
             self._show_inventory(v)
         else:
             self.hud.set_inventory(None)
@@ -1269,7 +1281,8 @@ class ExpoApp(ShowBase):
         names = {b.id: b.exhibitor for b in v.expo.booths} if v.expo else {}
         held = [f"{qty} × {name}  ({names.get(booth, booth)})" for booth, _sku, name, qty in v.inventory]
         receipts = receipt_lines(self.orders.receipts(v.settings.server), names, self.my_card.timezone if self.my_card else None)
-        self.hud.set_inventory(held + (["", _("Receipts, newest first"), *receipts] if receipts else []))
+        self.hud.set_inventory(held + self.deals.certificates()
+                               + (["", _("Receipts, newest first"), *receipts] if receipts else []))
 
     # ------------------------------------------------------------------ chat and effects
 

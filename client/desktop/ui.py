@@ -620,4 +620,5 @@ class Hud:
 def help_text() -> str:
     return (_("W/S walk · A/D turn · Shift run · right mouse: look, A/D step aside") + "\n"
             + _("E catalogue · 1-4 buy · PgUp/PgDn scroll · F find a booth · I purchases · P people · M map · "
-                "Enter chat · Esc close · F12 picture"))
+                "Enter chat · Esc close · F12 picture") + "\n"
+            + _("Q request a quote · T my deals"))

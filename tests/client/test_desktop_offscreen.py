@@ -767,3 +767,123 @@ def test_books_a_meeting_at_a_booth_the_reminder_walks_there_then_moves_and_canc
         finally:
             host.stop()
             app.leave()
+
+
+def test_a_deal_from_request_to_delivery_with_the_deposit_in_escrow_and_a_certificate(app, bank, tmp_path):
+    """Q at a booth asks for a quote (a wrong field says which), T lists the deals, Enter accepts the
+    quotation after a question that names the deposit, the booth's staff ship, Enter pays the balance;
+    Esc on a question moves no money, X cancels; a purchase brings a certificate into the inventory."""
+    import secrets
+    from dataclasses import replace
+
+    from client import events as ev
+    from client.core import ClientCore
+    from client.threaded import ClientThread
+    from server.staff import issue_pass
+
+    secret = secrets.token_urlsafe(16)
+    config = replace(bank.server_config(tmp_path / "server"), webhook_port=None, staff_secret=secret)
+    with LocalServer(default_expo(), config) as staffed:
+        staffed.call(staffed.server.collectibles.open_edition(BOOTH, "KZ-HONEY-500", 100, "2026-05", "Altai, KZ"))
+        staff = ClientThread(ClientCore("Aigerim Staff", BOT_COLOUR, 1, staff_pass=issue_pass(secret, BOOTH)), staffed.url)
+        staff.start()
+        shipped: list[str] = []
+
+        def ship() -> None:  # the booth's staff confirm the shipment of what is ordered
+            for e in staff.poll_events():
+                if isinstance(e, ev.DealUpdated) and e.message.state == "ordered" and e.message.deal_id not in shipped:
+                    shipped.append(e.message.deal_id)
+                    staff.command(lambda core, d=e.message.deal_id: core.confirm_shipment(d))
+        try:
+            app.set_max_fps(0)
+            app.wallet.forget(bank.url)  # a new account with the welcome money, not the earlier shopper's
+            app.walk_to = BOOTH
+            join(app, staffed, "Dilnoza Buyer")
+            v = app.visit
+            run_until(app, lambda: v.near == BOOTH and app.autopilot is None, 40, "at the booth")
+            app.walk_to = None
+            run_until(app, lambda: v.credential is not None and v.balance_minor is not None, 20, "the bank account")
+            start_balance = v.balance_minor
+            desk = app.deals.desk
+            app.messenger.send("q")
+            form = app.deals.form
+            assert form is not None and app.typing and form.sku == "KZ-HONEY-500"  # the price-listed product first
+            form.set_value("qty", "a pallet")
+            app.messenger.send("enter")
+            assert app.deals.form is form and "Quantity" in form.status.getText()  # said, nothing sent
+            form.set_value("qty", "1")
+            app.messenger.send("tab")  # to the Incoterm
+            app.messenger.send("arrow_right")
+            assert form.incoterm == "CFR"
+            app.messenger.send("tab")
+            form.set_value("destination", "cn")
+            assert form.country.getText() == "China"
+            save_shot(app, "deal-request-form")
+            app.messenger.send("enter")
+            assert app.deals.form is None and not app.typing
+            run_until(app, lambda: desk.current() is not None and desk.current().state == "quoted", 20, "the quotation")
+            deal = desk.current()
+            assert (deal.sku, deal.qty, deal.incoterm, deal.destination, deal.currency) == ("KZ-HONEY-500", 1, "CFR", "CN", "KZT")
+            text = app.hud.inventory_text.getText()
+            assert app.hud.inventory_title == "My deals" and "KZT 4,200.00 a unit" in text and "valid until" in text, text
+            assert "lead time 14 days" in text and "Enter accept and pay the deposit" in text, text
+            save_shot(app, "deal-quoted")
+            app.messenger.send("enter")
+            question = app.deals.question
+            assert question is not None and "Deposit now: KZT 1,260.00" in question.text.getText()
+            run_until(app, lambda: "≈ USD" in question.text.getText(), 10, "the deposit in dollars")
+            save_shot(app, "deal-accept-question")
+            app.messenger.send("enter")
+            run_until(app, lambda: desk.deals[deal.deal_id].state == "ordered", 20, "the purchase order")
+            run_until(app, lambda: v.balance_minor < start_balance, 10, "the deposit to leave the account")
+            held = staffed.call(staffed.server.deals.bank.get_escrow(desk.deals[deal.deal_id].escrow_id))
+            assert (held.status, held.amount, held.currency, held.end_to_end_id) == ("pending", 126000, "KZT", deal.deal_id)
+            run_until(app, lambda: (ship(), desk.deals[deal.deal_id].state == "shipped")[1], 20, "the shipment")
+            assert "Enter pay the balance" in app.hud.inventory_text.getText()
+            after_deposit = v.balance_minor
+            app.messenger.send("enter")
+            assert "KZT 2,940.00" in app.deals.question.text.getText()
+            app.messenger.send("enter")
+            run_until(app, lambda: desk.deals[deal.deal_id].state == "delivered", 20, "the delivery")
+            run_until(app, lambda: v.balance_minor < after_deposit, 10, "the balance to be paid")
+            assert staffed.call(staffed.server.deals.bank.get_escrow(held.id)).status == "posted"
+            save_shot(app, "deal-delivered")
+            # a second request: no destination is a clear error; Esc on the question moves no money; X cancels
+            app.messenger.send("q")
+            app.deals.form.set_value("destination", "")  # the card's country, if any, cleared
+            app.messenger.send("enter")
+            assert "Destination" in app.deals.form.status.getText()
+            app.deals.form.set_value("destination", "KZ")
+            app.messenger.send("enter")
+            run_until(app, lambda: desk.current().deal_id != deal.deal_id and desk.current().state == "quoted", 20,
+                      "the second quotation")
+            second = desk.current()
+            before = v.balance_minor
+            app.messenger.send("enter")
+            app.messenger.send("escape")
+            assert app.deals.question is None and not desk.busy
+            app.messenger.send("x")
+            assert "Cancel the deal" in app.deals.question.text.getText()
+            app.messenger.send("enter")
+            run_until(app, lambda: desk.deals[second.deal_id].state == "canceled", 20, "the cancel")
+            assert v.balance_minor == before
+            app.messenger.send("t")
+            assert app.hud.inventory.isHidden()
+            # a purchase of the certified honey: its certificate in the inventory
+            app.open_catalogue(BOOTH)
+            run_until(app, lambda: BOOTH in v.stock, what="the stock")
+            app.buy("KZ-HONEY-500")
+            app.messenger.send("enter")
+            run_until(app, lambda: v.checkout.current.finished, 30, "the receipt")
+            assert v.checkout.current.stage is Stage.DONE, v.checkout.current.message
+            app.close_catalogue()
+            app.messenger.send("i")
+            run_until(app, lambda: "Certificates (1)" in app.hud.inventory_text.getText(), 20, "the certificate")
+            text = app.hud.inventory_text.getText()
+            (serial, *_rest, order_id, url) = app.deals.collectibles[0]
+            assert serial in text and "batch 2026-05" in text and "Altai, KZ" in text and order_id in text, text
+            assert url.endswith(serial) and "Altai Bee Farms" in text
+            save_shot(app, "inventory-certificate")
+        finally:
+            staff.stop()
+            app.leave()

@@ -1,0 +1,26 @@
+"""The visitor's certificates of authenticity and origin, as the inventory shows them: each
+one's serial, what it certifies (product, batch, origin, exhibitor, order) and where anyone
+can check it at the bank. The bank's ledger is the record; the panel only reads it out, so a
+certificate given away leaves the list with the next ``Collectibles``."""
+
+from __future__ import annotations
+
+from .i18n import _
+
+Collectible = tuple[str, str, str, str, str, str, str, str]  # protocol.collectibles.COLLECTIBLE
+
+
+def certificate_lines(items: list[Collectible] | tuple[Collectible, ...], exhibitors: dict[str, str],
+                      products: dict[tuple[str, str], str]) -> list[str]:
+    """A heading and six lines a certificate; nothing when there are none."""
+    if not items:
+        return []
+    out = ["", _("Certificates ({count})").format(count=len(items))]
+    for serial, title, sku, batch, origin, booth, order_id, url in items:
+        out.append(f"◆ {title or products.get((booth, sku), sku)}")
+        out.append("    " + _("No. {serial}").format(serial=serial))
+        out.append("    " + _("batch {batch} · origin {origin}").format(batch=batch or "—", origin=origin or "—"))
+        out.append("    " + _("from {exhibitor}").format(exhibitor=exhibitors.get(booth, booth)))
+        out.append("    " + _("order {order}").format(order=order_id))
+        out.append("    " + _("verify: {url}").format(url=url))
+    return out

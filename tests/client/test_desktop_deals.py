@@ -1,0 +1,122 @@
+"""The desk's decisions about deals and certificates, by plain calls: what the form accepts,
+what each state allows, that nothing moves money before a yes, and what a refusal leaves."""
+
+from __future__ import annotations
+
+import pytest
+from msgspec.structs import replace
+
+import protocol as p
+from client.desktop import deals as dl
+from client.desktop.collectibles import certificate_lines
+
+REQUESTED = p.DealStatus("po_1", "k1", "requested", "kz-honey", "HONEY-1", 120, "FOB", "CN", (), None, None, None, None,
+                         None, None, None, None, None, None, None, "")
+QUOTED = replace(REQUESTED, state="quoted", tiers=((1, "4200"), (100, "3900")), currency="KZT", unit_price="3900",
+                 total="468000", deposit="140400", deposit_minor=14040000, valid_until=1_800_000_000.0, lead_days=14,
+                 payee_account="acct_booth")
+
+
+def desk_with(*deals: p.DealStatus) -> dl.DealDesk:
+    desk = dl.DealDesk("Asia/Almaty", new_key=lambda: "key-1")
+    desk.names = {("kz-honey", "HONEY-1"): "Altai honey"}
+    for deal in deals:
+        desk.on_status(deal)
+    return desk
+
+
+@pytest.mark.parametrize(("qty", "incoterm", "destination", "says"), [
+    ("a pallet", "FOB", "CN", "Quantity: a whole number"),
+    ("0", "FOB", "CN", "Quantity: from 1"),
+    ("10000001", "FOB", "CN", "Quantity: from 1"),
+    ("5", "FOO", "CN", "Incoterm: one of EXW"),
+    ("5", "FOB", "", "Destination: a two-letter"),
+    ("5", "FOB", "XX", "Destination: a two-letter"),
+])
+def test_the_form_refuses_a_wrong_field_and_names_it(qty, incoterm, destination, says):
+    with pytest.raises(dl.FormError, match=says):
+        dl.rfq("kz-honey", "HONEY-1", qty, incoterm, destination, "k")
+
+
+def test_the_form_sends_what_was_typed_tidied():
+    assert dl.rfq("kz-honey", "HONEY-1", " 120 ", "CIF", " my ", "k") == dl.SendRfq(
+        "kz-honey", "HONEY-1", 120, "CIF", "MY", "k")
+
+
+def test_a_quotation_shows_its_terms_and_the_keys_its_state_allows():
+    desk = desk_with(REQUESTED)
+    assert desk.allowed(REQUESTED) == ["cancel"]
+    news = desk.on_status(QUOTED)
+    assert news is not None and "KZT 3,900.00 a unit" in news
+    text = "\n".join(desk.lines())
+    for part in ("120 × Altai honey", "FOB → CN", "Quoted", "KZT 3,900.00 a unit, KZT 468,000.00 in all",
+                 "tiers 1+ 4,200 · 100+ 3,900", "deposit KZT 140,400.00 · lead time 14 days",
+                 "valid until 15 Jan 13:00 Asia/Almaty", "Enter accept and pay the deposit · X cancel"):
+        assert part in text, (part, text)
+    assert desk.on_status(QUOTED) is None  # the same deal again says nothing new
+
+
+def test_nothing_moves_money_before_the_yes_and_no_forgets_the_question():
+    desk = desk_with(QUOTED)
+    proposal = desk.propose("accept", "USD", "USD 290.10")
+    assert proposal is not None and "Deposit now: KZT 140,400.00" in proposal.text and "≈ USD 290.10" in proposal.text
+    assert "Balance on delivery: KZT 327,600.00" in proposal.text and not desk.busy
+    desk.withdraw()
+    assert desk.confirm() == [] and not desk.busy
+    desk.propose("accept")
+    assert desk.confirm() == [dl.HoldDeposit("po_1", "acct_booth", 14040000, "KZT", "deposit-po_1")]
+    assert desk.allowed(QUOTED) == []  # one step at a time
+    assert desk.propose("accept") is None
+    assert desk.deposit_held("po_1", "esc_1") == [dl.SendPurchaseOrder("po_1", "esc_1")]
+    desk.on_status(replace(QUOTED, state="ordered", escrow_id="esc_1"))
+    assert not desk.busy and desk.allowed(desk.current()) == ["cancel"]
+
+
+def test_a_refusal_leaves_the_deal_as_it_was_and_says_why():
+    desk = desk_with(QUOTED)
+    desk.propose("accept")
+    desk.confirm()
+    desk.refused("po_1", "Not enough money in your bank account for this.")
+    assert desk.allowed(QUOTED) == ["accept", "cancel"]
+    assert "✗ Not enough money" in "\n".join(desk.lines())
+    desk.propose("cancel")
+    desk.confirm()
+    assert desk.on_error("deal po_1 is expired, not quoted", p.CancelDeal.TYPE) == "po_1"
+    assert desk.on_error("unrelated", p.Order.TYPE) is None
+    assert desk.allowed(QUOTED) == ["accept", "cancel"]
+
+
+def test_the_balance_is_paid_then_delivery_confirmed_or_only_confirmed_when_nothing_is_due():
+    shipped = replace(QUOTED, state="shipped", escrow_id="esc_1", balance_intent_id="pi_9")
+    desk = desk_with(shipped)
+    assert desk.money_due("pay") == (32760000, "KZT")
+    assert "KZT 327,600.00" in desk.propose("pay").text
+    assert desk.confirm() == [dl.PayBalance("po_1", "pi_9", "balance-po_1")]
+    assert desk.balance_paid("po_1") == [dl.SendDelivered("po_1")]
+    whole = replace(shipped, deal_id="po_2", deposit=shipped.total, balance_intent_id=None)
+    desk.on_status(whole)
+    desk.propose("pay")
+    assert desk.confirm() == [dl.SendDelivered("po_2")]
+
+
+def test_final_deals_allow_nothing_and_a_new_deal_of_ours_is_selected():
+    desk = desk_with(replace(QUOTED, state="delivered"))
+    assert desk.allowed(desk.current()) == [] and desk.propose("cancel") is None
+    desk.request(dl.SendRfq("kz-honey", "HONEY-1", 5, "EXW", "KZ", "k2"))
+    desk.on_status(replace(REQUESTED, deal_id="po_3", key="k2"))
+    desk.select(1)
+    desk.on_status(replace(REQUESTED, deal_id="po_4", key="someone-elses"))
+    assert desk.current().deal_id == "po_1"  # the selection stays on the deal chosen
+    assert [desk.deals[d].deal_id for d in desk.order] == ["po_4", "po_3", "po_1"]
+
+
+def test_a_certificate_reads_serial_product_batch_origin_exhibitor_order_and_link():
+    item = ("ed_1-001", "Altai honey: certificate of origin", "HONEY-1", "2026-05", "Altai, KZ", "kz-honey", "ord_7",
+            "http://bank/v1/items/ed_1-001")
+    lines = certificate_lines([item], {"kz-honey": "Altai Bee Farms"}, {})
+    assert lines[1] == "Certificates (1)"
+    text = "\n".join(lines)
+    for part in ("Altai honey: certificate of origin", "No. ed_1-001", "batch 2026-05 · origin Altai, KZ",
+                 "from Altai Bee Farms", "order ord_7", "verify: http://bank/v1/items/ed_1-001"):
+        assert part in text
+    assert certificate_lines([], {}, {}) == []
