@@ -13,6 +13,19 @@ from processes import BIN, free_port, scratch_dir, start, stop
 from server.cluster.local import PostgresServer
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compiled_kernels() -> None:
+    """The numba kernels compiled once, here, into their disk cache (seconds on a fresh
+    clone, well under one when cached) before any test starts a server: servers started side
+    by side then load them instead of each compiling the same code on the same two cores."""
+    from server import interest, snapshots
+    from world import motion
+
+    motion.warm()
+    interest.warm()
+    snapshots.warm()
+
+
 @pytest.fixture(scope="session")
 def server_url(tmp_path_factory) -> str:
     """An expo-server with the default expo on a free loopback port, for the whole session."""

@@ -12,7 +12,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from processes import BIN, free_port, start, stop
+from processes import BIN, free_port, start_many, stop
 
 import protocol as p
 from server.staff import issue_pass
@@ -28,16 +28,13 @@ BOOTH = "cn-yunnan-tea"
 
 @pytest.fixture
 def two_servers(fresh_database, tmp_path) -> Iterator[tuple[str, str]]:
-    procs, urls = [], []
-    for name in ("a", "b"):
-        port = free_port()
-        procs.append(start([str(BIN / "expo-server"), "--port", str(port), "--data-dir", str(tmp_path / name),
-                            "--no-watch", "--db", fresh_database], f"http://127.0.0.1:{port}/healthz",
-                           env={"EXPO_STAFF_SECRET": SECRET, "EXPO_VISITOR_SECRET": VISITOR_SECRET}, log=tmp_path / f"{name}.log"))
-        urls.append(f"ws://127.0.0.1:{port}/")
-    yield urls[0], urls[1]
-    for proc in procs:
-        stop(proc)
+    ports = [free_port(), free_port()]
+    procs = start_many(*({"args": [str(BIN / "expo-server"), "--port", str(port), "--data-dir", str(tmp_path / name),
+                                   "--no-watch", "--db", fresh_database], "health_url": f"http://127.0.0.1:{port}/healthz",
+                          "env": {"EXPO_STAFF_SECRET": SECRET, "EXPO_VISITOR_SECRET": VISITOR_SECRET},
+                          "log": tmp_path / f"{name}.log"} for name, port in zip("ab", ports, strict=True)))
+    yield f"ws://127.0.0.1:{ports[0]}/", f"ws://127.0.0.1:{ports[1]}/"
+    stop(*procs)
 
 
 TOKENS: dict[str, str] = {}  # each visitor's token from its first Welcome, presented again in the other process
