@@ -36,6 +36,8 @@ from . import chat as chatmod
 from .bank_worker import BankWorker
 from .cards import REPORT_REASONS, CardDesk, CardFile, MyCard
 from .hallmap import MapFrame
+from .hintcard import SEEN as HINTS_SEEN
+from .hintcard import HintCard
 from .i18n import LANGUAGES, SPEAKER, Preferences, _, n_
 from .layout import View, booth_view
 from .meetings import Book, Cancel, MeetingDesk, Mode, Move, meeting_time
@@ -173,6 +175,7 @@ class ExpoApp(ShowBase):
         self.wallet = wallet
         self.identity = IdentityFile(wallet.path.with_name("identity.json"))  # beside the wallet
         self.orders = OrderHistory(wallet.path.with_name("orders.json"))  # the receipts, for the I panel
+        self.hint_card: HintCard | None = None  # the keys, after the first join on this computer
         self.assets_root = assets_root
         self.win.setClearColor(BACKGROUND)
         self.camLens.setFov(70)
@@ -437,7 +440,9 @@ class ExpoApp(ShowBase):
     def _escape(self) -> None:
         if self.deals.escape():
             return
-        if self.card_editor is not None:
+        if self.hint_card is not None and self.hint_card.visible:
+            self.close_hint_card()
+        elif self.card_editor is not None:
             self.card_editor.cancel()
         elif self.visit is not None and self.visit.meetings is not None and self.visit.meetings.back():
             self._show_meetings(self.visit)
@@ -490,6 +495,22 @@ class ExpoApp(ShowBase):
         self.hud.set_wallet("Bank", "…")
         self.hud.show_banner(f"Connecting to {settings.server}…")
 
+    def _first_run_hints(self) -> None:
+        """The hint card, until the visitor has closed it once (remembered in preferences;
+        without preferences, as in previews and tests, never)."""
+        if self.preferences is None or self.preferences.load().get(HINTS_SEEN) or self.fixed_view is not None:
+            return
+        if self.hint_card is None:
+            self.hint_card = HintCard(self.aspect2d, self.font, self.close_hint_card)
+        self.hint_card.show()
+
+    def close_hint_card(self) -> None:
+        """Esc or the card's ✕: closed, and not shown again on this computer."""
+        if self.hint_card is not None and self.hint_card.visible:
+            self.hint_card.hide()
+            if self.preferences is not None:
+                self.preferences.save(**{HINTS_SEEN: True})
+
     def leave(self) -> None:
         v, self.visit = self.visit, None
         if v is None:
@@ -502,6 +523,9 @@ class ExpoApp(ShowBase):
         self.avatars.clear()
         self.effects.getChildren().detach()
         self.hud.show_card(None)  # nothing of this visit shows in the next
+        if self.hint_card is not None:  # not closed yet: again at the next join, in its language
+            self.hint_card.destroy()
+            self.hint_card = None
         self.hud.hide_catalogue()
         self.hud.hide_toast()
 
@@ -680,6 +704,7 @@ class ExpoApp(ShowBase):
                 self.hud.show_banner(None)
                 if first:
                     v.chat.note(f"Welcome to {event.expo.name}, {v.settings.name}!")
+                    self._first_run_hints()
                     if self.walk_to is not None:
                         self.walk_to_booth(v, self.walk_to, event.welcome.own.hall)
                     if self.my_card is not None:

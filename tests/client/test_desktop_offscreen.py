@@ -559,6 +559,33 @@ def test_a_booth_reads_in_the_visitors_language_where_its_world_file_has_it(app,
         app.set_language("en")
 
 
+def test_the_hint_card_shows_the_keys_once_and_esc_puts_it_away_for_good(app, server, tmp_path):
+    from client.desktop.hintcard import SEEN
+    from client.desktop.i18n import Preferences
+
+    app.leave()
+    app.preferences = Preferences(tmp_path / "preferences.json")
+    try:
+        join(app, server, "Newcomer")
+        run_until(app, lambda: app.hint_card is not None and app.hint_card.visible, 5, "the hint card")
+        app.hud.show()
+        app.step(2)
+        save_shot(app, "hint-card")
+        app.keys.clear()
+        app.messenger.send("w")  # the card does not take the keys: a newcomer walks with it open
+        assert app.keys.get("forward") and app.hint_card.visible
+        app.messenger.send("w-up")
+        app.messenger.send("escape")
+        assert not app.hint_card.visible and app.preferences.load()[SEEN] is True
+        app.leave()
+        join(app, server, "Newcomer")
+        app.step(5)
+        assert app.hint_card is None or not app.hint_card.visible  # remembered: not shown again
+    finally:
+        app.leave()
+        app.preferences = None
+
+
 def _peer(server: LocalServer, name: str):
     """Another visitor, a plain client core on its own thread, with its card set."""
     from client import events as ev

@@ -125,7 +125,12 @@ def test_join_on_the_keyboard_run_with_shift_walk_to_a_booth_and_buy_with_confir
         assert colour == 0x3BB273  # Tab moved to the colour field, Enter joined: no mouse
         wait_for(lambda: (config / "wallet.json").is_file(), 30, "the bank account (opened at join)")
         time.sleep(1.0)
-        keep(win.screenshot(), "x-joined")
+        keep(win.screenshot(), "x-joined")  # with the first-run hint card over the hall
+
+        # Esc puts the hint card away, and the client remembers it (preferences.json)
+        win.key("Escape")
+        prefs = config / "preferences.json"
+        wait_for(lambda: prefs.is_file() and json.loads(prefs.read_text()).get("hint_card_seen"), 10, "the card closed")
 
         # Shift first, then W: Panda3D reports "shift-w"; the client must walk, and run
         win.down("shift")
