@@ -28,7 +28,8 @@ def hint_rows() -> list[tuple[str, str]]:
     return [("W  S", _("walk forward and back")), ("A  D", _("turn left and right")), ("Shift", _("hold to run")),
             (_("right mouse"), _("look around")), ("E", _("at a booth: its catalogue, 1-4 buy")),
             ("F", _("find a booth and walk there")), ("M", _("the hall map")), ("P", _("people near you")),
-            ("I", _("your purchases and receipts")), ("Enter", _("chat")), ("Esc", _("close this card"))]
+            ("I", _("your purchases and receipts")), ("Q  T", _("request a quote, your deals")), ("Enter", _("chat")),
+            ("Esc", _("close this card"))]
 
 
 class HintCard:

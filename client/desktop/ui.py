@@ -108,20 +108,24 @@ class HallMapPanel:
         w, h = mapframe.width, mapframe.height
         x0 = -w if self.anchor_right else 0.0
         self.origin = (x0, -h)
-        self.frame = DirectFrame(parent=self.root, frameColor=(0.05, 0.07, 0.12, 0.85),
-                                 frameSize=(x0 - 0.015, x0 + w + 0.015, -h - 0.015, 0.015))
+        self.frame = DirectFrame(parent=self.root, frameColor=(0.05, 0.07, 0.12, 0.97 if names else 0.85),
+                                 frameSize=(x0 - 0.015, x0 + w + 0.015, -h - 0.015, 0.015))  # the full map hides the hall
         for booth in mapframe.booths(expo, names):
             left, right, bottom, top = booth.rect
             DirectFrame(parent=self.frame, frameColor=(*booth.colour, 0.95), pos=(x0, 0, -h),
                         frameSize=(left, right, bottom, top))
             if names:
+                r, g, b = booth.colour  # dark words on a light booth (a white one read as an empty square)
+                ink = (0.08, 0.09, 0.12, 1) if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.6 else INK
                 _text(self.frame, self.font, booth.label, (x0 + (left + right) / 2, -h + (bottom + top) / 2 - 0.008),
-                      0.022, INK, TextNode.ACenter, wrap=(right - left) / 0.022)
+                      0.022, ink, TextNode.ACenter, wrap=(right - left) / 0.022)
         self.dots = [DirectFrame(parent=self.frame, frameColor=(1, 1, 1, 0.95), frameSize=(-0.006, 0.006, -0.006, 0.006))
                      for _dot in range(self.DOTS)]
         for dot in self.dots:
             dot.hide()
         self.me = DirectFrame(parent=self.frame, frameColor=GOLD, frameSize=(-0.011, 0.011, -0.011, 0.011))
+        if names:  # the full map says which dot is you
+            _text(self.me, self.font, _("You are here"), (0.02, -0.008), 0.026, GOLD)
 
     def update(self, own: tuple[float, float], others: list[tuple[float, float]]) -> None:
         if self.map is None or self.me is None:
