@@ -16,7 +16,13 @@ Servers and bots share this machine's two cores, so the two-process case cannot 
 cores' worth of capacity: the ratio that matters is CPU per visitor-tick (what a machine of
 its own would give each process), and the CPU columns say who used what.
 
-Portal hand-off latency is not measured: the Transfer message waits for protocol 3.
+4. **Portal hand-off**: two more hall processes, one per hall (``--halls``), on a copy of
+   the expo whose portal is beside the spawn; client cores (as the bots and the desktop
+   client use them) walk back and forth through the portals, each crossing a Transfer to
+   the other process. Latency from the portal entered (the first snapshot showing the own
+   avatar in the portal's circle, or the Transfer if it comes first) to the first snapshot
+   in the new hall, on the client's clock (p50/p99); lost and doubled visitors counted from
+   the seats in the directory and the processes' /healthz.
 
     python benchmarks/cluster.py            # 400 bots in the capacity part
     python benchmarks/cluster.py --quick    # 150 bots, shorter windows
@@ -30,6 +36,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import secrets
 import shutil
 import statistics
@@ -48,13 +55,23 @@ from capacity import children_cpu, histogram_quantile, run_bots, scrape, stop_se
 from websockets.asyncio.client import connect  # noqa: E402
 
 import protocol as p  # noqa: E402
-from server.cluster.local import NatsServer, PostgresServer, free_port  # noqa: E402
+from client import events as ev  # noqa: E402
+from client.core import ClientCore  # noqa: E402
+from client.transport import Transport  # noqa: E402
+from server.cluster.local import (  # noqa: E402
+    NEAR_PORTAL,
+    NatsServer,
+    PostgresServer,
+    free_port,
+    near_portals_world,
+)
 from server.cluster.node import ClusterNode  # noqa: E402
 from server.cluster.seats import Seats  # noqa: E402
 from server.devrun import _wait  # noqa: E402
 
 BIN = Path(sys.executable).parent
 STAFF_SECRET = secrets.token_urlsafe(24)
+VISITOR_SECRET = secrets.token_urlsafe(24)  # a cluster's processes share it: a visitor is one visitor everywhere
 BOOTH = "az-caspian-carpets"  # a booth of the spawn hall
 
 
@@ -117,14 +134,14 @@ async def _admit_worker(nats_url: str, pid: str, cap: int, count: int, start_at:
 # --------------------------------------------------------------------------- hall processes
 
 
-def start_hall(port: int, nats_url: str, dsn: str, data: Path, max_clients: int) -> subprocess.Popen:
+def start_hall(port: int, nats_url: str, dsn: str, data: Path, max_clients: int, *extra: str) -> subprocess.Popen:
     data.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
         [str(BIN / "expo-server"), "--port", str(port), "--cluster", nats_url, "--db", dsn, "--data-dir", str(data),
          "--max-clients", str(max_clients), "--max-connections", str(max_clients + 100),
-         "--max-connections-per-address", str(max_clients + 100), "--log-level", "warning", "--no-watch"],
+         "--max-connections-per-address", str(max_clients + 100), "--log-level", "warning", "--no-watch", *extra],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(data / "server.log", "wb"),
-        env={**os.environ, "EXPO_STAFF_SECRET": STAFF_SECRET})
+        env={**os.environ, "EXPO_STAFF_SECRET": STAFF_SECRET, "EXPO_VISITOR_SECRET": VISITOR_SECRET})
     return proc
 
 
@@ -235,10 +252,144 @@ def capacity(ports: list[int], procs: list[subprocess.Popen], bots: int, window:
 # --------------------------------------------------------------------------- main
 
 
+# --------------------------------------------------------------------------- 4. hand-off
+
+MARITIME_PORTAL = (4.0, 22.0)  # maritime -> silk-road, radius 2 (the test world keeps it)
+PORTAL_RADIUS = 2.0
+
+
+class Crosser:
+    """One client core walking through the portals, timing each crossing."""
+
+    def __init__(self, name: str, url: str) -> None:
+        self.core = ClientCore(name, view=False, predict=False)
+        self.transport = Transport(self.core, url, on_event=self._on_event)
+        self.entered_at: float | None = None  # portal entered (client clock), this crossing
+        self.awaiting_snapshot = False
+        self.samples: list[float] = []
+        self.errors: list[str] = []
+        self.crossings = 0
+        self.visitor_ids: set[str] = set()
+        self.hall_changed = asyncio.Event()
+        self.done = False  # crossed all it had to: closing is no error
+        self.rng = random.Random(name)
+
+    def _on_event(self, event: ev.Event) -> None:
+        now = time.perf_counter()
+        match event:
+            case ev.SnapshotReceived():
+                if self.awaiting_snapshot and self.entered_at is not None:
+                    self.samples.append(now - self.entered_at)
+                    self.awaiting_snapshot, self.entered_at = False, None
+                    self.hall_changed.set()
+                elif self.entered_at is None and self._in_portal():
+                    self.entered_at = now
+            case ev.Transferring() if not event.at_hello:
+                self.entered_at = self.entered_at or now
+            case ev.Joined():
+                self.visitor_ids.add(event.welcome.visitor_id)
+                if event.transferred and self.entered_at is not None:
+                    self.crossings += 1
+                    self.awaiting_snapshot = True
+            case ev.Refused() | ev.Disconnected() | ev.ProtocolViolation() if not self.done:
+                self.errors.append(f"{type(event).__name__}: {event}")
+
+    def _in_portal(self) -> bool:
+        own = self.core.own
+        if own is None:
+            return False
+        x, y = own.x / 100, own.y / 100
+        px, py = NEAR_PORTAL if own.hall == 0 else MARITIME_PORTAL
+        return (x - px) ** 2 + (y - py) ** 2 <= PORTAL_RADIUS ** 2
+
+    async def cross(self, times: int, timeout: float = 20.0) -> None:
+        for _ in range(times):
+            await asyncio.sleep(1.6 + self.rng.uniform(0.0, 1.0))  # portals rest 1.5 s after an arrival; people
+            # do not walk in step (crossings in lockstep queue behind each other at both processes)
+            own = self.core.own
+            assert own is not None
+            hall = own.hall
+            tx, ty = (NEAR_PORTAL[0], NEAR_PORTAL[1] - 0.5) if hall == 0 else (MARITIME_PORTAL[0] - 1, MARITIME_PORTAL[1])
+            self.hall_changed.clear()
+            deadline = time.monotonic() + timeout
+            while not self.hall_changed.is_set():
+                own = self.core.own
+                if own is not None and self.core.joined:
+                    dx, dy = tx - own.x / 100, ty - own.y / 100
+                    d = max(1e-6, (dx * dx + dy * dy) ** 0.5)
+                    self.transport.set_controls(dx / d, dy / d, 0.0, False)
+                if time.monotonic() > deadline:
+                    self.errors.append("crossing timed out")
+                    return
+                await asyncio.sleep(0.02)
+            self.transport.set_controls()
+        self.done = True
+
+
+async def hand_off(url_a: str, walkers: int, crossings: int, nats_url: str) -> dict:
+    crossers = [Crosser(f"crosser{i}", url_a) for i in range(walkers)]
+    tasks = [asyncio.create_task(c.transport.run()) for c in crossers]
+    try:
+        await asyncio.gather(*(c.transport.wait_joined(60) for c in crossers))
+        await asyncio.gather(*(c.cross(crossings) for c in crossers))
+        await asyncio.sleep(2.0)  # a reconciliation round gives back the seats left
+        seats = await held_seats(nats_url)
+    finally:
+        for c in crossers:
+            await c.transport.close()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    samples = [s for c in crossers for s in c.samples]
+    errors = [e for c in crossers for e in c.errors]
+    if errors:
+        print("   errors:", *sorted(set(errors))[:5], sep="\n     ")
+    print("   slowest (ms):", [round(x * 1e3) for x in sorted(samples)[-8:]])
+    return {"walkers": walkers, "crossings": sum(c.crossings for c in crossers), "samples": len(samples),
+            "p50_ms": pct(samples, 0.5) * 1e3, "p99_ms": pct(samples, 0.99) * 1e3, "max_ms": max(samples) * 1e3,
+            "errors": len(errors), "seats_held": seats,
+            "one_identity_each": all(len(c.visitor_ids) == 1 for c in crossers), "load_average": os.getloadavg()[0]}
+
+
+async def held_seats(nats_url: str) -> int:
+    probe = await ClusterNode(nats_url, "ws://probe/", 0, process_id="bench-probe", instances_per_hall=0).start()
+    try:
+        total = 0
+        for hall in ("silk-road", "maritime"):
+            for instance in (await probe.hall(hall)).instances:
+                if instance.process in await probe.processes():
+                    seats = await probe.seats(instance.id)
+                    total += sum(seats.held.values()) if seats else 0
+        return total
+    finally:
+        await probe.stop()
+
+
+def handoff_part(nats_url: str, dsn: str, root: Path, quick: bool, procs: list[subprocess.Popen]) -> dict:
+    walkers, crossings = (10, 6) if quick else (20, 10)
+    print(f"4. portal hand-off: {walkers} client cores crossing {crossings} times each between a process "
+          "serving the Silk Road hall and one serving the Maritime hall", flush=True)
+    world = near_portals_world(root)
+    ports = [free_port(), free_port()]
+    for i, (port, hall) in enumerate(zip(ports, ("silk-road", "maritime"), strict=True)):
+        procs.append(start_hall(port, nats_url, dsn, root / f"hand{i}", 200, "--world", str(world), "--halls", hall))
+    for port, proc in zip(ports, procs[-2:], strict=True):
+        _wait(f"http://127.0.0.1:{port}/healthz", proc, timeout=240)
+    result = asyncio.run(hand_off(f"ws://127.0.0.1:{ports[0]}/", walkers, crossings, nats_url))
+    result["servers"] = [json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5))["cluster"]
+                         ["transfer_ms"] for port in ports]
+    print(f"   at the processes (ms): {result['servers']}")
+    print(f"   {result['crossings']} crossings: portal entered -> first snapshot in the new hall "
+          f"p50 {result['p50_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms, max {result['max_ms']:.0f} ms; "
+          f"{result['errors']} errors; seats held with everyone connected {result['seats_held']} "
+          f"(walkers {walkers}); one visitor id each: {result['one_identity_each']}; "
+          f"load average {result['load_average']:.1f} on {os.cpu_count()} cores", flush=True)
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--bots", type=int, default=None)
+    parser.add_argument("--handoff-only", action="store_true", help="only part 4, the portal hand-off")
     parser.add_argument("--admit-worker", nargs=5, metavar=("NATS", "ID", "CAP", "N", "START_AT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.admit_worker:
@@ -255,6 +406,9 @@ def main(argv: list[str] | None = None) -> int:
     procs: list[subprocess.Popen] = []
     results: dict = {}
     try:
+        if args.handoff_only:
+            results["hand_off"] = handoff_part(nats.url, pg.dsn, root, args.quick, procs)
+            return 0
         print("1. admission", flush=True)
         results["admission_latency"] = asyncio.run(admission_latency(nats.url, 200))
         results["admission_burst"] = admission_burst(nats.url)
@@ -295,11 +449,15 @@ def main(argv: list[str] | None = None) -> int:
             total_two = sum(s["server_cpu"] for s in two["servers"])
             print(f"   ratio: CPU per visitor-tick two/one {two_cost / one_cost:.2f}; "
                   f"server CPU for the same bots two/one {total_two / total_one:.2f}")
+        for proc in procs:
+            stop_server(proc)
+        procs.clear()
+        results["hand_off"] = handoff_part(nats.url, pg.dsn, root, args.quick, procs)
+        return 0
+    finally:
         out = ROOT / "benchmarks" / "results"
         out.mkdir(parents=True, exist_ok=True)
         (out / "cluster.json").write_text(json.dumps(results, indent=2))
-        return 0
-    finally:
         for proc in procs:
             stop_server(proc)
         pg.stop()

@@ -102,6 +102,16 @@ class ServerLink(asyncio.Protocol):
             self.transport.abort()
             await self.closed
 
+    def close_now(self) -> None:
+        """Say goodbye (a close frame) and close the socket without waiting for the answer:
+        for leaving a process whose answer does not matter (a Transfer: the client's wait
+        for the next process should not include this one's round trip)."""
+        if self.protocol.state is State.OPEN:
+            self.protocol.send_close(1000)
+            self.send_data()
+        if self.transport is not None:
+            self.transport.close()  # after what is buffered
+
     def _handle_events(self) -> None:
         for event in self.protocol.events_received():
             if isinstance(event, Response):

@@ -319,7 +319,7 @@ class Transport:
                 session.transfer_to = event.url
                 link = self.connection
                 if link is not None:  # this process keeps the avatar until the other one has us
-                    asyncio.get_running_loop().create_task(link.close())
+                    link.close_now()
             elif isinstance(event, ev.Refused) and self._came_from is not None:
                 session.transfer_refused = True
             if isinstance(event, ev.Joined):

@@ -86,6 +86,7 @@ class ExpoServer:
             from .cluster.gate import ClusterGate
 
             self.cluster = ClusterGate.for_config(self.sim, config)
+            self.cluster.flush = self._after_frame
 
     @property
     def port(self) -> int:

@@ -26,7 +26,10 @@ import asyncio
 import contextlib
 import json
 import logging
-from typing import TYPE_CHECKING
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import nats.errors
 import numpy as np
@@ -61,10 +64,13 @@ class ClusterGate:
         self.ready = False  # joined, with our instances open
         self.chat = ChatRelay(node, sim)
         self.transfers = {"sent": 0, "taken": 0, "released": 0, "failed": 0}
+        # seconds, the last few hundred: portal entered -> Transfer sent (giving), Hello -> Welcome (taking)
+        self.timings: dict[str, deque[float]] = {"giving": deque(maxlen=500), "taking": deque(maxlen=500)}
         self._servers: tuple[str, ...] = ()  # what Servers said last
         self._task: asyncio.Task | None = None
         self._release_sub: Subscription | None = None
         self._pending: set[asyncio.Task] = set()
+        self.flush: Callable[[Any], None] = lambda peer: None  # the shell's: write a peer's frames now, not at the tick
 
     @classmethod
     def for_config(cls, sim: Simulation, config: ServerConfig) -> ClusterGate:
@@ -99,7 +105,8 @@ class ClusterGate:
         return {"ready": self.ready, "process": self.node.id, "nats_connected": bool(nc and nc.is_connected),
                 "instances": sorted(self.node.instances), "seated": len(self.seated),
                 "chat_relayed": {"sent": self.chat.sent, "received": self.chat.received},
-                "transfers": dict(self.transfers)}
+                "transfers": dict(self.transfers),
+                "transfer_ms": {k: _quantiles(v) for k, v in self.timings.items()}}
 
     async def stop(self) -> None:
         self.sim.portal_gate = None
@@ -162,6 +169,7 @@ class ClusterGate:
     async def _arrive(self, peer: Peer, data: bytes, hello: p.Hello, token: str) -> None:
         """A visitor sent here by another process's Transfer: take the seat (one use), have
         the giver let go of the avatar, then make it here where it walked in."""
+        started = time.perf_counter()
         visitor = self.sim.passes.verify(hello.visitor_token) if hello.visitor_token else None
         handoff = await self.node.handoff(token)
         now = self.node.clock()
@@ -190,6 +198,7 @@ class ClusterGate:
             await self.node.leave(admission.instance, key)
             return
         self.transfers["taken"] += 1
+        self.timings["taking"].append(time.perf_counter() - started)
         self.seated[session.id] = (admission.instance, key)
         self._tell_servers(peer)
 
@@ -234,6 +243,7 @@ class ClusterGate:
         return here
 
     async def _hand_off(self, session: Session, hall_id: str, x: float, y: float, yaw: float) -> None:
+        started = time.perf_counter()
         try:
             admission = await self.node.admit(hall_id, self.instance_cap)
         except ClusterUnavailable as exc:
@@ -251,6 +261,9 @@ class ClusterGate:
         await self.node.put_handoff(HandOff(admission.token, admission.instance, x, y, yaw, session.visitor_id,
                                             self.node.id, session.id, admission.expires_at))
         session.send(self._transfer(admission))
+        self.timings["giving"].append(time.perf_counter() - started)
+        if session.peer is not None:
+            self.flush(session.peer)  # every millisecond of a hand-off is the visitor's wait
         # the taker asks for the avatar when the visitor arrives; until then it stays here
         await asyncio.sleep(max(0.0, admission.expires_at - self.node.clock()))
         if self.leaving.get(session.id) is admission:  # never taken: the seat there expired, the avatar is still ours
@@ -306,6 +319,14 @@ class ClusterGate:
             for session in self.sim.sessions.values():
                 if session.peer is not None:
                     session.peer.send(p.Servers(servers))
+
+
+def _quantiles(seconds: deque[float]) -> dict[str, float] | None:
+    if not seconds:
+        return None
+    ordered = sorted(seconds)
+    return {q: round(ordered[min(len(ordered) - 1, int(f * len(ordered)))] * 1e3, 1)
+            for q, f in (("p50", 0.5), ("p99", 0.99))}
 
 
 def _fresh_hello(data: bytes) -> p.Hello | None:

@@ -244,3 +244,26 @@ class PostgresServer:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
+
+
+# The packaged Silk Road expo with its portal to the Maritime hall moved beside the spawn
+# (60, 6), and the way back arriving beside it: a crossing between hall processes is a few
+# metres' walk, not a minute's, for the hand-off tests and benchmarks.
+NEAR_PORTAL = (60.0, 14.0)  # silk-road -> maritime, arriving at (7, 22) beside the way back at (4, 22)
+NEAR_PORTAL_BACK_ARRIVAL = (60.0, 18.0)
+
+
+def near_portals_world(root: Path) -> Path:
+    """Write that expo under ``root``/world and return its directory."""
+    source = Path(__file__).resolve().parents[2] / "world" / "expos" / "silk-road"
+    world = root / "world"
+    shutil.copytree(source, world)
+    toml = world / "expo.toml"
+    text = toml.read_text(encoding="utf-8")
+    for old, new in (("position = [116, 36]", f"position = [{NEAR_PORTAL[0]:g}, {NEAR_PORTAL[1]:g}]"),
+                     ("target = [113, 36]", f"target = [{NEAR_PORTAL_BACK_ARRIVAL[0]:g}, {NEAR_PORTAL_BACK_ARRIVAL[1]:g}]")):
+        if old not in text:
+            raise LocalServiceError(f"{toml}: the Silk Road expo changed ({old!r} is gone)")
+        text = text.replace(old, new)
+    toml.write_text(text, encoding="utf-8")
+    return world

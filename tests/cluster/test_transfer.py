@@ -22,35 +22,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from processes import BIN, ROOT, free_port, stop, wait_http
+from processes import BIN, free_port, stop, wait_http
 from websockets.asyncio.client import connect
 
 import protocol as p
 from client import events as ev
 from client.core import ClientCore
 from client.transport import Transport
-from server.cluster.local import NatsServer, PostgresServer
+from server.cluster.local import NEAR_PORTAL, NEAR_PORTAL_BACK_ARRIVAL, NatsServer, PostgresServer, near_portals_world
 from server.cluster.node import ClusterNode
 
 pytestmark = pytest.mark.e2e
-PORTAL = (60.0, 14.0)  # silk-road -> maritime, in the test world
+PORTAL = NEAR_PORTAL  # silk-road -> maritime, in the test world
 BACK = (3.0, 22.0)  # in the maritime -> silk-road portal at (4, 22)
 ARRIVE = (7.0, 22.0)
-ARRIVE_BACK = (60.0, 18.0)
-
-
-def portal_world(root: Path) -> Path:
-    """The Silk Road expo with its first portal beside the spawn (60, 6)."""
-    world = root / "world"
-    shutil.copytree(ROOT / "world" / "expos" / "silk-road", world)
-    toml = world / "expo.toml"
-    text = toml.read_text(encoding="utf-8")
-    for old, new in (("position = [116, 36]", f"position = [{PORTAL[0]:g}, {PORTAL[1]:g}]"),
-                     ("target = [113, 36]", f"target = [{ARRIVE_BACK[0]:g}, {ARRIVE_BACK[1]:g}]")):
-        assert old in text, old
-        text = text.replace(old, new)
-    toml.write_text(text, encoding="utf-8")
-    return world
+ARRIVE_BACK = NEAR_PORTAL_BACK_ARRIVAL
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +44,7 @@ def hall_processes(postgres: PostgresServer) -> Iterator[tuple[list[str], NatsSe
     """Process a simulates the Silk Road hall only, process b the Maritime hall only."""
     root = Path(tempfile.mkdtemp(prefix="expo-xfer-"))
     nats_server = NatsServer(root / "nats").start()
-    world = portal_world(root)
+    world = near_portals_world(root)
     env = {**os.environ, "EXPO_STAFF_SECRET": secrets.token_urlsafe(24),
            "EXPO_VISITOR_SECRET": secrets.token_urlsafe(24)}  # the cluster's visitors are the same people everywhere
     procs, ports = [], [free_port(), free_port()]
