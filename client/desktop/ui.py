@@ -449,7 +449,9 @@ class Hud:
         self.inventory_title = title
         self.inventory_text.setText(f"{title}\n\n" + ("\n".join(lines) if lines else empty))
         rows = self.inventory_text.rows()
-        self.inventory["frameSize"] = (0, 0.95, -(0.08 + rows * 0.041), 0)
+        # a CJK line is taller than a Latin one: the text's own height, when it is more, keeps the last line inside
+        height = max(rows * 0.041, self.inventory_text.textNode.getHeight() * 0.034 + 0.01)
+        self.inventory["frameSize"] = (0, 0.95, -(0.08 + height), 0)
         self.inventory.show()
 
     def set_catalogue(self, title: str, subtitle: str, rows: list[CatalogueRow], status: str, about: str = "",
@@ -622,7 +624,7 @@ class Hud:
 
 
 def help_text() -> str:
-    return (_("W/S walk · A/D turn · Shift run · right mouse: look, A/D step aside") + "\n"
+    return (_("W/S walk · A/D turn · Shift run · right mouse: look, A/D step aside") + " · "
+            + _("Q request a quote · T my deals") + "\n"
             + _("E catalogue · 1-4 buy · PgUp/PgDn scroll · F find a booth · I purchases · P people · M map · "
-                "Enter chat · Esc close · F12 picture") + "\n"
-            + _("Q request a quote · T my deals"))
+                "Enter chat · Esc close · F12 picture"))

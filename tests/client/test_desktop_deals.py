@@ -120,3 +120,27 @@ def test_a_certificate_reads_serial_product_batch_origin_exhibitor_order_and_lin
                  "from Altai Bee Farms", "order ord_7", "verify: http://bank/v1/items/ed_1-001"):
         assert part in text
     assert certificate_lines([], {}, {}) == []
+
+
+@pytest.mark.parametrize("language", ["zh_Hans", "ms", "ru"])
+def test_the_deals_panel_and_the_certificates_speak_the_language_chosen(language):
+    from client.desktop.i18n import SPEAKER
+
+    SPEAKER.use(language)
+    try:
+        desk = desk_with(QUOTED)
+        english = dl.DealDesk()
+        SPEAKER.use("en")
+        english.names, english.zone = desk.names, desk.zone
+        english.on_status(QUOTED)
+        said_in_english, asked_in_english = english.lines(), english.propose("accept").text
+        SPEAKER.use(language)
+        lines = desk.lines()
+        assert len(lines) == len(said_in_english)
+        # every line but the product's and the deal's numbers reads differently from the English one
+        assert [a for a, b in zip(lines[2:], said_in_english[2:], strict=True) if a == b] == []
+        assert desk.propose("accept").text != asked_in_english
+        item = ("ed_1-001", "Honey: certificate", "HONEY-1", "2026-05", "Altai", "kz-honey", "ord_7", "http://bank/v1/items/ed_1-001")
+        assert certificate_lines([item], {}, {})[1] != "Certificates (1)"
+    finally:
+        SPEAKER.use("en")
