@@ -22,6 +22,7 @@ from .model import (
     Booth,
     BoothKind,
     BoothText,
+    Category,
     Colour,
     Display,
     Expo,
@@ -200,6 +201,7 @@ def _read_booth(t: Table, source: str, exists: AssetExists) -> tuple[Booth | Non
     kind = t.get("kind", f.choice(BoothKind), BoothKind.EXHIBITOR, required=False)
     exhibitor = t.get("exhibitor", f.text)
     country = t.get("country", f.country)
+    category = t.get("category", f.choice(Category), required=False)
     tagline = t.get("tagline", f.text)
     description = t.get("description", f.text)
     primary = t.get("primary", f.colour)
@@ -220,7 +222,7 @@ def _read_booth(t: Table, source: str, exists: AssetExists) -> tuple[Booth | Non
         return None, layout
     return Booth(booth_id, hall, rect, facing, exhibitor, country, tagline, description,  # type: ignore[arg-type]
                  primary, secondary, banner, logo, tuple(staff), tuple(products),  # type: ignore[arg-type]
-                 kind, source, translations or ()), layout  # type: ignore[arg-type]
+                 kind, source, translations or (), category), layout  # type: ignore[arg-type]
 
 
 LANGUAGE_TAG = re.compile(r"[a-z]{2,3}([_-][A-Za-z0-9]{2,8})*")

@@ -17,6 +17,7 @@ from .model import (
     Booth,
     BoothKind,
     BoothText,
+    Category,
     Colour,
     Display,
     Expo,
@@ -103,6 +104,7 @@ def _booth(b: Booth) -> dict[str, Any]:
         "staff": [{"name": s.name, "role": s.role} for s in b.staff],
         "catalogue": [_product(p) for p in b.catalogue],
         "source": b.source,
+        "category": b.category.value if b.category else None,
         "translations": {lang: {"exhibitor": t.exhibitor, "tagline": t.tagline, "description": t.description}
                          for lang, t in b.translations},
     }
@@ -119,6 +121,7 @@ def _read_booth(d: dict[str, Any]) -> Booth:
         staff=tuple(StaffMember(s["name"], s["role"]) for s in d["staff"]),
         catalogue=tuple(_read_product(p) for p in d["catalogue"]),
         source=d["source"],
+        category=Category(d["category"]) if d.get("category") else None,
         translations=tuple(sorted((lang, BoothText(t.get("exhibitor"), t.get("tagline"), t.get("description")))
                                   for lang, t in d.get("translations", {}).items())),
     )

@@ -97,6 +97,18 @@ class BoothKind(str, Enum):
     BANK = "bank"  # the digital bank's own booth, where visitors open accounts
 
 
+class Category(str, Enum):
+    """What a booth sells, for the visitors' directory filter: a short fixed list, so a
+    filter finds every booth of its kind (free words would split "tea" from "drinks")."""
+
+    FOOD = "food"
+    DRINKS = "drinks"
+    TEXTILES = "textiles"
+    CRAFTS = "crafts"
+    BEAUTY = "beauty"
+    FINANCE = "finance"
+
+
 class Primitive(str, Enum):
     BOX = "box"
     SPHERE = "sphere"
@@ -213,6 +225,7 @@ class Booth:
     kind: BoothKind = BoothKind.EXHIBITOR
     source: str = ""  # the file it came from, for messages
     translations: tuple[tuple[str, BoothText], ...] = ()  # (language_key, text), sorted
+    category: Category | None = None
 
     def product(self, sku: str) -> Product | None:
         return next((p for p in self.catalogue if p.sku == sku), None)

@@ -30,11 +30,12 @@ from client.identity import IdentityFile
 from client.threaded import ClientThread
 from world import iso
 from world.assets import PROJECT_ASSETS
-from world.model import Booth, BoothKind, Expo
+from world.model import Booth, BoothKind, Category, Expo
 
 from . import chat as chatmod
 from .bank_worker import BankWorker
 from .cards import REPORT_REASONS, CardDesk, CardFile, MyCard
+from .directory import category_label, next_category
 from .hallmap import MapFrame
 from .hintcard import SEEN as HINTS_SEEN
 from .hintcard import HintCard
@@ -222,6 +223,7 @@ class ExpoApp(ShowBase):
 
         self.deals = DealsPanel(self)  # Q request a quote, T my deals
         self.found: list = []  # the directory's results (directory.Match)
+        self.directory_category: Category | None = None  # the directory's filter (Tab)
         self._directory_closed_frame = -1
         self.hud.hide()
         self._bind_keys()
@@ -332,6 +334,8 @@ class ExpoApp(ShowBase):
         self.typing = True
         self.keys.clear()
         self.hud.open_directory()
+        self.directory_category = None
+        self.hud.set_directory_filter(category_label(None))
         self._directory_search("")
 
     def close_directory(self) -> None:
@@ -345,7 +349,7 @@ class ExpoApp(ShowBase):
         v = self.visit
         if v is None or v.expo is None:
             return
-        self.found = search(v.expo, query)
+        self.found = search(v.expo, query, category=self.directory_category)
         self.hud.set_directory([f"{m.booth.text_in(SPEAKER.language)[0]}  ·  {m.why}  ·  {m.hall}" for m in self.found])
 
     def _directory_pick(self, index: int) -> None:
@@ -388,6 +392,10 @@ class ExpoApp(ShowBase):
             self.card_editor.focus_next(-1 if self.run_held else 1)
         elif self.connect_screen.visible:
             self.connect_screen.focus_next(-1 if self.run_held else 1)
+        elif self.hud.directory_open:  # the directory's category filter, the next kind
+            self.directory_category = next_category(self.directory_category)
+            self.hud.set_directory_filter(category_label(self.directory_category))
+            self._directory_search(self.hud.directory_entry.get())
 
     def _window_event(self, window) -> None:
         """Keys released while the window had no focus never send their "-up": forget them."""

@@ -570,7 +570,12 @@ class Hud:
             button.hide()
             self.directory_rows.append(button)
         self.directory_empty = _text(self.directory, font, "", (0.05, -0.33), 0.034, MUTED)
+        self.directory_filter = _text(self.directory, font, "", (1.21, -0.08), 0.032, GOLD, TextNode.ARight)
         self.directory.hide()
+
+    def set_directory_filter(self, label: str) -> None:
+        """The category filter, top right of the directory: what Tab changes."""
+        self.directory_filter.setText(_("Tab ▸ {kind}").format(kind=label))
 
     def open_directory(self) -> None:
         self.directory.show()

@@ -440,6 +440,24 @@ def test_the_directory_finds_booths_by_name_country_and_product():
     assert search(expo, "honey zzzz") == []
     assert search(expo, "阿尔泰")[0].booth.id == "kz-altai-honey"  # in a language its world file gives
     assert search(expo, "пасеки")[0].booth.id == "kz-altai-honey"
+
+
+def test_the_directory_filters_by_category_and_tab_steps_through_every_kind():
+    from client.desktop.directory import next_category, search
+    from world.model import Category
+
+    expo = default_expo()
+    drinks = search(expo, "", limit=50, category=Category.DRINKS)
+    assert {m.booth.id for m in drinks} >= {"cn-yunnan-tea", "ge-kakheti-cellars", "ke-kiambu-coffee"}
+    assert all(m.booth.category is Category.DRINKS for m in drinks)
+    assert [m.booth.id for m in search(expo, "china", category=Category.DRINKS)] == ["cn-yunnan-tea"]
+    assert {m.booth.id for m in search(expo, "textiles", limit=50)} == {
+        b.id for b in expo.booths if b.category is Category.TEXTILES}  # the kind is a word to search by too
+    seen, kind = [], None
+    for _ in range(len(Category) + 1):
+        kind = next_category(kind)
+        seen.append(kind)
+    assert seen == [*Category, None]
     everything = search(expo, "", limit=100)
     assert len(everything) == len(expo.booths)
     assert [m.hall for m in everything] == sorted(m.hall for m in everything)

@@ -25,6 +25,7 @@ from client.desktop.steering import Autopilot
 from client.desktop.wallet import Wallet
 from server.config import ServerConfig
 from world import default_expo_path, load_expo
+from world.model import Category
 
 BOOTH = "kz-altai-honey"
 BOT_COLOUR = 0xD81E5B
@@ -471,6 +472,18 @@ def test_the_directory_finds_a_booth_by_product_and_walks_there(app, server):
     v = app.visit
     app.messenger.send("f")
     assert app.hud.directory_open and app.typing
+    # Tab steps the category filter: drinks, then only drinks booths are listed
+    for _step in range(2):
+        app.messenger.send("tab")
+    assert "drinks" in app.hud.directory_filter.getText()
+    shown = [b["text"] for b in app.hud.directory_rows if not b.isHidden()]
+    drinks = {b.exhibitor for b in v.expo.booths if b.category is Category.DRINKS}
+    assert shown and all(any(t.startswith(name) for name in drinks) for t in shown), shown
+    app.step(2)
+    save_shot(app, "directory-drinks")
+    for _step in range(len(Category) - 1):  # on round to every kind again
+        app.messenger.send("tab")
+    assert "all kinds" in app.hud.directory_filter.getText()
     app._directory_search("felt slippers")  # what typing in the box calls, per key
     assert app.hud.directory_rows[0]["text"].startswith("Altai Bee Farms")
     save_shot(app, "directory")

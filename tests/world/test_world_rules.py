@@ -372,3 +372,10 @@ def test_a_bad_translation_is_reported_where_it_is(world, snippet, key, expected
     world.path(A).write_text(world.text(A) + "\n" + snippet, encoding="utf-8")
     problem = world.problem(A, key)
     assert expected in problem.message, problem
+
+
+def test_an_unknown_category_names_the_ones_there_are(world):
+    world.edit(A, 'country = "KZ"\n', 'country = "KZ"\ncategory = "drink"\n')
+    problem = world.problem(A, "category")
+    assert problem.line == world.line(A, "category =")
+    assert "must be one of food, drinks, textiles" in problem.message and "(did you mean 'drinks'?)" in problem.message
