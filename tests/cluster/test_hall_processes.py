@@ -54,7 +54,8 @@ def two_halls(nats_here: NatsServer, postgres: PostgresServer, tmp_path_factory)
 
 
 async def hello(url: str, name: str, staff_pass: str | None = None):
-    ws = await connect(url, compression=None)
+    # max_queue=None: reads on while the test looks away (a full queue stops reading; close() then waits 10 s)
+    ws = await connect(url, compression=None, max_queue=None)
     await ws.send(p.encode(p.Hello(p.PROTOCOL_VERSION, name, 0, 0, staff_pass=staff_pass)))
     return ws, p.decode_server(await asyncio.wait_for(ws.recv(), 10))
 
@@ -125,7 +126,8 @@ async def test_two_processes_share_the_hall(two_halls, nats_here: NatsServer) ->
     cy, transfer = await hello(url_a, "Cy")  # a's instance of the hall is full: b has the seat
     assert isinstance(transfer, p.Transfer) and transfer.url == url_b and transfer.hall == "silk-road"
     await cy.close()
-    cy = await connect(url_b, compression=None)
+    # max_queue=None: reads on while the test looks away (a full queue stops reading; close() then waits 10 s)
+    cy = await connect(url_b, compression=None, max_queue=None)
     await cy.send(p.encode(p.Hello(p.PROTOCOL_VERSION, "Cy", 0, 0, transfer=transfer.token)))
     welcome = p.decode_server(await asyncio.wait_for(cy.recv(), 10))
     assert isinstance(welcome, p.Welcome)

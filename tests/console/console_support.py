@@ -82,7 +82,8 @@ async def hello(server: ExpoServer, name: str, visitor_token: str | None = None)
 
 async def visitor(server: ExpoServer, name: str, visitor_token: str | None = None) -> tuple[ClientConnection, p.Welcome]:
     """A visitor's socket after its Welcome; ``visitor_token`` (from an earlier Welcome) says who they are."""
-    ws = await connect(f"ws://127.0.0.1:{server.port}/", compression=None)
+    # max_queue=None: reads on while the test looks away (a full queue stops reading; close() then waits 10 s)
+    ws = await connect(f"ws://127.0.0.1:{server.port}/", compression=None, max_queue=None)
     await ws.send(p.encode(p.Hello(p.PROTOCOL_VERSION, name, 0x336699, 0, visitor_token=visitor_token)))
     welcome = p.decode_server(await ws.recv())
     assert isinstance(welcome, p.Welcome), welcome

@@ -74,7 +74,8 @@ def served(tmp_path):
 
 
 async def hello(url: str, name: str, staff_pass: str):
-    ws = await connect(url, compression=None)
+    # max_queue=None: reads on while the test looks away (a full queue stops reading; close() then waits 10 s)
+    ws = await connect(url, compression=None, max_queue=None)
     await ws.send(p.encode(p.Hello(p.PROTOCOL_VERSION, name, 0x336699, 0, None, staff_pass)))
     return ws, p.decode_server(await ws.recv())
 

@@ -64,7 +64,8 @@ class Shopper:
     @classmethod
     async def join(cls, srv: ExpoServer, name: str, currency: str = "MYR", *, visitor_token: str | None = None,
                    bank_token: str | None = None, link: bool = True) -> Shopper:
-        ws = await connect(f"ws://127.0.0.1:{srv.port}/", compression=None)
+        # max_queue=None: reads on while the test looks away (a full queue stops reading; close() then waits 10 s)
+        ws = await connect(f"ws://127.0.0.1:{srv.port}/", compression=None, max_queue=None)
         await ws.send(p.encode(p.Hello(p.PROTOCOL_VERSION, name, 0, 0, visitor_token=visitor_token)))
         welcome = p.decode_server(await ws.recv())
         assert isinstance(welcome, p.Welcome), welcome

@@ -56,7 +56,8 @@ class Party:
     @classmethod
     async def join(cls, srv: ExpoServer, name: str, currency: str = "KZT", staff_of: str | None = None,
                    link: bool = True) -> Party:
-        ws = await connect(f"ws://127.0.0.1:{srv.port}/", compression=None)
+        # max_queue=None: reads on while the test looks away (a full queue stops reading; close() then waits 10 s)
+        ws = await connect(f"ws://127.0.0.1:{srv.port}/", compression=None, max_queue=None)
         await ws.send(p.encode(p.Hello(p.PROTOCOL_VERSION, name, 0, 0, None,
                                        issue_pass(STAFF_SECRET, staff_of) if staff_of else None)))
         welcome = p.decode_server(await ws.recv())

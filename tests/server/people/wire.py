@@ -15,7 +15,8 @@ class WireVisitor:
 
     def __init__(self, stack: ExitStack, url: str, name: str, staff_pass: str | None = None,
                  visitor_token: str | None = None) -> None:
-        self.ws: ClientConnection = stack.enter_context(connect(url, max_size=2**22))
+        # max_queue=None: reads on while the test looks away (a full queue stops reading; close() then waits 10 s)
+        self.ws: ClientConnection = stack.enter_context(connect(url, max_size=2**22, max_queue=None))
         self.name = name
         self.inbox: list[p.Message] = []
         self.send(p.Hello(p.PROTOCOL_VERSION, name, 0x336699, 1, None, staff_pass, visitor_token))
