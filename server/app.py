@@ -160,10 +160,14 @@ class ExpoServer:
         async def merchant_of(booth: str, currency: str) -> str | None:
             return await commerce.db.run(commerce.store.merchant, booth, currency)
 
+        async def fulfilled_of(booth: str, sku: str) -> list[tuple[str, str, float]]:
+            return await commerce.db.run(commerce.store.fulfilled_orders, booth, sku)
+
         self.collectibles = Collectibles(self.sim, CollectiblesStore(cfg.data_dir / "collectibles.sqlite3"),
                                          PlatformClient(cfg.bank_url, cfg.bank_platform_key), cfg.bank_url,
-                                         account_of, merchant_of)
+                                         account_of, merchant_of, fulfilled_of)
         commerce.fulfilment_hooks.append(self.collectibles.order_fulfilled)
+        self.collectibles.catch_up_soon()  # what a crash (or the start's reconciliation) left uncertified
         self.sim.collectibles = self.collectibles
         if cfg.webhook_port is not None:
             from .webhooks import serve_webhooks

@@ -70,6 +70,13 @@ class CollectiblesStore:
         with transaction(self.db) as db:
             db.execute("INSERT OR REPLACE INTO editions VALUES (?, ?, ?)", (booth, sku, edition_id))
 
+    def editions(self) -> list[tuple[str, str, str]]:
+        """(booth, sku, edition id) of every edition opened here."""
+        return [tuple(r) for r in self.db.execute("SELECT booth, sku, edition_id FROM editions ORDER BY booth, sku")]
+
+    def certified_orders(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT order_id FROM certificates")}
+
     def save_certificate(self, cert: Certificate) -> None:
         with transaction(self.db) as db:
             db.execute("INSERT OR IGNORE INTO certificates VALUES (?, ?, ?, ?)", (cert.serial, cert.visitor, cert.order_id, cert.booth))
@@ -84,11 +91,12 @@ class CollectiblesStore:
 
 AccountOf = Callable[[str], Awaitable[str | None]]  # a visitor's linked bank account, or None
 MerchantOf = Callable[[str, str], Awaitable[str | None]]  # a booth's merchant account in a currency
+FulfilledOf = Callable[[str, str], Awaitable[list[tuple[str, str, float]]]]  # (order, visitor, when) of a product
 
 
 class Collectibles:
     def __init__(self, sim: Simulation, store: CollectiblesStore, bank: PlatformClient, bank_url: str,
-                 account_of: AccountOf, merchant_of: MerchantOf) -> None:
+                 account_of: AccountOf, merchant_of: MerchantOf, fulfilled_of: FulfilledOf | None = None) -> None:
         self.sim = sim
         self.store = store
         self.bank = bank
@@ -96,6 +104,7 @@ class Collectibles:
         self.db = DatabaseThread("collectibles-store")
         self.account_of = account_of
         self.merchant_of = merchant_of
+        self.fulfilled_of = fulfilled_of
         self._tasks: set[asyncio.Task] = set()
 
     async def close(self) -> None:
@@ -104,7 +113,7 @@ class Collectibles:
         await self.bank.aclose()
         self.db.close()
 
-    def _spawn(self, work: Awaitable[None], what: str) -> None:
+    def _spawn(self, work: Awaitable[object], what: str) -> None:
         async def guarded() -> None:
             try:
                 await work
@@ -154,6 +163,31 @@ class Collectibles:
         await self.db.run(self.store.save_certificate, Certificate(item.serial, visitor, order_id, booth))
         log.info("certificate issued", extra={"serial": item.serial, "order": order_id})
         await self.send(visitor)
+
+    def catch_up_soon(self) -> None:
+        """At start, in the background: the certificates owed for orders fulfilled while no
+        hook could issue them (the server killed between fulfilment and issue, or orders the
+        start's reconciliation settled before the hook was in place)."""
+        self._spawn(self.catch_up(), "catch-up")
+
+    async def catch_up(self) -> int:
+        """Issue every certificate owed: a fulfilled order of a product with an edition, paid
+        since the edition opened, without a certificate here. The bank's idempotency key
+        (``cert-<order>``) makes one issued before a crash come back, never a second one.
+        Returns how many were issued (or found issued at the bank)."""
+        if self.fulfilled_of is None:
+            return 0
+        done = await self.db.run(self.store.certified_orders)
+        issued = 0
+        for booth, sku, edition_id in await self.db.run(self.store.editions):
+            since = (await self.bank.get_edition(edition_id)).created_at.timestamp()
+            for order_id, visitor, fulfilled_at in await self.fulfilled_of(booth, sku):
+                if order_id not in done and fulfilled_at >= since:
+                    await self._certify(visitor, order_id, booth, sku)
+                    issued += 1
+        if issued:
+            log.info("certificates caught up", extra={"issued": issued})
+        return issued
 
     def cards_exchanged(self, one: str, other: str) -> None:
         """Two visitors exchanged cards: the bank records their accounts as contacts."""

@@ -243,6 +243,12 @@ class PgCommerceStore:
                          "WHERE status = 'fulfilled' GROUP BY booth, currency ORDER BY booth, currency", ())
         return [(r["booth"], r["currency"], int(r["n"]), int(r["units"]), int(r["amount"])) for r in rows]
 
+    def fulfilled_orders(self, booth: str, sku: str) -> list[tuple[str, str, float]]:
+        """(order id, visitor, fulfilled at) of a product's fulfilled orders, oldest first."""
+        rows = self._all("SELECT o.id, o.visitor, f.fulfilled_at FROM orders o JOIN fulfilments f ON f.order_id = o.id "
+                         "WHERE o.booth = %s AND o.sku = %s ORDER BY f.fulfilled_at", (booth, sku))
+        return [(r["id"], r["visitor"], float(r["fulfilled_at"])) for r in rows]
+
     def booth_orders(self, booth: str, limit: int) -> list[OrderRecord]:
         rows = self._all("SELECT * FROM orders WHERE booth = %s ORDER BY created_at DESC LIMIT %s", (booth, limit))
         return [OrderRecord(**r) for r in rows]

@@ -216,6 +216,13 @@ class CommerceStore:
                                "WHERE status = 'fulfilled' GROUP BY booth, currency ORDER BY booth, currency")
         return [tuple(r) for r in rows]
 
+    def fulfilled_orders(self, booth: str, sku: str) -> list[tuple[str, str, float]]:
+        """(order id, visitor, fulfilled at) of a product's fulfilled orders, oldest first: the
+        certificates owed for them are caught up on at start (server.collectibles)."""
+        rows = self.db.execute("SELECT o.id, o.visitor, f.fulfilled_at FROM orders o JOIN fulfilments f ON f.order_id = o.id "
+                               "WHERE o.booth = ? AND o.sku = ? ORDER BY f.fulfilled_at", (booth, sku))
+        return [(r[0], r[1], float(r[2])) for r in rows]
+
     def booth_orders(self, booth: str, limit: int) -> list[OrderRecord]:
         rows = self.db.execute("SELECT * FROM orders WHERE booth = ? ORDER BY created_at DESC LIMIT ?", (booth, limit))
         return [OrderRecord(**r) for r in rows]

@@ -104,6 +104,8 @@ def test_the_consoles_sales_orders_and_restock(store) -> None:
         store.set_pending(f"o{n}", f"pi_{n}", expires_at=2000.0, now=1001.0)
     store.fulfil("o2", "pi_2", now=1002.0)
     assert store.sales() == [(BOOTH, "AED", 1, 2, 1000)]  # paid orders only
+    assert store.fulfilled_orders(BOOTH, SKU) == [("o2", "v2", 1002.0)]  # what certificates catch up on
+    assert store.fulfilled_orders(BOOTH, "NO-SUCH-SKU") == []
     assert [o.id for o in store.booth_orders(BOOTH, limit=10)] == ["o2", "o1"]  # newest first
     assert [o.id for o in store.booth_orders(BOOTH, limit=1)] == ["o2"]
     store.set_stock(BOOTH, SKU, 200)

@@ -98,3 +98,41 @@ async def test_a_buyer_gets_a_certificate_that_cannot_be_sold_or_given_early_or_
         await shopper.close()
     verify = subprocess.run([str(BIN / "expo-bank"), "verify", "--db", str(db)], capture_output=True, text=True)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+async def test_an_order_fulfilled_without_its_certificate_gets_it_at_restart_once(bank_process, tmp_path):  # noqa: F811
+    """The server dies between fulfilling an order and issuing its certificate (the hook never
+    ran): the next start issues it, bound to that order, and a further restart issues no second."""
+    url, _, db = bank_process
+    config = server_config(bank_process, tmp_path)
+    srv = ExpoServer(small_expo(), config)
+    await srv.start()
+    assert srv.collectibles is not None
+    edition = await srv.collectibles.open_edition("kz-honey", "HONEY-1", 100, "2026-05", "Altai, KZ")
+    srv.commerce.fulfilment_hooks.clear()  # what the dead server never got to do: issue the certificate
+    ana = await Shopper.join(srv, "Ana", "KZT")
+    receipt = await ana.buy("HONEY-1")
+    token, bank_token = ana.welcome.visitor_token, ana.bank.token
+    await ana.close()
+    platform = PlatformClient(url, "commerce-test-platform-key")
+    assert (await platform.get_edition(edition.id)).issued == 0
+    await srv.stop()
+
+    for _restart in range(2):
+        srv = ExpoServer(small_expo(), config)
+        await srv.start()
+        ana = await Shopper.join(srv, "Ana", "KZT", visitor_token=token, bank_token=bank_token, link=False)
+        for _ in range(100):  # the catch-up runs beside the start
+            await ana.send(p.QueryCollectibles())
+            held = await ana.expect(p.Collectibles)
+            if held.items:
+                break
+            await asyncio.sleep(0.1)
+        (serial, _title, sku, _batch, _origin, booth, order_id, _url), = held.items
+        assert (sku, booth, order_id) == ("HONEY-1", "kz-honey", receipt.order_id)
+        assert (await platform.get_edition(edition.id)).issued == 1
+        await ana.close()
+        await srv.stop()
+    await platform.aclose()
+    verify = subprocess.run([str(BIN / "expo-bank"), "verify", "--db", str(db)], capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
