@@ -258,6 +258,16 @@ class ClientCore:
         self._require_joined()
         self._send(p.Chat(channel, text))
 
+    def direct_message(self, to: str, text: str) -> None:
+        """A private line to the person others see as ``to``, wherever they are."""
+        self._require_joined()
+        self._send(p.DirectMessage(to, text))
+
+    def find_person(self, name: str) -> None:
+        """Ask where ``name`` is; the answer comes as ev.PersonLocated."""
+        self._require_joined()
+        self._send(p.FindPerson(name))
+
     def report(self, entity: int, reason: str) -> None:
         """Report another visitor to the organisers (it shows in their console)."""
         self._require_joined()
@@ -427,6 +437,10 @@ class ClientCore:
                 return self._refused(message)
             case p.ChatLine():
                 return [ev.ChatReceived(message)]
+            case p.DirectLine():
+                return [ev.DirectReceived(message)]
+            case p.PersonFound():
+                return [ev.PersonLocated(message)]
             case p.OrderStatus():
                 return [ev.OrderUpdated(message)]
             case p.Receipt():

@@ -159,6 +159,20 @@ class Disconnected:
 
 
 @dataclass(frozen=True, slots=True)
+class DirectReceived:
+    """A direct message to us (``line.incoming``), or ours, delivered."""
+
+    line: p.DirectLine
+
+
+@dataclass(frozen=True, slots=True)
+class PersonLocated:
+    """The answer to core.find_person."""
+
+    found: p.PersonFound
+
+
+@dataclass(frozen=True, slots=True)
 class Transferring:
     """Cluster: the avatar goes on at another hall process (``hall`` there); the transport
     reconnects to ``url`` at once. ``at_hello``: sent instead of a Welcome (no avatar yet)."""
@@ -169,7 +183,7 @@ class Transferring:
 
 
 Event = (
-    Transferring | Joined | ExpoChanged | Refused | Entered | Left | SnapshotReceived | PredictionCorrected | PongReceived | ChatReceived
+    Transferring | DirectReceived | PersonLocated | Joined | ExpoChanged | Refused | Entered | Left | SnapshotReceived | PredictionCorrected | PongReceived | ChatReceived
     | OrderUpdated | ReceiptReceived | StockReceived | InventoryReceived | BoothEffectSeen | ErrorReceived
     | ProtocolViolation | Closed | Disconnected | AccountLinked
 )

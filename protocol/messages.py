@@ -230,6 +230,22 @@ class LinkAccount(Message, tag=11, frozen=True):
     proof: Annotated[str, Meta(min_length=1, max_length=MAX_PROOF_LEN), CLEAN]
 
 
+@_register
+class DirectMessage(Message, tag=12, frozen=True):
+    """A private line to one person, by the name others see them by (``Welcome.display_name``,
+    with its tag when two share a name), wherever in the expo they are."""
+
+    to: NAME
+    text: Annotated[str, stripped(1, MAX_CHAT_LEN)]
+
+
+@_register
+class FindPerson(Message, tag=13, frozen=True):
+    """Where is this person (by display name)? The answer is a PersonFound."""
+
+    name: NAME
+
+
 # --------------------------------------------------------------------------- server -> client
 
 
@@ -394,5 +410,24 @@ class Servers(Message, tag=81, frozen=True):
     urls: Annotated[tuple[Annotated[str, Meta(min_length=1, max_length=512), CLEAN], ...], Meta(max_length=64)]
 
 
+@_register
+class DirectLine(Message, tag=82, frozen=True):
+    """A direct message: to you from ``name`` (``incoming``), or yours to ``name``, delivered."""
+
+    name: NAME
+    text: Annotated[str, Meta(min_length=1, max_length=MAX_CHAT_LEN), CLEAN]
+    incoming: bool
+    server_time: TIME
+
+
+@_register
+class PersonFound(Message, tag=83, frozen=True):
+    """The answer to FindPerson: ``hall`` is where they are (a hall id), None when offline."""
+
+    name: NAME
+    online: bool
+    hall: ID | None
+
+
 ClientMessage = (Hello | Input | Chat | Ping | Order | OrderPaid | CancelOrder | QueryStock | QueryInventory | Bye
-                 | LinkAccount)
+                 | LinkAccount | DirectMessage | FindPerson)

@@ -24,6 +24,7 @@ DEFAULT_RATE = Rate(2.0, 10.0)
 RATES: dict[int, Rate | None] = {
     p.Input.TYPE: None,  # bounded by the input rules
     p.Chat.TYPE: None,  # its own bucket (chat_rate, chat_burst)
+    p.DirectMessage.TYPE: None,  # the chat bucket too
     p.Hello.TYPE: None,  # once per connection
     p.Bye.TYPE: None,
     p.Ping.TYPE: Rate(2.0, 5.0),  # clients ping every 1.5 s

@@ -31,6 +31,7 @@ from .avatars import AvatarTable
 from .clock import Clock
 from .commerce_port import COMMERCE_REQUESTS, CommerceDesk
 from .config import ServerConfig
+from .direct import DirectMessages
 from .identity import TICKET_VISITOR_PREFIX, VisitorPasses, tagged
 from .interest import InterestManager
 from .link import LinkState, check_transition
@@ -184,6 +185,7 @@ class Simulation:
         # transferred visitor arrives (peer -> hall index, x, y, yaw), read by its Hello
         self.portal_gate: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None
         self.arrivals: dict[Peer, tuple[int, float, float, float]] = {}
+        self.direct = DirectMessages(self)  # direct messages and find a person (server.direct)
 
     def _use_expo(self, expo: Expo) -> None:
         self.expo = expo
@@ -292,6 +294,11 @@ class Simulation:
                 self._queue_input(session, message)
             case p.Chat():
                 self._chat(session, message)
+            case p.DirectMessage():
+                self._check_chat(session)
+                self.direct.send(session, message)
+            case p.FindPerson():
+                self.direct.find(session, message)
             case p.Ping():
                 peer.send(p.Pong(message.client_time, self.clock.monotonic()))
             case p.Bye():
@@ -498,11 +505,15 @@ class Simulation:
             if oldest.next_seq >= oldest.end_seq:
                 queue.popleft()
 
-    def _chat(self, session: Session, message: p.Chat) -> None:
+    def _check_chat(self, session: Session) -> None:
+        """Chat and direct messages: the same rate and the organisers' mutes."""
         if not session.chat.take():
             raise p.ProtocolError(p.ErrorCode.RATE_LIMITED, "you are chatting too fast; wait a moment")
         if self.moderation is not None and (mute := self.moderation.muted(session.visitor_id)) is not None:
             raise p.ProtocolError(p.ErrorCode.NOT_ALLOWED, f"the organisers muted you: {mute.reason}")
+
+    def _chat(self, session: Session, message: p.Chat) -> None:
+        self._check_chat(session)
         av = self.avatars
         slot = session.slot
         same_hall = av.active & (av.hall == av.hall[slot])

@@ -42,6 +42,7 @@ from .chat import ChatRelay
 from .directory import InstanceRecord
 from .handoff import HandOff, Release, release_subject
 from .node import Admission, ClusterNode, ClusterUnavailable
+from .people import ClusterPeople
 
 if TYPE_CHECKING:
     from ..config import ServerConfig
@@ -63,6 +64,7 @@ class ClusterGate:
         self.leaving: dict[str, Admission | None] = {}  # session id -> its seat elsewhere (None: being reserved)
         self.ready = False  # joined, with our instances open
         self.chat = ChatRelay(node, sim)
+        self.people: ClusterPeople | None = None  # direct messages and find a person across processes
         self.transfers = {"sent": 0, "taken": 0, "released": 0, "failed": 0}
         # seconds, the last few hundred: portal entered -> Transfer sent (giving), Hello -> Welcome (taking)
         self.timings: dict[str, deque[float]] = {"giving": deque(maxlen=500), "taking": deque(maxlen=500)}
@@ -93,6 +95,8 @@ class ClusterGate:
             record = await self.node.open_instance(hall, self.instance_cap)
             log.info("instance open", extra={"instance": record.id, "cap": record.cap, "url": url})
         await self.chat.start()
+        self.people = ClusterPeople(self.node, self.sim, self.flush)
+        await self.people.start()
         assert self.node.nc is not None
         self._release_sub = await self.node.nc.subscribe(release_subject(self.node.id), cb=self._on_release)
         self.sim.portal_gate = self.portal
@@ -120,6 +124,8 @@ class ClusterGate:
             with contextlib.suppress(Exception):
                 await self._release_sub.unsubscribe()
         await self.chat.stop()
+        if self.people is not None:
+            await self.people.stop()
         await self.node.stop()
 
     def _spawn(self, coro, name: str) -> None:
@@ -197,6 +203,9 @@ class ClusterGate:
         if session is None:  # refused after all (banned, bad name...): the seat goes back
             await self.node.leave(admission.instance, key)
             return
+        if session.name.casefold() != key:  # a namesake here: the name others see carries a tag
+            await self.node.rename(key, session.name.casefold(), session.name)
+            key = session.name.casefold()
         self.transfers["taken"] += 1
         self.timings["taking"].append(time.perf_counter() - started)
         self.seated[session.id] = (admission.instance, key)

@@ -521,6 +521,17 @@ class ClusterNode:
             await self.kv[PRESENCE].put(presence_key(visitor), presence.encode())
         return ok
 
+    async def rename(self, old: str, new: str, name: str) -> None:
+        """The visitor seated as ``old`` is known here as ``new`` (its display name)."""
+        presence = self.presence.pop(old, None)
+        if presence is None:
+            return
+        presence = Presence(new, name, presence.hall, presence.instance, presence.process, presence.url)
+        self.presence[new] = presence
+        with contextlib.suppress(*NOT_THERE):
+            await self.kv[PRESENCE].delete(presence_key(old))
+        await self.kv[PRESENCE].put(presence_key(new), presence.encode())
+
     async def put_handoff(self, handoff: HandOff) -> None:
         """Say where the visitor of a seat reserved elsewhere arrives (before sending Transfer)."""
         await self.kv[TRANSFERS].put(handoff.token, handoff.encode())

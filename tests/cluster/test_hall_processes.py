@@ -109,6 +109,35 @@ async def test_an_announcement_reaches_every_instance_of_the_hall(two_halls) -> 
         await ws.close()
 
 
+async def next_of(ws, kind: type, timeout: float = 5.0):
+    async def wait():
+        while True:
+            message = p.decode_server(await ws.recv())
+            if isinstance(message, kind):
+                return message
+    return await asyncio.wait_for(wait(), timeout)
+
+
+async def test_a_direct_message_and_find_a_person_cross_processes(two_halls) -> None:
+    (url_a, url_b), _ = two_halls
+    rumi, _ = await hello(url_a, "Rumi")
+    shams, _ = await hello(url_b, "Shams")
+    await asyncio.sleep(0.3)  # presence is written with the seat, just after the Welcome
+    await rumi.send(p.encode(p.FindPerson("shams")))
+    assert await next_of(rumi, p.PersonFound) == p.PersonFound("Shams", True, "silk-road")
+    await rumi.send(p.encode(p.DirectMessage("Shams", "the caravan leaves at dawn")))
+    line = await next_of(shams, p.DirectLine)
+    assert (line.name, line.text, line.incoming) == ("Rumi", "the caravan leaves at dawn", True)
+    echo = await next_of(rumi, p.DirectLine)
+    assert (echo.name, echo.incoming) == ("Shams", False)
+    await shams.send(p.encode(p.DirectMessage("Nobody Here", "hello?")))
+    error = await next_of(shams, p.Error)
+    assert error.code == "unknown" and error.ref == p.DirectMessage.TYPE
+    for ws in (rumi, shams):
+        await ws.send(p.encode(p.Bye()))
+        await ws.close()
+
+
 def test_help_says_how_to_join_from_another_machine() -> None:
     out = subprocess.run([str(BIN / "expo-server"), "--help"], capture_output=True, text=True, timeout=60).stdout
     assert "another machine" in out and "--public-url ws://THIS-MACHINE:8765/" in out
