@@ -105,6 +105,9 @@ def _record_checker(cls: type[Record]) -> Check | None:
 # --------------------------------------------------------------------------- decoding
 
 
+LATER_FIELDS = {Hello.TYPE: 1}  # message type -> trailing fields added after it was published
+
+
 class _Direction:
     """One direction's catalogue: a tagged-union decoder and, per type, the field count and
     the text checks."""
@@ -114,6 +117,9 @@ class _Direction:
         self.decoder = msgspec.msgpack.Decoder(functools.reduce(operator.or_, table.values()), ext_hook=_refuse_ext)
         # msgspec accepts a shorter array when trailing fields have defaults: the count is ours to check
         self.arity = {tag: len(cls.__struct_fields__) for tag, cls in table.items() if cls.__struct_defaults__}
+        # the counts a message may also come with: fields added to it later, which a client
+        # written before them leaves out (Hello.transfer, for clusters)
+        self.also = {tag: frozenset(range(n - LATER_FIELDS.get(tag, 0), n)) for tag, n in self.arity.items()}
         self.text = {tag: _record_checker(cls) for tag, cls in table.items()}
 
     def decode(self, data: bytes, max_size: int) -> Message:
@@ -126,7 +132,7 @@ class _Direction:
         # [type, ...] as a fixarray (every message with defaults has under 15 fields; a longer
         # array of one is refused by msgspec as too long): the count msgspec would let pass
         if len(data) > 1 and 0x90 <= data[0] <= 0x9F and (arity := self.arity.get(data[1])) is not None \
-                and data[0] - 0x90 != arity + 1:
+                and data[0] - 0x90 != arity + 1 and data[0] - 0x91 not in self.also[data[1]]:
             raise ProtocolError(ErrorCode.BAD_FIELD, f"{self.table[data[1]].__name__} takes {arity} fields, "
                                 f"got {data[0] - 0x91}")
         try:

@@ -153,6 +153,14 @@ def test_peek_type_names_the_message_of_a_bad_frame():
     assert p.peek_type(b"") == 0
 
 
+def test_a_hello_may_leave_out_the_field_added_for_clusters():
+    """A client written before Hello.transfer existed sends 8 fields: still a Hello."""
+    message = p.decode_client(frame(1, p.PROTOCOL_VERSION, "Aru", 0, 0, None, None, None, None))
+    assert isinstance(message, p.Hello) and message.transfer is None
+    with pytest.raises(p.ProtocolError):  # but not fewer than the published eight
+        p.decode_client(frame(1, p.PROTOCOL_VERSION, "Aru", 0, 0, None, None, None))
+
+
 def test_names_are_stripped():
     message = p.decode_client(frame(1, p.PROTOCOL_VERSION, "  Aru  ", 0, 0, None, None, None, None, None))
     assert message.name == "Aru"
