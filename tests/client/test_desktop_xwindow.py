@@ -238,3 +238,67 @@ def test_the_card_editor_on_the_keyboard_names_the_wrong_field_saves_and_esc_kee
         win.key("Escape")
     finally:
         win.close()
+
+
+def booth_deals(srv: LocalServer) -> list:
+    """The server's own record of the booth's deals (what the exhibitor's desk would list)."""
+    deals = srv.server.deals
+    assert deals is not None
+    return srv.call(deals.db.run(deals.store.of_booth, BOOTH))
+
+
+@pytest.mark.slow
+def test_a_deal_on_the_keyboard_request_a_quote_hold_the_deposit_then_cancel_it(display, server, bank, tmp_path):
+    """Q at the booth, the quantity and destination typed, Enter sends; with My deals open,
+    Enter asks about the deposit and Enter again holds it in escrow; X and Enter cancel and the
+    deposit comes back. Keys from xdotool in a real window; the bank and the server say what happened."""
+    config = tmp_path / "config"
+    win = ClientWindow(display, ["--server", server.url, "--booth", BOOTH], config, tmp_path / "client.log")
+    try:
+        time.sleep(2.0)
+        win.type("Dana Deals")
+        win.key("Return")
+        wait_for(lambda: avatar(server, "Dana Deals"), 30, "the visitor to join")
+        wait_for(lambda: (config / "wallet.json").is_file(), 30, "the bank account")
+        time.sleep(1.0)
+        win.key("Escape")  # the first-run hint card
+        goal = entrance(default_expo().booth(BOOTH), 1.0)
+        wait_for(lambda: math.dist(avatar(server, "Dana Deals")[:2], goal) < 1.2, 60, "the walk to the booth (--booth)")
+        known = {d.id for d in booth_deals(server)}
+        win.key("q")
+        time.sleep(1.5)  # the form, its quantity field taking the keys
+        win.key("BackSpace")
+        win.type("2")
+        for _field in ("incoterm", "destination"):
+            time.sleep(0.6)
+            win.key("Tab")
+        time.sleep(0.6)
+        win.type("MY")
+        time.sleep(1.0)
+        keep(win.screenshot(), "x-deal-form")
+        win.key("Return")
+        deal = wait_for(lambda: [d for d in booth_deals(server) if d.id not in known and d.state.value == "quoted"],
+                        30, "the quotation")[0]
+        assert (deal.sku, deal.qty, deal.incoterm, deal.destination) == ("KZ-HONEY-500", 2, "FOB", "MY")
+        time.sleep(1.5)
+        keep(win.screenshot(), "x-deal-quoted")
+        before = balance(bank.url, config)
+        win.key("Return")  # My deals is open on the new deal: Enter asks about its deposit
+        time.sleep(1.5)
+        keep(win.screenshot(), "x-deal-question")
+        assert balance(bank.url, config) == before  # nothing held before the yes
+        win.key("Return")
+        wait_for(lambda: balance(bank.url, config) < before, 30, "the deposit to be held")
+        wait_for(lambda: next(d for d in booth_deals(server) if d.id == deal.id).state.value == "ordered", 30,
+                 "the purchase order")
+        time.sleep(1.0)
+        win.key("x")
+        time.sleep(1.5)
+        win.key("Return")
+        wait_for(lambda: next(d for d in booth_deals(server) if d.id == deal.id).state.value == "canceled", 30,
+                 "the cancel")
+        wait_for(lambda: balance(bank.url, config) == before, 30, "the deposit back, fee included")
+        time.sleep(1.0)
+        keep(win.screenshot(), "x-deal-canceled")
+    finally:
+        win.close()
