@@ -278,7 +278,8 @@ class DealService:
 
     async def sweep(self, check_escrows: bool = True) -> None:
         """Expire quotations past their validity; with ``check_escrows``, learn which ordered
-        deals' deposits the bank voided at their expiry."""
+        deals' deposits the bank voided (at their expiry, or a cancel the server died in the
+        middle of) or posted (a shipment the server died in the middle of)."""
         for deal in await self.db.run(self.store.in_states, (DealState.QUOTED, DealState.ORDERED)):
             async with self._locks[deal.id]:
                 current = await self._deal(deal.id)
@@ -286,6 +287,10 @@ class DealService:
                 if moved is None and check_escrows and current.state is DealState.ORDERED and current.escrow_id:
                     escrow = await self.bank.get_escrow(current.escrow_id)
                     moved = m.deposit_lapsed(current, escrow.status, escrow.void_reason, self.wall())
+                    if moved is None and escrow.status == "posted":
+                        # the deposit went to the exhibitor but the server died before it
+                        # recorded the shipment: finish it (the balance billed once, by its key)
+                        moved = m.bill_balance(m.ship(current, self.wall()), await self._bill(current, "0"), self.wall())
                 if moved is not None:
                     with contextlib.suppress(StaleDeal):
                         await self._move(current, moved)

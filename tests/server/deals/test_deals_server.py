@@ -258,3 +258,41 @@ async def test_bad_requests_get_clear_errors_and_change_nothing(expo, bank):
     assert error.code == "not_allowed" and "link" in error.message
     for party in (buyer, other, staff, loner):
         await party.close()
+
+
+async def test_a_shipment_or_cancel_the_server_died_in_the_middle_of_is_finished_by_the_sweep(expo, bank):
+    """The server posted (or voided) the deposit at the bank and died before it recorded the
+    deal's new state: the sweep reads the escrow and finishes the move, once; the buyer is
+    told, the balance is billed once, and nothing else moves."""
+    url, db = bank
+    buyer = await Party.join(expo, "Mei", "KZT")
+    staff = await Party.join(expo, "Aigerim", staff_of=BOOTH)
+    platform = PlatformClient(url, PLATFORM_KEY)
+    deals = []
+    for _ in range(2):
+        quoted = await rfq_quoted(buyer, staff, qty=10)
+        escrow_id = await deposit(buyer, quoted)
+        await buyer.send(p.PlacePurchaseOrder(quoted.deal_id, escrow_id))
+        await buyer.status(quoted.deal_id, "ordered")
+        deals.append((quoted.deal_id, escrow_id))
+    (shipped_id, posted), (canceled_id, voided) = deals
+    # what the dead server had done at the bank with the keys it uses, and not yet recorded
+    await platform.post_escrow(posted, idempotency_key=f"post-{shipped_id}")
+    await platform.void_escrow(voided, idempotency_key=f"void-{canceled_id}")
+    assert expo.deals is not None
+    for _sweep in range(2):  # a second sweep finds nothing more to do
+        await expo.deals.sweep(check_escrows=True)
+    shipped = await buyer.status(shipped_id, "shipped")
+    assert shipped.balance_intent_id is not None
+    await buyer.status(canceled_id, "canceled")
+    balance_intents = [i for i in await platform.list_intents() if i.metadata.get("deal") == shipped_id]
+    assert [i.id for i in balance_intents] == [shipped.balance_intent_id]
+    await buyer.bank.confirm_intent(shipped.balance_intent_id)
+    await buyer.send(p.ConfirmDelivery(shipped_id))
+    await buyer.status(shipped_id, "delivered")
+    assert (await platform.get_escrow(posted)).status == "posted" and (await platform.get_escrow(voided)).status == "voided"
+    await platform.aclose()
+    for party in (buyer, staff):
+        await party.close()
+    verify = subprocess.run([str(BIN / "expo-bank"), "verify", "--db", str(db)], capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
