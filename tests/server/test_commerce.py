@@ -340,6 +340,34 @@ async def test_a_visitor_who_comes_back_with_the_token_is_the_same_visitor(expo)
     await again.close()
 
 
+async def test_after_a_server_restart_the_token_is_still_the_same_visitor_with_the_same_inventory(bank_process, tmp_path):
+    """Another day: the server was stopped and started again on its data directory (its
+    visitor secret kept there); the client's token still proves the same visitor."""
+    srv = ExpoServer(small_expo(), server_config(bank_process, tmp_path))
+    await srv.start()
+    aru = await Shopper.join(srv, "Aru")
+    await aru.buy("HONEY-1", 1)
+    token, bank_token, visitor = aru.welcome.visitor_token, aru.bank.token, aru.welcome.visitor_id
+    await aru.send(p.Bye())
+    await aru.close()
+    await srv.stop()
+    again_srv = ExpoServer(small_expo(), server_config(bank_process, tmp_path))
+    await again_srv.start()
+    try:
+        again = await Shopper.join(again_srv, "Aru", visitor_token=token, bank_token=bank_token, link=False)
+        assert again.welcome.visitor_id == visitor
+        await again.send(p.QueryInventory())
+        assert (await again.expect(p.Inventory)).items == (("kz-honey", "HONEY-1", "Mountain honey", 1),)
+        stranger = await Shopper.join(again_srv, "Aru", link=False)  # no token: someone else, whatever the name
+        assert stranger.welcome.visitor_id != visitor
+        await stranger.send(p.QueryInventory())
+        assert (await stranger.expect(p.Inventory)).items == ()
+        await stranger.close()
+        await again.close()
+    finally:
+        await again_srv.stop()
+
+
 async def test_an_intent_is_payable_only_from_the_ordering_visitors_account(expo):
     aru = await Shopper.join(expo, "Aru")
     bea = await Shopper.join(expo, "Bea")
