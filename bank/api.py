@@ -35,6 +35,7 @@ from .clock import from_datetime
 from .delivery import Deliverer
 from .errors import BankError
 from .escrow import PendingStatus
+from .group_commit import BatchFailed
 from .intents import IntentStatus
 from .kyc import Submission
 from .ledger import INT64_MAX, MAX_AMOUNT
@@ -68,7 +69,7 @@ from .schemas import (
     QuoteOut,
 )
 from .service import ANONYMOUS_SCOPE, Bank, Idem, Principal, Reply, Role
-from .storage import IntentQuery
+from .storage import IntentQuery, StorageUnavailable
 
 log = logging.getLogger("bank.api")
 T = TypeVar("T")
@@ -262,6 +263,15 @@ def create_app(
         if exc.retry_after is not None:
             headers["Retry-After"] = str(exc.retry_after)
         return JSONResponse(exc.body(), status_code=exc.status, headers=headers or None)
+
+    @app.exception_handler(StorageUnavailable)
+    @app.exception_handler(BatchFailed)
+    async def storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        """The database dropped out (a PostgreSQL restart): nothing of the request happened."""
+        log.warning("database unavailable for %s %s: %s", request.method, request.url.path, exc)
+        return await bank_error(request, BankError(
+            503, "storage_unavailable", "the bank's database is unavailable right now; retry with the same "
+                                        "Idempotency-Key", retry_after=1))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

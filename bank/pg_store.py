@@ -83,6 +83,23 @@ def _connect(dsn: str) -> psycopg.Connection:
         raise StorageUnavailable(f"cannot use PostgreSQL: {exc}".strip()) from exc
 
 
+def _started(conn: psycopg.Connection, dsn: str, begin: str) -> psycopg.Connection:
+    """``conn`` (or a new connection, if PostgreSQL dropped it: a restart) with ``begin`` run on it.
+
+    Starting a transaction changes nothing, so one that fails on a dropped connection is simply
+    started again on a new one; anything later in a transaction is never retried here."""
+    if not conn.closed and not conn.broken:
+        try:
+            conn.execute(begin)
+            return conn
+        except psycopg.OperationalError:
+            if not conn.broken:
+                raise
+    conn = _connect(dsn)
+    conn.execute(begin)
+    return conn
+
+
 class _Writer:
     """The group commit's statements on the writer connection, reconnecting at a batch's start."""
 
@@ -91,9 +108,7 @@ class _Writer:
         self.conn = _connect(dsn)
 
     def begin(self) -> None:
-        if self.conn.closed or self.conn.broken:
-            self.conn = _connect(self._dsn)
-        self.conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+        self.conn = _started(self.conn, self._dsn, "BEGIN ISOLATION LEVEL READ COMMITTED")
         self.conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", WRITE_LOCK)  # writers one at a time
 
     def commit(self) -> None:
@@ -142,11 +157,18 @@ class PgStorage:
                 conn = self._readers.get_nowait()
             except queue.Empty:
                 conn = _connect(self.dsn)
-            if conn.closed or conn.broken:
-                conn = _connect(self.dsn)
-            with conn.transaction():
-                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            conn = _started(conn, self.dsn, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            try:
                 yield PgTransaction(_Adapted(conn))
+            except BaseException:
+                if not conn.broken:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except psycopg.OperationalError as exc:
+            if conn is not None and conn.broken:
+                raise StorageUnavailable(f"the connection to PostgreSQL broke: {exc}") from exc
+            raise
         finally:
             if conn is not None and not conn.closed and not conn.broken:
                 self._readers.put(conn)

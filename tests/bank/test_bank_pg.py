@@ -112,3 +112,42 @@ async def test_kill_9_on_postgresql_loses_no_acknowledged_payment(fresh_database
     dsn = fresh_database
     await run_crash_scenario(tmp_path, kills=2, visitors=6, seed=7, db=dsn)
 
+
+
+
+async def test_a_postgresql_restart_loses_nothing_and_the_bank_carries_on(postgres: PostgresServer,
+                                                                          fresh_database: str, tmp_path: Path) -> None:
+    dsn = fresh_database
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = start([str(BIN / "expo-bank"), "serve", "--db", dsn, "--port", str(port), "--platform-key", KEY],
+                 f"{url}/healthz", log=tmp_path / "bank.log")
+    platform = PlatformClient(url, KEY, retries=0)
+    visitor = VisitorClient(url, retries=0)
+    try:
+        await visitor.open_account("Aigerim", "KZT")
+        shop = await platform.create_merchant("Almaty Apples", "KZT")
+        first = await platform.create_intent(shop.id, 1_000_00, "KZT")
+        second = await platform.create_intent(shop.id, 2_000_00, "KZT")
+        assert (await visitor.confirm_intent(first.id)).status == "succeeded"
+        balance = (await visitor.me()).balance
+
+        postgres.stop()
+        with pytest.raises(BankAPIError) as down:  # refused while PostgreSQL is away, and nothing happens
+            await visitor.confirm_intent(second.id, idempotency_key="pay-second")
+        assert down.value.status == 503
+        postgres.start()
+
+        # the very next requests work (dropped connections are replaced), the retry pays once
+        paid = await visitor.confirm_intent(second.id, idempotency_key="pay-second")
+        again = await visitor.confirm_intent(second.id, idempotency_key="pay-second")
+        assert paid.status == "succeeded" and again.payment == paid.payment
+        assert (await visitor.me()).balance == balance - paid.payment.debit_amount
+        assert (await platform.get_account(shop.id)).balance == 3_000_00
+    finally:
+        await platform.aclose()
+        await visitor.aclose()
+        stop(proc)
+    assert "database unavailable" in (tmp_path / "bank.log").read_text()
+    checked = verify(dsn)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
