@@ -44,10 +44,11 @@ class Gift:
     done: bool = False
 
 
-async def run_scenario(tmp_path: Path, kills: int, people: int, seed: int) -> None:
+async def run_scenario(tmp_path: Path, kills: int, people: int, seed: int, db: str | None = None) -> None:
+    """``db``: a postgresql:// URL, or by default a SQLite file in ``tmp_path``."""
     rng = random.Random(seed)
     sink = EventSink()
-    db = tmp_path / "bank.sqlite3"
+    db = db or str(tmp_path / "bank.sqlite3")
     bank = BankProcess(db, free_port(), sink.url, tmp_path / "bank.log")
     bank.args += ["--holding-days", "0"]
     await bank.start()

@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from processes import BIN, free_port, start, stop
 from test_bank_crash import run_crash_scenario
+from test_bank_crash_deals import run_scenario as run_deals_scenario
 
 from bank.client import BankAPIError, PlatformClient, VisitorClient
 from bank.pg_store import PgStorage
@@ -111,6 +112,12 @@ def test_a_bad_postgresql_url_is_a_clear_error(postgres: PostgresServer) -> None
 async def test_kill_9_on_postgresql_loses_no_acknowledged_payment(fresh_database: str, tmp_path: Path) -> None:
     dsn = fresh_database
     await run_crash_scenario(tmp_path, kills=2, visitors=6, seed=7, db=dsn)
+
+
+@pytest.mark.slow
+async def test_kill_9_on_postgresql_during_deals_and_gifts(fresh_database: str, tmp_path: Path) -> None:
+    """Every escrow ends exactly once, every item has one holder, verify clean."""
+    await run_deals_scenario(tmp_path, kills=2, people=4, seed=11, db=fresh_database)
 
 
 
