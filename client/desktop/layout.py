@@ -284,10 +284,18 @@ class HallBuilder:
               rgba((0.95, 0.94, 0.9)))
         self._sign(booth.logo, (cc[0] + fx * 0.36, cc[1] + fy * 0.36, 0.55), 0.6, 0.6, (fx, fy), rgba(primary))
         products = booth.catalogue
+        room = counter_len / max(len(products), 1)
         for i, product in enumerate(products):
             t = (i + 0.5) / len(products) - 0.5
             px, py = cc[0] + rx * t * counter_len, cc[1] + ry * t * counter_len
-            self._product(product, (px, py, COUNTER_HEIGHT), counter_len / max(len(products), 1), booth)
+            self._product(product, (px, py, COUNTER_HEIGHT), room, booth)
+            if product.image and product.image in self.regions:
+                # the product's picture on a little card at the counter's front edge, facing the aisle
+                side = min(0.24, room * 0.8)
+                card = (px + fx * 0.33, py + fy * 0.33, COUNTER_HEIGHT + side / 2 + 0.01)
+                self.solid.sign((card[0] - fx * 0.005, card[1] - fy * 0.005, card[2]), side + 0.03, side + 0.03, (fx, fy),
+                                rgba(shade(secondary, 0.5)))
+                self._sign(product.image, card, side, side, (fx, fy), rgba((0.95, 0.94, 0.9)))
         if booth.kind is BoothKind.BANK:
             self.labels.append(Label("Open an account here", (back[0] + fx * 0.01, back[1] + fy * 0.01, 1.15),
                                      (fx, fy), 0.22, rgba(shade(secondary, 1.4))))
@@ -313,11 +321,15 @@ class HallBuilder:
 
 
 def hall_assets(expo: Expo, hall: Hall) -> dict[str, tuple[float, float, float]]:
-    """The asset paths of every sign in the hall, for the atlas, each with the colour of
-    the panel it hangs on (what shows through a transparent logo)."""
+    """The asset paths of every sign in the hall (banners, logos, flags, the products'
+    pictures on the counters), for the atlas, each with the colour of the panel it hangs on
+    (what shows through a transparent logo)."""
     out: dict[str, tuple[float, float, float]] = {}
     for booth in expo.booths_in(hall.id):
         for asset in (booth.banner, booth.logo, flag_asset(booth.country)):
             if asset:
                 out.setdefault(asset, _rgb(booth.secondary))
+        for product in booth.catalogue:  # the picture cards on the counter
+            if product.image:
+                out.setdefault(product.image, (0.95, 0.94, 0.9))
     return out

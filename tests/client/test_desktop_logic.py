@@ -109,6 +109,13 @@ def test_hall_layout_draws_the_walls_the_server_collides_with():
     lo, hi = ceiling.bounds()
     assert lo[0] <= 0 and lo[1] <= 0 and hi[0] >= hall.width and hi[1] >= hall.depth
     assert (ceiling.colours[:, :3].min(axis=1) > 0.9).sum() >= 4 * 4  # light panels, 4 corners each
+    # each product's picture on a card at the counter's front, facing the aisle (south)
+    honey = expo.booth("kz-altai-honey").product("KZ-HONEY-500").image
+    assert honey in assets
+    pictured = HallBuilder(expo, hall, {**regions, honey: (0.5, 0.5, 0.6, 0.6)}, (0.0, 0.0)).build().solid
+    card = np.all((pictured.uvs >= 0.5) & (pictured.uvs <= 0.6), axis=1)
+    assert card.sum() == 4  # one quad
+    assert (pictured.positions[card][:, 2] > 1.0).all() and (pictured.normals[card][:, 1] < -0.99).all()
 
 
 def test_booth_view_looks_into_the_booth_from_the_aisle():
