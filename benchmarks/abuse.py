@@ -46,6 +46,7 @@ import math
 import os
 import random
 import re
+import shutil
 import socket
 import ssl
 import subprocess
@@ -860,7 +861,11 @@ async def run(args: argparse.Namespace) -> int:
     if args.json:
         args.json.write_text(json.dumps({"results": results, **measured, "rss": rss_figures, "failed": failed,
                                          "tracebacks": tracebacks, "load": load}, indent=2))
-    return 1 if failed else 0
+    if failed:
+        print(f"logs and databases kept in {tmp}")
+        return 1
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0
 
 
 def table(args, results, measured, rss, ticks, attack_s, tracebacks) -> list[tuple]:
