@@ -64,6 +64,7 @@ class Step:
     rtt_p99_ms: float | None
     bytes_in_per_bot: float | None
     server_cpu: float  # cores
+    server_sys: float  # of which in the kernel (on loopback a send also runs the receiver's TCP work)
     bots_cpu: float  # cores
     errors: int
     holds: bool
@@ -92,7 +93,7 @@ def start_server(port: int, max_clients: int, data_dir: Path, extra: Sequence[st
          "--data-dir", str(data_dir), "--log-level", "warning", *extra],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(data_dir / "server.log", "wb"),
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 180  # a first start compiles the kernels: over 30 s on two busy cores
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"expo-server exited with {proc.returncode}; see {data_dir / 'server.log'}")
@@ -114,10 +115,12 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process, from /proc (psutil is not a dependency)."""
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User + system CPU of a process, and system CPU alone, from /proc (psutil is not a
+    dependency)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14, 15)
+    user, system = int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK  # utime, stime (fields 14, 15)
+    return user + system, system
 
 
 def children_cpu() -> float:
@@ -130,6 +133,7 @@ class Scrape:
     at: float
     tick: int
     cpu: float
+    sys: float
     buckets: dict[float, float]  # upper bound -> cumulative count
 
 
@@ -140,7 +144,7 @@ def scrape(port: int, pid: int) -> Scrape:
     metrics = http_get(f"http://127.0.0.1:{port}/metrics")
     health = json.loads(http_get(f"http://127.0.0.1:{port}/healthz"))
     buckets = {float(le): float(n) for le, n in _BUCKET.findall(metrics)}
-    return Scrape(time.monotonic(), int(health["tick"]), cpu_seconds(pid), buckets)
+    return Scrape(time.monotonic(), int(health["tick"]), *cpu_seconds(pid), buckets)
 
 
 def histogram_quantile(q: float, before: dict[float, float], after: dict[float, float]) -> float:
@@ -238,6 +242,7 @@ def step(port: int, server: subprocess.Popen, count: int, window: float, spawn_r
         rtt_p99_ms=m["rtt"]["p99"],
         bytes_in_per_bot=m["bytes_in_per_bot"]["mean"],
         server_cpu=(last.cpu - first.cpu) / elapsed,
+        server_sys=(last.sys - first.sys) / elapsed,
         bots_cpu=bots_cpu,
         errors=report["error_total"],
         holds=(report["bots"]["joined"] == count and tick_rate >= HELD_RATE * TICK_RATE
@@ -250,9 +255,9 @@ def step(port: int, server: subprocess.Popen, count: int, window: float, spawn_r
 # --------------------------------------------------------------------------- report
 
 
-def us_per_visitor_tick(s: Step) -> float:
-    """The server's CPU time per joined visitor per tick, in microseconds."""
-    return s.server_cpu / max(1, s.joined) / TICK_RATE * 1e6
+def us_per_visitor_tick(s: Step, cores: float | None = None) -> float:
+    """The server's CPU time (or ``cores`` of it) per joined visitor per tick, in microseconds."""
+    return (s.server_cpu if cores is None else cores) / max(1, s.joined) / TICK_RATE * 1e6
 
 
 def fmt(value: float | None, spec: str = ".1f") -> str:
@@ -262,14 +267,14 @@ def fmt(value: float | None, spec: str = ".1f") -> str:
 def table(steps: list[Step]) -> str:
     head = (f"{'bots':>6} {'joined':>6} {'tick Hz':>7} {'tick p50':>8} {'tick p99':>8} {'deliv p99':>9} "
             f"{'rtt p99':>8} {'B/s/bot':>8} {'srv CPU':>7} {'bots CPU':>8} {'errors':>6}  holds")
-    head += f" {'srv us/vt':>9}"
+    head += f" {'srv us/vt':>9} {'of it sys':>9}"
     lines = [head, "-" * len(head)]
     for s in steps:
         lines.append(
             f"{s.bots:>6} {s.joined:>6} {fmt(s.tick_rate):>7} {fmt(s.tick_p50_ms, '.2f'):>8} {fmt(s.tick_p99_ms, '.2f'):>8} "
             f"{fmt(s.delivery_p99_ms):>9} {fmt(s.rtt_p99_ms):>8} {fmt(s.bytes_in_per_bot, '.0f'):>8} "
             f"{fmt(s.server_cpu, '.2f'):>7} {fmt(s.bots_cpu, '.2f'):>8} {s.errors:>6}  {'yes' if s.holds else 'NO ':<5}"
-            f" {fmt(us_per_visitor_tick(s)):>9}"
+            f" {fmt(us_per_visitor_tick(s)):>9} {fmt(us_per_visitor_tick(s, s.server_sys)):>9}"
         )
     return "\n".join(lines)
 
@@ -288,6 +293,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server-arg", action="append", default=[], metavar="ARG",
                         help="pass ARG to expo-server (repeatable), e.g. --server-arg=--tick-rate=30")
     parser.add_argument("--keep-going", action="store_true", help="run every step even after one does not hold")
+    parser.add_argument("--ab", metavar="ARG", action="append", default=None,
+                        help="A/B instead of the targets: every step against two servers in turn, A as configured and B "
+                        "with ARG too (repeatable), --rounds times; prints each side's runs and the B/A ratios of "
+                        "their medians, e.g. --ab=--send-thread")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of an --ab comparison")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "capacity.json")
     args = parser.parse_args(argv)
     counts = [int(c) for c in (args.steps or ("100,250" if args.quick else "100,250,500,750,1000,1250")).split(",")]
@@ -296,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"capacity: one server process, bots wandering in one hall, {TICK_RATE} Hz; "
           f"{os.cpu_count()} cores shared by the server and the bots ({args.procs} process(es) at nice "
           f"{args.bots_nice})", flush=True)
+    if args.ab:
+        return compare(args, counts, window)
     steps: list[Step] = []
     with tempfile.TemporaryDirectory(prefix="expo-capacity-") as tmp:
         workdir = Path(tmp)
@@ -341,6 +353,67 @@ def main(argv: list[str] | None = None) -> int:
         "targets": [{"target": t, "pass": ok} for t, ok in targets],
     }, indent=2) + "\n")
     print(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+    return 0
+
+
+def run_side(args: argparse.Namespace, counts: list[int], window: float, extra: list[str]) -> list[Step]:
+    """The steps against one fresh server with ``extra`` flags."""
+    with tempfile.TemporaryDirectory(prefix="expo-capacity-") as tmp:
+        workdir = Path(tmp)
+        port = free_port()
+        server = start_server(port, max(counts) + 100, workdir, extra)
+        try:
+            return [step(port, server, count, window, args.spawn_rate, args.procs, workdir, nice=args.bots_nice)[0]
+                    for count in counts]
+        finally:
+            stop_server(server)
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(v for v in values if v is not None and v == v)
+    if not ordered:
+        return float("nan")
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def compare(args: argparse.Namespace, counts: list[int], window: float) -> int:
+    """Same-run A/B: the sides alternate (A, B, A, B, ...), so that a machine whose load
+    drifts weighs on both alike; the ratios of medians are the result, not either side's
+    figures alone."""
+    sides = {"A": list(args.server_arg), "B": [*args.server_arg, *args.ab]}
+    runs: dict[str, list[Step]] = {"A": [], "B": []}
+    for round_ in range(args.rounds):
+        for name, extra in sides.items():
+            steps = run_side(args, counts, window, extra)
+            runs[name] += steps
+            for s in steps:
+                print(f"round {round_ + 1} {name}: {table([s]).splitlines()[-1]}", flush=True)
+    print(f"\nA: expo-server {' '.join(sides['A']) or '(defaults)'}; B: expo-server {' '.join(sides['B'])}")
+    for name in sides:
+        print(f"\n{name}\n{table(runs[name])}")
+    figures: list[tuple[str, Any]] = [
+        ("tick p50", lambda s: s.tick_p50_ms), ("tick p99", lambda s: s.tick_p99_ms),
+        ("deliv p99", lambda s: s.delivery_p99_ms), ("srv CPU", lambda s: s.server_cpu),
+        ("srv us/vt", us_per_visitor_tick), ("holds", lambda s: float(s.holds)),
+    ]
+    print(f"\n{'bots':>6} " + " ".join(f"{label + ' B/A':>14}" for label, _ in figures))
+    result = []
+    for count in counts:
+        a = [s for s in runs["A"] if s.bots == count]
+        b = [s for s in runs["B"] if s.bots == count]
+        ratios = {}
+        for label, get in figures:
+            ma, mb = median([get(s) for s in a]), median([get(s) for s in b])
+            ratios[label] = {"A": ma, "B": mb, "ratio": mb / ma if ma else float("nan")}
+        print(f"{count:>6} " + " ".join(f"{fmt(r['B'], '.2f')}/{fmt(r['A'], '.2f')}".rjust(14) for r in ratios.values()))
+        result.append({"bots": count, **ratios})
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    out = args.out.with_name(args.out.stem + "-ab.json")
+    out.write_text(json.dumps({"a": sides["A"], "b": sides["B"], "rounds": args.rounds, "window_seconds": window,
+                               "runs": {k: [asdict(s) for s in v] for k, v in runs.items()}, "medians": result},
+                              indent=2) + "\n")
+    print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
     return 0
 
 

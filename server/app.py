@@ -2,8 +2,9 @@
 server.connection's (websockets' sans-I/O protocol driven by our own asyncio protocol),
 one task for the tick, one for the connections' timers.
 
-The tick never awaits a client: its frames are written straight into each connection's
-transport, and a client with too many bytes queued is skipped (see Simulation). Plain HTTP
+The tick never awaits a client: its frames are handed to the send thread
+(server.sendthread) or written straight into each connection's transport, and a client with
+too many bytes queued is skipped (see Simulation). Plain HTTP
 on the same port serves ``/healthz`` and ``/metrics`` to operators, and whatever is
 mounted with ``mount`` (an admin console).
 """
@@ -20,13 +21,14 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from world import motion
 from world.model import Expo
 
-from . import interest, snapshots
+from . import interest, sendthread, snapshots
 from .clock import Clock, SystemClock
 from .config import ServerConfig
 from .connection import SocketPeer
@@ -34,6 +36,7 @@ from .exhibitors import ExhibitorServices
 from .identity import passes_for, tickets_for
 from .link import LinkState
 from .metrics import ServerMetrics
+from .sendthread import SendThread
 from .simulation import Simulation
 from .world_watch import WorldWatcher
 
@@ -52,7 +55,8 @@ LISTEN_BACKLOG = 1024  # connections the kernel queues before accept (asyncio's 
 # under 1,300 attackers connecting at once: a visitor's SYN dropped is a 1 s retry, issue 14)
 CLOSE_TIMEOUT = 2.0  # seconds a closing handshake may take before the socket is aborted
 TIMER_PERIOD = 0.5  # how often the connections' timers are looked at
-KERNEL_SAMPLE_TICKS = 5  # each connection's kernel send queue is read every this many ticks
+KERNEL_SAMPLE_TICKS = 10  # each connection's kernel send queue is read every this many ticks...
+KERNEL_WATCH_SHARE = 8  # ...and every tick once it held more than 1/8 of skip_backlog (a reader falling behind)
 
 HttpHandler = Callable[[Request], Response]
 
@@ -69,6 +73,7 @@ class ExpoServer:
         self._server: asyncio.Server | None = None
         self._tick_task: asyncio.Task | None = None
         self._timer_task: asyncio.Task | None = None
+        self._sender: SendThread | None = None  # with --send-thread
         self._connections: set[SocketPeer] = set()
         self._per_address: Counter[str] = Counter()
         self._webhook_server = None
@@ -108,15 +113,19 @@ class ExpoServer:
         log.info("motion kernel ready", extra={"seconds": round(motion.warm(), 2)})
         log.info("interest kernel ready", extra={"seconds": round(interest.warm(), 2)})
         log.info("snapshot kernel ready", extra={"seconds": round(snapshots.warm(), 2)})
+        loop = asyncio.get_running_loop()
+        if self.config.send_thread:
+            log.info("send kernel ready", extra={"seconds": round(sendthread.warm(), 2)})
+            self._sender = SendThread(loop)
         if self.config.bank_url:
             await self._start_commerce()
         self._exhibitors = ExhibitorServices(self.sim, self.config)
         await self._exhibitors.start()
         if self.collectibles is not None:
             self._exhibitors.service.exchange_hooks.append(self.collectibles.cards_exchanged)
-        loop = asyncio.get_running_loop()
+        batched = self._sender is not None
         self._server = await loop.create_server(
-            lambda: SocketPeer(self, loop.time, self.config.socket_send_buffer),
+            lambda: SocketPeer(self, loop.time, self.config.socket_send_buffer, batched),
             self.config.host, self.config.port, reuse_address=True,
             backlog=LISTEN_BACKLOG)
         if self.cluster is not None:
@@ -222,6 +231,8 @@ class ExpoServer:
             await asyncio.sleep(0.02)
         for conn in list(self._connections):
             conn.abort()
+        if self._sender is not None:
+            self._sender.stop()
         if self.cluster is not None:
             await self.cluster.stop()
         if self._server is not None:
@@ -345,23 +356,45 @@ class ExpoServer:
 
     def _sample_kernels(self) -> None:
         """Refresh what the kernels hold for a share of the connections (all of them over
-        KERNEL_SAMPLE_TICKS ticks), and every tick for those whose kernel held bytes at the
-        last look: the slow-reader rules count them with the transport's."""
+        KERNEL_SAMPLE_TICKS ticks), and every tick for those whose kernel held more than a
+        share of ``skip_backlog`` at the last look: the slow-reader rules count them with
+        the transport's. Not every tick for any byte held: on loopback most sockets hold a
+        tick's bytes not yet acknowledged at any moment, and 1,000 system calls a tick were
+        ~1 ms of it; a reader that stops is seen within KERNEL_SAMPLE_TICKS ticks, long
+        before its backlog nears ``skip_backlog``."""
         phase = self.sim.tick_count % KERNEL_SAMPLE_TICKS
+        watch = self.config.skip_backlog // KERNEL_WATCH_SHARE
         for i, conn in enumerate(self._connections):
-            if i % KERNEL_SAMPLE_TICKS == phase or conn.kernel_unsent:
+            if i % KERNEL_SAMPLE_TICKS == phase or conn.kernel_unsent > watch:
                 conn.sample_kernel()
 
     def _flush_all(self) -> None:
+        """Every connection's outbox to its socket; with the send thread (when it is alive
+        and its last batch is back), the messages of connections whose transports hold
+        nothing go to it as one batch, the others to their transports as without it."""
+        sender = self._sender
+        batch: list[tuple[SocketPeer, bytes | memoryview]] | None = (
+            [] if sender is not None and sender.alive and not sender.busy else None)
         frames = size = 0
+        closing = LinkState.CLOSING
         for conn in list(self._connections):
             try:
-                n, b = conn.flush()
-                frames += n
-                size += b
-                conn.settle()  # after its last frames
+                if conn.outbox:
+                    n, b = conn.flush(batch)
+                    frames += n
+                    size += b
+                if conn.state is closing:
+                    conn.settle()  # after its last frames
             except Exception:  # a broken socket is that client's problem only
                 log.warning("flush failed", exc_info=True)
+        if batch:
+            assert sender is not None
+            ends = np.cumsum(np.fromiter((len(data) for _, data in batch), np.int64, len(batch)))
+            starts = np.empty_like(ends)
+            starts[0] = 0
+            starts[1:] = ends[:-1]
+            blob = np.frombuffer(b"".join(data for _, data in batch), np.uint8)
+            sender.submit([conn for conn, _ in batch], blob, starts, ends)
         self._count_out(frames, size)
 
     def _count_out(self, frames: int, size: int) -> None:
@@ -397,6 +430,7 @@ class ExpoServer:
             "tick": self.sim.tick_count,
             "uptime_s": round(self.clock.wall() - self.started_at, 1),
             **({} if self.cluster is None else {"cluster": self.cluster.health()}),
+            **({} if self._sender is None else {"send_thread": self._sender.health()}),
         }).encode()
         joining = self.cluster is not None and not self.cluster.ready  # not healthy before it can seat anyone
         return _response(HTTPStatus.SERVICE_UNAVAILABLE if joining else HTTPStatus.OK, body, "application/json")

@@ -104,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(visitor tokens are signed with EXPO_VISITOR_SECRET, else DATA_DIR/visitor.secret)")
     parser.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"],
                         help="the least severe log lines written (JSON, to stderr)")
+    parser.add_argument("--send-thread", action=argparse.BooleanOptionalAction,
+                        default=_env("SEND_THREAD", "1" if d.send_thread else "0") not in ("0", "", "no", "false"),
+                        help="send each tick's messages from a thread of their own, off the event loop "
+                        "(server.sendthread; benchmarks/README.md has the A/B)")
     parser.add_argument("--staff-pass", metavar="BOOTH", help="print the staff pass for BOOTH and exit")
     parser.add_argument("--staff-secret-file", type=Path, default=_env("STAFF_SECRET_FILE", None), metavar="PATH",
                         help="the secret that signs staff passes, made there at first start when missing "
@@ -139,6 +143,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_open_orders=args.max_open_orders,
         tickets_file=Path(args.tickets) if args.tickets else None,
         visitor_secret=os.environ.get("EXPO_VISITOR_SECRET") or None,
+        send_thread=args.send_thread,
     )
 
 

@@ -24,6 +24,7 @@ class ServerConfig:
     skip_backlog: int = 64 * 1024  # bytes queued to a client above which snapshots are skipped
     hard_backlog: int = 1024 * 1024  # bytes queued to a client that drop it at once
     socket_send_buffer: int | None = None  # SO_SNDBUF for client sockets; None: the OS default
+    send_thread: bool = True  # the tick's messages sent by server.sendthread, off the event loop (--no-send-thread: by the loop)
     max_connections: int = 2500  # TCP connections at once, joined or not (sessions: max_clients)
     max_connections_per_address: int = 50  # from one IP address (a venue's NAT shares one)
     frame_rate: float = 60.0  # sustained frames per second a client may send

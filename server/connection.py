@@ -10,6 +10,10 @@ pings, close), answers pings and closes, and frames what it sends itself; data f
 the client are written here (``binary_frames``), which is safe because no extension is
 ever negotiated: the bytes of a frame are then fixed by RFC 6455.
 
+Behind ``write`` the tick's message may be sent by server.sendthread instead of the
+transport (``take_for_batch``, ``batch_done``): while it is in flight, the connection's other
+writes and its close wait here, so nothing overtakes it.
+
 Frames are handed to the host as soon as they are parsed; nothing is queued between the
 parser and the simulation, so a connection holds at most one partial frame of input
 (at most ``PRE_JOIN_MAX_FRAME`` bytes before it has joined).
@@ -21,6 +25,7 @@ import array
 import asyncio
 import fcntl
 import logging
+import os
 import socket
 import struct
 import termios
@@ -84,11 +89,21 @@ class SocketPeer(asyncio.Protocol, Peer):
     simulation fills. ``state`` (server.link) is the connection's one state; websockets'
     own ``protocol.state`` only says where the WebSocket handshakes are."""
 
-    def __init__(self, host: Host, clock: Callable[[], float], send_buffer: int | None = None) -> None:
+    def __init__(self, host: Host, clock: Callable[[], float], send_buffer: int | None = None,
+                 batched: bool = False) -> None:
+        """``batched``: the tick's messages may be sent by server.sendthread (a duplicate
+        of the socket's descriptor is kept for it)."""
         Peer.__init__(self)
         self.host = host
         self.clock = clock
         self.send_buffer = send_buffer
+        self.batched = batched
+        self.send_fd = -1  # the send thread's duplicate of the descriptor
+        self.in_flight = False  # a batch holds this connection's tick message (see batch_done)
+        self._waiting: list[bytes | memoryview] = []  # written while in flight, in order
+        self._waiting_bytes = 0  # those and the message in flight
+        self._close_after: str | None = None  # "close" or "abort", asked for while in flight
+        self._lost = False
         self.protocol = ServerProtocol(
             extensions=None,  # every offered extension declined: a frame's bytes must be ours to write
             subprotocols=None,
@@ -121,6 +136,8 @@ class SocketPeer(asyncio.Protocol, Peer):
         if sock is not None:
             self.fd = sock.fileno()
             self._sock = sock
+            if self.batched:
+                self.send_fd = os.dup(self.fd)
             if self.send_buffer:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer)
         refusal = self.host.admit(self)
@@ -141,7 +158,15 @@ class SocketPeer(asyncio.Protocol, Peer):
         return None  # the transport closes itself
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        if not self.in_flight:
+            self._close_send_fd()
         self.host.lost(self)
+
+    def _close_send_fd(self) -> None:
+        if self.send_fd >= 0:
+            os.close(self.send_fd)
+            self.send_fd = -1
 
     # ------------------------------------------------------------------ writing
 
@@ -152,9 +177,56 @@ class SocketPeer(asyncio.Protocol, Peer):
         self._put(data)
 
     def _put(self, data: bytes | memoryview) -> None:
+        if self.in_flight:  # behind the tick's message, which the send thread holds
+            self._waiting.append(data)
+            self._waiting_bytes += len(data)
+            return
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.write(data)
+
+    def take_for_batch(self, data: bytes | memoryview) -> bool:
+        """Whether ``data`` may go with the send thread's batch: only when the transport
+        holds nothing for the socket (so nothing can overtake it); then this connection is
+        in flight until ``batch_done``."""
+        self._write_protocol()
+        transport = self.transport
+        if (self.send_fd < 0 or self.in_flight or transport is None or transport.is_closing()
+                or transport.get_write_buffer_size()):
+            return False
+        self.in_flight = True
+        self._waiting_bytes = len(data)
+        return True
+
+    def batch_done(self, blob: memoryview, start: int, end: int, sent: int) -> None:
+        """The send thread is done with this connection's message, ``blob[start:end]``:
+        what the kernel did not take (all of it on an error: the transport meets the error
+        and closes), then what was written meanwhile, go to the transport in order; then a
+        close asked for meanwhile."""
+        self.in_flight = False
+        self._waiting_bytes = 0
+        if self._lost:
+            self._waiting = []
+            self._close_send_fd()
+            return
+        if sent < end - start:
+            self._put(blob[start + max(sent, 0):end])
+        if self._waiting:
+            waiting, self._waiting = self._waiting, []
+            for item in waiting:
+                self._put(item)
+        if self._close_after is not None:
+            how, self._close_after = self._close_after, None
+            if how == "abort":
+                self.abort()
+            else:
+                self._close_transport()
+
+    def _close_transport(self) -> None:
+        if self.in_flight:
+            self._close_after = self._close_after or "close"
+        elif self.transport is not None:
+            self.transport.close()
 
     def backlog(self) -> int:
         """Bytes written and not yet taken by the client: those the transport holds and
@@ -162,7 +234,7 @@ class SocketPeer(asyncio.Protocol, Peer):
         buffers grow to megabytes, so a client that stops reading was never seen as slow."""
         if self.transport is None:
             return 0
-        return self.transport.get_write_buffer_size() + self.kernel_unsent
+        return self.transport.get_write_buffer_size() + self.kernel_unsent + self._waiting_bytes
 
     def sample_kernel(self) -> None:
         """Read the bytes still in the socket's send queue (SIOCOUTQ: not yet acknowledged
@@ -192,26 +264,32 @@ class SocketPeer(asyncio.Protocol, Peer):
         wait. With little traffic the backlog rules alone took ~40 s to see it (issue 14)."""
         return bool(self.kernel_unsent) and self.kernel_acked >= 0 and self.clock() - self.acked_at > timeout
 
-    def flush(self) -> tuple[int, int]:
-        """Write the outbox to the socket in one write, as frames; returns the frames and
-        payload bytes written, for the caller's counters."""
+    def flush(self, batch: list[tuple[SocketPeer, bytes | memoryview]] | None = None) -> tuple[int, int]:
+        """Write the outbox to the socket in one write, as frames (or hand it to ``batch``,
+        the send thread's, when it may go there); returns the frames and payload bytes
+        written, for the caller's counters."""
         if not self.outbox:
             return 0, 0
         frames, self.outbox = self.outbox, []
         if self.protocol.state is not State.OPEN:
             return 0, 0
+        data: bytes | memoryview
         if len(frames) == 1 and type(frames[0]) is memoryview:  # most ticks: the Snapshot alone
-            self.write(frames[0])
+            data = frames[0]
         else:
-            self.write(binary_frames(frames))
+            data = binary_frames(frames)
+        if batch is not None and self.take_for_batch(data):
+            batch.append((self, data))
+        else:
+            self.write(data)
         return len(frames), sum(map(len, frames))
 
     def _write_protocol(self) -> None:
         for data in self.protocol.data_to_send():
             if data:
                 self._put(data)
-            elif self.transport is not None:  # SEND_EOF: a server closes the TCP connection
-                self.transport.close()
+            else:  # SEND_EOF: a server closes the TCP connection
+                self._close_transport()
 
     # ------------------------------------------------------------------ reading
 
@@ -307,5 +385,7 @@ class SocketPeer(asyncio.Protocol, Peer):
             self.abort()
 
     def abort(self) -> None:
-        if self.transport is not None:
+        if self.in_flight:  # the send thread has the descriptor's duplicate: after it
+            self._close_after = "abort"
+        elif self.transport is not None:
             self.transport.abort()

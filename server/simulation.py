@@ -132,7 +132,8 @@ class Session:
     inputs: deque[HeldInput] = field(default_factory=deque)
     last_input_seq: int = -1  # highest seq queued
     acked_seq: int = 0  # highest seq applied
-    input_credit: int = 0  # tenths of a tick
+    input_credit: int = 0  # tenths of a tick, as of tick ``credit_tick`` (brought up to date when used)
+    credit_tick: int = 0
     detached_at: float | None = None
     stuck_since: float | None = None
 
@@ -394,6 +395,7 @@ class Simulation:
             peer=None,
             chat=TokenBucket(self.config.chat_rate, self.config.chat_burst, self.clock),
             limits=RequestLimits(self.clock),
+            credit_tick=self.tick_count,
         )
         self.sessions[session.id] = session
         self.by_token[session.resume_token] = session
@@ -690,11 +692,12 @@ class Simulation:
         a client sending faster than the tick gains at most the 10 % allowance."""
         av = self.avatars
         av.motion[:] = 0
-        moving = []  # sessions that may take a step in this round
-        for session in self.sessions.values():
-            session.input_credit = min(INPUT_CREDIT_CAP, session.input_credit + INPUT_CREDIT_PER_TICK)
-            if session.inputs:
-                moving.append(session)
+        tick = self.tick_count
+        moving = [session for session in self.sessions.values() if session.inputs]  # that may step this round
+        for session in moving:  # the credit earned since it was last brought up to date (lazily: most idle)
+            earned = INPUT_CREDIT_PER_TICK * (tick - session.credit_tick)
+            session.input_credit = min(INPUT_CREDIT_CAP, session.input_credit + earned)
+            session.credit_tick = tick
         for _ in range(INPUT_CREDIT_CAP // INPUT_TICK_COST):
             slots, moves, yaws, runs, again = [], [], [], [], []
             for session in moving:
@@ -746,9 +749,9 @@ class Simulation:
     def _send_snapshots(self, now: float, observers: np.ndarray, targets: np.ndarray) -> None:
         cfg = self.config
         av = self.avatars
-        sending = np.zeros(av.capacity, dtype=bool)
-        acks = np.zeros(av.capacity, dtype=np.int64)
-        senders = []
+        senders: list[Peer] = []
+        slots: list[int] = []
+        acked: list[int] = []
         for session in self.sessions.values():
             peer = session.peer
             if peer is None or peer.state is not LinkState.JOINED:
@@ -769,17 +772,21 @@ class Simulation:
                 self.metrics.slow_drops.inc()
             else:
                 session.stuck_since = None
-                sending[session.slot] = True
-                acks[session.slot] = session.acked_seq
-                senders.append(session)
-
+                senders.append(peer)
+                slots.append(session.slot)
+                acked.append(session.acked_seq)
+        # by slot, filled with one numpy call each (a numpy item set per client cost more)
+        idx = np.array(slots, dtype=np.int64)
+        sending = np.zeros(av.capacity, dtype=bool)
+        sending[idx] = True
+        acks = np.zeros(av.capacity, dtype=np.int64)
+        acks[idx] = acked
         q = av.quantised()
         diff = self.sent.diff(observers, targets, av.entity, q, sending)
-        slots = np.array([session.slot for session in senders], dtype=np.int64)
-        data, at = self.frames.encode(diff, slots, acks, av.hall, q, av.entity, av.info, self.tick_count, now)
+        data, at = self.frames.encode(diff, idx, acks, av.hall, q, av.entity, av.info, self.tick_count, now)
         frames = memoryview(data)  # each client's slice already a whole WebSocket frame
-        for i, session in enumerate(senders):
-            session.peer.outbox.append(frames[at[i]:at[i + 1]])
+        for peer, start, end in zip(senders, at, at[1:]):
+            peer.outbox.append(frames[start:end])
 
     def order_recorded(self, order: Any, paid: bool) -> None:
         if paid:

@@ -23,10 +23,11 @@ from server.connection import binary_frames
 from world import load_expo
 
 
-@pytest.fixture
-async def server():
+@pytest.fixture(params=[False, True], ids=["loop-sends", "send-thread"])
+async def server(request):
+    """Each test twice: the tick's messages written by the event loop, and by the send thread."""
     srv = ExpoServer(small_expo(), ServerConfig(port=0, max_clients=64, stuck_timeout=1.0, skip_backlog=2048,
-                                                socket_send_buffer=4096))
+                                                socket_send_buffer=4096, send_thread=request.param))
     await srv.start()
     yield srv
     await srv.stop()
@@ -74,6 +75,22 @@ async def test_healthz_and_metrics_on_the_same_port(server):
     await ws.close()
 
 
+async def test_the_send_thread_sends_the_ticks_and_says_so_in_healthz():
+    srv = ExpoServer(small_expo(), ServerConfig(port=0, send_thread=True))
+    await srv.start()
+    try:
+        ws, _ = await join(srv, "Aru")
+        ticks = [(await recv_until(ws, p.Snapshot)).tick for _ in range(5)]
+        assert ticks == list(range(ticks[0], ticks[0] + 5))
+        status, _, body = await asyncio.to_thread(http_get, srv.port, "/healthz")
+        health = json.loads(body)["send_thread"]
+        assert status == 200 and health["alive"] and health["batches"] >= 5, health
+        await ws.close()
+    finally:
+        await srv.stop()
+    assert srv._sender is not None and not srv._sender.alive  # stopped with the server
+
+
 async def test_two_clients_see_each_other_over_sockets(server):
     a, wa = await join(server, "Aru")
     b, wb = await join(server, "Bea")
@@ -116,9 +133,11 @@ async def test_flooding_client_is_disconnected_and_others_carry_on(server):
     await calm.close()
 
 
-async def test_slow_reader_is_dropped_and_server_stays_healthy():
+@pytest.mark.parametrize("send_thread", [False, True], ids=["loop-sends", "send-thread"])
+async def test_slow_reader_is_dropped_and_server_stays_healthy(send_thread):
     # the default expo's welcome (40 kB of manifest) alone overfills the small socket buffers
-    server = ExpoServer(load_expo(), ServerConfig(port=0, stuck_timeout=1.0, skip_backlog=2048, socket_send_buffer=4096))
+    server = ExpoServer(load_expo(), ServerConfig(port=0, stuck_timeout=1.0, skip_backlog=2048, socket_send_buffer=4096,
+                                                  send_thread=send_thread))
     await server.start()
     reader, _ = await join(server, "Reader")
     # A raw socket that completes the WebSocket handshake and then never reads.
@@ -299,12 +318,13 @@ async def test_one_message_a_tick_and_a_version_2_client_is_refused(server):
     await ws.close()
 
 
-async def test_a_client_that_stops_reading_is_dropped_though_the_kernel_holds_its_bytes():
+@pytest.mark.parametrize("send_thread", [False, True], ids=["loop-sends", "send-thread"])
+async def test_a_client_that_stops_reading_is_dropped_though_the_kernel_holds_its_bytes(send_thread):
     """Issue 14: on loopback the kernel's send buffer (autotuned to megabytes) absorbed
     everything, so the backlog rules never saw a client that stopped reading. A real client
     with a small receive buffer joins and stops reading; the server keeps its default send
     buffer, and drops it by the rule (too_slow), long before the keepalive would."""
-    srv = ExpoServer(small_expo(), ServerConfig(port=0, stuck_timeout=1.0, skip_backlog=4096))
+    srv = ExpoServer(small_expo(), ServerConfig(port=0, stuck_timeout=1.0, skip_backlog=4096, send_thread=send_thread))
     await srv.start()
     try:
         reader, _ = await join(srv, "Reader")
