@@ -155,12 +155,12 @@ class ExpoServer:
         await commerce.start()
         self.commerce = self.sim.commerce = commerce
         from .deals.service import DealService
-        from .deals.store import SqliteDealStore
+        from .deals.store import open_deal_store
 
         async def account_of(visitor: str) -> str | None:
             return await commerce.db.run(commerce.store.payer, visitor)
 
-        self.deals = DealService(self.sim, SqliteDealStore(cfg.data_dir / "deals.sqlite3"),
+        self.deals = DealService(self.sim, open_deal_store(cfg.db_url, cfg.data_dir),
                                  PlatformClient(cfg.bank_url, cfg.bank_platform_key), account_of=account_of)
         await self.deals.start()
         self.sim.deals = self.deals

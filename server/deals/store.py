@@ -109,3 +109,13 @@ class SqliteDealStore:
         self.db.close()
 
 
+def open_deal_store(db_url: str | None, data_dir: Path) -> DealStore:
+    """PostgreSQL at ``db_url`` (the cluster: every hall process sees the same deals), else
+    ``deals.sqlite3`` in ``data_dir``."""
+    if db_url:
+        from .pg_store import PgDealStore
+
+        return PgDealStore(db_url)
+    return SqliteDealStore(data_dir / "deals.sqlite3")
+
+

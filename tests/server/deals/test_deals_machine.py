@@ -11,7 +11,7 @@ import pytest
 
 from server.deals import machine as m
 from server.deals.machine import DealRefused, DealState
-from server.deals.store import SqliteDealStore, StaleDeal
+from server.deals.store import StaleDeal, open_deal_store
 
 NOW = 1_790_000_000.0
 TIERS = ((1, "10.00"), (100, "8.50"), (1000, "7.25"))
@@ -90,14 +90,44 @@ def test_only_an_unanswered_quotation_expires_and_a_lapsed_deposit_ends_the_deal
     assert m.deposit_lapsed(ordered, "voided", "expired", NOW).state is DealState.EXPIRED  # type: ignore[union-attr]
 
 
-def test_the_store_keeps_deals_whole_and_refuses_a_stale_write(tmp_path):
-    store = SqliteDealStore(tmp_path / "deals.sqlite3")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def where(request, tmp_path) -> str | None:
+    """The database URL of a deal store (None: a SQLite file in tmp_path)."""
+    return request.getfixturevalue("fresh_database") if request.param == "postgresql" else None
+
+
+def test_the_store_keeps_deals_whole_and_refuses_a_stale_write(where, tmp_path):
+    store = open_deal_store(where, tmp_path)
     first = store.add(rfq())
     assert store.add(replace(rfq(), id="po_2")) == first  # the same buyer's key: the same deal
     deal = quoted()
     store.save(deal, DealState.REQUESTED)
     with pytest.raises(StaleDeal):
         store.save(deal, DealState.REQUESTED)
-    reopened = SqliteDealStore(tmp_path / "deals.sqlite3")
+    reopened = open_deal_store(where, tmp_path)  # another process, or a restart
     assert reopened.get("po_1") == deal and reopened.of_buyer("mei") == [deal] and reopened.of_booth("kz-honey") == [deal]
     assert reopened.in_states((DealState.QUOTED,)) == [deal] and reopened.in_states((DealState.ORDERED,)) == []
+
+
+def test_two_processes_on_postgresql_keep_one_deal_per_key_and_one_transition(fresh_database, tmp_path):
+    """Two hall processes' stores on one PostgreSQL: the same RFQ key twice is one deal, and of
+    two racing moves from the same state only the first lands."""
+    import threading
+
+    one, other = open_deal_store(fresh_database, tmp_path), open_deal_store(fresh_database, tmp_path)
+    got: list[m.Deal] = []
+    racers = [threading.Thread(target=lambda s=s, i=i: got.append(s.add(replace(rfq(), id=f"po_{i}"))))
+              for i, s in enumerate((one, other, one, other))]
+    for t in racers:
+        t.start()
+    for t in racers:
+        t.join()
+    assert len({d.id for d in got}) == 1 and len(one.of_buyer("mei")) == 1
+    first = got[0]
+    deal = quoted()
+    one.save(replace(deal, id=first.id), DealState.REQUESTED)
+    with pytest.raises(StaleDeal):
+        other.save(replace(deal, id=first.id), DealState.REQUESTED)
+    assert other.get(first.id).state is DealState.QUOTED
+    one.close()
+    other.close()
