@@ -286,6 +286,12 @@ class DealDesk:
         self.busy.pop(deal_id, None)
         self.notes[deal_id] = message
 
+    def rejoined(self) -> None:
+        """A reconnect: a step under way when the connection dropped may never be answered, so
+        none is; the deals come again as the server has them, and a step repeated uses the same
+        idempotency keys (the bank holds one deposit, takes one balance)."""
+        self.busy.clear()
+
     def on_error(self, message: str, ref: int) -> str | None:
         """An Error frame answering a deal message: the deal whose step it was, if one was under way."""
         if ref not in DEAL_MESSAGES or not self.busy:

@@ -217,6 +217,7 @@ class DealsPanel(DirectObject):
     def joined(self) -> None:
         """After each join: the deals and certificates as the server has them."""
         self._desk()
+        self.desk.rejoined()
         self.app.command(lambda core: core.query_deals())
         self.app.command(lambda core: core.query_collectibles())
 

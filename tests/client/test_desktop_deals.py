@@ -144,3 +144,14 @@ def test_the_deals_panel_and_the_certificates_speak_the_language_chosen(language
         assert certificate_lines([item], {}, {})[1] != "Certificates (1)"
     finally:
         SPEAKER.use("en")
+
+
+def test_a_step_cut_off_by_a_reconnect_can_be_taken_again_with_the_same_keys():
+    desk = desk_with(QUOTED)
+    desk.propose("accept")
+    first = desk.confirm()
+    assert desk.allowed(QUOTED) == []  # under way: no answer came before the connection dropped
+    desk.rejoined()
+    desk.on_status(QUOTED)  # QueryDeals after the join: still quoted
+    desk.propose("accept")
+    assert desk.confirm() == first  # the same deposit key: the bank holds one deposit
