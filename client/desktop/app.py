@@ -616,7 +616,9 @@ class ExpoApp(ShowBase):
         drawn = [(e.info.entity, e.info.name, e.info.colour, e.info.style, e.pose, False) for e in scene.others]
         if core.entity is not None and self.fixed_view is None:
             drawn.append((core.entity, v.settings.name, v.settings.colour, style_of(v.settings.name), own, True))
-        self.avatars.sync(drawn, dt)
+        staffed = [e for e in scene.others if e.info.staff_of]  # their tags name their exhibitor
+        exhibitors = {b.id: b.text_in(SPEAKER.language)[0] for b in v.expo.booths} if staffed else {}
+        self.avatars.sync(drawn, dt, {e.info.entity: exhibitors.get(e.info.staff_of, e.info.staff_of) for e in staffed})
         if self.fixed_view is not None:
             self.camera.setPos(*self.fixed_view.eye)
             self.camera.lookAt(Point3(*self.fixed_view.target))

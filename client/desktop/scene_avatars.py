@@ -77,7 +77,7 @@ class AvatarLayer:
             self._limbs[key] = (NodePath(geom_node(parts.leg, "leg")), NodePath(geom_node(parts.arm, "arm")))
         return fig, self._limbs[key]
 
-    def _make(self, entity: int, name: str, colour: int, style: int, own: bool) -> AvatarNode:
+    def _make(self, entity: int, name: str, colour: int, style: int, own: bool, staff_of: str | None = None) -> AvatarNode:
         root = self.root.attachNewNode(f"avatar-{entity}")
         body = root.attachNewNode("body")
         figure, (leg, arm) = self._figure(colour, style)
@@ -91,8 +91,13 @@ class AvatarLayer:
             limb.setPos(*pivot)
             (leg if i < 2 else arm).instanceTo(limb)
             limbs.append(limb)
-        tn = text_node(name, (1, 1, 1, 1), self._font, name="tag")
-        tn.setCardColor(0.05, 0.07, 0.12, 0.62 if not own else 0.8)
+        # booth staff wear their exhibitor's name on a gold tag: whom to ask, from across the aisle
+        label = f"{name}  ·  {staff_of}" if staff_of else name
+        tn = text_node(label, (1, 1, 1, 1) if not staff_of else (0.1, 0.07, 0.0, 1), self._font, name="tag")
+        if staff_of:
+            tn.setCardColor(0.98, 0.78, 0.28, 0.85)
+        else:
+            tn.setCardColor(0.05, 0.07, 0.12, 0.62 if not own else 0.8)
         tn.setCardAsMargin(0.25, 0.25, 0.1, 0.1)
         tn.setCardDecal(True)
         tag = root.attachNewNode("tag")
@@ -107,16 +112,21 @@ class AvatarLayer:
         tag.setDepthWrite(False)
         tag.hide()  # until place_tags finds it a place
         size = ((right - left) * TAG_SCALE, (top - bottom) * TAG_SCALE, (top + bottom) / 2 * TAG_SCALE)
-        return AvatarNode(root, body, limbs, tag, card, size, name, own)
+        node = AvatarNode(root, body, limbs, tag, card, size, name, own)
+        node.tag.setTag("label", label)  # what the tag says, for tests and tools
+        return node
 
-    def sync(self, avatars: list[tuple[int, str, int, int, Pose, bool]], dt: float) -> None:
+    def sync(self, avatars: list[tuple[int, str, int, int, Pose, bool]], dt: float,
+             staff: dict[int, str] | None = None) -> None:
+        """``staff``: the entities that are booth staff, with their exhibitor's name."""
+        staff = staff or {}
         seen = set()
         self.moving = False
         for entity, name, colour, style, pose, own in avatars:
             seen.add(entity)
             node = self.nodes.get(entity)
             if node is None:
-                node = self.nodes[entity] = self._make(entity, name, colour, style, own)
+                node = self.nodes[entity] = self._make(entity, name, colour, style, own, staff.get(entity))
             moved = 0.0 if node.last is None else math.hypot(pose.x - node.last[0], pose.y - node.last[1])
             node.last = (pose.x, pose.y)
             self.moving = self.moving or moved > 1e-4

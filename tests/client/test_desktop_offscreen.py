@@ -167,6 +167,21 @@ def test_name_tags_in_a_crowd_never_cover_each_other_and_fade_with_distance(app,
         crowd.stop()
 
 
+def test_booth_staff_wear_their_exhibitors_name_on_a_gold_tag(app):
+    from client.desktop.scene_avatars import AvatarLayer
+    from client.interpolation import Pose
+
+    layer = AvatarLayer(app.render)
+    try:
+        layer.sync([(1, "Aigerim", BOT_COLOUR, 3, Pose(10.0, 10.0, 0.0, 0), False),
+                    (2, "Visitor", BOT_COLOUR, 4, Pose(12.0, 10.0, 0.0, 0), False)], 0.02, {1: "Altai Bee Farms"})
+        assert layer.nodes[1].tag.getTag("label") == "Aigerim  ·  Altai Bee Farms"
+        assert layer.nodes[2].tag.getTag("label") == "Visitor"
+    finally:
+        layer.clear()
+        layer.root.removeNode()
+
+
 def test_walks_to_a_booth_on_the_keys_and_the_server_agrees(app, server):
     join(app, server, "Walker")
     core = app.visit.thread.core
