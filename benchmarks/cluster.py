@@ -23,6 +23,8 @@ its own would give each process), and the CPU columns say who used what.
    avatar in the portal's circle, or the Transfer if it comes first) to the first snapshot
    in the new hall, on the client's clock (p50/p99); lost and doubled visitors counted from
    the seats in the directory and the processes' /healthz.
+5. **kill -9**: half as many client cores cross into the second process's hall, it is
+   killed, and each one's Welcome at the survivor is timed from the kill.
 
     python benchmarks/cluster.py            # 400 bots in the capacity part
     python benchmarks/cluster.py --quick    # 150 bots, shorter windows
@@ -273,6 +275,7 @@ class Crosser:
         self.hall_changed = asyncio.Event()
         self.done = False  # crossed all it had to: closing is no error
         self.rng = random.Random(name)
+        self.joined_at: list[float] = []  # every Welcome, perf_counter
 
     def _on_event(self, event: ev.Event) -> None:
         now = time.perf_counter()
@@ -287,6 +290,7 @@ class Crosser:
             case ev.Transferring() if not event.at_hello:
                 self.entered_at = self.entered_at or now
             case ev.Joined():
+                self.joined_at.append(now)
                 self.visitor_ids.add(event.welcome.visitor_id)
                 if event.transferred and self.entered_at is not None:
                     self.crossings += 1
@@ -339,7 +343,7 @@ async def hand_off(url_a: str, walkers: int, crossings: int, nats_url: str) -> d
             await c.transport.close()
         await asyncio.gather(*tasks, return_exceptions=True)
     samples = [s for c in crossers for s in c.samples]
-    errors = [e for c in crossers for e in c.errors]
+    errors = [e for c in crossers for e in c.errors if "after the kill" not in e]
     if errors:
         print("   errors:", *sorted(set(errors))[:5], sep="\n     ")
     print("   slowest (ms):", [round(x * 1e3) for x in sorted(samples)[-8:]])
@@ -347,6 +351,34 @@ async def hand_off(url_a: str, walkers: int, crossings: int, nats_url: str) -> d
             "p50_ms": pct(samples, 0.5) * 1e3, "p99_ms": pct(samples, 0.99) * 1e3, "max_ms": max(samples) * 1e3,
             "errors": len(errors), "seats_held": seats,
             "one_identity_each": all(len(c.visitor_ids) == 1 for c in crossers), "load_average": os.getloadavg()[0]}
+
+
+async def readmission(url_a: str, walkers: int, victim: subprocess.Popen) -> dict:
+    """Client cores cross into the second process's hall, then that process is killed
+    (SIGKILL): seconds from the kill to each one's Welcome at the survivor."""
+    crossers = [Crosser(f"survivor{i}", url_a) for i in range(walkers)]
+    tasks = [asyncio.create_task(c.transport.run()) for c in crossers]
+    try:
+        await asyncio.gather(*(c.transport.wait_joined(60) for c in crossers))
+        await asyncio.gather(*(c.cross(1) for c in crossers))
+        await asyncio.sleep(3.0)  # each has the Servers list of its new process
+        victim.kill()
+        killed = time.perf_counter()
+
+        async def back(c: Crosser) -> float:
+            deadline = killed + 30
+            while not any(t > killed for t in c.joined_at) and time.perf_counter() < deadline:
+                await asyncio.sleep(0.01)
+            return min(t for t in c.joined_at if t > killed) - killed
+        took = await asyncio.gather(*(back(c) for c in crossers), return_exceptions=True)
+    finally:
+        for c in crossers:
+            c.done = True
+            await c.transport.close()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    ok = [t for t in took if isinstance(t, float)]
+    return {"walkers": walkers, "readmitted": len(ok), "p50_s": pct(ok, 0.5) if ok else None,
+            "max_s": max(ok) if ok else None, "same_visitor": all(len(c.visitor_ids) == 1 for c in crossers)}
 
 
 async def held_seats(nats_url: str) -> int:
@@ -377,6 +409,11 @@ def handoff_part(nats_url: str, dsn: str, root: Path, quick: bool, procs: list[s
     result["servers"] = [json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5))["cluster"]
                          ["transfer_ms"] for port in ports]
     print(f"   at the processes (ms): {result['servers']}")
+    print(f"5. kill -9 of the Maritime hall's process under {walkers // 2} client cores standing in it", flush=True)
+    result["readmission"] = again = asyncio.run(readmission(f"ws://127.0.0.1:{ports[0]}/", walkers // 2, procs[-1]))
+    print(f"   {again['readmitted']} of {again['walkers']} re-admitted at the other process: after p50 "
+          f"{again['p50_s']:.2f} s, max {again['max_s']:.2f} s of the kill; the same visitor each: "
+          f"{again['same_visitor']}", flush=True)
     print(f"   {result['crossings']} crossings: portal entered -> first snapshot in the new hall "
           f"p50 {result['p50_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms, max {result['max_ms']:.0f} ms; "
           f"{result['errors']} errors; seats held with everyone connected {result['seats_held']} "
