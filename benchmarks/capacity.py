@@ -15,6 +15,12 @@ cores the step would measure the scheduler's turns more than the server. Their d
 latency still counts, so bots starved of CPU fail the step. The targets are printed with
 PASS/FAIL, not asserted. Results go to benchmarks/results/capacity.json.
 
+The server's CPU per visitor-tick is printed beside its peer measured in the same run, the
+loopback send floor (``send_floor``: the CPU of one ``send`` of a tick message to one of as
+many sockets, which another process reads): on loopback the kernel does the receiving
+end's TCP work inside the sender's call, so that much of every visitor-tick is the sockets'.
+``--ab ARG`` compares two servers instead (A as configured, B with ARG), alternating.
+
     python benchmarks/capacity.py            # 100 .. 1250 bots
     python benchmarks/capacity.py --quick    # 100, 250 bots, shorter steps
 """
@@ -173,6 +179,62 @@ def highest_bucket(before: dict[float, float], after: dict[float, float]) -> flo
     return next((b for b, n in zip(bounds, counts, strict=True) if n >= counts[-1] > 0), float("nan"))
 
 
+# --------------------------------------------------------------------------- the send floor
+
+_READER = """
+import selectors, socket, sys
+sel = selectors.DefaultSelector()
+for _ in range(int(sys.argv[2])):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    s.setblocking(False)
+    sel.register(s, selectors.EVENT_READ)
+sys.stdout.write("ready\\n"); sys.stdout.flush()
+while True:
+    for key, _ in sel.select(1.0):
+        try:
+            if not key.fileobj.recv(65536):
+                sys.exit(0)
+        except BlockingIOError:
+            pass
+"""
+
+
+def send_floor(count: int, size: int = 380, ticks: int = 40) -> float:
+    """The CPU one ``send`` of ``size`` bytes costs this process on loopback, in
+    microseconds: ``count`` TCP sockets read by another process, each sent one message a
+    tick at 20 Hz. The peer of the server's CPU per visitor-tick: on loopback the kernel
+    runs the receiving end's TCP work inside the sender's call, so this much of each
+    visitor-tick is the sockets', whatever the server does."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(count)
+        reader = subprocess.Popen([sys.executable, "-c", _READER, str(listener.getsockname()[1]), str(count)],
+                                  stdout=subprocess.PIPE)
+        try:
+            conns = [listener.accept()[0] for _ in range(count)]
+            assert reader.stdout is not None and reader.stdout.readline() == b"ready\n"
+            for conn in conns:
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                conn.setblocking(False)
+            message = b"x" * size
+            spent = 0.0
+            for _ in range(ticks):
+                started = time.thread_time()
+                for conn in conns:
+                    with contextlib.suppress(BlockingIOError):
+                        conn.send(message)
+                spent += time.thread_time() - started
+                time.sleep(1 / TICK_RATE)
+            for conn in conns:
+                conn.close()
+            reader.wait(10)
+        finally:
+            if reader.poll() is None:
+                reader.kill()
+                reader.wait()
+    return spent / (ticks * count) * 1e6
+
+
 # --------------------------------------------------------------------------- a step
 
 
@@ -308,6 +370,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.bots_nice})", flush=True)
     if args.ab:
         return compare(args, counts, window)
+    floor = send_floor(max(counts))
+    print(f"loopback send floor: {floor:.1f} us of CPU per send of 380 bytes to one of {max(counts)} sockets "
+          f"(so {floor * max(counts) * TICK_RATE / 1e6:.2f} of a core for one message a tick to each)", flush=True)
     steps: list[Step] = []
     with tempfile.TemporaryDirectory(prefix="expo-capacity-") as tmp:
         workdir = Path(tmp)
@@ -330,6 +395,8 @@ def main(argv: list[str] | None = None) -> int:
     crowd_bytes = crowd.bytes_in_per_bot or float("nan")
     visible = crowd_report["metrics"]["snapshot_bytes"]
     print("\n" + table(steps))
+    print(f"\nserver us per visitor-tick against the loopback send floor ({floor:.1f} us): "
+          + ", ".join(f"{s.bots} bots {us_per_visitor_tick(s) / floor:.1f}x" for s in steps))
     print(f"\nlargest step holding {TICK_RATE} Hz with tick p99 < {TARGET_TICK_P99_MS:g} ms "
           f"and delivery p99 < {TARGET_DELIVERY_P99_MS:g} ms: {largest} bots")
     print(f"crowd of 51 moving bots (50 moving avatars in view): {crowd_bytes:.0f} B/s per bot "
@@ -338,8 +405,10 @@ def main(argv: list[str] | None = None) -> int:
         (f"{TARGET_BOTS} moving bots in one hall held at {TICK_RATE} Hz within the limits", largest >= TARGET_BOTS),
         (f"at most {TARGET_BYTES_PER_BOT / 1000:g} KB/s per bot with 50 moving avatars in view",
          crowd_bytes <= TARGET_BYTES_PER_BOT),
-        (f"server CPU at most {TARGET_SERVER_CPU:g} of a core at {TARGET_BOTS} bots",
-         any(s.bots == TARGET_BOTS and s.server_cpu <= TARGET_SERVER_CPU for s in steps)),
+        # only where the step was served whole: a starved server uses little CPU by doing little
+        (f"server CPU at most {TARGET_SERVER_CPU:g} of a core at {TARGET_BOTS} bots, all joined at {TICK_RATE} Hz",
+         any(s.bots == TARGET_BOTS and s.joined == s.bots and s.tick_rate >= HELD_RATE * TICK_RATE
+             and s.server_cpu <= TARGET_SERVER_CPU for s in steps)),
     ]
     for text, ok in targets:
         print(f"target: {text}: {'PASS' if ok else 'FAIL'}")
@@ -347,6 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps({
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "window_seconds": window, "spawn_rate": args.spawn_rate, "bot_procs": args.procs, "bots_nice": args.bots_nice,
+        "send_floor_us": floor,
         "steps": [asdict(s) for s in steps],
         "largest_holding": largest,
         "crowd": asdict(crowd),
