@@ -195,6 +195,40 @@ async def test_a_visitor_crosses_between_hall_processes_and_stays_who_they_are(h
 
 
 
+async def test_a_transfer_not_taken_leaves_the_avatar_where_it_was(hall_processes) -> None:
+    """Nobody lost: a visitor sent a Transfer who presents it as someone else (refused) and
+    then goes back resumes the same avatar, which the giving process kept."""
+    (url_a, url_b), _, _ = hall_processes
+    ws = await connect(url_a, compression=None)
+    await ws.send(p.encode(p.Hello(p.PROTOCOL_VERSION, "Hafiz", 0, 0)))
+    welcome = p.decode_server(await asyncio.wait_for(ws.recv(), 10))
+    assert isinstance(welcome, p.Welcome)
+    for second in range(3):  # north, into the portal at (60, 14): a second's hold each
+        await ws.send(p.encode(p.Input(1 + 20 * second, 0.0, 1.0, math.pi / 2, True, 20)))
+
+    async def transfer() -> p.Transfer:
+        while True:
+            message = p.decode_server(await ws.recv())
+            if isinstance(message, p.Transfer):
+                return message
+    sent = await asyncio.wait_for(transfer(), 10)
+    assert sent.url == url_b and sent.hall == "maritime"
+    await ws.close()
+    other = await connect(url_b, compression=None)  # the token, but not the visitor it is for
+    await other.send(p.encode(p.Hello(p.PROTOCOL_VERSION, "Hafiz", 0, 0, transfer=sent.token)))
+    refused = p.decode_server(await asyncio.wait_for(other.recv(), 10))
+    assert isinstance(refused, p.Refused) and refused.code == "transfer_failed"
+    await other.close()
+    back = await connect(url_a, compression=None)
+    await back.send(p.encode(p.Hello(p.PROTOCOL_VERSION, "Hafiz", 0, 0, resume_token=welcome.resume_token,
+                                     visitor_token=welcome.visitor_token)))
+    again = p.decode_server(await asyncio.wait_for(back.recv(), 10))
+    assert isinstance(again, p.Welcome) and again.session_id == welcome.session_id  # the same avatar
+    assert again.own.hall == 0 and again.own.y / 100 > 11  # standing at the portal it walked into
+    await back.send(p.encode(p.Bye()))
+    await back.close()
+
+
 async def test_a_visitor_whose_process_is_killed_is_readmitted_by_another_within_5_s(hall_processes) -> None:
     """Runs last: kill -9 of process b. The client core knows a from b's Servers message and
     goes there by itself, as the same visitor."""
