@@ -448,9 +448,7 @@ class ExpoApp(ShowBase):
     def _escape(self) -> None:
         if self.deals.escape():
             return
-        if self.hint_card is not None and self.hint_card.visible:
-            self.close_hint_card()
-        elif self.card_editor is not None:
+        if self.card_editor is not None:
             self.card_editor.cancel()
         elif self.visit is not None and self.visit.meetings is not None and self.visit.meetings.back():
             self._show_meetings(self.visit)
@@ -470,6 +468,8 @@ class ExpoApp(ShowBase):
             self.hud.close_chat()
         elif self.visit is not None and self.visit.catalogue:
             self.close_catalogue()
+        elif self.hint_card is not None and self.hint_card.visible:
+            self.close_hint_card()  # last of the pop-ups: Esc closes whatever was opened over it first
         else:
             self.hud.set_inventory(None)
 
