@@ -74,7 +74,7 @@ class Look:
 
 
 if TYPE_CHECKING:
-    from .card_editor import CardEditor
+    from .card_editor import CardEditor, OfferPanel
 
 QUALITIES = {"low": Look(12.0, 18.0, False, False), "high": Look(25.0, 40.0, True, True)}
 
@@ -154,6 +154,7 @@ class Visit:
     reporting: int | None = None  # the entity whose report waits for a reason (1-4)
     meetings: MeetingDesk | None = None  # the meetings panel of one booth (B)
     on_duty: tuple[str, ...] = ()  # the staff at the booth whose card shows
+    picked: int | None = None  # the avatar clicked (its entity): O offers it your card
     bookings: dict[str, p.Booking] = field(default_factory=dict)  # booking id -> as it stands
     reminded: p.MeetingReminder | None = None  # the meeting G walks you to
 
@@ -215,6 +216,7 @@ class ExpoApp(ShowBase):
         self.card_file = card_file
         self.my_card: MyCard | None = card_file.load() if card_file is not None else None
         self.card_editor: CardEditor | None = None  # K: your card, open over the hall
+        self.offer_panel: OfferPanel | None = None  # a clicked avatar's name and Offer card
         remembered = preferences.load() if preferences is not None else {}
         if remembered.get("language") in LANGUAGES:
             SPEAKER.use(remembered["language"])
@@ -305,6 +307,7 @@ class ExpoApp(ShowBase):
         self.accept("x", self._meeting_key, ["x"])
         self.accept("v", self._meeting_key, ["v"])
         self.accept("k", self.edit_card)
+        self.accept("mouse1", self._clicked)
 
     def _key(self, what: str, down: bool) -> None:
         self.keys[what] = down and not self.typing and not self.connect_screen.visible
@@ -450,6 +453,8 @@ class ExpoApp(ShowBase):
             return
         if self.card_editor is not None:
             self.card_editor.cancel()
+        elif self.offer_panel is not None:
+            self.close_pick()
         elif self.visit is not None and self.visit.meetings is not None and self.visit.meetings.back():
             self._show_meetings(self.visit)
         elif self.visit is not None and self.visit.reporting is not None:
@@ -530,6 +535,7 @@ class ExpoApp(ShowBase):
             v.hall_scene.destroy()
         self.avatars.clear()
         self.effects.getChildren().detach()
+        self.close_pick()
         self.hud.show_card(None)  # nothing of this visit shows in the next
         if self.hint_card is not None:  # not closed yet: again at the next join, in its language
             self.hint_card.destroy()
@@ -1125,8 +1131,55 @@ class ExpoApp(ShowBase):
                             time.monotonic(), 6.0, bad=True)
         self.edit_card()
 
+    def _clicked(self) -> None:
+        """A click in the hall (DirectGUI's buttons keep their own clicks): the avatar under it."""
+        mw = self.mouseWatcherNode
+        if self.typing or self.visit is None or mw is None or not mw.hasMouse():
+            return
+        w, h = self.win.getXSize(), self.win.getYSize()
+        self.pick_at(int((mw.getMouseX() + 1) / 2 * w), int((1 - mw.getMouseY()) / 2 * h))
+
+    def pick_at(self, x: int, y: int) -> int | None:
+        """Window pixel (x right, y down): the nearest avatar whose figure it shows, its name
+        and Offer card shown; None (and nothing shown) when it is floor or a booth."""
+        from .card_editor import OfferPanel  # noqa: F811 (DirectGUI, once the ShowBase is up)
+        from .picking import pick
+
+        v = self.visit
+        if v is None:
+            return None
+        w, h = self.win.getXSize(), self.win.getYSize()
+        near, far = Point3(), Point3()
+        if not self.camLens.extrude(Point2(x / w * 2 - 1, 1 - y / h * 2), near, far):
+            return None
+        origin, end = self.world.getRelativePoint(self.cam, near), self.world.getRelativePoint(self.cam, far)
+        figures = [(e, tuple(node.root.getPos(self.world))) for e, node in self.avatars.nodes.items() if not node.own]
+        entity = pick(tuple(origin), tuple(end - origin), figures)
+        self.close_pick()
+        scene = v.thread.scene()
+        other = next((o for o in scene.others if o.info.entity == entity), None) if scene and entity is not None else None
+        if other is None:
+            return None
+        v.picked = entity
+        booth = v.expo.booth(other.info.staff_of) if v.expo and other.info.staff_of else None
+        self.offer_panel = OfferPanel(self.a2dTopCenter, self.font, other.info.name,
+                                      booth.exhibitor if booth else other.info.staff_of, self._offer_card, self.close_pick)
+        return entity
+
+    def close_pick(self) -> None:
+        if self.offer_panel is not None:
+            self.offer_panel.destroy()
+        self.offer_panel = None
+        if self.visit is not None:
+            self.visit.picked = None
+
     def _offer_card(self) -> None:
-        chosen = self._selected_person()
+        v = self.visit
+        if v is not None and v.picked is not None and not self.typing:
+            chosen: tuple[Visit, int] | None = (v, v.picked)
+            self.close_pick()
+        else:
+            chosen = self._selected_person()
         if chosen is None:
             return
         v, entity = chosen

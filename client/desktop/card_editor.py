@@ -174,3 +174,24 @@ class CardEditor(DirectObject):
         self.frame.destroy()
         self._on_close()
 
+
+
+class OfferPanel:
+    """A clicked avatar: its name, and Offer card (O) or close (Esc, ×)."""
+
+    def __init__(self, parent: NodePath, font: TextFont | None, name: str, staff_of: str | None,
+                 on_offer: Callable[[], None], on_close: Callable[[], None]) -> None:
+        self.frame = DirectFrame(parent=parent, frameColor=(0.05, 0.07, 0.12, 0.94), frameSize=(-0.48, 0.48, -0.18, 0.08),
+                                 pos=(0, 0, -0.1))  # along the top edge: clear of the figures and their tags
+        _text(self.frame, font, name, (0, 0.02), 0.05, GOLD, TextNode.ACenter)
+        if staff_of:
+            _text(self.frame, font, _("staff of {booth}").format(booth=staff_of), (0, -0.04), 0.032, MUTED,
+                  TextNode.ACenter)
+        self.button = DirectButton(parent=self.frame, text=display(_("Offer card  (O)")), text_font=font, scale=0.042,
+                                   pos=(-0.08, 0, -0.13), pad=(0.4, 0.2), frameColor=GOLD,
+                                   text_fg=(0.08, 0.06, 0.02, 1), command=on_offer)
+        DirectButton(parent=self.frame, text="×", text_font=font, scale=0.05, pos=(0.36, 0, -0.13),
+                     frameColor=(0.25, 0.28, 0.36, 1), text_fg=INK, pad=(0.3, 0.1), command=on_close)
+
+    def destroy(self) -> None:
+        self.frame.destroy()

@@ -91,3 +91,22 @@ class World:
 
 def snapshot_bytes(tick: int, server_time: float, own: p.OwnState, deltas: list[int], ack: int = 0) -> bytes:
     return p.encode(p.Snapshot(tick, server_time, ack, own, (), (), tuple(deltas)))
+
+
+def walk_thread(thread, waypoints: list[tuple[float, float]], timeout: float = 40.0) -> None:
+    """Walk a plain client (another visitor, staff) along ``waypoints``, as the app's autopilot walks."""
+    import time
+
+    from client.desktop.steering import Autopilot
+
+    deadline = time.monotonic() + timeout
+    pilot, yaw = Autopilot(waypoints), 0.0
+    while not pilot.done:
+        assert time.monotonic() < deadline, f"did not reach {waypoints[-1]}"
+        scene = thread.scene()
+        if scene is not None:
+            controls = pilot.update(scene.own.x, scene.own.y, yaw, 0.05)
+            yaw = controls.yaw
+            thread.set_controls(controls.move_x, controls.move_y, controls.yaw, controls.run)
+        time.sleep(0.05)
+    thread.set_controls(0.0, 0.0, yaw, False)

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from client_link import default_expo
+from client_link import default_expo, walk_thread
 
 import protocol as p
 from client.desktop.app import ExpoApp
@@ -713,10 +713,9 @@ def test_cards_are_shown_only_after_both_consent_and_a_report_reaches_the_organi
 
 
 def walk_thread_to(thread, expo, booth_id: str, timeout: float = 40.0) -> None:
-    """Walk a plain client (another visitor, staff) into a booth of its hall, as the app's autopilot walks."""
+    """Walk a plain client (another visitor, staff) into a booth of its hall, around the booths."""
     from client.desktop.nearby import entrance
     from client.desktop.pathfind import plan
-    from client.desktop.steering import Autopilot
 
     booth = expo.booth(booth_id)
     deadline = time.monotonic() + timeout
@@ -724,15 +723,7 @@ def walk_thread_to(thread, expo, booth_id: str, timeout: float = 40.0) -> None:
         assert time.monotonic() < deadline, "no scene"
         time.sleep(0.05)
     hall = next(h for h in expo.halls if h.id == booth.hall)
-    pilot, yaw = Autopilot(plan(expo, hall, (scene.own.x, scene.own.y), entrance(booth, -1.0))), 0.0
-    while not pilot.done:
-        assert time.monotonic() < deadline, f"did not reach {booth_id}"
-        own = thread.scene().own
-        controls = pilot.update(own.x, own.y, yaw, 0.05)
-        yaw = controls.yaw
-        thread.set_controls(controls.move_x, controls.move_y, controls.yaw, controls.run)
-        time.sleep(0.05)
-    thread.set_controls(0.0, 0.0, yaw, False)
+    walk_thread(thread, plan(expo, hall, (scene.own.x, scene.own.y), entrance(booth, -1.0)), timeout)
 
 
 def test_books_a_meeting_at_a_booth_the_reminder_walks_there_then_moves_and_cancels_it(app, tmp_path):
@@ -742,6 +733,7 @@ def test_books_a_meeting_at_a_booth_the_reminder_walks_there_then_moves_and_canc
 
     from client import events as ev
     from client.core import ClientCore
+    from client.desktop.cards import MyCard
     from client.threaded import ClientThread
     from server.staff import issue_pass
 
@@ -769,6 +761,33 @@ def test_books_a_meeting_at_a_booth_the_reminder_walks_there_then_moves_and_canc
             app.walk_to = None
             run_until(app, lambda: "On duty: Dana Host" in app.hud.card_tagline.getText(), 10, "the staff on the card")
             save_shot(app, "booth-card-on-duty")
+
+            # a click on the host's figure: its name, whose staff, and Offer card
+            dana = next(o for o in v.thread.scene().others if o.info.name == "Dana Host")
+            w, h = app.win.getXSize(), app.win.getYSize()
+            assert app.pick_at(8, h - 8) is None and app.offer_panel is None  # the floor: nothing
+            pixel = app.project((dana.pose.x, dana.pose.y, 1.1))
+            assert pixel is not None and 0 <= pixel[0] < w and 0 <= pixel[1] < h, pixel
+            assert app.pick_at(*pixel) == dana.info.entity
+            shown = [n.node().getText() for n in app.offer_panel.frame.findAllMatches("**/+TextNode")]
+            assert "Dana Host" in shown and "staff of Altai Bee Farms" in shown, shown
+            assert "Offer card" in app.offer_panel.button["text"]
+            app.step(2)
+            save_shot(app, "avatar-clicked")
+            app.my_card = None  # (the module's app may have one from another test)
+            app.messenger.send("o")  # no card yet: the editor opens instead of an empty offer
+            assert app.card_editor is not None and app.offer_panel is None
+            app.messenger.send("escape")
+            assert app.card_editor is None
+            app.set_my_card(MyCard("Aigerim", "Altai Honey", "KZ", "buyer", "ru", "Asia/Almaty"))
+            app.pick_at(*pixel)
+            app.messenger.send("o")
+            assert app.offer_panel is None and "Card offered" in app.hud.toast["text"]
+            deadline = time.monotonic() + 20
+            while not any(isinstance(e, ev.CardOffered) and e.message.name == "Aigerim" for e in host_events):
+                assert time.monotonic() < deadline, "the offer never reached the host"
+                app.step()
+                host_events += host.poll_events()
             app.messenger.send("b")
             run_until(app, lambda: v.meetings is not None and len(v.meetings.free) == 2, 20, "the booth's slots")
             text = app.hud.inventory_text.getText()

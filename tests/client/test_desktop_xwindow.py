@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from client_link import default_expo
+from client_link import default_expo, walk_thread
 from xwindow import ClientWindow, Display, missing_tools
 
 from bank.client import VisitorClient
@@ -302,3 +302,52 @@ def test_a_deal_on_the_keyboard_request_a_quote_hold_the_deposit_then_cancel_it(
         keep(win.screenshot(), "x-deal-canceled")
     finally:
         win.close()
+
+
+def magenta_centre(shot: Path) -> tuple[int, int] | None:
+    """Where a person sees the magenta figure on the screenshot: the middle of its pixels."""
+    from PIL import Image
+
+    image = Image.open(shot).convert("RGB")
+    w, h = image.size
+    points = [(x, y) for y in range(0, h, 2) for x in range(0, w, 2)
+              if (px := image.getpixel((x, y)))[0] > 110 and px[2] > 110 and px[1] < 0.45 * min(px[0], px[2])]
+    if len(points) < 20:
+        return None
+    xs, ys = sorted(x for x, _ in points), sorted(y for _, y in points)
+    return xs[len(xs) // 2], ys[len(ys) // 2]
+
+
+def test_click_an_avatar_to_offer_your_card(display, server, tmp_path):
+    """A click on another visitor's figure names them and offers Offer card; O sends the offer."""
+    from client import events as ev
+    from client.core import ClientCore
+    from client.threaded import ClientThread
+
+    config = tmp_path / "config"
+    name = "Pia Picks"
+    peer = ClientThread(ClientCore("Mo Magenta", 0xFF00FF, 3), server.url)
+    peer.start()
+    seen: list = []
+    win = ClientWindow(display, ["--server", server.url, "--name", name, "--card-company", "Altai Honey",
+                                 "--card-country", "KZ", "--card-role", "buyer"], config, tmp_path / "client.log")
+    try:
+        x, y, yaw, _ = wait_for(lambda: avatar(server, name), 30, "the visitor to join")
+        # Mo steps 3.5 m ahead of Pia's eyes (she faces yaw), into the camera's view
+        walk_thread(peer, [(x + 3.5 * math.cos(yaw), y + 3.5 * math.sin(yaw))])
+        time.sleep(1.5)
+        shot = keep(win.screenshot(), "x-pick-before")
+        target = magenta_centre(shot)
+        assert target is not None, "Mo is not on the screen"
+        win.click(*target)
+        time.sleep(1.0)
+        keep(win.screenshot(), "x-pick-clicked")
+        win.key("o")
+        deadline = time.monotonic() + 20
+        while not any(isinstance(e, ev.CardOffered) and e.message.name == name for e in seen):
+            assert time.monotonic() < deadline, "the click offered nothing"
+            seen += peer.poll_events()
+            time.sleep(0.1)
+    finally:
+        win.close()
+        peer.stop()
