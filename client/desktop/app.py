@@ -271,6 +271,7 @@ class ExpoApp(ShowBase):
         for thrower in self.buttonThrowers or ():
             thrower.node().setModifierButtons(ModifierButtons())
             thrower.node().setButtonDownEvent("button-down")  # any key or click: awake at full rate
+            thrower.node().setKeystrokeEvent("keystroke")  # typed characters, in order with the keys (card editor)
         if self.mouseWatcherNode is not None:
             self.mouseWatcherNode.setModifierButtons(ModifierButtons())
         for key, what in MOVE_KEYS.items():
@@ -297,7 +298,7 @@ class ExpoApp(ShowBase):
         self.accept("f12", self.save_screenshot)
         self.accept("[", self._select_person, [-1])
         self.accept("]", self._select_person, [1])
-        self.accept("o", self._offer_card)
+        self.accept("o", self._offer_card, ["o"])
         self.accept("r", self._report_selected)
         self.accept("y", self._answer_offer, [True])
         self.accept("n", self._answer_offer, [False])
@@ -306,7 +307,7 @@ class ExpoApp(ShowBase):
         self.accept("g", self._walk_to_meeting)
         self.accept("x", self._meeting_key, ["x"])
         self.accept("v", self._meeting_key, ["v"])
-        self.accept("k", self.edit_card)
+        self.accept("k", self.edit_card, ["k"])
         self.accept("mouse1", self._clicked)
 
     def _key(self, what: str, down: bool) -> None:
@@ -1084,7 +1085,7 @@ class ExpoApp(ShowBase):
     def _card_shareable(self) -> bool:
         return self.my_card is not None and self.my_card.share and not self.my_card.missing()
 
-    def edit_card(self) -> None:
+    def edit_card(self, key: str | None = None) -> None:
         """K: your card in a form over the hall (Tab between fields, Enter saves, Esc cancels)."""
         if self.typing or self.card_editor is not None or self.hud.directory_open or self.visit is None:
             return
@@ -1093,12 +1094,9 @@ class ExpoApp(ShowBase):
         values, share = initial(self.my_card, self.visit.settings.name, SPEAKER.language)
         self.typing = True  # the keys go to the form: nobody walks off while typing a name
         self.keys.clear()
-        self.card_editor = CardEditor(self.aspect2d, self.font, values, share, self._card_edited, self._card_editor_closed)
+        self.card_editor = CardEditor(self.aspect2d, self.font, values, share, self._card_edited, self._card_editor_closed,
+                                      swallow=key)
         self.card_editor.frame.setScale(self.text_scale)
-        # The hall is not drawn behind the form: Panda3D hands a frame's keystrokes to the
-        # focused field before the app sees that frame's Tab, so on a slow (software) renderer
-        # letters typed just after a Tab landed in the field before; short frames keep them apart.
-        self.world.hide()
 
     def _card_edited(self, card: MyCard) -> None:
         self.set_my_card(card)
@@ -1108,7 +1106,6 @@ class ExpoApp(ShowBase):
     def _card_editor_closed(self) -> None:
         self.card_editor = None
         self.typing = False
-        self.world.show()
 
     def _people_open(self, v: Visit) -> bool:
         return not self.hud.inventory.isHidden() and self.hud.inventory_title == _("People near you")
@@ -1126,10 +1123,10 @@ class ExpoApp(ShowBase):
         v.selected = (v.selected + step) % len(v.people)
         self._show_people(v)
 
-    def _card_needed(self) -> None:
+    def _card_needed(self, key: str | None = None) -> None:
         self.hud.show_toast(_("Your card first: fill it in and tick the box to share it (K)."),
                             time.monotonic(), 6.0, bad=True)
-        self.edit_card()
+        self.edit_card(key)
 
     def _clicked(self) -> None:
         """A click in the hall (DirectGUI's buttons keep their own clicks): the avatar under it."""
@@ -1173,7 +1170,7 @@ class ExpoApp(ShowBase):
         if self.visit is not None:
             self.visit.picked = None
 
-    def _offer_card(self) -> None:
+    def _offer_card(self, key: str | None = None) -> None:
         v = self.visit
         if v is not None and v.picked is not None and not self.typing:
             chosen: tuple[Visit, int] | None = (v, v.picked)
@@ -1184,7 +1181,7 @@ class ExpoApp(ShowBase):
             return
         v, entity = chosen
         if not self._card_shareable():
-            self._card_needed()
+            self._card_needed(key)
             return
         if self.command(lambda core: core.offer_card(entity)):
             self.hud.show_toast(_("Card offered: they see it only if they accept."), time.monotonic())
@@ -1234,7 +1231,7 @@ class ExpoApp(ShowBase):
         if offer is None:
             return
         if accept and not self._card_shareable():
-            self._card_needed()
+            self._card_needed("y")
             return
         v.cards.answered(offer.exchange_id)
         self.command(lambda core: core.answer_card(offer.exchange_id, accept))

@@ -2,14 +2,20 @@
 checked by the server's own rules field by field before anything is kept, so a wrong
 country code says so beside the field and loses none of what was typed.
 
-``check_card`` is the pure part; ``CardEditor`` is the DirectGUI form. The app routes Tab,
-Enter and Esc to it (modifier buttons are off, so Shift+Tab is the app's to see)."""
+``check_card`` and ``typed`` are the pure part; ``CardEditor`` is the DirectGUI form. The app
+routes Tab, Enter and Esc to it (modifier buttons are off, so Shift+Tab is the app's to see).
+
+The fields are not DirectEntry: Panda3D hands all of a frame's keystrokes to the focused
+entry before the app hears that frame's Tab, so on a slow (software) renderer letters typed
+just after a Tab landed in the field before it. The form takes the window's ``keystroke``
+events instead, which arrive in order with the Tab, Backspace and Enter buttons."""
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 
-from direct.gui.DirectGui import DGG, DirectButton, DirectEntry, DirectFrame, DirectLabel
+from direct.gui.DirectGui import DGG, DirectButton, DirectFrame, DirectLabel
 from direct.showbase.DirectObject import DirectObject
 from panda3d.core import NodePath, TextFont, TextNode
 
@@ -55,6 +61,20 @@ def check_card(values: dict[str, str], share: bool) -> tuple[MyCard | None, dict
                   card.phone, share), {}
 
 
+MAX_FIELD = 80
+SHOWN = 27  # characters a field shows: the end of a longer value, where one types
+
+
+def typed(value: str, key: str) -> str:
+    """A field's value after one keystroke (a character) or ``"backspace"``; control
+    characters (Tab, Enter, Esc arrive as their own keys) change nothing."""
+    if key == "backspace":
+        return value[:-1]
+    if len(key) != 1 or unicodedata.category(key) in ("Cc", "Cf") or len(value) >= MAX_FIELD:
+        return value
+    return value + key
+
+
 def initial(card: MyCard | None, display_name: str, language: str) -> tuple[dict[str, str], bool]:
     """What the form starts with: the saved card, or your display name and the interface's language."""
     if card is not None:
@@ -67,23 +87,27 @@ class CardEditor(DirectObject):
     """The form, centre screen: eight fields, the consent box, Save and Cancel."""
 
     def __init__(self, parent: NodePath, font: TextFont | None, values: dict[str, str], share: bool,
-                 on_save: Callable[[MyCard], None], on_close: Callable[[], None]) -> None:
+                 on_save: Callable[[MyCard], None], on_close: Callable[[], None], swallow: str | None = None) -> None:
+        """``swallow``: the character of the key that opened the form, whose keystroke is still
+        to come (it is no letter of the name)."""
         super().__init__()
-        self.frame = DirectFrame(parent=parent, frameColor=(0.05, 0.07, 0.12, 0.97), frameSize=(-0.95, 0.95, -0.8, 0.8))
+        self.frame = DirectFrame(parent=parent, frameColor=(0.05, 0.07, 0.12, 1), frameSize=(-0.95, 0.95, -0.8, 0.8))
+        self.frame.setBin("gui-popup", 20)  # over every panel of the hall (the first-run hint card too)
         _text(self.frame, font, _("Your business card"), (0, 0.68), 0.065, GOLD, TextNode.ACenter)
         _text(self.frame, font, _("Shown only to people you exchange cards with, when both agree."), (0, 0.61),
               0.034, MUTED, TextNode.ACenter)
-        self.entries: dict[str, DirectEntry] = {}
+        self.values = {f: values.get(f, "") for f in FIELDS}
+        self.fields: dict[str, DirectButton] = {}
         self.notes: dict[str, object] = {}
         texts = labels()
         for i, field in enumerate(FIELDS):
             z = 0.48 - i * 0.115
             label, example = texts[field]
             _text(self.frame, font, label, (-0.88, z), 0.04, MUTED)
-            self.entries[field] = DirectEntry(
-                parent=self.frame, initialText=values.get(field, ""), pos=(-0.5, 0, z), scale=0.042, width=17,
-                entryFont=font, frameColor=(0.92, 0.93, 0.95, 1), text_fg=(0.05, 0.05, 0.08, 1),
-                focusInCommand=self._focused, focusInExtraArgs=[field])
+            self.fields[field] = DirectButton(  # a click puts the keys here
+                parent=self.frame, text="", text_font=font, text_scale=0.042, text_fg=(0.05, 0.05, 0.08, 1),
+                text_align=TextNode.ALeft, text_pos=(0.015, -0.005), relief=DGG.FLAT, frameSize=(0, 0.75, -0.03, 0.055),
+                pos=(-0.5, 0, z), command=self.focus, extraArgs=[field])
             self.notes[field] = _text(self.frame, font, example, (0.27, z), 0.032, MUTED, wrap=19)
         self.share = share
         z = 0.48 - len(FIELDS) * 0.115
@@ -108,18 +132,32 @@ class CardEditor(DirectObject):
         self._draw_share()
         self.focus("name")
         self.accept("space", self._space)
+        self._swallow = swallow
+        self.accept("keystroke", self._keystroke)
+        self.accept("backspace", self._keystroke, ["backspace"])
+        self.accept("backspace-repeat", self._keystroke, ["backspace"])
 
     # ------------------------------------------------------------------ keys
 
-    def _focused(self, field: str) -> None:
+    def focus(self, field: str) -> None:
         self.focused = field
+        for name in self.fields:
+            self._draw_field(name)
         self._draw_share()
 
-    def focus(self, field: str) -> None:
-        for name, entry in self.entries.items():
-            entry["focus"] = 1 if name == field else 0
-        self.focused = field
-        self._draw_share()
+    def _draw_field(self, field: str) -> None:
+        value, here = self.values[field], field == self.focused
+        shown = ("…" + value[-SHOWN:] if len(value) > SHOWN else value) + ("|" if here else "")
+        self.fields[field]["text"] = display(shown)
+        self.fields[field]["frameColor"] = (1.0, 0.97, 0.84, 1) if here else (0.86, 0.87, 0.9, 1)
+
+    def _keystroke(self, key: str) -> None:
+        swallow, self._swallow = self._swallow, None
+        if key == swallow:
+            return
+        if self.focused in self.values:
+            self.values[self.focused] = typed(self.values[self.focused], key)
+            self._draw_field(self.focused)
 
     def focus_next(self, step: int = 1) -> None:
         """Tab (1) or Shift+Tab (-1)."""
@@ -143,11 +181,8 @@ class CardEditor(DirectObject):
 
     # ------------------------------------------------------------------ saving
 
-    def values(self) -> dict[str, str]:
-        return {f: e.get() for f, e in self.entries.items()}
-
     def save(self) -> None:
-        card, problems = check_card(self.values(), self.share)
+        card, problems = check_card(self.values, self.share)
         self.problems = problems
         for field, note in self.notes.items():
             reason = problems.get(field)
@@ -169,8 +204,6 @@ class CardEditor(DirectObject):
 
     def close(self) -> None:
         self.ignoreAll()
-        for entry in self.entries.values():
-            entry["focus"] = 0
         self.frame.destroy()
         self._on_close()
 
