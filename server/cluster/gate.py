@@ -239,7 +239,13 @@ class ClusterGate:
         here = np.ones(len(slots), dtype=bool)
         for i, (slot, hall) in enumerate(zip(slots.tolist(), halls.tolist(), strict=True)):
             hall_id = expo_halls[hall].id
-            if any(inst.hall == hall_id and inst.process == self.node.id for inst in self.node.instances.values()):
+            local = next((inst for inst in self.node.instances.values()
+                          if inst.hall == hall_id and inst.process == self.node.id), None)
+            if local is not None:  # a hop here; find a person learns the new hall
+                session = self.sim.by_slot.get(slot)
+                seat = self.seated.get(session.id) if session is not None else None
+                if seat is not None:
+                    self._spawn(self.node.relocate(seat[1], local), "relocate")
                 continue
             here[i] = False
             session = self.sim.by_slot.get(slot)

@@ -521,6 +521,16 @@ class ClusterNode:
             await self.kv[PRESENCE].put(presence_key(visitor), presence.encode())
         return ok
 
+    async def relocate(self, visitor: str, instance: InstanceRecord) -> None:
+        """The visitor walked into another hall here (a portal hop inside this process): find
+        a person says so from now on. Its seat stays where it was counted."""
+        presence = self.presence.get(visitor)
+        if presence is None or presence.instance == instance.id:
+            return
+        presence = Presence(visitor, presence.name, instance.hall, instance.id, self.id, self.url)
+        self.presence[visitor] = presence
+        await self.kv[PRESENCE].put(presence_key(visitor), presence.encode())
+
     async def rename(self, old: str, new: str, name: str) -> None:
         """The visitor seated as ``old`` is known here as ``new`` (its display name)."""
         presence = self.presence.pop(old, None)

@@ -37,6 +37,10 @@ async def test_seats_confirm_leave_and_presence(nats_server: NatsServer) -> None
         assert await a.confirm(one, "v-1", "Aigerim") is False  # a token is good once
         where = await b.find("v-1")
         assert (where.name, where.hall, where.instance, where.url) == ("Aigerim", "silk-road", first.id, "ws://a.test/")
+        maritime = await a.open_instance("maritime", 2)
+        await a.relocate("v-1", maritime)  # a portal hop inside process a
+        assert (await b.find("v-1")).hall == "maritime"
+        await a.relocate("v-1", first)
         third = await b.admit("silk-road", 2)  # first is full: an overflow opens on b (the only other process)
         assert (third.instance.id, third.instance.process) == ("silk-road-i2", "b")
         await a.leave(first, "v-1")
