@@ -69,6 +69,9 @@ class ExpoServer:
         self.sim = Simulation(expo, config, self.clock, self.metrics,
                               passes=passes_for(config.visitor_secret, config.data_dir),
                               tickets=tickets_for(config.tickets_file))
+        # read when /metrics is scraped, not set every tick (a pass over every session)
+        self.metrics.clients.set_function(lambda: self.sim.connected)
+        self.metrics.avatars.set_function(lambda: len(self.sim.avatars))
         self.started_at = self.clock.wall()
         self._server: asyncio.Server | None = None
         self._tick_task: asyncio.Task | None = None
@@ -310,7 +313,6 @@ class ExpoServer:
                 del self._per_address[conn.address]
         if conn.websocket_open:
             self.sim.on_disconnect(conn)
-        self.metrics.clients.set(self.sim.connected)
 
     async def _timers(self) -> None:
         """Every connection's deadlines, looked at twice a second in one pass: the opening
@@ -347,8 +349,6 @@ class ExpoServer:
                 log.exception("tick failed")
             finished = loop.time()
             self.metrics.tick_seconds.observe(finished - started)
-            self.metrics.clients.set(self.sim.connected)
-            self.metrics.avatars.set(len(self.sim.avatars))
             if finished > next_at + 5 * dt:  # hopelessly behind: drop the backlog of ticks
                 next_at = finished
             self.metrics.tick_lag_seconds.set(max(0.0, started - (next_at - dt)))

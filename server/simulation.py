@@ -752,15 +752,16 @@ class Simulation:
         senders: list[Peer] = []
         slots: list[int] = []
         acked: list[int] = []
+        joined, hard, skip = LinkState.JOINED, cfg.hard_backlog, cfg.skip_backlog  # locals: a pass per client
         for session in self.sessions.values():
             peer = session.peer
-            if peer is None or peer.state is not LinkState.JOINED:
+            if peer is None or peer.state is not joined:
                 continue
             backlog = peer.backlog()
-            if backlog > cfg.hard_backlog:
+            if backlog > hard:
                 peer.close(p.ErrorCode.TOO_SLOW, "you stopped reading")
                 self.metrics.slow_drops.inc()
-            elif backlog > cfg.skip_backlog:
+            elif backlog > skip:
                 self.metrics.skipped_snapshots.inc()
                 if session.stuck_since is None:
                     session.stuck_since = now
