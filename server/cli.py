@@ -166,6 +166,8 @@ def cluster_problem(config: ServerConfig) -> str | None:
         return f"--cluster takes a nats:// URL, not {config.cluster_url.split(':', 1)[0]!r}"
     if config.cluster_url and not config.db_url:
         return "--cluster needs --db postgresql://...: every process of a cluster shares one commerce database"
+    if config.halls is not None and not config.cluster_url:
+        return "--halls needs --cluster: one process alone simulates every hall"
     return None
 
 
@@ -200,6 +202,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.staff_pass:
         return _print_staff_pass(expo, secret, args.staff_pass)
+    unknown = sorted(set(config.halls or ()) - {hall.id for hall in expo.halls})
+    if unknown or config.halls == ():
+        what = f"this expo has no hall {', '.join(map(repr, unknown))}" if unknown else "it names no hall"
+        print(f"expo-server: --halls: {what}; its halls are {', '.join(hall.id for hall in expo.halls)}",
+              file=sys.stderr)
+        return 2
     from .app import run_server
 
     try:

@@ -12,6 +12,11 @@ from processes import BIN
     (["--cluster", "nats://127.0.0.1:4222"], "--cluster needs --db postgresql://"),
     (["--db", "sqlite:///x.db"], "--db takes a postgresql:// URL, not 'sqlite'"),
     (["--cluster", "http://127.0.0.1:4222", "--db", "postgresql://u:p@127.0.0.1/x"], "--cluster takes a nats:// URL"),
+    (["--halls", "maritime"], "--halls needs --cluster"),
+    (["--cluster", "nats://127.0.0.1:4222", "--db", "postgresql://u:p@127.0.0.1/x", "--halls", "maritime,bazaar"],
+     "--halls: this expo has no hall 'bazaar'; its halls are silk-road, maritime"),
+    (["--cluster", "nats://127.0.0.1:4222", "--db", "postgresql://u:p@127.0.0.1/x", "--halls", ","],
+     "--halls: it names no hall; its halls are silk-road, maritime"),
 ])
 def test_bad_cluster_flags_are_refused(args: list[str], says: str) -> None:
     result = subprocess.run([str(BIN / "expo-server"), *args], capture_output=True, text=True, timeout=60)
