@@ -122,6 +122,8 @@ class SendThread:
                 self._observe(time.perf_counter() - started)
                 self._loop.call_soon_threadsafe(self._done, batch, sent)
         except Exception as exc:  # the loop's transports take over (see _done and SocketPeer)
+            if self._stopping or self._loop.is_closed():
+                return  # the server stopped under it: nothing is left to hand back
             self.failed = repr(exc)
             log.exception("the send thread stopped")
             if self._batch is not None:
