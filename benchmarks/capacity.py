@@ -318,8 +318,9 @@ def step(port: int, server: subprocess.Popen, count: int, window: float, spawn_r
 
 
 def us_per_visitor_tick(s: Step, cores: float | None = None) -> float:
-    """The server's CPU time (or ``cores`` of it) per joined visitor per tick, in microseconds."""
-    return (s.server_cpu if cores is None else cores) / max(1, s.joined) / TICK_RATE * 1e6
+    """The server's CPU time (or ``cores`` of it) per joined visitor per tick it really
+    made, in microseconds (a server that fell behind made fewer than 20 a second)."""
+    return (s.server_cpu if cores is None else cores) / max(1, s.joined) / max(s.tick_rate, 1e-9) * 1e6
 
 
 def fmt(value: float | None, spec: str = ".1f") -> str:
