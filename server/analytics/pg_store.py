@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS positions (
     at DOUBLE PRECISION NOT NULL, visitor TEXT NOT NULL, hall TEXT NOT NULL,
     x DOUBLE PRECISION NOT NULL, y DOUBLE PRECISION NOT NULL);
 CREATE INDEX IF NOT EXISTS positions_hall ON positions (hall, at);
+CREATE INDEX IF NOT EXISTS positions_at ON positions (at);
 """
 
 SCHEMA_LOCK = 0x65787045  # 'expE'
@@ -83,3 +84,8 @@ class PgEventLog:
     def booths(self) -> list[str]:
         with self.pg.transaction() as db:
             return [row["booth"] for row in db.execute("SELECT DISTINCT booth FROM events ORDER BY booth").fetchall()]
+
+    def forget_positions(self, before: float) -> int:
+        """Every hall process may run it: deleting what another deleted already is no harm."""
+        with self.pg.transaction() as db:
+            return db.execute("DELETE FROM positions WHERE at < %s", (before,)).rowcount

@@ -34,7 +34,10 @@ CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
 CREATE TABLE IF NOT EXISTS positions (
     at REAL NOT NULL, visitor TEXT NOT NULL, hall TEXT NOT NULL, x REAL NOT NULL, y REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS positions_hall ON positions (hall, at);
+CREATE INDEX IF NOT EXISTS positions_at ON positions (at);
 """
+
+POSITION_RETENTION = 30 * 86400.0  # seconds a position sample is kept for the heatmap
 
 COLUMNS = tuple(fl.name for fl in fields(Event) if fl.name != "seq")
 
@@ -49,6 +52,10 @@ class EventLog(Protocol):
 
     def samples(self, hall: str, start: float | None = None, end: float | None = None) -> list[PositionSample]:
         """Position samples of a hall with ``start <= at < end``."""
+
+    def forget_positions(self, before: float) -> int:
+        """Delete the position samples taken before ``before`` (the retention rule; events
+        are never deleted); how many went."""
 
     def close(self) -> None: ...
 
@@ -94,6 +101,10 @@ class SQLiteEventLog:
 
     def booths(self) -> list[str]:
         return [row[0] for row in self.db.execute("SELECT DISTINCT booth FROM events ORDER BY booth")]
+
+    def forget_positions(self, before: float) -> int:
+        with transaction(self.db) as db:
+            return db.execute("DELETE FROM positions WHERE at < ?", (before,)).rowcount
 
 
 def _event(row: Sequence) -> Event:

@@ -125,6 +125,8 @@ def test_the_event_log_round_trips_refuses_changes_and_stores_whole_batches(log,
     with pytest.raises(ValueError, match="stored already"):
         log.append([events[0], stored[0]])
     assert len(log.events()) == 3
+    assert log.forget_positions(10.0) == 0 and log.forget_positions(10.5) == 1  # the retention rule's delete
+    assert log.samples("main") == [] and len(log.events()) == 3  # events are never pruned
     if where.startswith("postgresql://"):
         with psycopg.connect(where, autocommit=True) as db:
             for sql in ("UPDATE events SET dwell = 0", "DELETE FROM events"):

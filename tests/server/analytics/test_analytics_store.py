@@ -85,3 +85,36 @@ def test_no_acknowledged_event_is_lost_when_the_writer_is_killed(tmp_path: Path)
         assert all(stored[s].kind is K.BOOTH_LEFT for s in acked)
         assert sorted(stored) == list(range(1, len(stored) + 1))  # no holes: batches are whole
         log.close()
+
+
+def test_position_samples_older_than_the_retention_go_once_an_hour_and_events_stay(tmp_path: Path):
+    """The retention rule: the heatmap's samples are kept 30 days, pruned at most hourly;
+    the event log (visits, dwell, the funnel) is never pruned."""
+    import asyncio
+
+    from server.analytics.recorder import ActivityRecorder
+    from server.analytics.store import POSITION_RETENTION
+    from server.analytics.writer import PRUNE_EVERY, ActivityWriter
+    from server.dbthread import DatabaseThread
+    from world.loader import default_expo_path, load_expo
+
+    day, now = 86400.0, 100 * 86400.0
+    log = SQLiteEventLog(tmp_path / "events.db")
+    log.append(sample_log(), [PositionSample(at, "a", "main", 1.0, 2.0)
+                              for at in (now - 31 * day, now - 30 * day - 1, now - 30 * day + 1, now - 1)])
+    clock = [now]
+    db = DatabaseThread("test-db")
+    writer = ActivityWriter(ActivityRecorder(load_expo(default_expo_path()), 8, lambda: clock[0]), log, db, wall=lambda: clock[0])
+    try:
+        assert writer.retention == POSITION_RETENTION == 30 * day
+        assert asyncio.run(writer.prune()) == 2
+        assert [s.at for s in log.samples("main")] == [now - 30 * day + 1, now - 1]
+        clock[0] = now + 2 * day  # two more days, but within the hour of the last pruning nothing runs
+        writer._pruned_at = clock[0] - PRUNE_EVERY / 2
+        assert asyncio.run(writer.prune()) == 0 and len(log.samples("main")) == 2
+        clock[0] += PRUNE_EVERY
+        assert asyncio.run(writer.prune()) == 1  # the sample now 32 days old
+        assert len(log.events()) == len(sample_log())  # every event kept
+    finally:
+        db.close()
+        log.close()
