@@ -698,31 +698,33 @@ class Simulation:
             earned = INPUT_CREDIT_PER_TICK * (tick - session.credit_tick)
             session.input_credit = min(INPUT_CREDIT_CAP, session.input_credit + earned)
             session.credit_tick = tick
-        for _ in range(INPUT_CREDIT_CAP // INPUT_TICK_COST):
-            slots, moves, yaws, runs, again = [], [], [], [], []
-            for session in moving:
-                if session.input_credit < INPUT_TICK_COST:
+        cost = INPUT_TICK_COST
+        for _ in range(INPUT_CREDIT_CAP // cost):
+            slots: list[int] = []
+            messages: list[p.Input] = []
+            again: list[Session] = []
+            for session in moving:  # Python per walking visitor: kept to the least
+                if session.input_credit < cost:
                     continue
-                session.input_credit -= INPUT_TICK_COST
+                session.input_credit -= cost
                 queue = session.inputs
-                newest = len(queue) == 1
                 held = queue[0]
-                message = held.message
+                if len(queue) > 1:  # a backlog tick: the next round may take another
+                    again.append(session)
                 session.acked_seq = held.next_seq
                 held.next_seq += 1
                 if held.next_seq >= held.end_seq:
                     queue.popleft()
-                if not newest:  # a backlog tick: the next round may take another
-                    again.append(session)
                 slots.append(session.slot)
-                moves.append((message.move_x, message.move_y))
-                yaws.append(message.yaw)
-                runs.append(message.run)
+                messages.append(held.message)
             if not slots:
                 break
             idx = np.array(slots, dtype=np.int64)
-            av.yaw[idx] = yaws
-            self._step(now, idx, np.array(moves, dtype=np.float64), np.array(runs, dtype=bool))
+            av.yaw[idx] = [m.yaw for m in messages]
+            move = np.empty((len(messages), 2), dtype=np.float64)  # C order: the layout the motion kernel was compiled for
+            move[:, 0] = [m.move_x for m in messages]
+            move[:, 1] = [m.move_y for m in messages]
+            self._step(now, idx, move, np.array([m.run for m in messages], dtype=bool))
             moving = again
 
     def _step(self, now: float, idx: np.ndarray, move: np.ndarray, run: np.ndarray) -> None:
