@@ -153,6 +153,7 @@ class Visit:
     selected: int = 0  # the row of the people list that O (offer card) and R (report) act on
     reporting: int | None = None  # the entity whose report waits for a reason (1-4)
     meetings: MeetingDesk | None = None  # the meetings panel of one booth (B)
+    moving: str | None = None  # the booking a move was asked for ("" once its old time is cancelled)
     on_duty: tuple[str, ...] = ()  # the staff at the booth whose card shows
     picked: int | None = None  # the avatar clicked (its entity): O offers it your card
     bookings: dict[str, p.Booking] = field(default_factory=dict)  # booking id -> as it stands
@@ -1302,6 +1303,8 @@ class ExpoApp(ShowBase):
         self._meeting_request(v, v.meetings.number(index))
 
     def _meeting_request(self, v: Visit, request: Book | Move | Cancel | None) -> None:
+        if request is not None:
+            v.moving = request.booking_id if isinstance(request, Move) else None
         match request:
             case Book(slot_id):
                 self.command(lambda core: core.book_slot(slot_id))
@@ -1319,6 +1322,12 @@ class ExpoApp(ShowBase):
         when = meeting_time(booking.starts_at, self.my_card.timezone if self.my_card else None)
         if known is not None and known.status == booking.status:
             pass  # told again (the list of yours at a booth): nothing happened
+        elif booking.status != "booked" and v.moving == booking.booking_id:
+            v.moving = ""  # the old time of a move: its new one follows
+        elif booking.status == "booked" and v.moving == "":
+            v.moving = None
+            self.hud.show_toast(_("Meeting with {host} moved to {when}.").format(host=booking.host_name, when=when),
+                                time.monotonic(), 6.0)
         elif booking.status == "booked":
             self.hud.show_toast(_("Meeting booked with {host} at {when}.").format(host=booking.host_name, when=when),
                                 time.monotonic(), 6.0)

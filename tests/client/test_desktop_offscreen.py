@@ -824,6 +824,7 @@ def test_books_a_meeting_at_a_booth_the_reminder_walks_there_then_moves_and_canc
             app.messenger.send("1")  # the one free time: an hour later
             run_until(app, lambda: [b.starts_at for b in v.meetings.mine.values()] == [pytest.approx(starts + 3600)],
                       20, "the move")
+            assert "Meeting with Dana Host moved to" in app.hud.toast["text"]  # one move, not a cancel and a booking
             save_shot(app, "meeting-moved")
             app.messenger.send("x")
             assert "Cancel your meeting with Dana Host" in app.hud.prompt_text
