@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from processes import BIN, free_port, start_many, stop
+from processes import BIN, free_port, start, stop
 
 from server.cluster.local import NatsServer
 from server.cluster.node import ClusterNode
@@ -62,13 +62,16 @@ def process_id(http_port: int) -> str:
 
 
 async def test_a_killed_process_is_an_alert_on_the_other_console(nats_server: NatsServer, fresh_database, tmp_path) -> None:
-    ports, consoles = [free_port(), free_port()], [free_port(), free_port()]
-    procs = start_many(*({"args": [str(BIN / "expo-server"), "--port", str(port), "--data-dir", str(tmp_path / name),
-                                   "--no-watch", "--cluster", nats_server.url, "--db", fresh_database,
-                                   "--console-port", str(console)], "health_url": f"http://127.0.0.1:{port}/healthz",
-                          "log": tmp_path / f"{name}.log", "timeout": 240}
-                         for name, port, console in zip("ab", ports, consoles, strict=True)))
+    procs, ports, consoles = [], [], []
     try:
+        for name in ("a", "b"):
+            port, console = free_port(), free_port()
+            procs.append(start([str(BIN / "expo-server"), "--port", str(port), "--data-dir", str(tmp_path / name),
+                                "--no-watch", "--cluster", nats_server.url, "--db", fresh_database,
+                                "--console-port", str(console)], f"http://127.0.0.1:{port}/healthz",
+                               log=tmp_path / f"{name}.log", timeout=240))
+            ports.append(port)
+            consoles.append(console)
         a_id, b_id = process_id(ports[0]), process_id(ports[1])
         browser = Browser(f"http://127.0.0.1:{consoles[0]}")
         try:
