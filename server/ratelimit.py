@@ -1,4 +1,5 @@
-"""A token bucket over an injected clock: allows ``burst`` at once, ``rate`` per second after."""
+"""A token bucket over an injected clock: allows ``burst`` at once, ``rate`` per second after;
+and one such bucket per key, for the services that limit each visitor on their own."""
 
 from __future__ import annotations
 
@@ -24,3 +25,22 @@ class TokenBucket:
             self._tokens -= cost
             return True
         return False
+
+
+class KeyedBuckets:
+    """A ``TokenBucket(rate, burst, clock)`` per key (a visitor), made at the key's first take."""
+
+    __slots__ = ("rate", "burst", "_clock", "_buckets")
+
+    def __init__(self, rate: float, burst: float, clock: Clock) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def take(self, key: str, cost: float = 1.0) -> bool:
+        """``TokenBucket.take`` on ``key``'s bucket."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = TokenBucket(self.rate, self.burst, self._clock)
+        return bucket.take(cost)

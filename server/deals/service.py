@@ -26,7 +26,7 @@ import protocol as p
 from bank.client import BankAPIError, PlatformClient
 from server.dbthread import DatabaseThread
 from server.people.service import WallClock
-from server.ratelimit import TokenBucket
+from server.ratelimit import KeyedBuckets
 from server.requests import SessionRequests
 from world import iso
 
@@ -63,7 +63,7 @@ class DealService:
         self.account_of = account_of  # the bank account a visitor linked (LinkAccount), as retail orders use
         self._deal_id = deal_id
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._buckets: dict[str, TokenBucket] = {}
+        self._buckets = KeyedBuckets(RATE, BURST, WallClock(wall))
         self._tasks: set[asyncio.Task] = set()
         self._requests = SessionRequests(self._tasks, self._refusal, log, "deal")
         self._sweeper: asyncio.Task | None = None
@@ -82,10 +82,7 @@ class DealService:
     def handle(self, session: Session, message: p.Message) -> None:
         """One of ``p.DEALS_CLIENT_MESSAGES``; a ProtocolError for what is refused at once."""
         me = session.visitor_id
-        bucket = self._buckets.get(me)
-        if bucket is None:
-            bucket = self._buckets[me] = TokenBucket(RATE, BURST, WallClock(self.wall))
-        if not bucket.take():
+        if not self._buckets.take(me):
             raise p.ProtocolError(p.ErrorCode.RATE_LIMITED, "too many deal requests; wait a moment")
         match message:
             case p.RequestQuote():

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from server.clock import Clock  # its wall reading: an exchange expires at a stored instant
-from server.ratelimit import TokenBucket
+from server.ratelimit import KeyedBuckets
 
 
 class ExchangeState(StrEnum):
@@ -102,7 +102,7 @@ class CardExchanges:
         self._pending: dict[tuple[str, str], str] = {}  # (offerer, recipient) -> id
         self._declined: dict[tuple[str, str], float] = {}  # (offerer, recipient) -> when
         self._contacts: dict[str, set[str]] = {}
-        self._buckets: dict[str, TokenBucket] = {}
+        self._buckets = KeyedBuckets(rules.offer_rate, rules.offer_burst, clock)
 
     def load(self, exchanges: Iterable[Exchange]) -> None:
         """Rebuild from stored exchanges (oldest first), e.g. after a restart."""
@@ -142,10 +142,7 @@ class CardExchanges:
             raise ExchangeRefused("cooldown", f"they declined; you may offer again in {_minutes(wait)}")
         if sum(1 for (o, _) in self._pending if o == offerer) >= self.rules.max_pending:
             raise ExchangeRefused("rate_limited", f"at most {self.rules.max_pending} offers may wait for an answer")
-        bucket = self._buckets.get(offerer)
-        if bucket is None:
-            bucket = self._buckets[offerer] = TokenBucket(self.rules.offer_rate, self.rules.offer_burst, self.clock)
-        if not bucket.take():
+        if not self._buckets.take(offerer):
             raise ExchangeRefused("rate_limited", "you are offering cards too fast; wait a moment")
         x = Exchange(self._new_id(), offerer, recipient, booth, ExchangeState.OFFERED, now, now + self.rules.offer_ttl,
                      staff=staff)

@@ -23,7 +23,7 @@ import protocol as p
 from server.analytics.events import Event, EventKind
 from server.analytics.store import EventLog
 from server.dbthread import DatabaseThread
-from server.ratelimit import TokenBucket
+from server.ratelimit import KeyedBuckets
 from server.requests import SessionRequests
 
 from .cards import Card, CardError, make_card
@@ -60,7 +60,7 @@ class PeopleService:
         self.wall = wall
         self.exchanges = CardExchanges(WallClock(wall), rules or ExchangeRules(), new_id=lambda: _new_id("xch"))
         self._has_card: set[str] = set()
-        self._buckets: dict[str, TokenBucket] = {}
+        self._buckets = KeyedBuckets(RATE, BURST, WallClock(wall))
         self._tasks: set[asyncio.Task] = set()
         self._requests = SessionRequests(self._tasks, self._refusal, log, "people")
         self.exchange_hooks: list[Callable[[str, str], None]] = []  # two visitors exchanged cards (bank contacts)
@@ -84,10 +84,7 @@ class PeopleService:
     def handle(self, session: Session, message: p.Message) -> None:
         """One message of PEOPLE_CLIENT_MESSAGES; a ProtocolError for what is refused at once."""
         me = session.visitor_id
-        bucket = self._buckets.get(me)
-        if bucket is None:
-            bucket = self._buckets[me] = TokenBucket(RATE, BURST, WallClock(self.wall))
-        if not bucket.take():
+        if not self._buckets.take(me):
             raise p.ProtocolError(p.ErrorCode.RATE_LIMITED, "too many card and meeting requests; wait a moment")
         match message:
             case p.SetCard():
