@@ -377,8 +377,7 @@ class Simulation:
         folded = name.casefold()
         namesake = any(other.chosen_name.casefold() == folded for other in self.sessions.values())
         shown = tagged(name, visitor) if namesake else name
-        spawn = self.expo.halls[0].spawn
-        hall, x, y, yaw = self.arrivals.pop(peer, None) or (0, spawn.x, spawn.y, 0.0)
+        hall, x, y, yaw = self.arrivals.pop(peer, None) or self._appearance(staff_of)
         slot = self.avatars.add(shown, hello.colour, hello.style, staff_of, hall, x, y, yaw)
         if hall:  # arrived through a portal elsewhere: not straight back through the one at hand
             self.avatars.portal_ready_at[slot] = self.clock.monotonic() + PORTAL_COOLDOWN
@@ -418,6 +417,16 @@ class Simulation:
         if proved is not None and proved.startswith(TICKET_VISITOR_PREFIX):
             return proved  # admitted by a ticket before: the token is enough
         return None
+
+    def _appearance(self, staff_of: str | None) -> tuple[int, float, float, float]:
+        """Hall, position and yaw of a new avatar: the first hall's spawn, or for booth staff
+        their booth's post (they come to work, not to browse)."""
+        booth = self.expo.booth(staff_of) if staff_of else None
+        if booth is None or booth.hall not in self.hall_index:
+            spawn = self.expo.halls[0].spawn
+            return 0, spawn.x, spawn.y, 0.0
+        post, yaw = booth.staff_post()
+        return self.hall_index[booth.hall], post.x, post.y, yaw
 
     def _release_a_detached_seat(self) -> bool:
         """At the cap, the seat of the visitor who has been away longest goes to a newcomer."""

@@ -9,6 +9,7 @@ Money is ``Decimal`` here; the bank and the wire use integer minor units.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
@@ -229,6 +230,17 @@ class Booth:
 
     def product(self, sku: str) -> Product | None:
         return next((p for p in self.catalogue if p.sku == sku), None)
+
+    def staff_post(self) -> tuple[Vec2, float]:
+        """Where the booth's staff appear and which way they look: halfway between the centre
+        and the back wall, facing the open side, so a visitor walking up meets them."""
+        c, f = self.footprint.centre, self.footprint
+        return {
+            Facing.SOUTH: (Vec2(c.x, c.y + f.depth / 4), -math.pi / 2),
+            Facing.NORTH: (Vec2(c.x, c.y - f.depth / 4), math.pi / 2),
+            Facing.EAST: (Vec2(c.x - f.width / 4, c.y), 0.0),
+            Facing.WEST: (Vec2(c.x + f.width / 4, c.y), math.pi),
+        }[self.facing]
 
     def text_in(self, language: str) -> tuple[str, str, str]:
         """Exhibitor, tagline and description in ``language`` (its exact tag, else one of its

@@ -262,6 +262,19 @@ def test_booth_channel_and_announcements():
     assert of(elsewhere.take(), p.ChatLine)[0].text == "Tasting at 3 pm!"
 
 
+def test_staff_appear_at_their_booth_facing_the_aisle_and_visitors_at_the_spawn():
+    harness = Harness(staff_secret="a test's own secret")
+    visitor, _ = harness.join("Visitor")
+    staff, _ = harness.join("Aigerim", staff_pass=issue_pass(harness.config.staff_secret, "kz-honey"))
+    harness.tick()
+    (seen_by_visitor,) = of(visitor.take(), p.Snapshot)
+    (seen_by_staff,) = of(staff.take(), p.Snapshot)
+    # kz-honey: an 8 x 6 m booth centred on (30, 30), open to the south
+    assert (seen_by_staff.own.hall, seen_by_staff.own.x, seen_by_staff.own.y) == (0, 3000, 3150)
+    assert seen_by_staff.own.yaw == 3 * 65536 // 4  # -pi/2: looking south, out of the booth
+    assert (seen_by_visitor.own.x, seen_by_visitor.own.y, seen_by_visitor.own.yaw) == (5000, 500, 0)
+
+
 def test_a_server_without_a_staff_secret_takes_no_pass(harness):
     """No secret has a public default: a pass signed with the one the source used to carry,
     or with any other, is refused where the operator configured none."""
