@@ -2,9 +2,9 @@
 
 In one process both are a look-up among the simulation's sessions. In a cluster, a person
 not here may be at another process: ``remote`` (server.cluster.people) asks the cluster's
-presence directory and that process. Names are matched casefolded, as the presence
-directory keys them; a display name carries its tag when two visitors share a name, so it
-names one person.
+presence directory and that process. Names are matched casefolded; here a display name
+carries its tag when two visitors share a name, so it names one person (across processes
+several may share one: server.cluster.people says what then).
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ class ClusterGate:
         self.sim = sim
         self.instance_cap = instance_cap
         self.halls = halls or tuple(h.id for h in sim.expo.halls)  # the halls this process opens an instance of
-        self.seated: dict[str, tuple[InstanceRecord, str]] = {}  # session id -> (instance, visitor key)
+        self.seated: dict[str, tuple[InstanceRecord, str]] = {}  # session id -> (instance, visitor id)
         self.leaving: dict[str, Admission | None] = {}  # session id -> its seat elsewhere (None: being reserved)
         self.ready = False  # joined, with our instances open
         self.chat = ChatRelay(node, sim)
@@ -186,8 +186,7 @@ class ClusterGate:
                     p.ErrorCode.TRANSFER_FAILED)
             return
         admission = Admission(handoff.instance, self.node.url, token, handoff.expires_at)
-        key = hello.name.casefold()
-        if not await self.node.confirm(admission, key, hello.name):  # someone presented it first
+        if not await self.node.confirm(admission):  # someone presented it first
             self.transfers["failed"] += 1
             _refuse(peer, "that transfer was used already or expired", p.ErrorCode.TRANSFER_FAILED)
             return
@@ -201,14 +200,12 @@ class ClusterGate:
             self.sim.arrivals.pop(peer, None)
         session = peer.session
         if session is None:  # refused after all (banned, bad name...): the seat goes back
-            await self.node.leave(admission.instance, key)
+            await self.node.leave(admission.instance, visitor or "")
             return
-        if session.name.casefold() != key:  # a namesake here: the name others see carries a tag
-            await self.node.rename(key, session.name.casefold(), session.name)
-            key = session.name.casefold()
+        await self.node.present(session.visitor_id, session.name, admission.instance)
         self.transfers["taken"] += 1
         self.timings["taking"].append(time.perf_counter() - started)
-        self.seated[session.id] = (admission.instance, key)
+        self.seated[session.id] = (admission.instance, session.visitor_id)
         self._tell_servers(peer)
 
     async def _ask_release(self, handoff: HandOff) -> None:
@@ -225,9 +222,9 @@ class ClusterGate:
         if session is None:  # the simulation refused the Hello (name taken, bad version...)
             await self.node.cancel(admission)
             return
-        visitor = session.name.casefold()
-        if await self.node.confirm(admission, visitor, session.name):
-            self.seated[session.id] = (admission.instance, visitor)
+        if await self.node.confirm(admission):
+            self.seated[session.id] = (admission.instance, session.visitor_id)
+            await self.node.present(session.visitor_id, session.name, admission.instance)
         self._tell_servers(peer)
 
     # ------------------------------------------------------------------ leaving through a portal

@@ -8,7 +8,7 @@ JetStream KV buckets (all created on demand, by whichever process comes first):
 | expo_processes   | process id           | ProcessRecord (JSON)       | ``process_ttl`` (6 s) |
 | expo_halls       | hall id              | HallInstances (JSON)       | none (CAS only)      |
 | expo_seats       | instance id          | Seats (JSON)               | none (CAS only)      |
-| expo_presence    | visitor key (base64) | Presence (JSON)            | ``presence_ttl``     |
+| expo_presence    | name.visitor (base64)| Presence (JSON)            | ``presence_ttl``     |
 | expo_transfers   | seat token           | HandOff (JSON)             | ``seat_ttl``         |
 
 Every write to expo_halls and expo_seats is a compare-and-set (``update`` with the revision
@@ -94,9 +94,16 @@ class Presence:
         return cls(**json.loads(data))
 
 
-def presence_key(visitor: str) -> str:
+def _b64(text: str) -> str:
     """KV keys allow [-/_=.A-Za-z0-9]: visitor ids and names may hold anything."""
-    return base64.urlsafe_b64encode(visitor.encode()).decode().rstrip("=") or "_"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=") or "_"
+
+
+def presence_key(visitor: str, name: str) -> str:
+    """``<name>.<visitor>``, both base64url, the name casefolded: one key per visitor (namesakes
+    at different processes never share one), and everyone of a name listed by the subject
+    filter ``<name>.*``."""
+    return f"{_b64(name.casefold())}.{_b64(visitor)}"
 
 
 @dataclass(slots=True)
@@ -195,8 +202,8 @@ class ClusterNode:
             return
 
         async def clean_leave() -> None:
-            for visitor in list(self.presence):
-                await self.kv[PRESENCE].delete(presence_key(visitor))
+            for presence in list(self.presence.values()):  # ours: a hand-off's giver popped its visitor
+                await self.kv[PRESENCE].delete(presence_key(presence.visitor, presence.name))
             for hall in {i.hall for i in self.instances.values()}:
                 await self._change_hall(hall, lambda h: HallInstances(
                     h.hall, tuple(i for i in h.instances if i.process != self.id), h.opened))
@@ -279,7 +286,7 @@ class ClusterNode:
                 await self._change_seats(known, functools.partial(self._hold, held))
         if now - self._presence_refreshed_at >= self.presence_ttl / 3:  # not every beat: one put per visitor
             for presence in list(self.presence.values()):
-                await self.kv[PRESENCE].put(presence_key(presence.visitor), presence.encode())
+                await self._put_presence(presence)
             self._presence_refreshed_at = now
 
     # ------------------------------------------------------------------ reading the directory
@@ -345,12 +352,40 @@ class ClusterNode:
         return next((i for i in (await self.hall(hall_id)).instances if i.id == instance_id), None)
 
     async def find(self, visitor: str) -> Presence | None:
-        """Who is online and where: the presence record of ``visitor``, if it is anywhere."""
-        with contextlib.suppress(*NOT_THERE):
-            entry = await self.kv[PRESENCE].get(presence_key(visitor))
-            if entry.value:
-                return Presence.decode(entry.value)
-        return None
+        """Where the visitor ``visitor`` (an id) is online, if anywhere."""
+        found = await self._presences(f"*.{_b64(visitor)}")
+        return found[0] if found else None
+
+    async def find_named(self, name: str) -> list[Presence]:
+        """Everyone online whose display name is ``name`` (ignoring case), by visitor id:
+        across processes several visitors may show the same name."""
+        return sorted(await self._presences(f"{_b64(name.casefold())}.*"), key=lambda p: p.visitor)
+
+    async def _presences(self, pattern: str) -> list[Presence]:
+        """The presence records whose key matches ``pattern``. The keys come from the bucket's
+        stream info, as in _process_snapshot (KeyValue.keys() was seen to hang on expiring keys)."""
+        assert self.nc is not None
+        prefix = f"$KV.{PRESENCE}."
+        info = await self.nc.jetstream(timeout=5).stream_info(f"KV_{PRESENCE}", subjects_filter=prefix + pattern)
+        found = []
+        for subject in info.state.subjects or {}:
+            with contextlib.suppress(*NOT_THERE):  # left (a tombstone) or expired meanwhile
+                entry = await self.kv[PRESENCE].get(subject[len(prefix):])
+                if entry.value:
+                    found.append(Presence.decode(entry.value))
+        return found
+
+    async def _put_presence(self, presence: Presence) -> None:
+        await self.kv[PRESENCE].put(presence_key(presence.visitor, presence.name), presence.encode())
+
+    async def _forget_presence(self, presence: Presence) -> None:
+        """Delete our presence record of a visitor, never another process's: after a hand-off
+        the taker wrote the same key (same visitor, same name) before the giver lets go."""
+        key = presence_key(presence.visitor, presence.name)
+        with contextlib.suppress(*NOT_THERE, KeyWrongLastSequenceError):
+            entry = await self.kv[PRESENCE].get(key)
+            if entry.value and Presence.decode(entry.value).process == self.id:
+                await self.kv[PRESENCE].delete(key, last=entry.revision)
 
     # ------------------------------------------------------------------ compare-and-set
 
@@ -499,7 +534,7 @@ class ClusterNode:
                                                  "owner": after.instances[-1].process})
         return not full
 
-    async def confirm(self, admission: Admission, visitor: str, name: str) -> bool:
+    async def confirm(self, admission: Admission) -> bool:
         """The visitor arrived here with its token: its seat becomes ours. False when the
         token is unknown or expired."""
         instance = admission.instance
@@ -516,10 +551,14 @@ class ClusterNode:
                 self.instances[instance.id] = instance  # an overflow instance another process opened here
             self.held[instance.id] = self.held.get(instance.id, 0) + 1
             self.load += 1
-            presence = Presence(visitor, name, instance.hall, instance.id, self.id, self.url)
-            self.presence[visitor] = presence
-            await self.kv[PRESENCE].put(presence_key(visitor), presence.encode())
         return ok
+
+    async def present(self, visitor: str, name: str, instance: InstanceRecord) -> None:
+        """The visitor ``visitor`` (its id) is here, shown as ``name``, in ``instance``: find a
+        person and direct messages reach it from now on."""
+        presence = Presence(visitor, name, instance.hall, instance.id, self.id, self.url)
+        self.presence[visitor] = presence
+        await self._put_presence(presence)
 
     async def relocate(self, visitor: str, instance: InstanceRecord) -> None:
         """The visitor walked into another hall here (a portal hop inside this process): find
@@ -527,20 +566,7 @@ class ClusterNode:
         presence = self.presence.get(visitor)
         if presence is None or presence.instance == instance.id:
             return
-        presence = Presence(visitor, presence.name, instance.hall, instance.id, self.id, self.url)
-        self.presence[visitor] = presence
-        await self.kv[PRESENCE].put(presence_key(visitor), presence.encode())
-
-    async def rename(self, old: str, new: str, name: str) -> None:
-        """The visitor seated as ``old`` is known here as ``new`` (its display name)."""
-        presence = self.presence.pop(old, None)
-        if presence is None:
-            return
-        presence = Presence(new, name, presence.hall, presence.instance, presence.process, presence.url)
-        self.presence[new] = presence
-        with contextlib.suppress(*NOT_THERE):
-            await self.kv[PRESENCE].delete(presence_key(old))
-        await self.kv[PRESENCE].put(presence_key(new), presence.encode())
+        await self.present(visitor, presence.name, instance)
 
     async def put_handoff(self, handoff: HandOff) -> None:
         """Say where the visitor of a seat reserved elsewhere arrives (before sending Transfer)."""
@@ -577,9 +603,9 @@ class ClusterNode:
             del self.held[instance.id]
         self.load = max(0, self.load - 1)
         await self._change_seats(instance, lambda s: s.release(self.id))
-        if self.presence.pop(visitor, None) is not None:
-            with contextlib.suppress(*NOT_THERE):
-                await self.kv[PRESENCE].delete(presence_key(visitor))
+        presence = self.presence.pop(visitor, None)
+        if presence is not None:
+            await self._forget_presence(presence)
 
 
 _KEY_CHARS = frozenset("-_=.ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")

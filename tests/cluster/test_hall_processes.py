@@ -19,6 +19,7 @@ from websockets.asyncio.client import connect
 import protocol as p
 from server.cluster.local import NatsServer, PostgresServer
 from server.cluster.node import ClusterNode
+from server.identity import tag_of
 
 pytestmark = pytest.mark.e2e
 STAFF_SECRET = secrets.token_urlsafe(24)
@@ -81,7 +82,7 @@ async def seats_of(nats_url: str) -> dict[str, dict[str, int]]:
     probe = await ClusterNode(nats_url, "ws://probe/", 0, process_id="probe", instances_per_hall=0).start()
     try:
         hall = await probe.hall("silk-road")
-        return {i.process: (await probe.seats(i.id)).held for i in hall.instances}
+        return {i.process: seats.held if (seats := await probe.seats(i.id)) else {} for i in hall.instances}
     finally:
         await probe.stop()
 
@@ -137,6 +138,60 @@ async def test_a_direct_message_and_find_a_person_cross_processes(two_halls, nat
     for ws in (rumi, shams):
         await ws.send(p.encode(p.Bye()))
         await ws.close()
+
+
+async def test_namesakes_at_two_processes_are_found_and_written_to_apart(two_halls, nats_here: NatsServer,
+                                                                       postgres: PostgresServer, tmp_path) -> None:
+    """Two visitors shown as "Li Wei", one at a and one at b; a third process's visitor
+    finds both, is told which name reaches which, and reaches each; one leaving leaves the other."""
+    (url_a, url_b), _ = two_halls
+    await seats_settle(nats_here.url, [0, 0])
+    port = free_port()
+    with open(tmp_path / "c.log", "wb") as log:
+        proc = subprocess.Popen([str(BIN / "expo-server"), "--port", str(port), "--data-dir", str(tmp_path / "c"),
+                                 "--cluster", nats_here.url, "--db", postgres.dsn, "--instance-cap", "2", "--no-watch"],
+                                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "EXPO_STAFF_SECRET": STAFF_SECRET})
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", timeout=240, proc=proc)
+        li_a, welcome_a = await hello(url_a, "Li Wei")
+        li_b, welcome_b = await hello(url_b, "Li Wei")
+        asker, _ = await hello(f"ws://127.0.0.1:{port}/", "Asker")
+        assert welcome_a.display_name == welcome_b.display_name == "Li Wei"  # namesakes only among a process's own
+        tagged = {w.visitor_id: f"Li Wei #{tag_of(w.visitor_id)}" for w in (welcome_a, welcome_b)}
+        await asyncio.sleep(0.3)  # presence is written with the seat, just after the Welcome
+        await asker.send(p.encode(p.FindPerson("li wei")))
+        found = [await next_of(asker, p.PersonFound) for _ in range(2)]
+        assert found == [p.PersonFound(tagged[v], True, "silk-road") for v in sorted(tagged)]  # by visitor id
+        await asker.send(p.encode(p.DirectMessage("Li Wei", "which of you?")))
+        error = await next_of(asker, p.Error)
+        assert error.code == "unknown" and error.ref == p.DirectMessage.TYPE
+        assert all(name in error.message for name in tagged.values())
+        for ws, welcome in ((li_a, welcome_a), (li_b, welcome_b)):
+            await asker.send(p.encode(p.DirectMessage(tagged[welcome.visitor_id], f"for {welcome.visitor_id}")))
+            line = await next_of(ws, p.DirectLine)
+            assert (line.name, line.text, line.incoming) == ("Asker", f"for {welcome.visitor_id}", True)
+            assert (await next_of(asker, p.DirectLine)).incoming is False
+        with pytest.raises(TimeoutError):  # each line reached only the one it was for
+            await next_of(li_a, p.DirectLine, timeout=0.5)
+        await li_a.send(p.encode(p.Bye()))
+        await li_a.close()
+        probe = await ClusterNode(nats_here.url, "ws://probe/", 0, process_id="probe", instances_per_hall=0).start()
+        try:
+            deadline = asyncio.get_running_loop().time() + 10
+            while len(await probe.find_named("Li Wei")) != 1:  # a's reconciliation (1 s) gives the seat back
+                assert asyncio.get_running_loop().time() < deadline, "Li Wei at a never left"
+                await asyncio.sleep(0.1)
+        finally:
+            await probe.stop()
+        await asker.send(p.encode(p.FindPerson("Li Wei")))
+        assert await next_of(asker, p.PersonFound) == p.PersonFound("Li Wei", True, "silk-road")
+        await asker.send(p.encode(p.DirectMessage("Li Wei", "still here?")))
+        assert (await next_of(li_b, p.DirectLine)).text == "still here?"
+        for ws in (li_b, asker):
+            await ws.send(p.encode(p.Bye()))
+            await ws.close()
+    finally:
+        stop(proc)
 
 
 def test_help_says_how_to_join_from_another_machine() -> None:

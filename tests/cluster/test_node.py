@@ -14,13 +14,21 @@ from pathlib import Path
 import pytest
 
 from server.cluster.local import NatsServer
-from server.cluster.node import ClusterNode, ClusterUnavailable
+from server.cluster.node import Admission, ClusterNode, ClusterUnavailable
 
 ADMITTER = Path(__file__).with_name("admitter.py")
 
 
 async def node(server: NatsServer, pid: str, **kw) -> ClusterNode:
     return await ClusterNode(server.url, f"ws://{pid}.test/", capacity=1000, process_id=pid, **kw).start()
+
+
+async def seat(n: ClusterNode, admission: Admission, visitor: str, name: str) -> bool:
+    """What the gate does for a visitor who arrives with ``admission``: take the seat, say where they are."""
+    if not await n.confirm(admission):
+        return False
+    await n.present(visitor, name, admission.instance)
+    return True
 
 
 async def test_seats_confirm_leave_and_presence(nats_server: NatsServer) -> None:
@@ -33,8 +41,8 @@ async def test_seats_confirm_leave_and_presence(nats_server: NatsServer) -> None
         two = await b.admit("silk-road", 2)
         assert (one.instance, one.url) == (first, "ws://a.test/")
         assert two.instance == first
-        assert await a.confirm(one, "v-1", "Aigerim") is True
-        assert await a.confirm(one, "v-1", "Aigerim") is False  # a token is good once
+        assert await seat(a, one, "v-1", "Aigerim") is True
+        assert await seat(a, one, "v-1", "Aigerim") is False  # a token is good once
         where = await b.find("v-1")
         assert (where.name, where.hall, where.instance, where.url) == ("Aigerim", "silk-road", first.id, "ws://a.test/")
         maritime = await a.open_instance("maritime", 2)
@@ -53,6 +61,31 @@ async def test_seats_confirm_leave_and_presence(nats_server: NatsServer) -> None
         await b.stop()
 
 
+async def test_namesakes_at_two_processes_keep_their_own_presence(nats_server: NatsServer) -> None:
+    """Two visitors shown as "Li Wei" at two processes: neither overwrites the other, and the
+    one who leaves takes only their own presence with them."""
+    a = await node(nats_server, "a")
+    b = await node(nats_server, "b")
+    try:
+        here, there = await a.open_instance("silk-road", 5), await b.open_instance("maritime", 5)
+        assert await seat(a, await a.admit("silk-road", 5), "v-li-1", "Li Wei")
+        assert await seat(b, await b.admit("maritime", 5), "v-li-2", "Li Wei")
+        assert await seat(a, await a.admit("silk-road", 5), "v-other", "Li Weixin")
+        named = await b.find_named("LI WEI")  # ignoring case, by visitor id
+        assert [(pr.visitor, pr.process, pr.hall) for pr in named] == [("v-li-1", "a", "silk-road"),
+                                                                       ("v-li-2", "b", "maritime")]
+        assert (await a.find("v-li-2")).process == "b"
+        await b.present("v-li-1", "Li Wei", there)  # v-li-1 handed off to b under the same name...
+        await a.leave(here, "v-li-1")  # ...and a lets go: b's record of them stays
+        assert [(pr.visitor, pr.process) for pr in await a.find_named("li wei")] == [("v-li-1", "b"), ("v-li-2", "b")]
+        await b.leave(there, "v-li-2")
+        assert [pr.visitor for pr in await a.find_named("Li Wei")] == ["v-li-1"]
+        assert await a.find("v-li-2") is None and (await a.find("v-other")).name == "Li Weixin"
+    finally:
+        await a.stop()
+        await b.stop()
+
+
 async def test_a_friend_instance_is_chosen_when_it_has_room(nats_server: NatsServer) -> None:
     a = await node(nats_server, "a")
     b = await node(nats_server, "b")
@@ -62,7 +95,7 @@ async def test_a_friend_instance_is_chosen_when_it_has_room(nats_server: NatsSer
         second = await b.open_instance("maritime", 2)
         assert {(await brief.admit("maritime", 2)).instance.id for _ in range(2)} == {first.id}
         placed = await b.admit("maritime", 2)  # the first is full for now
-        assert placed.instance == second and await b.confirm(placed, "v-friend", "Friend")
+        assert placed.instance == second and await seat(b, placed, "v-friend", "Friend")
         await asyncio.sleep(2.2)  # the two visitors who never came gave their seats back
         assert (await a.admit("maritime", 2)).instance == first
         assert (await a.admit("maritime", 2, friend="v-friend")).instance == second
@@ -91,7 +124,7 @@ async def test_a_process_stops_promptly_when_nats_is_gone(nats_factory) -> None:
     server = nats_factory()
     a = await node(server, "a")
     first = await a.open_instance("silk-road", 10)
-    assert await a.confirm(await a.admit("silk-road", 10), "v-1", "Bolat")
+    assert await seat(a, await a.admit("silk-road", 10), "v-1", "Bolat")
     assert first.id in a.instances
     server.kill()
     started = time.monotonic()
@@ -151,7 +184,7 @@ async def test_nats_restart_with_an_empty_store_rebuilds_the_directory(nats_fact
     try:
         first = await a.open_instance("silk-road", 10)
         ticket = await b.admit("silk-road", 10)
-        assert await a.confirm(ticket, "v-1", "Bolat")
+        assert await seat(a, ticket, "v-1", "Bolat")
         await b.open_instance("maritime", 10)
         server.kill()
         import shutil
