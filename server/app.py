@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 from collections import Counter
@@ -455,6 +456,12 @@ async def run_server(expo: Expo, config: ServerConfig, ready: Any = None) -> Non
             loop.add_signal_handler(sig, stop.set)
     server = ExpoServer(expo, config)
     await server.start()
+    # What start made (the world, manifests, compiled kernels' Python objects: ~150,000
+    # tracked objects) lives as long as the process: out of the cyclic collector's sight, a
+    # full collection walks only what came later. Measured at 1,000 bots on the busy
+    # machine: full collections of 194-290 ms before, 40-104 ms after (inside ticks).
+    gc.collect()
+    gc.freeze()
     if ready is not None:
         ready(server)
     try:
