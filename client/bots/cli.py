@@ -14,6 +14,7 @@ import asyncio
 import json
 import math
 import multiprocessing as mp
+import queue as queue_module
 import secrets
 import sys
 import time
@@ -88,8 +89,19 @@ def run_swarms(configs: list[SwarmConfig], on_progress: Callable[[Progress], Non
     latest: dict[int, Progress] = {}
     merged = Recorder()
     ready = results = 0
+    reported: set[int] = set()
     while results < len(procs):
-        kind, number, payload = queue.get()
+        try:
+            kind, number, payload = queue.get(timeout=1.0)
+        except queue_module.Empty:
+            # a worker killed outright (a signal, a crash) reports nothing: the parent waited
+            # for it forever (capacity.py found swarms hung with a defunct worker)
+            for i, proc in enumerate(procs):
+                if i not in reported and proc.exitcode not in (None, 0):
+                    reported.add(i)
+                    merged.error(f"worker_died_{proc.exitcode}")
+                    results += 1
+            continue
         if kind == "ready":
             ready += 1
             if ready == len(procs):
@@ -97,7 +109,8 @@ def run_swarms(configs: list[SwarmConfig], on_progress: Callable[[Progress], Non
         elif kind == "progress":
             latest[number] = payload
             on_progress(_sum_progress(latest.values()))
-        else:
+        elif number not in reported:
+            reported.add(number)
             merged.merge(payload)
             results += 1
     for proc in procs:
