@@ -46,6 +46,7 @@ from .nearby import booth_at, entrance, on_duty, route
 from .orders import OrderHistory, receipt_lines
 from .pathfind import plan
 from .pricing import QuoteKey, Quotes, money
+from .products import ProductModels
 from .scene_avatars import AvatarLayer
 from .scene_geometry import load_font, text_node
 from .scene_hall import HallScene, add_lights, build_hall
@@ -185,6 +186,7 @@ class ExpoApp(ShowBase):
         self.camLens.setNearFar(0.2, 400)
         self.world = self.render.attachNewNode("world")
         add_lights(self.render, fill=QUALITIES[quality].fill_light)
+        self.products = ProductModels(assets_root)
         self.render.setAntialias(AntialiasAttrib.MMultisample if multisamples else AntialiasAttrib.MNone)
         fog = Fog("haze")
         fog.setColor(*BACKGROUND[:3])
@@ -666,7 +668,7 @@ class ExpoApp(ShowBase):
             self.avatars.clear()
             self.effects.getChildren().detach()
         assert v.expo is not None
-        v.hall_scene = build_hall(v.expo, v.expo.halls[index], self.assets_root, self.loader)
+        v.hall_scene = build_hall(v.expo, v.expo.halls[index], self.assets_root, self.products)
         v.hall_scene.root.reparentTo(self.world)
         v.hall_index = index
         self.camera_rig.bounds = (v.expo.halls[index].width, v.expo.halls[index].depth)

@@ -9,7 +9,7 @@ visitor sees is what stops them.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from world import iso
@@ -45,11 +45,34 @@ class Label:
 
 @dataclass(frozen=True, slots=True)
 class ModelSpot:
-    """A product shown as a model file (asset path) standing at ``position``."""
+    """A product shown as a model file (asset path) standing at ``position``, tinted
+    ``colour``; ``fallback`` is the primitive drawn instead if the file will not load."""
 
     model: str
     position: tuple[float, float, float]
     scale: float
+    colour: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
+    fallback: Primitive | None = None
+
+
+# The generated models (scripts/product_models.py) that stand in for a primitive when the
+# shell can load them: a box reads as a carton, a cylinder as a jar, a cone as a bottle.
+PRIMITIVE_MODELS = {Primitive.BOX: "models/package.glb", Primitive.CYLINDER: "models/jar.glb",
+                    Primitive.CONE: "models/bottle.glb", Primitive.SPHERE: "models/vase.glb"}
+
+
+def draw_primitive(m: MeshBuilder, primitive: Primitive | None, base: tuple[float, float, float], size: float,
+                   colour: tuple[float, float, float, float]) -> None:
+    x, y, z = base
+    match primitive:
+        case Primitive.BOX:
+            m.box((x - size / 2, y - size / 2, z), (x + size / 2, y + size / 2, z + size * 0.8), colour)
+        case Primitive.SPHERE:
+            m.sphere((x, y, z + size / 2), size / 2, colour, 8, 12)
+        case Primitive.CYLINDER:
+            m.cylinder((x, y, z), size * 0.32, size, colour, 14)
+        case Primitive.CONE | _:
+            m.cone((x, y, z), size * 0.4, size, colour, 14)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +148,10 @@ class HallBuilder:
     an asset missing from it is drawn as a plain panel."""
 
     def __init__(self, expo: Expo, hall: Hall, regions: dict[str, UVRect], white_uv: tuple[float, float],
-                 country_name: Callable[[str], str] | None = None) -> None:
+                 country_name: Callable[[str], str] | None = None,
+                 primitive_models: Mapping[Primitive, str] | None = None) -> None:
         self.expo, self.hall, self.regions = expo, hall, regions
+        self.primitive_models = primitive_models or {}  # primitives the shell shows as models
         self.solid = MeshBuilder(white_uv)
         self.glow = MeshBuilder(white_uv)
         self.labels: list[Label] = []
@@ -304,20 +329,11 @@ class HallBuilder:
         d = product.display
         size = max(0.15, min(d.scale, 0.8, room * 0.8))
         colour = rgba(_rgb(d.colour))
-        x, y, z = base
-        if d.model is not None:
-            self.models.append(ModelSpot(d.model, base, size))
+        model = d.model or (self.primitive_models.get(d.primitive) if d.primitive else None)
+        if model is not None:
+            self.models.append(ModelSpot(model, base, size, colour, d.primitive or Primitive.BOX))
             return
-        m = self.solid
-        match d.primitive:
-            case Primitive.BOX:
-                m.box((x - size / 2, y - size / 2, z), (x + size / 2, y + size / 2, z + size * 0.8), colour)
-            case Primitive.SPHERE:
-                m.sphere((x, y, z + size / 2), size / 2, colour, 8, 12)
-            case Primitive.CYLINDER:
-                m.cylinder((x, y, z), size * 0.32, size, colour, 14)
-            case Primitive.CONE | _:
-                m.cone((x, y, z), size * 0.4, size, colour, 14)
+        draw_primitive(self.solid, d.primitive, base, size, colour)
 
 
 def hall_assets(expo: Expo, hall: Hall) -> dict[str, tuple[float, float, float]]:

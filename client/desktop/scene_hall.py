@@ -11,7 +11,6 @@ from panda3d.core import (
     AmbientLight,
     DirectionalLight,
     Filename,
-    Loader,
     NodePath,
     PNMImage,
     SamplerState,
@@ -23,7 +22,8 @@ from panda3d.core import (
 from world.model import Expo, Hall
 
 from .atlas import pack
-from .layout import HallBuilder, HallLayout, hall_assets
+from .layout import PRIMITIVE_MODELS, HallBuilder, HallLayout, hall_assets
+from .products import ProductModels
 from .scene_geometry import geom_node, load_font, place_label
 
 
@@ -100,6 +100,7 @@ class HallScene:
     hall: Hall
     root: NodePath
     layout: HallLayout
+    models_shown: int = 0  # product spots drawn from their glTF file (the rest: primitives)
 
     def geom_count(self) -> int:
         return sum(n.node().getNumGeoms() for n in self.root.findAllMatches("**/+GeomNode"))
@@ -108,11 +109,13 @@ class HallScene:
         self.root.removeNode()
 
 
-def build_hall(expo: Expo, hall: Hall, assets_root: Path, loader: Loader | None = None) -> HallScene:
+def build_hall(expo: Expo, hall: Hall, assets_root: Path, products: ProductModels | None = None) -> HallScene:
     """The hall's nodes under one root, flattened: one geom per material (atlas, floor,
-    font, glow) plus any product model files."""
+    font, glow, the product models). Without ``products`` (no loader) every product is its
+    primitive."""
     texture, regions, white = build_atlas(assets_root, hall_assets(expo, hall))
-    layout = HallBuilder(expo, hall, regions, white).build()
+    stand_ins = {k: v for k, v in PRIMITIVE_MODELS.items() if (assets_root / v).is_file()} if products else None
+    layout = HallBuilder(expo, hall, regions, white, primitive_models=stand_ins).build()
     root = NodePath(f"hall-{hall.id}")
     static = root.attachNewNode("static")
     solid = static.attachNewNode(geom_node(layout.solid, "solid"))
@@ -126,13 +129,10 @@ def build_hall(expo: Expo, hall: Hall, assets_root: Path, loader: Loader | None 
     labels.setLightOff(1)
     labels.setDepthOffset(2)  # text sits on its panel without fighting it for depth
     labels.setTransparency(TransparencyAttrib.MAlpha)
-    if loader is not None:
-        for spot in layout.models:
-            model = loader.loadModel(Filename.fromOsSpecific(str(assets_root / spot.model)), okMissing=True)
-            if model is not None:
-                model.reparentTo(static)
-                model.setPos(*spot.position)
-                model.setScale(spot.scale)
+    shown = 0
+    if products is not None:
+        shelf = static.attachNewNode("products")
+        shown = sum(products.place(shelf, spot) for spot in layout.models)
     static.flattenStrong()
     ceiling = root.attachNewNode(geom_node(layout.ceiling, "ceiling"))
     ceiling.setLightOff(1)
@@ -142,7 +142,7 @@ def build_hall(expo: Expo, hall: Hall, assets_root: Path, loader: Loader | None 
     glow.setDepthWrite(False)
     glow.setTwoSided(True)
     glow.setBin("transparent", 10)
-    return HallScene(hall, root, layout)
+    return HallScene(hall, root, layout, shown)
 
 
 def add_lights(render: NodePath, fill: bool = True) -> list[NodePath]:

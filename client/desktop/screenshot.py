@@ -49,7 +49,8 @@ def _wait(app: ExpoApp, until, timeout: float, what: str) -> None:
 
 
 def take_screenshot(path: Path, *, booth: str | None = None, bots: int = 0, server: str | None = None,
-                    world: Path | None = None, size: tuple[int, int] = (1280, 720), timeout: float = 90.0) -> ShotReport:
+                    world: Path | None = None, size: tuple[int, int] = (1280, 720), timeout: float = 90.0,
+                    quality: str = "high") -> ShotReport:
     started = time.monotonic()
     local = crowd = None
     scratch = tempfile.TemporaryDirectory(prefix="expo-shot-")
@@ -62,7 +63,7 @@ def take_screenshot(path: Path, *, booth: str | None = None, bots: int = 0, serv
             server = local.start()
         root = assets_root(world if world is None or world.is_dir() else world.parent) if world else PROJECT_ASSETS
         app = ExpoApp(offscreen=True, size=size, wallet=Wallet(Path(scratch.name) / "wallet.json"), assets_root=root,
-                      multisamples=4)
+                      multisamples=4, quality=quality)
         app.set_max_fps(0)  # a preview renders as fast as it can: nobody waits on keys here
         app.connect(ConnectSettings(server, f"preview-{os.getpid() % 100000}", 0x888888))
         _wait(app, lambda: app.visit.hall_scene is not None, 20, "the expo")

@@ -122,7 +122,9 @@ def test_joins_and_draws_booths_and_people_where_they_are(app, server):
         body = pixel(app, (pose.x, pose.y, 1.05))  # the guest's torso
         assert shade_distance(body, BOT_COLOUR) < 0.1, body
         assert shade_distance(body, booth.primary.as_floats()) > 0.15, body
-        assert app.visit.hall_scene.geom_count() <= 6  # the static hall in a handful of draw calls
+        # the static hall in a handful of draw calls: the product models add one per 3,000 vertices
+        # (the most llvmpipe draws in one call, so flattening stops combining there)
+        assert app.visit.hall_scene.geom_count() <= 9
     finally:
         crowd.stop()
 

@@ -1,0 +1,59 @@
+"""The product models: scripts/product_models.py makes the committed .glb files, panda3d-gltf
+loads them, the hall shows them in place of primitives, and a broken file falls back to the
+primitive with a warning."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import gltf
+from panda3d.core import NodePath
+
+from client.desktop.layout import PRIMITIVE_MODELS
+from client.desktop.products import ProductModels
+from client.desktop.scene_hall import build_hall
+from world.assets import PROJECT_ASSETS
+from world.loader import default_expo_path, load_expo
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_script_makes_the_committed_models_and_they_load(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "product_models.py"), "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    made = sorted(p.name for p in tmp_path.glob("*.glb"))
+    assert made == ["bottle.glb", "carpet.glb", "jar.glb", "package.glb", "vase.glb"]
+    for name in made:
+        assert (tmp_path / name).read_bytes() == (PROJECT_ASSETS / "models" / name).read_bytes(), f"{name}: run the script"
+        model = NodePath(gltf.load_model(str(tmp_path / name)))
+        lo, hi = model.getTightBounds()
+        assert 0.3 < hi.x - lo.x <= 1.05 and abs(lo.z) < 1e-4 and 0.3 < hi.z <= 1.05, (name, lo, hi)  # z-up, on the counter
+
+
+def _hall(assets: Path, products: ProductModels | None):
+    expo = load_expo(default_expo_path())
+    return build_hall(expo, expo.halls[0], assets, products)
+
+
+def test_the_hall_shows_every_product_as_a_model_in_few_draw_calls():
+    plain = _hall(PROJECT_ASSETS, None)
+    hall = _hall(PROJECT_ASSETS, ProductModels(PROJECT_ASSETS))
+    assert len(hall.layout.models) > 20 and hall.models_shown == len(hall.layout.models)
+    assert {s.model for s in hall.layout.models} >= set(PRIMITIVE_MODELS.values()) | {"models/carpet.glb"}
+    assert hall.geom_count() <= plain.geom_count() + 2  # flattened with the rest, not a geom per product
+
+
+def test_a_model_that_will_not_load_is_drawn_as_its_primitive(tmp_path, caplog):
+    assets = tmp_path / "assets"
+    shutil.copytree(PROJECT_ASSETS, assets)
+    (assets / "models" / "jar.glb").write_bytes(b"glTF not really")
+    with caplog.at_level(logging.WARNING):
+        hall = _hall(assets, ProductModels(assets))
+    jars = [s for s in hall.layout.models if s.model == "models/jar.glb"]
+    assert jars and hall.models_shown == len(hall.layout.models) - len(jars)
+    assert "models/jar.glb did not load" in caplog.text and "drawing its primitive instead" in caplog.text
