@@ -20,6 +20,13 @@ from .scene_geometry import geom_node
 log = logging.getLogger(__name__)
 
 
+def draw_fallback(parent: NodePath, spot: ModelSpot) -> None:
+    """The spot's primitive in place of its model."""
+    mesh = MeshBuilder()
+    draw_primitive(mesh, spot.fallback, spot.position, spot.scale, spot.colour)
+    parent.attachNewNode(geom_node(mesh.build(), f"primitive:{spot.model}"))
+
+
 class ProductModels:
     """glTF files by asset path, each loaded at most once (a failure is remembered too)."""
 
@@ -42,9 +49,7 @@ class ProductModels:
         True when the model was used."""
         model = self.model(spot.model)
         if model is None:
-            fallback = MeshBuilder()
-            draw_primitive(fallback, spot.fallback, spot.position, spot.scale, spot.colour)
-            parent.attachNewNode(geom_node(fallback.build(), f"primitive:{spot.model}"))
+            draw_fallback(parent, spot)
             return False
         copy = parent.attachNewNode(f"model:{spot.model}")
         for part in model.getChildren():  # not the ModelRoot itself: flattening keeps those apart

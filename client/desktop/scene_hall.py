@@ -23,7 +23,7 @@ from world.model import Expo, Hall
 
 from .atlas import pack
 from .layout import PRIMITIVE_MODELS, HallBuilder, HallLayout, hall_assets
-from .products import ProductModels
+from .products import ProductModels, draw_fallback
 from .scene_geometry import geom_node, load_font, place_label
 
 
@@ -111,8 +111,7 @@ class HallScene:
 
 def build_hall(expo: Expo, hall: Hall, assets_root: Path, products: ProductModels | None = None) -> HallScene:
     """The hall's nodes under one root, flattened: one geom per material (atlas, floor,
-    font, glow, the product models). Without ``products`` (no loader) every product is its
-    primitive."""
+    font, glow, the product models). Without ``products`` every product is its primitive."""
     texture, regions, white = build_atlas(assets_root, hall_assets(expo, hall))
     stand_ins = {k: v for k, v in PRIMITIVE_MODELS.items() if (assets_root / v).is_file()} if products else None
     layout = HallBuilder(expo, hall, regions, white, primitive_models=stand_ins).build()
@@ -129,10 +128,13 @@ def build_hall(expo: Expo, hall: Hall, assets_root: Path, products: ProductModel
     labels.setLightOff(1)
     labels.setDepthOffset(2)  # text sits on its panel without fighting it for depth
     labels.setTransparency(TransparencyAttrib.MAlpha)
+    shelf = static.attachNewNode("products")
     shown = 0
-    if products is not None:
-        shelf = static.attachNewNode("products")
-        shown = sum(products.place(shelf, spot) for spot in layout.models)
+    for spot in layout.models:
+        if products is None:
+            draw_fallback(shelf, spot)
+        elif products.place(shelf, spot):
+            shown += 1
     static.flattenStrong()
     ceiling = root.attachNewNode(geom_node(layout.ceiling, "ceiling"))
     ceiling.setLightOff(1)

@@ -46,6 +46,11 @@ def test_the_hall_shows_every_product_as_a_model_in_few_draw_calls():
     assert len(hall.layout.models) > 20 and hall.models_shown == len(hall.layout.models)
     assert {s.model for s in hall.layout.models} >= set(PRIMITIVE_MODELS.values()) | {"models/carpet.glb"}
     assert hall.geom_count() <= plain.geom_count() + 2  # flattened with the rest, not a geom per product
+    # without models the two rugs (models/carpet.glb in their world files) are their boxes
+    assert plain.models_shown == 0 and len(plain.layout.models) == 2
+    untextured = [node.node().getGeom(i) for node in plain.root.find("static").findAllMatches("**/+GeomNode")
+                  for i in range(node.node().getNumGeoms()) if node.node().getGeomState(i).isEmpty()]
+    assert [sum(g.getPrimitive(k).getNumVertices() for k in range(g.getNumPrimitives())) for g in untextured] == [2 * 5 * 6]  # two boxes, five faces each
 
 
 def test_a_model_that_will_not_load_is_drawn_as_its_primitive(tmp_path, caplog):
