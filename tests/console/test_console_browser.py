@@ -112,9 +112,11 @@ def log_in(driver, expo, token: str) -> None:
     """With the keyboard only: the token field has the focus; type, then Enter."""
     driver.delete_all_cookies()
     driver.get(expo["console"] + "/login")
-    field = driver.switch_to.active_element
-    assert field.get_attribute("id") == "token"
-    field.send_keys(token, Keys.ENTER)
+    def focused_token_field(d):  # autofocus lands once the page has loaded, maybe after get() returned
+        field = d.switch_to.active_element
+        return field if field.get_attribute("id") == "token" else None
+
+    wait(driver, 5).until(focused_token_field, "the token field did not get the focus").send_keys(token, Keys.ENTER)
 
 
 def test_the_organiser_watches_bots_walk_and_mutes_a_chatty_one(expo, browser, visitor):
@@ -230,8 +232,10 @@ def test_a_card_exchanged_in_the_hall_is_a_lead_the_exhibitor_downloads(expo, br
         until("the staff's card", lambda: any(isinstance(e, ev.CardSaved) for e in staff.poll_events()))
         visitor.command(lambda core: core.set_card("Watcher Person", "Tea Importers Ltd", "GB", "Buyer", "en", "Europe/London"))
         until("the card to be saved", lambda: any(isinstance(e, ev.CardSaved) for e in visitor.poll_events()))
+        visitor.set_controls(-0.85, 0.52, 2.59)  # staff stand at their booth: walk from the spawn (60, 6) towards it
         entity = until("the staff in view", lambda: next(
             (o.info.entity for o in visitor.scene().others if o.info.staff_of == BOOTH), None))
+        visitor.set_controls()
         visitor.command(lambda core: core.offer_card(entity))
         offer = until("the offer", lambda: next((e.message for e in staff.poll_events() if isinstance(e, ev.CardOffered)), None))
         staff.command(lambda core: core.answer_card(offer.exchange_id, True))

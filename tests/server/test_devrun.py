@@ -26,7 +26,7 @@ def test_a_second_make_run_says_it_is_already_running(tmp_path):
         assert not (tmp_path / "second").exists()  # nothing was started or created
     finally:
         first.send_signal(signal.SIGINT)
-        first.wait(30)
+        first.wait(45)  # devrun gives the server and then the bank 15 s each before it kills them
 
 
 @pytest.mark.parametrize("which", ["bank", "console"])

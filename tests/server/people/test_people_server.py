@@ -21,6 +21,7 @@ from server.staff import issue_pass
 pytestmark = pytest.mark.e2e
 
 BOOTH = "cn-yunnan-tea"
+TOWARDS_THE_BOOTH = (-0.93, 0.37)  # from the spawn (60, 6) to its staff's post (26, 19.5), below the booths' row
 SECRET = secrets.token_urlsafe(16)  # the server's staff secret, so the test can issue passes
 
 
@@ -52,6 +53,8 @@ def test_cards_are_shown_only_after_both_consent_and_a_third_sees_nothing(server
     for v in (ana, staff, cy):
         v.send(card(v.name))
         assert v.expect(p.CardSaved).card[0] == v.name
+    ana.walk_until_in_view(staff.entity, TOWARDS_THE_BOOTH)  # staff stand at their booth, across the hall
+    cy.walk_until_in_view(ana.entity, TOWARDS_THE_BOOTH)
 
     ana.send(p.OfferCard(staff.entity))
     offer = staff.expect(p.CardOffered)

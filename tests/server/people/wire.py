@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from contextlib import ExitStack
 
@@ -19,6 +20,8 @@ class WireVisitor:
         self.ws: ClientConnection = stack.enter_context(connect(url, max_size=2**22, max_queue=None))
         self.name = name
         self.inbox: list[p.Message] = []
+        self.in_view: set[int] = set()  # entities the snapshots say are in view
+        self.seq = 0
         self.send(p.Hello(p.PROTOCOL_VERSION, name, 0x336699, 1, None, staff_pass, visitor_token))
         self.welcome = self.expect(p.Welcome)
         self.entity = self.welcome.entity
@@ -49,6 +52,19 @@ class WireVisitor:
             except TimeoutError:
                 pass
 
+    def walk_until_in_view(self, entity: int, toward: tuple[float, float], timeout: float = 20.0) -> None:
+        """Walk in the direction ``toward`` (hall axes) until ``entity`` is in view, as a visitor
+        crosses the hall to a booth's staff; then stand still."""
+        yaw = math.atan2(toward[1], toward[0])
+        deadline = time.monotonic() + timeout
+        while entity not in self.in_view:
+            assert time.monotonic() < deadline, f"{self.name}: {entity} not in view after {timeout} s of walking"
+            self.seq += 20  # one second of walking, sent once a second: seq counts the server's ticks
+            self.send(p.Input(self.seq, toward[0], toward[1], yaw, False, 20))
+            self.pump(1.0)
+        self.seq += 20
+        self.send(p.Input(self.seq, 0.0, 0.0, yaw, False, 1))
+
     def seen(self, *kinds: type) -> list[p.Message]:
         return [m for m in self.inbox if isinstance(m, kinds)]
 
@@ -56,3 +72,6 @@ class WireVisitor:
         m = p.decode_server(frame)
         if not isinstance(m, p.Snapshot):
             self.inbox.append(m)
+            return
+        self.in_view.difference_update(m.leaves)
+        self.in_view.update(e.entity for e in m.enters)
