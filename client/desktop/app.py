@@ -738,7 +738,8 @@ class ExpoApp(ShowBase):
                     if self.my_card is not None:
                         self._send_card(self.my_card)
                 self.command(lambda core: core.query_inventory())
-                self.deals.joined()
+                if event.welcome.bank_url:  # a server without a bank has no deals to ask about
+                    self.deals.joined()
             case ev.ExpoChanged():
                 self._expo_changed(v, event.expo)
             case ev.SnapshotReceived():
