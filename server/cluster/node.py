@@ -33,7 +33,7 @@ import math
 import random
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import TypeVar
 
@@ -390,9 +390,12 @@ class ClusterNode:
     # ------------------------------------------------------------------ compare-and-set
 
     async def _compare_and_set(self, bucket: str, key: str, decode: Callable[[bytes], T], missing: T,
-                               change: Callable[[T], T | None], encode: Callable[[T], bytes]) -> T:
+                               change: Callable[[T], T | None], encode: Callable[[T], bytes],
+                               after_read: Callable[[], Awaitable[None]] | None = None) -> T:
         """Read ``key``, write ``change(value)`` only if nobody wrote in between, else read
-        again. ``change`` returning None means: nothing to write. Returns the value in force."""
+        again. ``change`` returning None means: nothing to write. Returns the value in force.
+        ``after_read``: fetch what ``change`` reads besides the value, after each read of it,
+        so that it is at least as new as the value."""
         kv = self.kv[bucket]
         for _ in range(MAX_ROUNDS):
             try:
@@ -400,6 +403,8 @@ class ClusterNode:
                 current, revision = (decode(entry.value) if entry.value else missing), entry.revision
             except NOT_THERE:
                 current, revision = missing, None
+            if after_read is not None:
+                await after_read()
             new = change(current)
             if new is None:
                 return current
@@ -413,9 +418,20 @@ class ClusterNode:
                 await asyncio.sleep(self.rng.uniform(0, 0.005))
         raise ClusterUnavailable(f"{bucket}/{key} kept changing under us")
 
-    async def _change_hall(self, hall_id: str, change: Callable[[HallInstances], HallInstances | None]) -> HallInstances:
+    async def _change_hall(self, hall_id: str, change: Callable[[HallInstances], HallInstances | None],
+                           processes: dict[str, ProcessRecord] | None = None) -> HallInstances:
+        """``processes``, when given, is refreshed with the live processes after each read of
+        the hall: a process writes its record before its instances, so a record read after
+        the hall covers every instance in it (read before, a process that registered in
+        between would look dead and its instance be dropped)."""
+        async def refresh() -> None:
+            assert processes is not None
+            live = await self.processes()
+            processes.clear()
+            processes.update(live)
+
         return await self._compare_and_set(HALLS, hall_id, HallInstances.decode, HallInstances(hall_id), change,
-                                           HallInstances.encode)
+                                           HallInstances.encode, refresh if processes is not None else None)
 
     def _hold(self, held: int, seats: Seats) -> Seats | None:
         """Seats with this process holding ``held`` visitors; None when they already say so."""
@@ -440,15 +456,15 @@ class ClusterNode:
 
     async def open_instance(self, hall_id: str, cap: int) -> InstanceRecord:
         """Open an instance of ``hall_id`` here (at start: the halls this process serves)."""
-        alive = frozenset(await self.processes()) | {self.id}
+        processes: dict[str, ProcessRecord] = {}
         opened: list[InstanceRecord] = []
 
         def add(hall: HallInstances) -> HallInstances:
-            new, record = hall.open(self.id, cap, alive)
+            new, record = hall.open(self.id, cap, frozenset(processes) | {self.id})
             opened[:] = [record]
             return new
 
-        await self._change_hall(hall_id, add)
+        await self._change_hall(hall_id, add, processes)
         record = opened[0]
         self.instances[record.id] = record
         await self._change_seats(record, lambda s: None)  # creates the seats record
@@ -515,20 +531,21 @@ class ClusterNode:
                              cap: int) -> bool:
         """Open one more instance unless the hall changed since ``seen`` (then look again).
         False: every instance was full when read and no process can take another."""
-        alive = frozenset(processes)
+        live = dict(processes)  # refreshed after each read of the hall
         full = False
 
         def add(hall: HallInstances) -> HallInstances | None:
             nonlocal full
+            alive = frozenset(live)
             if hall.opened != seen.opened or hall.live(alive) != seen.live(alive):
                 return None
-            target = overflow_process(hall, processes)
+            target = overflow_process(hall, live)
             if target is None:
                 full = True
                 return None
             return hall.open(target.id, cap, alive)[0]
 
-        after = await self._change_hall(hall_id, add)
+        after = await self._change_hall(hall_id, add, live)
         if after.opened != seen.opened and not full:
             log.info("overflow instance", extra={"hall": hall_id, "instance": after.instances[-1].id,
                                                  "owner": after.instances[-1].process})

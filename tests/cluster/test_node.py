@@ -232,3 +232,31 @@ async def test_a_process_killed_with_sigkill_leaves_the_directory_by_its_ttl(nat
         assert [i.process for i in hall.live(frozenset(await a.processes()))] == ["a"]
     finally:
         await a.stop()
+
+
+async def test_a_process_registering_while_another_opens_keeps_its_instance(nats_server: NatsServer) -> None:
+    """b reads the live processes; a registers and opens its instance; b's open must not take
+    a's instance for a dead process's (the hall record would lose it until a's next heartbeat)."""
+    b = await node(nats_server, "b")
+    a = ClusterNode(nats_server.url, "ws://a.test/", capacity=1000, process_id="a")
+    read_live = b.processes
+    reads = 0
+
+    async def a_registers_right_after_the_first_read() -> dict:
+        nonlocal reads
+        live = await read_live()
+        reads += 1
+        if reads == 1:
+            await a.start()
+            await a.open_instance("silk-road", 10)
+        return live
+
+    b.processes = a_registers_right_after_the_first_read  # type: ignore[method-assign]
+    try:
+        await b.open_instance("silk-road", 10)
+        b.processes = read_live  # type: ignore[method-assign]
+        hall = await b.hall("silk-road")
+        assert sorted(i.process for i in hall.live(frozenset(await b.processes()))) == ["a", "b"]
+    finally:
+        await a.stop()
+        await b.stop()
