@@ -145,24 +145,49 @@ class DealService:
     async def _place_order(self, buyer: str, deal_id: str, escrow_id: str) -> None:
         async with self._locks[deal_id]:
             deal = await self._deal(deal_id)
-            if m.already_ordered(deal, buyer, escrow_id, self.wall()):
-                self._tell(deal)
-                return
-            linked = await self.account_of(buyer)
-            if linked is None:
-                raise DealRefused("not_allowed", "link your bank account first (LinkAccount with the bank's proof)")
             try:
-                escrow = await self.bank.get_escrow(escrow_id)
-            except BankAPIError as error:
-                if error.status == 404:
-                    raise DealRefused("bad_deposit", f"the bank has no escrow {escrow_id!r}") from None
+                await self._order(deal, buyer, escrow_id)
+            except DealRefused:
+                await self._give_back_unused(deal, buyer, escrow_id)
                 raise
-            deposit = m.Deposit(escrow.id, escrow.status, escrow.payee_account_id, escrow.amount, escrow.currency,
-                                escrow.debit_currency, escrow.end_to_end_id, escrow.uetr, escrow.fx_lock_id,
-                                escrow.payer_account_id)
-            if deposit.payer_account != linked:
-                raise DealRefused("bad_deposit", "the deposit must come from the bank account you linked")
-            await self._move(deal, m.order(deal, buyer, deposit, self.wall()))
+
+    async def _give_back_unused(self, deal: Deal, buyer: str, escrow_id: str) -> None:
+        """A refused purchase order leaves the buyer's deposit for this deal used by nothing
+        (the quotation expired meanwhile, a second escrow for a deal already ordered, a wrong
+        amount): void it now rather than lock the money until the bank's expiry."""
+        if escrow_id == deal.escrow_id or buyer != deal.buyer:
+            return
+        linked = await self.account_of(buyer)
+        try:
+            escrow = await self.bank.get_escrow(escrow_id)
+            if escrow.status == "pending" and escrow.end_to_end_id == deal.id and escrow.payer_account_id == linked:
+                await self.bank.void_escrow(escrow_id, idempotency_key=f"void-unused-{escrow_id}")
+                log.info("unused deposit voided", extra={"deal": deal.id, "escrow": escrow_id})
+        except BankAPIError as error:  # the bank's own expiry gives it back later
+            if error.status == 404:  # no such escrow: nothing is held
+                return
+            log.warning("could not void an unused deposit", extra={"deal": deal.id, "escrow": escrow_id,
+                                                                    "code": error.code})
+
+    async def _order(self, deal: Deal, buyer: str, escrow_id: str) -> None:
+        if m.already_ordered(deal, buyer, escrow_id, self.wall()):
+            self._tell(deal)
+            return
+        linked = await self.account_of(buyer)
+        if linked is None:
+            raise DealRefused("not_allowed", "link your bank account first (LinkAccount with the bank's proof)")
+        try:
+            escrow = await self.bank.get_escrow(escrow_id)
+        except BankAPIError as error:
+            if error.status == 404:
+                raise DealRefused("bad_deposit", f"the bank has no escrow {escrow_id!r}") from None
+            raise
+        deposit = m.Deposit(escrow.id, escrow.status, escrow.payee_account_id, escrow.amount, escrow.currency,
+                            escrow.debit_currency, escrow.end_to_end_id, escrow.uetr, escrow.fx_lock_id,
+                            escrow.payer_account_id)
+        if deposit.payer_account != linked:
+            raise DealRefused("bad_deposit", "the deposit must come from the bank account you linked")
+        await self._move(deal, m.order(deal, buyer, deposit, self.wall()))
 
     async def confirm_shipment(self, deal_id: str, staff_of: str | None) -> Deal:
         """Post the deposit to the exhibitor and bill the balance (the buyer's intent to pay)."""

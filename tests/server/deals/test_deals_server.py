@@ -198,6 +198,28 @@ async def test_cancel_voids_the_deposit_back_to_the_buyer(expo, bank):
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
+async def test_a_deposit_no_purchase_order_can_use_goes_back_to_the_buyer_at_once(expo, bank):
+    buyer = await Party.join(expo, "Mei", "KZT")
+    staff = await Party.join(expo, "Aigerim", staff_of=BOOTH)
+    quoted = await rfq_quoted(buyer, staff, qty=10)
+    first = await deposit(buyer, quoted)
+    await buyer.send(p.PlacePurchaseOrder(quoted.deal_id, first))
+    await buyer.status(quoted.deal_id, "ordered")
+    held_once = (await buyer.bank.me()).balance
+    second = await deposit(buyer, quoted)  # a second escrow for the same deal (a client retrying with a new one)
+    assert (await buyer.bank.me()).balance < held_once
+    await buyer.send(p.PlacePurchaseOrder(quoted.deal_id, second))
+    assert (await buyer.error(p.PlacePurchaseOrder)).code == "wrong_state"
+    deadline = time.monotonic() + 10
+    while (await buyer.bank.get_escrow(second)).status != "voided":
+        assert time.monotonic() < deadline, "the unused deposit is still held"
+        await asyncio.sleep(0.05)
+    assert (await buyer.bank.me()).balance == held_once
+    assert (await buyer.bank.get_escrow(first)).status == "pending"  # the purchase order's deposit stays held
+    for party in (buyer, staff):
+        await party.close()
+
+
 async def test_bad_requests_get_clear_errors_and_change_nothing(expo, bank):
     buyer = await Party.join(expo, "Mei", "KZT")
     other = await Party.join(expo, "Cy", "KZT")
