@@ -11,6 +11,7 @@ import secrets
 import subprocess
 import threading
 
+import pytest
 from processes import BIN, free_port, start, stop
 from websockets.sync.client import connect
 
@@ -37,6 +38,7 @@ def ship_what_is_ordered(url: str, stop_event: threading.Event, shipped: list[st
                 ws.send(p.encode(p.ConfirmShipment(message.deal_id)))
 
 
+@pytest.mark.slow  # 29 s; deals end to end stay in make test (tests/server/deals, the desktop deal tests)
 def test_bots_run_deals_to_delivery_and_report_the_latencies(tmp_path):
     bank_port, port = free_port(), free_port()
     bank = start([str(BIN / "expo-bank"), "serve", "--port", str(bank_port), "--db", str(tmp_path / "bank.sqlite3"),

@@ -43,6 +43,7 @@ def publish_slots(url: str, booths: list[str], count: int) -> None:
                 published += isinstance(message, p.Slots)
 
 
+@pytest.mark.slow  # 15 s; cards and meetings end to end stay in make test (tests/server/people)
 def test_bots_exchange_cards_and_book_meetings_and_report_the_latencies(staffed_server, tmp_path):
     publish_slots(staffed_server, ["cn-yunnan-tea", "kz-altai-honey", "cn-hangzhou-silk", "uz-samarkand-crafts"], 6)
     out = io.StringIO()

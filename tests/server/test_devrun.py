@@ -14,8 +14,10 @@ def test_a_second_make_run_says_it_is_already_running(tmp_path):
     ports = [free_port(), free_port(), free_port(), free_port()]
     args = [sys.executable, "-m", "server.devrun", "--port", str(ports[0]), "--bank-port", str(ports[1]),
             "--webhook-port", str(ports[2]), "--console-port", str(ports[3])]
+    # SIGINT as a terminal's Ctrl-C delivers it, also when the tests run in a background job
+    # (which starts with SIGINT ignored, and a Python started so never installs its handler)
     first = subprocess.Popen([*args, "--data-dir", str(tmp_path / "first")], cwd=ROOT, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+                             stderr=subprocess.DEVNULL, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         wait_http(f"http://127.0.0.1:{ports[0]}/healthz", timeout=90, proc=first)
         second = subprocess.run([*args, "--data-dir", str(tmp_path / "second")], cwd=ROOT, capture_output=True,

@@ -69,6 +69,7 @@ def visits_in(track: list) -> list[float]:
     return visits
 
 
+@pytest.mark.slow  # 57 s; the analytics figures are checked in make test by the simulation-level tests
 def test_a_scripted_run_gives_exactly_the_figures_it_implies(tmp_path: Path):
     bank_port, webhook_port, port = free_port(), free_port(), free_port()
     bank = start([str(BIN / "expo-bank"), "serve", "--port", str(bank_port), "--db", str(tmp_path / "bank.sqlite3"),
