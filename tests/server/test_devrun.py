@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -17,7 +19,8 @@ def test_a_second_make_run_says_it_is_already_running(tmp_path):
     # SIGINT as a terminal's Ctrl-C delivers it, also when the tests run in a background job
     # (which starts with SIGINT ignored, and a Python started so never installs its handler)
     first = subprocess.Popen([*args, "--data-dir", str(tmp_path / "first")], cwd=ROOT, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                             stderr=subprocess.DEVNULL, start_new_session=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         wait_http(f"http://127.0.0.1:{ports[0]}/healthz", timeout=90, proc=first)
         second = subprocess.run([*args, "--data-dir", str(tmp_path / "second")], cwd=ROOT, capture_output=True,
@@ -28,7 +31,11 @@ def test_a_second_make_run_says_it_is_already_running(tmp_path):
         assert not (tmp_path / "second").exists()  # nothing was started or created
     finally:
         first.send_signal(signal.SIGINT)
-        first.wait(45)  # devrun gives the server and then the bank 15 s each before it kills them
+        try:
+            first.wait(45)  # devrun gives the server and then the bank 15 s each before it kills them
+        finally:  # whatever happened, no server or bank of this test outlives it
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(first.pid, signal.SIGKILL)
 
 
 @pytest.mark.parametrize("which", ["bank", "console"])
