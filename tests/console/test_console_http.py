@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import stat
+import time
 from decimal import Decimal
 
 import pytest
@@ -109,28 +110,53 @@ async def test_every_post_needs_the_sessions_csrf_token(server, organiser):
         await ws.close()
 
 
-async def test_an_exhibitor_sees_and_edits_only_its_own_booth(server, organiser):
+# Every endpoint of the console behind a login, with the request that would use it. The test
+# below fails for a route missing here, so a new endpoint cannot skip the check.
+PUBLIC = {("/", "GET"), ("/login", "GET"), ("/login", "POST"), ("/logout", "POST"), ("/directory", "GET"),
+          ("/static/{name}", "GET")}
+ORGANISER_ONLY = {
+    ("/organiser", "GET"): ("/organiser", {}),
+    ("/organiser/live", "GET"): ("/organiser/live", {}),
+    ("/organiser/exhibitors", "GET"): ("/organiser/exhibitors", {}),
+    ("/organiser/moderate", "POST"): ("/organiser/moderate", {"action": "ban", "name": "Aru", "reason": "y"}),
+    ("/organiser/announce", "POST"): ("/organiser/announce", {"text": "free tea"}),
+    ("/organiser/exhibitors", "POST"): ("/organiser/exhibitors", {"booth": OTHER}),
+    ("/organiser/exhibitors/revoke", "POST"): ("/organiser/exhibitors/revoke", {"digest": "0" * 64}),
+    ("/organiser/reports/{report}", "POST"): ("/organiser/reports/1", {}),
+    ("/organiser/processes/{process}/dismiss", "POST"): ("/organiser/processes/p1/dismiss", {}),
+}
+BOOTH_ENDPOINTS = {  # {booth} is filled with the exhibitor's own booth, then with another's
+    ("/booth/{booth}", "GET"): ("/booth/{booth}", {}),
+    ("/booth/{booth}/orders.csv", "GET"): ("/booth/{booth}/orders.csv", {}),
+    ("/booth/{booth}/leads.csv", "GET"): ("/booth/{booth}/leads.csv", {}),
+    ("/booth/{booth}", "POST"): ("/booth/{booth}", {"tagline": "hijacked"}),
+    ("/booth/{booth}/leads", "POST"): ("/booth/{booth}/leads", {"visitor": "x", "notes": "y"}),
+    ("/booth/{booth}/slots", "POST"): ("/booth/{booth}/slots", {"host": "x", "starts": "2030-01-01T10:00", "minutes": "30"}),
+}
+
+
+async def test_every_endpoint_refuses_another_booths_login(server, organiser):
+    routes = {(route.path, method) for route in server._console.console.app.routes for method in route.methods - {"HEAD"}}
+    assert routes == PUBLIC | set(ORGANISER_ONLY) | set(BOOTH_ENDPOINTS)  # a new endpoint is listed here too
+    aru, _ = await visitor(server, "Aru")
     mine = await exhibitor_of(server, organiser, BOOTH)
     try:
-        assert (await mine.get(f"/booth/{BOOTH}")).status_code == 200
-        assert (await mine.get(f"/booth/{BOOTH}/orders.csv")).status_code == 200
         other_file = server.sim.expo.root / "booths" / f"{OTHER}.toml"
         before = other_file.read_text()
-        for path in (f"/booth/{OTHER}", f"/booth/{OTHER}/orders.csv", "/organiser", "/organiser/live",
-                     "/organiser/exhibitors"):
-            assert (await mine.get(path)).status_code == 403, path
-        for path, data in [(f"/booth/{OTHER}", {"tagline": "hijacked"}),
-                           ("/organiser/moderate", {"action": "ban", "name": "x", "reason": "y"}),
-                           ("/organiser/announce", {"text": "free tea"}),
-                           ("/organiser/exhibitors", {"booth": OTHER}),
-                           ("/organiser/exhibitors/revoke", {"digest": "0" * 64}),
-                           ("/organiser/reports/1", {}),
-                           (f"/booth/{OTHER}/leads", {"visitor": "x", "notes": "y"}),
-                           (f"/booth/{OTHER}/slots", {"host": "x", "starts": "2030-01-01T10:00", "minutes": "30"})]:
-            assert (await mine.post(path, data)).status_code == 403, path
+        for (_, method), (path, data) in BOOTH_ENDPOINTS.items():
+            own = await (mine.get(path.format(booth=BOOTH)) if method == "GET" else mine.post(path.format(booth=BOOTH), data))
+            assert own.status_code in (200, 400, 404), (method, path, own.status_code)  # its own: served, or its form refused
+            other = await (mine.get(path.format(booth=OTHER)) if method == "GET" else mine.post(path.format(booth=OTHER), data))
+            assert other.status_code == 403 and "only your own booth" in other.text, (method, path)
+        for (_, method), (path, data) in ORGANISER_ONLY.items():
+            response = await (mine.get(path) if method == "GET" else mine.post(path, data))
+            assert response.status_code == 403 and "for the organiser only" in response.text, (method, path)
         assert other_file.read_text() == before
+        assert "Aru" in {s.name for s in server.sim.sessions.values()}  # the ban did not happen
+        assert [login.booth for login in server._console.console.credentials.logins()] == [BOOTH]  # nor the issue
         assert (await mine.get("/booth/no-such-booth")).status_code == 403  # not even whether it exists
     finally:
+        await aru.close()
         await mine.close()
 
 
@@ -330,7 +356,6 @@ async def test_the_directory_lists_every_booth_with_a_walk_command(server):
 async def test_an_exhibitor_annotates_and_exports_its_own_leads_only(server, organiser):
     import csv
     import io
-    import time
 
     from server.people.leads import LeadSource, Touch
 
@@ -412,3 +437,71 @@ async def test_an_exhibitor_publishes_meeting_slots_for_its_staff(tmp_path):
             await staff.close()
             await organiser.close()
             await mine.close()
+
+
+async def test_a_crowd_over_the_threshold_and_slow_ticks_raise_alerts_on_the_organisers_page(server, organiser):
+    """41 visitors standing at the spawn are a crowd (the threshold is 40 in a 10 m square);
+    ticks made slower than the 25 ms budget show as a tick alert, in the page and the live feed."""
+    import json
+
+    from server.admin import CROWD_THRESHOLD
+
+    page = await organiser.get("/organiser")
+    assert 'id="alerts"' in page.text and "alert-crowd" not in page.text and "alert-tick" not in page.text
+    crowd = [await visitor(server, f"Visitor {n}") for n in range(CROWD_THRESHOLD + 1)]
+    tick = server.sim.tick
+
+    def slow_tick() -> None:  # the real tick, then 40 ms more: what an overloaded hall looks like
+        tick()
+        time.sleep(0.04)
+
+    server.sim.tick = slow_tick
+    try:
+        await asyncio.sleep(1.5)  # some slow ticks in the window
+        page = await organiser.get("/organiser")
+        crowd_alert = re.search(r'<li class="alert-crowd">([^<]+)', page.text)
+        assert crowd_alert and f"{CROWD_THRESHOLD + 1} visitors within 10 m in Silk Road Hall" in crowd_alert[1]
+        tick_alert = re.search(r'<li class="alert-tick">([^<]+)', page.text)
+        assert tick_alert and "(budget 25 ms)" in tick_alert[1], page.text[page.text.index('id="alerts"'):][:600]
+        async with organiser.http.stream("GET", "/organiser/live") as stream:
+            async with asyncio.timeout(5):
+                async for line in stream.aiter_lines():
+                    if line.startswith("data: ") and "alerts" in (frame := json.loads(line[6:])):
+                        break
+        assert {a["kind"] for a in frame["alerts"]} == {"crowd", "tick"} and frame["tick_p99_ms"] > 25
+    finally:
+        server.sim.tick = tick
+        for ws, _ in crowd:
+            await ws.close()
+
+
+async def test_an_exhibitor_adds_and_removes_products_and_a_visitor_sees_it_at_once(server, organiser):
+    import tomllib
+
+    from console import booth_form
+
+    mine = await exhibitor_of(server, organiser, BOOTH)
+    ws, _ = await visitor(server, "Aru")
+    try:
+        booth_file = server.sim.expo.root / "booths" / f"{BOOTH}.toml"
+        form = booth_form.form_values(tomllib.loads(booth_file.read_text()))  # what the page's form holds
+        page = await mine.get(f"/booth/{BOOTH}")
+        for name in form:  # the page has a field for each value of the file
+            assert f'name="{name}"' in page.text, name
+        removed = form["p1.sku"]
+        duplicate = await mine.post(f"/booth/{BOOTH}", {**form, "new.sku": form["p0.sku"], "new.name": "Again",
+                                                       "new.price": "1", "new.stock": "1"})
+        assert duplicate.status_code == 400 and 'id="new-sku-error"' in duplicate.text
+        added = {"new.sku": "KZ-WAX-100", "new.name": "Beeswax candle", "new.description": "Hand-dipped.",
+                 "new.price": "1500", "new.stock": "20", "new.max_per_visitor": "4"}
+        saved = await mine.post(f"/booth/{BOOTH}", {**form, **added, "p1.remove": "1"})
+        assert saved.status_code == 200 and "Saved" in saved.text
+        catalogue = from_manifest((await next_of(ws, p.ExpoUpdate, timeout=3)).manifest).booth(BOOTH).catalogue
+        skus = [pr.sku for pr in catalogue]
+        assert "KZ-WAX-100" in skus and removed not in skus
+        wax = next(pr for pr in catalogue if pr.sku == "KZ-WAX-100")
+        assert (wax.name, wax.price, wax.stock) == ("Beeswax candle", Decimal("1500"), 20)
+        assert 'value="KZ-WAX-100"' in saved.text and f'value="{removed}"' not in saved.text
+    finally:
+        await ws.close()
+        await mine.close()
