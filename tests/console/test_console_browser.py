@@ -267,7 +267,7 @@ def test_pages_reflow_at_200_percent_zoom_and_the_directory_walks_you_there(expo
     wait(browser).until(when.title_contains("Halls"))
     browser.set_window_size(640, 1000)  # a 1280 px wide window at 200 %: the same CSS pixels
     try:
-        for path, name in (("/organiser", "organiser-200"), ("/directory", "directory-200")):
+        for path, name in (("/organiser", "organiser-200"), (f"/booth/{BOOTH}", "booth-200"), ("/directory", "directory-200")):
             browser.get(expo["console"] + path)
             overflow = browser.execute_script("return document.documentElement.scrollWidth - document.documentElement.clientWidth")
             assert overflow <= 0, (path, overflow)
@@ -281,3 +281,52 @@ def test_pages_reflow_at_200_percent_zoom_and_the_directory_walks_you_there(expo
     body.send_keys(Keys.TAB)
     assert browser.switch_to.active_element.text == "Skip to content"  # the first stop for the keyboard
     shoot(browser, expo, "directory")
+
+
+# The contrast of every piece of text against the ground it is drawn on (the first ancestor
+# with an opaque background), by the WCAG 2 formula; SVG labels are drawn with a halo and
+# are left out. Returns the texts under 4.5:1 (3:1 for large text).
+LOW_CONTRAST = """
+const lum = (c) => { const [r, g, b] = c.match(/[\\d.]+/g).slice(0, 3).map(Number).map((v) => v / 255)
+  .map((v) => v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4); return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+const ground = (el) => { for (; el; el = el.parentElement) { const bg = getComputedStyle(el).backgroundColor;
+  const a = bg.match(/[\\d.]+/g); if (a && (a.length < 4 || Number(a[3]) > 0.9)) return bg; } return "rgb(255, 255, 255)"; };
+const out = [];
+for (const el of document.querySelectorAll("body *")) {
+  if (el.closest("svg") || !el.getClientRects().length) continue;
+  const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+  if (!own) continue;
+  const st = getComputedStyle(el);
+  if (st.visibility === "hidden") continue;
+  const [a, b] = [lum(st.color), lum(ground(el))];
+  const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  const large = parseFloat(st.fontSize) >= 24 || (parseFloat(st.fontSize) >= 18.66 && Number(st.fontWeight) >= 700);
+  if (ratio < (large ? 3 : 4.5)) out.push(el.tagName + " " + el.textContent.trim().slice(0, 40) + " " + ratio.toFixed(2));
+}
+return out;
+"""
+FOCUSABLE = ("a[href], button, input:not([type=hidden]), select, textarea, summary")
+
+
+def test_every_page_reads_with_contrast_and_works_with_the_tab_key_alone(expo, browser):
+    """On the organiser's, a booth's and the directory page: no text under the WCAG AA
+    contrast; Tab reaches every link, button and field in turn, each with a visible ring."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    log_in(browser, expo, expo["token"])
+    wait(browser).until(when.title_contains("Halls"))
+    for path in ("/organiser", f"/booth/{BOOTH}", "/directory", "/organiser/exhibitors"):
+        browser.get(expo["console"] + path)
+        assert browser.execute_script(LOW_CONTRAST) == [], path
+        count = browser.execute_script(  # each element that takes the focus, and its ring, as the page sees it
+            "window.focused = []; document.addEventListener('focusin', (e) => window.focused.push("
+            "[e.target, getComputedStyle(e.target).outlineStyle]));"
+            f"return [...document.querySelectorAll({FOCUSABLE!r})].filter((e) => e.getClientRects().length).length")
+        ActionChains(browser).send_keys(*[Keys.TAB] * (count + 15)).perform()  # every target, and scrollable tables
+        missed = browser.execute_script(
+            "const seen = new Set(window.focused.map(([e]) => e));"
+            f"return [...document.querySelectorAll({FOCUSABLE!r})].filter((e) => e.getClientRects().length && !seen.has(e))"
+            ".map((e) => e.outerHTML.slice(0, 120))")
+        assert missed == [], (path, missed)
+        rings = {ring for _, ring in browser.execute_script("return window.focused")}
+        assert rings == {"solid"}, (path, rings)

@@ -505,3 +505,55 @@ async def test_an_exhibitor_adds_and_removes_products_and_a_visitor_sees_it_at_o
     finally:
         await ws.close()
         await mine.close()
+
+
+async def test_an_exhibitor_sees_its_orders_and_its_merchant_balance_at_the_bank(tmp_path):
+    """A real bank: a visitor buys two jars of honey and pays; the exhibitor's page shows the
+    order and the merchant account's balance, the organiser's the sale; another booth sees neither."""
+    from processes import BIN, free_port, start, stop
+
+    from bank.client import VisitorClient
+
+    key, secret = "console-test-platform-key", "console-test-webhook-secret"
+    bank_port, webhook_port = free_port(), free_port()
+    bank = start([str(BIN / "expo-bank"), "serve", "--port", str(bank_port), "--db", str(tmp_path / "bank.sqlite3"),
+                  "--platform-key", key, "--webhook-secret", secret,
+                  "--webhook-url", f"http://127.0.0.1:{webhook_port}/bank/webhook"],
+                 f"http://127.0.0.1:{bank_port}/healthz", log=tmp_path / "bank.log")
+    try:
+        async with running_server(tmp_path, bank_url=f"http://127.0.0.1:{bank_port}", bank_platform_key=key,
+                                  webhook_secret=secret, webhook_port=webhook_port) as server:
+            organiser = Browser(console_url(server))
+            assert (await organiser.login(organiser_token(server))).status_code == 303
+            mine, theirs = (await exhibitor_of(server, organiser, BOOTH), await exhibitor_of(server, organiser, OTHER))
+            ws, welcome = await visitor(server, "Aru")
+            wallet = VisitorClient(welcome.bank_url)
+            try:
+                await wallet.open_account("Aru", "KZT")
+                await ws.send(p.encode(p.LinkAccount((await wallet.account_proof(welcome.visitor_id)).proof)))
+                await next_of(ws, p.AccountLinked)
+                await ws.send(p.encode(p.Order(BOOTH, "KZ-HONEY-500", 2, "order-1")))
+                status = await next_of(ws, p.OrderStatus, where=lambda m: m.key == "order-1")
+                await wallet.confirm_intent(status.intent_id)
+                await ws.send(p.encode(p.OrderPaid(status.order_id)))
+                await next_of(ws, p.OrderStatus, timeout=10, where=lambda m: m.status == "fulfilled")
+
+                page = (await mine.get(f"/booth/{BOOTH}")).text
+                balance = page[page.index("Merchant balance at the bank"):page.index("</table>", page.index("Merchant balance"))]
+                assert "<td>KZT</td>" in balance and "9,000.00" in balance, balance  # 2 x 4,500 KZT
+                orders = page[page.index('id="orders"'):page.index("</table>", page.index('id="orders"'))]
+                assert "KZ-HONEY-500" in orders and "9,000.00 KZT" in orders and "fulfilled" in orders, orders
+                csv_text = (await mine.get(f"/booth/{BOOTH}/orders.csv")).text
+                assert status.order_id in csv_text and ",2,9000.00,KZT,fulfilled" in csv_text
+                sales = (await organiser.get("/organiser")).text
+                assert "<td>Altai Bee Farms</td><td>1</td><td>2</td><td>9,000.00 KZT</td>" in sales
+                other = (await theirs.get(f"/booth/{OTHER}")).text
+                assert "KZ-HONEY-500" not in other and "9,000.00" not in other
+                assert (await theirs.get(f"/booth/{BOOTH}/orders.csv")).status_code == 403
+            finally:
+                await ws.close()
+                await wallet.aclose()
+                for browser in (organiser, mine, theirs):
+                    await browser.close()
+    finally:
+        stop(bank)
