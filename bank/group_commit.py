@@ -17,6 +17,7 @@ savepoints).
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -41,20 +42,27 @@ class BatchFailed(RuntimeError):
 @dataclass(eq=False)
 class _Batch:
     members: int = 0
-    done: bool = False
+    done: threading.Event = field(default_factory=threading.Event)  # set once committed or failed
     error: BaseException | None = None
-    broken: bool = field(default=False)  # a savepoint could not be undone: the batch must roll back
+    broken: bool = False  # a savepoint could not be undone: the batch must roll back
 
 
 class GroupCommit:
-    """Serializes writers on one connection and commits them in batches of at most ``max_batch``."""
+    """Serializes writers on one connection and commits them in batches of at most ``max_batch``.
+
+    The connection is handed from one request to the next waiting one directly (each waiter
+    blocks on a lock of its own, released by the request before it), and a batch's members wait
+    on the batch's own event: a hand-over wakes one thread, a commit wakes its batch. (With one
+    condition for everything, every hand-over woke every waiting thread to find it was not its
+    turn: a tenth of the bank's CPU under twenty clients at once.)
+    """
 
     def __init__(self, db: Transactional, max_batch: int = 64) -> None:
         self._db = db
         self.max_batch = max_batch
-        self._cv = threading.Condition()
-        self._busy = False  # someone is using the connection (running a request or committing)
-        self._waiting = 0  # requests waiting for the connection: they will join the open batch
+        self._lock = threading.Lock()  # guards the fields below
+        self._busy = False  # someone owns the connection (running a request or committing)
+        self._queue: deque[threading.Lock] = deque()  # requests waiting for it, first come first served
         self._batch: _Batch | None = None  # the open batch, if a transaction is open
         self.batches = 0  # committed batches, and requests in them (for metrics and tests)
         self.committed = 0
@@ -90,35 +98,48 @@ class GroupCommit:
         if failure is not None:
             raise failure
 
+    def _acquire(self) -> None:
+        """Own the connection: at once if it is free, else when the request before hands it over."""
+        with self._lock:
+            if not self._busy:
+                self._busy = True
+                return
+            turn = threading.Lock()
+            turn.acquire()
+            self._queue.append(turn)
+        turn.acquire()  # released by whoever hands the connection to this request (still busy)
+
+    def _hand_over(self) -> None:
+        """Give the connection to the first waiting request, or mark it free."""
+        with self._lock:
+            if self._queue:
+                self._queue.popleft().release()
+            else:
+                self._busy = False
+
     def _enter(self) -> _Batch:
-        with self._cv:
-            self._waiting += 1
+        self._acquire()
+        if self._batch is None:
             try:
-                while self._busy:
-                    self._cv.wait()
-            finally:
-                self._waiting -= 1
-            self._busy = True
-            if self._batch is None:
-                try:
-                    self._db.begin()
-                except BaseException:
-                    self._busy = False
-                    self._cv.notify_all()
-                    raise
-                self._batch = _Batch()
-            self._batch.members += 1
-            return self._batch
+                self._db.begin()
+            except BaseException:
+                self._hand_over()
+                raise
+            self._batch = _Batch()
+        self._batch.members += 1
+        return self._batch
 
     def _leave(self, batch: _Batch) -> None:
-        with self._cv:
-            if self._waiting and batch.members < self.max_batch and not batch.broken:
-                self._busy = False  # hand the connection to the next request of this batch
-                self._cv.notify_all()
-                while not batch.done:
-                    self._cv.wait()
-                return
-            self._batch = None  # the last of the batch: commit it (still busy, so newcomers queue)
+        with self._lock:
+            if self._queue and batch.members < self.max_batch and not batch.broken:
+                self._queue.popleft().release()  # the next request runs in this batch
+                join = True
+            else:
+                self._batch = None  # the last of the batch: commit it (still busy, so newcomers queue)
+                join = False
+        if join:
+            batch.done.wait()
+            return
         try:
             if batch.broken:
                 raise RuntimeError("a request's savepoint could not be rolled back")
@@ -129,10 +150,9 @@ class GroupCommit:
                 self._db.rollback()
             except BaseException:
                 pass  # the transaction is gone either way
-        with self._cv:
-            batch.done = True
-            if batch.error is None:
+        if batch.error is None:
+            with self._lock:
                 self.batches += 1
                 self.committed += batch.members
-            self._busy = False
-            self._cv.notify_all()
+        batch.done.set()
+        self._hand_over()

@@ -20,6 +20,7 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -73,8 +74,11 @@ def percentiles(samples: list[float]) -> dict[str, float]:
 
 
 async def run(url: str, key: str, clients: int, per_client: int, *, currency: str = "MYR",
-              escrow: bool = True) -> dict[str, Any]:
-    """Payments (and, with ``escrow``, escrow cycles) per second from ``clients`` clients at once."""
+              escrow: bool = True, cpu_seconds: Callable[[], float] | None = None) -> dict[str, Any]:
+    """Payments (and, with ``escrow``, escrow cycles) per second from ``clients`` clients at once.
+
+    With ``cpu_seconds`` (the bank process's CPU time so far), also the bank's CPU per timed call:
+    on a shared machine the rate moves with the load, the CPU a call costs much less."""
     platform = PlatformClient(url, key, timeout=30)
     people = [VisitorClient(url, timeout=30) for _ in range(clients)]
     try:
@@ -99,11 +103,14 @@ async def run(url: str, key: str, clients: int, per_client: int, *, currency: st
                 await v.post(f"/v1/payment_intents/{intent_id}/confirm")
                 pay_latency.append(time.perf_counter() - t)
 
+        cpu0 = cpu_seconds() if cpu_seconds else 0.0
         t0 = time.perf_counter()
         await asyncio.gather(*(pay(v, ids) for v, ids in zip(visitors, intents, strict=True)))
         pay_seconds = time.perf_counter() - t0
         n = clients * per_client
         result: dict[str, Any] = {"payments": n, "payments_per_s": n / pay_seconds, "confirm": percentiles(pay_latency)}
+        if cpu_seconds:
+            result["payment_cpu_ms"] = (cpu_seconds() - cpu0) * 1000 / n
         if not escrow:
             return result
         hold_latency: list[float] = []
@@ -119,9 +126,12 @@ async def run(url: str, key: str, clients: int, per_client: int, *, currency: st
                 hold_latency.append(t1 - t)
                 post_latency.append(time.perf_counter() - t1)
 
+        cpu0 = cpu_seconds() if cpu_seconds else 0.0
         t0 = time.perf_counter()
         await asyncio.gather(*(cycle(v, p, c) for c, (v, p) in enumerate(zip(visitors, platforms, strict=True))))
         escrow_seconds = time.perf_counter() - t0
+        if cpu_seconds:
+            result["escrow_cpu_ms_per_call"] = (cpu_seconds() - cpu0) * 1000 / (2 * n)
         return {**result, "escrow_cycles": n, "escrow_cycles_per_s": n / escrow_seconds,
                 "hold": percentiles(hold_latency), "post": percentiles(post_latency)}
     finally:

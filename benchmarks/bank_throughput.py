@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from bank import loadtest
@@ -67,6 +68,20 @@ def start_bank(db: Path, key: str) -> tuple[subprocess.Popen, str]:
             time.sleep(0.05)
     proc.kill()
     raise RuntimeError("the bank did not start")
+
+
+def process_cpu(pid: int) -> Callable[[], float] | None:
+    """The CPU seconds (user + system) process ``pid`` has used so far, from /proc (None elsewhere)."""
+    stat = Path(f"/proc/{pid}/stat")
+    if not stat.exists():
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def seconds() -> float:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+
+    return seconds
 
 
 def raw_sqlite(path: Path, commits: int, rows: tuple[int, int, int]) -> float:
@@ -109,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bank-bench-") as tmp:
         proc, url = start_bank(Path(tmp) / "bank.sqlite3", key)
         try:
-            ours = asyncio.run(loadtest.run(url, key, args.clients, args.per_client))
+            ours = asyncio.run(loadtest.run(url, key, args.clients, args.per_client, cpu_seconds=process_cpu(proc.pid)))
         finally:
             proc.terminate()
             proc.wait(20)
@@ -135,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{result['escrow_ratio']:6.2f}   hold {h['p50_ms']:.1f} / {h['p90_ms']:.1f} / {h['p99_ms']:.1f}, "
           f"post {p['p50_ms']:.1f} / {p['p90_ms']:.1f} / {p['p99_ms']:.1f}"
           f"  {'PASS' if result['escrow_ratio'] >= goal else 'FAIL'} (goal >= {goal})")
+    if "payment_cpu_ms" in ours:
+        print(f"bank CPU per call: confirm {ours['payment_cpu_ms']:.2f} ms, "
+              f"escrow hold/post {ours['escrow_cpu_ms_per_call']:.2f} ms")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     return 0
