@@ -259,6 +259,9 @@ class Console:
                 f'<section class="hall" aria-labelledby="hall-{esc(hall.id)}"><h2 id="hall-{esc(hall.id)}">{esc(hall.name)}: '
                 f'<span data-hall-count="{esc(hall.id)}">{per_hall[hall.id]}</span> visitors</h2>'
                 f'<div class="map-wrap">{hall_svg(hall, booths)}</div>'
+                '<p class="legend"><span class="key visitor"></span>visitor <span class="key staff"></span>booth staff '
+                '<span class="key portal"></span>portal to the other hall · north is up; '
+                'hover a booth or a dot for its name</p>'
                 f'<details><summary>Visitors per booth in {esc(hall.name)}</summary><div class="scroll"><table>'
                 f'<caption>Visitors per booth</caption><thead><tr><th scope="col">Booth</th><th scope="col">Visitors</th></tr></thead>'
                 f"<tbody>{booth_rows}</tbody></table></div></details>{heat_block}</section>"
@@ -302,11 +305,16 @@ class Console:
             + field("text", "Text", values.get("text", ""), kind="textarea", error=errors.get("text"), required=True, maxlength="280")
             + f'<div class="field"><label for="announce-hall">To</label><select id="announce-hall" name="hall">{hall_options}</select></div>'
             + '<button type="submit">Announce</button></fieldset>'), label="Announcement")
-        sanctions = table("Mutes and bans in force", ["Visitor", "What", "Reason", "Until"],
-                          [(f"{s.name} ({s.visitor})", s.kind.value, s.reason, "until lifted" if s.until is None else _when(s.until))
-                           for s in admin.sanctions()], empty="none.")
+        sanctions = table("Mutes and bans in force", ["Visitor", "What", "Reason", "Until", ""],
+                          [(esc(f"{s.name} ({s.visitor})"), esc(s.kind.value), esc(s.reason),
+                            "until lifted" if s.until is None else esc(_when(s.until)),
+                            form("/organiser/moderate", session,  # lifted by visitor id: the person, not the name
+                                 f'<input type="hidden" name="name" value="{esc(s.visitor)}">'
+                                 f'<button type="submit" name="action" value="un{esc(s.kind.value)}" '
+                                 f'aria-label="Lift the {esc(s.kind.value)} of {esc(s.name)}">Lift</button>', cls="inline"))
+                           for s in admin.sanctions()], raw=True, empty="none.")
         reports = table("Reports from visitors", ["When", "From", "About", "Hall", "Reason", ""],
-                        [(esc(_when(r.at)), esc(r.reporter), esc(r.visitor), esc(r.hall), esc(r.reason),
+                        [(esc(_when(r.at)), esc(r.reporter), esc(r.visitor), esc(_hall_name(expo, r.hall)), esc(r.reason),
                           form(f"/organiser/reports/{r.id}", session, '<button type="submit">Mark handled</button>', cls="inline"))
                          for r in admin.reports()], raw=True, empty="none open.")
         p99 = admin.tick_p99()
@@ -553,6 +561,8 @@ class Console:
                        for slot, taken in await admin.slots(booth_id)], empty="none published yet.", table_id="slots")
         booth = admin.expo.booth(booth_id)
         hosts = "".join(f'<option value="{esc(visitor_id)}">{esc(name)}</option>' for visitor_id, name in admin.staff_here(booth_id))
+        if not hosts:  # an empty list would say nothing: say who can host, and how
+            hosts = '<option value="">nobody: no staff of this booth in the hall now (they join with its staff pass)</option>'
         slots += form(f"/booth/{booth_id}/slots", session, (
             "<fieldset><legend>Publish a meeting slot</legend>"
             f'<div class="field"><label for="slot-host">Host</label><select id="slot-host" name="host">{hosts}</select></div>'

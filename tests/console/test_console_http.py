@@ -281,7 +281,7 @@ async def test_reports_filed_by_visitors_show_and_can_be_handled(server, organis
         await aru.send(p.encode(p.Report(bek_welcome.entity, "shouting at the tea booth")))
         await asyncio.sleep(0.2)
         page = await organiser.get("/organiser")
-        assert "shouting at the tea booth" in page.text
+        assert "shouting at the tea booth" in page.text and "<td>Silk Road Hall</td>" in page.text  # the hall by its name
         report_id = re.search(r'action="/organiser/reports/(\d+)"', page.text)[1]
         page = await organiser.post(f"/organiser/reports/{report_id}", {})
         assert "handled" in page.text and "shouting at the tea booth" not in page.text
@@ -557,3 +557,20 @@ async def test_an_exhibitor_sees_its_orders_and_its_merchant_balance_at_the_bank
                     await browser.close()
     finally:
         stop(bank)
+
+
+async def test_a_mute_is_lifted_from_its_row_in_the_list(server, organiser):
+    aru, aru_welcome = await visitor(server, "Aru")
+    bek, _ = await visitor(server, "Bek")
+    try:
+        page = await organiser.post("/organiser/moderate", {"action": "mute", "name": "Aru", "reason": "spam"})
+        row = re.search(r'<input type="hidden" name="name" value="([^"]+)"><button type="submit" name="action" '
+                        r'value="(unmute)" aria-label="Lift the mute of Aru">Lift</button>', page.text)
+        assert row and row[1] == aru_welcome.visitor_id
+        lifted = await organiser.post("/organiser/moderate", {"name": row[1], "action": row[2]})
+        assert "may chat again" in lifted.text and "Mutes and bans in force: none." in lifted.text
+        await aru.send(p.encode(p.Chat(p.Channel.PROXIMITY, "sorry")))
+        assert (await next_of(bek, p.ChatLine)).text == "sorry"
+    finally:
+        await aru.close()
+        await bek.close()
