@@ -556,9 +556,12 @@ class Console:
                             rows, raw=True, empty="no leads yet: cards exchanged, orders and meetings at the booth become leads.",
                             table_id="leads")
         csv_link = f'<p><a id="leads-csv" href="/booth/{esc(booth_id)}/leads.csv">Download the leads (CSV)</a></p>' if leads else ""
-        slots = table("Meeting slots", ["Starts", "Minutes", "Host", "Booked"],
-                      [(_when(slot.starts_at), slot.minutes, slot.host_name, "booked" if taken else "free")
-                       for slot, taken in await admin.slots(booth_id)], empty="none published yet.", table_id="slots")
+        published = await admin.slots(booth_id)
+        booked_by = await admin.booked_by(booth_id, published)
+        slots = table("Meeting calendar (UTC)", ["Starts", "Minutes", "Host", "Booked by"],
+                      [(_when(slot.starts_at), slot.minutes, slot.host_name,
+                        booked_by.get(slot.id, "booked") if taken else "free") for slot, taken in published],
+                      empty="no slots published yet.", table_id="slots")
         booth = admin.expo.booth(booth_id)
         hosts = "".join(f'<option value="{esc(visitor_id)}">{esc(name)}</option>' for visitor_id, name in admin.staff_here(booth_id))
         if not hosts:  # an empty list would say nothing: say who can host, and how

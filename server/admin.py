@@ -30,7 +30,7 @@ from .analytics.heatmap import Heatmap, heatmap
 from .cluster.watch import Gone, LiveProcess, ProcessWatch
 from .moderation import Kind, Moderation, Report, Sanction
 from .people.leads import Lead, check_notes, csv_rows, looked_at, to_csv
-from .people.meetings import Slot
+from .people.meetings import BookingStatus, Slot
 
 if TYPE_CHECKING:
     from .app import ExpoServer
@@ -335,6 +335,16 @@ class Admin:
     async def slots(self, booth_id: str) -> list[tuple[Slot, bool]]:
         """The booth's meeting slots from now on, each with whether it is booked."""
         return await self._people("slots", booth_id, self.wall() - 3600) if self.has_exhibitor_stores else []
+
+    async def booked_by(self, booth_id: str, slots: list[tuple[Slot, bool]]) -> dict[str, str]:
+        """Slot id -> the name of the visitor who booked it, for the booth's calendar: read
+        from each host's bookings (a host's list holds the bookings of the slots they host)."""
+        out: dict[str, str] = {}
+        for host in sorted({slot.host for slot, taken in slots if taken}):
+            for booking in await self._people("bookings_of", host):
+                if booking.slot.booth == booth_id and booking.status is BookingStatus.BOOKED:
+                    out[booking.slot.id] = booking.visitor_name
+        return out
 
     def staff_here(self, booth_id: str) -> list[tuple[str, str]]:
         """(visitor id, display name) of the booth's staff in the hall now: who may host a slot."""

@@ -191,6 +191,9 @@ async def test_mute_kick_ban_and_announce_reach_real_visitors(server, organiser)
         await organiser.post("/organiser/announce", {"text": "The keynote starts in 5 minutes", "hall": "silk-road"})
         line = await next_of(bek, p.ChatLine)
         assert (line.channel, line.entity, line.name, line.text) == (p.Channel.ANNOUNCEMENT, 0, "Organisers", "The keynote starts in 5 minutes")
+        everyone = await organiser.post("/organiser/announce", {"text": "Doors close at six", "hall": ""})
+        assert "Announced to every hall: 2 visitors" in everyone.text
+        assert (await next_of(bek, p.ChatLine)).text == "Doors close at six"
 
         page = await organiser.post("/organiser/moderate", {"action": "ban", "name": "Aru", "reason": "harassment", "minutes": "60"})
         assert "banned" in page.text
@@ -368,6 +371,10 @@ async def test_an_exhibitor_annotates_and_exports_its_own_leads_only(server, org
         for anchor in ("edit-h", "sales-h", "leads-h", "slots-h", "stats-h"):  # the page's own table of contents
             assert f'href="#{anchor}"' in page.text and f'id="{anchor}"' in page.text, anchor
         leads = page.text[page.text.index('id="leads"'):page.text.index("</table>", page.text.index('id="leads"'))]
+        analytics = page.text[page.text.index('id="stats-h"'):]
+        assert 'aria-label="Funnel: passed by, entered, opened the catalogue, ordered, paid"' in analytics
+        assert analytics.count('<svg class="heatmap"') == 1 and 'stroke-width="0.6"' in analytics  # its booth outlined
+        assert "Visits: <strong>" in analytics
         assert "Aru" in leads and "Bek" not in leads
 
         saved = await mine.post(f"/booth/{BOOTH}/leads", {"visitor": "aru", "notes": "Wants 200 jars for a shop", "rating": "5"})
@@ -433,6 +440,16 @@ async def test_an_exhibitor_publishes_meeting_slots_for_its_staff(tmp_path):
             assert other.status_code == 403
             slots = await server.exhibitors.db.run(server.exhibitors.people.slots, BOOTH, 0.0)
             assert [(s.host, s.host_name, s.minutes, taken) for s, taken in slots] == [(host, "Aigerim N", 30, False)]
+
+            buyer, _ = await visitor(server, "Dana Buyer")  # a visitor books it in the hall: the calendar names them
+            try:
+                await buyer.send(p.encode(p.BookSlot(slots[0][0].id)))
+                assert (await next_of(buyer, p.Booking)).status == "booked"
+            finally:
+                await buyer.close()
+            calendar = (await mine.get(f"/booth/{BOOTH}")).text
+            calendar = calendar[calendar.index('id="slots"'):calendar.index("</table>", calendar.index('id="slots"'))]
+            assert "Meeting calendar" in calendar and "<td>Aigerim N</td><td>Dana Buyer</td>" in calendar, calendar
         finally:
             await staff.close()
             await organiser.close()
