@@ -14,17 +14,16 @@ while NATS restarts is lost, as one said to a visitor who is reconnecting.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 from typing import TYPE_CHECKING
 
 import protocol as p
 
+from .relay import SubjectRelay
+
 if TYPE_CHECKING:
     from nats.aio.msg import Msg
-    from nats.aio.subscription import Subscription
 
     from ..simulation import Simulation
     from .node import ClusterNode
@@ -34,39 +33,23 @@ log = logging.getLogger("expo.cluster")
 SUBJECT = "expo.hall.{hall}.chat"
 
 
-class ChatRelay:
+class ChatRelay(SubjectRelay):
     def __init__(self, node: ClusterNode, sim: Simulation) -> None:
-        self.node = node
+        super().__init__(node, SUBJECT.format(hall="*"))
         self.sim = sim
-        self.sent = 0
-        self.received = 0
-        self._subscription: Subscription | None = None
-        self._pending: set[asyncio.Task] = set()
 
     async def start(self) -> None:
-        assert self.node.nc is not None
-        self._subscription = await self.node.nc.subscribe(SUBJECT.format(hall="*"), cb=self._on_message)
+        await self.subscribe()
         self.sim.chat_relay = self.publish
 
     async def stop(self) -> None:
         self.sim.chat_relay = None
-        if self._subscription is not None:
-            with contextlib.suppress(Exception):
-                await self._subscription.unsubscribe()
-        if self._pending:
-            await asyncio.wait(self._pending, timeout=2)
+        await self.unsubscribe()
 
     def publish(self, hall: str, line: p.ChatLine) -> None:
         """Called by the simulation (synchronously, in its tick or frame handling)."""
-        nc = self.node.nc
-        if nc is None or nc.is_closed:
-            return
-        payload = json.dumps({"origin": self.node.id, "hall": hall, "channel": line.channel, "name": line.name,
-                              "text": line.text, "booth": line.booth}, separators=(",", ":")).encode()
-        task = asyncio.get_running_loop().create_task(nc.publish(SUBJECT.format(hall=hall), payload))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-        self.sent += 1
+        self.send(SUBJECT.format(hall=hall), {"hall": hall, "channel": line.channel, "name": line.name,
+                                              "text": line.text, "booth": line.booth})
 
     async def _on_message(self, msg: Msg) -> None:
         try:

@@ -39,6 +39,7 @@ from nats.aio.subscription import Subscription
 import protocol as p
 
 from .chat import ChatRelay
+from .deals import DealRelay
 from .directory import InstanceRecord
 from .handoff import HandOff, Release, release_subject
 from .node import Admission, ClusterNode, ClusterUnavailable
@@ -65,6 +66,7 @@ class ClusterGate:
         self.ready = False  # joined, with our instances open
         self.chat = ChatRelay(node, sim)
         self.people: ClusterPeople | None = None  # direct messages and find a person across processes
+        self.deal_relay: DealRelay | None = None  # deal news to the buyer and staff at other processes
         self.transfers = {"sent": 0, "taken": 0, "released": 0, "failed": 0}
         # seconds, the last few hundred: portal entered -> Transfer sent (giving), Hello -> Welcome (taking)
         self.timings: dict[str, deque[float]] = {"giving": deque(maxlen=500), "taking": deque(maxlen=500)}
@@ -97,6 +99,11 @@ class ClusterGate:
         await self.chat.start()
         self.people = ClusterPeople(self.node, self.sim, self.flush)
         await self.people.start()
+        from ..deals.service import DealService
+
+        if isinstance(self.sim.deals, DealService):  # with a bank
+            self.deal_relay = DealRelay(self.node, self.sim.deals, self.flush)
+            await self.deal_relay.start()
         assert self.node.nc is not None
         self._release_sub = await self.node.nc.subscribe(release_subject(self.node.id), cb=self._on_release)
         self.sim.portal_gate = self.portal
@@ -109,6 +116,8 @@ class ClusterGate:
         return {"ready": self.ready, "process": self.node.id, "nats_connected": bool(nc and nc.is_connected),
                 "instances": sorted(self.node.instances), "seated": len(self.seated),
                 "chat_relayed": {"sent": self.chat.sent, "received": self.chat.received},
+                "deals_relayed": ({"sent": self.deal_relay.sent, "received": self.deal_relay.received}
+                                  if self.deal_relay else None),
                 "transfers": dict(self.transfers),
                 "transfer_ms": {k: _quantiles(v) for k, v in self.timings.items()}}
 
@@ -126,6 +135,8 @@ class ClusterGate:
         await self.chat.stop()
         if self.people is not None:
             await self.people.stop()
+        if self.deal_relay is not None:
+            await self.deal_relay.stop()
         await self.node.stop()
 
     def _spawn(self, coro, name: str) -> None:

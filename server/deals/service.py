@@ -68,6 +68,9 @@ class DealService:
         self._requests = SessionRequests(self._tasks, self._refusal, log, "deal")
         self._sweeper: asyncio.Task | None = None
         self._merchants: dict[tuple[str, str], str] = {}
+        # in a cluster (server.cluster.deals): every status told here goes to the other
+        # processes too, whose sessions may be this deal's buyer or its booth's staff
+        self.relay: Callable[[Deal, p.DealStatus], None] | None = None
 
     async def start(self) -> None:
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="deal-sweeper")
@@ -319,9 +322,16 @@ class DealService:
 
     def _tell(self, deal: Deal) -> None:
         message = status_message(deal)
-        for session in self.sim.sessions.values():
-            if session.visitor_id == deal.buyer or session.staff_of == deal.booth:
-                session.send(message)
+        self.tell_here(deal.buyer, deal.booth, message)
+        if self.relay is not None:
+            self.relay(deal, message)
+
+    def tell_here(self, buyer: str, booth: str, message: p.DealStatus) -> list[Session]:
+        """Send ``message`` to this process's sessions of ``buyer`` and of ``booth``'s staff."""
+        told = [s for s in self.sim.sessions.values() if s.visitor_id == buyer or s.staff_of == booth]
+        for session in told:
+            session.send(message)
+        return told
 
     def _spawn(self, session: Session, request: p.Message, work: Coroutine) -> None:
         """Run ``work``; a refusal becomes an Error to the one who asked."""
