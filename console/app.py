@@ -264,7 +264,9 @@ class Console:
                 'hover a booth or a dot for its name</p>'
                 f'<details><summary>Visitors per booth in {esc(hall.name)}</summary><div class="scroll"><table>'
                 f'<caption>Visitors per booth</caption><thead><tr><th scope="col">Booth</th><th scope="col">Visitors</th></tr></thead>'
-                f"<tbody>{booth_rows}</tbody></table></div></details>{heat_block}</section>"
+                f"<tbody>{booth_rows}</tbody></table></div></details>{heat_block}"
+                f'<p><a href="/directory#dir-{esc(hall.id)}">The booths of {esc(hall.name)} as a list, with the way to walk '
+                f"there in the client</a></p></section>"
             )
         shown = admin.alerts()
         alerts_text = "\n".join(f"{a.kind}:{a.message}" for a in shown)  # the live script redraws only on a change

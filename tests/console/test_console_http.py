@@ -345,13 +345,16 @@ async def test_the_live_stream_carries_every_avatar(server, organiser):
         await ws.close()
 
 
-async def test_the_directory_lists_every_booth_with_a_walk_command(server):
-    browser = Browser(console_url(server))
+async def test_the_directory_lists_every_booth_with_a_walk_command(server, organiser):
+    browser = Browser(console_url(server))  # no login: visitors use it too
     try:
         page = await browser.get("/directory")
         assert page.status_code == 200
         for booth in server.sim.expo.booths:
             assert f"--booth {booth.id}</code>" in page.text
+        halls = (await organiser.get("/organiser")).text
+        for hall in server.sim.expo.halls:  # each hall of the organiser's page opens its part of the directory
+            assert f'href="/directory#dir-{hall.id}"' in halls and f'id="dir-{hall.id}"' in page.text
     finally:
         await browser.close()
 
