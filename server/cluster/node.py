@@ -99,6 +99,14 @@ def _b64(text: str) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=") or "_"
 
 
+def _unb64(text: str) -> str:
+    """_b64 undone (a key not ours decodes to what cannot match)."""
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+    except ValueError:
+        return "\0"
+
+
 def presence_key(visitor: str, name: str) -> str:
     """``<name>.<visitor>``, both base64url, the name casefolded: one key per visitor (namesakes
     at different processes never share one), and everyone of a name listed by the subject
@@ -361,14 +369,29 @@ class ClusterNode:
         across processes several visitors may show the same name."""
         return sorted(await self._presences(f"{_b64(name.casefold())}.*"), key=lambda p: p.visitor)
 
-    async def _presences(self, pattern: str) -> list[Presence]:
-        """The presence records whose key matches ``pattern``. The keys come from the bucket's
+    async def find_cut(self, start: str, tag: str, tag_of: Callable[[str], str]) -> list[Presence]:
+        """Everyone online whose name starts with ``start`` (ignoring case) and whose visitor
+        ``tag_of`` gives ``tag``. A tagged name holds only the start of a long name (the name
+        and its " #TAG" share the wire's 24 characters), so its key cannot be named: the keys
+        are listed (they hold the name and the visitor id) and only those that match are read."""
+        start = start.casefold()
+
+        def match(key: str) -> bool:
+            name, _, visitor = key.partition(".")
+            return _unb64(name).startswith(start) and tag_of(_unb64(visitor)) == tag
+
+        return sorted(await self._presences("*.*", match), key=lambda p: p.visitor)
+
+    async def _presences(self, pattern: str, match: Callable[[str], bool] = lambda key: True) -> list[Presence]:
+        """The presence records whose key matches ``pattern`` (and ``match``). The keys come from the bucket's
         stream info, as in _process_snapshot (KeyValue.keys() was seen to hang on expiring keys)."""
         assert self.nc is not None
         prefix = f"$KV.{PRESENCE}."
         info = await self.nc.jetstream(timeout=5).stream_info(f"KV_{PRESENCE}", subjects_filter=prefix + pattern)
         found = []
         for subject in info.state.subjects or {}:
+            if not match(subject[len(prefix):]):
+                continue
             with contextlib.suppress(*NOT_THERE):  # left (a tombstone) or expired meanwhile
                 entry = await self.kv[PRESENCE].get(subject[len(prefix):])
                 if entry.value:

@@ -123,6 +123,8 @@ class ClusterPeople:
             base, _, tag = name.rpartition(" #")
             if not found and base:
                 found = [pr for pr in await self.node.find_named(base) if tag_of(pr.visitor) == tag.upper()]
+                if not found:  # a long name, cut to fit its tag (identity.tagged): what starts so
+                    found = await self.node.find_cut(base, tag.upper(), tag_of)
         except Exception as exc:  # NATS away: as good as not found, and said so in the log
             log.warning("presence look-up failed", extra={"error": repr(exc)})
             return []

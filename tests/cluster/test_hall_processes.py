@@ -19,7 +19,7 @@ from websockets.asyncio.client import connect
 import protocol as p
 from server.cluster.local import NatsServer, PostgresServer
 from server.cluster.node import ClusterNode
-from server.identity import tag_of
+from server.identity import tagged as tagged_name
 
 pytestmark = pytest.mark.e2e
 STAFF_SECRET = secrets.token_urlsafe(24)
@@ -140,9 +140,11 @@ async def test_a_direct_message_and_find_a_person_cross_processes(two_halls, nat
         await ws.close()
 
 
+@pytest.mark.parametrize("name", ["Li Wei", "Alexandrina Konstantinou"])  # the second: 24, cut to fit its tag
 async def test_namesakes_at_two_processes_are_found_and_written_to_apart(two_halls, nats_here: NatsServer,
-                                                                       postgres: PostgresServer, tmp_path) -> None:
-    """Two visitors shown as "Li Wei", one at a and one at b; a third process's visitor
+                                                                       postgres: PostgresServer, tmp_path,
+                                                                       name: str) -> None:
+    """Two visitors shown as ``name``, one at a and one at b; a third process's visitor
     finds both, is told which name reaches which, and reaches each; one leaving leaves the other."""
     (url_a, url_b), _ = two_halls
     await seats_settle(nats_here.url, [0, 0])
@@ -153,16 +155,16 @@ async def test_namesakes_at_two_processes_are_found_and_written_to_apart(two_hal
                                 stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "EXPO_STAFF_SECRET": STAFF_SECRET})
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", timeout=240, proc=proc)
-        li_a, welcome_a = await hello(url_a, "Li Wei")
-        li_b, welcome_b = await hello(url_b, "Li Wei")
+        li_a, welcome_a = await hello(url_a, name)
+        li_b, welcome_b = await hello(url_b, name)
         asker, _ = await hello(f"ws://127.0.0.1:{port}/", "Asker")
-        assert welcome_a.display_name == welcome_b.display_name == "Li Wei"  # namesakes only among a process's own
-        tagged = {w.visitor_id: f"Li Wei #{tag_of(w.visitor_id)}" for w in (welcome_a, welcome_b)}
+        assert welcome_a.display_name == welcome_b.display_name == name  # namesakes only among a process's own
+        tagged = {w.visitor_id: tagged_name(name, w.visitor_id) for w in (welcome_a, welcome_b)}
         await asyncio.sleep(0.3)  # presence is written with the seat, just after the Welcome
-        await asker.send(p.encode(p.FindPerson("li wei")))
+        await asker.send(p.encode(p.FindPerson(name.lower())))
         found = [await next_of(asker, p.PersonFound) for _ in range(2)]
         assert found == [p.PersonFound(tagged[v], True, "silk-road") for v in sorted(tagged)]  # by visitor id
-        await asker.send(p.encode(p.DirectMessage("Li Wei", "which of you?")))
+        await asker.send(p.encode(p.DirectMessage(name, "which of you?")))
         error = await next_of(asker, p.Error)
         assert error.code == "unknown" and error.ref == p.DirectMessage.TYPE
         assert all(name in error.message for name in tagged.values())
@@ -178,14 +180,14 @@ async def test_namesakes_at_two_processes_are_found_and_written_to_apart(two_hal
         probe = await ClusterNode(nats_here.url, "ws://probe/", 0, process_id="probe", instances_per_hall=0).start()
         try:
             deadline = asyncio.get_running_loop().time() + 10
-            while len(await probe.find_named("Li Wei")) != 1:  # a's reconciliation (1 s) gives the seat back
-                assert asyncio.get_running_loop().time() < deadline, "Li Wei at a never left"
+            while len(await probe.find_named(name)) != 1:  # a's reconciliation (1 s) gives the seat back
+                assert asyncio.get_running_loop().time() < deadline, f"{name} at a never left"
                 await asyncio.sleep(0.1)
         finally:
             await probe.stop()
-        await asker.send(p.encode(p.FindPerson("Li Wei")))
-        assert await next_of(asker, p.PersonFound) == p.PersonFound("Li Wei", True, "silk-road")
-        await asker.send(p.encode(p.DirectMessage("Li Wei", "still here?")))
+        await asker.send(p.encode(p.FindPerson(name)))
+        assert await next_of(asker, p.PersonFound) == p.PersonFound(name, True, "silk-road")
+        await asker.send(p.encode(p.DirectMessage(name, "still here?")))
         assert (await next_of(li_b, p.DirectLine)).text == "still here?"
         for ws in (li_b, asker):
             await ws.send(p.encode(p.Bye()))
