@@ -62,6 +62,7 @@ class ClusterGate:
         self.instance_cap = instance_cap
         self.halls = halls or tuple(h.id for h in sim.expo.halls)  # the halls this process opens an instance of
         self.seated: dict[str, tuple[InstanceRecord, str]] = {}  # session id -> (instance, visitor id)
+        self._seats_lock = asyncio.Lock()  # a seat moving (a hop) and the reconciliation's give-backs
         self.leaving: dict[str, Admission | None] = {}  # session id -> its seat elsewhere (None: being reserved)
         self.ready = False  # joined, with our instances open
         self.chat = ChatRelay(node, sim)
@@ -252,8 +253,8 @@ class ClusterGate:
             if local is not None:  # a hop here; find a person learns the new hall
                 session = self.sim.by_slot.get(slot)
                 seat = self.seated.get(session.id) if session is not None else None
-                if seat is not None:
-                    self._spawn(self.node.relocate(seat[1], local), "relocate")
+                if session is not None and seat is not None and seat[0].id != local.id:
+                    self._spawn(self._move_seat(session.id, seat, local), "move-seat")
                 continue
             here[i] = False
             session = self.sim.by_slot.get(slot)
@@ -264,6 +265,16 @@ class ClusterGate:
             self.leaving[session.id] = None
             self._spawn(self._hand_off(session, hall_id, x, y, yaw), "hand-off")
         return here
+
+    async def _move_seat(self, session_id: str, seat: tuple[InstanceRecord, str], target: InstanceRecord) -> None:
+        """The seat follows a hop inside this process, so each instance's count (and cap) is of
+        the visitors in it. Under the seats lock: the reconciliation does not give back the old
+        seat of a session that ended meanwhile while it is moving."""
+        async with self._seats_lock:
+            if self.seated.get(session_id) != seat:
+                return  # ended, or moved again meanwhile
+            if await self.node.move_seat(seat[1], seat[0], target):
+                self.seated[session_id] = (target, seat[1])
 
     async def _hand_off(self, session: Session, hall_id: str, x: float, y: float, yaw: float) -> None:
         started = time.perf_counter()
@@ -331,10 +342,11 @@ class ClusterGate:
     async def reconcile(self) -> None:
         """Give back the seats of sessions that ended; report our load; tell everyone when
         the other processes changed."""
-        for session_id, (instance, visitor) in list(self.seated.items()):
-            if session_id not in self.sim.sessions:
-                del self.seated[session_id]
-                await self.node.leave(instance, visitor)
+        async with self._seats_lock:
+            for session_id, (instance, visitor) in list(self.seated.items()):
+                if session_id not in self.sim.sessions:
+                    del self.seated[session_id]
+                    await self.node.leave(instance, visitor)
         self.node.load = self.sim.connected
         servers = tuple(self.node.live_urls())
         if servers != self._servers:

@@ -600,9 +600,31 @@ class ClusterNode:
         self.presence[visitor] = presence
         await self._put_presence(presence)
 
+    async def move_seat(self, visitor: str, source: InstanceRecord, target: InstanceRecord) -> bool:
+        """The visitor walked from ``source`` into ``target``, both ours (a portal hop inside
+        this process): its seat follows it when ``target`` has one free (compare-and-set, as
+        every grant), and find a person says where it is. False: ``target`` is full, the seat
+        stays counted in ``source``."""
+        moved = False
+
+        def take(seats: Seats) -> Seats | None:
+            nonlocal moved
+            after, moved = seats.walk_in(self.id, self.clock())
+            return after if moved else None
+
+        await self._change_seats(target, take)
+        if moved:
+            self.held[target.id] = self.held.get(target.id, 0) + 1
+            if self.held.get(source.id, 0) > 0:
+                self.held[source.id] -= 1
+                if not self.held[source.id]:
+                    del self.held[source.id]
+                await self._change_seats(source, lambda s: s.release(self.id))
+        await self.relocate(visitor, target)
+        return moved
+
     async def relocate(self, visitor: str, instance: InstanceRecord) -> None:
-        """The visitor walked into another hall here (a portal hop inside this process): find
-        a person says so from now on. Its seat stays where it was counted."""
+        """The visitor walked into another hall here: find a person says so from now on."""
         presence = self.presence.get(visitor)
         if presence is None or presence.instance == instance.id:
             return

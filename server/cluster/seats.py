@@ -64,6 +64,17 @@ class Seats:
         held[process] = held.get(process, 0) + 1
         return Seats(self.cap, held, pending), True
 
+    def walk_in(self, process: str, now: float) -> tuple[Seats, bool]:
+        """A visitor of ``process`` walked in from another of its instances (a portal hop
+        inside the process): a seat held at once if one is free. False when full."""
+        if self.free(now) <= 0:
+            return self, False
+        held = dict(self.held)
+        held[process] = held.get(process, 0) + 1
+        after = Seats(self.cap, held, {t: e for t, e in self.pending.items() if e > now})
+        assert after.used_total() <= after.cap
+        return after, True
+
     def cancel(self, token: str) -> Seats:
         """A reserved seat nobody will take (the join failed): free it now, not at its expiry."""
         return Seats(self.cap, dict(self.held), {t: e for t, e in self.pending.items() if t != token})

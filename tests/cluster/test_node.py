@@ -260,3 +260,26 @@ async def test_a_process_registering_while_another_opens_keeps_its_instance(nats
     finally:
         await a.stop()
         await b.stop()
+
+
+async def test_a_hop_inside_a_process_moves_the_seat_while_the_hall_has_room(nats_server: NatsServer) -> None:
+    """The seat follows a visitor who walks through a portal into another of its process's
+    instances, so each instance counts who is in it; into a full one it stays where it was."""
+    a = await node(nats_server, "a")
+    try:
+        silk = await a.open_instance("silk-road", 2)
+        maritime = await a.open_instance("maritime", 1)
+        for visitor in ("v-1", "v-2"):
+            assert await seat(a, await a.admit("silk-road", 2), visitor, visitor)
+        assert (await a.seats(silk.id)).held == {"a": 2}
+        assert await a.move_seat("v-1", silk, maritime) is True
+        assert ((await a.seats(silk.id)).held, (await a.seats(maritime.id)).held) == ({"a": 1}, {"a": 1})
+        assert (await a.find("v-1")).instance == maritime.id
+        assert await a.move_seat("v-2", silk, maritime) is False  # maritime is full (cap 1)
+        assert ((await a.seats(silk.id)).held, (await a.seats(maritime.id)).held) == ({"a": 1}, {"a": 1})
+        assert (await a.find("v-2")).hall == "maritime"  # presence says where they are all the same
+        assert (await a.seats(maritime.id)).free(time.time()) == 0  # so newcomers go to another instance
+        assert await a.move_seat("v-1", maritime, silk) is True  # and back: silk has room again
+        assert ((await a.seats(silk.id)).held, (await a.seats(maritime.id)).held) == ({"a": 2}, {})
+    finally:
+        await a.stop()

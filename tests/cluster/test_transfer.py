@@ -251,3 +251,31 @@ async def test_a_visitor_whose_process_is_killed_is_readmitted_by_another_within
         assert again.welcome.own.hall == 0  # a fresh avatar at the spawn of the hall a serves
     finally:
         await walker.close()
+
+
+async def test_a_hop_inside_one_process_moves_the_seat_with_the_visitor(postgres: PostgresServer, tmp_path) -> None:
+    """A process with both halls: a portal hop stays inside it, and the seat goes along."""
+    nats_server = NatsServer(tmp_path / "nats").start()
+    port = free_port()
+    proc = subprocess.Popen([str(BIN / "expo-server"), "--port", str(port), "--data-dir", str(tmp_path / "a"),
+                             "--world", str(near_portals_world(tmp_path)), "--cluster", nats_server.url,
+                             "--db", postgres.dsn, "--no-watch"],
+                            stdout=open(tmp_path / "a.log", "wb"), stderr=subprocess.STDOUT)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", timeout=240, proc=proc)
+        walker = Walker("Zheng", f"ws://127.0.0.1:{port}/")
+        try:
+            await walker.until(lambda e: isinstance(e, ev.Joined))
+            held = await held_seats(nats_server.url)
+            assert held == {"silk-road-i1": 1, "maritime-i1": 0}, held
+            await walker.walk_into(1, *PORTAL)
+            deadline = time.monotonic() + 5
+            while (held := await held_seats(nats_server.url)) != {"silk-road-i1": 0, "maritime-i1": 1}:
+                assert time.monotonic() < deadline, held
+                await asyncio.sleep(0.1)
+            assert not any(isinstance(e, ev.Transferring) for _, e in walker.events)  # a hop, no hand-off
+        finally:
+            await walker.close()
+    finally:
+        stop(proc)
+        nats_server.stop()
