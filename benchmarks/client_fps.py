@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -44,13 +45,16 @@ from world.loader import default_expo_path, load_expo  # noqa: E402
 NICE = ("nice", "-n", "19")
 
 
-def measure(app: ExpoApp, seconds: float) -> float:
+def measure(app: ExpoApp, seconds: float) -> tuple[float, float]:
+    """Frames per second, and this process's CPU milliseconds per frame (the software
+    renderer's threads included, the server's and bots' not): on a shared machine the
+    first follows the load, the second much less."""
     app.step(3)  # warm caches, first uploads
-    frames, started = 0, time.perf_counter()
+    frames, started, cpu = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - started < seconds:
         app.step()
         frames += 1
-    return frames / (time.perf_counter() - started)
+    return frames / (time.perf_counter() - started), (time.process_time() - cpu) / frames * 1000
 
 
 def overview(width: float, depth: float) -> View:
@@ -91,7 +95,7 @@ def main() -> int:
         view = overview(hall.width, hall.depth)
         app.camera.setPos(*view.eye)
         app.camera.lookAt(*view.target)
-        baseline = measure(app, args.seconds)
+        baseline, baseline_cpu = measure(app, args.seconds)
         floor.removeNode()
         app.connect(ConnectSettings(url, "fps-probe", 0xE4572E))
         while app.visit is None or app.visit.hall_scene is None:
@@ -113,10 +117,10 @@ def main() -> int:
             settle = time.monotonic() + 2.0  # let them spread out and walk
             while time.monotonic() < settle:
                 app.step()
-            fps = measure(app, args.seconds)
+            fps, cpu_ms = measure(app, args.seconds)
             drawn = len(app.avatars)
             rows.append({"avatars": count, "drawn": drawn, "fps": round(fps, 1), "ms_per_frame": round(1000 / fps, 2),
-                         "vs_floor_only": round(fps / baseline, 3)})
+                         "vs_floor_only": round(fps / baseline, 3), "cpu_ms_per_frame": round(cpu_ms, 2)})
     finally:
         for proc in bots:
             proc.terminate()
@@ -129,13 +133,16 @@ def main() -> int:
         "machine": {"platform": platform.platform(), "python": platform.python_version(),
                     "renderer": "Mesa llvmpipe (software), offscreen"},
         "size": list(size), "quality": args.quality, "seconds_per_measurement": args.seconds,
-        "baseline_floor_only_fps": round(baseline, 1), "rows": rows,
+        "baseline_floor_only_fps": round(baseline, 1), "baseline_cpu_ms_per_frame": round(baseline_cpu, 2),
+        "load_average": [round(v, 2) for v in os.getloadavg()], "rows": rows,
     }
     print(f"client FPS at {size[0]}x{size[1]}, quality {args.quality}, offscreen, software renderer; "
-          f"peer: floor only {baseline:.1f} fps")
-    print(f"{'avatars':>8} {'drawn':>6} {'fps':>8} {'ms/frame':>9} {'ours/floor-only':>16}")
+          f"peer: floor only {baseline:.1f} fps, {baseline_cpu:.1f} CPU ms/frame; load average "
+          + " ".join(f"{v:.2f}" for v in os.getloadavg()))
+    print(f"{'avatars':>8} {'drawn':>6} {'fps':>8} {'ms/frame':>9} {'ours/floor-only':>16} {'CPU ms/frame':>13}")
     for r in rows:
-        print(f"{r['avatars']:>8} {r['drawn']:>6} {r['fps']:>8.1f} {r['ms_per_frame']:>9.2f} {r['vs_floor_only']:>16.3f}")
+        print(f"{r['avatars']:>8} {r['drawn']:>6} {r['fps']:>8.1f} {r['ms_per_frame']:>9.2f} {r['vs_floor_only']:>16.3f}"
+              f" {r['cpu_ms_per_frame']:>13.2f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
