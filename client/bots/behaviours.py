@@ -414,9 +414,32 @@ async def deals(bot: Bot) -> None:
         rec.error("delivery_lost")
 
 
+# --------------------------------------------------------------------------- portals
+
+
+async def portal(bot: Bot) -> None:
+    """Walk through a portal of this hall (from the manifest) into the next hall, stroll
+    there a little, and walk back through the portal that leads home. In a cluster whose
+    processes serve one hall each, both crossings are hand-offs to another process (a
+    Transfer the transport follows); the ``handoff`` metric times them."""
+    doors = bot.hall.portals
+    if not doors:
+        bot.recorder.count("skipped.portal")
+        return await wander(bot)
+    home = bot.hall.id
+    if not await bot.cross(bot.rng.choice(doors)):
+        return
+    await bot.linger(bot.rng.uniform(2.0, 4.0))  # longer than the portals' rest after an arrival
+    back = [d for d in bot.hall.portals if d.target_hall == home] or list(bot.hall.portals)
+    if not back:
+        bot.recorder.count("skipped.portal_back")
+        return
+    await bot.cross(bot.rng.choice(back))
+
+
 BEHAVIOURS: dict[str, Behaviour] = {
     "wander": wander, "booth": booth, "keynote": keynote, "crowd": crowd, "chat": chat, "catalogue": catalogue, "buy": buy,
-    "cards": cards, "meetings": meetings, "deals": deals,
+    "cards": cards, "meetings": meetings, "deals": deals, "portal": portal,
 }
 DEFAULT_MIX = "wander=3,booth=4,keynote=2,chat=1,catalogue=1,buy=1"
 

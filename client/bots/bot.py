@@ -15,7 +15,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from protocol.messages import OwnState
-from world.model import Expo, Hall, Vec2
+from world.model import Expo, Hall, Portal, Vec2
 
 from .. import events as ev
 from ..core import ClientCore
@@ -32,6 +32,35 @@ COUNTER_OF_EVENT = {  # the Recorder's counter of each kind of message received
     ev.StockReceived: "in.Stock", ev.InventoryReceived: "in.Inventory", ev.BoothEffectSeen: "in.BoothEffect",
     ev.ErrorReceived: "in.Error", ev.Closed: "in.Closing", ev.Joined: "in.Welcome", ev.Refused: "in.Refused",
 }
+
+
+class Crossing:
+    """One walk through a portal, as the bot's events see it: when the portal was entered
+    (the first snapshot showing the own avatar in its circle, or the Transfer if that comes
+    first; a hop inside one process can land between two snapshots, so failing both it is
+    the last snapshot in the old hall) and when the first snapshot in the new hall came."""
+
+    def __init__(self, portal: Portal, from_hall: int) -> None:
+        self.portal = portal
+        self.from_hall = from_hall
+        self.entered_at: float | None = None
+        self.last_old_snapshot: float | None = None
+        self.transferred = False  # followed a Transfer to another hall process
+        self.arrived = asyncio.Event()
+        self.counted = False
+
+    def on_snapshot(self, hall: int, x: float, y: float, now: float) -> float | None:
+        """The hand-off in seconds when this snapshot is the first in the new hall."""
+        if self.arrived.is_set():
+            return None
+        if hall != self.from_hall:
+            self.arrived.set()
+            since = self.entered_at if self.entered_at is not None else self.last_old_snapshot
+            return None if since is None else now - since
+        self.last_old_snapshot = now
+        if self.entered_at is None and math.hypot(x - self.portal.position.x, y - self.portal.position.y) <= self.portal.radius:
+            self.entered_at = now
+        return None
 
 
 class Bot:
@@ -58,6 +87,8 @@ class Bot:
         self._bank: VisitorClient | None = None  # opened at the first purchase
         self._linked = False  # the server knows the account is this bot's
         self.meetings: list[tuple[float, float]] = []  # (start, end) of the meetings it kept, UTC
+        self.crossing: Crossing | None = None  # the portal it is walking through, if any
+        self.visitor_ids: set[str] = set()  # one, however many processes it crossed to
 
     # ------------------------------------------------------------------ state
 
@@ -98,6 +129,15 @@ class Bot:
         match event:
             case ev.SnapshotReceived():
                 now = event.received_at
+                own = self.core.own
+                if self.crossing is not None and own is not None:
+                    handoff = self.crossing.on_snapshot(own.hall, own.x / 100.0, own.y / 100.0, self.clock())
+                    if handoff is not None:
+                        rec.sample("handoff", handoff)
+                    if self.crossing.arrived.is_set() and not self.crossing.counted:
+                        self.crossing.counted = True  # here, not in cross(): a crossing at the deadline counts too
+                        rec.count("portal.crossings")
+                        rec.count("portal.transferred" if self.crossing.transferred else "portal.in_process")
                 if self._last_snapshot is not None:
                     interval = now - self._last_snapshot
                     rec.sample("snapshot_interval", interval)
@@ -110,7 +150,13 @@ class Bot:
                     rec.sample("delivery", event.delivery)
             case ev.PongReceived():
                 rec.sample("rtt", event.rtt)
+            case ev.Transferring() if not event.at_hello:
+                if self.crossing is not None:
+                    self.crossing.transferred = True
+                    if self.crossing.entered_at is None:
+                        self.crossing.entered_at = self.clock()
             case ev.Joined():
+                self.visitor_ids.add(event.welcome.visitor_id)
                 self.tick_interval = 1.0 / event.welcome.tick_rate
                 crossed = event.transferred and self.meter is not None  # not a Transfer at the first Hello
                 if event.connect_time is not None and not event.resumed and not crossed:
@@ -216,6 +262,26 @@ class Bot:
             if not any(b.footprint.contains(Vec2(x, y), 1.0) for b in booths):
                 break
         return x, y
+
+    async def cross(self, portal: Portal, timeout: float = 45.0) -> bool:
+        """Run into ``portal`` (of the bot's hall) and on until the first snapshot in the
+        hall beyond it, at this process or, after a Transfer, another one. False (counted as
+        ``error.portal_failed``) when it did not arrive within ``timeout`` seconds."""
+        crossing = self.crossing = Crossing(portal, self.own.hall)
+        try:
+            deadline = self.clock() + timeout
+            while not crossing.arrived.is_set() and self.clock() < deadline:
+                if self.core.own is not None and self.core.own.hall == crossing.from_hall:
+                    # at the centre, or standing there until the portal's rest after a hop is over
+                    await self.walk_to(portal.position.x, portal.position.y, run=True, timeout=deadline - self.clock())
+                if not crossing.arrived.is_set():
+                    await asyncio.sleep(0.1)
+            if not crossing.arrived.is_set():
+                self.recorder.error("portal_failed")
+                return False
+            return True
+        finally:
+            self.crossing = None
 
     async def linger(self, seconds: float) -> None:
         """Stand and look around."""

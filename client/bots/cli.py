@@ -162,6 +162,10 @@ def figures_of(recorder: Recorder, count: int) -> dict[str, float]:
         "bots_failed": float(max(0, count - c["bots.joined"])),
         "purchases_settled": float(c["purchases.settled"]),
         "purchases_failed": float(sum(v for k, v in c.items() if k.startswith("purchases.failed"))),
+        "portal_crossings": float(c["portal.crossings"]),
+        "portal_failed": float(c["error.portal_failed"]),
+        "bots_unconnected": float(c["bots.unconnected"]),
+        "bots_identity_changed": float(c["error.identity_changed"]),
     }
     figures.update({f"error_{k}": float(v) for k, v in recorder.errors().items()})
     return figures
@@ -187,6 +191,9 @@ def build_report(args: argparse.Namespace, recorder: Recorder, summaries: dict[s
                       "failed_by_reason": recorder.with_prefix("purchases.failed."),
                       "sold_out": c["purchases.sold_out"], "skipped_no_bank": c["skipped.buy"]},
         "deals": recorder.with_prefix("deals."),  # delivered, unquoted, canceled_unshipped, failed.*
+        "portals": {"crossings": c["portal.crossings"], "transferred": c["portal.transferred"],
+                    "in_process": c["portal.in_process"], "failed": c["error.portal_failed"],
+                    "bots_unconnected": c["bots.unconnected"], "bots_identity_changed": c["error.identity_changed"]},  # delivered, unquoted, canceled_unshipped, failed.*
         "behaviours": recorder.with_prefix("behaviour."),
         "skipped": recorder.with_prefix("skipped."),
         "navigation_gave_up": c["nav.gave_up"],
@@ -208,6 +215,10 @@ def print_report(report: dict[str, Any], table: str, out: TextIO) -> None:
     print(f"errors:       {kinds(report['errors'])}", file=out)
     print(f"purchases:    {pu['settled']} settled, {pu['failed']} failed ({kinds(pu['failed_by_reason'])}), "
           f"{pu['sold_out']} sold out, {pu['skipped_no_bank']} skipped (no bank)", file=out)
+    po = report["portals"]
+    print(f"portals:      {po['crossings']} crossings ({po['transferred']} to another process, {po['in_process']} "
+          f"within one), {po['failed']} failed; bots without a live connection at the end {po['bots_unconnected']}, "
+          f"come out as another visitor {po['bots_identity_changed']}", file=out)
     print("\n" + table, file=out)
     for t in report["thresholds"]:
         print(f"threshold {t['threshold']}: {t['value']} {'ok' if t['ok'] else 'BROKEN'}", file=out)

@@ -35,6 +35,7 @@ METRICS: dict[str, tuple[str, float, str]] = {
     "deal_shipped": ("ms", 1e3, "DealStatus(ordered) -> DealStatus(shipped), the booth's staff confirming"),
     "deal_delivery": ("ms", 1e3, "paying the balance at the bank -> DealStatus(delivered)"),
     "deal": ("ms", 1e3, "RequestQuote -> DealStatus(delivered), the whole deal less the buyer's reading time"),
+    "handoff": ("ms", 1e3, "portal entered (own avatar in its circle, or the Transfer) -> first snapshot in the new hall"),
     "bytes_in_per_bot": ("B/s", 1.0, "payload bytes received per second, per bot"),
     "bytes_out_per_bot": ("B/s", 1.0, "payload bytes sent per second, per bot"),
 }
@@ -122,7 +123,9 @@ THRESHOLD_HELP = (
     "METRIC is <name>_<stat> with stat in " + ", ".join(STATS) + " and name one of: "
     + "; ".join(f"{n} ({u}: {d})" for n, (u, _, d) in METRICS.items())
     + ". Also the counts: errors (all errors), error_<kind> (e.g. error_rate_limited), "
-    "bots_joined, bots_failed, purchases_settled, purchases_failed. Latencies are in ms."
+    "bots_joined, bots_failed, purchases_settled, purchases_failed, portal_crossings, portal_failed (crossings that "
+    "never reached the new hall), bots_unconnected (bots that joined but had no live connection at the end), "
+    "bots_identity_changed (bots that came out of a crossing as another visitor). Latencies are in ms."
 )
 
 
@@ -143,7 +146,8 @@ class Threshold:
         return cls(text.strip(), m.group(1), m.group(2), float(m.group(3)))
 
 
-FIGURES = ("errors", "bots_joined", "bots_failed", "purchases_settled", "purchases_failed")
+FIGURES = ("errors", "bots_joined", "bots_failed", "purchases_settled", "purchases_failed", "portal_crossings",
+           "portal_failed", "bots_unconnected", "bots_identity_changed")
 
 
 def known_metric(name: str) -> bool:

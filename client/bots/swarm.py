@@ -146,6 +146,7 @@ class Swarm:
         for task in live:
             task.cancel()
         await asyncio.gather(*live, return_exceptions=True)
+        await self._count_the_lost()
         await asyncio.gather(*(bot.close() for bot in self.bots), return_exceptions=True)
         nets = [t for t in self._tasks if t.get_name().endswith("-net")]
         done, pending = await asyncio.wait(nets, timeout=5) if nets else (set(), set())
@@ -155,6 +156,20 @@ class Swarm:
         for bot in self.bots:
             for type_code, n in bot.transport.traffic.sent_by_type.items():
                 self.recorder.count(f"out.{CLIENT_MESSAGES[type_code].__name__}", n)
+
+    async def _count_the_lost(self, grace: float = 5.0) -> None:
+        """At the end, every bot that joined should still have its live connection, as one
+        visitor: one caught in a hand-off at the deadline is given ``grace`` seconds to land.
+        Those still without one are ``bots.unconnected``; a bot that came out of a crossing as
+        another visitor is an error (a visitor lost and another made)."""
+        joined = [bot for bot in self.bots if bot.visitor_ids]
+        waiting = [bot.joined.wait() for bot in joined if not bot.joined.is_set()]
+        if waiting:
+            await asyncio.wait([asyncio.ensure_future(w) for w in waiting], timeout=grace)
+        self.recorder.count("bots.unconnected", sum(not bot.joined.is_set() for bot in joined))
+        for bot in joined:
+            if len(bot.visitor_ids) > 1:
+                self.recorder.error("identity_changed")
 
     def progress(self) -> Progress:
         frames_in = bytes_in = frames_out = bytes_out = connected = 0

@@ -41,9 +41,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg-port", type=int, default=5432)
     parser.add_argument("--instance-cap", type=int, default=None, help="visitors per hall instance (default: each process's max)")
     parser.add_argument("--data-dir", type=Path, default=Path("var/cluster"))
+    parser.add_argument("--process-halls", action="append", default=[], metavar="HALL[,HALL...]",
+                        help="the halls the next hall process serves (expo-server --halls), once per process, "
+                        "e.g. --process-halls silk-road --process-halls maritime: a portal between them is then a "
+                        "hand-off between processes (default: every process serves every hall)")
     args, server_args = parser.parse_known_args(argv)
     if args.halls < 1:
         parser.error("--halls must be at least 1")
+    if args.process_halls and len(args.process_halls) != args.halls:
+        parser.error(f"--process-halls given {len(args.process_halls)} times for {args.halls} hall processes: "
+                     "give it once per process, or not at all")
     ports = {"nats": args.nats_port, "postgresql": args.pg_port, "bank": args.bank_port,
              **{f"hall process {i + 1}": port for i, port in enumerate(hall_ports(args.port, args.halls))}}
     taken = [f"{what} ({args.host}:{port})" for what, port in ports.items() if _in_use(args.host, port)]
@@ -99,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
                        "--cluster", nats.url, "--db", pg.dsn, "--data-dir", str(data / f"hall-{i + 1}"), *server_args]
             if args.instance_cap:
                 command += ["--instance-cap", str(args.instance_cap)]
+            if args.process_halls:
+                command += ["--halls", args.process_halls[i]]
             procs.append(subprocess.Popen(command, env=env))
             halls.append(port)
         for proc, port in zip(procs[1:], halls):
@@ -109,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
             f"  nats          {nats.url}   (JetStream store: {nats.root})",
             f"  postgresql    postgresql://expo@{args.host}:{pg.port}/expo   (password: {pg.password_file})",
             f"  bank          {bank_url}   (API docs: {bank_url}/docs)",
-            *[f"  hall process  ws://{args.host}:{port}/   (health: http://{args.host}:{port}/healthz)" for port in halls],
+            *[f"  hall process  ws://{args.host}:{port}/   (health: http://{args.host}:{port}/healthz)"
+              + (f"   halls: {args.process_halls[i]}" if args.process_halls else "") for i, port in enumerate(halls)],
             "  another machine: expo-server --help says how a process there joins this cluster",
             f"  next          make client   |   make bots   (both reach ws://{args.host}:{halls[0]}/)",
             "Ctrl-C stops everything.",
