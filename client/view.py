@@ -63,8 +63,8 @@ class WorldView:
             self.tracks.pop(entity, None)
 
     def apply(self, server_time: float, deltas: tuple[int, ...] | list[int]) -> int:
-        """Apply a snapshot's flat ``entity, dx, dy, dyaw, motion`` deltas; returns how many
-        avatars changed."""
+        """Apply a snapshot's flat ``gap, dx, dy, dyaw, motion`` deltas (the entity is the
+        previous one's plus ``gap``, from 0: protocol 4); returns how many avatars changed."""
         previous = self.snapshot_time
         state = self.state
         tracks = self.tracks if self.interpolate else None
@@ -73,8 +73,9 @@ class WorldView:
                 if entity in tracks:
                     tracks[entity].push(server_time, state[entity], None)
             self._fresh.clear()
+        entity = 0
         for i in range(0, len(deltas), 5):
-            entity = deltas[i]
+            entity += deltas[i]
             old = state.get(entity)
             if old is None:
                 raise ViewError(f"a delta for entity {entity}, which is not in view")

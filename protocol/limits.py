@@ -1,6 +1,6 @@
 """Numbers both ends agree on; protocol/README.md documents each one."""
 
-PROTOCOL_VERSION = 3  # 2: Input.ticks (an input holds for several ticks); 3: one Snapshot a tick with leaves and enters
+PROTOCOL_VERSION = 4  # 2: Input.ticks (an input holds for several ticks); 3: one Snapshot a tick with leaves and enters; 4: a delta names its entity by the gap from the previous delta's
 
 MAX_INBOUND_FRAME = 4096  # bytes, a client frame; the server refuses larger ones
 MAX_NAME_LEN = 24  # characters of a display name

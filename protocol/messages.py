@@ -278,9 +278,11 @@ class Refused(Message, tag=65, frozen=True):
 class Snapshot(Message, tag=68, frozen=True):
     """The one message of each tick (protocol 3): the avatars that left the client's view,
     the ones that entered it (with their static data and full state), the client's own
-    state and ``deltas``, a flat list of 5-tuples ``entity, dx, dy, dyaw, motion`` for the
+    state and ``deltas``, a flat list of 5-tuples ``gap, dx, dy, dyaw, motion`` for the
     visible avatars whose quantised state changed since the last snapshot sent to this
-    client; dyaw wraps into [-32768, 32767]. Applied in that order: leaves, enters, deltas."""
+    client, by entity; ``gap`` is the entity id less the previous tuple's (the first's less
+    0: protocol 4, so most ids take one byte); dyaw wraps into [-32768, 32767]. Applied in
+    that order: leaves, enters, deltas."""
 
     tick: U32
     server_time: TIME

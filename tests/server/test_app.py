@@ -312,7 +312,7 @@ async def test_one_message_a_tick_and_a_version_2_client_is_refused(server):
     old = await connect(url(server), compression=None)
     await old.send(msgpack.packb([1, 2, "Oldie", 0, 0, None, None]))  # a protocol 2 Hello
     refused = p.decode_server(await old.recv())
-    assert refused == p.Refused("version_mismatch", "server speaks protocol 3, client sent 2")
+    assert refused == p.Refused("version_mismatch", "server speaks protocol 4, client sent 2")
     with pytest.raises(websockets.ConnectionClosed):
         await old.recv()
     await ws.close()

@@ -4,7 +4,8 @@ frames it encodes against msgpack.packb of the same lists.
 The reference is written from server/snapshots.py's docstring: what each observer was last
 sent, by entity; for the observers that send, enters are entities visible and not sent,
 leaves sent and not visible, deltas the visible ones whose state changed (yaw folded by
-wrap_yaw_delta, motion as is), all by entity; the others keep what they have.
+wrap_yaw_delta, motion as is), all by entity, each delta naming its entity by the gap from
+the previous delta's; the others keep what they have.
 """
 
 from __future__ import annotations
@@ -42,12 +43,13 @@ class Reference:
         changes = {}
         for o, now in visible.items():
             old = self.sent.get(o, {})
-            deltas = []
+            deltas, previous = [], 0
             for e in sorted(now.keys() & old.keys()):
                 new, was = states[now[e]], old[e]
                 d = [new[0] - was[0], new[1] - was[1], wrap_yaw_delta(new[2] - was[2])]
                 if any(d) or new[3] != was[3]:
-                    deltas += [e, *d, new[3]]
+                    deltas += [e - previous, *d, new[3]]  # the gap from the one before
+                    previous = e
             changes[o] = ([now[e] for e in sorted(now.keys() - old.keys())], sorted(old.keys() - now.keys()), deltas)
             self.sent[o] = {e: states[t] for e, t in now.items()}
         return changes
@@ -121,7 +123,7 @@ def test_delta_bytes_are_msgpack_for_every_int_size():
     flat = []
     for t in range(1, n):
         d = new[t].astype(np.int64) - old[t]
-        flat += [int(entity[t]), int(d[0]), int(d[1]), wrap_yaw_delta(int(d[2])), int(new[t, 3])]
+        flat += [int(entity[t] - (entity[t - 1] if t > 1 else 0)), int(d[0]), int(d[1]), wrap_yaw_delta(int(d[2])), int(new[t, 3])]
     assert flat[1:3] == [-(2**32) + 1, 2**32 - 1] and flat[3] == -YAW_HALF
     body = bytes(diff.delta_bytes[diff.delta_offsets[0]:diff.delta_offsets[1]])
     assert body == msgpack.packb(flat)
@@ -139,7 +141,7 @@ def test_observers_that_do_not_send_keep_what_they_were_sent():
     q[1, 0] = 9
     back = table.diff(observers, targets, entity, q, np.ones(3, bool))
     assert msgpack.unpackb(bytes(back.delta_bytes[back.delta_offsets[0]:back.delta_offsets[1]])) == [
-        11, 9, 0, 0, 0, 12, 5, 0, 0, 0]  # against what observer 0 really has
+        11, 9, 0, 0, 0, 1, 5, 0, 0, 0]  # against what observer 0 really has; entity 12 as 11 + 1
     assert msgpack.unpackb(bytes(back.delta_bytes[back.delta_offsets[1]:back.delta_offsets[2]])) == []
 
 

@@ -31,7 +31,7 @@ class ThirdPartyClient:
         self.ws.send(msgpack.packb(list(items)))
 
     def join(self) -> list:
-        self.send(HELLO, 3, self.name, 0xCC3300, 1, None, None, None, None)
+        self.send(HELLO, 4, self.name, 0xCC3300, 1, None, None, None, None)
         reply = msgpack.unpackb(self.ws.recv(timeout=5))
         assert reply[0] == WELCOME, reply
         self.entity = reply[2]
@@ -56,8 +56,10 @@ class ThirdPartyClient:
                 for entity, name, _colour, _style, _staff_of, (x, y, yaw, motion) in enters:
                     self.others[entity] = {"name": name, "x": x, "y": y, "yaw": yaw, "motion": motion}
                 self.own, self.ack, self.snapshot = own, ack, message
+                entity = 0
                 for i in range(0, len(deltas), 5):
-                    entity, dx, dy, dyaw, motion = deltas[i : i + 5]
+                    gap, dx, dy, dyaw, motion = deltas[i : i + 5]
+                    entity += gap  # each names its entity by the gap from the one before
                     state = self.others[entity]
                     state["x"] += dx
                     state["y"] += dy
