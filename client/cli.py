@@ -3,11 +3,14 @@
     expo-client                                   the connect screen
     expo-client --server ws://127.0.0.1:8765 --name Aru --colour '#e4572e'
     expo-client --screenshot booth.png --booth kz-altai-honey --bots 12
+    expo-client 'expo://127.0.0.1:8765/?booth=kz-altai-honey'   a directory's link
+    expo-client --register-url-handler            let the browser open expo:// links
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -37,6 +40,11 @@ def _text_size(text: str) -> float:
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="expo-client", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("link", nargs="?", metavar="expo://HOST:PORT/?booth=ID",
+                    help="a booth directory's link: the same as --server ws://HOST:PORT/ --booth ID "
+                         "(expos:// for wss://)")
+    ap.add_argument("--register-url-handler", action="store_true",
+                    help="make this program the desktop's handler of expo:// links (a .desktop file, xdg-mime) and exit")
     ap.add_argument("--server", help="the expo's WebSocket URL; with --name, skips the connect screen")
     ap.add_argument("--name", help="your display name (2-24 characters)")
     ap.add_argument("--colour", "--color", default=None, help="avatar colour, #rrggbb")
@@ -68,7 +76,24 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    ap = parser()
+    args = ap.parse_args(argv)
+    if args.register_url_handler:
+        from client.expo_url import register_handler
+
+        for line in register_handler(os.path.abspath(sys.argv[0])):
+            print(f"expo-client: {line}")
+        return 0
+    if args.link is not None:
+        from client.expo_url import parse
+
+        if args.server is not None or args.booth is not None:
+            ap.error("give either an expo:// link or --server/--booth, not both")
+        try:
+            link = parse(args.link)
+        except ValueError as exc:
+            ap.error(str(exc))
+        args.server, args.booth = link.server, link.booth
     if args.screenshot is not None:
         from client.desktop.screenshot import take_screenshot
 

@@ -33,6 +33,7 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
+from client import expo_url
 from server.admin import HEATMAP_MINUTES, Admin, WhoError
 from server.clock import Clock, SystemClock
 from server.moderation import Moderation
@@ -65,13 +66,17 @@ class Refusal(Exception):
 
 @dataclass(frozen=True, slots=True)
 class ClientLink:
-    """How a booth directory links into the desktop client: a command to paste, since a
-    browser cannot start a program."""
+    """How a booth directory links into the desktop client: an expo:// link, which a browser
+    hands to the client once `expo-client --register-url-handler` has run, and the command
+    to paste for those without the handler."""
 
     server_url: str
 
     def command(self, booth_id: str) -> str:
         return f"expo-client --server {self.server_url} --booth {booth_id}"
+
+    def url(self, booth_id: str) -> str:
+        return expo_url.link(self.server_url, booth_id)
 
 
 def money(minor: int, currency: str) -> str:
@@ -707,8 +712,8 @@ class Console:
     # ------------------------------------------------------------------ directory
 
     async def directory(self, request: Request) -> Response:
-        """Every booth, hall by hall, with the command that walks the desktop client there:
-        the way into the hall without the 3D view."""
+        """Every booth, hall by hall, with the link (and the command) that walks the desktop
+        client there: the way into the hall without the 3D view."""
         session = self._session(request)
         expo = self.admin.expo
         per_booth = self.admin.visitors_per_booth()
@@ -718,7 +723,9 @@ class Console:
                 f'<li id="booth-{esc(b.id)}"><h3>{esc(b.exhibitor)}</h3><p>{esc(b.tagline)}</p>'
                 f"<p>{esc(iso.countries().get(b.country, b.country))} · "
                 f"{len(b.catalogue)} products · {_visitors(per_booth.get(b.id, 0))} now</p>"
-                f'<p id="walk-{esc(b.id)}-label">Walk me there: run this in a terminal</p>'
+                f'<p><a class="walk" id="walk-{esc(b.id)}-link" href="{esc(self.link.url(b.id))}">Walk me there</a>'
+                f' (opens the desktop client)</p>'
+                f'<p id="walk-{esc(b.id)}-label">Without the client\'s link handler, run this in a terminal</p>'
                 f'<code class="command" id="walk-{esc(b.id)}" aria-labelledby="walk-{esc(b.id)}-label">'
                 f"{esc(self.link.command(b.id))}</code></li>"
                 for b in sorted(expo.booths_in(hall.id), key=lambda b: b.exhibitor))

@@ -280,6 +280,13 @@ def test_pages_reflow_at_200_percent_zoom_and_the_directory_walks_you_there(expo
     body = browser.find_element(By.TAG_NAME, "body")
     body.send_keys(Keys.TAB)
     assert browser.switch_to.active_element.text == "Skip to content"  # the first stop for the keyboard
+    for _ in range(40):  # Tab on to a booth's link: it is a stop for the keyboard too
+        browser.switch_to.active_element.send_keys(Keys.TAB)
+        if browser.switch_to.active_element.text == "Walk me there":
+            break
+    link = browser.switch_to.active_element
+    assert link.text == "Walk me there" and link.get_attribute("href").startswith("expo://"), link.text
+    assert "?booth=" in link.get_attribute("href")
     shoot(browser, expo, "directory")
 
 

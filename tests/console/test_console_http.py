@@ -350,8 +350,10 @@ async def test_the_directory_lists_every_booth_with_a_walk_command(server, organ
     try:
         page = await browser.get("/directory")
         assert page.status_code == 200
+        host, port = server.config.host, server.port
         for booth in server.sim.expo.booths:
-            assert f"--booth {booth.id}</code>" in page.text
+            assert f"--booth {booth.id}</code>" in page.text  # the command beside the link, for those without the handler
+            assert f'href="expo://{host}:{port}/?booth={booth.id}">Walk me there</a>' in page.text
         halls = (await organiser.get("/organiser")).text
         for hall in server.sim.expo.halls:  # each hall of the organiser's page opens its part of the directory
             assert f'href="/directory#dir-{hall.id}"' in halls and f'id="dir-{hall.id}"' in page.text
