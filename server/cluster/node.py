@@ -151,6 +151,56 @@ class _HallQueue:
                         request.future.set_exception(exc)
 
 
+class _ConfirmQueue:
+    """The arrived visitors whose seats in one instance wait to become ours. One worker
+    confirms them all in one compare-and-set per round, as ``_HallQueue`` grants them: a
+    compare-and-set each made a burst of joins collide on the instance's one seats record,
+    and the reads and retries outlasted the burst (cluster_cost.py in benchmarks/README.md)."""
+
+    def __init__(self, node: ClusterNode, instance: InstanceRecord) -> None:
+        self.node = node
+        self.instance = instance
+        self.waiting: list[tuple[str, asyncio.Future]] = []
+        self.worker: asyncio.Task | None = None
+
+    def ask(self, token: str) -> asyncio.Future:
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.append((token, future))
+        if self.worker is None or self.worker.done():
+            self.worker = asyncio.create_task(self._run(), name=f"confirm-{self.instance.id}")
+        return future
+
+    async def _run(self) -> None:
+        while self.waiting:
+            batch, self.waiting = self.waiting, []
+            try:
+                confirmed = await self._confirm([token for token, _ in batch])
+            except Exception as exc:  # every waiter learns it, none hangs
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), ok in zip(batch, confirmed, strict=True):
+                if not future.done():
+                    future.set_result(ok)
+
+    async def _confirm(self, tokens: list[str]) -> list[bool]:
+        """One compare-and-set for ``tokens``: whether each took its seat (a token presented
+        twice takes it once)."""
+        confirmed: list[bool] = []
+
+        def take(seats: Seats) -> Seats | None:
+            confirmed.clear()  # a retry starts from the value read again
+            now = self.node.clock()
+            for token in tokens:
+                seats, ok = seats.confirm(token, self.node.id, now)
+                confirmed.append(ok)
+            return seats if any(confirmed) else None
+
+        await self.node._change_seats(self.instance, take)
+        return confirmed
+
+
 class ClusterNode:
     def __init__(self, nats_url: str, url: str, capacity: int, *, process_id: str | None = None,
                  instances_per_hall: int = 1, seat_ttl: float = 15.0, heartbeat: float = 2.0, process_ttl: float = 6.0,
@@ -176,6 +226,7 @@ class ClusterNode:
         self.load = 0
         self.rebuilds = 0  # times the directory had lost our records and we put them back
         self._halls: dict[str, _HallQueue] = {}
+        self._confirms: dict[str, _ConfirmQueue] = {}  # instance id -> its arrivals being confirmed
         self._heartbeat_task: asyncio.Task | None = None
         self._presence_refreshed_at = -math.inf
         self.watch = ProcessWatch(self.id)  # the other processes, for the organiser's console
@@ -578,14 +629,10 @@ class ClusterNode:
         """The visitor arrived here with its token: its seat becomes ours. False when the
         token is unknown or expired."""
         instance = admission.instance
-        ok = False
-
-        def take(seats: Seats) -> Seats | None:
-            nonlocal ok
-            after, ok = seats.confirm(admission.token, self.id, self.clock())
-            return after if ok else None
-
-        await self._change_seats(instance, take)
+        queue = self._confirms.get(instance.id)
+        if queue is None or queue.instance != instance:
+            queue = self._confirms[instance.id] = _ConfirmQueue(self, instance)
+        ok = await queue.ask(admission.token)
         if ok:
             if instance.process == self.id and instance.id not in self.instances:
                 self.instances[instance.id] = instance  # an overflow instance another process opened here

@@ -283,3 +283,32 @@ async def test_a_hop_inside_a_process_moves_the_seat_while_the_hall_has_room(nat
         assert ((await a.seats(silk.id)).held, (await a.seats(maritime.id)).held) == ({"a": 2}, {})
     finally:
         await a.stop()
+
+
+async def test_a_burst_of_arrivals_is_confirmed_together_each_token_once(nats_server: NatsServer) -> None:
+    """60 visitors arrive at once with their seats (and one token twice, one never granted):
+    each good token becomes a seat held here exactly once, in a few compare-and-sets of the
+    instance's seats record rather than one (and its retries) per visitor."""
+    a = await node(nats_server, "a")
+    try:
+        instance = await a.open_instance("silk-road", 100)
+        admissions = [await a.admit("silk-road", 100) for _ in range(60)]
+        writes = 0
+        change_seats = a._change_seats
+
+        async def counted(inst, change):
+            nonlocal writes
+            writes += 1
+            return await change_seats(inst, change)
+
+        a._change_seats = counted  # type: ignore[method-assign]
+        forged = Admission(instance, admissions[0].url, "never-granted", admissions[0].expires_at)
+        results = await asyncio.gather(*(a.confirm(x) for x in [*admissions, admissions[0], forged]))
+        assert results.count(True) == 60 and results[-1] is False
+        assert results[0] != results[60]  # the token presented twice: one of the two takes the seat
+        seats = await a.seats(instance.id)
+        assert seats.held == {"a": 60} and seats.pending == {}
+        assert a.held == {instance.id: 60} and a.load == 60
+        assert writes <= 5, writes
+    finally:
+        await a.stop()
