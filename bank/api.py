@@ -36,6 +36,7 @@ from .delivery import Deliverer
 from .errors import BankError
 from .escrow import PendingStatus
 from .group_commit import BatchFailed
+from .hotpath import HotPath, HotRoute, hot_route
 from .intents import IntentStatus
 from .kyc import Submission
 from .ledger import INT64_MAX, MAX_AMOUNT
@@ -254,24 +255,35 @@ def create_app(
     app.state.metrics = metrics
 
     # -- errors: one JSON shape, never a 500 for bad input
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
-
-    @app.exception_handler(BankError)
-    async def bank_error(request: Request, exc: BankError, headers: dict[str, str] | None = None) -> JSONResponse:
+    def error_response(exc: BankError, headers: dict[str, str] | None = None) -> JSONResponse:
         metrics.errors.labels(exc.code).inc()
         headers = dict(headers or {})
         if exc.retry_after is not None:
             headers["Retry-After"] = str(exc.retry_after)
         return JSONResponse(exc.body(), status_code=exc.status, headers=headers or None)
 
+    def unavailable(method: str, path: str, exc: Exception) -> JSONResponse:
+        """The database dropped out (a PostgreSQL restart): nothing of the request happened."""
+        log.warning("database unavailable for %s %s: %s", method, path, exc)
+        return error_response(BankError(503, "storage_unavailable", "the bank's database is unavailable right now; "
+                                                                    "retry with the same Idempotency-Key", retry_after=1))
+
+    @app.exception_handler(BankError)
+    async def bank_error(request: Request, exc: BankError, headers: dict[str, str] | None = None) -> JSONResponse:
+        return error_response(exc, headers)
+
     @app.exception_handler(StorageUnavailable)
     @app.exception_handler(BatchFailed)
     async def storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
-        """The database dropped out (a PostgreSQL restart): nothing of the request happened."""
-        log.warning("database unavailable for %s %s: %s", request.method, request.url.path, exc)
-        return await bank_error(request, BankError(
-            503, "storage_unavailable", "the bank's database is unavailable right now; retry with the same "
-                                        "Idempotency-Key", retry_after=1))
+        return unavailable(request.method, request.url.path, exc)
+
+    def hot_error(exc: Exception, path: str) -> JSONResponse | None:
+        """What the handlers above answer, for a request of the hot path (None: not theirs)."""
+        if isinstance(exc, BankError):
+            return error_response(exc)
+        if isinstance(exc, StorageUnavailable | BatchFailed):
+            return unavailable("POST", path, exc)
+        return None
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -290,6 +302,10 @@ def create_app(
             headers["Allow"] = ", ".join(sorted(_allowed_methods(app, request)))
         return await bank_error(request, BankError(exc.status_code, code, str(exc.detail)), headers)
 
+    hot_routes: list[HotRoute] = []  # filled below, once the routes exist (the stack is built at the first request)
+    app.add_middleware(HotPath, routes=hot_routes, platform_digest=platform_digest, known_visitor=bank.known_visitor,
+                       respond=lambda reply: respond(reply), error=hot_error)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(_Counted, metrics=metrics)
 
     def idem(scope: str, key: str, request: Request, params: Any = None) -> Idem:
@@ -303,6 +319,13 @@ def create_app(
             metrics.replays.inc()
         return JSONResponse(reply.body, status_code=reply.status,
                             headers={"Idempotent-Replayed": "true"} if reply.replayed else None)
+
+    def escrow_hold(who: Principal, _: str, key: Idem, body: EscrowRequest) -> Reply:
+        """The escrow route's call of the service (the hot path makes the same)."""
+        return bank.create_escrow(
+            who, payee_account_id=body.payee_account_id, amount=body.amount, currency=body.currency,
+            end_to_end_id=body.end_to_end_id, expires_in_seconds=body.expires_in_seconds, fx_lock_id=body.fx_lock_id,
+            metadata=body.metadata, idem=key)
 
     # -- routes
     @app.get("/healthz", tags=["operations"])
@@ -417,12 +440,15 @@ def create_app(
     async def confirm_intent(intent_id: str, request: Request, who: Who, key: Key) -> JSONResponse:
         """Visitor only: pay the intent from your account, converting currency if needed, atomically."""
         reply = await call(bank.confirm_intent, who, intent_id, idem(who.scope, key, request))
+        paid(reply)
+        return respond(reply)
+
+    def paid(reply: Reply) -> None:
         if not reply.replayed:
             metrics.payments.labels(reply.body["currency"]).inc()
             metrics.volume.labels(reply.body["currency"]).inc(reply.body["amount"])
             if deliverer:
                 deliverer.wake()
-        return respond(reply)
 
     # -- KYC, contacts
     @app.post("/v1/accounts/me/kyc", response_model=AccountOut, tags=["accounts"])
@@ -461,11 +487,8 @@ def create_app(
         """Visitor (the buyer) only: move a deposit into escrow for an exhibitor. Neither side can spend it
         until the platform posts it (shipment confirmed) or voids it (deal canceled); unposted by
         ``expires_at`` it is voided back. FX is locked now, or by ``fx_lock_id``."""
-        return respond(await call(
-            bank.create_escrow, who, payee_account_id=body.payee_account_id, amount=body.amount,
-            currency=body.currency, end_to_end_id=body.end_to_end_id, expires_in_seconds=body.expires_in_seconds,
-            fx_lock_id=body.fx_lock_id, metadata=body.metadata,
-            idem=idem(who.scope, key, request, body.model_dump(mode="json"))))
+        return respond(await call(escrow_hold, who, "", idem(who.scope, key, request, body.model_dump(mode="json")),
+                                  body))
 
     @app.get("/v1/escrows", response_model=EscrowListOut, tags=["escrow"])
     async def list_escrows(who: Who, status: PendingStatus | None = None, payee_account_id: str | None = None,
@@ -532,6 +555,16 @@ def create_app(
         raise BankError(403, "secondary_sale_forbidden",
                         f"collectibles are never sold on, {serial} included: give it to a contact instead")
 
+    def route(path: str) -> Any:
+        return next(r for r in app.routes if getattr(r, "path", None) == path and "POST" in getattr(r, "methods", ()))
+
+    hot_routes += [
+        hot_route(route("/v1/payment_intents/{intent_id}/confirm"), None,
+                  lambda who, intent_id, key, _: bank.confirm_intent(who, intent_id, key), paid),
+        hot_route(route("/v1/escrows"), EscrowRequest, escrow_hold),
+        hot_route(route("/v1/escrows/{escrow_id}/post"), None,
+                  lambda who, escrow_id, key, _: bank.post_escrow(who, escrow_id, key)),
+    ]
     _document_idempotency(app)
     return app
 

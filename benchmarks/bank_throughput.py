@@ -60,7 +60,7 @@ def start_bank(db: Path, key: str) -> tuple[subprocess.Popen, str]:
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
+    for _ in range(600):  # 30 s: at load 14 on two cores the bank once took more than 10 s to start
         try:
             with urllib.request.urlopen(f"{url}/healthz", timeout=1):
                 return proc, url
