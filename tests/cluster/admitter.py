@@ -18,7 +18,10 @@ from server.cluster.node import ClusterNode
 async def main() -> None:
     nats_url, process_id, hall, cap, n, start_at = sys.argv[1:7]
     open_first = len(sys.argv) > 7 and sys.argv[7] == "open"
-    node = await ClusterNode(nats_url, f"ws://{process_id}.test/", capacity=10_000, process_id=process_id).start()
+    # Nobody arrives to confirm these seats: a long seat TTL keeps a burst slowed by load past the
+    # default 15 s from seeing its first grants expire and be granted again.
+    node = await ClusterNode(nats_url, f"ws://{process_id}.test/", capacity=10_000, process_id=process_id,
+                             seat_ttl=300.0).start()
     if open_first:
         await node.open_instance(hall, int(cap))
     await asyncio.sleep(max(0.0, float(start_at) - time.time()))
