@@ -35,7 +35,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import nats
 import nats.errors
@@ -121,68 +121,82 @@ class _Request:
     future: asyncio.Future
 
 
-class _HallQueue:
-    """The visitors waiting for a seat in one hall on this process. One worker seats them
-    all: it reads the directory once per round and grants each instance's share in one
-    compare-and-set, so the cost of a burst is rounds, not visitors."""
+@dataclass(slots=True)
+class _Arrival:
+    token: str
+    future: asyncio.Future
 
-    def __init__(self, node: ClusterNode, hall: str, cap: int) -> None:
-        self.node = node
-        self.hall = hall
-        self.cap = cap
-        self.waiting: list[_Request] = []
+
+Waiting = TypeVar("Waiting", _Request, _Arrival)
+
+
+class _Rounds(Generic[Waiting]):
+    """Requests served in rounds by one worker: whatever arrived while a round ran is the next
+    round's batch, so a burst costs rounds, not requests. A round that fails fails every
+    request of it still unanswered; none hangs."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.waiting: list[Waiting] = []
         self.worker: asyncio.Task | None = None
 
-    def ask(self, token: str, friend_instance: str | None) -> asyncio.Future:
-        future = asyncio.get_running_loop().create_future()
-        self.waiting.append(_Request(token, friend_instance, future))
+    def _submit(self, request: Waiting) -> asyncio.Future:
+        self.waiting.append(request)
         if self.worker is None or self.worker.done():
-            self.worker = asyncio.create_task(self._run(), name=f"admit-{self.hall}")
-        return future
+            self.worker = asyncio.create_task(self._run(), name=self.name)
+        return request.future
 
     async def _run(self) -> None:
         while self.waiting:
             batch, self.waiting = self.waiting, []
             try:
-                await self.node._seat(self.hall, self.cap, batch)
-            except Exception as exc:  # every waiter learns it, none hangs
+                await self._serve(batch)
+            except Exception as exc:
                 for request in batch:
                     if not request.future.done():
                         request.future.set_exception(exc)
 
+    async def _serve(self, batch: list[Waiting]) -> None:
+        raise NotImplementedError
 
-class _ConfirmQueue:
+
+class _HallQueue(_Rounds[_Request]):
+    """The visitors waiting for a seat in one hall on this process. One worker seats them
+    all: it reads the directory once per round and grants each instance's share in one
+    compare-and-set, so the cost of a burst is rounds, not visitors."""
+
+    def __init__(self, node: ClusterNode, hall: str, cap: int) -> None:
+        super().__init__(f"admit-{hall}")
+        self.node = node
+        self.hall = hall
+        self.cap = cap
+
+    def ask(self, token: str, friend_instance: str | None) -> asyncio.Future:
+        return self._submit(_Request(token, friend_instance, asyncio.get_running_loop().create_future()))
+
+    async def _serve(self, batch: list[_Request]) -> None:
+        await self.node._seat(self.hall, self.cap, batch)
+
+
+class _ConfirmQueue(_Rounds[_Arrival]):
     """The arrived visitors whose seats in one instance wait to become ours. One worker
     confirms them all in one compare-and-set per round, as ``_HallQueue`` grants them: a
     compare-and-set each made a burst of joins collide on the instance's one seats record,
     and the reads and retries outlasted the burst (cluster_cost.py in benchmarks/README.md)."""
 
     def __init__(self, node: ClusterNode, instance: InstanceRecord) -> None:
+        super().__init__(f"confirm-{instance.id}")
         self.node = node
         self.instance = instance
-        self.waiting: list[tuple[str, asyncio.Future]] = []
-        self.worker: asyncio.Task | None = None
 
     def ask(self, token: str) -> asyncio.Future:
-        future = asyncio.get_running_loop().create_future()
-        self.waiting.append((token, future))
-        if self.worker is None or self.worker.done():
-            self.worker = asyncio.create_task(self._run(), name=f"confirm-{self.instance.id}")
-        return future
+        return self._submit(_Arrival(token, asyncio.get_running_loop().create_future()))
 
-    async def _run(self) -> None:
-        while self.waiting:
-            batch, self.waiting = self.waiting, []
-            try:
-                confirmed = await self._confirm([token for token, _ in batch])
-            except Exception as exc:  # every waiter learns it, none hangs
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (_, future), ok in zip(batch, confirmed, strict=True):
-                if not future.done():
-                    future.set_result(ok)
+    async def _serve(self, batch: list[_Arrival]) -> None:
+        confirmed = await self._confirm([arrival.token for arrival in batch])
+        for arrival, ok in zip(batch, confirmed, strict=True):
+            if not arrival.future.done():
+                arrival.future.set_result(ok)
 
     async def _confirm(self, tokens: list[str]) -> list[bool]:
         """One compare-and-set for ``tokens``: whether each took its seat (a token presented
