@@ -79,3 +79,20 @@ def stop(*procs: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+
+def start_one_hall_each(procs: list[subprocess.Popen], root: Path, nats_url: str, dsn: str, env: dict,
+                        *extra: str, halls: tuple[str, ...] = ("silk-road", "maritime")) -> list[int]:
+    """A cluster expo-server per hall of ``halls`` (``--halls``), appended to ``procs`` as each
+    starts (so the caller's cleanup stops them even when a later one fails), logs in
+    ``root/<a, b, ...>.log``; returns their ports once each answers /healthz."""
+    ports = [free_port() for _ in halls]
+    for name, port, hall in zip("abcdefgh", ports, halls, strict=False):
+        log = open(root / f"{name}.log", "wb")
+        procs.append(subprocess.Popen(
+            [str(BIN / "expo-server"), "--port", str(port), "--data-dir", str(root / name), "--cluster", nats_url,
+             "--db", dsn, "--halls", hall, "--no-watch", *extra], stdout=log, stderr=subprocess.STDOUT, env=env))
+    for proc, port in zip(procs[-len(halls):], ports, strict=True):
+        wait_http(f"http://127.0.0.1:{port}/healthz", timeout=240, proc=proc)
+    return ports

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from processes import BIN, ROOT, free_port, scratch_dir, stop, wait_http
+from processes import BIN, ROOT, scratch_dir, start_one_hall_each, stop
 
 from client.bots.bot import Crossing
 from server.cluster.local import NatsServer, PostgresServer
@@ -31,15 +31,9 @@ def two_hall_processes(postgres: PostgresServer) -> Iterator[str]:
     nats = NatsServer(root / "nats").start()
     env = {**os.environ, "EXPO_STAFF_SECRET": secrets.token_urlsafe(24), "EXPO_VISITOR_SECRET": secrets.token_urlsafe(24),
            "EXPO_LOG_LEVEL": "warning"}
-    procs, ports = [], [free_port(), free_port()]
+    procs: list[subprocess.Popen] = []
     try:
-        for name, port, hall in zip("ab", ports, ("silk-road", "maritime"), strict=True):
-            log = open(root / f"{name}.log", "wb")
-            procs.append(subprocess.Popen(
-                [str(BIN / "expo-server"), "--port", str(port), "--data-dir", str(root / name), "--cluster", nats.url,
-                 "--db", postgres.dsn, "--halls", hall, "--no-watch"], stdout=log, stderr=subprocess.STDOUT, env=env))
-        for proc, port in zip(procs, ports, strict=True):
-            wait_http(f"http://127.0.0.1:{port}/healthz", timeout=240, proc=proc)
+        ports = start_one_hall_each(procs, root, nats.url, postgres.dsn, env)
         yield f"ws://127.0.0.1:{ports[0]}/"
     finally:
         for proc in procs:

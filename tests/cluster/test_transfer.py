@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from processes import BIN, free_port, stop, wait_http
+from processes import BIN, free_port, start_one_hall_each, stop, wait_http
 from websockets.asyncio.client import connect
 
 import protocol as p
@@ -47,16 +47,9 @@ def hall_processes(postgres: PostgresServer) -> Iterator[tuple[list[str], NatsSe
     world = near_portals_world(root)
     env = {**os.environ, "EXPO_STAFF_SECRET": secrets.token_urlsafe(24),
            "EXPO_VISITOR_SECRET": secrets.token_urlsafe(24)}  # the cluster's visitors are the same people everywhere
-    procs, ports = [], [free_port(), free_port()]
-    for name, port, hall in zip("ab", ports, ("silk-road", "maritime"), strict=True):
-        log = open(root / f"{name}.log", "wb")
-        procs.append(subprocess.Popen(
-            [str(BIN / "expo-server"), "--port", str(port), "--data-dir", str(root / name), "--world", str(world),
-             "--cluster", nats_server.url, "--db", postgres.dsn, "--halls", hall, "--no-watch"],
-            stdout=log, stderr=subprocess.STDOUT, env=env))
+    procs: list[subprocess.Popen] = []
     try:
-        for proc, port in zip(procs, ports, strict=True):
-            wait_http(f"http://127.0.0.1:{port}/healthz", timeout=240, proc=proc)
+        ports = start_one_hall_each(procs, root, nats_server.url, postgres.dsn, env, "--world", str(world))
         yield [f"ws://127.0.0.1:{port}/" for port in ports], nats_server, procs
     finally:
         for proc in procs:
