@@ -65,13 +65,17 @@ def run(sim: Simulation, clock: ManualClock, peers: list[Peer], ticks: int, seed
     return times
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def world_arguments(doc: str) -> argparse.Namespace:
+    """The command line of a benchmark on this world (also benchmarks/tick_phases.py)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--avatars", type=int, default=1000)
     parser.add_argument("--ticks", type=int, default=200)
     parser.add_argument("--walking", type=float, default=1.0, help="share of the avatars walking; the rest stand")
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def main() -> None:
+    args = world_arguments(__doc__ or "")
     sim, clock, peers = build(args.avatars, 1)
     run(sim, clock, peers, 40, 7)  # warm the kernels and the caches
     sim.activity.drain()

@@ -8,14 +8,13 @@ function calls and a ManualClock.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 import secrets
 import unicodedata
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,6 +32,7 @@ from .commerce_port import COMMERCE_REQUESTS, CommerceDesk
 from .config import ServerConfig
 from .direct import DirectMessages
 from .identity import TICKET_VISITOR_PREFIX, VisitorPasses, tagged
+from .inputs import INPUT_CREDIT_CAP, INPUT_TICK_COST, HeldInput, InputQueues, hold
 from .interest import InterestManager
 from .link import LinkState, check_transition
 from .metrics import ServerMetrics
@@ -45,13 +45,6 @@ from .staff import booth_of_pass
 
 log = logging.getLogger("expo.server")
 
-INPUT_BACKLOG_LIMIT = 4  # ticks of backlog kept behind the input in force; older ones are dropped
-# Input credit in tenths of a tick (integers: exact): an avatar earns 1.1 ticks of input a
-# tick and may save at most 2, so a backlog drains 10 % faster than real time and no tick
-# applies more than two ticks of input (see _move).
-INPUT_CREDIT_PER_TICK = 11
-INPUT_CREDIT_CAP = 20
-INPUT_TICK_COST = 10
 SALE_EFFECT_RADIUS = 25.0  # metres around a booth where others see a sale's effect
 
 
@@ -105,16 +98,6 @@ class Peer:
         self.transition(LinkState.CLOSING)
 
 
-@dataclass(eq=False, slots=True)
-class HeldInput:
-    """An Input with the ticks of it still to apply: ``next_seq`` up to ``end_seq``
-    (exclusive), cut short when the next Input starts earlier."""
-
-    message: p.Input
-    next_seq: int
-    end_seq: int
-
-
 @dataclass(eq=False)
 class Session:
     id: str
@@ -129,13 +112,24 @@ class Session:
     peer: Peer | None
     chat: TokenBucket
     limits: RequestLimits  # per message type (server.request_limits)
-    inputs: deque[HeldInput] = field(default_factory=deque)
+    queues: InputQueues  # the simulation's: this session's held inputs, credit and ack are at ``slot``
     last_input_seq: int = -1  # highest seq queued
-    acked_seq: int = 0  # highest seq applied
-    input_credit: int = 0  # tenths of a tick, as of tick ``credit_tick`` (brought up to date when used)
-    credit_tick: int = 0
     detached_at: float | None = None
     stuck_since: float | None = None
+
+    @property
+    def inputs(self) -> deque[HeldInput]:
+        """The held inputs, oldest first: a copy (the queues keep them as arrays)."""
+        return self.queues.queue(self.slot)
+
+    @property
+    def acked_seq(self) -> int:
+        """The highest input seq applied."""
+        return int(self.queues.acked[self.slot])
+
+    @acked_seq.setter
+    def acked_seq(self, seq: int) -> None:
+        self.queues.acked[self.slot] = seq
 
     def send(self, message: p.Message) -> None:
         """To the visitor's connection; nothing while it is detached (a resume starts afresh)."""
@@ -165,6 +159,7 @@ class Simulation:
         self.tickets = tickets
         self._use_expo(expo)
         self.avatars = AvatarTable(config.max_clients)
+        self.inputs = InputQueues(config.max_clients)
         self.interest = InterestManager(config.max_clients, config.view_radius, max_visible=config.max_visible)
         self.sent = SentTable(config.max_clients)
         self.frames = FrameEncoder(config.max_clients)
@@ -239,7 +234,7 @@ class Simulation:
             return
         session.peer = None
         session.detached_at = self.clock.monotonic()
-        session.inputs.clear()
+        self.inputs.clear(session.slot)
         self.sent.forget_observer(session.slot)
         if peer.close_request is not None and peer.close_request[0] in (p.ErrorCode.FLOOD,):
             self._remove_session(session, "flood")
@@ -394,8 +389,9 @@ class Simulation:
             peer=None,
             chat=TokenBucket(self.config.chat_rate, self.config.chat_burst, self.clock),
             limits=RequestLimits(self.clock),
-            credit_tick=self.tick_count,
+            queues=self.inputs,
         )
+        self.inputs.reset(slot, self.tick_count)
         self.sessions[session.id] = session
         self.by_token[session.resume_token] = session
         self.by_slot[slot] = session
@@ -444,7 +440,7 @@ class Simulation:
             old.close(p.ErrorCode.REPLACED, "this session was resumed on another connection")
         self.sent.forget_observer(session.slot)
         session.detached_at = None
-        session.inputs.clear()
+        self.inputs.clear(session.slot)
         self.metrics.resumes.inc()
         log.info(how, extra={"session": session.id, "visitor": session.visitor_id})
         self._attach(peer, session)
@@ -486,6 +482,7 @@ class Simulation:
         self.sent.forget_observer(session.slot)
         self.interest.forget(session.slot)
         self.activity.leave(session.slot)
+        self.inputs.clear(session.slot)
         self.avatars.remove(session.slot)
         self.metrics.leaves.labels(why).inc()
         log.info("leave", extra={"session": session.id, "visitor": session.visitor_id, "why": why})
@@ -496,25 +493,9 @@ class Simulation:
         if message.seq <= session.last_input_seq:
             raise p.ProtocolError(p.ErrorCode.BAD_FIELD, f"Input.seq {message.seq} is not after {session.last_input_seq}")
         session.last_input_seq = message.seq
-        queue = session.inputs
-        if queue:  # the input before this one holds only until this one starts
-            queue[-1].end_seq = min(queue[-1].end_seq, message.seq)
-            if queue[-1].next_seq >= queue[-1].end_seq:
-                queue.pop()
-        # ticks the server already spent on the input before (it arrived late) are skipped
-        start = max(message.seq, session.acked_seq + 1)
-        if start < message.seq + message.ticks:
-            queue.append(HeldInput(message, start, message.seq + message.ticks))
-        # The ticks waiting before the newest input's first are a backlog; the newest is in force.
-        backlog = sum(held.end_seq - held.next_seq for held in itertools.islice(queue, max(0, len(queue) - 1)))
-        stale = backlog - INPUT_BACKLOG_LIMIT
-        while stale > 0:
-            oldest = queue[0]
-            dropped = min(stale, oldest.end_seq - oldest.next_seq)
-            oldest.next_seq += dropped
-            stale -= dropped
-            if oldest.next_seq >= oldest.end_seq:
-                queue.popleft()
+        queue = self.inputs.queue(session.slot)
+        hold(queue, message, session.acked_seq)
+        self.inputs.store(session.slot, queue)
 
     def _check_chat(self, session: Session) -> None:
         """Chat and direct messages: the same rate and the organisers' mutes."""
@@ -698,43 +679,19 @@ class Simulation:
         in step with the client's ticks. Ticks queued before it are a backlog from a network
         hiccup and drain with the spare credit, 10 % faster than real time, at most two
         ticks of input in any tick (never the whole backlog at once: the avatar would leap);
-        a client sending faster than the tick gains at most the 10 % allowance."""
+        a client sending faster than the tick gains at most the 10 % allowance.
+
+        As arrays over every walking slot (server.inputs); Python runs only for the few
+        whose front input ran out with a backlog behind it."""
         av = self.avatars
         av.motion[:] = 0
-        tick = self.tick_count
-        moving = [session for session in self.sessions.values() if session.inputs]  # that may step this round
-        for session in moving:  # the credit earned since it was last brought up to date (lazily: most idle)
-            earned = INPUT_CREDIT_PER_TICK * (tick - session.credit_tick)
-            session.input_credit = min(INPUT_CREDIT_CAP, session.input_credit + earned)
-            session.credit_tick = tick
-        cost = INPUT_TICK_COST
-        for _ in range(INPUT_CREDIT_CAP // cost):
-            slots: list[int] = []
-            messages: list[p.Input] = []
-            again: list[Session] = []
-            for session in moving:  # Python per walking visitor: kept to the least
-                if session.input_credit < cost:
-                    continue
-                session.input_credit -= cost
-                queue = session.inputs
-                held = queue[0]
-                if len(queue) > 1:  # a backlog tick: the next round may take another
-                    again.append(session)
-                session.acked_seq = held.next_seq
-                held.next_seq += 1
-                if held.next_seq >= held.end_seq:
-                    queue.popleft()
-                slots.append(session.slot)
-                messages.append(held.message)
-            if not slots:
+        moving = self.inputs.earn(self.tick_count)  # that may step this round
+        for _ in range(INPUT_CREDIT_CAP // INPUT_TICK_COST):
+            steps, moving = self.inputs.take(moving)
+            if not len(steps.slots):
                 break
-            idx = np.array(slots, dtype=np.int64)
-            av.yaw[idx] = [m.yaw for m in messages]
-            move = np.empty((len(messages), 2), dtype=np.float64)  # C order: the layout the motion kernel was compiled for
-            move[:, 0] = [m.move_x for m in messages]
-            move[:, 1] = [m.move_y for m in messages]
-            self._step(now, idx, move, np.array([m.run for m in messages], dtype=bool))
-            moving = again
+            av.yaw[steps.slots] = steps.yaw
+            self._step(now, steps.slots, steps.move, steps.run)
 
     def _step(self, now: float, idx: np.ndarray, move: np.ndarray, run: np.ndarray) -> None:
         av = self.avatars
@@ -762,7 +719,6 @@ class Simulation:
         av = self.avatars
         senders: list[Peer] = []
         slots: list[int] = []
-        acked: list[int] = []
         joined, hard, skip = LinkState.JOINED, cfg.hard_backlog, cfg.skip_backlog  # locals: a pass per client
         for session in self.sessions.values():
             peer = session.peer
@@ -786,16 +742,13 @@ class Simulation:
                 session.stuck_since = None
                 senders.append(peer)
                 slots.append(session.slot)
-                acked.append(session.acked_seq)
-        # by slot, filled with one numpy call each (a numpy item set per client cost more)
+        # by slot, filled with one numpy call (a numpy item set per client cost more)
         idx = np.array(slots, dtype=np.int64)
         sending = np.zeros(av.capacity, dtype=bool)
         sending[idx] = True
-        acks = np.zeros(av.capacity, dtype=np.int64)
-        acks[idx] = acked
         q = av.quantised()
         diff = self.sent.diff(observers, targets, av.entity, q, sending)
-        data, at = self.frames.encode(diff, idx, acks, av.hall, q, av.entity, av.info, self.tick_count, now)
+        data, at = self.frames.encode(diff, idx, self.inputs.acked, av.hall, q, av.entity, av.info, self.tick_count, now)
         frames = memoryview(data)  # each client's slice already a whole WebSocket frame
         for peer, start, end in zip(senders, at, at[1:]):
             peer.outbox.append(frames[start:end])
