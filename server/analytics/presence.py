@@ -2,8 +2,8 @@
 
 Sans-I/O: ``PresenceTracker.update`` takes the avatars' positions at one instant and returns
 the events that instant produced. The simulation calls it every tick, so dwell times are
-exact to a tick, and it costs one (avatars x booths) numpy comparison; Python runs only for
-the avatars whose booth changed.
+exact to a tick, and it costs one compiled pass over (avatars x booths); Python runs only
+for the avatars whose booth changed.
 
 Zones are the booth's footprint grown by a margin (a square-cornered rectangle, so
 "within m metres" is the Chebyshev distance to the footprint). Leaving uses a wider margin
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from protocol.limits import BOOTH_CHANNEL_MARGIN
+from world.jit import compiled
 from world.model import BoothKind, Expo
 
 from .events import Event, EventKind
@@ -46,16 +47,6 @@ class BoothZones:
         ).reshape(-1, 4)
         halls = np.array([index[b.hall] for b in booths], dtype=np.int64)
         return cls(tuple(b.id for b in booths), tuple(b.hall for b in booths), rects, halls)
-
-    def distances(self, pos: np.ndarray, halls: np.ndarray) -> np.ndarray:
-        """(N, B): how far each position is outside each booth's footprint (Chebyshev
-        metres, 0 inside), infinite for booths of another hall."""
-        x, y = pos[:, 0:1], pos[:, 1:2]
-        r = self.rects
-        dx = np.maximum(np.maximum(r[None, :, 0] - x, x - r[None, :, 2]), 0.0)
-        dy = np.maximum(np.maximum(r[None, :, 1] - y, y - r[None, :, 3]), 0.0)
-        d = np.maximum(dx, dy)
-        return np.where(halls[:, None] == self.halls[None, :], d, np.inf)
 
 
 class PresenceTracker:
@@ -100,28 +91,17 @@ class PresenceTracker:
         """The positions of the avatars in ``slots`` (all joined) at ``now``."""
         if len(slots) == 0 or len(self.zones.ids) == 0:
             return []
-        d = self.zones.distances(pos, halls)
-        events: list[Event] = []
-
-        near = self.near[slots]
-        now_near = np.where(near, d <= PASS_STAY_MARGIN, d <= PASS_MARGIN)
-        for i, b in zip(*np.nonzero(now_near & ~near)):
-            events.append(self._event(now, EventKind.BOOTH_PASSED, int(slots[i]), int(b)))
-        self.near[slots] = now_near
-
-        current = self.at[slots]
-        rows = np.arange(len(slots))
-        stays = (current >= 0) & (d[rows, np.maximum(current, 0)] <= STAY_MARGIN)
-        entering = np.where(d <= ENTER_MARGIN, d, np.inf)
-        candidate = np.where(np.isfinite(entering.min(axis=1)), entering.argmin(axis=1), -1)
-        new = np.where(stays, current, candidate)
-        for i in np.flatnonzero(new != current).tolist():
-            slot = int(slots[i])
+        zones = self.zones
+        passed, changed, booths = _visits(zones.rects, zones.halls, np.ascontiguousarray(slots, dtype=np.int64),
+                                          np.ascontiguousarray(pos, dtype=np.float64),
+                                          np.ascontiguousarray(halls, dtype=np.int64), self.near, self.at)
+        events = [self._event(now, EventKind.BOOTH_PASSED, slot, b) for slot, b in passed.tolist()]
+        for slot, booth in zip(changed.tolist(), booths.tolist()):
             events += self._close_visit(slot, now)
-            if new[i] >= 0:
-                self.at[slot] = new[i]
+            if booth >= 0:
+                self.at[slot] = booth
                 self.since[slot] = now
-                events.append(self._event(now, EventKind.BOOTH_ENTERED, slot, int(new[i])))
+                events.append(self._event(now, EventKind.BOOTH_ENTERED, slot, booth))
         return events
 
     def booth_of(self, slot: int) -> str | None:
@@ -139,3 +119,51 @@ class PresenceTracker:
         visitor = self.visitor[slot]
         assert visitor is not None, f"slot {slot} moved without a visitor"
         return Event(now, kind, visitor, self.zones.ids[b], self.zones.hall_ids[b], dwell=dwell)
+
+
+@compiled()
+def _visits(rects: np.ndarray, booth_halls: np.ndarray, slots: np.ndarray, pos: np.ndarray, halls: np.ndarray,
+            near: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For the avatars at ``pos`` (in ``slots``, of ``halls``): the (slot, booth) pairs that
+    came near a booth, and the slots whose booth changed with the booth each is at now (-1:
+    none). ``near`` is brought up to date; ``at`` only read (leaving and entering make events).
+
+    Compiled: a loop per avatar over the booths, where numpy built (avatars x booths) arrays
+    a few times over (0.75 ms a tick at 1,000). Distances are Chebyshev metres outside the
+    footprint (0 inside); a booth of another hall is never near. A visit stays while within
+    STAY_MARGIN; otherwise the avatar is at the nearest booth within ENTER_MARGIN (the first
+    of equals), if any."""
+    passed = []
+    changed = []
+    for i in range(len(slots)):
+        slot, x, y, hall = slots[i], pos[i, 0], pos[i, 1], halls[i]
+        current = at[slot]
+        stays = False
+        best, candidate = np.inf, -1
+        for b in range(len(rects)):
+            if booth_halls[b] != hall:
+                d = np.inf
+            else:
+                dx = max(max(rects[b, 0] - x, x - rects[b, 2]), 0.0)
+                dy = max(max(rects[b, 1] - y, y - rects[b, 3]), 0.0)
+                d = max(dx, dy)
+            was = near[slot, b]
+            now = d <= PASS_STAY_MARGIN if was else d <= PASS_MARGIN
+            if now and not was:
+                passed.append((slot, b))
+            near[slot, b] = now
+            if b == current and d <= STAY_MARGIN:
+                stays = True
+            if d <= ENTER_MARGIN and d < best:
+                best, candidate = d, b
+        new = current if stays else candidate
+        if new != current:
+            changed.append((slot, new))
+    pairs = np.empty((len(passed), 2), dtype=np.int64)
+    for k in range(len(passed)):
+        pairs[k, 0], pairs[k, 1] = passed[k]
+    moved = np.empty(len(changed), dtype=np.int64)
+    booths = np.empty(len(changed), dtype=np.int64)
+    for k in range(len(changed)):
+        moved[k], booths[k] = changed[k]
+    return pairs, moved, booths
