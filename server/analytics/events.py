@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class EventKind(StrEnum):
@@ -84,12 +85,17 @@ class Event:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class PositionSample:
-    """Where a visitor stood at a whole second, for the heatmaps."""
+class PositionSample(NamedTuple):
+    """Where a visitor stood at a whole second, for the heatmaps. A named tuple, not a
+    dataclass: a sample is a row of the positions table, and the server writes a second's
+    samples (one per visitor) as plain tuples of this shape (``PositionRow``), without a
+    record per avatar."""
 
     at: float
     visitor: str
     hall: str
     x: float
     y: float
+
+
+PositionRow = tuple[float, str, str, float, float]  # at, visitor, hall, x, y: a PositionSample's fields

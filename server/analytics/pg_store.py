@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from server.pg import PgDatabase
 
-from .events import Event, EventKind, PositionSample
+from .events import Event, EventKind, PositionRow, PositionSample
 from .store import COLUMNS
 
 SCHEMA = """
@@ -47,7 +47,7 @@ class PgEventLog:
     def close(self) -> None:
         self.pg.close()
 
-    def append(self, events: Sequence[Event], samples: Sequence[PositionSample] = ()) -> list[Event]:
+    def append(self, events: Sequence[Event], samples: Sequence[PositionRow] = ()) -> list[Event]:
         for e in events:
             if e.seq:
                 raise ValueError(f"event {e.seq} was stored already")
@@ -60,8 +60,7 @@ class PgEventLog:
                 stored.append(replace(e, seq=row["seq"]))
             if samples:
                 with db.cursor() as cur:
-                    cur.executemany("INSERT INTO positions VALUES (%s, %s, %s, %s, %s)",
-                                    [(s.at, s.visitor, s.hall, s.x, s.y) for s in samples])
+                    cur.executemany("INSERT INTO positions VALUES (%s, %s, %s, %s, %s)", samples)
         return stored
 
     def events(self, booth: str | None = None, after_seq: int = 0) -> list[Event]:

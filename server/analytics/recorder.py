@@ -8,6 +8,7 @@ tick carries the same time and dwell times are whole ticks.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,7 @@ import numpy as np
 from server.people.leads import LeadSource, Touch
 from world.model import BoothKind, Expo
 
-from .events import Event, EventKind, PositionSample
+from .events import Event, EventKind, PositionRow, PositionSample
 from .heatmap import PositionSampler
 from .presence import BoothZones, PresenceTracker
 
@@ -33,9 +34,13 @@ class SampleBatch:
     halls: np.ndarray  # hall index per visitor
     pos: np.ndarray  # (n, 2)
 
+    def rows(self, hall_ids: tuple[str, ...]) -> list[PositionRow]:
+        """The samples as the stores write them: tuples made by ``zip``, no record each."""
+        return list(zip(itertools.repeat(self.at), self.visitors, map(hall_ids.__getitem__, self.halls.tolist()),
+                        self.pos[:, 0].tolist(), self.pos[:, 1].tolist()))
+
     def samples(self, hall_ids: tuple[str, ...]) -> list[PositionSample]:
-        return [PositionSample(self.at, v, hall_ids[h], float(x), float(y))
-                for v, h, (x, y) in zip(self.visitors, self.halls.tolist(), self.pos.tolist())]
+        return list(map(PositionSample._make, self.rows(hall_ids)))
 
 
 class ActivityRecorder:
@@ -94,7 +99,7 @@ class ActivityRecorder:
         self.fresh[slots] = False
         at = self.sampler.due(now)
         if at is not None and len(slots):
-            visitors = tuple(self.presence.visitor[s] for s in slots.tolist())
+            visitors = tuple(map(self.presence.visitor.__getitem__, slots.tolist()))
             self.samples.append(SampleBatch(at, visitors, halls.copy(), pos.copy()))
 
     def catalogue_opened(self, visitor: str, booth_id: str) -> None:

@@ -19,7 +19,7 @@ from typing import Protocol
 
 from server.sqlite import connect, transaction
 
-from .events import Event, EventKind, PositionSample
+from .events import Event, EventKind, PositionRow, PositionSample
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -43,9 +43,10 @@ COLUMNS = tuple(fl.name for fl in fields(Event) if fl.name != "seq")
 
 
 class EventLog(Protocol):
-    def append(self, events: Sequence[Event], samples: Sequence[PositionSample] = ()) -> list[Event]:
-        """Store events (and position samples) in one durable transaction; the events with
-        their ``seq``. Nothing is stored if anything is refused."""
+    def append(self, events: Sequence[Event], samples: Sequence[PositionRow] = ()) -> list[Event]:
+        """Store events (and position samples: PositionSamples or plain rows of their
+        fields) in one durable transaction; the events with their ``seq``. Nothing is stored
+        if anything is refused."""
 
     def events(self, booth: str | None = None, after_seq: int = 0) -> list[Event]:
         """Stored events in log order, of one booth or all, after a seq."""
@@ -67,7 +68,7 @@ class SQLiteEventLog:
     def close(self) -> None:
         self.db.close()
 
-    def append(self, events: Sequence[Event], samples: Sequence[PositionSample] = ()) -> list[Event]:
+    def append(self, events: Sequence[Event], samples: Sequence[PositionRow] = ()) -> list[Event]:
         for e in events:
             if e.seq:
                 raise ValueError(f"event {e.seq} was stored already")
@@ -80,9 +81,7 @@ class SQLiteEventLog:
                 )
                 assert cursor.lastrowid is not None
                 stored.append(replace(e, seq=cursor.lastrowid))
-            db.executemany(
-                "INSERT INTO positions VALUES (?, ?, ?, ?, ?)", [(s.at, s.visitor, s.hall, s.x, s.y) for s in samples]
-            )
+            db.executemany("INSERT INTO positions VALUES (?, ?, ?, ?, ?)", samples)
         return stored
 
     def events(self, booth: str | None = None, after_seq: int = 0) -> list[Event]:

@@ -10,6 +10,7 @@ month of the expo deep; the event log itself is never pruned."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -80,7 +81,7 @@ class ActivityWriter:
             await self.db.run(self._touch, touches)  # each counts once: a retry after a failure is harmless
 
     def _write(self, events: list[Event], batches: list[SampleBatch], hall_ids: tuple[str, ...]) -> None:
-        self.log.append(events, [s for batch in batches for s in batch.samples(hall_ids)])
+        self.log.append(events, list(itertools.chain.from_iterable(batch.rows(hall_ids) for batch in batches)))
 
     def _touch(self, touches: list[Touch]) -> None:
         assert self.people is not None
