@@ -207,17 +207,19 @@ class Console:
 
     async def login(self, request: Request) -> Response:
         address = request.client.host if request.client else "?"
-        if not self.limiter.allow(address):
-            response = self._login_response(429, "Too many attempts: wait a minute and try again.")
-            response.headers["Retry-After"] = "10"
-            return response
         body = await request.body()
         data = dict(parse_qsl(body[:MAX_FORM].decode("utf-8", "replace")))
         expected = request.cookies.get(LOGIN_COOKIE)
         if not expected or not hmac.compare_digest(expected, data.get("csrf", "")):
             return self._login_response(403, "The login form was stale or came from elsewhere: log in again here.")
+        # No await from here to the verdict: concurrent guesses cannot all pass the same check.
+        if not self.limiter.allow(address):
+            response = self._login_response(429, "Too many attempts: wait a minute and try again.")
+            response.headers["Retry-After"] = "10"
+            return response
         identity = self.credentials.check(data.get("token", ""))
         if identity is None:
+            self.limiter.failed(address)
             log.warning("console login refused", extra={"address": address})
             return self._login_response(401, "That token is not valid.")
         session = self.sessions.open(identity)

@@ -160,8 +160,9 @@ class Sessions:
 
 
 class LoginLimiter:
-    """Login attempts: a few at once per address, then one every 10 s; and 30 a minute in all,
-    so guessing from many addresses is slow too."""
+    """Wrong tokens: a few at once per address, then one every 10 s; and 30 a minute in all, so
+    guessing from many addresses is slow too. Only a wrong token spends: an office's staff
+    behind one address may all log in, while a limited address waits even with the right one."""
 
     def __init__(self, clock: Clock, per_address: tuple[float, float] = (0.1, 5), overall: tuple[float, float] = (0.5, 30)) -> None:
         self.clock = clock
@@ -169,8 +170,16 @@ class LoginLimiter:
         self._addresses: dict[str, TokenBucket] = {}
         self._overall = TokenBucket(*overall, clock)
 
-    def allow(self, address: str) -> bool:
+    def _bucket(self, address: str) -> TokenBucket:
         if len(self._addresses) > 10_000:  # forget the quiet ones rather than grow without bound
             self._addresses.clear()
-        bucket = self._addresses.setdefault(address, TokenBucket(*self.per_address, self.clock))
-        return bucket.take() and self._overall.take()
+        return self._addresses.setdefault(address, TokenBucket(*self.per_address, self.clock))
+
+    def allow(self, address: str) -> bool:
+        """Whether ``address`` may try a token now."""
+        return self._bucket(address).ready() and self._overall.ready()
+
+    def failed(self, address: str) -> None:
+        """A wrong token from ``address``: it spends one attempt there and one of the overall."""
+        self._bucket(address).take()
+        self._overall.take()

@@ -16,12 +16,16 @@ class TokenBucket:
         self._tokens = burst
         self._stamp = clock.monotonic()
 
-    def take(self, cost: float = 1.0) -> bool:
-        """Spend ``cost`` tokens if there are enough; False (and nothing spent) otherwise."""
+    def ready(self, cost: float = 1.0) -> bool:
+        """Whether ``cost`` tokens are there now; nothing is spent."""
         now = self._clock.monotonic()
         self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
-        if self._tokens >= cost:
+        return self._tokens >= cost
+
+    def take(self, cost: float = 1.0) -> bool:
+        """Spend ``cost`` tokens if there are enough; False (and nothing spent) otherwise."""
+        if self.ready(cost):
             self._tokens -= cost
             return True
         return False
