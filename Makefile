@@ -29,8 +29,10 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
+# Two workers, each file on one of them (its module fixtures set up once): 370 s instead of 753 s here.
+TEST_WORKERS ?= 2
 test: lint
-	$(PY) -m pytest -m "not slow" -q
+	$(PY) -m pytest -m "not slow" -q -n $(TEST_WORKERS) --dist loadfile
 
 test-all: lint
 	$(PY) -m pytest -q
