@@ -42,6 +42,8 @@ from .simulation import Simulation
 from .world_watch import WorldWatcher
 
 if TYPE_CHECKING:
+    import uvicorn
+
     from .cluster.gate import ClusterGate
     from .collectibles import Collectibles
     from .commerce import Commerce
@@ -80,7 +82,7 @@ class ExpoServer:
         self._sender: SendThread | None = None  # with --send-thread
         self._connections: set[SocketPeer] = set()
         self._per_address: Counter[str] = Counter()
-        self._webhook_server = None
+        self._webhooks: tuple[uvicorn.Server, asyncio.Task] | None = None  # with --webhook-port: the server, its task
         self._watcher: WorldWatcher | None = None
         self._watch_task: asyncio.Task | None = None
         self.commerce: Commerce | None = None  # when a bank is configured
@@ -122,7 +124,7 @@ class ExpoServer:
             log.info("send kernel ready", extra={"seconds": round(sendthread.warm(), 2)})
             self._sender = SendThread(loop)
         if self.config.bank_url:
-            await self._start_commerce()
+            await self._start_commerce(self.config.bank_url)
         self._exhibitors = ExhibitorServices(self.sim, self.config)
         await self._exhibitors.start()
         if self.collectibles is not None:
@@ -145,7 +147,7 @@ class ExpoServer:
             self._console = await start_console(self, self.config.host, self.config.console_port)
         log.info("listening", extra={"host": self.config.host, "port": self.port, "expo": self.sim.expo.name})
 
-    async def _start_commerce(self) -> None:
+    async def _start_commerce(self, bank_url: str) -> None:
         from bank.client import PlatformClient
 
         from .commerce import Commerce
@@ -155,7 +157,7 @@ class ExpoServer:
         if not cfg.bank_platform_key:
             raise SystemExit("a bank URL needs the platform key (EXPO_BANK_PLATFORM_KEY)")
         commerce = Commerce(self.sim, open_commerce_store(cfg),
-                            PlatformClient(cfg.bank_url, cfg.bank_platform_key), cfg, self.clock, self.metrics)
+                            PlatformClient(bank_url, cfg.bank_platform_key), cfg, self.clock, self.metrics)
         await commerce.start()
         self.commerce = self.sim.commerce = commerce
         from .deals.service import DealService
@@ -165,7 +167,7 @@ class ExpoServer:
             return await commerce.db.run(commerce.store.payer, visitor)
 
         self.deals = DealService(self.sim, open_deal_store(cfg.db_url, cfg.data_dir),
-                                 PlatformClient(cfg.bank_url, cfg.bank_platform_key), account_of=account_of)
+                                 PlatformClient(bank_url, cfg.bank_platform_key), account_of=account_of)
         await self.deals.start()
         self.sim.deals = self.deals
         from .collectibles import Collectibles, CollectiblesStore
@@ -177,7 +179,7 @@ class ExpoServer:
             return await commerce.db.run(commerce.store.fulfilled_orders, booth, sku)
 
         self.collectibles = Collectibles(self.sim, CollectiblesStore(cfg.data_dir / "collectibles.sqlite3"),
-                                         PlatformClient(cfg.bank_url, cfg.bank_platform_key), cfg.bank_url,
+                                         PlatformClient(bank_url, cfg.bank_platform_key), bank_url,
                                          account_of, merchant_of, fulfilled_of)
         commerce.fulfilment_hooks.append(self.collectibles.order_fulfilled)
         self.collectibles.catch_up_soon()  # what a crash (or the start's reconciliation) left uncertified
@@ -185,7 +187,7 @@ class ExpoServer:
         if cfg.webhook_port is not None:
             from .webhooks import serve_webhooks
 
-            self._webhook_server, self._webhook_task = await serve_webhooks(
+            self._webhooks = await serve_webhooks(
                 commerce.on_webhook, cfg.host, cfg.webhook_port, self._flush_all)
 
     async def apply_world(self, expo: Expo) -> None:
@@ -241,9 +243,10 @@ class ExpoServer:
             await self.cluster.stop()
         if self._server is not None:
             await self._server.wait_closed()
-        if self._webhook_server is not None:
-            self._webhook_server.should_exit = True
-            await self._webhook_task
+        if self._webhooks is not None:
+            webhooks, task = self._webhooks
+            webhooks.should_exit = True
+            await task
         if self.deals is not None:
             await self.deals.close()
         if self.collectibles is not None:

@@ -48,10 +48,6 @@ class CommerceOutlet(Protocol):
         """Everyone near the booth sees the visitor's purchase happen."""
         ...
 
-    def server_time(self, wall: float) -> float:
-        """A wall-clock instant (unix seconds) on the server clock the protocol speaks."""
-        ...
-
     def order_recorded(self, order: OrderRecord, paid: bool) -> None:
         """An order was placed (``paid`` False) or fulfilled after payment: for the booth's
         analytics and leads."""

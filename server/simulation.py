@@ -61,9 +61,7 @@ class Peer:
         self.close_request: tuple[p.ErrorCode | None, str] | None = None  # why, once CLOSING; None code: normal
         self.session: Session | None = None
         self.opened_at = 0.0
-        self.frames: TokenBucket | None = None
-        self.flood: TokenBucket | None = None
-        self.bad_frames: TokenBucket | None = None
+        self.limits: FrameLimits | None = None  # set by Simulation.open_peer, before any frame
         self.limit_warned_at = -math.inf
 
     def backlog(self) -> int:
@@ -96,6 +94,16 @@ class Peer:
         """Close after the frames queued so far, without a Closing frame of its own."""
         self.close_request = (code, message)
         self.transition(LinkState.CLOSING)
+
+
+@dataclass(frozen=True, slots=True)
+class FrameLimits:
+    """A connection's frame rates: beyond ``frames`` frames are dropped, beyond ``flood`` the
+    connection closes, as it does after a burst of ``bad`` frames."""
+
+    frames: TokenBucket
+    flood: TokenBucket
+    bad: TokenBucket
 
 
 @dataclass(eq=False)
@@ -218,9 +226,9 @@ class Simulation:
         now = self.clock.monotonic()
         cfg = self.config
         peer.opened_at = now
-        peer.frames = TokenBucket(cfg.frame_rate, cfg.frame_burst, self.clock)
-        peer.flood = TokenBucket(cfg.flood_rate, cfg.flood_burst, self.clock)
-        peer.bad_frames = TokenBucket(1.0, 10.0, self.clock)
+        peer.limits = FrameLimits(TokenBucket(cfg.frame_rate, cfg.frame_burst, self.clock),
+                                  TokenBucket(cfg.flood_rate, cfg.flood_burst, self.clock),
+                                  TokenBucket(1.0, 10.0, self.clock))
         self.peers.add(peer)
 
     def on_disconnect(self, peer: Peer) -> None:
@@ -243,11 +251,13 @@ class Simulation:
         """Handle one inbound frame. Never raises for anything the client sent."""
         if peer.closing:
             return
-        if not peer.flood.take():
+        limits = peer.limits
+        assert limits is not None, "a peer is opened (open_peer) before its frames"
+        if not limits.flood.take():
             self.metrics.rejected.labels("flood").inc()
             peer.close(p.ErrorCode.FLOOD, "too many frames: slow down")
             return
-        if not peer.frames.take():
+        if not limits.frames.take():
             self.metrics.rejected.labels("rate_limited").inc()
             now = self.clock.monotonic()
             if now - peer.limit_warned_at >= 1.0:
@@ -260,7 +270,7 @@ class Simulation:
             if exc.code is p.ErrorCode.VERSION_MISMATCH and peer.session is None:
                 self._refuse(peer, exc.code, exc.message)
                 return
-            self._reject(peer, exc, p.peek_type(data) if isinstance(data, (bytes, bytearray)) else 0)
+            self._reject(peer, exc, p.peek_type(bytes(data)) if isinstance(data, (bytes, bytearray)) else 0)
             return
         try:
             self._dispatch(peer, message)
@@ -270,7 +280,8 @@ class Simulation:
     def _reject(self, peer: Peer, exc: p.ProtocolError, ref: int) -> None:
         self.metrics.rejected.labels(exc.code.value).inc()
         peer.send(p.Error(exc.code.value, exc.message[:512], ref))
-        if not peer.bad_frames.take():
+        assert peer.limits is not None, "rejecting a frame of an opened peer"
+        if not peer.limits.bad.take():
             peer.close(p.ErrorCode.FLOOD, "too many bad frames")
 
     def _dispatch(self, peer: Peer, message: p.Message) -> None:
@@ -372,7 +383,8 @@ class Simulation:
         folded = name.casefold()
         namesake = any(other.chosen_name.casefold() == folded for other in self.sessions.values())
         shown = tagged(name, visitor) if namesake else name
-        hall, x, y, yaw = self.arrivals.pop(peer, None) or self._appearance(staff_of)
+        arrival = self.arrivals.pop(peer, None)  # cluster: through a portal of another process
+        hall, x, y, yaw = arrival if arrival is not None else self._appearance(staff_of)
         slot = self.avatars.add(shown, hello.colour, hello.style, staff_of, hall, x, y, yaw)
         if hall:  # arrived through a portal elsewhere: not straight back through the one at hand
             self.avatars.portal_ready_at[slot] = self.clock.monotonic() + PORTAL_COOLDOWN
@@ -617,6 +629,7 @@ class Simulation:
         """Check what the simulation knows (the booth, the product) and hand the rest to
         commerce, which answers through ``deliver``."""
         assert isinstance(message, COMMERCE_REQUESTS)
+        booth = None
         if isinstance(message, (p.QueryStock, p.Order)):
             booth = self.expo.booth(message.booth)
             if booth is None:
@@ -628,7 +641,8 @@ class Simulation:
         if self.commerce is not None:
             self.commerce.submit(session.visitor_id, message)
         elif isinstance(message, p.QueryStock):  # no bank: the world files' stock, for looking
-            session.peer.send(p.Stock(booth.id, tuple((pr.sku, pr.stock) for pr in booth.catalogue)))
+            assert booth is not None, "checked above"
+            session.send(p.Stock(booth.id, tuple((pr.sku, pr.stock) for pr in booth.catalogue)))
         else:
             raise p.ProtocolError(p.ErrorCode.NOT_ALLOWED, "purchases are not available: this server has no bank")
 

@@ -147,8 +147,9 @@ class ClusterGate:
 
     # ------------------------------------------------------------------ joining
 
-    async def on_frame(self, peer: Peer, data: bytes) -> None:
-        """Hand ``data`` to the simulation, seating a fresh Hello first."""
+    async def on_frame(self, peer: Peer, data: bytes | str) -> None:
+        """Hand ``data`` to the simulation, seating a fresh Hello first (a text frame is
+        no Hello: the simulation answers it)."""
         hello = _fresh_hello(data) if peer.session is None else None
         if hello is None:
             self.sim.on_frame(peer, data)
@@ -157,6 +158,7 @@ class ClusterGate:
             _refuse(peer, "this process is still joining the cluster; try again in a second")
             return
         if hello.transfer is not None:
+            assert isinstance(data, bytes), "a Hello is a binary frame"
             await self._arrive(peer, data, hello, hello.transfer)
             return
         try:
@@ -364,7 +366,7 @@ def _quantiles(seconds: deque[float]) -> dict[str, float] | None:
             for q, f in (("p50", 0.5), ("p99", 0.99))}
 
 
-def _fresh_hello(data: bytes) -> p.Hello | None:
+def _fresh_hello(data: bytes | str) -> p.Hello | None:
     """A Hello that joins afresh (not a resume: a resumed session keeps its seat)."""
     if not isinstance(data, (bytes, bytearray)) or p.peek_type(data) != p.Hello.TYPE:
         return None
