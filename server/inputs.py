@@ -126,6 +126,30 @@ class InputQueues:
             self.rest.pop(slot, None)
             self.backlogged[slot] = False
 
+    def add(self, slot: int, message: p.Input, acked_seq: int) -> None:
+        """``hold`` the slot's next Input (its seq after every one before): on the arrays
+        when nothing waits behind the front (nearly always), else on the queue as a deque."""
+        if self.backlogged[slot]:
+            queue = self.queue(slot)
+            hold(queue, message, acked_seq)
+            self.store(slot, queue)
+            return
+        seq, end = message.seq, message.seq + message.ticks
+        front = bool(self.holding[slot])
+        if front:  # the input before this one holds only until this one starts
+            front_next, front_end = int(self.next_seq[slot]), min(int(self.end_seq[slot]), seq)
+            front = front_next < front_end
+            self.end_seq[slot] = front_end
+        start = max(seq, acked_seq + 1)  # ticks already spent on the one before are skipped
+        if start >= end:  # wholly spent already: the front (if any) stays alone
+            self.holding[slot] = front
+        elif front:  # the front's remaining ticks are a backlog behind which this one waits
+            self.next_seq[slot] = max(front_next, front_end - INPUT_BACKLOG_LIMIT)
+            self.rest[slot] = deque((HeldInput(message, start, end),))
+            self.backlogged[slot] = True
+        else:
+            self._set_front(slot, HeldInput(message, start, end))
+
     def _set_front(self, slot: int, held: HeldInput) -> None:
         m = held.message
         self.holding[slot] = True
@@ -133,7 +157,8 @@ class InputQueues:
         self.next_seq[slot] = held.next_seq
         self.end_seq[slot] = held.end_seq
         self.yaw[slot] = m.yaw
-        self.move[slot] = (m.move_x, m.move_y)
+        self.move[slot, 0] = m.move_x  # item by item: a row set from a tuple costs 3x
+        self.move[slot, 1] = m.move_y
         self.run[slot] = m.run
 
     def earn(self, tick: int) -> np.ndarray:

@@ -32,7 +32,7 @@ from .commerce_port import COMMERCE_REQUESTS, CommerceDesk
 from .config import ServerConfig
 from .direct import DirectMessages
 from .identity import TICKET_VISITOR_PREFIX, VisitorPasses, tagged
-from .inputs import INPUT_CREDIT_CAP, INPUT_TICK_COST, HeldInput, InputQueues, hold
+from .inputs import INPUT_CREDIT_CAP, INPUT_TICK_COST, HeldInput, InputQueues
 from .interest import InterestManager
 from .link import LinkState, check_transition
 from .metrics import ServerMetrics
@@ -505,9 +505,7 @@ class Simulation:
         if message.seq <= session.last_input_seq:
             raise p.ProtocolError(p.ErrorCode.BAD_FIELD, f"Input.seq {message.seq} is not after {session.last_input_seq}")
         session.last_input_seq = message.seq
-        queue = self.inputs.queue(session.slot)
-        hold(queue, message, session.acked_seq)
-        self.inputs.store(session.slot, queue)
+        self.inputs.add(session.slot, message, session.acked_seq)
 
     def _check_chat(self, session: Session) -> None:
         """Chat and direct messages: the same rate and the organisers' mutes."""
