@@ -62,6 +62,9 @@ class Peer:
         self.session: Session | None = None
         self.opened_at = 0.0
         self.limits: FrameLimits | None = None  # set by Simulation.open_peer, before any frame
+        # a cluster gate holds this connection's Hello while it finds a seat: the Hello came,
+        # so the hello deadline does not apply (the gate refuses by its own, with the reason)
+        self.hello_held = False
         self.limit_warned_at = -math.inf
 
     def backlog(self) -> int:
@@ -674,7 +677,7 @@ class Simulation:
     def _expire(self, now: float) -> None:
         cfg = self.config
         for peer in list(self.peers):
-            if peer.state is LinkState.JOINING and now - peer.opened_at > cfg.hello_timeout:
+            if peer.state is LinkState.JOINING and not peer.hello_held and now - peer.opened_at > cfg.hello_timeout:
                 peer.close(p.ErrorCode.TIMEOUT, f"no hello within {cfg.hello_timeout:g} s")
         # near the cap, an avatar whose client went waits only a short while for it
         crowded = len(self.avatars) >= cfg.near_cap_share * cfg.max_clients

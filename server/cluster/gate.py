@@ -42,7 +42,7 @@ from .chat import ChatRelay
 from .deals import DealRelay
 from .directory import InstanceRecord
 from .handoff import HandOff, Release, release_subject
-from .node import Admission, ClusterNode, ClusterUnavailable
+from .node import Admission, ClusterNode, ClusterUnavailable, cancel_and_wait
 from .people import ClusterPeople
 
 if TYPE_CHECKING:
@@ -53,6 +53,9 @@ log = logging.getLogger("expo.cluster")
 
 RECONCILE_INTERVAL = 1.0
 RELEASE_TIMEOUT = 1.0  # seconds the taking process waits for the giver to let go (a dead giver never answers)
+# Seconds a fresh Hello may wait for a seat before it is refused with that reason. Below the
+# simulation's hello_timeout (10 s), which does not run while the gate holds the Hello.
+ADMIT_TIMEOUT = 8.0
 
 
 class ClusterGate:
@@ -124,10 +127,7 @@ class ClusterGate:
 
     async def stop(self) -> None:
         self.sim.portal_gate = None
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         for task in list(self._pending):
             task.cancel()
         if self._release_sub is not None:
@@ -157,15 +157,27 @@ class ClusterGate:
         if not self.ready:
             _refuse(peer, "this process is still joining the cluster; try again in a second")
             return
-        if hello.transfer is not None:
-            assert isinstance(data, bytes), "a Hello is a binary frame"
-            await self._arrive(peer, data, hello, hello.transfer)
-            return
+        assert isinstance(data, bytes), "a Hello is a binary frame"
+        peer.hello_held = True  # the Hello came: the hello deadline is met, the wait for a seat has its own
         try:
-            admission = await self.node.admit(self.spawn_hall, self.instance_cap)
+            if hello.transfer is not None:
+                await self._arrive(peer, data, hello, hello.transfer)
+            else:
+                await self._join(peer, data, hello)
+        finally:
+            peer.hello_held = False
+
+    async def _join(self, peer: Peer, data: bytes, hello: p.Hello) -> None:
+        try:
+            admission = await asyncio.wait_for(self.node.admit(self.spawn_hall, self.instance_cap), ADMIT_TIMEOUT)
         except ClusterUnavailable as exc:
             log.warning("no seat: the cluster does not answer", extra={"error": str(exc)})
             _refuse(peer, "the expo's directory does not answer; try again in a few seconds")
+            return
+        except TimeoutError:  # the request was withdrawn: it takes no seat
+            log.warning("no seat: the directory is slow", extra={"waited": ADMIT_TIMEOUT})
+            _refuse(peer, f"no seat could be found within {ADMIT_TIMEOUT:g} s (the expo's directory is slow); "
+                          "try again in a few seconds")
             return
         if admission is None:
             _refuse(peer, f"every instance of the hall {self.spawn_hall!r} is full")
@@ -175,6 +187,9 @@ class ClusterGate:
             spawn = self.sim.expo.halls[0].spawn
             await self.node.put_handoff(HandOff(admission.token, admission.instance, spawn.x, spawn.y, 0.0,
                                                 visitor or "", "", "", admission.expires_at))
+            if peer.closing:  # the visitor went meanwhile: nobody will take the seat
+                await self.node.cancel(admission)
+                return
             peer.send(self._transfer(admission))
             peer.begin_close(None, "transferred")
             return
@@ -378,5 +393,9 @@ def _fresh_hello(data: bytes | str) -> p.Hello | None:
 
 
 def _refuse(peer: Peer, message: str, code: p.ErrorCode = p.ErrorCode.SERVER_FULL) -> None:
+    """Say why and close, unless the connection is closing already (the client went, or the
+    process is stopping): it has its reason, and a second close is no transition."""
+    if peer.closing:
+        return
     peer.send(p.Refused(code.value, message))
     peer.begin_close(code, message)

@@ -33,7 +33,7 @@ import math
 import random
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Generic, TypeVar
 
@@ -133,7 +133,10 @@ Waiting = TypeVar("Waiting", _Request, _Arrival)
 class _Rounds(Generic[Waiting]):
     """Requests served in rounds by one worker: whatever arrived while a round ran is the next
     round's batch, so a burst costs rounds, not requests. A round that fails fails every
-    request of it still unanswered; none hangs."""
+    request of it still unanswered, with ClusterUnavailable whatever NATS raised (the gate
+    refuses the visitor with a reason on that one); a worker cancelled (the process stopping)
+    fails every request it had, and those still waiting; none hangs. A request whose caller
+    stopped waiting (its future cancelled: a deadline) is not served."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -148,16 +151,29 @@ class _Rounds(Generic[Waiting]):
 
     async def _run(self) -> None:
         while self.waiting:
-            batch, self.waiting = self.waiting, []
+            batch, self.waiting = [r for r in self.waiting if not r.future.done()], []
             try:
-                await self._serve(batch)
-            except Exception as exc:
-                for request in batch:
-                    if not request.future.done():
-                        request.future.set_exception(exc)
+                if batch:
+                    await self._serve(batch)
+            except asyncio.CancelledError:
+                batch, self.waiting = batch + self.waiting, []
+                self._fail(batch, ClusterUnavailable(f"{self.name}: this process is stopping"))
+                raise
+            except ClusterUnavailable as exc:
+                self._fail(batch, exc)
+            except Exception as exc:  # nats-py's own (a request's timeout...): the callers catch one kind
+                error = ClusterUnavailable(f"{self.name}: {exc!r}")
+                error.__cause__ = exc
+                self._fail(batch, error)
 
     async def _serve(self, batch: list[Waiting]) -> None:
         raise NotImplementedError
+
+    @staticmethod
+    def _fail(requests: list[Waiting], error: Exception) -> None:
+        for request in requests:
+            if not request.future.done():
+                request.future.set_exception(error)
 
 
 class _HallQueue(_Rounds[_Request]):
@@ -241,7 +257,13 @@ class ClusterNode:
         self.rebuilds = 0  # times the directory had lost our records and we put them back
         self._halls: dict[str, _HallQueue] = {}
         self._confirms: dict[str, _ConfirmQueue] = {}  # instance id -> its arrivals being confirmed
+        # instance id -> changes of our own held count there in flight (a confirm, a leave, a
+        # move): the heartbeat puts our count back only where none is, else it could write a
+        # count that a change landing in between has already made stale (seats over the cap)
+        self._changing: dict[str, int] = {}
+        self._joined = False  # between start and stop: we know we are alive whatever the directory says
         self._heartbeat_task: asyncio.Task | None = None
+        self._reassert_task: asyncio.Task | None = None
         self._presence_refreshed_at = -math.inf
         self.watch = ProcessWatch(self.id)  # the other processes, for the organiser's console
 
@@ -259,18 +281,22 @@ class ClusterNode:
                 await self.nc.close()
             raise ClusterUnavailable(f"NATS at {self.nats_url} does not answer: {exc!r}") from exc
         await self._buckets()
+        self._joined = True
         await self._assert_records()
         await self.observe_directory()
         self._heartbeat_task = asyncio.create_task(self._heartbeat_forever(), name="cluster-heartbeat")
+        self._reassert_task = asyncio.create_task(self._reassert_forever(), name="cluster-directory")
         log.info("joined the cluster", extra={"node": self.id, "nats": self.nats_url, "url": self.url})
         return self
 
     async def stop(self) -> None:
         """Leave cleanly: our record, instances and presence go now, not at their TTL."""
-        if self._heartbeat_task is not None:
-            self._heartbeat_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat_task
+        self._joined = False
+        await cancel_and_wait(self._heartbeat_task)
+        await cancel_and_wait(self._reassert_task)
+        workers = [q.worker for q in self._halls.values()] + [q.worker for q in self._confirms.values()]
+        for worker in workers:  # their callers get ClusterUnavailable
+            await cancel_and_wait(worker)
         if self.nc is None or self.nc.is_closed:
             return
 
@@ -323,21 +349,43 @@ class ClusterNode:
             self.heartbeat = in_force / 3
 
     async def _heartbeat_forever(self) -> None:
+        """Our record, every beat, on its own: the re-assertion of everything else can take
+        long on a loaded machine (compare-and-sets on seats that a burst of joins is writing:
+        31 s was seen), and a record left to expire meanwhile made every process, this one
+        included, think us dead and refuse visitors with every instance 'full'."""
         while True:
             await asyncio.sleep(self.heartbeat)
             try:
-                await self._assert_records()
-                await self.observe_directory()
+                await self._put_record()
             except Exception as exc:  # NATS is away: nats-py reconnects, we try again next beat
                 log.warning("heartbeat failed", extra={"node": self.id, "error": repr(exc)})
+
+    async def _reassert_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            try:
+                await self._reassert()
+                await self.observe_directory()
+            except Exception as exc:  # NATS is away: nats-py reconnects, we try again next beat
+                log.warning("directory upkeep failed", extra={"node": self.id, "error": repr(exc)})
                 with contextlib.suppress(Exception):
                     await self._buckets()
 
+    def record(self) -> ProcessRecord:
+        """What the directory says of us, as of now."""
+        return ProcessRecord(self.id, self.url, self.load, self.capacity, self.instances_per_hall, self.clock())
+
+    async def _put_record(self) -> None:
+        await self.kv[PROCESSES].put(self.id, self.record().encode())
+
     async def _assert_records(self) -> None:
         """Put back everything the directory should know about this process."""
+        await self._put_record()
+        await self._reassert()
+
+    async def _reassert(self) -> None:
+        """Our instances in their hall's record, the seats we hold, our visitors' presence."""
         now = self.clock()
-        record = ProcessRecord(self.id, self.url, self.load, self.capacity, self.instances_per_hall, now)
-        await self.kv[PROCESSES].put(self.id, record.encode())
         alive = frozenset(await self.processes())
         for instance in list(self.instances.values()):
             restored = False
@@ -353,10 +401,10 @@ class ClusterNode:
             await self._change_seats(instance, lambda s: _changed(s, s.without_expired(now, alive)))
             if restored:
                 self.rebuilds += 1
-        for instance_id, held in list(self.held.items()):  # our seats in any instance, ours or not
+        for instance_id in list(self.held):  # our seats in any instance, ours or not
             known = self.instances.get(instance_id) or await self._instance(instance_id)
             if known is not None:
-                await self._change_seats(known, functools.partial(self._hold, held))
+                await self._change_seats(known, functools.partial(self._hold, instance_id))
         if now - self._presence_refreshed_at >= self.presence_ttl / 3:  # not every beat: one put per visitor
             for presence in list(self.presence.values()):
                 await self._put_presence(presence)
@@ -365,8 +413,13 @@ class ClusterNode:
     # ------------------------------------------------------------------ reading the directory
 
     async def processes(self) -> dict[str, ProcessRecord]:
-        """The live processes (those whose record has not expired)."""
-        return (await self._process_snapshot())[0]
+        """The live processes (those whose record has not expired), this one always among
+        them while it is in the cluster: its record may have expired while its heartbeat was
+        late, but its instances are live all the same."""
+        live = (await self._process_snapshot())[0]
+        if self._joined:
+            live.setdefault(self.id, self.record())
+        return live
 
     async def observe_directory(self) -> None:
         """Feed the watch one snapshot: live records, goodbyes, and the instances of our halls."""
@@ -521,9 +574,28 @@ class ClusterNode:
         return await self._compare_and_set(HALLS, hall_id, HallInstances.decode, HallInstances(hall_id), change,
                                            HallInstances.encode, refresh if processes is not None else None)
 
-    def _hold(self, held: int, seats: Seats) -> Seats | None:
-        """Seats with this process holding ``held`` visitors; None when they already say so."""
+    def _hold(self, instance_id: str, seats: Seats) -> Seats | None:
+        """Seats with this process holding what it knows it holds there, read when the value
+        is (not when the heartbeat began: a confirm landing in between made that stale, and
+        writing it freed seats that were taken); None when they already say so, or when a
+        change of ours there is in flight (its effect is in the value but not yet in
+        ``held``, or the other way round: the next beat looks again)."""
+        if self._changing.get(instance_id):
+            return None
+        held = self.held.get(instance_id, 0)
         return None if seats.held.get(self.id, 0) == held else seats.with_held(self.id, held)
+
+    @contextlib.contextmanager
+    def _changing_held(self, *instance_ids: str) -> Iterator[None]:
+        for instance_id in instance_ids:
+            self._changing[instance_id] = self._changing.get(instance_id, 0) + 1
+        try:
+            yield
+        finally:
+            for instance_id in instance_ids:
+                self._changing[instance_id] -= 1
+                if not self._changing[instance_id]:
+                    del self._changing[instance_id]
 
     async def _change_seats(self, instance: InstanceRecord, change: Callable[[Seats], Seats | None]) -> Seats:
         return await self._compare_and_set(SEATS, instance.id, Seats.decode, Seats(instance.cap), change, Seats.encode)
@@ -586,6 +658,9 @@ class ClusterNode:
         another."""
         waiting = list(batch)
         for _ in range(MAX_ROUNDS):
+            waiting = [r for r in waiting if not r.future.done()]  # a caller past its deadline is not seated
+            if not waiting:
+                return
             processes = await self.processes()
             alive = frozenset(processes)
             hall = await self.hall(hall_id)
@@ -601,17 +676,25 @@ class ClusterNode:
                         break  # the friend's instance is full: these go with everyone else
                     granted = await self._grant(instance, [r.token for r in group])
                     expires_at = self.clock() + self.seat_ttl
+                    abandoned = []
                     for request in group:
-                        if request.token in granted:
+                        if request.token not in granted:
+                            continue
+                        if request.future.done():  # its caller stopped waiting during the compare-and-set
+                            abandoned.append(request.token)
+                        else:
                             request.future.set_result(Admission(instance, processes[instance.process].url,
                                                                 request.token, expires_at))
+                    if abandoned:  # nobody will take these: free them now, not at their expiry
+                        await self._change_seats(instance, functools.partial(_cancelled, tuple(abandoned)))
                     group = [r for r in group if r.token not in granted]
                     waiting = [r for r in waiting if r.token not in granted]
             if not waiting:
                 return
             if not await self._open_overflow(hall_id, hall, processes, cap):
                 for request in waiting:
-                    request.future.set_result(None)
+                    if not request.future.done():
+                        request.future.set_result(None)
                 return
         raise ClusterUnavailable(f"could not seat visitors in {hall_id} after {MAX_ROUNDS} rounds")
 
@@ -646,12 +729,13 @@ class ClusterNode:
         queue = self._confirms.get(instance.id)
         if queue is None or queue.instance != instance:
             queue = self._confirms[instance.id] = _ConfirmQueue(self, instance)
-        ok = await queue.ask(admission.token)
-        if ok:
-            if instance.process == self.id and instance.id not in self.instances:
-                self.instances[instance.id] = instance  # an overflow instance another process opened here
-            self.held[instance.id] = self.held.get(instance.id, 0) + 1
-            self.load += 1
+        with self._changing_held(instance.id):
+            ok = await queue.ask(admission.token)
+            if ok:
+                if instance.process == self.id and instance.id not in self.instances:
+                    self.instances[instance.id] = instance  # an overflow instance another process opened here
+                self.held[instance.id] = self.held.get(instance.id, 0) + 1
+                self.load += 1
         return ok
 
     async def present(self, visitor: str, name: str, instance: InstanceRecord) -> None:
@@ -673,14 +757,15 @@ class ClusterNode:
             after, moved = seats.walk_in(self.id, self.clock())
             return after if moved else None
 
-        await self._change_seats(target, take)
-        if moved:
-            self.held[target.id] = self.held.get(target.id, 0) + 1
-            if self.held.get(source.id, 0) > 0:
-                self.held[source.id] -= 1
-                if not self.held[source.id]:
-                    del self.held[source.id]
-                await self._change_seats(source, lambda s: s.release(self.id))
+        with self._changing_held(target.id, source.id):
+            await self._change_seats(target, take)
+            if moved:
+                self.held[target.id] = self.held.get(target.id, 0) + 1
+                if self.held.get(source.id, 0) > 0:
+                    self.held[source.id] -= 1
+                    if not self.held[source.id]:
+                        del self.held[source.id]
+                    await self._change_seats(source, lambda s: s.release(self.id))
         await self.relocate(visitor, target)
         return moved
 
@@ -721,17 +806,37 @@ class ClusterNode:
         """The visitor left this process: give its seat back and forget its presence."""
         if self.held.get(instance.id, 0) <= 0:
             return
-        self.held[instance.id] -= 1
-        if not self.held[instance.id]:
-            del self.held[instance.id]
-        self.load = max(0, self.load - 1)
-        await self._change_seats(instance, lambda s: s.release(self.id))
+        with self._changing_held(instance.id):
+            self.held[instance.id] -= 1
+            if not self.held[instance.id]:
+                del self.held[instance.id]
+            self.load = max(0, self.load - 1)
+            await self._change_seats(instance, lambda s: s.release(self.id))
         presence = self.presence.pop(visitor, None)
         if presence is not None:
             await self._forget_presence(presence)
 
 
+async def cancel_and_wait(task: asyncio.Task | None) -> None:
+    """Cancel ``task`` and wait until it has ended. Cancelling once is not enough on Python
+    3.11: asyncio.wait_for, which every nats-py request goes through, returns the reply and
+    drops the cancellation when both arrive in the same turn of the event loop, and the task
+    goes on (a heartbeat beating forever, its process's stop waiting for it: seen under
+    load). So cancel again until it ends."""
+    if task is None:
+        return
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.2)
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("a cluster task had failed", extra={"task": task.get_name(), "error": repr(task.exception())})
+
+
 _KEY_CHARS = frozenset("-_=.ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+
+
+def _cancelled(tokens: tuple[str, ...], seats: Seats) -> Seats | None:
+    return _changed(seats, seats.cancel(*tokens))
 
 
 def _changed(before: Seats, after: Seats) -> Seats | None:

@@ -75,9 +75,9 @@ class Seats:
         assert after.used_total() <= after.cap
         return after, True
 
-    def cancel(self, token: str) -> Seats:
-        """A reserved seat nobody will take (the join failed): free it now, not at its expiry."""
-        return Seats(self.cap, dict(self.held), {t: e for t, e in self.pending.items() if t != token})
+    def cancel(self, *tokens: str) -> Seats:
+        """Reserved seats nobody will take (the join failed): free them now, not at their expiry."""
+        return Seats(self.cap, dict(self.held), {t: e for t, e in self.pending.items() if t not in tokens})
 
     def release(self, process: str, count: int = 1) -> Seats:
         """``process`` no longer simulates ``count`` visitors here. Never below zero."""

@@ -9,6 +9,7 @@ from support import Harness, entered, left
 
 import protocol as p
 from protocol.limits import CHAT_PROXIMITY_RADIUS
+from server.link import LinkState
 from server.staff import issue_pass
 from world.motion import AVATAR_RADIUS, RUN_SPEED, WALK_SPEED
 
@@ -338,6 +339,21 @@ def test_hello_timeout_closes_silent_connections(harness):
     harness.clock.advance(harness.config.hello_timeout + 1)
     harness.sim.tick()
     assert peer.close_request[0] is p.ErrorCode.TIMEOUT
+
+
+def test_a_hello_held_by_the_cluster_gate_is_not_timed_out_as_missing(harness):
+    """The gate holds a Hello while it finds a seat (a loaded directory: seconds); the Hello
+    came, so the hello deadline is met: the gate refuses with its own reason when it must
+    (it was closed here as 'no hello within 10 s', and the gate's refusal then raised)."""
+    held, silent = harness.connect(), harness.connect()
+    held.hello_held = True
+    harness.clock.advance(harness.config.hello_timeout + 1)
+    harness.sim.tick()
+    assert held.state is LinkState.JOINING and held.close_request is None
+    assert silent.close_request[0] is p.ErrorCode.TIMEOUT
+    held.hello_held = False  # the gate is done with it and it still has not joined: the deadline is back
+    harness.sim.tick()
+    assert held.close_request[0] is p.ErrorCode.TIMEOUT
 
 
 def test_shutdown_tells_everyone(harness):
