@@ -73,6 +73,9 @@ async def test_kill_9_of_a_hall_process_during_purchases_reconciles(nats_server:
                     stats[f"joined on {target}"] += 1
                     async with VisitorClient(welcome.bank_url, timeout=3) as account:
                         await account.open_account(name, "EUR")
+                        # orders are payable only from the account the visitor linked (since ec2f6aa)
+                        await ws.send(p.encode(p.LinkAccount((await account.account_proof(welcome.visitor_id)).proof)))
+                        await next_of(ws, p.AccountLinked)
                         for i in range(100):
                             booth, sku = rng.choice(skus)
                             key = f"{attempt}-{i}"
