@@ -52,11 +52,14 @@ run: $(STAMP)
 # The expo as a cluster on this machine: nats-server, PostgreSQL (data in var/cluster), the bank
 # and HALLS hall processes; Ctrl-C stops all. `expo-server --help` says how to add another machine.
 # PROCESS_HALLS="silk-road maritime" gives each process one hall, so a portal is a hand-off.
+# NATS_PORT and PG_PORT move nats-server and PostgreSQL off their usual ports (another cluster here).
 HALLS ?= 2
 PROCESS_HALLS ?=
+NATS_PORT ?= 4222
+PG_PORT ?= 5432
 cluster: $(STAMP)
 	$(PY) -m server.cluster.launch --host $(HOST) --port $(PORT) --bank-port $(BANK_PORT) --halls $(HALLS) \
-		$(foreach h,$(PROCESS_HALLS),--process-halls $(h))
+		--nats-port $(NATS_PORT) --pg-port $(PG_PORT) $(foreach h,$(PROCESS_HALLS),--process-halls $(h))
 
 client: $(STAMP)
 	$(VENV)/bin/expo-client --server ws://$(HOST):$(PORT)

@@ -395,12 +395,19 @@ async def held_seats(nats_url: str) -> int:
         await probe.stop()
 
 
+_fixed_ports: list[int] = []  # --first-port: the ports still to hand out, in order
+
+
+def next_port() -> int:
+    return _fixed_ports.pop(0) if _fixed_ports else free_port()
+
+
 def handoff_part(nats_url: str, dsn: str, root: Path, quick: bool, procs: list[subprocess.Popen]) -> dict:
     walkers, crossings = (10, 6) if quick else (20, 10)
     print(f"4. portal hand-off: {walkers} client cores crossing {crossings} times each between a process "
           "serving the Silk Road hall and one serving the Maritime hall", flush=True)
     world = near_portals_world(root)
-    ports = [free_port(), free_port()]
+    ports = [next_port(), next_port()]
     for i, (port, hall) in enumerate(zip(ports, ("silk-road", "maritime"), strict=True)):
         procs.append(start_hall(port, nats_url, dsn, root / f"hand{i}", 200, "--world", str(world), "--halls", hall))
     for port, proc in zip(ports, procs[-2:], strict=True):
@@ -427,6 +434,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--bots", type=int, default=None)
     parser.add_argument("--handoff-only", action="store_true", help="only part 4, the portal hand-off")
+    parser.add_argument("--first-port", type=int, default=0, metavar="PORT",
+                        help="every port this run listens on from PORT up (20 at most; default: free ports)")
     parser.add_argument("--admit-worker", nargs=5, metavar=("NATS", "ID", "CAP", "N", "START_AT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.admit_worker:
@@ -437,9 +446,11 @@ def main(argv: list[str] | None = None) -> int:
     window = 10.0 if args.quick else 20.0
     root = Path(tempfile.mkdtemp(prefix="expo-bench-cluster-"))
     root.chmod(0o755)  # the postgres user goes through it
-    monitor = free_port()
-    nats = NatsServer(root / "nats", monitor_port=monitor).start()
-    pg = PostgresServer(root / "pg").start()
+    if args.first_port:
+        _fixed_ports[:] = range(args.first_port, args.first_port + 20)
+    monitor = next_port()
+    nats = NatsServer(root / "nats", port=next_port(), monitor_port=monitor).start()
+    pg = PostgresServer(root / "pg", port=next_port()).start()
     procs: list[subprocess.Popen] = []
     results: dict = {}
     try:
@@ -456,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{burst['seated']} seated in {burst['instances']} instances (at most {burst['max_per_instance']} each) "
               f"in {burst['slowest_process_s']:.2f} s ({burst['seats_per_s']:.0f} seats/s)", flush=True)
 
-        ports = [free_port(), free_port()]
+        ports = [next_port(), next_port()]
         procs = [start_hall(port, nats.url, pg.dsn, root / f"hall{i}", bots + 50) for i, port in enumerate(ports)]
         for port, proc in zip(ports, procs):
             _wait(f"http://127.0.0.1:{port}/healthz", proc, timeout=240)

@@ -94,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--py-spy", type=float, default=0.0, metavar="SECONDS")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--keep", action="store_true", help="keep the servers' data and logs (the path is printed)")
+    parser.add_argument("--first-port", type=int, default=0, metavar="PORT",
+                        help="NATS on PORT, PostgreSQL on PORT+1, the cases' servers from PORT+2 (default: free ports)")
     args = parser.parse_args(argv)
     cases = [c for c in args.cases.split(",") if c]
     if unknown := set(cases) - set(CASES):
@@ -101,10 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="expo-bench-cost-"))
     root.chmod(0o755)  # the postgres user goes through it
-    nats = NatsServer(root / "nats").start()
-    pg = PostgresServer(root / "pg").start()
+    first = args.first_port
+    nats = NatsServer(root / "nats", port=first).start()
+    pg = PostgresServer(root / "pg", port=first + 1 if first else 0).start()
     procs: dict[str, subprocess.Popen] = {}
-    ports = {case: free_port() for case in cases}
+    ports = {case: first + 2 + i if first else free_port() for i, case in enumerate(cases)}
     results: dict[str, list[dict]] = {case: [] for case in cases}
     try:
         for case in cases:
