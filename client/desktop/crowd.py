@@ -31,14 +31,22 @@ class Crowd:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="expo-crowd", daemon=True)
         self._tasks: list[asyncio.Future | concurrent.futures.Future] = []
+        self._recorder = Recorder()  # what went wrong while joining, for the error
 
     def start(self, timeout: float = 30.0) -> None:
         """Connect every bot and wait until all have joined."""
         self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._join(), self._loop).result(timeout)
+        try:
+            asyncio.run_coroutine_threadsafe(self._join(), self._loop).result(timeout)
+        except TimeoutError:
+            joined = sum(bot.joined.is_set() for bot in self.bots)
+            errors = ", ".join(f"{kind} x{n}" for kind, n in sorted(self._recorder.errors().items()))
+            raise ConnectionError(f"only {joined} of {self.count} bots joined {self.url} within {timeout:.0f} s"
+                                  + (f" ({errors})" if errors else "")
+                                  + "; a server caps connections per address (--max-connections-per-address)") from None
 
     async def _join(self) -> None:
-        recorder = Recorder()
+        recorder = self._recorder
         for i in range(self.count):
             rng = random.Random(f"{self.seed}:{i}")
             bot = Bot(i, f"{self.prefix}-{i}", self.url, rng, recorder, time.monotonic)

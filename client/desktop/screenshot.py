@@ -58,7 +58,9 @@ def take_screenshot(path: Path, *, booth: str | None = None, bots: int = 0, serv
     try:
         if server is None:
             expo = load_expo(world or default_expo_path())
-            config = ServerConfig(port=0, view_radius=60.0, max_visible=max(64, bots + 8), data_dir=Path(scratch.name))
+            # every bot and the preview share loopback: its own server lets them all in
+            config = ServerConfig(port=0, view_radius=60.0, max_visible=max(64, bots + 8), data_dir=Path(scratch.name),
+                                  max_connections_per_address=max(ServerConfig().max_connections_per_address, bots + 8))
             local = LocalServer(expo, config)
             server = local.start()
         root = assets_root(world if world is None or world.is_dir() else world.parent) if world else PROJECT_ASSETS

@@ -27,3 +27,17 @@ def test_previews_a_booth_in_the_other_hall_with_a_crowd(tmp_path):
     # the booth's banner fills the top middle: Egypt's exhibitor is in red (#a50d1e-ish), not the hall's floor
     r, g, b = image.getXel(320, 60)
     assert r > 0.45 and g < 0.25 and b < 0.25, (r, g, b)
+
+
+@pytest.mark.slow
+def test_a_crowd_larger_than_the_per_address_cap_joins_its_own_server(tmp_path):
+    """60 bots and the preview share loopback, over the server's default 50 per address:
+    the CLI's own server lets them in (it once failed with an empty error)."""
+    shot = tmp_path / "crowd.png"
+    done = subprocess.run(
+        [str(BIN / "expo-client"), "--screenshot", str(shot), "--bots", "60", "--size", "640x360"],
+        capture_output=True, text=True, timeout=480,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    avatars = int(done.stdout.split(" avatars")[0].rsplit(" ", 1)[1])
+    assert avatars >= 60, done.stdout
