@@ -154,6 +154,7 @@ class Commerce:
                 await task
         await self.bank.aclose()
         self._verifier.shutdown(wait=True)
+        self.store.stop_waiting()  # PostgreSQL away: what is queued fails now, the restart reconciles it
         self.db.close()
         self.store.close()
 

@@ -33,6 +33,7 @@ class PgDatabase:
         self.dsn = dsn
         self.connect_timeout = connect_timeout
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
         self._conn: psycopg.Connection[DictRow] | None = None
         with self.transaction() as db:
             db.execute("SELECT pg_advisory_xact_lock(%s)", (schema_lock,))
@@ -70,9 +71,13 @@ class PgDatabase:
             try:
                 return operation()
             except StoreUnavailable:
-                if time.monotonic() >= deadline:
+                if time.monotonic() >= deadline or self._stopping.wait(0.5):
                     raise
-                time.sleep(0.5)
+
+    def stop_waiting(self) -> None:
+        """From any thread, at shutdown: a call waiting for PostgreSQL to come back fails now,
+        and so does each one queued behind it, instead of each waiting out its time."""
+        self._stopping.set()
 
     def close(self) -> None:
         with self._lock:

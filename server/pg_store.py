@@ -86,6 +86,9 @@ class PgCommerceStore:
     def close(self) -> None:
         self.pg.close()
 
+    def stop_waiting(self) -> None:
+        self.pg.stop_waiting()
+
     def transaction(self) -> AbstractContextManager[psycopg.Connection[DictRow]]:
         """One transaction on the store's connection; the store is held for its length."""
         return self.pg.transaction()

@@ -94,6 +94,9 @@ class CommerceStore:
     def close(self) -> None:
         self.db.close()
 
+    def stop_waiting(self) -> None:
+        """Nothing to do: SQLite is in this process, so no call waits for a server to return."""
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         self.db.execute("BEGIN IMMEDIATE")
