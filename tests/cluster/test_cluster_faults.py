@@ -43,7 +43,8 @@ async def next_of(ws, kind, where=lambda m: True, timeout: float = 10.0):
     return await asyncio.wait_for(wait(), timeout)
 
 
-async def test_kill_9_of_a_hall_process_during_purchases_reconciles(nats_server: NatsServer, fresh_database, tmp_path):
+async def test_kill_9_of_a_hall_process_during_purchases_reconciles(nats_server: NatsServer, fresh_database, tmp_path,
+                                                                   request):
     bank_port = free_port()
     bank_url = f"http://127.0.0.1:{bank_port}"
     bank = subprocess.Popen([str(BIN / "expo-bank"), "serve", "--port", str(bank_port), "--db", str(tmp_path / "bank.sqlite3"),
@@ -52,6 +53,7 @@ async def test_kill_9_of_a_hall_process_during_purchases_reconciles(nats_server:
     ports = [free_port(), free_port()]
     procs = [hall(port, nats_server.url, fresh_database, bank_url, tmp_path / f"h{i}", tmp_path / f"h{i}.log")
              for i, port in enumerate(ports)]
+    request.addfinalizer(lambda: stop(bank, *procs))  # whatever fails below: no process outlives the test
     for proc, port in zip(procs, ports):
         wait_http(f"http://127.0.0.1:{port}/healthz", timeout=180, proc=proc)
     expo = load_expo()
