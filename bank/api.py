@@ -146,6 +146,14 @@ Who = Annotated[Principal, Depends(_principal)]
 Key = Annotated[str, Depends(_idempotency_key)]
 
 
+class _Encoded(JSONResponse):
+    """A JSON response whose content may be the body already encoded (a reply's, made once for
+    its idempotency record and the response both)."""
+
+    def render(self, content: Any) -> bytes:
+        return content if isinstance(content, bytes) else super().render(content)
+
+
 class _Metrics:
     def __init__(self, bank: Bank, registry: CollectorRegistry) -> None:
         self.registry = registry
@@ -304,7 +312,7 @@ def create_app(
 
     hot_routes: list[HotRoute] = []  # filled below, once the routes exist (the stack is built at the first request)
     app.add_middleware(HotPath, routes=hot_routes, platform_digest=platform_digest, known_visitor=bank.known_visitor,
-                       respond=lambda reply: respond(reply), error=hot_error)
+                       submit=bank.storage.group.submit, replayed=metrics.replays.inc, error=hot_error)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(_Counted, metrics=metrics)
 
@@ -317,8 +325,9 @@ def create_app(
     def respond(reply: Reply) -> JSONResponse:
         if reply.replayed:
             metrics.replays.inc()
-        return JSONResponse(reply.body, status_code=reply.status,
-                            headers={"Idempotent-Replayed": "true"} if reply.replayed else None)
+        headers = {"Idempotent-Replayed": "true"} if reply.replayed else None
+        return _Encoded(reply.encoded if reply.encoded is not None else reply.body, status_code=reply.status,
+                        headers=headers)
 
     def escrow_hold(who: Principal, _: str, key: Idem, body: EscrowRequest) -> Reply:
         """The escrow route's call of the service (the hot path makes the same)."""

@@ -16,12 +16,16 @@ savepoints).
 
 from __future__ import annotations
 
+import asyncio
+import queue
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class Transactional(Protocol):
@@ -66,37 +70,140 @@ class GroupCommit:
         self._batch: _Batch | None = None  # the open batch, if a transaction is open
         self.batches = 0  # committed batches, and requests in them (for metrics and tests)
         self.committed = 0
+        self._submitted: queue.SimpleQueue[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any],
+                                                 Callable[[], Any]] | None] = queue.SimpleQueue()
+        self._round_thread: threading.Thread | None = None
+        self._round_thread_id: int | None = None
+        self._round: _Batch | None = None  # the round thread's batch while it runs calls
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """Run the block as one request of a batch; returns once the batch is durable."""
+        """Run the block as one request of a batch; returns once the batch is durable.
+
+        On the round thread (a call of :meth:`submit`), the block is one savepoint of the round's
+        batch, and the round answers it once the batch is durable."""
+        if self._round is not None and threading.get_ident() == self._round_thread_id:
+            with self._savepoint(self._round):
+                yield
+            return
         batch = self._enter()
         failure: BaseException | None = None
         try:
-            self._db.savepoint()
-        except BaseException as exc:
-            batch.broken = True
-            failure = exc
-        if failure is None:
-            try:
+            with self._savepoint(batch):
                 yield
-            except BaseException as exc:
-                failure = exc
-                try:
-                    self._db.rollback_to_savepoint()
-                    self._db.release()
-                except BaseException:
-                    batch.broken = True
-            else:
-                try:
-                    self._db.release()
-                except BaseException as exc:
-                    batch.broken, failure = True, exc
+        except BaseException as exc:
+            failure = exc
         self._leave(batch)
         if batch.error is not None:
             raise BatchFailed(f"the transaction was not committed: {batch.error}") from (failure or batch.error)
         if failure is not None:
             raise failure
+
+    @contextmanager
+    def _savepoint(self, batch: _Batch) -> Iterator[None]:
+        """The block in a savepoint of ``batch``: undone alone if it raises."""
+        try:
+            self._db.savepoint()
+        except BaseException:
+            batch.broken = True
+            raise
+        try:
+            yield
+        except BaseException:
+            try:
+                self._db.rollback_to_savepoint()
+                self._db.release()
+            except BaseException:
+                batch.broken = True
+            raise
+        try:
+            self._db.release()
+        except BaseException:
+            batch.broken = True
+            raise
+
+    def submit(self, call: Callable[[], T]) -> asyncio.Future[T]:
+        """From an event loop: run ``call`` (it writes through :meth:`transaction`) on the round thread.
+
+        The future is resolved on its loop once the batch holding the call's work is durable. One
+        thread takes whatever was submitted while its last round ran and runs it as one round: no
+        thread hop per request, and the connection is handed between threads once per round,
+        not once per request."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._submitted.put((loop, future, call))
+        if self._round_thread is None:
+            with self._lock:
+                if self._round_thread is None:
+                    self._round_thread = threading.Thread(target=self._serve_rounds, name="bank-writer", daemon=True)
+                    self._round_thread.start()
+        return future
+
+    def close(self) -> None:
+        """Stop the round thread once it has served what was submitted before."""
+        with self._lock:
+            thread, self._round_thread = self._round_thread, None
+        if thread is not None:
+            self._submitted.put(None)
+            thread.join(timeout=30)
+
+    def _serve_rounds(self) -> None:
+        self._round_thread_id = threading.get_ident()
+        while True:
+            first = self._submitted.get()
+            if first is None:
+                return
+            round_ = [first]
+            while len(round_) < self.max_batch:
+                try:
+                    item = self._submitted.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._submitted.put(None)  # stop after this round
+                    break
+                round_.append(item)
+            outcomes = self._run_round([call for _, _, call in round_])
+            settled: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+            for (loop, future, _), (ok, value) in zip(round_, outcomes, strict=True):
+                settled.setdefault(loop, []).append((future, ok, value))
+            for loop, results in settled.items():
+                try:
+                    loop.call_soon_threadsafe(_settle, results)
+                except RuntimeError:  # the loop is closed: nobody waits for these answers any more
+                    pass
+
+    def _run_round(self, calls: list[Callable[[], Any]]) -> list[tuple[bool, Any]]:
+        """Each call in a savepoint of one batch; (True, result) or (False, exception) each, once durable."""
+        try:
+            batch = self._enter()
+        except Exception as exc:
+            return [(False, exc)] + [(False, BatchFailed(f"the transaction did not start: {exc}")) for _ in calls[1:]]
+        batch.members += len(calls) - 1
+        outcomes: list[tuple[bool, Any]] = []
+        self._round = batch
+        try:
+            for call in calls:
+                if batch.broken:  # the batch will not commit: run nothing more in it
+                    outcomes.append((False, None))
+                    continue
+                try:
+                    outcomes.append((True, call()))
+                except Exception as exc:
+                    outcomes.append((False, exc))
+                except BaseException as exc:  # not for a future to raise: fail the call, keep the thread
+                    outcomes.append((False, RuntimeError(f"the call was interrupted: {exc!r}")))
+        finally:
+            self._round = None
+            self._leave(batch)
+        if batch.error is not None:
+            failed: list[tuple[bool, Any]] = []
+            for _ in calls:
+                refused = BatchFailed(f"the transaction was not committed: {batch.error}")
+                refused.__cause__ = batch.error
+                failed.append((False, refused))
+            return failed
+        return outcomes
 
     def _acquire(self) -> None:
         """Own the connection: at once if it is free, else when the request before hands it over."""
@@ -156,3 +263,14 @@ class GroupCommit:
                 self.committed += batch.members
         batch.done.set()
         self._hand_over()
+
+
+def _settle(results: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    """On the futures' loop: answer a round's calls (a cancelled waiter has gone: its work stands)."""
+    for future, ok, value in results:
+        if future.done():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)

@@ -18,18 +18,17 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import anyio.to_thread
 from pydantic import BaseModel, ValidationError
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 
 from . import idempotency
 from .bodylimit import ASGIApp, Message, Receive, Scope, Send
-from .service import Idem, Principal, Reply, Role
+from .service import Idem, Principal, Reply, Role, encode
 
 #: The ids the bank makes (a prefix and hex): for these the path the fingerprint hashes is the
 #: request's path as FastAPI's ``request.url.path`` gives it, so a retry by either way matches.
@@ -39,7 +38,7 @@ _ID = "[A-Za-z0-9_]{1,64}"
 @dataclass(frozen=True, slots=True)
 class HotRoute:
     """One POST path and what to do with it: ``handle(principal, path_id, idem, body)`` -> the reply
-    (in a worker thread, as the routes call the service), then ``after(reply)`` on the event loop."""
+    (on the writer's round thread: ``submit``), then ``after(reply)`` on the event loop."""
 
     pattern: re.Pattern[str]
     body_model: type[BaseModel] | None
@@ -60,13 +59,15 @@ class HotPath:
 
     def __init__(self, app: ASGIApp, *, routes: list[HotRoute], platform_digest: bytes,
                  known_visitor: Callable[[str], Principal | None],
-                 respond: Callable[[Reply], JSONResponse],
+                 submit: Callable[[Callable[[], Reply]], Awaitable[Reply]],
+                 replayed: Callable[[], None],
                  error: Callable[[Exception, str], JSONResponse | None]) -> None:
         self.app = app
         self.routes = routes
         self.platform_digest = platform_digest
         self.known_visitor = known_visitor
-        self.respond = respond
+        self.submit = submit
+        self.replayed = replayed
         self.error = error
 
     def _principal(self, headers: dict[bytes, bytes]) -> Principal | None:
@@ -116,18 +117,29 @@ class HotPath:
             params = body.model_dump(mode="json")
         idem = Idem(principal.scope, key, idempotency.fingerprint("POST", path, params))
         scope["route"] = route.route
+        path_id = match.group(1) if match.groups() else ""
+        handle = route.handle
         try:
-            reply = await anyio.to_thread.run_sync(route.handle, principal, match.group(1) if match.groups() else "",
-                                                   idem, body)
+            reply = await self.submit(lambda: handle(principal, path_id, idem, body))
         except Exception as exc:
             if (refused := self.error(exc, path)) is None:
                 raise
-            response = refused
-        else:
-            if route.after is not None:
-                route.after(reply)
-            response = self.respond(reply)
-        await response(scope, receive, send)
+            await refused(scope, receive, send)
+            return
+        if route.after is not None:
+            route.after(reply)
+        # what JSONResponse sends, from the bytes the idempotency record was sealed from
+        content = reply.encoded if reply.encoded is not None else encode(reply.body)
+        raw_headers = [(b"content-length", str(len(content)).encode()), _JSON]
+        if reply.replayed:
+            self.replayed()
+            raw_headers.append(_REPLAYED)
+        await send({"type": "http.response.start", "status": reply.status, "headers": raw_headers})
+        await send({"type": "http.response.body", "body": content})
+
+
+_JSON = (b"content-type", b"application/json")
+_REPLAYED = (b"idempotent-replayed", b"true")
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, Receive]:

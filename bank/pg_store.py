@@ -180,6 +180,7 @@ class PgStorage:
             yield PgTransaction(_Adapted(self._writer.conn))
 
     def close(self) -> None:
+        self._group.close()
         self._writer.conn.close()
         while True:
             try:

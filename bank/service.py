@@ -15,7 +15,7 @@ import os
 import random
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
@@ -87,6 +87,14 @@ class Reply:
     status: int
     body: dict
     replayed: bool = False
+    #: ``body`` as the response sends it (:func:`encode`), when the idempotency record already made it.
+    encoded: bytes | None = field(default=None, compare=False, repr=False)
+
+
+def encode(body: dict) -> bytes:
+    """A reply's JSON as Starlette's ``JSONResponse`` writes it: encoded once for the idempotency
+    record and the response both."""
+    return json.dumps(body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,12 +303,14 @@ class Bank:
                     if record.fingerprint != idem.fingerprint:
                         raise BankError(422, "idempotency_key_reused",
                                         "this Idempotency-Key was used for a different request; use a new key")
-                    body = json.loads(idempotency.unseal(idem.key, record.body))
-                    return Reply(record.status, body, replayed=True)
+                    raw = idempotency.unseal(idem.key, record.body)
+                    return Reply(record.status, json.loads(raw), True, raw)
             reply = op(tx, now)
             if idem is not None:
-                sealed = idempotency.seal(idem.key, json.dumps(reply.body, separators=(",", ":")).encode())
+                encoded = encode(reply.body)
+                sealed = idempotency.seal(idem.key, encoded)
                 tx.put_idempotency(IdempotencyRecord(idem.scope, key_hash, idem.fingerprint, reply.status, sealed, now))
+                return Reply(reply.status, reply.body, reply.replayed, encoded)
             return reply
 
     @staticmethod

@@ -671,6 +671,7 @@ class SQLiteStorage:
             yield Transaction(self._writer)
 
     def close(self) -> None:
+        self._group.close()
         with self._all_lock:
             for conn in self._all:
                 conn.close()

@@ -17,6 +17,7 @@ from typing import Protocol
 from .collectibles import Edition, Item
 from .escrow import PendingTransfer
 from .fx import FxLock
+from .group_commit import GroupCommit
 from .intents import Intent, IntentStatus
 from .ledger import Account, Entry, KycLevel
 
@@ -150,6 +151,12 @@ class Storage(Protocol):
 
     def writing(self) -> AbstractContextManager[Writer]:
         """One serialized transaction; commits on normal exit, rolls back on an exception."""
+        ...
+
+    @property
+    def group(self) -> GroupCommit:
+        """The writers' group commit: :meth:`writing` goes through it, and ``submit`` runs a call
+        that writes on its round thread (the API's hot path)."""
         ...
 
     def close(self) -> None: ...

@@ -3,6 +3,7 @@ a refused request inside a batch leaves the others alone, and a failed commit fa
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from pathlib import Path
@@ -152,3 +153,79 @@ def test_a_failed_commit_fails_every_request_of_the_batch(tmp_path: Path) -> Non
     with group.transaction():  # the next batch works
         conn.execute("INSERT INTO rows VALUES (9)")
     assert conn.execute("SELECT n FROM rows").fetchall() == [(9,)]
+
+
+def test_calls_submitted_from_the_event_loop_share_rounds_and_are_answered_once_durable(tmp_path: Path) -> None:
+    conn = _table(tmp_path)
+    group = GroupCommit(Statements(conn))
+    on_disk = sqlite3.connect(tmp_path / "t.sqlite3")  # another connection sees committed rows only
+    holding = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:  # a request of the routes owns the connection while the hot path's calls queue
+        with group.transaction():
+            conn.execute("INSERT INTO rows VALUES (0)")
+            holding.set()
+            release.wait(10)
+
+    def insert(n: int):
+        def call() -> int:
+            with group.transaction():
+                conn.execute("INSERT INTO rows VALUES (?)", (n,))
+                if n == 7:
+                    raise ValueError("refused")
+            return n
+        return call
+
+    async def main() -> list[object]:
+        futures = [group.submit(insert(n)) for n in range(1, 21)]
+        await asyncio.sleep(0.2)
+        assert not any(f.done() for f in futures)  # nobody answered while the batch is open
+        release.set()
+        answers: list[object] = []
+        for f in futures:
+            try:
+                n = await f
+            except ValueError as exc:
+                answers.append(str(exc))
+                continue
+            assert on_disk.execute("SELECT 1 FROM rows WHERE n = ?", (n,)).fetchone() == (1,), n
+            answers.append(n)
+        return answers
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert holding.wait(10)
+    answers = asyncio.run(main())
+    holder.join()
+    assert answers == [n if n != 7 else "refused" for n in range(1, 21)]
+    assert [r[0] for r in on_disk.execute("SELECT n FROM rows ORDER BY n")] == [n for n in range(21) if n != 7]
+    assert group.committed == 21 and group.batches <= 2  # one fsync or two for twenty-one requests
+    group.close()
+    on_disk.close()
+
+
+def test_a_failed_commit_fails_every_submitted_call_of_its_round(tmp_path: Path) -> None:
+    conn = _table(tmp_path)
+    statements = _FailingCommit(conn)
+    group = GroupCommit(statements)
+
+    def insert(n: int):
+        def call() -> int:
+            with group.transaction():
+                conn.execute("INSERT INTO rows VALUES (?)", (n,))
+            return n
+        return call
+
+    async def main() -> tuple[list[BaseException | int], int]:
+        statements.fail_next_commit = True
+        failed = await asyncio.gather(*(group.submit(insert(n)) for n in range(1, 6)), return_exceptions=True)
+        return failed, await group.submit(insert(9))  # the next round works
+
+    failed, after = asyncio.run(main())
+    # the first round may have taken only the first call: every call of a failed round fails, none else
+    assert isinstance(failed[0], BatchFailed)
+    assert all(isinstance(o, BatchFailed) or o == n for n, o in enumerate(failed, 1))
+    committed = [o for o in failed if not isinstance(o, BaseException)] + [after]
+    assert sorted(r[0] for r in conn.execute("SELECT n FROM rows")) == committed
+    group.close()
