@@ -45,6 +45,7 @@ from .meetings import Book, Cancel, MeetingDesk, Mode, Move, meeting_time
 from .nearby import booth_at, entrance, on_duty, route
 from .orders import OrderHistory, receipt_lines
 from .pathfind import plan
+from .pbr import SHADOW_FILM, PbrLighting, pbr_lighting
 from .pricing import QuoteKey, Quotes, money
 from .products import ProductModels
 from .scene_avatars import AvatarLayer
@@ -72,12 +73,13 @@ class Look:
     tag_distance: float  # metres within which name tags are drawn
     fill_light: bool
     fog: bool
+    pbr: bool = False  # physically based shading with soft shadows (client/desktop/pbr.py)
 
 
 if TYPE_CHECKING:
     from .card_editor import CardEditor, OfferPanel
 
-QUALITIES = {"low": Look(12.0, 18.0, False, False), "high": Look(25.0, 40.0, True, True)}
+QUALITIES = {"low": Look(12.0, 18.0, False, False), "high": Look(25.0, 40.0, True, True, pbr=True)}
 
 
 
@@ -185,7 +187,11 @@ class ExpoApp(ShowBase):
         self.camLens.setFov(70)
         self.camLens.setNearFar(0.2, 400)
         self.world = self.render.attachNewNode("world")
-        add_lights(self.render, fill=QUALITIES[quality].fill_light)
+        self.lighting: PbrLighting | None = None
+        if QUALITIES[quality].pbr:
+            self.lighting = pbr_lighting(self.render, multisamples)
+        else:
+            add_lights(self.render, fill=QUALITIES[quality].fill_light)
         self.products = ProductModels(assets_root)
         self.render.setAntialias(AntialiasAttrib.MMultisample if multisamples else AntialiasAttrib.MNone)
         fog = Fog("haze")
@@ -639,6 +645,9 @@ class ExpoApp(ShowBase):
             if core.entity in self.avatars.nodes:  # pulled in against a wall: our own head is in the way
                 mine = self.avatars.nodes[core.entity]
                 mine.root.hide() if self.camera_rig.reach < self.camera_rig.FIRST_PERSON else mine.root.show()
+        if self.lighting is not None:  # the shadow map covers the floor just ahead of the camera
+            ahead = self.camera.getPos(self.render) + self.camera.getQuat(self.render).getForward() * (SHADOW_FILM / 3)
+            self.lighting.follow(ahead.x, ahead.y)
         # our name hides a metre away; the others' tags fade, stack and give way by distance
         self.avatars.place_tags(self.camera, self.win.getYSize() / 2 / math.tan(math.radians(self.camLens.getVfov()) / 2),
                                 hide_own=self.fixed_view is None and self.camera_rig.reach < 0.6)

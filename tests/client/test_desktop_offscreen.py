@@ -45,7 +45,9 @@ def server(bank, scratch):
 @pytest.fixture(scope="module")
 def app(scratch):
     """One window per process: Panda3D keeps a single ShowBase."""
-    app = ExpoApp(offscreen=True, size=(960, 540), wallet=Wallet(scratch / "config" / "wallet.json"))
+    # low: the pixel checks compare booth colours with the world file's, which high's
+    # tone mapping (simplepbr) shifts; high's own look is checked by test_screenshot_cli
+    app = ExpoApp(offscreen=True, size=(960, 540), wallet=Wallet(scratch / "config" / "wallet.json"), quality="low")
     yield app
     app.close()
 

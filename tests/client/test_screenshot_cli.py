@@ -24,9 +24,10 @@ def test_previews_a_booth_in_the_other_hall_with_a_crowd(tmp_path):
     assert "hall maritime, 3 avatars" in done.stdout
     image = PNMImage()
     assert image.read(str(shot)) and (image.getXSize(), image.getYSize()) == (640, 360)
-    # the booth's banner fills the top middle: Egypt's exhibitor is in red (#a50d1e-ish), not the hall's floor
+    # the booth's banner fills the top middle: Egypt's exhibitor is in red (#a50d1e-ish), not the
+    # hall's grey floor; high's tone mapping (simplepbr) pales it, red still leads by far
     r, g, b = image.getXel(320, 60)
-    assert r > 0.45 and g < 0.25 and b < 0.25, (r, g, b)
+    assert r > 0.45 and r - g > 0.3 and r - b > 0.25, (r, g, b)
 
 
 @pytest.mark.slow
