@@ -551,7 +551,7 @@ class Hud:
     def _build_directory(self, parent: NodePath, on_search: Callable[[str], None],
                          on_pick: Callable[[int], None]) -> None:
         font = self.font
-        self.directory = DirectFrame(parent=parent, frameColor=PANEL, frameSize=(0, 1.25, -1.12, 0), pos=(0.03, 0, -0.27))
+        self.directory = DirectFrame(parent=parent, frameColor=PANEL, frameSize=(0, 1.6, -1.12, 0), pos=(0.03, 0, -0.27))  # wide enough for exhibitor · country · hall
         _text(self.directory, font, _("Find a booth"), (0.04, -0.08), 0.05, GOLD)
         _text(self.directory, font, _("exhibitor, country or product · Enter walks you to the first · Esc closes"),
               (0.04, -0.13), 0.026, MUTED, wrap=46)
@@ -565,12 +565,12 @@ class Hud:
         for i in range(8):
             button = DirectButton(parent=self.directory, text="", text_font=font, text_scale=0.034, text_fg=INK,
                                   text_align=TextNode.ALeft, frameColor=(0.12, 0.15, 0.22, 0.9),
-                                  frameSize=(-0.01, 1.16, -0.04, 0.065), pos=(0.05, 0, -0.33 - i * 0.1),
+                                  frameSize=(-0.01, 1.51, -0.04, 0.065), pos=(0.05, 0, -0.33 - i * 0.1),
                                   relief=DGG.FLAT, command=on_pick, extraArgs=[i])
             button.hide()
             self.directory_rows.append(button)
         self.directory_empty = _text(self.directory, font, "", (0.05, -0.33), 0.034, MUTED)
-        self.directory_filter = _text(self.directory, font, "", (1.21, -0.08), 0.032, GOLD, TextNode.ARight)
+        self.directory_filter = _text(self.directory, font, "", (1.56, -0.08), 0.032, GOLD, TextNode.ARight)
         self.directory.hide()
 
     def set_directory_filter(self, label: str) -> None:
