@@ -18,7 +18,7 @@ from server.config import ServerConfig
 from world.assets import PROJECT_ASSETS, assets_root
 from world.loader import default_expo_path, load_expo
 
-from .app import ExpoApp
+from .app import ExpoApp, Visit
 from .crowd import Crowd
 from .layout import booth_view, spawn_view
 from .local_server import LocalServer
@@ -42,10 +42,16 @@ def _wait(app: ExpoApp, until, timeout: float, what: str) -> None:
     while not until():
         if time.monotonic() > deadline:
             raise TimeoutError(f"gave up waiting for {what} after {timeout:.0f} s")
-        if app.visit is None:
-            raise ConnectionError("the preview could not join: " + app.connect_screen.error.getText())
+        _visit(app)  # still joined, or say why not
         app.step()
         time.sleep(0.005)
+
+
+def _visit(app: ExpoApp) -> Visit:
+    """The joined visit: a preview that lost its connection says why instead of failing later."""
+    if app.visit is None:
+        raise ConnectionError("the preview could not join: " + app.connect_screen.error.getText())
+    return app.visit
 
 
 def take_screenshot(path: Path, *, booth: str | None = None, bots: int = 0, server: str | None = None,
@@ -57,20 +63,23 @@ def take_screenshot(path: Path, *, booth: str | None = None, bots: int = 0, serv
     app: ExpoApp | None = None
     try:
         if server is None:
-            expo = load_expo(world or default_expo_path())
+            served = load_expo(world or default_expo_path())
             # every bot and the preview share loopback: its own server lets them all in
             config = ServerConfig(port=0, view_radius=60.0, max_visible=max(64, bots + 8), data_dir=Path(scratch.name),
                                   max_connections_per_address=max(ServerConfig().max_connections_per_address, bots + 8))
-            local = LocalServer(expo, config)
+            local = LocalServer(served, config)
             server = local.start()
         root = assets_root(world if world is None or world.is_dir() else world.parent) if world else PROJECT_ASSETS
         app = ExpoApp(offscreen=True, size=size, wallet=Wallet(Path(scratch.name) / "wallet.json"), assets_root=root,
                       multisamples=4, quality=quality)
         app.set_max_fps(0)  # a preview renders as fast as it can: nobody waits on keys here
         app.connect(ConnectSettings(server, f"preview-{os.getpid() % 100000}", 0x888888))
-        _wait(app, lambda: app.visit.hall_scene is not None, 20, "the expo")
-        expo = app.visit.expo
-        here = expo.halls[app.visit.hall_index].id
+        _wait(app, lambda: _visit(app).hall_scene is not None, 20, "the expo")
+        visit = _visit(app)
+        expo, start = visit.expo, visit.hall_index
+        if expo is None or start is None:
+            raise ConnectionError("the preview joined, but the server sent no expo")
+        here = expo.halls[start].id
         if booth is not None:
             target = expo.booth(booth)
             if target is None:
@@ -80,22 +89,23 @@ def take_screenshot(path: Path, *, booth: str | None = None, bots: int = 0, serv
             spots = spots_near(target, bots)
             via = entrance(target, 2.0)
         else:
-            hall = expo.halls[app.visit.hall_index]
+            hall = expo.halls[start]
             view = spawn_view(hall)
             hall_id, face = hall.id, (view.eye[0], view.eye[1])
             spots = [(view.target[0] + dx, view.target[1] + dy) for dx, dy in _fan(bots)]
             via = None
         app.fixed_view = view
         app.hud.hide()  # a preview of the booth, not of the visitor's panels
-        app.autopilot = Autopilot(route(expo, here, hall_id, (view.eye[0], view.eye[1])))
+        autopilot = app.autopilot = Autopilot(route(expo, here, hall_id, (view.eye[0], view.eye[1])))
         if bots:
             crowd = Crowd(server, bots, prefix=f"guest{os.getpid() % 1000}")
             crowd.start()
             crowd.gather(hall_id, spots, face, via)
         index = next(i for i, h in enumerate(expo.halls) if h.id == hall_id)
-        _wait(app, lambda: app.autopilot.done and app.visit.hall_index == index, timeout, "the walk to the booth")
+        _wait(app, lambda: autopilot.done and _visit(app).hall_index == index, timeout, "the walk to the booth")
         if crowd is not None:
-            _wait(app, lambda: crowd.arrived >= bots, timeout, "the crowd")
+            gathering = crowd
+            _wait(app, lambda: gathering.arrived >= bots, timeout, "the crowd")
             _wait(app, lambda: len(app.avatars) >= bots, 10, "the crowd to be drawn")
         end = time.monotonic() + 1.2  # let interpolation settle on the last positions
         while time.monotonic() < end:
@@ -105,7 +115,10 @@ def take_screenshot(path: Path, *, booth: str | None = None, bots: int = 0, serv
         app.step(2)
         if not app.win.saveScreenshot(str(path)):
             raise OSError(f"could not write {path}")
-        return ShotReport(path, hall_id, len(app.avatars), app.visit.hall_scene.geom_count(), time.monotonic() - started)
+        scene = _visit(app).hall_scene
+        if scene is None:
+            raise ConnectionError("the preview lost its hall before the picture")
+        return ShotReport(path, hall_id, len(app.avatars), scene.geom_count(), time.monotonic() - started)
     finally:
         if crowd is not None:
             crowd.stop()
