@@ -43,6 +43,10 @@ class BatchFailed(RuntimeError):
     """The batch this request was part of did not commit: nothing of it happened; retry."""
 
 
+class StorageClosed(RuntimeError):
+    """The storage is shutting down: this request did nothing."""
+
+
 @dataclass(eq=False)
 class _Batch:
     members: int = 0
@@ -68,6 +72,8 @@ class GroupCommit:
         self._busy = False  # someone owns the connection (running a request or committing)
         self._queue: deque[threading.Lock] = deque()  # requests waiting for it, first come first served
         self._batch: _Batch | None = None  # the open batch, if a transaction is open
+        self._closed = False  # no new writers: close() waits for the connection to be free
+        self._free = threading.Condition(self._lock)  # notified when the connection becomes free
         self.batches = 0  # committed batches, and requests in them (for metrics and tests)
         self.committed = 0
         self._submitted: queue.SimpleQueue[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any],
@@ -140,12 +146,22 @@ class GroupCommit:
         return future
 
     def close(self) -> None:
-        """Stop the round thread once it has served what was submitted before."""
+        """Stop the round thread once it has served what was submitted before, then wait for
+        the writers in flight and keep the connection: the caller may close it after this, never
+        under a running request (a background sweep's, say: closing an SQLite connection in use
+        by another thread crashes the process). Later writers get :class:`StorageClosed`."""
         with self._lock:
             thread, self._round_thread = self._round_thread, None
+            if self._closed:
+                return
         if thread is not None:
             self._submitted.put(None)
             thread.join(timeout=30)
+        with self._lock:
+            self._closed = True  # those queued already are still served, in their batches
+            while self._busy:
+                self._free.wait()
+            self._busy = True  # for good
 
     def _serve_rounds(self) -> None:
         self._round_thread_id = threading.get_ident()
@@ -208,6 +224,8 @@ class GroupCommit:
     def _acquire(self) -> None:
         """Own the connection: at once if it is free, else when the request before hands it over."""
         with self._lock:
+            if self._closed:
+                raise StorageClosed("the bank's storage is closed")
             if not self._busy:
                 self._busy = True
                 return
@@ -223,6 +241,7 @@ class GroupCommit:
                 self._queue.popleft().release()
             else:
                 self._busy = False
+                self._free.notify_all()
 
     def _enter(self) -> _Batch:
         self._acquire()

@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from bank.audit import audit
 from bank.errors import BankError
-from bank.group_commit import BatchFailed, GroupCommit
+from bank.group_commit import BatchFailed, GroupCommit, StorageClosed
 from bank.service import Bank, Idem, Principal, Role
 from bank.sqlite_store import SQLiteStorage, Statements
 
@@ -120,6 +121,35 @@ def test_a_failed_request_rolls_back_alone(tmp_path: Path) -> None:
     with group.transaction():
         conn.execute("INSERT INTO rows VALUES (3)")
     assert [r[0] for r in conn.execute("SELECT n FROM rows ORDER BY n")] == [1, 3]
+
+
+def test_close_waits_for_a_writer_in_flight_and_refuses_later_ones(tmp_path: Path) -> None:
+    """A background sweep still writing when the bank shuts down: close waits for it (closing
+    the SQLite connection under it crashed the process: a segfault in `make test`), its row is
+    committed, and a writer after close gets a clear error."""
+    conn = _table(tmp_path)
+    group = GroupCommit(Statements(conn))
+    inside, outcome = threading.Event(), []
+
+    def sweep() -> None:
+        with group.transaction():
+            inside.set()
+            time.sleep(0.3)
+            conn.execute("INSERT INTO rows VALUES (7)")
+        outcome.append("committed")
+
+    writer = threading.Thread(target=sweep)
+    writer.start()
+    inside.wait(5)
+    group.close()
+    assert outcome == ["committed"]  # close returned only after the writer's commit
+    writer.join()
+    with pytest.raises(StorageClosed):
+        with group.transaction():
+            conn.execute("INSERT INTO rows VALUES (8)")
+    conn.close()
+    assert [r[0] for r in sqlite3.connect(tmp_path / "t.sqlite3").execute("SELECT n FROM rows")] == [7]
+    group.close()  # a second close is harmless
 
 
 def test_a_failed_commit_fails_every_request_of_the_batch(tmp_path: Path) -> None:
