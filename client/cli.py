@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from glob import glob
 from pathlib import Path
 
 DESCRIPTION = __doc__.split("\n\n")[0]
@@ -56,8 +57,9 @@ def parser() -> argparse.ArgumentParser:
                     help="scale of every panel's text, 0.8 to 1.8 (the connect screen's A−/A+ change it too)")
     ap.add_argument("--max-fps", type=int, default=60, metavar="FPS",
                     help="frame cap while moving (standing still it drops to 15); 0: no cap")
-    ap.add_argument("--quality", choices=("low", "high"), default="high",
-                    help="low: no antialiasing, fog or fill light, nearer name tags (software renderers)")
+    ap.add_argument("--quality", choices=("auto", "low", "high"), default="auto",
+                    help="high: physically based light with shadows (wants a GPU); low: no antialiasing, fog or "
+                         "fill light, nearer name tags; auto: low on a software renderer, else high")
     ap.add_argument("--multisamples", type=int, default=4, choices=(0, 2, 4, 8),
                     help="antialiasing samples (0 for software renderers)")
     card = ap.add_argument_group("your business card (kept in card.json; shown only to those you exchange it with)")
@@ -73,6 +75,17 @@ def parser() -> argparse.ArgumentParser:
     shot.add_argument("--bots", type=int, default=0, help="visitors to gather in the picture")
     shot.add_argument("--world", type=Path, help="expo directory for the in-process server (without --server)")
     return ap
+
+
+def resolved_quality(asked: str, environ: dict[str, str] | None = None, platform: str = sys.platform) -> str:
+    """``auto``: low where OpenGL is drawn in software (Mesa told so, or a Linux machine with no
+    GPU render node), where high runs at a few frames a second; high elsewhere."""
+    if asked != "auto":
+        return asked
+    env = os.environ if environ is None else environ
+    if env.get("LIBGL_ALWAYS_SOFTWARE") == "1" or env.get("GALLIUM_DRIVER") in ("llvmpipe", "softpipe"):
+        return "low"
+    return "low" if platform.startswith("linux") and not glob("/dev/dri/renderD*") else "high"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             report = take_screenshot(args.screenshot, booth=args.booth, bots=max(0, args.bots), server=args.server,
-                                     world=args.world, size=args.size)
+                                     world=args.world, size=args.size,
+                                     quality="high" if args.quality == "auto" else args.quality)  # a still: time, not fps
         except (KeyError, TimeoutError, ConnectionError, OSError, ValueError) as exc:
             print(f"expo-client: {exc}", file=sys.stderr)
             return 1
@@ -133,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     app = ExpoApp(wallet=wallet, size=args.size, defaults=ConnectSettings(settings.server, name, settings.colour,
                                                                           settings.currency),
                   multisamples=args.multisamples, screenshot_dir=wallet_file.parent / "screenshots",
-                  quality=args.quality, preferences=Preferences(wallet_file.parent / "preferences.json"), card_file=card_file)
+                  quality=resolved_quality(args.quality), preferences=Preferences(wallet_file.parent / "preferences.json"), card_file=card_file)
     if card is not None and any(v is not None for v in given.values()):
         app.set_my_card(card)
     app.set_text_scale(args.text_size)
