@@ -30,7 +30,7 @@ from client.identity import IdentityFile
 from client.threaded import ClientThread
 from world import iso
 from world.assets import PROJECT_ASSETS
-from world.model import Booth, BoothKind, Category, Expo
+from world.model import Booth, BoothKind, Category, Expo, Product
 
 from . import chat as chatmod
 from .bank_worker import BankWorker
@@ -161,6 +161,21 @@ class Visit:
     picked: int | None = None  # the avatar clicked (its entity): O offers it your card
     bookings: dict[str, p.Booking] = field(default_factory=dict)  # booking id -> as it stands
     reminded: p.MeetingReminder | None = None  # the meeting G walks you to
+
+    def purchases(self) -> BankWorker:
+        """The bank the server named: a payment step only comes when purchases are on."""
+        if self.bank is None:
+            raise RuntimeError("a payment step came, but the server named no bank (purchases are off)")
+        return self.bank
+
+
+def _product(expo: Expo | None, booth_id: str, sku: str) -> tuple[Booth, Product]:
+    """A booth's product the visitor is looking at: its catalogue is only open once the expo is in."""
+    booth = expo.booth(booth_id) if expo is not None else None
+    product = booth.product(sku) if booth is not None else None
+    if booth is None or product is None:
+        raise KeyError(f"no product {sku!r} at booth {booth_id!r} in this expo")
+    return booth, product
 
 
 class ExpoApp(ShowBase):
@@ -632,9 +647,9 @@ class ExpoApp(ShowBase):
         drawn = [(e.info.entity, e.info.name, e.info.colour, e.info.style, e.pose, False) for e in scene.others]
         if core.entity is not None and self.fixed_view is None:
             drawn.append((core.entity, v.settings.name, v.settings.colour, style_of(v.settings.name), own, True))
-        staffed = [e for e in scene.others if e.info.staff_of]  # their tags name their exhibitor
+        staffed = {e.info.entity: of for e in scene.others if (of := e.info.staff_of)}  # tags name their exhibitor
         exhibitors = {b.id: b.text_in(SPEAKER.language)[0] for b in v.expo.booths} if staffed else {}
-        self.avatars.sync(drawn, dt, {e.info.entity: exhibitors.get(e.info.staff_of, e.info.staff_of) for e in staffed})
+        self.avatars.sync(drawn, dt, {entity: exhibitors.get(of, of) for entity, of in staffed.items()})
         if self.fixed_view is not None:
             self.camera.setPos(*self.fixed_view.eye)
             self.camera.lookAt(Point3(*self.fixed_view.target))
@@ -778,7 +793,7 @@ class ExpoApp(ShowBase):
                 v.stock[event.stock.booth] = dict(event.stock.items)
                 self._refresh_catalogue(v)
             case ev.InventoryReceived():
-                v.inventory = [tuple(item) for item in event.inventory.items]
+                v.inventory = list(event.inventory.items)
                 if not self.hud.inventory.isHidden():
                     self._show_inventory(v)
             case ev.OrderUpdated():
@@ -823,15 +838,15 @@ class ExpoApp(ShowBase):
 
     def _open_bank(self, v: Visit, bank_url: str) -> None:
         cred = self.wallet.load(bank_url)
-        v.bank = BankWorker(bank_url, cred.token if cred else None)
+        v.bank = bank = BankWorker(bank_url, cred.token if cred else None)
         v.credential = cred
         if cred is None:
-            self._open_account(v)
+            self._open_account(v, bank)
         else:
             self._refresh_balance(v)
             self._link_account(v)
 
-    def _open_account(self, v: Visit) -> None:
+    def _open_account(self, v: Visit, bank: BankWorker) -> None:
         self.hud.set_wallet("Bank", "opening your account…")
         currency = v.settings.currency
 
@@ -840,13 +855,13 @@ class ExpoApp(ShowBase):
                 self.hud.set_wallet("Bank", "no account")
                 v.chat.note(f"The bank could not open an account: {getattr(error, 'message', error)}")
                 return
-            v.credential = BankCredential(v.bank.bank_url, opened.account.id, opened.token, opened.account.currency)
+            v.credential = BankCredential(bank.bank_url, opened.account.id, opened.token, opened.account.currency)
             self.wallet.save(v.credential)
-            v.bank.use_token(opened.token)
+            bank.use_token(opened.token)
             self._link_account(v)
             v.chat.note(f"Bank account {opened.account.id} opened in {opened.account.currency}.")
             self._set_balance(v, opened.account.balance_display, opened.account.balance)
-        v.bank.submit(lambda bank: bank.open_account(v.settings.name, currency), done)
+        bank.submit(lambda visitor: visitor.open_account(v.settings.name, currency), done)
 
     def _link_account(self, v: Visit) -> None:
         """Ask the bank to vouch to the server that the account is ours: orders need it."""
@@ -866,7 +881,7 @@ class ExpoApp(ShowBase):
             if isinstance(error, BankAPIError) and error.code in ACCOUNT_GONE and v.bank is not None:
                 self.wallet.forget(v.bank.bank_url)  # the bank was reset: start a new account
                 v.bank.use_token(None)
-                self._open_account(v)
+                self._open_account(v, v.bank)
             elif error is not None:
                 self.hud.set_wallet("Bank", "unavailable")
             else:
@@ -884,7 +899,8 @@ class ExpoApp(ShowBase):
 
     def open_catalogue(self, booth_id: str) -> None:
         v = self.visit
-        if v is None or v.expo is None or v.expo.booth(booth_id) is None:
+        booth = v.expo.booth(booth_id) if v is not None and v.expo is not None else None
+        if v is None or booth is None:
             return
         another = v.catalogue != booth_id
         v.catalogue = booth_id
@@ -892,21 +908,23 @@ class ExpoApp(ShowBase):
             v.checkout.withdraw()
             v.checkout.forget_finished()  # its outcome was about the last booth
         self.command(lambda core: core.query_stock(booth_id))
-        booth = v.expo.booth(booth_id)
         if v.bank is not None and v.credential is not None:
             own = v.credential.currency
             keys = [QuoteKey(own, pr.currency, iso.to_minor_units(pr.price, pr.currency)) for pr in booth.catalogue]
             for key in v.quotes.wanted(keys):
-                v.bank.submit(lambda bank, k=key: bank.quote(k.source, k.target, k.amount),
-                              lambda q, err, k=key: self._quoted(v, k, q, err))
+                self._ask_quote(v, v.bank, key)
         self._refresh_catalogue(v, reset=another)
+
+    def _ask_quote(self, v: Visit, bank: BankWorker, key: QuoteKey) -> None:
+        bank.submit(lambda visitor: visitor.quote(key.source, key.target, key.amount),
+                    lambda q, err: self._quoted(v, key, q, err))
 
     def own_price(self, booth_id: str, sku: str) -> str:
         """A product's price in the visitor's currency as the bank quoted it ("" without an account)."""
         v = self.visit
         if v is None or v.credential is None or v.expo is None:
             return ""
-        pr = v.expo.booth(booth_id).product(sku)
+        _booth, pr = _product(v.expo, booth_id, sku)
         return v.quotes.in_own_currency(QuoteKey(v.credential.currency, pr.currency, iso.to_minor_units(pr.price, pr.currency)))
 
     def _quoted(self, v: Visit, key: QuoteKey, quote, error) -> None:
@@ -928,7 +946,7 @@ class ExpoApp(ShowBase):
         v = self.visit
         if v is None or v.credential is None or v.expo is None:
             return None
-        pr = v.expo.booth(booth_id).product(sku)
+        _booth, pr = _product(v.expo, booth_id, sku)
         debit = v.quotes.debit(QuoteKey(v.credential.currency, pr.currency, iso.to_minor_units(pr.price, pr.currency)))
         return None if debit is None else debit * qty
 
@@ -976,8 +994,7 @@ class ExpoApp(ShowBase):
         v = self.visit
         if v is None or v.catalogue is None or v.expo is None:
             return
-        booth = v.expo.booth(v.catalogue)
-        product = booth.product(sku)
+        booth, product = _product(v.expo, v.catalogue, sku)
         try:
             v.checkout.propose(v.catalogue, sku, product.name, qty)
         except Busy:
@@ -1012,8 +1029,8 @@ class ExpoApp(ShowBase):
                     if not self.command(lambda core: core.order(booth, sku, qty, key)):
                         v.checkout.on_error("not_joined", "not connected", p.Order.TYPE)
                 case ConfirmPayment(intent_id, key):
-                    v.bank.submit(lambda bank: bank.confirm_intent(intent_id, idempotency_key=key),
-                                  lambda result, error: self._paid(v, error))
+                    v.purchases().submit(lambda bank: bank.confirm_intent(intent_id, idempotency_key=key),
+                                         lambda result, error: self._paid(v, error))
                 case SendOrderPaid(order_id):
                     self.command(lambda core: core.order_paid(order_id))
                 case SendCancel(order_id):
@@ -1285,7 +1302,8 @@ class ExpoApp(ShowBase):
         desk = v.meetings
         if desk is None:
             return
-        exhibitor = v.expo.booth(desk.booth).exhibitor if v.expo and v.expo.booth(desk.booth) else desk.booth
+        booth = v.expo.booth(desk.booth) if v.expo else None
+        exhibitor = booth.exhibitor if booth else desk.booth
         zone = self.my_card.timezone if self.my_card else None
         self.hud.set_inventory(desk.lines(exhibitor, zone), _("Meetings"))
         question = desk.question(zone)
@@ -1356,7 +1374,8 @@ class ExpoApp(ShowBase):
         r = v.reminded
         if r is None:
             return None
-        exhibitor = v.expo.booth(r.booth).exhibitor if v.expo and v.expo.booth(r.booth) else r.booth
+        booth = v.expo.booth(r.booth) if v.expo else None
+        exhibitor = booth.exhibitor if booth else r.booth
         when = meeting_time(r.starts_at, self.my_card.timezone if self.my_card else None)
         return (_("Meeting with {name} at {booth}, {when}.").format(name=r.with_name, booth=exhibitor, when=when)
                 + "\n" + _("G walk me there · Esc dismiss"))
@@ -1450,11 +1469,11 @@ class ExpoApp(ShowBase):
             self.taskMgr.step()
 
     def look_at_booth(self, booth_id: str) -> None:
-        v = self.visit
-        booth = v.expo.booth(booth_id) if v and v.expo else None
-        if booth is None:
+        expo = self.visit.expo if self.visit else None
+        booth = expo.booth(booth_id) if expo else None
+        if expo is None or booth is None:
             raise KeyError(f"no booth {booth_id!r} in this expo")
-        self.fixed_view = booth_view(booth, v.expo)
+        self.fixed_view = booth_view(booth, expo)
 
     def project(self, point: tuple[float, float, float]) -> tuple[int, int] | None:
         """Window pixel (x right, y down) of a point in the hall, or None off screen."""
