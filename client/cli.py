@@ -58,8 +58,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-fps", type=int, default=60, metavar="FPS",
                     help="frame cap while moving (standing still it drops to 15); 0: no cap")
     ap.add_argument("--quality", choices=("auto", "low", "high"), default="auto",
-                    help="high: physically based light with shadows (wants a GPU); low: no antialiasing, fog or "
-                         "fill light, nearer name tags; auto: low on a software renderer, else high")
+                    help="high: physically based light with shadows (wants a GPU); low: no antialiasing, fog, "
+                         "fill light or mipmapped textures, nearer name tags; auto: low on a software renderer, else high")
     ap.add_argument("--multisamples", type=int, default=4, choices=(0, 2, 4, 8),
                     help="antialiasing samples (0 for software renderers)")
     card = ap.add_argument_group("your business card (kept in card.json; shown only to those you exchange it with)")

@@ -74,12 +74,13 @@ class Look:
     fill_light: bool
     fog: bool
     pbr: bool = False  # physically based shading with soft shadows (client/desktop/pbr.py)
+    fine_filtering: bool = True  # trilinear mipmaps and anisotropy; off: bilinear (scene_hall.cheap_filtering)
 
 
 if TYPE_CHECKING:
     from .card_editor import CardEditor, OfferPanel
 
-QUALITIES = {"low": Look(12.0, 18.0, False, False), "high": Look(25.0, 40.0, True, True, pbr=True)}
+QUALITIES = {"low": Look(12.0, 18.0, False, False, fine_filtering=False), "high": Look(25.0, 40.0, True, True, pbr=True)}
 
 
 
@@ -692,7 +693,8 @@ class ExpoApp(ShowBase):
             self.avatars.clear()
             self.effects.getChildren().detach()
         assert v.expo is not None
-        v.hall_scene = build_hall(v.expo, v.expo.halls[index], self.assets_root, self.products)
+        v.hall_scene = build_hall(v.expo, v.expo.halls[index], self.assets_root, self.products,
+                                  fine_filtering=QUALITIES[self.quality].fine_filtering)
         v.hall_scene.root.reparentTo(self.world)
         v.hall_index = index
         self.camera_rig.bounds = (v.expo.halls[index].width, v.expo.halls[index].depth)

@@ -109,9 +109,23 @@ class HallScene:
         self.root.removeNode()
 
 
-def build_hall(expo: Expo, hall: Hall, assets_root: Path, products: ProductModels | None = None) -> HallScene:
+def cheap_filtering(root: NodePath) -> None:
+    """Every texture under ``root`` sampled bilinearly from its full-size image: no mipmaps,
+    no anisotropy. A software renderer (llvmpipe) pays per texel fetched, and trilinear
+    with anisotropy fetches many per pixel; the hall with no avatars went from 0.30 to 0.85
+    of the floor-only peer's frame rate at low quality (benchmarks/README.md)."""
+    for texture in root.findAllTextures():
+        texture.setMinfilter(SamplerState.FT_linear)
+        texture.setMagfilter(SamplerState.FT_linear)
+        texture.setAnisotropicDegree(1)
+
+
+def build_hall(expo: Expo, hall: Hall, assets_root: Path, products: ProductModels | None = None,
+               fine_filtering: bool = True) -> HallScene:
     """The hall's nodes under one root, flattened: one geom per material (atlas, floor,
-    font, glow, the product models). Without ``products`` every product is its primitive."""
+    font, glow, the product models). Without ``products`` every product is its primitive.
+    Without ``fine_filtering`` (low quality) its textures get :func:`cheap_filtering`; a
+    world edit rebuilds the hall through here, so new banners get it too."""
     texture, regions, white = build_atlas(assets_root, hall_assets(expo, hall))
     stand_ins = {k: v for k, v in PRIMITIVE_MODELS.items() if (assets_root / v).is_file()} if products else None
     layout = HallBuilder(expo, hall, regions, white, primitive_models=stand_ins).build()
@@ -144,6 +158,8 @@ def build_hall(expo: Expo, hall: Hall, assets_root: Path, products: ProductModel
     glow.setDepthWrite(False)
     glow.setTwoSided(True)
     glow.setBin("transparent", 10)
+    if not fine_filtering:
+        cheap_filtering(root)
     return HallScene(hall, root, layout, shown)
 
 

@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 
 import gltf
-from panda3d.core import NodePath
+from panda3d.core import NodePath, SamplerState
 
+from client.desktop.app import QUALITIES
 from client.desktop.layout import PRIMITIVE_MODELS
 from client.desktop.products import ProductModels
 from client.desktop.scene_hall import build_hall
@@ -35,9 +36,26 @@ def test_the_script_makes_the_committed_models_and_they_load(tmp_path):
         assert 0.3 < hi.x - lo.x <= 1.05 and abs(lo.z) < 1e-4 and 0.3 < hi.z <= 1.05, (name, lo, hi)  # z-up, on the counter
 
 
-def _hall(assets: Path, products: ProductModels | None):
+def _hall(assets: Path, products: ProductModels | None, fine_filtering: bool = True):
     expo = load_expo(default_expo_path())
-    return build_hall(expo, expo.halls[0], assets, products)
+    return build_hall(expo, expo.halls[0], assets, products, fine_filtering=fine_filtering)
+
+
+def _fine(root: NodePath) -> list[str]:
+    """The textures under ``root`` sampled through mipmaps or anisotropically."""
+    return sorted(t.getName() for t in root.findAllTextures()
+                  if SamplerState.isMipmap(t.getEffectiveMinfilter()) or t.getAnisotropicDegree() > 1)
+
+
+def test_low_quality_samples_the_halls_textures_bilinearly_and_high_keeps_mipmaps():
+    # high first: the glTF products' textures are shared through the loader's pool
+    high = _hall(PROJECT_ASSETS, ProductModels(PROJECT_ASSETS), QUALITIES["high"].fine_filtering)
+    assert {"atlas", "floor"} <= set(_fine(high.root))
+    low = _hall(PROJECT_ASSETS, ProductModels(PROJECT_ASSETS), QUALITIES["low"].fine_filtering)
+    textures = low.root.findAllTextures()
+    assert {"atlas", "floor"} <= {t.getName() for t in textures} and low.models_shown > 0
+    assert _fine(low.root) == []
+    assert all(t.getMagfilter() == SamplerState.FT_linear for t in textures)
 
 
 def test_the_hall_shows_every_product_as_a_model_in_few_draw_calls():
