@@ -112,8 +112,8 @@ class HallScene:
 def cheap_filtering(root: NodePath) -> None:
     """Every texture under ``root`` sampled bilinearly from its full-size image: no mipmaps,
     no anisotropy. A software renderer (llvmpipe) pays per texel fetched, and trilinear
-    with anisotropy fetches many per pixel; the hall with no avatars went from 0.30 to 0.85
-    of the floor-only peer's frame rate at low quality (benchmarks/README.md)."""
+    with anisotropy fetches many per pixel: at low quality the hall with no avatars went
+    from 82-86 to 23-32 CPU ms a frame (benchmarks/README.md)."""
     for texture in root.findAllTextures():
         texture.setMinfilter(SamplerState.FT_linear)
         texture.setMagfilter(SamplerState.FT_linear)
