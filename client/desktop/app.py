@@ -170,9 +170,9 @@ class Visit:
         return self.bank
 
 
-def _product(expo: Expo | None, booth_id: str, sku: str) -> tuple[Booth, Product]:
-    """A booth's product the visitor is looking at: its catalogue is only open once the expo is in."""
-    booth = expo.booth(booth_id) if expo is not None else None
+def _product(expo: Expo, booth_id: str, sku: str) -> tuple[Booth, Product]:
+    """A booth's product the visitor is looking at (its catalogue is open, so both exist)."""
+    booth = expo.booth(booth_id)
     product = booth.product(sku) if booth is not None else None
     if booth is None or product is None:
         raise KeyError(f"no product {sku!r} at booth {booth_id!r} in this expo")
