@@ -664,6 +664,7 @@ class ExpoApp(ShowBase):
         if self.lighting is not None:  # the shadow map covers the floor just ahead of the camera
             ahead = self.camera.getPos(self.render) + self.camera.getQuat(self.render).getForward() * (SHADOW_FILM / 3)
             self.lighting.follow(ahead.x, ahead.y)
+        self.avatars.place_figures(self.camera)  # near ones walk, far ones are copies in one draw
         # our name hides a metre away; the others' tags fade, stack and give way by distance
         self.avatars.place_tags(self.camera, self.win.getYSize() / 2 / math.tan(math.radians(self.camLens.getVfov()) / 2),
                                 hide_own=self.fixed_view is None and self.camera_rig.reach < 0.6)

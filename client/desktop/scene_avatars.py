@@ -2,23 +2,26 @@
 avatar of the same look), a billboarded name tag, a walk: legs and arms swinging and the
 body dipping with each step.
 
-Levels of detail (Panda3D's LODNode, switched in its cull pass): past ``FIGURE_DETAIL``
-metres from the camera a figure is drawn with a tenth of the triangles in one piece that
-only bobs; nearer, as a trunk and four limbs that swing (five draws instead of one, so only
-there). Name tags are
-placed each frame by ``nametags.arrange`` once the camera has moved (``place_tags``): the
-near ones opaque, fading out towards ``TAG_DISTANCE``, lifted a row or culled where they
-would cover a nearer one; past ``TAG_DISTANCE`` none is drawn (too small to read there, and
-each tag is two blended draws: in a crowd seen across the hall they were most of the frame)."""
+Levels of detail, chosen each frame once the camera has moved (``place_figures``): within
+``figure_detail`` metres of the camera a figure is its own trunk and four limbs that swing
+(five draws); past it the figure is a copy of the one-piece far mesh, a tenth of the
+triangles, in the one Geom of ``far_crowd.FarCrowd`` (one draw for the whole far crowd: on
+a software renderer draws, not triangles, were most of a crowd's frame). Name tags are
+placed each frame by ``nametags.arrange`` (``place_tags``): the near ones opaque, fading
+out towards ``TAG_DISTANCE``, lifted a row or culled where they would cover a nearer one;
+past ``TAG_DISTANCE`` none is drawn (too small to read there, and each tag is two blended
+draws: in a crowd seen across the hall they were most of the frame)."""
 
 from __future__ import annotations
 
 import math
 
-from panda3d.core import LODNode, NodePath, TransparencyAttrib
+import numpy as np
+from panda3d.core import NodePath, TransparencyAttrib
 
 from client.interpolation import Pose
 
+from .far_crowd import FarCrowd
 from .figure import avatar_mesh, figure_parts, limb_pivots, swing
 from .nametags import TagSpot, arrange
 from .scene_geometry import geom_node, load_font, text_node
@@ -29,7 +32,7 @@ FIGURE_DETAIL = 25.0  # metres from the camera
 TAG_DISTANCE = 40.0
 TAG_HEIGHT = 2.05  # metres: the tag's anchor above the feet
 TAG_SCALE = 0.17  # metres per text unit
-FAR = 1e6
+FIGURE_MIDDLE = 0.9  # metres above the feet: where a figure's distance is measured from
 
 
 def heading(yaw: float) -> float:
@@ -38,59 +41,63 @@ def heading(yaw: float) -> float:
 
 
 class AvatarNode:
-    __slots__ = ("root", "body", "limbs", "tag", "card", "size", "phase", "last", "name", "own", "drawn")
+    __slots__ = ("root", "body", "limbs", "tag", "card", "size", "key", "phase", "last", "pose", "near",
+                 "name", "own", "drawn")
 
     def __init__(self, root: NodePath, body: NodePath, limbs: list[NodePath], tag: NodePath, card: NodePath,
-                 size: tuple[float, float, float], name: str, own: bool) -> None:
+                 size: tuple[float, float, float], key: tuple[int, int], name: str, own: bool) -> None:
         self.root, self.body, self.limbs, self.tag, self.card = root, body, limbs, tag, card
-        self.name, self.own = name, own
+        self.key, self.name, self.own = key, name, own
         self.size = size  # the tag's card: width, height, centre above the anchor (metres)
         self.phase = 0.0
         self.last: tuple[float, float] | None = None
+        self.pose = (0.0, 0.0, 0.0)  # the body's dip (z), H and P as last synced
+        self.near = False  # drawn as its own node (limbs that swing); else a copy in the far crowd
         self.drawn: tuple[float, float, float] | None = None  # alpha, scale, lift as last set; None: hidden
+
+    def pose_body(self) -> None:
+        dip, h, p = self.pose
+        self.body.setPosHpr(0, 0, dip, h, p, 0)
+        for limb, pitch in zip(self.limbs, swing(self.phase)):
+            limb.setP(pitch)
 
 
 class AvatarLayer:
     """Keeps the nodes in step with the avatars to draw: ``sync`` each frame with
-    (entity, name, colour, style, pose) for everyone, the visitor included."""
+    (entity, name, colour, style, pose) for everyone, the visitor included, then, once the
+    camera has moved, ``place_figures`` and ``place_tags``."""
 
     def __init__(self, parent: NodePath, figure_detail: float = FIGURE_DETAIL, tag_distance: float = TAG_DISTANCE) -> None:
         self.figure_detail, self.tag_distance = figure_detail, tag_distance
         self.root = parent.attachNewNode("avatars")
         self.nodes: dict[int, AvatarNode] = {}
-        self._figures: dict[tuple[int, int], NodePath] = {}  # an LODNode: near trunk and far figure
+        self._trunks: dict[tuple[int, int], NodePath] = {}
         self._limbs: dict[tuple[int, int], tuple[NodePath, NodePath]] = {}  # a leg and an arm
+        self.far = FarCrowd(self.root, avatar_mesh(0, 0, far=True), lambda key: avatar_mesh(key[0], key[1], far=True).colours)
         self._font = load_font(True)
         self.moving = False  # anyone moved at the last sync (the frame cap stays high)
 
-    def _figure(self, colour: int, style: int) -> tuple[NodePath, tuple[NodePath, NodePath]]:
-        key = (colour, style % 20)
-        fig = self._figures.get(key)
-        if fig is None:
-            parts = figure_parts(colour, style)
-            lod = LODNode(f"figure-{colour:06x}")
-            fig = self._figures[key] = NodePath(lod)
-            lod.addSwitch(self.figure_detail, 0.0)
-            fig.attachNewNode(geom_node(parts.trunk, "near"))
-            lod.addSwitch(FAR, self.figure_detail)
-            fig.attachNewNode(geom_node(avatar_mesh(colour, style, far=True), "far"))
+    def _figure(self, key: tuple[int, int]) -> tuple[NodePath, tuple[NodePath, NodePath]]:
+        trunk = self._trunks.get(key)
+        if trunk is None:
+            parts = figure_parts(*key)
+            trunk = self._trunks[key] = NodePath(geom_node(parts.trunk, f"figure-{key[0]:06x}"))
             self._limbs[key] = (NodePath(geom_node(parts.leg, "leg")), NodePath(geom_node(parts.arm, "arm")))
-        return fig, self._limbs[key]
+        return trunk, self._limbs[key]
 
     def _make(self, entity: int, name: str, colour: int, style: int, own: bool, staff_of: str | None = None) -> AvatarNode:
+        key = (colour, style % 20)
         root = self.root.attachNewNode(f"avatar-{entity}")
         body = root.attachNewNode("body")
-        figure, (leg, arm) = self._figure(colour, style)
-        figure.instanceTo(body)
-        near = LODNode("limbs")
-        near.addSwitch(self.figure_detail, 0.0)
-        group = body.attachNewNode(near).attachNewNode("near")
+        trunk, (leg, arm) = self._figure(key)
+        trunk.instanceTo(body)
         limbs = []
         for i, pivot in enumerate(limb_pivots()):
-            limb = group.attachNewNode("limb")
+            limb = body.attachNewNode("limb")
             limb.setPos(*pivot)
             (leg if i < 2 else arm).instanceTo(limb)
             limbs.append(limb)
+        body.hide()  # until place_figures finds it near
         # booth staff wear their exhibitor's name on a gold tag: whom to ask, from across the aisle
         label = f"{name}  ·  {staff_of}" if staff_of else name
         tn = text_node(label, (1, 1, 1, 1) if not staff_of else (0.1, 0.07, 0.0, 1), self._font, name="tag")
@@ -112,7 +119,7 @@ class AvatarLayer:
         tag.setDepthWrite(False)
         tag.hide()  # until place_tags finds it a place
         size = ((right - left) * TAG_SCALE, (top - bottom) * TAG_SCALE, (top + bottom) / 2 * TAG_SCALE)
-        node = AvatarNode(root, body, limbs, tag, card, size, name, own)
+        node = AvatarNode(root, body, limbs, tag, card, size, key, name, own)
         node.tag.setTag("label", label)  # what the tag says, for tests and tools
         return node
 
@@ -138,12 +145,44 @@ class AvatarLayer:
             # the hips are lowest when the legs are furthest apart: the body dips there
             dip = -BOB_HEIGHT * abs(math.sin(node.phase))
             node.root.setPos(pose.x, pose.y, 0.0)
-            node.body.setPosHpr(0, 0, dip, heading(pose.yaw), -4.0 if pose.motion == 2 else 0.0, 0)
-            if node.phase != was:
-                for limb, pitch in zip(node.limbs, swing(node.phase)):
-                    limb.setP(pitch)
+            body = (dip, heading(pose.yaw), -4.0 if pose.motion == 2 else 0.0)
+            if node.near and (body != node.pose or node.phase != was):
+                node.pose = body
+                node.pose_body()
+            node.pose = body  # a far figure's node is posed when it comes near
         for entity in [e for e in self.nodes if e not in seen]:
             self.nodes.pop(entity).root.removeNode()
+
+    def place_figures(self, camera: NodePath) -> int:
+        """Each figure near or far for this camera (call after the camera has moved): the
+        near ones shown as their nodes, the far ones as copies in the far crowd, which is
+        redrawn; returns how many are near."""
+        cx, cy, cz = camera.getPos(self.root)
+        reach2 = self.figure_detail ** 2
+        keys: list[tuple[int, int]] = []
+        xs: list[float] = []
+        ys: list[float] = []
+        turns: list[float] = []
+        near = 0
+        for node in self.nodes.values():
+            x, y = node.last or (0.0, 0.0)
+            close = (x - cx) ** 2 + (y - cy) ** 2 + (FIGURE_MIDDLE - cz) ** 2 <= reach2
+            if close != node.near:
+                node.near = close
+                if close:
+                    node.pose_body()
+                    node.body.show()
+                else:
+                    node.body.hide()
+            if close:
+                near += 1
+            elif not node.root.isHidden():  # our own, when the camera is pulled into our head
+                keys.append(node.key)
+                xs.append(x)
+                ys.append(y)
+                turns.append(math.radians(node.pose[1]))
+        self.far.draw(keys, np.array(xs), np.array(ys), np.array(turns))
+        return near
 
     def place_tags(self, camera: NodePath, pixels_per_unit: float, hide_own: bool = False) -> int:
         """Each tag drawn where ``nametags.arrange`` puts it for this camera (call after the
@@ -184,6 +223,7 @@ class AvatarLayer:
         for node in self.nodes.values():
             node.root.removeNode()
         self.nodes.clear()
+        self.far.draw([], np.zeros(0), np.zeros(0), np.zeros(0))
 
     def __len__(self) -> int:
         return len(self.nodes)

@@ -36,6 +36,8 @@ class Text(OnscreenText):
     text it was given, so ``getText`` answers what the app set."""
 
     def setText(self, text: str) -> None:  # noqa: N802 (Panda3D's name)
+        if getattr(self, "_plain", None) == text:
+            return  # the HUD sets its lines every frame: shaping and a new layout only when they change
         self._plain = text
         super().setText(display(text))
 
