@@ -5,7 +5,7 @@ body dipping with each step.
 Levels of detail, chosen each frame once the camera has moved (``place_figures``): within
 ``figure_detail`` metres of the camera a figure is its own trunk and four limbs that swing
 (five draws); past it the figure is a copy of the one-piece far mesh, a tenth of the
-triangles, in the one Geom of ``far_crowd.FarCrowd`` (one draw for the whole far crowd: on
+triangles, in the one Geom of ``copies.Copies`` (one draw for the whole far crowd: on
 a software renderer draws, not triangles, were most of a crowd's frame). Name tags are
 placed each frame by ``nametags.arrange`` (``place_tags``): the near ones opaque, fading
 out towards ``TAG_DISTANCE``, lifted a row or culled where they would cover a nearer one;
@@ -21,7 +21,7 @@ from panda3d.core import NodePath, TransparencyAttrib
 
 from client.interpolation import Pose
 
-from .far_crowd import FarCrowd
+from .copies import Copies
 from .figure import avatar_mesh, figure_parts, limb_pivots, swing
 from .nametags import TagSpot, arrange
 from .scene_geometry import geom_node, load_font, text_node
@@ -73,9 +73,14 @@ class AvatarLayer:
         self.nodes: dict[int, AvatarNode] = {}
         self._trunks: dict[tuple[int, int], NodePath] = {}
         self._limbs: dict[tuple[int, int], tuple[NodePath, NodePath]] = {}  # a leg and an arm
-        self.far = FarCrowd(self.root, avatar_mesh(0, 0, far=True), lambda key: avatar_mesh(key[0], key[1], far=True).colours)
+        self.far = Copies(self.root, avatar_mesh(0, 0, far=True), self._far_colours, "far-crowd")
         self._font = load_font(True)
         self.moving = False  # anyone moved at the last sync (the frame cap stays high)
+
+    @staticmethod
+    def _far_colours(key) -> np.ndarray:
+        colour, style = key
+        return avatar_mesh(colour, style, far=True).colours
 
     def _figure(self, key: tuple[int, int]) -> tuple[NodePath, tuple[NodePath, NodePath]]:
         trunk = self._trunks.get(key)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from client_link import default_expo, walk_thread
+from panda3d.core import GeomVertexReader
 
 import protocol as p
 from client.desktop.app import ExpoApp
@@ -536,6 +537,20 @@ def test_the_minimap_and_the_hall_map_show_where_you_are(app, server):
     x0, y0 = mini.origin
     mx, my = mini.map.point(own.x, own.y)
     assert (mini.me.getX(), mini.me.getZ()) == pytest.approx((x0 + mx, y0 + my))
+    # everyone in view is a white dot where they stand, all in one draw
+    others = [(1.0 + i * 0.37, 2.0 + i * 0.21) for i in range(150)]
+    mini.update((own.x, own.y), others)
+    people = mini.frame.find("people")
+    assert people.findAllMatches("**/+GeomNode").getNumPaths() == 1 and mini.dots is not None
+    vertices = mini.dots.template.vertex_count
+    vdata = people.find("**/+GeomNode").node().getGeom(0).getVertexData()
+    assert vdata.getNumRows() == vertices * len(others)
+    reader, to_frame = GeomVertexReader(vdata, "vertex"), people.getMat(mini.frame)
+    for x, y in others:
+        corners = [to_frame.xformPoint(reader.getData3()) for _ in range(vertices)]
+        px, py = mini.map.point(x, y)
+        assert sum(c.x for c in corners) / vertices == pytest.approx(x0 + px, abs=1e-5)
+        assert sum(c.z for c in corners) / vertices == pytest.approx(y0 + py, abs=1e-5)
     app.messenger.send("m")
     app.step(2)
     assert app.hud.bigmap.visible

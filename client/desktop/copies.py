@@ -1,13 +1,16 @@
-"""Every far figure of the crowd in one Geom, rewritten each frame.
+"""Many copies of one mesh, each turned and moved, in one Geom rewritten each frame.
 
 On a software renderer each draw call costs about a tenth of a millisecond whatever it
-draws, so 200 far figures drawn one node each cost more than the whole hall. Far figures
-do not walk (from where they are drawn a swing is a pixel), so a figure is its far mesh
-turned and moved: numpy places every copy (``place_copies``) and the batch is one vertex
-buffer and one draw call. Near figures stay nodes of their own (``scene_avatars``).
+draws, so 200 far figures (or the minimap's 200 dots) drawn a node each cost more than the
+whole hall. numpy places every copy (``place_copies``) into one vertex buffer: one draw
+call for all. Used for the far figures of the crowd (they do not walk: from where they are
+drawn a swing is a pixel; near figures stay nodes of their own, ``scene_avatars``) and the
+people on the hall maps (``ui.HallMapPanel``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
 
 import numpy as np
 from panda3d.core import Geom, GeomNode, GeomTriangles, GeomVertexData, NodePath, OmniBoundingVolume
@@ -15,7 +18,7 @@ from panda3d.core import Geom, GeomNode, GeomTriangles, GeomVertexData, NodePath
 from .mesh import Mesh
 from .scene_geometry import vertex_format
 
-Key = tuple[int, int]  # an avatar's colour and style: what its copy's vertex colours depend on
+Key = Hashable  # what a copy's vertex colours depend on (an avatar's colour and style)
 
 
 def place_copies(template: Mesh, xs: np.ndarray, ys: np.ndarray, turns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -37,23 +40,23 @@ def place_copies(template: Mesh, xs: np.ndarray, ys: np.ndarray, turns: np.ndarr
     return positions, normals
 
 
-class FarCrowd:
-    """One node drawing a copy of ``template`` per far figure; ``colours`` gives a key's
-    vertex colours (the same vertices as the template: only colours differ between looks)."""
+class Copies:
+    """One node drawing a copy of ``template`` per item; ``colours`` gives a key's vertex
+    colours (as many as the template's vertices: only colours differ between copies)."""
 
-    def __init__(self, parent: NodePath, template: Mesh, colours) -> None:
+    def __init__(self, parent: NodePath, template: Mesh, colours: Callable[[Key], np.ndarray], name: str) -> None:
         self.template = template
         self._colours_of = colours
         self._colours: dict[Key, np.ndarray] = {}
         self._keys: tuple[Key, ...] = ()
         self._stacked = np.zeros((0, template.vertex_count, 4), np.float32)
         self._indices = np.zeros(0, np.uint32)  # for as many copies as ever drawn: a prefix serves fewer
-        self._vdata = GeomVertexData("far-crowd", vertex_format(), Geom.UH_stream)
+        self._vdata = GeomVertexData(name, vertex_format(), Geom.UH_stream)
         self._triangles = GeomTriangles(Geom.UH_stream)
         self._triangles.setIndexType(Geom.NT_uint32)
         geom = Geom(self._vdata)
         geom.addPrimitive(self._triangles)
-        node = GeomNode("far-crowd")
+        node = GeomNode(name)
         node.addGeom(geom)
         node.setBounds(OmniBoundingVolume())  # the copies move every frame: never culled as a whole
         node.setFinal(True)
@@ -61,8 +64,8 @@ class FarCrowd:
         self.path.hide()
         self.count = 0
 
-    def draw(self, keys: list[Key], xs: np.ndarray, ys: np.ndarray, turns: np.ndarray) -> None:
-        """This frame's far figures: one key and place each."""
+    def draw(self, keys: Sequence[Key], xs: np.ndarray, ys: np.ndarray, turns: np.ndarray) -> None:
+        """This frame's copies: a key and a place each."""
         assert len(keys) == len(xs) == len(ys) == len(turns)
         copies = len(keys)
         if copies == 0:

@@ -8,7 +8,7 @@ import random
 import numpy as np
 from panda3d.core import GeomNode, GeomVertexReader, NodePath
 
-from client.desktop.far_crowd import place_copies
+from client.desktop.copies import place_copies
 from client.desktop.figure import avatar_mesh
 from client.desktop.scene_avatars import AvatarLayer, heading
 from client.interpolation import Pose
