@@ -47,6 +47,24 @@ def avatar_mesh(colour: int, style: int, plain_uv: tuple[float, float] = (0.0, 0
     return m.build()
 
 
+def distant_mesh(colour: int, style: int, plain_uv: tuple[float, float] = (0.0, 0.0)) -> Mesh:
+    """The figure past twice the far distance, half the far one's vertices: both legs one
+    trouser column (the gap between them is under a pixel there), three-sided arms, a
+    five-sided torso, head and hair. On a software renderer a crowd's vertices are what is
+    left of its cost once it is one draw."""
+    body = colour_floats(colour)
+    skin = SKIN[style % len(SKIN)]
+    hair = HAIR[(style // len(SKIN)) % len(HAIR)]
+    m = MeshBuilder(plain_uv)
+    m.cylinder((0.0, 0.0, 0.0), HIP_X + 0.09, HIP, rgba(TROUSERS), 4, cap=False)
+    for side in (-1, 1):
+        m.cylinder((side * SHOULDER_X, 0.0, SHOULDER - 0.62), 0.065, 0.62, rgba(shade(body, 0.85)), 3, cap=False)
+    m.cylinder((0.0, 0.0, 0.78), 0.27, 0.64, rgba(body), 5, top_radius=0.24, cap=False)
+    m.sphere((0.0, 0.0, 1.62), 0.17, rgba(skin), 2, 5)
+    m.sphere((0.0, -0.03, 1.70), 0.172, rgba(hair), 2, 5, squash=0.7)
+    return m.build()
+
+
 def _leg(m: MeshBuilder, pivot: tuple[float, float, float]) -> None:
     x, y, z = pivot
     m.cylinder((x, y, z - HIP), 0.085, HIP, rgba(TROUSERS), 8)

@@ -6,7 +6,8 @@ Levels of detail, chosen each frame once the camera has moved (``place_figures``
 ``figure_detail`` metres of the camera a figure is its own trunk and four limbs that swing
 (five draws); past it the figure is a copy of the one-piece far mesh, a tenth of the
 triangles, in the one Geom of ``copies.Copies`` (one draw for the whole far crowd: on
-a software renderer draws, not triangles, were most of a crowd's frame). Name tags are
+a software renderer draws, not triangles, were most of a crowd's frame); past twice that,
+a copy of the distant mesh (half the far one's vertices) in a second one. Name tags are
 placed each frame by ``nametags.arrange`` (``place_tags``): the near ones opaque, fading
 out towards ``TAG_DISTANCE``, lifted a row or culled where they would cover a nearer one;
 past ``TAG_DISTANCE`` none is drawn (too small to read there, and each tag is two blended
@@ -22,7 +23,7 @@ from panda3d.core import NodePath, TransparencyAttrib
 from client.interpolation import Pose
 
 from .copies import Copies
-from .figure import avatar_mesh, figure_parts, limb_pivots, swing
+from .figure import avatar_mesh, distant_mesh, figure_parts, limb_pivots, swing
 from .nametags import TagSpot, arrange
 from .scene_geometry import geom_node, load_font, text_node
 
@@ -74,6 +75,7 @@ class AvatarLayer:
         self._trunks: dict[tuple[int, int], NodePath] = {}
         self._limbs: dict[tuple[int, int], tuple[NodePath, NodePath]] = {}  # a leg and an arm
         self.far = Copies(self.root, avatar_mesh(0, 0, far=True), self._far_colours, "far-crowd")
+        self.distant = Copies(self.root, distant_mesh(0, 0), self._distant_colours, "distant-crowd")
         self._font = load_font(True)
         self.moving = False  # anyone moved at the last sync (the frame cap stays high)
 
@@ -81,6 +83,11 @@ class AvatarLayer:
     def _far_colours(key) -> np.ndarray:
         colour, style = key
         return avatar_mesh(colour, style, far=True).colours
+
+    @staticmethod
+    def _distant_colours(key) -> np.ndarray:
+        colour, style = key
+        return distant_mesh(colour, style).colours
 
     def _figure(self, key: tuple[int, int]) -> tuple[NodePath, tuple[NodePath, NodePath]]:
         trunk = self._trunks.get(key)
@@ -159,19 +166,17 @@ class AvatarLayer:
             self.nodes.pop(entity).root.removeNode()
 
     def place_figures(self, camera: NodePath) -> int:
-        """Each figure near or far for this camera (call after the camera has moved): the
-        near ones shown as their nodes, the far ones as copies in the far crowd, which is
-        redrawn; returns how many are near."""
+        """Each figure near, far or distant for this camera (call after the camera has
+        moved): the near ones shown as their nodes, the others as copies in the far and
+        the distant crowd, which are redrawn; returns how many are near."""
         cx, cy, cz = camera.getPos(self.root)
         reach2 = self.figure_detail ** 2
-        keys: list[tuple[int, int]] = []
-        xs: list[float] = []
-        ys: list[float] = []
-        turns: list[float] = []
+        batches: tuple[tuple[list, list, list, list], ...] = (([], [], [], []), ([], [], [], []))  # far, distant
         near = 0
         for node in self.nodes.values():
             x, y = node.last or (0.0, 0.0)
-            close = (x - cx) ** 2 + (y - cy) ** 2 + (FIGURE_MIDDLE - cz) ** 2 <= reach2
+            d2 = (x - cx) ** 2 + (y - cy) ** 2 + (FIGURE_MIDDLE - cz) ** 2
+            close = d2 <= reach2
             if close != node.near:
                 node.near = close
                 if close:
@@ -182,11 +187,13 @@ class AvatarLayer:
             if close:
                 near += 1
             elif not node.root.isHidden():  # our own, when the camera is pulled into our head
+                keys, xs, ys, turns = batches[d2 > 4 * reach2]
                 keys.append(node.key)
                 xs.append(x)
                 ys.append(y)
                 turns.append(math.radians(node.pose[1]))
-        self.far.draw(keys, np.array(xs), np.array(ys), np.array(turns))
+        for crowd, (keys, xs, ys, turns) in zip((self.far, self.distant), batches):
+            crowd.draw(keys, np.array(xs), np.array(ys), np.array(turns))
         return near
 
     def place_tags(self, camera: NodePath, pixels_per_unit: float, hide_own: bool = False) -> int:
@@ -228,7 +235,8 @@ class AvatarLayer:
         for node in self.nodes.values():
             node.root.removeNode()
         self.nodes.clear()
-        self.far.draw([], np.zeros(0), np.zeros(0), np.zeros(0))
+        for crowd in (self.far, self.distant):
+            crowd.draw([], np.zeros(0), np.zeros(0), np.zeros(0))
 
     def __len__(self) -> int:
         return len(self.nodes)
