@@ -25,18 +25,19 @@ def place_copies(template: Mesh, xs: np.ndarray, ys: np.ndarray, turns: np.ndarr
     """Positions and normals, (copies, vertices, 3) float32, of the template turned by
     ``turns`` (radians counter-clockwise about +z, as Panda3D's H in radians) and moved to
     (``xs``, ``ys``, 0)."""
+    turns = np.asarray(turns, np.float32)
     c, s = np.cos(turns)[:, None], np.sin(turns)[:, None]
-    px, py, pz = template.positions[:, 0], template.positions[:, 1], template.positions[:, 2]
-    nx, ny, nz = template.normals[:, 0], template.normals[:, 1], template.normals[:, 2]
-    copies = len(xs)
+    copies = len(turns)
     positions = np.empty((copies, template.vertex_count, 3), np.float32)
-    positions[:, :, 0] = px * c - py * s + xs[:, None]
-    positions[:, :, 1] = px * s + py * c + ys[:, None]
-    positions[:, :, 2] = pz
     normals = np.empty_like(positions)
-    normals[:, :, 0] = nx * c - ny * s
-    normals[:, :, 1] = nx * s + ny * c
-    normals[:, :, 2] = nz
+    for out, points, moved in ((positions, template.positions, True), (normals, template.normals, False)):
+        x, y = points[:, 0], points[:, 1]
+        out[:, :, 0] = x * c - y * s
+        out[:, :, 1] = x * s + y * c
+        out[:, :, 2] = points[:, 2]
+        if moved:
+            out[:, :, 0] += np.asarray(xs, np.float32)[:, None]
+            out[:, :, 1] += np.asarray(ys, np.float32)[:, None]
     return positions, normals
 
 
@@ -49,7 +50,7 @@ class Copies:
         self._colours_of = colours
         self._colours: dict[Key, np.ndarray] = {}
         self._keys: tuple[Key, ...] = ()
-        self._stacked = np.zeros((0, template.vertex_count, 4), np.float32)
+        self._rows = np.zeros((0, template.vertex_count, 12), np.float32)  # position, normal, colour, UV
         self._indices = np.zeros(0, np.uint32)  # for as many copies as ever drawn: a prefix serves fewer
         self._vdata = GeomVertexData(name, vertex_format(), Geom.UH_stream)
         self._triangles = GeomTriangles(Geom.UH_stream)
@@ -76,15 +77,13 @@ class Copies:
         if not self.count:
             self.path.show()
         vertices = self.template.vertex_count
-        if tuple(keys) != self._keys:
+        if tuple(keys) != self._keys:  # who is drawn changed: colours and UVs are rewritten only then
             self._keys = tuple(keys)
-            self._stacked = np.stack([self._colour(k) for k in keys])
-        positions, normals = place_copies(self.template, xs, ys, turns)
-        rows = np.empty((copies, vertices, 12), np.float32)
-        rows[:, :, 0:3] = positions
-        rows[:, :, 3:6] = normals
-        rows[:, :, 6:10] = self._stacked
-        rows[:, :, 10:12] = self.template.uvs
+            self._rows = np.empty((copies, vertices, 12), np.float32)
+            self._rows[:, :, 6:10] = np.stack([self._colour(k) for k in keys])
+            self._rows[:, :, 10:12] = self.template.uvs
+        rows = self._rows
+        rows[:, :, 0:3], rows[:, :, 3:6] = place_copies(self.template, xs, ys, turns)
         self._vdata.uncleanSetNumRows(copies * vertices)
         self._vdata.modifyArrayHandle(0).copyDataFrom(rows.reshape(-1))
         if copies != self.count:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from world.model import Expo, Hall
 
 
@@ -37,6 +39,11 @@ class MapFrame:
         x = min(max(x, 0.0), self.hall.width)
         y = min(max(y, 0.0), self.hall.depth)
         return x * self.scale, y * self.scale
+
+    def points(self, places: list[tuple[float, float]]) -> np.ndarray:
+        """``point`` for many at once: (n, 2), each row a place's x, y in the panel."""
+        xy = np.asarray(places, dtype=np.float64).reshape(-1, 2)
+        return np.clip(xy, 0.0, (self.hall.width, self.hall.depth)) * self.scale
 
     def booths(self, expo: Expo, names: bool) -> list[MapBooth]:
         out = []

@@ -144,7 +144,7 @@ class HallMapPanel:
         mx, my = self.map.point(*own)
         self.me.setPos(x0 + mx, 0, y0 + my)
         if self.dots is not None:
-            placed = np.array([self.map.point(x, y) for x, y in others]).reshape(-1, 2)
+            placed = self.map.points(others)
             self.dots.draw([None] * len(placed), x0 + placed[:, 0], y0 + placed[:, 1], np.zeros(len(placed)))
 
     def show(self) -> None:

@@ -499,6 +499,9 @@ def test_the_hall_map_puts_booths_and_people_where_they_stand():
     assert frame.height == pytest.approx(0.6 * hall.depth / hall.width)
     assert frame.point(0, 0) == (0, 0) and frame.point(hall.width, hall.depth) == pytest.approx((0.6, frame.height))
     assert frame.point(-5, 500) == pytest.approx((0.0, frame.height))  # never off the map
+    places = [(-5, 500), (0, 0), (12.5, 7.25), (hall.width + 1, -1)]
+    assert np.allclose(frame.points(places), [frame.point(x, y) for x, y in places])
+    assert frame.points([]).shape == (0, 2)
     booths = {b.booth_id: b for b in frame.booths(expo, names=True)}
     honey = booths["kz-altai-honey"]
     fp = expo.booth("kz-altai-honey").footprint
