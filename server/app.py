@@ -37,6 +37,7 @@ from .exhibitors import ExhibitorServices
 from .identity import passes_for, tickets_for
 from .link import LinkState
 from .metrics import ServerMetrics
+from .sendstate import TickFrames
 from .sendthread import SendThread
 from .simulation import Simulation
 from .world_watch import WorldWatcher
@@ -81,6 +82,8 @@ class ExpoServer:
         self._timer_task: asyncio.Task | None = None
         self._sender: SendThread | None = None  # with --send-thread
         self._connections: set[SocketPeer] = set()
+        self._sampling: list[SocketPeer] = []  # the connections in the order their kernels are sampled
+        self._watched: set[SocketPeer] = set()  # sampled every tick: their kernels held a share of skip_backlog
         self._per_address: Counter[str] = Counter()
         self._webhooks: tuple[uvicorn.Server, asyncio.Task] | None = None  # with --webhook-port: the server, its task
         self._watcher: WorldWatcher | None = None
@@ -129,9 +132,10 @@ class ExpoServer:
         await self._exhibitors.start()
         if self.collectibles is not None:
             self._exhibitors.service.exchange_hooks.append(self.collectibles.cards_exchanged)
-        batched = self._sender is not None
+        self.sim.sendstate.clock = loop.time  # the connections' clock, which their rows are timed with
+        sender = self._sender
         self._server = await loop.create_server(
-            lambda: SocketPeer(self, loop.time, self.config.socket_send_buffer, batched),
+            lambda: SocketPeer(self, loop.time, self.config.socket_send_buffer, sender),
             self.config.host, self.config.port, reuse_address=True,
             backlog=LISTEN_BACKLOG)
         if self.cluster is not None:
@@ -365,41 +369,76 @@ class ExpoServer:
         the transport's. Not every tick for any byte held: on loopback most sockets hold a
         tick's bytes not yet acknowledged at any moment, and 1,000 system calls a tick were
         ~1 ms of it; a reader that stops is seen within KERNEL_SAMPLE_TICKS ticks, long
-        before its backlog nears ``skip_backlog``."""
+        before its backlog nears ``skip_backlog``. Only the sampled connections are looked
+        at (a pass over all of them each tick was ~1.5 % of the process at 1,000)."""
         phase = self.sim.tick_count % KERNEL_SAMPLE_TICKS
+        if not phase:
+            self._sampling = list(self._connections)
         watch = self.config.skip_backlog // KERNEL_WATCH_SHARE
-        for i, conn in enumerate(self._connections):
-            if i % KERNEL_SAMPLE_TICKS == phase or conn.kernel_unsent > watch:
-                conn.sample_kernel()
+        watched, connections = self._watched, self._connections
+        for conn in (*self._sampling[phase::KERNEL_SAMPLE_TICKS], *watched):
+            if conn not in connections:  # gone since the list was made
+                watched.discard(conn)
+                continue
+            conn.sample_kernel()
+            if conn.kernel_unsent > watch:
+                watched.add(conn)
+            else:
+                watched.discard(conn)
 
     def _flush_all(self) -> None:
-        """Every connection's outbox to its socket; with the send thread (when it is alive
-        and its last batch is back), the messages of connections whose transports hold
-        nothing go to it as one batch, the others to their transports as without it."""
-        sender = self._sender
-        batch: list[tuple[SocketPeer, bytes | memoryview]] | None = (
-            [] if sender is not None and sender.alive and not sender.busy else None)
+        """Every connection's outbox to its socket, then the tick's frames to the direct
+        connections (server.sendstate): with the send thread (when it is alive and its last
+        batch is back) as one batch, descriptors and offsets into the tick's buffer, no
+        Python per connection; the others' by their transports, after their outboxes."""
         frames = size = 0
         closing = LinkState.CLOSING
-        for conn in list(self._connections):
+        for conn in [conn for conn in self._connections if conn.outbox or conn.state is closing]:
             try:
                 if conn.outbox:
-                    n, b = conn.flush(batch)
+                    n, b = conn.flush()
                     frames += n
                     size += b
                 if conn.state is closing:
                     conn.settle()  # after its last frames
             except Exception:  # a broken socket is that client's problem only
                 log.warning("flush failed", exc_info=True)
-        if batch:
-            assert sender is not None
-            ends = np.cumsum(np.fromiter((len(data) for _, data in batch), np.int64, len(batch)))
-            starts = np.empty_like(ends)
-            starts[0] = 0
-            starts[1:] = ends[:-1]
-            blob = np.frombuffer(b"".join(data for _, data in batch), np.uint8)
-            sender.submit([conn for conn, _ in batch], blob, starts, ends)
+        tick = self.sim.sendstate.take_frames()
+        if tick is not None:
+            frames += len(tick.slots)
+            size += int(tick.at[-1] - tick.at[0])
+            self._send_tick(tick)
         self._count_out(frames, size)
+
+    def _send_tick(self, tick: TickFrames) -> None:
+        """The tick's frames of the direct slots: those still direct now that their outboxes
+        went (a transport that buffered some is not) go by the send thread, the rest by
+        their connections' one write path."""
+        state = self.sim.sendstate
+        sender = self._sender
+        slots, at = tick.slots, tick.at
+        go = state.direct[slots] & ~state.flying[slots] & (state.fd[slots] >= 0)
+        if sender is None or not sender.alive or sender.busy:
+            go[:] = False
+        rest = np.flatnonzero(~go)
+        if len(rest):
+            view = tick.data.data
+            owner = state.owner
+            starts, ends = at[:-1], at[1:]
+            for i in rest.tolist():
+                peer = owner[slots[i]]
+                if isinstance(peer, SocketPeer):  # only they report direct
+                    peer.outbox.append(view[starts[i]:ends[i]])
+                    peer.flush()
+        if len(rest) < len(slots):
+            assert sender is not None
+            sent = slots[go]
+            state.flying[sent] = True
+
+            def back() -> None:
+                state.flying[sent] = False
+
+            sender.submit(state.fd[sent], tick.data, at[:-1][go], at[1:][go], back)
 
     def _count_out(self, frames: int, size: int) -> None:
         if frames:

@@ -11,8 +11,12 @@ the client are written here (``binary_frames``), which is safe because no extens
 ever negotiated: the bytes of a frame are then fixed by RFC 6455.
 
 Behind ``write`` the tick's message may be sent by server.sendthread instead of the
-transport (``take_for_batch``, ``batch_done``): while it is in flight, the connection's other
-writes and its close wait here, so nothing overtakes it.
+transport: while a batch holds it (``in_flight``), the connection's other writes and its
+close wait here, so nothing overtakes it (``batch_done``). Whether the tick's message may go
+that way is kept in the simulation's send state (server.sendstate) while the connection is
+joined: *direct* while its transport holds nothing (the transport calls ``pause_writing``
+as soon as it buffers a byte, ``resume_writing`` once it is empty again), so the tick reads
+no transport of a connection that has nothing waiting.
 
 Frames are handed to the host as soon as they are parsed; nothing is queued between the
 parser and the simulation, so a connection holds at most one partial frame of input
@@ -30,6 +34,7 @@ import socket
 import struct
 import termios
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from typing import Protocol as Interface
 
 from websockets.frames import Frame, Opcode
@@ -39,6 +44,10 @@ from websockets.server import ServerProtocol
 
 from .link import LinkState, close_reason_text, close_rule
 from .simulation import Peer
+
+if TYPE_CHECKING:
+    from .sendstate import SendState
+    from .sendthread import SendThread
 
 log = logging.getLogger("expo.server.connection")
 
@@ -90,20 +99,20 @@ class SocketPeer(asyncio.Protocol, Peer):
     own ``protocol.state`` only says where the WebSocket handshakes are."""
 
     def __init__(self, host: Host, clock: Callable[[], float], send_buffer: int | None = None,
-                 batched: bool = False) -> None:
-        """``batched``: the tick's messages may be sent by server.sendthread (a duplicate
-        of the socket's descriptor is kept for it)."""
+                 sender: SendThread | None = None) -> None:
+        """``sender``: the tick's messages may be sent by that server.sendthread (a
+        duplicate of the socket's descriptor is kept for it)."""
         Peer.__init__(self)
         self.host = host
         self.clock = clock
         self.send_buffer = send_buffer
-        self.batched = batched
+        self.sender = sender
         self.send_fd = -1  # the send thread's duplicate of the descriptor
-        self.in_flight = False  # a batch holds this connection's tick message (see batch_done)
         self._waiting: list[bytes | memoryview] = []  # written while in flight, in order
-        self._waiting_bytes = 0  # those and the message in flight
+        self._waiting_bytes = 0
         self._close_after: str | None = None  # "close" or "abort", asked for while in flight
         self._lost = False
+        self._paused = False  # the transport holds bytes (pause_writing)
         self.protocol = ServerProtocol(
             extensions=None,  # every offered extension declined: a frame's bytes must be ours to write
             subprotocols=None,
@@ -132,12 +141,16 @@ class SocketPeer(asyncio.Protocol, Peer):
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not an asyncio.Transport subclass
         peer = transport.get_extra_info("peername")
         self.address = peer[0] if peer else ""
+        # told as soon as the transport buffers a byte, and once it is empty again (asyncio's
+        # documented meaning of a zero high-water mark): what makes a connection direct
+        transport.set_write_buffer_limits(high=0)  # type: ignore[attr-defined]
         sock = transport.get_extra_info("socket")
         if sock is not None:
             self.fd = sock.fileno()
             self._sock = sock
-            if self.batched:
+            if self.sender is not None:
                 self.send_fd = os.dup(self.fd)
+                self.sender.register(self)
             if self.send_buffer:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer)
         refusal = self.host.admit(self)
@@ -150,23 +163,66 @@ class SocketPeer(asyncio.Protocol, Peer):
         self.protocol.receive_data(data)
         self._handle_events()
         self._write_protocol()
+        if self.slot >= 0 and self.protocol.state is not State.OPEN:  # the client closed
+            self._report()
 
     def eof_received(self) -> bool | None:
         self.protocol.receive_eof()
         self._handle_events()
         self._write_protocol()
+        self._report()
         return None  # the transport closes itself
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
-        if not self.in_flight:
+        self._report()
+        if self.in_flight:
+            self._later()
+        else:
             self._close_send_fd()
         self.host.lost(self)
 
+    def pause_writing(self) -> None:
+        self._paused = True
+        self._report()
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._report()
+
     def _close_send_fd(self) -> None:
         if self.send_fd >= 0:
+            if self.sender is not None:
+                self.sender.unregister(self.send_fd)
             os.close(self.send_fd)
             self.send_fd = -1
+
+    # ------------------------------------------------------------------ the send state
+
+    def attached(self, state: SendState, slot: int) -> None:
+        Peer.attached(self, state, slot)
+        self._report()
+
+    def _report(self) -> None:
+        """Keep this connection's row of the send state (while joined) true: direct while
+        the tick's message may be written with nothing in front of it."""
+        state, slot = self.sendstate, self.slot
+        if state is None or not state.owns(slot, self):
+            return
+        transport = self.transport
+        state.direct[slot] = (self.state is LinkState.JOINED and not self._lost and not self._paused
+                              and transport is not None and not transport.is_closing()
+                              and self.protocol.state is State.OPEN and self._close_after is None)
+        state.fd[slot] = self.send_fd
+
+    @property
+    def in_flight(self) -> bool:
+        """A batch of the send thread holds bytes for this connection (see batch_done)."""
+        return self.sender is not None and self.sender.holds(self.send_fd)
+
+    def _later(self) -> None:
+        assert self.sender is not None
+        self.sender.later(self)
 
     # ------------------------------------------------------------------ writing
 
@@ -178,6 +234,8 @@ class SocketPeer(asyncio.Protocol, Peer):
 
     def _put(self, data: bytes | memoryview) -> None:
         if self.in_flight:  # behind the tick's message, which the send thread holds
+            if not self._waiting:
+                self._later()
             self._waiting.append(data)
             self._waiting_bytes += len(data)
             return
@@ -185,25 +243,12 @@ class SocketPeer(asyncio.Protocol, Peer):
         if transport is not None and not transport.is_closing():
             transport.write(data)
 
-    def take_for_batch(self, data: bytes | memoryview) -> bool:
-        """Whether ``data`` may go with the send thread's batch: only when the transport
-        holds nothing for the socket (so nothing can overtake it); then this connection is
-        in flight until ``batch_done``."""
-        self._write_protocol()
-        transport = self.transport
-        if (self.send_fd < 0 or self.in_flight or transport is None or transport.is_closing()
-                or transport.get_write_buffer_size()):
-            return False
-        self.in_flight = True
-        self._waiting_bytes = len(data)
-        return True
-
     def batch_done(self, blob: memoryview, start: int, end: int, sent: int) -> None:
-        """The send thread is done with this connection's message, ``blob[start:end]``:
-        what the kernel did not take (all of it on an error: the transport meets the error
-        and closes), then what was written meanwhile, go to the transport in order; then a
+        """The send thread is done with this connection's message, ``blob[start:end]``
+        (called only when the kernel did not take it whole, or something waits): what the
+        kernel did not take (all of it on an error: the transport meets the error and
+        closes), then what was written meanwhile, go to the transport in order; then a
         close asked for meanwhile."""
-        self.in_flight = False
         self._waiting_bytes = 0
         if self._lost:
             self._waiting = []
@@ -221,20 +266,25 @@ class SocketPeer(asyncio.Protocol, Peer):
                 self.abort()
             else:
                 self._close_transport()
+        self._report()
 
     def _close_transport(self) -> None:
         if self.in_flight:
             self._close_after = self._close_after or "close"
+            self._later()
         elif self.transport is not None:
             self.transport.close()
+        self._report()
 
     def backlog(self) -> int:
-        """Bytes written and not yet taken by the client: those the transport holds and
-        those the kernel held when last sampled (``sample_kernel``). On loopback the kernel's
-        buffers grow to megabytes, so a client that stops reading was never seen as slow."""
+        """Bytes written and not yet taken by the client: those the transport holds, those
+        in flight or waiting behind them, and those the kernel held when last sampled
+        (``sample_kernel``). On loopback the kernel's buffers grow to megabytes, so a client
+        that stops reading was never seen as slow."""
         if self.transport is None:
             return 0
-        return self.transport.get_write_buffer_size() + self.kernel_unsent + self._waiting_bytes
+        flying = self.sender.in_flight_bytes(self.send_fd) if self.sender is not None else 0
+        return self.transport.get_write_buffer_size() + self.kernel_unsent + self._waiting_bytes + flying
 
     def sample_kernel(self) -> None:
         """Read the bytes still in the socket's send queue (SIOCOUTQ: not yet acknowledged
@@ -252,11 +302,15 @@ class SocketPeer(asyncio.Protocol, Peer):
             try:
                 info = self._sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_LEN)
             except OSError:
-                return
+                info = b""
             if len(info) >= _BYTES_ACKED_AT + 8:
                 acked = _BYTES_ACKED.unpack_from(info, _BYTES_ACKED_AT)[0]
                 if acked != self.kernel_acked or not waited:
                     self.kernel_acked, self.acked_at = acked, self.clock()
+        state, slot = self.sendstate, self.slot
+        if state is not None and state.owns(slot, self):
+            state.unsent[slot], state.acked[slot], state.acked_at[slot] = (
+                self.kernel_unsent, self.kernel_acked, self.acked_at)
 
     def stalled(self, timeout: float) -> bool:
         """Bytes wait for the client and its kernel has acknowledged none of them for
@@ -264,10 +318,9 @@ class SocketPeer(asyncio.Protocol, Peer):
         wait. With little traffic the backlog rules alone took ~40 s to see it (issue 14)."""
         return bool(self.kernel_unsent) and self.kernel_acked >= 0 and self.clock() - self.acked_at > timeout
 
-    def flush(self, batch: list[tuple[SocketPeer, bytes | memoryview]] | None = None) -> tuple[int, int]:
-        """Write the outbox to the socket in one write, as frames (or hand it to ``batch``,
-        the send thread's, when it may go there); returns the frames and payload bytes
-        written, for the caller's counters."""
+    def flush(self) -> tuple[int, int]:
+        """Write the outbox to the socket in one write, as frames; returns the frames and
+        payload bytes written, for the caller's counters."""
         if not self.outbox:
             return 0, 0
         frames, self.outbox = self.outbox, []
@@ -278,10 +331,7 @@ class SocketPeer(asyncio.Protocol, Peer):
             data = frames[0]
         else:
             data = binary_frames(frames)
-        if batch is not None and self.take_for_batch(data):
-            batch.append((self, data))
-        else:
-            self.write(data)
+        self.write(data)
         return len(frames), sum(map(len, frames))
 
     def _write_protocol(self) -> None:
@@ -387,5 +437,7 @@ class SocketPeer(asyncio.Protocol, Peer):
     def abort(self) -> None:
         if self.in_flight:  # the send thread has the descriptor's duplicate: after it
             self._close_after = "abort"
+            self._later()
         elif self.transport is not None:
             self.transport.abort()
+        self._report()

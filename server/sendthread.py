@@ -25,7 +25,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -58,7 +58,7 @@ def warm() -> float:
 
 
 class Batched(Protocol):
-    """A connection whose tick message the thread sends (server.connection.SocketPeer)."""
+    """A connection whose tick messages the thread sends (server.connection.SocketPeer)."""
 
     send_fd: int
 
@@ -66,13 +66,21 @@ class Batched(Protocol):
 
 
 class SendThread:
-    """One thread; one batch in flight at a time (the next tick's waits in its connections)."""
+    """One thread; one batch in flight at a time (the next tick's waits in its connections).
+
+    A batch is descriptors and offsets into one buffer, with no Python object per
+    connection: which connections are in it is read by descriptor (``holds``), and only
+    those the kernel did not take whole, and those that wrote or closed meanwhile
+    (``later``), are called back (``Batched.batch_done``) when it is back."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, observe: Callable[[float], None] = lambda seconds: None) -> None:
         self._loop = loop
         self._observe = observe  # the seconds each batch took to send
         self._wake = threading.Event()  # set without releasing the GIL, unlike a pipe's write
-        self._batch: tuple[Sequence[Batched], np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._batch: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Callable[[], None] | None] | None = None
+        self._peers: dict[int, Batched] = {}  # by send_fd: the connections that may be in a batch
+        self._lengths = np.zeros(1024, np.int64)  # by send_fd: bytes of it in the batch in flight
+        self._later: set[Batched] = set()  # in the batch, and something of theirs waits for it
         self._stopping = False
         self.batches = 0  # sent, for /healthz
         self.last_batch_at: float | None = None  # the loop's clock, when the last batch came back
@@ -88,12 +96,39 @@ class SendThread:
     def busy(self) -> bool:
         return self._batch is not None
 
-    def submit(self, peers: Sequence[Batched], blob: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> None:
-        """Send ``blob[starts[i]:ends[i]]`` to each of ``peers`` (whose transports hold
-        nothing and which wait for ``batch_done`` before writing anything else)."""
+    def register(self, peer: Batched) -> None:
+        """``peer.send_fd`` may be in batches from now on (until ``unregister``)."""
+        self._peers[peer.send_fd] = peer
+        if peer.send_fd >= len(self._lengths):
+            self._lengths = np.concatenate((self._lengths, np.zeros(peer.send_fd + 1, np.int64)))
+
+    def unregister(self, fd: int) -> None:
+        """Before ``fd`` is closed, never while a batch holds it."""
+        assert not self.holds(fd), "a descriptor in flight is closed only after its batch"
+        self._peers.pop(fd, None)
+
+    def holds(self, fd: int) -> bool:
+        """Whether the batch in flight has bytes for ``fd``."""
+        return self._batch is not None and 0 <= fd < len(self._lengths) and bool(self._lengths[fd])
+
+    def in_flight_bytes(self, fd: int) -> int:
+        return int(self._lengths[fd]) if self.holds(fd) else 0
+
+    def later(self, peer: Batched) -> None:
+        """``peer``, in the batch, has writes or a close waiting: call it back when it is back."""
+        self._later.add(peer)
+
+    def submit(self, fds: np.ndarray, blob: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+               done: Callable[[], None] | None = None) -> None:
+        """Send ``blob[starts[i]:ends[i]]`` to ``fds[i]`` (registered descriptors, one item
+        each, whose transports hold nothing; their connections wait while ``holds``);
+        ``done`` runs on the loop once the batch is back and handed over."""
         assert self._batch is None, "one batch at a time"
-        fds = np.fromiter((peer.send_fd for peer in peers), np.int32, len(peers))
-        self._batch = (peers, fds, blob, starts, ends)
+        fds = np.ascontiguousarray(fds, np.int32)
+        starts = np.ascontiguousarray(starts, np.int64)
+        ends = np.ascontiguousarray(ends, np.int64)
+        self._lengths[fds] = ends - starts
+        self._batch = (fds, blob, starts, ends, done)
         self._wake.set()
 
     def stop(self, timeout: float = 2.0) -> None:
@@ -115,7 +150,7 @@ class SendThread:
                 batch = self._batch
                 if batch is None:
                     continue
-                peers, fds, blob, starts, ends = batch
+                fds, blob, starts, ends, _ = batch
                 sent = np.empty(len(fds), np.int64)
                 started = time.perf_counter()
                 send_all(fds, blob, starts, ends, sent)
@@ -130,15 +165,32 @@ class SendThread:
                 self._loop.call_soon_threadsafe(self._done, self._batch, None)
 
     def _done(self, batch: tuple, sent: np.ndarray | None) -> None:
-        """On the event loop: each connection gets back what the kernel did not take."""
-        peers, _, blob, starts, ends = batch
+        """On the event loop: the connections the kernel did not take whole, and those
+        with something waiting, get back what is theirs; the others need nothing."""
+        fds, blob, starts, ends, done = batch
         self._batch = None
+        self._lengths[fds] = 0
         self.batches += 1
         self.last_batch_at = self._loop.time()
+        if sent is None:
+            sent = np.zeros(len(fds), np.int64)
+        later, self._later = self._later, set()
+        short = np.flatnonzero(sent != ends - starts).tolist()
+        back: dict[Batched, int] = {}  # connection -> its item
+        for i in short:
+            peer = self._peers.get(int(fds[i]))
+            if peer is not None:
+                back[peer] = i
+        for peer in later:
+            if peer not in back:
+                found = np.flatnonzero(fds == peer.send_fd)
+                if len(found):
+                    back[peer] = int(found[0])
         view = memoryview(blob)
-        taken = [0] * len(peers) if sent is None else sent.tolist()
-        for peer, start, end, n in zip(peers, starts.tolist(), ends.tolist(), taken, strict=True):
+        for peer, i in back.items():
             try:
-                peer.batch_done(view, start, end, n)
+                peer.batch_done(view, int(starts[i]), int(ends[i]), int(sent[i]))
             except Exception:  # one broken connection is its own problem
                 log.warning("after a batch", exc_info=True)
+        if done is not None:
+            done()

@@ -40,6 +40,7 @@ from .moderation import Moderation
 from .people.desk import PeopleDesk
 from .ratelimit import TokenBucket
 from .request_limits import RequestLimits
+from .sendstate import SendState, TickFrames
 from .snapshots import FrameEncoder, SentTable
 from .staff import booth_of_pass
 
@@ -66,6 +67,8 @@ class Peer:
         # so the hello deadline does not apply (the gate refuses by its own, with the reason)
         self.hello_held = False
         self.limit_warned_at = -math.inf
+        self.slot = -1  # the session's slot while joined
+        self.sendstate: SendState | None = None  # the rows it may report in while joined (attached)
 
     def backlog(self) -> int:
         """Bytes written but not yet taken by the network."""
@@ -78,9 +81,18 @@ class Peer:
     def send(self, message: p.Message) -> None:
         self.outbox.append(p.encode(message))
 
+    def attached(self, state: SendState, slot: int) -> None:
+        """Joined on ``slot``: a peer that keeps ``state``'s row of it (server.sendstate)
+        says so there; this one does not, so the per-session rules see it."""
+        self.sendstate, self.slot = state, slot
+
     def transition(self, to: LinkState) -> None:
         check_transition(self.state, to)
+        left = self.state is LinkState.JOINED
         self.state = to
+        if left and self.sendstate is not None:
+            self.sendstate.detach(self.slot, self)
+            self.sendstate, self.slot = None, -1
 
     @property
     def closing(self) -> bool:
@@ -126,7 +138,6 @@ class Session:
     queues: InputQueues  # the simulation's: this session's held inputs, credit and ack are at ``slot``
     last_input_seq: int = -1  # highest seq queued
     detached_at: float | None = None
-    stuck_since: float | None = None
 
     @property
     def inputs(self) -> deque[HeldInput]:
@@ -174,6 +185,8 @@ class Simulation:
         self.interest = InterestManager(config.max_clients, config.view_radius, max_visible=config.max_visible)
         self.sent = SentTable(config.max_clients)
         self.frames = FrameEncoder(config.max_clients)
+        self.sendstate = SendState(config.max_clients, clock.monotonic)  # the shell's peers report here
+        self.stuck_since = np.full(config.max_clients, np.nan)  # by slot: since when no snapshot could go
         self.sessions: dict[str, Session] = {}
         self.by_token: dict[str, Session] = {}
         self.by_slot: dict[int, Session] = {}
@@ -462,10 +475,11 @@ class Simulation:
 
     def _attach(self, peer: Peer, session: Session) -> None:
         session.peer = peer
-        session.stuck_since = None
+        self.stuck_since[session.slot] = np.nan
         session.last_input_seq = session.acked_seq
         peer.session = session
         peer.transition(LinkState.JOINED)
+        self.sendstate.attach(session.slot, peer)
         peer.send(
             p.Welcome(
                 session_id=session.id,
@@ -495,6 +509,7 @@ class Simulation:
         if self.by_visitor.get(session.visitor_id) is session:
             del self.by_visitor[session.visitor_id]
         self.sent.forget_observer(session.slot)
+        self.sendstate.detach(session.slot)
         self.interest.forget(session.slot)
         self.activity.leave(session.slot)
         self.inputs.clear(session.slot)
@@ -730,12 +745,28 @@ class Simulation:
         return p.OwnState(int(self.avatars.hall[slot]), int(q[0]), int(q[1]), int(q[2]), int(q[3]))
 
     def _send_snapshots(self, now: float, observers: np.ndarray, targets: np.ndarray) -> None:
+        """Who gets a snapshot and who is too slow, then every snapshot at once. The direct
+        slots (server.sendstate) are judged as arrays, on the kernel's backlog that is all
+        they have; only the others and the exceptions run the rules a session at a time.
+        The direct senders' frames are left to the shell as one buffer (``TickFrames``),
+        the others' appended to their outboxes."""
         cfg = self.config
         av = self.avatars
+        state = self.sendstate
+        live = av.active
+        direct = state.direct & ~state.flying & live
+        ok = direct & (state.unsent <= min(cfg.skip_backlog, cfg.hard_backlog))
+        ok &= ~state.stalled(cfg.stuck_timeout)
+        fast = np.flatnonzero(ok)
+        self.stuck_since[fast] = np.nan
         senders: list[Peer] = []
         slots: list[int] = []
         joined, hard, skip = LinkState.JOINED, cfg.hard_backlog, cfg.skip_backlog  # locals: a pass per client
-        for session in self.sessions.values():
+        stuck = self.stuck_since
+        for slot in np.flatnonzero(live & ~ok).tolist():
+            session = self.by_slot.get(slot)
+            if session is None:
+                continue
             peer = session.peer
             if peer is None or peer.state is not joined:
                 continue
@@ -745,27 +776,29 @@ class Simulation:
                 self.metrics.slow_drops.inc()
             elif backlog > skip:
                 self.metrics.skipped_snapshots.inc()
-                if session.stuck_since is None:
-                    session.stuck_since = now
-                elif now - session.stuck_since > cfg.stuck_timeout:
+                since = stuck[slot]
+                if math.isnan(since):
+                    stuck[slot] = now
+                elif now - since > cfg.stuck_timeout:
                     peer.close(p.ErrorCode.TOO_SLOW, f"no snapshot could be sent for {cfg.stuck_timeout:g} s")
                     self.metrics.slow_drops.inc()
             elif backlog and peer.stalled(cfg.stuck_timeout):
                 peer.close(p.ErrorCode.TOO_SLOW, f"nothing sent to you was taken for {cfg.stuck_timeout:g} s")
                 self.metrics.slow_drops.inc()
             else:
-                session.stuck_since = None
+                stuck[slot] = np.nan
                 senders.append(peer)
-                slots.append(session.slot)
-        # by slot, filled with one numpy call (a numpy item set per client cost more)
-        idx = np.array(slots, dtype=np.int64)
+                slots.append(slot)
+        # the direct senders first: their frames are the buffer's first len(fast)
+        idx = np.concatenate((fast, np.array(slots, dtype=np.int64)))
         sending = np.zeros(av.capacity, dtype=bool)
         sending[idx] = True
         q = av.quantised()
         diff = self.sent.diff(observers, targets, av.entity, q, sending)
         data, at = self.frames.encode(diff, idx, self.inputs.acked, av.hall, q, av.entity, av.info, self.tick_count, now)
-        frames = memoryview(data)  # each client's slice already a whole WebSocket frame
-        for peer, start, end in zip(senders, at, at[1:]):
+        state.frames = TickFrames(fast, data, at[:len(fast) + 1]) if len(fast) else None
+        frames = data.data  # a memoryview: each client's slice already a whole WebSocket frame
+        for peer, start, end in zip(senders, at[len(fast):].tolist(), at[len(fast) + 1:].tolist()):
             peer.outbox.append(frames[start:end])
 
     def order_recorded(self, order: Any, paid: bool) -> None:

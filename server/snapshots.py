@@ -113,9 +113,10 @@ class FrameEncoder:
 
     def encode(self, diff: SnapshotDiff, senders: np.ndarray, acks: np.ndarray, halls: np.ndarray,
                quantised: np.ndarray, entity: np.ndarray, info: list[AvatarInfo | None], tick: int,
-               now: float) -> tuple[bytes, list[int]]:
-        """The frames of the observer slots ``senders``, in that order, and their offsets
-        ``at``: the i-th one's frame is ``[at[i], at[i+1])``. ``acks``, ``halls``,
+               now: float) -> tuple[np.ndarray, np.ndarray]:
+        """The frames of the observer slots ``senders``, in that order (uint8), and their
+        offsets ``at``: the i-th one's frame is ``[at[i], at[i+1])``; as arrays, so that the
+        send thread takes them as they are (server.sendstate.TickFrames). ``acks``, ``halls``,
         ``quantised``, ``entity`` and ``info`` are by slot."""
         changed = np.flatnonzero(entity != self._entity)
         if len(changed):
@@ -137,7 +138,7 @@ class FrameEncoder:
             np.ascontiguousarray(quantised, dtype=np.int32), self._info,
             (diff.leave_entities, diff.leave_offsets), (diff.enter_targets, diff.enter_offsets),
             (diff.delta_bytes, diff.delta_offsets))
-        return data.tobytes(), at.tolist()
+        return data, at
 
 
 def warm() -> float:

@@ -70,6 +70,29 @@ class FakePeer(Peer):
         return messages
 
 
+class SocketHost:
+    """The least a socket's connection (server.connection.SocketPeer) needs around it: it
+    admits everything and notes the loss."""
+
+    def __init__(self) -> None:
+        self.lost_peers: list[Peer] = []
+
+    def admit(self, conn):
+        return None
+
+    def http(self, request):
+        return None
+
+    def opened(self, conn):
+        pass
+
+    def frame(self, conn, data):
+        pass
+
+    def lost(self, conn):
+        self.lost_peers.append(conn)
+
+
 class Harness:
     def __init__(self, **config) -> None:
         self.clock = ManualClock(100.0)

@@ -8,37 +8,16 @@ import asyncio
 import socket
 
 import numpy as np
+from support import SocketHost as Host
 
 from server.connection import SocketPeer
 from server.sendthread import SendThread
 
 
-class Host:
-    """The least a connection needs around it: it admits everything and notes the loss."""
-
-    def __init__(self) -> None:
-        self.lost_peers: list[SocketPeer] = []
-
-    def admit(self, conn):
-        return None
-
-    def http(self, request):
-        return None
-
-    def opened(self, conn):
-        pass
-
-    def frame(self, conn, data):
-        pass
-
-    def lost(self, conn):
-        self.lost_peers.append(conn)
-
-
-async def connected(host: Host, send_buffer: int | None = None) -> tuple[SocketPeer, socket.socket]:
+async def connected(host: Host, sender: SendThread, send_buffer: int | None = None) -> tuple[SocketPeer, socket.socket]:
     loop = asyncio.get_running_loop()
     ours, theirs = socket.socketpair()
-    peer = SocketPeer(host, loop.time, send_buffer, batched=True)
+    peer = SocketPeer(host, loop.time, send_buffer, sender)
     await loop.connect_accepted_socket(lambda: peer, ours)
     theirs.setblocking(False)
     return peer, theirs
@@ -56,12 +35,15 @@ async def read(sock: socket.socket, size: int, timeout: float = 10.0) -> bytes:
     return bytes(got)
 
 
-def submit(sender: SendThread, peers: list[SocketPeer], datas: list[bytes]) -> None:
-    for peer, data in zip(peers, datas, strict=True):
-        assert peer.take_for_batch(data)
+def submit(sender: SendThread, peers: list[SocketPeer], datas: list[bytes]) -> list[str]:
+    """The batch, as the shell hands it over: descriptors and offsets into one buffer."""
     ends = np.cumsum([len(d) for d in datas]).astype(np.int64)
     starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
-    sender.submit(peers, np.frombuffer(b"".join(datas), np.uint8), starts, ends)
+    done: list[str] = []
+    sender.submit(np.array([peer.send_fd for peer in peers], np.int32), np.frombuffer(b"".join(datas), np.uint8),
+                  starts, ends, lambda: done.append("done"))
+    assert all(peer.in_flight for peer in peers)
+    return done
 
 
 async def until_back(sender: SendThread) -> None:
@@ -74,14 +56,15 @@ async def test_what_the_kernel_did_not_take_and_later_writes_follow_in_order():
     sender = SendThread(asyncio.get_running_loop())
     host = Host()
     try:
-        small, small_end = await connected(host, send_buffer=4096)  # takes a fraction of the message
-        other, other_end = await connected(host)
+        small, small_end = await connected(host, sender, send_buffer=4096)  # takes a fraction of the message
+        other, other_end = await connected(host, sender)
         big = bytes(range(256)) * 4096  # 1 MiB: far more than the socket's buffers hold
-        submit(sender, [small, other], [big, b"hello"])
+        done = submit(sender, [small, other], [big, b"hello"])
         small.write(b"after")  # a reply while the batch is in flight waits behind it
         assert small.backlog() >= len(big) + 5
         await until_back(sender)
-        assert sender.batches == 1 and sender.alive
+        assert sender.batches == 1 and sender.alive and done == ["done"]
+        assert not other.in_flight
         assert await read(other_end, 5) == b"hello"
         assert await read(small_end, len(big) + 5) == big + b"after"  # the rest went by the transport
         assert not small.in_flight and small.backlog() < len(big)
@@ -94,7 +77,7 @@ async def test_a_close_while_in_flight_waits_for_the_batch():
     sender = SendThread(asyncio.get_running_loop())
     host = Host()
     try:
-        peer, end = await connected(host)
+        peer, end = await connected(host, sender)
         submit(sender, [peer], [b"last words"])
         peer.abort()  # asked for while the thread may hold the descriptor's duplicate
         await until_back(sender)
@@ -103,6 +86,6 @@ async def test_a_close_while_in_flight_waits_for_the_batch():
             while peer not in host.lost_peers:
                 await asyncio.sleep(0.01)
         assert peer.send_fd == -1  # the duplicate closed once nothing was in flight
-        assert not peer.take_for_batch(b"x")  # a closed connection takes no more
+        assert not peer.in_flight
     finally:
         sender.stop()

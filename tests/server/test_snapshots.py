@@ -199,7 +199,7 @@ def test_frames_are_what_msgpack_writes_for_the_same_lists(seed):
             deltas = msgpack.unpackb(bytes(diff.delta_bytes[diff.delta_offsets[o]:diff.delta_offsets[o + 1]]))
             payload = msgpack.packb([p.Snapshot.TYPE, tick * 100_000, now, int(acks[o]), [int(halls[o]), *q[o].tolist()],
                                      leaves, [info[t].wire_prefix() + [q[t].tolist()] for t in enters], deltas])
-            assert data[at[i]:at[i + 1]] == Frame(Opcode.BINARY, payload).serialize(mask=False)  # websockets' bytes
+            assert bytes(data[at[i]:at[i + 1]]) == Frame(Opcode.BINARY, payload).serialize(mask=False)  # websockets' bytes
 
 
 def test_frames_decode_as_the_protocol_messages():
@@ -235,7 +235,7 @@ def test_each_tick_message_is_one_whole_websocket_frame(crowd):
     diff = table.diff(np.zeros(crowd, np.int64), np.arange(1, n, dtype=np.int64), entity, q, np.ones(n, bool))
     data, at = encoder.encode(diff, np.array([0]), np.zeros(n), np.zeros(n), q, entity, info, 1, 0.5)
     payload = frame_payload(data[at[0]:at[1]])
-    assert data[at[0]:at[1]] == Frame(Opcode.BINARY, payload).serialize(mask=False)
+    assert bytes(data[at[0]:at[1]]) == Frame(Opcode.BINARY, payload).serialize(mask=False)
     assert len(p.decode_server(payload).enters) == crowd
 
 
