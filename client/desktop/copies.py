@@ -21,24 +21,25 @@ from .scene_geometry import vertex_format
 Key = Hashable  # what a copy's vertex colours depend on (an avatar's colour and style)
 
 
-def place_copies(template: Mesh, xs: np.ndarray, ys: np.ndarray, turns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions and normals, (copies, vertices, 3) float32, of the template turned by
-    ``turns`` (radians counter-clockwise about +z, as Panda3D's H in radians) and moved to
-    (``xs``, ``ys``, 0)."""
-    turns = np.asarray(turns, np.float32)
-    c, s = np.cos(turns)[:, None], np.sin(turns)[:, None]
+def place_copies(template: Mesh, xs: np.ndarray, ys: np.ndarray, turns: np.ndarray,
+                 out: np.ndarray | None = None) -> np.ndarray:
+    """Positions and normals side by side, (copies, vertices, 6) float32, of the template
+    turned by ``turns`` (radians counter-clockwise about +z, as Panda3D's H in radians) and
+    moved to (``xs``, ``ys``, 0); written into ``out`` when given (a view of a vertex
+    buffer's columns). One batched matrix product: a 6x6 block rotation per copy."""
     copies = len(turns)
-    positions = np.empty((copies, template.vertex_count, 3), np.float32)
-    normals = np.empty_like(positions)
-    for out, points, moved in ((positions, template.positions, True), (normals, template.normals, False)):
-        x, y = points[:, 0], points[:, 1]
-        out[:, :, 0] = x * c - y * s
-        out[:, :, 1] = x * s + y * c
-        out[:, :, 2] = points[:, 2]
-        if moved:
-            out[:, :, 0] += np.asarray(xs, np.float32)[:, None]
-            out[:, :, 1] += np.asarray(ys, np.float32)[:, None]
-    return positions, normals
+    c, s = np.cos(turns).astype(np.float32), np.sin(turns).astype(np.float32)
+    turn = np.zeros((copies, 6, 6), np.float32)  # row vectors: [x y z nx ny nz] @ turn
+    turn[:, 0, 0] = turn[:, 1, 1] = turn[:, 3, 3] = turn[:, 4, 4] = c
+    turn[:, 0, 1] = turn[:, 3, 4] = s
+    turn[:, 1, 0] = turn[:, 4, 3] = -s
+    turn[:, 2, 2] = turn[:, 5, 5] = 1.0
+    if out is None:
+        out = np.empty((copies, template.vertex_count, 6), np.float32)
+    np.matmul(np.concatenate([template.positions, template.normals], axis=1), turn, out=out)
+    out[:, :, 0] += np.asarray(xs, np.float32)[:, None]
+    out[:, :, 1] += np.asarray(ys, np.float32)[:, None]
+    return out
 
 
 class Copies:
@@ -83,7 +84,7 @@ class Copies:
             self._rows[:, :, 6:10] = np.stack([self._colour(k) for k in keys])
             self._rows[:, :, 10:12] = self.template.uvs
         rows = self._rows
-        rows[:, :, 0:3], rows[:, :, 3:6] = place_copies(self.template, xs, ys, turns)
+        place_copies(self.template, xs, ys, turns, out=rows[:, :, 0:6])
         self._vdata.uncleanSetNumRows(copies * vertices)
         self._vdata.modifyArrayHandle(0).copyDataFrom(rows.reshape(-1))
         if copies != self.count:

@@ -19,7 +19,8 @@ def test_a_copy_is_the_far_mesh_turned_and_moved_as_a_node_with_that_heading_wou
     rnd = random.Random(5)
     poses = [(rnd.uniform(-50, 50), rnd.uniform(-50, 50), rnd.uniform(-7, 7)) for _ in range(12)]
     xs, ys, yaws = (np.array(v) for v in zip(*poses))
-    positions, normals = place_copies(template, xs, ys, np.radians([heading(y) for y in yaws]))
+    both = place_copies(template, xs, ys, np.radians([heading(y) for y in yaws]))
+    positions, normals = both[:, :, :3], both[:, :, 3:]
     for (x, y, yaw), placed, turned in zip(poses, positions, normals):
         node = NodePath("figure")
         node.setPos(x, y, 0.0)
