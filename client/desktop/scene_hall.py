@@ -11,10 +11,13 @@ from panda3d.core import (
     AmbientLight,
     DirectionalLight,
     Filename,
+    GeomNode,
     NodePath,
     PNMImage,
+    RenderState,
     SamplerState,
     Texture,
+    TextureAttrib,
     TransparencyAttrib,
     Vec4,
 )
@@ -113,11 +116,28 @@ def cheap_filtering(root: NodePath) -> None:
     """Every texture under ``root`` sampled bilinearly from its full-size image: no mipmaps,
     no anisotropy. A software renderer (llvmpipe) pays per texel fetched, and trilinear
     with anisotropy fetches many per pixel: at low quality the hall with no avatars went
-    from 82-86 to 23-32 CPU ms a frame (benchmarks/README.md)."""
-    for texture in root.findAllTextures():
-        texture.setMinfilter(SamplerState.FT_linear)
-        texture.setMagfilter(SamplerState.FT_linear)
-        texture.setAnisotropicDegree(1)
+    from 82-86 to 23-32 CPU ms a frame (benchmarks/README.md). The sampler is set in the
+    render states under ``root``, not on the textures: the glTF products' and the fonts'
+    are shared through the loader's pool with whatever else draws them."""
+    for path in [root, *root.findAllMatches("**")]:
+        node = path.node()
+        node.setState(_bilinear(node.getState()))
+        if isinstance(node, GeomNode):
+            for i in range(node.getNumGeoms()):
+                node.setGeomState(i, _bilinear(node.getGeomState(i)))
+
+
+def _bilinear(state: RenderState) -> RenderState:
+    attrib = state.getAttrib(TextureAttrib)
+    if not isinstance(attrib, TextureAttrib):
+        return state
+    for stage in attrib.getOnStages():
+        sampler = SamplerState(attrib.getOnSampler(stage))
+        sampler.setMinfilter(SamplerState.FT_linear)
+        sampler.setMagfilter(SamplerState.FT_linear)
+        sampler.setAnisotropicDegree(1)
+        attrib = attrib.addOnStage(stage, attrib.getOnTexture(stage), sampler)
+    return state.setAttrib(attrib)
 
 
 def build_hall(expo: Expo, hall: Hall, assets_root: Path, products: ProductModels | None = None,

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import gltf
-from panda3d.core import NodePath, SamplerState
+from panda3d.core import GeomNode, NodePath, SamplerState, TextureAttrib
 
 from client.desktop.app import QUALITIES
 from client.desktop.layout import PRIMITIVE_MODELS
@@ -41,21 +41,39 @@ def _hall(assets: Path, products: ProductModels | None, fine_filtering: bool = T
     return build_hall(expo, expo.halls[0], assets, products, fine_filtering=fine_filtering)
 
 
+def _samplers(root: NodePath) -> list[tuple[str, SamplerState]]:
+    """Each texture drawn under ``root`` with the sampler its render state draws it with."""
+    states = []
+    for path in [root, *root.findAllMatches("**")]:
+        node = path.node()
+        states.append(node.getState())
+        if isinstance(node, GeomNode):
+            states += [node.getGeomState(i) for i in range(node.getNumGeoms())]
+    out = []
+    for state in states:
+        attrib = state.getAttrib(TextureAttrib)
+        if isinstance(attrib, TextureAttrib):
+            out += [(attrib.getOnTexture(st).getName(), attrib.getOnSampler(st)) for st in attrib.getOnStages()]
+    return out
+
+
 def _fine(root: NodePath) -> list[str]:
     """The textures under ``root`` sampled through mipmaps or anisotropically."""
-    return sorted(t.getName() for t in root.findAllTextures()
-                  if SamplerState.isMipmap(t.getEffectiveMinfilter()) or t.getAnisotropicDegree() > 1)
+    return sorted({name for name, sampler in _samplers(root)
+                   if SamplerState.isMipmap(sampler.getEffectiveMinfilter()) or sampler.getAnisotropicDegree() > 1})
 
 
 def test_low_quality_samples_the_halls_textures_bilinearly_and_high_keeps_mipmaps():
-    # high first: the glTF products' textures are shared through the loader's pool
-    high = _hall(PROJECT_ASSETS, ProductModels(PROJECT_ASSETS), QUALITIES["high"].fine_filtering)
-    assert {"atlas", "floor"} <= set(_fine(high.root))
+    # low first: the glTF products' textures are shared through the loader's pool, and low must not change them
     low = _hall(PROJECT_ASSETS, ProductModels(PROJECT_ASSETS), QUALITIES["low"].fine_filtering)
-    textures = low.root.findAllTextures()
-    assert {"atlas", "floor"} <= {t.getName() for t in textures} and low.models_shown > 0
+    high = _hall(PROJECT_ASSETS, ProductModels(PROJECT_ASSETS), QUALITIES["high"].fine_filtering)
+    drawn = _samplers(low.root)
+    assert {"atlas", "floor"} <= {name for name, _s in drawn} and low.models_shown > 0
     assert _fine(low.root) == []
-    assert all(t.getMagfilter() == SamplerState.FT_linear for t in textures)
+    assert all(sampler.getMagfilter() == SamplerState.FT_linear for _n, sampler in drawn)
+    assert {"atlas", "floor"} <= set(_fine(high.root))
+    # the textures themselves keep their filters: the floor's is one texture for every hall built
+    assert {"floor"} <= {t.getName() for t in low.root.findAllTextures() if SamplerState.isMipmap(t.getEffectiveMinfilter())}
 
 
 def test_the_hall_shows_every_product_as_a_model_in_few_draw_calls():
