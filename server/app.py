@@ -61,6 +61,7 @@ CLOSE_TIMEOUT = 2.0  # seconds a closing handshake may take before the socket is
 TIMER_PERIOD = 0.5  # how often the connections' timers are looked at
 KERNEL_SAMPLE_TICKS = 10  # each connection's kernel send queue is read every this many ticks...
 KERNEL_WATCH_SHARE = 8  # ...and every tick once it held more than 1/8 of skip_backlog (a reader falling behind)
+BATCH_WAIT = 0.005  # seconds the tick may wait for the send thread's last batch (see SendThread.finish)
 
 HttpHandler = Callable[[Request], Response]
 
@@ -350,6 +351,8 @@ class ExpoServer:
             next_at += dt
             started = loop.time()
             try:
+                if self._sender is not None:  # judged in flight, a connection takes the per-session rules
+                    self._sender.finish(BATCH_WAIT)
                 self._sample_kernels()
                 self.sim.tick()
                 self._flush_all()
@@ -417,9 +420,10 @@ class ExpoServer:
         state = self.sim.sendstate
         sender = self._sender
         slots, at = tick.slots, tick.at
-        go = state.direct[slots] & ~state.flying[slots] & (state.fd[slots] >= 0)
-        if sender is None or not sender.alive or sender.busy:
-            go[:] = False
+        if sender is None or not sender.alive or not sender.finish(BATCH_WAIT):
+            go = np.zeros(len(slots), bool)
+        else:
+            go = state.direct[slots] & ~state.flying[slots] & (state.fd[slots] >= 0)
         rest = np.flatnonzero(~go)
         if len(rest):
             view = tick.data.data

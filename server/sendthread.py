@@ -26,6 +26,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -41,19 +42,23 @@ _FLAGS = int(socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL)
 
 
 @compiled(nogil=True)
-def send_all(fds: np.ndarray, blob: np.ndarray, starts: np.ndarray, ends: np.ndarray, sent: np.ndarray) -> None:
+def send_all(fds: np.ndarray, blob: np.ndarray, starts: np.ndarray, ends: np.ndarray, sent: np.ndarray,
+             finished: np.ndarray) -> None:
     """``send(fds[i], blob[starts[i]:ends[i]])`` for each i, without the GIL; ``sent[i]``
-    is what the kernel took, or -1 (the event loop's transport then meets the error)."""
+    is what the kernel took, or -1 (the event loop's transport then meets the error);
+    then ``finished[0] = 1``, which the event loop can see before this thread has the GIL
+    again (``SendThread.finish``)."""
     base = blob.ctypes.data
     for i in range(fds.shape[0]):
         sent[i] = _send(fds[i], base + starts[i], ends[i] - starts[i], _FLAGS)
+    finished[0] = 1
 
 
 def warm() -> float:
     """Compile ``send_all`` before the first tick needs it; returns the seconds it took."""
     started = time.perf_counter()
     empty = np.zeros(0, np.int64)
-    send_all(np.zeros(0, np.int32), np.zeros(1, np.uint8), empty, empty, empty.copy())
+    send_all(np.zeros(0, np.int32), np.zeros(1, np.uint8), empty, empty, empty.copy(), np.zeros(1, np.int8))
     return time.perf_counter() - started
 
 
@@ -63,6 +68,17 @@ class Batched(Protocol):
     send_fd: int
 
     def batch_done(self, blob: memoryview, start: int, end: int, sent: int) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    fds: np.ndarray
+    blob: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    done: Callable[[], None] | None
+    sent: np.ndarray  # what the kernel took of each, written by the thread
+    finished: np.ndarray  # [1] once the thread's sends are over
 
 
 class SendThread:
@@ -77,7 +93,7 @@ class SendThread:
         self._loop = loop
         self._observe = observe  # the seconds each batch took to send
         self._wake = threading.Event()  # set without releasing the GIL, unlike a pipe's write
-        self._batch: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Callable[[], None] | None] | None = None
+        self._batch: _Batch | None = None
         self._peers: dict[int, Batched] = {}  # by send_fd: the connections that may be in a batch
         self._lengths = np.zeros(1024, np.int64)  # by send_fd: bytes of it in the batch in flight
         self._later: set[Batched] = set()  # in the batch, and something of theirs waits for it
@@ -128,8 +144,25 @@ class SendThread:
         starts = np.ascontiguousarray(starts, np.int64)
         ends = np.ascontiguousarray(ends, np.int64)
         self._lengths[fds] = ends - starts
-        self._batch = (fds, blob, starts, ends, done)
+        self._batch = _Batch(fds, blob, starts, ends, done, np.zeros(len(fds), np.int64), np.zeros(1, np.int8))
         self._wake.set()
+
+    def finish(self, timeout: float) -> bool:
+        """Whether no batch is in flight, after waiting up to ``timeout`` s (without the
+        GIL) for the one that is: a batch whose sends are over is handed back now, not
+        when the thread next gets the GIL to say so. The thread waits for the GIL while
+        the tick's compiled kernels hold it, and a batch not back by the next tick sent
+        that tick's messages by the loop's transports, a Python call per connection."""
+        batch = self._batch
+        if batch is None:
+            return True
+        deadline = time.perf_counter() + timeout
+        while not batch.finished[0]:
+            if time.perf_counter() >= deadline or not self.alive:
+                return False
+            time.sleep(0.0002)
+        self._done(batch, batch.sent)
+        return True
 
     def stop(self, timeout: float = 2.0) -> None:
         self._stopping = True
@@ -150,12 +183,10 @@ class SendThread:
                 batch = self._batch
                 if batch is None:
                     continue
-                fds, blob, starts, ends, _ = batch
-                sent = np.empty(len(fds), np.int64)
                 started = time.perf_counter()
-                send_all(fds, blob, starts, ends, sent)
+                send_all(batch.fds, batch.blob, batch.starts, batch.ends, batch.sent, batch.finished)
                 self._observe(time.perf_counter() - started)
-                self._loop.call_soon_threadsafe(self._done, batch, sent)
+                self._loop.call_soon_threadsafe(self._done, batch, batch.sent)
         except Exception as exc:  # the loop's transports take over (see _done and SocketPeer)
             if self._stopping or self._loop.is_closed():
                 return  # the server stopped under it: nothing is left to hand back
@@ -164,10 +195,13 @@ class SendThread:
             if self._batch is not None:
                 self._loop.call_soon_threadsafe(self._done, self._batch, None)
 
-    def _done(self, batch: tuple, sent: np.ndarray | None) -> None:
+    def _done(self, batch: _Batch, sent: np.ndarray | None) -> None:
         """On the event loop: the connections the kernel did not take whole, and those
-        with something waiting, get back what is theirs; the others need nothing."""
-        fds, blob, starts, ends, done = batch
+        with something waiting, get back what is theirs; the others need nothing. Once
+        per batch (``finish`` may have handed it back already)."""
+        if self._batch is not batch:
+            return
+        fds, blob, starts, ends, done = batch.fds, batch.blob, batch.starts, batch.ends, batch.done
         self._batch = None
         self._lengths[fds] = 0
         self.batches += 1
@@ -186,7 +220,7 @@ class SendThread:
                 found = np.flatnonzero(fds == peer.send_fd)
                 if len(found):
                     back[peer] = int(found[0])
-        view = memoryview(blob)
+        view = blob.data
         for peer, i in back.items():
             try:
                 peer.batch_done(view, int(starts[i]), int(ends[i]), int(sent[i]))

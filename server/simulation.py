@@ -192,6 +192,9 @@ class Simulation:
         self.by_slot: dict[int, Session] = {}
         self.by_visitor: dict[str, Session] = {}
         self.peers: set[Peer] = set()
+        # the few the expiry rules look at, not a pass over every peer and session a tick
+        self._joining: set[Peer] = set()  # opened, perhaps not joining any more (looked at and dropped)
+        self._detached: set[Session] = set()  # whose client went, waiting for a resume
         self.tick_count = 0
         self.commerce: CommerceDesk | None = None  # set when a bank is configured
         self.activity = ActivityRecorder(expo, config.max_clients, clock.wall)  # booth analytics, drained by the shell
@@ -246,10 +249,12 @@ class Simulation:
                                   TokenBucket(cfg.flood_rate, cfg.flood_burst, self.clock),
                                   TokenBucket(1.0, 10.0, self.clock))
         self.peers.add(peer)
+        self._joining.add(peer)
 
     def on_disconnect(self, peer: Peer) -> None:
         """The socket is gone. A joined avatar waits ``resume_grace`` for its client."""
         self.peers.discard(peer)
+        self._joining.discard(peer)
         if peer.state is not LinkState.CLOSED:
             peer.transition(LinkState.CLOSED)
         session = peer.session
@@ -258,6 +263,7 @@ class Simulation:
             return
         session.peer = None
         session.detached_at = self.clock.monotonic()
+        self._detached.add(session)
         self.inputs.clear(session.slot)
         self.sent.forget_observer(session.slot)
         if peer.close_request is not None and peer.close_request[0] in (p.ErrorCode.FLOOD,):
@@ -468,6 +474,7 @@ class Simulation:
             old.close(p.ErrorCode.REPLACED, "this session was resumed on another connection")
         self.sent.forget_observer(session.slot)
         session.detached_at = None
+        self._detached.discard(session)
         self.inputs.clear(session.slot)
         self.metrics.resumes.inc()
         log.info(how, extra={"session": session.id, "visitor": session.visitor_id})
@@ -504,6 +511,7 @@ class Simulation:
 
     def _remove_session(self, session: Session, why: str) -> None:
         self.sessions.pop(session.id, None)
+        self._detached.discard(session)
         self.by_token.pop(session.resume_token, None)
         self.by_slot.pop(session.slot, None)
         if self.by_visitor.get(session.visitor_id) is session:
@@ -691,13 +699,15 @@ class Simulation:
 
     def _expire(self, now: float) -> None:
         cfg = self.config
-        for peer in list(self.peers):
-            if peer.state is LinkState.JOINING and not peer.hello_held and now - peer.opened_at > cfg.hello_timeout:
+        for peer in list(self._joining):
+            if peer.state is not LinkState.JOINING:
+                self._joining.discard(peer)  # joined or closing: no hello deadline any more
+            elif not peer.hello_held and now - peer.opened_at > cfg.hello_timeout:
                 peer.close(p.ErrorCode.TIMEOUT, f"no hello within {cfg.hello_timeout:g} s")
         # near the cap, an avatar whose client went waits only a short while for it
         crowded = len(self.avatars) >= cfg.near_cap_share * cfg.max_clients
         grace = min(cfg.resume_grace, cfg.near_cap_grace) if crowded else cfg.resume_grace
-        for session in list(self.sessions.values()):
+        for session in list(self._detached):
             if session.peer is None and session.detached_at is not None and now - session.detached_at > grace:
                 self._remove_session(session, "timeout")
 

@@ -89,3 +89,22 @@ async def test_a_close_while_in_flight_waits_for_the_batch():
         assert not peer.in_flight
     finally:
         sender.stop()
+
+
+async def test_finish_hands_a_sent_batch_back_at_once_and_only_once():
+    """The tick does not wait for the thread to get the GIL back: once its sends are over,
+    ``finish`` hands the batch back on the loop, and the thread's own call does nothing."""
+    sender = SendThread(asyncio.get_running_loop())
+    host = Host()
+    try:
+        peer, end = await connected(host, sender)
+        done = submit(sender, [peer], [b"tick"])
+        peer.write(b"reply")  # waits behind the tick's message
+        assert sender.finish(5.0) and not sender.busy and not peer.in_flight
+        assert done == ["done"] and sender.batches == 1
+        assert await read(end, 9) == b"tickreply"
+        await asyncio.sleep(0.05)  # the thread's call_soon_threadsafe has run by now
+        assert done == ["done"] and sender.batches == 1
+        assert sender.finish(0.0)  # nothing in flight
+    finally:
+        sender.stop()
