@@ -20,6 +20,7 @@ from .copies import Copies
 from .hallmap import MapFrame
 from .i18n import LANGUAGES, _
 from .mesh import MeshBuilder
+from .scene_geometry import geom_node
 from .settings import PALETTE, colour_hex
 from .text import display
 
@@ -117,17 +118,21 @@ class HallMapPanel:
         self.origin = (x0, -h)
         self.frame = DirectFrame(parent=self.root, frameColor=(0.05, 0.07, 0.12, 0.97 if names else 0.85),
                                  frameSize=(x0 - 0.015, x0 + w + 0.015, -h - 0.015, 0.015))  # the full map hides the hall
+        flat = self.frame.attachNewNode("booths")  # every booth in one draw, as the people below
+        flat.setP(90)  # a mesh's x, y are the panel's x, z
+        rects = MeshBuilder()
         for booth in mapframe.booths(expo, names):
             left, right, bottom, top = booth.rect
-            DirectFrame(parent=self.frame, frameColor=(*booth.colour, 0.95), pos=(x0, 0, -h),
-                        frameSize=(left, right, bottom, top))
+            rects.quad((x0 + left, -h + bottom, 0), (x0 + right, -h + bottom, 0), (x0 + right, -h + top, 0),
+                       (x0 + left, -h + top, 0), (*booth.colour, 1.0))
             if names:
                 r, g, b = booth.colour  # dark words on a light booth (a white one read as an empty square)
                 ink = (0.08, 0.09, 0.12, 1) if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.6 else INK
                 _text(self.frame, self.font, booth.label, (x0 + (left + right) / 2, -h + (bottom + top) / 2 - 0.008),
                       0.022, ink, TextNode.ACenter, wrap=(right - left) / 0.022)
+        flat.attachNewNode(geom_node(rects.build(), "booths"))
         people = self.frame.attachNewNode("people")
-        people.setP(90)  # the copies' x, y are the panel's x, z
+        people.setP(90)
         square = MeshBuilder()
         d = self.DOT
         square.quad((-d, -d, 0), (d, -d, 0), (d, d, 0), (-d, d, 0), (1.0, 1.0, 1.0, 1.0))

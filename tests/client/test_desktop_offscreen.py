@@ -537,6 +537,15 @@ def test_the_minimap_and_the_hall_map_show_where_you_are(app, server):
     x0, y0 = mini.origin
     mx, my = mini.map.point(own.x, own.y)
     assert (mini.me.getX(), mini.me.getZ()) == pytest.approx((x0 + mx, y0 + my))
+    # the booths are one draw: two triangles each, in the booth's colour
+    booths = mini.frame.find("booths").findAllMatches("**/+GeomNode")
+    drawn = mini.map.booths(app.visit.expo, names=False)
+    assert booths.getNumPaths() == 1 and booths[0].node().getGeom(0).getPrimitive(0).getNumPrimitives() == 2 * len(drawn)
+    colours = GeomVertexReader(booths[0].node().getGeom(0).getVertexData(), "color")
+    for booth in drawn:
+        assert tuple(colours.getData4())[:3] == pytest.approx(booth.colour, abs=1e-6)
+        for _ in range(3):
+            colours.getData4()
     # everyone in view is a white dot where they stand, all in one draw
     others = [(1.0 + i * 0.37, 2.0 + i * 0.21) for i in range(150)]
     mini.update((own.x, own.y), others)
