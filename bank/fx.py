@@ -52,6 +52,7 @@ RATES_PER_USD: dict[str, Decimal] = {
 
 #: Charged on every conversion, as a fraction of the mid-rate amount (0.5 %).
 DEFAULT_SPREAD = Fraction(5, 1000)
+_ONE = Fraction(1)  # the rate of a same-currency quote (a Fraction is immutable: one is enough)
 
 CURRENCIES: tuple[str, ...] = tuple(RATES_PER_USD)
 
@@ -122,7 +123,7 @@ def quote(source: str, target: str, target_amount: int, spread: Fraction = DEFAU
     check_currency(source)
     check_currency(target)
     if source == target:
-        return Quote(source, target, target_amount, target_amount, 0, Fraction(1))
+        return Quote(source, target, target_amount, target_amount, 0, _ONE)
     mid = mid_convert(target_amount, target, source)
     fx_amount = math.ceil(mid)
     fee = math.ceil(mid * spread)

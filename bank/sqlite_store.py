@@ -256,14 +256,35 @@ class Connection(Protocol):
     def executemany(self, sql: str, rows: Iterable[Sequence], /) -> Any: ...
 
 
+class Tail:
+    """The ledger's last entry as the open write transaction sees it, once read or written.
+
+    Every posting chains to the last entry, and while a batch holds the write lock nobody else
+    can append, so the batch needs to read it only once (a query and a row decoded per call
+    saved). The writer's statements forget it whenever the transaction may have changed under
+    it: at each begin (another process may have written since) and at each rollback."""
+
+    __slots__ = ("known", "entry")
+
+    def __init__(self) -> None:
+        self.known = False
+        self.entry: Entry | None = None
+
+    def forget(self) -> None:
+        self.known = False
+        self.entry = None
+
+
 class Transaction:
     """Reads and writes on one connection inside one transaction (implements Reader and Writer).
 
     Plain SQL with ``?`` placeholders that SQLite and PostgreSQL both run; the one difference, how
-    to look into a JSON column, is :meth:`_metadata_match`."""
+    to look into a JSON column, is :meth:`_metadata_match`. With ``tail`` (the writer's), the
+    last entry is read once per batch."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, tail: Tail | None = None) -> None:
         self._c = conn
+        self._tail = tail
 
     @staticmethod
     def _metadata_match(key: str) -> tuple[str, str]:
@@ -291,8 +312,14 @@ class Transaction:
             yield _account(row)
 
     def last_entry(self) -> Entry | None:
+        tail = self._tail
+        if tail is not None and tail.known:
+            return tail.entry
         row = self._one(f"SELECT {_ENTRY_COLUMNS} FROM entries ORDER BY seq DESC LIMIT 1")
-        return _entry(row) if row else None
+        last = _entry(row) if row else None
+        if tail is not None:
+            tail.entry, tail.known = last, True
+        return last
 
     def entries(self) -> Iterator[Entry]:
         for row in self._c.execute(f"SELECT {_ENTRY_COLUMNS} FROM entries ORDER BY seq"):
@@ -452,6 +479,8 @@ class Transaction:
               e.intent_id, e.created_at, e.prev_hash, e.hash, e.ref, e.uetr, e.end_to_end_id) for e in entries],
         )
         self._c.executemany("UPDATE accounts SET balance = ? WHERE id = ?", [(a.balance, a.id) for a in accounts])
+        if self._tail is not None and entries:
+            self._tail.entry, self._tail.known = entries[-1], True
 
     def _intent_values(self, i: Intent) -> tuple:
         p = i.payment
@@ -575,18 +604,21 @@ class Transaction:
 
 
 class Statements:
-    """The group commit's transaction statements on the writer connection."""
+    """The group commit's transaction statements on the writer connection (they keep ``tail`` true)."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._c = conn
+        self.tail = Tail()
 
     def begin(self) -> None:
+        self.tail.forget()
         self._c.execute("BEGIN IMMEDIATE")
 
     def commit(self) -> None:
         self._c.execute("COMMIT")
 
     def rollback(self) -> None:
+        self.tail.forget()
         if self._c.in_transaction:
             self._c.execute("ROLLBACK")
 
@@ -597,6 +629,7 @@ class Statements:
         self._c.execute("RELEASE request")
 
     def rollback_to_savepoint(self) -> None:
+        self.tail.forget()
         self._c.execute("ROLLBACK TO request")
 
 
@@ -613,7 +646,8 @@ class SQLiteStorage:
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         self._writer = self._connect()
-        self._group = GroupCommit(Statements(self._writer))
+        self._statements = Statements(self._writer)
+        self._group = GroupCommit(self._statements)
         conn = self._conn()
         conn.execute("PRAGMA journal_mode = WAL")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -668,7 +702,7 @@ class SQLiteStorage:
     @contextmanager
     def writing(self) -> Iterator[Transaction]:
         with self._group.transaction():
-            yield Transaction(self._writer)
+            yield Transaction(self._writer, self._statements.tail)
 
     def close(self) -> None:
         self._group.close()

@@ -259,3 +259,35 @@ def test_a_failed_commit_fails_every_submitted_call_of_its_round(tmp_path: Path)
     committed = [o for o in failed if not isinstance(o, BaseException)] + [after]
     assert sorted(r[0] for r in conn.execute("SELECT n FROM rows")) == committed
     group.close()
+
+
+def test_the_chain_tail_is_read_again_after_a_rollback_and_after_another_writer(tmp_path: Path) -> None:
+    """The writer remembers the ledger's last entry within a batch (sqlite_store.Tail): a call that
+    wrote entries and was then refused must not leave its rolled-back entry as the tail, and a
+    batch after another process's writes (the CLI's ``fund`` beside a running bank) reads it again."""
+    path = tmp_path / "bank.sqlite3"
+    storage = SQLiteStorage(path)
+    bank = Bank(storage)
+    account = bank.open_account("Aigerim", "MYR", None).body["account"]
+    start = account["balance"]
+
+    def round_with_a_refusal() -> None:  # one call of a round: its writes are savepoints of one batch
+        bank.grant(account["id"], 1)
+        with pytest.raises(ValueError):
+            with storage.writing():
+                bank.grant(account["id"], 2)
+                raise ValueError("refused after writing its entries")
+        bank.grant(account["id"], 3)
+
+    async def main() -> None:
+        await storage.group.submit(round_with_a_refusal)
+        other = SQLiteStorage(path)
+        Bank(other).grant(account["id"], 5)
+        other.close()
+        await storage.group.submit(lambda: bank.grant(account["id"], 7))
+
+    asyncio.run(main())
+    report = audit(storage)
+    assert report.ok, report.problems
+    assert bank.get_account(Principal(Role.VISITOR, account["id"]))["balance"] == start + 1 + 3 + 5 + 7
+    storage.close()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -123,6 +124,38 @@ def test_audit_finds_rehashed_forgery_through_balances() -> None:
     problems = ledger.audit(accounts.values(), forged).problems
     assert any("does not sum to zero" in p for p in problems)
     assert any("recomputed" in p for p in problems)
+
+
+def _json_canonical(e: Entry) -> bytes:
+    """The chain's canonical encoding as json.dumps made it when the chain began (hashes depend on it)."""
+    fields = {"seq": e.seq, "transaction_id": e.transaction_id, "kind": str(e.kind), "account_id": e.account_id,
+              "currency": e.currency, "amount": e.amount, "balance_after": e.balance_after, "intent_id": e.intent_id,
+              "created_at": e.created_at, "prev_hash": e.prev_hash}
+    for optional in ("ref", "uetr", "end_to_end_id"):
+        if getattr(e, optional) is not None:
+            fields[optional] = getattr(e, optional)
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+#: Text with what JSON must escape (or may not): control characters, DEL, quotes, backslashes,
+#: non-ASCII, a lone surrogate, among plain printable ASCII.
+TEXT = st.text(st.sampled_from("\x00\x1f\x7f\"\\/é\u2028\ud800\U0001f600") | st.characters(min_codepoint=0x20,
+                                                                                    max_codepoint=0x7e),
+               max_size=12)
+
+
+@settings(max_examples=500)
+@given(txn=TEXT, account=TEXT, intent=st.none() | TEXT, ref=st.none() | TEXT, uetr=st.none() | TEXT,
+       e2e=st.none() | TEXT, amount=st.integers(-ledger.INT64_MAX, ledger.INT64_MAX),
+       seq=st.integers(1, ledger.INT64_MAX))
+def test_canonical_encoding_is_byte_for_byte_what_json_dumps_made(txn, account, intent, ref, uetr, e2e, amount,
+                                                                  seq) -> None:
+    """msgspec encodes the common case; any text needing an escape (control characters, quotes,
+    backslashes, DEL, non-ASCII, lone surrogates) must still come out exactly as json.dumps wrote it,
+    or every later hash of a stored chain would change."""
+    e = Entry(seq, txn, TransactionKind.ESCROW_HOLD, account, "MYR", amount, 7, intent, 1_764_000_000_000,
+              GENESIS_HASH, "", ref, uetr, e2e)
+    assert ledger.canonical_encoding(e) == _json_canonical(e)
 
 
 CURRENCIES = ("MYR", "KZT")
