@@ -10,7 +10,8 @@ glFinish (``gl-finish``, which the client sets offscreen) as a window's buffer s
 an offscreen buffer otherwise lets the software renderer queue frames it has not drawn,
 and the count would be of submissions, not of pictures (a first version of this script
 reported 3,400 fps for the floor). The peer, measured in the same run and window: the
-bare renderer drawing only the hall's floor, filtered as the quality filters the hall's.
+bare renderer drawing only the hall's floor, as the quality draws the hall's (textured and
+filtered alike).
 Prints a table and writes benchmarks/results/client_fps.json.
 """
 
@@ -34,8 +35,7 @@ from processes import BIN, free_port, start, stop  # noqa: E402
 
 from client.desktop.app import QUALITIES, ExpoApp  # noqa: E402
 from client.desktop.layout import HallBuilder, View  # noqa: E402
-from client.desktop.scene_geometry import geom_node  # noqa: E402
-from client.desktop.scene_hall import cheap_filtering, floor_texture  # noqa: E402
+from client.desktop.scene_hall import cheap_filtering, floor_node  # noqa: E402
 from client.desktop.settings import ConnectSettings  # noqa: E402
 from client.desktop.wallet import Wallet  # noqa: E402
 from world.loader import default_expo_path, load_expo  # noqa: E402
@@ -90,10 +90,11 @@ def main() -> int:
         # the peer: the same window and renderer drawing nothing but the hall's floor
         app.connect_screen.hide()
         floor_layout = HallBuilder(expo, hall, {}, (0.0, 0.0)).build()
-        floor = app.world.attachNewNode(geom_node(floor_layout.floor, "floor"))
-        floor.setTexture(floor_texture())
-        if not QUALITIES[args.quality].fine_filtering:
-            cheap_filtering(floor)  # as the hall's floor is drawn at this quality: like with like
+        fine = QUALITIES[args.quality].fine_filtering
+        floor = floor_node(floor_layout, textured=fine)  # as the hall's floor is drawn at this quality: like with like
+        floor.reparentTo(app.world)
+        if not fine:
+            cheap_filtering(floor)
         view = overview(hall.width, hall.depth)
         app.camera.setPos(*view.eye)
         app.camera.lookAt(*view.target)

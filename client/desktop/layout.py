@@ -24,6 +24,8 @@ FASCIA_BOTTOM, FASCIA_TOP = 2.6, 3.7  # the header beam across the open side
 HALL_WALL_HEIGHT = 7.0
 COUNTER_HEIGHT = 1.0
 FLOOR_TILE = 2.0  # metres per repeat of the floor texture
+GROUT = 0.06  # metres: the width of the lines between floor tiles, as the floor texture draws them
+GROUT_SHADE, TILE_SHADE = 0.81, 0.95  # the floor texture's grout and tile greys (scene_hall.floor_texture)
 LIGHT_PITCH = 8.0  # metres between the ceiling's rows and columns of light panels
 
 FACING_VECTORS: dict[Facing, tuple[float, float]] = {
@@ -79,7 +81,9 @@ def draw_primitive(m: MeshBuilder, primitive: Primitive | None, base: tuple[floa
 class HallLayout:
     """``solid``: lit, opaque, textured from the atlas; ``floor``: the tiled floor texture;
     ``glow``: unlit and translucent (portals); ``ceiling``: unlit, seen only from below (a
-    camera above the hall looks through it); ``labels`` and ``models`` for the shell."""
+    camera above the hall looks through it); ``labels`` and ``models`` for the shell;
+    ``grout``: the lines between the floor's tiles as geometry, for a floor drawn without
+    its texture (low quality)."""
 
     solid: Mesh
     floor: Mesh
@@ -87,6 +91,7 @@ class HallLayout:
     ceiling: Mesh
     labels: tuple[Label, ...]
     models: tuple[ModelSpot, ...]
+    grout: Mesh
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +175,22 @@ class HallBuilder:
         floor.quad((0, 0, 0), (h.width, 0, 0), (h.width, h.depth, 0), (0, h.depth, 0), rgba(_rgb(h.theme.floor)),
                    (0.0, 0.0, h.width / FLOOR_TILE, h.depth / FLOOR_TILE))
         return HallLayout(self.solid.build(), floor.build(), self.glow.build(), self._ceiling().build(),
-                          tuple(self.labels), tuple(self.models))
+                          tuple(self.labels), tuple(self.models), self._grout().build())
+
+    def _grout(self) -> MeshBuilder:
+        """A line where the floor texture's tiles meet (every ``FLOOR_TILE`` metres from the
+        hall's corner), in the texture's grout grey over the hall's floor colour."""
+        h, m = self.hall, MeshBuilder()
+        fr, fg, fb = _rgb(h.theme.floor)
+        grey = rgba((fr * GROUT_SHADE, fg * GROUT_SHADE, fb * GROUT_SHADE))
+        w, z = GROUT / 2, 0.004  # above the floor (a depth offset would win over the avenue's runner too)
+        for i in range(1, math.ceil(h.width / FLOOR_TILE)):
+            x = i * FLOOR_TILE
+            m.quad((x - w, 0, z), (x + w, 0, z), (x + w, h.depth, z), (x - w, h.depth, z), grey)
+        for j in range(1, math.ceil(h.depth / FLOOR_TILE)):
+            y = j * FLOOR_TILE
+            m.quad((0, y - w, z), (h.width, y - w, z), (h.width, y + w, z), (0, y + w, z), grey)
+        return m
 
     def _ceiling(self) -> MeshBuilder:
         """A ceiling at the top of the hall walls, a neutral grey tinted by them, with rows of

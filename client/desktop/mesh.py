@@ -36,6 +36,19 @@ class Mesh:
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         return self.positions.min(axis=0), self.positions.max(axis=0)
 
+    def split_plain(self, plain_uv: tuple[float, float]) -> tuple[Mesh, Mesh]:
+        """The textured triangles and the plain ones (every corner's UV at ``plain_uv``, the
+        white texel), each a mesh of the vertices it uses: a plain part drawn without its
+        texture looks the same and costs a software renderer no texel fetch a pixel."""
+        at_white = np.all(np.abs(self.uvs - np.asarray(plain_uv, np.float32)) < 1e-6, axis=1)
+        plain = at_white[self.triangles].all(axis=1)
+        return self._only(~plain), self._only(plain)
+
+    def _only(self, keep: np.ndarray) -> Mesh:
+        used, triangles = np.unique(self.triangles[keep], return_inverse=True)
+        return Mesh(self.positions[used], self.normals[used], self.colours[used], self.uvs[used],
+                    triangles.reshape(-1, 3).astype(np.uint32))
+
 
 class MeshBuilder:
     """Accumulates parts; ``build()`` returns one Mesh. ``plain_uv`` is where untextured

@@ -7,6 +7,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from panda3d.core import (
     AmbientLight,
     DirectionalLight,
@@ -25,7 +26,8 @@ from panda3d.core import (
 from world.model import Expo, Hall
 
 from .atlas import pack
-from .layout import PRIMITIVE_MODELS, HallBuilder, HallLayout, hall_assets
+from .layout import PRIMITIVE_MODELS, TILE_SHADE, HallBuilder, HallLayout, hall_assets
+from .mesh import Mesh
 from .products import ProductModels, draw_fallback
 from .scene_geometry import geom_node, load_font, place_label
 
@@ -151,10 +153,12 @@ def build_hall(expo: Expo, hall: Hall, assets_root: Path, products: ProductModel
     layout = HallBuilder(expo, hall, regions, white, primitive_models=stand_ins).build()
     root = NodePath(f"hall-{hall.id}")
     static = root.attachNewNode("static")
-    solid = static.attachNewNode(geom_node(layout.solid, "solid"))
-    solid.setTexture(texture)
-    floor = static.attachNewNode(geom_node(layout.floor, "floor"))
-    floor.setTexture(floor_texture())
+    # the plain faces (most of every booth) apart from the signs: drawn without the atlas
+    # they look the same, and a software renderer fetches no texel for their pixels
+    signs, plain = layout.solid.split_plain(white)
+    static.attachNewNode(geom_node(signs, "solid")).setTexture(texture)
+    static.attachNewNode(geom_node(plain, "plain"))
+    floor_node(layout, textured=fine_filtering).reparentTo(static)
     labels = static.attachNewNode("labels")
     font = load_font(True)
     for label in layout.labels:
@@ -181,6 +185,22 @@ def build_hall(expo: Expo, hall: Hall, assets_root: Path, products: ProductModel
     if not fine_filtering:
         cheap_filtering(root)
     return HallScene(hall, root, layout, shown)
+
+
+def floor_node(layout: HallLayout, textured: bool = True) -> NodePath:
+    """The hall's floor: the tiled texture over the floor colour, or (not ``textured``, for
+    low quality) the tiles' grey as vertex colour and the grout as lines of geometry. On
+    llvmpipe the textured floor cost about as much as all the hall's other geometry."""
+    if textured:
+        floor = NodePath(geom_node(layout.floor, "floor"))
+        floor.setTexture(floor_texture())
+        return floor
+    tiles = layout.floor
+    shade = np.array([TILE_SHADE, TILE_SHADE, TILE_SHADE, 1.0], np.float32)
+    floor = NodePath(geom_node(Mesh(tiles.positions, tiles.normals, tiles.colours * shade, tiles.uvs, tiles.triangles),
+                               "floor"))
+    floor.attachNewNode(geom_node(layout.grout, "grout"))
+    return floor
 
 
 def add_lights(render: NodePath, fill: bool = True) -> list[NodePath]:

@@ -64,6 +64,42 @@ def test_a_sign_is_readable_from_where_it_faces():
     assert left[:, 0].max() < right[:, 0].min()
 
 
+def test_a_mesh_splits_into_its_textured_and_its_plain_triangles():
+    white = (0.25, 0.75)
+    m = MeshBuilder(white)
+    m.box((0, 0, 0), (1, 1, 1), (1, 0, 0, 1))  # plain: every corner at the white texel
+    m.sign((3, 0, 1), 2.0, 1.0, (0.0, -1.0), (1, 1, 1, 1), uv=(0, 0, 0.5, 0.5))
+    m.cylinder((6, 0, 0), 0.5, 1.0, (0, 1, 0, 1))
+    mesh = m.build()
+    signs, plain = mesh.split_plain(white)
+    assert len(signs.triangles) + len(plain.triangles) == len(mesh.triangles)
+    assert np.allclose(plain.uvs, white) and not np.allclose(signs.uvs, white)
+    assert signs.triangles.max() < signs.vertex_count and plain.triangles.max() < plain.vertex_count
+
+    def corners(part):  # each triangle as its three corners' positions
+        return sorted(map(tuple, part.positions[part.triangles].reshape(-1, 9).round(5).tolist()))
+    assert sorted(corners(signs) + corners(plain)) == corners(mesh)
+    assert _winding_agrees(plain) == 1.0 and _winding_agrees(signs) == 1.0
+
+
+def test_the_floor_drawn_without_its_texture_has_its_grout_where_the_texture_puts_it():
+    from client.desktop.layout import FLOOR_TILE, GROUT
+
+    expo = default_expo()
+    hall = expo.halls[0]
+    grout = HallBuilder(expo, hall, {}, (0.0, 0.0)).build().grout
+    lo, hi = grout.bounds()
+    assert lo[0] >= 0 and lo[1] >= 0 and hi[0] <= hall.width and hi[1] <= hall.depth and 0 < lo[2] == hi[2] < 0.01
+    quads = grout.positions.reshape(-1, 4, 3)  # a line is a quad: GROUT wide, across the hall
+    widths, middles = np.ptp(quads[:, :, :2], axis=1), quads[:, :, :2].mean(axis=1)
+    across = widths.argmin(axis=1)  # 0: a line running north-south, 1: east-west
+    assert np.allclose(widths.min(axis=1), GROUT, atol=1e-5)  # float32 metres across a 120 m hall
+    seams = middles[np.arange(len(quads)), across] / FLOOR_TILE
+    assert np.allclose(seams, seams.round()) and seams.min() >= 1  # on the texture's tile seams
+    assert (across == 0).sum() == math.ceil(hall.width / FLOOR_TILE) - 1
+    assert (across == 1).sum() == math.ceil(hall.depth / FLOOR_TILE) - 1
+
+
 def test_atlas_packs_without_overlap_and_uvs_stay_inside():
     sizes = {f"banner-{i}": (256, 64) for i in range(25)} | {f"logo-{i}": (64, 64) for i in range(25)}
     layout = pack(sizes)

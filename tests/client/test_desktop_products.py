@@ -14,9 +14,9 @@ import gltf
 from panda3d.core import GeomNode, NodePath, SamplerState, TextureAttrib
 
 from client.desktop.app import QUALITIES
-from client.desktop.layout import PRIMITIVE_MODELS
+from client.desktop.layout import PRIMITIVE_MODELS, hall_assets
 from client.desktop.products import ProductModels
-from client.desktop.scene_hall import build_hall
+from client.desktop.scene_hall import build_atlas, build_hall
 from world.assets import PROJECT_ASSETS
 from world.loader import default_expo_path, load_expo
 
@@ -68,12 +68,13 @@ def test_low_quality_samples_the_halls_textures_bilinearly_and_high_keeps_mipmap
     low = _hall(PROJECT_ASSETS, ProductModels(PROJECT_ASSETS), QUALITIES["low"].fine_filtering)
     high = _hall(PROJECT_ASSETS, ProductModels(PROJECT_ASSETS), QUALITIES["high"].fine_filtering)
     drawn = _samplers(low.root)
-    assert {"atlas", "floor"} <= {name for name, _s in drawn} and low.models_shown > 0
+    assert "atlas" in {name for name, _s in drawn} and low.models_shown > 0
+    assert "floor" not in {name for name, _s in drawn}  # low draws the tiles' grout as lines, not a texture
     assert _fine(low.root) == []
     assert all(sampler.getMagfilter() == SamplerState.FT_linear for _n, sampler in drawn)
     assert {"atlas", "floor"} <= set(_fine(high.root))
-    # the textures themselves keep their filters: the floor's is one texture for every hall built
-    assert {"floor"} <= {t.getName() for t in low.root.findAllTextures() if SamplerState.isMipmap(t.getEffectiveMinfilter())}
+    # the textures themselves keep their filters: the products' come from the loader's pool
+    assert {"atlas"} <= {t.getName() for t in low.root.findAllTextures() if SamplerState.isMipmap(t.getEffectiveMinfilter())}
 
 
 def test_the_hall_shows_every_product_as_a_model_in_few_draw_calls():
@@ -86,7 +87,11 @@ def test_the_hall_shows_every_product_as_a_model_in_few_draw_calls():
     assert plain.models_shown == 0 and len(plain.layout.models) == 2
     untextured = [node.node().getGeom(i) for node in plain.root.find("static").findAllMatches("**/+GeomNode")
                   for i in range(node.node().getNumGeoms()) if node.node().getGeomState(i).isEmpty()]
-    assert [sum(g.getPrimitive(k).getNumVertices() for k in range(g.getNumPrimitives())) for g in untextured] == [2 * 5 * 6]  # two boxes, five faces each
+    expo = load_expo(default_expo_path())
+    white = build_atlas(PROJECT_ASSETS, hall_assets(expo, expo.halls[0]))[2]
+    _signs, faces = plain.layout.solid.split_plain(white)  # the booths' plain faces share the boxes' state
+    assert [sum(g.getPrimitive(k).getNumVertices() for k in range(g.getNumPrimitives())) for g in untextured] == [
+        3 * len(faces.triangles) + 2 * 5 * 6]  # and the two boxes, five faces each
 
 
 def test_a_model_that_will_not_load_is_drawn_as_its_primitive(tmp_path, caplog):
