@@ -475,7 +475,7 @@ class Admin:
         reached = 0
         for session in sim.sessions.values():
             if session.peer is not None and (hall is None or int(sim.avatars.hall[session.slot]) == hall):
-                session.peer.outbox.append(line)
+                session.peer.queue(line)
                 reached += 1
         self.server.flush()
         return reached

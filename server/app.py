@@ -396,7 +396,10 @@ class ExpoServer:
         Python per connection; the others' by their transports, after their outboxes."""
         frames = size = 0
         closing = LinkState.CLOSING
-        for conn in [conn for conn in self._connections if conn.outbox or conn.state is closing]:
+        connections = self._connections
+        for conn in self.sim.take_written():  # the peers written or closing, not every connection
+            if not isinstance(conn, SocketPeer) or conn not in connections:
+                continue
             try:
                 if conn.outbox:
                     n, b = conn.flush()

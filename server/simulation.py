@@ -68,6 +68,7 @@ class Peer:
         self.hello_held = False
         self.limit_warned_at = -math.inf
         self.slot = -1  # the session's slot while joined
+        self.written: set[Peer] | None = None  # where it says its outbox was written (Simulation.written)
         self.sendstate: SendState | None = None  # the rows it may report in while joined (attached)
 
     def backlog(self) -> int:
@@ -79,7 +80,13 @@ class Peer:
         return False
 
     def send(self, message: p.Message) -> None:
-        self.outbox.append(p.encode(message))
+        self.queue(p.encode(message))
+
+    def queue(self, frame: bytes | memoryview) -> None:
+        """Append an encoded message (or a whole frame, as a memoryview) to the outbox."""
+        self.outbox.append(frame)
+        if self.written is not None:
+            self.written.add(self)
 
     def attached(self, state: SendState, slot: int) -> None:
         """Joined on ``slot``: a peer that keeps ``state``'s row of it (server.sendstate)
@@ -90,6 +97,8 @@ class Peer:
         check_transition(self.state, to)
         left = self.state is LinkState.JOINED
         self.state = to
+        if to is LinkState.CLOSING and self.written is not None:
+            self.written.add(self)  # the shell closes it after its last frames
         if left and self.sendstate is not None:
             self.sendstate.detach(self.slot, self)
             self.sendstate, self.slot = None, -1
@@ -192,6 +201,9 @@ class Simulation:
         self.by_slot: dict[int, Session] = {}
         self.by_visitor: dict[str, Session] = {}
         self.peers: set[Peer] = set()
+        # peers whose outbox was written or that began to close since the shell last took
+        # them (take_written): the shell flushes those, not every connection each tick
+        self.written: set[Peer] = set()
         # the few the expiry rules look at, not a pass over every peer and session a tick
         self._joining: set[Peer] = set()  # opened, perhaps not joining any more (looked at and dropped)
         self._detached: set[Session] = set()  # whose client went, waiting for a resume
@@ -236,7 +248,7 @@ class Simulation:
         update = p.encode(p.ExpoUpdate(self.manifest))
         for session in self.sessions.values():
             if session.peer is not None:
-                session.peer.outbox.append(update)
+                session.peer.queue(update)
         log.info("world reloaded", extra={"expo": expo.name, "halls": len(expo.halls), "booths": len(expo.booths)})
 
     # ------------------------------------------------------------------ connections
@@ -250,6 +262,7 @@ class Simulation:
                                   TokenBucket(1.0, 10.0, self.clock))
         self.peers.add(peer)
         self._joining.add(peer)
+        peer.written = self.written
 
     def on_disconnect(self, peer: Peer) -> None:
         """The socket is gone. A joined avatar waits ``resume_grace`` for its client."""
@@ -570,7 +583,7 @@ class Simulation:
         for listener in np.flatnonzero(listeners):
             other = self.by_slot.get(int(listener))
             if other is not None and other.peer is not None:
-                other.peer.outbox.append(data)
+                other.peer.queue(data)
 
     def relayed_chat(self, hall_id: str, line: p.ChatLine) -> None:
         """A booth or hall line said in another instance of the hall (the cluster's relay):
@@ -809,7 +822,7 @@ class Simulation:
         state.frames = TickFrames(fast, data, at[:len(fast) + 1]) if len(fast) else None
         frames = data.data  # a memoryview: each client's slice already a whole WebSocket frame
         for peer, start, end in zip(senders, at[len(fast):].tolist(), at[len(fast) + 1:].tolist()):
-            peer.outbox.append(frames[start:end])
+            peer.queue(frames[start:end])
 
     def order_recorded(self, order: Any, paid: bool) -> None:
         if paid:
@@ -833,13 +846,19 @@ class Simulation:
         for slot in np.flatnonzero(near).tolist():
             session = self.by_slot.get(slot)
             if session is not None and session.peer is not None:
-                session.peer.outbox.append(frame)
+                session.peer.queue(frame)
 
     # ------------------------------------------------------------------ shutdown
 
     def shutdown(self, message: str = "the expo is closing") -> None:
         for peer in list(self.peers):
             peer.close(p.ErrorCode.SHUTDOWN, message)
+
+    def take_written(self) -> list[Peer]:
+        """The peers written since the last call (the set stays the one the peers hold)."""
+        written = list(self.written)
+        self.written.clear()
+        return written
 
     @property
     def connected(self) -> int:

@@ -496,3 +496,17 @@ def test_a_hold_is_forgotten_when_the_client_goes(harness):
     harness.sim.on_disconnect(a)
     harness.tick(5)
     assert _x(harness, wa) == pytest.approx(50.0 + WALK_SPEED / 20)
+
+
+def test_the_shell_is_told_which_peers_were_written_or_began_to_close(harness):
+    """The shell flushes these instead of looking at every connection each tick."""
+    a, _ = harness.join("Aru")
+    b, _ = harness.join("Bea")
+    assert set(harness.sim.take_written()) == {a, b}  # their Welcomes
+    assert harness.sim.take_written() == []
+    harness.tick()  # their snapshots (peers of their own kind: to their outboxes)
+    assert set(harness.sim.take_written()) == {a, b}
+    b.begin_close(None, "bye")  # nothing queued, but it closes after its last frames
+    assert harness.sim.take_written() == [b]
+    harness.sim.shutdown()
+    assert harness.sim.take_written() == [a]  # b was closing already
