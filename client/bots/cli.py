@@ -14,9 +14,12 @@ import asyncio
 import json
 import math
 import multiprocessing as mp
+import multiprocessing.connection as mp_connection
+import os
 import queue as queue_module
 import secrets
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -65,8 +68,24 @@ def _run_loop(coro) -> Any:
     return uvloop.run(coro)
 
 
+def _end_with_parent() -> None:
+    """A worker whose parent is gone (killed, even by SIGKILL) has nobody to report to: it
+    ends too, at once, instead of keeping its bots connected to the server for good (a
+    killed swarm's workers were found still walking twelve minutes later)."""
+    parent = mp.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        mp_connection.wait([parent.sentinel])
+        os._exit(3)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def _worker(number: int, config: SwarmConfig, queue: Any, go: Any, every: float) -> None:
     """One process's swarm; reports progress and then its recorder through ``queue``."""
+    _end_with_parent()
     queue.put(("ready", number, None))
     go.wait()
     try:

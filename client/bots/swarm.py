@@ -198,7 +198,18 @@ def _dump_tasks_on_signal() -> None:
 
     def dump() -> None:
         for task in asyncio.all_tasks():
-            task.print_stack(limit=6, file=sys.stderr)
+            print(f"{task!r}", file=sys.stderr)
+            # a suspended task's own stack is its outer coroutine only: follow what it awaits
+            awaited: object = task.get_coro()
+            for _ in range(12):
+                frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+                if frame is None:
+                    print(f"    awaiting {awaited!r}"[:300], file=sys.stderr)
+                    break
+                print(f"    {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}", file=sys.stderr)
+                awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+                if awaited is None:
+                    break
 
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump)

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import random
+import signal
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
+from processes import BIN
 
 from client.bots.behaviours import parse_mix
 from client.bots.bot import Bot
@@ -84,3 +90,47 @@ async def test_order_keys_replay_with_the_seed_but_not_across_runs():
     assert keys("aa11") == keys("aa11")
     assert not set(keys("aa11")) & set(keys("bb22"))
     assert len(set(keys("aa11"))) == 3
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_killed_swarm_takes_its_worker_processes_with_it(server_url, tmp_path):
+    swarm = subprocess.Popen([str(BIN / "expo-bots"), "--server", server_url, "--count", "4", "--procs", "2",
+                              "--spawn-rate", "20", "--duration", "120", "--mix", "wander", "--quiet",
+                              "--name-prefix", "orphan"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        workers: set[int] = set()
+        while len(workers) < 2 and time.monotonic() < deadline:  # the two workers (and multiprocessing's tracker)
+            workers = {pid for pid in _children(swarm.pid) if b"spawn_main" in (Path("/proc") / str(pid) / "cmdline").read_bytes()}
+            time.sleep(0.2)
+        assert len(workers) == 2, workers
+        time.sleep(2.0)  # their bots are walking
+        os.kill(swarm.pid, signal.SIGKILL)
+        swarm.wait(10)
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(pid) for pid in workers), "a worker outlived its killed swarm"
+    finally:
+        if swarm.poll() is None:
+            swarm.kill()
+            swarm.wait()
