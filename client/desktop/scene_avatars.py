@@ -158,10 +158,10 @@ class AvatarLayer:
             dip = -BOB_HEIGHT * abs(math.sin(node.phase))
             node.root.setPos(pose.x, pose.y, 0.0)
             body = (dip, heading(pose.yaw), -4.0 if pose.motion == 2 else 0.0)
-            if node.near and (body != node.pose or node.phase != was):
-                node.pose = body
+            changed = body != node.pose or node.phase != was
+            node.pose = body  # a far figure's node is posed when it comes near (place_figures)
+            if node.near and changed:
                 node.pose_body()
-            node.pose = body  # a far figure's node is posed when it comes near
         for entity in [e for e in self.nodes if e not in seen]:
             self.nodes.pop(entity).root.removeNode()
 
