@@ -257,7 +257,8 @@ class Transport:
             attempt += 0 if retry_now else 1
             self._on_event(ev.Disconnected(reason, delay))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopped.wait(), delay)
+                async with asyncio.timeout(delay):  # not wait_for: on 3.11 it can swallow a cancel
+                    await self._stopped.wait()
 
     def _follow(self, session: _SessionState) -> bool:
         """Cluster: after a connection that ended in a Transfer, go to the process it named

@@ -196,7 +196,8 @@ class Bot:
 
     async def _wait(self, waiter: tuple[Callable[[ev.Event], bool], asyncio.Future], timeout: float) -> ev.Event | None:
         try:
-            return await asyncio.wait_for(waiter[1], timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: on 3.11 it can swallow a cancel (Swarm._live)
+                return await waiter[1]
         except TimeoutError:
             return None
         finally:

@@ -121,7 +121,8 @@ def _view(core: ClientCore, booth: str, sku: str) -> None:
 
 async def _play(bot: Bot, steps: tuple[tuple[Any, ...], ...], join_timeout: float) -> None:
     try:
-        await asyncio.wait_for(bot.joined.wait(), join_timeout)
+        async with asyncio.timeout(join_timeout):  # not wait_for: see Swarm._live
+            await bot.joined.wait()
     except TimeoutError:
         bot.recorder.error("join_timeout")
         return

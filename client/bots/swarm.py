@@ -123,7 +123,10 @@ class Swarm:
         names = list(self.config.mix)
         weights = [self.config.mix[n] for n in names]
         try:
-            await asyncio.wait_for(bot.joined.wait(), self.config.join_timeout)
+            # not wait_for: on Python 3.11 it swallows a cancel that meets the join (the
+            # last bots joining at the deadline then walked on, and the swarm's stop waited)
+            async with asyncio.timeout(self.config.join_timeout):
+                await bot.joined.wait()
         except TimeoutError:
             self.recorder.count("bots.failed")
             self.recorder.error("join_timeout")

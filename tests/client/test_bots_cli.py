@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -18,7 +19,7 @@ from client.bots.behaviours import parse_mix
 from client.bots.bot import Bot
 from client.bots.cli import main
 from client.bots.stats import Recorder, Threshold, check, summarise
-from client.bots.swarm import bot_name, bot_rng
+from client.bots.swarm import Swarm, SwarmConfig, bot_name, bot_rng
 
 
 def test_a_small_run_reports_every_figure(server_url, tmp_path):
@@ -134,3 +135,41 @@ def test_a_killed_swarm_takes_its_worker_processes_with_it(server_url, tmp_path)
         if swarm.poll() is None:
             swarm.kill()
             swarm.wait()
+
+
+class _JoiningBot:
+    """What Swarm._live touches of a bot that wanders."""
+
+    def __init__(self) -> None:
+        self.joined = asyncio.Event()
+        self.rng = random.Random(1)
+
+    def random_point(self) -> tuple[float, float]:
+        return 1.0, 1.0
+
+    async def walk_to(self, x: float, y: float, run: bool = False) -> bool:
+        await asyncio.sleep(0.01)
+        return True
+
+
+@pytest.mark.parametrize("turns", range(6))
+def test_a_bot_that_joins_as_the_swarm_stops_stops(turns):
+    """The swarm's stop cancels every bot's live task and waits for them: one whose join
+    lands in the same turn of the loop as the cancel must end too (asyncio.wait_for on
+    Python 3.11 swallowed that cancel, and under load the last bots hung the swarm)."""
+    async def scenario() -> bool:
+        swarm = Swarm(SwarmConfig(url="ws://127.0.0.1:1/", indices=(0,), spawn_rate=1.0, duration=1.0, seed=1,
+                                  mix={"wander": 1.0}))
+        bot = _JoiningBot()
+        live = asyncio.create_task(swarm._live(bot))  # type: ignore[arg-type]
+        await asyncio.sleep(0)  # waiting for its join
+        bot.joined.set()
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        live.cancel()
+        done, _ = await asyncio.wait([live], timeout=2.0)
+        live.cancel()
+        await asyncio.gather(live, return_exceptions=True)
+        return live in done
+
+    assert asyncio.run(scenario())
