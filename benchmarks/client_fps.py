@@ -35,7 +35,7 @@ from processes import BIN, free_port, start, stop  # noqa: E402
 
 from client.desktop.app import QUALITIES, ExpoApp  # noqa: E402
 from client.desktop.layout import HallBuilder, View  # noqa: E402
-from client.desktop.scene_hall import cheap_filtering, floor_node  # noqa: E402
+from client.desktop.scene_hall import floor_node  # noqa: E402
 from client.desktop.settings import ConnectSettings  # noqa: E402
 from client.desktop.wallet import Wallet  # noqa: E402
 from world.loader import default_expo_path, load_expo  # noqa: E402
@@ -90,11 +90,9 @@ def main() -> int:
         # the peer: the same window and renderer drawing nothing but the hall's floor
         app.connect_screen.hide()
         floor_layout = HallBuilder(expo, hall, {}, (0.0, 0.0)).build()
-        fine = QUALITIES[args.quality].fine_filtering
-        floor = floor_node(floor_layout, textured=fine)  # as the hall's floor is drawn at this quality: like with like
+        # as the hall's floor is drawn at this quality (at low: untextured): like with like
+        floor = floor_node(floor_layout, textured=QUALITIES[args.quality].fine_filtering)
         floor.reparentTo(app.world)
-        if not fine:
-            cheap_filtering(floor)
         view = overview(hall.width, hall.depth)
         app.camera.setPos(*view.eye)
         app.camera.lookAt(*view.target)

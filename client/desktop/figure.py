@@ -29,12 +29,18 @@ def colour_floats(colour: int) -> tuple[float, float, float]:
     return ((colour >> 16) & 0xFF) / 255.0, ((colour >> 8) & 0xFF) / 255.0, (colour & 0xFF) / 255.0
 
 
+RGB = tuple[float, float, float]
+
+
+def palette(colour: int, style: int) -> tuple[RGB, RGB, RGB]:
+    """The body's colour, the skin tone and the hair colour of a look."""
+    return colour_floats(colour), SKIN[style % len(SKIN)], HAIR[(style // len(SKIN)) % len(HAIR)]
+
+
 def avatar_mesh(colour: int, style: int, plain_uv: tuple[float, float] = (0.0, 0.0), far: bool = False) -> Mesh:
     """``far``: the figure seen from afar, a tenth of the triangles (no shoes, hands or
     eyes, coarser curves); from where it is drawn the two look the same."""
-    body = colour_floats(colour)
-    skin = SKIN[style % len(SKIN)]
-    hair = HAIR[(style // len(SKIN)) % len(HAIR)]
+    body, skin, hair = palette(colour, style)
     m = MeshBuilder(plain_uv)
     for side in (-1, 1):
         if far:
@@ -52,9 +58,7 @@ def distant_mesh(colour: int, style: int, plain_uv: tuple[float, float] = (0.0, 
     trouser column (the gap between them is under a pixel there), three-sided arms, a
     five-sided torso, head and hair. On a software renderer a crowd's vertices are what is
     left of its cost once it is one draw."""
-    body = colour_floats(colour)
-    skin = SKIN[style % len(SKIN)]
-    hair = HAIR[(style // len(SKIN)) % len(HAIR)]
+    body, skin, hair = palette(colour, style)
     m = MeshBuilder(plain_uv)
     m.cylinder((0.0, 0.0, 0.0), HIP_X + 0.09, HIP, rgba(TROUSERS), 4, cap=False)
     for side in (-1, 1):
@@ -101,9 +105,7 @@ class FigureParts:
 
 
 def figure_parts(colour: int, style: int, plain_uv: tuple[float, float] = (0.0, 0.0)) -> FigureParts:
-    body = colour_floats(colour)
-    skin = SKIN[style % len(SKIN)]
-    hair = HAIR[(style // len(SKIN)) % len(HAIR)]
+    body, skin, hair = palette(colour, style)
     trunk, leg, arm = MeshBuilder(plain_uv), MeshBuilder(plain_uv), MeshBuilder(plain_uv)
     _trunk(trunk, body, skin, hair, far=False)
     _leg(leg, (0.0, 0.0, 0.0))
