@@ -8,6 +8,7 @@ is at-least-once; receivers drop duplicates by event id (``webhooks.ReplayGuard`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 import anyio.to_thread
@@ -73,7 +74,8 @@ class Deliverer:
                 attempted = 0
             if attempted < self._batch:
                 self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self._idle_poll)
-                except TimeoutError:
-                    pass
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that lands
+                # as the wake does, and the bank's shutdown would wait for this loop for ever.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._idle_poll):
+                        await self._wake.wait()

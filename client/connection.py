@@ -96,8 +96,9 @@ class ServerLink(asyncio.Protocol):
         if self.protocol.state is State.OPEN:
             self.protocol.send_close(1000)
             self.send_data()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self.closed), timeout)
+        with contextlib.suppress(TimeoutError):  # not wait_for: it can swallow a cancel on 3.11
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(self.closed)
         if self.transport is not None and not self.closed.done():
             self.transport.abort()
             await self.closed

@@ -169,7 +169,8 @@ class ClusterGate:
 
     async def _join(self, peer: Peer, data: bytes, hello: p.Hello) -> None:
         try:
-            admission = await asyncio.wait_for(self.node.admit(self.spawn_hall, self.instance_cap), ADMIT_TIMEOUT)
+            async with asyncio.timeout(ADMIT_TIMEOUT):  # not wait_for: it can swallow a cancel on 3.11
+                admission = await self.node.admit(self.spawn_hall, self.instance_cap)
         except ClusterUnavailable as exc:
             log.warning("no seat: the cluster does not answer", extra={"error": str(exc)})
             _refuse(peer, "the expo's directory does not answer; try again in a few seconds")

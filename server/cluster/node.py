@@ -272,10 +272,11 @@ class ClusterNode:
     async def start(self, connect_timeout: float = 5.0) -> ClusterNode:
         self.nc = nats.NATS()
         try:  # reconnects never stop once we are in; the first connection must answer in time
-            await asyncio.wait_for(self.nc.connect(
-                self.nats_url, name=f"expo-{self.id}", max_reconnect_attempts=-1, reconnect_time_wait=1,
-                connect_timeout=2, allow_reconnect=True, error_cb=self._on_error,
-                disconnected_cb=self._on_disconnected, reconnected_cb=self._on_reconnected), timeout=connect_timeout)
+            async with asyncio.timeout(connect_timeout):
+                await self.nc.connect(
+                    self.nats_url, name=f"expo-{self.id}", max_reconnect_attempts=-1, reconnect_time_wait=1,
+                    connect_timeout=2, allow_reconnect=True, error_cb=self._on_error,
+                    disconnected_cb=self._on_disconnected, reconnected_cb=self._on_reconnected)
         except (TimeoutError, OSError, nats.errors.Error) as exc:
             with contextlib.suppress(Exception):
                 await self.nc.close()
@@ -313,7 +314,8 @@ class ClusterNode:
         # With NATS unreachable each request waits out its own timeout: bounded as a whole, a
         # shutdown never hangs on it; what is not deleted expires at its TTL, as after a crash.
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(clean_leave(), LEAVE_TIMEOUT)
+            async with asyncio.timeout(LEAVE_TIMEOUT):
+                await clean_leave()
         # NATS gone: nothing left to flush to. Under uvloop, nats-py's close writes its pending
         # bytes to the closed transport, which raises RuntimeError ("the handler is closed").
         with contextlib.suppress(OSError, RuntimeError, nats.errors.Error):

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from bank.api import create_app
+from bank.delivery import Deliverer
 from bank.service import Bank, BankConfig
 from bank.webhooks import (
     ReplayGuard,
@@ -204,3 +205,25 @@ async def test_background_worker_delivers_without_being_asked(bank, platform, ne
                 break
             await asyncio.sleep(0.01)
     assert [e["type"] for e in receiver.events] == ["payment_intent.succeeded"]
+
+
+@pytest.mark.parametrize("turns", range(6))
+def test_the_delivery_worker_stops_when_cancelled_as_it_is_woken(bank, turns):
+    """The bank's shutdown cancels the worker and waits for it: a cancel that lands in the
+    same turn of the loop as a wake must end it too (asyncio.wait_for on Python 3.11
+    swallowed such a cancel, and the worker would have polled on for ever)."""
+    async def scenario() -> bool:
+        async with httpx.AsyncClient() as client:
+            deliverer = Deliverer(bank, "s" * 32, client, idle_poll=30.0)
+            run = asyncio.create_task(deliverer.run())
+            await asyncio.sleep(0.3)  # its first round found nothing: it waits to be woken
+            deliverer.wake()
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            run.cancel()
+            done, _ = await asyncio.wait([run], timeout=2.0)
+            run.cancel()
+            await asyncio.gather(run, return_exceptions=True)
+            return run in done
+
+    assert asyncio.run(scenario())
