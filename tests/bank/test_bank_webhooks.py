@@ -8,6 +8,7 @@ import json
 import httpx
 import pytest
 from bankutil import PLATFORM_KEY, snapshot
+from cancelling import ends_when_cancelled
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -218,12 +219,6 @@ def test_the_delivery_worker_stops_when_cancelled_as_it_is_woken(bank, turns):
             run = asyncio.create_task(deliverer.run())
             await asyncio.sleep(0.3)  # its first round found nothing: it waits to be woken
             deliverer.wake()
-            for _ in range(turns):
-                await asyncio.sleep(0)
-            run.cancel()
-            done, _ = await asyncio.wait([run], timeout=2.0)
-            run.cancel()
-            await asyncio.gather(run, return_exceptions=True)
-            return run in done
+            return await ends_when_cancelled(run, turns)
 
     assert asyncio.run(scenario())

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cancelling import ends_when_cancelled
 from processes import BIN
 
 from client.bots.behaviours import parse_mix
@@ -164,12 +165,6 @@ def test_a_bot_that_joins_as_the_swarm_stops_stops(turns):
         live = asyncio.create_task(swarm._live(bot))  # type: ignore[arg-type]
         await asyncio.sleep(0)  # waiting for its join
         bot.joined.set()
-        for _ in range(turns):
-            await asyncio.sleep(0)
-        live.cancel()
-        done, _ = await asyncio.wait([live], timeout=2.0)
-        live.cancel()
-        await asyncio.gather(live, return_exceptions=True)
-        return live in done
+        return await ends_when_cancelled(live, turns)
 
     assert asyncio.run(scenario())
