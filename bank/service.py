@@ -170,6 +170,42 @@ def escrow_out(p: PendingTransfer, now: int) -> EscrowOut:
     )
 
 
+def _iso(ms: int) -> str:
+    """A time as pydantic's JSON mode writes a UTC datetime (``isoformat`` with ``Z``)."""
+    return to_datetime(ms).isoformat().replace("+00:00", "Z")
+
+
+def intent_json(i: Intent, now: int) -> dict:
+    """``intent_out(i, now)`` dumped in JSON mode, built directly: the model and its dump were about
+    7 % of the bank's CPU on a confirmation (tests compare the two on every state)."""
+    p = i.payment
+    return {
+        "id": i.id, "status": str(intents.effective_status(i, now)), "merchant_account_id": i.merchant_account_id,
+        "amount": i.amount, "currency": i.currency, "metadata": dict(i.metadata),
+        "payer_account_id": i.payer_account_id, "created_at": _iso(i.created_at),
+        "updated_at": _iso(i.updated_at), "expires_at": _iso(i.expires_at),
+        "payment": {
+            "payer_account_id": p.payer_account_id, "transaction_id": p.transaction_id,
+            "debit_amount": p.debit_amount, "debit_currency": p.debit_currency, "fee": p.fee,
+        } if p else None,
+    }
+
+
+def escrow_json(p: PendingTransfer, now: int) -> dict:
+    """``escrow_out(p, now)`` dumped in JSON mode, built directly (as ``intent_json``)."""
+    expired = escrow.expired(p, now)
+    return {
+        "id": p.id, "status": "voided" if expired else str(p.status),
+        "void_reason": "expired" if expired else (str(p.void_reason) if p.void_reason else None),
+        "payer_account_id": p.payer_account_id, "payee_account_id": p.payee_account_id, "amount": p.amount,
+        "currency": p.currency, "debit_amount": p.debit_amount, "debit_currency": p.debit_currency,
+        "fx_amount": p.fx_amount, "fee": p.fee, "fx_lock_id": p.fx_lock_id, "uetr": p.uetr,
+        "end_to_end_id": p.end_to_end_id, "hold_transaction_id": p.hold_transaction_id,
+        "final_transaction_id": p.final_transaction_id, "created_at": _iso(p.created_at),
+        "updated_at": _iso(p.updated_at), "expires_at": _iso(p.expires_at), "metadata": dict(p.metadata),
+    }
+
+
 def edition_out(e: Edition) -> EditionOut:
     return EditionOut(
         id=e.id, issuer_account_id=e.issuer_account_id, issuer_kind=str(e.issuer_kind), kind=str(e.kind),
@@ -291,7 +327,7 @@ class Bank:
             "id": event_id,
             "type": f"payment_intent.{intent.status}",
             "created": now // 1000,
-            "data": {"object": _json(intent_out(intent, now))},
+            "data": {"object": intent_json(intent, now)},
         }
         body = json.dumps(event, sort_keys=True, separators=(",", ":")).encode()
         tx.enqueue(event_id, self.config.webhook_urls, body, now)
@@ -566,7 +602,7 @@ class Bank:
                                 f"the bank cannot supply {q.target_amount} {q.target} now") from None
             tx.update_intent(paid)
             self._emit(tx, paid, now)
-            return Reply(200, _json(intent_out(paid, now)))
+            return Reply(200, intent_json(paid, now))
 
         return self._idempotent(idem, op)
 
@@ -699,7 +735,7 @@ class Bank:
                 metadata=metadata,
             )
             tx.insert_pending(pending)
-            return Reply(201, _json(escrow_out(pending, now)))
+            return Reply(201, escrow_json(pending, now))
 
         return self._idempotent(idem, op)
 
@@ -765,7 +801,7 @@ class Bank:
                                       TransactionKind.ESCROW_POST, now)
             except ledger.InsufficientFunds:
                 raise BankError(409, "fx_unavailable", f"the bank cannot supply {p.amount} {p.currency} now") from None
-            return Reply(200, _json(escrow_out(posted, now)))
+            return Reply(200, escrow_json(posted, now))
 
         return self._idempotent(idem, op)
 

@@ -4,6 +4,8 @@ replayed, money moved once), its refusals have the routes' shape, and it counts 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import httpx
 from bankutil import BASE, PLATFORM_KEY, bearer
 from hypothesis import given, settings
@@ -12,7 +14,9 @@ from starlette.responses import JSONResponse
 
 from bank.api import create_app
 from bank.audit import audit
-from bank.service import Bank, encode
+from bank.escrow import PendingStatus, PendingTransfer, VoidReason
+from bank.intents import Intent, IntentStatus, Payment
+from bank.service import Bank, encode, escrow_json, escrow_out, intent_json, intent_out
 
 #: JSON values as replies hold them (no floats: amounts are integers), with text that needs escaping
 #: (a lone surrogate is not here: neither encoder can write one as UTF-8).
@@ -99,3 +103,44 @@ async def test_the_hot_path_refuses_in_the_routes_words(platform, new_visitor, h
     metrics = (await http.get("/metrics")).text
     assert 'route="/v1/escrows/{escrow_id}/post",status="404"' in metrics
     assert 'route="/v1/payment_intents/{intent_id}/confirm",status="409"' in metrics
+
+
+_MS = st.integers(0, 4_102_444_800_000)  # to 2100, any millisecond (a fraction of a second or none)
+_TEXT = st.text(max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.builds(
+    Intent, id=_TEXT, merchant_account_id=_TEXT, amount=st.integers(1, 10**12), currency=_TEXT,
+    status=st.sampled_from(IntentStatus), metadata=st.dictionaries(_TEXT, _TEXT, max_size=3),
+    created_at=_MS, updated_at=_MS, expires_at=_MS, payer_account_id=st.none() | _TEXT,
+    payment=st.none() | st.builds(Payment, payer_account_id=_TEXT, transaction_id=_TEXT,
+                                  debit_amount=st.integers(1, 10**12), debit_currency=_TEXT,
+                                  fee=st.integers(0, 10**6)),
+), _MS)
+def test_an_intent_reply_built_directly_is_the_models_json_dump(intent, now) -> None:
+    """A confirmation answers with ``intent_json``: what ``IntentOut``'s JSON dump gives, in every
+    state (expired by ``now`` or not) and at any millisecond."""
+    expected = intent_out(intent, now).model_dump(mode="json")
+    assert intent_json(intent, now) == expected
+    assert encode(intent_json(intent, now)) == encode(expected)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.builds(
+    lambda fx_amount, fee, **kw: PendingTransfer(debit_amount=fx_amount + fee, fx_amount=fx_amount, fee=fee, **kw),
+    id=_TEXT, payer_account_id=_TEXT, payee_account_id=_TEXT, amount=st.integers(1, 10**12),
+    currency=_TEXT, debit_currency=_TEXT, fx_amount=st.integers(0, 10**12), fee=st.integers(0, 10**6), fx_lock_id=st.none() | _TEXT, uetr=_TEXT, end_to_end_id=_TEXT,
+    status=st.just(PendingStatus.PENDING), created_at=_MS, updated_at=_MS, expires_at=_MS,
+    hold_transaction_id=_TEXT, metadata=st.dictionaries(_TEXT, _TEXT, max_size=3),
+), _MS, st.sampled_from([None, *PendingStatus]))
+def test_an_escrow_reply_built_directly_is_the_models_json_dump(pending, now, status) -> None:
+    """An escrow hold or post answers with ``escrow_json``: what ``EscrowOut``'s JSON dump gives,
+    pending, posted or voided (for a reason, or by expiry at ``now``)."""
+    if status is PendingStatus.POSTED:
+        pending = replace(pending, status=status, final_transaction_id="txn_1")
+    elif status is PendingStatus.VOIDED:
+        pending = replace(pending, status=status, final_transaction_id="txn_1", void_reason=VoidReason.CANCELED)
+    expected = escrow_out(pending, now).model_dump(mode="json")
+    assert escrow_json(pending, now) == expected
+    assert encode(escrow_json(pending, now)) == encode(expected)
