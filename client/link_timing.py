@@ -3,8 +3,7 @@ server's clock (its offset from the client's). It is not a clock: it reads none,
 the times (``protocol.clock``'s monotonic readings) and estimates.
 
 Each Pong gives one sample: the round-trip time, and an offset (server minus client clock)
-assuming the reply took half the round trip (the server stamps the midpoint of the tick it
-kept the Ping waiting for, so that holds with its wait; protocol/README.md, View). Samples with a long round trip were delayed
+assuming the reply took half the round trip. Samples with a long round trip were delayed
 on one leg or the other and say little about the offset, so the offset comes from the
 sample with the smallest round trip among the recent ones (the NTP clock filter idea);
 the round-trip time itself is smoothed with an EWMA and a mean deviation (as TCP does).

@@ -411,7 +411,7 @@ class ExpoServer:
                 log.warning("flush failed", exc_info=True)
         tick = self.sim.sendstate.take_frames()
         if tick is not None:
-            frames += len(tick.slots) + tick.in_front
+            frames += len(tick.slots)
             size += int(tick.at[-1] - tick.at[0])
             self._send_tick(tick)
         self._count_out(frames, size)

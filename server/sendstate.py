@@ -26,61 +26,15 @@ if TYPE_CHECKING:
     from .simulation import Peer
 
 
-_SHORT_HEADERS = [bytes((0x82, n)) for n in range(126)]
-
-
-def frame_header(n: int) -> bytes:
-    """The header of a final, binary, unmasked frame (RFC 6455, 5.2) of ``n`` bytes."""
-    if n < 126:
-        return _SHORT_HEADERS[n]
-    if n < 65536:
-        return b"\x82\x7e" + n.to_bytes(2, "big")
-    return b"\x82\x7f" + n.to_bytes(8, "big")
-
-
-def binary_frames(payloads: list[bytes | memoryview]) -> bytes:
-    """The payloads as WebSocket frames from a server, back to back: a fraction of a
-    microsecond each, where a websockets Frame object costs ~4 us. A memoryview is a tick's
-    Snapshot that the snapshot kernel framed already: it goes as it is."""
-    parts: list[bytes | memoryview] = []
-    for payload in payloads:
-        if type(payload) is not memoryview:
-            parts.append(frame_header(len(payload)))
-        parts.append(payload)
-    return b"".join(parts)
-
-
 @dataclass(frozen=True, slots=True)
 class TickFrames:
-    """A tick's messages to the direct slots: slot ``slots[i]``'s bytes are
-    ``data[at[i]:at[i + 1]]``, its tick frame, after any frames put in front of it
-    (``in_front``: how many in all). The shell sends each after whatever that connection's
-    outbox holds (queued before the tick)."""
+    """A tick's messages to the direct slots: slot ``slots[i]``'s whole WebSocket frame is
+    ``data[at[i]:at[i + 1]]``. The shell sends each after whatever that connection's outbox
+    holds (queued before the tick)."""
 
     slots: np.ndarray  # int64
     data: np.ndarray  # uint8
     at: np.ndarray  # int64, len(slots) + 1
-    in_front: int = 0
-
-    def with_in_front(self, frames: dict[int, list[bytes]]) -> TickFrames:
-        """These frames with ``frames[i]``'s messages (payloads, framed here) in front of
-        frame i, so that they go in the same send to that socket (a Pong: no write of its
-        own). One copy of the buffer, whatever the number of connections."""
-        if not frames:
-            return self
-        data, at = self.data, self.at
-        pieces: list[np.ndarray] = []
-        grow = np.zeros(len(at), np.int64)  # grow[i + 1]: bytes put in front of frame i
-        done = int(at[0])
-        for i in sorted(frames):
-            extra = binary_frames(list(frames[i]))
-            pieces += (data[done:int(at[i])], np.frombuffer(extra, np.uint8))
-            done = int(at[i])
-            grow[i + 1] = len(extra)
-        pieces.append(data[done:int(at[-1])])
-        moved = at - at[0] + np.cumsum(grow)
-        count = self.in_front + sum(map(len, frames.values()))
-        return TickFrames(self.slots, np.concatenate(pieces), moved, count)
 
 
 class SendState:

@@ -207,9 +207,6 @@ class Simulation:
         # the few the expiry rules look at, not a pass over every peer and session a tick
         self._joining: set[Peer] = set()  # opened, perhaps not joining any more (looked at and dropped)
         self._detached: set[Session] = set()  # whose client went, waiting for a resume
-        # Pings waiting for their Pong, by connection: (client_time, when it came); answered
-        # with the next tick's message (_answer_pings)
-        self._pings: dict[Peer, list[tuple[float, float]]] = {}
         self.tick_count = 0
         self.commerce: CommerceDesk | None = None  # set when a bank is configured
         self.activity = ActivityRecorder(expo, config.max_clients, clock.wall)  # booth analytics, drained by the shell
@@ -345,7 +342,7 @@ class Simulation:
             case p.FindPerson():
                 self.direct.find(session, message)
             case p.Ping():
-                self._pings.setdefault(peer, []).append((message.client_time, self.clock.monotonic()))
+                peer.send(p.Pong(message.client_time, self.clock.monotonic()))
             case p.Bye():
                 self._remove_session(session, "bye")
                 peer.session = None
@@ -823,39 +820,9 @@ class Simulation:
         diff = self.sent.diff(observers, targets, av.entity, q, sending)
         data, at = self.frames.encode(diff, idx, self.inputs.acked, av.hall, q, av.entity, av.info, self.tick_count, now)
         state.frames = TickFrames(fast, data, at[:len(fast) + 1]) if len(fast) else None
-        pongs = self._pongs() if self._pings else {}
         frames = data.data  # a memoryview: each client's slice already a whole WebSocket frame
         for peer, start, end in zip(senders, at[len(fast):].tolist(), at[len(fast) + 1:].tolist()):
-            for pong in pongs.pop(peer, ()):
-                peer.queue(pong)
             peer.queue(frames[start:end])
-        if pongs:
-            self._pongs_in_front(fast, pongs)
-
-    def _pongs(self) -> dict[Peer, list[bytes]]:
-        """The Pongs due, each Ping's: ``server_time`` is the midpoint of its arrival and
-        now, as the tick's messages are about to go, so the client's (sent + received) / 2
-        pairs with it as NTP's offset does, however long it waited for the tick."""
-        pings, self._pings = self._pings, {}
-        now = self.clock.monotonic()
-        return {peer: [p.encode(p.Pong(client_time, (came + now) / 2)) for client_time, came in waiting]
-                for peer, waiting in pings.items() if peer.state is LinkState.JOINED}
-
-    def _pongs_in_front(self, fast: np.ndarray, pongs: dict[Peer, list[bytes]]) -> None:
-        """A direct slot's Pongs go in front of its tick frame in the tick's buffer, in the
-        same send: answered as each Ping came, with a write each, they were a tenth of the
-        server's CPU at 1,000 bots (667 a second). The others' wait in their outboxes."""
-        state = self.sendstate
-        in_front: dict[int, list[bytes]] = {}
-        for peer, payloads in pongs.items():
-            at = int(np.searchsorted(fast, peer.slot))
-            if state.frames is not None and at < len(fast) and fast[at] == peer.slot and state.owns(peer.slot, peer):
-                in_front[at] = payloads
-            else:
-                for pong in payloads:
-                    peer.queue(pong)
-        if state.frames is not None:
-            state.frames = state.frames.with_in_front(in_front)
 
     def order_recorded(self, order: Any, paid: bool) -> None:
         if paid:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import random
@@ -20,7 +19,7 @@ from websockets.frames import Frame, Opcode
 import protocol as p
 from server.app import ExpoServer
 from server.config import ServerConfig
-from server.sendstate import binary_frames
+from server.connection import binary_frames
 from world import load_expo
 
 
@@ -433,56 +432,3 @@ async def test_300_connections_that_never_say_hello_hold_little_memory(tmp_path)
             writer.close()
     finally:
         stop(proc)
-
-
-@pytest.mark.parametrize("send_thread", [False, True], ids=["loop-sends", "send-thread"])
-async def test_a_pong_comes_in_front_of_the_next_snapshot_in_one_send_stamped_midway(send_thread):
-    """A Pong costs no write of its own: it goes in the same send as the next tick's
-    Snapshot, just before it; its server_time lies between the Ping's sending and the
-    Pong's arrival (the midpoint of the server's wait), so the client's offset estimate
-    stays true although the round trip now includes that wait."""
-    srv = ExpoServer(small_expo(), ServerConfig(port=0, send_thread=send_thread))
-    await srv.start()
-    loop = asyncio.get_running_loop()
-    clock = srv.sim.clock
-    sock = socket.create_connection(("127.0.0.1", srv.port))
-    sock.setblocking(False)
-    try:
-        await loop.sock_sendall(sock, HANDSHAKE + client_frame(p.encode(p.Hello(p.PROTOCOL_VERSION, "Aru", 0, 0))))
-        stream = b""
-        async with asyncio.timeout(5):
-            while not server_frames(stream, partial=True)[1]:
-                stream += await loop.sock_recv(sock, 65536)
-        for i in range(5):
-            await asyncio.sleep(0.2)
-            stream = b""  # whatever came before the Ping, read to a frame boundary
-            with contextlib.suppress(BlockingIOError):
-                while chunk := sock.recv(65536):
-                    stream += chunk
-            while stream and not _ends_on_a_frame(stream):
-                stream += await loop.sock_recv(sock, 65536)
-            sent = clock.monotonic()
-            await loop.sock_sendall(sock, client_frame(p.encode(p.Ping(float(i)))))
-            async with asyncio.timeout(5):
-                while True:  # one recv is one send of the server's on loopback, small as these are
-                    chunk = await loop.sock_recv(sock, 65536)
-                    came = clock.monotonic()
-                    messages = [p.decode_server(payload) for _, payload in server_frames(b"\r\n\r\n" + chunk)[1]]
-                    if any(isinstance(m, p.Pong) for m in messages):
-                        break
-            kinds = [type(m).__name__ for m in messages]
-            assert kinds == ["Pong", "Snapshot"], kinds
-            pong, snapshot = messages
-            assert pong.client_time == float(i)
-            assert sent <= pong.server_time <= snapshot.server_time + 0.010 and pong.server_time <= came
-    finally:
-        sock.close()
-        await srv.stop()
-
-
-def _ends_on_a_frame(stream: bytes) -> bool:
-    try:
-        server_frames(b"\r\n\r\n" + stream)
-    except AssertionError:
-        return False
-    return True
