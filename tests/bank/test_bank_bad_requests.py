@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from bankutil import PLATFORM_KEY, bearer, key, snapshot
+from pydantic import TypeAdapter, ValidationError
+
+from bank.schemas import DisplayName, OpenAccountRequest
 
 
 @pytest.fixture
@@ -103,3 +108,52 @@ async def test_bad_request_changes_nothing(http, scene, db_path, who, method, pa
     assert r.json() == {"error": {"code": code, "message": r.json()["error"]["message"]}}
     assert r.json()["error"]["message"]
     assert snapshot(db_path) == before
+
+
+#: ``\s`` and ``.`` as ECMA-262 reads them (a client checking the OpenAPI schema) and as Rust's
+#: ``regex`` reads them (pydantic-core, the bank's own check): they differ at U+0085, U+FEFF and CR.
+_ECMA = {"\\s": "\\t\\n\\x0b\\x0c\\r \\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff",
+         ".": "[^\\n\\r\\u2028\\u2029]"}
+_RUST = {"\\s": "\\t\\n\\x0b\\x0c\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000",
+         ".": "[^\\n]"}
+
+
+def _as_read_by(pattern: str, engine: dict[str, str]) -> re.Pattern[str]:
+    """``pattern`` with ``\\s`` (in a class or alone, plain or negated) and ``.`` spelled out."""
+    out, i = [], 0
+    in_class = False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and pattern[i + 1] in "sS":
+            chars = engine["\\s"]
+            out.append(chars if in_class else (f"[{chars}]" if pattern[i + 1] == "s" else f"[^{chars}]"))
+            assert not (in_class and pattern[i + 1] == "S"), "no \\S inside a class in these patterns"
+            i += 2
+            continue
+        if c == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if c == "[":
+            in_class = True
+        elif c == "]":
+            in_class = False
+        out.append(engine["."] if c == "." and not in_class else c)
+        i += 1
+    return re.compile("".join(out))
+
+
+def test_the_schemas_trimmed_text_means_what_the_bank_checks_in_every_regex_engine() -> None:
+    """schemathesis sent a display name starting with U+0085: ECMA's ``\\S`` takes it, so the
+    schema allowed it, and the bank (Rust's ``\\s`` has it) refused it as invalid."""
+    pattern = OpenAccountRequest.model_json_schema()["properties"]["display_name"]["pattern"]  # as OpenAPI says it
+    check = TypeAdapter(DisplayName)
+    edges = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+    for value in ["Aru", "a b", "é", "a\tb", *(f"{c}x" for c in edges), *(f"x{c}" for c in edges), "a\rb", "a\u2028b"]:
+        try:
+            check.validate_python(value)
+            accepted = True
+        except ValidationError:
+            accepted = False
+        for engine in (_ECMA, _RUST):
+            assert bool(_as_read_by(pattern, engine).fullmatch(value)) == accepted  # (Python's $ takes a final \n), (value, engine is _ECMA)
