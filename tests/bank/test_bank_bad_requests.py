@@ -155,5 +155,5 @@ def test_the_schemas_trimmed_text_means_what_the_bank_checks_in_every_regex_engi
             accepted = True
         except ValidationError:
             accepted = False
-        for engine in (_ECMA, _RUST):
-            assert bool(_as_read_by(pattern, engine).fullmatch(value)) == accepted  # (Python's $ takes a final \n), (value, engine is _ECMA)
+        for engine in (_ECMA, _RUST):  # fullmatch: Python's $ also matches before a final \n
+            assert bool(_as_read_by(pattern, engine).fullmatch(value)) == accepted, (value, engine is _ECMA)
