@@ -761,7 +761,7 @@ class ExpoApp(ShowBase):
                     else:
                         self.hud.set_wallet("Bank", "purchases are off on this server")
                 else:
-                    v.chat.note("Reconnected.")
+                    v.chat.note(_("Reconnected."))
                     if self.my_card is not None:
                         self._send_card(self.my_card)
                 self.command(lambda core: core.query_inventory())
@@ -776,7 +776,10 @@ class ExpoApp(ShowBase):
                     reason = {"name_taken": "That name is in use at the expo; choose another."}.get(event.code, event.message)
                     self.back_to_connect(reason)
                     return
-                v.chat.note(f"refused: {event.message}")
+                if event.code == "resume_failed":  # the core joins afresh at once: say what happened, not the code
+                    v.chat.note(_("The server no longer had your place in the hall: you join again at the entrance."))
+                else:
+                    v.chat.note(f"refused: {event.message}")
             case ev.Disconnected():
                 if event.retry_in is None:
                     if v.joined:

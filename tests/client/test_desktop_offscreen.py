@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from client_link import default_expo, walk_thread
 from panda3d.core import GeomVertexReader
+from processes import free_port
 
 import protocol as p
 from client.desktop.app import ExpoApp
@@ -209,6 +210,30 @@ def test_walks_to_a_booth_on_the_keys_and_the_server_agrees(app, server):
     assert math.dist(at, goal) < 0.8, at
     assert app.visit.near == BOOTH
     assert app.hud.card_title.getText() == "Altai Bee Farms"
+
+
+def test_across_a_server_restart_the_visitor_reads_what_happened_and_walks_again(app, tmp_path):
+    """The server stops under a joined visitor and starts again on its port: the client joins
+    afresh by itself, the chat says so in words (not the protocol's refusal of the old resume
+    token) and the keys walk the new avatar."""
+    config = ServerConfig(port=free_port(), data_dir=tmp_path)
+    first = LocalServer(default_expo(), config).__enter__()
+    try:
+        join(app, first, "Restarted")
+    finally:
+        first.stop()
+    with LocalServer(default_expo(), config) as again:
+        core = app.visit.thread.core
+        run_until(app, lambda: "* Reconnected." in app.visit.chat.lines, 20, "the new join")
+        lines = list(app.visit.chat.lines)
+        assert "* The server no longer had your place in the hall: you join again at the entrance." in lines
+        assert not any(line.startswith("* refused") for line in lines), lines
+        run_until(app, lambda: core.own is not None, what="the first state")
+        start_y = core.own.state.y
+        app.messenger.send("w")
+        run_until(app, lambda: core.own.state.y - start_y > 100, 10, "walking after the restart")
+        app.messenger.send("w-up")
+        assert again.server.port == config.port
 
 
 def test_buys_a_product_end_to_end_and_a_refusal_says_why(app, server, scratch):
