@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tick-rate", type=int, default=int(_env("TICK_RATE", d.tick_rate)), help="simulation steps per second")
     parser.add_argument("--view-radius", type=float, default=float(_env("VIEW_RADIUS", d.view_radius)), help="metres a visitor sees")
     parser.add_argument("--max-visible", type=int, default=int(_env("MAX_VISIBLE", d.max_visible)), help="cap on avatars sent to one visitor, nearest first")
+    parser.add_argument("--interest-every", type=int, default=int(_env("INTEREST_EVERY", d.interest_every)),
+                        help="ticks between recomputations of who sees whom (1: every tick); a join, leave or hall change recomputes at once")
     parser.add_argument("--max-clients", type=int, default=int(_env("MAX_CLIENTS", d.max_clients)), help="visitors at once")
     parser.add_argument("--bank-url", default=_env("BANK_URL", None),
                         help="the bank's base URL; enables purchases (the platform key comes from EXPO_BANK_PLATFORM_KEY, "
@@ -124,6 +126,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         tick_rate=args.tick_rate,
         view_radius=args.view_radius,
         max_visible=args.max_visible,
+        interest_every=args.interest_every,
         max_clients=args.max_clients,
         bank_url=args.bank_url,
         bank_platform_key=os.environ.get("EXPO_BANK_PLATFORM_KEY"),

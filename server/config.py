@@ -15,6 +15,7 @@ class ServerConfig:
     tick_rate: int = 20
     view_radius: float = 20.0
     max_visible: int = 64  # the cap on each client's visible set, nearest first
+    interest_every: int = 2  # ticks between recomputations of who sees whom (server.interest; at once on a join, leave or hall change)
     max_clients: int = 2000
     resume_grace: float = 30.0  # seconds an avatar waits for its client to resume
     near_cap_share: float = 0.9  # from this share of max_clients on, detached avatars wait only...

@@ -191,7 +191,8 @@ class Simulation:
         self._use_expo(expo)
         self.avatars = AvatarTable(config.max_clients)
         self.inputs = InputQueues(config.max_clients)
-        self.interest = InterestManager(config.max_clients, config.view_radius, max_visible=config.max_visible)
+        self.interest = InterestManager(config.max_clients, config.view_radius, max_visible=config.max_visible,
+                                        every=config.interest_every)
         self.sent = SentTable(config.max_clients)
         self.frames = FrameEncoder(config.max_clients)
         self.sendstate = SendState(config.max_clients, clock.monotonic)  # the shell's peers report here

@@ -364,3 +364,94 @@ def test_benchmark_quick_mode_runs_and_agrees(tmp_path):
     data = json.loads(out.read_text())
     assert {c["n"] for c in data["cases"]} == {300, 1200}
     assert all(c["agree"] for c in data["cases"])
+
+
+# ---------------------------------------------------------------------- the rule every second tick
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_every_second_call_is_the_rule_on_its_runs_and_stands_between(seed):
+    """every=2: the calls that run the rule give the reference stepped on those calls alone
+    (its memberships are those of the last run); the calls between give the last sets."""
+    rng = np.random.default_rng(seed)
+    n = 300
+    pos, halls, active = random_world(rng, n, 120.0, "crowd")
+    im = InterestManager(n, 20.0, max_visible=16, every=2)
+    ref = Reference(n, 20.0, cap=16)
+    want: dict[int, list[int]] = {}
+    for call in range(12):
+        got = as_dict(*im.visible_pairs(pos, halls, active))
+        if call % 2 == 0:
+            want = ref.step(pos, halls, active)
+        else:
+            assert len(im.last.entered_observers) == len(im.last.left_observers) == 0
+        assert got == want
+        moved = rng.random(n) < 0.5
+        pos = pos.copy()
+        pos[moved] += rng.normal(0, 1.0, (int(moved.sum()), 2))
+
+
+@pytest.mark.parametrize("change", ["hall", "leave", "join", "forget"])
+def test_a_join_leave_hall_change_or_forget_runs_the_rule_at_once(change):
+    n = 40
+    rng = np.random.default_rng(3)
+    pos = rng.uniform(0, 30, (n, 2))
+    halls = np.zeros(n, np.int16)
+    active = np.ones(n, bool)
+    active[-1] = False
+    im = InterestManager(n, 20.0, max_visible=16, every=2)
+    ref = Reference(n, 20.0, cap=16)
+    assert as_dict(*im.visible_pairs(pos, halls, active)) == ref.step(pos, halls, active)
+    halls, active = halls.copy(), active.copy()
+    if change == "hall":
+        halls[5] = 1
+    elif change == "leave":
+        active[5] = False
+    elif change == "join":
+        active[-1] = True
+    else:
+        im.forget(5)
+        ref.forget(5)
+    pos = pos + rng.normal(0, 1.0, (n, 2))
+    got = as_dict(*im.visible_pairs(pos, halls, active))  # a call that would stand, but may not
+    assert got == ref.step(pos, halls, active)
+    assert got != as_dict(im.last.observers[:0], im.last.targets[:0])
+
+
+@pytest.mark.parametrize("every", [1, 2, 3])
+@pytest.mark.parametrize("phase", [0.0, 0.013, 0.029, 0.041, 0.066])
+def test_an_avatar_walking_into_range_is_seen_within_every_minus_one_ticks(every, phase):
+    """The bound in protocol/README.md: walking at 1.4 m/s (7 cm a tick) straight at an
+    observer, an avatar is seen at most every - 1 ticks after the tick the every-tick rule
+    first sees it, and walking away it is gone at most every - 1 ticks after that rule drops it."""
+    speed = 0.07
+    pos, halls, active = world(2)
+    active[:] = True
+    pos[1] = (30.0 + phase, 0.0)  # 30 m away: out of view
+    each = InterestManager(2, 20.0)
+    im = InterestManager(2, 20.0, every=every)
+    first_each = first = None
+    for tick in range(400):
+        pos = pos.copy()
+        pos[1, 0] -= speed
+        if len(each.visible_pairs(pos, halls, active)[0]) and first_each is None:
+            first_each = tick
+        if len(im.visible_pairs(pos, halls, active)[0]) and first is None:
+            first = tick
+    assert first_each is not None and first is not None
+    assert 0 <= first - first_each <= every - 1
+    gone_each = gone = None
+    for tick in range(1000):
+        pos = pos.copy()
+        pos[1, 0] -= speed  # on through the observer and away on the other side
+        if not len(each.visible_pairs(pos, halls, active)[0]) and gone_each is None:
+            gone_each = tick
+        if not len(im.visible_pairs(pos, halls, active)[0]) and gone is None:
+            gone = tick
+    assert gone_each is not None and gone is not None
+    assert 0 <= gone - gone_each <= every - 1
+
+
+def test_every_must_be_at_least_one():
+    with pytest.raises(ValueError):
+        InterestManager(4, 20.0, every=0)

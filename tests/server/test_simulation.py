@@ -179,7 +179,8 @@ def test_portal_moves_avatar_to_the_other_hall_and_views_follow(harness):
     assert all(e.entity != wt.entity for e in entered(watcher.take()))
 
 
-def test_far_avatars_are_not_seen_and_hysteresis_keeps_edge_avatars(harness):
+def test_far_avatars_are_not_seen_and_hysteresis_keeps_edge_avatars():
+    harness = Harness(interest_every=1)  # the rule's edges, run every tick (the cadence: below)
     a, wa = harness.join("Aru")
     b, wb = harness.join("Bea")
     harness.place(wa.entity, 10.0, 30.0)
@@ -510,3 +511,36 @@ def test_the_shell_is_told_which_peers_were_written_or_began_to_close(harness):
     assert harness.sim.take_written() == [b]
     harness.sim.shutdown()
     assert harness.sim.take_written() == [a]  # b was closing already
+
+
+@pytest.mark.parametrize("start", [30.0, 30.03, 30.05])
+def test_a_visitor_walking_into_view_enters_within_a_tick_of_the_every_tick_rule(start):
+    """Who sees whom is recomputed every second tick (protocol/README.md, View): Bea walking
+    west towards Aru enters Aru's snapshots at most one tick later than with the rule run
+    every tick, and her deltas from then on are every tick's."""
+    def first_enter(every: int) -> tuple[int, list[int]]:
+        h = Harness(interest_every=every)
+        a, wa = h.join("Aru")
+        b, wb = h.join("Bea")
+        h.place(wa.entity, 10.0, 12.0)
+        h.place(wb.entity, 10.0 + start, 12.0)  # south of the booth: a clear walk west
+        h.tick()
+        a.take()
+        for tick in range(1, 300):
+            h.send(b, p.Input(tick, -1.0, 0.0, math.pi, False))
+            h.tick()
+            snaps = of(a.take(), p.Snapshot)
+            if snaps[-1].enters:
+                assert [e.entity for e in snaps[-1].enters] == [wb.entity]
+                xs = []
+                for _ in range(3):
+                    h.send(b, p.Input(tick := tick + 1, -1.0, 0.0, math.pi, False))
+                    h.tick()
+                    xs += [d[1] for d in np.array(of(a.take(), p.Snapshot)[-1].deltas).reshape(-1, 5)]
+                return tick, xs
+        raise AssertionError("Bea never entered")
+
+    each, moves_each = first_enter(1)
+    second, moves = first_enter(2)
+    assert 0 <= second - each <= 1
+    assert len(moves) == len(moves_each) == 3 and all(dx < 0 for dx in moves + moves_each)
