@@ -8,8 +8,8 @@ of ``Simulation.tick`` is timed with the thread's CPU time (``time.thread_time``
 shared machine wall time mostly measures the scheduler) by wrapping the instance's methods;
 the figures are medians over the ticks, in milliseconds, with the means beside them (a
 phase that runs every other tick, as the interest rule does, has a median that says little),
-and the tick's microseconds per visitor (median, mean). Input handling (``on_frame`` for a tick's Inputs, outside the tick in the server
-too) is timed apart.
+and the tick's microseconds per visitor (median, mean). Input handling (``on_frame`` for a
+tick's Inputs, outside the tick in the server too) is timed apart.
 """
 
 from __future__ import annotations

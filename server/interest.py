@@ -130,8 +130,6 @@ class InterestManager:
         if positions.shape != (self.capacity, 2) or halls.shape != (self.capacity,) or active.shape != (self.capacity,):
             raise ValueError("positions, halls and active must cover the capacity")
         # fixed dtypes and layouts: one compiled signature, the one warm() compiles
-        x = np.ascontiguousarray(positions[:, 0])
-        y = np.ascontiguousarray(positions[:, 1])
         halls = np.ascontiguousarray(halls, dtype=np.int16)
         active = np.ascontiguousarray(active, dtype=np.bool_)
         if self._may_stand(halls, active):
@@ -141,6 +139,8 @@ class InterestManager:
             self.last = Visibility(kept.observers, kept.targets, kept.offsets, none, none, none, none)
             return self.last
         self._since = 0
+        x = np.ascontiguousarray(positions[:, 0])
+        y = np.ascontiguousarray(positions[:, 1])
         last = (self._x, self._y, self._halls, self._active, self._forgotten, self._offsets, self._keys, self._worst)
         rule = (self.max_visible, self.slot_bits, self.key_scale, self.member_factor * self.key_scale,
                 self.view_radius, self.leave_radius)
