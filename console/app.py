@@ -80,9 +80,14 @@ class ClientLink:
         return expo_url.link(self.server_url, booth_id)
 
 
-def money(minor: int, currency: str) -> str:
+def amount(minor: int, currency: str) -> str:
+    """Minor units in the currency's own decimal places, grouped: 250000 KZT is '2,500.00'."""
     places = iso.decimals(currency)
-    return f"{minor / 10**places:,.{places}f} {currency}" if places else f"{minor:,} {currency}"
+    return f"{minor / 10**places:,.{places}f}" if places else f"{minor:,}"
+
+
+def money(minor: int, currency: str) -> str:
+    return f"{amount(minor, currency)} {currency}"
 
 
 class Console:
@@ -520,7 +525,7 @@ class Console:
         try:
             balances = await self.admin.balances(booth.id)
             balance = table("Merchant balance at the bank", ["Currency", "Balance"],
-                            [(c, shown) for c, _, shown in balances], empty="no merchant account (this server has no bank).")
+                            [(c, amount(minor, c)) for c, minor in balances], empty="no merchant account (this server has no bank).")
         except Exception as exc:  # the bank is down: the rest of the page still works
             balance = f'<p class="error">The bank did not answer: {esc(exc)}</p>'
         body = (
@@ -528,8 +533,9 @@ class Console:
             f'<strong id="here">{here}</strong> visitors at the booth now.</p>'
             + '<nav aria-label="On this page"><ul class="toc">'
             + "".join(f'<li><a href="#{anchor}">{label}</a></li>' for anchor, label in (
-                ("edit-h", "Edit the booth"), ("sales-h", "Orders and balance"), ("leads-h", "Leads"),
-                ("slots-h", "Meetings"), ("stats-h", "Analytics")) if anchor in ("edit-h", "sales-h") or admin_has_people)
+                ("leads-h", "Leads"), ("slots-h", "Meetings"), ("stats-h", "Analytics"),
+                ("sales-h", "Orders and balance"), ("edit-h", "Edit the booth"))  # in the page's order
+                if anchor in ("edit-h", "sales-h") or admin_has_people)
             + "</ul></nav>"
             + await self._people_sections(booth.id, session, notice_errors=lead_errors or {},
                                           slot_errors=slot_errors or {}, slot_values=slot_values or {})

@@ -285,18 +285,18 @@ class Admin:
         if self.server.commerce is not None:
             await self._run("set_stock", booth_id, sku, available)
 
-    async def balances(self, booth_id: str) -> list[tuple[str, int, str]]:
-        """(currency, minor units, for people) of each merchant account of the booth at the bank."""
+    async def balances(self, booth_id: str) -> list[tuple[str, int]]:
+        """(currency, minor units) of each merchant account of the booth at the bank."""
         commerce = self.server.commerce
         if commerce is None:
             return []
         booth = self.expo.booth(booth_id)
-        out: list[tuple[str, int, str]] = []
+        out: list[tuple[str, int]] = []
         for currency in sorted({pr.currency for pr in booth.catalogue} if booth else ()):
             account_id = await self._run("merchant", booth_id, currency)
             if account_id is not None:
                 account = await commerce.bank.get_account(account_id)
-                out.append((currency, account.balance, account.balance_display))
+                out.append((currency, account.balance))
         return out
 
     # ------------------------------------------------------------------ leads, meetings, analytics
