@@ -1,16 +1,17 @@
 #!/usr/bin/env python3
-"""Draws the default expo's images into assets/: flags, booth banners and logos, product pictures.
+"""Draws the default expo's images into assets/: flags, booth logos, product pictures.
 
 Everything is generated from simple shapes (numpy masks, 4x4 supersampled) and the world
 files themselves, so the output is deterministic and the project owns every pixel:
 
     flags/<cc>.png         128x80, one per country that has a booth (see world.assets.flag_asset)
-    banners/<booth>.png    256x64, the booth's colours, flag, exhibitor name and tagline
     logos/<booth>.png      64x64 RGBA, a badge with the exhibitor's initials
     products/<sku>.png     64x64, the product's display shape in its display colour
 
 Text is set in DejaVu Sans Bold (Debian's fonts-dejavu-core, Bitstream Vera licence) when it
-is installed; without it banners and logos are drawn without text.
+is installed; without it logos are drawn without text. There are no banners: without one the
+client writes the booth's name and tagline on its fascia itself, in the visitor's language, so
+an exhibitor's edit shows at once instead of a picture of yesterday's tagline.
 
 Usage: python scripts/make_assets.py [--expo DIR] [--out DIR]
 """
@@ -28,7 +29,7 @@ import numpy as np
 from panda3d.core import Filename, LColor, PNMImage, PNMTextMaker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from world.assets import PROJECT_ASSETS, flag_asset, font_file  # noqa: E402
+from world.assets import PROJECT_ASSETS, flag_asset, font_file, ink_for  # noqa: E402
 from world.loader import BOOTHS_DIR, default_expo_path  # noqa: E402
 
 SUPERSAMPLE = 4
@@ -308,26 +309,6 @@ class Writer:
         maker.generateInto(text, image, x, baseline)
 
 
-def ink_for(background: RGB) -> RGB:
-    """Dark text on light colours, white on dark ones (WCAG relative luminance)."""
-    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in background]
-    luminance = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
-    return (0.1, 0.1, 0.12) if luminance > 0.4 else (1.0, 1.0, 1.0)
-
-
-def banner(booth: dict, writer: Writer) -> PNMImage:
-    primary, secondary = rgb(booth["primary"]), rgb(booth["secondary"])
-    canvas = Canvas(256, 64, primary)
-    canvas.rect(0, 56 / 64, 1, 1, secondary)
-    canvas.rect(0, 0, 1, 3 / 64, secondary)
-    image = canvas.image()
-    image.copySubImage(flag(booth["country"], 48, 30), 8, 14)
-    ink = ink_for(primary)
-    writer.text(image, booth["exhibitor"], 66, 30, 17, 182, ink)
-    writer.text(image, booth["tagline"], 66, 48, 10, 182, ink)
-    return image
-
-
 def logo(booth: dict, writer: Writer) -> PNMImage:
     primary, secondary = booth["primary"], booth["secondary"]
     canvas = Canvas(64, 64)
@@ -390,12 +371,11 @@ def main(argv: list[str] | None = None) -> int:
         write(flag(country), args.out / flag_asset(country))
     count = 0
     for booth in booths:
-        write(banner(booth, writer), args.out / booth["banner"])
         write(logo(booth, writer), args.out / booth["logo"])
         for item in booth["catalogue"]:
             write(product(item, rgb(booth["secondary"])), args.out / item["image"])
             count += 1
-    print(f"wrote flags, {len(booths)} banners and logos and {count} product images to {args.out}")
+    print(f"wrote flags, {len(booths)} logos and {count} product images to {args.out}")
     return 0
 
 

@@ -34,3 +34,11 @@ def font_file(bold: bool = False) -> Path | None:
     """A TrueType font for labels, or None to fall back to Panda3D's default font."""
     path = DEJAVU_SANS_BOLD if bold else DEJAVU_SANS
     return path if path.is_file() else None
+
+
+def ink_for(background: tuple[float, float, float]) -> tuple[float, float, float]:
+    """Dark text on light colours, white on dark ones (WCAG relative luminance), so a booth's
+    name reads on its own colours whether drawn into an image or onto a panel."""
+    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in background]
+    luminance = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    return (0.1, 0.1, 0.12) if luminance > 0.4 else (1.0, 1.0, 1.0)

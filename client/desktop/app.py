@@ -695,7 +695,7 @@ class ExpoApp(ShowBase):
             self.effects.getChildren().detach()
         assert v.expo is not None
         v.hall_scene = build_hall(v.expo, v.expo.halls[index], self.assets_root, self.products,
-                                  fine_filtering=QUALITIES[self.quality].fine_filtering)
+                                  fine_filtering=QUALITIES[self.quality].fine_filtering, language=SPEAKER.language)
         v.hall_scene.root.reparentTo(self.world)
         v.hall_index = index
         self.camera_rig.bounds = (v.expo.halls[index].width, v.expo.halls[index].depth)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from world import iso
-from world.assets import flag_asset
+from world.assets import flag_asset, ink_for
 from world.model import Booth, BoothKind, Colour, Expo, Facing, Hall, Primitive, Product, Vec2
 from world.motion import booth_walls
 
@@ -43,6 +43,7 @@ class Label:
     height: float  # metres per line
     colour: tuple[float, float, float, float]
     wrap: float | None = None  # metres before a line wraps
+    fit: float | None = None  # metres the text may be wide at most: it shrinks to fit
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,8 +155,9 @@ class HallBuilder:
 
     def __init__(self, expo: Expo, hall: Hall, regions: dict[str, UVRect], white_uv: tuple[float, float],
                  country_name: Callable[[str], str] | None = None,
-                 primitive_models: Mapping[Primitive, str] | None = None) -> None:
+                 primitive_models: Mapping[Primitive, str] | None = None, language: str = "en") -> None:
         self.expo, self.hall, self.regions = expo, hall, regions
+        self.language = language  # booths' names and taglines in it where their world files give it
         self.primitive_models = primitive_models or {}  # primitives the shell shows as models
         self.solid = MeshBuilder(white_uv)
         self.glow = MeshBuilder(white_uv)
@@ -287,6 +289,24 @@ class HallBuilder:
         colour = (1.0, 1.0, 1.0, 1.0) if uv else fallback
         self.solid.sign(centre, width, height, facing, colour, uv)
 
+    def _banner(self, booth: Booth, centre: tuple[float, float, float], width: float, facing: tuple[float, float],
+                colour: tuple[float, float, float], tagline: bool = True) -> None:
+        """The booth's banner image, or without one a panel in ``colour`` with the exhibitor
+        (and tagline) written on it, live: an edit or the visitor's language shows at once."""
+        height = width / 4
+        self._sign(booth.banner, centre, width, height, facing, rgba(colour))
+        if booth.banner and booth.banner in self.regions:
+            return
+        exhibitor, line, _about = booth.text_in(self.language)
+        ink = (*ink_for(colour), 1.0)
+        fx, fy = facing
+        x, y, z = centre[0] + fx * 0.01, centre[1] + fy * 0.01, centre[2]  # just in front of the panel
+        if not tagline:
+            self.labels.append(Label(exhibitor, (x, y, z), facing, height * 0.36, ink, fit=width * 0.9))
+            return
+        self.labels.append(Label(exhibitor, (x, y, z + height * 0.14), facing, height * 0.3, ink, fit=width * 0.9))
+        self.labels.append(Label(line, (x, y, z - height * 0.24), facing, height * 0.17, ink, fit=width * 0.9))
+
     def _booth(self, booth: Booth) -> None:
         m, fp = self.solid, booth.footprint
         primary, secondary = _rgb(booth.primary), _rgb(booth.secondary)
@@ -308,7 +328,7 @@ class HallBuilder:
         zc = (FASCIA_BOTTOM + FASCIA_TOP) / 2
         front = (ox + fx * 0.12, oy + fy * 0.12)
         banner_w = min(2 * half_open - 2.6, 4.4)
-        self._sign(booth.banner, (front[0], front[1], zc), banner_w, banner_w / 4, (fx, fy), rgba(primary))
+        self._banner(booth, (front[0], front[1], zc), banner_w, (fx, fy), primary)
         side = half_open - 0.75  # flag on the left end, logo on the right
         flag = flag_asset(booth.country)
         self._sign(flag, (front[0] - rx * side, front[1] - ry * side, zc + 0.15), 1.0, 0.625, (fx, fy), rgba(primary))
@@ -319,7 +339,7 @@ class HallBuilder:
         # inside: the banner again on the back wall, the logo, and a counter with the products
         back = (c.x - fx * (half_deep - 0.22), c.y - fy * (half_deep - 0.22))
         inner_w = min(2 * half_open - 1.0, 3.2)
-        self._sign(booth.banner, (back[0], back[1], 1.72), inner_w, inner_w / 4, (fx, fy), rgba(secondary))
+        self._banner(booth, (back[0], back[1], 1.72), inner_w, (fx, fy), secondary, tagline=False)  # the name; glyphs are vertices
         counter_len = min(2 * half_open * 0.6, 4.5)
         cc = (c.x - fx * (half_deep - 1.4), c.y - fy * (half_deep - 1.4))
         clo = (cc[0] - abs(rx) * counter_len / 2 - abs(fx) * 0.35, cc[1] - abs(ry) * counter_len / 2 - abs(fy) * 0.35, 0.05)

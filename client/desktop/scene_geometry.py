@@ -92,12 +92,13 @@ def place_label(parent: NodePath, label: Label, font: TextFont | None) -> NodePa
     """Panda3D text lies in the XZ plane readable from -Y; turn it to face ``label.facing``."""
     tn = text_node(label.text, label.colour, font, wrap=label.wrap / label.height if label.wrap else None)
     np_ = parent.attachNewNode(tn.generate())
-    np_.setScale(label.height)
+    frame = tn.getFrameActual()
+    wide = (frame[1] - frame[0]) * label.height
+    scale = label.height if not label.fit or wide <= label.fit else label.height * label.fit / wide
+    np_.setScale(scale)
     fx, fy = label.facing
     np_.setH(math.degrees(math.atan2(fx, -fy)))
     x, y, z = label.position
-    # centre the text block vertically on the position
-    frame = tn.getFrameActual()
-    mid = (frame[2] + frame[3]) / 2 * label.height
+    mid = (frame[2] + frame[3]) / 2 * scale  # the text block centred vertically on the position
     np_.setPos(x, y, z - mid)
     return np_

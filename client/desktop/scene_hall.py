@@ -143,14 +143,14 @@ def _bilinear(state: RenderState) -> RenderState:
 
 
 def build_hall(expo: Expo, hall: Hall, assets_root: Path, products: ProductModels | None = None,
-               fine_filtering: bool = True) -> HallScene:
+               fine_filtering: bool = True, language: str = "en") -> HallScene:
     """The hall's nodes under one root, flattened: one geom per material (atlas, floor,
     font, glow, the product models). Without ``products`` every product is its primitive.
     Without ``fine_filtering`` (low quality) its textures get :func:`cheap_filtering`; a
     world edit rebuilds the hall through here, so new banners get it too."""
     texture, regions, white = build_atlas(assets_root, hall_assets(expo, hall))
     stand_ins = {k: v for k, v in PRIMITIVE_MODELS.items() if (assets_root / v).is_file()} if products else None
-    layout = HallBuilder(expo, hall, regions, white, primitive_models=stand_ins).build()
+    layout = HallBuilder(expo, hall, regions, white, primitive_models=stand_ins, language=language).build()
     root = NodePath(f"hall-{hall.id}")
     static = root.attachNewNode("static")
     # the plain faces (most of every booth) apart from the signs: drawn without the atlas

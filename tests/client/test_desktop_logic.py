@@ -3,6 +3,7 @@ wallet file, chat, steering, money."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import stat
@@ -16,13 +17,14 @@ import protocol as p
 from client.desktop import chat, settings
 from client.desktop.atlas import WHITE, pack
 from client.desktop.figure import avatar_mesh, figure_parts, limb_pivots, swing
-from client.desktop.layout import HALL_WALL_HEIGHT, HallBuilder, booth_view, hall_assets, spawn_view
+from client.desktop.layout import HALL_WALL_HEIGHT, HallBuilder, Label, booth_front, booth_view, hall_assets, spawn_view
 from client.desktop.mesh import MeshBuilder
 from client.desktop.nearby import booth_at, entrance, route, spots_near
 from client.desktop.pricing import QuoteKey, Quotes, money
 from client.desktop.shop import Busy, Checkout, ConfirmPayment, Refresh, SendCancel, SendOrder, SendOrderPaid, Stage
 from client.desktop.steering import Autopilot, FollowCamera, Keys, steer
 from client.desktop.wallet import BankCredential, Wallet
+from world.model import Expo
 from world.motion import HallGeometry, booth_walls, step
 
 
@@ -152,6 +154,34 @@ def test_hall_layout_draws_the_walls_the_server_collides_with():
     card = np.all((pictured.uvs >= 0.5) & (pictured.uvs <= 0.6), axis=1)
     assert card.sum() == 4  # one quad
     assert (pictured.positions[card][:, 2] > 1.0).all() and (pictured.normals[card][:, 1] < -0.99).all()
+
+
+def test_a_booth_without_a_banner_image_has_its_name_and_tagline_written_on_it_in_the_visitors_language():
+    """An edit of the tagline, or a visitor reading Chinese, changes what the fascia says (the
+    name again on the back wall); a booth's own banner artwork is shown as it is."""
+    expo = default_expo()
+    hall = expo.halls[0]
+    booth = expo.booth("kz-altai-honey")
+    assert booth.banner is None and booth.hall == hall.id
+    fp = booth.footprint
+
+    def written(ex: Expo, language: str = "en") -> list[Label]:
+        return [label for label in HallBuilder(ex, hall, {}, (0.0, 0.0), language=language).build().labels
+                if label.fit is not None and fp.min_x - 0.1 < label.position[0] < fp.max_x + 0.1
+                and fp.min_y - 0.1 < label.position[1] < fp.max_y + 0.1]
+
+    front_and_back = written(expo)
+    assert sorted(label.text for label in front_and_back) == sorted([booth.exhibitor, booth.tagline, booth.exhibitor])
+    assert all(label.facing == booth_front(booth) for label in front_and_back)
+    assert {label.text for label in written(expo, "zh_Hans")} == set(booth.text_in("zh_Hans")[:2])
+    edited = dataclasses.replace(expo, booths=tuple(
+        dataclasses.replace(b, tagline="Fresh from the Altai today") if b.id == booth.id else b for b in expo.booths))
+    assert "Fresh from the Altai today" in {label.text for label in written(edited)}
+    own_art = dataclasses.replace(booth, banner="banners/altai.png")
+    regions = {"banners/altai.png": (0.1, 0.1, 0.2, 0.2)}
+    with_art = dataclasses.replace(expo, booths=tuple(own_art if b.id == booth.id else b for b in expo.booths))
+    labels = HallBuilder(with_art, hall, regions, (0.0, 0.0)).build().labels
+    assert booth.tagline not in {label.text for label in labels}
 
 
 def test_booth_view_looks_into_the_booth_from_the_aisle():
