@@ -177,6 +177,8 @@ def _serve(args: argparse.Namespace) -> int:
     from .api import create_app
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.log_level != "debug":  # httpx says every webhook POST at info; the delivery worker logs the failures
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     access = logging.getLogger("bank.access")  # its messages are JSON lines already: print them bare
     bare = logging.StreamHandler()
     bare.setFormatter(logging.Formatter("%(message)s"))

@@ -221,13 +221,15 @@ async def test_order_paid_is_answered_before_the_bank_has_settled_and_after(expo
     await aru.close()
 
 
-async def test_the_bank_webhook_alone_fulfils(expo):
+async def test_the_bank_webhook_alone_fulfils(expo, tmp_path):
     aru = await Shopper.join(expo, "Aru")
     status = await aru.order("HONEY-1", 1)
     await aru.bank.confirm_intent(status.intent_id)  # no OrderPaid: the webhook must do it
     receipt = await aru.expect(p.Receipt, timeout=15)
     assert receipt.order_id == status.order_id
     await aru.close()
+    bank_log = (tmp_path / "bank.log").read_text()
+    assert "bank/webhook" not in bank_log, bank_log[-2000:]  # a delivered webhook is not a line of `make run`
 
 
 async def test_forged_and_replayed_webhooks_are_refused_and_change_nothing(expo):
