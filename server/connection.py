@@ -6,7 +6,9 @@ We own the connection so that the tick can write its pre-framed messages straigh
 the socket's transport (no task, no future, no Frame object per message) without
 touching websockets' private parts, as swapping its transport and overriding its event
 processing did before. The sans-I/O protocol parses what comes in (HTTP request, frames,
-pings, close), answers pings and closes, and frames what it sends itself; data frames to
+pings, close), answers pings and closes, and frames what it sends itself, except that the
+small final binary frames (the Inputs) are cut out ahead of its parser by
+protocol.wsframes, which feeds it every other frame whole and in order; data frames to
 the client are written here (``binary_frames``), which is safe because no extension is
 ever negotiated: the bytes of a frame are then fixed by RFC 6455.
 
@@ -41,6 +43,8 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
+
+from protocol.wsframes import FrameSplitter
 
 from .link import LinkState, close_reason_text, close_rule
 from .simulation import Peer
@@ -113,12 +117,16 @@ class SocketPeer(asyncio.Protocol, Peer):
         self._close_after: str | None = None  # "close" or "abort", asked for while in flight
         self._lost = False
         self._paused = False  # the transport holds bytes (pause_writing)
+        ws_log = logging.getLogger("expo.server.ws")
         self.protocol = ServerProtocol(
             extensions=None,  # every offered extension declined: a frame's bytes must be ours to write
             subprotocols=None,
             max_size=PRE_JOIN_MAX_FRAME,
-            logger=logging.getLogger("expo.server.ws"),
+            logger=ws_log,
         )
+        # the Inputs cut out ahead of websockets' parser; with its debug log on, it parses every frame
+        self.splitter = FrameSplitter(masked=True, feed=self._feed, deliver=self._on_data,
+                                      is_open=self._is_open, split=not ws_log.isEnabledFor(logging.DEBUG))
         self.transport: asyncio.Transport | None = None
         self.address: str = ""
         self.connected_at = clock()
@@ -160,13 +168,13 @@ class SocketPeer(asyncio.Protocol, Peer):
 
     def data_received(self, data: bytes) -> None:
         self.last_heard = self.clock()
-        self.protocol.receive_data(data)
-        self._handle_events()
+        self.splitter.data(data)
         self._write_protocol()
         if self.slot >= 0 and self.protocol.state is not State.OPEN:  # the client closed
             self._report()
 
     def eof_received(self) -> bool | None:
+        self.splitter.eof()
         self.protocol.receive_eof()
         self._handle_events()
         self._write_protocol()
@@ -343,6 +351,13 @@ class SocketPeer(asyncio.Protocol, Peer):
 
     # ------------------------------------------------------------------ reading
 
+    def _is_open(self) -> bool:
+        return self.protocol.state is State.OPEN
+
+    def _feed(self, data: bytes) -> None:
+        self.protocol.receive_data(data)
+        self._handle_events()
+
     def _handle_events(self) -> None:
         for event in self.protocol.events_received():
             if isinstance(event, Request):
@@ -383,8 +398,12 @@ class SocketPeer(asyncio.Protocol, Peer):
                 return
         else:
             return  # a ping: the protocol answered it
-        if not self.closing:
-            self.host.frame(self, data.decode(errors="replace") if text else data)
+        self._on_data(data.decode(errors="replace") if text else data)
+
+    def _on_data(self, data: bytes | str) -> None:
+        """A whole message, from the protocol's parser or split off ahead of it."""
+        if self.websocket_open and not self.closing:
+            self.host.frame(self, data)
 
     # ------------------------------------------------------------------ the state machine's shell
 

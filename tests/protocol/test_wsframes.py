@@ -1,0 +1,174 @@
+"""The frame splitter against websockets' own parser: the same byte stream, cut anywhere,
+gives the application the same messages in the same order and the peer the same answers."""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+from websockets.uri import parse_uri
+
+from protocol.wsframes import FrameSplitter, Mode, unmask
+
+MAX_SIZE = 64 * 1024
+
+
+def open_client() -> tuple[ClientProtocol, bytes]:
+    """A client past its handshake, and the request it sent (the head of the stream)."""
+    client = ClientProtocol(parse_uri("ws://127.0.0.1/"))
+    client.send_request(client.connect())
+    head = b"".join(client.data_to_send())
+    scratch = ServerProtocol()
+    scratch.receive_data(head)
+    scratch.send_response(scratch.accept(scratch.events_received()[0]))
+    client.receive_data(b"".join(scratch.data_to_send()))
+    assert client.state is State.OPEN
+    return client, head
+
+
+def masked(b0: int, payload: bytes) -> bytes:
+    assert len(payload) < 126
+    mask = os.urandom(4)
+    return bytes((b0, 0x80 | len(payload))) + mask + unmask(payload, mask)
+
+
+def stream(ops: list[tuple]) -> tuple[bytes, int]:
+    """What a client sends: its handshake, then a frame (or a fragmented message) per op; and
+    where the handshake ends (a client waits for the answer before it sends a frame)."""
+    client, head = open_client()
+    raw: list[bytes] = [head]
+    for kind, arg in ops:
+        if client.state is not State.OPEN:  # after its close: what a client that goes on would send
+            raw.append(masked(0x82, arg[:125]))
+        elif kind == "binary":
+            client.send_binary(arg)
+        elif kind == "text":
+            client.send_text(arg.encode())
+        elif kind == "ping":
+            client.send_ping(arg)
+        elif kind == "pong":
+            client.send_pong(arg)
+        elif kind == "fragments":
+            text, parts = arg
+            (client.send_text if text else client.send_binary)(parts[0], fin=False)
+            for i, part in enumerate(parts[1:], 1):
+                client.send_continuation(part, fin=i == len(parts) - 1)
+        elif kind == "close":
+            client.send_close(1000, "bye")
+        elif kind == "reserved":  # RSV1 set: no extension was negotiated, so a protocol error
+            raw.append(b"".join(client.data_to_send()) + masked(0xC2, arg))
+            continue
+        elif kind == "interleaved":  # a new message inside a fragmented one: a protocol error
+            raw.append(b"".join(client.data_to_send()) + masked(0x02, arg) + masked(0x82, arg))
+            continue
+        elif kind == "unmasked":  # a client's frame must be masked
+            raw.append(b"".join(client.data_to_send()) + bytes((0x82, len(arg))) + arg)
+            continue
+        raw.append(b"".join(client.data_to_send()))
+    return b"".join(raw), len(head)
+
+
+class Server:
+    """A ServerProtocol as the expo's connection drives it, with or without the splitter."""
+
+    def __init__(self, split: bool) -> None:
+        self.protocol = ServerProtocol(max_size=MAX_SIZE)
+        self.messages: list[tuple[int, bool, bytes]] = []
+        self.answers: list[bytes] = []
+        self.splitter = FrameSplitter(masked=True, feed=self.feed, deliver=self.deliver,
+                                      is_open=lambda: self.protocol.state is State.OPEN, split=split)
+
+    def feed(self, data: bytes) -> None:
+        self.protocol.receive_data(data)
+        self.handle_events()
+
+    def handle_events(self) -> None:
+        for event in self.protocol.events_received():
+            if isinstance(event, Request):
+                self.protocol.send_response(self.protocol.accept(event))
+                self.protocol.data_to_send()  # the 101 (its Date header may differ between runs)
+            elif isinstance(event, Frame):
+                self.messages.append((event.opcode.value, event.fin, bytes(event.data)))
+
+    def deliver(self, payload: bytes) -> None:
+        self.messages.append((Opcode.BINARY.value, True, payload))
+
+    def receive(self, chunks: list[bytes], eof: bool) -> None:
+        for chunk in chunks:
+            self.splitter.data(chunk)
+            self.answers.extend(self.protocol.data_to_send())
+        if eof:
+            self.splitter.eof()
+            self.protocol.receive_eof()
+            self.handle_events()
+            self.answers.extend(self.protocol.data_to_send())
+
+
+def cut(data: bytes, head: int, points: list[int]) -> list[bytes]:
+    edges = sorted({0, head, len(data), *(p % (len(data) + 1) for p in points if p % (len(data) + 1) > head)})
+    return [data[a:b] for a, b in zip(edges, edges[1:])]
+
+
+small = st.binary(max_size=140)
+ops = st.lists(st.one_of(
+    st.tuples(st.just("binary"), small),
+    st.tuples(st.just("binary"), st.binary(min_size=126, max_size=400)),
+    st.tuples(st.just("text"), st.text(max_size=60)),
+    st.tuples(st.just("ping"), st.binary(max_size=20)),
+    st.tuples(st.just("pong"), st.binary(max_size=20)),
+    st.tuples(st.just("fragments"), st.tuples(st.booleans(), st.lists(st.binary(max_size=40), min_size=2, max_size=4))),
+), max_size=25)
+endings = st.sampled_from([[], [("close", None)], [("reserved", b"x")], [("unmasked", b"y")], [("interleaved", b"z")],
+                           [("binary", bytes(MAX_SIZE + 1))]])
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops=ops, ending=endings, points=st.lists(st.integers(min_value=0), max_size=12), eof=st.booleans(),
+       tail=st.lists(st.tuples(st.just("binary"), small), max_size=3))
+def test_the_splitter_gives_what_websockets_alone_gives(ops, ending, points, eof, tail):
+    data, head = stream(ops + ending + tail)
+    chunks = cut(data, head, points)
+    alone, split = Server(split=False), Server(split=True)
+    alone.receive(chunks, eof)
+    split.receive(chunks, eof)
+    assert split.messages == alone.messages
+    assert b"".join(split.answers) == b"".join(alone.answers)  # pongs, close frames
+    assert split.protocol.state is alone.protocol.state
+    assert split.protocol.close_rcvd == alone.protocol.close_rcvd and split.protocol.close_sent == alone.protocol.close_sent
+
+
+def test_small_final_binary_frames_skip_the_parser_and_others_do_not():
+    server = Server(split=True)
+    data, head = stream([("binary", b"in-1"), ("ping", b"p"), ("binary", b"in-2"), ("binary", bytes(300))])
+    server.receive([data[:head], data[head:]], eof=False)
+    assert server.splitter.split_frames == 2 and server.splitter.mode is Mode.SPLIT
+    assert server.messages == [(2, True, b"in-1"), (9, True, b"p"), (2, True, b"in-2"), (2, True, bytes(300))]
+    assert server.answers and server.answers[0][0] == 0x8A  # the pong, from the protocol
+
+
+def test_after_a_bad_frame_every_byte_is_the_protocols():
+    server = Server(split=True)
+    data, head = stream([("binary", b"ok"), ("unmasked", b"bad"), ("binary", b"late")])
+    server.receive([data[:head], data[head:]], eof=False)
+    assert server.protocol.state is State.CLOSING and server.protocol.close_sent.code == 1002
+    assert server.splitter.mode is Mode.PASS and [m[2] for m in server.messages] == [b"ok"]
+
+
+def test_a_plain_http_request_is_the_protocols_alone():
+    server = Server(split=True)
+    server.protocol = ServerProtocol()
+    server.splitter.data(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert server.splitter.mode is Mode.PASS  # the answer was not an upgrade (the harness accepts: 426)
+
+
+def test_unmask_is_rfc_6455s_xor():
+    mask = b"\x01\x02\x03\x04"
+    assert unmask(b"", mask) == b""
+    assert unmask(bytes(6), mask) == b"\x01\x02\x03\x04\x01\x02"
+    assert unmask(unmask(b"expo input", mask), mask) == b"expo input"
