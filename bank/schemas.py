@@ -289,12 +289,15 @@ class EscrowListOut(_Out):
     next_cursor: int | None = Field(description="pass as ?cursor= for the next page")
 
 
+MAX_EDITION_SIZE = 100_000  # items in one edition
+
+
 class EditionRequest(_In):
     issuer_account_id: AccountId = Field(description="the exhibitor's (or the organiser's) merchant account")
     issuer_kind: Literal["exhibitor", "organiser"]
     kind: Literal["certificate", "attendance"]
     title: Text
-    size: Annotated[int, Field(ge=1, le=100_000), JSON_INTEGER] = Field(description="fixed: no more items, ever")
+    size: Annotated[int, Field(ge=1, le=MAX_EDITION_SIZE), JSON_INTEGER] = Field(description="fixed: no more items, ever")
     price: Annotated[int, Field(ge=0, le=MAX_AMOUNT), JSON_INTEGER] = Field(
         0, description="minor units of currency; 0 when it comes with the purchase or the visit")
     currency: Annotated[StrictStr, StringConstraints(min_length=1, max_length=12)] = Field(

@@ -34,12 +34,13 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
+from bank.schemas import MAX_EDITION_SIZE
 from client import expo_url
 from server.admin import HEATMAP_MINUTES, Admin, WhoError
 from server.clock import Clock, SystemClock
 from server.moderation import Moderation
 from world import iso
-from world.model import Expo
+from world.model import Booth, Expo
 
 from . import booth_form
 from .auth import ConsoleSession, Credentials, Identity, LoginLimiter, Role, Sessions
@@ -86,6 +87,12 @@ def amount(minor: int, currency: str) -> str:
     return f"{minor / 10**places:,.{places}f}" if places else f"{minor:,}"
 
 
+def _product_name(booth: Booth, sku: str | None) -> str:
+    """'Altai mountain honey, 500 g (KZ-HONEY-500)', or the sku of a product since removed."""
+    product = booth.product(sku) if sku else None
+    return f"{product.name} ({sku})" if product else sku or ""
+
+
 def money(minor: int, currency: str) -> str:
     return f"{amount(minor, currency)} {currency}"
 
@@ -124,6 +131,7 @@ class Console:
             Route("/booth/{booth}/leads.csv", self.get(self.leads_csv)),
             Route("/booth/{booth}/leads", self.post(self.annotate_lead), methods=["POST"]),
             Route("/booth/{booth}/slots", self.post(self.publish_slot), methods=["POST"]),
+            Route("/booth/{booth}/editions", self.post(self.open_edition), methods=["POST"]),
         ])
 
     @property
@@ -484,7 +492,9 @@ class Console:
 
     async def booth_page(self, request: Request, session: ConsoleSession, edit: booth_form.Edit | None = None,
                          notice: str | None = None, lead_errors: dict[str, str] | None = None,
-                         slot_errors: dict[str, str] | None = None, slot_values: dict[str, str] | None = None) -> Response:
+                         slot_errors: dict[str, str] | None = None, slot_values: dict[str, str] | None = None,
+                         edition_errors: dict[str, str] | None = None,
+                         edition_values: dict[str, str] | None = None) -> Response:
         booth = self.admin.expo.booth(request.path_params["booth"])
         assert booth is not None  # _authorise checked
         root = self.admin.world_root
@@ -534,17 +544,92 @@ class Console:
             + '<nav aria-label="On this page"><ul class="toc">'
             + "".join(f'<li><a href="#{anchor}">{label}</a></li>' for anchor, label in (
                 ("leads-h", "Leads"), ("slots-h", "Meetings"), ("stats-h", "Analytics"),
-                ("sales-h", "Orders and balance"), ("edit-h", "Edit the booth"))  # in the page's order
-                if anchor in ("edit-h", "sales-h") or admin_has_people)
+                ("sales-h", "Orders and balance"), ("certs-h", "Certificates of origin"),
+                ("edit-h", "Edit the booth"))  # in the page's order
+                if anchor in ("edit-h", "sales-h") or (admin_has_people and anchor != "certs-h")
+                or (anchor == "certs-h" and self.admin.has_collectibles))
             + "</ul></nav>"
             + await self._people_sections(booth.id, session, notice_errors=lead_errors or {},
                                           slot_errors=slot_errors or {}, slot_values=slot_values or {})
             + f'<section aria-labelledby="sales-h"><h2 id="sales-h">Orders and balance</h2>{balance}{orders_table}'
             f'<p><a href="/booth/{esc(booth.id)}/orders.csv">Download the orders (CSV)</a></p></section>'
-            f'<section aria-labelledby="edit-h"><h2 id="edit-h">Edit the booth</h2>{edit_form}</section>'
+            + await self._certificates_section(booth, session, edition_errors or {}, edition_values or {})
+            + f'<section aria-labelledby="edit-h"><h2 id="edit-h">Edit the booth</h2>{edit_form}</section>'
         )
         return self._html(booth.exhibitor, body, session, notice=notice,
-                          status=400 if errors or lead_errors or slot_errors else 200)
+                          status=400 if errors or lead_errors or slot_errors or edition_errors else 200)
+
+    async def _certificates_section(self, booth: Booth, session: ConsoleSession, errors: dict[str, str],
+                                    values: dict[str, str]) -> str:
+        """The booth's editions of certificates of origin, and the form that opens one."""
+        if not self.admin.has_collectibles:
+            return ""
+        try:
+            editions = table("Editions", ["Product", "Batch", "Origin", "Issued", "Edition"],
+                             [(_product_name(booth, e.product), e.batch or "", e.origin or "", f"{e.issued} of {e.size}", e.id)
+                              for e in await self.admin.editions(booth.id)],
+                             empty="none yet: open one below.", table_id="editions")
+        except Exception as exc:  # the bank is down: the form still shows
+            editions = f'<p class="error">The bank did not answer: {esc(exc)}</p>'
+        chosen = values.get("sku", "")
+        products = "".join(f'<option value="{esc(pr.sku)}"{" selected" if pr.sku == chosen else ""}>'
+                           f"{esc(_product_name(booth, pr.sku))}</option>" for pr in booth.catalogue)
+        general = errors.get("")
+        opener = form(f"/booth/{booth.id}/editions", session, (
+            "<fieldset><legend>Open an edition</legend>"
+            + (f'<p class="error" role="alert">{esc(general)}</p>' if general else "")
+            + f'<div class="field"><label for="edition-sku">Product</label><select id="edition-sku" name="sku">{products}</select></div>'
+            + field("size", "Certificates", values.get("size", "100"), kind="number", error=errors.get("size"),
+                    min="1", max=str(MAX_EDITION_SIZE), hint="fixed once opened: never more")
+            + field("batch", "Batch", values.get("batch", ""), error=errors.get("batch"), required=True, maxlength="200",
+                    hint="e.g. the harvest or lot: 2027-05")
+            + field("origin", "Origin", values.get("origin", ""), error=errors.get("origin"), required=True, maxlength="200",
+                    hint="where it comes from, e.g. Katon-Karagay, East Kazakhstan")
+            + '<button type="submit">Open the edition</button></fieldset>'), label="Open an edition")
+        return (
+            '<section aria-labelledby="certs-h"><h2 id="certs-h">Certificates of origin</h2>'
+            "<p>Each buyer of a product with an edition gets the next certificate (serial, batch, origin, your booth, "
+            "the order), held at the bank, where anyone can verify it by its serial. Certificates are free with the "
+            "purchase and can never be sold; a holder may give one only to a contact, after the bank's holding period. "
+            "A new edition for a product certifies its purchases from then on.</p>"
+            f"{editions}{opener}</section>"
+        )
+
+    async def open_edition(self, request: Request, session: ConsoleSession, data: dict[str, str]) -> Response:
+        from server.collectibles import CollectibleError
+
+        booth = self.admin.expo.booth(request.path_params["booth"])
+        assert booth is not None
+        if not self.admin.has_collectibles:
+            return await self.booth_page(request, session, edition_errors={"": "this server has no bank: no certificates"},
+                                         edition_values=data)
+        errors: dict[str, str] = {}
+        sku = data.get("sku", "")
+        if booth.product(sku) is None:
+            errors[""] = f"{booth.exhibitor} sells no product {sku!r}"
+        try:
+            size = int(data.get("size", ""))
+            if not 1 <= size <= MAX_EDITION_SIZE:
+                raise ValueError
+        except ValueError:
+            errors["size"] = f"a whole number from 1 to {MAX_EDITION_SIZE:,}"
+        batch, origin = data.get("batch", "").strip(), data.get("origin", "").strip()
+        for name, value in (("batch", batch), ("origin", origin)):
+            if not value:
+                errors[name] = "say which" if name == "batch" else "say where it comes from"
+            elif len(value) > 200:
+                errors[name] = "at most 200 characters"
+        if not errors:
+            try:
+                edition = await self.admin.open_edition(booth.id, sku, size, batch, origin)
+            except CollectibleError as exc:
+                errors[""] = exc.message
+            except Exception as exc:  # the bank is down or did not answer
+                errors[""] = f"The bank did not answer: {exc}"
+            else:
+                return await self.booth_page(request, session, notice=f"Opened: {edition.size} certificates of origin "
+                                                                      f"for {edition.product}, batch {edition.batch}.")
+        return await self.booth_page(request, session, edition_errors=errors, edition_values=data)
 
     async def _people_sections(self, booth_id: str, session: ConsoleSession, notice_errors: dict[str, str],
                                slot_errors: dict[str, str], slot_values: dict[str, str]) -> str:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 import protocol as p
+from bank.schemas import EditionOut
 from protocol.limits import MAX_CHAT_LEN
 from world import check_expo
 from world.model import Expo
@@ -298,6 +299,27 @@ class Admin:
                 account = await commerce.bank.get_account(account_id)
                 out.append((currency, account.balance))
         return out
+
+    # ------------------------------------------------------------------ certificates of origin
+
+    @property
+    def has_collectibles(self) -> bool:
+        return self.server.collectibles is not None
+
+    async def editions(self, booth_id: str) -> list[EditionOut]:
+        """The booth's editions of certificates as the bank has them (issued so far included),
+        by product."""
+        collectibles = self.server.collectibles
+        if collectibles is None:
+            return []
+        opened = await collectibles.db.run(collectibles.store.editions)
+        return [await collectibles.bank.get_edition(edition_id) for booth, _sku, edition_id in opened if booth == booth_id]
+
+    async def open_edition(self, booth_id: str, sku: str, size: int, batch: str, origin: str) -> EditionOut:
+        """An edition of ``size`` certificates of origin for one of the booth's products: each
+        buyer of it gets the next serial. CollectibleError says why not."""
+        assert self.server.collectibles is not None
+        return await self.server.collectibles.open_edition(booth_id, sku, size, batch, origin)
 
     # ------------------------------------------------------------------ leads, meetings, analytics
 

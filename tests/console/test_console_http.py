@@ -143,6 +143,8 @@ BOOTH_ENDPOINTS = {  # {booth} is filled with the exhibitor's own booth, then wi
     ("/booth/{booth}", "POST"): ("/booth/{booth}", {"tagline": "hijacked"}),
     ("/booth/{booth}/leads", "POST"): ("/booth/{booth}/leads", {"visitor": "x", "notes": "y"}),
     ("/booth/{booth}/slots", "POST"): ("/booth/{booth}/slots", {"host": "x", "starts": "2030-01-01T10:00", "minutes": "30"}),
+    ("/booth/{booth}/editions", "POST"): ("/booth/{booth}/editions", {"sku": "KZ-HONEY-500", "size": "5", "batch": "b",
+                                                                     "origin": "o"}),
 }
 
 
@@ -560,6 +562,17 @@ async def test_an_exhibitor_sees_its_orders_and_its_merchant_balance_at_the_bank
             organiser = Browser(console_url(server))
             assert (await organiser.login(organiser_token(server))).status_code == 303
             mine, theirs = (await exhibitor_of(server, organiser, BOOTH), await exhibitor_of(server, organiser, OTHER))
+            # certificates of origin for the honey: refused by field first, then opened
+            bad = await mine.post(f"/booth/{BOOTH}/editions", {"sku": "KZ-HONEY-500", "size": "0", "batch": " ", "origin": "Altai"})
+            assert bad.status_code == 400
+            assert 'id="size-error" role="alert">a whole number from 1 to 100,000' in bad.text, bad.text
+            assert 'id="batch-error" role="alert">say which' in bad.text
+            assert 'value="Altai"' in bad.text  # what was typed stays
+            opened = await mine.post(f"/booth/{BOOTH}/editions", {"sku": "KZ-HONEY-500", "size": "100", "batch": "2027-05",
+                                                                  "origin": "Katon-Karagay, East Kazakhstan"})
+            assert opened.status_code == 200 and "Opened: 100 certificates of origin for KZ-HONEY-500, batch 2027-05." in opened.text
+            assert "<td>Altai mountain honey, 500 g (KZ-HONEY-500)</td><td>2027-05</td><td>Katon-Karagay, East Kazakhstan</td><td>0 of 100</td>" in opened.text
+            assert '<a href="#certs-h">Certificates of origin</a>' in opened.text
             ws, welcome = await visitor(server, "Aru")
             wallet = VisitorClient(welcome.bank_url)
             try:
@@ -579,6 +592,12 @@ async def test_an_exhibitor_sees_its_orders_and_its_merchant_balance_at_the_bank
                 assert "KZ-HONEY-500" in orders and "9,000.00 KZT" in orders and "fulfilled" in orders, orders
                 csv_text = (await mine.get(f"/booth/{BOOTH}/orders.csv")).text
                 assert status.order_id in csv_text and ",2,9000.00,KZT,fulfilled" in csv_text
+                deadline = time.monotonic() + 10  # the certificate is issued at the bank after the fulfilment
+                while "<td>1 of 100</td>" not in (page := (await mine.get(f"/booth/{BOOTH}")).text):
+                    assert time.monotonic() < deadline, page[page.index('id="certs-h"'):][:1500]
+                    await asyncio.sleep(0.2)
+                (item,) = (await wallet.items()).data
+                assert (item.edition.product, item.edition.batch, item.order_id) == ("KZ-HONEY-500", "2027-05", status.order_id)
                 sales = (await organiser.get("/organiser")).text
                 assert "<td>Altai Bee Farms</td><td>1</td><td>2</td><td>9,000.00 KZT</td>" in sales
                 other = (await theirs.get(f"/booth/{OTHER}")).text
