@@ -114,6 +114,7 @@ class Console:
             Route("/login", self.login, methods=["POST"]),
             Route("/logout", self.post(self.logout), methods=["POST"]),
             Route("/directory", self.directory),
+            Route("/certificates", self.certificate),
             Route("/static/{name}", self.static),
             Route("/organiser", self.get(self.organiser, Role.ORGANISER)),
             Route("/organiser/live", self.get(self.live, Role.ORGANISER)),
@@ -824,7 +825,56 @@ class Console:
                 for b in sorted(expo.booths_in(hall.id), key=lambda b: b.exhibitor))
             sections.append(f'<section aria-labelledby="dir-{esc(hall.id)}"><h2 id="dir-{esc(hall.id)}">{esc(hall.name)}</h2>'
                             f'<ul class="directory">{items}</ul></section>')
-        return self._html("Booth directory", "".join(sections), session)
+        verify = '<p><a href="/certificates">Verify a certificate of origin by its serial</a></p>'
+        return self._html("Booth directory", verify + "".join(sections), session)
+
+
+    async def certificate(self, request: Request) -> Response:
+        """Public: a certificate (any collectible) by its serial, as the bank's ledger has it now:
+        what it certifies, its number in the edition, who holds it since when, every change of
+        holder with its entry's hash in the bank's chain."""
+        from server.admin import SERIAL
+
+        session = self._session(request)
+        serial = request.query_params.get("serial", "").strip()
+        ask = ('<form method="get" action="/certificates" aria-label="Verify a certificate">'
+               + field("serial", "Serial", serial, required=True, maxlength="120",
+                       hint="as printed on the certificate, e.g. ed_592105b9afa421026438bfea-007")
+               + '<button type="submit">Verify</button></form>')
+        if not serial:
+            return self._html("Verify a certificate", ask, session)
+        if not self.admin.has_collectibles:
+            return self._html("Verify a certificate", '<p class="error" role="alert">This expo has no bank: '
+                              "it issues no certificates.</p>" + ask, session, status=404)
+        if not SERIAL.fullmatch(serial):
+            return self._html("Verify a certificate", f'<p class="error" role="alert">{esc(serial)} is not a serial: '
+                              "letters, digits, '_' and '-' only.</p>" + ask, session, status=400)
+        try:
+            found = await self.admin.certificate(serial)
+        except Exception as exc:  # the bank is down
+            return self._html("Verify a certificate", f'<p class="error" role="alert">The bank did not answer: {esc(exc)}</p>'
+                              + ask, session, status=503)
+        if found is None:
+            return self._html("Verify a certificate", f'<p class="error" role="alert">The bank has no certificate {esc(serial)}: '
+                              "it was never issued.</p>" + ask, session, status=404)
+        item, booth_id = found
+        e = item.edition
+        booth = self.admin.expo.booth(booth_id) if booth_id else None
+        issuer = f"{booth.exhibitor} ({iso.countries().get(booth.country, booth.country)})" if booth else None
+        facts = [("Certifies", e.title), ("Issued by", issuer), ("Number", f"{item.number} of {e.size}"),
+                 ("Product", _product_name(booth, e.product) if booth else e.product),
+                 ("Batch", e.batch), ("Origin", e.origin), ("Event", e.event), ("Order", item.order_id),
+                 ("Issued", _when(item.issued_at.timestamp())), ("Held by", item.holder_account_id),
+                 ("Held since", _when(item.acquired_at.timestamp())),
+                 ("May be given from", _when(item.giftable_from.timestamp()))]
+        listed = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in facts if v)
+        history = table("Holders, as the bank's ledger has them", ["Ledger entry", "What", "From", "To", "When", "Entry hash"],
+                        [(h.seq, h.kind, h.from_account_id, h.to_account_id, _when(h.created_at.timestamp()), h.hash)
+                         for h in item.provenance], table_id="provenance")
+        return self._html(f"Certificate {item.serial}", (
+            f'<p role="status">The bank holds this certificate: <strong>{esc(item.serial)}</strong>. It can never be '
+            "sold; it changes hands only as a gift between contacts, after the holding period.</p>"
+            f'<dl class="facts">{listed}</dl>{history}{ask}'), session)
 
 
 def _slug(text: str) -> str:

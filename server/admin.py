@@ -11,6 +11,7 @@ numpy state, actions queue frames that the next flush sends.
 from __future__ import annotations
 
 import math
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 import protocol as p
-from bank.schemas import EditionOut
+from bank.schemas import EditionOut, ItemOut
 from protocol.limits import MAX_CHAT_LEN
 from world import check_expo
 from world.model import Expo
@@ -90,6 +91,9 @@ class Alert:
     kind: str  # "crowd", "tick", "process-down" (alarms) or "process-left" (information)
     message: str
     process: str | None = None  # the cluster process a process alert is about (to dismiss it)
+
+
+SERIAL = re.compile(r"[A-Za-z0-9_-]{1,120}")  # an item's serial: an edition id, '-', its number
 
 
 class WhoError(ValueError):
@@ -314,6 +318,23 @@ class Admin:
             return []
         opened = await collectibles.db.run(collectibles.store.editions)
         return [await collectibles.bank.get_edition(edition_id) for booth, _sku, edition_id in opened if booth == booth_id]
+
+    async def certificate(self, serial: str) -> tuple[ItemOut, str | None] | None:
+        """A collectible by serial as the bank's ledger has it now (public), with the booth whose
+        edition it is (None: the organiser's, or another server's); None if the bank has none.
+        ``serial`` must look like one (it goes into the bank's URL)."""
+        from bank.client import BankAPIError
+
+        collectibles = self.server.collectibles
+        assert collectibles is not None and SERIAL.fullmatch(serial), serial
+        try:
+            item = await collectibles.bank.get_item(serial)
+        except BankAPIError as error:
+            if error.status == 404:
+                return None
+            raise
+        opened = await collectibles.db.run(collectibles.store.editions)
+        return item, next((booth for booth, _sku, edition_id in opened if edition_id == item.edition.id), None)
 
     async def open_edition(self, booth_id: str, sku: str, size: int, batch: str, origin: str) -> EditionOut:
         """An edition of ``size`` certificates of origin for one of the booth's products: each

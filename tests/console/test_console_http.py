@@ -124,7 +124,7 @@ async def test_every_post_needs_the_sessions_csrf_token(server, organiser):
 # Every endpoint of the console behind a login, with the request that would use it. The test
 # below fails for a route missing here, so a new endpoint cannot skip the check.
 PUBLIC = {("/", "GET"), ("/login", "GET"), ("/login", "POST"), ("/logout", "POST"), ("/directory", "GET"),
-          ("/static/{name}", "GET")}
+          ("/static/{name}", "GET"), ("/certificates", "GET")}
 ORGANISER_ONLY = {
     ("/organiser", "GET"): ("/organiser", {}),
     ("/organiser/live", "GET"): ("/organiser/live", {}),
@@ -598,6 +598,19 @@ async def test_an_exhibitor_sees_its_orders_and_its_merchant_balance_at_the_bank
                     await asyncio.sleep(0.2)
                 (item,) = (await wallet.items()).data
                 assert (item.edition.product, item.edition.batch, item.order_id) == ("KZ-HONEY-500", "2027-05", status.order_id)
+                anyone = Browser(console_url(server))  # the public page, without a login
+                try:
+                    shown = await anyone.get(f"/certificates?serial={item.serial}")
+                    assert shown.status_code == 200, shown.text
+                    for fact in ("<dd>Altai Bee Farms (Kazakhstan)</dd>", "<dd>1 of 100</dd>", "<dd>2027-05</dd>", "<dd>Katon-Karagay, East Kazakhstan</dd>",
+                                 f"<dd>{status.order_id}</dd>", f"<td>{item.provenance[0].hash}</td>"):
+                        assert fact in shown.text, fact
+                    unknown = await anyone.get(f"/certificates?serial={item.serial[:-1]}9")
+                    assert unknown.status_code == 404 and "never issued" in unknown.text
+                    sneaky = await anyone.get("/certificates?serial=../v1/accounts/me")
+                    assert sneaky.status_code == 400 and "is not a serial" in sneaky.text
+                finally:
+                    await anyone.close()
                 sales = (await organiser.get("/organiser")).text
                 assert "<td>Altai Bee Farms</td><td>1</td><td>2</td><td>9,000.00 KZT</td>" in sales
                 other = (await theirs.get(f"/booth/{OTHER}")).text
