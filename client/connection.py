@@ -6,6 +6,17 @@ task wake-up per message (those were a third of a bot's CPU at twenty snapshots 
 and frames are written synchronously, so they keep their order from every sender (inputs,
 pings, commands) without a lock. No extension is offered: the expo's messages are small
 and binary, and deflate would cost CPU and memory per connection on both sides.
+
+Once the handshake is done, the link splits the server's final, unmasked binary frames
+itself: websockets' generator parser cost a bot 15 % of its CPU at a frame a tick. Every
+other frame (control, text, fragments, reserved bits, masking, anything while the
+protocol is not OPEN) goes to the protocol's ``receive_data`` whole and in order, as soon
+as its bytes arrive, so the protocol object sees a stream of whole frames and keeps its
+state: it answers pings and closes, checks fragments and fails on bad frames as before.
+The take-over point is exact: before the handshake the protocol is fed the bytes up to
+the end of the response head (the first empty line) and no further, so its parser is at a
+frame boundary with nothing buffered when the link starts splitting. After a frame that
+leaves the protocol not OPEN (a close, a failure) every later byte is the protocol's.
 """
 
 from __future__ import annotations
@@ -30,13 +41,23 @@ class ServerLink(asyncio.Protocol):
 
     def __init__(self, url: str, on_message: Callable[[bytes], None]) -> None:
         loop = asyncio.get_running_loop()
-        self.protocol = ClientProtocol(parse_uri(url), extensions=None, max_size=None,
-                                       logger=logging.getLogger("expo.client.ws"))
+        ws_log = logging.getLogger("expo.client.ws")
+        self.protocol = ClientProtocol(parse_uri(url), extensions=None, max_size=None, logger=ws_log)
         self.on_message = on_message
         self.transport: asyncio.Transport | None = None
         self.opened: asyncio.Future[None] = loop.create_future()
         self.closed: asyncio.Future[None] = loop.create_future()
         self._fragments: list[bytes] = []
+        # The handshake's last bytes (up to 3), to find the end of the response head across reads;
+        # None once the handshake's bytes are all fed.
+        self._tail: bytes | None = b""
+        # Debug logging shows each frame as websockets parses it: then every frame is parsed by it.
+        self._may_split = not ws_log.isEnabledFor(logging.DEBUG)
+        self._splitting = False
+        self._pending = b""  # bytes of the frame being received, not yet delivered
+        self._given = 0  # of them, how many the protocol has (the head of a frame of its)
+        self._owed = 0  # bytes still to come of a frame the protocol is being fed
+        self.frames_split = 0  # messages delivered without the protocol's parser
 
     @property
     def open(self) -> bool:
@@ -58,11 +79,20 @@ class ServerLink(asyncio.Protocol):
         self.send_data()
 
     def data_received(self, data: bytes) -> None:
-        self.protocol.receive_data(data)
-        self._handle_events()
+        if self._splitting:
+            self._split(data)
+        elif self._tail is not None:
+            self._handshake_data(data)
+        else:
+            self._feed(data)
         self.send_data()
 
     def eof_received(self) -> bool | None:
+        if self._splitting:  # the protocol gets what was left of a frame, as it would have had it
+            self._splitting = False
+            if len(self._pending) > self._given:
+                self._feed(self._pending[self._given:])
+            self._pending = b""
         self.protocol.receive_eof()
         self._handle_events()
         self.send_data()
@@ -113,6 +143,84 @@ class ServerLink(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()  # after what is buffered
 
+    def _feed(self, data: bytes) -> None:
+        self.protocol.receive_data(data)
+        self._handle_events()
+
+    def _handshake_data(self, data: bytes) -> None:
+        """Feed the protocol up to the end of the response head; if that opened the
+        connection, split what follows."""
+        assert self._tail is not None
+        seen = self._tail + data
+        end = seen.find(b"\r\n\r\n")
+        if end < 0:
+            self._tail = seen[-3:]
+            self._feed(data)
+            return
+        cut = end + 4 - len(self._tail)  # >= 1: the tail alone is too short to hold the separator
+        self._tail = None
+        self._feed(data[:cut])
+        rest = data[cut:]
+        if self._may_split and self.protocol.state is State.OPEN:
+            self._splitting = True
+            if rest:
+                self._split(rest)
+        elif rest:
+            self._feed(rest)
+
+    def _split(self, data: bytes) -> None:
+        """Deliver the final binary frames in ``data`` (with what was pending), feed the
+        protocol every other frame's bytes as they come."""
+        buf = self._pending + data if self._pending else data
+        pos, end, given = 0, len(buf), self._given
+        protocol = self.protocol
+        while pos < end:
+            if self._owed:  # the rest of a frame of the protocol's
+                n = min(self._owed, end - pos)
+                self._feed(buf[pos:pos + n])
+                self._owed -= n
+                pos += n
+                if protocol.state is not State.OPEN:
+                    break
+                continue
+            if end - pos < 2:
+                break
+            b0, b1 = buf[pos], buf[pos + 1]
+            n = b1 & 0x7F
+            header = (2 if n < 126 else 4 if n == 126 else 10) + (4 if b1 & 0x80 else 0)
+            # FIN, no reserved bits, binary; unmasked; not inside a fragmented message
+            mine = (b0 == 0x82 and b1 < 0x80 and not given and not self._fragments
+                    and protocol.state is State.OPEN)
+            if end - pos < header:  # the length is not known yet
+                if not mine:  # the protocol checks a header's first bytes as they come
+                    self._feed(buf[pos + given:end])
+                    given = end - pos
+                break
+            length = n if n < 126 else int.from_bytes(buf[pos + 2:pos + (4 if n == 126 else 10)], "big")
+            stop = pos + header + length
+            if mine:
+                if stop > end:
+                    break
+                self.frames_split += 1
+                self._deliver(buf[pos + header:stop])
+            else:
+                have = min(stop, end)
+                self._feed(buf[pos + given:have])
+                self._owed, given = stop - have, 0
+                stop = have
+                if protocol.state is not State.OPEN:
+                    pos = stop
+                    break
+            pos = stop
+        if self._splitting and protocol.state is not State.OPEN and not self._owed:
+            # closing or failed: from here on, every byte is the protocol's (it discards them)
+            self._splitting = False
+            if end > pos + given:
+                self._feed(buf[pos + given:])
+            self._pending, self._given = b"", 0
+            return
+        self._pending, self._given = buf[pos:], given
+
     def _handle_events(self) -> None:
         for event in self.protocol.events_received():
             if isinstance(event, Response):
@@ -138,6 +246,9 @@ class ServerLink(asyncio.Protocol):
             data = bytes(frame.data)
         else:
             return  # ping (answered by the protocol), pong, close (answered too)
+        self._deliver(data)
+
+    def _deliver(self, data: bytes) -> None:
         try:
             self.on_message(data)
         except Exception:  # a bug in handling one message must not take the connection down
