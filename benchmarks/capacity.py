@@ -9,9 +9,12 @@ and the CPU the server and the bots used. A second case measures bytes per secon
 bot with ~50 moving avatars in view (a crowd at the keynote stage).
 
 Server and bots share this machine's cores, so the figures are for the pair, not for the
-server alone; the CPU columns say who used what. The bots run as two processes (``--procs``)
-at nice 10 (``--bots-nice``): they are the load generator, and as the server's equals on two
-cores the step would measure the scheduler's turns more than the server. Their delivery
+server alone; the CPU columns say who used what (both over the measured window, not the
+ramp). The bots run as two processes (``--procs``) at nice 10 (``--bots-nice``) below this
+run's: they are the load generator, and as the server's equals on two cores the step would
+measure the scheduler's turns more than the server. A run niced so far that the bots'
+level would pass 19 (``nice -n 19``: they would be the server's equals) puts the bots under
+SCHED_IDLE instead, below every nice level; the first line says which. Their delivery
 latency still counts, so bots starved of CPU fail the step. The targets are printed with
 PASS/FAIL, not asserted. Results go to benchmarks/results/capacity.json.
 
@@ -71,7 +74,7 @@ class Step:
     bytes_in_per_bot: float | None
     server_cpu: float  # cores
     server_sys: float  # of which in the kernel (on loopback a send also runs the receiver's TCP work)
-    bots_cpu: float  # cores
+    bots_cpu: float  # cores, over the window as server_cpu
     errors: int
     holds: bool
 
@@ -134,6 +137,22 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def group_cpu(pgid: int) -> float:
+    """User + system CPU of the live processes of a process group (the swarm and its
+    workers), so the bots' CPU can be read over a window, as the server's is."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[2]) == pgid:  # pgrp (field 5)
+            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return total
+
+
 @dataclass(frozen=True, slots=True)
 class Scrape:
     at: float
@@ -141,16 +160,18 @@ class Scrape:
     cpu: float
     sys: float
     buckets: dict[float, float]  # upper bound -> cumulative count
+    bots_cpu: float = 0.0  # of the process group given to scrape, read just after the server's
 
 
 _BUCKET = re.compile(r'^expo_tick_seconds_bucket\{le="([^"]+)"\} (\S+)$', re.M)
 
 
-def scrape(port: int, pid: int) -> Scrape:
+def scrape(port: int, pid: int, bots_pgid: int | None = None) -> Scrape:
     metrics = http_get(f"http://127.0.0.1:{port}/metrics")
     health = json.loads(http_get(f"http://127.0.0.1:{port}/healthz"))
     buckets = {float(le): float(n) for le, n in _BUCKET.findall(metrics)}
-    return Scrape(time.monotonic(), int(health["tick"]), *cpu_seconds(pid), buckets)
+    bots = group_cpu(bots_pgid) if bots_pgid is not None else 0.0
+    return Scrape(time.monotonic(), int(health["tick"]), *cpu_seconds(pid), buckets, bots)
 
 
 def histogram_quantile(q: float, before: dict[float, float], after: dict[float, float]) -> float:
@@ -238,14 +259,42 @@ def send_floor(count: int, size: int = 380, ticks: int = 40) -> float:
 # --------------------------------------------------------------------------- a step
 
 
+@dataclass(frozen=True, slots=True)
+class Priorities:
+    """The server runs at this run's nice level; the bots ``nice`` below it, or, where
+    that would pass 19 and make them the server's equals, under SCHED_IDLE."""
+
+    server_nice: int
+    nice: int  # the increment given to ``nice -n``
+    idle: bool
+
+    @classmethod
+    def for_bots(cls, bots_nice: int, base: int | None = None) -> Priorities:
+        """``base``: the server's nice level, by default this process's (the server inherits it)."""
+        base = os.getpriority(os.PRIO_PROCESS, 0) if base is None else base
+        return cls(base, bots_nice, bots_nice > 0 and base + bots_nice > 19)
+
+    def describe(self) -> str:
+        level = min(19, self.server_nice + self.nice)
+        if self.idle:
+            return (f"server at nice {self.server_nice}, bots at nice {level} under SCHED_IDLE "
+                    f"(nice {self.server_nice} + {self.nice} passes 19, where they would be the server's equals)")
+        return f"server at nice {self.server_nice}, bots at nice {level}"
+
+
+def _idle() -> None:
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # inherited by the swarm's workers
+
+
 def run_bots(url: str, count: int, duration: float, spawn_rate: float, warmup: float, mix: str, procs: int,
-             out: Path, seed: int, nice: int = 0) -> subprocess.Popen:
+             out: Path, seed: int, nice: int = 0, idle: bool = False) -> subprocess.Popen:
     return subprocess.Popen(
         [*(("nice", "-n", str(nice)) if nice else ()), str(BIN / "expo-bots"), "--server", url, "--count", str(count), "--duration", str(duration),
          "--spawn-rate", str(spawn_rate), "--warmup", str(warmup), "--mix", mix, "--procs", str(procs),
          "--seed", str(seed), "--name-prefix", f"cap{count}", "--json", str(out), "--quiet"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         start_new_session=True,  # its worker processes are killed with it (kill_bots), not orphaned
+        preexec_fn=_idle if idle else None,  # noqa: PLW1509  # this process runs no threads
     )
 
 
@@ -257,18 +306,18 @@ def kill_bots(bots: subprocess.Popen) -> None:
 
 
 def step(port: int, server: subprocess.Popen, count: int, window: float, spawn_rate: float, procs: int,
-         workdir: Path, mix: str = "wander", seed: int = 1, nice: int = 0) -> tuple[Step, dict]:
+         workdir: Path, priorities: Priorities, mix: str = "wander", seed: int = 1) -> tuple[Step, dict]:
     ramp = count / spawn_rate + 2.0
     duration = ramp + window + 1.0
     report_file = workdir / f"bots-{mix}-{count}.json"
-    cpu_before = children_cpu()
     started = time.monotonic()
-    bots = run_bots(f"ws://127.0.0.1:{port}/", count, duration, spawn_rate, ramp, mix, procs, report_file, seed, nice)
+    bots = run_bots(f"ws://127.0.0.1:{port}/", count, duration, spawn_rate, ramp, mix, procs, report_file, seed,
+                    priorities.nice, priorities.idle)
     try:
         time.sleep(ramp)
-        first = scrape(port, server.pid)
+        first = scrape(port, server.pid, bots.pid)  # the swarm leads its own session: its pid is the group's
         time.sleep(max(0.0, started + ramp + window - time.monotonic()))
-        last = scrape(port, server.pid)
+        last = scrape(port, server.pid, bots.pid)
         try:
             _, stderr = bots.communicate(timeout=duration + 60)
         except subprocess.TimeoutExpired:  # a swarm that cannot leave an overloaded server
@@ -281,7 +330,6 @@ def step(port: int, server: subprocess.Popen, count: int, window: float, spawn_r
         if bots.poll() is None:
             kill_bots(bots)
             bots.wait()
-    bots_cpu = (children_cpu() - cpu_before) / (time.monotonic() - started)
     if not report_file.exists():
         print(f"  {count} bots: expo-bots wrote no report (exit {bots.returncode}): {stderr.decode()[-300:]}", flush=True)
         report: dict[str, Any] = {"bots": {"joined": 0}, "error_total": -1,
@@ -305,7 +353,7 @@ def step(port: int, server: subprocess.Popen, count: int, window: float, spawn_r
         bytes_in_per_bot=m["bytes_in_per_bot"]["mean"],
         server_cpu=(last.cpu - first.cpu) / elapsed,
         server_sys=(last.sys - first.sys) / elapsed,
-        bots_cpu=bots_cpu,
+        bots_cpu=(last.bots_cpu - first.bots_cpu) / elapsed,
         errors=report["error_total"],
         holds=(report["bots"]["joined"] == count and tick_rate >= HELD_RATE * TICK_RATE
                and tick_p99 < TARGET_TICK_P99_MS and delivery_p99 is not None
@@ -323,6 +371,12 @@ def us_per_visitor_tick(s: Step, cores: float | None = None) -> float:
     return (s.server_cpu if cores is None else cores) / max(1, s.joined) / max(s.tick_rate, 1e-9) * 1e6
 
 
+def us_per_bot_tick(s: Step) -> float:
+    """The bots' CPU per joined bot per tick the server made: what one bot costs the load
+    generator (a snapshot to read each tick, an input now and then)."""
+    return us_per_visitor_tick(s, s.bots_cpu)
+
+
 def fmt(value: float | None, spec: str = ".1f") -> str:
     return "-" if value is None or value != value else format(value, spec)
 
@@ -330,14 +384,14 @@ def fmt(value: float | None, spec: str = ".1f") -> str:
 def table(steps: list[Step]) -> str:
     head = (f"{'bots':>6} {'joined':>6} {'tick Hz':>7} {'tick p50':>8} {'tick p99':>8} {'deliv p99':>9} "
             f"{'rtt p99':>8} {'B/s/bot':>8} {'srv CPU':>7} {'bots CPU':>8} {'errors':>6}  holds")
-    head += f" {'srv us/vt':>9} {'of it sys':>9}"
+    head += f" {'srv us/vt':>9} {'of it sys':>9} {'bots us/bt':>10}"
     lines = [head, "-" * len(head)]
     for s in steps:
         lines.append(
             f"{s.bots:>6} {s.joined:>6} {fmt(s.tick_rate):>7} {fmt(s.tick_p50_ms, '.2f'):>8} {fmt(s.tick_p99_ms, '.2f'):>8} "
             f"{fmt(s.delivery_p99_ms):>9} {fmt(s.rtt_p99_ms):>8} {fmt(s.bytes_in_per_bot, '.0f'):>8} "
             f"{fmt(s.server_cpu, '.2f'):>7} {fmt(s.bots_cpu, '.2f'):>8} {s.errors:>6}  {'yes' if s.holds else 'NO ':<5}"
-            f" {fmt(us_per_visitor_tick(s)):>9} {fmt(us_per_visitor_tick(s, s.server_sys)):>9}"
+            f" {fmt(us_per_visitor_tick(s)):>9} {fmt(us_per_visitor_tick(s, s.server_sys)):>9} {fmt(us_per_bot_tick(s)):>10}"
         )
     return "\n".join(lines)
 
@@ -366,11 +420,12 @@ def main(argv: list[str] | None = None) -> int:
     counts = [int(c) for c in (args.steps or ("100,250" if args.quick else "100,250,500,750,1000,1250")).split(",")]
     window = args.window or (5.0 if args.quick else 10.0)
 
+    priorities = Priorities.for_bots(args.bots_nice)
     print(f"capacity: one server process, bots wandering in one hall, {TICK_RATE} Hz; "
-          f"{os.cpu_count()} cores shared by the server and the bots ({args.procs} process(es) at nice "
-          f"{args.bots_nice})", flush=True)
+          f"{os.cpu_count()} cores shared by the server and the bots ({args.procs} process(es)); "
+          f"{priorities.describe()}", flush=True)
     if args.ab:
-        return compare(args, counts, window)
+        return compare(args, counts, window, priorities)
     floor = send_floor(max(counts))
     print(f"loopback send floor: {floor:.1f} us of CPU per send of 380 bytes to one of {max(counts)} sockets "
           f"(so {floor * max(counts) * TICK_RATE / 1e6:.2f} of a core for one message a tick to each)", flush=True)
@@ -381,13 +436,13 @@ def main(argv: list[str] | None = None) -> int:
         server = start_server(port, max(counts) + 100, workdir, args.server_arg)
         try:
             for count in counts:
-                result, _ = step(port, server, count, window, args.spawn_rate, args.procs, workdir, nice=args.bots_nice)
+                result, _ = step(port, server, count, window, args.spawn_rate, args.procs, workdir, priorities)
                 steps.append(result)
                 print(table(steps).splitlines()[-1], flush=True)
                 if not result.holds and not args.keep_going:
                     break
-            crowd, crowd_report = step(port, server, 51, window, args.spawn_rate, 1, workdir, mix="crowd", seed=2,
-                                       nice=args.bots_nice)
+            crowd, crowd_report = step(port, server, 51, window, args.spawn_rate, 1, workdir, priorities, mix="crowd",
+                                       seed=2)
         finally:
             stop_server(server)
 
@@ -417,6 +472,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps({
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "window_seconds": window, "spawn_rate": args.spawn_rate, "bot_procs": args.procs, "bots_nice": args.bots_nice,
+        "priorities": asdict(priorities),
         "send_floor_us": floor,
         "steps": [asdict(s) for s in steps],
         "largest_holding": largest,
@@ -427,14 +483,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run_side(args: argparse.Namespace, counts: list[int], window: float, extra: list[str]) -> list[Step]:
+def run_side(args: argparse.Namespace, counts: list[int], window: float, extra: list[str],
+             priorities: Priorities) -> list[Step]:
     """The steps against one fresh server with ``extra`` flags."""
     with tempfile.TemporaryDirectory(prefix="expo-capacity-") as tmp:
         workdir = Path(tmp)
         port = free_port()
         server = start_server(port, max(counts) + 100, workdir, extra)
         try:
-            return [step(port, server, count, window, args.spawn_rate, args.procs, workdir, nice=args.bots_nice)[0]
+            return [step(port, server, count, window, args.spawn_rate, args.procs, workdir, priorities)[0]
                     for count in counts]
         finally:
             stop_server(server)
@@ -448,7 +505,7 @@ def median(values: list[float]) -> float:
     return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
-def compare(args: argparse.Namespace, counts: list[int], window: float) -> int:
+def compare(args: argparse.Namespace, counts: list[int], window: float, priorities: Priorities) -> int:
     """Same-run A/B: the sides alternate (A, B, A, B, ...), so that a machine whose load
     drifts weighs on both alike; the ratios of medians are the result, not either side's
     figures alone."""
@@ -456,7 +513,7 @@ def compare(args: argparse.Namespace, counts: list[int], window: float) -> int:
     runs: dict[str, list[Step]] = {"A": [], "B": []}
     for round_ in range(args.rounds):
         for name, extra in sides.items():
-            steps = run_side(args, counts, window, extra)
+            steps = run_side(args, counts, window, extra, priorities)
             runs[name] += steps
             for s in steps:
                 print(f"round {round_ + 1} {name}: {table([s]).splitlines()[-1]}", flush=True)
