@@ -4,8 +4,9 @@ Readers get a connection per thread (FastAPI runs handlers in a thread pool). Wr
 connection through a group commit (``bank.group_commit``): concurrent write transactions run one
 after another, each in its own savepoint, and commit together with one fsync. Each batch starts
 with ``BEGIN IMMEDIATE``, so another process on the same file (an admin command next to a
-running server) is serialized too. ``synchronous=FULL`` makes every commit durable before the
-API answers. Triggers make ledger entries immutable.
+running server) is serialized too. Within a batch the writer reads each account row once and
+writes the changed balances at the commit (:class:`AccountCache`). ``synchronous=FULL`` makes
+every commit durable before the API answers. Triggers make ledger entries immutable.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Protocol
@@ -275,16 +277,84 @@ class Tail:
         self.entry = None
 
 
+class AccountCache:
+    """The writer's account rows for one batch: each read from SQLite once, the changed balances
+    written once, at commit, by one ``executemany``.
+
+    A confirmation read its payer and merchant and updated both balances, and the FX, fee and
+    escrow accounts are in nearly every call of a batch: most of those statements were the same
+    rows again. While a batch holds the write lock nobody else can change a row, so the cache is
+    exact from its first read to the commit. Every change is journalled, so a request's savepoint
+    undone (``rollback_to_savepoint``) undoes its changes here too; a begin or a rollback drops
+    everything (another process may write between batches)."""
+
+    __slots__ = ("rows", "dirty", "_journal", "_marks")
+
+    def __init__(self) -> None:
+        self.rows: dict[str, Account] = {}
+        self.dirty: set[str] = set()  # ids whose balance the database does not have yet
+        self._journal: list[tuple[str, Account | None, bool]] = []  # (id, row before, dirty before)
+        self._marks: list[int] = []  # journal lengths at each open savepoint
+
+    def forget(self) -> None:
+        self.rows.clear()
+        self.dirty.clear()
+        self._journal.clear()
+        self._marks.clear()
+
+    def put(self, account: Account, *, dirty: bool = False) -> Account:
+        """Keep ``account`` as the row (``dirty``: its balance is not in the database yet)."""
+        id_ = account.id
+        if self._marks:
+            self._journal.append((id_, self.rows.get(id_), id_ in self.dirty))
+        self.rows[id_] = account
+        if dirty:
+            self.dirty.add(id_)
+        return account
+
+    def known(self, account: Account) -> Account:
+        """``account`` as read from the database, or the batch's own row for it if it has one."""
+        cached = self.rows.get(account.id)
+        return cached if cached is not None else self.put(account)
+
+    def savepoint(self) -> None:
+        self._marks.append(len(self._journal))
+
+    def release(self) -> None:
+        self._marks.pop()
+        if not self._marks:
+            self._journal.clear()  # now only the batch's rollback undoes it, and that forgets all
+
+    def rollback_to_savepoint(self) -> None:
+        mark = self._marks[-1]
+        while len(self._journal) > mark:
+            id_, before, was_dirty = self._journal.pop()
+            if before is None:
+                del self.rows[id_]
+            else:
+                self.rows[id_] = before
+            if not was_dirty:
+                self.dirty.discard(id_)
+
+    def flush(self, conn: Connection) -> None:
+        """Write the batch's changed balances (before its commit)."""
+        if self.dirty:
+            conn.executemany("UPDATE accounts SET balance = ? WHERE id = ?",
+                             [(self.rows[id_].balance, id_) for id_ in self.dirty])
+            self.dirty.clear()
+
+
 class Transaction:
     """Reads and writes on one connection inside one transaction (implements Reader and Writer).
 
     Plain SQL with ``?`` placeholders that SQLite and PostgreSQL both run; the one difference, how
-    to look into a JSON column, is :meth:`_metadata_match`. With ``tail`` (the writer's), the
-    last entry is read once per batch."""
+    to look into a JSON column, is :meth:`_metadata_match`. With ``tail`` and ``cache`` (the
+    writer's), the last entry and each account are read once per batch."""
 
-    def __init__(self, conn: Connection, tail: Tail | None = None) -> None:
+    def __init__(self, conn: Connection, tail: Tail | None = None, cache: AccountCache | None = None) -> None:
         self._c = conn
         self._tail = tail
+        self._cache = cache
 
     @staticmethod
     def _metadata_match(key: str) -> tuple[str, str]:
@@ -295,21 +365,28 @@ class Transaction:
         return self._c.execute(sql, params).fetchone()
 
     # -- reads
+    def _read_account(self, row: tuple | None) -> Account | None:
+        """A row read from the database, as the batch sees it (its cache has the latest balance)."""
+        if row is None:
+            return None
+        return _account(row) if self._cache is None else self._cache.known(_account(row))
+
     def account(self, account_id: str) -> Account | None:
-        row = self._one(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (account_id,))
-        return _account(row) if row else None
+        if self._cache is not None and (cached := self._cache.rows.get(account_id)) is not None:
+            return cached
+        return self._read_account(self._one(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (account_id,)))
 
     def account_by_token(self, token_hash: str) -> Account | None:
-        row = self._one(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE token_hash = ?", (token_hash,))
-        return _account(row) if row else None
+        return self._read_account(self._one(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE token_hash = ?",
+                                            (token_hash,)))
 
     def account_by_reference(self, reference: str) -> Account | None:
-        row = self._one(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE reference = ?", (reference,))
-        return _account(row) if row else None
+        return self._read_account(self._one(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE reference = ?",
+                                            (reference,)))
 
     def accounts(self) -> Iterator[Account]:
         for row in self._c.execute(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts ORDER BY created_at, id"):
-            yield _account(row)
+            yield self._read_account(row)  # type: ignore[misc]
 
     def last_entry(self) -> Entry | None:
         tail = self._tail
@@ -466,11 +543,15 @@ class Transaction:
             (account.id, str(account.kind), account.currency, account.display_name, account.balance,
              account.created_at, account.reference, str(account.kyc), token_hash),
         )
+        if self._cache is not None:
+            self._cache.put(account)
 
     def set_kyc(self, account_id: str, level: KycLevel, now: int) -> None:
         cur = self._c.execute("UPDATE accounts SET kyc = ?, kyc_verified_at = ? WHERE id = ?",
                               (str(level), now, account_id))
         assert cur.rowcount == 1, f"no account {account_id}"
+        if self._cache is not None and (cached := self._cache.rows.get(account_id)) is not None:
+            self._cache.put(replace(cached, kyc=level))
 
     def append(self, entries: Sequence[Entry], accounts: Sequence[Account]) -> None:
         self._c.executemany(
@@ -478,7 +559,11 @@ class Transaction:
             [(e.seq, e.transaction_id, str(e.kind), e.account_id, e.currency, e.amount, e.balance_after,
               e.intent_id, e.created_at, e.prev_hash, e.hash, e.ref, e.uetr, e.end_to_end_id) for e in entries],
         )
-        self._c.executemany("UPDATE accounts SET balance = ? WHERE id = ?", [(a.balance, a.id) for a in accounts])
+        if self._cache is None:
+            self._c.executemany("UPDATE accounts SET balance = ? WHERE id = ?", [(a.balance, a.id) for a in accounts])
+        else:  # written at the batch's commit
+            for a in accounts:
+                self._cache.put(a, dirty=True)
         if self._tail is not None and entries:
             self._tail.entry, self._tail.known = entries[-1], True
 
@@ -604,33 +689,41 @@ class Transaction:
 
 
 class Statements:
-    """The group commit's transaction statements on the writer connection (they keep ``tail`` true)."""
+    """The group commit's transaction statements on the writer connection (they keep ``tail`` and
+    ``accounts`` true, and write the cached balances before each commit)."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._c = conn
         self.tail = Tail()
+        self.accounts = AccountCache()
 
     def begin(self) -> None:
         self.tail.forget()
+        self.accounts.forget()
         self._c.execute("BEGIN IMMEDIATE")
 
     def commit(self) -> None:
+        self.accounts.flush(self._c)
         self._c.execute("COMMIT")
 
     def rollback(self) -> None:
         self.tail.forget()
+        self.accounts.forget()
         if self._c.in_transaction:
             self._c.execute("ROLLBACK")
 
     def savepoint(self) -> None:
         self._c.execute("SAVEPOINT request")
+        self.accounts.savepoint()
 
     def release(self) -> None:
         self._c.execute("RELEASE request")
+        self.accounts.release()
 
     def rollback_to_savepoint(self) -> None:
         self.tail.forget()
         self._c.execute("ROLLBACK TO request")
+        self.accounts.rollback_to_savepoint()
 
 
 class SQLiteStorage:
@@ -702,7 +795,7 @@ class SQLiteStorage:
     @contextmanager
     def writing(self) -> Iterator[Transaction]:
         with self._group.transaction():
-            yield Transaction(self._writer, self._statements.tail)
+            yield Transaction(self._writer, self._statements.tail, self._statements.accounts)
 
     def close(self) -> None:
         self._group.close()
