@@ -16,7 +16,7 @@ from bank.api import create_app
 from bank.audit import audit
 from bank.escrow import PendingStatus, PendingTransfer, VoidReason
 from bank.intents import Intent, IntentStatus, Payment
-from bank.service import Bank, encode, escrow_json, escrow_out, intent_json, intent_out
+from bank.service import Bank, _iso, _iso_exact, encode, escrow_json, escrow_out, intent_json, intent_out
 
 #: JSON values as replies hold them (no floats: amounts are integers), with text that needs escaping
 #: (a lone surrogate is not here: neither encoder can write one as UTF-8).
@@ -106,6 +106,18 @@ async def test_the_hot_path_refuses_in_the_routes_words(platform, new_visitor, h
 
 
 _MS = st.integers(0, 4_102_444_800_000)  # to 2100, any millisecond (a fraction of a second or none)
+#: Every millisecond ``to_datetime`` takes (years 1-9999), and each side of where ``_iso`` stops caching.
+_ANY_MS = st.integers(-62_135_596_800_000, 253_402_300_799_999) | st.sampled_from(
+    [sign * (2**32 * 1000 + d) for sign in (1, -1) for d in (-1001, -1000, -999, -1, 0, 1, 999, 1000)])
+
+
+@settings(max_examples=2000, deadline=None)
+@given(_ANY_MS)
+def test_a_time_from_the_cached_second_is_the_exact_text(ms: int) -> None:
+    """``_iso`` (the second's text made once) writes the same bytes as ``isoformat`` of the datetime,
+    including where ``ms / 1000`` is no longer exact to the microsecond."""
+    assert _iso(ms) == _iso_exact(ms)
+    assert _iso(ms) == _iso(ms)  # and again from the cache
 _TEXT = st.text(max_size=8)
 
 
