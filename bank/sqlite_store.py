@@ -583,13 +583,17 @@ class Transaction:
         )
 
     def update_intent(self, intent: Intent) -> None:
-        (id_, *values) = self._intent_values(intent)
-        columns = _INTENT_COLUMNS.removeprefix("seq, id, ").split(", ")
+        """Only what a state change moves (``bank.intents``: status, payment, updated_at): setting
+        every column cost SQLite four times as much (the merchant's foreign key checked again,
+        every index on a set column rewritten), a twentieth of a confirmation's writer time."""
+        p = intent.payment
         cur = self._c.execute(
-            f"UPDATE payment_intents SET {', '.join(c.strip() + ' = ?' for c in columns)} WHERE id = ?",
-            (*values, id_),
+            "UPDATE payment_intents SET status = ?, updated_at = ?, paid_by = ?, transaction_id = ?,"
+            " debit_amount = ?, debit_currency = ?, fee = ? WHERE id = ?",
+            (str(intent.status), intent.updated_at, p and p.payer_account_id, p and p.transaction_id,
+             p and p.debit_amount, p and p.debit_currency, p and p.fee, intent.id),
         )
-        assert cur.rowcount == 1, f"no intent {id_} to update"
+        assert cur.rowcount == 1, f"no intent {intent.id} to update"
 
     def put_idempotency(self, record: IdempotencyRecord) -> None:
         self._c.execute(

@@ -10,6 +10,7 @@ from bankutil import assert_sound, bearer, key, snapshot
 from bank import intents
 from bank.client import BankAPIError
 from bank.intents import Intent, IntentStateError, IntentStatus, Payment
+from bank.ledger import Account, AccountKind
 
 T0 = 1_000_000
 
@@ -174,3 +175,21 @@ async def test_visitor_reads_open_intents_by_id(platform, new_visitor, http) -> 
     assert (r.status_code, r.json()["error"]["code"]) == (404, "payment_intent_not_found")
     r = await http.post("/v1/payment_intents/pi_missing/confirm", headers={**bearer(a.token), **key()})
     assert (r.status_code, r.json()["error"]["code"]) == (404, "payment_intent_not_found")
+
+
+@pytest.mark.parametrize("change", ["succeed", "cancel", "expire"])
+def test_a_state_change_written_reads_back_whole(storage, change: str) -> None:
+    """``update_intent`` writes only what a state change moves; read back, the intent is the changed
+    one in every field (and the others are as created)."""
+    intent = created()
+    with storage.writing() as tx:
+        tx.insert_account(Account("m", AccountKind.MERCHANT, "MYR", "Penang Batik", 0, T0))
+        tx.insert_intent(intent)
+    changed = {"succeed": lambda: intents.succeed(intent, PAY, T0 + 1),
+               "cancel": lambda: intents.cancel(intent, T0 + 1),
+               "expire": lambda: intents.expire(intent, T0 + 60_000)}[change]()
+    with storage.writing() as tx:
+        tx.update_intent(changed)
+    with storage.reading() as tx:
+        stored = tx.intent(intent.id)
+    assert stored == changed
