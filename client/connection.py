@@ -7,16 +7,11 @@ and frames are written synchronously, so they keep their order from every sender
 pings, commands) without a lock. No extension is offered: the expo's messages are small
 and binary, and deflate would cost CPU and memory per connection on both sides.
 
-Once the handshake is done, the link splits the server's final, unmasked binary frames
-itself: websockets' generator parser cost a bot 15 % of its CPU at a frame a tick. Every
-other frame (control, text, fragments, reserved bits, masking, anything while the
-protocol is not OPEN) goes to the protocol's ``receive_data`` whole and in order, as soon
-as its bytes arrive, so the protocol object sees a stream of whole frames and keeps its
-state: it answers pings and closes, checks fragments and fails on bad frames as before.
-The take-over point is exact: before the handshake the protocol is fed the bytes up to
-the end of the response head (the first empty line) and no further, so its parser is at a
-frame boundary with nothing buffered when the link starts splitting. After a frame that
-leaves the protocol not OPEN (a close, a failure) every later byte is the protocol's.
+The server's final binary frames (a tick's message, a few hundred bytes) are cut out of
+each read ahead of websockets' parser (``protocol.wsframes.FrameSplitter``, as the server
+does with its clients' Inputs): that generator parser cost a bot 15 % of its CPU at a frame
+a tick. Every other frame goes to the protocol whole and in order from a frame boundary,
+so it still answers pings and closes, checks fragments and fails on bad frames.
 """
 
 from __future__ import annotations
@@ -31,6 +26,8 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
+
+from protocol.wsframes import FrameSplitter
 
 log = logging.getLogger("expo.client")
 
@@ -48,16 +45,10 @@ class ServerLink(asyncio.Protocol):
         self.opened: asyncio.Future[None] = loop.create_future()
         self.closed: asyncio.Future[None] = loop.create_future()
         self._fragments: list[bytes] = []
-        # The handshake's last bytes (up to 3), to find the end of the response head across reads;
-        # None once the handshake's bytes are all fed.
-        self._tail: bytes | None = b""
-        # Debug logging shows each frame as websockets parses it: then every frame is parsed by it.
-        self._may_split = not ws_log.isEnabledFor(logging.DEBUG)
-        self._splitting = False
-        self._pending = b""  # bytes of the frame being received, not yet delivered
-        self._given = 0  # of them, how many the protocol has (the head of a frame of its)
-        self._owed = 0  # bytes still to come of a frame the protocol is being fed
-        self.frames_split = 0  # messages delivered without the protocol's parser
+        # no size limit here, so every 7- and 16-bit frame may be split; with websockets' debug
+        # log on (it logs each frame it parses) it parses every frame
+        self.splitter = FrameSplitter(masked=False, feed=self._feed, deliver=self._deliver, is_open=lambda: self.open,
+                                      split=not ws_log.isEnabledFor(logging.DEBUG), max_split=65535)
 
     @property
     def open(self) -> bool:
@@ -79,20 +70,11 @@ class ServerLink(asyncio.Protocol):
         self.send_data()
 
     def data_received(self, data: bytes) -> None:
-        if self._splitting:
-            self._split(data)
-        elif self._tail is not None:
-            self._handshake_data(data)
-        else:
-            self._feed(data)
+        self.splitter.data(data)
         self.send_data()
 
     def eof_received(self) -> bool | None:
-        if self._splitting:  # the protocol gets what was left of a frame, as it would have had it
-            self._splitting = False
-            if len(self._pending) > self._given:
-                self._feed(self._pending[self._given:])
-            self._pending = b""
+        self.splitter.eof()
         self.protocol.receive_eof()
         self._handle_events()
         self.send_data()
@@ -146,80 +128,6 @@ class ServerLink(asyncio.Protocol):
     def _feed(self, data: bytes) -> None:
         self.protocol.receive_data(data)
         self._handle_events()
-
-    def _handshake_data(self, data: bytes) -> None:
-        """Feed the protocol up to the end of the response head; if that opened the
-        connection, split what follows."""
-        assert self._tail is not None
-        seen = self._tail + data
-        end = seen.find(b"\r\n\r\n")
-        if end < 0:
-            self._tail = seen[-3:]
-            self._feed(data)
-            return
-        cut = end + 4 - len(self._tail)  # >= 1: the tail alone is too short to hold the separator
-        self._tail = None
-        self._feed(data[:cut])
-        rest = data[cut:]
-        if self._may_split and self.protocol.state is State.OPEN:
-            self._splitting = True
-            if rest:
-                self._split(rest)
-        elif rest:
-            self._feed(rest)
-
-    def _split(self, data: bytes) -> None:
-        """Deliver the final binary frames in ``data`` (with what was pending), feed the
-        protocol every other frame's bytes as they come."""
-        buf = self._pending + data if self._pending else data
-        pos, end, given = 0, len(buf), self._given
-        protocol = self.protocol
-        while pos < end:
-            if self._owed:  # the rest of a frame of the protocol's
-                n = min(self._owed, end - pos)
-                self._feed(buf[pos:pos + n])
-                self._owed -= n
-                pos += n
-                if protocol.state is not State.OPEN:
-                    break
-                continue
-            if end - pos < 2:
-                break
-            b0, b1 = buf[pos], buf[pos + 1]
-            n = b1 & 0x7F
-            header = (2 if n < 126 else 4 if n == 126 else 10) + (4 if b1 & 0x80 else 0)
-            # FIN, no reserved bits, binary; unmasked; not inside a fragmented message
-            mine = (b0 == 0x82 and b1 < 0x80 and not given and not self._fragments
-                    and protocol.state is State.OPEN)
-            if end - pos < header:  # the length is not known yet
-                if not mine:  # the protocol checks a header's first bytes as they come
-                    self._feed(buf[pos + given:end])
-                    given = end - pos
-                break
-            length = n if n < 126 else int.from_bytes(buf[pos + 2:pos + (4 if n == 126 else 10)], "big")
-            stop = pos + header + length
-            if mine:
-                if stop > end:
-                    break
-                self.frames_split += 1
-                self._deliver(buf[pos + header:stop])
-            else:
-                have = min(stop, end)
-                self._feed(buf[pos + given:have])
-                self._owed, given = stop - have, 0
-                stop = have
-                if protocol.state is not State.OPEN:
-                    pos = stop
-                    break
-            pos = stop
-        if self._splitting and protocol.state is not State.OPEN and not self._owed:
-            # closing or failed: from here on, every byte is the protocol's (it discards them)
-            self._splitting = False
-            if end > pos + given:
-                self._feed(buf[pos + given:])
-            self._pending, self._given = b"", 0
-            return
-        self._pending, self._given = buf[pos:], given
 
     def _handle_events(self) -> None:
         for event in self.protocol.events_received():

@@ -70,6 +70,9 @@ def stream(ops: list[tuple]) -> tuple[bytes, int]:
         elif kind == "unmasked":  # a client's frame must be masked
             raw.append(b"".join(client.data_to_send()) + bytes((0x82, len(arg))) + arg)
             continue
+        elif kind == "unmasked head":  # refused on its first two bytes, before its 64-bit length
+            raw.append(b"".join(client.data_to_send()) + bytes((0x82, 0x7F)))
+            continue
         raw.append(b"".join(client.data_to_send()))
     return b"".join(raw), len(head)
 
@@ -125,7 +128,7 @@ ops = st.lists(st.one_of(
     st.tuples(st.just("fragments"), st.tuples(st.booleans(), st.lists(st.binary(max_size=40), min_size=2, max_size=4))),
 ), max_size=25)
 endings = st.sampled_from([[], [("close", None)], [("reserved", b"x")], [("unmasked", b"y")], [("interleaved", b"z")],
-                           [("binary", bytes(MAX_SIZE + 1))]])
+                           [("binary", bytes(MAX_SIZE + 1))], [("unmasked head", None)]])
 
 
 @settings(max_examples=300, deadline=None)
@@ -158,6 +161,27 @@ def test_after_a_bad_frame_every_byte_is_the_protocols():
     server.receive([data[:head], data[head:]], eof=False)
     assert server.protocol.state is State.CLOSING and server.protocol.close_sent.code == 1002
     assert server.splitter.mode is Mode.PASS and [m[2] for m in server.messages] == [b"ok"]
+
+
+def test_a_bad_header_is_refused_on_its_first_two_bytes_as_by_the_parser_alone():
+    server = Server(split=True)
+    data, head = stream([("binary", b"ok"), ("unmasked head", None)])  # its length never comes
+    server.receive([data[:head], data[head:]], eof=False)
+    assert server.protocol.state is State.CLOSING and server.protocol.close_sent.code == 1002
+    assert server.splitter.mode is Mode.PASS
+
+
+def test_a_client_splits_the_servers_16_bit_frames_up_to_its_limit():
+    got: list[bytes] = []
+    fed: list[bytes] = []
+    splitter = FrameSplitter(masked=False, feed=fed.append, deliver=got.append, is_open=lambda: True, max_split=1000)
+    frames = [bytes((0x82, 126)) + n.to_bytes(2, "big") + bytes([n % 251]) * n for n in (126, 1000, 1001)]
+    splitter.data(b"HTTP/1.1 101 Switching Protocols\r\n\r\n")
+    stream = b"".join(frames)
+    for i in range(0, len(stream), 7):  # a header cut in every way
+        splitter.data(stream[i:i + 7])
+    assert got == [frames[0][4:], frames[1][4:]]
+    assert b"".join(fed[1:]) == frames[2]  # over the limit: the protocol's, every byte
 
 
 def test_a_plain_http_request_is_the_protocols_alone():
