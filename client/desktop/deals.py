@@ -216,15 +216,19 @@ class DealDesk:
         return {"requested": ["cancel"], "quoted": ["accept", "cancel"], "ordered": ["cancel"],
                 "shipped": ["pay"]}.get(deal.state, [])
 
-    def propose(self, kind: str, own_currency: str | None = None, own_amount: str | None = None) -> Proposal | None:
+    def propose(self, kind: str, own_currency: str | None = None, own_amount: str | None = None,
+                short_of: str | None = None) -> Proposal | None:
         """Enter (accept / pay) or X (cancel) on the selected deal: the question to ask, or None
         when the deal does not allow it now. ``own_amount`` is what the bank quoted for the
-        money in the visitor's currency, when it differs."""
+        money in the visitor's currency, when it differs; ``short_of``, the visitor's balance
+        when that is known to be less (the bank would refuse: say so before, not after)."""
         deal = self.current()
         if deal is None or kind not in self.allowed(deal):
             return None
         what = self.product(deal)
         yours = f"\n≈ {own_amount} " + _("from your account") if own_amount else ""
+        if short_of and kind != "cancel":
+            yours += "\n" + _("Your balance is {balance}: not enough, the bank will refuse it.").format(balance=short_of)
         if kind == "accept":
             assert deal.currency and deal.total and deal.deposit and deal.unit_price
             rest = balance(deal)

@@ -382,7 +382,7 @@ class DealsPanel(DirectObject):
                                     time.monotonic(), bad=True)
             return
         own = self._own_amount(v, kind)
-        proposal = self.desk.propose(kind, v.credential.currency if v.credential else None, own)
+        proposal = self.desk.propose(kind, v.credential.currency if v.credential else None, own, self._short_of(v, kind))
         if proposal is not None:
             self.close_question()
             self.question = Question(self.app.aspect2d, self.app.font, proposal.text, self.answer)
@@ -400,6 +400,16 @@ class DealsPanel(DirectObject):
         debit = self.quotes.debit(key)
         return "…" if debit is None else money_minor(debit, key.source)
 
+    def _short_of(self, v: Visit, kind: str) -> str | None:
+        """The visitor's balance, when what the step takes (the bank's quote, in another
+        currency) is known to be more."""
+        due = self.desk.money_due(kind)
+        if due is None or v.credential is None or v.balance_minor is None:
+            return None
+        own = v.credential.currency
+        debit = due[0] if due[1] == own else self.quotes.debit(QuoteKey(own, due[1], due[0]))
+        return v.balance if debit is not None and debit > v.balance_minor else None
+
     def _quoted(self, v: Visit, key: QuoteKey, quote: Any, error: BaseException | None, kind: str) -> None:
         if error is None:
             self.quotes.received(key, quote.debit_amount)
@@ -407,7 +417,7 @@ class DealsPanel(DirectObject):
             self.quotes.failed(key)
         proposal = self.desk.proposal
         if self.question is not None and proposal is not None and proposal.kind == kind:
-            again = self.desk.propose(kind, key.source, self._own_amount(v, kind))
+            again = self.desk.propose(kind, key.source, self._own_amount(v, kind), self._short_of(v, kind))
             if again is not None:
                 self.question.say(again.text)
 

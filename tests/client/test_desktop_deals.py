@@ -122,6 +122,14 @@ def test_a_certificate_reads_serial_product_batch_origin_exhibitor_order_and_lin
     assert certificate_lines([], {}, {}) == []
 
 
+def test_a_step_that_needs_more_than_the_balance_says_so_before_the_yes():
+    desk = desk_with(QUOTED)
+    short = desk.propose("accept", "USD", "USD 290.10", short_of="USD 100.00").text
+    assert "≈ USD 290.10 from your account\nYour balance is USD 100.00: not enough, the bank will refuse it." in short
+    assert "not enough" not in desk.propose("accept", "USD", "USD 290.10").text
+    assert "not enough" not in desk.propose("cancel", short_of="USD 100.00").text  # a cancel takes nothing
+
+
 @pytest.mark.parametrize("language", ["zh_Hans", "ms", "ru"])
 def test_the_deals_panel_and_the_certificates_speak_the_language_chosen(language):
     from client.desktop.i18n import SPEAKER
@@ -134,12 +142,15 @@ def test_the_deals_panel_and_the_certificates_speak_the_language_chosen(language
         english.names, english.zone = desk.names, desk.zone
         english.on_status(QUOTED)
         said_in_english, asked_in_english = english.lines(), english.propose("accept").text
+        short_in_english = english.propose("accept", short_of="USD 1.00").text.split("\n")[-3]
+        assert short_in_english.startswith("Your balance is USD 1.00")
         SPEAKER.use(language)
         lines = desk.lines()
         assert len(lines) == len(said_in_english)
         # every line but the product's and the deal's numbers reads differently from the English one
         assert [a for a, b in zip(lines[2:], said_in_english[2:], strict=True) if a == b] == []
         assert desk.propose("accept").text != asked_in_english
+        assert short_in_english not in desk.propose("accept", short_of="USD 1.00").text
         item = ("ed_1-001", "Honey: certificate", "HONEY-1", "2026-05", "Altai", "kz-honey", "ord_7", "http://bank/v1/items/ed_1-001")
         assert certificate_lines([item], {}, {})[1] != "Certificates (1)"
     finally:
