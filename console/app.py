@@ -539,6 +539,8 @@ class Console:
                             [(c, amount(minor, c)) for c, minor in balances], empty="no merchant account (this server has no bank).")
         except Exception as exc:  # the bank is down: the rest of the page still works
             balance = f'<p class="error">The bank did not answer: {esc(exc)}</p>'
+        shown = ({"sales-h", "edit-h"} | ({"leads-h", "slots-h", "stats-h"} if admin_has_people else set())
+                 | ({"certs-h"} if self.admin.has_collectibles else set()))
         body = (
             f'<p>{esc(booth.exhibitor)} in {esc(_hall_name(self.admin.expo, booth.hall))}: '
             f'<strong id="here">{here}</strong> visitors at the booth now.</p>'
@@ -546,9 +548,7 @@ class Console:
             + "".join(f'<li><a href="#{anchor}">{label}</a></li>' for anchor, label in (
                 ("leads-h", "Leads"), ("slots-h", "Meetings"), ("stats-h", "Analytics"),
                 ("sales-h", "Orders and balance"), ("certs-h", "Certificates of origin"),
-                ("edit-h", "Edit the booth"))  # in the page's order
-                if anchor in ("edit-h", "sales-h") or (admin_has_people and anchor != "certs-h")
-                or (anchor == "certs-h" and self.admin.has_collectibles))
+                ("edit-h", "Edit the booth")) if anchor in shown)  # in the page's order
             + "</ul></nav>"
             + await self._people_sections(booth.id, session, notice_errors=lead_errors or {},
                                           slot_errors=slot_errors or {}, slot_values=slot_values or {})
@@ -629,7 +629,7 @@ class Console:
                 errors[""] = f"The bank did not answer: {exc}"
             else:
                 return await self.booth_page(request, session, notice=f"Opened: {edition.size} certificates of origin "
-                                                                      f"for {edition.product}, batch {edition.batch}.")
+                                                                      f"for {_product_name(booth, sku)}, batch {batch}.")
         return await self.booth_page(request, session, edition_errors=errors, edition_values=data)
 
     async def _people_sections(self, booth_id: str, session: ConsoleSession, notice_errors: dict[str, str],
@@ -828,7 +828,6 @@ class Console:
         verify = '<p><a href="/certificates">Verify a certificate of origin by its serial</a></p>'
         return self._html("Booth directory", verify + "".join(sections), session)
 
-
     async def certificate(self, request: Request) -> Response:
         """Public: a certificate (any collectible) by its serial, as the bank's ledger has it now:
         what it certifies, its number in the edition, who holds it since when, every change of
@@ -841,22 +840,23 @@ class Console:
                + field("serial", "Serial", serial, required=True, maxlength="120",
                        hint="as printed on the certificate, e.g. ed_592105b9afa421026438bfea-007")
                + '<button type="submit">Verify</button></form>')
+
+        def refused(message: str, status: int) -> Response:
+            return self._html("Verify a certificate", f'<p class="error" role="alert">{esc(message)}</p>{ask}', session,
+                              status=status)
+
         if not serial:
             return self._html("Verify a certificate", ask, session)
         if not self.admin.has_collectibles:
-            return self._html("Verify a certificate", '<p class="error" role="alert">This expo has no bank: '
-                              "it issues no certificates.</p>" + ask, session, status=404)
+            return refused("This expo has no bank: it issues no certificates.", 404)
         if not SERIAL.fullmatch(serial):
-            return self._html("Verify a certificate", f'<p class="error" role="alert">{esc(serial)} is not a serial: '
-                              "letters, digits, '_' and '-' only.</p>" + ask, session, status=400)
+            return refused(f"{serial} is not a serial: letters, digits, '_' and '-' only.", 400)
         try:
             found = await self.admin.certificate(serial)
         except Exception as exc:  # the bank is down
-            return self._html("Verify a certificate", f'<p class="error" role="alert">The bank did not answer: {esc(exc)}</p>'
-                              + ask, session, status=503)
+            return refused(f"The bank did not answer: {exc}", 503)
         if found is None:
-            return self._html("Verify a certificate", f'<p class="error" role="alert">The bank has no certificate {esc(serial)}: '
-                              "it was never issued.</p>" + ask, session, status=404)
+            return refused(f"The bank has no certificate {serial}: it was never issued.", 404)
         item, booth_id = found
         e = item.edition
         booth = self.admin.expo.booth(booth_id) if booth_id else None

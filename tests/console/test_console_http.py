@@ -570,7 +570,7 @@ async def test_an_exhibitor_sees_its_orders_and_its_merchant_balance_at_the_bank
             assert 'value="Altai"' in bad.text  # what was typed stays
             opened = await mine.post(f"/booth/{BOOTH}/editions", {"sku": "KZ-HONEY-500", "size": "100", "batch": "2027-05",
                                                                   "origin": "Katon-Karagay, East Kazakhstan"})
-            assert opened.status_code == 200 and "Opened: 100 certificates of origin for KZ-HONEY-500, batch 2027-05." in opened.text
+            assert opened.status_code == 200 and "Opened: 100 certificates of origin for Altai mountain honey, 500 g (KZ-HONEY-500), batch 2027-05." in opened.text
             assert "<td>Altai mountain honey, 500 g (KZ-HONEY-500)</td><td>2027-05</td><td>Katon-Karagay, East Kazakhstan</td><td>0 of 100</td>" in opened.text
             assert '<a href="#certs-h">Certificates of origin</a>' in opened.text
             ws, welcome = await visitor(server, "Aru")
