@@ -339,7 +339,7 @@ class HallBuilder:
         # inside: the banner again on the back wall, the logo, and a counter with the products
         back = (c.x - fx * (half_deep - 0.22), c.y - fy * (half_deep - 0.22))
         inner_w = min(2 * half_open - 1.0, 3.2)
-        self._banner(booth, (back[0], back[1], 1.72), inner_w, (fx, fy), secondary, tagline=False)  # the name; glyphs are vertices
+        self._banner(booth, (back[0], back[1], 1.72), inner_w, (fx, fy), secondary, tagline=False)  # the name alone: every glyph is 4 vertices
         counter_len = min(2 * half_open * 0.6, 4.5)
         cc = (c.x - fx * (half_deep - 1.4), c.y - fy * (half_deep - 1.4))
         clo = (cc[0] - abs(rx) * counter_len / 2 - abs(fx) * 0.35, cc[1] - abs(ry) * counter_len / 2 - abs(fy) * 0.35, 0.05)
