@@ -23,7 +23,7 @@ from contextlib import contextmanager
 import psycopg
 
 from .group_commit import GroupCommit
-from .sqlite_store import _LATE_INDEXES, SCHEMA, Transaction
+from .sqlite_store import _LATE_INDEXES, SCHEMA, Transaction, WriterStatements
 from .storage import StorageUnavailable
 
 #: The bank's tables live in a schema of their own, so it can share a database with the world
@@ -100,32 +100,26 @@ def _started(conn: psycopg.Connection, dsn: str, begin: str) -> psycopg.Connecti
     return conn
 
 
-class _Writer:
-    """The group commit's statements on the writer connection, reconnecting at a batch's start."""
+class _Writer(WriterStatements):
+    """The group commit's statements on the writer connection, reconnecting at a batch's start.
+    The advisory lock holds other writers off for the whole batch, so its caches (the chain's
+    tail, the accounts) are exact, as on SQLite."""
 
     def __init__(self, dsn: str) -> None:
+        super().__init__()
         self._dsn = dsn
         self.conn = _connect(dsn)
 
-    def begin(self) -> None:
+    def connection(self) -> _Adapted:
+        return _Adapted(self.conn)
+
+    def _begin(self) -> None:
         self.conn = _started(self.conn, self._dsn, "BEGIN ISOLATION LEVEL READ COMMITTED")
         self.conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", WRITE_LOCK)  # writers one at a time
 
-    def commit(self) -> None:
-        self.conn.execute("COMMIT")
-
-    def rollback(self) -> None:
+    def _rollback(self) -> None:
         if not self.conn.closed and not self.conn.broken:
             self.conn.execute("ROLLBACK")
-
-    def savepoint(self) -> None:
-        self.conn.execute("SAVEPOINT request")
-
-    def release(self) -> None:
-        self.conn.execute("RELEASE SAVEPOINT request")
-
-    def rollback_to_savepoint(self) -> None:
-        self.conn.execute("ROLLBACK TO SAVEPOINT request")
 
 
 class PgStorage:
@@ -177,7 +171,7 @@ class PgStorage:
     @contextmanager
     def writing(self) -> Iterator[PgTransaction]:
         with self._group.transaction():
-            yield PgTransaction(_Adapted(self._writer.conn))
+            yield PgTransaction(self._writer.connection(), self._writer.tail, self._writer.accounts)
 
     def close(self) -> None:
         self._group.close()

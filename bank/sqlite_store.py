@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -692,42 +693,71 @@ class Transaction:
         )
 
 
-class Statements:
-    """The group commit's transaction statements on the writer connection (they keep ``tail`` and
-    ``accounts`` true, and write the cached balances before each commit)."""
+class WriterStatements(ABC):
+    """The group commit's transaction statements on a writer connection, keeping the batch's caches
+    true: ``tail`` and ``accounts`` are forgotten at each begin and rollback, a request's account
+    changes are undone with its savepoint, and the cached balances are written before each commit.
+    Each database says how it begins, rolls back and which connection is the writer's now."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._c = conn
+    def __init__(self) -> None:
         self.tail = Tail()
         self.accounts = AccountCache()
+
+    @abstractmethod
+    def connection(self) -> Connection:
+        """The writer's connection (PostgreSQL's may be replaced at a begin)."""
+
+    @abstractmethod
+    def _begin(self) -> None: ...
+
+    @abstractmethod
+    def _rollback(self) -> None: ...
 
     def begin(self) -> None:
         self.tail.forget()
         self.accounts.forget()
-        self._c.execute("BEGIN IMMEDIATE")
+        self._begin()
 
     def commit(self) -> None:
-        self.accounts.flush(self._c)
-        self._c.execute("COMMIT")
+        conn = self.connection()
+        self.accounts.flush(conn)
+        conn.execute("COMMIT")
 
     def rollback(self) -> None:
         self.tail.forget()
         self.accounts.forget()
-        if self._c.in_transaction:
-            self._c.execute("ROLLBACK")
+        self._rollback()
 
     def savepoint(self) -> None:
-        self._c.execute("SAVEPOINT request")
+        self.connection().execute("SAVEPOINT request")
         self.accounts.savepoint()
 
     def release(self) -> None:
-        self._c.execute("RELEASE request")
+        self.connection().execute("RELEASE SAVEPOINT request")
         self.accounts.release()
 
     def rollback_to_savepoint(self) -> None:
         self.tail.forget()
-        self._c.execute("ROLLBACK TO request")
+        self.connection().execute("ROLLBACK TO SAVEPOINT request")
         self.accounts.rollback_to_savepoint()
+
+
+class Statements(WriterStatements):
+    """SQLite's writer statements: ``BEGIN IMMEDIATE`` takes the file's write lock for the batch."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        super().__init__()
+        self._c = conn
+
+    def connection(self) -> Connection:
+        return self._c
+
+    def _begin(self) -> None:
+        self._c.execute("BEGIN IMMEDIATE")
+
+    def _rollback(self) -> None:
+        if self._c.in_transaction:
+            self._c.execute("ROLLBACK")
 
 
 class SQLiteStorage:

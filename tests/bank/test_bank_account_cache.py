@@ -2,7 +2,8 @@
 account row is read once and the changed balances are written at the commit, so these check
 what that must not change: a request refused inside a batch leaves no trace in it, a failed
 commit leaves nothing, every read inside the batch sees the batch's balances, and what reaches
-the disk passes ``expo-bank verify``'s audit (each balance the sum of its entries)."""
+the disk passes ``expo-bank verify``'s audit (each balance the sum of its entries). The first and
+the last also run on PostgreSQL, whose writer keeps the same cache."""
 
 from __future__ import annotations
 
@@ -18,13 +19,34 @@ from bank import kyc
 from bank.audit import audit
 from bank.errors import BankError
 from bank.group_commit import BatchFailed
+from bank.pg_store import PgStorage
 from bank.service import Bank, Idem, Principal, Role, token_hash
 from bank.sqlite_store import SQLiteStorage, Statements
+from bank.storage import Storage
 
 PLATFORM = Principal(Role.PLATFORM)
 
 
-def _in_one_batch(storage: SQLiteStorage, call: Callable[[], Any]) -> Any:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Storage]:
+    """Opens a storage on one scratch database, each call with connections of its own."""
+    if request.param == "sqlite":
+        return lambda: SQLiteStorage(tmp_path / "bank.sqlite3")
+    dsn = request.getfixturevalue("fresh_database")
+    return lambda: PgStorage(dsn)
+
+
+def _balances(database: Callable[[], Storage]) -> dict[str, int]:
+    """Every account's balance as committed, read through connections of another storage."""
+    other = database()
+    try:
+        with other.reading() as tx:
+            return {a.id: a.balance for a in tx.accounts()}
+    finally:
+        other.close()
+
+
+def _in_one_batch(storage: Storage, call: Callable[[], Any]) -> Any:
     """Run ``call`` as one round of the writer thread: its writing blocks are savepoints of one batch."""
     async def main() -> Any:
         return await storage.group.submit(call)
@@ -46,9 +68,8 @@ def _visitor(bank: Bank, name: str) -> Principal:
     return Principal(Role.VISITOR, bank.open_account(name, "MYR", None).body["account"]["id"])
 
 
-def test_a_refused_request_inside_a_batch_leaves_no_trace_in_it(tmp_path: Path) -> None:
-    path = tmp_path / "bank.sqlite3"
-    storage = SQLiteStorage(path)
+def test_a_refused_request_inside_a_batch_leaves_no_trace_in_it(database: Callable[[], Storage]) -> None:
+    storage = database()
     bank = Bank(storage)
     merchant = bank.create_merchant(PLATFORM, "Penang Batik", "MYR", None, None).body["id"]
     payer = _visitor(bank, "Aigerim")
@@ -74,7 +95,7 @@ def test_a_refused_request_inside_a_batch_leaves_no_trace_in_it(tmp_path: Path) 
 
     _in_one_batch(storage, batch)
     assert seen == {"payer": start - 100, "merchant": 100, "ghost": None}
-    balances = _on_disk(path)
+    balances = _balances(database)
     assert balances[payer.account_id] == start - 350
     assert balances[merchant] == 350
     assert opened[0] not in balances
@@ -153,12 +174,11 @@ def _kyc() -> kyc.Submission:
                           document_number="N12345678")
 
 
-def test_balances_after_mixed_batches_are_the_sums_of_their_entries(tmp_path: Path) -> None:
+def test_balances_after_mixed_batches_are_the_sums_of_their_entries(database: Callable[[], Storage]) -> None:
     """Payments with and without FX, escrow holds, posts and voids, grants and refusals, many per
-    batch: on disk every balance is the sum of its entries, the chain is whole, and each visitor
-    paid exactly what was accepted."""
-    path = tmp_path / "bank.sqlite3"
-    storage = SQLiteStorage(path)
+    batch: as committed every balance is the sum of its entries, the chain is whole, and each
+    visitor paid exactly what was accepted."""
+    storage = database()
     bank = Bank(storage)
     myr = bank.create_merchant(PLATFORM, "Penang Batik", "MYR", None, None).body["id"]
     kzt = bank.create_merchant(PLATFORM, "Almaty Felt", "KZT", None, None).body["id"]
@@ -188,11 +208,13 @@ def test_balances_after_mixed_batches_are_the_sums_of_their_entries(tmp_path: Pa
     assert refused == ["insufficient_funds"] * len(plans)
     assert storage.group.batches - batches == 1
     storage.close()
-    reopened = SQLiteStorage(path)  # what is on disk, from a new connection
+    reopened = database()  # what was committed, from new connections
     report = audit(reopened)
     assert report.ok, report.problems
-    with sqlite3.connect(path) as conn:
-        sums = dict(conn.execute("SELECT account_id, sum(amount) FROM entries GROUP BY account_id"))
-        for account_id, balance in conn.execute("SELECT id, balance FROM accounts"):
-            assert balance == sums.get(account_id, 0), account_id
+    with reopened.reading() as tx:
+        sums: dict[str, int] = {}
+        for entry in tx.entries():
+            sums[entry.account_id] = sums.get(entry.account_id, 0) + entry.amount
+        for account in tx.accounts():
+            assert account.balance == sums.get(account.id, 0), account.id
     reopened.close()
