@@ -38,6 +38,20 @@ def masked(b0: int, payload: bytes) -> bytes:
     return bytes((b0, 0x80 | len(payload))) + mask + unmask(payload, mask)
 
 
+def send(sender: ClientProtocol | ServerProtocol, kind: str, arg) -> None:
+    """A well-formed op through websockets' own framing (a client masks, a server does not)."""
+    if kind == "fragments":
+        text, parts = arg
+        (sender.send_text if text else sender.send_binary)(parts[0], fin=False)
+        for i, part in enumerate(parts[1:], 1):
+            sender.send_continuation(part, fin=i == len(parts) - 1)
+    elif kind == "close":
+        sender.send_close(1000, "bye")
+    else:
+        {"binary": sender.send_binary, "text": lambda a: sender.send_text(a.encode()),
+         "ping": sender.send_ping, "pong": sender.send_pong}[kind](arg)
+
+
 def stream(ops: list[tuple]) -> tuple[bytes, int]:
     """What a client sends: its handshake, then a frame (or a fragmented message) per op; and
     where the handshake ends (a client waits for the answer before it sends a frame)."""
@@ -46,21 +60,6 @@ def stream(ops: list[tuple]) -> tuple[bytes, int]:
     for kind, arg in ops:
         if client.state is not State.OPEN:  # after its close: what a client that goes on would send
             raw.append(masked(0x82, arg[:125]))
-        elif kind == "binary":
-            client.send_binary(arg)
-        elif kind == "text":
-            client.send_text(arg.encode())
-        elif kind == "ping":
-            client.send_ping(arg)
-        elif kind == "pong":
-            client.send_pong(arg)
-        elif kind == "fragments":
-            text, parts = arg
-            (client.send_text if text else client.send_binary)(parts[0], fin=False)
-            for i, part in enumerate(parts[1:], 1):
-                client.send_continuation(part, fin=i == len(parts) - 1)
-        elif kind == "close":
-            client.send_close(1000, "bye")
         elif kind == "reserved":  # RSV1 set: no extension was negotiated, so a protocol error
             raw.append(b"".join(client.data_to_send()) + masked(0xC2, arg))
             continue
@@ -73,31 +72,29 @@ def stream(ops: list[tuple]) -> tuple[bytes, int]:
         elif kind == "unmasked head":  # refused on its first two bytes, before its 64-bit length
             raw.append(b"".join(client.data_to_send()) + bytes((0x82, 0x7F)))
             continue
+        else:
+            send(client, kind, arg)
         raw.append(b"".join(client.data_to_send()))
     return b"".join(raw), len(head)
 
 
-class Server:
-    """A ServerProtocol as the expo's connection drives it, with or without the splitter."""
+class Side:
+    """A protocol and the splitter in front of it (or not), as a connection drives them."""
 
-    def __init__(self, split: bool) -> None:
-        self.protocol = ServerProtocol(max_size=MAX_SIZE)
+    protocol: ServerProtocol | ClientProtocol
+    splitter: FrameSplitter
+
+    def __init__(self) -> None:
         self.messages: list[tuple[int, bool, bytes]] = []
         self.answers: list[bytes] = []
-        self.splitter = FrameSplitter(masked=True, feed=self.feed, deliver=self.deliver,
-                                      is_open=lambda: self.protocol.state is State.OPEN, split=split)
+
+    def handle_events(self) -> None:
+        self.messages += [(e.opcode.value, e.fin, bytes(e.data)) for e in self.protocol.events_received()
+                          if isinstance(e, Frame)]
 
     def feed(self, data: bytes) -> None:
         self.protocol.receive_data(data)
         self.handle_events()
-
-    def handle_events(self) -> None:
-        for event in self.protocol.events_received():
-            if isinstance(event, Request):
-                self.protocol.send_response(self.protocol.accept(event))
-                self.protocol.data_to_send()  # the 101 (its Date header may differ between runs)
-            elif isinstance(event, Frame):
-                self.messages.append((event.opcode.value, event.fin, bytes(event.data)))
 
     def deliver(self, payload: bytes) -> None:
         self.messages.append((Opcode.BINARY.value, True, payload))
@@ -111,6 +108,24 @@ class Server:
             self.protocol.receive_eof()
             self.handle_events()
             self.answers.extend(self.protocol.data_to_send())
+
+
+class Server(Side):
+    """A ServerProtocol as the expo's connection drives it, with or without the splitter."""
+
+    def __init__(self, split: bool) -> None:
+        super().__init__()
+        self.protocol: ServerProtocol = ServerProtocol(max_size=MAX_SIZE)
+        self.splitter = FrameSplitter(masked=True, feed=self.feed, deliver=self.deliver,
+                                      is_open=lambda: self.protocol.state is State.OPEN, split=split)
+
+    def handle_events(self) -> None:
+        for event in self.protocol.events_received():
+            if isinstance(event, Request):
+                self.protocol.send_response(self.protocol.accept(event))
+                self.protocol.data_to_send()  # the 101 (its Date header may differ between runs)
+            elif isinstance(event, Frame):
+                self.messages.append((event.opcode.value, event.fin, bytes(event.data)))
 
 
 def cut(data: bytes, head: int, points: list[int]) -> list[bytes]:
@@ -196,3 +211,90 @@ def test_unmask_is_rfc_6455s_xor():
     assert unmask(b"", mask) == b""
     assert unmask(bytes(6), mask) == b"\x01\x02\x03\x04\x01\x02"
     assert unmask(unmask(b"expo input", mask), mask) == b"expo input"
+
+
+# ----------------------------------------------------------------- a client reading a server
+
+
+def server_stream(ops: list[tuple]) -> tuple[ClientProtocol, bytes, int]:
+    """A client that sent its request, and what a server sends it: the 101, then a frame (or a
+    fragmented message) per op, unmasked as a server's are; and where the 101 ends."""
+    client = ClientProtocol(parse_uri("ws://127.0.0.1/"), max_size=None)  # as client.connection's
+    client.send_request(client.connect())
+    server = ServerProtocol(max_size=None)
+    server.receive_data(b"".join(client.data_to_send()))
+    server.send_response(server.accept(server.events_received()[0]))
+    raw = [b"".join(server.data_to_send())]
+    head = len(raw[0])
+    for kind, arg in ops:
+        before = b"".join(server.data_to_send())
+        if server.state is not State.OPEN:  # after its close: what a server that goes on would send
+            raw.append(before + bytes((0x82, len(arg[:125]))) + arg[:125])
+        elif kind == "masked":  # a server's frame must not be masked
+            raw.append(before + masked(0x82, arg))
+        elif kind == "reserved":
+            raw.append(before + bytes((0xC2, len(arg))) + arg)
+        elif kind == "interleaved":
+            raw.append(before + bytes((0x02, len(arg))) + arg + bytes((0x82, len(arg))) + arg)
+        elif kind == "masked head":  # refused on its first two bytes, before its 64-bit length
+            raw.append(before + bytes((0x82, 0xFF)))
+        else:
+            send(server, kind, arg)
+        raw.append(b"".join(server.data_to_send()))
+    return client, b"".join(raw), head
+
+
+def client_frames(data: bytes) -> list[tuple[int, bytes]]:
+    """A client's frames (masked with random keys, so compared unmasked): first byte, payload."""
+    frames, pos = [], 0
+    while pos < len(data):
+        b0, n = data[pos], data[pos + 1] & 0x7F
+        pos += 2
+        if n == 126:
+            n, pos = int.from_bytes(data[pos:pos + 2], "big"), pos + 2
+        elif n == 127:
+            n, pos = int.from_bytes(data[pos:pos + 8], "big"), pos + 8
+        frames.append((b0, unmask(data[pos + 4:pos + 4 + n], data[pos:pos + 4])))
+        pos += 4 + n
+    return frames
+
+
+class Client(Side):
+    """A ClientProtocol as client.connection drives it, with or without the splitter."""
+
+    def __init__(self, protocol: ClientProtocol, split: bool) -> None:
+        super().__init__()
+        self.protocol: ClientProtocol = protocol
+        self.splitter = FrameSplitter(masked=False, feed=self.feed, deliver=self.deliver, max_split=65535,
+                                      is_open=lambda: self.protocol.state is State.OPEN, split=split)
+
+
+server_ops = st.lists(st.one_of(
+    st.tuples(st.just("binary"), small),
+    st.tuples(st.just("binary"), st.binary(min_size=126, max_size=3000)),  # 16-bit lengths: the tick's messages
+    st.tuples(st.just("binary"), st.binary(min_size=65536, max_size=65600)),  # 64-bit: the protocol's
+    st.tuples(st.just("text"), st.text(max_size=60)),
+    st.tuples(st.just("ping"), st.binary(max_size=20)),
+    st.tuples(st.just("pong"), st.binary(max_size=20)),
+    st.tuples(st.just("fragments"), st.tuples(st.booleans(), st.lists(st.binary(max_size=40), min_size=2, max_size=4))),
+), max_size=20)
+server_endings = st.sampled_from([[], [("close", None)], [("reserved", b"x")], [("masked", b"y")],
+                                  [("interleaved", b"z")], [("masked head", None)]])
+
+
+@settings(max_examples=200, deadline=None)
+@given(ops=server_ops, ending=server_endings, points=st.lists(st.integers(min_value=0), max_size=12),
+       eof=st.booleans(), tail=st.lists(st.tuples(st.just("binary"), small), max_size=3))
+def test_a_client_splitting_gets_what_websockets_alone_gets(ops, ending, points, eof, tail):
+    sides = []
+    for split in (False, True):
+        protocol, data, head = server_stream(ops + ending + tail)  # each its own handshake (its key)
+        side = Client(protocol, split)
+        side.receive(cut(data, head, points), eof)
+        sides.append(side)
+    alone, split_ = sides
+    assert split_.messages == alone.messages
+    assert client_frames(b"".join(split_.answers)) == client_frames(b"".join(alone.answers))  # pongs, close
+    assert split_.protocol.state is alone.protocol.state
+    assert split_.protocol.close_rcvd == alone.protocol.close_rcvd
+    assert split_.protocol.close_sent == alone.protocol.close_sent
