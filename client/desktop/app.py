@@ -39,7 +39,7 @@ from .directory import category_label, next_category
 from .hallmap import MapFrame
 from .hintcard import SEEN as HINTS_SEEN
 from .hintcard import HintCard
-from .i18n import LANGUAGES, SPEAKER, Preferences, _, n_
+from .i18n import LANGUAGES, SPEAKER, Preferences, _, country_name, n_
 from .layout import View, booth_view
 from .meetings import Book, Cancel, MeetingDesk, Mode, Move, meeting_time
 from .nearby import booth_at, entrance, on_duty, route
@@ -101,7 +101,7 @@ def booth_about(booth: Booth, language: str = "en") -> str:
     """The booth's description (in ``language`` if the world file has it) and who is
     there, for the catalogue's header."""
     staff = ", ".join(f"{m.name} ({m.role})" if m.role else m.name for m in booth.staff)
-    return booth.text_in(language)[2] + (f"\nStaff: {staff}" if staff else "")
+    return booth.text_in(language)[2] + ("\n" + _("Staff: {staff}").format(staff=staff) if staff else "")
 
 
 def configure_panda(offscreen: bool, size: tuple[int, int] = (1280, 720), multisamples: int = 0) -> None:
@@ -732,7 +732,7 @@ class ExpoApp(ShowBase):
         if booth is None:
             self.hud.show_card(None)
             return
-        country = iso.countries().get(booth.country, booth.country)
+        country = country_name(booth.country)
         hint = _("Press E to open an account and the catalogue") if booth.kind is BoothKind.BANK else _("Press E to open the catalogue")
         exhibitor, tagline, _about = booth.text_in(SPEAKER.language)  # the visitor's language where given
         if v.on_duty:
@@ -750,7 +750,7 @@ class ExpoApp(ShowBase):
                 self.identity.remember(v.settings.server, event.welcome.visitor_token)
                 self.hud.show_banner(None)
                 if first:
-                    v.chat.note(f"Welcome to {event.expo.name}, {v.settings.name}!")
+                    v.chat.note(_("Welcome to {expo}, {name}!").format(expo=event.expo.name, name=v.settings.name))
                     self._first_run_hints()
                     if self.walk_to is not None:
                         self.walk_to_booth(v, self.walk_to, event.welcome.own.hall)
@@ -773,7 +773,7 @@ class ExpoApp(ShowBase):
                 v.snapshots += 1
             case ev.Refused():
                 if event.code in ("name_taken", "name_invalid", "version_mismatch", "not_allowed"):
-                    reason = {"name_taken": "That name is in use at the expo; choose another."}.get(event.code, event.message)
+                    reason = _("That name is in use at the expo; choose another.") if event.code == "name_taken" else event.message
                     self.back_to_connect(reason)
                     return
                 if event.code == "resume_failed":  # the core joins afresh at once: say what happened, not the code
@@ -808,8 +808,8 @@ class ExpoApp(ShowBase):
                 self._act(v, v.checkout.on_receipt(event.receipt))
                 r = event.receipt
                 self.orders.add(v.settings.server, r, time.time())
-                self.hud.show_toast(f"Receipt: {r.qty} × {r.product_name} — {money(Decimal(r.amount), r.currency)}",
-                                    time.monotonic(), 6.0)
+                self.hud.show_toast(_("Receipt: {qty} × {name} — {price}").format(
+                    qty=r.qty, name=r.product_name, price=money(Decimal(r.amount), r.currency)), time.monotonic(), 6.0)
             case ev.DealUpdated() | ev.CollectiblesReceived():
                 self.deals.on_event(event)
             case ev.ErrorReceived():
@@ -859,13 +859,14 @@ class ExpoApp(ShowBase):
         def done(opened, error) -> None:
             if error is not None:
                 self.hud.set_wallet("Bank", "no account")
-                v.chat.note(f"The bank could not open an account: {getattr(error, 'message', error)}")
+                v.chat.note(_("The bank could not open an account: {reason}").format(reason=getattr(error, "message", error)))
                 return
             v.credential = BankCredential(bank.bank_url, opened.account.id, opened.token, opened.account.currency)
             self.wallet.save(v.credential)
             bank.use_token(opened.token)
             self._link_account(v)
-            v.chat.note(f"Bank account {opened.account.id} opened in {opened.account.currency}.")
+            v.chat.note(_("Bank account {account} opened in {currency}.").format(account=opened.account.id,
+                                                                               currency=opened.account.currency))
             self._set_balance(v, opened.account.balance_display, opened.account.balance)
         bank.submit(lambda visitor: visitor.open_account(v.settings.name, currency), done)
 
@@ -877,7 +878,7 @@ class ExpoApp(ShowBase):
 
         def done(proof, error) -> None:
             if error is not None:
-                v.chat.note(f"The bank could not vouch for your account: {getattr(error, 'message', error)}")
+                v.chat.note(_("The bank could not vouch for your account: {reason}").format(reason=getattr(error, "message", error)))
             else:
                 self.command(lambda core: core.link_account(proof.proof))
         v.bank.submit(lambda bank: bank.account_proof(visitor_id), done)
@@ -974,22 +975,23 @@ class ExpoApp(ShowBase):
         for pr in booth.catalogue:
             left = stock.get(pr.sku)
             own_price = self.own_price(booth.id, pr.sku)
-            stock_text = "…" if left is None else ("sold out" if left == 0 else f"{left} left")
+            stock_text = "…" if left is None else (_("sold out") if left == 0 else _("{left} left").format(left=left))
             owned = self.owned(booth.id, pr.sku)
             blocked = buy_blocker(purchases_on=v.bank is not None, has_account=v.credential is not None,
                                   busy=v.checkout.busy, left=left, owned=owned, limit=pr.limit_per_visitor,
                                   cost_minor=self.cost_minor(booth.id, pr.sku), balance_minor=v.balance_minor)
-            limit = (f"limit {pr.limit_per_visitor}" + (f" (you have {owned})" if owned else " each")
-                     if pr.limit_per_visitor else "")
+            limit = ("" if not pr.limit_per_visitor else
+                     _("limit {limit} (you have {owned})").format(limit=pr.limit_per_visitor, owned=owned) if owned else
+                     _("limit {limit} each").format(limit=pr.limit_per_visitor))
             image = self.assets_root / pr.image if pr.image and (self.assets_root / pr.image).is_file() else None
             rows.append(CatalogueRow(pr.sku, pr.name, money(pr.price, pr.currency), own_price, stock_text,
                                      blocked is None, pr.description, str(image) if image else None, limit,
                                      blocked or ""))
-        country = iso.countries().get(booth.country, booth.country)
+        country = country_name(booth.country)
         cur = v.checkout.current
         status = cur.message if cur is not None and cur.booth == booth.id else ""
         if v.bank is None:
-            status = status or "Purchases are off on this server."
+            status = status or _("Purchases are off on this server.")
         exhibitor, tagline, _about = booth.text_in(SPEAKER.language)
         self.hud.set_catalogue(exhibitor, f"{country}  ·  {tagline}", rows, status, booth_about(booth, SPEAKER.language),
                                reset=reset)
@@ -1004,7 +1006,7 @@ class ExpoApp(ShowBase):
         try:
             v.checkout.propose(v.catalogue, sku, product.name, qty)
         except Busy:
-            self.hud.show_toast("One purchase at a time: wait for the receipt.", time.monotonic(), bad=True)
+            self.hud.show_toast(_("One purchase at a time: wait for the receipt."), time.monotonic(), bad=True)
             return
         total = money(product.price * qty, product.currency)
         cost = self.cost_minor(booth.id, sku, qty)
@@ -1012,10 +1014,12 @@ class ExpoApp(ShowBase):
         if own is None or own == product.currency:
             yours = ""
         elif cost is None:
-            yours = f"\nabout … in {own} (the bank is quoting)"
+            yours = "\n" + _("about … in {currency} (the bank is quoting)").format(currency=own)
         else:
-            yours = f"\n≈ {money(iso.from_minor_units(cost, own), own)} from your account"
-        self.hud.show_confirm(f"Buy {qty} × {product.name}\nfrom {booth.exhibitor}\n\n{total}{yours}")
+            yours = f"\n≈ {money(iso.from_minor_units(cost, own), own)} " + _("from your account")
+        exhibitor = booth.text_in(SPEAKER.language)[0]
+        self.hud.show_confirm(_("Buy {qty} × {name}\nfrom {exhibitor}").format(qty=qty, name=product.name, exhibitor=exhibitor)
+                              + f"\n\n{total}{yours}")
 
     def confirm_purchase(self, yes: bool) -> None:
         v = self.visit
@@ -1455,7 +1459,7 @@ class ExpoApp(ShowBase):
         assert v.expo is not None
         booth = v.expo.booth(booth_id)
         if booth is None:
-            v.chat.note(f"There is no booth {booth_id!r} in {v.expo.name}.")
+            v.chat.note(_("There is no booth {booth} in {expo}.").format(booth=repr(booth_id), expo=v.expo.name))
             return
         hall = v.expo.halls[hall_index]
         goal = entrance(booth, 1.0)  # at the booth: its card shows
@@ -1468,7 +1472,7 @@ class ExpoApp(ShowBase):
         else:
             waypoints = route(v.expo, hall.id, booth.hall, goal)
         self.autopilot = Autopilot(waypoints)
-        v.chat.note(f"Walking you to {booth.exhibitor}...")
+        v.chat.note(_("Walking you to {exhibitor}...").format(exhibitor=booth.text_in(SPEAKER.language)[0]))
 
     def step(self, frames: int = 1) -> None:
         for _frame in range(frames):

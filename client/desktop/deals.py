@@ -21,7 +21,7 @@ import protocol as p
 from server.deals.incoterms import INCOTERMS_2020
 from world import iso
 
-from .i18n import _
+from .i18n import _, country_name
 from .pricing import money
 
 MAX_QTY = 10_000_000
@@ -232,7 +232,7 @@ class DealDesk:
         if kind == "accept":
             assert deal.currency and deal.total and deal.deposit and deal.unit_price
             rest = balance(deal)
-            country = iso.countries().get(deal.destination, deal.destination)
+            country = country_name(deal.destination)
             text = (_("Accept the quotation: {what}").format(what=what) + "\n"
                     + _("{incoterm} to {country}, lead time {days} days").format(
                         incoterm=deal.incoterm, country=country, days=deal.lead_days) + "\n"

@@ -21,7 +21,7 @@ from world import iso
 
 from . import deals as dl
 from .collectibles import Collectible, certificate_lines
-from .i18n import _
+from .i18n import _, country_name
 from .pricing import QuoteKey, Quotes, money_minor
 from .text import display
 from .ui import BAD, GOLD, INK, MUTED, _text
@@ -140,7 +140,7 @@ class QuoteForm:
         self.product_note.setText(_("a price list: quoted at once") if listed else _("the booth's staff answer"))
         self.term_text.setText(f"{self.incoterm} · {INCOTERMS_2020[self.incoterm]}")
         code = self.value("destination").strip().upper()
-        self.country.setText(iso.countries().get(code, ""))
+        self.country.setText(country_name(code) if code in iso.countries() else "")
 
     def say(self, text: str) -> None:
         self.status.setText(text)

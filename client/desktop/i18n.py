@@ -12,8 +12,11 @@ import os
 from functools import cache
 from pathlib import Path
 
+from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+
+from world import iso
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 LANGUAGES = {"en": "English", "zh_Hans": "中文", "ms": "Bahasa Melayu", "ru": "Русский"}
@@ -84,3 +87,17 @@ def _(text: str) -> str:
 
 def n_(singular: str, plural: str, count: int) -> str:
     return SPEAKER.n_(singular, plural, count)
+
+
+@cache
+def _territories(language: str) -> dict[str, str]:
+    return dict(Locale.parse(language).territories)
+
+
+def country_name(code: str) -> str:
+    """A country's name in the language in use (CLDR's, through babel), else the English one."""
+    if SPEAKER.language != DEFAULT:
+        name = _territories(SPEAKER.language).get(code)
+        if name:
+            return name
+    return iso.countries().get(code, code)

@@ -26,6 +26,7 @@ from panda3d.core import (
 from world.model import Expo, Hall
 
 from .atlas import pack
+from .i18n import country_name
 from .layout import PRIMITIVE_MODELS, TILE_SHADE, HallBuilder, HallLayout, hall_assets
 from .mesh import Mesh
 from .products import ProductModels, draw_fallback
@@ -150,7 +151,8 @@ def build_hall(expo: Expo, hall: Hall, assets_root: Path, products: ProductModel
     world edit rebuilds the hall through here, so new banners get it too."""
     texture, regions, white = build_atlas(assets_root, hall_assets(expo, hall))
     stand_ins = {k: v for k, v in PRIMITIVE_MODELS.items() if (assets_root / v).is_file()} if products else None
-    layout = HallBuilder(expo, hall, regions, white, primitive_models=stand_ins, language=language).build()
+    layout = HallBuilder(expo, hall, regions, white, country_name=country_name, primitive_models=stand_ins,
+                         language=language).build()
     root = NodePath(f"hall-{hall.id}")
     static = root.attachNewNode("static")
     # the plain faces (most of every booth) apart from the signs: drawn without the atlas

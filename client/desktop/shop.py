@@ -17,6 +17,7 @@ from enum import Enum
 
 import protocol as p
 
+from .i18n import _
 from .pricing import money
 
 
@@ -60,6 +61,7 @@ class Refresh:
 
 Action = SendOrder | ConfirmPayment | SendOrderPaid | SendCancel | Refresh
 
+# English msgids, translated where shown (the catalogue is chosen after import)
 BANK_REFUSALS = {
     "insufficient_funds": "Payment refused: not enough money in your bank account.",
     "intent_expired": "Payment refused: the order waited too long and expired.",
@@ -104,19 +106,19 @@ def buy_blocker(*, purchases_on: bool, has_account: bool, busy: bool, left: int 
     """Why Buy cannot succeed now, in words for the button's row; None when it can.
     ``cost_minor`` and ``balance_minor`` are in the visitor's currency (None: not known yet)."""
     if not purchases_on:
-        return "purchases are off on this server"
+        return _("purchases are off on this server")
     if not has_account:
-        return "your bank account is opening…"
+        return _("your bank account is opening…")
     if busy:
-        return "another purchase is under way"
+        return _("another purchase is under way")
     if left is None:
-        return "checking stock…"
+        return _("checking stock…")
     if left <= 0:
-        return "sold out"
+        return _("sold out")
     if limit and owned >= limit:
-        return f"limit reached: {limit} per visitor"
+        return _("limit reached: {limit} per visitor").format(limit=limit)
     if cost_minor is not None and balance_minor is not None and cost_minor > balance_minor:
-        return "more than your balance"
+        return _("more than your balance")
     return None
 
 
@@ -150,7 +152,7 @@ class Checkout:
         cur = self.confirming
         if cur is None:
             return []
-        self.current = replace(cur, stage=Stage.ORDERING, message=f"Ordering {cur.qty} × {cur.product_name}…")
+        self.current = replace(cur, stage=Stage.ORDERING, message=_("Ordering {qty} × {name}…").format(qty=cur.qty, name=cur.product_name))
         return [SendOrder(cur.booth, cur.sku, cur.qty, cur.key)]
 
     def withdraw(self) -> None:
@@ -183,14 +185,15 @@ class Checkout:
             case "pending_payment" if cur.stage is Stage.ORDERING and status.intent_id:
                 price = money(Decimal(status.amount), status.currency)
                 self.current = replace(cur, stage=Stage.PAYING, intent_id=status.intent_id,
-                                       message=f"Paying {price} at the bank…")
+                                       message=_("Paying {price} at the bank…").format(price=price))
                 return [ConfirmPayment(status.intent_id, f"confirm-{cur.key}")]
             case "failed":
-                self._fail(f"Could not buy {cur.product_name}: {status.message or 'refused'}.")
+                self._fail(_("Could not buy {name}: {reason}.").format(name=cur.product_name,
+                                                                        reason=status.message or _("refused")))
             case "expired":
-                self._fail("The order expired before it was paid; the stock went back on the shelf.")
+                self._fail(_("The order expired before it was paid; the stock went back on the shelf."))
             case "canceled":
-                self._fail("The order was canceled; nothing was paid.")
+                self._fail(_("The order was canceled; nothing was paid."))
         return []
 
     def on_receipt(self, receipt: p.Receipt) -> list[Action]:
@@ -199,7 +202,8 @@ class Checkout:
             return []
         price = money(Decimal(receipt.amount), receipt.currency)
         self.current = replace(cur, stage=Stage.DONE, receipt=receipt,
-                               message=f"Bought {receipt.qty} × {receipt.product_name} for {price}.")
+                               message=_("Bought {qty} × {name} for {price}.").format(qty=receipt.qty, name=receipt.product_name,
+                                                                                price=price))
         return [Refresh()]
 
     def on_error(self, code: str, message: str, ref: int) -> list[Action]:
@@ -207,7 +211,8 @@ class Checkout:
         cur = self.current
         if cur is None or cur.stage is not Stage.ORDERING or ref != p.Order.TYPE:
             return []
-        self._fail(ORDER_REFUSALS.get(code, f"The server refused the order: {message}"))
+        self._fail(_(ORDER_REFUSALS[code]) if code in ORDER_REFUSALS else
+                   _("The server refused the order: {message}").format(message=message))
         return []
 
     # ------------------------------------------------------------------ from the bank
@@ -216,7 +221,7 @@ class Checkout:
         cur = self.current
         if cur is None or cur.stage is not Stage.PAYING or cur.order_id is None:
             return []
-        self.current = replace(cur, stage=Stage.SETTLING, message="Paid. Waiting for the receipt…")
+        self.current = replace(cur, stage=Stage.SETTLING, message=_("Paid. Waiting for the receipt…"))
         return [SendOrderPaid(cur.order_id), Refresh()]
 
     def on_bank_refused(self, code: str, message: str) -> list[Action]:
@@ -226,5 +231,6 @@ class Checkout:
             return []
         if code == "intent_already_succeeded":  # a retry of a payment that went through
             return self.on_paid()
-        self._fail(BANK_REFUSALS.get(code, f"Payment refused by the bank: {message}"))
+        self._fail(_(BANK_REFUSALS[code]) if code in BANK_REFUSALS else
+                   _("Payment refused by the bank: {message}").format(message=message))
         return [SendCancel(cur.order_id)]
