@@ -41,6 +41,7 @@ import nats
 import nats.errors
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import (
+    APIError,
     BucketNotFoundError,
     KeyDeletedError,
     KeyNotFoundError,
@@ -60,6 +61,9 @@ T = TypeVar("T")
 PROCESSES, HALLS, SEATS, PRESENCE = "expo_processes", "expo_halls", "expo_seats", "expo_presence"
 TRANSFERS = "expo_transfers"
 NOT_THERE = (KeyNotFoundError, KeyDeletedError)  # never written, or deleted (a tombstone)
+# JetStream's "wrong last sequence": nats-py turns it into KeyWrongLastSequenceError on an
+# update, but a delete with ``last`` raises the APIError itself
+WRONG_LAST_SEQUENCE = (10071, 10164)
 MAX_ROUNDS = 200  # compare-and-set rounds before a request gives up (never reached unless NATS is sick)
 LEAVE_TIMEOUT = 3.0  # seconds a clean stop may spend deleting its records before it closes anyway
 
@@ -527,10 +531,14 @@ class ClusterNode:
         """Delete our presence record of a visitor, never another process's: after a hand-off
         the taker wrote the same key (same visitor, same name) before the giver lets go."""
         key = presence_key(presence.visitor, presence.name)
-        with contextlib.suppress(*NOT_THERE, KeyWrongLastSequenceError):
+        with contextlib.suppress(*NOT_THERE):
             entry = await self.kv[PRESENCE].get(key)
             if entry.value and Presence.decode(entry.value).process == self.id:
-                await self.kv[PRESENCE].delete(key, last=entry.revision)
+                try:
+                    await self.kv[PRESENCE].delete(key, last=entry.revision)
+                except APIError as error:  # the taker wrote it between our read and delete: it is theirs
+                    if error.err_code not in WRONG_LAST_SEQUENCE:
+                        raise
 
     # ------------------------------------------------------------------ compare-and-set
 

@@ -86,6 +86,36 @@ async def test_namesakes_at_two_processes_keep_their_own_presence(nats_server: N
         await b.stop()
 
 
+async def test_a_hand_off_that_writes_the_presence_between_the_givers_read_and_delete_keeps_it(
+        nats_server: NatsServer) -> None:
+    """Seen in `make cluster` with portal bots: the taker wrote the visitor's presence after the
+    giver read it, the giver's delete (compare-and-set on the revision it read) was refused with
+    JetStream's 'wrong last sequence', which escaped leave() as an unretrieved task error."""
+    a = await node(nats_server, "a")
+    b = await node(nats_server, "b")
+    try:
+        here, there = await a.open_instance("silk-road", 5), await b.open_instance("maritime", 5)
+        assert await seat(a, await a.admit("silk-road", 5), "v-1", "Aigerim")
+        kv = a.kv["expo_presence"]
+        read = kv.get
+
+        async def read_then_hand_off(key: str, *args, **kw):
+            entry = await read(key, *args, **kw)
+            await b.present("v-1", "Aigerim", there)  # the taker writes while the giver holds the old revision
+            return entry
+
+        kv.get = read_then_hand_off  # type: ignore[method-assign]
+        try:
+            await a.leave(here, "v-1")  # lets go without an error...
+        finally:
+            kv.get = read  # type: ignore[method-assign]
+        where = await a.find("v-1")  # ...and the taker's record stays
+        assert where is not None and (where.process, where.hall) == ("b", "maritime")
+    finally:
+        await a.stop()
+        await b.stop()
+
+
 async def test_a_friend_instance_is_chosen_when_it_has_room(nats_server: NatsServer) -> None:
     a = await node(nats_server, "a")
     b = await node(nats_server, "b")
