@@ -19,6 +19,7 @@ from world.model import Expo, Hall, Portal, Vec2
 
 from .. import events as ev
 from ..core import ClientCore
+from ..pathfind import route
 from ..transport import InputSchedule, Transport
 from .stats import Recorder
 
@@ -271,10 +272,22 @@ class Bot:
         crossing = self.crossing = Crossing(portal, self.own.hall)
         try:
             deadline = self.clock() + timeout
+            side = 1.0
             while not crossing.arrived.is_set() and self.clock() < deadline:
                 if self.core.own is not None and self.core.own.hall == crossing.from_hall:
-                    # at the centre, or standing there until the portal's rest after a hop is over
-                    await self.walk_to(portal.position.x, portal.position.y, run=True, timeout=deadline - self.clock())
+                    # around the booths: a row of them between a booth and the portal held the
+                    # straight-line walker up for good
+                    goal = (portal.position.x, portal.position.y)
+                    for x, y in route(self.expo, self.hall, self.position, goal):
+                        if not await self.walk_to(x, y, run=True, timeout=deadline - self.clock()):
+                            break
+                    await asyncio.sleep(0.3)
+                    if not crossing.arrived.is_set() and self.core.own is not None and self.core.own.hall == crossing.from_hall:
+                        # in the circle while the portal still rested after the last hop: the server
+                        # moves an avatar through only on a step, so one standing at the centre
+                        # never goes; a step within the circle, now the rest is over, does
+                        side = -side
+                        await self.walk_to(goal[0] + side, goal[1], run=False, timeout=min(2.0, deadline - self.clock()))
                 if not crossing.arrived.is_set():
                     await asyncio.sleep(0.1)
             if not crossing.arrived.is_set():

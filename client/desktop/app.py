@@ -32,6 +32,7 @@ from world import iso
 from world.assets import PROJECT_ASSETS
 from world.model import Booth, BoothKind, Category, Expo, Product
 
+from ..pathfind import plan
 from . import chat as chatmod
 from .bank_worker import BankWorker
 from .cards import REPORT_REASONS, CardDesk, CardFile, MyCard
@@ -44,7 +45,6 @@ from .layout import View, booth_view
 from .meetings import Book, Cancel, MeetingDesk, Mode, Move, meeting_time
 from .nearby import booth_at, entrance, on_duty, route
 from .orders import OrderHistory, receipt_lines
-from .pathfind import plan
 from .pbr import SHADOW_FILM, PbrLighting, pbr_lighting
 from .pricing import QuoteKey, Quotes, money
 from .products import ProductModels

@@ -537,7 +537,7 @@ def test_the_directory_filters_by_category_and_tab_steps_through_every_kind():
 
 
 def test_a_planned_route_walks_around_the_booths_under_the_servers_rules():
-    from client.desktop.pathfind import plan
+    from client.pathfind import plan
 
     expo = default_expo()
     geometry = HallGeometry.from_expo(expo)

@@ -774,7 +774,7 @@ def test_cards_are_shown_only_after_both_consent_and_a_report_reaches_the_organi
 def walk_thread_to(thread, expo, booth_id: str, timeout: float = 40.0) -> None:
     """Walk a plain client (another visitor, staff) into a booth of its hall, around the booths."""
     from client.desktop.nearby import entrance
-    from client.desktop.pathfind import plan
+    from client.pathfind import plan
 
     booth = expo.booth(booth_id)
     deadline = time.monotonic() + timeout

@@ -1,8 +1,8 @@
 """A walkable route across a hall, around the booths: A* on a half-metre grid, then the
 corners only (a straight line between two points of the route crosses no booth).
 
-Pure arithmetic on the expo model; "walk me there" hands the waypoints to the Autopilot,
-which walks straight from one to the next."""
+Pure arithmetic on the expo model; the desktop client's "walk me there" hands the waypoints
+to its Autopilot, and a bot walks them to a portal (``route``), each straight to the next."""
 
 from __future__ import annotations
 
@@ -87,3 +87,15 @@ def plan(expo: Expo, hall: Hall, start: tuple[float, float], goal: tuple[float, 
             corners.append(path[i - 1])
     corners.append(goal)
     return corners[1:]
+
+
+def route(expo: Expo, hall: Hall, start: tuple[float, float], goal: tuple[float, float]) -> list[tuple[float, float]]:
+    """``[goal]`` when the straight line is clear (no search: a walk's usual case), else
+    ``plan``'s waypoints; ``[goal]`` too when no route exists (the walker's sidesteps may)."""
+    walls = obstacles(expo, hall)
+    if _clear_line(walls, hall, start, goal):
+        return [goal]
+    try:
+        return plan(expo, hall, start, goal)
+    except ValueError:
+        return [goal]
