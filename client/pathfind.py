@@ -45,7 +45,10 @@ def _clear_line(walls: list[Rect], hall: Hall, a: tuple[float, float], b: tuple[
 def plan(expo: Expo, hall: Hall, start: tuple[float, float], goal: tuple[float, float]) -> list[tuple[float, float]]:
     """Waypoints from ``start`` to ``goal`` (the goal last), clear of every booth wall.
     Raises ValueError when no route exists."""
-    walls = obstacles(expo, hall)
+    return _search(obstacles(expo, hall), hall, start, goal)
+
+
+def _search(walls: list[Rect], hall: Hall, start: tuple[float, float], goal: tuple[float, float]) -> list[tuple[float, float]]:
     cols, rows = int(hall.width / CELL), int(hall.depth / CELL)
 
     def cell(p: tuple[float, float]) -> tuple[int, int]:
@@ -96,6 +99,6 @@ def route(expo: Expo, hall: Hall, start: tuple[float, float], goal: tuple[float,
     if _clear_line(walls, hall, start, goal):
         return [goal]
     try:
-        return plan(expo, hall, start, goal)
+        return _search(walls, hall, start, goal)
     except ValueError:
         return [goal]

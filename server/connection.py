@@ -401,8 +401,10 @@ class SocketPeer(asyncio.Protocol, Peer):
         self._on_data(data.decode(errors="replace") if text else data)
 
     def _on_data(self, data: bytes | str) -> None:
-        """A whole message, from the protocol's parser or split off ahead of it."""
-        if self.websocket_open and not self.closing:
+        """A whole message, from the protocol's parser or split off ahead of it (both only once
+        the WebSocket is open)."""
+        assert self.websocket_open, "a message before the handshake"
+        if not self.closing:
             self.host.frame(self, data)
 
     # ------------------------------------------------------------------ the state machine's shell

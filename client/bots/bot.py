@@ -273,8 +273,12 @@ class Bot:
         try:
             deadline = self.clock() + timeout
             side = 1.0
+
+            def still_here() -> bool:
+                return not crossing.arrived.is_set() and self.core.own is not None and self.core.own.hall == crossing.from_hall
+
             while not crossing.arrived.is_set() and self.clock() < deadline:
-                if self.core.own is not None and self.core.own.hall == crossing.from_hall:
+                if still_here():
                     # around the booths: a row of them between a booth and the portal held the
                     # straight-line walker up for good
                     goal = (portal.position.x, portal.position.y)
@@ -282,7 +286,7 @@ class Bot:
                         if not await self.walk_to(x, y, run=True, timeout=deadline - self.clock()):
                             break
                     await asyncio.sleep(0.3)
-                    if not crossing.arrived.is_set() and self.core.own is not None and self.core.own.hall == crossing.from_hall:
+                    if still_here():
                         # in the circle while the portal still rested after the last hop: the server
                         # moves an avatar through only on a step, so one standing at the centre
                         # never goes; a step within the circle, now the rest is over, does
