@@ -124,10 +124,15 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def cpu_seconds(pid: int) -> tuple[float, float]:
-    """User + system CPU of a process, and system CPU alone, from /proc (psutil is not a
+def _stat(proc: Path) -> list[str]:
+    """The fields of /proc/PID/stat after the command's name (field 3 on; psutil is not a
     dependency)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (proc / "stat").read_text().rsplit(")", 1)[1].split()
+
+
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User + system CPU of a process, and system CPU alone."""
+    fields = _stat(Path(f"/proc/{pid}"))
     user, system = int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK  # utime, stime (fields 14, 15)
     return user + system, system
 
@@ -145,7 +150,7 @@ def group_cpu(pgid: int) -> float:
         if not entry.name.isdigit():
             continue
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            fields = _stat(entry)
         except OSError:  # gone meanwhile
             continue
         if int(fields[2]) == pgid:  # pgrp (field 5)
