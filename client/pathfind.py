@@ -9,7 +9,7 @@ from __future__ import annotations
 import heapq
 import math
 
-from world.model import Expo, Hall
+from world.model import FACING_NORMALS, Booth, Expo, Hall
 from world.motion import booth_walls
 
 CELL = 0.5  # metres
@@ -17,6 +17,14 @@ CLEARANCE = 0.6  # metres kept from a booth's footprint (the avatar's radius and
 
 
 Rect = tuple[float, float, float, float]
+
+
+def entrance(booth: Booth, outside: float) -> tuple[float, float]:
+    """A point ``outside`` metres beyond the middle of the booth's open side (negative: inside)."""
+    fx, fy = FACING_NORMALS[booth.facing]
+    fp = booth.footprint
+    half = fp.depth / 2 if fy else fp.width / 2
+    return fp.centre.x + fx * (half + outside), fp.centre.y + fy * (half + outside)
 
 
 def obstacles(expo: Expo, hall: Hall) -> list[Rect]:

@@ -93,6 +93,11 @@ class Facing(str, Enum):
     WEST = "west"
 
 
+FACING_NORMALS: dict[Facing, tuple[float, float]] = {
+    Facing.NORTH: (0.0, 1.0), Facing.SOUTH: (0.0, -1.0), Facing.EAST: (1.0, 0.0), Facing.WEST: (-1.0, 0.0),
+}  # the unit vector out of a booth's open side, in the hall's x/y
+
+
 class BoothKind(str, Enum):
     EXHIBITOR = "exhibitor"
     BANK = "bank"  # the digital bank's own booth, where visitors open accounts

@@ -10,9 +10,10 @@ import weakref
 from collections.abc import Awaitable, Callable
 
 import protocol as p
-from world.model import Booth, BoothKind, Facing
+from world.model import Booth, BoothKind
 
 from .. import events as ev
+from ..pathfind import entrance
 from .bot import Bot
 
 Behaviour = Callable[[Bot], Awaitable[None]]
@@ -29,14 +30,6 @@ async def wander(bot: Bot) -> None:
     for _ in range(bot.rng.randint(1, 3)):
         x, y = bot.random_point()
         await bot.walk_to(x, y, run=bot.rng.random() < 0.2)
-
-
-def entrance(booth: Booth, outside: float) -> tuple[float, float]:
-    """A point ``outside`` metres beyond the middle of the booth's open side (negative: inside)."""
-    c, fp = booth.footprint.centre, booth.footprint
-    dx, dy = {Facing.NORTH: (0, 1), Facing.SOUTH: (0, -1), Facing.EAST: (1, 0), Facing.WEST: (-1, 0)}[booth.facing]
-    half = fp.depth / 2 if dy else fp.width / 2
-    return c.x + dx * (half + outside), c.y + dy * (half + outside)
 
 
 def _booths_here(bot: Bot, with_catalogue: bool = False) -> list[Booth]:

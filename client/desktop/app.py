@@ -32,7 +32,7 @@ from world import iso
 from world.assets import PROJECT_ASSETS
 from world.model import Booth, BoothKind, Category, Expo, Product
 
-from ..pathfind import plan
+from ..pathfind import entrance, plan
 from . import chat as chatmod
 from .bank_worker import BankWorker
 from .cards import REPORT_REASONS, CardDesk, CardFile, MyCard
@@ -43,7 +43,7 @@ from .hintcard import HintCard
 from .i18n import LANGUAGES, SPEAKER, Preferences, _, country_name, n_
 from .layout import View, booth_view
 from .meetings import Book, Cancel, MeetingDesk, Mode, Move, meeting_time
-from .nearby import booth_at, entrance, on_duty, route
+from .nearby import booth_at, on_duty, route
 from .orders import OrderHistory, receipt_lines
 from .pbr import SHADOW_FILM, PbrLighting, pbr_lighting
 from .pricing import QuoteKey, Quotes, money

@@ -388,12 +388,18 @@ class DealsPanel(DirectObject):
             self.question = Question(self.app.aspect2d, self.app.font, proposal.text, self.answer)
             self.question.frame.setScale(self.app.text_scale)
 
+    def _due(self, v: Visit, kind: str) -> QuoteKey | None:
+        """What the step takes, as a quote from the visitor's currency (one currency needs none)."""
+        due = self.desk.money_due(kind)
+        if due is None or v.credential is None:
+            return None
+        return QuoteKey(v.credential.currency, due[1], due[0])
+
     def _own_amount(self, v: Visit, kind: str) -> str | None:
         """What the step takes in the visitor's currency: the bank's quote, "…" until it answers."""
-        due = self.desk.money_due(kind)
-        if due is None or v.credential is None or v.bank is None or due[1] == v.credential.currency:
+        key = self._due(v, kind)
+        if key is None or v.bank is None or key.source == key.target:
             return None
-        key = QuoteKey(v.credential.currency, due[1], due[0])
         if self.quotes.wanted([key]):
             v.bank.submit(lambda bank: bank.quote(key.source, key.target, key.amount),
                           lambda q, err: self._quoted(v, key, q, err, kind))
@@ -401,13 +407,11 @@ class DealsPanel(DirectObject):
         return "…" if debit is None else money_minor(debit, key.source)
 
     def _short_of(self, v: Visit, kind: str) -> str | None:
-        """The visitor's balance, when what the step takes (the bank's quote, in another
-        currency) is known to be more."""
-        due = self.desk.money_due(kind)
-        if due is None or v.credential is None or v.balance_minor is None:
+        """The visitor's balance, when what the step takes (in the visitor's currency) is known to be more."""
+        key = self._due(v, kind)
+        if key is None or v.balance_minor is None:
             return None
-        own = v.credential.currency
-        debit = due[0] if due[1] == own else self.quotes.debit(QuoteKey(own, due[1], due[0]))
+        debit = self.quotes.debit(key)
         return v.balance if debit is not None and debit > v.balance_minor else None
 
     def _quoted(self, v: Visit, key: QuoteKey, quote: Any, error: BaseException | None, kind: str) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from world import iso
 from world.assets import flag_asset, ink_for
-from world.model import Booth, BoothKind, Colour, Expo, Facing, Hall, Primitive, Product, Vec2
+from world.model import FACING_NORMALS, Booth, BoothKind, Colour, Expo, Hall, Primitive, Product, Vec2
 from world.motion import booth_walls
 
 from .mesh import Mesh, MeshBuilder, UVRect, rgba, shade
@@ -28,9 +28,6 @@ GROUT = 0.06  # metres: the width of the lines between floor tiles, as the floor
 GROUT_SHADE, TILE_SHADE = 0.81, 0.95  # the floor texture's grout and tile greys (scene_hall.floor_texture)
 LIGHT_PITCH = 8.0  # metres between the ceiling's rows and columns of light panels
 
-FACING_VECTORS: dict[Facing, tuple[float, float]] = {
-    Facing.NORTH: (0.0, 1.0), Facing.SOUTH: (0.0, -1.0), Facing.EAST: (1.0, 0.0), Facing.WEST: (-1.0, 0.0),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +101,7 @@ class View:
 
 
 def booth_front(booth: Booth) -> tuple[float, float]:
-    return FACING_VECTORS[booth.facing]
+    return FACING_NORMALS[booth.facing]
 
 
 def booth_view(booth: Booth, expo: Expo, fov_deg: float = 70.0) -> View:

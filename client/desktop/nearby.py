@@ -7,6 +7,7 @@ import math
 
 from world.model import Booth, Expo
 
+from ..pathfind import entrance
 from .layout import booth_front
 
 REACH = 2.0  # metres beyond the footprint that still count as "at the booth"
@@ -30,14 +31,6 @@ def booth_at(expo: Expo, hall_id: str, x: float, y: float, reach: float = REACH)
             if best is None or key < best[0]:
                 best = (key, booth)
     return best[1] if best else None
-
-
-def entrance(booth: Booth, outside: float) -> tuple[float, float]:
-    """A point ``outside`` metres beyond the middle of the open side (negative: inside)."""
-    fx, fy = booth_front(booth)
-    fp = booth.footprint
-    half = fp.depth / 2 if fy else fp.width / 2
-    return fp.centre.x + fx * (half + outside), fp.centre.y + fy * (half + outside)
 
 
 def route(expo: Expo, from_hall: str, to_hall: str, point: tuple[float, float]) -> list[tuple[float, float]]:

@@ -18,11 +18,12 @@ from server.config import ServerConfig
 from world.assets import PROJECT_ASSETS, assets_root
 from world.loader import default_expo_path, load_expo
 
+from ..pathfind import entrance
 from .app import ExpoApp, Visit
 from .crowd import Crowd
 from .layout import booth_view, spawn_view
 from .local_server import LocalServer
-from .nearby import entrance, route, spots_near
+from .nearby import route, spots_near
 from .settings import ConnectSettings
 from .steering import Autopilot
 from .wallet import Wallet

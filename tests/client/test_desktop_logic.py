@@ -19,11 +19,12 @@ from client.desktop.atlas import WHITE, pack
 from client.desktop.figure import avatar_mesh, figure_parts, limb_pivots, swing
 from client.desktop.layout import HALL_WALL_HEIGHT, HallBuilder, Label, booth_front, booth_view, hall_assets, spawn_view
 from client.desktop.mesh import MeshBuilder
-from client.desktop.nearby import booth_at, entrance, route, spots_near
+from client.desktop.nearby import booth_at, route, spots_near
 from client.desktop.pricing import QuoteKey, Quotes, money
 from client.desktop.shop import Busy, Checkout, ConfirmPayment, Refresh, SendCancel, SendOrder, SendOrderPaid, Stage
 from client.desktop.steering import Autopilot, FollowCamera, Keys, steer
 from client.desktop.wallet import BankCredential, Wallet
+from client.pathfind import entrance
 from world.model import Expo
 from world.motion import HallGeometry, booth_walls, step
 
@@ -588,7 +589,7 @@ def test_meeting_times_read_in_the_visitors_own_time_zone():
 
 
 def test_on_duty_is_the_booth_s_own_staff_at_the_booth():
-    from client.desktop.nearby import entrance, on_duty
+    from client.desktop.nearby import on_duty
 
     expo = default_expo()
     booth = expo.booths[0]

@@ -20,11 +20,11 @@ from client.desktop.app import ExpoApp
 from client.desktop.crowd import Crowd
 from client.desktop.layout import booth_view
 from client.desktop.local_server import LocalServer
-from client.desktop.nearby import entrance
 from client.desktop.settings import ConnectSettings
 from client.desktop.shop import Stage
 from client.desktop.steering import Autopilot
 from client.desktop.wallet import Wallet
+from client.pathfind import entrance
 from server.config import ServerConfig
 from world import default_expo_path, load_expo
 from world.model import Category
