@@ -29,7 +29,6 @@ GROUT_SHADE, TILE_SHADE = 0.81, 0.95  # the floor texture's grout and tile greys
 LIGHT_PITCH = 8.0  # metres between the ceiling's rows and columns of light panels
 
 
-
 @dataclass(frozen=True, slots=True)
 class Label:
     """Text standing upright at ``position`` (its centre), readable from ``facing``."""

@@ -33,8 +33,8 @@ def test_a_clear_line_is_walked_as_it_is_and_a_blocked_one_around_the_booths():
 
 
 def test_the_entrance_is_beyond_the_open_side_and_inside_on_the_way_in():
-    booth = default_expo().booths[0]
-    for booth in [dataclasses.replace(booth, facing=facing) for facing in Facing]:
+    first = default_expo().booths[0]
+    for booth in [dataclasses.replace(first, facing=facing) for facing in Facing]:
         fp, (fx, fy) = booth.footprint, FACING_NORMALS[booth.facing]
         out_x, out_y = entrance(booth, 1.5)
         in_x, in_y = entrance(booth, -1.0)
