@@ -80,8 +80,10 @@ def main() -> int:
                 assert expo is not None and visit.hall_index is not None, "joined: the expo is known"
                 booth = expo.booth(BOOTH)
                 assert booth is not None, f"the expo has {BOOTH}"
-                app.autopilot = Autopilot(route(expo, expo.halls[visit.hall_index].id, booth.hall,
-                                                entrance(booth, 2.5)))
+                own = visit.thread.core.own_pose()
+                assert own is not None, "joined: the avatar is in the hall"
+                app.autopilot = Autopilot.along(route(expo, expo.halls[visit.hall_index].id, (own.x, own.y),
+                                                      booth.hall, entrance(booth, 2.5)))
                 autopilot = app.autopilot
                 run_until(app, lambda: autopilot.done, 60, "the walk to the booth")
                 app.fixed_view = booth_view(booth, expo)  # where the exhibitor's preview stands

@@ -32,7 +32,7 @@ from world import iso
 from world.assets import PROJECT_ASSETS
 from world.model import Booth, BoothKind, Category, Expo, Product
 
-from ..pathfind import entrance, plan
+from ..pathfind import entrance
 from . import chat as chatmod
 from .bank_worker import BankWorker
 from .cards import REPORT_REASONS, CardDesk, CardFile, MyCard
@@ -689,7 +689,7 @@ class ExpoApp(ShowBase):
         if v.hall_scene is not None:
             v.hall_scene.destroy()
             if self.autopilot is not None and not rebuild:
-                self.autopilot.skip()  # the portal it was heading for did its job
+                self.autopilot.crossed()  # the portal it was heading for did its job
         if not rebuild:
             self.avatars.clear()
             self.effects.getChildren().detach()
@@ -1464,14 +1464,14 @@ class ExpoApp(ShowBase):
         hall = v.expo.halls[hall_index]
         goal = entrance(booth, 1.0)  # at the booth: its card shows
         own = v.thread.core.own_pose()
-        if booth.hall == hall.id and own is not None:
-            try:
-                waypoints = plan(v.expo, hall, (own.x, own.y), goal)  # around the booths, not into them
-            except ValueError:
-                waypoints = [goal]
-        else:
-            waypoints = route(v.expo, hall.id, booth.hall, goal)
-        self.autopilot = Autopilot(waypoints)
+        start = (own.x, own.y) if own is not None else (hall.spawn.x, hall.spawn.y)
+        try:
+            way = route(v.expo, hall.id, start, booth.hall, goal)
+        except ValueError:  # no portal leads there from here
+            v.chat.note(_("There is no way from {hall} to {exhibitor}.").format(
+                hall=hall.name, exhibitor=booth.text_in(SPEAKER.language)[0]))
+            return
+        self.autopilot = Autopilot.along(way)
         v.chat.note(_("Walking you to {exhibitor}...").format(exhibitor=booth.text_in(SPEAKER.language)[0]))
 
     def step(self, frames: int = 1) -> None:

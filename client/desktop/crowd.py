@@ -14,9 +14,10 @@ import time
 from client.bots.behaviours import wander
 from client.bots.bot import Bot
 from client.bots.stats import Recorder
-from world.motion import PORTAL_COOLDOWN, RUN_SPEED
+from world.motion import RUN_SPEED
 
-from .nearby import route
+from .. import pathfind
+from .nearby import portal_to
 
 GATHER_TRIES = 5
 
@@ -61,21 +62,19 @@ class Crowd:
         """Send bot i to ``spots[i % len(spots)]`` in ``hall`` (through a portal if need be,
         then by ``via``, e.g. the front of a booth), then have it look towards ``face``."""
         async def go(bot: Bot, spot: tuple[float, float]) -> None:
+            goal = via or spot
             for _ in range(GATHER_TRIES):  # held up, or through a portal it did not mean to take
                 if bot.hall.id == hall and math.dist(bot.position, spot) < 1.0:
                     break
-                crossing = bot.hall.id != hall  # then the first waypoint is the portal
-                way = route(bot.expo, bot.hall.id, hall, spot)
-                if via is not None:
-                    way.insert(-1, via)
-                for i, point in enumerate(way):
+                if bot.hall.id != hall:
+                    await bot.cross(portal_to(bot.expo, bot.hall.id, hall))  # around the booths, then in
+                    continue
+                way = pathfind.route(bot.expo, bot.hall, bot.position, goal) + ([spot] if via else [])
+                for point in way:
                     before = bot.hall.id
                     await bot.walk_to(*point, run=True, timeout=5.0 + 2 * math.dist(bot.position, point) / RUN_SPEED)
-                    if crossing and i == 0 and bot.hall.id == before:
-                        await asyncio.sleep(PORTAL_COOLDOWN)  # it had just come through: the portal rests
-                        break
-                    if bot.hall.id != before and not (crossing and i == 0):
-                        break  # pushed back through the portal by the crowd: route again from there
+                    if bot.hall.id != before:
+                        break  # pushed through a portal by the crowd: route again from there
             bot.facing = math.atan2(face[1] - bot.position[1], face[0] - bot.position[0])
             self.arrived += 1
         for i, bot in enumerate(self.bots):

@@ -4,11 +4,15 @@ the closest when several do. Drives the HUD card and what E opens."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
-from world.model import Booth, Expo
+from world.model import Booth, Expo, Portal
 
+from .. import pathfind
 from ..pathfind import entrance
 from .layout import booth_front
+
+Point = tuple[float, float]
 
 REACH = 2.0  # metres beyond the footprint that still count as "at the booth"
 
@@ -33,16 +37,39 @@ def booth_at(expo: Expo, hall_id: str, x: float, y: float, reach: float = REACH)
     return best[1] if best else None
 
 
-def route(expo: Expo, from_hall: str, to_hall: str, point: tuple[float, float]) -> list[tuple[float, float]]:
-    """Waypoints to ``point`` in ``to_hall``: through a portal first when it is another hall
-    (one hop; the default expo's halls are linked directly)."""
-    if from_hall == to_hall:
-        return [point]
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A walk around the booths to a point: ``here`` in this hall, then, when the point is in
+    another, through ``portal`` and ``there`` from where the portal puts us."""
+
+    here: tuple[Point, ...]
+    portal: Portal | None = None
+    there: tuple[Point, ...] = ()
+
+
+def portal_to(expo: Expo, from_hall: str, to_hall: str) -> Portal:
+    """The portal of ``from_hall`` into ``to_hall`` (one hop; the default expo's halls are linked directly)."""
     hall = expo.hall(from_hall)
     portal = next((p for p in hall.portals if p.target_hall == to_hall), None) if hall else None
     if portal is None:
         raise ValueError(f"no portal from {from_hall} to {to_hall}")
-    return [(portal.position.x, portal.position.y), point]
+    return portal
+
+
+def route(expo: Expo, from_hall: str, start: Point, to_hall: str, point: Point) -> Route:
+    """The way from ``start`` in ``from_hall`` to ``point`` in ``to_hall``: each leg planned
+    around the booths of its hall (a straight leg into a portal ran into the booths between)."""
+    hall = expo.hall(from_hall)
+    if hall is None:
+        raise ValueError(f"no hall {from_hall}")
+    if from_hall == to_hall:
+        return Route(tuple(pathfind.route(expo, hall, start, point)))
+    portal = portal_to(expo, from_hall, to_hall)
+    there = expo.hall(to_hall)
+    assert there is not None, "a portal leads to a hall of its expo"  # world.validate checks it
+    door, arrival = (portal.position.x, portal.position.y), (portal.target.x, portal.target.y)
+    return Route(tuple(pathfind.route(expo, hall, start, door)), portal,
+                 tuple(pathfind.route(expo, there, arrival, point)))
 
 
 def spots_near(booth: Booth, count: int, seed: int = 1) -> list[tuple[float, float]]:

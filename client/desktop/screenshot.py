@@ -97,7 +97,9 @@ def take_screenshot(path: Path, *, booth: str | None = None, bots: int = 0, serv
             via = None
         app.fixed_view = view
         app.hud.hide()  # a preview of the booth, not of the visitor's panels
-        autopilot = app.autopilot = Autopilot(route(expo, here, hall_id, (view.eye[0], view.eye[1])))
+        own = visit.thread.core.own_pose()
+        assert own is not None, "the hall is drawn: the avatar is in it"
+        autopilot = app.autopilot = Autopilot.along(route(expo, here, (own.x, own.y), hall_id, (view.eye[0], view.eye[1])))
         if bots:
             crowd = Crowd(server, bots, prefix=f"guest{os.getpid() % 1000}")
             crowd.start()

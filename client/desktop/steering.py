@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .nearby import Route
 
 TURN_RATE = 2.2  # radians per second while a turn key is held
 MOUSE_TURN = 0.006  # radians per pixel of mouse travel in mouse look
@@ -160,31 +164,53 @@ class FollowCamera:
 
 
 class Autopilot:
-    """Walks the avatar through waypoints (e.g. a portal, then a booth's entrance) for
-    previews and tests: heads straight for the next point and, when a wall holds it up,
-    steps sideways for a moment (as the bots do). ``update`` returns the controls."""
+    """Walks the avatar through waypoints (e.g. to a portal, then to a booth's entrance) for
+    "walk me there", previews and tests: heads straight for the next point and, when a wall
+    holds it up, steps sideways for a moment (as the bots do). ``update`` returns the controls;
+    the app calls ``crossed`` when a portal has moved the avatar, for the next hall's leg."""
 
     ARRIVED = 0.5
 
-    def __init__(self, waypoints: list[tuple[float, float]], run: bool = True) -> None:
+    def __init__(self, waypoints: list[tuple[float, float]], run: bool = True,
+                 portal: tuple[float, float, float] | None = None, beyond: tuple[tuple[float, float], ...] = ()) -> None:
+        """``portal``: (x, y, radius) of the circle the waypoints lead into; ``beyond``: the
+        waypoints from where it puts us."""
         self.waypoints = list(waypoints)
         self.run = run
+        self.portal = portal
+        self.beyond = beyond
         self._best = math.inf
         self._stuck_for = 0.0
         self._sidestep = 0.0
         self._side = 1.0
 
+    @classmethod
+    def along(cls, route: Route, run: bool = True) -> Autopilot:
+        p = route.portal
+        return cls(list(route.here), run, (p.position.x, p.position.y, p.radius) if p else None, route.there)
+
     @property
     def done(self) -> bool:
-        return not self.waypoints
+        return not self.waypoints and self.portal is None
 
     def skip(self) -> None:
-        """Drop the current waypoint (a portal that already moved us)."""
+        """Drop the current waypoint (reached)."""
         if self.waypoints:
             self.waypoints.pop(0)
             self._best, self._stuck_for = math.inf, 0.0
 
+    def crossed(self) -> None:
+        """A portal moved us: walk the leg beyond it (or stop, if the walk had no portal)."""
+        self.waypoints, self.portal, self.beyond = list(self.beyond), None, ()
+        self._best, self._stuck_for, self._sidestep = math.inf, 0.0, 0.0
+
     def update(self, x: float, y: float, yaw: float, dt: float) -> Controls:
+        if not self.waypoints and self.portal is not None:
+            # in the circle while the portal still rested after our last hop: the server moves
+            # an avatar through only on a step, so one standing there never goes; step within it
+            px, py, radius = self.portal
+            self._side = -self._side
+            self.waypoints.append((px + self._side * max(radius / 2, 2 * self.ARRIVED), py))
         if not self.waypoints:
             return Controls(0.0, 0.0, yaw, False)
         tx, ty = self.waypoints[0]

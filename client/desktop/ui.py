@@ -53,6 +53,15 @@ class Text(OnscreenText):
         return self.textNode.getNumRows() if self.getText() else 0
 
 
+def _fitted(font: TextFont | None, text: str, scale: float, width: float) -> float:
+    """``scale``, or less so that ``text`` is at most ``width`` wide."""
+    node = TextNode("measure")
+    if font is not None:
+        node.setFont(font)
+    wide = node.calcWidth(text) * scale
+    return scale if wide <= width else scale * width / wide
+
+
 def _text(parent: NodePath, font: TextFont | None, text: str = "", pos=(0, 0), scale: float = 0.045, fg=INK,
           align: int = TextNode.ALeft, wrap: float | None = None) -> Text:
     out = Text(parent=parent, text="", pos=pos, scale=scale, fg=fg, align=align, font=font, wordwrap=wrap,
@@ -198,11 +207,14 @@ class ConnectScreen:
                          pad=(0.3, 0.15), frameColor=(0.25, 0.28, 0.36, 1), text_fg=INK,
                          command=on_text_size or (lambda f: None), extraArgs=[factor])
         _text(self.frame, font, _("Language"), (0.02, -0.33), 0.036, MUTED)
+        self.languages: dict[str, DirectButton] = {}
         for i, (code, language) in enumerate(LANGUAGES.items()):
-            DirectButton(parent=self.frame, text=display(language), text_font=font, text_scale=0.032,
-                         pos=(0.33 + (i % 2) * 0.25, 0, -0.3 - (i // 2) * 0.065), frameSize=(-0.12, 0.12, -0.022, 0.04),
-                         frameColor=(0.25, 0.28, 0.36, 1), text_fg=INK, relief=DGG.FLAT,
-                         command=on_language or (lambda c: None), extraArgs=[code])
+            # a long name ("Bahasa Melayu") is set smaller rather than run past its button
+            self.languages[code] = DirectButton(
+                parent=self.frame, text=display(language), text_font=font, text_scale=_fitted(font, language, 0.032, 0.22),
+                pos=(0.33 + (i % 2) * 0.25, 0, -0.3 - (i // 2) * 0.065), frameSize=(-0.12, 0.12, -0.022, 0.04),
+                frameColor=(0.25, 0.28, 0.36, 1), text_fg=INK, relief=DGG.FLAT,
+                command=on_language or (lambda c: None), extraArgs=[code])
         self.button = DirectButton(parent=self.frame, text=display(_("Enter the expo  (Enter)")), text_font=font, scale=0.06,
                                    pos=(0, 0, -0.5), pad=(0.6, 0.3), frameColor=GOLD, text_fg=(0.08, 0.06, 0.02, 1),
                                    command=self._join)

@@ -4,6 +4,7 @@ wallet file, chat, steering, money."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import os
 import stat
@@ -19,14 +20,14 @@ from client.desktop.atlas import WHITE, pack
 from client.desktop.figure import avatar_mesh, figure_parts, limb_pivots, swing
 from client.desktop.layout import HALL_WALL_HEIGHT, HallBuilder, Label, booth_front, booth_view, hall_assets, spawn_view
 from client.desktop.mesh import MeshBuilder
-from client.desktop.nearby import booth_at, route, spots_near
+from client.desktop.nearby import Route, booth_at, route, spots_near
 from client.desktop.pricing import QuoteKey, Quotes, money
 from client.desktop.shop import Busy, Checkout, ConfirmPayment, Refresh, SendCancel, SendOrder, SendOrderPaid, Stage
 from client.desktop.steering import Autopilot, FollowCamera, Keys, steer
 from client.desktop.wallet import BankCredential, Wallet
 from client.pathfind import entrance
 from world.model import Expo
-from world.motion import HallGeometry, booth_walls, step
+from world.motion import AVATAR_RADIUS, PORTAL_COOLDOWN, HallGeometry, booth_walls, portal_hops, step
 
 
 def _face_normals(mesh) -> np.ndarray:
@@ -331,6 +332,40 @@ def test_follow_camera_eases_behind_and_stays_in_the_hall():
     assert corner.eye[0] >= 0.6
 
 
+@pytest.mark.parametrize("start_in_the_portal", [False, True])
+def test_autopilot_walks_to_a_booth_in_another_hall_around_the_booths_and_through_the_portal(start_in_the_portal):
+    """Walk me there to another hall, under the server's motion and portal rules: around the
+    bank's booth to the portal, then on from where it puts us. Starting in the portal's circle
+    while it still rests (just came through), the pilot steps within it until it goes."""
+    expo = default_expo()
+    geometry = HallGeometry.from_expo(expo)
+    hall, booth = expo.halls[0], expo.booth("sa-alahsa-dates")
+    portal = hall.portals[0]
+    start = (portal.position.x, portal.position.y) if start_in_the_portal else (hall.spawn.x, hall.spawn.y)
+    goal = entrance(booth, 1.0)
+    pilot = Autopilot.along(route(expo, hall.id, start, booth.hall, goal))
+    halls, pos = np.array([0], np.int16), np.array([start])
+    ready_at, yaw, t = 2.0 if start_in_the_portal else 0.0, 0.0, 0.0
+    walls = {h.id: walls_of(expo, h.id) for h in expo.halls}
+    closest = math.inf  # to a booth wall: a straight leg into the portal pressed against the bank's booth
+    for _ in range(20 * 120):
+        c = pilot.update(float(pos[0, 0]), float(pos[0, 1]), yaw, 0.05)
+        yaw, t = c.yaw, t + 0.05
+        pos = step(geometry, halls, pos, np.array([[c.move_x, c.move_y]]), np.array([c.run]), 0.05)
+        x, y = pos[0]
+        closest = min(closest, *(math.hypot(max(x0 - x, 0, x - x1), max(y0 - y, 0, y - y1))
+                                 for x0, y0, x1, y1 in walls[expo.halls[halls[0]].id]))
+        who, to_halls, targets = portal_hops(geometry, halls, pos, np.array([t >= ready_at]))
+        if len(who):
+            halls, pos, ready_at = to_halls.copy(), targets, t + PORTAL_COOLDOWN
+            pilot.crossed()
+        if pilot.done:
+            break
+    assert pilot.done and expo.halls[halls[0]].id == "maritime"
+    assert booth_at(expo, "maritime", *pos[0]) is booth, (t, pos[0])
+    assert closest > AVATAR_RADIUS + 0.05, closest  # it never walked into a wall
+
+
 def test_autopilot_reaches_a_booth_under_the_servers_own_motion_rules():
     expo = default_expo()
     geometry = HallGeometry.from_expo(expo)
@@ -350,12 +385,38 @@ def test_autopilot_reaches_a_booth_under_the_servers_own_motion_rules():
     assert booth_at(expo, hall.id, *pos[0]) is booth
 
 
+def walls_of(expo: Expo, hall: str) -> list[tuple[float, float, float, float]]:
+    return [w for b in expo.booths_in(hall)
+            for w in booth_walls(b.footprint.min_x, b.footprint.min_y, b.footprint.max_x, b.footprint.max_y, b.facing)]
+
+
+def hits_a_booth(expo: Expo, hall: str, points: list[tuple[float, float]]) -> bool:
+    """Whether walking straight from point to point crosses a booth wall (sampled every 5 cm)."""
+    walls = walls_of(expo, hall)
+    for (ax, ay), (bx, by) in itertools.pairwise(points):
+        n = max(1, int(math.dist((ax, ay), (bx, by)) / 0.05))
+        for i in range(n + 1):
+            x, y = ax + (bx - ax) * i / n, ay + (by - ay) * i / n
+            if any(x0 <= x <= x1 and y0 <= y <= y1 for x0, y0, x1, y1 in walls):
+                return True
+    return False
+
+
 def test_routes_and_crowd_spots():
     expo = default_expo()
     booth = next(b for b in expo.booths if b.hall == "maritime")
-    way = route(expo, "silk-road", "maritime", (1.0, 2.0))
-    assert way == [(116.0, 36.0), (1.0, 2.0)]
-    assert route(expo, "maritime", "maritime", (1.0, 2.0)) == [(1.0, 2.0)]
+    hall, portal = expo.halls[0], expo.halls[0].portals[0]
+    spawn = (hall.spawn.x, hall.spawn.y)
+    way = route(expo, "silk-road", spawn, "maritime", (1.0, 2.0))
+    assert way.portal == portal and way.here[-1] == (portal.position.x, portal.position.y) == (116.0, 36.0)
+    assert way.there[-1] == (1.0, 2.0)
+    # each leg keeps out of its hall's booths; from the entrance, the bank's booth stands in the straight line
+    assert hits_a_booth(expo, "silk-road", [spawn, (116.0, 36.0)])
+    assert not hits_a_booth(expo, "silk-road", [spawn, *way.here])
+    assert not hits_a_booth(expo, "maritime", [(portal.target.x, portal.target.y), *way.there])
+    assert route(expo, "maritime", (3.0, 3.0), "maritime", (1.0, 2.0)) == Route(((1.0, 2.0),))
+    with pytest.raises(ValueError, match="no portal from maritime to nowhere"):
+        route(expo, "maritime", (3.0, 3.0), "nowhere", (1.0, 2.0))
     spots = spots_near(booth, 10)
     assert len(spots) == 10
     assert all(booth_at(expo, "maritime", x, y) is booth for x, y in spots)

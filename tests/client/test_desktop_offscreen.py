@@ -28,6 +28,7 @@ from client.pathfind import entrance
 from server.config import ServerConfig
 from world import default_expo_path, load_expo
 from world.model import Category
+from world.motion import AVATAR_RADIUS, booth_walls
 
 BOOTH = "kz-altai-honey"
 BOT_COLOUR = 0xD81E5B
@@ -545,6 +546,34 @@ def test_the_directory_finds_a_booth_by_product_and_walks_there(app, server):
     app.messenger.send("w-up")
 
 
+def test_walk_me_there_to_a_booth_in_another_hall_goes_around_the_booths_and_through_the_portal(app, server):
+    """From the entrance, the straight line to the maritime hall's portal runs through the
+    bank's booth: the walk plans round it, crosses, and plans the next hall's leg too."""
+    join(app, server, "Far Walker")
+    v = app.visit
+    app.messenger.send("f")
+    app._directory_search("dates")
+    assert app.hud.directory_rows[0]["text"].startswith("Al-Ahsa Dates & Coffee")
+    app._directory_pick(0)
+    maritime = next(i for i, h in enumerate(v.expo.halls) if h.id == "maritime")
+    closest = [math.inf]  # the server's word on where we are, to the nearest booth wall of our hall
+
+    def walking(done) -> bool:
+        own, hall = v.thread.core.own, v.expo.halls[v.hall_index].id
+        if own is not None:
+            x, y = own.state.x / 100, own.state.y / 100
+            closest[0] = min(closest[0], *(math.hypot(max(x0 - x, 0, x - x1), max(y0 - y, 0, y - y1))
+                                           for b in v.expo.booths_in(hall)
+                                           for x0, y0, x1, y1 in booth_walls(b.footprint.min_x, b.footprint.min_y,
+                                                                             b.footprint.max_x, b.footprint.max_y, b.facing)))
+        return done()
+    run_until(app, lambda: walking(lambda: v.hall_index == maritime), 40, "the portal")
+    run_until(app, lambda: walking(lambda: app.autopilot is None), 40, "the walk")
+    assert v.near == "sa-alahsa-dates"
+    assert closest[0] > AVATAR_RADIUS + 0.05, closest  # round the booths, never pressed against a wall
+    save_shot(app, "walked-to-another-hall")
+
+
 def test_people_near_you_nearest_first_with_staff_marked():
     from client.desktop.app import people_near
 
@@ -617,6 +646,16 @@ def test_the_interface_speaks_the_language_chosen_and_remembers_it(app, tmp_path
         app.set_language("en")
         app.preferences = None
     assert SPEAKER.language == "en" and people_in_view(1) == "1 visitor in view"
+
+
+def test_every_language_name_on_the_connect_screen_fits_its_button(app):
+    app.leave()
+    buttons = app.connect_screen.languages
+    assert set(buttons) == {"en", "zh_Hans", "ms", "ru"}
+    for code, button in buttons.items():
+        text = button.component("text0").node()  # centred on the button
+        x0, x1, _z0, _z1 = button["frameSize"]
+        assert text.getWidth() * button["text_scale"][0] < x1 - x0, (code, text.getWidth() * button["text_scale"][0])
 
 
 def test_a_booth_reads_in_the_visitors_language_where_its_world_file_has_it(app, server):
