@@ -203,16 +203,16 @@ class ConnectScreen:
                          command=self._pick, extraArgs=[colour_hex(swatch)])
         _text(self.frame, font, _("Text size"), (-0.66, -0.33), 0.036, MUTED)
         for i, (label, factor) in enumerate((("A−", 1 / 1.15), ("A+", 1.15))):
-            DirectButton(parent=self.frame, text=label, text_font=font, scale=0.045, pos=(-0.3 + i * 0.14, 0, -0.33),
+            DirectButton(parent=self.frame, text=label, text_font=font, scale=0.045, pos=(-0.36 + i * 0.12, 0, -0.33),
                          pad=(0.3, 0.15), frameColor=(0.25, 0.28, 0.36, 1), text_fg=INK,
                          command=on_text_size or (lambda f: None), extraArgs=[factor])
-        _text(self.frame, font, _("Language"), (0.02, -0.33), 0.036, MUTED)
+        _text(self.frame, font, _("Language"), (-0.14, -0.33), 0.036, MUTED)
         self.languages: dict[str, DirectButton] = {}
         for i, (code, language) in enumerate(LANGUAGES.items()):
             # a long name ("Bahasa Melayu") is set smaller rather than run past its button
             self.languages[code] = DirectButton(
-                parent=self.frame, text=display(language), text_font=font, text_scale=_fitted(font, language, 0.032, 0.22),
-                pos=(0.33 + (i % 2) * 0.25, 0, -0.3 - (i // 2) * 0.065), frameSize=(-0.12, 0.12, -0.022, 0.04),
+                parent=self.frame, text=display(language), text_font=font, text_scale=_fitted(font, language, 0.032, 0.25),
+                pos=(0.25 + (i % 2) * 0.275, 0, -0.3 - (i // 2) * 0.065), frameSize=(-0.135, 0.135, -0.022, 0.04),
                 frameColor=(0.25, 0.28, 0.36, 1), text_fg=INK, relief=DGG.FLAT,
                 command=on_language or (lambda c: None), extraArgs=[code])
         self.button = DirectButton(parent=self.frame, text=display(_("Enter the expo  (Enter)")), text_font=font, scale=0.06,
