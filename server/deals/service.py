@@ -122,7 +122,8 @@ class DealService:
         self._tell(stored)
         booth = self.sim.expo.booth(stored.booth)
         product = booth.product(stored.sku) if booth else None
-        if stored is deal and product is not None and (w := product.wholesale) is not None:
+        # a new deal (not the one a resent key names): the store's copy, PostgreSQL's is decoded anew
+        if stored.id == deal.id and product is not None and (w := product.wholesale) is not None:
             try:  # the booth's standing price list answers at once, as its staff would
                 await self.answer_rfq(stored.id, stored.booth, m.PRICE_LIST, w.tiers, product.currency,
                                       w.valid_days * 86400.0, w.lead_days, w.deposit_percent)

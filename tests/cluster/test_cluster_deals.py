@@ -30,7 +30,7 @@ from client import events as ev
 from client.core import ClientCore
 from client.transport import Transport
 from server.cluster.local import NatsServer
-from server.deals.machine import DealState
+from server.deals.machine import PRICE_LIST, DealState
 from server.deals.pg_store import PgDealStore
 from server.staff import issue_pass
 
@@ -39,6 +39,7 @@ PLATFORM_KEY = "cluster-deals-platform-key"
 STAFF_SECRET = secrets.token_urlsafe(16)
 BOOTH, SKU = "cn-yunnan-tea", "CN-PUER-357"  # no standing price list: its staff quote
 TIERS = ((1, "18"), (50, "15.05"))  # CNY a sample cake
+LISTED = ("kz-altai-honey", "KZ-HONEY-500")  # a standing price list in the default expo
 ESCROW_OF_STATE = {"ordered": {"pending"}, "shipped": {"posted"}, "delivered": {"posted"},
                    "canceled": {"voided"}, "expired": {"voided"}}
 
@@ -151,6 +152,13 @@ async def test_deals_across_two_hall_processes_survive_a_kill_9(cluster, fresh_d
         await staff.until(lambda e: isinstance(e, ev.Joined))
         assert buyer.transport.url == url_a and staff.transport.url == url_b
 
+        # a product with a standing price list is quoted at once by the list, on PostgreSQL too
+        await buyer.do(lambda core: core.request_quote(*LISTED, 2, "FOB", "CN", "listed"))
+        listed = await buyer.deal("quoted", key="listed", timeout=5)
+        assert listed.unit_price is not None
+        await buyer.do(lambda core: core.cancel_deal(listed.deal_id))
+        await buyer.deal("canceled", listed.deal_id)
+
         # a whole deal, the buyer at a and the staff at b
         first = await quoted(buyer, staff, "first", 60)
         assert (first.unit_price, first.total, first.deposit) == ("15.05", "903.00", "270.90")
@@ -186,10 +194,13 @@ async def test_deals_across_two_hall_processes_survive_a_kill_9(cluster, fresh_d
         deals = store.in_states(tuple(DealState))
     finally:
         store.close()
-    assert Counter(d.state.value for d in deals) == {"delivered": 2}
+    assert Counter(d.state.value for d in deals) == {"delivered": 2, "canceled": 1}
     escrows = await platform.list_escrows()
     assert Counter(e.end_to_end_id for e in escrows) == {first.deal_id: 1, second.deal_id: 1}  # none doubled
     for deal in deals:
+        if deal.id == listed.deal_id:
+            assert deal.quoted_by == PRICE_LIST and deal.escrow_id is None  # canceled before any deposit
+            continue
         assert deal.escrow_id is not None
         held = await platform.get_escrow(deal.escrow_id)
         assert held.end_to_end_id == deal.id and held.status in ESCROW_OF_STATE[deal.state.value]
