@@ -96,6 +96,12 @@ def edition_of(serial: str) -> str | None:
     return match.group(1) if match else None
 
 
+def numbered(serial: str) -> tuple[str, int] | None:
+    """(edition id, number) of a serial, its number padded any way."""
+    match = _SERIAL.match(serial)
+    return (match.group(1), int(match.group(2))) if match else None
+
+
 def check_edition(*, issuer: Account | None, issuer_kind: IssuerKind, kind: EditionKind, size: int, price: int,
                   currency: str, product: str | None, batch: str | None, origin: str | None,
                   event: str | None) -> None:

@@ -928,6 +928,11 @@ class Bank:
         """Public: anyone may check an item, its holder and its provenance in the chain."""
         with self.storage.reading() as tx:
             item = tx.item(serial)
+            if item is None and (numbered := collectibles.numbered(serial)) is not None:
+                # "-1" or "-001" for the "-01" of an edition of 50: a person reads "number 1 of 50"
+                edition = tx.edition(numbered[0])
+                if edition is not None and 1 <= numbered[1] <= edition.size:
+                    item = tx.item(edition.serial(numbered[1]))
             if item is None:
                 raise _not_found("item", serial)
             return _json(self._item_out(tx, item))

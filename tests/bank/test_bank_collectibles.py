@@ -53,6 +53,10 @@ async def test_an_exhibitor_issues_and_anyone_verifies(expo, http, storage) -> N
     assert len(issue["hash"]) == 64
     assert (await buyer.items()).data[0].serial == item.serial
     assert (await http.get(f"/v1/items/{edition.id}-101")).json()["error"]["code"] == "item_not_found"
+    for typed in ("1", "01", "0001"):  # "number 1 of 100", however it is typed
+        assert (await http.get(f"/v1/items/{edition.id}-{typed}")).json()["serial"] == item.serial
+    for beyond in ("0", "000", "2"):  # none is number 0; number 2 was not issued
+        assert (await http.get(f"/v1/items/{edition.id}-{beyond}")).json()["error"]["code"] == "item_not_found"
     assert_sound(storage)
 
 

@@ -605,6 +605,8 @@ async def test_an_exhibitor_sees_its_orders_and_its_merchant_balance_at_the_bank
                     for fact in ("<dd>Altai Bee Farms (Kazakhstan)</dd>", "<dd>1 of 100</dd>", "<dd>2027-05</dd>", "<dd>Katon-Karagay, East Kazakhstan</dd>",
                                  f"<dd>{status.order_id}</dd>", f"<td>{item.provenance[0].hash}</td>"):
                         assert fact in shown.text, fact
+                    typed = await anyone.get(f"/certificates?serial={item.edition.id}-1")  # "1 of 100", as read
+                    assert typed.status_code == 200 and f"<strong>{item.serial}</strong>" in typed.text
                     unknown = await anyone.get(f"/certificates?serial={item.serial[:-1]}9")
                     assert unknown.status_code == 404 and "never issued" in unknown.text
                     sneaky = await anyone.get("/certificates?serial=../v1/accounts/me")
