@@ -100,6 +100,11 @@ class CatalogueRow:
     limit: str = ""  # e.g. "limit 6 each, you have 2"
     blocked: str = ""  # why Buy is off, shown in the row
 
+    def line(self) -> str:
+        """Price, in the visitor's currency too when it is another, stock and limit."""
+        prices = [self.price] + ([self.own_price] if self.own_price and self.own_price != self.price else [])
+        return "   ·   ".join(["   ".join(prices), self.stock] + ([self.limit] if self.limit else []))
+
 
 class HallMapPanel:
     """A hall drawn from a ``hallmap.MapFrame``: booth rectangles in their colours (names on
@@ -505,8 +510,7 @@ class Hud:
                 x = -1.04
             _text(holder, self.font, row.name, (x, z - 0.02), 0.034, INK, wrap=24)
             _text(holder, self.font, row.description, (x, z - 0.06), 0.026, MUTED, wrap=34)
-            line = f"{row.price}   {row.own_price}   ·   {row.stock}" + (f"   ·   {row.limit}" if row.limit else "")
-            _text(holder, self.font, line, (x, z - 0.135), 0.027, GOLD if row.can_buy else MUTED, wrap=33)
+            _text(holder, self.font, row.line(), (x, z - 0.135), 0.027, GOLD if row.can_buy else MUTED, wrap=33)
             if row.blocked:
                 _text(holder, self.font, row.blocked, (-0.13, z - 0.1), 0.024, BAD, TextNode.ACenter, wrap=9)
             DirectButton(parent=holder, text=display(_("Buy")), text_font=self.font, scale=0.04, pos=(-0.13, 0, z - 0.04),

@@ -429,6 +429,16 @@ def test_booth_at_picks_the_booth_you_stand_at():
     assert booth_at(expo, "silk-road", expo.halls[0].spawn.x, expo.halls[0].spawn.y) is None
 
 
+def test_a_catalogue_line_names_a_price_in_the_visitors_currency_only_when_it_is_another():
+    from client.desktop.ui import CatalogueRow
+
+    row = CatalogueRow("KZ-KURT-300", "Kurt", "KZT 2,500.00", "KZT 2,500.00", "131 left", True, limit="limit 5 each")
+    assert row.line() == "KZT 2,500.00   ·   131 left   ·   limit 5 each"
+    abroad = dataclasses.replace(row, own_price="≈ USD 5.20", limit="")
+    assert abroad.line() == "KZT 2,500.00   ≈ USD 5.20   ·   131 left"
+    assert dataclasses.replace(row, own_price="").line().startswith("KZT 2,500.00   ·   ")  # no account yet
+
+
 def test_money_and_quotes():
     assert money(Decimal("4500"), "KZT") == "KZT 4,500.00"
     assert money(Decimal("120000"), "VND") == "VND 120,000"
