@@ -179,7 +179,7 @@ class DealDesk:
         what = self.product(deal)
         match deal.state:
             case "quoted" if deal.unit_price and deal.currency:
-                return _("Quotation for {what}: {price} a unit. T shows your deals.").format(
+                return _("Quotation for {what}: {price} a unit.").format(
                     what=what, price=money(Decimal(deal.unit_price), deal.currency))
             case "ordered":
                 return _("Purchase order {deal} placed: the deposit is held in escrow.").format(deal=deal.deal_id)

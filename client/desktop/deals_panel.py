@@ -228,6 +228,8 @@ class DealsPanel(DirectObject):
         match event:
             case ev.DealUpdated(message=deal):
                 news = self.desk.on_status(deal)
+                if news is not None and deal.state == "quoted" and not self.is_open:
+                    news += " " + _("T shows your deals.")  # open, T would close them
                 if news is not None:
                     self.app.hud.show_toast(news, time.monotonic(), 6.0, bad=deal.state in ("canceled", "expired"))
                 if deal.state in ("ordered", "shipped", "delivered", "canceled"):

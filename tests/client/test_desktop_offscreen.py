@@ -23,6 +23,7 @@ from client.desktop.local_server import LocalServer
 from client.desktop.settings import ConnectSettings
 from client.desktop.shop import Stage
 from client.desktop.steering import Autopilot
+from client.desktop.text import plain
 from client.desktop.wallet import Wallet
 from client.pathfind import entrance
 from server.config import ServerConfig
@@ -1000,6 +1001,8 @@ def test_a_deal_from_request_to_delivery_with_the_deposit_in_escrow_and_a_certif
             text = app.hud.inventory_text.getText()
             assert app.hud.inventory_title == "My deals" and "KZT 4,200.00 a unit" in text and "valid until" in text, text
             assert "lead time 14 days" in text and "Enter accept and pay the deposit" in text, text
+            toast = plain(app.hud.toast["text"])  # the deals are open: T would close them, so it does not say T
+            assert "Quotation for 1 × Altai mountain honey, 500 g: KZT 4,200.00 a unit." in toast and "T shows" not in toast, toast
             save_shot(app, "deal-quoted")
             app.messenger.send("enter")
             question = app.deals.question
