@@ -38,11 +38,12 @@ from bank.schemas import MAX_EDITION_SIZE
 from client import expo_url
 from server.admin import HEATMAP_MINUTES, Admin, WhoError
 from server.clock import Clock, SystemClock
+from server.deals.machine import Deal, DealRefused, DealState
 from server.moderation import Moderation
 from world import iso
 from world.model import Booth, Expo
 
-from . import booth_form
+from . import booth_form, deal_form
 from .auth import ConsoleSession, Credentials, Identity, LoginLimiter, Role, Sessions
 from .html import esc, field, field_id_of, form, page, table
 from .maps import bars_svg, hall_svg, heatmap_svg
@@ -133,6 +134,9 @@ class Console:
             Route("/booth/{booth}/leads", self.post(self.annotate_lead), methods=["POST"]),
             Route("/booth/{booth}/slots", self.post(self.publish_slot), methods=["POST"]),
             Route("/booth/{booth}/editions", self.post(self.open_edition), methods=["POST"]),
+            Route("/booth/{booth}/deals/{deal}/quote", self.post(self.quote_deal), methods=["POST"]),
+            Route("/booth/{booth}/deals/{deal}/ship", self.post(self.ship_deal), methods=["POST"]),
+            Route("/booth/{booth}/deals/{deal}/decline", self.post(self.decline_deal), methods=["POST"]),
         ])
 
     @property
@@ -495,7 +499,9 @@ class Console:
                          notice: str | None = None, lead_errors: dict[str, str] | None = None,
                          slot_errors: dict[str, str] | None = None, slot_values: dict[str, str] | None = None,
                          edition_errors: dict[str, str] | None = None,
-                         edition_values: dict[str, str] | None = None) -> Response:
+                         edition_values: dict[str, str] | None = None,
+                         deal_form_state: tuple[str, dict[str, str], dict[str, str]] | None = None) -> Response:
+        """``deal_form_state``: (deal id, errors by field, values typed) of a quotation sent back."""
         booth = self.admin.expo.booth(request.path_params["booth"])
         assert booth is not None  # _authorise checked
         root = self.admin.world_root
@@ -540,6 +546,7 @@ class Console:
         except Exception as exc:  # the bank is down: the rest of the page still works
             balance = f'<p class="error">The bank did not answer: {esc(exc)}</p>'
         shown = ({"sales-h", "edit-h"} | ({"leads-h", "slots-h", "stats-h"} if admin_has_people else set())
+                 | ({"deals-h"} if self.admin.has_deals else set())
                  | ({"certs-h"} if self.admin.has_collectibles else set()))
         body = (
             f'<p>{esc(booth.exhibitor)} in {esc(_hall_name(self.admin.expo, booth.hall))}: '
@@ -547,18 +554,136 @@ class Console:
             + '<nav aria-label="On this page"><ul class="toc">'
             + "".join(f'<li><a href="#{anchor}">{label}</a></li>' for anchor, label in (
                 ("leads-h", "Leads"), ("slots-h", "Meetings"), ("stats-h", "Analytics"),
-                ("sales-h", "Orders and balance"), ("certs-h", "Certificates of origin"),
+                ("sales-h", "Orders and balance"), ("deals-h", "Requests for quotation"),
+                ("certs-h", "Certificates of origin"),
                 ("edit-h", "Edit the booth")) if anchor in shown)  # in the page's order
             + "</ul></nav>"
             + await self._people_sections(booth.id, session, notice_errors=lead_errors or {},
                                           slot_errors=slot_errors or {}, slot_values=slot_values or {})
             + f'<section aria-labelledby="sales-h"><h2 id="sales-h">Orders and balance</h2>{balance}{orders_table}'
             f'<p><a href="/booth/{esc(booth.id)}/orders.csv">Download the orders (CSV)</a></p></section>'
+            + await self._deals_section(booth, session, deal_form_state)
             + await self._certificates_section(booth, session, edition_errors or {}, edition_values or {})
             + f'<section aria-labelledby="edit-h"><h2 id="edit-h">Edit the booth</h2>{edit_form}</section>'
         )
         return self._html(booth.exhibitor, body, session, notice=notice,
-                          status=400 if errors or lead_errors or slot_errors or edition_errors else 200)
+                          status=400 if errors or lead_errors or slot_errors or edition_errors
+                          or (deal_form_state and deal_form_state[1]) else 200)
+
+    async def _deals_section(self, booth: Booth, session: ConsoleSession,
+                             sent_back: tuple[str, dict[str, str], dict[str, str]] | None) -> str:
+        """The booth's requests for quotation: a quotation form for each one waiting, Confirm
+        shipment for each order, Decline for any still open."""
+        if not self.admin.has_deals:
+            return ""
+        deals = await self.admin.deals(booth.id)
+
+        listed = table("Requests and deals, newest first",
+                       ["Purchase order", "Asked", "Buyer", "Product", "Qty", "Terms", "State", "Quotation"],
+                       [(d.id, _when(d.created_at), d.buyer, _product_name(booth, d.sku), f"{d.qty:,}",
+                         f"{d.incoterm} → {iso.countries().get(d.destination, d.destination)}", d.state.value, _quotation(d))
+                        for d in deals[:50]], empty="none yet: buyers ask with Q at your booth.", table_id="deals")
+        forms = []
+        for deal in [d for d in deals if not d.state.final][:20]:
+            what = f"{deal.id}: {deal.qty:,} × {_product_name(booth, deal.sku)}, {deal.incoterm} → {deal.destination}"
+            decline = form(f"/booth/{booth.id}/deals/{deal.id}/decline", session,
+                           '<button type="submit">Decline</button>', label=f"Decline {deal.id}", cls="inline")
+            if deal.state is DealState.REQUESTED:
+                errors, values = sent_back[1:] if sent_back and sent_back[0] == deal.id else ({}, {})
+                forms.append(self._quote_form(booth, deal, what, session, errors, values) + decline)
+            elif deal.state is DealState.ORDERED:
+                forms.append(form(f"/booth/{booth.id}/deals/{deal.id}/ship", session, (
+                    f"<fieldset><legend>Ship {esc(what)}</legend><p>The deposit is held in escrow at the bank. "
+                    "Confirm the shipment: the deposit is paid to you and the buyer is billed the balance.</p>"
+                    '<button type="submit">Confirm shipment</button></fieldset>'), label=f"Ship {deal.id}") + decline)
+            elif deal.state is DealState.QUOTED:
+                forms.append(f"<p>{esc(what)}: quoted, waiting for the buyer.</p>" + decline)
+        return (
+            '<section aria-labelledby="deals-h"><h2 id="deals-h">Requests for quotation</h2>'
+            "<p>Buyers ask for a quotation on a quantity, with an Incoterm and a destination. Answer here or in the hall "
+            "with the booth's staff pass; a product with a price list in the booth's file is quoted by the list at once. "
+            "The buyer's deposit is held in escrow at the bank until you confirm the shipment.</p>"
+            f"{listed}{''.join(forms)}</section>"
+        )
+
+    def _quote_form(self, booth: Booth, deal: Deal, what: str, session: ConsoleSession, errors: dict[str, str],
+                    values: dict[str, str]) -> str:
+        product = booth.product(deal.sku)
+        currency = product.currency if product else ""
+        typed = {**deal_form.DEFAULTS, **values}
+
+        def box(name: str, label: str, low: int | None = None, high: int | None = None, hint: str | None = None) -> str:
+            number = low is not None  # the prices are text: "12.50", "3,900"
+            return field(name, label, typed.get(name, ""), kind="number" if number else "text", error=errors.get(name),
+                         hint=hint, field_id=f"{deal.id}-{field_id_of(name)}",
+                         min=None if low is None else str(low), max=None if high is None else str(high),
+                         inputmode=None if number else "decimal")
+        general = errors.get("")
+        tiers = "".join(
+            f'<div class="tier">{box(f"t{row}.qty", f"Tier {row + 1}: from units", 1)}'
+            f'{box(f"t{row}.price", f"unit price ({currency})")}</div>'
+            for row in range(deal_form.TIER_ROWS))
+        return form(f"/booth/{booth.id}/deals/{deal.id}/quote", session, (
+            f"<fieldset><legend>Quote {esc(what)}</legend>"
+            + (f'<p class="error" role="alert">{esc(general)}</p>' if general else "")
+            + tiers
+            + box("valid_days", "Valid for (days)", 1, deal_form.MAX_VALID_DAYS)
+            + box("lead_days", "Lead time (days)", 0, 365)
+            + box("deposit_percent", "Deposit (%)", 0, 100, hint="paid into escrow with the purchase order")
+            + '<button type="submit">Send the quotation</button></fieldset>'), label=f"Quote {deal.id}")
+
+    async def _booth_deal(self, request: Request) -> tuple[Booth, Deal]:
+        booth = self.admin.expo.booth(request.path_params["booth"])
+        assert booth is not None  # _authorise checked
+        deal_id = request.path_params["deal"]
+        deal = next((d for d in await self.admin.deals(booth.id) if d.id == deal_id), None)
+        if deal is None:
+            raise Refusal(404, f"{booth.exhibitor} has no request {deal_id!r}")
+        return booth, deal
+
+    async def _deal_step(self, request: Request, session: ConsoleSession, deal: Deal, step: Awaitable[str],
+                         typed: dict[str, str] | None = None) -> Response:
+        """One step on one of the booth's deals; a refusal (or the bank's silence) is said on the
+        page: in the quotation form sent back with ``typed`` (if the deal still has one), else as the notice."""
+        try:
+            notice = await step
+        except Exception as exc:  # noqa: BLE001 - a rule said no, or the bank did not answer: say so, keep the page
+            message = exc.message if isinstance(exc, DealRefused) else f"The bank did not answer: {exc}"
+            if not isinstance(exc, DealRefused):
+                log.warning("console deal step failed", extra={"deal": deal.id, "error": repr(exc)})
+            if typed is None or deal.state is not DealState.REQUESTED:  # no form to say it in
+                return await self.booth_page(request, session, notice=message)
+            return await self.booth_page(request, session, deal_form_state=(deal.id, {"": message}, typed))
+        return await self.booth_page(request, session, notice=notice)
+
+    async def quote_deal(self, request: Request, session: ConsoleSession, data: dict[str, str]) -> Response:
+        booth, deal = await self._booth_deal(request)
+        product = booth.product(deal.sku)
+        figures, errors = deal_form.parse(data, product.currency if product else "")
+        if figures is None:
+            return await self.booth_page(request, session, deal_form_state=(deal.id, errors, data))
+
+        async def quote() -> str:
+            moved = await self.admin.quote_deal(booth.id, deal.id, figures.tiers, figures.currency, figures.valid_days,
+                                                figures.lead_days, figures.deposit_percent)
+            return f"Quotation sent for {deal.id}: {_quotation(moved)}."
+        return await self._deal_step(request, session, deal, quote(), typed=data)
+
+    async def ship_deal(self, request: Request, session: ConsoleSession, data: dict[str, str]) -> Response:
+        booth, deal = await self._booth_deal(request)
+
+        async def ship() -> str:
+            await self.admin.ship_deal(booth.id, deal.id)
+            return f"Shipped {deal.id}: the deposit is paid to you; the buyer is billed the balance."
+        return await self._deal_step(request, session, deal, ship())
+
+    async def decline_deal(self, request: Request, session: ConsoleSession, data: dict[str, str]) -> Response:
+        booth, deal = await self._booth_deal(request)
+
+        async def decline() -> str:
+            await self.admin.decline_deal(booth.id, deal.id)
+            return f"Declined {deal.id}" + ("; the deposit goes back to the buyer." if deal.escrow_id else ".")
+        return await self._deal_step(request, session, deal, decline())
 
     async def _certificates_section(self, booth: Booth, session: ConsoleSession, errors: dict[str, str],
                                     values: dict[str, str]) -> str:
@@ -907,6 +1032,19 @@ def _error_summary(errors: dict[str, str]) -> str:
 
 def _landing(identity: Identity) -> str:
     return "/organiser" if identity.role is Role.ORGANISER else f"/booth/{identity.booth}"
+
+
+def _quotation(deal: Deal) -> str:
+    """'3,900.00 KZT a unit, 468,000.00 KZT; deposit 30 %; valid until ...', or '' unquoted."""
+    q, total = deal.quote, deal.total_minor
+    if q is None:
+        return ""
+    unit = q.unit_price(deal.qty)
+    head = (f"{money(iso.to_minor_units(unit, q.currency), q.currency)} a unit" if unit is not None
+            else "below the first tier")
+    if total is not None:
+        head += f", {money(total, q.currency)} in all; deposit {q.deposit_percent} %"
+    return f"{head}; valid until {_when(q.valid_until)}"
 
 
 def _when(ts: float) -> str:

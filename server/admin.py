@@ -30,6 +30,7 @@ from world.model import Expo
 from .analytics.aggregate import BoothFigures, booth_figures
 from .analytics.heatmap import Heatmap, heatmap
 from .cluster.watch import Gone, LiveProcess, ProcessWatch
+from .deals.machine import CONSOLE, Deal
 from .moderation import Kind, Moderation, Report, Sanction
 from .people.leads import Lead, check_notes, csv_rows, looked_at, to_csv
 from .people.meetings import BookingStatus, Slot
@@ -341,6 +342,36 @@ class Admin:
         buyer of it gets the next serial. CollectibleError says why not."""
         assert self.server.collectibles is not None
         return await self.server.collectibles.open_edition(booth_id, sku, size, batch, origin)
+
+    # ------------------------------------------------------------------ B2B deals
+
+    @property
+    def has_deals(self) -> bool:
+        return self.server.deals is not None
+
+    async def deals(self, booth_id: str) -> list[Deal]:
+        """The booth's requests for quotation and the deals they became, newest first."""
+        if self.server.deals is None:
+            return []
+        return list(reversed(await self.server.deals.of_booth(booth_id)))
+
+    async def quote_deal(self, booth_id: str, deal_id: str, tiers: tuple[tuple[int, str], ...], currency: str,
+                         valid_days: int, lead_days: int, deposit_percent: int) -> Deal:
+        """The exhibitor's quotation, as its staff would send it in the hall (DealRefused says why not);
+        the buyer is told at once."""
+        assert self.server.deals is not None
+        return await self.server.deals.answer_rfq(deal_id, booth_id, CONSOLE, tiers, currency, valid_days * 86400.0,
+                                                  lead_days, deposit_percent)
+
+    async def ship_deal(self, booth_id: str, deal_id: str) -> Deal:
+        """Shipped: the deposit is paid to the booth and the buyer billed the balance."""
+        assert self.server.deals is not None
+        return await self.server.deals.confirm_shipment(deal_id, booth_id)
+
+    async def decline_deal(self, booth_id: str, deal_id: str) -> Deal:
+        """The booth calls the deal off (a deposit held goes back to the buyer)."""
+        assert self.server.deals is not None
+        return await self.server.deals.cancel("", booth_id, deal_id)
 
     # ------------------------------------------------------------------ leads, meetings, analytics
 

@@ -279,3 +279,4 @@ def deposit_lapsed(deal: Deal, escrow_status: str, void_reason: str | None, now:
     return replace(deal, state=DealState.EXPIRED if void_reason == "expired" else DealState.CANCELED, updated_at=now,
                    message=f"the bank voided the deposit ({void_reason}); nothing was shipped")
 PRICE_LIST = "price-list"  # quoted_by of a quotation the booth's price list made
+CONSOLE = "console"  # quoted_by of one the exhibitor made in the web console

@@ -108,7 +108,7 @@ class DealService:
             case p.ConfirmDelivery():
                 self._spawn(session, message, self._deliver(me, message.deal_id))
             case p.CancelDeal():
-                self._spawn(session, message, self._cancel(me, session.staff_of, message.deal_id))
+                self._spawn(session, message, self.cancel(me, session.staff_of, message.deal_id))
             case p.QueryDeals():
                 self._spawn(session, message, self._query(session))
 
@@ -242,7 +242,8 @@ class DealService:
             expires_in_seconds=BALANCE_TTL, idempotency_key=f"balance-{deal.id}-{attempt}")
         return intent.id
 
-    async def _cancel(self, me: str, staff_of: str | None, deal_id: str) -> None:
+    async def cancel(self, me: str, staff_of: str | None, deal_id: str) -> Deal:
+        """The buyer ``me`` or the booth's staff call the deal off; a deposit held is voided back."""
         async with self._locks[deal_id]:
             deal = await self._deal(deal_id)
             canceled = m.cancel(deal, deal.buyer == me, staff_of, self.wall())
@@ -254,12 +255,16 @@ class DealService:
                         raise DealRefused("wrong_state", "the deposit was already paid to the exhibitor") from None
                     if error.code not in ("escrow_voided", "escrow_expired"):
                         raise
-            await self._move(deal, canceled)
+            return await self._move(deal, canceled)
+
+    async def of_booth(self, booth: str) -> list[Deal]:
+        """The booth's deals, oldest first (its staff's list, in the client or the console)."""
+        return await self.db.run(self.store.of_booth, booth)
 
     async def _query(self, session: Session) -> None:
         deals = await self.db.run(self.store.of_buyer, session.visitor_id)
         if session.staff_of is not None:
-            deals += await self.db.run(self.store.of_booth, session.staff_of)
+            deals += await self.of_booth(session.staff_of)
         for deal in deals:
             session.send(status_message(deal))
 

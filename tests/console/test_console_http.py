@@ -4,6 +4,7 @@ sees what, moderation that reaches real visitors' sockets, booth edits that reac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import stat
 import time
@@ -145,6 +146,8 @@ BOOTH_ENDPOINTS = {  # {booth} is filled with the exhibitor's own booth, then wi
     ("/booth/{booth}/slots", "POST"): ("/booth/{booth}/slots", {"host": "x", "starts": "2030-01-01T10:00", "minutes": "30"}),
     ("/booth/{booth}/editions", "POST"): ("/booth/{booth}/editions", {"sku": "KZ-HONEY-500", "size": "5", "batch": "b",
                                                                      "origin": "o"}),
+    **{(f"/booth/{{booth}}/deals/{{deal}}/{step}", "POST"): (f"/booth/{{booth}}/deals/po_x/{step}", {"t0.price": "1"})
+       for step in ("quote", "ship", "decline")},
 }
 
 
@@ -543,12 +546,22 @@ async def test_an_exhibitor_adds_and_removes_products_and_a_visitor_sees_it_at_o
         await mine.close()
 
 
-async def test_an_exhibitor_sees_its_orders_and_its_merchant_balance_at_the_bank(tmp_path):
-    """A real bank: a visitor buys two jars of honey and pays; the exhibitor's page shows the
-    order and the merchant account's balance, the organiser's the sale; another booth sees neither."""
-    from processes import BIN, free_port, start, stop
-
+async def linked_visitor(server, name: str, currency: str):
+    """A visitor's socket and bank wallet, the account linked to the visitor as orders need."""
     from bank.client import VisitorClient
+
+    ws, welcome = await visitor(server, name)
+    wallet = VisitorClient(welcome.bank_url)
+    await wallet.open_account(name, currency)
+    await ws.send(p.encode(p.LinkAccount((await wallet.account_proof(welcome.visitor_id)).proof)))
+    await next_of(ws, p.AccountLinked)
+    return ws, wallet
+
+
+@contextlib.asynccontextmanager
+async def server_with_a_bank(tmp_path):
+    """The world server with a real expo-bank process beside it (its webhooks too)."""
+    from processes import BIN, free_port, start, stop
 
     key, secret = "console-test-platform-key", "console-test-webhook-secret"
     bank_port, webhook_port = free_port(), free_port()
@@ -559,72 +572,135 @@ async def test_an_exhibitor_sees_its_orders_and_its_merchant_balance_at_the_bank
     try:
         async with running_server(tmp_path, bank_url=f"http://127.0.0.1:{bank_port}", bank_platform_key=key,
                                   webhook_secret=secret, webhook_port=webhook_port) as server:
-            organiser = Browser(console_url(server))
-            assert (await organiser.login(organiser_token(server))).status_code == 303
-            mine, theirs = (await exhibitor_of(server, organiser, BOOTH), await exhibitor_of(server, organiser, OTHER))
-            # certificates of origin for the honey: refused by field first, then opened
-            bad = await mine.post(f"/booth/{BOOTH}/editions", {"sku": "KZ-HONEY-500", "size": "0", "batch": " ", "origin": "Altai"})
-            assert bad.status_code == 400
-            assert 'id="size-error" role="alert">a whole number from 1 to 100,000' in bad.text, bad.text
-            assert 'id="batch-error" role="alert">say which' in bad.text
-            assert 'value="Altai"' in bad.text  # what was typed stays
-            opened = await mine.post(f"/booth/{BOOTH}/editions", {"sku": "KZ-HONEY-500", "size": "100", "batch": "2027-05",
-                                                                  "origin": "Katon-Karagay, East Kazakhstan"})
-            assert opened.status_code == 200 and "Opened: 100 certificates of origin for Altai mountain honey, 500 g (KZ-HONEY-500), batch 2027-05." in opened.text
-            assert "<td>Altai mountain honey, 500 g (KZ-HONEY-500)</td><td>2027-05</td><td>Katon-Karagay, East Kazakhstan</td><td>0 of 100</td>" in opened.text
-            assert '<a href="#certs-h">Certificates of origin</a>' in opened.text
-            ws, welcome = await visitor(server, "Aru")
-            wallet = VisitorClient(welcome.bank_url)
-            try:
-                await wallet.open_account("Aru", "KZT")
-                await ws.send(p.encode(p.LinkAccount((await wallet.account_proof(welcome.visitor_id)).proof)))
-                await next_of(ws, p.AccountLinked)
-                await ws.send(p.encode(p.Order(BOOTH, "KZ-HONEY-500", 2, "order-1")))
-                status = await next_of(ws, p.OrderStatus, where=lambda m: m.key == "order-1")
-                await wallet.confirm_intent(status.intent_id)
-                await ws.send(p.encode(p.OrderPaid(status.order_id)))
-                await next_of(ws, p.OrderStatus, timeout=10, where=lambda m: m.status == "fulfilled")
-
-                page = (await mine.get(f"/booth/{BOOTH}")).text
-                balance = page[page.index("Merchant balance at the bank"):page.index("</table>", page.index("Merchant balance"))]
-                assert "<td>KZT</td><td>9,000.00</td>" in balance, balance  # 2 x 4,500 KZT, the code said once
-                orders = page[page.index('id="orders"'):page.index("</table>", page.index('id="orders"'))]
-                assert "KZ-HONEY-500" in orders and "9,000.00 KZT" in orders and "fulfilled" in orders, orders
-                csv_text = (await mine.get(f"/booth/{BOOTH}/orders.csv")).text
-                assert status.order_id in csv_text and ",2,9000.00,KZT,fulfilled" in csv_text
-                deadline = time.monotonic() + 10  # the certificate is issued at the bank after the fulfilment
-                while "<td>1 of 100</td>" not in (page := (await mine.get(f"/booth/{BOOTH}")).text):
-                    assert time.monotonic() < deadline, page[page.index('id="certs-h"'):][:1500]
-                    await asyncio.sleep(0.2)
-                (item,) = (await wallet.items()).data
-                assert (item.edition.product, item.edition.batch, item.order_id) == ("KZ-HONEY-500", "2027-05", status.order_id)
-                anyone = Browser(console_url(server))  # the public page, without a login
-                try:
-                    shown = await anyone.get(f"/certificates?serial={item.serial}")
-                    assert shown.status_code == 200, shown.text
-                    for fact in ("<dd>Altai Bee Farms (Kazakhstan)</dd>", "<dd>1 of 100</dd>", "<dd>2027-05</dd>", "<dd>Katon-Karagay, East Kazakhstan</dd>",
-                                 f"<dd>{status.order_id}</dd>", f"<td>{item.provenance[0].hash}</td>"):
-                        assert fact in shown.text, fact
-                    typed = await anyone.get(f"/certificates?serial={item.edition.id}-1")  # "1 of 100", as read
-                    assert typed.status_code == 200 and f"<strong>{item.serial}</strong>" in typed.text
-                    unknown = await anyone.get(f"/certificates?serial={item.serial[:-1]}9")
-                    assert unknown.status_code == 404 and "never issued" in unknown.text
-                    sneaky = await anyone.get("/certificates?serial=../v1/accounts/me")
-                    assert sneaky.status_code == 400 and "is not a serial" in sneaky.text
-                finally:
-                    await anyone.close()
-                sales = (await organiser.get("/organiser")).text
-                assert "<td>Altai Bee Farms</td><td>1</td><td>2</td><td>9,000.00 KZT</td>" in sales
-                other = (await theirs.get(f"/booth/{OTHER}")).text
-                assert "KZ-HONEY-500" not in other and "9,000.00" not in other
-                assert (await theirs.get(f"/booth/{BOOTH}/orders.csv")).status_code == 403
-            finally:
-                await ws.close()
-                await wallet.aclose()
-                for browser in (organiser, mine, theirs):
-                    await browser.close()
+            yield server
     finally:
         stop(bank)
+
+
+async def test_an_exhibitor_sees_its_orders_and_its_merchant_balance_at_the_bank(tmp_path):
+    """A real bank: a visitor buys two jars of honey and pays; the exhibitor's page shows the
+    order and the merchant account's balance, the organiser's the sale; another booth sees neither."""
+    async with server_with_a_bank(tmp_path) as server:
+        organiser = Browser(console_url(server))
+        assert (await organiser.login(organiser_token(server))).status_code == 303
+        mine, theirs = (await exhibitor_of(server, organiser, BOOTH), await exhibitor_of(server, organiser, OTHER))
+        # certificates of origin for the honey: refused by field first, then opened
+        bad = await mine.post(f"/booth/{BOOTH}/editions", {"sku": "KZ-HONEY-500", "size": "0", "batch": " ", "origin": "Altai"})
+        assert bad.status_code == 400
+        assert 'id="size-error" role="alert">a whole number from 1 to 100,000' in bad.text, bad.text
+        assert 'id="batch-error" role="alert">say which' in bad.text
+        assert 'value="Altai"' in bad.text  # what was typed stays
+        opened = await mine.post(f"/booth/{BOOTH}/editions", {"sku": "KZ-HONEY-500", "size": "100", "batch": "2027-05",
+                                                              "origin": "Katon-Karagay, East Kazakhstan"})
+        assert opened.status_code == 200 and "Opened: 100 certificates of origin for Altai mountain honey, 500 g (KZ-HONEY-500), batch 2027-05." in opened.text
+        assert "<td>Altai mountain honey, 500 g (KZ-HONEY-500)</td><td>2027-05</td><td>Katon-Karagay, East Kazakhstan</td><td>0 of 100</td>" in opened.text
+        assert '<a href="#certs-h">Certificates of origin</a>' in opened.text
+        ws, wallet = await linked_visitor(server, "Aru", "KZT")
+        try:
+            await ws.send(p.encode(p.Order(BOOTH, "KZ-HONEY-500", 2, "order-1")))
+            status = await next_of(ws, p.OrderStatus, where=lambda m: m.key == "order-1")
+            await wallet.confirm_intent(status.intent_id)
+            await ws.send(p.encode(p.OrderPaid(status.order_id)))
+            await next_of(ws, p.OrderStatus, timeout=10, where=lambda m: m.status == "fulfilled")
+
+            page = (await mine.get(f"/booth/{BOOTH}")).text
+            balance = page[page.index("Merchant balance at the bank"):page.index("</table>", page.index("Merchant balance"))]
+            assert "<td>KZT</td><td>9,000.00</td>" in balance, balance  # 2 x 4,500 KZT, the code said once
+            orders = page[page.index('id="orders"'):page.index("</table>", page.index('id="orders"'))]
+            assert "KZ-HONEY-500" in orders and "9,000.00 KZT" in orders and "fulfilled" in orders, orders
+            csv_text = (await mine.get(f"/booth/{BOOTH}/orders.csv")).text
+            assert status.order_id in csv_text and ",2,9000.00,KZT,fulfilled" in csv_text
+            deadline = time.monotonic() + 10  # the certificate is issued at the bank after the fulfilment
+            while "<td>1 of 100</td>" not in (page := (await mine.get(f"/booth/{BOOTH}")).text):
+                assert time.monotonic() < deadline, page[page.index('id="certs-h"'):][:1500]
+                await asyncio.sleep(0.2)
+            (item,) = (await wallet.items()).data
+            assert (item.edition.product, item.edition.batch, item.order_id) == ("KZ-HONEY-500", "2027-05", status.order_id)
+            anyone = Browser(console_url(server))  # the public page, without a login
+            try:
+                shown = await anyone.get(f"/certificates?serial={item.serial}")
+                assert shown.status_code == 200, shown.text
+                for fact in ("<dd>Altai Bee Farms (Kazakhstan)</dd>", "<dd>1 of 100</dd>", "<dd>2027-05</dd>", "<dd>Katon-Karagay, East Kazakhstan</dd>",
+                             f"<dd>{status.order_id}</dd>", f"<td>{item.provenance[0].hash}</td>"):
+                    assert fact in shown.text, fact
+                typed = await anyone.get(f"/certificates?serial={item.edition.id}-1")  # "1 of 100", as read
+                assert typed.status_code == 200 and f"<strong>{item.serial}</strong>" in typed.text
+                unknown = await anyone.get(f"/certificates?serial={item.serial[:-1]}9")
+                assert unknown.status_code == 404 and "never issued" in unknown.text
+                sneaky = await anyone.get("/certificates?serial=../v1/accounts/me")
+                assert sneaky.status_code == 400 and "is not a serial" in sneaky.text
+            finally:
+                await anyone.close()
+            sales = (await organiser.get("/organiser")).text
+            assert "<td>Altai Bee Farms</td><td>1</td><td>2</td><td>9,000.00 KZT</td>" in sales
+            other = (await theirs.get(f"/booth/{OTHER}")).text
+            assert "KZ-HONEY-500" not in other and "9,000.00" not in other
+            assert (await theirs.get(f"/booth/{BOOTH}/orders.csv")).status_code == 403
+        finally:
+            await ws.close()
+            await wallet.aclose()
+            for browser in (organiser, mine, theirs):
+                await browser.close()
+
+
+async def test_an_exhibitor_quotes_ships_and_declines_requests_for_quotation_in_the_console(tmp_path):
+    """A buyer in the hall asks the tea booth (no price list) for a quotation; its exhibitor
+    answers in the console (a wrong box said, what was typed kept), the buyer deposits into
+    escrow and orders, the exhibitor confirms the shipment (the deposit is paid, the balance
+    billed) and declines a second request. Another booth's login sees none of it."""
+    sku = "CN-PUER-357"
+    async with server_with_a_bank(tmp_path) as server:
+        organiser = Browser(console_url(server))
+        assert (await organiser.login(organiser_token(server))).status_code == 303
+        tea, honey = await exhibitor_of(server, organiser, OTHER), await exhibitor_of(server, organiser, BOOTH)
+        ws, wallet = await linked_visitor(server, "Mei", "CNY")
+        try:
+            await ws.send(p.encode(p.RequestQuote(OTHER, sku, 60, "FOB", "MY", "rfq-1")))
+            asked = await next_of(ws, p.DealStatus, where=lambda m: m.key == "rfq-1" and m.state == "requested")
+            page = await tea.get(f"/booth/{OTHER}")
+            assert '<a href="#deals-h">Requests for quotation</a>' in page.text
+            listed = page.text[page.text.index('id="deals"'):page.text.index("</table>", page.text.index('id="deals"'))]
+            assert asked.deal_id in listed and "<td>60</td>" in listed and "FOB → Malaysia" in listed, listed
+            quote = f"/booth/{OTHER}/deals/{asked.deal_id}/quote"
+            wrong = await tea.post(quote, {"t0.qty": "1", "t0.price": "18", "t1.qty": "50", "t1.price": "cheap",
+                                           "valid_days": "7", "lead_days": "14", "deposit_percent": "30"})
+            assert wrong.status_code == 400
+            assert f'id="{asked.deal_id}-t1-price-error" role="alert">a price above 0' in wrong.text, wrong.text
+            assert 'value="cheap"' in wrong.text and 'value="18"' in wrong.text  # what was typed stays
+            await none_of(ws, p.DealStatus, 0.3, where=lambda m: m.state == "quoted")
+            sent = await tea.post(quote, {"t0.qty": "1", "t0.price": "18", "t1.qty": "50", "t1.price": "15.05",
+                                          "valid_days": "7", "lead_days": "14", "deposit_percent": "30"})
+            assert sent.status_code == 200 and f"Quotation sent for {asked.deal_id}: 15.05 CNY a unit, 903.00 CNY in all" in sent.text
+            quoted = await next_of(ws, p.DealStatus, where=lambda m: m.deal_id == asked.deal_id and m.state == "quoted")
+            assert (quoted.unit_price, quoted.total, quoted.deposit, quoted.lead_days) == ("15.05", "903.00", "270.90", 14)
+            again = await tea.post(quote, {"t0.price": "1", "valid_days": "7", "lead_days": "1", "deposit_percent": "1"})
+            assert f"deal {asked.deal_id} is quoted, not requested" in again.text  # quoted once
+
+            lock = await wallet.lock_fx(quoted.currency, quoted.deposit_minor)
+            escrow = await wallet.create_escrow(quoted.payee_account, quoted.deposit_minor, quoted.currency,
+                                                quoted.deal_id, fx_lock_id=lock.id, idempotency_key="escrow-1")
+            await ws.send(p.encode(p.PlacePurchaseOrder(quoted.deal_id, escrow.id)))
+            await next_of(ws, p.DealStatus, where=lambda m: m.deal_id == asked.deal_id and m.state == "ordered")
+            assert f'action="/booth/{OTHER}/deals/{asked.deal_id}/ship"' in (await tea.get(f"/booth/{OTHER}")).text
+            shipped_page = await tea.post(f"/booth/{OTHER}/deals/{asked.deal_id}/ship", {})
+            assert f"Shipped {asked.deal_id}: the deposit is paid to you" in shipped_page.text
+            shipped = await next_of(ws, p.DealStatus, where=lambda m: m.deal_id == asked.deal_id and m.state == "shipped")
+            assert shipped.balance_intent_id is not None
+            assert (await wallet.get_escrow(escrow.id)).status == "posted"
+
+            await ws.send(p.encode(p.RequestQuote(OTHER, sku, 5, "CIF", "KZ", "rfq-2")))
+            second = await next_of(ws, p.DealStatus, where=lambda m: m.key == "rfq-2" and m.state == "requested")
+            assert (await honey.post(f"/booth/{OTHER}/deals/{second.deal_id}/decline", {})).status_code == 403
+            assert (await honey.post(f"/booth/{BOOTH}/deals/{second.deal_id}/decline", {})).status_code == 404
+            assert second.deal_id not in (await honey.get(f"/booth/{BOOTH}")).text
+            declined = await tea.post(f"/booth/{OTHER}/deals/{second.deal_id}/decline", {})
+            assert f"Declined {second.deal_id}." in declined.text
+            await next_of(ws, p.DealStatus, where=lambda m: m.deal_id == second.deal_id and m.state == "canceled")
+        finally:
+            await ws.close()
+            await wallet.aclose()
+            for browser in (organiser, tea, honey):
+                await browser.close()
 
 
 async def test_a_mute_is_lifted_from_its_row_in_the_list(server, organiser):
