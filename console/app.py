@@ -506,12 +506,14 @@ class Console:
         assert booth is not None  # _authorise checked
         root = self.admin.world_root
         errors = edit.errors if edit else {}
+        unreadable = None
         if edit is not None:
             values = edit.values
         elif root is not None:
-            import tomllib
-
-            values = booth_form.form_values(tomllib.loads(booth_form.booth_file(root, booth).read_text("utf-8")))
+            try:
+                values = booth_form.form_values((await asyncio.to_thread(booth_form.load, root, booth))[1])
+            except booth_form.Unreadable as exc:
+                values, unreadable = {}, str(exc)
         else:
             values = {}
         live = await self.admin.live_stock(booth.id)
@@ -535,6 +537,8 @@ class Console:
             + f'<button type="submit">Save and publish</button>'
             f'<p class="hint">Saved changes reach visitors in the hall at once. Prices are in {esc(booth.catalogue[0].currency if booth.catalogue else "")}.</p>'
         ), label="Edit the booth")
+        if unreadable is not None:  # no form to stand on the file: saving it would lose what it holds
+            edit_form = f'<p class="error" role="alert">The booth\'s file {esc(unreadable)}.</p>'
         orders = await self.admin.orders(booth.id)
         orders_table = table("Orders", ["When", "Visitor", "Product", "Qty", "Amount", "Status"],
                              [(_when(o.created_at), o.visitor, o.sku, o.qty, money(o.amount_minor, o.currency), o.status)
@@ -897,7 +901,12 @@ class Console:
         root = self.admin.world_root
         if root is None:
             raise Refusal(404, "this expo has no world files to edit")
-        edit = await asyncio.to_thread(booth_form.check_edit, root, booth, data)
+        try:
+            edit = await asyncio.to_thread(booth_form.check_edit, root, booth, data)
+        except booth_form.Unreadable:  # the page says what is wrong with the file; nothing is written
+            refused = await self.booth_page(request, session)
+            refused.status_code = 409
+            return refused
         if not edit.ok:
             return await self.booth_page(request, session, edit=edit)
         old_stock = {pr.sku: pr.stock for pr in booth.catalogue}

@@ -148,11 +148,24 @@ def booth_file(root: Path, booth: Booth) -> Path:
     return path
 
 
+class Unreadable(Exception):
+    """The booth's file does not load (edited by hand, removed): the form cannot stand on it."""
+
+
+def load(root: Path, booth: Booth) -> tuple[str, dict[str, Any]]:
+    """The booth file's text and its TOML data; Unreadable says what is wrong with it."""
+    path = booth_file(root, booth)
+    try:
+        original = path.read_text(encoding="utf-8")
+        return original, tomllib.loads(original)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise Unreadable(f"{booth.source} does not load ({exc}): fix the file itself; visitors see the booth "
+                         "as it was when the file last loaded") from None
+
+
 def check_edit(root: Path, booth: Booth, form: Mapping[str, str]) -> Edit:
     """Apply the form to the booth's file and check the whole expo with it."""
-    path = booth_file(root, booth)
-    original = path.read_text(encoding="utf-8")
-    data = tomllib.loads(original)
+    original, data = load(root, booth)
     new, origin = apply_form(data, form, booth.primary.hex)
     text = to_toml(new, _header(original))
     values = {**form_values(data), **{k: v for k, v in form.items() if k != "csrf"}}

@@ -322,6 +322,23 @@ async def test_a_bad_booth_edit_shows_each_error_by_its_field_and_writes_nothing
     assert booth_file.read_text() == before
 
 
+@pytest.mark.parametrize("broken", ["a syntax error", "removed"])
+async def test_a_booth_file_broken_by_hand_is_said_on_the_page_and_a_save_writes_nothing(server, organiser, broken):
+    booth_file = server.sim.expo.root / "booths" / f"{BOOTH}.toml"
+    if broken == "removed":
+        booth_file.unlink()
+    else:
+        booth_file.write_text(booth_file.read_text().replace("tagline = ", "tagline = = ", 1))
+    before = booth_file.read_text() if booth_file.exists() else None
+    page = await organiser.get(f"/booth/{BOOTH}")
+    assert page.status_code == 200 and f"booths/{BOOTH}.toml does not load (" in page.text, page.text
+    assert 'id="p0-price"' not in page.text and "Orders and balance" in page.text  # no form to lose it; the rest works
+    saved = await organiser.post(f"/booth/{BOOTH}", {"tagline": "Honey"})
+    assert saved.status_code == 409 and "does not load" in saved.text
+    assert (booth_file.read_text() if booth_file.exists() else None) == before
+    assert server.sim.expo.booth(BOOTH).tagline != "Honey"
+
+
 async def test_a_price_edit_reaches_a_connected_visitor_at_once(server, organiser):
     ws, _ = await visitor(server, "Aru")
     try:
