@@ -95,12 +95,13 @@ FulfilledOf = Callable[[str, str], Awaitable[list[tuple[str, str, float]]]]  # (
 
 
 class Collectibles:
-    def __init__(self, sim: Simulation, store: CollectiblesStore, bank: PlatformClient, bank_url: str,
+    def __init__(self, sim: Simulation, store: CollectiblesStore, bank: PlatformClient, verify_url: Callable[[str], str],
                  account_of: AccountOf, merchant_of: MerchantOf, fulfilled_of: FulfilledOf | None = None) -> None:
+        """``verify_url``: where a person checks a serial (the console's page, or the bank's API)."""
         self.sim = sim
         self.store = store
         self.bank = bank
-        self.bank_url = bank_url.rstrip("/")
+        self.verify_url = verify_url
         self.db = DatabaseThread("collectibles-store")
         self.account_of = account_of
         self.merchant_of = merchant_of
@@ -217,5 +218,5 @@ class Collectibles:
                 continue  # given away since
             e = item.edition
             items.append((item.serial, e.title[:128], e.product or "", (e.batch or "")[:128], (e.origin or "")[:128],
-                          cert.booth, cert.order_id, f"{self.bank_url}/v1/items/{item.serial}"))
+                          cert.booth, cert.order_id, self.verify_url(item.serial)))
         self.sim.deliver(visitor, p.Collectibles(tuple(items)))

@@ -633,6 +633,9 @@ async def test_an_exhibitor_sees_its_orders_and_its_merchant_balance_at_the_bank
                 await asyncio.sleep(0.2)
             (item,) = (await wallet.items()).data
             assert (item.edition.product, item.edition.batch, item.order_id) == ("KZ-HONEY-500", "2027-05", status.order_id)
+            await ws.send(p.encode(p.QueryCollectibles()))
+            (held,) = (await next_of(ws, p.Collectibles)).items
+            assert held[7] == f"{console_url(server)}/certificates?serial={item.serial}"  # a page for people, not JSON
             anyone = Browser(console_url(server))  # the public page, without a login
             try:
                 shown = await anyone.get(f"/certificates?serial={item.serial}")
