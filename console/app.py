@@ -581,7 +581,6 @@ class Console:
         if not self.admin.has_deals:
             return ""
         deals = await self.admin.deals(booth.id)
-
         listed = table("Requests and deals, newest first",
                        ["Purchase order", "Asked", "Buyer", "Product", "Qty", "Terms", "State", "Quotation"],
                        [(d.id, _when(d.created_at), d.buyer, _product_name(booth, d.sku), f"{d.qty:,}",
@@ -1044,7 +1043,7 @@ def _landing(identity: Identity) -> str:
 
 
 def _quotation(deal: Deal) -> str:
-    """'3,900.00 KZT a unit, 468,000.00 KZT; deposit 30 %; valid until ...', or '' unquoted."""
+    """'3,900.00 KZT a unit, 468,000.00 KZT in all; deposit 30 %; valid until ...', or '' unquoted."""
     q, total = deal.quote, deal.total_minor
     if q is None:
         return ""
