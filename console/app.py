@@ -500,8 +500,11 @@ class Console:
                          slot_errors: dict[str, str] | None = None, slot_values: dict[str, str] | None = None,
                          edition_errors: dict[str, str] | None = None,
                          edition_values: dict[str, str] | None = None,
-                         deal_form_state: tuple[str, dict[str, str], dict[str, str]] | None = None) -> Response:
-        """``deal_form_state``: (deal id, errors by field, values typed) of a quotation sent back."""
+                         deal_form_state: tuple[str, dict[str, str], dict[str, str]] | None = None,
+                         at: str | None = None) -> Response:
+        """``deal_form_state``: (deal id, errors by field, values typed) of a quotation sent back.
+        ``at``: the section (its heading's id) a form was sent from: each form's action jumps
+        back there, so its ``notice`` is said under that heading, where the person looks."""
         booth = self.admin.expo.booth(request.path_params["booth"])
         assert booth is not None  # _authorise checked
         root = self.admin.world_root
@@ -527,7 +530,7 @@ class Console:
             rows.append(self._product_fields(f"p{i}", f"Product {i + 1}: {sku}", values, errors,
                                              live=live.get(sku), removable=True))
         rows.append(self._product_fields(booth_form.NEW, "Add a product (leave the sku empty to add none)", values, errors))
-        edit_form = form(f"/booth/{booth.id}", session, (
+        edit_form = form(f"/booth/{booth.id}#edit-h", session, (
             _error_summary(errors)
             + (f'<p class="error" role="alert">{esc(general)}</p>' if general else "")
             + "<fieldset><legend>The booth</legend>"
@@ -570,6 +573,9 @@ class Console:
             + await self._certificates_section(booth, session, edition_errors or {}, edition_values or {})
             + f'<section aria-labelledby="edit-h"><h2 id="edit-h">Edit the booth</h2>{edit_form}</section>'
         )
+        if notice and (section := body.find(f'<h2 id="{at}"') if at else -1) >= 0:
+            heading = body.index("</h2>", section) + len("</h2>")
+            body, notice = body[:heading] + f'<p class="notice" role="status">{esc(notice)}</p>' + body[heading:], None
         return self._html(booth.exhibitor, body, session, notice=notice,
                           status=400 if errors or lead_errors or slot_errors or edition_errors
                           or (deal_form_state and deal_form_state[1]) else 200)
@@ -589,13 +595,13 @@ class Console:
         forms = []
         for deal in [d for d in deals if not d.state.final][:20]:
             what = f"{deal.id}: {deal.qty:,} × {_product_name(booth, deal.sku)}, {deal.incoterm} → {deal.destination}"
-            decline = form(f"/booth/{booth.id}/deals/{deal.id}/decline", session,
+            decline = form(f"/booth/{booth.id}/deals/{deal.id}/decline#deals-h", session,
                            '<button type="submit">Decline</button>', label=f"Decline {deal.id}", cls="inline")
             if deal.state is DealState.REQUESTED:
                 errors, values = sent_back[1:] if sent_back and sent_back[0] == deal.id else ({}, {})
                 forms.append(self._quote_form(booth, deal, what, session, errors, values) + decline)
             elif deal.state is DealState.ORDERED:
-                forms.append(form(f"/booth/{booth.id}/deals/{deal.id}/ship", session, (
+                forms.append(form(f"/booth/{booth.id}/deals/{deal.id}/ship#deals-h", session, (
                     f"<fieldset><legend>Ship {esc(what)}</legend><p>The deposit is held in escrow at the bank. "
                     "Confirm the shipment: the deposit is paid to you and the buyer is billed the balance.</p>"
                     '<button type="submit">Confirm shipment</button></fieldset>'), label=f"Ship {deal.id}") + decline)
@@ -626,7 +632,7 @@ class Console:
             f'<div class="tier">{box(f"t{row}.qty", f"Tier {row + 1}: from units", 1)}'
             f'{box(f"t{row}.price", f"unit price ({currency})")}</div>'
             for row in range(deal_form.TIER_ROWS))
-        return form(f"/booth/{booth.id}/deals/{deal.id}/quote", session, (
+        return form(f"/booth/{booth.id}/deals/{deal.id}/quote#deals-h", session, (
             f"<fieldset><legend>Quote {esc(what)}</legend>"
             + (f'<p class="error" role="alert">{esc(general)}</p>' if general else "")
             + tiers
@@ -655,9 +661,9 @@ class Console:
             if not isinstance(exc, DealRefused):
                 log.warning("console deal step failed", extra={"deal": deal.id, "error": repr(exc)})
             if typed is None or deal.state is not DealState.REQUESTED:  # no form to say it in
-                return await self.booth_page(request, session, notice=message)
+                return await self.booth_page(request, session, notice=message, at="deals-h")
             return await self.booth_page(request, session, deal_form_state=(deal.id, {"": message}, typed))
-        return await self.booth_page(request, session, notice=notice)
+        return await self.booth_page(request, session, notice=notice, at="deals-h")
 
     async def quote_deal(self, request: Request, session: ConsoleSession, data: dict[str, str]) -> Response:
         booth, deal = await self._booth_deal(request)
@@ -704,7 +710,7 @@ class Console:
         products = "".join(f'<option value="{esc(pr.sku)}"{" selected" if pr.sku == chosen else ""}>'
                            f"{esc(_product_name(booth, pr.sku))}</option>" for pr in booth.catalogue)
         general = errors.get("")
-        opener = form(f"/booth/{booth.id}/editions", session, (
+        opener = form(f"/booth/{booth.id}/editions#certs-h", session, (
             "<fieldset><legend>Open an edition</legend>"
             + (f'<p class="error" role="alert">{esc(general)}</p>' if general else "")
             + f'<div class="field"><label for="edition-sku">Product</label><select id="edition-sku" name="sku">{products}</select></div>'
@@ -756,8 +762,9 @@ class Console:
             except Exception as exc:  # the bank is down or did not answer
                 errors[""] = f"The bank did not answer: {exc}"
             else:
-                return await self.booth_page(request, session, notice=f"Opened: {edition.size} certificates of origin "
-                                                                      f"for {_product_name(booth, sku)}, batch {batch}.")
+                return await self.booth_page(request, session, at="certs-h",
+                                             notice=f"Opened: {edition.size} certificates of origin "
+                                                    f"for {_product_name(booth, sku)}, batch {batch}.")
         return await self.booth_page(request, session, edition_errors=errors, edition_values=data)
 
     async def _people_sections(self, booth_id: str, session: ConsoleSession, notice_errors: dict[str, str],
@@ -772,7 +779,7 @@ class Console:
             key = f"lead-{_slug(lead.visitor)}"
             rating = "".join(f'<option value="{n}"{" selected" if lead.rating == n else ""}>{n}</option>'
                              for n in range(1, 6))
-            note = form(f"/booth/{booth_id}/leads", session, (
+            note = form(f"/booth/{booth_id}/leads#leads-h", session, (
                 f'<input type="hidden" name="visitor" value="{esc(lead.visitor)}">'
                 + field("notes", f"Notes on {lead.display_name}", lead.notes, kind="textarea", field_id=f"{key}-notes",
                         error=notice_errors.get(lead.visitor), maxlength="2000")
@@ -795,7 +802,7 @@ class Console:
         hosts = "".join(f'<option value="{esc(visitor_id)}">{esc(name)}</option>' for visitor_id, name in admin.staff_here(booth_id))
         if not hosts:  # an empty list would say nothing: say who can host, and how
             hosts = '<option value="">nobody: no staff of this booth in the hall now (they join with its staff pass)</option>'
-        slots += form(f"/booth/{booth_id}/slots", session, (
+        slots += form(f"/booth/{booth_id}/slots#slots-h", session, (
             "<fieldset><legend>Publish a meeting slot</legend>"
             f'<div class="field"><label for="slot-host">Host</label><select id="slot-host" name="host">{hosts}</select></div>'
             + field("starts", "Starts (UTC)", slot_values.get("starts", ""), kind="datetime-local", error=slot_errors.get("starts"),
@@ -841,7 +848,7 @@ class Console:
             return await self.booth_page(request, session, lead_errors={visitor: str(exc)})
         except KeyError:
             raise Refusal(404, "no such lead at this booth") from None
-        return await self.booth_page(request, session, notice="Lead saved.")
+        return await self.booth_page(request, session, notice="Lead saved.", at="leads-h")
 
     async def publish_slot(self, request: Request, session: ConsoleSession, data: dict[str, str]) -> Response:
         import datetime as dt
@@ -868,8 +875,9 @@ class Console:
             except MeetingError as exc:
                 errors["minutes" if "minutes" in exc.message else "starts"] = exc.message
             else:
-                return await self.booth_page(request, session, notice=f"Published: {_when(slot.starts_at)}, "
-                                                                      f"{slot.minutes} min with {slot.host_name}.")
+                return await self.booth_page(request, session, at="slots-h",
+                                             notice=f"Published: {_when(slot.starts_at)}, "
+                                                    f"{slot.minutes} min with {slot.host_name}.")
         return await self.booth_page(request, session, slot_errors=errors, slot_values=data)
 
     async def leads_csv(self, request: Request, session: ConsoleSession) -> Response:
@@ -912,13 +920,14 @@ class Console:
         await asyncio.to_thread(booth_form.save, root, booth, edit.text)
         problems = await self.admin.reload_world()
         if problems:  # another file broke meanwhile: ours is written, the running world stays
-            return await self.booth_page(request, session, notice="Saved, but the expo does not load: " + "; ".join(problems))
+            return await self.booth_page(request, session, at="edit-h",
+                                         notice="Saved, but the expo does not load: " + "; ".join(problems))
         updated = self.admin.expo.booth(booth.id)
         for product in updated.catalogue if updated else ():
             if old_stock.get(product.sku) != product.stock:
                 await self.admin.set_stock(booth.id, product.sku, product.stock)
         log.info("booth edited", extra={"booth": booth.id, "role": session.identity.role.value})
-        return await self.booth_page(request, session, notice="Saved: visitors see the new booth now.")
+        return await self.booth_page(request, session, notice="Saved: visitors see the new booth now.", at="edit-h")
 
     async def orders_csv(self, request: Request, session: ConsoleSession) -> Response:
         import csv

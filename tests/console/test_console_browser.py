@@ -337,3 +337,64 @@ def test_every_page_reads_with_contrast_and_works_with_the_tab_key_alone(expo, b
         assert missed == [], (path, missed)
         rings = {ring for _, ring in browser.execute_script("return window.focused")}
         assert rings == {"solid"}, (path, rings)
+
+
+@pytest.fixture(scope="module")
+def expo_with_a_bank(tmp_path_factory):
+    """A server with its console and a real bank beside it, as `make run` starts them."""
+    tmp = tmp_path_factory.mktemp("browser-bank")
+    root = copy_expo(tmp)
+    port, console, bank_port = free_port(), free_port(), free_port()
+    key = "browser-test-platform-key"
+    bank = start([str(BIN / "expo-bank"), "serve", "--port", str(bank_port), "--db", str(tmp / "bank.sqlite3"),
+                  "--platform-key", key], f"http://127.0.0.1:{bank_port}/healthz", log=tmp / "bank.log")
+    try:
+        server = start([str(BIN / "expo-server"), "--port", str(port), "--console-port", str(console), "--world", str(root),
+                        "--data-dir", str(tmp / "data"), "--bank-url", f"http://127.0.0.1:{bank_port}", "--log-level",
+                        "warning"], f"http://127.0.0.1:{port}/healthz", log=tmp / "server.log", timeout=120,
+                       env={**os.environ, "EXPO_BANK_PLATFORM_KEY": key})
+        try:
+            yield {"url": f"ws://127.0.0.1:{port}/", "console": f"http://127.0.0.1:{console}",
+                   "token": (tmp / "data" / "console" / "organiser.token").read_text().strip(),
+                   "shots": Path(os.environ.get("CONSOLE_SCREENSHOTS", tmp / "shots"))}
+        finally:
+            stop(server)
+    finally:
+        stop(bank)
+
+
+def test_an_exhibitor_answers_a_request_for_quotation_with_the_keyboard(expo_with_a_bank, browser):
+    """A buyer in the hall asks the tea booth (no price list) for a quotation; the exhibitor
+    tabs into the request's form, types a price the form refuses (said under that box, the
+    focus can go straight back), then a right one: the buyer's client reads the quotation."""
+    expo = expo_with_a_bank
+    buyer = ClientThread(ClientCore("Mei Buyer"), expo["url"])
+    buyer.start()
+    try:
+        until("the buyer to join", buyer.scene)
+        buyer.command(lambda core: core.request_quote("cn-yunnan-tea", "CN-PUER-357", 60, "FOB", "MY", "rfq-keys"))
+        asked = until("the request", lambda: next((e.message for e in buyer.poll_events() if isinstance(e, ev.DealUpdated)
+                                                   and e.message.state == "requested"), None))
+        log_in(browser, expo, issue_login(browser, expo, "cn-yunnan-tea"))
+        wait(browser).until(when.title_contains("Yunnan"))
+        first = browser.find_element(By.ID, f"{asked.deal_id}-t0-price")
+        first.send_keys("eighteen", Keys.ENTER)  # Enter in a box sends its form
+        error = wait(browser).until(when.presence_of_element_located((By.ID, f"{asked.deal_id}-t0-price-error")))
+        assert "a price above 0" in error.text
+        # the page comes back at the section the form was sent from, not at its top
+        top = browser.execute_script("return document.getElementById('deals-h').getBoundingClientRect().top")
+        assert abs(top) < 5, top
+        shoot(browser, expo, "deal-quote-error")
+        box = browser.find_element(By.ID, f"{asked.deal_id}-t0-price")
+        assert box.get_attribute("aria-invalid") == "true" and box.get_attribute("value") == "eighteen"
+        box.clear()
+        box.send_keys("18", Keys.TAB, "50", Keys.TAB, "15.05", Keys.ENTER)  # the second tier, by Tab
+        said = wait(browser).until(when.presence_of_element_located((By.CSS_SELECTOR, "#deals-h + .notice")))
+        assert said.text.startswith(f"Quotation sent for {asked.deal_id}: 15.05 CNY a unit") and said.is_displayed()
+        assert 0 <= browser.execute_script("return arguments[0].getBoundingClientRect().top", said) < 900  # in view
+        shoot(browser, expo, "deal-quoted")
+        quoted = until("the quotation", lambda: next((e.message for e in buyer.poll_events() if isinstance(e, ev.DealUpdated)
+                                                      and e.message.state == "quoted"), None))
+        assert (quoted.deal_id, quoted.unit_price, quoted.total) == (asked.deal_id, "15.05", "903.00")
+    finally:
+        buyer.stop()

@@ -701,7 +701,7 @@ async def test_an_exhibitor_quotes_ships_and_declines_requests_for_quotation_in_
                                                 quoted.deal_id, fx_lock_id=lock.id, idempotency_key="escrow-1")
             await ws.send(p.encode(p.PlacePurchaseOrder(quoted.deal_id, escrow.id)))
             await next_of(ws, p.DealStatus, where=lambda m: m.deal_id == asked.deal_id and m.state == "ordered")
-            assert f'action="/booth/{OTHER}/deals/{asked.deal_id}/ship"' in (await tea.get(f"/booth/{OTHER}")).text
+            assert f'action="/booth/{OTHER}/deals/{asked.deal_id}/ship#deals-h"' in (await tea.get(f"/booth/{OTHER}")).text
             shipped_page = await tea.post(f"/booth/{OTHER}/deals/{asked.deal_id}/ship", {})
             assert f"Shipped {asked.deal_id}: the deposit is paid to you" in shipped_page.text
             shipped = await next_of(ws, p.DealStatus, where=lambda m: m.deal_id == asked.deal_id and m.state == "shipped")
