@@ -75,6 +75,21 @@ async def test_healthz_and_metrics_on_the_same_port(server):
     await ws.close()
 
 
+async def test_metrics_count_every_frame_received(server):
+    """The inbound counters are added up between ticks: a scrape still counts every frame."""
+    ws, _ = await join(server, "Aru")
+    frames = [p.encode(p.Hello(p.PROTOCOL_VERSION, "Aru", 0x123456, 0))]  # the join's
+    for i in range(3):
+        frames.append(p.encode(p.Ping(float(i))))
+        await ws.send(frames[-1])
+        await recv_until(ws, p.Pong)
+    status, _, body = await asyncio.to_thread(http_get, server.port, "/metrics")
+    assert status == 200
+    assert f"expo_frames_in_total {float(len(frames))}" in body
+    assert f"expo_bytes_in_total {float(sum(map(len, frames)))}" in body
+    await ws.close()
+
+
 async def test_the_send_thread_sends_the_ticks_and_says_so_in_healthz():
     srv = ExpoServer(small_expo(), ServerConfig(port=0, send_thread=True))
     await srv.start()
