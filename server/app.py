@@ -179,7 +179,7 @@ class ExpoServer:
                                  PlatformClient(bank_url, cfg.bank_platform_key), account_of=account_of)
         await self.deals.start()
         self.sim.deals = self.deals
-        from .collectibles import Collectibles, CollectiblesStore
+        from .collectibles import Collectibles, CollectiblesStore, verify_page
 
         async def merchant_of(booth: str, currency: str) -> str | None:
             return await commerce.db.run(commerce.store.merchant, booth, currency)
@@ -187,16 +187,16 @@ class ExpoServer:
         async def fulfilled_of(booth: str, sku: str) -> list[tuple[str, str, float]]:
             return await commerce.db.run(commerce.store.fulfilled_orders, booth, sku)
 
-        def verify_url(serial: str) -> str:
-            """The console's page for people when this process serves it at an address of its
-            own (not a wildcard one, which visitors cannot be sent to); else the bank's API."""
+        def console_url() -> str | None:
+            """--console-url, else the console's own address if people can be sent there (the
+            console starts after commerce, hence asked at each link)."""
+            if cfg.console_url or self._console is None or cfg.host in ("", "0.0.0.0", "::"):
+                return cfg.console_url
             host = cfg.host if ":" not in cfg.host else f"[{cfg.host}]"
-            if self._console is not None and cfg.host not in ("", "0.0.0.0", "::"):
-                return f"http://{host}:{self._console.port}/certificates?serial={serial}"
-            return f"{bank_url.rstrip('/')}/v1/items/{serial}"
+            return f"http://{host}:{self._console.port}"
 
         self.collectibles = Collectibles(self.sim, CollectiblesStore(cfg.data_dir / "collectibles.sqlite3"),
-                                         PlatformClient(bank_url, cfg.bank_platform_key), verify_url,
+                                         PlatformClient(bank_url, cfg.bank_platform_key), verify_page(console_url, bank_url),
                                          account_of, merchant_of, fulfilled_of)
         commerce.fulfilment_hooks.append(self.collectibles.order_fulfilled)
         self.collectibles.catch_up_soon()  # what a crash (or the start's reconciliation) left uncertified

@@ -83,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: one process, no broker)")
     parser.add_argument("--console-port", type=int, default=_env("CONSOLE_PORT", None),
                         help="port for the organisers' and exhibitors' web console (default: none)")
+    parser.add_argument("--console-url", default=_env("CONSOLE_URL", None), metavar="https://HOST/",
+                        help="where people reach the console, e.g. behind a proxy: a certificate's verify link "
+                        "opens its /certificates page there (default: http://--host:--console-port, or the bank's "
+                        "API when --host is a wildcard address)")
     parser.add_argument("--public-url", default=_env("PUBLIC_URL", None), metavar="ws://HOST:PORT/",
                         help="where visitors reach this process, as the cluster's directory tells them "
                         "(default: ws://--host:--port/)")
@@ -137,6 +141,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         db_url=args.db,
         cluster_url=args.cluster,
         console_port=int(args.console_port) if args.console_port else None,
+        console_url=args.console_url,
         public_url=args.public_url,
         instance_cap=int(args.instance_cap) if args.instance_cap else None,
         halls=tuple(h.strip() for h in args.halls.split(",") if h.strip()) if args.halls else None,
@@ -161,8 +166,11 @@ def _print_staff_pass(expo: Expo, secret: str, booth_id: str) -> int:
     return 0
 
 
-def cluster_problem(config: ServerConfig) -> str | None:
-    """What is wrong with --cluster/--db, in words, before anything starts."""
+def config_problem(config: ServerConfig) -> str | None:
+    """What is wrong with the addresses given (--db, --cluster, --console-url), in words,
+    before anything starts."""
+    if config.console_url and not config.console_url.startswith(("http://", "https://")):
+        return f"--console-url takes an http:// or https:// URL, not {config.console_url!r}"
     if config.db_url and not config.db_url.startswith(("postgresql://", "postgres://")):
         return f"--db takes a postgresql:// URL, not {config.db_url.split(':', 1)[0]!r}"
     if config.cluster_url and not config.cluster_url.startswith(("nats://", "tls://")):
@@ -177,7 +185,7 @@ def cluster_problem(config: ServerConfig) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config = config_from_args(args)
-    problem = None if args.staff_pass else cluster_problem(config)
+    problem = None if args.staff_pass else config_problem(config)
     if problem:
         print(f"expo-server: {problem}", file=sys.stderr)
         return 2

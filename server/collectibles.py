@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 import protocol as p
 from bank.client import BankAPIError, PlatformClient
@@ -29,6 +30,20 @@ if TYPE_CHECKING:
     from server.simulation import Session, Simulation
 
 log = logging.getLogger("expo.collectibles")
+
+
+def verify_page(console_url: Callable[[], str | None], bank_url: str) -> Callable[[str], str]:
+    """Where a certificate's link sends a person: the console's public page when we know an
+    address people reach the console at, else the bank's API (JSON, but open to anyone)."""
+
+    def link(serial: str) -> str:
+        serial, console = quote(serial, safe=""), console_url()
+        if console is not None:
+            return f"{console.rstrip('/')}/certificates?serial={serial}"
+        return f"{bank_url.rstrip('/')}/v1/items/{serial}"
+
+    return link
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS editions (

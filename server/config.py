@@ -49,6 +49,7 @@ class ServerConfig:
     db_url: str | None = None  # postgresql://...: commerce state shared by a cluster; None: SQLite in data_dir
     cluster_url: str | None = None  # nats://host:port: join a cluster (server.cluster); None: one process
     console_port: int | None = None  # the organisers' and exhibitors' web console (console/), off by default
+    console_url: str | None = None  # where people reach the console (certificates' links); None: http://host:console_port
     public_url: str | None = None  # where visitors reach this process (cluster); None: ws://host:port/
     instance_cap: int | None = None  # seats in each hall instance of this process (cluster); None: max_clients
     halls: tuple[str, ...] | None = None  # the halls this process opens an instance of (cluster); None: every hall

@@ -95,3 +95,9 @@ async def test_a_printed_pass_makes_its_holder_staff_and_any_other_is_refused(se
         assert refused == p.Refused("not_allowed", "that staff pass is not valid"), forged
         await ws.wait_closed()
         assert ws.close_code != 1011, forged
+
+
+def test_a_console_url_that_is_not_http_is_refused_before_anything_starts(tmp_path):
+    out = run("--console-url", "expo.example.org/console", "--data-dir", str(tmp_path))
+    assert out.returncode == 2 and "--console-url takes an http:// or https:// URL" in out.stderr
+    assert not (tmp_path / "staff.key").exists()  # nothing started, nothing made

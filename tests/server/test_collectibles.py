@@ -18,7 +18,7 @@ from test_commerce import Shopper, bank_process, server_config  # noqa: F401  (b
 import protocol as p
 from bank.client import BankAPIError, PlatformClient
 from server.app import ExpoServer
-from server.collectibles import CollectibleError
+from server.collectibles import CollectibleError, verify_page
 
 pytestmark = pytest.mark.e2e
 
@@ -29,6 +29,13 @@ async def expo(bank_process, tmp_path):  # noqa: F811
     await srv.start()
     yield srv
     await srv.stop()
+
+
+def test_a_certificates_link_is_the_consoles_page_when_people_can_reach_the_console():
+    behind_a_proxy = verify_page(lambda: "https://expo.example.org/console/", "http://10.0.0.5:8766")
+    assert behind_a_proxy("kz-1 a/b") == "https://expo.example.org/console/certificates?serial=kz-1%20a%2Fb"
+    no_console_address = verify_page(lambda: None, "http://10.0.0.5:8766/")
+    assert no_console_address("kz-01") == "http://10.0.0.5:8766/v1/items/kz-01"  # the bank's API: JSON, open to anyone
 
 
 async def verified(srv: ExpoServer, name: str, document: str) -> Shopper:
