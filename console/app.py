@@ -587,14 +587,16 @@ class Console:
         if not self.admin.has_deals:
             return ""
         deals = await self.admin.deals(booth.id)
+        names = {lead.visitor: lead.display_name for lead in await self.admin.leads(booth.id)}  # an RFQ is a lead
         listed = table("Requests and deals, newest first",
                        ["Purchase order", "Asked", "Buyer", "Product", "Qty", "Terms", "State", "Quotation"],
-                       [(d.id, _when(d.created_at), d.buyer, _product_name(booth, d.sku), f"{d.qty:,}",
+                       [(d.id, _when(d.created_at), names.get(d.buyer, d.buyer), _product_name(booth, d.sku), f"{d.qty:,}",
                          f"{d.incoterm} → {iso.countries().get(d.destination, d.destination)}", d.state.value, _quotation(d))
                         for d in deals[:50]], empty="none yet: buyers ask with Q at your booth.", table_id="deals")
         forms = []
         for deal in [d for d in deals if not d.state.final][:20]:
-            what = f"{deal.id}: {deal.qty:,} × {_product_name(booth, deal.sku)}, {deal.incoterm} → {deal.destination}"
+            what = (f"{deal.id} for {names.get(deal.buyer, 'a buyer')}: {deal.qty:,} × {_product_name(booth, deal.sku)}, "
+                    f"{deal.incoterm} → {deal.destination}")
             decline = form(f"/booth/{booth.id}/deals/{deal.id}/decline#deals-h", session,
                            '<button type="submit">Decline</button>', label=f"Decline {deal.id}", cls="inline")
             if deal.state is DealState.REQUESTED:
@@ -789,7 +791,7 @@ class Console:
             rows.append((esc(lead.display_name), esc(", ".join(lead.sources)), lead.orders, lead.meetings,
                          esc(_when(lead.first_at)), esc(_when(lead.last_at)), note))
         leads_table = table("Leads", ["Visitor", "Met by", "Orders", "Meetings", "First", "Last", "Notes and rating"],
-                            rows, raw=True, empty="no leads yet: cards exchanged, orders and meetings at the booth become leads.",
+                            rows, raw=True, empty="no leads yet: cards exchanged, orders, meetings and requests for quotation at the booth become leads.",
                             table_id="leads")
         csv_link = f'<p><a id="leads-csv" href="/booth/{esc(booth_id)}/leads.csv">Download the leads (CSV)</a></p>' if leads else ""
         published = await admin.slots(booth_id)

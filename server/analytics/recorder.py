@@ -54,7 +54,7 @@ class ActivityRecorder:
         self.sampler = PositionSampler()
         self.events: list[Event] = []
         self.samples: list[SampleBatch] = []
-        self.touches: list[Touch] = []  # leads from orders, for the people store
+        self.touches: list[Touch] = []  # leads from orders and RFQs, for the people store
         self.dropped = 0
 
     # ------------------------------------------------------------------ from the simulation
@@ -117,6 +117,10 @@ class ActivityRecorder:
         touch of the visitor's lead at the booth."""
         now = self._order(EventKind.ORDER_PLACED, order)
         self.touches.append(Touch(order.booth, order.visitor, display_name, now, LeadSource.ORDER, order.id))
+
+    def quote_requested(self, deal_id: str, booth: str, visitor: str, display_name: str) -> None:
+        """From the deals service: a new request for quotation is a touch of the buyer's lead."""
+        self.touches.append(Touch(booth, visitor, display_name, self.wall(), LeadSource.RFQ, deal_id))
 
     def order_paid(self, order: Any) -> None:
         self._order(EventKind.ORDER_PAID, order)

@@ -96,7 +96,7 @@ class DealService:
                     raise p.ProtocolError(p.ErrorCode.UNKNOWN_PRODUCT, f"{booth.id} has no product {message.sku!r}")
                 deal = _refusing(m.request, self._deal_id(), message.key, me, booth.id, message.sku, message.qty,
                                  message.incoterm, message.destination, self.wall())
-                self._spawn(session, message, self._request(deal))
+                self._spawn(session, message, self._request(deal, session.name))
             case p.SendQuotation():
                 self._spawn(session, message, self.answer_rfq(
                     message.deal_id, session.staff_of, session.visitor_id, message.tiers, message.currency,
@@ -114,16 +114,18 @@ class DealService:
 
     # ------------------------------------------------------------------ transitions
 
-    async def _request(self, deal: Deal) -> None:
+    async def _request(self, deal: Deal, buyer_name: str) -> None:
         stored = await self.db.run(self.store.add, deal)
         if (stored.booth, stored.sku, stored.qty, stored.incoterm, stored.destination) != (
                 deal.booth, deal.sku, deal.qty, deal.incoterm, deal.destination):
             raise DealRefused("bad_field", "this request key was used for a different request")
         self._tell(stored)
+        if stored.id != deal.id:  # the deal a resent key names (PostgreSQL's copy is decoded anew: ids, not identity)
+            return
+        self.sim.activity.quote_requested(stored.id, stored.booth, stored.buyer, buyer_name)
         booth = self.sim.expo.booth(stored.booth)
         product = booth.product(stored.sku) if booth else None
-        # a new deal (not the one a resent key names): the store's copy, PostgreSQL's is decoded anew
-        if stored.id == deal.id and product is not None and (w := product.wholesale) is not None:
+        if product is not None and (w := product.wholesale) is not None:
             try:  # the booth's standing price list answers at once, as its staff would
                 await self.answer_rfq(stored.id, stored.booth, m.PRICE_LIST, w.tiers, product.currency,
                                       w.valid_days * 86400.0, w.lead_days, w.deposit_percent)

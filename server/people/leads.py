@@ -1,6 +1,7 @@
 """Leads: the visitors an exhibitor met, one lead per visitor and booth.
 
-Every card exchanged with the booth's staff, every order and every meeting is a *touch*
+Every card exchanged with the booth's staff, every order, every meeting and every request
+for quotation is a *touch*
 that creates the visitor's lead at that booth or adds to it. One lead per person (not per
 touch) because staff notes and the rating are about a person, and a spreadsheet of leads
 should not list the same buyer three times. The lead shows the visitor's card only when
@@ -34,6 +35,7 @@ class LeadSource(StrEnum):
     CARD = "card"
     ORDER = "order"
     MEETING = "meeting"
+    RFQ = "rfq"  # a request for quotation: the B2B buyer's first word
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +45,7 @@ class Touch:
     display_name: str
     at: float  # UTC seconds
     source: LeadSource
-    ref: str  # the exchange, order or booking id
+    ref: str  # the exchange, order, booking or deal id
 
 
 @dataclass(frozen=True, slots=True)

@@ -677,10 +677,15 @@ async def test_an_exhibitor_quotes_ships_and_declines_requests_for_quotation_in_
         try:
             await ws.send(p.encode(p.RequestQuote(OTHER, sku, 60, "FOB", "MY", "rfq-1")))
             asked = await next_of(ws, p.DealStatus, where=lambda m: m.key == "rfq-1" and m.state == "requested")
-            page = await tea.get(f"/booth/{OTHER}")
+            deadline = time.monotonic() + 10  # the RFQ makes Mei a lead of the booth at the next write of the events
+            while "<td>Mei</td><td>rfq</td>" not in (page := await tea.get(f"/booth/{OTHER}")).text:
+                assert time.monotonic() < deadline, page.text
+                await asyncio.sleep(0.1)
             assert '<a href="#deals-h">Requests for quotation</a>' in page.text
             listed = page.text[page.text.index('id="deals"'):page.text.index("</table>", page.text.index('id="deals"'))]
             assert asked.deal_id in listed and "<td>60</td>" in listed and "FOB → Malaysia" in listed, listed
+            assert "<td>Mei</td>" in listed, listed  # the buyer by the name in the hall, not a visitor id
+            assert f"{asked.deal_id} for Mei: 60 ×" in page.text
             quote = f"/booth/{OTHER}/deals/{asked.deal_id}/quote"
             wrong = await tea.post(quote, {"t0.qty": "1", "t0.price": "18", "t1.qty": "50", "t1.price": "cheap",
                                            "valid_days": "7", "lead_days": "14", "deposit_percent": "30"})
