@@ -22,7 +22,7 @@ from server.deals.incoterms import INCOTERMS_2020
 from world import iso
 
 from .i18n import _, country_name
-from .pricing import money
+from .pricing import money, money_minor
 
 MAX_QTY = 10_000_000
 FINAL = ("delivered", "canceled", "expired")
@@ -126,6 +126,16 @@ def balance(deal: p.DealStatus) -> Decimal | None:
     return Decimal(deal.total) - Decimal(deal.deposit)
 
 
+def left_short(balance_minor: int | None, deposit_debit: int | None, rest_debit: int | None, currency: str) -> str | None:
+    """What the deposit leaves of the visitor's balance (all in minor units of its currency),
+    when that is known to be less than the balance due on delivery; None when it is enough,
+    not known yet, or the deposit alone is short (said already)."""
+    if balance_minor is None or deposit_debit is None or rest_debit is None or deposit_debit > balance_minor:
+        return None
+    left = balance_minor - deposit_debit
+    return money_minor(left, currency) if left < rest_debit else None
+
+
 @dataclass(frozen=True, slots=True)
 class Proposal:
     """A step that moves money (or ends the deal), waiting for the visitor's yes."""
@@ -217,11 +227,14 @@ class DealDesk:
                 "shipped": ["pay"]}.get(deal.state, [])
 
     def propose(self, kind: str, own_currency: str | None = None, own_amount: str | None = None,
-                short_of: str | None = None) -> Proposal | None:
+                short_of: str | None = None, rest_own: str | None = None,
+                left_short: str | None = None) -> Proposal | None:
         """Enter (accept / pay) or X (cancel) on the selected deal: the question to ask, or None
         when the deal does not allow it now. ``own_amount`` is what the bank quoted for the
         money in the visitor's currency, when it differs; ``short_of``, the visitor's balance
-        when that is known to be less (the bank would refuse: say so before, not after)."""
+        when that is known to be less (the bank would refuse: say so before, not after).
+        Accepting commits to the balance on delivery too: ``rest_own`` is it in the visitor's
+        currency at today's rate, ``left_short`` what the deposit leaves when that is less."""
         deal = self.current()
         if deal is None or kind not in self.allowed(deal):
             return None
@@ -241,7 +254,11 @@ class DealDesk:
                     + _("Deposit now: {deposit}, held in escrow at the bank").format(
                         deposit=money(Decimal(deal.deposit), deal.currency)) + yours + "\n"
                     + _("It goes to the exhibitor on shipment, back to you if the deal is cancelled.") + "\n"
-                    + _("Balance on delivery: {rest}").format(rest=money(rest or Decimal(0), deal.currency)))
+                    + _("Balance on delivery: {rest}").format(rest=money(rest or Decimal(0), deal.currency))
+                    + (f" (≈ {rest_own} " + _("at today's rate") + ")" if rest_own else ""))
+            if left_short:
+                text += "\n" + _("The deposit leaves you {left}: not enough for the balance unless you add money.").format(
+                    left=left_short)
         elif kind == "pay":
             rest = balance(deal) or Decimal(0)
             text = (_("{what} shipped. Pay the balance and take delivery?").format(what=what) + "\n\n"
@@ -361,7 +378,7 @@ class DealDesk:
         if kind == "accept" and deal.deposit_minor is not None:
             return deal.deposit_minor, deal.currency
         rest = balance(deal)
-        if kind == "pay" and rest is not None:
+        if kind in ("pay", "rest") and rest is not None:  # "rest": what accepting commits to on delivery
             return iso.to_minor_units(rest, deal.currency), deal.currency
         return None
 

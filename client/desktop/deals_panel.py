@@ -383,12 +383,17 @@ class DealsPanel(DirectObject):
             self.app.hud.show_toast(_("Not now: the deal is {state}.").format(state=dl.state_name(deal.state)),
                                     time.monotonic(), bad=True)
             return
-        own = self._own_amount(v, kind)
-        proposal = self.desk.propose(kind, v.credential.currency if v.credential else None, own, self._short_of(v, kind))
+        proposal = self._propose(v, kind)
         if proposal is not None:
             self.close_question()
             self.question = Question(self.app.aspect2d, self.app.font, proposal.text, self.answer)
             self.question.frame.setScale(self.app.text_scale)
+
+    def _propose(self, v: Visit, kind: str) -> dl.Proposal | None:
+        """The question for ``kind``, with the money in the visitor's currency as far as the bank has quoted it."""
+        own_currency = v.credential.currency if v.credential else None
+        rest = (self._own_amount(v, "rest", kind), self._left_short(v)) if kind == "accept" else (None, None)
+        return self.desk.propose(kind, own_currency, self._own_amount(v, kind, kind), self._short_of(v, kind), *rest)
 
     def _due(self, v: Visit, kind: str) -> QuoteKey | None:
         """What the step takes, as a quote from the visitor's currency (one currency needs none)."""
@@ -397,9 +402,10 @@ class DealsPanel(DirectObject):
             return None
         return QuoteKey(v.credential.currency, due[1], due[0])
 
-    def _own_amount(self, v: Visit, kind: str) -> str | None:
-        """What the step takes in the visitor's currency: the bank's quote, "…" until it answers."""
-        key = self._due(v, kind)
+    def _own_amount(self, v: Visit, due: str, kind: str) -> str | None:
+        """What ``due`` takes in the visitor's currency: the bank's quote, "…" until it answers
+        (then the question for ``kind`` is asked again with it)."""
+        key = self._due(v, due)
         if key is None or v.bank is None or key.source == key.target:
             return None
         if self.quotes.wanted([key]):
@@ -416,6 +422,12 @@ class DealsPanel(DirectObject):
         debit = self.quotes.debit(key)
         return v.balance if debit is not None and debit > v.balance_minor else None
 
+    def _left_short(self, v: Visit) -> str | None:
+        deposit, rest = self._due(v, "accept"), self._due(v, "rest")
+        if deposit is None or rest is None:
+            return None
+        return dl.left_short(v.balance_minor, self.quotes.debit(deposit), self.quotes.debit(rest), deposit.source)
+
     def _quoted(self, v: Visit, key: QuoteKey, quote: Any, error: BaseException | None, kind: str) -> None:
         if error is None:
             self.quotes.received(key, quote.debit_amount)
@@ -423,7 +435,7 @@ class DealsPanel(DirectObject):
             self.quotes.failed(key)
         proposal = self.desk.proposal
         if self.question is not None and proposal is not None and proposal.kind == kind:
-            again = self.desk.propose(kind, key.source, self._own_amount(v, kind), self._short_of(v, kind))
+            again = self._propose(v, kind)
             if again is not None:
                 self.question.say(again.text)
 

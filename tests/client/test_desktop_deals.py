@@ -166,3 +166,17 @@ def test_a_step_cut_off_by_a_reconnect_can_be_taken_again_with_the_same_keys():
     desk.on_status(QUOTED)  # QueryDeals after the join: still quoted
     desk.propose("accept")
     assert desk.confirm() == first  # the same deposit key: the bank holds one deposit
+
+
+def test_accepting_says_when_the_deposit_leaves_too_little_for_the_balance_on_delivery():
+    """Accepting commits to the balance too: a buyer should know before the deposit is held."""
+    desk = desk_with(QUOTED)
+    text = desk.propose("accept", "USD", "USD 290.10", rest_own="USD 676.90", left_short="USD 100.00").text
+    assert "Balance on delivery: KZT 327,600.00 (≈ USD 676.90 at today's rate)" in text
+    assert text.endswith("The deposit leaves you USD 100.00: not enough for the balance unless you add money.")
+    assert "deposit leaves" not in desk.propose("accept", "USD", "USD 290.10", rest_own="USD 676.90").text
+    assert dl.left_short(39010, 29010, 67690, "USD") == "USD 100.00"
+    assert dl.left_short(100000, 29010, 67690, "USD") is None  # enough for both
+    assert dl.left_short(20000, 29010, 67690, "USD") is None  # the deposit alone is short: said already
+    assert dl.left_short(None, 29010, 67690, "USD") is None and dl.left_short(39010, 29010, None, "USD") is None
+    assert desk.money_due("rest") == (32760000, "KZT")
