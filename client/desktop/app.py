@@ -1471,7 +1471,7 @@ class ExpoApp(ShowBase):
             v.chat.note(_("There is no way from {hall} to {exhibitor}.").format(
                 hall=hall.name, exhibitor=booth.text_in(SPEAKER.language)[0]))
             return
-        self.autopilot = Autopilot.along(way)
+        self.autopilot = Autopilot.along(way, face=(booth.footprint.centre.x, booth.footprint.centre.y))
         v.chat.note(_("Walking you to {exhibitor}...").format(exhibitor=booth.text_in(SPEAKER.language)[0]))
 
     def step(self, frames: int = 1) -> None:

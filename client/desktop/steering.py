@@ -172,10 +172,13 @@ class Autopilot:
     ARRIVED = 0.5
 
     def __init__(self, waypoints: list[tuple[float, float]], run: bool = True,
-                 portal: tuple[float, float, float] | None = None, beyond: tuple[tuple[float, float], ...] = ()) -> None:
+                 portal: tuple[float, float, float] | None = None, beyond: tuple[tuple[float, float], ...] = (),
+                 face: tuple[float, float] | None = None) -> None:
         """``portal``: (x, y, radius) of the circle the waypoints lead into; ``beyond``: the
-        waypoints from where it puts us."""
+        waypoints from where it puts us; ``face``: what to turn to at the end (a booth's
+        centre: one arrives walking along the aisle, and would stand side-on to it)."""
         self.waypoints = list(waypoints)
+        self.face = face
         self.run = run
         self.portal = portal
         self.beyond = beyond
@@ -185,13 +188,13 @@ class Autopilot:
         self._side = 1.0
 
     @classmethod
-    def along(cls, route: Route, run: bool = True) -> Autopilot:
+    def along(cls, route: Route, run: bool = True, face: tuple[float, float] | None = None) -> Autopilot:
         p = route.portal
-        return cls(list(route.here), run, (p.position.x, p.position.y, p.radius) if p else None, route.there)
+        return cls(list(route.here), run, (p.position.x, p.position.y, p.radius) if p else None, route.there, face)
 
     @property
     def done(self) -> bool:
-        return not self.waypoints and self.portal is None
+        return not self.waypoints and self.portal is None and self.face is None
 
     def skip(self) -> None:
         """Drop the current waypoint (reached)."""
@@ -201,6 +204,8 @@ class Autopilot:
 
     def crossed(self) -> None:
         """A portal moved us: walk the leg beyond it (or stop, if the walk had no portal)."""
+        if self.portal is None:
+            self.face = None  # what we were to face is in the hall we left
         self.waypoints, self.portal, self.beyond = list(self.beyond), None, ()
         self._best, self._stuck_for, self._sidestep = math.inf, 0.0, 0.0
 
@@ -212,6 +217,9 @@ class Autopilot:
             self._side = -self._side
             self.waypoints.append((px + self._side * max(radius / 2, 2 * self.ARRIVED), py))
         if not self.waypoints:
+            if self.face is not None:  # arrived: one last step, turning to it
+                (fx, fy), self.face = self.face, None
+                yaw = wrap_angle(math.atan2(fy - y, fx - x))
             return Controls(0.0, 0.0, yaw, False)
         tx, ty = self.waypoints[0]
         dist = math.hypot(tx - x, ty - y)

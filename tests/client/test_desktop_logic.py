@@ -342,8 +342,8 @@ def test_autopilot_walks_to_a_booth_in_another_hall_around_the_booths_and_throug
     hall, booth = expo.halls[0], expo.booth("sa-alahsa-dates")
     portal = hall.portals[0]
     start = (portal.position.x, portal.position.y) if start_in_the_portal else (hall.spawn.x, hall.spawn.y)
-    goal = entrance(booth, 1.0)
-    pilot = Autopilot.along(route(expo, hall.id, start, booth.hall, goal))
+    goal, centre = entrance(booth, 1.0), (booth.footprint.centre.x, booth.footprint.centre.y)
+    pilot = Autopilot.along(route(expo, hall.id, start, booth.hall, goal), face=centre)
     halls, pos = np.array([0], np.int16), np.array([start])
     ready_at, yaw, t = 2.0 if start_in_the_portal else 0.0, 0.0, 0.0
     walls = {h.id: walls_of(expo, h.id) for h in expo.halls}
@@ -363,6 +363,8 @@ def test_autopilot_walks_to_a_booth_in_another_hall_around_the_booths_and_throug
             break
     assert pilot.done and expo.halls[halls[0]].id == "maritime"
     assert booth_at(expo, "maritime", *pos[0]) is booth, (t, pos[0])
+    facing = math.atan2(centre[1] - pos[0, 1], centre[0] - pos[0, 0])
+    assert abs(math.remainder(yaw - facing, math.tau)) < 0.01, (yaw, facing)  # turned to the booth, not along the aisle
     assert closest > AVATAR_RADIUS + 0.05, closest  # it never walked into a wall
 
 
