@@ -820,7 +820,8 @@ class Console:
             revenue = ", ".join(money(minor, cur) for cur, minor in figures.revenue) or "none"
             charts = (
                 f'<p>Visits: <strong>{figures.visits}</strong> by {_visitors(figures.unique_visitors)}; dwell p50 {dwell}; '
-                f"cards exchanged {figures.cards_exchanged}; meetings booked {figures.meetings_booked}; revenue {revenue}.</p>"
+                f"cards exchanged {figures.cards_exchanged}; meetings booked {figures.meetings_booked}; "
+                f"requests for quotation {figures.quotes_requested}; revenue {revenue}.</p>"
                 + bars_svg("Funnel: passed by, entered, opened the catalogue, ordered, paid",
                            [("passed by", f.passed), ("entered", f.entered), ("opened catalogue", f.opened_catalogue),
                             ("ordered", f.ordered), ("paid", f.paid)])

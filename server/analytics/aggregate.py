@@ -63,6 +63,7 @@ class BoothFigures:
     revenue: tuple[tuple[str, int], ...]  # (currency, minor units), by currency
     cards_exchanged: int
     meetings_booked: int
+    quotes_requested: int
     visits_by_hour: tuple[int, ...]  # 24 counts, UTC
     peak_hours: tuple[int, ...]
 
@@ -122,6 +123,7 @@ def all_booth_figures(events: Iterable[Event], booths: Iterable[str] = ()) -> di
             revenue=tuple(sorted(revenue[booth].items())),
             cards_exchanged=counts[booth][EventKind.CARD_EXCHANGED],
             meetings_booked=counts[booth][EventKind.MEETING_BOOKED],
+            quotes_requested=counts[booth][EventKind.QUOTE_REQUESTED],
             visits_by_hour=by_hour,
             peak_hours=tuple(h for h, n in enumerate(by_hour) if n == top) if top else (),
         )

@@ -24,6 +24,7 @@ class EventKind(StrEnum):
     ORDER_PAID = "order_paid"  # as ORDER_PLACED, once the bank settled it
     CARD_EXCHANGED = "card_exchanged"  # ref is the exchange id; other is the staff member
     MEETING_BOOKED = "meeting_booked"  # ref is the booking id
+    QUOTE_REQUESTED = "quote_requested"  # a buyer's RFQ: carries the sku; ref is the deal id
 
 
 ORDER_KINDS = frozenset({EventKind.ORDER_PLACED, EventKind.ORDER_PAID})
@@ -82,6 +83,8 @@ class Event:
             return "a product view names its sku"
         if self.kind in (EventKind.CARD_EXCHANGED, EventKind.MEETING_BOOKED) and not self.ref:
             return "names the exchange or booking (ref)"
+        if self.kind is EventKind.QUOTE_REQUESTED and not (self.sku and self.ref):
+            return "a request for quotation names its sku and its deal id (ref)"
         return None
 
 

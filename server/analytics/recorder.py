@@ -118,9 +118,13 @@ class ActivityRecorder:
         now = self._order(EventKind.ORDER_PLACED, order)
         self.touches.append(Touch(order.booth, order.visitor, display_name, now, LeadSource.ORDER, order.id))
 
-    def quote_requested(self, deal_id: str, booth: str, visitor: str, display_name: str) -> None:
-        """From the deals service: a new request for quotation is a touch of the buyer's lead."""
-        self.touches.append(Touch(booth, visitor, display_name, self.wall(), LeadSource.RFQ, deal_id))
+    def quote_requested(self, deal_id: str, booth_id: str, sku: str, visitor: str, display_name: str) -> None:
+        """From the deals service: a new request for quotation, counted for the booth and a
+        touch of the buyer's lead."""
+        booth = self.expo.booth(booth_id)
+        now = self.wall()
+        self.record(Event(now, EventKind.QUOTE_REQUESTED, visitor, booth_id, booth.hall if booth else "", sku=sku, ref=deal_id))
+        self.touches.append(Touch(booth_id, visitor, display_name, now, LeadSource.RFQ, deal_id))
 
     def order_paid(self, order: Any) -> None:
         self._order(EventKind.ORDER_PAID, order)

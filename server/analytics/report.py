@@ -65,7 +65,7 @@ def figure_rows(f: BoothFigures) -> list[list[str]]:
             ["dwell_p50_seconds", seconds(f.dwell_p50)], ["dwell_p90_seconds", seconds(f.dwell_p90)]]
     rows += [[f"funnel_{name}", str(n)] for (name, _), n in zip(FUNNEL_STAGES, f.funnel.as_tuple())]
     rows += [["orders", str(f.orders)], ["cards_exchanged", str(f.cards_exchanged)],
-             ["meetings_booked", str(f.meetings_booked)]]
+             ["meetings_booked", str(f.meetings_booked)], ["quotes_requested", str(f.quotes_requested)]]
     rows += [[f"revenue_{currency}", str(iso.from_minor_units(minor, currency))] for currency, minor in f.revenue]
     rows += [[f"visits_utc_{hour:02d}", str(n)] for hour, n in enumerate(f.visits_by_hour)]
     rows.append(["peak_hours_utc", ";".join(f"{h:02d}" for h in f.peak_hours)])

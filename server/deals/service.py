@@ -122,7 +122,7 @@ class DealService:
         self._tell(stored)
         if stored.id != deal.id:  # the deal a resent key names (PostgreSQL's copy is decoded anew: ids, not identity)
             return
-        self.sim.activity.quote_requested(stored.id, stored.booth, stored.buyer, buyer_name)
+        self.sim.activity.quote_requested(stored.id, stored.booth, stored.sku, stored.buyer, buyer_name)
         booth = self.sim.expo.booth(stored.booth)
         product = booth.product(stored.sku) if booth else None
         if product is not None and (w := product.wholesale) is not None:

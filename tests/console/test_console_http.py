@@ -686,6 +686,7 @@ async def test_an_exhibitor_quotes_ships_and_declines_requests_for_quotation_in_
             assert asked.deal_id in listed and "<td>60</td>" in listed and "FOB → Malaysia" in listed, listed
             assert "<td>Mei</td>" in listed, listed  # the buyer by the name in the hall, not a visitor id
             assert f"{asked.deal_id} for Mei: 60 ×" in page.text
+            assert "requests for quotation 1;" in page.text  # the booth's analytics count it
             quote = f"/booth/{OTHER}/deals/{asked.deal_id}/quote"
             wrong = await tea.post(quote, {"t0.qty": "1", "t0.price": "18", "t1.qty": "50", "t1.price": "cheap",
                                            "valid_days": "7", "lead_days": "14", "deposit_percent": "30"})

@@ -139,6 +139,7 @@ def test_booth_figures_from_a_known_log():
         ev(11 * HOUR, K.ORDER_PAID, "d", sku="S", ref="o3", amount_minor=50, currency="CNY"),
         ev(11 * HOUR, K.CARD_EXCHANGED, "b", ref="x1", other="staff"),
         ev(11 * HOUR, K.MEETING_BOOKED, "b", ref="m1", other="staff"),
+        ev(11 * HOUR, K.QUOTE_REQUESTED, "d", sku="S", ref="po_1"),
         ev(9 * HOUR, K.BOOTH_ENTERED, "z", booth="b2"),  # another booth
     ]
     f = booth_figures(log, "b1")
@@ -147,7 +148,7 @@ def test_booth_figures_from_a_known_log():
     assert f.funnel == Funnel(passed=3, entered=2, opened_catalogue=2, ordered=2, paid=2)
     assert f.orders == 3
     assert f.revenue == (("CNY", 1300), ("KZT", 450000))
-    assert (f.cards_exchanged, f.meetings_booked) == (1, 1)
+    assert (f.cards_exchanged, f.meetings_booked, f.quotes_requested) == (1, 1, 1)
     assert f.visits_by_hour[9] == 1 and f.visits_by_hour[10] == 2 and sum(f.visits_by_hour) == 3
     assert f.peak_hours == (10,)
     everyone = all_booth_figures(log)
