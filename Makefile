@@ -64,8 +64,12 @@ cluster: $(STAMP)
 client: $(STAMP)
 	$(VENV)/bin/expo-client --server ws://$(HOST):$(PORT)
 
+# 200 visitors for a minute on `make run`'s expo, some of them B2B buyers, and a staff member of
+# the Altai honey booth (its pass from that run's staff secret) who ships the buyers' orders.
+BOTS_MIX ?= wander=3,booth=4,keynote=2,chat=1,catalogue=1,buy=1,deals=1
 bots: $(STAMP)
-	$(VENV)/bin/expo-bots --server ws://$(HOST):$(PORT) --count 200 --duration 60
+	$(VENV)/bin/expo-bots --server ws://$(HOST):$(PORT) --count 200 --duration 60 --mix $(BOTS_MIX) \
+		--staff kz-altai-honey=$$($(VENV)/bin/expo-server --staff-pass kz-altai-honey --data-dir var/server)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

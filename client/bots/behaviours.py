@@ -407,6 +407,45 @@ async def deals(bot: Bot) -> None:
         rec.error("delivery_lost")
 
 
+STAFF_SHIP_AFTER = (0.5, 2.0)  # seconds a staff bot takes to "ship" an order: within the buyer's SHIP_WAIT
+
+
+async def staff(bot: Bot, booth_id: str) -> None:
+    """A booth's staff member (joined with the booth's staff pass, ``expo-bots --staff``): stands
+    at the booth and confirms the shipment of each of its purchase orders, so the buyers'
+    ``deals`` (quoted by the booth's price list) run RFQ -> quote -> deposit -> delivery.
+    Runs until the swarm's deadline."""
+    rec = bot.recorder
+    target = bot.expo.booth(booth_id)
+    assert target is not None, "the server admits a staff pass only for a booth of its expo"
+    shipping: set[str] = set()
+    work: set[asyncio.Task] = set()
+
+    async def ship(deal_id: str) -> None:
+        await asyncio.sleep(bot.rng.uniform(*STAFF_SHIP_AFTER))
+        await bot.transport.command(lambda core: core.confirm_shipment(deal_id))
+        rec.count("staff.shipped")
+
+    def on_deal(deal: p.DealStatus) -> None:
+        if deal.booth != booth_id or deal.state != "ordered" or deal.deal_id in shipping:
+            return
+        shipping.add(deal.deal_id)  # a status may come more than once
+        task = asyncio.create_task(ship(deal.deal_id))
+        work.add(task)
+        task.add_done_callback(work.discard)
+
+    bot.on_deal = on_deal
+    try:
+        if target.hall == bot.hall.id:
+            await visit_booth(bot, target)
+        while True:
+            await bot.linger(5.0)
+    finally:
+        bot.on_deal = None
+        for task in work:
+            task.cancel()
+
+
 # --------------------------------------------------------------------------- portals
 
 

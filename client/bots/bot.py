@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
+from protocol.deals import DealStatus
 from protocol.messages import OwnState
 from world.model import Expo, Hall, Portal, Vec2
 
@@ -66,14 +67,15 @@ class Crossing:
 
 class Bot:
     def __init__(self, index: int, name: str, url: str, rng: random.Random, recorder: Recorder,
-                 clock: Callable[[], float], schedule: InputSchedule | None = None, run_id: str = "") -> None:
+                 clock: Callable[[], float], schedule: InputSchedule | None = None, run_id: str = "",
+                 staff_pass: str | None = None) -> None:
         self.index = index
         self.rng = rng
         self.run_id = run_id
         self.recorder = recorder
         self.clock = clock
         colour = rng.randrange(0x1000000)
-        self.core = ClientCore(name, colour, rng.randrange(256), view=False, predict=False)
+        self.core = ClientCore(name, colour, rng.randrange(256), view=False, predict=False, staff_pass=staff_pass)
         self.transport = Transport(self.core, url, on_event=self._on_event, before_input=self._steer,
                                    clock=clock, rng=random.Random(rng.random()), schedule=schedule)
         self.target: tuple[float, float] | None = None
@@ -90,6 +92,7 @@ class Bot:
         self.meetings: list[tuple[float, float]] = []  # (start, end) of the meetings it kept, UTC
         self.crossing: Crossing | None = None  # the portal it is walking through, if any
         self.visitor_ids: set[str] = set()  # one, however many processes it crossed to
+        self.on_deal: Callable[[DealStatus], None] | None = None  # booth staff: every deal of the booth
 
     # ------------------------------------------------------------------ state
 
@@ -151,6 +154,8 @@ class Bot:
                     rec.sample("delivery", event.delivery)
             case ev.PongReceived():
                 rec.sample("rtt", event.rtt)
+            case ev.DealUpdated() if self.on_deal is not None:
+                self.on_deal(event.message)
             case ev.Transferring() if not event.at_hello:
                 if self.crossing is not None:
                     self.crossing.transferred = True

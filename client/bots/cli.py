@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--procs", type=int, default=1, help="processes to spread the bots over (one event loop each)")
     parser.add_argument("--mix", default=DEFAULT_MIX, help=f"behaviour weights; behaviours: {', '.join(BEHAVIOURS)}")
     parser.add_argument("--seed", type=int, default=1, help="makes a run reproducible (per-bot streams from seed and index)")
+    parser.add_argument("--staff", action="append", default=[], metavar="BOOTH=PASS",
+                        help="also run a staff bot for BOOTH with its staff pass (`expo-server --staff-pass BOOTH`; "
+                        "repeatable): it ships the booth's purchase orders, so `deals` bots reach delivery")
     parser.add_argument("--name-prefix", default="bot", help="bots are called PREFIX-SEED-INDEX")
     parser.add_argument("--threshold", action="append", default=[], metavar="EXPR", help="e.g. 'rtt_p99<100' (see below)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the full report as JSON")
@@ -210,9 +213,10 @@ def build_report(args: argparse.Namespace, recorder: Recorder, summaries: dict[s
                       "failed_by_reason": recorder.with_prefix("purchases.failed."),
                       "sold_out": c["purchases.sold_out"], "skipped_no_bank": c["skipped.buy"]},
         "deals": recorder.with_prefix("deals."),  # delivered, unquoted, canceled_unshipped, failed.*
+        "staff": recorder.with_prefix("staff."),  # shipped (by --staff bots)
         "portals": {"crossings": c["portal.crossings"], "transferred": c["portal.transferred"],
                     "in_process": c["portal.in_process"], "failed": c["error.portal_failed"],
-                    "bots_unconnected": c["bots.unconnected"], "bots_identity_changed": c["error.identity_changed"]},  # delivered, unquoted, canceled_unshipped, failed.*
+                    "bots_unconnected": c["bots.unconnected"], "bots_identity_changed": c["error.identity_changed"]},
         "behaviours": recorder.with_prefix("behaviour."),
         "skipped": recorder.with_prefix("skipped."),
         "navigation_gave_up": c["nav.gave_up"],
@@ -234,6 +238,8 @@ def print_report(report: dict[str, Any], table: str, out: TextIO) -> None:
     print(f"errors:       {kinds(report['errors'])}", file=out)
     print(f"purchases:    {pu['settled']} settled, {pu['failed']} failed ({kinds(pu['failed_by_reason'])}), "
           f"{pu['sold_out']} sold out, {pu['skipped_no_bank']} skipped (no bank)", file=out)
+    if report["deals"] or report["staff"]:
+        print(f"deals:        {kinds(report['deals'])}; staff {kinds(report['staff'])}", file=out)
     po = report["portals"]
     print(f"portals:      {po['crossings']} crossings ({po['transferred']} to another process, {po['in_process']} "
           f"within one), {po['failed']} failed; bots without a live connection at the end {po['bots_unconnected']}, "
@@ -268,14 +274,26 @@ def run_script_file(server: str, path: Path, tracks_file: Path | None, out: Text
 
 
 
+def parse_staff(items: list[str]) -> tuple[tuple[str, str], ...]:
+    """``BOOTH=PASS`` each, as --staff takes them."""
+    out = []
+    for item in items:
+        booth, _, staff_pass = item.partition("=")
+        if not booth.strip() or not staff_pass.strip():
+            raise ValueError(f"--staff takes BOOTH=PASS (a pass from `expo-server --staff-pass BOOTH`), not {item!r}")
+        out.append((booth.strip(), staff_pass.strip()))
+    return tuple(out)
+
+
 def configs_for(args: argparse.Namespace) -> list[SwarmConfig]:
     mix = parse_mix(args.mix)
+    staff = parse_staff(args.staff)
     procs = max(1, min(args.procs, args.count))
     run_id = secrets.token_hex(4)
     return [
         SwarmConfig(url=args.server, indices=tuple(range(w, args.count, procs)), spawn_rate=args.spawn_rate / procs,
                     duration=args.duration, seed=args.seed, mix=mix, name_prefix=args.name_prefix,
-                    warmup=args.warmup, run_id=run_id)
+                    warmup=args.warmup, run_id=run_id, staff=staff if w == 0 else ())
         for w in range(procs)
     ]
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from protocol import CLIENT_MESSAGES
 
 from ..transport import InputSchedule
-from .behaviours import BEHAVIOURS
+from .behaviours import BEHAVIOURS, staff
 from .bot import Bot
 from .stats import Recorder
 
@@ -32,6 +32,7 @@ class SwarmConfig:
     warmup: float = 0.0  # seconds from the start during which latency samples are not kept
     join_timeout: float = 15.0
     run_id: str = ""  # tells this run's order keys from another run's with the same seed
+    staff: tuple[tuple[str, str], ...] = ()  # (booth, staff pass): a staff bot each, besides the visitors
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,8 @@ class Swarm:
         reporter = asyncio.create_task(self._report(on_progress, every)) if on_progress else None
         warmup = asyncio.create_task(self._warm_up(cfg.warmup)) if cfg.warmup > 0 else None
         try:
+            for n, (booth_id, staff_pass) in enumerate(cfg.staff):
+                self._spawn(-1 - n, staff_pass, booth_id)
             for n, index in enumerate(cfg.indices):
                 due = self._started + n / cfg.spawn_rate
                 if due >= deadline:
@@ -109,19 +112,21 @@ class Swarm:
             if bot.meter is not None:
                 bot.start_meter()
 
-    def _spawn(self, index: int) -> None:
+    def _spawn(self, index: int, staff_pass: str | None = None, staff_of: str | None = None) -> None:
+        """A visitor bot, or (``staff_of``, negative index) a booth's staff bot."""
         cfg = self.config
         rng = bot_rng(cfg.seed, index)
-        bot = Bot(index, bot_name(cfg.name_prefix, cfg.seed, index), cfg.url, rng, self.recorder, self.clock,
-                  self.inputs, cfg.run_id)
+        name = f"staff-{staff_of}"[:24] if staff_of else bot_name(cfg.name_prefix, cfg.seed, index)
+        bot = Bot(index, name, cfg.url, rng, self.recorder, self.clock, self.inputs, cfg.run_id, staff_pass)
         self.bots.append(bot)
         self._tasks.append(asyncio.create_task(bot.transport.run(), name=f"bot-{index}-net"))
-        self._tasks.append(asyncio.create_task(self._live(bot), name=f"bot-{index}-live"))
+        self._tasks.append(asyncio.create_task(self._live(bot, staff_of), name=f"bot-{index}-live"))
 
-    async def _live(self, bot: Bot) -> None:
-        """Pick behaviours by weight, forever (until cancelled at the deadline)."""
-        names = list(self.config.mix)
-        weights = [self.config.mix[n] for n in names]
+    async def _live(self, bot: Bot, staff_of: str | None = None) -> None:
+        """Pick behaviours by weight, forever (until cancelled at the deadline); a staff bot
+        keeps its booth instead."""
+        names = list(self.config.mix) if staff_of is None else ["staff"]
+        weights = [self.config.mix[n] for n in names] if staff_of is None else [1.0]
         try:
             # not wait_for: on Python 3.11 it swallows a cancel that meets the join (the
             # last bots joining at the deadline then walked on, and the swarm's stop waited)
@@ -136,7 +141,7 @@ class Swarm:
             name = bot.rng.choices(names, weights)[0]
             self.recorder.count(f"behaviour.{name}")
             try:
-                await BEHAVIOURS[name](bot)
+                await (BEHAVIOURS[name](bot) if staff_of is None else staff(bot, staff_of))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - one bot's bug must not end the run; it is counted

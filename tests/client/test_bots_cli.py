@@ -59,7 +59,7 @@ def test_a_broken_threshold_fails_the_run_across_processes(server_url, tmp_path)
 
 
 def test_bad_arguments_exit_with_usage_errors(capsys):
-    for argv in (["--threshold", "nonsense_p99<1"], ["--threshold", "rtt<<1"], ["--mix", "dance=1"]):
+    for argv in (["--threshold", "nonsense_p99<1"], ["--threshold", "rtt<<1"], ["--mix", "dance=1"], ["--staff", "kz-altai-honey"]):
         with pytest.raises(SystemExit) as exit:
             main(argv)
         assert exit.value.code == 2
