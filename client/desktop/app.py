@@ -308,6 +308,7 @@ class ExpoApp(ShowBase):
         self.accept("mouse3-up", self._look, [False])
         self.accept("e", self._interact)
         self.accept("i", self._toggle_inventory)
+        self.accept("l", self._check_certificate)
         self.accept("f", self.open_directory)
         self.accept("p", self._toggle_people)
         self.accept("m", self._toggle_map)
@@ -1073,6 +1074,14 @@ class ExpoApp(ShowBase):
             self._show_inventory(v)
         else:
             self.hud.set_inventory(None)
+
+    def _check_certificate(self) -> None:
+        if not self.typing and self.visit is not None and self._purchases_shown():
+            self.deals.check_certificate()
+
+    def _purchases_shown(self) -> bool:
+        """The I panel is open (not the people or meetings in its place)."""
+        return not self.hud.inventory.isHidden() and self.hud.inventory_title == _("Your purchases")
 
     def _toggle_map(self) -> None:
         """M: the whole hall, every booth named, where you and the people in view are."""

@@ -23,4 +23,13 @@ def certificate_lines(items: list[Collectible] | tuple[Collectible, ...], exhibi
         out.append("    " + _("from {exhibitor}").format(exhibitor=exhibitors.get(booth, booth)))
         out.append("    " + _("order {order}").format(order=order_id))
         out.append("    " + _("verify: {url}").format(url=url))
+    out.append(_("L opens a certificate's check in your browser (again: the next one)"))
     return out
+
+
+def next_to_check(items: list[Collectible] | tuple[Collectible, ...], last: str | None) -> Collectible | None:
+    """The certificate L opens: the first, then the one after the last opened, round again."""
+    if not items:
+        return None
+    serials = [item[0] for item in items]
+    return items[(serials.index(last) + 1) % len(items)] if last in serials else items[0]

@@ -9,6 +9,7 @@ Esc, the deal and collectible events, and the inventory's certificate lines.
 from __future__ import annotations
 
 import time
+import webbrowser
 from typing import TYPE_CHECKING, Any
 
 from direct.gui.DirectGui import DGG, DirectButton, DirectEntry, DirectFrame
@@ -20,7 +21,7 @@ from server.deals.incoterms import INCOTERMS_2020
 from world import iso
 
 from . import deals as dl
-from .collectibles import Collectible, certificate_lines
+from .collectibles import Collectible, certificate_lines, next_to_check
 from .i18n import _, country_name
 from .pricing import QuoteKey, Quotes, money_minor
 from .text import display
@@ -187,6 +188,7 @@ class DealsPanel(DirectObject):
         self.desk = dl.DealDesk()
         self.quotes = Quotes()
         self.collectibles: tuple[Collectible, ...] = ()
+        self._checked: str | None = None  # the serial L opened last
         self.form: QuoteForm | None = None
         self.form_booth: str | None = None
         self.question: Question | None = None
@@ -238,12 +240,25 @@ class DealsPanel(DirectObject):
                     self.refresh()
             case ev.CollectiblesReceived(message=held):
                 self.collectibles = held.items
-                if not self.app.hud.inventory.isHidden() and self.app.hud.inventory_title == _("Your purchases"):
+                if self.app._purchases_shown():
                     self.app._show_inventory(v)
             case ev.ErrorReceived(message=message, ref=ref) if ref in dl.DEAL_MESSAGES:
                 self.desk.on_error(message, ref)  # the step under way is over; the deal is as it was
                 self.app.hud.show_toast(message, time.monotonic(), 6.0, bad=True)
                 self.refresh()
+
+    def check_certificate(self) -> None:
+        """L, with your purchases shown: the next certificate's public check (the console's
+        page, or the bank's) in the web browser; where there is none, the toast says so."""
+        item = next_to_check(self.collectibles, self._checked)
+        if item is None:
+            return
+        self._checked = serial = item[0]
+        if webbrowser.open(item[7]):
+            self.app.hud.show_toast(_("The check of No. {serial} is opening in your browser.").format(serial=serial),
+                                    time.monotonic())
+        else:
+            self.app.hud.show_toast(_("No web browser here: the check's address is in the list."), time.monotonic(), bad=True)
 
     def certificates(self) -> list[str]:
         v = self._desk()

@@ -8,7 +8,7 @@ from msgspec.structs import replace
 
 import protocol as p
 from client.desktop import deals as dl
-from client.desktop.collectibles import certificate_lines
+from client.desktop.collectibles import certificate_lines, next_to_check
 
 REQUESTED = p.DealStatus("po_1", "k1", "requested", "kz-honey", "HONEY-1", 120, "FOB", "CN", (), None, None, None, None,
                          None, None, None, None, None, None, None, "")
@@ -180,3 +180,12 @@ def test_accepting_says_when_the_deposit_leaves_too_little_for_the_balance_on_de
     assert dl.left_short(20000, 29010, 67690, "USD") is None  # the deposit alone is short: said already
     assert dl.left_short(None, 29010, 67690, "USD") is None and dl.left_short(39010, 29010, None, "USD") is None
     assert desk.money_due("rest") == (32760000, "KZT")
+
+
+def test_l_opens_the_certificates_checks_in_turn():
+    items = tuple((f"ed-{n}", "t", "s", "b", "o", "booth", f"ord-{n}", f"https://x/certificates?serial=ed-{n}") for n in (1, 2))
+    assert next_to_check((), None) is None
+    assert next_to_check(items, None)[0] == "ed-1"
+    assert next_to_check(items, "ed-1")[0] == "ed-2"
+    assert next_to_check(items, "ed-2")[0] == "ed-1"  # round again
+    assert next_to_check(items, "given-away")[0] == "ed-1"  # the one opened last is gone: from the first

@@ -98,6 +98,19 @@ def drive_to(win: ClientWindow, srv: LocalServer, name: str, goal: tuple[float, 
     raise AssertionError(f"did not reach {goal}: at {avatar(srv, name)[:2]}")
 
 
+def held(bank_url: str, config_dir: Path) -> list[str]:
+    """The serials of the collectibles the client's bank account holds."""
+    token = Wallet(config_dir / "wallet.json").load(bank_url).token
+
+    async def items() -> list[str]:
+        client = VisitorClient(bank_url, token)
+        try:
+            return [item.serial for item in (await client.items()).data]
+        finally:
+            await client.aclose()
+    return asyncio.run(items())
+
+
 def balance(bank_url: str, config_dir: Path) -> int:
     token = Wallet(config_dir / "wallet.json").load(bank_url).token  # the credential the client saved
 
@@ -111,8 +124,15 @@ def balance(bank_url: str, config_dir: Path) -> int:
 
 
 def test_join_on_the_keyboard_run_with_shift_walk_to_a_booth_and_buy_with_confirmation(display, server, bank, tmp_path):
+    """... and the purchase's certificate of origin opens its check in the browser with L."""
     config = tmp_path / "config"
-    win = ClientWindow(display, ["--server", server.url], config, tmp_path / "client.log")
+    opened = tmp_path / "browser.log"  # the "browser": webbrowser runs $BROWSER with the address
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\necho "$1" >> {opened}\n')
+    browser.chmod(0o755)
+    booth = default_expo().booth(BOOTH)
+    server.call(server.server.collectibles.open_edition(BOOTH, booth.catalogue[0].sku, 100, "2027-05", "Altai, KZ"))
+    win = ClientWindow(display, ["--server", server.url], config, tmp_path / "client.log", env={"BROWSER": str(browser)})
     try:
         time.sleep(2.0)  # the first frames (the connect screen) on the software renderer
         keep(win.screenshot(), "x-connect")
@@ -143,7 +163,6 @@ def test_join_on_the_keyboard_run_with_shift_walk_to_a_booth_and_buy_with_confir
         ran = math.hypot(x1 - x0, y1 - y0)
         assert ran > 5.0, ran  # running is 6 m/s, walking 2.5
 
-        booth = default_expo().booth(BOOTH)
         aisle = entrance(booth, 2.5)  # the aisle in front of the row of booths
         for waypoint in [(x1, aisle[1]), aisle, entrance(booth, -1.2)]:
             drive_to(win, server, "Xena Keys", waypoint)
@@ -161,8 +180,18 @@ def test_join_on_the_keyboard_run_with_shift_walk_to_a_booth_and_buy_with_confir
         time.sleep(1.5)
         keep(win.screenshot(), "x-receipt")
 
-        # the directory: F, type a product, Enter walks there
+        # I shows the certificate the purchase brought; L opens its check in the browser
         win.key("Escape")  # the catalogue closes
+        win.key("i")
+        (serial,) = wait_for(lambda: held(bank.url, config) or None, 30, "the certificate at the bank")
+        time.sleep(1.0)  # the client hears of it too
+        win.key("l")
+        url = wait_for(lambda: opened.is_file() and opened.read_text().strip(), 10, "the browser opened")
+        assert url.endswith(f"/v1/items/{serial}") or url.endswith(f"certificates?serial={serial}"), url
+        keep(win.screenshot(), "x-certificate")
+        win.key("i")
+
+        # the directory: F, type a product, Enter walks there
         win.key("f")
         time.sleep(0.5)  # the search box takes the keys from the next frame on
         win.type("tokaj")

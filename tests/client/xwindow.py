@@ -46,12 +46,14 @@ class ClientWindow:
     """``expo-client`` in a window on ``display``; keys go to whichever window has focus
     (the client's, focused once it is mapped), as from a keyboard."""
 
-    def __init__(self, display: Display, args: list[str], config_dir: Path, log: Path) -> None:
+    def __init__(self, display: Display, args: list[str], config_dir: Path, log: Path,
+                 env: dict[str, str] | None = None) -> None:
         self.display = display
         self.config_dir = config_dir
         self._log = open(log, "wb")
         self.proc = subprocess.Popen([str(BIN / "expo-client"), "--config-dir", str(config_dir), "--multisamples", "0",
-                                      *args], cwd=ROOT, env=display.env(), stdout=self._log, stderr=subprocess.STDOUT)
+                                      *args], cwd=ROOT, env={**display.env(), **(env or {})}, stdout=self._log,
+                                     stderr=subprocess.STDOUT)
         self.window = self._find_window()
         self.xdo("windowfocus", "--sync", self.window)
 
