@@ -428,10 +428,16 @@ class ExpoApp(ShowBase):
             self._directory_search(self.hud.directory_entry.get())
 
     def _window_event(self, window) -> None:
-        """Keys released while the window had no focus never send their "-up": forget them."""
+        """ShowBase's own handling first (this handler takes its place: without it a resized
+        window kept the old aspect ratio, stretched, and a window closed did not quit).
+        Keys released while the window had no focus never send their "-up": forget them.
+        A window of another shape moves the window's edges: the bottom row is laid out anew."""
+        self.windowEvent(window)
         if window is not None and window == self.win and not window.getProperties().getForeground():
             self.keys.clear()
             self.run_held = False
+        if window is not None and window == self.win:
+            self.hud.arrange()
 
     def grow_text(self, factor: float) -> None:
         """The text-size setting: every panel, from 0.8x to 1.8x."""

@@ -53,6 +53,36 @@ class Text(OnscreenText):
         return self.textNode.getNumRows() if self.getText() else 0
 
 
+CARD_HALF_WIDTH = 0.62  # the booth card's, at text scale 1
+CHAT_WIDTH, CHAT_MIN_WIDTH = 1.05, 0.68  # the chat panel's, at text scale 1; narrowed to the minimum to make room
+EDGE, GAP = 0.03, 0.03  # panels from the window's edge, and from each other
+
+
+@dataclass(frozen=True, slots=True)
+class BottomRow:
+    """Where the chat (bottom left) and the booth card (bottom centre) go."""
+
+    chat_width: float  # in the chat panel's own units
+    card_x: float  # the card's centre from the window's centre
+    card_above_chat: bool  # no room side by side: the card stands on the chat
+
+
+def bottom_row(scale: float, half_width: float) -> BottomRow:
+    """The chat and the booth card at a text scale, in a window ``half_width`` wide each side
+    of its centre (aspect2d units): the card centred when it clears the chat, else the chat
+    narrower, then the card moved right; when even that does not fit (a narrow window at a
+    large text size) the card goes above the chat. Both grow from their own corner, so at
+    1.3x and more they met, and the card hid the chat's lines."""
+    card_half = CARD_HALF_WIDTH * scale
+    room = half_width - card_half - GAP - EDGE
+    chat_width = min(CHAT_WIDTH, max(CHAT_MIN_WIDTH, room / scale))
+    chat_right = EDGE + chat_width * scale - half_width
+    card_x = max(0.0, chat_right + GAP + card_half)
+    if card_x <= half_width - EDGE - card_half:
+        return BottomRow(chat_width, card_x, False)
+    return BottomRow(chat_width, 0.0, True)
+
+
 def _fitted(font: TextFont | None, text: str, scale: float, width: float) -> float:
     """``scale``, or less so that ``text`` is at most ``width`` wide."""
     node = TextNode("measure")
@@ -293,6 +323,7 @@ class Hud:
                  on_search: Callable[[str], None] | None = None, on_pick: Callable[[int], None] | None = None) -> None:
         self.font = font
         self.root = aspect2d.attachNewNode("hud")
+        self._bottom_left = a2d_bottom_left  # where the window's left edge is, for the bottom row
         # wallet, top left
         self.wallet = DirectFrame(parent=a2d_top_left, frameColor=PANEL, frameSize=(0, 0.78, -0.2, 0), pos=(0.03, 0, -0.03))
         self.wallet_title = _text(self.wallet, font, "Bank", (0.03, -0.06), 0.038, MUTED)
@@ -324,8 +355,8 @@ class Hud:
         self.card_hint = _text(self.card, font, _("Press E to open the catalogue"), (0, 0.03), 0.032, GOLD, TextNode.ACenter)
         self.card.hide()
         # chat, bottom left
-        self.chat = DirectFrame(parent=a2d_bottom_left, frameColor=(0.04, 0.05, 0.08, 0.55), frameSize=(0, 1.05, 0, 0.5),
-                                pos=(0.03, 0, 0.03))
+        self.chat = DirectFrame(parent=a2d_bottom_left, frameColor=(0.04, 0.05, 0.08, 0.55),
+                                frameSize=(0, CHAT_WIDTH, 0, 0.5), pos=(EDGE, 0, 0.03))
         self.chat_text = _text(self.chat, font, "", (0.03, 0.44), 0.033, INK, wrap=30)
         self.chat_entry = DirectEntry(parent=self.chat, scale=0.036, pos=(0.03, 0, 0.03), width=27, entryFont=font,
                                       frameColor=(0.92, 0.93, 0.95, 0.95), text_fg=(0.05, 0.05, 0.08, 1),
@@ -335,7 +366,6 @@ class Hud:
         self.help = DirectLabel(parent=a2d_bottom_right, text=display(help_text()), text_font=font, text_scale=0.032,
                                 text_fg=INK, text_align=TextNode.ARight, frameColor=(0.04, 0.05, 0.08, 0.88),
                                 pad=(0.03, 0.02), pos=(-0.08, 0, 0.1))
-        self.help.setZ(0.04 - self.help.getBounds()[2])
         # catalogue, right side
         self.catalogue = DirectFrame(parent=a2d_top_right, frameColor=PANEL, frameSize=(-1.22, 0, -1.5, 0), pos=(-0.03, 0, -0.26))
         self.cat_title = _text(self.catalogue, font, "", (-1.18, -0.08), 0.052, GOLD, wrap=19)
@@ -373,6 +403,7 @@ class Hud:
         self.inventory.hide()
         self.inventory_title = ""
         self.text_scale = 1.0
+        self.arrange()
         self._build_directory(a2d_top_left, on_search or (lambda q: None), on_pick or (lambda i: None))
         self.minimap = HallMapPanel(a2d_top_right, font, (-0.045, -0.26), anchor_right=True)
         self.bigmap = HallMapPanel(aspect2d, font, (-0.9, 0.55), anchor_right=False)
@@ -386,9 +417,28 @@ class Hud:
         for node in (self.wallet, self.place, self.banner, self.toast, self.card, self.chat, self.help,
                      self.confirm, self.inventory, self.directory, self.prompt):
             node.setScale(scale)
-        self.help.setZ(0.04 - self.help.getBounds()[2] * scale)  # its bottom edge stays on screen
+        self.arrange()  # the key help's bottom edge stays on screen, the bottom row clear of it
         # the catalogue is as tall as the window allows: it grows only as far as it still fits
         self.catalogue.setScale(min(scale, (2.0 - 0.26 - 0.04) / 1.5))
+
+    def arrange(self) -> None:
+        """The bottom row for this text scale and window shape (again when the window changes):
+        the chat, the booth card above the key help, neither over the other."""
+        scale, half = self.text_scale, -self._bottom_left.getX(self.root)
+        row = bottom_row(scale, half)
+        self.chat["frameSize"] = (0, row.chat_width, 0, 0.5)
+        self.chat_text.setWordwrap((row.chat_width - 0.06) / 0.033)
+        self.chat_entry["width"] = (row.chat_width - 0.08) / 0.036
+        left, right, bottom, top = self.help.getBounds()
+        help_scale = min(scale, (2 * half - 2 * EDGE) / (right - left))  # the key help fits the window's width
+        self.help.setScale(help_scale)
+        self.help.setPos(-EDGE - right * help_scale, 0, 0.04 - bottom * help_scale)
+        help_top = 0.04 + (top - bottom) * help_scale
+        help_left = 2 * half - EDGE - (right - left) * help_scale  # from the window's left edge
+        lifted = help_left < EDGE + row.chat_width * scale  # under the chat: the chat stands on it
+        self.chat.setZ(help_top + GAP if lifted else 0.03)
+        chat_top = self.chat.getZ() + 0.5 * scale
+        self.card.setPos(row.card_x, 0, (chat_top if row.card_above_chat else max(0.14, help_top)) + GAP)
 
     def show_banner(self, text: str | None) -> None:
         if text:
@@ -407,7 +457,7 @@ class Hud:
         """Where a toast's bottom edge goes: above the booth card when it shows."""
         if self.card.isHidden():
             return 0.16
-        return 0.14 + self.card["frameSize"][3] * self.card.getSz() + 0.03
+        return self.card.getZ() + self.card["frameSize"][3] * self.card.getSz() + GAP
 
     def show_prompt(self, text: str | None) -> None:
         if text:

@@ -24,6 +24,7 @@ from client.desktop.nearby import Route, booth_at, route, spots_near
 from client.desktop.pricing import QuoteKey, Quotes, money
 from client.desktop.shop import Busy, Checkout, ConfirmPayment, Refresh, SendCancel, SendOrder, SendOrderPaid, Stage
 from client.desktop.steering import Autopilot, FollowCamera, Keys, steer
+from client.desktop.ui import CHAT_WIDTH, BottomRow, bottom_row
 from client.desktop.wallet import BankCredential, Wallet
 from client.pathfind import entrance
 from world.model import Expo
@@ -672,3 +673,14 @@ def test_on_duty_is_the_booth_s_own_staff_at_the_booth():
               ("Cara", None, *inside), ("Dev", booth.id, *outside)]
     assert on_duty(booth, people) == ("Adil", "zoe")  # not another booth's staff, a visitor, or staff off in the hall
     assert on_duty(booth, []) == ()
+
+
+def test_the_bottom_row_gives_way_as_the_text_grows():
+    wide = 16 / 9
+    assert bottom_row(1.0, wide) == BottomRow(CHAT_WIDTH, 0.0, False)  # side by side as drawn
+    narrowed = bottom_row(1.4, wide)
+    assert narrowed.chat_width < CHAT_WIDTH and not narrowed.card_above_chat
+    chat_right = 0.03 + narrowed.chat_width * 1.4 - wide
+    assert narrowed.card_x - 0.62 * 1.4 >= chat_right  # the card's left edge clears the chat
+    assert narrowed.card_x + 0.62 * 1.4 <= wide  # and its right edge stays in the window
+    assert bottom_row(1.8, 4 / 3).card_above_chat  # no room side by side: the card stands on the chat

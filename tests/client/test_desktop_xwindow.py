@@ -10,11 +10,14 @@ import json
 import math
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from client_link import default_expo, walk_thread
+from processes import ROOT
 from xwindow import ClientWindow, Display, missing_tools
 
 from bank.client import VisitorClient
@@ -379,3 +382,35 @@ def test_click_an_avatar_to_offer_your_card(display, server, tmp_path):
     finally:
         win.close()
         peer.stop()
+
+
+RESIZE = """
+import sys
+from client.desktop.app import ExpoApp
+from client.desktop.wallet import Wallet
+from panda3d.core import WindowProperties
+from pathlib import Path
+app = ExpoApp(size=(1280, 720), wallet=Wallet(Path(sys.argv[1])))
+app.step(5)
+props = WindowProperties()
+props.setSize(900, 800)
+app.win.requestProperties(props)
+for _ in range(60):
+    app.step()
+    if app.win.getXSize() == 900:
+        break
+app.step(5)
+print(app.win.getXSize(), app.win.getYSize(), app.a2dRight, app.hud.help.getScale()[0] < 1.0)
+app.close()
+"""
+
+
+def test_a_resized_window_keeps_its_proportions_and_the_panels_fit(display, tmp_path):
+    """The client's window-event handler took ShowBase's place: a window made narrower kept
+    the old aspect ratio (everything squashed) and the key help ran off its left edge."""
+    out = subprocess.run([sys.executable, "-c", RESIZE, str(tmp_path / "wallet.json")], env=display.env(),
+                         capture_output=True, text=True, timeout=120, cwd=ROOT)
+    width, height, right, help_shrunk = out.stdout.split()[-4:]
+    assert (int(width), int(height)) == (900, 800), out.stdout + out.stderr
+    assert float(right) == pytest.approx(900 / 800, abs=0.01)  # aspect2d's right edge: the new aspect ratio
+    assert help_shrunk == "True"  # laid out anew: the key help made smaller to fit the narrower window
