@@ -228,7 +228,7 @@ class ConnectScreen:
             z = 0.24 - i * 0.15
             _text(self.frame, font, label, (-0.66, z), 0.042, MUTED)
             self.entries[key] = DirectEntry(parent=self.frame, initialText=value, pos=(-0.2, 0, z), scale=0.045,
-                                            width=19, entryFont=font, frameColor=(0.92, 0.93, 0.95, 1),
+                                            width=19, overflow=1, entryFont=font, frameColor=(0.92, 0.93, 0.95, 1),
                                             text_fg=(0.05, 0.05, 0.08, 1), command=self._entered,
                                             focusInCommand=self._focused, focusInExtraArgs=[key])
         for i, swatch in enumerate(PALETTE):
@@ -358,7 +358,9 @@ class Hud:
         self.chat = DirectFrame(parent=a2d_bottom_left, frameColor=(0.04, 0.05, 0.08, 0.55),
                                 frameSize=(0, CHAT_WIDTH, 0, 0.5), pos=(EDGE, 0, 0.03))
         self.chat_text = _text(self.chat, font, "", (0.03, 0.44), 0.033, INK, wrap=30)
-        self.chat_entry = DirectEntry(parent=self.chat, scale=0.036, pos=(0.03, 0, 0.03), width=27, entryFont=font,
+        # overflow: a line scrolls within the box (without it, typing stopped where the box ended:
+        # about 45 of the 280 characters a chat line may have, fewer in a narrowed chat)
+        self.chat_entry = DirectEntry(parent=self.chat, scale=0.036, pos=(0.03, 0, 0.03), width=27, overflow=1, entryFont=font,
                                       frameColor=(0.92, 0.93, 0.95, 0.95), text_fg=(0.05, 0.05, 0.08, 1),
                                       command=on_chat, focus=0, suppressKeys=True)
         self.chat_entry.hide()

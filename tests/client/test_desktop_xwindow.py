@@ -414,3 +414,36 @@ def test_a_resized_window_keeps_its_proportions_and_the_panels_fit(display, tmp_
     assert (int(width), int(height)) == (900, 800), out.stdout + out.stderr
     assert float(right) == pytest.approx(900 / 800, abs=0.01)  # aspect2d's right edge: the new aspect ratio
     assert help_shrunk == "True"  # laid out anew: the key help made smaller to fit the narrower window
+
+
+def test_a_long_chat_line_typed_in_the_window_reaches_the_hall_whole(display, server, tmp_path):
+    """The chat box stopped taking keys where it ended (about 45 of a line's 280 characters)."""
+    from websockets.sync.client import connect
+
+    import protocol as p
+
+    line = "Hello from Almaty! We import dried fruit and honey by the container: who ships CIF to Aktau this spring?"
+    with connect(server.url, compression=None) as ear:
+        ear.send(p.encode(p.Hello(p.PROTOCOL_VERSION, "Ear", 0, 0)))
+        win = ClientWindow(display, ["--server", server.url, "--name", "Long Talker"], tmp_path / "config",
+                           tmp_path / "client.log")
+        try:
+            wait_for(lambda: avatar(server, "Long Talker"), 30, "the visitor to join")
+            time.sleep(1.0)
+            win.key("Escape")  # the first-run hint card
+            win.key("Return")  # the chat box
+            time.sleep(0.5)
+            win.type(line)
+            win.key("Return")
+            deadline = time.monotonic() + 20
+            while True:
+                assert time.monotonic() < deadline, "no chat line from the window"
+                try:
+                    message = p.decode_server(ear.recv(timeout=1))
+                except TimeoutError:
+                    continue
+                if isinstance(message, p.ChatLine) and message.name == "Long Talker":
+                    break
+            assert message.text == line
+        finally:
+            win.close()
