@@ -538,7 +538,7 @@ class ExpoApp(ShowBase):
         self.visit.thread.start()
         self.connect_screen.hide()
         self.hud.show()
-        self.hud.set_wallet("Bank", "…")
+        self.hud.set_wallet(_("Bank"), "…")
         self.hud.show_banner(f"Connecting to {settings.server}…")
 
     def _first_run_hints(self) -> None:
@@ -766,7 +766,7 @@ class ExpoApp(ShowBase):
                     if event.welcome.bank_url:
                         self._open_bank(v, event.welcome.bank_url)
                     else:
-                        self.hud.set_wallet("Bank", "purchases are off on this server")
+                        self.hud.set_wallet(_("Bank"), _("purchases are off on this server"))
                 else:
                     v.chat.note(_("Reconnected."))
                     if self.my_card is not None:
@@ -860,12 +860,12 @@ class ExpoApp(ShowBase):
             self._link_account(v)
 
     def _open_account(self, v: Visit, bank: BankWorker) -> None:
-        self.hud.set_wallet("Bank", "opening your account…")
+        self.hud.set_wallet(_("Bank"), _("opening your account…"))
         currency = v.settings.currency
 
         def done(opened, error) -> None:
             if error is not None:
-                self.hud.set_wallet("Bank", "no account")
+                self.hud.set_wallet(_("Bank"), _("no account"))
                 v.chat.note(_("The bank could not open an account: {reason}").format(reason=getattr(error, "message", error)))
                 return
             v.credential = BankCredential(bank.bank_url, opened.account.id, opened.token, opened.account.currency)
@@ -897,7 +897,7 @@ class ExpoApp(ShowBase):
                 v.bank.use_token(None)
                 self._open_account(v, v.bank)
             elif error is not None:
-                self.hud.set_wallet("Bank", "unavailable")
+                self.hud.set_wallet(_("Bank"), _("unavailable"))
             else:
                 self._set_balance(v, account.balance_display, account.balance)
         if v.bank is not None:
@@ -906,7 +906,7 @@ class ExpoApp(ShowBase):
     def _set_balance(self, v: Visit, display: str, minor: int | None = None) -> None:
         v.balance, v.balance_minor = display, minor
         acct = v.credential.account_id if v.credential else ""
-        self.hud.set_wallet(f"Balance  ·  {acct}", display)
+        self.hud.set_wallet(_("Balance") + f"  ·  {acct}", display)
         self._refresh_catalogue(v)
 
     # ------------------------------------------------------------------ catalogue and buying
@@ -1120,7 +1120,7 @@ class ExpoApp(ShowBase):
             lines = [("▶ " if i == v.selected else "   ") + line for i, line in enumerate(lines)]
             lines.append("")
             lines.append(_("[ ] choose · O offer your card · R report · C cards"))
-        self.hud.set_inventory(lines, _("People near you"), "Nobody in view: the hall is quiet here.")
+        self.hud.set_inventory(lines, _("People near you"), _("Nobody in view: the hall is quiet here."))
 
     # ------------------------------------------------------------------ cards and reports
 

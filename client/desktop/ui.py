@@ -326,8 +326,8 @@ class Hud:
         self._bottom_left = a2d_bottom_left  # where the window's left edge is, for the bottom row
         # wallet, top left
         self.wallet = DirectFrame(parent=a2d_top_left, frameColor=PANEL, frameSize=(0, 0.78, -0.2, 0), pos=(0.03, 0, -0.03))
-        self.wallet_title = _text(self.wallet, font, "Bank", (0.03, -0.06), 0.038, MUTED)
-        self.wallet_text = _text(self.wallet, font, "connecting…", (0.03, -0.145), 0.046, INK)
+        self.wallet_title = _text(self.wallet, font, _("Bank"), (0.03, -0.06), 0.038, MUTED)
+        self.wallet_text = _text(self.wallet, font, _("connecting…"), (0.03, -0.145), 0.046, INK)
         # where you are, top right
         self.place = DirectFrame(parent=a2d_top_right, frameColor=PANEL, frameSize=(-0.78, 0, -0.2, 0), pos=(-0.03, 0, -0.03))
         self.place_title = _text(self.place, font, "", (-0.03, -0.07), 0.042, GOLD, TextNode.ARight)
@@ -520,14 +520,14 @@ class Hud:
                 return
             shown.pop(0)
 
-    def set_inventory(self, lines: list[str] | None, title: str | None = None, empty: str = "Nothing yet.") -> None:
+    def set_inventory(self, lines: list[str] | None, title: str | None = None, empty: str | None = None) -> None:
         """The left panel: your purchases (I), or the people near you (P)."""
         if lines is None:
             self.inventory.hide()
             return
         title = title or _("Your purchases")
         self.inventory_title = title
-        self.inventory_text.setText(f"{title}\n\n" + ("\n".join(lines) if lines else empty))
+        self.inventory_text.setText(f"{title}\n\n" + ("\n".join(lines) if lines else empty or _("Nothing yet.")))
         rows = self.inventory_text.rows()
         # a CJK line is taller than a Latin one: the text's own height, when it is more, keeps the last line inside
         height = max(rows * 0.041, self.inventory_text.textNode.getHeight() * 0.034 + 0.01)

@@ -695,6 +695,10 @@ def test_a_booth_reads_in_the_visitors_language_where_its_world_file_has_it(app,
         run_until(app, lambda: app.autopilot is not None, 10, "the walk to start")
         run_until(app, lambda: app.autopilot is None, 40, "the walk to end")
         run_until(app, lambda: app.hud.card_tagline.getText() == tagline, 5, "the card in Chinese")
+        run_until(app, lambda: app.hud.wallet_title.getText().startswith("余额  ·  acct"), 10, "the balance's title in Chinese")
+        app.hud.set_inventory([])
+        assert "暂无。" in app.hud.inventory_text.getText()  # an empty panel says so in Chinese
+        app.hud.set_inventory(None)
         app.messenger.send("e")
         run_until(app, lambda: app.visit.catalogue == BOOTH, 5, "the catalogue")
         assert app.hud.cat_title.getText() == exhibitor
