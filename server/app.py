@@ -438,12 +438,10 @@ class ExpoServer:
         state = self.sim.sendstate
         sender = self._sender
         slots, at = tick.slots, tick.at
-        if sender is not None and sender.alive:
-            sender.finish(BATCH_WAIT)  # a batch still out after it: this tick's goes behind it
-        if sender is None or not sender.alive or not sender.room:
+        if sender is None or not sender.alive or not sender.finish(BATCH_WAIT):
             go = np.zeros(len(slots), bool)
         else:
-            go = state.direct[slots] & (state.fd[slots] >= 0)
+            go = state.direct[slots] & ~state.flying[slots] & (state.fd[slots] >= 0)
         rest = np.flatnonzero(~go)
         if len(rest):
             view = tick.data.data
@@ -457,15 +455,12 @@ class ExpoServer:
         if len(rest) < len(slots):
             assert sender is not None
             sent = slots[go]
-            fds, starts, ends = state.fd[sent], at[:-1][go], at[1:][go]
-            state.flying[sent] += ends - starts
+            state.flying[sent] = True
 
             def back() -> None:
-                same = state.fd[sent] == fds  # rows not handed to another connection meanwhile
-                rows = sent[same]
-                state.flying[rows] = np.maximum(state.flying[rows] - (ends - starts)[same], 0)
+                state.flying[sent] = False
 
-            sender.submit(fds, tick.data, starts, ends, back)
+            sender.submit(state.fd[sent], tick.data, at[:-1][go], at[1:][go], back)
 
     def _count_in(self) -> None:
         if self._frames_in:

@@ -220,8 +220,7 @@ class SocketPeer(asyncio.Protocol, Peer):
         transport = self.transport
         state.direct[slot] = (self.state is LinkState.JOINED and not self._lost and not self._paused
                               and transport is not None and not transport.is_closing()
-                              and self.protocol.state is State.OPEN and self._close_after is None
-                              and not self._waiting)
+                              and self.protocol.state is State.OPEN and self._close_after is None)
         state.fd[slot] = self.send_fd
 
     @property
@@ -243,11 +242,10 @@ class SocketPeer(asyncio.Protocol, Peer):
 
     def _put(self, data: bytes | memoryview) -> None:
         if self.in_flight:  # behind the tick's message, which the send thread holds
+            if not self._waiting:
+                self._later()
             self._waiting.append(data)
             self._waiting_bytes += len(data)
-            if len(self._waiting) == 1:
-                self._later()
-                self._report()  # the next tick's message waits behind these: not direct
             return
         transport = self.transport
         if transport is not None and not transport.is_closing():
@@ -257,21 +255,15 @@ class SocketPeer(asyncio.Protocol, Peer):
         """The send thread is done with this connection's message, ``blob[start:end]``
         (called only when the kernel did not take it whole, or something waits): what the
         kernel did not take (all of it on an error: the transport meets the error and
-        closes) goes to the transport now, even with a late batch still out (that one does
-        not send to a descriptor the batch ahead left unfinished: server.sendthread); then
-        what was written meanwhile, in order, behind any batch still out; then a close
-        asked for meanwhile."""
+        closes), then what was written meanwhile, go to the transport in order; then a
+        close asked for meanwhile."""
         self._waiting_bytes = 0
         if self._lost:
             self._waiting = []
-            if self.in_flight:
-                self._later()
-            else:
-                self._close_send_fd()
+            self._close_send_fd()
             return
-        transport = self.transport
-        if sent < end - start and transport is not None and not transport.is_closing():
-            transport.write(blob[start + max(sent, 0):end])
+        if sent < end - start:
+            self._put(blob[start + max(sent, 0):end])
         if self._waiting:
             waiting, self._waiting = self._waiting, []
             for item in waiting:

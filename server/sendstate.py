@@ -3,11 +3,10 @@ snapshot step decides for every connection at once and the tick's frames reach t
 thread as offsets into one buffer, with no Python call per connection.
 
 A connection that reports here (server.connection.SocketPeer) keeps its row true while it
-is *direct*: joined, open, and holding nothing in front of a tick frame but the send
-thread's batches (its transport's buffer empty, nothing written waiting behind a batch), so
-its backlog is the kernel's, as last sampled (``unsent``), and what the batches out hold of
-it (``flying``): a late tick's frame goes behind them. Every other connection (another kind
-of Peer, one with bytes waiting) goes through the per-session rules as before (``Peer.backlog``,
+is *direct*: joined, open, and holding nothing in front of a tick frame (its transport's
+buffer empty, no batch of it in flight), so its backlog is the kernel's alone, as last
+sampled (``unsent``). Every other connection (another kind of Peer, one with bytes waiting,
+one in flight) goes through the per-session rules as before (``Peer.backlog``,
 ``Peer.stalled``), which say the same for a direct row: the rows are a shortcut, not a
 second set of rules. py-spy at 1,000 bots put those per-connection passes (the backlog
 rules, the outbox appends, the flush, the batch's return) at ~40 % of the process.
@@ -45,7 +44,7 @@ class SendState:
         self.clock = clock
         self.owner: list[Peer | None] = [None] * capacity  # the joined connection of each slot
         self.direct = np.zeros(capacity, bool)  # the owner says: its backlog is ``unsent``, nothing waits
-        self.flying = np.zeros(capacity, np.int64)  # bytes of the slot's tick frames the batches out hold (the shell's)
+        self.flying = np.zeros(capacity, bool)  # a batch holds the slot's tick frame (set by the shell)
         self.fd = np.full(capacity, -1, np.int32)  # where the send thread may write the slot's frames
         self.unsent = np.zeros(capacity, np.int64)  # bytes the kernel held for the client, last sampled
         self.acked = np.full(capacity, -1, np.int64)  # bytes the client's kernel acknowledged, while some wait
@@ -68,8 +67,7 @@ class SendState:
         return 0 <= slot < self.capacity and self.owner[slot] is peer
 
     def _clear(self, slot: int) -> None:
-        self.direct[slot] = False
-        self.flying[slot] = 0
+        self.direct[slot] = self.flying[slot] = False
         self.fd[slot] = -1
         self.unsent[slot] = 0
         self.acked[slot] = -1

@@ -25,7 +25,6 @@ import logging
 import socket
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -44,20 +43,14 @@ _FLAGS = int(socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL)
 
 @compiled(nogil=True)
 def send_all(fds: np.ndarray, blob: np.ndarray, starts: np.ndarray, ends: np.ndarray, sent: np.ndarray,
-             finished: np.ndarray, blocked: np.ndarray) -> None:
+             finished: np.ndarray) -> None:
     """``send(fds[i], blob[starts[i]:ends[i]])`` for each i, without the GIL; ``sent[i]``
     is what the kernel took, or -1 (the event loop's transport then meets the error);
     then ``finished[0] = 1``, which the event loop can see before this thread has the GIL
-    again (``SendThread.finish``). A descriptor in ``blocked`` (sorted: the batch ahead
-    did not send it whole) is not sent to (``sent[i] = 0``): the rest of the one ahead
-    goes first, by the loop's transport, and this one after it."""
+    again (``SendThread.finish``)."""
     base = blob.ctypes.data
     for i in range(fds.shape[0]):
-        j = np.searchsorted(blocked, fds[i])
-        if j < blocked.shape[0] and blocked[j] == fds[i]:
-            sent[i] = 0
-        else:
-            sent[i] = _send(fds[i], base + starts[i], ends[i] - starts[i], _FLAGS)
+        sent[i] = _send(fds[i], base + starts[i], ends[i] - starts[i], _FLAGS)
     finished[0] = 1
 
 
@@ -65,8 +58,7 @@ def warm() -> float:
     """Compile ``send_all`` before the first tick needs it; returns the seconds it took."""
     started = time.perf_counter()
     empty = np.zeros(0, np.int64)
-    none = np.zeros(0, np.int32)
-    send_all(none, np.zeros(1, np.uint8), empty, empty, empty.copy(), np.zeros(1, np.int8), none)
+    send_all(np.zeros(0, np.int32), np.zeros(1, np.uint8), empty, empty, empty.copy(), np.zeros(1, np.int8))
     return time.perf_counter() - started
 
 
@@ -87,37 +79,26 @@ class _Batch:
     done: Callable[[], None] | None
     sent: np.ndarray  # what the kernel took of each, written by the thread
     finished: np.ndarray  # [1] once the thread's sends are over
-    late: bool  # submitted while another was out (sent right after it)
-
-
-MAX_BATCHES = 2  # out at once: the one being sent and a late tick's behind it
 
 
 class SendThread:
-    """One thread; the batches sent in the order submitted, at most MAX_BATCHES out at once.
+    """One thread; one batch in flight at a time (the next tick's waits in its connections).
 
     A batch is descriptors and offsets into one buffer, with no Python object per
     connection: which connections are in it is read by descriptor (``holds``), and only
     those the kernel did not take whole, and those that wrote or closed meanwhile
-    (``later``), are called back (``Batched.batch_done``) when it is back. A tick whose
-    predecessor's batch is not back yet goes behind it (a late batch) rather than by the
-    loop's transports, a Python call and a system call per connection on the loop's thread
-    (on a busy machine 40 % of the ticks did). The batch behind does not send to a
-    descriptor the one ahead did not send whole: what is left of that goes first, by the
-    transport, when the one ahead is handed back."""
+    (``later``), are called back (``Batched.batch_done``) when it is back."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, observe: Callable[[float], None] = lambda seconds: None) -> None:
         self._loop = loop
         self._observe = observe  # the seconds each batch took to send
         self._wake = threading.Event()  # set without releasing the GIL, unlike a pipe's write
-        self._batches: deque[_Batch] = deque()  # out: submitted, not handed back, in order
-        self._queue: deque[_Batch] = deque()  # of those, the ones the thread has yet to send
+        self._batch: _Batch | None = None
         self._peers: dict[int, Batched] = {}  # by send_fd: the connections that may be in a batch
-        self._lengths = np.zeros(1024, np.int64)  # by send_fd: bytes of it in the batches out
-        self._later: set[Batched] = set()  # in a batch, and something of theirs waits for it
+        self._lengths = np.zeros(1024, np.int64)  # by send_fd: bytes of it in the batch in flight
+        self._later: set[Batched] = set()  # in the batch, and something of theirs waits for it
         self._stopping = False
         self.batches = 0  # sent, for /healthz
-        self.late = 0  # of them, submitted while another was out
         self.last_batch_at: float | None = None  # the loop's clock, when the last batch came back
         self.failed: str | None = None  # why the thread stopped, if it did
         self._thread = threading.Thread(target=self._run, name="expo-send", daemon=True)
@@ -129,12 +110,7 @@ class SendThread:
 
     @property
     def busy(self) -> bool:
-        return bool(self._batches)
-
-    @property
-    def room(self) -> bool:
-        """Whether another batch may be submitted now."""
-        return len(self._batches) < MAX_BATCHES
+        return self._batch is not None
 
     def register(self, peer: Batched) -> None:
         """``peer.send_fd`` may be in batches from now on (until ``unregister``)."""
@@ -148,51 +124,45 @@ class SendThread:
         self._peers.pop(fd, None)
 
     def holds(self, fd: int) -> bool:
-        """Whether a batch out has bytes for ``fd``."""
-        return bool(self._batches) and 0 <= fd < len(self._lengths) and bool(self._lengths[fd])
+        """Whether the batch in flight has bytes for ``fd``."""
+        return self._batch is not None and 0 <= fd < len(self._lengths) and bool(self._lengths[fd])
 
     def in_flight_bytes(self, fd: int) -> int:
         return int(self._lengths[fd]) if self.holds(fd) else 0
 
     def later(self, peer: Batched) -> None:
-        """``peer``, in a batch, has writes or a close waiting: call it back when it is back."""
+        """``peer``, in the batch, has writes or a close waiting: call it back when it is back."""
         self._later.add(peer)
 
     def submit(self, fds: np.ndarray, blob: np.ndarray, starts: np.ndarray, ends: np.ndarray,
                done: Callable[[], None] | None = None) -> None:
         """Send ``blob[starts[i]:ends[i]]`` to ``fds[i]`` (registered descriptors, one item
-        each, with nothing waiting in front of the item but a batch out; their connections'
-        writes wait while ``holds``), after the batches out (``room`` first); ``done`` runs
-        on the loop once the batch is back and handed over."""
-        assert self.room, "at most MAX_BATCHES out"
+        each, whose transports hold nothing; their connections wait while ``holds``);
+        ``done`` runs on the loop once the batch is back and handed over."""
+        assert self._batch is None, "one batch at a time"
         fds = np.ascontiguousarray(fds, np.int32)
         starts = np.ascontiguousarray(starts, np.int64)
         ends = np.ascontiguousarray(ends, np.int64)
-        self._lengths[fds] += ends - starts
-        late = bool(self._batches)
-        self.late += late
-        batch = _Batch(fds, blob, starts, ends, done, np.zeros(len(fds), np.int64), np.zeros(1, np.int8), late)
-        self._batches.append(batch)
-        self._queue.append(batch)
+        self._lengths[fds] = ends - starts
+        self._batch = _Batch(fds, blob, starts, ends, done, np.zeros(len(fds), np.int64), np.zeros(1, np.int8))
         self._wake.set()
 
     def finish(self, timeout: float) -> bool:
-        """Whether no batch is out, after waiting up to ``timeout`` s (without the GIL) for
-        those that are: a batch whose sends are over is handed back now, not when the
-        thread next gets the GIL to say so. The thread waits for the GIL while the tick's
-        compiled kernels hold it."""
-        if not self._batches:
+        """Whether no batch is in flight, after waiting up to ``timeout`` s (without the
+        GIL) for the one that is: a batch whose sends are over is handed back now, not
+        when the thread next gets the GIL to say so. The thread waits for the GIL while
+        the tick's compiled kernels hold it, and a batch not back by the next tick sent
+        that tick's messages by the loop's transports, a Python call per connection."""
+        batch = self._batch
+        if batch is None:
             return True
-        last = self._batches[-1]
         deadline = time.perf_counter() + timeout
-        while not last.finished[0]:
+        while not batch.finished[0]:
             if time.perf_counter() >= deadline or not self.alive:
-                break
+                return False
             time.sleep(0.0002)
-        while self._batches and self._batches[0].finished[0]:
-            front = self._batches[0]
-            self._done(front, front.sent)
-        return not self._batches
+        self._done(batch, batch.sent)
+        return True
 
     def stop(self, timeout: float = 2.0) -> None:
         self._stopping = True
@@ -200,53 +170,44 @@ class SendThread:
         self._thread.join(timeout)
 
     def health(self) -> dict[str, object]:
-        return {"alive": self.alive, "batches": self.batches, "late": self.late, "in_flight": self.busy,
+        return {"alive": self.alive, "batches": self.batches, "in_flight": self.busy,
                 **({"failed": self.failed} if self.failed else {})}
 
     def _run(self) -> None:
-        ahead: _Batch | None = None  # the last batch sent: the one out when a late one was submitted
         try:
             while True:
                 self._wake.wait()
                 self._wake.clear()
-                while self._queue:  # even when stopping: each batch out is handed back
-                    batch = self._queue.popleft()
-                    started = time.perf_counter()
-                    send_all(batch.fds, batch.blob, batch.starts, batch.ends, batch.sent, batch.finished,
-                             _short(ahead) if batch.late else _NONE_SHORT)
-                    ahead = batch
-                    self._observe(time.perf_counter() - started)
-                    self._loop.call_soon_threadsafe(self._done, batch, batch.sent)
                 if self._stopping:
                     return
+                batch = self._batch
+                if batch is None:
+                    continue
+                started = time.perf_counter()
+                send_all(batch.fds, batch.blob, batch.starts, batch.ends, batch.sent, batch.finished)
+                self._observe(time.perf_counter() - started)
+                self._loop.call_soon_threadsafe(self._done, batch, batch.sent)
         except Exception as exc:  # the loop's transports take over (see _done and SocketPeer)
             if self._stopping or self._loop.is_closed():
                 return  # the server stopped under it: nothing is left to hand back
             self.failed = repr(exc)
             log.exception("the send thread stopped")
-            self._queue.clear()
-            if self._batches:
-                self._loop.call_soon_threadsafe(self._done, self._batches[-1], None)
+            if self._batch is not None:
+                self._loop.call_soon_threadsafe(self._done, self._batch, None)
 
     def _done(self, batch: _Batch, sent: np.ndarray | None) -> None:
-        """On the event loop: hand back the batches out up to ``batch``, in order (the
-        thread sent them in order, so they are over; ``sent`` None: the thread failed, nothing
-        of any is known sent). Once per batch (``finish`` may have handed it back already)."""
-        if batch not in self._batches:
+        """On the event loop: the connections the kernel did not take whole, and those
+        with something waiting, get back what is theirs; the others need nothing. Once
+        per batch (``finish`` may have handed it back already)."""
+        if self._batch is not batch:
             return
-        while self._batches:
-            front = self._batches.popleft()
-            self._hand_back(front, front.sent if sent is not None else np.zeros(len(front.fds), np.int64))
-            if front is batch:
-                return
-
-    def _hand_back(self, batch: _Batch, sent: np.ndarray) -> None:
-        """The connections the kernel did not take whole, and those with something
-        waiting, get back what is theirs; the others need nothing."""
         fds, blob, starts, ends, done = batch.fds, batch.blob, batch.starts, batch.ends, batch.done
-        self._lengths[fds] -= ends - starts
+        self._batch = None
+        self._lengths[fds] = 0
         self.batches += 1
         self.last_batch_at = self._loop.time()
+        if sent is None:
+            sent = np.zeros(len(fds), np.int64)
         later, self._later = self._later, set()
         short = np.flatnonzero(sent != ends - starts).tolist()
         back: dict[Batched, int] = {}  # connection -> its item
@@ -259,8 +220,6 @@ class SendThread:
                 found = np.flatnonzero(fds == peer.send_fd)
                 if len(found):
                     back[peer] = int(found[0])
-                else:  # only in a batch behind this one
-                    self._later.add(peer)
         view = blob.data
         for peer, i in back.items():
             try:
@@ -269,13 +228,3 @@ class SendThread:
                 log.warning("after a batch", exc_info=True)
         if done is not None:
             done()
-
-
-_NONE_SHORT = np.zeros(0, np.int32)
-
-
-def _short(batch: _Batch | None) -> np.ndarray:
-    """The descriptors ``batch`` (sent, or None) did not send whole, sorted."""
-    if batch is None:
-        return _NONE_SHORT
-    return np.sort(batch.fds[batch.sent != batch.ends - batch.starts])

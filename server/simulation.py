@@ -778,8 +778,8 @@ class Simulation:
         av = self.avatars
         state = self.sendstate
         live = av.active
-        direct = state.direct & live  # a row in flight too: its backlog counts what the batches hold
-        ok = direct & (state.unsent + state.flying <= min(cfg.skip_backlog, cfg.hard_backlog))
+        direct = state.direct & ~state.flying & live
+        ok = direct & (state.unsent <= min(cfg.skip_backlog, cfg.hard_backlog))
         ok &= ~state.stalled(cfg.stuck_timeout)
         fast = np.flatnonzero(ok)
         self.stuck_since[fast] = np.nan

@@ -48,8 +48,7 @@ class KernelPeer(FakePeer):
 
 class ReportingPeer(KernelPeer):
     """The same, kept in the send state's row, as SocketPeer keeps it: direct, so asked
-    only when its row says it is too slow (the rules then run as for anyone); a third of
-    its backlog in flight, so that a late tick's frame is judged as arrays too."""
+    only when its row says it is too slow (the rules then run as for anyone)."""
 
     def backlog(self) -> int:
         assert self.pending > SKIP or self.stalled(STUCK), "a healthy direct row is judged without a call"
@@ -64,9 +63,7 @@ class ReportingPeer(KernelPeer):
         state, slot = self.sendstate, self.slot
         if state is not None and state.owns(slot, self):
             state.direct[slot] = True
-            flying = pending // 3  # a share in a send thread's batches out, as the shell counts them
-            state.unsent[slot], state.flying[slot] = pending - flying, flying
-            state.acked[slot], state.acked_at[slot] = acked, acked_at
+            state.unsent[slot], state.acked[slot], state.acked_at[slot] = pending, acked, acked_at
 
 
 def deliver(sim: Simulation) -> None:

@@ -9,11 +9,8 @@ import socket
 
 import numpy as np
 from support import SocketHost as Host
-from websockets.protocol import State
 
 from server.connection import SocketPeer
-from server.link import LinkState
-from server.sendstate import SendState
 from server.sendthread import SendThread
 
 
@@ -47,13 +44,6 @@ def submit(sender: SendThread, peers: list[SocketPeer], datas: list[bytes]) -> l
                   starts, ends, lambda: done.append("done"))
     assert all(peer.in_flight for peer in peers)
     return done
-
-
-def join(peer: SocketPeer, state: SendState, slot: int) -> None:
-    """As after the handshake and a Welcome (the test skips both): the peer keeps its row."""
-    peer.protocol.state = State.OPEN
-    peer.state = LinkState.JOINED
-    state.attach(slot, peer)
 
 
 async def until_back(sender: SendThread) -> None:
@@ -116,54 +106,5 @@ async def test_finish_hands_a_sent_batch_back_at_once_and_only_once():
         await asyncio.sleep(0.05)  # the thread's call_soon_threadsafe has run by now
         assert done == ["done"] and sender.batches == 1
         assert sender.finish(0.0)  # nothing in flight
-    finally:
-        sender.stop()
-
-
-async def test_a_late_batch_goes_behind_the_one_out_and_after_what_that_one_left():
-    """A tick whose predecessor's batch is still out is submitted behind it, not written by
-    the loop's transports; where the batch ahead left a message unfinished, the late one's
-    goes after the rest of it, and writes made meanwhile after both."""
-    loop = asyncio.get_running_loop()
-    sender = SendThread(loop)
-    host = Host()
-    try:
-        small, small_end = await connected(host, sender, send_buffer=4096)
-        other, other_end = await connected(host, sender)
-        big = bytes(range(256)) * 4096
-        first = submit(sender, [small, other], [big, b"hello"])
-        assert sender.room  # the thread has not handed the first back: it cannot have, the loop has not run
-        second = submit(sender, [small, other], [b"tick2", b"world"])
-        assert not sender.room and sender.late == 1
-        small.write(b"after")
-        assert small.backlog() >= len(big) + 10
-        await until_back(sender)
-        assert first == ["done"] and second == ["done"] and sender.batches == 2
-        assert await read(other_end, 10) == b"helloworld"
-        assert await read(small_end, len(big) + 10) == big + b"tick2after"
-        assert not small.in_flight and not other.in_flight
-    finally:
-        sender.stop()
-
-
-async def test_a_connection_with_writes_waiting_behind_a_batch_is_not_direct():
-    """Its next tick frame must follow what waits, so it goes by the per-session rules and its
-    transport, not in a late batch; once the batch is back and the transport empty it is direct."""
-    loop = asyncio.get_running_loop()
-    sender = SendThread(loop)
-    state = SendState(4, loop.time)
-    try:
-        peer, end = await connected(Host(), sender)
-        join(peer, state, 1)
-        assert state.direct[1] and state.fd[1] == peer.send_fd >= 0
-        submit(sender, [peer], [b"tick"])
-        assert state.direct[1]  # in flight, nothing waiting: a late tick's frame may go behind it
-        peer.write(b"reply")
-        assert not state.direct[1]
-        assert sender.finish(5.0)
-        assert await read(end, 9) == b"tickreply"
-        async with asyncio.timeout(5):
-            while not state.direct[1]:
-                await asyncio.sleep(0.001)
     finally:
         sender.stop()
