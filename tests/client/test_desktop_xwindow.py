@@ -447,3 +447,16 @@ def test_a_long_chat_line_typed_in_the_window_reaches_the_hall_whole(display, se
             assert message.text == line
         finally:
             win.close()
+
+
+def test_the_window_close_button_leaves_the_expo_and_quits(display, server, tmp_path):
+    """The client's window-event handler took ShowBase's place: the close button closed the
+    window and left the client running, still in the hall, with no window."""
+    win = ClientWindow(display, ["--server", server.url, "--name", "Door Closer"], tmp_path / "config", tmp_path / "client.log")
+    try:
+        wait_for(lambda: avatar(server, "Door Closer"), 30, "the visitor to join")
+        win.close_button()
+        assert win.proc.wait(20) == 0
+        wait_for(lambda: avatar(server, "Door Closer") is None, 10, "the visitor to leave the hall")
+    finally:
+        win.close()

@@ -6,12 +6,40 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 from processes import BIN, ROOT
 
 NEEDED = ("Xvfb", "xdotool")
+
+WM_DELETE = """
+import ctypes, sys
+
+class ClientMessage(ctypes.Structure):
+    _fields_ = [("type", ctypes.c_int), ("serial", ctypes.c_ulong), ("send_event", ctypes.c_int),
+                ("display", ctypes.c_void_p), ("window", ctypes.c_ulong), ("message_type", ctypes.c_ulong),
+                ("format", ctypes.c_int), ("data", ctypes.c_long * 5)]
+
+class Event(ctypes.Union):
+    _fields_ = [("xclient", ClientMessage), ("pad", ctypes.c_long * 24)]
+
+x = ctypes.CDLL("libX11.so.6")
+x.XOpenDisplay.restype = ctypes.c_void_p
+x.XOpenDisplay.argtypes = [ctypes.c_char_p]
+x.XInternAtom.restype = ctypes.c_ulong
+x.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+x.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long, ctypes.POINTER(Event)]
+x.XFlush.argtypes = x.XCloseDisplay.argtypes = [ctypes.c_void_p]
+display, event = x.XOpenDisplay(None), Event()
+event.xclient.type, event.xclient.window, event.xclient.format = 33, int(sys.argv[1]), 32  # 33: ClientMessage
+event.xclient.message_type = x.XInternAtom(display, b"WM_PROTOCOLS", False)
+event.xclient.data[0] = x.XInternAtom(display, b"WM_DELETE_WINDOW", False)
+x.XSendEvent(display, int(sys.argv[1]), False, 0, ctypes.byref(event))
+x.XFlush(display)
+x.XCloseDisplay(display)
+"""
 
 
 def missing_tools() -> list[str]:
@@ -76,6 +104,11 @@ class ClientWindow:
     def key(self, *keys: str) -> None:
         """Press and release, one after another (``"shift+Tab"`` holds Shift meanwhile)."""
         self.xdo("key", "--delay", "60", *keys)
+
+    def close_button(self) -> None:
+        """What a window manager's close button sends: WM_PROTOCOLS / WM_DELETE_WINDOW (Xvfb has
+        no window manager, and xdotool's windowclose destroys the window instead of asking)."""
+        subprocess.run([sys.executable, "-c", WM_DELETE, self.window], env=self.display.env(), check=True, timeout=20)
 
     def down(self, key: str) -> None:
         self.xdo("keydown", key)
