@@ -40,6 +40,7 @@ from server.admin import HEATMAP_MINUTES, Admin, WhoError
 from server.clock import Clock, SystemClock
 from server.deals.machine import Deal, DealRefused, DealState
 from server.moderation import Moderation
+from server.people.leads import Lead
 from world import iso
 from world.model import Booth, Expo
 
@@ -552,6 +553,7 @@ class Console:
                             [(c, amount(minor, c)) for c, minor in balances], empty="no merchant account (this server has no bank).")
         except Exception as exc:  # the bank is down: the rest of the page still works
             balance = f'<p class="error">The bank did not answer: {esc(exc)}</p>'
+        leads = await self.admin.leads(booth.id)  # for its section, and the buyers' names in the deals
         shown = ({"sales-h", "edit-h"} | ({"leads-h", "slots-h", "stats-h"} if admin_has_people else set())
                  | ({"deals-h"} if self.admin.has_deals else set())
                  | ({"certs-h"} if self.admin.has_collectibles else set()))
@@ -565,11 +567,11 @@ class Console:
                 ("certs-h", "Certificates of origin"),
                 ("edit-h", "Edit the booth")) if anchor in shown)  # in the page's order
             + "</ul></nav>"
-            + await self._people_sections(booth.id, session, notice_errors=lead_errors or {},
+            + await self._people_sections(booth.id, session, leads, notice_errors=lead_errors or {},
                                           slot_errors=slot_errors or {}, slot_values=slot_values or {})
             + f'<section aria-labelledby="sales-h"><h2 id="sales-h">Orders and balance</h2>{balance}{orders_table}'
             f'<p><a href="/booth/{esc(booth.id)}/orders.csv">Download the orders (CSV)</a></p></section>'
-            + await self._deals_section(booth, session, deal_form_state)
+            + await self._deals_section(booth, session, deal_form_state, leads)
             + await self._certificates_section(booth, session, edition_errors or {}, edition_values or {})
             + f'<section aria-labelledby="edit-h"><h2 id="edit-h">Edit the booth</h2>{edit_form}</section>'
         )
@@ -581,13 +583,13 @@ class Console:
                           or (deal_form_state and deal_form_state[1]) else 200)
 
     async def _deals_section(self, booth: Booth, session: ConsoleSession,
-                             sent_back: tuple[str, dict[str, str], dict[str, str]] | None) -> str:
+                             sent_back: tuple[str, dict[str, str], dict[str, str]] | None, leads: list[Lead]) -> str:
         """The booth's requests for quotation: a quotation form for each one waiting, Confirm
         shipment for each order, Decline for any still open."""
         if not self.admin.has_deals:
             return ""
         deals = await self.admin.deals(booth.id)
-        names = {lead.visitor: lead.display_name for lead in await self.admin.leads(booth.id)}  # an RFQ is a lead
+        names = {lead.visitor: lead.display_name for lead in leads}  # an RFQ is a lead
         listed = table("Requests and deals, newest first",
                        ["Purchase order", "Asked", "Buyer", "Product", "Qty", "Terms", "State", "Quotation"],
                        [(d.id, _when(d.created_at), names.get(d.buyer, d.buyer), _product_name(booth, d.sku), f"{d.qty:,}",
@@ -769,13 +771,12 @@ class Console:
                                                     f"for {_product_name(booth, sku)}, batch {batch}.")
         return await self.booth_page(request, session, edition_errors=errors, edition_values=data)
 
-    async def _people_sections(self, booth_id: str, session: ConsoleSession, notice_errors: dict[str, str],
+    async def _people_sections(self, booth_id: str, session: ConsoleSession, leads: list[Lead], notice_errors: dict[str, str],
                                slot_errors: dict[str, str], slot_values: dict[str, str]) -> str:
         """Leads (notes, rating, CSV), meeting slots, and the booth's analytics with charts."""
         admin = self.admin
         if not admin.has_exhibitor_stores:
             return ""
-        leads = await admin.leads(booth_id)
         rows = []
         for lead in leads:
             key = f"lead-{_slug(lead.visitor)}"

@@ -1,9 +1,8 @@
 """Leads: the visitors an exhibitor met, one lead per visitor and booth.
 
 Every card exchanged with the booth's staff, every order, every meeting and every request
-for quotation is a *touch*
-that creates the visitor's lead at that booth or adds to it. One lead per person (not per
-touch) because staff notes and the rating are about a person, and a spreadsheet of leads
+for quotation is a *touch* that creates the visitor's lead at that booth or adds to it. One
+lead per person (not per touch) because staff notes and the rating are about a person, and a spreadsheet of leads
 should not list the same buyer three times. The lead shows the visitor's card only when
 they exchanged cards at the booth (consent); otherwise only the display name they chose.
 
