@@ -125,8 +125,8 @@ class Swarm:
     async def _live(self, bot: Bot, staff_of: str | None = None) -> None:
         """Pick behaviours by weight, forever (until cancelled at the deadline); a staff bot
         keeps its booth instead."""
-        names = list(self.config.mix) if staff_of is None else ["staff"]
-        weights = [self.config.mix[n] for n in names] if staff_of is None else [1.0]
+        names = list(self.config.mix)
+        weights = [self.config.mix[n] for n in names]
         try:
             # not wait_for: on Python 3.11 it swallows a cancel that meets the join (the
             # last bots joining at the deadline then walked on, and the swarm's stop waited)
@@ -138,7 +138,7 @@ class Swarm:
             return
         while True:
             await bot.joined.wait()
-            name = bot.rng.choices(names, weights)[0]
+            name = "staff" if staff_of is not None else bot.rng.choices(names, weights)[0]
             self.recorder.count(f"behaviour.{name}")
             try:
                 await (BEHAVIOURS[name](bot) if staff_of is None else staff(bot, staff_of))
