@@ -45,6 +45,7 @@ from .schemas import (
     AccountOut,
     AccountProofOut,
     AccountProofRequest,
+    ContactListOut,
     ContactOut,
     ContactRequest,
     CreateIntentRequest,
@@ -489,7 +490,18 @@ def create_app(
     @app.get("/v1/accounts/me/items", response_model=ItemListOut, tags=["collectibles"])
     async def my_items(who: Who) -> JSONResponse:
         """Visitor only: the collectibles you hold, each with its certificate and provenance."""
-        return JSONResponse(await call(bank.my_items, who))
+        return JSONResponse(await call(bank.items_of, who))
+
+    @app.get("/v1/accounts/{account_id}/items", response_model=ItemListOut, tags=["collectibles"])
+    async def account_items(account_id: str, who: Who) -> JSONResponse:
+        """What an account holds: the platform (any visitor or merchant), a visitor (its own)."""
+        return JSONResponse(await call(bank.items_of, who, account_id))
+
+    @app.get("/v1/accounts/me/contacts", response_model=ContactListOut, tags=["accounts"])
+    async def my_contacts(who: Who) -> JSONResponse:
+        """Visitor only: the accounts you exchanged cards with (a gift goes only to one of them),
+        each with its name and real-name level."""
+        return JSONResponse(await call(bank.my_contacts, who))
 
     @app.post("/v1/contacts", status_code=201, response_model=ContactOut, tags=["accounts"],
               responses={200: {"model": ContactOut, "description": "the two were contacts already"}})

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from .schemas import (
     AccountOut,
     AccountProofOut,
+    ContactListOut,
     ContactOut,
     EditionOut,
     EntryListOut,
@@ -120,6 +121,11 @@ class _Client:
 
     async def get_edition(self, edition_id: str) -> EditionOut:
         return await self._call("GET", f"/v1/editions/{edition_id}", EditionOut)
+
+    async def items_of(self, account_id: str) -> ItemListOut:
+        """The collectibles an account holds, gifts received included (the platform: any
+        visitor's or merchant's; a visitor: its own)."""
+        return await self._call("GET", f"/v1/accounts/{account_id}/items", ItemListOut)
 
     async def get_escrow(self, escrow_id: str) -> EscrowOut:
         """The platform, or the payer."""
@@ -287,6 +293,10 @@ class VisitorClient(_Client):
     async def items(self) -> ItemListOut:
         """The collectibles this account holds."""
         return await self._call("GET", "/v1/accounts/me/items", ItemListOut)
+
+    async def contacts(self) -> ContactListOut:
+        """The accounts this one exchanged cards with: whom a gift may go to."""
+        return await self._call("GET", "/v1/accounts/me/contacts", ContactListOut)
 
     async def gift_item(self, serial: str, to_account_id: str, *, idempotency_key: str | None = None) -> ItemOut:
         return await self._call("POST", f"/v1/items/{serial}/gift", ItemOut, json={"to_account_id": to_account_id},

@@ -229,6 +229,18 @@ class ContactOut(_Out):
     created: bool = Field(description="false if the two had already exchanged cards")
 
 
+class ContactAccountOut(_Out):
+    """A contact as its holder sees it: whom a gift can go to, and whether the bank would take it."""
+
+    account_id: str
+    display_name: str
+    kyc: str = Field(description="basic | verified: a gift needs both sides verified")
+
+
+class ContactListOut(_Out):
+    data: list[ContactAccountOut]
+
+
 class FxLockRequest(_In):
     to: CurrencyCode = Field(description="the currency the payee is paid in")
     amount: Amount = Field(description="minor units of `to`")

@@ -35,6 +35,8 @@ from .ratelimit import KeyedLimiter, Limit
 from .schemas import (
     AccountOut,
     AccountProofOut,
+    ContactAccountOut,
+    ContactListOut,
     ContactOut,
     EditionOut,
     EntryListOut,
@@ -937,11 +939,28 @@ class Bank:
                 raise _not_found("item", serial)
             return _json(self._item_out(tx, item))
 
-    def my_items(self, principal: Principal) -> dict:
+    def items_of(self, principal: Principal, account_id: str | None = None) -> dict:
+        """What an account holds: a visitor its own; the platform any visitor's or merchant's (it
+        shows visitors their collection in the expo; an item's holder is public by serial anyway,
+        and a visitor's balance stays unreadable to it)."""
+        account_id = account_id or principal.account_id
+        if account_id is None:
+            raise BankError(403, "forbidden", "the platform holds no items of its own")
+        if principal.role is Role.VISITOR and account_id != principal.account_id:
+            raise BankError(403, "not_your_account", "a visitor can list only their own items")
+        with self.storage.reading() as tx:
+            account = tx.account(account_id)
+            if account is None or account.kind.internal:
+                raise _not_found("account", account_id)
+            return _json(ItemListOut(data=[self._item_out(tx, i) for i in tx.items_held_by(account_id)]))
+
+    def my_contacts(self, principal: Principal) -> dict:
+        """The accounts the visitor exchanged cards with: the only ones a gift may go to."""
         self._require(principal, Role.VISITOR)
         with self.storage.reading() as tx:
-            return _json(ItemListOut(data=[self._item_out(tx, i)
-                                           for i in tx.items_held_by(principal.account_id)]))  # type: ignore[arg-type]
+            others = [tx.account(id_) for id_ in tx.contacts_of(principal.account_id)]  # type: ignore[arg-type]
+        return _json(ContactListOut(data=[ContactAccountOut(account_id=a.id, display_name=a.display_name, kyc=str(a.kyc))
+                                          for a in others if a is not None]))
 
     def gift_item(self, principal: Principal, serial: str, to_account_id: str, idem: Idem | None) -> Reply:
         """The holder gives the item away: after the holding period, to a contact, both verified."""

@@ -488,6 +488,12 @@ class Transaction:
         lo, hi = sorted((a, b))
         return self._one("SELECT 1 FROM contacts WHERE a = ? AND b = ?", (lo, hi)) is not None
 
+    def contacts_of(self, account_id: str) -> list[str]:
+        rows = self._c.execute("SELECT b AS other, created_at FROM contacts WHERE a = ? UNION ALL "
+                               "SELECT a AS other, created_at FROM contacts WHERE b = ? ORDER BY created_at, other",
+                               (account_id, account_id))
+        return [row[0] for row in rows]
+
     def fx_lock(self, lock_id: str) -> FxLock | None:
         row = self._one(f"SELECT {_LOCK_COLUMNS} FROM fx_locks WHERE id = ?", (lock_id,))
         return _lock(row) if row else None

@@ -96,10 +96,6 @@ class CollectiblesStore:
         with transaction(self.db) as db:
             db.execute("INSERT OR IGNORE INTO certificates VALUES (?, ?, ?, ?)", (cert.serial, cert.visitor, cert.order_id, cert.booth))
 
-    def certificates(self, visitor: str) -> list[Certificate]:
-        rows = self.db.execute("SELECT serial, visitor, order_id, booth FROM certificates WHERE visitor = ? ORDER BY rowid", (visitor,))
-        return [Certificate(*row) for row in rows]
-
     def close(self) -> None:
         self.db.close()
 
@@ -224,14 +220,14 @@ class Collectibles:
         self._spawn(self.send(session.visitor_id), "query")
 
     async def send(self, visitor: str) -> None:
-        """The visitor's certificates that the bank says they still hold."""
+        """What the bank says the visitor's account holds: the certificates of their purchases
+        still theirs, and any a contact gave them."""
         holder = await self.account_of(visitor)
+        held = (await self.bank.items_of(holder)).data if holder is not None else []
+        booths = {edition: booth for booth, _sku, edition in await self.db.run(self.store.editions)}
         items = []
-        for cert in await self.db.run(self.store.certificates, visitor):
-            item = await self.bank.get_item(cert.serial)
-            if item.holder_account_id != holder:
-                continue  # given away since
+        for item in held:
             e = item.edition
             items.append((item.serial, e.title[:128], e.product or "", (e.batch or "")[:128], (e.origin or "")[:128],
-                          cert.booth, cert.order_id, self.verify_url(item.serial)))
+                          booths.get(e.id, ""), item.order_id or "", self.verify_url(item.serial)))
         self.sim.deliver(visitor, p.Collectibles(tuple(items)))

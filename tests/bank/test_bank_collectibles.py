@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from bankutil import assert_sound, bearer, key, snapshot
+from bankutil import PLATFORM_KEY, assert_sound, bearer, key, snapshot
 
 from bank.client import BankAPIError, PlatformClient, VisitorClient
 
@@ -206,3 +206,42 @@ async def test_kyc_is_for_the_visitor_itself(http, new_visitor) -> None:
     first = await v.submit_kyc(*GOOD_KYC, idempotency_key=str(uuid.uuid4()))
     again = await v.submit_kyc(*GOOD_KYC)  # already verified: stays verified
     assert first.kyc == again.kyc == "verified"
+
+
+async def test_a_holder_lists_whom_a_gift_can_go_to(expo, platform, new_visitor, http, clock) -> None:
+    """``GET /v1/accounts/me/contacts``: the accounts the platform recorded as exchanging cards
+    with you, each named and with its real-name level; nobody else's contacts."""
+    _, _, buyer, _ = expo
+    assert (await buyer.contacts()).data == []
+    friend, other = await new_visitor("MYR", "Li Wei"), await new_visitor("USD", "Omar")
+    buyer_id, friend_id, other_id = (await buyer.me()).id, (await friend.me()).id, (await other.me()).id
+    await platform.add_contact(friend_id, buyer_id)  # either order
+    clock.advance(1)
+    await platform.add_contact(other_id, friend_id)
+    await verified(friend, "P99887766")
+    [contact] = (await buyer.contacts()).data
+    assert (contact.account_id, contact.display_name, contact.kyc) == (friend_id, "Li Wei", "verified")
+    assert [c.display_name for c in (await friend.contacts()).data] == ["Buyer", "Omar"]  # oldest first
+    assert [(c.account_id, c.kyc) for c in (await other.contacts()).data] == [(friend_id, "verified")]
+    as_platform = await http.get("/v1/accounts/me/contacts", headers=bearer(PLATFORM_KEY))
+    assert as_platform.status_code == 403, as_platform.text
+
+
+async def test_the_platform_lists_what_an_account_holds_a_visitor_only_its_own(expo, platform, new_visitor, clock) -> None:
+    """``GET /v1/accounts/{id}/items``: the server shows a visitor their collection from here,
+    so a gift received is in it and a gift made is not."""
+    exhibitor, _, buyer, item = expo
+    friend = await new_visitor("MYR", "Friend")
+    buyer_id, friend_id = (await buyer.me()).id, (await friend.me()).id
+    assert [i.serial for i in (await platform.items_of(buyer_id)).data] == [item.serial]
+    assert (await buyer.items_of(buyer_id)).data[0].serial == item.serial
+    await refused(friend.items_of(buyer_id), 403, "not_your_account")
+    await refused(platform.items_of("acct_nobody"), 404, "account_not_found")
+    assert (await platform.items_of(exhibitor.id)).data == []
+    await verified(buyer)
+    await verified(friend, "P99887766")
+    await platform.add_contact(buyer_id, friend_id)
+    clock.advance(180 * DAY)
+    await buyer.gift_item(item.serial, friend_id)
+    assert (await platform.items_of(buyer_id)).data == []
+    assert [i.serial for i in (await platform.items_of(friend_id)).data] == [item.serial]

@@ -71,6 +71,10 @@ async def test_the_bank_on_postgresql_keeps_its_rules_and_its_chain(fresh_databa
                                                 title="Visited the apple booth", size=2, currency="KZT", event="b3")
         item = await platform.issue_item(edition.id, (await people[4].me()).id)
         assert (await platform.get_item(item.serial)).holder_account_id == (await people[4].me()).id
+        assert [i.serial for i in (await platform.items_of((await people[4].me()).id)).data] == [item.serial]
+        for other in (6, 5):
+            await platform.add_contact((await people[other].me()).id, (await people[4].me()).id)
+        assert {c.display_name for c in (await people[4].contacts()).data} == {"visitor 6", "visitor 5"}
 
         # many payments at once: the group commit on PostgreSQL
         shop = await platform.create_merchant("Penang Batik", "MYR")

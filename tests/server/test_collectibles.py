@@ -11,9 +11,9 @@ import subprocess
 
 import httpx
 import pytest
-from processes import BIN
+from processes import BIN, free_port, start, stop
 from support import small_expo
-from test_commerce import Shopper, bank_process, server_config  # noqa: F401  (bank_process is a fixture)
+from test_commerce import PLATFORM_KEY, WEBHOOK_SECRET, Shopper, bank_process, server_config  # noqa: F401  (bank_process is a fixture)
 
 import protocol as p
 from bank.client import BankAPIError, PlatformClient
@@ -46,6 +46,13 @@ async def verified(srv: ExpoServer, name: str, document: str) -> Shopper:
     return shopper
 
 
+async def exchange_cards(one: Shopper, other: Shopper) -> None:
+    await one.send(p.OfferCard(other.welcome.entity))
+    offer = await other.expect(p.CardOffered)
+    await other.send(p.AnswerCard(offer.exchange_id, True))
+    await other.expect(p.CardShown)
+
+
 async def test_a_buyer_gets_a_certificate_that_cannot_be_sold_or_given_early_or_to_a_stranger(expo, bank_process):  # noqa: F811
     url, _, db = bank_process
     assert expo.collectibles is not None
@@ -74,10 +81,7 @@ async def test_a_buyer_gets_a_certificate_that_cannot_be_sold_or_given_early_or_
         await ana.bank.gift_item(serial, bea_account)
     assert (stranger.value.status, stranger.value.code) == (403, "not_a_contact")
 
-    await ana.send(p.OfferCard(bea.welcome.entity))  # cards exchanged in the world: the server records contacts
-    offer = await bea.expect(p.CardOffered)
-    await bea.send(p.AnswerCard(offer.exchange_id, True))
-    await bea.expect(p.CardShown)
+    await exchange_cards(ana, bea)  # cards exchanged in the world: the server records contacts
     platform = PlatformClient(url, "commerce-test-platform-key")
     for _ in range(50):  # the contact is recorded just after the exchange is acknowledged
         try:
@@ -105,6 +109,41 @@ async def test_a_buyer_gets_a_certificate_that_cannot_be_sold_or_given_early_or_
         await shopper.close()
     verify = subprocess.run([str(BIN / "expo-bank"), "verify", "--db", str(db)], capture_output=True, text=True)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+async def test_a_certificate_given_to_a_contact_leaves_the_givers_list_and_joins_the_recipients(tmp_path):
+    """The server lists what the bank says an account holds, so a gift received shows in the
+    recipient's Collectibles (before, only the certificates issued to them did)."""
+    port, webhook_port = free_port(), free_port()
+    bank = start([str(BIN / "expo-bank"), "serve", "--port", str(port), "--db", str(tmp_path / "bank.sqlite3"),
+                  "--platform-key", PLATFORM_KEY, "--webhook-secret", WEBHOOK_SECRET, "--holding-days", "0",
+                  "--webhook-url", f"http://127.0.0.1:{webhook_port}/bank/webhook"],
+                 f"http://127.0.0.1:{port}/healthz", log=tmp_path / "bank.log")
+    srv = ExpoServer(small_expo(), server_config((f"http://127.0.0.1:{port}", webhook_port, None), tmp_path))
+    await srv.start()
+    try:
+        assert srv.collectibles is not None
+        await srv.collectibles.open_edition("kz-honey", "HONEY-1", 100, "2026-05", "Altai, KZ")
+        ana, bea = await verified(srv, "Ana", "KZ123456"), await verified(srv, "Bea", "KZ654321")
+        receipt = await ana.buy("HONEY-1")
+        [(serial, *_rest)] = (await ana.expect(p.Collectibles, lambda m: len(m.items) == 1)).items
+        await exchange_cards(ana, bea)
+        bea_account = (await bea.bank.me()).id
+        for _ in range(50):  # the contact is recorded just after the exchange is acknowledged
+            if [c.account_id for c in (await ana.bank.contacts()).data] == [bea_account]:
+                break
+            await asyncio.sleep(0.1)
+        await ana.bank.gift_item(serial, bea_account)
+        await bea.send(p.QueryCollectibles())
+        [given] = (await bea.expect(p.Collectibles)).items
+        assert (given[0], given[5], given[6]) == (serial, "kz-honey", receipt.order_id)  # the buyer's order, for the record
+        await ana.send(p.QueryCollectibles())
+        assert (await ana.expect(p.Collectibles)).items == ()
+        for shopper in (ana, bea):
+            await shopper.close()
+    finally:
+        await srv.stop()
+        stop(bank)
 
 
 async def test_an_order_fulfilled_without_its_certificate_gets_it_at_restart_once(bank_process, tmp_path):  # noqa: F811
