@@ -247,8 +247,10 @@ class ExpoApp(ShowBase):
             SPEAKER.use(remembered["language"])
         self._build_panels(d.server, d.name, colour_hex(d.colour), d.currency)
         from .deals_panel import DealsPanel  # DirectGUI needs the ShowBase first
+        from .gift_panel import GiftPanel
 
         self.deals = DealsPanel(self)  # Q request a quote, T my deals
+        self.gifts = GiftPanel(self)  # H, with your purchases shown: give a certificate to a contact
         self.found: list = []  # the directory's results (directory.Match)
         self.directory_category: Category | None = None  # the directory's filter (Tab)
         self._directory_closed_frame = -1
@@ -309,6 +311,7 @@ class ExpoApp(ShowBase):
         self.accept("e", self._interact)
         self.accept("i", self._toggle_inventory)
         self.accept("l", self._check_certificate)
+        self.accept("h", self._give_certificate)
         self.accept("f", self.open_directory)
         self.accept("p", self._toggle_people)
         self.accept("m", self._toggle_map)
@@ -418,6 +421,8 @@ class ExpoApp(ShowBase):
         return path
 
     def _tab(self) -> None:
+        if self.gifts.tab():
+            return
         if self.card_editor is not None:
             self.card_editor.focus_next(-1 if self.run_held else 1)
         elif self.connect_screen.visible:
@@ -471,8 +476,8 @@ class ExpoApp(ShowBase):
             return
         if self.clock.getFrameCount() == self._directory_closed_frame:
             return  # that Enter picked a booth in the directory
-        if self.deals.enter():
-            return  # the quote form sent, or a deal's question answered
+        if self.gifts.enter() or self.deals.enter():
+            return  # the real-name form or the quote form sent, a gift chosen, a question answered
         if self.hud.confirming:
             self.confirm_purchase(True)
             return
@@ -482,7 +487,7 @@ class ExpoApp(ShowBase):
             self.hud.open_chat()
 
     def _escape(self) -> None:
-        if self.deals.escape():
+        if self.gifts.escape() or self.deals.escape():
             return
         if self.card_editor is not None:
             self.card_editor.cancel()
@@ -1084,6 +1089,10 @@ class ExpoApp(ShowBase):
     def _check_certificate(self) -> None:
         if not self.typing and self.visit is not None and self._purchases_shown():
             self.deals.check_certificate()
+
+    def _give_certificate(self) -> None:
+        if not self.typing and self.visit is not None and self._purchases_shown():
+            self.gifts.open()
 
     def _purchases_shown(self) -> bool:
         """The I panel is open (not the people or meetings in its place)."""

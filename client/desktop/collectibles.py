@@ -20,10 +20,11 @@ def certificate_lines(items: list[Collectible] | tuple[Collectible, ...], exhibi
         out.append(f"◆ {title or products.get((booth, sku), sku)}")
         out.append("    " + _("No. {serial}").format(serial=serial))
         out.append("    " + _("batch {batch} · origin {origin}").format(batch=batch or "—", origin=origin or "—"))
-        out.append("    " + _("from {exhibitor}").format(exhibitor=exhibitors.get(booth, booth)))
-        out.append("    " + _("order {order}").format(order=order_id))
+        out.append("    " + _("from {exhibitor}").format(exhibitor=exhibitors.get(booth, booth) or "—"))
+        out.append("    " + _("order {order}").format(order=order_id or "—"))
         out.append("    " + _("verify: {url}").format(url=url))
     out.append(_("L opens a certificate's check in your browser (again: the next one)"))
+    out.append(_("H gives a certificate to someone you exchanged cards with"))
     return out
 
 

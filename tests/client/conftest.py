@@ -27,11 +27,13 @@ class Bank:
 
 @pytest.fixture(scope="module")
 def bank(tmp_path_factory):
-    """expo-bank with a small welcome balance (20 USD), so a refusal is easy to reach."""
+    """expo-bank with a small welcome balance (20 USD), so a refusal is easy to reach, and no
+    holding period, so a certificate can be given the moment it is held."""
     scratch = tmp_path_factory.mktemp("bank")
     port, webhook_port = free_port(), free_port()
     proc = start([str(BIN / "expo-bank"), "serve", "--port", str(port), "--db", str(scratch / "bank.sqlite3"),
                   "--platform-key", PLATFORM_KEY, "--webhook-secret", WEBHOOK_SECRET, "--welcome-usd", "20",
+                  "--holding-days", "0",
                   "--webhook-url", f"http://127.0.0.1:{webhook_port}/bank/webhook"],
                  f"http://127.0.0.1:{port}/healthz", log=scratch / "bank.log")
     yield Bank(f"http://127.0.0.1:{port}", webhook_port)

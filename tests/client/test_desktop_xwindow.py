@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 from client_link import default_expo, walk_thread
+from conftest import PLATFORM_KEY
 from processes import ROOT
 from xwindow import ClientWindow, Display, missing_tools
 
-from bank.client import VisitorClient
+from bank.client import PlatformClient, VisitorClient
 from client.desktop.local_server import LocalServer
 from client.desktop.nearby import entrance
 from client.desktop.wallet import Wallet
@@ -204,6 +205,87 @@ def test_join_on_the_keyboard_run_with_shift_walk_to_a_booth_and_buy_with_confir
         goal = entrance(default_expo().booth("hu-tokaj-heritage"), 1.0)
         wait_for(lambda: math.dist(avatar(server, "Xena Keys")[:2], goal) < 1.0, 40, "the walk to the Tokaj booth")
         keep(win.screenshot(), "x-walked-there")
+    finally:
+        win.close()
+
+
+def test_give_a_certificate_on_the_keyboard_real_name_form_first_then_to_a_contact(display, server, bank, tmp_path):
+    """I, then H: the bank has not checked the holder yet, so the real-name form comes first
+    (typed, Tab between fields, Enter sends); then the certificate and the contact, Enter, the
+    question, Enter: the bank says the contact holds it, and the giver's list no longer shows it."""
+    config = tmp_path / "config"
+    booth = default_expo().booth(BOOTH)
+    edition = server.call(server.server.collectibles.open_edition(BOOTH, booth.catalogue[0].sku, 100, "2027-06",
+                                                                  "Altai, KZ"))
+
+    async def a_contact_holding_a_certificate(giver: str) -> tuple[str, str]:
+        """Li Wei, checked by the bank, and a card exchange with the giver as the server records
+        it; the giver's certificate as a purchase would issue it (both through the bank's API)."""
+        li = VisitorClient(bank.url)
+        platform = PlatformClient(bank.url, PLATFORM_KEY)
+        try:
+            await li.open_account("Li Wei", "MYR")
+            li_account = (await li.submit_kyc("Li Wei", "1988-02-03", "CN", "E12345678")).id
+            await platform.add_contact(giver, li_account)
+            item = await platform.issue_item(edition.id, giver, order_id="order-gift-1")
+            return li_account, item.serial
+        finally:
+            await li.aclose()
+            await platform.aclose()
+
+    def holder(serial: str) -> str:
+        async def get() -> str:
+            async with PlatformClient(bank.url, PLATFORM_KEY) as platform:
+                return (await platform.get_item(serial)).holder_account_id
+        return asyncio.run(get())
+
+    win = ClientWindow(display, ["--server", server.url], config, tmp_path / "client.log")
+    try:
+        time.sleep(2.0)
+        win.type("Gulnara Gift")
+        win.key("Return")
+        wait_for(lambda: avatar(server, "Gulnara Gift"), 30, "the visitor to join")
+        wallet = wait_for(lambda: (config / "wallet.json").is_file() and Wallet(config / "wallet.json").load(bank.url),
+                          30, "the bank account")
+        time.sleep(1.0)
+        win.key("Escape")  # the first-run hint card
+        li_account, serial = asyncio.run(a_contact_holding_a_certificate(wallet.account_id))
+        win.key("i")
+        wait_for(lambda: held(bank.url, config) == [serial], 10, "the certificate at the bank")
+        time.sleep(1.0)  # the list from the server
+        win.key("h")
+        time.sleep(1.5)  # the bank's answer: not checked yet, so the form
+        keep(win.screenshot(), "x-gift-real-name")
+        win.type("Gulnara Sadykova")
+        win.key("Tab")
+        win.type("1991-09-30")
+        win.key("Tab")
+        win.type("kz")
+        win.key("Tab")
+        win.type("N20260001")
+        win.key("Return")
+
+        async def level() -> str:
+            async with VisitorClient(bank.url, wallet.token) as me:
+                return (await me.me()).kyc
+        wait_for(lambda: asyncio.run(level()) == "verified", 15, "the real-name check at the bank")
+        time.sleep(1.0)
+        keep(win.screenshot(), "x-gift-choose")
+        win.key("Return")  # give this one to the one contact
+        time.sleep(1.0)
+        keep(win.screenshot(), "x-gift-question")
+        assert holder(serial) == wallet.account_id  # nothing moves before the yes
+        win.key("Return")
+        wait_for(lambda: holder(serial) == li_account, 15, "the gift at the bank")
+        time.sleep(1.0)
+        keep(win.screenshot(), "x-gift-given")
+        assert held(bank.url, config) == []
+        x0, y0, *_ = avatar(server, "Gulnara Gift")
+        win.down("w")  # the keys are the hall's again: the panel closed
+        time.sleep(1.0)
+        win.up("w")
+        time.sleep(0.5)
+        assert math.dist(avatar(server, "Gulnara Gift")[:2], (x0, y0)) > 1.0
     finally:
         win.close()
 
