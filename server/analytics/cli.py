@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         people.close()
     f = report.figures
     print(f"{args.booth}: {f.visits} visits by {f.unique_visitors} visitors, dwell p50 {f.dwell_p50} s "
-          f"p90 {f.dwell_p90} s, funnel {'/'.join(map(str, f.funnel.as_tuple()))}, {report.leads} leads")
+          f"p90 {f.dwell_p90} s, funnel {'/'.join(map(str, f.funnel.as_tuple()))}, {report.leads} leads, "
+          f"{f.cards_exchanged} cards exchanged, {f.meetings_booked} meetings booked, {f.quotes_requested} quotes requested")
     for path in report.files:
         print(path)
     return 0

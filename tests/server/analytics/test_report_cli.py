@@ -28,7 +28,8 @@ def test_a_report_from_a_data_directory(tmp_path: Path):
     log = SQLiteEventLog(tmp_path / EVENTS_FILE)
     log.append([Event(100.0, K.BOOTH_PASSED, "li", "cn-yunnan-tea", "silk-road"),
                 Event(101.0, K.BOOTH_ENTERED, "li", "cn-yunnan-tea", "silk-road"),
-                Event(131.0, K.BOOTH_LEFT, "li", "cn-yunnan-tea", "silk-road", dwell=30.0)],
+                Event(131.0, K.BOOTH_LEFT, "li", "cn-yunnan-tea", "silk-road", dwell=30.0),
+                Event(125.0, K.QUOTE_REQUESTED, "li", "cn-yunnan-tea", "silk-road", sku="PUER-1", ref="deal_1")],
                [PositionSample(100.0 + t, "li", "silk-road", 26.0, 17.0) for t in range(30)])
     people = SQLitePeopleStore(tmp_path / PEOPLE_FILE)
     people.set_card("li", make_card("李伟", "Silk Co", "CN", "Buyer", "zh-Hans", email="li@example.cn"), 100.0)
@@ -36,6 +37,7 @@ def test_a_report_from_a_data_directory(tmp_path: Path):
     done = report("--booth", "cn-yunnan-tea", "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert "1 visits by 1 visitors" in done.stdout and "1 leads" in done.stdout
+    assert "0 meetings booked, 1 quotes requested" in done.stdout  # the B2B side in the summary too
     leads = list(csv.DictReader(io.StringIO((tmp_path / "out" / "cn-yunnan-tea-leads.csv").read_text("utf-8-sig"))))
     assert [(r["name"], r["email"], r["sources"]) for r in leads] == [("李伟", "li@example.cn", "card")]
     figures = dict(csv.reader(io.StringIO((tmp_path / "out" / "cn-yunnan-tea-figures.csv").read_text("utf-8-sig"))))
