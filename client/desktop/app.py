@@ -14,6 +14,7 @@ import hashlib
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -241,6 +242,7 @@ class ExpoApp(ShowBase):
         self.card_file = card_file
         self.my_card: MyCard | None = card_file.load() if card_file is not None else None
         self.card_editor: CardEditor | None = None  # K: your card, open over the hall
+        self._after_card: Callable[[], None] | None = None  # what waits for the card being edited
         self.offer_panel: OfferPanel | None = None  # a clicked avatar's name and Offer card
         remembered = preferences.load() if preferences is not None else {}
         if remembered.get("language") in LANGUAGES:
@@ -1170,6 +1172,9 @@ class ExpoApp(ShowBase):
     def _card_editor_closed(self) -> None:
         self.card_editor = None
         self.typing = False
+        then, self._after_card = self._after_card, None
+        if then is not None and self._card_shareable():
+            then()  # what the card was needed for (Y to an offer, O to someone): done, not asked again
 
     def _people_open(self, v: Visit) -> bool:
         return not self.hud.inventory.isHidden() and self.hud.inventory_title == _("People near you")
@@ -1187,10 +1192,13 @@ class ExpoApp(ShowBase):
         v.selected = (v.selected + step) % len(v.people)
         self._show_people(v)
 
-    def _card_needed(self, key: str | None = None) -> None:
+    def _card_needed(self, key: str | None, then: Callable[[], None]) -> None:
+        """The card editor first; ``then`` once a shareable card is saved."""
         self.hud.show_toast(_("Your card first: fill it in and tick the box to share it (K)."),
                             time.monotonic(), 6.0, bad=True)
         self.edit_card(key)
+        if self.card_editor is not None:
+            self._after_card = then
 
     def _clicked(self) -> None:
         """A click in the hall (DirectGUI's buttons keep their own clicks): the avatar under it."""
@@ -1243,12 +1251,15 @@ class ExpoApp(ShowBase):
             chosen = self._selected_person()
         if chosen is None:
             return
-        v, entity = chosen
-        if not self._card_shareable():
-            self._card_needed(key)
-            return
-        if self.command(lambda core: core.offer_card(entity)):
-            self.hud.show_toast(_("Card offered: they see it only if they accept."), time.monotonic())
+        _v, entity = chosen
+
+        def offer() -> None:
+            if self.command(lambda core: core.offer_card(entity)):
+                self.hud.show_toast(_("Card offered: they see it only if they accept."), time.monotonic())
+        if self._card_shareable():
+            offer()
+        else:
+            self._card_needed(key, offer)
 
     def _report_selected(self) -> None:
         chosen = self._selected_person()
@@ -1295,7 +1306,7 @@ class ExpoApp(ShowBase):
         if offer is None:
             return
         if accept and not self._card_shareable():
-            self._card_needed("y")
+            self._card_needed("y", lambda: self._answer_offer(True))
             return
         v.cards.answered(offer.exchange_id)
         self.command(lambda core: core.answer_card(offer.exchange_id, accept))

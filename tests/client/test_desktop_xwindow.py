@@ -466,6 +466,49 @@ def test_click_an_avatar_to_offer_your_card(display, server, tmp_path):
         peer.stop()
 
 
+def test_y_to_an_offer_without_a_card_opens_the_editor_and_saving_it_accepts(display, server, tmp_path):
+    """Y to a card offer with no card of your own opens the card editor; saving the card
+    completes the exchange: the visitor is not asked to press Y a second time (found by hand:
+    the prompt stayed up after the save, and nothing was exchanged until Y again)."""
+    from client import events as ev
+    from client.core import ClientCore
+    from client.threaded import ClientThread
+
+    config = tmp_path / "config"
+    peer = ClientThread(ClientCore("Mo Magenta", 0xFF00FF, 3), server.url)
+    peer.start()
+    seen: list = []
+    win = ClientWindow(display, ["--server", server.url, "--name", "Yana Yes"], config, tmp_path / "client.log")
+    try:
+        wait_for(lambda: avatar(server, "Yana Yes"), 30, "the visitor to join")
+        time.sleep(1.0)
+        win.key("Escape")  # the first-run hint card
+        peer.command(lambda core: core.set_card("Mo Magenta", "Bukhara Silk", "UZ", "seller", "en", "UTC"))
+        scene = wait_for(lambda: (sc := peer.scene()) and any(o.info.name == "Yana Yes" for o in sc.others) and sc,
+                         20, "Yana in Mo's view")
+        entity = next(o.info.entity for o in scene.others if o.info.name == "Yana Yes")
+        peer.command(lambda core: core.offer_card(entity))
+        time.sleep(1.5)  # the prompt: "Mo Magenta offers to exchange business cards. Y accept"
+        win.key("y")
+        time.sleep(1.5)  # the editor, the name filled in, the keys in its first field
+        keep(win.screenshot(), "x-y-card-editor")
+        for text in ("Altai Honey", "KZ", "buyer"):
+            win.key("Tab")
+            win.type(text)
+        win.key("Return")
+        deadline = time.monotonic() + 20
+        while not any(isinstance(e, ev.CardShown) for e in seen):
+            assert time.monotonic() < deadline, "saving the card did not accept the offer"
+            seen += peer.poll_events()
+            time.sleep(0.1)
+        shown = next(e.message for e in seen if isinstance(e, ev.CardShown))
+        assert shown.card[:4] == ("Yana Yes", "Altai Honey", "KZ", "buyer")
+        keep(win.screenshot(), "x-y-card-exchanged")
+    finally:
+        win.close()
+        peer.stop()
+
+
 RESIZE = """
 import sys
 from client.desktop.app import ExpoApp
