@@ -54,6 +54,8 @@ class Text(OnscreenText):
 
 
 CARD_HALF_WIDTH = 0.62  # the booth card's, at text scale 1
+CORNER_WIDTH, CORNER_HEIGHT = 0.78, 0.2  # the wallet's and the place's panels (top corners), at text scale 1
+CORNER_TEXT_WIDTH = CORNER_WIDTH - 0.06  # their lines, inside the panel's margins
 CHAT_WIDTH, CHAT_MIN_WIDTH = 1.05, 0.68  # the chat panel's, at text scale 1; narrowed to the minimum to make room
 EDGE, GAP = 0.03, 0.03  # panels from the window's edge, and from each other
 
@@ -81,6 +83,13 @@ def bottom_row(scale: float, half_width: float) -> BottomRow:
     if card_x <= half_width - EDGE - card_half:
         return BottomRow(chat_width, card_x, False)
     return BottomRow(chat_width, 0.0, True)
+
+
+def corner_scale(scale: float, half_width: float) -> float:
+    """The top corners' panels at a text scale, in a window ``half_width`` wide each side of
+    its centre: as large as the text size asks, or as large as leaves a gap between them
+    (a narrow window at a large text size: they met, the wallet's line over the hall's)."""
+    return min(scale, (2 * half_width - 2 * EDGE - GAP) / (2 * CORNER_WIDTH))
 
 
 def _fitted(font: TextFont | None, text: str, scale: float, width: float) -> float:
@@ -325,11 +334,13 @@ class Hud:
         self.root = aspect2d.attachNewNode("hud")
         self._bottom_left = a2d_bottom_left  # where the window's left edge is, for the bottom row
         # wallet, top left
-        self.wallet = DirectFrame(parent=a2d_top_left, frameColor=PANEL, frameSize=(0, 0.78, -0.2, 0), pos=(0.03, 0, -0.03))
+        self.wallet = DirectFrame(parent=a2d_top_left, frameColor=PANEL, frameSize=(0, CORNER_WIDTH, -CORNER_HEIGHT, 0),
+                                  pos=(EDGE, 0, -EDGE))
         self.wallet_title = _text(self.wallet, font, _("Bank"), (0.03, -0.06), 0.038, MUTED)
         self.wallet_text = _text(self.wallet, font, _("connecting…"), (0.03, -0.145), 0.046, INK)
         # where you are, top right
-        self.place = DirectFrame(parent=a2d_top_right, frameColor=PANEL, frameSize=(-0.78, 0, -0.2, 0), pos=(-0.03, 0, -0.03))
+        self.place = DirectFrame(parent=a2d_top_right, frameColor=PANEL, frameSize=(-CORNER_WIDTH, 0, -CORNER_HEIGHT, 0),
+                                 pos=(-EDGE, 0, -EDGE))
         self.place_title = _text(self.place, font, "", (-0.03, -0.07), 0.042, GOLD, TextNode.ARight)
         self.place_text = _text(self.place, font, "", (-0.03, -0.14), 0.034, MUTED, TextNode.ARight)
         # banner, top centre: reconnecting, errors; sized to its text
@@ -405,9 +416,9 @@ class Hud:
         self.inventory.hide()
         self.inventory_title = ""
         self.text_scale = 1.0
-        self.arrange()
         self._build_directory(a2d_top_left, on_search or (lambda q: None), on_pick or (lambda i: None))
         self.minimap = HallMapPanel(a2d_top_right, font, (-0.045, -0.26), anchor_right=True)
+        self.arrange()
         self.bigmap = HallMapPanel(aspect2d, font, (-0.9, 0.55), anchor_right=False)
         self.bigmap.hide()
 
@@ -427,6 +438,13 @@ class Hud:
         """The bottom row for this text scale and window shape (again when the window changes):
         the chat, the booth card above the key help, neither over the other."""
         scale, half = self.text_scale, -self._bottom_left.getX(self.root)
+        corners = corner_scale(scale, half)
+        self.wallet.setScale(corners)
+        self.place.setScale(corners)
+        under_corner = -(EDGE + CORNER_HEIGHT * corners)  # the panels below the corners start there, however large
+        self.minimap.root.setZ(under_corner - GAP)
+        for panel in (self.inventory, self.directory):
+            panel.setZ(under_corner - 0.04)
         row = bottom_row(scale, half)
         self.chat["frameSize"] = (0, row.chat_width, 0, 0.5)
         self.chat_text.setWordwrap((row.chat_width - 0.06) / 0.033)
@@ -504,12 +522,18 @@ class Hud:
         self.card.show()
 
     def set_wallet(self, title: str, text: str) -> None:
-        self.wallet_title.setText(title)
-        self.wallet_text.setText(text)
+        self._corner_line(self.wallet_title, title, 0.038)
+        self._corner_line(self.wallet_text, text, 0.046)
 
     def set_place(self, title: str, text: str) -> None:
-        self.place_title.setText(title)
-        self.place_text.setText(text)
+        self._corner_line(self.place_title, title, 0.042)
+        self._corner_line(self.place_text, text, 0.034)
+
+    def _corner_line(self, line: Text, text: str, scale: float) -> None:
+        """A line of a top corner's panel, set smaller when it would run out of the panel
+        ("purchases are off on this server" ran into the hall's name)."""
+        line.setText(text)
+        line.setScale(_fitted(self.font, display(text), scale, CORNER_TEXT_WIDTH))
 
     def set_chat(self, lines: list[str]) -> None:
         """The newest lines that fit the panel after wrapping."""

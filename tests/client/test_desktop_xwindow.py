@@ -5,6 +5,7 @@ window's own screenshots (F12), kept under the test's tmp directory (or EXPO_SCR
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import math
@@ -526,6 +527,16 @@ for _ in range(60):
         break
 app.step(5)
 print(app.win.getXSize(), app.win.getYSize(), app.a2dRight, app.hud.help.getScale()[0] < 1.0)
+app.hud.set_wallet("Bank", "purchases are off on this server")
+app.hud.set_place("Silk Road Hall", "1 visitor in view  ·  Silk Road Expo 2027")
+app.set_text_scale(1.5)
+app.step(2)
+app.hud.show()
+edges = {}
+for name in ("wallet", "wallet_text", "place", "place_text"):
+    low, high = getattr(app.hud, name).getTightBounds(app.aspect2d)
+    edges[name] = (low.x, high.x)
+print("EDGES", repr(edges))
 app.close()
 """
 
@@ -535,10 +546,16 @@ def test_a_resized_window_keeps_its_proportions_and_the_panels_fit(display, tmp_
     the old aspect ratio (everything squashed) and the key help ran off its left edge."""
     out = subprocess.run([sys.executable, "-c", RESIZE, str(tmp_path / "wallet.json")], env=display.env(),
                          capture_output=True, text=True, timeout=120, cwd=ROOT)
-    width, height, right, help_shrunk = out.stdout.split()[-4:]
+    numbers, corners = out.stdout.split("EDGES")
+    width, height, right, help_shrunk = numbers.split()[-4:]
     assert (int(width), int(height)) == (900, 800), out.stdout + out.stderr
     assert float(right) == pytest.approx(900 / 800, abs=0.01)  # aspect2d's right edge: the new aspect ratio
     assert help_shrunk == "True"  # laid out anew: the key help made smaller to fit the narrower window
+    # at 1.5x the top corners met there, and the wallet's line ran into the hall's name
+    x = ast.literal_eval(corners.strip())
+    assert x["wallet"][1] < x["place"][0], x
+    assert x["wallet"][0] <= x["wallet_text"][0] and x["wallet_text"][1] <= x["wallet"][1], x
+    assert x["place"][0] <= x["place_text"][0] and x["place_text"][1] <= x["place"][1], x
 
 
 def test_a_long_chat_line_typed_in_the_window_reaches_the_hall_whole(display, server, tmp_path):
