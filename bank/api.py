@@ -319,7 +319,9 @@ def create_app(
             if e["type"] in RULE_ERRORS:
                 return await bank_error(request, BankError(403, e["type"], e["msg"]))
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
-        return await bank_error(request, BankError(400, "invalid_request", problems or "invalid request"))
+        at = tuple(errors[0]["loc"]) if errors else ()
+        field = at[1] if len(at) == 2 and at[0] == "body" and isinstance(at[1], str) else None  # a top-level field
+        return await bank_error(request, BankError(400, "invalid_request", problems or "invalid request", field=field))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

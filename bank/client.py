@@ -42,11 +42,12 @@ M = TypeVar("M", bound=BaseModel)
 class BankAPIError(Exception):
     """The bank said no: ``code`` is the machine-readable reason, e.g. ``insufficient_funds``."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
         super().__init__(f"{code}: {message} (HTTP {status})")
         self.status = status
         self.code = code
         self.message = message
+        self.field = field  # the request field at fault, when the bank names one
 
 
 class BankUnavailable(BankAPIError):
@@ -101,14 +102,16 @@ class _Client:
             await asyncio.sleep(self._backoff * 2**attempt)
         if response.is_success:
             return model.model_validate(response.json())
+        field = None
         try:
             error = response.json()["error"]
             code, message = str(error["code"]), str(error["message"])
-        except (ValueError, KeyError, TypeError):
+            field = error.get("field") if isinstance(error.get("field"), str) else None
+        except (ValueError, KeyError, TypeError, AttributeError):
             code, message = "http_error", response.text[:200]
         if response.status_code >= 500:
             raise BankUnavailable(f"{method} {path}: HTTP {response.status_code}: {message}")
-        raise BankAPIError(response.status_code, code, message)
+        raise BankAPIError(response.status_code, code, message, field)
 
     async def quote(self, source: str, target: str, amount: int) -> QuoteOut:
         """What a payer in ``source`` pays for ``amount`` minor units of ``target``."""

@@ -39,7 +39,11 @@ class Submission:
 
 
 class KycInvalid(ValueError):
-    """The submission breaks a rule of form (400)."""
+    """The submission breaks a rule of form (400); ``field`` names the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class KycRefused(Exception):
@@ -59,18 +63,18 @@ def _age_on(born: dt.date, today: dt.date) -> int:
 def check(s: Submission, today: dt.date) -> None:
     """Raise :class:`KycInvalid` or :class:`KycRefused`, or return: the holder is verified."""
     if not 3 <= len(s.legal_name) <= 100 or not _NAME.match(s.legal_name):
-        raise KycInvalid("legal_name must be a given and a family name (letters, 3-100 characters)")
+        raise KycInvalid("legal_name", "legal_name must be a given and a family name (letters, 3-100 characters)")
     try:
         born = dt.date.fromisoformat(s.date_of_birth)
     except ValueError:
-        raise KycInvalid(f"date_of_birth {s.date_of_birth!r} is not an ISO 8601 date (YYYY-MM-DD)") from None
+        raise KycInvalid("date_of_birth", f"date_of_birth {s.date_of_birth!r} is not an ISO 8601 date (YYYY-MM-DD)") from None
     if born > today:
-        raise KycInvalid("date_of_birth is in the future")
+        raise KycInvalid("date_of_birth", "date_of_birth is in the future")
     if _age_on(born, today) < MIN_AGE:
-        raise KycInvalid(f"the holder must be {MIN_AGE} or older")
+        raise KycInvalid("date_of_birth", f"the holder must be {MIN_AGE} or older")
     if s.country not in countries():
-        raise KycInvalid(f"country {s.country!r} is not an ISO 3166-1 alpha-2 code")
+        raise KycInvalid("country", f"country {s.country!r} is not an ISO 3166-1 alpha-2 code")
     if not _DOCUMENT.match(s.document_number):
-        raise KycInvalid("document_number must be 6-20 capital letters and digits")
+        raise KycInvalid("document_number", "document_number must be 6-20 capital letters and digits")
     if s.document_number.endswith(LOST_OR_STOLEN_SUFFIX):
         raise KycRefused(f"document {s.document_number} is reported lost or stolen (mock registry)")

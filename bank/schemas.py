@@ -185,6 +185,8 @@ class QuoteOut(_Out):
 class ErrorDetail(_Out):
     code: str
     message: str
+    field: str | None = Field(None, description="the request field at fault, when the error is about one "
+                                                "(e.g. `date_of_birth` of a `kyc_invalid`)")
 
 
 class ErrorOut(_Out):

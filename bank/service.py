@@ -657,7 +657,7 @@ class Bank:
                 try:
                     kyc.check(submission, to_datetime(now).date())
                 except kyc.KycInvalid as exc:
-                    raise BankError(400, "kyc_invalid", str(exc)) from None
+                    raise BankError(400, "kyc_invalid", str(exc), field=exc.field) from None
                 except kyc.KycRefused as exc:
                     raise BankError(409, "kyc_refused", str(exc)) from None
                 tx.set_kyc(account.id, KycLevel.VERIFIED, now)

@@ -31,10 +31,10 @@ PANEL_COLOUR = (0.05, 0.07, 0.12, 0.97)
 Part = TypeVar("Part", "RealNameForm", "Chooser", Question)
 
 
-def _error(exc: BaseException) -> tuple[str, str]:
+def _refusal(exc: BaseException) -> gf.Refusal:
     if isinstance(exc, BankAPIError):
-        return exc.code, exc.message
-    return "unavailable", str(exc) or type(exc).__name__
+        return gf.Refusal(exc.code, exc.message, exc.field)
+    return gf.Refusal("unavailable", str(exc) or type(exc).__name__)
 
 
 def _buttons(frame: Any, font: Any, z: float, yes: str, no: str, on_yes: Any, on_no: Any) -> None:
@@ -165,7 +165,7 @@ class GiftPanel(DirectObject):
 
     def _loaded(self, got: Any, error: BaseException | None) -> None:
         if error is not None:
-            self.desk.load_failed(_error(error)[1])
+            self.desk.load_failed(_refusal(error).message)
         else:
             me, contacts, items = got
             self.desk.loaded(me.kyc == "verified",
@@ -174,7 +174,7 @@ class GiftPanel(DirectObject):
         self.view()
 
     def _answered(self, answer: Any, error: BaseException | None) -> None:
-        answer(None if error is None else _error(error))
+        answer(None if error is None else _refusal(error))
         if self.desk.done:
             self.app.command(lambda core: core.query_collectibles())  # the list, as the bank now has it
         self.view()
@@ -223,6 +223,8 @@ class GiftPanel(DirectObject):
             checking = stage is gf.Stage.CHECKING
             form = self._shown(RealNameForm, lambda: RealNameForm(app.aspect2d, app.font, self.enter, self.escape))
             form.say(_("Asking the bank…") if checking else self.desk.status, MUTED if checking else BAD)
+            if self.desk.field is not None and not checking:
+                form.focus(gf.REAL_NAME_FIELDS.index(self.desk.field))  # where the bank found the fault
         elif stage in (gf.Stage.CHOOSING, gf.Stage.SENDING):
             sending = stage is gf.Stage.SENDING
             chooser = self._shown(Chooser, lambda: Chooser(app.aspect2d, app.font, self.enter, self.escape))

@@ -55,6 +55,26 @@ class SendGift:
 
 
 Action = LoadGiftInfo | SubmitRealName | SendGift
+REAL_NAME_FIELDS = ("legal_name", "date_of_birth", "country", "document_number")  # the form's order
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """What the bank said no with: its code and words, and the request's field at fault."""
+
+    code: str
+    message: str
+    field: str | None = None
+
+
+def _field_rule(field: str) -> str | None:
+    """A real-name rule the bank named by its field, in the interface's language."""
+    return {
+        "legal_name": _("Your legal name: a given and a family name, in letters."),
+        "date_of_birth": _("Your date of birth as YYYY-MM-DD: the holder must be 18 or older."),
+        "country": _("Your country: its two-letter code, e.g. KZ, CN or MY."),
+        "document_number": _("Your document number: 6 to 20 capital letters and digits."),
+    }.get(field)
 
 
 class Stage(Enum):
@@ -93,6 +113,7 @@ class GiftDesk:
         self.status = ""  # the last word: why not, or what happened
         self.status_good = False  # the last word is good news (shown in green, not red)
         self.done = False  # a gift went through: the list is asked for again
+        self.field: str | None = None  # the real-name field the bank faulted: the form's focus goes there
 
     def _to(self, stage: Stage, status: str = "", good: bool = False) -> None:
         self.stage, self.status, self.status_good = stage, status, good
@@ -133,18 +154,20 @@ class GiftDesk:
         self._to(Stage.CHECKING)
         return [SubmitRealName(*values, key=self.new_key())]
 
-    def real_name_done(self, error: tuple[str, str] | None) -> None:
-        """``error``: the bank's (code, message), or None when the account is now verified."""
+    def real_name_done(self, error: Refusal | None) -> None:
+        """The bank's answer to the form: None when the account is now verified."""
         if self.stage is not Stage.CHECKING:
             return
+        self.field = error.field if error is not None and error.field in REAL_NAME_FIELDS else None
         if error is None:
             self.verified = True
             why_not = self._why_not()
             self._to(Stage.CHOOSING, why_not or _("Your real name is checked."), good=not why_not)
-        elif error[0] == "kyc_refused":
-            self._to(Stage.REAL_NAME, _("The check was refused: {message}").format(message=error[1]))
+        elif error.code == "kyc_refused":
+            self._to(Stage.REAL_NAME, _("The bank's registry refused this document: check its number, or use another."))
         else:
-            self._to(Stage.REAL_NAME, error[1])
+            rule = _field_rule(self.field) if self.field else None
+            self._to(Stage.REAL_NAME, rule or _("The bank did not take it: {message}").format(message=error.message))
 
     def step_item(self, step: int) -> None:
         if self.stage is Stage.CHOOSING and self.holdings:
@@ -178,7 +201,7 @@ class GiftDesk:
         elif self.stage is not Stage.SENDING:
             self._to(Stage.CLOSED)
 
-    def gifted(self, error: tuple[str, str] | None) -> None:
+    def gifted(self, error: Refusal | None) -> None:
         """The bank's answer to the gift: None when the certificate is the contact's now."""
         if self.stage is not Stage.SENDING:
             return
@@ -209,9 +232,8 @@ class GiftDesk:
             return _held(holding)
         return None
 
-    def refusal(self, error: tuple[str, str], holding: Holding, contact: Contact) -> str:
-        code, message = error
-        match code:
+    def refusal(self, error: Refusal, holding: Holding, contact: Contact) -> str:
+        match error.code:
             case "kyc_required":
                 return _not_checked(contact)
             case "not_a_contact":
@@ -220,7 +242,7 @@ class GiftDesk:
                 return _held(holding)
             case "not_holder":
                 return _("No. {serial} is no longer yours to give.").format(serial=holding.serial)
-        return _("The bank did not take it: {message}").format(message=message)
+        return _("The bank did not take it: {message}").format(message=error.message)
 
     def question(self) -> str:
         holding, contact = self.chosen()

@@ -183,17 +183,20 @@ async def test_edition_and_issue_need_the_platform_and_a_real_issuer(platform, n
     await refused(platform.issue_item(edition.id, (await v.me()).id), 400, "order_required")
 
 
-@pytest.mark.parametrize(("submission", "status", "code"), [
-    (("Aigerim", "1990-04-12", "KZ", "N12345678"), 400, "kyc_invalid"),  # one word
-    (("Aigerim Nurlanovna", "12/04/1990", "KZ", "N12345678"), 400, "kyc_invalid"),
-    (("Aigerim Nurlanovna", "2015-01-01", "KZ", "N12345678"), 400, "kyc_invalid"),  # under 18
-    (("Aigerim Nurlanovna", "1990-04-12", "XX", "N12345678"), 400, "kyc_invalid"),
-    (("Aigerim Nurlanovna", "1990-04-12", "KZ", "n-123"), 400, "kyc_invalid"),
-    (("Aigerim Nurlanovna", "1990-04-12", "KZ", "N12340000"), 409, "kyc_refused"),  # mock registry: lost
+@pytest.mark.parametrize(("submission", "status", "code", "field"), [
+    (("Aigerim", "1990-04-12", "KZ", "N12345678"), 400, "kyc_invalid", "legal_name"),  # one word
+    (("Aigerim Nurlanovna", "12/04/1990", "KZ", "N12345678"), 400, "kyc_invalid", "date_of_birth"),
+    (("Aigerim Nurlanovna", "2015-01-01", "KZ", "N12345678"), 400, "kyc_invalid", "date_of_birth"),  # under 18
+    (("Aigerim Nurlanovna", "1990-04-12", "XX", "N12345678"), 400, "kyc_invalid", "country"),
+    (("Aigerim Nurlanovna", "1990-04-12", "K", "N12345678"), 400, "invalid_request", "country"),  # the schema's 2 letters
+    (("Aigerim Nurlanovna", "1990-04-12", "KZ", "n-123"), 400, "kyc_invalid", "document_number"),
+    (("Aigerim Nurlanovna", "1990-04-12", "KZ", "N12340000"), 409, "kyc_refused", None),  # mock registry: lost
 ])
-async def test_the_mock_kyc_rules(new_visitor, submission, status, code) -> None:
+async def test_the_mock_kyc_rules(new_visitor, submission, status, code, field) -> None:
+    """Each refusal names the field at fault (``error.field``), so a client can say it in its
+    own language next to that field."""
     v = await new_visitor("KZT")
-    await refused(v.submit_kyc(*submission), status, code)
+    assert (await refused(v.submit_kyc(*submission), status, code)).field == field
     assert (await v.me()).kyc == "basic"
 
 

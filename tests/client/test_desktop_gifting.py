@@ -49,11 +49,18 @@ def test_an_unchecked_holder_fills_the_real_name_form_first() -> None:
     assert d.real_name("Aigerim Nurlanovna", " ", "kz", "n1234567") == [] and d.status == "Fill in all four fields."
     [submit] = d.real_name(" Aigerim Nurlanovna ", "1990-04-12", "kz", "n1234567")
     assert submit == gf.SubmitRealName("Aigerim Nurlanovna", "1990-04-12", "KZ", "N1234567", "key-0")
-    d.real_name_done(("kyc_invalid", "the holder must be 18 or older"))
-    assert (d.stage, d.status) == (gf.Stage.REAL_NAME, "the holder must be 18 or older")
+    d.real_name_done(gf.Refusal("kyc_invalid", "the holder must be 18 or older", "date_of_birth"))
+    assert (d.stage, d.field) == (gf.Stage.REAL_NAME, "date_of_birth")  # in the interface's words, at the field
+    assert d.status == "Your date of birth as YYYY-MM-DD: the holder must be 18 or older."
+    d.real_name("Aigerim Nurlanovna", "1990-04-12", "K", "N12345678")
+    d.real_name_done(gf.Refusal("invalid_request", "body.country: String should have at least 2 characters", "country"))
+    assert (d.field, d.status) == ("country", "Your country: its two-letter code, e.g. KZ, CN or MY.")
     d.real_name("Aigerim Nurlanovna", "1990-04-12", "KZ", "N12340000")
-    d.real_name_done(("kyc_refused", "document N12340000 is reported lost or stolen (mock registry)"))
-    assert d.status.startswith("The check was refused: document N12340000")
+    d.real_name_done(gf.Refusal("kyc_refused", "document N12340000 is reported lost or stolen (mock registry)"))
+    assert d.field is None and d.status.startswith("The bank's registry refused this document")
+    d.real_name("Aigerim Nurlanovna", "1990-04-12", "KZ", "N12345679")
+    d.real_name_done(gf.Refusal("rate_limited", "slow down"))
+    assert d.status == "The bank did not take it: slow down"
     d.real_name("Aigerim Nurlanovna", "1990-04-12", "KZ", "N12345678")
     assert not d.status_good
     d.real_name_done(None)
@@ -76,7 +83,7 @@ def test_what_the_bank_said_is_said_before_and_after() -> None:
     for code, says in (("not_a_contact", "no card exchange between you and Li Wei"),
                        ("kyc_required", "Li Wei has not passed"), ("not_holder", "no longer yours"),
                        ("unavailable", "The bank did not take it: timed out")):
-        d.gifted((code, "timed out"))
+        d.gifted(gf.Refusal(code, "timed out"))
         assert d.stage is gf.Stage.CHOOSING and says in d.status, (code, d.status)
         d.enter()
         assert d.enter()[0].key != "key-0"  # a new yes, a new key

@@ -78,6 +78,7 @@ class ClientWindow:
                  env: dict[str, str] | None = None) -> None:
         self.display = display
         self.config_dir = config_dir
+        self.log = log
         self._log = open(log, "wb")
         self.proc = subprocess.Popen([str(BIN / "expo-client"), "--config-dir", str(config_dir), "--multisamples", "0",
                                       *args], cwd=ROOT, env={**display.env(), **(env or {})}, stdout=self._log,
@@ -93,7 +94,9 @@ class ClientWindow:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"expo-client exited with {self.proc.returncode}")
+                self._log.flush()
+                tail = self.log.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"expo-client exited with {self.proc.returncode}:\n{tail}")
             found = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "Silk Road Expo"],
                                    env=self.display.env(), capture_output=True, text=True)
             if found.returncode == 0 and found.stdout.strip():
