@@ -305,7 +305,10 @@ class ExpoServer:
             conn.hold()  # a Hello may wait for a seat from the cluster's directory
             asyncio.create_task(self._admit(conn, data), name="cluster-admission")
             return
+        joined = conn.state is LinkState.JOINED
         self.sim.on_frame(conn, data)
+        if joined and conn.state is LinkState.JOINED and not conn.outbox:
+            return  # an Input of a joined client: nothing to answer, joined() was done when it joined
         self._after_frame(conn)
 
     def _after_frame(self, conn: SocketPeer) -> None:

@@ -168,6 +168,15 @@ class SocketPeer(asyncio.Protocol, Peer):
 
     def data_received(self, data: bytes) -> None:
         self.last_heard = self.clock()
+        payload = self.splitter.whole(data)
+        if payload is not None:  # nearly every read: one Input or Ping, split off without a loop
+            # the parser was fed nothing: it has nothing to send and its state did not move
+            # (what we send ourselves is written as it is made: write, settle, ping, fail)
+            if self.state is LinkState.JOINED:  # not closing: _on_data's check, without its calls
+                self.host.frame(self, payload)
+            else:
+                self._on_data(payload)
+            return
         self.splitter.data(data)
         self._write_protocol()
         if self.slot >= 0 and self.protocol.state is not State.OPEN:  # the client closed

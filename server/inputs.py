@@ -118,7 +118,7 @@ class InputQueues:
             self.clear(slot)
             return
         front = queue.popleft()
-        self._set_front(slot, front)
+        self._set_front(slot, front.message, front.next_seq, front.end_seq)
         if queue:
             self.rest[slot] = queue
             self.backlogged[slot] = True
@@ -148,14 +148,13 @@ class InputQueues:
             self.rest[slot] = deque((HeldInput(message, start, end),))
             self.backlogged[slot] = True
         else:
-            self._set_front(slot, HeldInput(message, start, end))
+            self._set_front(slot, message, start, end)  # no HeldInput made: the usual Input
 
-    def _set_front(self, slot: int, held: HeldInput) -> None:
-        m = held.message
+    def _set_front(self, slot: int, m: p.Input, next_seq: int, end_seq: int) -> None:
         self.holding[slot] = True
         self.front[slot] = m
-        self.next_seq[slot] = held.next_seq
-        self.end_seq[slot] = held.end_seq
+        self.next_seq[slot] = next_seq
+        self.end_seq[slot] = end_seq
         self.yaw[slot] = m.yaw
         self.move[slot, 0] = m.move_x  # item by item: a row set from a tuple costs 3x
         self.move[slot, 1] = m.move_y

@@ -18,17 +18,23 @@ class TokenBucket:
 
     def ready(self, cost: float = 1.0) -> bool:
         """Whether ``cost`` tokens are there now; nothing is spent."""
-        now = self._clock.monotonic()
-        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-        self._stamp = now
+        self.take_at(self._clock.monotonic(), 0.0)  # brought up to now
         return self._tokens >= cost
 
     def take(self, cost: float = 1.0) -> bool:
         """Spend ``cost`` tokens if there are enough; False (and nothing spent) otherwise."""
-        if self.ready(cost):
-            self._tokens -= cost
-            return True
-        return False
+        return self.take_at(self._clock.monotonic(), cost)
+
+    def take_at(self, now: float, cost: float = 1.0) -> bool:
+        """``take`` as of ``now``, the clock's reading: a caller that takes from several
+        buckets at once (every frame: the flood and frame limits) reads the clock once."""
+        tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+        if tokens < cost:
+            self._tokens = tokens
+            return False
+        self._tokens = tokens - cost
+        return True
 
 
 class KeyedBuckets:

@@ -39,12 +39,17 @@ from .metrics import ServerMetrics
 from .moderation import Moderation
 from .people.desk import PeopleDesk
 from .ratelimit import TokenBucket
-from .request_limits import RequestLimits
+from .request_limits import RATES, RequestLimits
 from .sendstate import SendState, TickFrames
 from .snapshots import FrameEncoder, SentTable
 from .staff import booth_of_pass
 
 log = logging.getLogger("expo.server")
+
+# Simulation.on_frame queues a joined client's Input without asking its RequestLimits: the
+# input rules bound Inputs (server.request_limits.RATES has no rate for them)
+_INPUTS_UNLIMITED = RATES[p.Input.TYPE] is None
+assert _INPUTS_UNLIMITED, "an Input rate in RATES needs Simulation.on_frame to ask RequestLimits.allow"
 
 SALE_EFFECT_RADIUS = 25.0  # metres around a booth where others see a sale's effect
 
@@ -289,13 +294,13 @@ class Simulation:
             return
         limits = peer.limits
         assert limits is not None, "a peer is opened (open_peer) before its frames"
-        if not limits.flood.take():
+        now = self.clock.monotonic()
+        if not limits.flood.take_at(now):
             self.metrics.rejected.labels("flood").inc()
             peer.close(p.ErrorCode.FLOOD, "too many frames: slow down")
             return
-        if not limits.frames.take():
+        if not limits.frames.take_at(now):
             self.metrics.rejected.labels("rate_limited").inc()
-            now = self.clock.monotonic()
             if now - peer.limit_warned_at >= 1.0:
                 peer.limit_warned_at = now
                 peer.send(p.Error(p.ErrorCode.RATE_LIMITED.value, "too many frames; some were dropped", 0))
@@ -308,8 +313,13 @@ class Simulation:
                 return
             self._reject(peer, exc, p.peek_type(bytes(data)) if isinstance(data, (bytes, bytearray)) else 0)
             return
+        session = peer.session
         try:
-            self._dispatch(peer, message)
+            if type(message) is p.Input and session is not None:  # most frames: _dispatch's case, without its match
+                # (and RequestLimits.allow: see _INPUTS_UNLIMITED)
+                self._queue_input(session, message)
+            else:
+                self._dispatch(peer, message)
         except p.ProtocolError as exc:
             self._reject(peer, exc, message.TYPE)
 

@@ -99,8 +99,16 @@ class Side:
     def deliver(self, payload: bytes) -> None:
         self.messages.append((Opcode.BINARY.value, True, payload))
 
+    whole = False  # try FrameSplitter.whole on each read first, as the server's connection does
+
     def receive(self, chunks: list[bytes], eof: bool) -> None:
         for chunk in chunks:
+            payload = self.splitter.whole(chunk) if self.whole else None
+            if payload is not None:
+                state = self.protocol.state
+                self.deliver(payload)
+                assert self.protocol.data_to_send() == [] and self.protocol.state is state  # fed nothing
+                continue
             self.splitter.data(chunk)
             self.answers.extend(self.protocol.data_to_send())
         if eof:
@@ -113,8 +121,9 @@ class Side:
 class Server(Side):
     """A ServerProtocol as the expo's connection drives it, with or without the splitter."""
 
-    def __init__(self, split: bool) -> None:
+    def __init__(self, split: bool, whole: bool = False) -> None:
         super().__init__()
+        self.whole = whole
         self.protocol: ServerProtocol = ServerProtocol(max_size=MAX_SIZE)
         self.splitter = FrameSplitter(masked=True, feed=self.feed, deliver=self.deliver,
                                       is_open=lambda: self.protocol.state is State.OPEN, split=split)
@@ -159,6 +168,53 @@ def test_the_splitter_gives_what_websockets_alone_gives(ops, ending, points, eof
     assert b"".join(split.answers) == b"".join(alone.answers)  # pongs, close frames
     assert split.protocol.state is alone.protocol.state
     assert split.protocol.close_rcvd == alone.protocol.close_rcvd and split.protocol.close_sent == alone.protocol.close_sent
+
+
+def frame_edges(data: bytes, head: int) -> list[int]:
+    """Where each frame of a client's stream (after its handshake) starts, and where the
+    stream ends: reads cut there are each exactly one frame."""
+    edges, at = [head], head
+    while len(data) - at >= 2:
+        n, header = data[at + 1] & 0x7F, 2 + (4 if data[at + 1] & 0x80 else 0)
+        if n >= 126:
+            width = 2 if n == 126 else 8
+            if len(data) - at < header + width:
+                break
+            n, header = int.from_bytes(data[at + 2:at + 2 + width], "big"), header + width
+        at += header + n
+        edges.append(min(at, len(data)))
+    return [*edges, len(data)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops=ops, ending=endings, points=st.lists(st.integers(min_value=0), max_size=6), eof=st.booleans(),
+       tail=st.lists(st.tuples(st.just("binary"), small), max_size=3))
+def test_reads_of_one_frame_each_give_what_websockets_alone_gives(ops, ending, points, eof, tail):
+    """FrameSplitter.whole, tried first on each read, on reads that are mostly one frame each
+    (a few cut elsewhere): the messages, answers and states of the protocol alone."""
+    data, head = stream(ops + ending + tail)
+    chunks = cut(data, head, frame_edges(data, head) + points)
+    alone, split = Server(split=False), Server(split=True, whole=True)
+    alone.receive(chunks, eof)
+    split.receive(chunks, eof)
+    assert split.messages == alone.messages
+    assert b"".join(split.answers) == b"".join(alone.answers)
+    assert split.protocol.state is alone.protocol.state
+    assert split.protocol.close_rcvd == alone.protocol.close_rcvd and split.protocol.close_sent == alone.protocol.close_sent
+
+
+def test_whole_takes_a_read_of_exactly_one_small_final_binary_frame():
+    server = Server(split=True)
+    data, head = stream([])
+    server.splitter.data(data[:head])
+    frame = masked(0x82, b"input")
+    assert server.splitter.whole(frame) == b"input" and server.splitter.split_frames == 1
+    for read in (frame + frame, frame[:-1], masked(0x81, b"text"), masked(0x02, b"part"), bytes((0x82, 5)) + b"input",
+                 masked(0x89, b"ping")):  # two frames, a part, text, not final, unmasked, a ping
+        assert server.splitter.whole(read) is None
+    server.splitter.data(frame[:3])  # a frame's start held: the next read is not one alone
+    assert server.splitter.whole(frame[3:]) is None
+    assert server.splitter.split_frames == 1 and not server.messages
 
 
 def test_small_final_binary_frames_skip_the_parser_and_others_do_not():
