@@ -344,15 +344,12 @@ class Bank:
 
     def _emit(self, tx: Writer, intent: Intent, now: int) -> None:
         """Queue a webhook event for the intent's new state, in the same transaction as the change."""
-        if not self.config.webhook_urls:
-            return
+        if self.config.webhook_urls:
+            self._emit_event(tx, f"payment_intent.{intent.status}", intent_json(intent, now), now)
+
+    def _emit_event(self, tx: Writer, kind: str, obj: dict, now: int) -> None:
         event_id = self._new_id("evt_")
-        event = {
-            "id": event_id,
-            "type": f"payment_intent.{intent.status}",
-            "created": now // 1000,
-            "data": {"object": intent_json(intent, now)},
-        }
+        event = {"id": event_id, "type": kind, "created": now // 1000, "data": {"object": obj}}
         body = json.dumps(event, sort_keys=True, separators=(",", ":")).encode()
         tx.enqueue(event_id, self.config.webhook_urls, body, now)
 
@@ -981,6 +978,9 @@ class Bank:
             tx.move_item(serial, giver.id, to_account_id, now)
             self._post(tx, TransactionKind.GIFT, [Posting(giver.id, -1, serial), Posting(to_account_id, 1, serial)],
                        now, ref=item.edition_id, holdings={(giver.id, serial): 1})
+            if self.config.webhook_urls:  # the platform shows both holders their lists at once
+                self._emit_event(tx, "item.gifted", {"serial": serial, "edition_id": item.edition_id,
+                                                     "from_account_id": giver.id, "to_account_id": to_account_id}, now)
             moved = tx.item(serial)
             assert moved is not None
             return Reply(200, _json(self._item_out(tx, moved)))

@@ -187,6 +187,9 @@ class ExpoServer:
         async def fulfilled_of(booth: str, sku: str) -> list[tuple[str, str, float]]:
             return await commerce.db.run(commerce.store.fulfilled_orders, booth, sku)
 
+        async def visitors_of(account: str) -> list[str]:
+            return await commerce.db.run(commerce.store.visitors_of, account)
+
         def console_url() -> str | None:
             """--console-url, else the console's own address if people can be sent there (the
             console starts after commerce, hence asked at each link)."""
@@ -197,8 +200,9 @@ class ExpoServer:
 
         self.collectibles = Collectibles(self.sim, CollectiblesStore(cfg.data_dir / "collectibles.sqlite3"),
                                          PlatformClient(bank_url, cfg.bank_platform_key), verify_page(console_url, bank_url),
-                                         account_of, merchant_of, fulfilled_of)
+                                         account_of, merchant_of, fulfilled_of, visitors_of)
         commerce.fulfilment_hooks.append(self.collectibles.order_fulfilled)
+        commerce.gift_hooks.append(self.collectibles.item_gifted)
         self.collectibles.catch_up_soon()  # what a crash (or the start's reconciliation) left uncertified
         self.sim.collectibles = self.collectibles
         if cfg.webhook_port is not None:

@@ -103,11 +103,13 @@ class CollectiblesStore:
 AccountOf = Callable[[str], Awaitable[str | None]]  # a visitor's linked bank account, or None
 MerchantOf = Callable[[str, str], Awaitable[str | None]]  # a booth's merchant account in a currency
 FulfilledOf = Callable[[str, str], Awaitable[list[tuple[str, str, float]]]]  # (order, visitor, when) of a product
+VisitorsOf = Callable[[str], Awaitable[list[str]]]  # the visitors who linked a bank account
 
 
 class Collectibles:
     def __init__(self, sim: Simulation, store: CollectiblesStore, bank: PlatformClient, verify_url: Callable[[str], str],
-                 account_of: AccountOf, merchant_of: MerchantOf, fulfilled_of: FulfilledOf | None = None) -> None:
+                 account_of: AccountOf, merchant_of: MerchantOf, fulfilled_of: FulfilledOf | None = None,
+                 visitors_of: VisitorsOf | None = None) -> None:
         """``verify_url``: where a person checks a serial (the console's page, or the bank's API)."""
         self.sim = sim
         self.store = store
@@ -117,6 +119,7 @@ class Collectibles:
         self.account_of = account_of
         self.merchant_of = merchant_of
         self.fulfilled_of = fulfilled_of
+        self.visitors_of = visitors_of
         self._tasks: set[asyncio.Task] = set()
 
     async def close(self) -> None:
@@ -200,6 +203,17 @@ class Collectibles:
         if issued:
             log.info("certificates caught up", extra={"issued": issued})
         return issued
+
+    def item_gifted(self, from_account: str, to_account: str) -> None:
+        """The bank says an item changed hands: both holders' lists, pushed to them here."""
+        self._spawn(self._gifted(from_account, to_account), "gift")
+
+    async def _gifted(self, *accounts: str) -> None:
+        if self.visitors_of is None:
+            return
+        for account in accounts:
+            for visitor in await self.visitors_of(account):
+                await self.send(visitor)
 
     def cards_exchanged(self, one: str, other: str) -> None:
         """Two visitors exchanged cards: the bank records their accounts as contacts."""

@@ -120,6 +120,7 @@ class Commerce:
         self._sweeper: asyncio.Task | None = None
         self._in_flight: set[str] = set()  # order ids being settled right now
         self.fulfilment_hooks: list[Callable[[str, str, str, str], None]] = []  # (visitor, order, booth, sku), once each
+        self.gift_hooks: list[Callable[[str, str], None]] = []  # (from account, to account) of a bank item.gifted
         self.gate = BankGate(config.bank_concurrency, config.bank_queue)
         self.proof_key = proof_key(config.bank_platform_key or "")
 
@@ -390,6 +391,13 @@ class Commerce:
         except WebhookError as error:
             log.warning("webhook refused", extra={"code": error.code})
             return 400, error.code
+        if event.type == "item.gifted":
+            gift = event.data.get("object") or {}
+            giver, recipient = gift.get("from_account_id"), gift.get("to_account_id")
+            if isinstance(giver, str) and isinstance(recipient, str):
+                for hook in self.gift_hooks:  # e.g. server.collectibles: both holders' lists, pushed
+                    hook(giver, recipient)
+            return 200, "ok"
         intent = event.data.get("object", {})
         order_id = (intent.get("metadata") or {}).get("order_id")
         order = await self.db.run(self.store.order, order_id) if isinstance(order_id, str) else None

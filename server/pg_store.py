@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS merchants (
 CREATE TABLE IF NOT EXISTS payers (
     visitor TEXT PRIMARY KEY, account_id TEXT NOT NULL, linked_at DOUBLE PRECISION NOT NULL);
 CREATE INDEX IF NOT EXISTS orders_visitor_open ON orders (visitor) WHERE status IN ('reserving', 'pending_payment');
+CREATE INDEX IF NOT EXISTS payers_account ON payers (account_id);
 """
 
 T = TypeVar("T")
@@ -269,6 +270,10 @@ class PgCommerceStore:
     def payer(self, visitor: str) -> str | None:
         row = self._one("SELECT account_id FROM payers WHERE visitor = %s", (visitor,))
         return row["account_id"] if row else None
+
+    def visitors_of(self, account_id: str) -> list[str]:
+        return [row["visitor"] for row in self._all("SELECT visitor FROM payers WHERE account_id = %s ORDER BY visitor",
+                                                    (account_id,))]
 
     def save_payer(self, visitor: str, account_id: str, now: float) -> None:
         def run() -> None:

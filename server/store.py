@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS merchants (
 CREATE TABLE IF NOT EXISTS payers (
     visitor TEXT PRIMARY KEY, account_id TEXT NOT NULL, linked_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS orders_visitor_open ON orders (visitor) WHERE status IN ('reserving', 'pending_payment');
+CREATE INDEX IF NOT EXISTS payers_account ON payers (account_id);
 """
 
 SCHEMA_VERSION = 2  # 1: keyed on the case-folded display name; 2: on the visitor id
@@ -241,6 +242,11 @@ class CommerceStore:
         """The bank account the visitor proved is theirs, the only one their orders take."""
         row = self.db.execute("SELECT account_id FROM payers WHERE visitor = ?", (visitor,)).fetchone()
         return row[0] if row else None
+
+    def visitors_of(self, account_id: str) -> list[str]:
+        """The visitors who linked this bank account (a bank event names accounts, the hall visitors)."""
+        return [row[0] for row in self.db.execute("SELECT visitor FROM payers WHERE account_id = ? ORDER BY visitor",
+                                                  (account_id,))]
 
     def save_payer(self, visitor: str, account_id: str, now: float) -> None:
         with self.transaction() as db:

@@ -189,6 +189,7 @@ class DealsPanel(DirectObject):
         self.quotes = Quotes()
         self.collectibles: tuple[Collectible, ...] = ()
         self._checked: str | None = None  # the serial L opened last
+        self._held: set[str] | None = None  # the serials of the visit's last list (None before the first)
         self.form: QuoteForm | None = None
         self.form_booth: str | None = None
         self.question: Question | None = None
@@ -209,6 +210,7 @@ class DealsPanel(DirectObject):
             self.close_form()
             self.close_question()
             self.visit, self.desk, self.quotes, self.collectibles = v, dl.DealDesk(), Quotes(), ()
+            self._held = None
         if v is not None:
             card = self.app.my_card
             self.desk.zone = card.timezone if card else None
@@ -240,6 +242,11 @@ class DealsPanel(DirectObject):
                     self.refresh()
             case ev.CollectiblesReceived(message=held):
                 self.collectibles = held.items
+                serials = {item[0] for item in held.items}
+                for serial, title, *_rest in (i for i in held.items if self._held is not None and i[0] not in self._held):
+                    self.app.hud.show_toast(_("A new certificate: {title}, No. {serial}. I shows it.").format(
+                        title=title, serial=serial), time.monotonic(), 6.0)
+                self._held = serials
                 if self.app._purchases_shown():
                     self.app._show_inventory(v)
             case ev.ErrorReceived(message=message, ref=ref) if ref in dl.DEAL_MESSAGES:

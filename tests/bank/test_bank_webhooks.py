@@ -158,6 +158,25 @@ async def test_each_change_is_delivered_signed(app, bank, platform, new_visitor,
     assert await app.state.deliverer.deliver_due() == 0
 
 
+async def test_a_gift_is_delivered_signed_with_both_accounts(app, bank, platform, new_visitor, receiver, clock) -> None:
+    """``item.gifted``: the platform shows the giver and the recipient their lists at once."""
+    exhibitor = await platform.create_merchant("Almaty Honey", "KZT")
+    edition = await platform.create_edition(exhibitor.id, issuer_kind="exhibitor", kind="certificate", title="Honey",
+                                            size=10, currency="KZT", product="H", batch="1", origin="Altai")
+    giver, friend = await new_visitor("KZT", "Giver"), await new_visitor("MYR", "Friend")
+    giver_id, friend_id = (await giver.me()).id, (await friend.me()).id
+    item = await platform.issue_item(edition.id, giver_id, order_id="order-1")
+    for v, document in ((giver, "N12345678"), (friend, "P99887766")):
+        await v.submit_kyc("Aigerim Nurlanovna", "1990-04-12", "KZ", document)
+    await platform.add_contact(giver_id, friend_id)
+    clock.advance(180 * 86_400)
+    await giver.gift_item(item.serial, friend_id)
+    assert await app.state.deliverer.deliver_due() == 1
+    [event] = receiver.events
+    assert event["type"] == "item.gifted" and event["data"]["object"] == {
+        "serial": item.serial, "edition_id": edition.id, "from_account_id": giver_id, "to_account_id": friend_id}
+
+
 async def test_failed_deliveries_are_retried_with_backoff(app, bank, platform, new_visitor, receiver, clock) -> None:
     receiver.fail_first = 2
     visitor = await new_visitor("MYR")

@@ -18,6 +18,7 @@ WEBHOOK_SECRET = "desktop-test-webhook-secret"
 class Bank:
     url: str
     webhook_port: int
+    platform_key: str = PLATFORM_KEY
 
     def server_config(self, data_dir: Path) -> ServerConfig:
         """An expo server that sells through this bank."""

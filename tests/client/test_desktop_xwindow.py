@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 from client_link import default_expo, walk_thread
-from conftest import PLATFORM_KEY
 from processes import ROOT
 from xwindow import ClientWindow, Display, missing_tools
 
@@ -223,7 +222,7 @@ def test_give_a_certificate_on_the_keyboard_real_name_form_first_then_to_a_conta
         """Li Wei, checked by the bank, and a card exchange with the giver as the server records
         it; the giver's certificate as a purchase would issue it (both through the bank's API)."""
         li = VisitorClient(bank.url)
-        platform = PlatformClient(bank.url, PLATFORM_KEY)
+        platform = PlatformClient(bank.url, bank.platform_key)
         try:
             await li.open_account("Li Wei", "MYR")
             li_account = (await li.submit_kyc("Li Wei", "1988-02-03", "CN", "E12345678")).id
@@ -236,7 +235,7 @@ def test_give_a_certificate_on_the_keyboard_real_name_form_first_then_to_a_conta
 
     def holder(serial: str) -> str:
         async def get() -> str:
-            async with PlatformClient(bank.url, PLATFORM_KEY) as platform:
+            async with PlatformClient(bank.url, bank.platform_key) as platform:
                 return (await platform.get_item(serial)).holder_account_id
         return asyncio.run(get())
 

@@ -113,7 +113,8 @@ async def test_a_buyer_gets_a_certificate_that_cannot_be_sold_or_given_early_or_
 
 async def test_a_certificate_given_to_a_contact_leaves_the_givers_list_and_joins_the_recipients(tmp_path):
     """The server lists what the bank says an account holds, so a gift received shows in the
-    recipient's Collectibles (before, only the certificates issued to them did)."""
+    recipient's Collectibles (before, only the certificates issued to them did), pushed to both
+    when the bank's webhook says the item changed hands."""
     port, webhook_port = free_port(), free_port()
     bank = start([str(BIN / "expo-bank"), "serve", "--port", str(port), "--db", str(tmp_path / "bank.sqlite3"),
                   "--platform-key", PLATFORM_KEY, "--webhook-secret", WEBHOOK_SECRET, "--holding-days", "0",
@@ -134,11 +135,12 @@ async def test_a_certificate_given_to_a_contact_leaves_the_givers_list_and_joins
                 break
             await asyncio.sleep(0.1)
         await ana.bank.gift_item(serial, bea_account)
-        await bea.send(p.QueryCollectibles())
+        # the bank's item.gifted webhook: both lists pushed, unasked
         [given] = (await bea.expect(p.Collectibles)).items
         assert (given[0], given[5], given[6]) == (serial, "kz-honey", receipt.order_id)  # the buyer's order, for the record
-        await ana.send(p.QueryCollectibles())
         assert (await ana.expect(p.Collectibles)).items == ()
+        await bea.send(p.QueryCollectibles())  # and asked, the same
+        assert (await bea.expect(p.Collectibles)).items == (given,)
         for shopper in (ana, bea):
             await shopper.close()
     finally:
