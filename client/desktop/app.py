@@ -1451,8 +1451,12 @@ class ExpoApp(ShowBase):
         names = {b.id: b.exhibitor for b in v.expo.booths} if v.expo else {}
         held = [f"{qty} × {name}  ({names.get(booth, booth)})" for booth, _sku, name, qty in v.inventory]
         receipts = receipt_lines(self.orders.receipts(v.settings.server), names, self.my_card.timezone if self.my_card else None)
-        self.hud.set_inventory(held + self.deals.certificates()
-                               + (["", _("Receipts, newest first"), *receipts] if receipts else []))
+        certificates = self.deals.certificates()
+        lines = held + certificates + (["", _("Receipts, newest first"), *receipts] if receipts else [])
+        if not certificates:  # how to be given one: a contact can give only to an account the bank checked
+            lines = (lines or [_("Nothing yet.")]) + [
+                "", _("H: the bank's real-name check, so that your contacts can give you certificates")]
+        self.hud.set_inventory(lines)
 
     # ------------------------------------------------------------------ chat and effects
 

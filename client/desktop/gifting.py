@@ -91,8 +91,8 @@ OPEN = (Stage.CHOOSING, Stage.CONFIRMING, Stage.SENDING)
 
 
 def _not_checked(contact: Contact) -> str:
-    return _("{name} has not passed the bank's real-name check yet: a gift needs both of you checked.").format(
-        name=contact.name)
+    return _("{name} has not passed the bank's real-name check yet: a gift needs both of you checked "
+             "(they press H with their purchases shown).").format(name=contact.name)
 
 
 def _held(holding: Holding) -> str:
@@ -132,10 +132,10 @@ class GiftDesk:
         self.verified, self.contacts, self.holdings = verified, contacts, holdings
         self.item = min(self.item, max(len(holdings) - 1, 0))
         self.contact = min(self.contact, max(len(contacts) - 1, 0))
-        if not holdings:
-            self._to(Stage.CLOSED, _("You hold no certificate to give."))
-        elif not verified:
+        if not verified:  # with nothing to give too: a contact can give only to a checked account
             self._to(Stage.REAL_NAME)
+        elif not holdings:
+            self._to(Stage.CLOSED, _("You hold no certificate to give."))
         else:
             self._to(Stage.CHOOSING, self._why_not() or "")
 
@@ -161,6 +161,10 @@ class GiftDesk:
         self.field = error.field if error is not None and error.field in REAL_NAME_FIELDS else None
         if error is None:
             self.verified = True
+            if not self.holdings:
+                self._to(Stage.CLOSED, _("Your real name is checked: your contacts can give you certificates now."),
+                         good=True)
+                return
             why_not = self._why_not()
             self._to(Stage.CHOOSING, why_not or _("Your real name is checked."), good=not why_not)
         elif error.code == "kyc_refused":
@@ -223,6 +227,7 @@ class GiftDesk:
 
     def _why_not(self) -> str | None:
         """Why the bank would refuse this gift, from what it said; None when it should take it."""
+        assert self.holdings, "nothing to choose from"
         if not self.contacts:
             return _("Nobody to give to yet: exchange cards with someone first (click them, then O).")
         holding, contact = self.holdings[self.item], self.contacts[self.contact]

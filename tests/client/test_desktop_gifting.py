@@ -94,6 +94,12 @@ def test_what_the_bank_said_is_said_before_and_after() -> None:
 def test_nothing_to_give_or_no_bank_closes_with_a_word() -> None:
     d = desk()
     d.open()
+    d.loaded(False, [LI], [])  # nothing to give, not checked: the check, so that a contact can give
+    assert d.stage is gf.Stage.REAL_NAME
+    d.real_name("Li Wei", "1988-02-03", "CN", "E12345678")
+    d.real_name_done(None)
+    assert (d.stage, d.status_good) == (gf.Stage.CLOSED, True) and "contacts can give you" in d.status
+    d.open()
     d.loaded(True, [LI], [])
     assert (d.stage, d.status) == (gf.Stage.CLOSED, "You hold no certificate to give.")
     d.open()
