@@ -104,7 +104,7 @@ class Chooser:
     def __init__(self, parent: Any, font: Any, on_give: Any, on_close: Any) -> None:
         self.frame = DirectFrame(parent=parent, frameColor=PANEL_COLOUR, frameSize=(-0.8, 0.8, -0.4, 0.4))
         _text(self.frame, font, _("Give a certificate"), (-0.72, 0.3), 0.055, GOLD)
-        self.lines = _text(self.frame, font, "", (-0.72, 0.2), 0.038, INK, wrap=40)
+        self.lines = _text(self.frame, font, "", (-0.72, 0.2), 0.038, INK, wrap=38)  # inside the frame at 0.8
         self.status = _text(self.frame, font, "", (0, -0.18), 0.032, BAD, TextNode.ACenter, wrap=46)
         _buttons(self.frame, font, -0.32, _("Give  (Enter)"), _("Close  (Esc)"), on_give, on_close)
 
