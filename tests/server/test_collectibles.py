@@ -111,16 +111,25 @@ async def test_a_buyer_gets_a_certificate_that_cannot_be_sold_or_given_early_or_
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
-async def test_a_certificate_given_to_a_contact_leaves_the_givers_list_and_joins_the_recipients(tmp_path):
-    """The server lists what the bank says an account holds, so a gift received shows in the
-    recipient's Collectibles (before, only the certificates issued to them did), pushed to both
-    when the bank's webhook says the item changed hands."""
+@pytest.fixture
+def bank_without_holding(tmp_path):
+    """expo-bank with no holding period (``--holding-days 0``): a certificate can be given at once."""
     port, webhook_port = free_port(), free_port()
-    bank = start([str(BIN / "expo-bank"), "serve", "--port", str(port), "--db", str(tmp_path / "bank.sqlite3"),
+    proc = start([str(BIN / "expo-bank"), "serve", "--port", str(port), "--db", str(tmp_path / "bank.sqlite3"),
                   "--platform-key", PLATFORM_KEY, "--webhook-secret", WEBHOOK_SECRET, "--holding-days", "0",
                   "--webhook-url", f"http://127.0.0.1:{webhook_port}/bank/webhook"],
                  f"http://127.0.0.1:{port}/healthz", log=tmp_path / "bank.log")
-    srv = ExpoServer(small_expo(), server_config((f"http://127.0.0.1:{port}", webhook_port, None), tmp_path))
+    yield f"http://127.0.0.1:{port}", webhook_port
+    stop(proc)
+
+
+async def test_a_certificate_given_to_a_contact_leaves_the_givers_list_and_joins_the_recipients(bank_without_holding,
+                                                                                                 tmp_path):
+    """The server lists what the bank says an account holds, so a gift received shows in the
+    recipient's Collectibles (before, only the certificates issued to them did), pushed to both
+    when the bank's webhook says the item changed hands."""
+    url, webhook_port = bank_without_holding
+    srv = ExpoServer(small_expo(), server_config((url, webhook_port, None), tmp_path))
     await srv.start()
     try:
         assert srv.collectibles is not None
@@ -145,7 +154,6 @@ async def test_a_certificate_given_to_a_contact_leaves_the_givers_list_and_joins
             await shopper.close()
     finally:
         await srv.stop()
-        stop(bank)
 
 
 async def test_an_order_fulfilled_without_its_certificate_gets_it_at_restart_once(bank_process, tmp_path):  # noqa: F811
