@@ -1453,7 +1453,7 @@ class ExpoApp(ShowBase):
         receipts = receipt_lines(self.orders.receipts(v.settings.server), names, self.my_card.timezone if self.my_card else None)
         certificates = self.deals.certificates()
         lines = held + certificates + (["", _("Receipts, newest first"), *receipts] if receipts else [])
-        if not certificates:  # how to be given one: a contact can give only to an account the bank checked
+        if not certificates and v.bank is not None:  # how to be given one: only to an account the bank checked
             lines = (lines or [_("Nothing yet.")]) + [
                 "", _("H: the bank's real-name check, so that your contacts can give you certificates")]
         self.hud.set_inventory(lines)
