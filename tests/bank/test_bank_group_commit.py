@@ -291,3 +291,27 @@ def test_the_chain_tail_is_read_again_after_a_rollback_and_after_another_writer(
     assert report.ok, report.problems
     assert bank.get_account(Principal(Role.VISITOR, account["id"]))["balance"] == start + 1 + 3 + 5 + 7
     storage.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="lists the open files through /proc")
+def test_a_savepoint_journals_its_pages_in_memory_and_still_undoes_them(tmp_path: Path) -> None:
+    """Each request's savepoint journals every page it changes; past 64 KiB SQLite would spill that
+    journal to a temporary file (``etilqs_*``, unlinked at once), a write per page per request."""
+    storage = SQLiteStorage(tmp_path / "bank.sqlite3")
+    rows = [(f"{n:05}-pad" * 8, n) for n in range(2000)]  # about a hundred pages of rows
+    with storage.writing() as tx:
+        tx._c.executemany("INSERT INTO tallies (name, value) VALUES (?, ?)", rows)
+    open_files: list[str] = []
+
+    class Refused(Exception):
+        pass
+
+    with pytest.raises(Refused):
+        with storage.writing() as tx:
+            tx._c.execute("UPDATE tallies SET value = value + 1")  # every page journalled: far past 64 KiB
+            open_files = [str(p.readlink()) for p in Path("/proc/self/fd").iterdir() if p.is_symlink()]
+            raise Refused
+    with storage.reading() as tx:
+        assert tx._c.execute("SELECT sum(value) FROM tallies").fetchone()[0] == sum(n for _, n in rows)
+    storage.close()
+    assert not [f for f in open_files if "etilqs" in f], open_files
