@@ -235,7 +235,7 @@ class GiftPanel(DirectObject):
             self._close()
             if stage is gf.Stage.CLOSED and self.desk.status:
                 app.hud.show_toast(self.desk.status, time.monotonic(), 6.0, bad=not self.desk.status_good)
-                self.desk.status, self.desk.done = "", False
+                self.desk.status = ""
         if self.visit is not None:  # ours since H: the keys go to the panel, not to walking
             app.typing = self.is_open
             app.keys.clear()

@@ -123,6 +123,7 @@ class GiftDesk:
     def open(self) -> list[Action]:
         if self.stage is not Stage.CLOSED:
             return []
+        self.done = False
         self._to(Stage.LOADING)
         return [LoadGiftInfo()]
 
