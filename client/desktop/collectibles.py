@@ -34,3 +34,20 @@ def next_to_check(items: list[Collectible] | tuple[Collectible, ...], last: str 
         return None
     serials = [item[0] for item in items]
     return items[(serials.index(last) + 1) % len(items)] if last in serials else items[0]
+
+
+def giver(provenance: list[tuple[str, str]], names: dict[str, str]) -> str | None:
+    """Who gave the item, from its provenance at the bank (kind, from account), the oldest
+    first: the last move's giver, named as the bank's contact list names them, when the last
+    move was a gift; None for an item issued to you (a purchase's certificate)."""
+    if not provenance or provenance[-1][0] != "gift":
+        return None
+    return names.get(provenance[-1][1], _("a contact"))
+
+
+def arrival(title: str, serial: str, given_by: str | None) -> str:
+    """The toast for a certificate new to the visit."""
+    if given_by is None:
+        return _("A new certificate: {title}, No. {serial}. I shows it.").format(title=title, serial=serial)
+    return _("{name} gave you a certificate: {title}, No. {serial}. I shows it.").format(
+        name=given_by, title=title, serial=serial)

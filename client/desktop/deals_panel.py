@@ -21,7 +21,7 @@ from server.deals.incoterms import INCOTERMS_2020
 from world import iso
 
 from . import deals as dl
-from .collectibles import Collectible, certificate_lines, next_to_check
+from .collectibles import Collectible, arrival, certificate_lines, giver, next_to_check
 from .i18n import _, country_name
 from .pricing import QuoteKey, Quotes, money_minor
 from .text import display
@@ -242,17 +242,33 @@ class DealsPanel(DirectObject):
                     self.refresh()
             case ev.CollectiblesReceived(message=held):
                 self.collectibles = held.items
-                serials = {item[0] for item in held.items}
-                for serial, title, *_rest in (i for i in held.items if self._held is not None and i[0] not in self._held):
-                    self.app.hud.show_toast(_("A new certificate: {title}, No. {serial}. I shows it.").format(
-                        title=title, serial=serial), time.monotonic(), 6.0)
-                self._held = serials
+                new = [(i[0], i[1]) for i in held.items if self._held is not None and i[0] not in self._held]
+                self._held = {item[0] for item in held.items}
+                if new:
+                    self._announce(v, new)
                 if self.app._purchases_shown():
                     self.app._show_inventory(v)
             case ev.ErrorReceived(message=message, ref=ref) if ref in dl.DEAL_MESSAGES:
                 self.desk.on_error(message, ref)  # the step under way is over; the deal is as it was
                 self.app.hud.show_toast(message, time.monotonic(), 6.0, bad=True)
                 self.refresh()
+
+    def _announce(self, v: Visit, new: list[tuple[str, str]]) -> None:
+        """A toast for each certificate new to the visit, naming who gave it (the bank's
+        provenance and contact list say); a purchase's certificate, or no bank, says only what it is."""
+        def toast(found: dict[str, str | None]) -> None:
+            for serial, title in new:
+                self.app.hud.show_toast(arrival(title, serial, found.get(serial)), time.monotonic(), 6.0)
+
+        if v.bank is None:
+            toast({})
+            return
+
+        async def givers(bank: Any) -> dict[str, str | None]:
+            names = {c.account_id: c.display_name for c in (await bank.contacts()).data}
+            return {serial: giver([(m.kind, m.from_account_id) for m in (await bank.get_item(serial)).provenance], names)
+                    for serial, _title in new}
+        v.bank.submit(givers, lambda found, error: toast(found if error is None else {}))
 
     def check_certificate(self) -> None:
         """L, with your purchases shown: the next certificate's public check (the console's

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from client.desktop import gifting as gf
+from client.desktop.collectibles import arrival, giver
 
 NOW = datetime(2027, 6, 1, 12, 0, tzinfo=UTC)
 LI = gf.Contact("acct_li", "Li Wei", verified=True)
@@ -107,3 +108,14 @@ def test_nothing_to_give_or_no_bank_closes_with_a_word() -> None:
     assert (d.stage, d.status) == (gf.Stage.CLOSED, "The bank did not answer: connection refused")
     d.gifted(None)  # a late answer to nothing changes nothing
     assert d.stage is gf.Stage.CLOSED
+
+
+def test_a_new_certificate_says_who_gave_it() -> None:
+    """From the item's provenance at the bank and the contact list's names."""
+    names = {"acct_li": "Li Wei"}
+    assert giver([("issue", "bank:mint:ed1")], names) is None  # a purchase's certificate
+    assert giver([("issue", "bank:mint:ed1"), ("gift", "acct_li")], names) == "Li Wei"
+    assert giver([("issue", "bank:mint:ed1"), ("gift", "acct_gone")], names) == "a contact"
+    assert giver([], names) is None
+    assert arrival("Honey", "ed1-001", None) == "A new certificate: Honey, No. ed1-001. I shows it."
+    assert arrival("Honey", "ed1-001", "Li Wei") == "Li Wei gave you a certificate: Honey, No. ed1-001. I shows it."

@@ -278,6 +278,8 @@ def test_a_certificate_given_to_you_arrives_at_once_with_a_toast(app, server, ba
 
     serial = asyncio.run(give())
     run_until(app, lambda: any(item[0] == serial for item in app.deals.collectibles), what="the pushed list")
+    run_until(app, lambda: "gave you a certificate" in app.hud.toast["text"], what="the toast")
+    assert "Dana Giver gave you a certificate: " in app.hud.toast["text"]  # named as the bank names the contact
     assert f"No. {serial}. I shows it." in app.hud.toast["text"]
     save_shot(app, "certificate-given-toast")
     app.messenger.send("i")
