@@ -231,7 +231,16 @@ class Collectibles:
 
     def handle(self, session: Session, message: p.Message) -> None:
         """``QueryCollectibles`` (a PeopleDesk, like the others beside the simulation)."""
-        self._spawn(self.send(session.visitor_id), "query")
+        self._spawn(self._answer(session.visitor_id), "query")
+
+    async def _answer(self, visitor: str) -> None:
+        """The list, or ``Error(bank_error)`` when the bank cannot say (the asker would wait for nothing)."""
+        try:
+            await self.send(visitor)
+        except BankAPIError as error:
+            self.sim.deliver(visitor, p.Error(p.ErrorCode.BANK_ERROR.value, f"the bank said {error.code}: "
+                                              f"{error.message}"[:200], p.QueryCollectibles.TYPE))
+            raise
 
     async def send(self, visitor: str) -> None:
         """What the bank says the visitor's account holds: the certificates of their purchases

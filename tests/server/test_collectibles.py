@@ -119,7 +119,7 @@ def bank_without_holding(tmp_path):
                   "--platform-key", PLATFORM_KEY, "--webhook-secret", WEBHOOK_SECRET, "--holding-days", "0",
                   "--webhook-url", f"http://127.0.0.1:{webhook_port}/bank/webhook"],
                  f"http://127.0.0.1:{port}/healthz", log=tmp_path / "bank.log")
-    yield f"http://127.0.0.1:{port}", webhook_port
+    yield f"http://127.0.0.1:{port}", webhook_port, proc
     stop(proc)
 
 
@@ -128,7 +128,7 @@ async def test_a_certificate_given_to_a_contact_leaves_the_givers_list_and_joins
     """The server lists what the bank says an account holds, so a gift received shows in the
     recipient's Collectibles (before, only the certificates issued to them did), pushed to both
     when the bank's webhook says the item changed hands."""
-    url, webhook_port = bank_without_holding
+    url, webhook_port, _bank = bank_without_holding
     srv = ExpoServer(small_expo(), server_config((url, webhook_port, None), tmp_path))
     await srv.start()
     try:
@@ -152,6 +152,23 @@ async def test_a_certificate_given_to_a_contact_leaves_the_givers_list_and_joins
         assert (await bea.expect(p.Collectibles)).items == (given,)
         for shopper in (ana, bea):
             await shopper.close()
+    finally:
+        await srv.stop()
+
+
+async def test_asking_for_the_list_while_the_bank_is_down_gets_a_clear_error(bank_without_holding, tmp_path):
+    """Before, the question went unanswered: the asker waited for a list that never came."""
+    url, webhook_port, bank = bank_without_holding
+    srv = ExpoServer(small_expo(), server_config((url, webhook_port, None), tmp_path))
+    await srv.start()
+    try:
+        ana = await Shopper.join(srv, "Ana", "KZT")
+        bank.terminate()
+        bank.wait(10)
+        await ana.send(p.QueryCollectibles())
+        error = await ana.expect(p.Error, timeout=30)
+        assert (error.code, error.ref) == ("bank_error", p.QueryCollectibles.TYPE) and "unavailable" in error.message
+        await ana.ws.close()
     finally:
         await srv.stop()
 
