@@ -238,9 +238,9 @@ class Collectibles:
         try:
             await self.send(visitor)
         except BankAPIError as error:
+            log.warning("collectibles: the bank did not list a visitor's items", extra={"code": error.code})
             self.sim.deliver(visitor, p.Error(p.ErrorCode.BANK_ERROR.value, f"the bank said {error.code}: "
                                               f"{error.message}"[:200], p.QueryCollectibles.TYPE))
-            raise
 
     async def send(self, visitor: str) -> None:
         """What the bank says the visitor's account holds: the certificates of their purchases
