@@ -312,8 +312,8 @@ class ExpoApp(ShowBase):
         self.accept("mouse3-up", self._look, [False])
         self.accept("e", self._interact)
         self.accept("i", self._toggle_inventory)
-        self.accept("l", self._check_certificate)
-        self.accept("h", self._give_certificate)
+        self.accept("l", self._with_purchases, [self.deals.check_certificate])
+        self.accept("h", self._with_purchases, [self.gifts.open])
         self.accept("f", self.open_directory)
         self.accept("p", self._toggle_people)
         self.accept("m", self._toggle_map)
@@ -1088,13 +1088,10 @@ class ExpoApp(ShowBase):
         else:
             self.hud.set_inventory(None)
 
-    def _check_certificate(self) -> None:
+    def _with_purchases(self, do: Callable[[], None]) -> None:
+        """L and H: a certificate's check or gift, only with your purchases shown."""
         if not self.typing and self.visit is not None and self._purchases_shown():
-            self.deals.check_certificate()
-
-    def _give_certificate(self) -> None:
-        if not self.typing and self.visit is not None and self._purchases_shown():
-            self.gifts.open()
+            do()
 
     def _purchases_shown(self) -> bool:
         """The I panel is open (not the people or meetings in its place)."""

@@ -34,6 +34,16 @@ FIELDS = ("product", "qty", "incoterm", "destination")
 TERMS = tuple(INCOTERMS_2020)
 FIELD_COLOUR = (0.12, 0.15, 0.22, 0.9)
 FOCUS_COLOUR = (0.22, 0.3, 0.48, 0.95)
+PANEL_COLOUR = (0.05, 0.07, 0.12, 0.97)  # a form's or a question's frame, over the hall
+
+
+def button_pair(frame: Any, font: Any, z: float, yes: str, no: str, on_yes: Any, on_no: Any,
+                scale: float = 0.045) -> tuple[DirectButton, DirectButton]:
+    """A form's or a question's two buttons: the gold one that goes ahead, the grey one that does not."""
+    return (DirectButton(parent=frame, text=display(yes), text_font=font, scale=scale, pos=(-0.3, 0, z), pad=(0.4, 0.2),
+                         frameColor=GOLD, text_fg=(0.08, 0.06, 0.02, 1), command=on_yes),
+            DirectButton(parent=frame, text=display(no), text_font=font, scale=scale, pos=(0.3, 0, z), pad=(0.4, 0.2),
+                         frameColor=(0.35, 0.37, 0.42, 1), text_fg=INK, command=on_no))
 
 
 class QuoteForm:
@@ -46,7 +56,7 @@ class QuoteForm:
         self.product_index = 0
         self.term_index = TERMS.index("FOB")
         self.focus_index = 1
-        self.frame = DirectFrame(parent=parent, frameColor=(0.05, 0.07, 0.12, 0.97), frameSize=(-0.8, 0.8, -0.5, 0.5))
+        self.frame = DirectFrame(parent=parent, frameColor=PANEL_COLOUR, frameSize=(-0.8, 0.8, -0.5, 0.5))
         _text(self.frame, font, _("Request a quote"), (-0.72, 0.41), 0.055, GOLD)
         _text(self.frame, font, exhibitor, (-0.72, 0.35), 0.036, MUTED, wrap=40)
         self.rows: dict[str, DirectFrame] = {}
@@ -75,10 +85,7 @@ class QuoteForm:
         for event in (DGG.TYPE, DGG.ERASE):
             self.entries["destination"].bind(event, lambda _e: self.show())
         self.status = _text(self.frame, font, "", (0, -0.315), 0.034, BAD, TextNode.ACenter, wrap=44)
-        DirectButton(parent=self.frame, text=display(_("Send request  (Enter)")), text_font=font, scale=0.045,
-                     pos=(-0.3, 0, -0.42), pad=(0.4, 0.2), frameColor=GOLD, text_fg=(0.08, 0.06, 0.02, 1), command=on_send)
-        DirectButton(parent=self.frame, text=display(_("Cancel  (Esc)")), text_font=font, scale=0.045,
-                     pos=(0.3, 0, -0.42), pad=(0.4, 0.2), frameColor=(0.35, 0.37, 0.42, 1), text_fg=INK, command=on_close)
+        button_pair(self.frame, font, -0.42, _("Send request  (Enter)"), _("Cancel  (Esc)"), on_send, on_close)
         _text(self.frame, font, _("Tab next field · ←/→ change product or Incoterm"), (0, -0.245), 0.028, MUTED,
               TextNode.ACenter)
         self.focus(1)
@@ -156,14 +163,10 @@ class Question:
     """Yes or no before money moves: Enter (or the gold button) says yes, Esc no."""
 
     def __init__(self, parent: Any, font: Any, text: str, on_answer: Any) -> None:
-        self.frame = DirectFrame(parent=parent, frameColor=(0.05, 0.07, 0.12, 0.97), frameSize=(-0.8, 0.8, -0.4, 0.4))
+        self.frame = DirectFrame(parent=parent, frameColor=PANEL_COLOUR, frameSize=(-0.8, 0.8, -0.4, 0.4))
         self.text = _text(self.frame, font, "", (0, 0.3), 0.04, INK, TextNode.ACenter, wrap=36)
-        self.yes = DirectButton(parent=self.frame, text=display(_("Confirm  (Enter)")), text_font=font, scale=0.05,
-                                pos=(-0.3, 0, -0.3), pad=(0.4, 0.2), frameColor=GOLD, text_fg=(0.08, 0.06, 0.02, 1),
-                                command=on_answer, extraArgs=[True])
-        self.no = DirectButton(parent=self.frame, text=display(_("Cancel  (Esc)")), text_font=font, scale=0.05,
-                               pos=(0.3, 0, -0.3), pad=(0.4, 0.2), frameColor=(0.35, 0.37, 0.42, 1), text_fg=INK,
-                               command=on_answer, extraArgs=[False])
+        self.yes, self.no = button_pair(self.frame, font, -0.3, _("Confirm  (Enter)"), _("Cancel  (Esc)"),
+                                        lambda: on_answer(True), lambda: on_answer(False), scale=0.05)
         self.say(text)
 
     def say(self, text: str) -> None:

@@ -12,22 +12,20 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from direct.gui.DirectGui import DirectButton, DirectEntry, DirectFrame
+from direct.gui.DirectGui import DirectEntry, DirectFrame
 from direct.showbase.DirectObject import DirectObject
 from panda3d.core import TextNode
 
 from bank.client import BankAPIError
 
 from . import gifting as gf
-from .deals_panel import FIELD_COLOUR, FOCUS_COLOUR, Question
+from .deals_panel import FIELD_COLOUR, FOCUS_COLOUR, PANEL_COLOUR, Question, button_pair
 from .i18n import _
-from .text import display
 from .ui import BAD, GOLD, GOOD, INK, MUTED, _text
 
 if TYPE_CHECKING:
     from .app import ExpoApp, Visit
 
-PANEL_COLOUR = (0.05, 0.07, 0.12, 0.97)
 Part = TypeVar("Part", "RealNameForm", "Chooser", Question)
 
 
@@ -35,13 +33,6 @@ def _refusal(exc: BaseException) -> gf.Refusal:
     if isinstance(exc, BankAPIError):
         return gf.Refusal(exc.code, exc.message, exc.field)
     return gf.Refusal("unavailable", str(exc) or type(exc).__name__)
-
-
-def _buttons(frame: Any, font: Any, z: float, yes: str, no: str, on_yes: Any, on_no: Any) -> None:
-    DirectButton(parent=frame, text=display(yes), text_font=font, scale=0.045, pos=(-0.3, 0, z), pad=(0.4, 0.2),
-                 frameColor=GOLD, text_fg=(0.08, 0.06, 0.02, 1), command=on_yes)
-    DirectButton(parent=frame, text=display(no), text_font=font, scale=0.045, pos=(0.3, 0, z), pad=(0.4, 0.2),
-                 frameColor=(0.35, 0.37, 0.42, 1), text_fg=INK, command=on_no)
 
 
 class RealNameForm:
@@ -70,7 +61,7 @@ class RealNameForm:
         _text(self.frame, font, _("YYYY-MM-DD · e.g. KZ, CN, MY · capital letters and digits"), (0, -0.3), 0.028,
               MUTED, TextNode.ACenter)
         self.status = _text(self.frame, font, "", (0, -0.37), 0.032, BAD, TextNode.ACenter, wrap=46)
-        _buttons(self.frame, font, -0.48, _("Send to the bank  (Enter)"), _("Cancel  (Esc)"), on_send, on_close)
+        button_pair(self.frame, font, -0.48, _("Send to the bank  (Enter)"), _("Cancel  (Esc)"), on_send, on_close)
         self.focus_index = 0
         self.focus(0)
 
@@ -106,7 +97,7 @@ class Chooser:
         _text(self.frame, font, _("Give a certificate"), (-0.72, 0.3), 0.055, GOLD)
         self.lines = _text(self.frame, font, "", (-0.72, 0.2), 0.038, INK, wrap=38)  # inside the frame at 0.8
         self.status = _text(self.frame, font, "", (0, -0.18), 0.032, BAD, TextNode.ACenter, wrap=46)
-        _buttons(self.frame, font, -0.32, _("Give  (Enter)"), _("Close  (Esc)"), on_give, on_close)
+        button_pair(self.frame, font, -0.32, _("Give  (Enter)"), _("Close  (Esc)"), on_give, on_close)
 
     def show(self, lines: list[str], status: str, good: bool) -> None:
         self.lines.setText("\n".join(lines))
