@@ -179,7 +179,7 @@ class ExpoServer:
                                  PlatformClient(bank_url, cfg.bank_platform_key), account_of=account_of)
         await self.deals.start()
         self.sim.deals = self.deals
-        from .collectibles import Collectibles, CollectiblesStore, verify_page
+        from .collectibles import Collectibles, open_collectibles_store, verify_page
 
         async def merchant_of(booth: str, currency: str) -> str | None:
             return await commerce.db.run(commerce.store.merchant, booth, currency)
@@ -198,7 +198,7 @@ class ExpoServer:
             host = cfg.host if ":" not in cfg.host else f"[{cfg.host}]"
             return f"http://{host}:{self._console.port}"
 
-        self.collectibles = Collectibles(self.sim, CollectiblesStore(cfg.data_dir / "collectibles.sqlite3"),
+        self.collectibles = Collectibles(self.sim, open_collectibles_store(cfg.db_url, cfg.data_dir),
                                          PlatformClient(bank_url, cfg.bank_platform_key), verify_page(console_url, bank_url),
                                          account_of, merchant_of, fulfilled_of, visitors_of)
         commerce.fulfilment_hooks.append(self.collectibles.order_fulfilled)

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
 
 import protocol as p
@@ -71,8 +71,26 @@ class Certificate:
     booth: str
 
 
-class CollectiblesStore:
+class CollectiblesStore(Protocol):
     """Which edition certifies which product, and which certificate the server issued to whom."""
+
+    def edition(self, booth: str, sku: str) -> str | None: ...
+
+    def save_edition(self, booth: str, sku: str, edition_id: str) -> None: ...
+
+    def editions(self) -> list[tuple[str, str, str]]:
+        """(booth, sku, edition id) of every edition opened at this expo."""
+        ...
+
+    def certified_orders(self) -> set[str]: ...
+
+    def save_certificate(self, cert: Certificate) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SqliteCollectiblesStore:
+    """The store of one process: ``collectibles.sqlite3`` in its data directory."""
 
     def __init__(self, path: Path | str) -> None:
         self.db = connect(path, SCHEMA)
@@ -86,7 +104,6 @@ class CollectiblesStore:
             db.execute("INSERT OR REPLACE INTO editions VALUES (?, ?, ?)", (booth, sku, edition_id))
 
     def editions(self) -> list[tuple[str, str, str]]:
-        """(booth, sku, edition id) of every edition opened here."""
         return [tuple(r) for r in self.db.execute("SELECT booth, sku, edition_id FROM editions ORDER BY booth, sku")]
 
     def certified_orders(self) -> set[str]:
@@ -98,6 +115,16 @@ class CollectiblesStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+def open_collectibles_store(db_url: str | None, data_dir: Path) -> CollectiblesStore:
+    """PostgreSQL at ``db_url`` (the cluster: an edition opened at one hall process's console
+    certifies the purchases made at every other), else ``collectibles.sqlite3`` in ``data_dir``."""
+    if db_url:
+        from .collectibles_pg import PgCollectiblesStore
+
+        return PgCollectiblesStore(db_url)
+    return SqliteCollectiblesStore(data_dir / "collectibles.sqlite3")
 
 
 AccountOf = Callable[[str], Awaitable[str | None]]  # a visitor's linked bank account, or None
@@ -213,7 +240,8 @@ class Collectibles:
             return
         for account in accounts:
             for visitor in await self.visitors_of(account):
-                await self.send(visitor)
+                if visitor in self.sim.by_visitor:  # joined here: elsewhere, the process serving them tells them
+                    await self.send(visitor)
 
     def cards_exchanged(self, one: str, other: str) -> None:
         """Two visitors exchanged cards: the bank records their accounts as contacts."""
