@@ -334,7 +334,14 @@ class Commerce:
             return
         finally:
             self._in_flight.discard(order_id)
-        await self.apply_intent_state(order_id, intent.id, intent.status)
+        fulfilled_here = await self.apply_intent_state(order_id, intent.id, intent.status)
+        if asked and intent.status == "succeeded" and not fulfilled_here:
+            # Fulfilled meanwhile by another process of a cluster (its sweep, or its webhook
+            # while the buyer moved): the asker still gets its receipt, as for an order asked again.
+            done = await self.db.run(self.store.order, order_id)
+            if done is not None and done.status == "fulfilled":
+                self._send_receipt(done)
+                self._send_status(done)
         if asked and intent.status not in ("succeeded", "canceled", "expired"):
             # The bank has not settled it: say so, rather than nothing (the order stands as it was)
             self._send_status(replace(order, message=f"the bank has not settled the payment ({intent.status}): "
@@ -365,13 +372,15 @@ class Commerce:
         await self.apply_intent_state(order_id, order.intent_id, state, status, message)
 
     async def apply_intent_state(self, order_id: str, intent_id: str, state: str,
-                                 release_as: str | None = None, message: str = "") -> None:
-        """The single place where the bank's word turns into fulfilment or release."""
+                                 release_as: str | None = None, message: str = "") -> bool:
+        """The single place where the bank's word turns into fulfilment or release; True when
+        this call fulfilled the order (False: nothing to do, or done already, maybe elsewhere)."""
         if state == "succeeded":
             fulfilled = await self.db.run(self.store.fulfil, order_id, intent_id, self.wall())
             if fulfilled is not None:
                 self.outlet.order_recorded(fulfilled, paid=True)
                 self._on_fulfilled(fulfilled)
+                return True
         elif state in ("canceled", "expired"):
             status = release_as or state
             reason = message or f"the payment was {state}"
@@ -379,6 +388,7 @@ class Commerce:
             if released is not None:
                 self.metrics.orders.labels(status).inc()
                 self._send_status(released)
+        return False
 
     async def on_webhook(self, header: str | None, body: bytes) -> tuple[int, str]:
         """A delivery from the bank: (HTTP status, reason). 4xx for anything untrusted. The
@@ -403,6 +413,10 @@ class Commerce:
         order = await self.db.run(self.store.order, order_id) if isinstance(order_id, str) else None
         if order is None or order.intent_id not in (None, intent.get("id")):
             return 200, "not ours"  # acknowledged, so the bank stops retrying
+        if self.config.cluster_url and not self.outlet.serves(order.visitor):
+            # The bank posts each event to every hall process: the buyer's own settles it, so
+            # the receipt and the sale's show happen where the buyer is (the sweep if nowhere).
+            return 200, "served at another process"
         if event.type == "payment_intent.succeeded":
             await self.apply_intent_state(order.id, intent["id"], "succeeded")
         elif event.type in ("payment_intent.canceled", "payment_intent.expired"):

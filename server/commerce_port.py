@@ -48,6 +48,10 @@ class CommerceOutlet(Protocol):
         """Everyone near the booth sees the visitor's purchase happen."""
         ...
 
+    def serves(self, visitor: str) -> bool:
+        """The visitor is joined here now (in a cluster, another process may serve them)."""
+        ...
+
     def order_recorded(self, order: OrderRecord, paid: bool) -> None:
         """An order was placed (``paid`` False) or fulfilled after payment: for the booth's
         analytics and leads."""

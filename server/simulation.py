@@ -709,6 +709,9 @@ class Simulation:
         if session is not None and session.peer is not None:
             session.peer.send(message)
 
+    def serves(self, visitor: str) -> bool:
+        return visitor in self.by_visitor
+
     # ------------------------------------------------------------------ the tick
 
     def tick(self) -> None:

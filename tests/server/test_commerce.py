@@ -435,3 +435,34 @@ async def test_a_full_bank_queue_answers_busy_and_loses_nothing(bank_process, tm
     for shopper in shoppers:
         await shopper.close()
     await srv.stop()
+
+
+async def test_an_order_fulfilled_elsewhere_while_its_buyer_asks_still_gets_the_receipt(bank_process, tmp_path):  # noqa: F811
+    """In a cluster another hall process (its sweep, or the bank's webhook it heard) may fulfil
+    the order between this process reading it open and fulfilling it. The buyer who sent
+    ``OrderPaid`` still gets the Receipt; before, the question went unanswered."""
+    url, _, _ = bank_process
+    srv = ExpoServer(small_expo(), ServerConfig(port=0, bank_url=url, bank_platform_key=PLATFORM_KEY,  # no webhooks here
+                                                data_dir=tmp_path / "server"))
+    await srv.start()
+    try:
+        aru = await Shopper.join(srv, "Aru", "KZT")
+        status = await aru.order("HONEY-1")
+        await aru.bank.confirm_intent(status.intent_id)
+        commerce = srv.commerce
+        assert commerce is not None
+        ask_the_bank = commerce.bank.get_intent
+
+        async def another_process_fulfils_meanwhile(intent_id: str):
+            intent = await ask_the_bank(intent_id)
+            assert await commerce.db.run(commerce.store.fulfil, status.order_id, intent_id, time.time()) is not None
+            return intent
+
+        commerce.bank.get_intent = another_process_fulfils_meanwhile  # type: ignore[method-assign]
+        await aru.send(p.OrderPaid(status.order_id))
+        receipt = await aru.expect(p.Receipt, lambda m: m.order_id == status.order_id)
+        assert (receipt.sku, receipt.qty) == ("HONEY-1", 1)
+        assert (await aru.expect(p.OrderStatus, lambda m: m.order_id == status.order_id)).status == "fulfilled"
+        await aru.close()
+    finally:
+        await srv.stop()
