@@ -15,6 +15,7 @@ from collections import Counter
 import psycopg
 import pytest
 from processes import BIN, free_port, stop, wait_http
+from reading import next_of
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
@@ -32,15 +33,6 @@ def hall(port: int, nats_url: str, dsn: str, bank_url: str, data, log):
                              "--bank-url", bank_url, "--data-dir", str(data), "--no-watch"],
                             stdout=open(log, "ab"), stderr=subprocess.STDOUT,
                             env={**os.environ, "EXPO_BANK_PLATFORM_KEY": PLATFORM_KEY})
-
-
-async def next_of(ws, kind, where=lambda m: True, timeout: float = 10.0):
-    async def wait():
-        while True:
-            m = p.decode_server(await ws.recv(decode=False))
-            if isinstance(m, kind) and where(m):
-                return m
-    return await asyncio.wait_for(wait(), timeout)
 
 
 async def test_kill_9_of_a_hall_process_during_purchases_reconciles(nats_server: NatsServer, fresh_database, tmp_path,

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from processes import ROOT
 from websockets.asyncio.client import connect
 
 import protocol as p
-from server.cluster.launch import hall_ports
+from server.cluster.launch import hall_ports, webhook_port
 from server.cluster.local import free_port
 from server.devrun import _in_use
 
@@ -31,7 +32,7 @@ def test_make_cluster_starts_everything_and_stops_it() -> None:
     data = Path(tempfile.mkdtemp(prefix="expo-cluster-"))
     data.chmod(0o755)  # the postgres user goes through it to its own directory
     first = free_port()
-    while any(_in_use("127.0.0.1", port) for port in hall_ports(first, 2)):
+    while any(_in_use("127.0.0.1", port) for hall in hall_ports(first, 2) for port in (hall, webhook_port(hall), first + 3)):
         first = free_port()
     ports = {"nats": free_port(), "pg": free_port(), "bank": free_port()}
     proc = subprocess.Popen([sys.executable, "-m", "server.cluster.launch", "--port", str(first), "--bank-port",
@@ -61,6 +62,18 @@ def test_make_cluster_starts_everything_and_stops_it() -> None:
                 await ws.send(p.encode(p.Hello(p.PROTOCOL_VERSION, name, 0, 0, visitor_token=token)))
                 return p.decode_server(await asyncio.wait_for(ws.recv(), 10))
 
+        # the console at the first process (on the world's working copy under the data directory,
+        # which every process serves), and each process hears the bank's webhooks itself
+        assert f"console       http://127.0.0.1:{first + 3}/" in text and f"world         {data / 'world'}" in text
+        token = (data / "hall-1" / "console" / "organiser.token").read_text().strip()
+        assert token and (data / "world" / "expo.toml").is_file()
+        with urllib.request.urlopen(f"http://127.0.0.1:{first + 3}/login", timeout=5) as response:
+            assert response.status == 200
+        for port in hall_ports(first, 2):
+            unsigned = urllib.request.Request(f"http://127.0.0.1:{webhook_port(port)}/bank/webhook", data=b"{}", method="POST")
+            with pytest.raises(urllib.error.HTTPError) as refused:  # listening, with the bank's secret to check against
+                urllib.request.urlopen(unsigned, timeout=5)
+            assert refused.value.code == 400
         welcomes = [asyncio.run(visit(port, f"visitor{i}")) for i, port in enumerate(hall_ports(first, 2))]
         assert all(isinstance(w, p.Welcome) for w in welcomes), welcomes
         # the processes share the visitor secret: a visitor of the first is the same visitor at the second
@@ -68,7 +81,7 @@ def test_make_cluster_starts_everything_and_stops_it() -> None:
         assert isinstance(again, p.Welcome) and again.visitor_id == welcomes[0].visitor_id
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0
-        for port in [*ports.values(), *hall_ports(first, 2)]:
+        for port in [*ports.values(), *hall_ports(first, 2), first + 3, *map(webhook_port, hall_ports(first, 2))]:
             assert not _in_use("127.0.0.1", port), f"port {port} still listens after Ctrl-C"
     finally:
         if proc.poll() is None:  # a failed assertion: still stop it the way Ctrl-C does, so its children go too
