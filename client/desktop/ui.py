@@ -58,6 +58,7 @@ CORNER_WIDTH, CORNER_HEIGHT = 0.78, 0.2  # the wallet's and the place's panels (
 CORNER_TEXT_WIDTH = CORNER_WIDTH - 0.06  # their lines, inside the panel's margins
 CHAT_WIDTH, CHAT_MIN_WIDTH = 1.05, 0.68  # the chat panel's, at text scale 1; narrowed to the minimum to make room
 EDGE, GAP = 0.03, 0.03  # panels from the window's edge, and from each other
+CATALOGUE_WIDTH = 1.22  # a booth's catalogue, at the top right
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,40 @@ def bottom_row(scale: float, half_width: float) -> BottomRow:
     if card_x <= half_width - EDGE - card_half:
         return BottomRow(chat_width, card_x, False)
     return BottomRow(chat_width, 0.0, True)
+
+
+TOAST_WRAP, TOAST_TEXT, TOAST_PAD = 32, 0.045, 0.04  # a toast's lines (characters), text size and padding
+
+
+@dataclass(frozen=True, slots=True)
+class ToastRoom:
+    """Where a toast goes: its centre from the window's centre, its lines' wrap, and whether
+    it stands on the chat (else at the bottom, above the booth card)."""
+
+    x: float
+    wordwrap: float
+    above_chat: bool = False
+    right: float | None = None  # the furthest right its frame may reach (Panda's wrapped lines can run a little over)
+
+
+TOAST_MIN_WRAP = 20  # beside the chat, or else above it: a narrower toast is a column of words
+
+
+def toast_room(scale: float, half_width: float, chat_width: float, catalogue_width: float | None) -> ToastRoom:
+    """A toast at a text scale, centred, unless a booth's catalogue is open at the right (a
+    receipt's and a certificate's toasts come while it is, and ran under it): then between
+    the chat and the catalogue, its lines wrapped to the width between, or where that is too
+    narrow, above the chat, as wide as the window left of the catalogue."""
+    if catalogue_width is None:
+        return ToastRoom(0.0, TOAST_WRAP)
+    right = half_width - EDGE - catalogue_width - GAP
+
+    def between(left: float, above_chat: bool) -> ToastRoom:
+        wrap = ((right - left) / scale - 2 * TOAST_PAD) / TOAST_TEXT
+        return ToastRoom((left + right) / 2, max(8.0, min(TOAST_WRAP, wrap)), above_chat, right)
+
+    beside = between(-half_width + EDGE + chat_width * scale + GAP, False)
+    return beside if beside.wordwrap >= TOAST_MIN_WRAP else between(-half_width + EDGE, True)
 
 
 def corner_scale(scale: float, half_width: float) -> float:
@@ -349,8 +384,9 @@ class Hud:
                                   pos=(0, 0, -0.3))
         self.banner.hide()
         # toast, above the card; sized to its text
-        self.toast = DirectLabel(parent=a2d_bottom_center, text="", text_font=font, text_scale=0.045, text_fg=INK,
-                                 text_wordwrap=32, frameColor=(0.1, 0.3, 0.2, 0.9), pad=(0.04, 0.03), pos=(0, 0, 0.62))
+        self.toast = DirectLabel(parent=a2d_bottom_center, text="", text_font=font, text_scale=TOAST_TEXT, text_fg=INK,
+                                 text_wordwrap=TOAST_WRAP, frameColor=(0.1, 0.3, 0.2, 0.9), pad=(TOAST_PAD, 0.03),
+                                 pos=(0, 0, 0.62))
         self.toast.hide()
         self.toast_until = 0.0
         # a question waiting for a key (a card offer: Y/N; a report: its reason), top centre
@@ -380,7 +416,7 @@ class Hud:
                                 text_fg=INK, text_align=TextNode.ARight, frameColor=(0.04, 0.05, 0.08, 0.88),
                                 pad=(0.03, 0.02), pos=(-0.08, 0, 0.1))
         # catalogue, right side
-        self.catalogue = DirectFrame(parent=a2d_top_right, frameColor=PANEL, frameSize=(-1.22, 0, -1.5, 0), pos=(-0.03, 0, -0.26))
+        self.catalogue = DirectFrame(parent=a2d_top_right, frameColor=PANEL, frameSize=(-CATALOGUE_WIDTH, 0, -1.5, 0), pos=(-EDGE, 0, -0.26))
         self.cat_title = _text(self.catalogue, font, "", (-1.18, -0.08), 0.052, GOLD, wrap=19)
         self.cat_sub = _text(self.catalogue, font, "", (-1.18, -0.14), 0.032, MUTED, wrap=36)
         self.cat_about = _text(self.catalogue, font, "", (-1.18, -0.19), 0.03, INK, wrap=39)
@@ -468,8 +504,14 @@ class Hud:
             self.banner.hide()
 
     def show_toast(self, text: str, now: float, seconds: float = 4.0, bad: bool = False) -> None:
-        _label(self.toast, text, bottom=self._above_card())
-        self.toast["frameColor"] = (0.45, 0.12, 0.1, 0.92) if bad else (0.1, 0.3, 0.2, 0.9)
+        open_catalogue = None if self.catalogue.isHidden() else CATALOGUE_WIDTH * self.catalogue.getSx()
+        room = toast_room(self.text_scale, -self._bottom_left.getX(self.root), self.chat["frameSize"][1], open_catalogue)
+        self.toast["text_wordwrap"] = room.wordwrap
+        self.toast["frameColor"] = (0.45, 0.12, 0.1, 0.92) if bad else (0.1, 0.3, 0.2, 0.9)  # first: it redraws the frame
+        _label(self.toast, text, bottom=self.chat.getZ() + 0.5 * self.text_scale + GAP if room.above_chat else self._above_card())
+        left, right, _bottom, _top = self.toast.getBounds()
+        x = room.x - (left + right) / 2 * self.toast.getSx()
+        self.toast.setX(x if room.right is None else min(x, room.right - right * self.toast.getSx()))
         self.toast.show()
         self.toast_until = now + seconds
 

@@ -24,7 +24,17 @@ from client.desktop.nearby import Route, booth_at, route, spots_near
 from client.desktop.pricing import QuoteKey, Quotes, money
 from client.desktop.shop import Busy, Checkout, ConfirmPayment, Refresh, SendCancel, SendOrder, SendOrderPaid, Stage
 from client.desktop.steering import Autopilot, FollowCamera, Keys, steer
-from client.desktop.ui import CHAT_WIDTH, BottomRow, bottom_row
+from client.desktop.ui import (
+    CATALOGUE_WIDTH,
+    CHAT_WIDTH,
+    TOAST_PAD,
+    TOAST_TEXT,
+    TOAST_WRAP,
+    BottomRow,
+    ToastRoom,
+    bottom_row,
+    toast_room,
+)
 from client.desktop.wallet import BankCredential, Wallet
 from client.pathfind import entrance
 from world.model import Expo
@@ -673,6 +683,20 @@ def test_on_duty_is_the_booth_s_own_staff_at_the_booth():
               ("Cara", None, *inside), ("Dev", booth.id, *outside)]
     assert on_duty(booth, people) == ("Adil", "zoe")  # not another booth's staff, a visitor, or staff off in the hall
     assert on_duty(booth, []) == ()
+
+
+def test_a_toast_goes_between_the_chat_and_an_open_catalogue_or_above_the_chat():
+    assert toast_room(1.0, 16 / 9, CHAT_WIDTH, None) == ToastRoom(0.0, TOAST_WRAP)  # centred, as drawn
+    for scale, half_width in ((1.0, 16 / 9), (1.5, 16 / 9), (1.0, 4 / 3), (1.5, 900 / 800)):
+        chat = bottom_row(scale, half_width).chat_width
+        catalogue = CATALOGUE_WIDTH * min(scale, 1.7 / 1.5)  # as tall as the window lets it grow
+        room = toast_room(scale, half_width, chat, catalogue)
+        half = (room.wordwrap * TOAST_TEXT + 2 * TOAST_PAD) * scale / 2  # the widest its wrapped lines make it
+        assert room.x + half <= half_width - 0.03 - catalogue  # clear of the catalogue
+        assert room.x - half >= -half_width + 0.03 + (0 if room.above_chat else chat * scale)  # and of the chat
+        assert room.wordwrap >= 8
+    assert not toast_room(1.0, 16 / 9, CHAT_WIDTH, CATALOGUE_WIDTH).above_chat  # a wide window: beside the chat
+    assert toast_room(1.0, 4 / 3, bottom_row(1.0, 4 / 3).chat_width, CATALOGUE_WIDTH).above_chat
 
 
 def test_the_bottom_row_gives_way_as_the_text_grows():

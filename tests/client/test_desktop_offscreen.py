@@ -361,6 +361,13 @@ def test_a_live_edit_of_a_tagline_reaches_the_open_card_within_2_s(app, tmp_path
         app.close_catalogue()
 
 
+def span(app: ExpoApp, widget) -> tuple[float, float, float, float]:
+    """A panel's frame on the screen (left, right, bottom, top, in the HUD's units)."""
+    left, right, bottom, top = widget.getBounds()
+    x, z, sx, sz = (widget.getX(app.hud.root), widget.getZ(app.hud.root), widget.getSx(app.hud.root), widget.getSz(app.hud.root))
+    return x + left * sx, x + right * sx, z + bottom * sz, z + top * sz
+
+
 def save_shot(app: ExpoApp, name: str) -> Path | None:
     """A screenshot for a person to look at, when EXPO_SCREENSHOTS names a directory."""
     folder = os.environ.get("EXPO_SCREENSHOTS")
@@ -448,6 +455,11 @@ def test_pop_ups_fit_their_text_and_old_failures_do_not_come_back(app, server):
     run_until(app, lambda: v.credential is not None, what="the bank account")
     app.open_catalogue(BOOTH)
     run_until(app, lambda: BOOTH in v.stock, what="the stock")
+    app.hud.show_toast(long, time.monotonic(), 5.0)  # as a receipt's comes, with the catalogue open: not under it
+    toast, catalogue, chat = (span(app, w) for w in (app.hud.toast, app.hud.catalogue, app.hud.chat))
+    assert toast[1] <= catalogue[0] and (toast[0] >= chat[1] or toast[2] >= chat[3]), (toast, catalogue, chat)
+    save_shot(app, "toast-with-the-catalogue")
+    app.hud.hide_toast()
     v.checkout.buy(BOOTH, "KZ-HONEY-500", "Honey", 1)
     app._act(v, v.checkout.on_error("unknown_product", "gone", p.Order.TYPE))
     assert not app.hud.toast.isHidden() and "no longer sold" in app.hud.cat_status.getText()
