@@ -365,16 +365,17 @@ class Console:
         admin = self.admin
 
         async def frames():
-            named: set[int] = set()
+            named: set[int | str] = set()
             beat = 0
             while not self.stopping.is_set() and not await request.is_disconnected():
-                names = {e: n for e, n in admin.names().items() if e not in named}
+                live = admin.live()  # in a cluster, every hall process's avatars
+                names = {e: n for e, n in live.names.items() if e not in named}
                 named.update(names)
                 ids = admin.visitor_ids()
-                frame = {"halls": admin.positions(), "names": names,
+                frame = {"halls": live.positions, "names": names,
                          "visitor_ids": {e: ids[e] for e in names if e in ids}}
                 if beat % 4 == 0:  # counts and alerts once a second
-                    census = admin.census()
+                    census = live.census
                     frame["halls_count"] = census.per_hall
                     frame["booths_count"] = census.per_booth
                     frame["alerts"] = [{"kind": a.kind, "message": a.message, "process": a.process}

@@ -31,6 +31,7 @@ from .analytics.aggregate import BoothFigures, booth_figures
 from .analytics.heatmap import Heatmap, heatmap
 from .cluster.watch import Gone, LiveProcess, ProcessWatch
 from .deals.machine import CONSOLE, Deal
+from .live import CROWD_CELL, Census, Entity, LiveFrame, frame, merged
 from .moderation import Kind, Moderation, Report, Sanction
 from .people.leads import Lead, check_notes, csv_rows, looked_at, to_csv
 from .people.meetings import BookingStatus, Slot
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from .simulation import Session
 
 ORGANISERS = "Organisers"  # the speaker's name on announcements; entity 0 is never an avatar
-CROWD_CELL = 10.0  # metres: alerts count avatars per square of this side
 CROWD_THRESHOLD = 40  # avatars in one square that make an alert
 TICK_P99_BUDGET = 0.025  # seconds: the tick's p99 over this makes an alert
 HEATMAP_MINUTES = 15.0  # the console's heatmaps show this much of the recent past
@@ -78,13 +78,6 @@ class OrderView:
     currency: str
     status: str
     created_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class Census:
-    per_hall: dict[str, int]
-    per_booth: dict[str, int]
-    cells: list[tuple[str, int, int, int]]  # (hall, cell x, cell y, visitors) of every occupied crowd square
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,47 +163,25 @@ class Admin:
                                   None if session is None else session.visitor_id))
         return out
 
-    def positions(self) -> dict[str, list[list[Any]]]:
-        """Per hall, ``[entity, x dm, y dm, staff?]`` for every avatar: the live map's frame,
-        small enough to send several times a second (names come from ``avatars``)."""
-        sim = self.server.sim
-        av = sim.avatars
-        live = np.flatnonzero(av.active)
-        out: dict[str, list[list[Any]]] = {hall.id: [] for hall in self.expo.halls}
-        halls = [hall.id for hall in self.expo.halls]
-        xy = np.round(av.pos[live] * 10).astype(np.int64).tolist()
-        for slot, (x, y) in zip(live.tolist(), xy):
-            info = av.info[slot]
-            assert info is not None
-            out[halls[int(av.hall[slot])]].append([info.entity, x, y, 1 if info.staff_of else 0])
-        return out
+    def live(self) -> LiveFrame:
+        """Every avatar's place, their names and the counts: of the whole cluster when this
+        process is one (the others' latest frames added), else of this process."""
+        own = frame(self.server.sim)
+        gate = self.server.cluster
+        return own if gate is None else merged(own, gate.live.others())
 
-    def names(self) -> dict[int, str]:
-        av = self.server.sim.avatars
-        return {info.entity: info.name for info in av.info if info is not None}
+    def positions(self) -> dict[str, list[list[Any]]]:
+        return self.live().positions
+
+    def names(self) -> dict[Entity, str]:
+        return self.live().names
 
     def visitor_ids(self) -> dict[int, str]:
-        """Entity -> visitor id of every avatar a visitor's session holds: what moderation acts on."""
+        """Entity -> visitor id of every avatar a visitor's session holds here: what moderation acts on."""
         return {s.entity: s.visitor_id for s in self.server.sim.sessions.values()}
 
     def census(self) -> Census:
-        """Visitors per hall, per booth and per crowd square, counted with numpy: the console
-        asks every second, on the loop the tick runs on."""
-        sim, expo = self.server.sim, self.expo
-        av = sim.avatars
-        live = np.flatnonzero(av.active)
-        halls = av.hall[live].astype(np.int64)
-        at = sim.booths_of(live)
-        per_hall = np.bincount(halls, minlength=len(expo.halls))
-        per_booth = np.bincount(at[at >= 0], minlength=len(expo.booths))
-        cx = (av.pos[live, 0] // CROWD_CELL).astype(np.int64)
-        cy = (av.pos[live, 1] // CROWD_CELL).astype(np.int64)
-        cells, counts = np.unique(np.stack([halls, cx, cy], axis=1), axis=0, return_counts=True) if len(live) else ((), ())
-        return Census(
-            {hall.id: int(n) for hall, n in zip(expo.halls, per_hall.tolist())},
-            {booth.id: int(n) for booth, n in zip(expo.booths, per_booth.tolist())},
-            [(expo.halls[int(h)].id, int(x), int(y), int(n)) for (h, x, y), n in zip(np.asarray(cells).tolist(), np.asarray(counts).tolist())],
-        )
+        return self.live().census
 
     def visitors_per_hall(self) -> dict[str, int]:
         return self.census().per_hall

@@ -22,7 +22,7 @@
         dot.dataset.entity = entity;
         if (staff) dot.classList.add("staff");
         const title = document.createElementNS(NS, "title");
-        title.textContent = names.get(entity) || "visitor " + entity;
+        title.textContent = names.get(String(entity)) || "visitor " + entity;
         dot.appendChild(title);
         map.dots.appendChild(dot);
         map.byEntity.set(entity, dot);
@@ -38,7 +38,8 @@
   const source = new EventSource("/organiser/live");
   source.onmessage = (event) => {
     const frame = JSON.parse(event.data);
-    for (const [entity, name] of Object.entries(frame.names || {})) names.set(Number(entity), name);
+    // an entity is this process's number, or "<process>:<number>" for another hall process's avatar
+    for (const [entity, name] of Object.entries(frame.names || {})) names.set(entity, name);
     for (const [hall, rows] of Object.entries(frame.halls)) if (maps[hall]) place(maps[hall], rows);
     document.body.dataset.liveFrames = String(Number(document.body.dataset.liveFrames || 0) + 1);
     if (frame.halls_count) {

@@ -38,10 +38,12 @@ from nats.aio.subscription import Subscription
 
 import protocol as p
 
+from ..live import frame as live_frame
 from .chat import ChatRelay
 from .deals import DealRelay
 from .directory import InstanceRecord
 from .handoff import HandOff, Release, release_subject
+from .live import LiveRelay
 from .node import Admission, ClusterNode, ClusterUnavailable, cancel_and_wait
 from .people import ClusterPeople
 
@@ -69,6 +71,7 @@ class ClusterGate:
         self.leaving: dict[str, Admission | None] = {}  # session id -> its seat elsewhere (None: being reserved)
         self.ready = False  # joined, with our instances open
         self.chat = ChatRelay(node, sim)
+        self.live = LiveRelay(node, lambda: live_frame(sim))  # the console's view of every process
         self.people: ClusterPeople | None = None  # direct messages and find a person across processes
         self.deal_relay: DealRelay | None = None  # deal news to the buyer and staff at other processes
         self.transfers = {"sent": 0, "taken": 0, "released": 0, "failed": 0}
@@ -101,6 +104,7 @@ class ClusterGate:
             record = await self.node.open_instance(hall, self.instance_cap)
             log.info("instance open", extra={"instance": record.id, "cap": record.cap, "url": url})
         await self.chat.start()
+        await self.live.start()
         self.people = ClusterPeople(self.node, self.sim, self.flush)
         await self.people.start()
         from ..deals.service import DealService
@@ -120,6 +124,7 @@ class ClusterGate:
         return {"ready": self.ready, "process": self.node.id, "nats_connected": bool(nc and nc.is_connected),
                 "instances": sorted(self.node.instances), "seated": len(self.seated),
                 "chat_relayed": {"sent": self.chat.sent, "received": self.chat.received},
+                "live_frames": {"sent": self.live.sent, "received": self.live.received},
                 "deals_relayed": ({"sent": self.deal_relay.sent, "received": self.deal_relay.received}
                                   if self.deal_relay else None),
                 "transfers": dict(self.transfers),
@@ -134,6 +139,7 @@ class ClusterGate:
             with contextlib.suppress(Exception):
                 await self._release_sub.unsubscribe()
         await self.chat.stop()
+        await self.live.stop()
         if self.people is not None:
             await self.people.stop()
         if self.deal_relay is not None:

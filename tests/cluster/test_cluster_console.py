@@ -1,6 +1,9 @@
-"""Certificates across a cluster, as `make cluster` wires it: two hall processes on a real
-nats-server and PostgreSQL, the bank on the same PostgreSQL posting each webhook to both,
-the console at the first.
+"""The console and certificates across a cluster, as `make cluster` wires it: two hall
+processes on a real nats-server and PostgreSQL, the bank on the same PostgreSQL posting
+each webhook to both, the console at the first.
+
+The organiser at the first process's console sees a visitor of the second on the live map
+and in the counts (before, only the first process's own visitors, so a full hall read 0).
 
 The exhibitor opens an edition at the first process's console; a visitor served by the
 second buys the product and gets a certificate (before, the second process kept its own
@@ -12,6 +15,8 @@ holder."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import re
 import secrets
@@ -57,7 +62,8 @@ def cluster(nats_server: NatsServer, fresh_database: str, tmp_path: Path) -> Ite
             "health_url": f"http://127.0.0.1:{port}/healthz", "env": env, "log": tmp_path / f"{name}.log", "timeout": 240,
         } for name, (port, hook) in zip("ab", halls, strict=True)))
         yield {"bank": bank_url, "dsn": fresh_database, "halls": [f"ws://127.0.0.1:{port}/" for port, _ in halls],
-               "console": f"http://127.0.0.1:{console_port}", "organiser": tmp_path / "a" / "console" / "organiser.token"}
+               "console": f"http://127.0.0.1:{console_port}", "organiser": tmp_path / "a" / "console" / "organiser.token",
+               "processes": procs[1:]}
     finally:
         stop(*procs)
 
@@ -128,3 +134,37 @@ async def test_an_edition_opened_at_one_process_certifies_a_purchase_at_the_othe
     verify = subprocess.run([str(BIN / "expo-bank"), "verify", "--db", cluster["dsn"]], capture_output=True, text=True,
                             env={**os.environ})
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+async def test_the_console_shows_the_visitors_of_every_hall_process(cluster):
+    first, second = cluster["halls"]
+    async with httpx.AsyncClient(base_url=cluster["console"], timeout=10) as organiser:
+        await login(organiser, cluster["organiser"].read_text().strip())
+        ws = await connect(second, compression=None)
+        await ws.send(p.encode(p.Hello(p.PROTOCOL_VERSION, "Cy Faraway", 0, 0)))
+        await next_of(ws, p.Welcome)
+
+        async def connected() -> int:
+            page = (await organiser.get("/organiser")).text
+            return int(re.search(r'<span id="connected">(\d+)</span>', page)[1])
+
+        for _ in range(50):  # the other process publishes its frame once a second
+            if await connected() == 1:
+                break
+            await asyncio.sleep(0.2)
+        assert await connected() == 1
+        async with organiser.stream("GET", "/organiser/live") as live:  # the map's frames
+            async for line in live.aiter_lines():
+                if line.startswith("data: ") and "Cy Faraway" in line:
+                    frame = json.loads(line[6:])
+                    break
+        [(entity, name)] = frame["names"].items()
+        assert name == "Cy Faraway" and ":" in entity  # another process's avatar, named apart from ours
+        assert [row[0] for rows in frame["halls"].values() for row in rows] == [entity]
+        await ws.close()  # her avatar waits for her to come back (a resume), so the process goes instead
+        stop(cluster["processes"][1])
+        for _ in range(50):  # its last frame too old: its visitors leave the map
+            if await connected() == 0:
+                break
+            await asyncio.sleep(0.2)
+        assert await connected() == 0
