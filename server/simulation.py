@@ -23,7 +23,7 @@ import protocol as p
 from protocol.limits import BOOTH_CHANNEL_MARGIN, CHAT_PROXIMITY_RADIUS
 from world.manifest import to_manifest
 from world.model import Expo
-from world.motion import PORTAL_COOLDOWN, HallGeometry, portal_hops, step
+from world.motion import PORTAL_COOLDOWN, HallGeometry, advance, step
 
 from .analytics.recorder import ActivityRecorder
 from .avatars import AvatarTable
@@ -762,11 +762,8 @@ class Simulation:
 
     def _step(self, now: float, idx: np.ndarray, move: np.ndarray, run: np.ndarray) -> None:
         av = self.avatars
-        new = step(self.geometry, av.hall[idx], av.pos[idx], move, run, self.config.dt)
-        shifted = np.any(new != av.pos[idx], axis=1)
-        av.pos[idx] = new
-        av.motion[idx] = np.where(shifted, np.where(run, 2, 1), 0)
-        who, halls, targets = portal_hops(self.geometry, av.hall[idx], new, av.portal_ready_at[idx] <= now)
+        who, halls, targets = advance(self.geometry, av.hall, av.pos, av.motion, av.portal_ready_at, idx, move, run,
+                                      self.config.dt, now)
         if len(who):
             hop = idx[who]
             if self.portal_gate is not None:
