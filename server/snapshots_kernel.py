@@ -80,22 +80,31 @@ def diff(keys: np.ndarray, slots: np.ndarray, states: np.ndarray, observers: np.
     count returned first; other observers' rows are kept as they are. Arguments and
     results as server.snapshots.SentTable and SnapshotDiff hold them."""
     n = len(sending)
-    # the sending observers' visible targets, grouped by observer (a counting sort)
+    # the sending observers' visible targets, grouped by observer: as they come when the
+    # pairs are grouped already (the interest kernel's are), else by a counting sort
     new_off = np.zeros(n + 1, np.int64)
-    for i in range(len(observers)):
-        if not (0 <= observers[i] < n and 0 <= targets[i] < n):
-            raise ValueError("a visible pair's slot is out of range")
-        if sending[observers[i]]:
-            new_off[observers[i] + 1] += 1
-    for o in range(n):
-        new_off[o + 1] += new_off[o]
-    fill = new_off[:-1].copy()
-    new_targets = np.empty(new_off[n], np.int64)
+    grouped = True
+    last = -1
     for i in range(len(observers)):
         o = observers[i]
+        if not (0 <= o < n and 0 <= targets[i] < n):
+            raise ValueError("a visible pair's slot is out of range")
         if sending[o]:
-            new_targets[fill[o]] = targets[i]
-            fill[o] += 1
+            new_off[o + 1] += 1
+        grouped = grouped and o >= last
+        last = o
+    for o in range(n):
+        new_off[o + 1] += new_off[o]
+    if grouped and new_off[n] == len(observers):
+        new_targets = targets  # every observer sends: read as they are
+    else:
+        fill = new_off[:-1].copy()
+        new_targets = np.empty(new_off[n], np.int64)
+        for i in range(len(observers)):
+            o = observers[i]
+            if sending[o]:
+                new_targets[fill[o]] = targets[i]
+                fill[o] += 1
     old_off = np.zeros(n + 1, np.int64)
     for j in range(len(keys)):
         old_off[(keys[j] >> ENTITY_BITS) + 1] += 1

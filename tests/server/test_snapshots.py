@@ -64,8 +64,12 @@ def _random_states(rng: np.random.Generator, n: int) -> np.ndarray:
     return q.astype(np.int32)
 
 
+@pytest.mark.parametrize("grouped", [False, True], ids=["any order, some send", "grouped by observer, all send"])
 @pytest.mark.parametrize("seed", range(6))
-def test_diff_matches_the_reference_tick_after_tick(seed):
+def test_diff_matches_the_reference_tick_after_tick(seed, grouped):
+    """In any order the diff groups the pairs itself; grouped by observer (as the interest
+    kernel gives them), with every observer sending (the usual tick), it reads them as
+    they are."""
     rng = np.random.default_rng(seed)
     n = 12
     table, ref = SentTable(n), Reference()
@@ -85,6 +89,9 @@ def test_diff_matches_the_reference_tick_after_tick(seed):
         pairs = [(o, t) for o in active.tolist() for t in active.tolist() if o != t and rng.random() < 0.6]
         rng.shuffle(pairs)  # any order: the diff sorts
         sending = rng.random(n) < 0.7
+        if grouped:
+            pairs.sort(key=lambda pair: pair[0])  # each observer's targets stay in their random order
+            sending[:] = True
         observers = np.array([o for o, _ in pairs], np.int64)
         targets = np.array([t for _, t in pairs], np.int64)
 
