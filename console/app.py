@@ -39,7 +39,6 @@ from client import expo_url
 from server.admin import HEATMAP_MINUTES, Admin, WhoError
 from server.clock import Clock, SystemClock
 from server.deals.machine import Deal, DealRefused, DealState
-from server.moderation import Moderation
 from server.people.leads import Lead
 from world import iso
 from world.model import Booth, Expo
@@ -1099,7 +1098,6 @@ class ConsoleServer:
         self.console.stopping.set()
         self.server.should_exit = True
         await self.task
-        self.console.admin.moderation.close()
         self.console.credentials.close()
 
 
@@ -1108,8 +1106,8 @@ async def start_console(expo_server: ExpoServer, host: str, port: int) -> Consol
     import uvicorn
 
     data = expo_server.config.data_dir
-    moderation = Moderation(data / "moderation.sqlite3", time.time)
-    admin = Admin(expo_server, moderation, time.time)
+    assert expo_server.moderation is not None  # opened by the server's start, before it listens
+    admin = Admin(expo_server, expo_server.moderation, time.time)
     credentials = Credentials(data / "console", time.time)
     console = Console(admin, credentials, ClientLink(f"ws://{expo_server.config.host}:{expo_server.port}/"))
     server = uvicorn.Server(uvicorn.Config(console.app, host=host, port=port, log_level="warning", lifespan="off",

@@ -37,6 +37,7 @@ from .exhibitors import ExhibitorServices
 from .identity import passes_for, tickets_for
 from .link import LinkState
 from .metrics import ServerMetrics
+from .moderation import Moderation, open_moderation
 from .sendstate import TickFrames
 from .sendthread import SendThread
 from .simulation import Simulation
@@ -98,6 +99,8 @@ class ExpoServer:
         self.collectibles: Collectibles | None = None  # certificates with purchases, with the bank too
         self._exhibitors: ExhibitorServices | None = None
         self._console: Any = None  # console.app.ConsoleServer when --console-port is given
+        self.moderation: Moderation | None = None  # from start(): mutes, bans, reports (the console writes them)
+        self._moderation_task: asyncio.Task | None = None  # --db: the other processes' decisions, reloaded
         self._routes: dict[str, HttpHandler] = {"/healthz": self._healthz, "/metrics": self._metrics}
         self._mounts: list[tuple[str, HttpHandler]] = []
         self.cluster: ClusterGate | None = None  # when --cluster: seats through the cluster's directory
@@ -128,6 +131,9 @@ class ExpoServer:
         log.info("interest kernel ready", extra={"seconds": round(interest.warm(), 2)})
         log.info("snapshot kernel ready", extra={"seconds": round(snapshots.warm(), 2)})
         loop = asyncio.get_running_loop()
+        self.moderation = self.sim.moderation = open_moderation(self.config.db_url, self.config.data_dir, self.clock.wall)
+        if self.config.db_url:
+            self._moderation_task = asyncio.create_task(self._refresh_moderation(), name="moderation")
         if self.config.send_thread:
             log.info("send kernel ready", extra={"seconds": round(sendthread.warm(), 2)})
             self._sender = SendThread(loop)
@@ -155,6 +161,19 @@ class ExpoServer:
 
             self._console = await start_console(self, self.config.host, self.config.console_port)
         log.info("listening", extra={"host": self.config.host, "port": self.port, "expo": self.sim.expo.name})
+
+    async def _refresh_moderation(self) -> None:
+        """The sanctions as every hall process decided them, every few seconds (off the loop)."""
+        from .moderation_pg import REFRESH
+
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(REFRESH)
+            assert self.moderation is not None
+            try:
+                await loop.run_in_executor(None, self.moderation.refresh)
+            except Exception as exc:  # PostgreSQL away: keep the last known, say it, try again
+                log.warning("sanctions not reloaded", extra={"error": repr(exc)})
 
     async def _start_commerce(self, bank_url: str) -> None:
         from bank.client import PlatformClient
@@ -276,6 +295,12 @@ class ExpoServer:
             await self.commerce.close()
         if self._exhibitors is not None:
             await self._exhibitors.stop()
+        if self.moderation is not None:
+            if self._moderation_task is not None:
+                self._moderation_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._moderation_task
+            self.moderation.close()  # PostgreSQL's lock lets a reload still on its thread finish first
         log.info("stopped")
 
     # ------------------------------------------------------------------ connections (server.connection.Host)

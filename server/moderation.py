@@ -89,6 +89,8 @@ def _migrate(db: sqlite3.Connection) -> None:
 
 
 class Moderation:
+    """The decisions and reports, kept in SQLite; every question is answered from memory."""
+
     def __init__(self, path: Path | str, wall_clock: Callable[[], float]) -> None:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -98,12 +100,45 @@ class Moderation:
         _migrate(self.db)
         self.now = wall_clock
         self._cache: dict[tuple[str, Kind], Sanction] = {}  # read on every chat line: no query there
-        for row in self.db.execute("SELECT visitor, kind, reason, since, until, by, name FROM sanctions"):
-            sanction = Sanction(row[0], Kind(row[1]), row[2], row[3], row[4], row[5], row[6])
-            self._cache[(sanction.visitor, sanction.kind)] = sanction
+        self.refresh()
 
     def close(self) -> None:
         self.db.close()
+
+    # ------------------------------------------------------------------ storage (PgModeration has its own)
+
+    def _stored_sanctions(self) -> list[tuple]:
+        return self.db.execute("SELECT visitor, kind, reason, since, until, by, name FROM sanctions").fetchall()
+
+    def _store_sanction(self, s: Sanction) -> None:
+        self.db.execute("INSERT OR REPLACE INTO sanctions (visitor, kind, reason, since, until, by, name) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)", (s.visitor, s.kind.value, s.reason, s.since, s.until, s.by, s.name))
+
+    def _delete_sanction(self, visitor_id: str, kind: Kind) -> None:
+        self.db.execute("DELETE FROM sanctions WHERE visitor = ? AND kind = ?", (visitor_id, kind.value))
+
+    def _store_report(self, row: tuple) -> int:
+        cursor = self.db.execute("INSERT INTO reports (reporter, visitor, reason, hall, at, reporter_id, visitor_id) "
+                                 "VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def _stored_reports(self, open_only: bool, limit: int) -> list[tuple]:
+        where = "WHERE handled_by IS NULL" if open_only else ""
+        return self.db.execute(f"SELECT id, reporter, visitor, reason, hall, at, handled_by, reporter_id, visitor_id "
+                               f"FROM reports {where} ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+
+    def _mark_handled(self, report_id: int, by: str) -> bool:
+        return self.db.execute("UPDATE reports SET handled_by = ? WHERE id = ? AND handled_by IS NULL",
+                               (by, report_id)).rowcount == 1
+
+    def refresh(self) -> None:
+        """The sanctions in memory as the store has them (in a cluster, as every process decided)."""
+        cache = {}
+        for row in self._stored_sanctions():
+            sanction = Sanction(row[0], Kind(row[1]), row[2], row[3], row[4], row[5], row[6])
+            cache[(sanction.visitor, sanction.kind)] = sanction
+        self._cache = cache
 
     # ------------------------------------------------------------------ questions
 
@@ -139,32 +174,32 @@ class Moderation:
             raise ValueError("whom? a visitor id is required")
         now = self.now()
         sanction = Sanction(key, kind, reason, now, None if minutes is None else now + minutes * 60, by, name)
-        self.db.execute("INSERT OR REPLACE INTO sanctions (visitor, kind, reason, since, until, by, name) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?)", (key, kind.value, reason, now, sanction.until, by, name))
+        self._store_sanction(sanction)
         self._cache[(key, kind)] = sanction
         return sanction
 
     def lift(self, visitor_id: str, kind: Kind) -> bool:
-        self.db.execute("DELETE FROM sanctions WHERE visitor = ? AND kind = ?", (visitor_id, kind.value))
+        self._delete_sanction(visitor_id, kind)
         return self._cache.pop((visitor_id, kind), None) is not None
 
     # ------------------------------------------------------------------ reports
 
     def file_report(self, reporter_id: str, reporter: str, visitor_id: str, visitor: str, reason: str, hall: str) -> int:
         """A report by visitor id (and the display names both had, for people to read)."""
-        cursor = self.db.execute("INSERT INTO reports (reporter, visitor, reason, hall, at, reporter_id, visitor_id) "
-                                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                 (reporter, visitor, reason[:MAX_REASON], hall, self.now(), reporter_id, visitor_id))
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        return self._store_report((reporter, visitor, reason[:MAX_REASON], hall, self.now(), reporter_id, visitor_id))
 
     def reports(self, open_only: bool = True, limit: int = 100) -> list[Report]:
-        where = "WHERE handled_by IS NULL" if open_only else ""
-        rows = self.db.execute(f"SELECT id, reporter, visitor, reason, hall, at, handled_by, reporter_id, visitor_id "
-                               f"FROM reports {where} "
-                               "ORDER BY id DESC LIMIT ?", (limit,))
-        return [Report(*row) for row in rows]
+        return [Report(*row) for row in self._stored_reports(open_only, limit)]
 
     def handle_report(self, report_id: int, by: str) -> bool:
-        return self.db.execute("UPDATE reports SET handled_by = ? WHERE id = ? AND handled_by IS NULL",
-                               (by, report_id)).rowcount == 1
+        return self._mark_handled(report_id, by)
+
+
+def open_moderation(db_url: str | None, data_dir: Path, wall_clock: Callable[[], float]) -> Moderation:
+    """PostgreSQL at ``db_url`` (the cluster: one set of decisions and reports for every hall
+    process), else ``moderation.sqlite3`` in ``data_dir``."""
+    if db_url:
+        from .moderation_pg import PgModeration
+
+        return PgModeration(db_url, wall_clock)
+    return Moderation(data_dir / "moderation.sqlite3", wall_clock)

@@ -3,7 +3,10 @@ processes on a real nats-server and PostgreSQL, the bank on the same PostgreSQL 
 each webhook to both, the console at the first.
 
 The organiser at the first process's console sees a visitor of the second on the live map
-and in the counts (before, only the first process's own visitors, so a full hall read 0).
+and in the counts (before, only the first process's own visitors, so a full hall read 0). A
+ban decided there holds at the second process too, and a report filed at the second reaches
+the console (before, the second process had no moderation: the banned visitor joined there,
+and the report was refused).
 
 The exhibitor opens an edition at the first process's console; a visitor served by the
 second buys the product and gets a certificate (before, the second process kept its own
@@ -168,3 +171,39 @@ async def test_the_console_shows_the_visitors_of_every_hall_process(cluster):
                 break
             await asyncio.sleep(0.2)
         assert await connected() == 0
+
+
+async def joined(url: str, name: str, token: str | None = None) -> tuple[ClientConnection, p.Message]:
+    ws = await connect(url, compression=None)
+    await ws.send(p.encode(p.Hello(p.PROTOCOL_VERSION, name, 0, 0, visitor_token=token)))
+    return ws, await next_of(ws, (p.Welcome, p.Refused))
+
+
+async def test_a_ban_holds_at_every_hall_process_and_every_report_reaches_the_console(cluster):
+    first, second = cluster["halls"]
+    async with httpx.AsyncClient(base_url=cluster["console"], timeout=10) as organiser:
+        csrf = await login(organiser, cluster["organiser"].read_text().strip())
+        dana, welcome = await joined(first, "Dana Spammer")
+        banned = await organiser.post("/organiser/moderate", data={
+            "action": "ban", "name": "Dana Spammer", "reason": "spam in the booth channel", "minutes": "", "csrf": csrf})
+        assert banned.status_code == 200, banned.text[-1500:]
+        await dana.close()
+        for _ in range(40):  # the other process reloads the sanctions every 2 s
+            ws, answer = await joined(second, "Dana Again", welcome.visitor_token)
+            await ws.close()
+            if isinstance(answer, p.Refused):
+                break
+            await asyncio.sleep(0.25)
+        assert isinstance(answer, p.Refused) and answer.code == "banned" and "spam" in answer.message, answer
+
+        eli, _ = await joined(second, "Eli Reporter")
+        fay, fay_welcome = await joined(second, "Fay Rude")
+        await eli.send(p.encode(p.Report(fay_welcome.entity, "insults in the chat")))
+        for _ in range(40):
+            page = (await organiser.get("/organiser")).text
+            if "insults in the chat" in page:
+                break
+            await asyncio.sleep(0.25)
+        assert "insults in the chat" in page and "Eli Reporter" in page and "Fay Rude" in page
+        for ws in (eli, fay):
+            await ws.close()
