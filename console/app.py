@@ -410,10 +410,10 @@ class Console:
             errors["name"] = f"unknown action {action!r}"
         if not errors:
             try:
-                shown = name if action in ("unmute", "unban") else admin.resolve(name).name  # tagged, for namesakes
+                shown = name if action in ("unmute", "unban") else (await admin.reach(name)).name  # tagged, for namesakes
                 match action:
                     case "mute":
-                        admin.mute(name, reason, minutes)
+                        await admin.mute(name, reason, minutes)
                         notice = f"{shown} is muted: their chat reaches no one."
                     case "unmute":
                         notice = f"{shown} may chat again." if admin.unmute(name) else f"{shown} was not muted."
@@ -421,7 +421,7 @@ class Console:
                         admin.kick(name, reason)
                         notice = f"{shown} was removed from the expo."
                     case "ban":
-                        admin.ban(name, reason, minutes)
+                        await admin.ban(name, reason, minutes)
                         notice = f"{shown} is banned{'' if minutes is None else f' for {minutes:g} min'}."
                     case _:
                         notice = f"{shown}'s ban is lifted." if admin.unban(name) else f"{shown} was not banned."

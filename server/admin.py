@@ -35,10 +35,11 @@ from .live import CROWD_CELL, Census, Entity, LiveFrame, frame, merged
 from .moderation import Kind, Moderation, Report, Sanction
 from .people.leads import Lead, check_notes, csv_rows, looked_at, to_csv
 from .people.meetings import BookingStatus, Slot
+from .simulation import Session
 
 if TYPE_CHECKING:
     from .app import ExpoServer
-    from .simulation import Session
+    from .cluster.node import Presence
 
 ORGANISERS = "Organisers"  # the speaker's name on announcements; entity 0 is never an avatar
 CROWD_THRESHOLD = 40  # avatars in one square that make an alert
@@ -469,19 +470,40 @@ class Admin:
                 raise
             return named[0]
 
-    def mute(self, who: str, reason: str, minutes: float | None) -> Sanction:
-        session = self.resolve(who)
-        return self.moderation.impose(session.visitor_id, session.name, Kind.MUTE, reason, minutes, "organiser")
+    async def reach(self, who: str) -> Session | Presence:
+        """The visitor ``who`` names: here (``resolve``), or, in a cluster, the one online at
+        another hall process under that name (the live map shows them all)."""
+        try:
+            return self.resolve(who)
+        except WhoError:
+            gate = self.server.cluster
+            if gate is None:
+                raise
+            elsewhere = [p for p in await gate.node.find_named(who.strip()) if p.process != gate.node.id]
+            if len(elsewhere) > 1:
+                raise WhoError(f"{len(elsewhere)} visitors at other hall processes are called {who!r}: "
+                               f"{', '.join(p.visitor for p in elsewhere)}; give the visitor id") from None
+            if not elsewhere:
+                raise
+            return elsewhere[0]
+
+    async def mute(self, who: str, reason: str, minutes: float | None) -> Sanction:
+        """At another hall process it holds from that process's next reload of the sanctions."""
+        visitor, name = _id_and_name(await self.reach(who))
+        return self.moderation.impose(visitor, name, Kind.MUTE, reason, minutes, "organiser")
 
     def unmute(self, who: str) -> bool:
         sanction = self._sanctioned(who, Kind.MUTE)
         return sanction is not None and self.moderation.lift(sanction.visitor, Kind.MUTE)
 
-    def ban(self, who: str, reason: str, minutes: float | None) -> Sanction:
-        """Ban and kick: a ban is enforced at every Hello, on the visitor id its token proves."""
-        session = self.resolve(who)
-        sanction = self.moderation.impose(session.visitor_id, session.name, Kind.BAN, reason, minutes, "organiser")
-        self.kick(session.visitor_id, f"banned: {sanction.reason}")
+    async def ban(self, who: str, reason: str, minutes: float | None) -> Sanction:
+        """Ban and kick: a ban is enforced at every Hello, on the visitor id its token proves.
+        A visitor at another hall process is removed by that process at its next reload."""
+        target = await self.reach(who)
+        visitor, name = _id_and_name(target)
+        sanction = self.moderation.impose(visitor, name, Kind.BAN, reason, minutes, "organiser")
+        if isinstance(target, Session):
+            self.kick(visitor, f"banned: {sanction.reason}")
         return sanction
 
     def unban(self, who: str) -> bool:
@@ -489,6 +511,7 @@ class Admin:
         return sanction is not None and self.moderation.lift(sanction.visitor, Kind.BAN)
 
     def kick(self, who: str, reason: str) -> bool:
+        """A visitor of this process (one elsewhere: a ban of a few minutes removes them)."""
         session = self.resolve(who)
         self.server.sim.kick(session, reason.strip() or "removed by the organisers")
         self.server.flush()
@@ -546,3 +569,7 @@ class Admin:
             return [str(problem) for problem in problems]
         await self.server.apply_world(expo)
         return []
+
+
+def _id_and_name(target: Session | Presence) -> tuple[str, str]:
+    return (target.visitor_id, target.name) if isinstance(target, Session) else (target.visitor, target.name)

@@ -174,6 +174,12 @@ class ExpoServer:
                 await loop.run_in_executor(None, self.moderation.refresh)
             except Exception as exc:  # PostgreSQL away: keep the last known, say it, try again
                 log.warning("sanctions not reloaded", extra={"error": repr(exc)})
+                continue
+            banned = [(s, ban) for s in list(self.sim.sessions.values()) if (ban := self.moderation.banned(s.visitor_id))]
+            for session, ban in banned:  # banned at another process's console while here
+                self.sim.kick(session, f"banned: {ban.reason}")
+            if banned:
+                self.flush()
 
     async def _start_commerce(self, bank_url: str) -> None:
         from bank.client import PlatformClient

@@ -4,9 +4,10 @@ each webhook to both, the console at the first.
 
 The organiser at the first process's console sees a visitor of the second on the live map
 and in the counts (before, only the first process's own visitors, so a full hall read 0). A
-ban decided there holds at the second process too, and a report filed at the second reaches
-the console (before, the second process had no moderation: the banned visitor joined there,
-and the report was refused).
+ban decided there holds at the second process too; a visitor of the second can be banned from
+the form by the name the map shows, and is removed there; a report filed at the second
+reaches the console. Before, the second process had no moderation: the banned visitor joined
+there, and the report was refused.
 
 The exhibitor opens an edition at the first process's console; a visitor served by the
 second buys the product and gets a certificate (before, the second process kept its own
@@ -195,6 +196,17 @@ async def test_a_ban_holds_at_every_hall_process_and_every_report_reaches_the_co
                 break
             await asyncio.sleep(0.25)
         assert isinstance(answer, p.Refused) and answer.code == "banned" and "spam" in answer.message, answer
+
+        # a visitor at the other process, banned from the form by the name the map shows: removed there
+        gus, gus_welcome = await joined(second, "Gus Remote")
+        banned = await organiser.post("/organiser/moderate", data={
+            "action": "ban", "name": "Gus Remote", "reason": "flooding", "minutes": "10", "csrf": csrf})
+        assert "Gus Remote is banned for 10 min." in banned.text, banned.text[-1500:]
+        closing = await next_of(gus, p.Closing, timeout=10)  # at that process's next reload
+        assert closing.code == "kicked" and "flooding" in closing.message
+        ws, again = await joined(second, "Gus Remote", gus_welcome.visitor_token)
+        await ws.close()
+        assert isinstance(again, p.Refused) and again.code == "banned"
 
         eli, _ = await joined(second, "Eli Reporter")
         fay, fay_welcome = await joined(second, "Fay Rude")
