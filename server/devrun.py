@@ -76,14 +76,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="world server (WebSocket, /healthz, /metrics)")
     parser.add_argument("--bank-port", type=int, default=8766)
-    parser.add_argument("--webhook-port", type=int, default=8767, help="where the server hears the bank's webhooks")
-    parser.add_argument("--console-port", type=int, default=8768, help="the organisers' and exhibitors' web console")
+    parser.add_argument("--webhook-port", type=int, default=None,
+                        help="where the server hears the bank's webhooks (default: --port + 2, 8767)")
+    parser.add_argument("--console-port", type=int, default=None,
+                        help="the organisers' and exhibitors' web console (default: --port + 3, 8768)")
     parser.add_argument("--data-dir", type=Path, default=Path("var"))
     parser.add_argument("--world", type=Path, default=None,
                         help="the expo to serve (default: a copy of the packaged expo under DATA_DIR/world, made on "
                              "first run, so booth edits from the console never touch the repository's files)")
     args, server_args = parser.parse_known_args(argv)
 
+    # beside the world server, as `make cluster`'s: a second `make run PORT=...` clashes with nothing
+    args.webhook_port = args.webhook_port or args.port + 2
+    args.console_port = args.console_port or args.port + 3
     busy = _already_running(args.host, {"world server": args.port, "bank": args.bank_port, "webhook": args.webhook_port,
                                          "console": args.console_port})
     if busy:
