@@ -418,7 +418,7 @@ class Console:
                     case "unmute":
                         notice = f"{shown} may chat again." if admin.unmute(name) else f"{shown} was not muted."
                     case "kick":
-                        admin.kick(name, reason)
+                        await admin.remove(name, reason)
                         notice = f"{shown} was removed from the expo."
                     case "ban":
                         await admin.ban(name, reason, minutes)

@@ -510,8 +510,16 @@ class Admin:
         sanction = self._sanctioned(who, Kind.BAN)
         return sanction is not None and self.moderation.lift(sanction.visitor, Kind.BAN)
 
+    async def remove(self, who: str, reason: str) -> bool:
+        """The console's Kick: a visitor of this process. One at another hall process is named
+        as such (a ban of a few minutes removes them), rather than as no one."""
+        target = await self.reach(who)
+        if not isinstance(target, Session):
+            raise WhoError(f"{target.name} is at another hall process ({target.url}): "
+                           "ban them for a few minutes to remove them")
+        return self.kick(target.visitor_id, reason)
+
     def kick(self, who: str, reason: str) -> bool:
-        """A visitor of this process (one elsewhere: a ban of a few minutes removes them)."""
         session = self.resolve(who)
         self.server.sim.kick(session, reason.strip() or "removed by the organisers")
         self.server.flush()
