@@ -30,7 +30,7 @@ from .intents import Intent, IntentStatus, Payment
 from .ledger import Account, AccountKind, Entry, KycLevel, TransactionKind
 from .storage import Delivery, IdempotencyRecord, IntentQuery
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS entries (
     intent_id TEXT,
     created_at INTEGER NOT NULL,
     prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL UNIQUE,
+    hash TEXT NOT NULL,
     ref TEXT,
     uetr TEXT,
     end_to_end_id TEXT
@@ -184,6 +184,7 @@ _ADDED_COLUMNS = {
     "accounts": ("kyc TEXT NOT NULL DEFAULT 'basic'", "kyc_verified_at INTEGER"),
     "entries": ("ref TEXT", "uetr TEXT", "end_to_end_id TEXT"),
 }
+_ENTRIES_TABLE = SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS entries"):SCHEMA.index("CREATE INDEX IF NOT EXISTS entries_by_account")]
 _LATE_INDEXES = "CREATE INDEX IF NOT EXISTS entries_by_unit ON entries(currency, seq);"
 _ACCOUNT_COLUMNS = "id, kind, currency, display_name, balance, created_at, reference, kyc"
 _ENTRY_COLUMNS = (
@@ -766,6 +767,21 @@ class Statements(WriterStatements):
             self._c.execute("ROLLBACK")
 
 
+def _drop_hash_index(conn: sqlite3.Connection) -> None:
+    """Up to schema version 2, ``entries.hash`` was UNIQUE: an index no query reads (every hash
+    covers its entry's own ``seq``, the primary key, and the chain is checked by ``verify``), and
+    its random keys cost each entry an insert into a random page, about half of an entry's
+    insert. SQLite drops an inline constraint only with the table, so the table is copied
+    (rows, order and ``seq`` unchanged); its indexes and triggers are made again by the schema
+    that runs next. Dropping the old table fires no triggers (SQLite's implicit delete does not)."""
+    if not any(origin == "u" for _, _, _, origin, _ in conn.execute("PRAGMA index_list(entries)")):
+        return
+    conn.execute(_ENTRIES_TABLE.replace("IF NOT EXISTS entries", "entries_copy", 1).rstrip().rstrip(";"))
+    conn.execute(f"INSERT INTO entries_copy ({_ENTRY_COLUMNS}) SELECT {_ENTRY_COLUMNS} FROM entries ORDER BY seq")
+    conn.execute("DROP TABLE entries")
+    conn.execute("ALTER TABLE entries_copy RENAME TO entries")
+
+
 class SQLiteStorage:
     """``bank.storage.Storage`` on one SQLite file."""
 
@@ -799,6 +815,7 @@ class SQLiteStorage:
                     for column in columns:
                         if have and column.split()[0] not in have:
                             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+                _drop_hash_index(conn)
                 for statement in (SCHEMA + _LATE_INDEXES).split(";\n"):
                     if statement.strip():
                         conn.execute(statement)
