@@ -162,3 +162,16 @@ async def test_a_postgresql_restart_loses_nothing_and_the_bank_carries_on(postgr
     assert "database unavailable" in (tmp_path / "bank.log").read_text()
     checked = verify(dsn)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_a_database_from_before_schema_3_loses_the_hash_index(fresh_database: str) -> None:
+    """Schema 3 dropped ``entries.hash``'s UNIQUE index (no query reads it, and it cost half of
+    each entry's insert); a database made before carries it under PostgreSQL's default name."""
+    PgStorage(fresh_database).close()
+    with psycopg.connect(fresh_database, autocommit=True) as db:  # as version 2 made it
+        db.execute("ALTER TABLE bank.entries ADD CONSTRAINT entries_hash_key UNIQUE (hash)")
+    PgStorage(fresh_database).close()
+    with psycopg.connect(fresh_database, autocommit=True) as db:
+        left = db.execute("SELECT conname FROM pg_constraint WHERE conrelid = 'bank.entries'::regclass "
+                          "AND contype = 'u'").fetchall()
+    assert left == []
