@@ -52,7 +52,8 @@ async def measure(bank: Bank, storage: SQLiteStorage, clients: int, per_client: 
             held = await storage.group.submit(lambda i=i: bank.create_escrow(
                 visitor, payee_account_id=merchant, amount=100, currency=currency, end_to_end_id=f"PO-{c}-{i}",
                 expires_in_seconds=None, fx_lock_id=None, metadata={}, idem=key(visitor)))
-            await storage.group.submit(lambda: bank.post_escrow(PLATFORM, held.body["id"], key(PLATFORM)))
+            escrow = held.body["id"]
+            await storage.group.submit(lambda escrow=escrow: bank.post_escrow(PLATFORM, escrow, key(PLATFORM)))
 
     start = time.process_time()
     await asyncio.gather(*(pay(v, ids) for v, ids in zip(visitors, intents, strict=True)))
