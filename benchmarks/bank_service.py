@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
+from functools import partial
 from pathlib import Path
 
 # Run as a file, this directory comes first on sys.path, and benchmarks/bank.py would be
@@ -45,15 +46,14 @@ async def measure(bank: Bank, storage: SQLiteStorage, clients: int, per_client: 
 
     async def pay(visitor: Principal, ids: list[str]) -> None:
         for i in ids:
-            await storage.group.submit(lambda i=i: bank.confirm_intent(visitor, i, key(visitor)))
+            await storage.group.submit(partial(bank.confirm_intent, visitor, i, key(visitor)))
 
     async def cycle(visitor: Principal, c: int) -> None:
         for i in range(per_client):
-            held = await storage.group.submit(lambda i=i: bank.create_escrow(
-                visitor, payee_account_id=merchant, amount=100, currency=currency, end_to_end_id=f"PO-{c}-{i}",
-                expires_in_seconds=None, fx_lock_id=None, metadata={}, idem=key(visitor)))
-            escrow = held.body["id"]
-            await storage.group.submit(lambda escrow=escrow: bank.post_escrow(PLATFORM, escrow, key(PLATFORM)))
+            held = await storage.group.submit(partial(
+                bank.create_escrow, visitor, payee_account_id=merchant, amount=100, currency=currency,
+                end_to_end_id=f"PO-{c}-{i}", expires_in_seconds=None, fx_lock_id=None, metadata={}, idem=key(visitor)))
+            await storage.group.submit(partial(bank.post_escrow, PLATFORM, held.body["id"], key(PLATFORM)))
 
     start = time.process_time()
     await asyncio.gather(*(pay(v, ids) for v, ids in zip(visitors, intents, strict=True)))
