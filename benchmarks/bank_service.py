@@ -15,20 +15,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
 import tempfile
 import time
 import uuid
 from functools import partial
 from pathlib import Path
 
-# Run as a file, this directory comes first on sys.path, and benchmarks/bank.py would be
-# imported as the bank package: the package comes from the tree (PYTHONPATH) or the install.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-sys.modules.pop("bank", None)
-
-from bank.service import Bank, Idem, Principal, Role  # noqa: E402
-from bank.sqlite_store import SQLiteStorage  # noqa: E402
+from bank.service import Bank, Idem, Principal, Role  # through benchmarks/bank.py, which gives the package
+from bank.sqlite_store import SQLiteStorage
 
 PLATFORM = Principal(Role.PLATFORM)
 
