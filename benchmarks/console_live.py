@@ -64,7 +64,7 @@ def main() -> None:
             peer.outbox.clear()
 
     def frame() -> None:
-        json.dumps({"halls": admin.positions(), "names": {}}, separators=(",", ":"))
+        json.dumps({"halls": admin.live().positions, "names": {}}, separators=(",", ":"))  # as the stream builds it
 
     def extras() -> None:
         admin.alerts(census=admin.census())
@@ -73,11 +73,11 @@ def main() -> None:
     t_tick = timed(tick, args.repeat)
     t_frame = timed(frame, args.repeat)
     t_extras = timed(extras, args.repeat)
-    size = len(json.dumps({"halls": admin.positions()}, separators=(",", ":")))
+    size = len(json.dumps({"halls": admin.live().positions}, separators=(",", ":")))
     per_second = 4 * t_frame + t_extras  # one open console
     print(f"{args.avatars} avatars, median of {args.repeat}")
     print(f"  tick                        {t_tick * 1e3:8.3f} ms")
-    print(f"  live frame (positions+json) {t_frame * 1e3:8.3f} ms  = {t_frame / t_tick:5.2f} x a tick, {size / 1024:.1f} KiB")
+    print(f"  live frame (admin.live+json) {t_frame * 1e3:8.3f} ms  = {t_frame / t_tick:5.2f} x a tick, {size / 1024:.1f} KiB")
     print(f"  counts and alerts           {t_extras * 1e3:8.3f} ms  = {t_extras / t_tick:5.2f} x a tick")
     print(f"  one console, per second     {per_second * 1e3:8.3f} ms  = {per_second / (20 * t_tick):5.3f} x the 20 ticks of that second")
 

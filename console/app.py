@@ -410,21 +410,22 @@ class Console:
             errors["name"] = f"unknown action {action!r}"
         if not errors:
             try:
-                shown = name if action in ("unmute", "unban") else (await admin.reach(name)).name  # tagged, for namesakes
-                match action:
-                    case "mute":
-                        await admin.mute(name, reason, minutes)
+                if action == "unmute":
+                    notice = f"{name} may chat again." if admin.unmute(name) else f"{name} was not muted."
+                elif action == "unban":
+                    notice = f"{name}'s ban is lifted." if admin.unban(name) else f"{name} was not banned."
+                else:
+                    target = await admin.reach(name)  # once: a visitor here, or online at another hall process
+                    shown = target.name  # tagged, for namesakes
+                    if action == "mute":
+                        admin.mute(target, reason, minutes)
                         notice = f"{shown} is muted: their chat reaches no one."
-                    case "unmute":
-                        notice = f"{shown} may chat again." if admin.unmute(name) else f"{shown} was not muted."
-                    case "kick":
-                        await admin.remove(name, reason)
+                    elif action == "kick":
+                        admin.remove(target, reason)
                         notice = f"{shown} was removed from the expo."
-                    case "ban":
-                        await admin.ban(name, reason, minutes)
+                    else:
+                        admin.ban(target, reason, minutes)
                         notice = f"{shown} is banned{'' if minutes is None else f' for {minutes:g} min'}."
-                    case _:
-                        notice = f"{shown}'s ban is lifted." if admin.unban(name) else f"{shown} was not banned."
                 log.info("moderation", extra={"action": action, "visitor": name})
                 return await self.organiser(request, session, notice=notice)
             except WhoError as exc:

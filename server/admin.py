@@ -31,7 +31,8 @@ from .analytics.aggregate import BoothFigures, booth_figures
 from .analytics.heatmap import Heatmap, heatmap
 from .cluster.watch import Gone, LiveProcess, ProcessWatch
 from .deals.machine import CONSOLE, Deal
-from .live import CROWD_CELL, Census, Entity, LiveFrame, frame, merged
+from .live import CROWD_CELL, Census, LiveFrame, frame, merged, merged_census
+from .live import census as census_of
 from .moderation import Kind, Moderation, Report, Sanction
 from .people.leads import Lead, check_notes, csv_rows, looked_at, to_csv
 from .people.meetings import BookingStatus, Slot
@@ -164,25 +165,24 @@ class Admin:
                                   None if session is None else session.visitor_id))
         return out
 
+    def _others(self) -> list[tuple[str, LiveFrame]]:
+        """In a cluster, the other hall processes' latest live frames (none when alone)."""
+        gate = self.server.cluster
+        return [] if gate is None else gate.live.others()
+
     def live(self) -> LiveFrame:
         """Every avatar's place, their names and the counts: of the whole cluster when this
         process is one (the others' latest frames added), else of this process."""
-        own = frame(self.server.sim)
-        gate = self.server.cluster
-        return own if gate is None else merged(own, gate.live.others())
-
-    def positions(self) -> dict[str, list[list[Any]]]:
-        return self.live().positions
-
-    def names(self) -> dict[Entity, str]:
-        return self.live().names
+        own, others = frame(self.server.sim), self._others()
+        return merged(own, others) if others else own
 
     def visitor_ids(self) -> dict[int, str]:
         """Entity -> visitor id of every avatar a visitor's session holds here: what moderation acts on."""
         return {s.entity: s.visitor_id for s in self.server.sim.sessions.values()}
 
     def census(self) -> Census:
-        return self.live().census
+        """The counts alone (the live map's places and names are not needed for them)."""
+        return merged_census(census_of(self.server.sim), [other.census for _, other in self._others()])
 
     def visitors_per_hall(self) -> dict[str, int]:
         return self.census().per_hall
@@ -487,19 +487,19 @@ class Admin:
                 raise
             return elsewhere[0]
 
-    async def mute(self, who: str, reason: str, minutes: float | None) -> Sanction:
-        """At another hall process it holds from that process's next reload of the sanctions."""
-        visitor, name = _id_and_name(await self.reach(who))
+    def mute(self, target: Session | Presence, reason: str, minutes: float | None) -> Sanction:
+        """``target`` as ``reach`` found it. At another hall process the mute holds from that
+        process's next reload of the sanctions."""
+        visitor, name = _id_and_name(target)
         return self.moderation.impose(visitor, name, Kind.MUTE, reason, minutes, "organiser")
 
     def unmute(self, who: str) -> bool:
         sanction = self._sanctioned(who, Kind.MUTE)
         return sanction is not None and self.moderation.lift(sanction.visitor, Kind.MUTE)
 
-    async def ban(self, who: str, reason: str, minutes: float | None) -> Sanction:
+    def ban(self, target: Session | Presence, reason: str, minutes: float | None) -> Sanction:
         """Ban and kick: a ban is enforced at every Hello, on the visitor id its token proves.
         A visitor at another hall process is removed by that process at its next reload."""
-        target = await self.reach(who)
         visitor, name = _id_and_name(target)
         sanction = self.moderation.impose(visitor, name, Kind.BAN, reason, minutes, "organiser")
         if isinstance(target, Session):
@@ -510,10 +510,9 @@ class Admin:
         sanction = self._sanctioned(who, Kind.BAN)
         return sanction is not None and self.moderation.lift(sanction.visitor, Kind.BAN)
 
-    async def remove(self, who: str, reason: str) -> bool:
+    def remove(self, target: Session | Presence, reason: str) -> bool:
         """The console's Kick: a visitor of this process. One at another hall process is named
         as such (a ban of a few minutes removes them), rather than as no one."""
-        target = await self.reach(who)
         if not isinstance(target, Session):
             raise WhoError(f"{target.name} is at another hall process ({target.url}): "
                            "ban them for a few minutes to remove them")

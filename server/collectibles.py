@@ -240,7 +240,7 @@ class Collectibles:
             return
         for account in accounts:
             for visitor in await self.visitors_of(account):
-                if visitor in self.sim.by_visitor:  # joined here: elsewhere, the process serving them tells them
+                if self.sim.serves(visitor):  # joined here: elsewhere, the process serving them tells them
                     await self.send(visitor)
 
     def cards_exchanged(self, one: str, other: str) -> None:

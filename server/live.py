@@ -83,18 +83,24 @@ def frame(sim: Simulation) -> LiveFrame:
 
 def merged(own: LiveFrame, others: Iterable[tuple[str, LiveFrame]]) -> LiveFrame:
     """``own`` plus each other process's frame, their entities named ``"<process>:<entity>"``
-    (each process numbers its own avatars). The counts add up, a crowd square's too: twenty at
-    one process and twenty-five at another in the same square of the same hall is a crowd."""
+    (each process numbers its own avatars), the counts added up (``merged_census``)."""
+    others = list(others)
     halls = {hall: list(rows) for hall, rows in own.positions.items()}
     who: dict[Entity, str] = dict(own.names)
-    per_hall, per_booth = Counter(own.census.per_hall), Counter(own.census.per_booth)
-    cells = Counter({(h, x, y): n for h, x, y, n in own.census.cells})
     for process, other in others:
         for hall, rows in other.positions.items():
             halls.setdefault(hall, []).extend([f"{process}:{e}", x, y, staff] for e, x, y, staff in rows)
         who.update({f"{process}:{e}": name for e, name in other.names.items()})
-        per_hall.update(other.census.per_hall)
-        per_booth.update(other.census.per_booth)
-        cells.update({(h, x, y): n for h, x, y, n in other.census.cells})
-    return LiveFrame(halls, who, Census(dict(per_hall), dict(per_booth),
-                                        sorted((h, x, y, n) for (h, x, y), n in cells.items())))
+    return LiveFrame(halls, who, merged_census(own.census, [other.census for _, other in others]))
+
+
+def merged_census(own: Census, others: Iterable[Census]) -> Census:
+    """The counts of several processes added up, a crowd square's too: twenty at one process and
+    twenty-five at another in the same square of the same hall is a crowd."""
+    per_hall, per_booth = Counter(own.per_hall), Counter(own.per_booth)
+    cells = Counter({(h, x, y): n for h, x, y, n in own.cells})
+    for other in others:
+        per_hall.update(other.per_hall)
+        per_booth.update(other.per_booth)
+        cells.update({(h, x, y): n for h, x, y, n in other.cells})
+    return Census(dict(per_hall), dict(per_booth), sorted((h, x, y, n) for (h, x, y), n in cells.items()))
