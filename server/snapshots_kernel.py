@@ -123,6 +123,8 @@ def diff(keys: np.ndarray, slots: np.ndarray, states: np.ndarray, observers: np.
     sent_row = np.full(n, -1, np.int64)
     seen_by = np.full(n, -1, np.int64)
     half = yaw_steps // 2
+    turn = yaw_steps - 1  # a power of two: folding by a mask, not a division per pair
+    assert yaw_steps > 0 and yaw_steps & turn == 0, "yaw steps are a power of two"
     r = ne = nl = w = 0
     for o in range(n):
         p0, p1 = old_off[o], old_off[o + 1]
@@ -173,7 +175,7 @@ def diff(keys: np.ndarray, slots: np.ndarray, states: np.ndarray, observers: np.
                         continue
                     dx = np.int64(quantised[s, 0]) - states[j, 0]
                     dy = np.int64(quantised[s, 1]) - states[j, 1]
-                    dyaw = (np.int64(quantised[s, 2]) - states[j, 2] + half) % yaw_steps - half
+                    dyaw = ((np.int64(quantised[s, 2]) - states[j, 2] + half) & turn) - half
                     if dx != 0 or dy != 0 or dyaw != 0 or quantised[s, 3] != states[j, 3]:
                         w = _pack_int(delta_bytes, w, e - previous)
                         previous = e
