@@ -97,7 +97,7 @@ def main() -> None:
     print(f"{args.avatars} avatars ({args.walking:.0%} walking), {args.ticks} ticks")
     print(f"tick median {tick * 1e3:.2f} ms, of which analytics (observe) median {share * 1e3:.2f} ms, "
           f"p99 {np.percentile(spent, 99) * 1e3:.2f} ms: ratio {share / tick:.3f}")
-    print(f"recorded in {args.ticks * 0.05:.0f} s: {len(events)} events, {sum(len(b.visitors) for b in batches)} position samples")
+    print(f"recorded in {args.ticks * 0.05:.0f} s: {len(events)} events, {sum(map(len, batches))} position samples")
 
     with tempfile.TemporaryDirectory() as tmp:
         log = SQLiteEventLog(Path(tmp) / "events.sqlite3")
@@ -110,7 +110,7 @@ def main() -> None:
             costs.append(time.thread_time() - started)
         log.close()
     cost = statistics.median(costs)
-    print(f"writer, one second's batch ({len(batches[0].visitors)} samples + {len(second)} events, synchronous=FULL): "
+    print(f"writer, one second's batch ({len(batches[0])} samples + {len(second)} events, synchronous=FULL): "
           f"median {cost * 1e3:.1f} ms, {cost:.4f} of the second it has (ratio)")
 
 

@@ -424,7 +424,7 @@ class Admin:
         if hall is None or services is None:
             return None
         events, since = services.events, self.wall() - minutes * 60
-        return await services.db.run(lambda: heatmap(events.samples(hall_id, since), hall, cell))
+        return await services.db.run(lambda: heatmap(events.positions(hall_id, since), hall, cell))
 
     # ------------------------------------------------------------------ moderation
 

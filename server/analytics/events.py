@@ -9,9 +9,12 @@ can be recomputed from scratch and tested exactly. Times are UTC seconds since t
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
+
+import numpy as np
 
 
 class EventKind(StrEnum):
@@ -88,17 +91,32 @@ class Event:
         return None
 
 
-class PositionSample(NamedTuple):
-    """Where a visitor stood at a whole second, for the heatmaps. A named tuple, not a
-    dataclass: a sample is a row of the positions table, and the server writes a second's
-    samples (one per visitor) as plain tuples of this shape (``PositionRow``), without a
-    record per avatar."""
+XY = np.dtype("<f8")  # a position sample's x and y on disk: the simulation's float64, byte order fixed
+
+
+class PositionSecond(NamedTuple):
+    """Where a hall's visitors stood at one whole second, for the heatmaps: one row of the
+    ``position_seconds`` table, not one per visitor (a row each was most of the writer's
+    work and of the file). No visitor ids: nothing reads them. ``xy`` is ``samples`` (x, y) pairs as little-endian float64, the floats the
+    simulation had, so a heatmap of any cell size bins them exactly as before."""
 
     at: float
-    visitor: str
     hall: str
-    x: float
-    y: float
+    samples: int  # how many positions xy holds
+    xy: bytes
+
+    @classmethod
+    def of(cls, at: float, hall: str, xy: np.ndarray) -> PositionSecond:
+        """The row of (n, 2) positions."""
+        return cls(at, hall, len(xy), pack(xy))
 
 
-PositionRow = tuple[float, str, str, float, float]  # at, visitor, hall, x, y: a PositionSample's fields
+def pack(xy: np.ndarray) -> bytes:
+    """(n, 2) positions as a ``PositionSecond``'s bytes."""
+    return np.ascontiguousarray(xy, dtype=XY).tobytes()
+
+
+def unpack(blobs: Iterable[bytes]) -> np.ndarray:
+    """The positions of many ``PositionSecond`` rows as one (n, 2) float64 array."""
+    return np.frombuffer(b"".join(blobs), dtype=XY).reshape(-1, 2)
+

@@ -1,7 +1,7 @@
 """A hall's heatmap: visitor-seconds per floor cell, from positions sampled every second.
 
 Sans-I/O: ``PositionSampler`` decides when a sample is due (each whole second of the clock)
-and ``heatmap`` bins samples into a grid. Cell (row, col) covers
+and ``heatmap`` bins sampled positions into a grid. Cell (row, col) covers
 ``col*cell <= x < (col+1)*cell`` and ``row*cell <= y < (row+1)*cell``; a position on the
 hall's far edge falls in the last cell.
 """
@@ -9,14 +9,11 @@ hall's far edge falls in the last cell.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 from world.model import Hall
-
-from .events import PositionSample
 
 SAMPLE_INTERVAL = 1.0
 
@@ -42,20 +39,16 @@ class Heatmap:
         return int(self.counts.shape[1])
 
 
-def heatmap(samples: Iterable[PositionSample], hall: Hall, cell: float = 1.0) -> Heatmap:
-    """Bin the samples of ``hall`` (others skipped; positions outside the hall clamped in)."""
+def heatmap(xy: np.ndarray, hall: Hall, cell: float = 1.0) -> Heatmap:
+    """Bin positions of ``hall`` ((n, 2) x, y, as ``EventLog.positions`` gives them;
+    positions outside the hall clamped in)."""
     if not (cell > 0 and math.isfinite(cell)):
         raise ValueError(f"cell size must be a positive number of metres, got {cell!r}")
     cols, rows = max(1, math.ceil(hall.width / cell)), max(1, math.ceil(hall.depth / cell))
-    xs, ys = [], []
-    for s in samples:
-        if s.hall == hall.id:
-            xs.append(s.x)
-            ys.append(s.y)
     counts = np.zeros((rows, cols), dtype=np.int64)
-    if xs:
-        c = np.clip((np.array(xs) // cell).astype(np.int64), 0, cols - 1)
-        r = np.clip((np.array(ys) // cell).astype(np.int64), 0, rows - 1)
+    if len(xy):
+        c = np.clip((xy[:, 0] // cell).astype(np.int64), 0, cols - 1)
+        r = np.clip((xy[:, 1] // cell).astype(np.int64), 0, rows - 1)
         np.add.at(counts, (r, c), 1)
     return Heatmap(hall.id, cell, counts, hall.width, hall.depth)
 

@@ -3,7 +3,9 @@ hall process. Append-only by a trigger, as there; a batch is one transaction.
 
 ``seq`` comes from an identity column: with several processes appending, a row may commit
 after one with a higher seq, so readers that follow the log by ``after_seq`` should stay a
-few seconds behind its end (the reports read it whole).
+few seconds behind its end (the reports read it whole). Position samples as in SQLite: a
+hall's second to a row, and a database from before that read and pruned in its old
+``positions`` table too.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+import numpy as np
+
 from server.pg import PgDatabase
 
-from .events import Event, EventKind, PositionRow, PositionSample
-from .store import COLUMNS
+from .events import Event, EventKind, PositionSecond
+from .store import COLUMNS, LEGACY, joined
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -30,11 +34,10 @@ DO $$ BEGIN
             FOR EACH ROW EXECUTE FUNCTION events_append_only();
     END IF;
 END $$;
-CREATE TABLE IF NOT EXISTS positions (
-    at DOUBLE PRECISION NOT NULL, visitor TEXT NOT NULL, hall TEXT NOT NULL,
-    x DOUBLE PRECISION NOT NULL, y DOUBLE PRECISION NOT NULL);
-CREATE INDEX IF NOT EXISTS positions_hall ON positions (hall, at);
-CREATE INDEX IF NOT EXISTS positions_at ON positions (at);
+CREATE TABLE IF NOT EXISTS position_seconds (
+    at DOUBLE PRECISION NOT NULL, hall TEXT NOT NULL, samples INTEGER NOT NULL, xy BYTEA NOT NULL);
+CREATE INDEX IF NOT EXISTS position_seconds_hall ON position_seconds (hall, at);
+CREATE INDEX IF NOT EXISTS position_seconds_at ON position_seconds (at);
 """
 
 SCHEMA_LOCK = 0x65787045  # 'expE'
@@ -43,11 +46,14 @@ SCHEMA_LOCK = 0x65787045  # 'expE'
 class PgEventLog:
     def __init__(self, dsn: str) -> None:
         self.pg = PgDatabase(dsn, SCHEMA, SCHEMA_LOCK)
+        with self.pg.transaction() as db:
+            row = db.execute("SELECT to_regclass(%s) IS NOT NULL AS legacy", (LEGACY,)).fetchone()
+        self.legacy = bool(row and row["legacy"])
 
     def close(self) -> None:
         self.pg.close()
 
-    def append(self, events: Sequence[Event], samples: Sequence[PositionRow] = ()) -> list[Event]:
+    def append(self, events: Sequence[Event], samples: Sequence[PositionSecond] = ()) -> list[Event]:
         for e in events:
             if e.seq:
                 raise ValueError(f"event {e.seq} was stored already")
@@ -60,7 +66,7 @@ class PgEventLog:
                 stored.append(replace(e, seq=row["seq"]))
             if samples:
                 with db.cursor() as cur:
-                    cur.executemany("INSERT INTO positions VALUES (%s, %s, %s, %s, %s)", samples)
+                    cur.executemany("INSERT INTO position_seconds VALUES (%s, %s, %s, %s)", samples)
         return stored
 
     def events(self, booth: str | None = None, after_seq: int = 0) -> list[Event]:
@@ -72,13 +78,13 @@ class PgEventLog:
                                   (booth, after_seq)).fetchall()
         return [Event(**{**row, "kind": EventKind(row["kind"])}) for row in rows]
 
-    def samples(self, hall: str, start: float | None = None, end: float | None = None) -> list[PositionSample]:
+    def positions(self, hall: str, start: float | None = None, end: float | None = None) -> np.ndarray:
+        span = (hall, -1.0 if start is None else start, 1e18 if end is None else end)
         with self.pg.transaction() as db:
-            rows = db.execute(
-                "SELECT at, visitor, hall, x, y FROM positions WHERE hall = %s AND at >= %s AND at < %s ORDER BY at",
-                (hall, -1.0 if start is None else start, 1e18 if end is None else end),
-            ).fetchall()
-        return [PositionSample(**row) for row in rows]
+            blobs = db.execute("SELECT xy FROM position_seconds WHERE hall = %s AND at >= %s AND at < %s", span).fetchall()
+            old = db.execute(f"SELECT x, y FROM {LEGACY} WHERE hall = %s AND at >= %s AND at < %s",
+                             span).fetchall() if self.legacy else []
+        return joined((row["xy"] for row in blobs), [(row["x"], row["y"]) for row in old])
 
     def booths(self) -> list[str]:
         with self.pg.transaction() as db:
@@ -87,4 +93,9 @@ class PgEventLog:
     def forget_positions(self, before: float) -> int:
         """Every hall process may run it: deleting what another deleted already is no harm."""
         with self.pg.transaction() as db:
-            return db.execute("DELETE FROM positions WHERE at < %s", (before,)).rowcount
+            row = db.execute("WITH gone AS (DELETE FROM position_seconds WHERE at < %s RETURNING samples) "
+                             "SELECT coalesce(sum(samples), 0) AS n FROM gone", (before,)).fetchone()
+            gone = int(row["n"]) if row else 0
+            if self.legacy:
+                gone += db.execute(f"DELETE FROM {LEGACY} WHERE at < %s", (before,)).rowcount
+        return gone

@@ -8,7 +8,6 @@ tick carries the same time and dwell times are whole ticks.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +17,7 @@ import numpy as np
 from server.people.leads import LeadSource, Touch
 from world.model import BoothKind, Expo
 
-from .events import Event, EventKind, PositionRow, PositionSample
+from .events import Event, EventKind, PositionSecond
 from .heatmap import PositionSampler
 from .presence import BoothZones, PresenceTracker
 
@@ -27,20 +26,19 @@ MAX_PENDING_EVENTS = 200_000  # beyond this the writer is stuck: the oldest are 
 
 @dataclass(frozen=True, slots=True)
 class SampleBatch:
-    """Every joined avatar's position at one whole second, as arrays (cheap in the tick)."""
+    """Every joined visitor's position at one whole second, as arrays (cheap in the tick)."""
 
     at: float
-    visitors: tuple[str, ...]
     halls: np.ndarray  # hall index per visitor
     pos: np.ndarray  # (n, 2)
 
-    def rows(self, hall_ids: tuple[str, ...]) -> list[PositionRow]:
-        """The samples as the stores write them: tuples made by ``zip``, no record each."""
-        return list(zip(itertools.repeat(self.at), self.visitors, map(hall_ids.__getitem__, self.halls.tolist()),
-                        self.pos[:, 0].tolist(), self.pos[:, 1].tolist()))
+    def __len__(self) -> int:
+        return len(self.halls)
 
-    def samples(self, hall_ids: tuple[str, ...]) -> list[PositionSample]:
-        return list(map(PositionSample._make, self.rows(hall_ids)))
+    def rows(self, hall_ids: tuple[str, ...]) -> list[PositionSecond]:
+        """The samples as the stores write them: one row per hall with visitors in it."""
+        return [PositionSecond.of(self.at, hall_ids[hall], self.pos[self.halls == hall])
+                for hall in np.unique(self.halls).tolist()]
 
 
 class ActivityRecorder:
@@ -99,8 +97,7 @@ class ActivityRecorder:
         self.fresh[slots] = False
         at = self.sampler.due(now)
         if at is not None and len(slots):
-            visitors = tuple(map(self.presence.visitor.__getitem__, slots.tolist()))
-            self.samples.append(SampleBatch(at, visitors, halls.copy(), pos.copy()))
+            self.samples.append(SampleBatch(at, halls.copy(), pos.copy()))
 
     def catalogue_opened(self, visitor: str, booth_id: str) -> None:
         booth = self.expo.booth(booth_id)

@@ -46,7 +46,7 @@ def write_report(expo: Expo, booth_id: str, events: EventLog, people: PeopleStor
     figures = booth_figures(log, booth.id)
     leads = people.leads(booth.id)
     cards = people.cards([lead.visitor for lead in leads if lead.card_shared])
-    heat = heatmap(events.samples(hall.id), hall, cell)
+    heat = heatmap(events.positions(hall.id), hall, cell)
 
     paths = (out / f"{booth.id}-figures.csv", out / f"{booth.id}-leads.csv",
              out / f"{booth.id}-heatmap.png", out / f"{booth.id}-charts.png")

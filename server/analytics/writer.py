@@ -3,9 +3,10 @@ recorded to the event log, on the database thread. Events recorded in the last i
 before a crash are lost; events a person was told about (a card exchanged, a meeting
 booked) are written and committed before they are told (see ``server.people.service``).
 
-Retention: position samples (one per visitor per second, only for the heatmap) older than
-``POSITION_RETENTION`` (30 days) are deleted once an hour, so the table stays about a
-month of the expo deep; the event log itself is never pruned."""
+Retention: position samples (one per visitor per second, only for the heatmap, stored a
+hall's second to a row) older than ``POSITION_RETENTION`` (30 days) are deleted once an
+hour, so the table stays about a month of the expo deep; the event log itself is never
+pruned."""
 
 from __future__ import annotations
 

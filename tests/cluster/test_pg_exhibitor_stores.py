@@ -11,10 +11,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import psycopg
 import pytest
 
-from server.analytics.events import Event, EventKind, PositionSample
+from server.analytics.events import Event, EventKind, PositionSecond
 from server.analytics.pg_store import PgEventLog
 from server.analytics.store import SQLiteEventLog
 from server.people.cards import make_card
@@ -118,17 +119,59 @@ def test_the_event_log_round_trips_refuses_changes_and_stores_whole_batches(log,
     events = [Event(10.0, EventKind.BOOTH_ENTERED, "a", "b1", "main"),
               Event(19.5, EventKind.BOOTH_LEFT, "a", "b1", "main", dwell=9.5),
               Event(20.0, EventKind.ORDER_PAID, "a", "b2", "main", sku="S", ref="o1", amount_minor=1250, currency="CNY")]
-    stored = log.append(events[:2], [PositionSample(10.0, "a", "main", 1.5, 2.5)])
+    stored = log.append(events[:2], [PositionSecond.of(10.0, "main", np.array([[1.5, 2.5], [0.1, 0.2]]))])
     stored += log.append(events[2:])
     assert [e.seq for e in stored] == [1, 2, 3] and log.events() == stored and log.events("b2") == stored[2:]
-    assert log.samples("main") == [PositionSample(10.0, "a", "main", 1.5, 2.5)] and log.booths() == ["b1", "b2"]
+    assert log.positions("main").tolist() == [[1.5, 2.5], [0.1, 0.2]] and log.booths() == ["b1", "b2"]
     with pytest.raises(ValueError, match="stored already"):
         log.append([events[0], stored[0]])
     assert len(log.events()) == 3
-    assert log.forget_positions(10.0) == 0 and log.forget_positions(10.5) == 1  # the retention rule's delete
-    assert log.samples("main") == [] and len(log.events()) == 3  # events are never pruned
+    assert log.forget_positions(10.0) == 0 and log.forget_positions(10.5) == 2  # the retention rule's delete, in samples
+    assert len(log.positions("main")) == 0 and len(log.events()) == 3  # events are never pruned
     if where.startswith("postgresql://"):
         with psycopg.connect(where, autocommit=True) as db:
             for sql in ("UPDATE events SET dwell = 0", "DELETE FROM events"):
                 with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
                     db.execute(sql)
+
+
+LEGACY_POSITIONS = """CREATE TABLE positions (at {real} NOT NULL, visitor TEXT NOT NULL, hall TEXT NOT NULL,
+    x {real} NOT NULL, y {real} NOT NULL)"""  # the table as main wrote it before position_seconds
+
+
+def test_a_database_with_the_old_positions_table_is_read_and_pruned_with_the_new(where):
+    """The heatmap of the same samples is the same whether they were stored a row per
+    visitor-second (an old database) or a row per hall-second, for any cell size."""
+    from server.analytics.heatmap import heatmap
+    from world.loader import default_expo_path, load_expo
+
+    hall = load_expo(default_expo_path()).halls[0]
+    rng = np.random.default_rng(3)
+    xy = rng.uniform(-1, hall.width + 1, (60, 25, 2))  # 60 seconds of 25 visitors, some off the floor
+    xy[:, :5] = rng.integers(0, 20, (60, 5, 2)) * 0.3  # on cell edges (0.3 m cells and 0.1-step floats)
+    old = [(float(t), f"v{i}", hall.id, *map(float, xy[t, i])) for t in range(30) for i in range(25)]
+    old += [(5.0, "w", "elsewhere", 1.0, 1.0)]
+    if where.startswith("postgresql://"):
+        with psycopg.connect(where, autocommit=True) as db:
+            db.execute(LEGACY_POSITIONS.format(real="DOUBLE PRECISION"))
+            with db.cursor() as cur:
+                cur.executemany("INSERT INTO positions VALUES (%s, %s, %s, %s, %s)", old)
+        log: SQLiteEventLog | PgEventLog = PgEventLog(where)
+    else:
+        import sqlite3
+
+        with sqlite3.connect(where) as db:
+            db.execute(LEGACY_POSITIONS.format(real="REAL"))
+            db.executemany("INSERT INTO positions VALUES (?, ?, ?, ?, ?)", old)
+        log = SQLiteEventLog(where)
+    try:
+        assert log.legacy
+        log.append([], [PositionSecond.of(float(t), hall.id, xy[t]) for t in range(30, 60)])
+        assert sorted(map(tuple, log.positions(hall.id).tolist())) == sorted(map(tuple, xy.reshape(-1, 2).tolist()))
+        assert len(log.positions(hall.id, 29.0, 31.0)) == 50 and len(log.positions("elsewhere")) == 1
+        for cell in (0.3, 1.0, 2.0, 2.5):
+            assert (heatmap(log.positions(hall.id), hall, cell).counts == heatmap(xy.reshape(-1, 2), hall, cell).counts).all()
+        assert log.forget_positions(31.0) == 30 * 25 + 1 + 25  # old rows and new alike, counted in samples
+        assert len(log.positions(hall.id)) == 29 * 25
+    finally:
+        log.close()

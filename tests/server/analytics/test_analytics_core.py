@@ -7,9 +7,10 @@ import pytest
 from support import small_expo
 
 from server.analytics.aggregate import Funnel, all_booth_figures, booth_figures, percentile
-from server.analytics.events import Event, EventKind, PositionSample
+from server.analytics.events import Event, EventKind, PositionSecond, unpack
 from server.analytics.heatmap import PositionSampler, heatmap
 from server.analytics.presence import BoothZones, PresenceTracker
+from server.analytics.recorder import SampleBatch
 
 K = EventKind
 HOUR = 3600.0
@@ -172,17 +173,28 @@ def test_tied_peak_hours_are_all_listed():
 
 def test_heatmap_bins_visitor_seconds_into_the_right_cells():
     hall = small_expo().halls[0]  # 100 x 60 m
-    samples = [PositionSample(float(t), "a", "main", 30.2, 30.7) for t in range(10)]
-    samples += [PositionSample(float(t), "b", "main", 100.0, 60.0) for t in range(3)]  # far corner
-    samples += [PositionSample(1.0, "c", "annex", 1.0, 1.0)]  # another hall
-    hm = heatmap(samples, hall, cell=2.0)
+    xy = np.array([(30.2, 30.7)] * 10 + [(100.0, 60.0)] * 3)  # the far corner too
+    hm = heatmap(xy, hall, cell=2.0)
     assert hm.counts.shape == (30, 50)
     assert hm.counts[15, 15] == 10 and hm.counts[29, 49] == 3 and hm.total == 13
 
 
+def test_a_second_of_samples_is_a_row_per_hall_with_the_positions_bit_for_bit():
+    rng = np.random.default_rng(5)
+    pos = rng.uniform(0, 100, (1000, 2))
+    pos[:3] = [(0.1 + 0.2, 2.0 - 1e-15), (5e-324, 99.99999999999999), (np.nextafter(2.0, 0), 60.0)]
+    halls = rng.integers(0, 3, 1000)
+    halls[halls == 1] = 2  # no visitor in the second hall: no row for it
+    rows = SampleBatch(7.0, halls, pos).rows(("main", "annex", "roof"))
+    assert [(r.at, r.hall, r.samples) for r in rows] == [(7.0, "main", (halls == 0).sum()), (7.0, "roof", (halls == 2).sum())]
+    for row, hall in zip(rows, (0, 2)):
+        assert unpack([row.xy]).tobytes() == pos[halls == hall].tobytes()
+    assert PositionSecond.of(7.0, "main", pos[halls == 0]) == rows[0]
+
+
 def test_heatmap_refuses_a_silly_cell_size():
     with pytest.raises(ValueError, match="cell size"):
-        heatmap([], small_expo().halls[0], cell=0)
+        heatmap(np.zeros((0, 2)), small_expo().halls[0], cell=0)
 
 
 def test_sampler_is_due_once_per_whole_second_whatever_the_ticks():

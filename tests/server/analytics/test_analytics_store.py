@@ -9,11 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from processes import ROOT
 
 from server.analytics.aggregate import all_booth_figures
-from server.analytics.events import Event, EventKind, PositionSample
+from server.analytics.events import Event, EventKind, PositionSecond
 from server.analytics.store import SQLiteEventLog
 
 K = EventKind
@@ -32,7 +33,7 @@ def sample_log() -> list[Event]:
 
 def test_events_round_trip_in_order_with_their_seq(tmp_path: Path):
     log = SQLiteEventLog(tmp_path / "events.db")
-    stored = log.append(sample_log()[:3], [PositionSample(10.0, "a", "main", 1.5, 2.5)])
+    stored = log.append(sample_log()[:3], [PositionSecond.of(10.0, "main", np.array([[1.5, 2.5], [3.0, 4.0]]))])
     stored += log.append(sample_log()[3:])
     assert [e.seq for e in stored] == [1, 2, 3, 4, 5, 6]
     log.close()
@@ -40,8 +41,8 @@ def test_events_round_trip_in_order_with_their_seq(tmp_path: Path):
     assert again.events() == stored
     assert again.events("b2") == stored[5:] and again.events(after_seq=4) == stored[4:]
     assert all_booth_figures(again.events()) == all_booth_figures(sample_log())
-    assert again.samples("main") == [PositionSample(10.0, "a", "main", 1.5, 2.5)]
-    assert again.samples("main", start=10.5) == [] and again.samples("annex") == []
+    assert again.positions("main").tolist() == [[1.5, 2.5], [3.0, 4.0]]
+    assert again.positions("main", start=10.5).shape == (0, 2) and len(again.positions("annex")) == 0
     assert again.booths() == ["b1", "b2"]
 
 
@@ -62,8 +63,8 @@ def test_a_batch_is_stored_whole_or_not_at_all(tmp_path: Path):
     log.db.execute("CREATE TRIGGER refuse_annex BEFORE INSERT ON events WHEN NEW.hall = 'annex' "
                    "BEGIN SELECT RAISE(ABORT, 'no annex'); END")
     with pytest.raises(sqlite3.IntegrityError, match="no annex"):
-        log.append(sample_log()[1:], [PositionSample(1.0, "a", "main", 0.0, 0.0)])
-    assert log.events() == [first] and log.samples("main") == []
+        log.append(sample_log()[1:], [PositionSecond.of(1.0, "main", np.zeros((1, 2)))])
+    assert log.events() == [first] and len(log.positions("main")) == 0
 
 
 def test_no_acknowledged_event_is_lost_when_the_writer_is_killed(tmp_path: Path):
@@ -100,7 +101,7 @@ def test_position_samples_older_than_the_retention_go_once_an_hour_and_events_st
 
     day, now = 86400.0, 100 * 86400.0
     log = SQLiteEventLog(tmp_path / "events.db")
-    log.append(sample_log(), [PositionSample(at, "a", "main", 1.0, 2.0)
+    log.append(sample_log(), [PositionSecond.of(at, "main", np.array([[1.0, at]]))
                               for at in (now - 31 * day, now - 30 * day - 1, now - 30 * day + 1, now - 1)])
     clock = [now]
     db = DatabaseThread("test-db")
@@ -108,10 +109,10 @@ def test_position_samples_older_than_the_retention_go_once_an_hour_and_events_st
     try:
         assert writer.retention == POSITION_RETENTION == 30 * day
         assert asyncio.run(writer.prune()) == 2
-        assert [s.at for s in log.samples("main")] == [now - 30 * day + 1, now - 1]
+        assert sorted(log.positions("main")[:, 1]) == [now - 30 * day + 1, now - 1]
         clock[0] = now + 2 * day  # two more days, but within the hour of the last pruning nothing runs
         writer._pruned_at = clock[0] - PRUNE_EVERY / 2
-        assert asyncio.run(writer.prune()) == 0 and len(log.samples("main")) == 2
+        assert asyncio.run(writer.prune()) == 0 and len(log.positions("main")) == 2
         clock[0] += PRUNE_EVERY
         assert asyncio.run(writer.prune()) == 1  # the sample now 32 days old
         assert len(log.events()) == len(sample_log())  # every event kept

@@ -8,9 +8,10 @@ import io
 import subprocess
 from pathlib import Path
 
+import numpy as np
 from processes import BIN, ROOT
 
-from server.analytics.events import Event, EventKind, PositionSample
+from server.analytics.events import Event, EventKind, PositionSecond
 from server.analytics.store import SQLiteEventLog
 from server.exhibitors import EVENTS_FILE, PEOPLE_FILE
 from server.people.cards import make_card
@@ -30,7 +31,7 @@ def test_a_report_from_a_data_directory(tmp_path: Path):
                 Event(101.0, K.BOOTH_ENTERED, "li", "cn-yunnan-tea", "silk-road"),
                 Event(131.0, K.BOOTH_LEFT, "li", "cn-yunnan-tea", "silk-road", dwell=30.0),
                 Event(125.0, K.QUOTE_REQUESTED, "li", "cn-yunnan-tea", "silk-road", sku="PUER-1", ref="deal_1")],
-               [PositionSample(100.0 + t, "li", "silk-road", 26.0, 17.0) for t in range(30)])
+               [PositionSecond.of(100.0 + t, "silk-road", np.array([[26.0, 17.0]])) for t in range(30)])
     people = SQLitePeopleStore(tmp_path / PEOPLE_FILE)
     people.set_card("li", make_card("李伟", "Silk Co", "CN", "Buyer", "zh-Hans", email="li@example.cn"), 100.0)
     people.add_touch(Touch("cn-yunnan-tea", "li", "Li", 120.0, LeadSource.CARD, "xch_1"))
