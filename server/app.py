@@ -29,7 +29,7 @@ from websockets.http11 import Request, Response
 from world import motion
 from world.model import Expo
 
-from . import interest, sendthread, snapshots
+from . import interest, kernelsample, sendthread, snapshots
 from .clock import Clock, SystemClock
 from .config import ServerConfig
 from .connection import SocketPeer
@@ -85,6 +85,7 @@ class ExpoServer:
         self._sender: SendThread | None = None  # with --send-thread
         self._connections: set[SocketPeer] = set()
         self._sampling: list[SocketPeer] = []  # the connections in the order their kernels are sampled
+        self._kernel_sample = kernelsample.KernelSampler()
         self._watched: set[SocketPeer] = set()  # sampled every tick: their kernels held a share of skip_backlog
         self._per_address: Counter[str] = Counter()
         # frames and bytes received since they were last added to their Prometheus counters
@@ -134,6 +135,7 @@ class ExpoServer:
         self.moderation = self.sim.moderation = open_moderation(self.config.db_url, self.config.data_dir, self.clock.wall)
         if self.config.db_url:
             self._moderation_task = asyncio.create_task(self._refresh_moderation(), name="moderation")
+        log.info("kernel sample ready", extra={"seconds": round(kernelsample.warm(), 2)})
         if self.config.send_thread:
             log.info("send kernel ready", extra={"seconds": round(sendthread.warm(), 2)})
             self._sender = SendThread(loop)
@@ -431,13 +433,29 @@ class ExpoServer:
         if not phase:
             self._sampling = list(self._connections)
         watch = self.config.skip_backlog // KERNEL_WATCH_SHARE
-        watched, connections = self._watched, self._connections
+        watched, connections, state = self._watched, self._connections, self.sim.sendstate
+        joined: list[SocketPeer] = []
+        slots: list[int] = []
+        fds: list[int] = []
         for conn in (*self._sampling[phase::KERNEL_SAMPLE_TICKS], *watched):
             if conn not in connections:  # gone since the list was made
                 watched.discard(conn)
-                continue
-            conn.sample_kernel()
-            if conn.kernel_unsent > watch:
+            elif conn.fd >= 0 and state.owns(conn.slot, conn):  # its row: the compiled loop's
+                joined.append(conn)
+                slots.append(conn.slot)
+                fds.append(conn.fd)
+            else:
+                conn.sample_kernel()
+                if conn.kernel_unsent > watch:
+                    watched.add(conn)
+                else:
+                    watched.discard(conn)
+        if not joined:
+            return
+        rows = np.array(slots, np.int64)
+        self._kernel_sample(np.array(fds, np.int32), rows, state.unsent, state.acked, state.acked_at, joined[0].clock())
+        for conn, over in zip(joined, (state.unsent[rows] > watch).tolist(), strict=True):
+            if over:
                 watched.add(conn)
             else:
                 watched.discard(conn)

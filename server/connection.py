@@ -136,9 +136,10 @@ class SocketPeer(asyncio.Protocol, Peer):
         self.ping_sent_at: float | None = None
         self.held: list[bytes | str] | None = None  # frames waiting behind an admission (see hold)
         self.fd = -1
-        self.kernel_unsent = 0  # bytes the kernel holds for the client, as last sampled
-        self.kernel_acked = -1  # bytes the client's kernel acknowledged (TCP_INFO), while some wait
-        self.acked_at = 0.0  # when kernel_acked last moved, or bytes began to wait
+        # the kernel figures while not joined; while joined, the send state's row holds them
+        self._unsent = 0  # bytes the kernel holds for the client, as last sampled
+        self._acked = -1  # bytes the client's kernel acknowledged (TCP_INFO), while some wait
+        self._acked_at = 0.0  # when kernel_acked last moved, or bytes began to wait
         self._sock: socket.socket | None = None
         self._fragments: list[bytes] = []  # a fragmented message so far
         self._fragment_text = False  # whether it started as a text frame
@@ -217,8 +218,30 @@ class SocketPeer(asyncio.Protocol, Peer):
     # ------------------------------------------------------------------ the send state
 
     def attached(self, state: SendState, slot: int) -> None:
+        """The kernel figures move to the row (server.kernelsample samples them there)."""
         Peer.attached(self, state, slot)
+        state.unsent[slot], state.acked[slot], state.acked_at[slot] = self._unsent, self._acked, self._acked_at
         self._report()
+
+    def released(self, state: SendState, slot: int) -> None:
+        """The row is about to be cleared: its kernel figures come back here."""
+        self._unsent, self._acked, self._acked_at = (
+            int(state.unsent[slot]), int(state.acked[slot]), float(state.acked_at[slot]))
+
+    @property
+    def kernel_unsent(self) -> int:
+        state, slot = self.sendstate, self.slot
+        return int(state.unsent[slot]) if state is not None and state.owns(slot, self) else self._unsent
+
+    @property
+    def kernel_acked(self) -> int:
+        state, slot = self.sendstate, self.slot
+        return int(state.acked[slot]) if state is not None and state.owns(slot, self) else self._acked
+
+    @property
+    def acked_at(self) -> float:
+        state, slot = self.sendstate, self.slot
+        return float(state.acked_at[slot]) if state is not None and state.owns(slot, self) else self._acked_at
 
     def _report(self) -> None:
         """Keep this connection's row of the send state (while joined) true: direct while
@@ -306,28 +329,34 @@ class SocketPeer(asyncio.Protocol, Peer):
     def sample_kernel(self) -> None:
         """Read the bytes still in the socket's send queue (SIOCOUTQ: not yet acknowledged
         by the client's kernel, so not in its receive buffer). A system call of a few
-        microseconds: the host samples each connection every few ticks, not every tick."""
+        microseconds: the host samples each connection every few ticks, not every tick, and
+        the joined ones by server.kernelsample's loop; this is for the others."""
         if self.fd < 0:
             return
         try:
             fcntl.ioctl(self.fd, termios.TIOCOUTQ, _OUTQ, True)
         except OSError:  # closed meanwhile
-            self.kernel_unsent = 0
+            self._set(0, self.kernel_acked, self.acked_at)
             return
-        waited, self.kernel_unsent = self.kernel_unsent, _OUTQ[0]
-        if self.kernel_unsent and self._sock is not None:
+        waited, unsent = self.kernel_unsent, _OUTQ[0]
+        acked, acked_at = self.kernel_acked, self.acked_at
+        if unsent and self._sock is not None:
             try:
                 info = self._sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_LEN)
             except OSError:
                 info = b""
             if len(info) >= _BYTES_ACKED_AT + 8:
-                acked = _BYTES_ACKED.unpack_from(info, _BYTES_ACKED_AT)[0]
-                if acked != self.kernel_acked or not waited:
-                    self.kernel_acked, self.acked_at = acked, self.clock()
+                got = _BYTES_ACKED.unpack_from(info, _BYTES_ACKED_AT)[0]
+                if got != acked or not waited:
+                    acked, acked_at = got, self.clock()
+        self._set(unsent, acked, acked_at)
+
+    def _set(self, unsent: int, acked: int, acked_at: float) -> None:
         state, slot = self.sendstate, self.slot
         if state is not None and state.owns(slot, self):
-            state.unsent[slot], state.acked[slot], state.acked_at[slot] = (
-                self.kernel_unsent, self.kernel_acked, self.acked_at)
+            state.unsent[slot], state.acked[slot], state.acked_at[slot] = unsent, acked, acked_at
+        else:
+            self._unsent, self._acked, self._acked_at = unsent, acked, acked_at
 
     def stalled(self, timeout: float) -> bool:
         """Bytes wait for the client and its kernel has acknowledged none of them for

@@ -59,7 +59,10 @@ class SendState:
 
     def detach(self, slot: int, peer: Peer | None = None) -> None:
         """The slot's connection left it (``peer``: only if it still owns it; None: whoever)."""
-        if peer is None or self.owner[slot] is peer:
+        owner = self.owner[slot]
+        if owner is not None and (peer is None or owner is peer):
+            owner.released(self, slot)
+        if peer is None or owner is peer:
             self.owner[slot] = None
             self._clear(slot)
 

@@ -98,6 +98,9 @@ class Peer:
         says so there; this one does not, so the per-session rules see it."""
         self.sendstate, self.slot = state, slot
 
+    def released(self, state: SendState, slot: int) -> None:
+        """``state`` is about to clear this peer's row ``slot`` (it left it)."""
+
     def transition(self, to: LinkState) -> None:
         check_transition(self.state, to)
         left = self.state is LinkState.JOINED
