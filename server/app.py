@@ -16,7 +16,6 @@ import contextlib
 import gc
 import json
 import logging
-import time
 from collections import Counter
 from collections.abc import Callable
 from http import HTTPStatus
@@ -64,16 +63,13 @@ TIMER_PERIOD = 0.5  # how often the connections' timers are looked at
 KERNEL_SAMPLE_TICKS = 10  # each connection's kernel send queue is read every this many ticks...
 KERNEL_WATCH_SHARE = 8  # ...and every tick once it held more than 1/8 of skip_backlog (a reader falling behind)
 BATCH_WAIT = 0.005  # seconds the tick may wait for the send thread's last batch (see SendThread.finish)
-READ_GATHER = 0.004  # seconds the loop lets clients' frames gather before it reads them (see _gather_reads)
 
 HttpHandler = Callable[[Request], Response]
 
 
 class ExpoServer:
-    def __init__(self, expo: Expo, config: ServerConfig, clock: Clock | None = None,
-                 hold: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, expo: Expo, config: ServerConfig, clock: Clock | None = None) -> None:
         self.config = config
-        self.hold = hold  # blocks the loop's thread for a while (_gather_reads)
         self.metrics = ServerMetrics()
         self.clock = clock or SystemClock()
         self.sim = Simulation(expo, config, self.clock, self.metrics,
@@ -86,8 +82,6 @@ class ExpoServer:
         self._server: asyncio.Server | None = None
         self._tick_task: asyncio.Task | None = None
         self._timer_task: asyncio.Task | None = None
-        self._gather_task: asyncio.Task | None = None
-        self._next_tick_at = 0.0  # the loop's time of the next tick, which gathering never delays
         self._sender: SendThread | None = None  # with --send-thread
         self._connections: set[SocketPeer] = set()
         self._sampling: list[SocketPeer] = []  # the connections in the order their kernels are sampled
@@ -161,7 +155,6 @@ class ExpoServer:
             await self.cluster.start(self.config.public_url or f"ws://{self.config.host}:{self.port}/")
         self._tick_task = asyncio.create_task(self._tick_loop(), name="tick")
         self._timer_task = asyncio.create_task(self._timers(), name="connection-timers")
-        self._gather_task = asyncio.create_task(self._gather_reads(), name="read-gathering")
         if self.config.world is not None and self.config.watch_world:
             self._watcher = WorldWatcher(Path(self.config.world), self.apply_world)
             self._watch_task = asyncio.create_task(self._watcher.run(), name="world-watch")
@@ -281,7 +274,7 @@ class ExpoServer:
             self._server.close()  # no new connections
         self.sim.shutdown()
         self._flush_all()
-        for task in (self._tick_task, self._timer_task, self._gather_task):
+        for task in (self._tick_task, self._timer_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -404,30 +397,12 @@ class ExpoServer:
                 elif now - conn.last_heard > PING_INTERVAL:
                     conn.ping()
 
-    async def _gather_reads(self) -> None:
-        """While clients are connected, hold the loop READ_GATHER s between two looks at
-        the sockets (never past the next tick), so that it reads the frames that came
-        meanwhile in one wake-up: at 1,000 clients their ~3,400 frames a second each woke
-        the loop from its poll (a context switch, and every read with cold caches). A
-        frame waits at most READ_GATHER: an Input is applied at the next tick whatever
-        the time it is read; a Pong is that much later, within the Ping's round trip."""
-        loop = asyncio.get_running_loop()
-        while True:
-            if not self._connections:
-                await asyncio.sleep(TIMER_PERIOD)
-                continue
-            await asyncio.sleep(0)  # the loop looks at the sockets without waiting (this task is ready)
-            wait = min(READ_GATHER, self._next_tick_at - loop.time())
-            if wait > 0:
-                self.hold(wait)  # the GIL is free meanwhile: the send thread and the databases' run
-
     async def _tick_loop(self) -> None:
         loop = asyncio.get_running_loop()
         dt = self.config.dt
         next_at = loop.time()
         while True:
             next_at += dt
-            self._next_tick_at = next_at
             started = loop.time()
             try:
                 if self._sender is not None:  # judged in flight, a connection takes the per-session rules

@@ -18,7 +18,7 @@ from websockets.asyncio.client import connect
 from websockets.frames import Frame, Opcode
 
 import protocol as p
-from server.app import READ_GATHER, ExpoServer
+from server.app import ExpoServer
 from server.config import ServerConfig
 from server.connection import binary_frames
 from world import load_expo
@@ -454,33 +454,3 @@ async def test_300_connections_that_never_say_hello_hold_little_memory(tmp_path)
             writer.close()
     finally:
         stop(proc)
-
-
-async def test_the_loop_gathers_reads_only_with_clients_and_never_past_the_next_tick():
-    """The loop holds between two looks at the sockets while clients are connected (their
-    frames are read in one wake-up), at most READ_GATHER and never into the next tick's
-    time; with nobody connected it waits on its sockets as before."""
-    loop = asyncio.get_running_loop()
-    holds: list[tuple[float, float, float]] = []
-    srv = ExpoServer(small_expo(), ServerConfig(port=0, max_clients=8))
-
-    def hold(seconds: float) -> None:
-        holds.append((loop.time(), seconds, srv._next_tick_at))
-        time.sleep(seconds)
-
-    srv.hold = hold
-    await srv.start()
-    try:
-        await asyncio.sleep(0.3)
-        assert holds == []
-        ws, _ = await join(srv, "Gulnara")
-        await ws.send(p.encode(p.Ping(1.0)))
-        assert (await recv_until(ws, p.Pong)).client_time == 1.0  # read and answered through the holds
-        await asyncio.sleep(0.3)
-        assert len(holds) > 10
-        late = 0.001  # the clock read between the wait's reckoning and the hold's record
-        bad = [hold for hold in holds if not (0 < hold[1] <= READ_GATHER and hold[0] + hold[1] <= hold[2] + late)]
-        assert not bad, bad[:3]
-        await ws.close()
-    finally:
-        await srv.stop()
