@@ -40,8 +40,10 @@ from typing import Generic, TypeVar
 import nats
 import nats.errors
 from nats.js.api import KeyValueConfig, StorageType
+from nats.js.client import JetStreamContext
 from nats.js.errors import (
     APIError,
+    BadRequestError,
     BucketNotFoundError,
     KeyDeletedError,
     KeyNotFoundError,
@@ -235,6 +237,21 @@ class _ConfirmQueue(_Rounds[_Arrival]):
         return confirmed
 
 
+async def bind_bucket(js: JetStreamContext, config: KeyValueConfig) -> KeyValue:
+    """The bucket, created if it does not exist. Processes starting together race to create
+    it: the loser's create is refused ("subjects overlap with an existing stream", seen in
+    CI), and it binds the winner's bucket instead."""
+    assert config.bucket is not None
+    try:
+        return await js.key_value(config.bucket)
+    except (BucketNotFoundError, NotFoundError):
+        pass
+    try:
+        return await js.create_key_value(config)
+    except BadRequestError:
+        return await js.key_value(config.bucket)
+
+
 class ClusterNode:
     def __init__(self, nats_url: str, url: str, capacity: int, *, process_id: str | None = None,
                  instances_per_hall: int = 1, seat_ttl: float = 15.0, heartbeat: float = 2.0, process_ttl: float = 6.0,
@@ -346,11 +363,8 @@ class ClusterNode:
         ttls = {PROCESSES: self.process_ttl, HALLS: None, SEATS: None, PRESENCE: self.presence_ttl,
                 TRANSFERS: self.seat_ttl}
         for bucket, ttl in ttls.items():
-            try:
-                self.kv[bucket] = await js.key_value(bucket)
-            except (BucketNotFoundError, NotFoundError):
-                self.kv[bucket] = await js.create_key_value(
-                    KeyValueConfig(bucket=bucket, ttl=ttl, history=1, storage=StorageType.FILE))
+            self.kv[bucket] = await bind_bucket(js, KeyValueConfig(bucket=bucket, ttl=ttl, history=1,
+                                                                   storage=StorageType.FILE))
         in_force = (await self.kv[PROCESSES].status()).ttl  # the first process's choice is everyone's
         if in_force and self.heartbeat > in_force / 3:
             log.info("heartbeat shortened to the directory's TTL", extra={"ttl": in_force, "heartbeat": in_force / 3})
