@@ -38,6 +38,7 @@ from .identity import passes_for, tickets_for
 from .link import LinkState
 from .metrics import ServerMetrics
 from .moderation import Moderation, open_moderation
+from .readrounds import PERIOD, ReadRounds
 from .sendstate import TickFrames
 from .sendthread import SendThread
 from .simulation import Simulation
@@ -83,6 +84,7 @@ class ExpoServer:
         self._tick_task: asyncio.Task | None = None
         self._timer_task: asyncio.Task | None = None
         self._sender: SendThread | None = None  # with --send-thread
+        self._rounds: ReadRounds | None = None  # with --read-rounds
         self._connections: set[SocketPeer] = set()
         self._sampling: list[SocketPeer] = []  # the connections in the order their kernels are sampled
         self._kernel_sample = kernelsample.KernelSampler()
@@ -147,8 +149,9 @@ class ExpoServer:
             self._exhibitors.service.exchange_hooks.append(self.collectibles.cards_exchanged)
         self.sim.sendstate.clock = loop.time  # the connections' clock, which their rows are timed with
         sender = self._sender
+        rounds = self._rounds = ReadRounds() if self.config.read_rounds else None
         self._server = await loop.create_server(
-            lambda: SocketPeer(self, loop.time, self.config.socket_send_buffer, sender),
+            lambda: SocketPeer(self, loop.time, self.config.socket_send_buffer, sender, rounds),
             self.config.host, self.config.port, reuse_address=True,
             backlog=LISTEN_BACKLOG)
         if self.cluster is not None:
@@ -287,6 +290,8 @@ class ExpoServer:
             conn.abort()
         if self._sender is not None:
             self._sender.stop()
+        if self._rounds is not None:
+            self._rounds.close()
         if self.cluster is not None:
             await self.cluster.stop()
         if self._server is not None:
@@ -403,6 +408,8 @@ class ExpoServer:
         next_at = loop.time()
         while True:
             next_at += dt
+            due = loop.time()
+            self._read_round()  # the Inputs that came since the last round (reading is not the tick's time)
             started = loop.time()
             try:
                 if self._sender is not None:  # judged in flight, a connection takes the per-session rules
@@ -417,8 +424,19 @@ class ExpoServer:
             self.metrics.tick_seconds.observe(finished - started)
             if finished > next_at + 5 * dt:  # hopelessly behind: drop the backlog of ticks
                 next_at = finished
-            self.metrics.tick_lag_seconds.set(max(0.0, started - (next_at - dt)))
+            self.metrics.tick_lag_seconds.set(max(0.0, due - (next_at - dt)))
+            while self._rounds and next_at - loop.time() > PERIOD:  # until the next tick, a round every PERIOD
+                await asyncio.sleep(PERIOD)
+                self._read_round()
             await asyncio.sleep(max(0.0, next_at - loop.time()))
+
+    def _read_round(self) -> None:
+        """Read the joined clients' sockets (server.readrounds); like the tick, it survives anything."""
+        if self._rounds:
+            try:
+                self._rounds.round()
+            except Exception:
+                log.exception("read round failed")
 
     def _sample_kernels(self) -> None:
         """Refresh what the kernels hold for a share of the connections (all of them over

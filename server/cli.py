@@ -114,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
                         default=_env("SEND_THREAD", "1" if d.send_thread else "0") not in ("0", "", "no", "false"),
                         help="send each tick's messages from a thread of their own, off the event loop "
                         "(server.sendthread; benchmarks/README.md has the A/B)")
+    parser.add_argument("--read-rounds", action=argparse.BooleanOptionalAction,
+                        default=_env("READ_ROUNDS", "1" if d.read_rounds else "0") not in ("0", "", "no", "false"),
+                        help="read joined clients' sockets a few times a tick rather than as each frame comes "
+                        "(server.readrounds; benchmarks/README.md has the A/B)")
     parser.add_argument("--staff-pass", metavar="BOOTH", help="print the staff pass for BOOTH and exit")
     parser.add_argument("--staff-secret-file", type=Path, default=_env("STAFF_SECRET_FILE", None), metavar="PATH",
                         help="the secret that signs staff passes, made there at first start when missing "
@@ -152,6 +156,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         tickets_file=Path(args.tickets) if args.tickets else None,
         visitor_secret=os.environ.get("EXPO_VISITOR_SECRET") or None,
         send_thread=args.send_thread,
+        read_rounds=args.read_rounds,
     )
 
 

@@ -26,6 +26,7 @@ class ServerConfig:
     hard_backlog: int = 1024 * 1024  # bytes queued to a client that drop it at once
     socket_send_buffer: int | None = None  # SO_SNDBUF for client sockets; None: the OS default
     send_thread: bool = True  # the tick's messages sent by server.sendthread, off the event loop (--no-send-thread: by the loop)
+    read_rounds: bool = True  # joined clients' sockets read by server.readrounds (--no-read-rounds: as frames come)
     max_connections: int = 2500  # TCP connections at once, joined or not (sessions: max_clients)
     max_connections_per_address: int = 50  # from one IP address (a venue's NAT shares one)
     frame_rate: float = 60.0  # sustained frames per second a client may send

@@ -50,6 +50,7 @@ from .link import LinkState, close_reason_text, close_rule
 from .simulation import Peer
 
 if TYPE_CHECKING:
+    from .readrounds import ReadRounds
     from .sendstate import SendState
     from .sendthread import SendThread
 
@@ -103,15 +104,18 @@ class SocketPeer(asyncio.Protocol, Peer):
     own ``protocol.state`` only says where the WebSocket handshakes are."""
 
     def __init__(self, host: Host, clock: Callable[[], float], send_buffer: int | None = None,
-                 sender: SendThread | None = None) -> None:
+                 sender: SendThread | None = None, rounds: ReadRounds | None = None) -> None:
         """``sender``: the tick's messages may be sent by that server.sendthread (a
-        duplicate of the socket's descriptor is kept for it)."""
+        duplicate of the socket's descriptor is kept for it); ``rounds``: once joined, the
+        socket is read by those server.readrounds (with a duplicate of its own)."""
         Peer.__init__(self)
         self.host = host
         self.clock = clock
         self.send_buffer = send_buffer
         self.sender = sender
         self.send_fd = -1  # the send thread's duplicate of the descriptor
+        self.rounds = rounds
+        self.read_fd = -1  # the read rounds' duplicate of the descriptor, while they read it
         self._waiting: list[bytes | memoryview] = []  # written while in flight, in order
         self._waiting_bytes = 0
         self._close_after: str | None = None  # "close" or "abort", asked for while in flight
@@ -193,6 +197,8 @@ class SocketPeer(asyncio.Protocol, Peer):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
+        if self.rounds is not None:
+            self.rounds.give_back(self)
         self._report()
         if self.in_flight:
             self._later()
@@ -448,8 +454,16 @@ class SocketPeer(asyncio.Protocol, Peer):
     # ------------------------------------------------------------------ the state machine's shell
 
     def joined(self) -> None:
-        """The simulation welcomed this connection: a joined client may send larger frames."""
+        """The simulation welcomed this connection: a joined client may send larger frames,
+        and its socket is read in rounds."""
         self.protocol.max_message_size = MAX_FRAME
+        if self.rounds is not None:
+            self.rounds.take(self)
+
+    def transition(self, to: LinkState) -> None:
+        Peer.transition(self, to)
+        if self.rounds is not None and to is not LinkState.JOINED:  # its closing is read as it comes
+            self.rounds.give_back(self)
 
     def settle(self) -> None:
         """Once the simulation moved the connection to CLOSING and its last frames were
