@@ -199,7 +199,7 @@ def test_join_on_the_keyboard_run_with_shift_walk_to_a_booth_and_buy_with_confir
 
         # the directory: F, type a product, Enter walks there
         win.key("f")
-        time.sleep(0.5)  # the search box takes the keys from the next frame on
+        time.sleep(0.5)  # as a person sees the box open (typed at once, the keys are its too: test_f_and_a_search_...)
         win.type("tokaj")
         time.sleep(0.5)
         keep(win.screenshot(), "x-directory")
