@@ -253,6 +253,9 @@ class ExpoApp(ShowBase):
 
         self.deals = DealsPanel(self)  # Q request a quote, T my deals
         self.gifts = GiftPanel(self)  # H, with your purchases shown: give a certificate to a contact
+        from .late_keys import LateKeys
+
+        self.late_keys = LateKeys(self.clock.getFrameCount)  # what was typed in the frame Enter or F opened a box
         self.found: list = []  # the directory's results (directory.Match)
         self.directory_category: Category | None = None  # the directory's filter (Tab)
         self._directory_closed_frame = -1
@@ -369,6 +372,7 @@ class ExpoApp(ShowBase):
         self.typing = True
         self.keys.clear()
         self.hud.open_directory()
+        self.late_keys.opened(self.hud.directory_entry, self._directory_search)
         self.directory_category = None
         self.hud.set_directory_filter(category_label(None))
         self._directory_search("")
@@ -478,6 +482,12 @@ class ExpoApp(ShowBase):
             return
         if self.clock.getFrameCount() == self._directory_closed_frame:
             return  # that Enter picked a booth in the directory
+        if self.late_keys.pending(self.hud.chat_entry):  # Enter, a line, Enter, all in one (slow) frame
+            self._chat_entered(self.hud.chat_entry.get())
+            return
+        if self.late_keys.pending(self.hud.directory_entry):
+            self._directory_pick(0)
+            return
         if self.gifts.enter() or self.deals.enter():
             return  # the real-name form or the quote form sent, a gift chosen, a question answered
         if self.hud.confirming:
@@ -487,6 +497,7 @@ class ExpoApp(ShowBase):
             self.typing = True
             self.keys.clear()
             self.hud.open_chat()
+            self.late_keys.opened(self.hud.chat_entry)
 
     def _escape(self) -> None:
         if self.gifts.escape() or self.deals.escape():

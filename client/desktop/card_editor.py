@@ -12,7 +12,6 @@ events instead, which arrive in order with the Tab, Backspace and Enter buttons.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable
 
 from direct.gui.DirectGui import DGG, DirectButton, DirectFrame, DirectLabel
@@ -23,6 +22,7 @@ from server.people.cards import CardError, make_card
 
 from .cards import MyCard
 from .i18n import _, n_
+from .late_keys import typed
 from .text import display
 from .ui import BAD, GOLD, INK, MUTED, _text
 
@@ -63,16 +63,6 @@ def check_card(values: dict[str, str], share: bool) -> tuple[MyCard | None, dict
 
 MAX_FIELD = 80
 SHOWN = 27  # characters a field shows: the end of a longer value, where one types
-
-
-def typed(value: str, key: str) -> str:
-    """A field's value after one keystroke (a character) or ``"backspace"``; control
-    characters (Tab, Enter, Esc arrive as their own keys) change nothing."""
-    if key == "backspace":
-        return value[:-1]
-    if len(key) != 1 or unicodedata.category(key) in ("Cc", "Cf") or len(value) >= MAX_FIELD:
-        return value
-    return value + key
 
 
 def initial(card: MyCard | None, display_name: str, language: str) -> tuple[dict[str, str], bool]:
@@ -156,7 +146,7 @@ class CardEditor(DirectObject):
         if key == swallow:
             return
         if self.focused in self.values:
-            self.values[self.focused] = typed(self.values[self.focused], key)
+            self.values[self.focused] = typed(self.values[self.focused], key, MAX_FIELD)
             self._draw_field(self.focused)
 
     def focus_next(self, step: int = 1) -> None:

@@ -72,10 +72,11 @@ def test_the_editor_names_every_wrong_field_at_once_and_keeps_the_server_s_form(
 
 
 def test_a_field_takes_characters_and_backspace_but_no_control_keys_and_stops_at_80():
-    from client.desktop.card_editor import MAX_FIELD, typed
+    from client.desktop.card_editor import MAX_FIELD
+    from client.desktop.late_keys import typed
 
     assert typed("Ali", "y") == "Aliy" and typed("Aliy", "backspace") == "Ali" and typed("", "backspace") == ""
     assert typed("Ali", "\t") == "Ali" and typed("Ali", "\r") == "Ali" and typed("Ali", "\x1b") == "Ali"
     assert typed("Ali", "\u200b") == "Ali"  # a zero-width format character: the server would refuse it
     assert typed("李", "伟") == "李伟"
-    assert typed("x" * MAX_FIELD, "y") == "x" * MAX_FIELD
+    assert typed("x" * MAX_FIELD, "y", MAX_FIELD) == "x" * MAX_FIELD

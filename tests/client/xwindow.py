@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from processes import BIN, ROOT
@@ -119,8 +122,19 @@ class ClientWindow:
     def up(self, key: str) -> None:
         self.xdo("keyup", key)
 
-    def type(self, text: str) -> None:
-        self.xdo("type", "--delay", "60", text)
+    def type(self, text: str, delay_ms: int = 60) -> None:
+        self.xdo("type", "--delay", str(delay_ms), text)
+
+    @contextmanager
+    def frozen(self) -> Iterator[None]:
+        """The client stopped (SIGSTOP) for the block, then let go: one frame as long as the
+        block, as on a slow or busy machine. What is typed meanwhile waits in the window's
+        X queue and reaches Panda3D in one frame, as the fresh-clone CI's 2-second frame did."""
+        os.kill(self.proc.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(self.proc.pid, signal.SIGCONT)
 
     def click(self, x: int, y: int, button: int = 1) -> None:
         self.xdo("mousemove", "--window", self.window, str(x), str(y), "click", str(button))
