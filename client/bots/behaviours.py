@@ -189,18 +189,96 @@ async def purchase(bot: Bot, bank_url: str, target: Booth, sku: str) -> bool:
 
 # --------------------------------------------------------------------------- cards and meetings
 
-_ANSWERERS: weakref.WeakKeyDictionary[Bot, asyncio.Task] = weakref.WeakKeyDictionary()
-_IN_PROCESS: weakref.WeakSet[Bot] = weakref.WeakSet()  # bots that have a card, to offer ours to
-_OFFERED: weakref.WeakKeyDictionary[Bot, set[int]] = weakref.WeakKeyDictionary()  # entities offered once already
 ACCEPT_SHARE = 0.8  # how often a bot accepts a card offered to it
 OFFER_PACE = (4, 100.0)  # at most 4 offers in 100 s: within the server's 5 then 1 per 20 s
-_OFFER_TIMES: weakref.WeakKeyDictionary[Bot, list[float]] = weakref.WeakKeyDictionary()
+OFFER_WAIT = 10.0  # seconds an offer of ours waits for its outcome before it counts as lost
 
 
-async def ensure_card(bot: Bot) -> bool:
-    """Set this bot's card once, and start answering offers made to it (accepting most)."""
-    if bot in _ANSWERERS:
-        return True
+class CardDesk:
+    """One bot's side of the card exchanges, fed every event (``Bot.watchers``): the offers
+    made to it, queued as they come (an offer arriving in the same read as another is not
+    lost, so no offerer waits for an answer that never comes), the exchanges it knows have
+    ended (never answered again), and its own offer in flight with its outcome.
+
+    An offer from the avatar we are offering our card to crosses ours: the spec makes the
+    second of two crossing offers accept the first, so ours accepts theirs and answering it
+    as well would be refused (``Error(not_allowed)``, "that offer is accepted already"). It
+    is held until our offer ends, and answered then only if our offer did not exchange the
+    cards (the server refused ours)."""
+
+    def __init__(self) -> None:
+        self.offers: asyncio.Queue[p.CardOffered] = asyncio.Queue()
+        self.ended: set[str] = set()  # exchanges answered by us, accepted, declined or expired
+        self.met: set[int] = set()  # entities we offered to or were offered by: a person offers once
+        self.recent: list[float] = []  # when our last offers went out (OFFER_PACE)
+        self._target: int | None = None  # the entity our offer in flight goes to
+        self._own_id: str | None = None  # its exchange, once the server says "offered"
+        self._outcome: asyncio.Future[ev.Event] | None = None
+        self._held: list[p.CardOffered] = []  # offers that crossed ours
+
+    def offering(self, entity: int) -> asyncio.Future[ev.Event]:
+        """Our offer to ``entity`` is about to go out: the future of how it ends (CardShown,
+        a CardAnswer that is not "offered" or "accepted", or the Error refusing it)."""
+        assert self._target is None, "one offer of ours at a time"
+        self._target, self._own_id = entity, None
+        self._outcome = asyncio.get_running_loop().create_future()
+        self.met.add(entity)
+        return self._outcome
+
+    def offered(self) -> None:
+        """Our offer has ended (or we stopped waiting): offers held behind it are answered
+        now, unless it exchanged the cards with them."""
+        self._target = self._own_id = self._outcome = None
+        for held in self._held:
+            if held.exchange_id not in self.ended:
+                self.offers.put_nowait(held)
+        self._held.clear()
+
+    def on_event(self, event: ev.Event) -> None:
+        if isinstance(event, ev.CardOffered):
+            offer = event.message
+            if offer.exchange_id in self.ended:
+                return
+            self.met.add(offer.entity)  # answered: no offer back to them
+            if offer.entity == self._target:
+                self._held.append(offer)
+            else:
+                self.offers.put_nowait(offer)
+        elif isinstance(event, ev.CardAnswered):
+            answer = event.message
+            if answer.state == "offered":
+                if self._target is not None and self._own_id is None:
+                    self._own_id = answer.exchange_id  # only an offerer hears "offered", and ours is the one out
+                return
+            self.ended.add(answer.exchange_id)
+            if answer.exchange_id == self._own_id and answer.state != "accepted":  # accepted: CardShown follows
+                self._end(event)
+        elif isinstance(event, ev.CardShown):
+            self.ended.add(event.message.exchange_id)
+            if event.message.entity and event.message.entity == self._target:
+                self._end(event)
+        elif isinstance(event, ev.ErrorReceived) and event.ref == p.OfferCard.TYPE:
+            self._end(event)
+
+    def _end(self, event: ev.Event) -> None:
+        if self._outcome is not None and not self._outcome.done():
+            self._outcome.set_result(event)
+
+
+_DESKS: weakref.WeakKeyDictionary[Bot, CardDesk] = weakref.WeakKeyDictionary()
+_ANSWERERS: weakref.WeakKeyDictionary[Bot, asyncio.Task] = weakref.WeakKeyDictionary()
+_IN_PROCESS: weakref.WeakSet[Bot] = weakref.WeakSet()  # bots that have a card, to offer ours to
+
+
+async def ensure_card(bot: Bot) -> CardDesk | None:
+    """Set this bot's card once, and start answering offers made to it (accepting most);
+    its desk, or None when the card was not saved."""
+    desk = _DESKS.get(bot)
+    if desk is not None and bot in _ANSWERERS:
+        return desk
+    if desk is None:
+        desk = _DESKS[bot] = CardDesk()
+        bot.watchers.append(desk.on_event)  # from before the card: an offer may come as it is saved
     started = bot.clock()
     saved = asyncio.ensure_future(bot.expect(lambda e: isinstance(e, ev.CardSaved), 5.0))
     n = bot.index
@@ -208,55 +286,70 @@ async def ensure_card(bot: Bot) -> bool:
         bot.core.name, f"Trading House {n % 97}", ("CN", "KZ", "MY", "TR", "EG", "PK")[n % 6], "Buyer", "en", "UTC"))
     if await saved is None:
         bot.recorder.error("card_lost")
-        return False
+        return None
     bot.recorder.sample("card_save", bot.clock() - started)
-    _ANSWERERS[bot] = asyncio.ensure_future(_answer_offers(bot))
+    _ANSWERERS[bot] = asyncio.ensure_future(_answer_offers(bot, desk))
     _IN_PROCESS.add(bot)
-    return True
+    return desk
 
 
-async def _answer_offers(bot: Bot) -> None:
+async def _answer_offers(bot: Bot, desk: CardDesk) -> None:
     while not bot.stopping:
-        offer = await bot.expect(lambda e: isinstance(e, ev.CardOffered), 5.0)
-        if isinstance(offer, ev.CardOffered):
-            _OFFERED.setdefault(bot, set()).add(offer.message.entity)  # answered: no offer back to them
-            accept = bot.rng.random() < ACCEPT_SHARE
-            bot.recorder.count("cards.accepted" if accept else "cards.declined")
-            await bot.transport.command(lambda core, x=offer.message.exchange_id, a=accept: core.answer_card(x, a))
+        try:
+            async with asyncio.timeout(5.0):  # not wait_for: on 3.11 it can swallow a cancel
+                offer = await desk.offers.get()
+        except TimeoutError:
+            continue
+        exchange_id = offer.exchange_id
+        if exchange_id in desk.ended:  # ended while queued (accepted by an offer of ours)
+            continue
+        desk.ended.add(exchange_id)
+        await _answer(bot, exchange_id, bot.rng.random() < ACCEPT_SHARE)
+
+
+async def _answer(bot: Bot, exchange_id: str, accept: bool) -> None:
+    bot.recorder.count("cards.accepted" if accept else "cards.declined")
+    await bot.transport.command(lambda core: core.answer_card(exchange_id, accept))
 
 
 async def cards(bot: Bot) -> None:
     """Offer our card to another bot within sight; time it until we see their card."""
-    if not await ensure_card(bot):
+    desk = await ensure_card(bot)
+    if desk is None:
         return
     x, y = bot.position
-    offered = _OFFERED.setdefault(bot, set())  # a person offers a card once, not again after an answer
-    recent = _OFFER_TIMES.setdefault(bot, [])
     now = bot.clock()
-    recent[:] = [t for t in recent if now - t < OFFER_PACE[1]]
-    if len(recent) >= OFFER_PACE[0]:  # people do not hand out cards by the dozen (the server limits it too)
+    desk.recent[:] = [t for t in desk.recent if now - t < OFFER_PACE[1]]
+    if len(desk.recent) >= OFFER_PACE[0]:  # people do not hand out cards by the dozen (the server limits it too)
         bot.recorder.count("skipped.cards_pace")
         await bot.linger(1.0)
         return
-    near = [other for other in _IN_PROCESS if other is not bot and other.core.own is not None
-            and other.core.entity is not None and other.core.entity not in offered
+    near = [other for other in _IN_PROCESS if other is not bot and not other.stopping and other.core.own is not None
+            and other.core.entity is not None and other.core.entity not in desk.met
             and other.own.hall == bot.own.hall and math.dist(other.position, (x, y)) < 12.0]
     if not near:
         bot.recorder.count("skipped.cards")
         await bot.linger(1.0)
         return
-    other = bot.rng.choice(near)
+    await offer_card(bot, desk, bot.rng.choice(near))
+    await bot.linger(bot.rng.uniform(1, 3))
+
+
+async def offer_card(bot: Bot, desk: CardDesk, other: Bot) -> None:
+    """Offer our card to ``other`` and count how it ends; the time to their card is sampled."""
     entity = other.core.entity
     assert entity is not None
-    offered.add(entity)
-    recent.append(now)
+    desk.recent.append(bot.clock())
     started = bot.clock()
-    answer = asyncio.ensure_future(bot.expect(
-        lambda e: isinstance(e, ev.CardShown) and e.message.entity == entity
-        or isinstance(e, ev.CardAnswered) and e.message.state not in ("offered", "accepted")
-        or isinstance(e, ev.ErrorReceived) and e.ref == p.OfferCard.TYPE, 10.0))
-    await bot.transport.command(lambda core: core.offer_card(entity))
-    result = await answer
+    outcome = desk.offering(entity)
+    try:
+        await bot.transport.command(lambda core: core.offer_card(entity))
+        async with asyncio.timeout(OFFER_WAIT):
+            result: ev.Event | None = await outcome
+    except TimeoutError:
+        result = None
+    finally:
+        desk.offered()
     if isinstance(result, ev.CardShown):
         bot.recorder.sample("card_exchange", bot.clock() - started)
         bot.recorder.count("cards.exchanged")
@@ -266,7 +359,6 @@ async def cards(bot: Bot) -> None:
         bot.recorder.count(f"cards.refused_{result.code}")  # already exchanged, cooldown: the rules at work
     else:
         bot.recorder.error("card_offer_lost")
-    await bot.linger(bot.rng.uniform(1, 3))
 
 
 async def meetings(bot: Bot) -> None:

@@ -93,6 +93,7 @@ class Bot:
         self.crossing: Crossing | None = None  # the portal it is walking through, if any
         self.visitor_ids: set[str] = set()  # one, however many processes it crossed to
         self.on_deal: Callable[[DealStatus], None] | None = None  # booth staff: every deal of the booth
+        self.watchers: list[Callable[[ev.Event], None]] = []  # see every event, unlike expect's one-off waiters
 
     # ------------------------------------------------------------------ state
 
@@ -185,6 +186,8 @@ class Bot:
                 if not self.stopping:
                     rec.error("disconnected")
                 self.joined.clear()
+        for watch in self.watchers:
+            watch(event)
         for waiter in self._waiters[:]:
             test, future = waiter
             if not future.done() and test(event):
