@@ -863,6 +863,7 @@ class ExpoApp(ShowBase):
                 v.cards.shown(event.message)
                 self.hud.show_toast(_("Card received: {name}").format(name=event.message.card[0]), time.monotonic(), 6.0)
                 self._show_cards(v)
+                self._prompt_offer(v)  # its offer may have been waiting for our answer (offers that crossed)
         self.hud.set_chat(list(v.chat.lines))
 
     # ------------------------------------------------------------------ the bank

@@ -109,6 +109,9 @@ class CardDesk:
         self.offers = [o for o in self.offers if o.exchange_id != exchange_id]
 
     def shown(self, message: p.CardShown) -> None:
+        """A card of an exchange that ended: its offer, if it waits here, has nothing left to
+        answer (two offers that cross: the second accepted the first, which we were shown)."""
+        self.answered(message.exchange_id)
         if all(eid != message.exchange_id for eid, _card in self.cards):
             self.cards.append((message.exchange_id, message.card))
 

@@ -44,6 +44,18 @@ def test_the_desk_answers_the_oldest_offer_first_and_lists_a_card_once():
     assert desk.lines() == ["Chen  ·  seller, Silk Co", "    CN  ·  zh  ·  Asia/Shanghai", "    chen@silk.example"]
 
 
+def test_an_offer_whose_card_is_shown_is_no_longer_asked_about():
+    """Two offers that crossed: the other's came to us, then ours accepted it and we were
+    shown the card; answering it was refused (Error(not_allowed), 'accepted already')."""
+    desk = CardDesk.empty()
+    desk.offered(p.CardOffered("ex1", 7, "Bobur", None, 60.0))
+    desk.offered(p.CardOffered("ex2", 8, "Chen", None, 60.0))
+    desk.shown(p.CardShown("ex1", 7, ("Bobur", "Tashkent Textiles", "UZ", "buyer", "uz", "Asia/Tashkent", None, None)))
+    assert desk.current().exchange_id == "ex2"
+    desk.answered("ex2")
+    assert desk.current() is None
+
+
 def test_an_incomplete_card_on_the_command_line_says_which_flags_it_needs(tmp_path):
     done = subprocess.run([str(BIN / "expo-client"), "--config-dir", str(tmp_path), "--card-company", "Altai Honey"],
                           capture_output=True, text=True, timeout=60)
