@@ -231,23 +231,23 @@ class SocketPeer(asyncio.Protocol, Peer):
 
     def released(self, state: SendState, slot: int) -> None:
         """The row is about to be cleared: its kernel figures come back here."""
-        self._unsent, self._acked, self._acked_at = (
-            int(state.unsent[slot]), int(state.acked[slot]), float(state.acked_at[slot]))
+        self._unsent, self._acked, self._acked_at = self.kernel_figures()
+
+    def kernel_figures(self) -> tuple[int, int, float]:
+        """(bytes the kernel holds, bytes acknowledged, when that moved): the send state's
+        row while joined, else this connection's own."""
+        state, slot = self.sendstate, self.slot
+        if state is not None and state.owns(slot, self):
+            return int(state.unsent[slot]), int(state.acked[slot]), float(state.acked_at[slot])
+        return self._unsent, self._acked, self._acked_at
 
     @property
     def kernel_unsent(self) -> int:
-        state, slot = self.sendstate, self.slot
-        return int(state.unsent[slot]) if state is not None and state.owns(slot, self) else self._unsent
+        return self.kernel_figures()[0]
 
     @property
     def kernel_acked(self) -> int:
-        state, slot = self.sendstate, self.slot
-        return int(state.acked[slot]) if state is not None and state.owns(slot, self) else self._acked
-
-    @property
-    def acked_at(self) -> float:
-        state, slot = self.sendstate, self.slot
-        return float(state.acked_at[slot]) if state is not None and state.owns(slot, self) else self._acked_at
+        return self.kernel_figures()[1]
 
     def _report(self) -> None:
         """Keep this connection's row of the send state (while joined) true: direct while
@@ -342,10 +342,10 @@ class SocketPeer(asyncio.Protocol, Peer):
         try:
             fcntl.ioctl(self.fd, termios.TIOCOUTQ, _OUTQ, True)
         except OSError:  # closed meanwhile
-            self._set(0, self.kernel_acked, self.acked_at)
+            self._set(0, *self.kernel_figures()[1:])
             return
-        waited, unsent = self.kernel_unsent, _OUTQ[0]
-        acked, acked_at = self.kernel_acked, self.acked_at
+        waited, acked, acked_at = self.kernel_figures()
+        unsent = _OUTQ[0]
         if unsent and self._sock is not None:
             try:
                 info = self._sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_LEN)
@@ -368,7 +368,8 @@ class SocketPeer(asyncio.Protocol, Peer):
         """Bytes wait for the client and its kernel has acknowledged none of them for
         ``timeout`` s: it stopped reading (its receive window is shut), however few bytes
         wait. With little traffic the backlog rules alone took ~40 s to see it (issue 14)."""
-        return bool(self.kernel_unsent) and self.kernel_acked >= 0 and self.clock() - self.acked_at > timeout
+        unsent, acked, acked_at = self.kernel_figures()
+        return bool(unsent) and acked >= 0 and self.clock() - acked_at > timeout
 
     def flush(self) -> tuple[int, int]:
         """Write the outbox to the socket in one write, as frames; returns the frames and
