@@ -215,6 +215,7 @@ class CardDesk:
         self._own_id: str | None = None  # its exchange, once the server says "offered"
         self._outcome: asyncio.Future[ev.Event] | None = None
         self._held: list[p.CardOffered] = []  # offers that crossed ours
+        self.answerer: asyncio.Task | None = None  # answers ``offers`` once the card is saved
 
     def offering(self, entity: int) -> asyncio.Future[ev.Event]:
         """Our offer to ``entity`` is about to go out: the future of how it ends (CardShown,
@@ -266,7 +267,6 @@ class CardDesk:
 
 
 _DESKS: weakref.WeakKeyDictionary[Bot, CardDesk] = weakref.WeakKeyDictionary()
-_ANSWERERS: weakref.WeakKeyDictionary[Bot, asyncio.Task] = weakref.WeakKeyDictionary()
 _IN_PROCESS: weakref.WeakSet[Bot] = weakref.WeakSet()  # bots that have a card, to offer ours to
 
 
@@ -274,7 +274,7 @@ async def ensure_card(bot: Bot) -> CardDesk | None:
     """Set this bot's card once, and start answering offers made to it (accepting most);
     its desk, or None when the card was not saved."""
     desk = _DESKS.get(bot)
-    if desk is not None and bot in _ANSWERERS:
+    if desk is not None and desk.answerer is not None:
         return desk
     if desk is None:
         desk = _DESKS[bot] = CardDesk()
@@ -288,7 +288,7 @@ async def ensure_card(bot: Bot) -> CardDesk | None:
         bot.recorder.error("card_lost")
         return None
     bot.recorder.sample("card_save", bot.clock() - started)
-    _ANSWERERS[bot] = asyncio.ensure_future(_answer_offers(bot, desk))
+    desk.answerer = asyncio.ensure_future(_answer_offers(bot, desk))
     _IN_PROCESS.add(bot)
     return desk
 
